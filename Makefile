@@ -1,0 +1,35 @@
+# Every target sets itself up first; `make setup` is idempotent and fast when done.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+TORCH_PIN := torch==2.13.0
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	# The pin installs a CPU build from local disk; an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
+	$(BIN)/python -m pip install -q -e ".[test,bench]" "$(TORCH_PIN)"
+	touch $(STAMP)
+
+demo: setup
+	rm -rf demo-out
+	$(BIN)/bytepatch segment examples/sample --output demo-out
+	$(BIN)/bytepatch stats demo-out
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(BIN)/python bench/segment.py
+
+clean:
+	rm -rf $(VENV) demo-out build *.egg-info

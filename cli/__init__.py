@@ -1,0 +1,1 @@
+"""The `bytepatch` command-line app (installed as `bytepatch.cli`)."""

@@ -1,0 +1,1 @@
+"""Models: BLT, the byte-level baseline and the entropy LM (installed as `bytepatch.models`)."""
