@@ -1,14 +1,68 @@
-"""Entry point of the `bytepatch` console script: the click group and its commands."""
+"""Entry point of the `bytepatch` console script.
+
+Commands are registered by module path and imported only when run, so
+`bytepatch segment --patcher space` never pays for importing torch, and a
+command module may import heavy libraries at its top without slowing the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
 
 import click
 
 from bytepatch import __version__
 
+# name -> "module:attribute"; each module lives in cli/ (installed as bytepatch.cli).
+COMMANDS: dict[str, str] = {
+    "segment": "bytepatch.cli.segment:segment",
+    "stats": "bytepatch.cli.stats:stats",
+    "inspect": "bytepatch.cli.inspect_cmd:inspect_cmd",
+    "fit-entropy": "bytepatch.cli.entropy_cmds:fit_entropy",
+    "eval-entropy": "bytepatch.cli.entropy_cmds:eval_entropy",
+    "calibrate": "bytepatch.cli.entropy_cmds:calibrate",
+    "train-entropy": "bytepatch.cli.train_entropy:train_entropy",
+    "model-info": "bytepatch.cli.model_info:model_info",
+    "train": "bytepatch.cli.train:train",
+    "eval": "bytepatch.cli.eval_cmd:eval_cmd",
+    "generate": "bytepatch.cli.generate:generate",
+}
 
-@click.group()
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if _available(name))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # command not built yet in this version
+                return None
+            raise
+        return getattr(module, attr)
+
+
+def _available(name: str) -> bool:
+    module_name = COMMANDS[name].split(":")[0]
+    return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="bytepatch")
 def cli() -> None:
-    """bytepatch: tokenizer-free byte patching, BLT style."""
+    """bytepatch: tokenizer-free byte patching, BLT style.
+
+    Turn corpora into patch-boundary datasets (`segment`), look at the patches
+    (`inspect`, `stats`), fit entropy models and train BLT models on the result.
+    """
 
 
 def main() -> None:
