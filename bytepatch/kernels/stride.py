@@ -1,0 +1,16 @@
+"""Fixed-stride start-mask kernel (MegaByte-style): bytes 0, k, 2k, ... start patches."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def stride_starts(offsets: np.ndarray, stride: int) -> np.ndarray:
+    """1 at every `stride`-th byte of each document, counted from the document's start."""
+    starts = np.zeros(offsets[-1], dtype=np.uint8)
+    for d in range(offsets.shape[0] - 1):
+        for t in range(offsets[d], offsets[d + 1], stride):
+            starts[t] = 1
+    return starts

@@ -1,0 +1,87 @@
+"""The patcher protocol and the config base every patcher config shares.
+
+Patchers are interchangeable pipeline components (like HF tokenizers' models): each is
+built from a frozen dataclass config, patches one document or a ragged batch, and
+round-trips through `to_dict` / `patcher_from_dict` so datasets can record exactly how
+they were made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+
+from bytepatch.ragged import Ragged
+
+C = TypeVar("C", bound="PatcherConfig")
+
+
+class PatcherConfig:
+    """Mixin for frozen dataclass configs: strict `from_dict`, plain `to_dict`."""
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown key(s) {unknown}; known keys are {sorted(names)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def check_max_patch_length(value: int | None) -> None:
+    if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"max_patch_length must be a positive integer or None, got {value!r}")
+
+
+@runtime_checkable
+class Patcher(Protocol):
+    """What every patcher offers. `entropies` is only used by patchers that need it."""
+
+    name: ClassVar[str]
+    needs_entropies: ClassVar[bool]
+
+    @property
+    def config(self) -> PatcherConfig: ...
+
+    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+        """Patch lengths (int32, each >= 1, summing to len(data)) of one document."""
+        ...
+
+    def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+        """Patch lengths of every document of a ragged byte batch, as a ragged int32 batch."""
+        ...
+
+    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
+        """The document cut into its patches, as byte strings (for inspection)."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """`{"patcher": name, **config}`; `patcher_from_dict` inverts it."""
+        ...
+
+
+def as_uint8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
+    """A document's bytes as a uint8 array, without copying when possible."""
+    if isinstance(data, np.ndarray):
+        if data.dtype != np.uint8 or data.ndim != 1:
+            raise TypeError(f"expected a 1-D uint8 array, got {data.dtype} with shape {data.shape}")
+        return data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return np.frombuffer(data, dtype=np.uint8)
+    raise TypeError(f"expected bytes or a uint8 array, got {type(data).__name__}")
+
+
+def split_into_patches(data: bytes | np.ndarray, lengths: np.ndarray) -> list[bytes]:
+    raw = bytes(as_uint8(data).tobytes()) if isinstance(data, np.ndarray) else bytes(data)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    return [raw[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+
+
+def single(offsets_len: int) -> np.ndarray:
+    return np.array([0, offsets_len], dtype=np.int64)

@@ -1,0 +1,100 @@
+"""EntropyPatcher: a patch starts where the entropy model is uncertain (BLT's rule).
+
+The patcher itself only applies thresholds to entropies (DESIGN §3); computing the
+entropies is the entropy model's job. Give the patcher a model to patch raw bytes
+directly, or pass entropies you computed (or stored) yourself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Sequence
+
+import numpy as np
+
+from bytepatch.kernels import entropy_starts, starts_to_lengths
+from bytepatch.patchers.base import PatcherConfig, as_uint8, check_max_patch_length, split_into_patches
+from bytepatch.patchers.functions import check_entropies, check_thresholds, entropy_patch_lengths
+from bytepatch.ragged import Ragged
+
+REFERENCE_THRESHOLD = 1.335442066192627  # BLT reference default (nats)
+
+
+class EntropySource(Protocol):
+    """Anything that gives one entropy (nats) per byte of each document."""
+
+    def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class EntropyPatcherConfig(PatcherConfig):
+    threshold: float | None = REFERENCE_THRESHOLD  # global rule: h[t] > threshold
+    threshold_add: float | None = None  # relative rule: h[t] - h[t-1] > threshold_add
+    max_patch_length: int | None = None  # cap, so low-entropy runs cannot grow without bound
+
+    def __post_init__(self) -> None:
+        check_thresholds(self.threshold, self.threshold_add)
+        check_max_patch_length(self.max_patch_length)
+
+    @property
+    def rule(self) -> str:
+        if self.threshold is not None and self.threshold_add is not None:
+            return "both"
+        return "global" if self.threshold is not None else "relative"
+
+
+class EntropyPatcher:
+    name: ClassVar[str] = "entropy"
+    needs_entropies: ClassVar[bool] = True
+
+    def __init__(self, config: EntropyPatcherConfig | None = None, model: EntropySource | None = None) -> None:
+        self._config = config or EntropyPatcherConfig()
+        self.model = model
+
+    @property
+    def config(self) -> EntropyPatcherConfig:
+        return self._config
+
+    def _entropies_of(self, data: bytes | np.ndarray, entropies: np.ndarray | None) -> np.ndarray:
+        if entropies is not None:
+            return entropies
+        if self.model is None:
+            raise ValueError("EntropyPatcher needs entropies, or an entropy model to compute them")
+        return self.model.entropies([bytes(as_uint8(data).tobytes())])[0]
+
+    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+        h = self._entropies_of(data, entropies)
+        n = len(as_uint8(data))
+        if len(h) != n:
+            raise ValueError(f"got {len(h)} entropies for a document of {n} bytes (need one per byte)")
+        c = self._config
+        return entropy_patch_lengths(h, c.threshold, c.threshold_add, c.max_patch_length)
+
+    def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+        if entropies is None:
+            if self.model is None:
+                raise ValueError("EntropyPatcher needs entropies, or an entropy model to compute them")
+            rows = self.model.entropies([bytes(r.tobytes()) for r in docs])
+            entropies = Ragged.from_arrays(rows, dtype=np.float32)
+        if not np.array_equal(entropies.offsets, docs.offsets):
+            raise ValueError("entropies must have exactly one value per byte of each document")
+        c = self._config
+        starts = entropy_starts(
+            check_entropies(entropies.values),
+            docs.offsets,
+            c.threshold if c.threshold is not None else 0.0,
+            c.threshold_add if c.threshold_add is not None else 0.0,
+            c.threshold is not None,
+            c.threshold_add is not None,
+        )
+        lengths, offsets = starts_to_lengths(starts, docs.offsets, c.max_patch_length or 0)
+        return Ragged(lengths, offsets)
+
+    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
+        return split_into_patches(data, self.patch_lengths(data, entropies))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"patcher": self.name, **self._config.to_dict()}
+
+    def __repr__(self) -> str:
+        return f"EntropyPatcher({self._config})"

@@ -1,0 +1,56 @@
+"""SpacePatcher: patches end after the first space-like byte of a run (SpaceByte-style).
+
+Needs no model, so it is the fastest patcher; its patches follow word boundaries in
+languages that use spaces and degrade to long patches where none occur (cap them with
+`max_patch_length`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bytepatch.kernels import space_starts, starts_to_lengths
+from bytepatch.patchers.base import PatcherConfig, as_uint8, check_max_patch_length, split_into_patches
+from bytepatch.patchers.functions import space_patch_lengths
+from bytepatch.ragged import Ragged
+
+
+@dataclass(frozen=True)
+class SpacePatcherConfig(PatcherConfig):
+    max_patch_length: int | None = None  # cut longer patches (e.g. long URLs, CJK text)
+
+    def __post_init__(self) -> None:
+        check_max_patch_length(self.max_patch_length)
+
+
+class SpacePatcher:
+    name: ClassVar[str] = "space"
+    needs_entropies: ClassVar[bool] = False
+
+    def __init__(self, config: SpacePatcherConfig | None = None) -> None:
+        self._config = config or SpacePatcherConfig()
+
+    @property
+    def config(self) -> SpacePatcherConfig:
+        return self._config
+
+    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+        return space_patch_lengths(data, self._config.max_patch_length)
+
+    def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+        values = as_uint8(docs.values)
+        starts = space_starts(values, docs.offsets)
+        lengths, offsets = starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0)
+        return Ragged(lengths, offsets)
+
+    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
+        return split_into_patches(data, self.patch_lengths(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"patcher": self.name, **self._config.to_dict()}
+
+    def __repr__(self) -> str:
+        return f"SpacePatcher({self._config})"

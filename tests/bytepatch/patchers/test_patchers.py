@@ -1,0 +1,114 @@
+"""Patcher classes: one protocol, strict configs, batch == per-document, round-trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import bytepatch
+from bytepatch import EntropyPatcher, EntropyPatcherConfig, Patcher, SpacePatcher, SpacePatcherConfig
+from bytepatch import StridePatcher, StridePatcherConfig, patcher_from_dict
+from bytepatch.ragged import Ragged
+
+from tests.bytepatch.strategies import batches, entropy_batches, max_lengths
+
+
+class ByteValueEntropy:
+    """A deterministic stand-in model: the entropy of byte t is its value / 64."""
+
+    def entropies(self, docs):
+        return [np.frombuffer(d, dtype=np.uint8).astype(np.float32) / 64 for d in docs]
+
+
+def test_all_patchers_follow_the_protocol():
+    for p in (EntropyPatcher(), SpacePatcher(), StridePatcher()):
+        assert isinstance(p, Patcher)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches, max_lengths)
+def test_space_batch_equals_per_document(docs, cap):
+    patcher = SpacePatcher(SpacePatcherConfig(max_patch_length=cap))
+    out = patcher.patch_batch(Ragged.from_bytes(docs))
+    assert len(out) == len(docs)
+    for row, doc in zip(out, docs):
+        np.testing.assert_array_equal(row, patcher.patch_lengths(doc))
+
+
+@settings(max_examples=100, deadline=None)
+@given(entropy_batches(), max_lengths)
+def test_entropy_batch_equals_per_document(batch, cap):
+    ragged, rows = batch
+    patcher = EntropyPatcher(EntropyPatcherConfig(threshold=2.0, threshold_add=0.1, max_patch_length=cap))
+    fake_docs = Ragged(np.zeros(len(ragged.values), dtype=np.uint8), ragged.offsets)
+    out = patcher.patch_batch(fake_docs, ragged)
+    for row, h in zip(out, rows):
+        np.testing.assert_array_equal(row, patcher.patch_lengths(bytes(len(h)), h))
+
+
+def test_stride_batch_equals_per_document():
+    docs = [b"", b"abc", b"abcdefghij", b"x" * 17]
+    patcher = StridePatcher(StridePatcherConfig(stride=4))
+    out = patcher.patch_batch(Ragged.from_bytes(docs))
+    assert [r.tolist() for r in out] == [[], [3], [4, 4, 2], [4, 4, 4, 4, 1]]
+
+
+def test_entropy_patcher_with_a_model_patches_raw_bytes():
+    patcher = EntropyPatcher(EntropyPatcherConfig(threshold=1.5), model=ByteValueEntropy())
+    # 'a' = 97 -> 1.52 > 1.5 starts a patch; ' ' = 32 -> 0.5 does not.
+    assert patcher.patches(b"a a  a") == [b"a ", b"a  ", b"a"]
+    batch = patcher.patch_batch(Ragged.from_bytes([b"a a", b""]))
+    assert [r.tolist() for r in batch] == [[2, 1], []]
+
+
+def test_entropy_patcher_without_model_or_entropies_explains():
+    with pytest.raises(ValueError, match="entropy model"):
+        EntropyPatcher().patch_lengths(b"abc")
+    with pytest.raises(ValueError, match="one per byte"):
+        EntropyPatcher().patch_lengths(b"abc", np.ones(2, dtype=np.float32))
+
+
+def test_patches_reassemble_the_document():
+    doc = "Grüße, world!\x00\xff".encode("utf-8", "surrogateescape") + b"\xff\xfe"
+    for p in (SpacePatcher(), StridePatcher(StridePatcherConfig(stride=3))):
+        assert b"".join(p.patches(doc)) == doc
+
+
+@pytest.mark.parametrize("patcher", [
+    EntropyPatcher(EntropyPatcherConfig(threshold=None, threshold_add=0.3, max_patch_length=16)),
+    SpacePatcher(SpacePatcherConfig(max_patch_length=8)),
+    StridePatcher(StridePatcherConfig(stride=6)),
+])  # fmt: skip
+def test_round_trip_through_dict(patcher):
+    clone = patcher_from_dict(patcher.to_dict())
+    assert type(clone) is type(patcher) and clone.config == patcher.config
+
+
+def test_configs_reject_unknown_keys_and_bad_values():
+    with pytest.raises(ValueError, match="unknown key"):
+        SpacePatcherConfig.from_dict({"max_patch_len": 3})
+    with pytest.raises(ValueError, match="unknown patcher"):
+        patcher_from_dict({"patcher": "bpe"})
+    with pytest.raises(ValueError, match="threshold"):
+        EntropyPatcherConfig(threshold=None, threshold_add=None)
+    with pytest.raises(ValueError, match="stride"):
+        StridePatcherConfig(stride=0)
+    with pytest.raises(Exception):
+        SpacePatcherConfig().max_patch_length = 3  # frozen
+
+
+def test_entropy_rule_names():
+    assert EntropyPatcherConfig().rule == "global"
+    assert EntropyPatcherConfig(threshold=None, threshold_add=0.1).rule == "relative"
+    assert EntropyPatcherConfig(threshold=1.0, threshold_add=0.1).rule == "both"
+
+
+def test_import_bytepatch_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, bytepatch; bytepatch.space_patch_lengths(b'a b'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert bytepatch.__version__
