@@ -1,0 +1,264 @@
+"""Transformer building blocks shared by every bytepatch model.
+
+What is here: `RMSNorm`, interleaved-pair rotary embeddings (`Rotary`,
+`apply_rotary`), mask builders (`causal_mask`, `doc_ids_from_bos`), one
+attention function with two interchangeable implementations (`attend`: PyTorch
+SDPA, or a plain masked softmax used as the reference in tests), `SelfAttention`,
+`SwiGLU`, the pre-norm `TransformerBlock`, and `CrossAttention`.
+
+Trade-off: masks are dense booleans `(B, 1, Tq, Tk)` handed to
+`scaled_dot_product_attention`. That is simple, works on every backend from
+torch 2.4 on, compiles, and runs under autocast, but costs O(T^2) memory for the
+mask; flex attention would be faster for long sliding windows on GPU but is not
+available everywhere. The pure causal case (no window, no documents) takes the
+`is_causal=True` path, which lets SDPA pick flash attention.
+
+Conventions: inputs are `(B, T, C)`; heads are split as `(B, H, T, D)`; a mask
+entry `True` means "may attend". A query row with no allowed key returns zeros
+(not NaN): cross-attention uses this for padded patches and for bytes that have no
+patch to read from yet.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ATTENTION_IMPLS = ("sdpa", "reference")
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm with a learned gain; computed in float32 for bf16 safety."""
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * self.weight.float()).type_as(x)
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding tables for one head size.
+
+    Pairs are *interleaved*: channels (0, 1), (2, 3), ... of a head rotate together,
+    as in the BLT reference (Llama's complex-number layout), not the GPT-NeoX
+    "first half / second half" layout. Tables are recomputed per call from integer
+    positions; that is cheap next to attention and needs no maximum length.
+    """
+
+    def __init__(self, head_dim: int, theta: float = 10000.0) -> None:
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"rotary head_dim must be even, got {head_dim}")
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)  # (D/2,)
+
+    def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """positions (T,) int -> (cos, sin), each (T, D/2) float32."""
+        angles = positions.float()[:, None] * self.inv_freq[None, :]  # (T, D/2)
+        return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved channel pairs of x (B, H, T, D) by the angles in cos/sin (T, D/2)."""
+    xf = x.float().unflatten(-1, (-1, 2))  # (B, H, T, D/2, 2)
+    x0, x1 = xf[..., 0], xf[..., 1]
+    out = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
+def doc_ids_from_bos(idx: torch.Tensor, bos_id: int = 1) -> torch.Tensor:
+    """Document index of every position: a new document starts at each BOS. (B, T) -> (B, T)."""
+    return (idx == bos_id).long().cumsum(-1)
+
+
+def causal_mask(
+    T: int,
+    *,
+    window: int | None = None,
+    doc_ids: torch.Tensor | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor | None:
+    """Boolean self-attention mask, True = may attend; None means plain causal.
+
+    Query i sees key j when j <= i, and, if `window` is set, i - j < window (a window
+    of w bytes covers the query itself and the w - 1 before it), and, if `doc_ids`
+    (B, T) is given, both lie in the same document. Shape (1 or B, 1, T, T).
+    """
+    if window is None and doc_ids is None:
+        return None
+    i = torch.arange(T, device=device)[:, None]
+    j = torch.arange(T, device=device)[None, :]
+    mask = j <= i  # (T, T)
+    if window is not None:
+        mask = mask & (i - j < window)
+    mask = mask[None, None]  # (1, 1, T, T)
+    if doc_ids is not None:
+        same_doc = doc_ids[:, :, None] == doc_ids[:, None, :]  # (B, T, T)
+        mask = mask & same_doc[:, None]
+    return mask
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    is_causal: bool = False,
+    impl: str = "sdpa",
+) -> torch.Tensor:
+    """Scaled dot-product attention over (B, H, T, D) tensors.
+
+    `mask` is boolean, broadcastable to (B, H, Tq, Tk), True = may attend; rows
+    with no allowed key give zeros. `impl="sdpa"` calls PyTorch's fused kernel,
+    `impl="reference"` a plain masked softmax (the ground truth in tests).
+    """
+    if mask is not None and is_causal:
+        raise ValueError("pass either a mask or is_causal, not both")
+    empty_rows = None
+    if mask is not None:
+        # A fully masked row would make softmax produce NaN; let it see every key,
+        # then zero its output, so padded queries are harmless and gradients stay finite.
+        empty_rows = ~mask.any(-1, keepdim=True)  # (B, 1, Tq, 1)
+        mask = mask | empty_rows
+    if impl == "sdpa":
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    elif impl == "reference":
+        scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
+        if is_causal:
+            Tq, Tk = scores.shape[-2:]
+            mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril()
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        out = (scores.softmax(-1) @ v.float()).type_as(q)
+    else:
+        raise ValueError(f"unknown attention impl {impl!r}; choose from {ATTENTION_IMPLS}")
+    if empty_rows is not None:
+        out = out.masked_fill(empty_rows, 0.0)
+    return out
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with interleaved RoPE; the mask decides causality/window/documents."""
+
+    def __init__(self, dim: int, n_heads: int, impl: str = "sdpa") -> None:
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(f"dim {dim} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.impl = impl
+        self.wq = nn.Linear(dim, dim, bias=False)
+        self.wk = nn.Linear(dim, dim, bias=False)
+        self.wv = nn.Linear(dim, dim, bias=False)
+        self.wo = nn.Linear(dim, dim, bias=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """x (B, T, C); rope (cos, sin) each (T, D/2); mask bool (., 1, T, T) or None = causal."""
+        q, k, v = (w(x).unflatten(-1, (self.n_heads, -1)).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)  # (B, H, T, D)
+        y = attend(q, k, v, mask, is_causal=mask is None, impl=self.impl)
+        return self.wo(y.transpose(1, 2).flatten(-2))  # (B, T, C)
+
+
+def swiglu_hidden_dim(dim: int, multiple_of: int = 256, ffn_dim_multiplier: float = 1.0) -> int:
+    """Llama's SwiGLU width: 2/3 of 4*dim, scaled, rounded up to `multiple_of` (768 -> 2048, 1024 -> 2816)."""
+    hidden = int(ffn_dim_multiplier * int(2 * 4 * dim / 3))
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+
+
+class SwiGLU(nn.Module):
+    """Gated MLP: w2(silu(w1 x) * w3 x)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden, bias=False)
+        self.w3 = nn.Linear(dim, hidden, bias=False)
+        self.w2 = nn.Linear(hidden, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        hidden: int,
+        norm_eps: float = 1e-5,
+        impl: str = "sdpa",
+    ) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(dim, norm_eps)
+        self.attn = SelfAttention(dim, n_heads, impl)
+        self.mlp_norm = RMSNorm(dim, norm_eps)
+        self.mlp = SwiGLU(dim, hidden)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), rope, mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class CrossAttention(nn.Module):
+    """Queries from one sequence read keys/values from another; no positions (order comes from the mask).
+
+    Both sides are RMS-normed first (pre-norm); the caller adds the residual.
+    Used twice in BLT: patch queries reading their own bytes (encoder), and bytes
+    reading the states of earlier patches (decoder).
+    """
+
+    def __init__(self, dim: int, n_heads: int, norm_eps: float = 1e-5, impl: str = "sdpa") -> None:
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(f"dim {dim} is not divisible by cross-attention heads {n_heads}")
+        self.n_heads = n_heads
+        self.impl = impl
+        self.q_norm = RMSNorm(dim, norm_eps)
+        self.kv_norm = RMSNorm(dim, norm_eps)
+        self.wq = nn.Linear(dim, dim, bias=False)
+        self.wk = nn.Linear(dim, dim, bias=False)
+        self.wv = nn.Linear(dim, dim, bias=False)
+        self.wo = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, Tq, C) queries, kv (B, Tk, C), mask bool (B, 1, Tq, Tk) -> (B, Tq, C)."""
+        x, kv = self.q_norm(x), self.kv_norm(kv)
+        q = self.wq(x).unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, Tq, D)
+        k = self.wk(kv).unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, Tk, D)
+        v = self.wv(kv).unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
+        y = attend(q, k, v, mask, impl=self.impl)
+        return self.wo(y.transpose(1, 2).flatten(-2))
+
+
+def init_weights(module: nn.Module, n_layers: int, std: float = 0.02) -> None:
+    """GPT-2 style init: N(0, std) for linears and embeddings, residual outputs scaled by 1/sqrt(2 n_layers).
+
+    Norm gains stay at 1. Applied by each model's constructor; kept here so all
+    models initialise the same way.
+    """
+    residual_std = std / math.sqrt(2 * max(n_layers, 1))
+    for name, p in module.named_parameters():
+        if p.dim() < 2:
+            continue
+        is_residual_out = name.endswith("wo.weight") or name.endswith("w2.weight")
+        nn.init.normal_(p, mean=0.0, std=residual_std if is_residual_out else std)
