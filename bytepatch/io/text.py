@@ -1,0 +1,105 @@
+"""Plain-text and JSONL readers. Bytes are never decoded lossily: text files are kept
+as the raw bytes they are; JSONL strings (which JSON defines as Unicode) are re-encoded
+as UTF-8, and anything that cannot be is an error naming the line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import zlib
+from contextlib import contextmanager
+from typing import IO, Iterator
+
+from bytepatch.io.documents import Document, ReaderConfig
+from bytepatch.io.errors import InputError
+from bytepatch.io.sources import STDIN
+
+
+@contextmanager
+def open_binary(path: str) -> Iterator[IO[bytes]]:
+    """The file (or stdin) as a binary stream, transparently gunzipped for `.gz` names."""
+    if path == STDIN:
+        yield sys.stdin.buffer
+        return
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror or exc}") from exc
+    with raw:
+        if path.lower().endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw) as gz:
+                yield gz
+        else:
+            yield raw
+
+
+def _display(path: str) -> str:
+    return "<stdin>" if path == STDIN else path
+
+
+def read_text(path: str, cfg: ReaderConfig) -> Iterator[Document]:
+    """A whole file as one document, or (doc_per_line) each line without its newline."""
+    name = _display(path)
+    try:
+        with open_binary(path) as f:
+            if not cfg.doc_per_line:
+                yield Document(name, f.read())
+                return
+            for lineno, line in enumerate(f, start=1):
+                yield Document(f"{name}:{lineno}", line[:-1] if line.endswith(b"\n") else line)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(name, f"cannot read: {exc}") from exc
+
+
+def read_jsonl(path: str, cfg: ReaderConfig) -> Iterator[Document]:
+    """One document per JSON object line. Blank lines are not documents and are skipped."""
+    name = _display(path)
+    lineno = 0
+    try:
+        with open_binary(path) as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                yield _parse_json_line(line, name, lineno, cfg)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(name, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
+
+
+def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig) -> Document:
+    try:
+        obj = json.loads(line)
+    except UnicodeDecodeError as exc:
+        raise InputError(name, f"invalid UTF-8 at byte {exc.start} (JSON must be UTF-8)", line=lineno) from exc
+    except ValueError as exc:
+        raise InputError(name, f"malformed JSON: {exc}", line=lineno) from exc
+    if not isinstance(obj, dict):
+        raise InputError(name, f"expected a JSON object, got {type(obj).__name__}", line=lineno)
+    if cfg.text_field not in obj:
+        keys = ", ".join(sorted(obj)[:10]) or "none"
+        raise InputError(name, f"missing field {cfg.text_field!r} (fields: {keys})", line=lineno)
+    text = obj[cfg.text_field]
+    if not isinstance(text, str):
+        raise InputError(name, f"field {cfg.text_field!r} is {_json_type(text)}, not a string", line=lineno)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(name, f"field {cfg.text_field!r} holds a lone surrogate at char {exc.start}", line=lineno) from exc
+    return Document(_doc_id(obj, cfg, name, lineno), data)
+
+
+def _doc_id(obj: dict, cfg: ReaderConfig, name: str, lineno: int) -> str:
+    if cfg.id_field is None:
+        return f"{name}:{lineno}"
+    if cfg.id_field not in obj:
+        raise InputError(name, f"missing id field {cfg.id_field!r}", line=lineno)
+    value = obj[cfg.id_field]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(name, f"id field {cfg.id_field!r} is {_json_type(value)}, not a string or integer", line=lineno)
+    return str(value)
+
+
+def _json_type(value: object) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
