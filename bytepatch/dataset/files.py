@@ -1,0 +1,59 @@
+"""Atomic file writes: write under a temporary name, fsync, then rename.
+
+A reader (or a resumed run) therefore never sees a shard or manifest that looks
+complete but is not: a final name always means complete content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+
+TMP_SUFFIX = ".tmp"
+SHARD_SUFFIX = {"arrow": ".arrow", "parquet": ".parquet"}
+
+
+def tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = tmp_path(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
+    """Write one shard atomically; returns its size in bytes."""
+
+    def write(target: Path) -> None:
+        if fmt == "arrow":
+            with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table, max_chunksize=64 * 1024)
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, str(target), compression="zstd")
+        else:
+            raise ValueError(f"unknown shard format {fmt!r}")
+
+    atomic_write(path, write)
+    return path.stat().st_size
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write(path, lambda target: target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+
+
+def shard_name(index: int, fmt: str) -> str:
+    return f"part-{index:05d}{SHARD_SUFFIX[fmt]}"

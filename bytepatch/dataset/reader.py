@@ -1,0 +1,84 @@
+"""Reading a dataset back: rows or record batches, its metadata, and a small resumable
+position (for training loaders). Any Arrow reader can read the shards directly too;
+this class only adds the manifest's guarantees and the resume state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from bytepatch.dataset.manifest import read_manifest
+
+
+@dataclass
+class DatasetRow:
+    id: str
+    bytes: bytes
+    patch_lengths: list[int]
+    entropies: list[float] | None = None
+
+
+class Dataset:
+    """A complete dataset directory (one with a manifest)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        self._position = (0, 0)  # (shard, row within shard) of the next row to yield
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.manifest["metadata"]
+
+    @property
+    def num_rows(self) -> int:
+        return self.manifest["documents"]
+
+    @property
+    def shard_files(self) -> list[Path]:
+        return [self.path / s["file"] for s in self.manifest["shards"]]
+
+    def read_shard(self, index: int) -> pa.Table:
+        path = self.shard_files[index]
+        if self.manifest["shard_format"] == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        with pa.memory_map(str(path), "r") as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def iter_batches(self, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
+        """Record batches from the current position on; the position advances as they go."""
+        shard, row = self._position
+        while shard < len(self.shard_files):
+            table = self.read_shard(shard)
+            while row < table.num_rows:
+                batch = table.slice(row, batch_rows).combine_chunks().to_batches()
+                row += min(batch_rows, table.num_rows - row)
+                self._position = (shard, row)
+                yield from batch
+            shard, row = shard + 1, 0
+            self._position = (shard, row)
+
+    def __iter__(self) -> Iterator[DatasetRow]:
+        for batch in self.iter_batches():
+            for record in batch.to_pylist():
+                yield DatasetRow(**record)
+
+    def to_table(self) -> pa.Table:
+        return pa.concat_tables(self.read_shard(i) for i in range(len(self.shard_files)))
+
+    def state_dict(self) -> dict[str, int]:
+        """Where iteration stands; `load_state_dict` continues from exactly there."""
+        return {"shard": self._position[0], "row": self._position[1]}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._position = (int(state["shard"]), int(state["row"]))
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    """Open a dataset written by `bytepatch segment`."""
+    return Dataset(path)

@@ -1,0 +1,64 @@
+"""The dataset schema (DESIGN §5) and the metadata every shard carries.
+
+Columns: `id` (string), `bytes` (large_binary, the document exactly as read),
+`patch_lengths` (list<int32>), and optionally `entropies` (list<float16>). The schema
+metadata key `bytepatch` holds JSON with the version, the patcher and all its settings,
+and the entropy model's fingerprint, so any shard alone says how it was made.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+FORMAT_VERSION = 1
+METADATA_KEY = b"bytepatch"
+INT32_MAX = np.iinfo(np.int32).max
+
+
+def dataset_schema(with_entropies: bool, metadata: dict[str, Any]) -> pa.Schema:
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("bytes", pa.large_binary(), nullable=False),
+        pa.field("patch_lengths", pa.list_(pa.int32()), nullable=False),
+    ]
+    if with_entropies:
+        fields.append(pa.field("entropies", pa.list_(pa.float16()), nullable=False))
+    return pa.schema(fields, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
+
+
+def read_metadata(schema: pa.Schema) -> dict[str, Any]:
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise ValueError("not a bytepatch shard: its schema has no 'bytepatch' metadata")
+    return json.loads(raw)
+
+
+def list_array(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
+    """A list column from flat values and int64 row offsets (Arrow lists use int32)."""
+    if offsets[-1] > INT32_MAX:
+        raise ValueError("a shard holds more than 2^31 list values; lower --shard-size-mb")
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=value_type))
+
+
+def build_table(
+    ids: list[str],
+    docs: list[bytes],
+    lengths: np.ndarray,
+    patch_offsets: np.ndarray,
+    schema: pa.Schema,
+    entropies: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pa.Table:
+    """One shard's rows as a table of `schema` (entropies: flat float values + offsets)."""
+    columns = [
+        pa.array(ids, type=pa.string()),
+        pa.array(docs, type=pa.large_binary()),
+        list_array(lengths.astype(np.int32, copy=False), patch_offsets, pa.int32()),
+    ]
+    if entropies is not None:
+        values, offsets = entropies
+        columns.append(list_array(values.astype(np.float16), offsets, pa.float16()))
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -1,0 +1,443 @@
+"""Byte n-gram entropy model: interpolated modified Kneser-Ney over orders 1..N.
+
+The fast CPU estimator of issue 3. Fitting is one streaming pass that counts every
+n-gram exactly in a hashed table (uint64 keys pack the bytes, so counts never mix);
+`finalize` turns counts into Kneser-Ney statistics and prunes the long contexts to a
+compact sparse table (rare successors and rare contexts go to the back-off mass, which
+keeps every distribution normalised). Orders 1 and 2 are kept whole as a dense
+257 x 256 base (previous byte or BOS), which is what lets the kernel compute the full
+predictive entropy with a handful of operations per stored successor.
+
+Trade-off: the model is only as good as a short context allows (order 6 sees 5 bytes),
+but it needs no torch, fits in seconds and yields entropies at several MB/s per core.
+See docs/entropy.md for the formulas and the file format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bytepatch.entropy import ngram_kernels as K
+from bytepatch.entropy.base import CONFIG_FILE, as_documents, read_model_config
+
+KIND = "ngram"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "ngram.npz"
+_LOAD_FACTOR = 0.5  # fill limit of the counting table and the context index
+_CHUNK_BYTES = 1 << 23  # documents are counted in ~8 MB batches: bounded extra memory
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    """How an n-gram model is fitted and pruned (all of it enters the fingerprint)."""
+
+    order: int = 6  # n-gram length: the longest context is order - 1 bytes (or BOS + fewer)
+    min_count: int = 2  # contexts of >= 2 bytes keep a successor only if its KN count reaches this
+    max_successors: int = 32  # ... and at most this many (the most frequent): bounds kernel work
+    max_contexts: int = 0  # keep at most this many long contexts (largest totals first); 0 = all
+    initial_capacity: int = 1 << 20  # slots of the counting table before it first grows
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.order <= K.MAX_ORDER:
+            raise ValueError(f"order must be in 3..{K.MAX_ORDER}, got {self.order}")
+        if self.min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {self.min_count}")
+        if not 1 <= self.max_successors <= 256:
+            raise ValueError(f"max_successors must be in 1..256, got {self.max_successors}")
+        if self.max_contexts < 0:
+            raise ValueError(f"max_contexts must be >= 0, got {self.max_contexts}")
+        if self.initial_capacity < 1:
+            raise ValueError(f"initial_capacity must be >= 1, got {self.initial_capacity}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NgramConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown NgramConfig keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def pack_documents(docs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Documents back to back as one uint8 array plus int64 offsets (n_docs + 1)."""
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.frombuffer(b"".join(docs), dtype=np.uint8)
+    return data, offsets
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+class NgramCounter:
+    """Streaming exact n-gram counts (orders 1..N) in one growing open-addressing table."""
+
+    def __init__(self, config: NgramConfig | None = None) -> None:
+        self.config = config or NgramConfig()
+        capacity = 1 << max(4, (self.config.initial_capacity - 1).bit_length())
+        self.keys = np.full(capacity, K.EMPTY, dtype=np.uint64)
+        self.counts = np.zeros(capacity, dtype=np.uint32)
+        self.fill = 0
+        self.n_bytes = 0
+        self.n_docs = 0
+
+    def update(self, docs: Iterable[bytes]) -> None:
+        """Count the n-grams of more documents (any iterable; consumed once)."""
+        batch: list[bytes] = []
+        size = 0
+        for doc in docs:
+            batch.append(bytes(doc))
+            size += len(batch[-1])
+            if size >= _CHUNK_BYTES:
+                self._count(batch)
+                batch, size = [], 0
+        if batch:
+            self._count(batch)
+
+    def _count(self, docs: list[bytes]) -> None:
+        data, offsets = pack_documents(docs)
+        order = self.config.order
+        d = 0
+        while d < len(docs):
+            max_fill = int(self.keys.shape[0] * _LOAD_FACTOR)
+            self.fill, d = K.count_ngrams(data, offsets, d, order, self.keys, self.counts, self.fill, max_fill)
+            if d < len(docs):  # the next document might not fit: grow until it does
+                need = self.fill + order * int(offsets[d + 1] - offsets[d])
+                capacity = self.keys.shape[0]
+                while capacity * _LOAD_FACTOR < need:
+                    capacity *= 2
+                self.keys, self.counts = K.rehash(self.keys, self.counts, capacity)
+        self.n_bytes += int(offsets[-1])
+        self.n_docs += len(docs)
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """All (key, count) pairs, sorted by key (so grouped by order, then context)."""
+        used = self.keys != K.EMPTY
+        keys, counts = self.keys[used], self.counts[used].astype(np.int64)
+        perm = np.argsort(keys, kind="stable")
+        return keys[perm], counts[perm]
+
+    def finalize(self) -> NgramModel:
+        """The smoothed, pruned model (the counter can keep counting afterwards)."""
+        keys, counts = self.entries()
+        arrays = kneser_ney_tables(keys, counts, self.config)
+        stats = {"trained_bytes": self.n_bytes, "trained_docs": self.n_docs}
+        return NgramModel(self.config, arrays, stats=stats)
+
+
+def _orders(keys: np.ndarray) -> np.ndarray:
+    return (keys >> np.uint64(57)).astype(np.int64)
+
+
+def _has_bos(keys: np.ndarray) -> np.ndarray:
+    return ((keys >> np.uint64(56)) & np.uint64(1)).astype(bool)
+
+
+def _packed(keys: np.ndarray) -> np.ndarray:
+    return keys & np.uint64((1 << 56) - 1)
+
+
+def _context_of(keys: np.ndarray, n: int) -> np.ndarray:
+    """Context keys of order-n keys: drop the last byte, keep the BOS flag."""
+    bos = keys & np.uint64(1 << 56)
+    return (np.uint64(n - 1) << np.uint64(57)) | bos | (_packed(keys) >> np.uint64(8))
+
+
+def kneser_ney_counts(keys: np.ndarray, counts: np.ndarray, order: int) -> np.ndarray:
+    """Kneser-Ney counts: raw counts at the top order and for n-grams starting at BOS,
+    else the number of distinct one-symbol left extensions seen (continuation counts)."""
+    orders = _orders(keys)
+    adjusted = counts.copy()
+    for n in range(1, order):
+        hi = keys[orders == n + 1]
+        # Suffix of an order-(n+1) key: drop its first symbol (BOS, or the oldest byte).
+        suffix_packed = np.where(_has_bos(hi), _packed(hi), _packed(hi) & np.uint64((1 << (8 * n)) - 1))
+        suffix = (np.uint64(n) << np.uint64(57)) | suffix_packed
+        uniq, n_left = np.unique(suffix, return_counts=True)
+        lo = np.flatnonzero((orders == n) & ~_has_bos(keys))
+        where = np.searchsorted(uniq, keys[lo])
+        # Every order-n n-gram not at BOS has a left extension (a byte, or BOS).
+        assert np.array_equal(uniq[np.minimum(where, len(uniq) - 1)], keys[lo])
+        adjusted[lo] = n_left[where]
+    return adjusted
+
+
+def modified_kn_discounts(adjusted: np.ndarray) -> np.ndarray:
+    """Chen & Goodman's D1, D2, D3+ from the counts-of-counts of one order."""
+    n1, n2, n3, n4 = (int(np.count_nonzero(adjusted == c)) for c in (1, 2, 3, 4))
+    fallback = np.array([0.5, 1.0, 1.5])  # tiny corpora: no reliable counts-of-counts
+    if min(n1, n2, n3, n4) == 0:
+        return fallback
+    y = n1 / (n1 + 2 * n2)
+    d = np.array([1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3])
+    # Each D_c must stay in (0, c] so discounted counts stay non-negative.
+    return np.where((d > 0) & (d <= np.array([1.0, 2.0, 3.0])), d, fallback)
+
+
+def _discount(adjusted: np.ndarray, d: np.ndarray) -> np.ndarray:
+    return d[np.minimum(adjusted, 3) - 1]
+
+
+def kneser_ney_tables(keys: np.ndarray, counts: np.ndarray, config: NgramConfig) -> dict[str, np.ndarray]:
+    """The integer tables stored on disk (see docs/entropy.md, "File format")."""
+    order = config.order
+    adjusted = kneser_ney_counts(keys, counts, order)
+    orders = _orders(keys)
+    discounts = np.zeros((order + 1, 3), dtype=np.float64)
+    for n in range(1, order + 1):
+        discounts[n] = modified_kn_discounts(adjusted[orders == n])
+
+    unigram = np.zeros(256, dtype=np.uint32)
+    sel = orders == 1
+    unigram[_packed(keys[sel]).astype(np.int64)] = adjusted[sel]
+    bigram = np.zeros((257, 256), dtype=np.uint32)
+    sel = orders == 2
+    rows = np.where(_has_bos(keys[sel]), K.BOS_ROW, (_packed(keys[sel]) >> np.uint64(8)).astype(np.int64))
+    bigram[rows, (_packed(keys[sel]) & np.uint64(255)).astype(np.int64)] = adjusted[sel]
+
+    parts = [_long_contexts(keys[orders == n], adjusted[orders == n], n, config) for n in range(3, order + 1)]
+    ctx_keys = np.concatenate([p[0] for p in parts])
+    ctx_total = np.concatenate([p[1] for p in parts])
+    succ_len = np.concatenate([p[2] for p in parts])
+    succ_byte = np.concatenate([p[3] for p in parts])
+    succ_count = np.concatenate([p[4] for p in parts])
+    if config.max_contexts and len(ctx_keys) > config.max_contexts:
+        keep = np.zeros(len(ctx_keys), dtype=bool)
+        keep[np.argsort(-ctx_total.astype(np.int64), kind="stable")[: config.max_contexts]] = True
+        keep_succ = np.repeat(keep, succ_len)
+        ctx_keys, ctx_total, succ_len = ctx_keys[keep], ctx_total[keep], succ_len[keep]
+        succ_byte, succ_count = succ_byte[keep_succ], succ_count[keep_succ]
+    succ_start = np.zeros(len(ctx_keys) + 1, dtype=np.int64)
+    np.cumsum(succ_len, out=succ_start[1:])
+    return {
+        "discounts": discounts,
+        "unigram_counts": unigram,
+        "bigram_counts": bigram,
+        "ctx_keys": ctx_keys.astype(np.uint64),
+        "ctx_total": ctx_total.astype(np.uint32),
+        "succ_start": succ_start,
+        "succ_byte": succ_byte.astype(np.uint8),
+        "succ_count": succ_count.astype(np.uint32),
+    }
+
+
+def _long_contexts(keys: np.ndarray, adjusted: np.ndarray, n: int, config: NgramConfig) -> tuple[np.ndarray, ...]:
+    """Pruned successor lists of the order-n n-grams (contexts of n - 1 >= 2 symbols).
+
+    Totals count every successor, so the mass of pruned ones goes to the back-off.
+    """
+    ctx = _context_of(keys, n)  # keys are sorted, so equal contexts are adjacent
+    uniq, first, inverse = np.unique(ctx, return_index=True, return_inverse=True)
+    total = np.add.reduceat(adjusted, first) if len(first) else np.zeros(0, np.int64)
+    byte = (_packed(keys) & np.uint64(255)).astype(np.uint8)
+    # Rank successors within their context by count (desc), then byte: deterministic.
+    perm = np.lexsort((byte, -adjusted, inverse))
+    rank = np.arange(len(perm)) - first[inverse[perm]]
+    keep = perm[(adjusted[perm] >= config.min_count) & (rank < config.max_successors)]
+    keep.sort()
+    kept_ctx = inverse[keep]
+    succ_len = np.bincount(kept_ctx, minlength=len(uniq))
+    has = succ_len > 0  # a context with no stored successor equals an absent one
+    return uniq[has], total[has], succ_len[has], byte[keep], adjusted[keep]
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class NgramModel:
+    """A fitted byte n-gram model: entropies, cross-entropy, save/load, fingerprint."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        config: NgramConfig,
+        arrays: dict[str, np.ndarray],
+        default_threshold: float | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.arrays = arrays
+        self.default_threshold = default_threshold
+        self.stats = dict(stats or {})
+        self.context_length = config.order - 1
+        self.fingerprint = _fingerprint(config, arrays)
+        self._tables = _probability_tables(arrays)
+
+    @classmethod
+    def fit(cls, docs: Iterable[bytes], config: NgramConfig | None = None) -> NgramModel:
+        """Count `docs` in one pass and return the smoothed model."""
+        counter = NgramCounter(config)
+        counter.update(docs)
+        return counter.finalize()
+
+    # ---- inference
+
+    def entropies_and_surprisals(self, docs: Sequence[bytes]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per document: h[t] (entropy, nats) and -log P(byte t) (nats), float32."""
+        docs = as_documents(docs)
+        data, offsets = pack_documents(docs)
+        t = self._tables
+        h, s = K.ngram_entropies(
+            data,
+            offsets,
+            self.config.order,
+            t["base_prob"],
+            t["base_plogp"],
+            t["base_sum_plogp"],
+            t["index"],
+            self.arrays["ctx_keys"],
+            t["ctx_backoff"],
+            self.arrays["succ_start"],
+            self.arrays["succ_byte"],
+            t["succ_prob"],
+        )
+        return np.split(h, offsets[1:-1]), np.split(s, offsets[1:-1])
+
+    def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
+        return self.entropies_and_surprisals(docs)[0]
+
+    def cross_entropy(self, docs: Sequence[bytes]) -> float:
+        _, surprisals = self.entropies_and_surprisals(docs)
+        n = sum(len(s) for s in surprisals)
+        if n == 0:
+            raise ValueError("cross_entropy needs at least one byte")
+        return sum(float(np.sum(s, dtype=np.float64)) for s in surprisals) / (n * math.log(2))
+
+    def distribution(self, context: bytes) -> np.ndarray:
+        """The full predictive distribution (256,) of the byte after `context` (inspection)."""
+        contexts = _context_dict(self.arrays, self._tables)
+        return K.ngram_distribution_py(bytes(context), self.config.order, self._tables["base_prob"], contexts)
+
+    # ---- persistence
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path / WEIGHTS_FILE, **self.arrays)
+        config = {
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "default_threshold": self.default_threshold,
+            "fingerprint": self.fingerprint,
+            "stats": self.stats,
+        }
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> NgramModel:
+        raw = read_model_config(path)
+        where = Path(path) / CONFIG_FILE
+        if raw["kind"] != KIND:
+            raise ValueError(f"{where}: kind is {raw['kind']!r}, expected {KIND!r}")
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{where}: format_version {raw.get('format_version')!r}, expected {FORMAT_VERSION}")
+        config = NgramConfig.from_dict(raw.get("config", {}))
+        with np.load(Path(path) / WEIGHTS_FILE, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in _ARRAY_DTYPES}
+        for name, dtype in _ARRAY_DTYPES.items():
+            if arrays[name].dtype != dtype:
+                raise ValueError(f"{Path(path) / WEIGHTS_FILE}: {name} has dtype {arrays[name].dtype}, expected {dtype}")
+        model = cls(config, arrays, default_threshold=raw.get("default_threshold"), stats=raw.get("stats"))
+        recorded = raw.get("fingerprint")
+        if recorded is not None and recorded != model.fingerprint:
+            raise ValueError(f"{where}: fingerprint {recorded} does not match the weights ({model.fingerprint})")
+        return model
+
+    def with_default_threshold(self, threshold: float | None) -> NgramModel:
+        return NgramModel(self.config, self.arrays, default_threshold=threshold, stats=self.stats)
+
+    def __repr__(self) -> str:
+        n_ctx = len(self.arrays["ctx_keys"])
+        return f"NgramModel(order={self.config.order}, contexts={n_ctx}, fingerprint={self.fingerprint[:12]})"
+
+
+_ARRAY_DTYPES = {
+    "discounts": np.dtype(np.float64),
+    "unigram_counts": np.dtype(np.uint32),
+    "bigram_counts": np.dtype(np.uint32),
+    "ctx_keys": np.dtype(np.uint64),
+    "ctx_total": np.dtype(np.uint32),
+    "succ_start": np.dtype(np.int64),
+    "succ_byte": np.dtype(np.uint8),
+    "succ_count": np.dtype(np.uint32),
+}
+
+
+def _fingerprint(config: NgramConfig, arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the kind, format, fit config and every array (name, dtype, shape, bytes).
+
+    The default threshold and training stats are left out: they do not change entropies.
+    """
+    digest = hashlib.sha256()
+    head = {"kind": KIND, "format_version": FORMAT_VERSION, "config": config.to_dict()}
+    digest.update(json.dumps(head, sort_keys=True).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _probability_tables(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Float tables the kernel reads, derived from the stored integer counts."""
+    d = arrays["discounts"]
+    uni = arrays["unigram_counts"].astype(np.int64)
+    base_uni = np.full(256, 1.0 / 256)  # order 0: uniform
+    if uni.sum() > 0:
+        base_uni = _interpolate(uni[None, :], d[1], base_uni[None, :])[0]
+    bi = arrays["bigram_counts"].astype(np.int64)
+    base = _interpolate(bi, d[2], np.broadcast_to(base_uni, bi.shape))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(base > 0, base * np.log(base), 0.0)
+
+    counts = arrays["succ_count"].astype(np.int64)
+    total = np.repeat(arrays["ctx_total"].astype(np.float64), np.diff(arrays["succ_start"]))
+    orders = np.repeat(_orders(arrays["ctx_keys"]) + 1, np.diff(arrays["succ_start"]))
+    discount = d[orders, np.minimum(counts, 3) - 1] if len(counts) else np.zeros(0)
+    succ_prob = (counts - discount) / np.where(total > 0, total, 1.0)
+    kept = np.add.reduceat(succ_prob, arrays["succ_start"][:-1]) if len(succ_prob) else np.zeros(0)
+    backoff = np.clip(1.0 - kept, 0.0, 1.0)
+    capacity = 1 << max(4, int(math.ceil(len(arrays["ctx_keys"]) / _LOAD_FACTOR)).bit_length())
+    return {
+        "base_prob": np.ascontiguousarray(base),
+        "base_plogp": np.ascontiguousarray(plogp),
+        "base_sum_plogp": plogp.sum(axis=1),
+        "succ_prob": succ_prob,
+        "ctx_backoff": backoff,
+        "index": K.build_index(arrays["ctx_keys"], capacity),
+    }
+
+
+def _interpolate(counts: np.ndarray, d: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Rows of interpolated KN: max(c - D(c), 0)/C + gamma * lower; unseen rows = lower."""
+    total = counts.sum(axis=1, keepdims=True).astype(np.float64)
+    discount = np.where(counts > 0, d[np.clip(counts, 1, 3) - 1], 0.0)
+    safe = np.where(total > 0, total, 1.0)
+    gamma = np.where(total > 0, discount.sum(axis=1, keepdims=True) / safe, 1.0)
+    return (counts - discount) / safe + gamma * lower
+
+
+def _context_dict(arrays: dict[str, np.ndarray], tables: dict[str, np.ndarray]) -> dict[int, tuple[float, dict[int, float]]]:
+    """{context key: (back-off, {byte: probability})}: the input of the Python twin."""
+    out = {}
+    start = arrays["succ_start"]
+    for c, key in enumerate(arrays["ctx_keys"].tolist()):
+        lo, hi = int(start[c]), int(start[c + 1])
+        succ = dict(zip(arrays["succ_byte"][lo:hi].tolist(), tables["succ_prob"][lo:hi].tolist()))
+        out[key] = (float(tables["ctx_backoff"][c]), succ)
+    return out

@@ -1,0 +1,343 @@
+"""Numba kernels of the byte n-gram entropy model, each with a plain Python/NumPy twin.
+
+The kernels trade generality for speed: n-grams are packed exactly into one uint64
+key (no hash collisions ever change a count), counting uses one open-addressing
+table, and the entropy kernel never materialises the 256-way distribution. Instead it
+uses the structure of interpolated smoothing: the distribution is a dense base row
+(order <= 2, precomputed per previous byte) scaled by the product of back-off weights,
+plus sparse corrections from the few stored successors of the longer contexts, so the
+entropy costs O(successors) per byte rather than O(256 * orders). The twins compute
+the same quantities the obvious way (dicts, full 256-vectors) and the tests hold the
+two to each other (run them with NUMBA_DISABLE_JIT=1 to step through the kernels).
+
+Key layout (60 bits): bits 57..59 hold the symbol count `n` (1..7), bit 56 says the
+first symbol is BOS, bits 0..55 hold the bytes, last byte lowest. A context key uses
+the same layout for the context's symbols, so `context(key) = (n-1, bos, bytes >> 8)`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # never a valid key: valid keys are < 2**60
+MAX_ORDER = 7  # 7 bytes + the BOS flag + the 3-bit length fit in 60 bits
+BOS_ROW = 256  # row of the dense tables used when the previous symbol is BOS
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
+_N_SHIFT = 57
+_BOS_BIT = np.uint64(1) << np.uint64(56)
+_LN256 = float(np.log(256.0))  # entropy of the uniform distribution over bytes
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+def make_key(n: int, bos: bool, packed: int) -> int:
+    """The key of `n` symbols: BOS (if `bos`) followed by the bytes packed in `packed`."""
+    return (n << _N_SHIFT) | (int(bos) << 56) | packed
+
+
+def split_key(key: int) -> tuple[int, bool, int]:
+    """Inverse of `make_key`: (symbol count, starts with BOS, packed bytes)."""
+    return key >> _N_SHIFT, bool((key >> 56) & 1), key & ((1 << 56) - 1)
+
+
+def document_ngram_keys(doc: bytes, order: int) -> list[int]:
+    """Every n-gram key (n = 1..order) of one document, in the kernel's order (twin)."""
+    keys = []
+    for pos in range(len(doc)):
+        packed = 0
+        for n in range(1, order + 1):
+            j = n - 1  # context length of this n-gram
+            if j <= pos:
+                packed |= doc[pos - j] << (8 * j)
+                keys.append(make_key(n, False, packed))
+            else:  # j == pos + 1: the context reaches back to BOS
+                keys.append(make_key(n, True, packed))
+                break
+    return keys
+
+
+def context_key_py(doc: bytes, pos: int, j: int) -> int | None:
+    """Key of the length-`j` context of byte `pos` (None when the document is too short)."""
+    if j <= pos:
+        packed = 0
+        for i in range(1, j + 1):
+            packed |= doc[pos - i] << (8 * (i - 1))
+        return make_key(j, False, packed)
+    if j == pos + 1:
+        packed = 0
+        for i in range(1, pos + 1):
+            packed |= doc[pos - i] << (8 * (i - 1))
+        return make_key(j, True, packed)
+    return None
+
+
+# ------------------------------------------------------------------ hash table (counts)
+
+
+@numba.njit(cache=True, inline="always")
+def _slot(key: np.uint64, bits: np.uint64) -> np.int64:
+    # Fibonacci hashing: the top `bits` bits of key * golden ratio spread packed bytes well.
+    return np.int64((key * _GOLDEN) >> (np.uint64(64) - bits))
+
+
+@numba.njit(cache=True)
+def _table_bits(capacity: int) -> np.uint64:
+    bits = 0
+    while (1 << bits) < capacity:
+        bits += 1
+    return np.uint64(bits)
+
+
+@numba.njit(cache=True)
+def count_ngrams(
+    data: np.ndarray,  # uint8 (total_bytes,), documents back to back
+    offsets: np.ndarray,  # int64 (n_docs + 1,)
+    first_doc: int,
+    order: int,
+    keys: np.ndarray,  # uint64 (capacity,), power of two, EMPTY where free
+    counts: np.ndarray,  # uint32 (capacity,)
+    fill: int,
+    max_fill: int,
+) -> tuple[int, int]:
+    """Add every n-gram (n = 1..order) of documents first_doc.. to the table.
+
+    Stops before a document that could push the fill past `max_fill` (a document adds
+    at most `order` keys per byte) so the caller can grow the table and resume.
+    Returns (fill, index of the first document not counted).
+    """
+    bits = _table_bits(keys.shape[0])
+    mask = keys.shape[0] - 1
+    d = first_doc
+    n_docs = offsets.shape[0] - 1
+    while d < n_docs:
+        start, end = offsets[d], offsets[d + 1]
+        if fill + order * (end - start) > max_fill:
+            break
+        for t in range(start, end):
+            pos = t - start
+            packed = np.uint64(0)
+            for n in range(1, order + 1):
+                j = n - 1
+                if j <= pos:
+                    packed |= np.uint64(data[t - j]) << np.uint64(8 * j)
+                    key = (np.uint64(n) << np.uint64(_N_SHIFT)) | packed
+                else:  # the context reaches back to BOS: the last, shortest-history n-gram
+                    key = (np.uint64(n) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
+                i = _slot(key, bits)
+                while True:
+                    k = keys[i]
+                    if k == key:
+                        counts[i] += 1
+                        break
+                    if k == EMPTY:
+                        keys[i] = key
+                        counts[i] = 1
+                        fill += 1
+                        break
+                    i = (i + 1) & mask
+                if j > pos:
+                    break
+        d += 1
+    return fill, d
+
+
+def count_ngrams_py(docs: list[bytes], order: int) -> dict[int, int]:
+    """Twin of `count_ngrams`: a dict from key to count."""
+    table: dict[int, int] = {}
+    for doc in docs:
+        for key in document_ngram_keys(doc, order):
+            table[key] = table.get(key, 0) + 1
+    return table
+
+
+@numba.njit(cache=True)
+def rehash(keys: np.ndarray, counts: np.ndarray, new_capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same entries in a table of `new_capacity` slots (a power of two)."""
+    new_keys = np.full(new_capacity, EMPTY, dtype=np.uint64)
+    new_counts = np.zeros(new_capacity, dtype=np.uint32)
+    bits = _table_bits(new_capacity)
+    mask = new_capacity - 1
+    for s in range(keys.shape[0]):
+        key = keys[s]
+        if key == EMPTY:
+            continue
+        i = _slot(key, bits)
+        while new_keys[i] != EMPTY:
+            i = (i + 1) & mask
+        new_keys[i] = key
+        new_counts[i] = counts[s]
+    return new_keys, new_counts
+
+
+# ------------------------------------------------------------- context index (lookup)
+
+
+@numba.njit(cache=True)
+def build_index(ctx_keys: np.ndarray, capacity: int) -> np.ndarray:
+    """Open-addressing index: slot -> position in `ctx_keys` (-1 where free)."""
+    index = np.full(capacity, -1, dtype=np.int32)
+    bits = _table_bits(capacity)
+    mask = capacity - 1
+    for c in range(ctx_keys.shape[0]):
+        i = _slot(ctx_keys[c], bits)
+        while index[i] >= 0:
+            i = (i + 1) & mask
+        index[i] = c
+    return index
+
+
+@numba.njit(cache=True, inline="always")
+def _lookup(index: np.ndarray, ctx_keys: np.ndarray, key: np.uint64, bits: np.uint64) -> int:
+    mask = index.shape[0] - 1
+    i = _slot(key, bits)
+    while True:
+        c = index[i]
+        if c < 0:
+            return -1
+        if ctx_keys[c] == key:
+            return c
+        i = (i + 1) & mask
+
+
+@numba.njit(cache=True)
+def lookup_many(index: np.ndarray, ctx_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Position of each key in `ctx_keys`, -1 if absent (for tests and inspection)."""
+    bits = _table_bits(index.shape[0])
+    out = np.empty(keys.shape[0], dtype=np.int64)
+    for q in range(keys.shape[0]):
+        out[q] = _lookup(index, ctx_keys, keys[q], bits)
+    return out
+
+
+# ----------------------------------------------------------------------- entropies
+
+
+@numba.njit(cache=True, fastmath=False)
+def ngram_entropies(
+    data: np.ndarray,  # uint8 (total_bytes,)
+    offsets: np.ndarray,  # int64 (n_docs + 1,)
+    order: int,
+    base_prob: np.ndarray,  # float64 (257, 256): P(b | previous symbol), orders <= 2 blended
+    base_plogp: np.ndarray,  # float64 (257, 256): base_prob * log(base_prob)
+    base_sum_plogp: np.ndarray,  # float64 (257,): row sums of base_plogp
+    index: np.ndarray,  # int32 (capacity,): slot -> context
+    ctx_keys: np.ndarray,  # uint64 (n_ctx,): contexts of length >= 2
+    ctx_backoff: np.ndarray,  # float64 (n_ctx,): weight left for shorter contexts
+    succ_start: np.ndarray,  # int64 (n_ctx + 1,): CSR offsets into succ_*
+    succ_byte: np.ndarray,  # uint8 (n_succ,)
+    succ_prob: np.ndarray,  # float64 (n_succ,): discounted probability of that successor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entropy h[t] (nats) of the predictive distribution of every byte, and its surprisal.
+
+    P(b) = A(b) + w * base(b), where A collects the stored successors of the longer
+    contexts weighted by the back-off of the still longer ones and w is the product of
+    all back-offs. Bytes outside A's support S share the base row's shape, so
+        sum_{b not in S} wB log(wB) = w log w * (1 - B(S)) + w * (sum_all B log B - sum_S B log B)
+    and the entropy needs only |S| logarithms.
+    """
+    total = data.shape[0]
+    entropy = np.empty(total, dtype=np.float32)
+    surprisal = np.empty(total, dtype=np.float32)
+    bits = _table_bits(index.shape[0])
+    acc = np.zeros(256, dtype=np.float64)  # A(b) on the support
+    in_support = np.zeros(256, dtype=np.bool_)
+    support = np.empty(256, dtype=np.int64)
+    found = np.empty(MAX_ORDER, dtype=np.int64)
+    for d in range(offsets.shape[0] - 1):
+        start, end = offsets[d], offsets[d + 1]
+        for t in range(start, end):
+            pos = t - start  # bytes of history within this document (never another's)
+            jmax = min(order - 1, pos + 1)
+            # Find the stored contexts of lengths 2..jmax (shortest first: keys grow by one byte).
+            packed = np.uint64(0)
+            if pos >= 1:
+                packed = np.uint64(data[t - 1])
+            for j in range(2, jmax + 1):
+                if j <= pos:
+                    packed |= np.uint64(data[t - j]) << np.uint64(8 * (j - 1))
+                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | packed
+                else:
+                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
+                found[j] = _lookup(index, ctx_keys, key, bits)
+            # Blend longest first: each context hands the back-off weight to the shorter ones.
+            w = 1.0
+            n_support = 0
+            for j in range(jmax, 1, -1):
+                c = found[j]
+                if c < 0:
+                    continue
+                for q in range(succ_start[c], succ_start[c + 1]):
+                    b = succ_byte[q]
+                    if not in_support[b]:
+                        in_support[b] = True
+                        support[n_support] = b
+                        n_support += 1
+                        acc[b] = 0.0
+                    acc[b] += w * succ_prob[q]
+                w *= ctx_backoff[c]
+            row = np.int64(data[t - 1]) if pos >= 1 else BOS_ROW
+            x = data[t]
+            p_x = w * base_prob[row, x]
+            if in_support[x]:
+                p_x += acc[x]
+            h = 0.0
+            mass_s = 0.0
+            plogp_s = 0.0
+            for s in range(n_support):
+                b = support[s]
+                p = acc[b] + w * base_prob[row, b]
+                if p > 0.0:
+                    h -= p * np.log(p)
+                mass_s += base_prob[row, b]
+                plogp_s += base_plogp[row, b]
+                in_support[b] = False
+            if w > 0.0:
+                rest = max(1.0 - mass_s, 0.0)
+                h -= w * np.log(w) * rest + w * (base_sum_plogp[row] - plogp_s)
+            entropy[t] = min(max(h, 0.0), _LN256)
+            surprisal[t] = -np.log(p_x)
+    return entropy, surprisal
+
+
+def ngram_distribution_py(
+    history: bytes,
+    order: int,
+    base_prob: np.ndarray,
+    contexts: dict[int, tuple[float, dict[int, float]]],
+) -> np.ndarray:
+    """The full (256,) predictive distribution after `history`, built shortest context first.
+
+    `contexts` maps a context key to (back-off weight, {successor byte: probability}).
+    """
+    pos = len(history)
+    p = base_prob[history[-1] if pos >= 1 else BOS_ROW].astype(np.float64).copy()
+    for j in range(2, min(order - 1, pos + 1) + 1):
+        key = context_key_py(history, pos, j)
+        if key in contexts:
+            backoff, successors = contexts[key]
+            p *= backoff
+            for b, prob in successors.items():
+                p[b] += prob
+    return p
+
+
+def ngram_entropies_py(
+    docs: list[bytes],
+    order: int,
+    base_prob: np.ndarray,
+    contexts: dict[int, tuple[float, dict[int, float]]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Twin of `ngram_entropies`: per document (entropy, surprisal), -sum p log p over 256."""
+    out = []
+    for doc in docs:
+        h = np.empty(len(doc), dtype=np.float32)
+        s = np.empty(len(doc), dtype=np.float32)
+        for pos in range(len(doc)):
+            p = ngram_distribution_py(doc[:pos], order, base_prob, contexts)
+            nz = p[p > 0]
+            h[pos] = min(max(-np.sum(nz * np.log(nz)), 0.0), _LN256)
+            s[pos] = -np.log(p[doc[pos]])
+        out.append((h, s))
+    return out

@@ -1,0 +1,111 @@
+"""`bytepatch segment`: turn a corpus into a patch-boundary dataset."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from bytepatch.io import FORMATS, InputError, ReaderConfig
+from bytepatch.patchers import PATCHERS, REFERENCE_THRESHOLD
+from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
+@click.option("--patcher", type=click.Choice(sorted(PATCHERS)), default="entropy", show_default=True)
+@click.option("--entropy-model", default="default", show_default=True, help="Entropy model name or directory.")
+@click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
+@click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
+@click.option("--target-patch-size", type=float, help="Calibrate the threshold to this mean patch size first.")
+@click.option("--stride", type=int, default=4, show_default=True, help="Patch size for --patcher stride.")
+@click.option("--max-patch-length", type=int, help="Cut patches longer than M bytes.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
+@click.option("--id-field", help="JSONL field / column to use as the document id.")
+@click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
+@click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
+@click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, threshold: float | None,
+            threshold_add: float | None, target_patch_size: float | None, stride: int,
+            max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
+            input_format: str, shard_format: str, shard_size_mb: float, workers: int, save_entropies: bool,
+            overwrite: bool, resume: bool, quiet: bool) -> None:  # fmt: skip
+    """Segment INPUT... into patches and write an Arrow dataset to --output.
+
+    Inputs are text files (one document each, or one per line with --doc-per-line),
+    .jsonl/.jsonl.gz (field "text"), .parquet/.arrow (column "text"), directories
+    (recursive), globs, or - for stdin.
+
+    \b
+    Examples:
+      bytepatch segment corpus.jsonl -o out/
+      bytepatch segment docs/ -o out/ --patcher space --max-patch-length 16
+      bytepatch segment data.parquet -o out/ --target-patch-size 6 --workers 2
+      cat notes.txt | bytepatch segment - -o out/ --patcher stride --stride 8
+    """
+    try:
+        spec, factory, info, extra = _patcher_spec(
+            patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
+            inputs, ReaderConfig(text_field, id_field, doc_per_line, input_format),
+        )  # fmt: skip
+        if save_entropies and patcher != "entropy":
+            raise click.UsageError("--save-entropies needs --patcher entropy")
+        options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
+                                 show_progress=not quiet, extra_metadata=extra)  # fmt: skip
+        reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
+        manifest = segment_corpus(inputs, output, spec, reader, options, factory, info)
+    except (InputError, OutputError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        click.echo("interrupted: no manifest written; finish with --resume", err=True)
+        sys.exit(130)
+    if not quiet:
+        n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
+        mean = b / p if p else 0.0
+        click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
+                   f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+
+
+def _patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader):
+    """The patcher dict, entropy-model factory, model info and extra metadata for a run."""
+    if patcher == "stride":
+        return {"patcher": "stride", "stride": stride}, None, None, {}
+    if patcher == "space":
+        return {"patcher": "space", "max_patch_length": max_len}, None, None, {}
+    resolver = _entropy_resolver()
+    model = resolver.resolve_entropy_model(model_name)
+    info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint}
+    extra: dict[str, Any] = {}
+    if target is not None:
+        if threshold is not None or threshold_add is not None:
+            raise click.UsageError("--target-patch-size chooses the threshold; do not also pass --threshold")
+        from bytepatch.entropy.calibrate import calibrate_threshold
+
+        result = calibrate_threshold(model, inputs, target, rule="global", reader=reader)
+        threshold = result.threshold
+        extra["calibration"] = {"target_patch_size": target, "threshold": threshold, "rule": "global",
+                                "achieved_patch_size": result.mean_patch_size}  # fmt: skip
+    elif threshold is None and threshold_add is None:
+        threshold = getattr(model, "default_threshold", None) or REFERENCE_THRESHOLD
+    spec = {"patcher": "entropy", "threshold": threshold, "threshold_add": threshold_add, "max_patch_length": max_len}
+    factory = functools.partial(resolver.resolve_entropy_model, model_name)
+    return spec, factory, info, extra
+
+
+def _entropy_resolver():
+    try:
+        return importlib.import_module("bytepatch.cli._entropy_model")
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(
+            "the entropy patcher is not available in this build (no entropy models); use --patcher space or stride"
+        ) from exc
