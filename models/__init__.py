@@ -1,5 +1,18 @@
-"""Models: BLT, the byte-level baseline and the entropy LM (installed as `bytepatch.models`)."""
+"""Models: BLT, the byte-level baseline and the entropy LM (installed as `bytepatch.models`).
 
+    from bytepatch.models import BLT, BLTConfig, PRESETS
+    model = BLT(PRESETS["tiny"])
+    logits, loss = model(ids, patch_lengths, targets)
+
+    from bytepatch.models import ByteTransformer, TRANSFORMER_PRESETS
+    lm = ByteTransformer(TRANSFORMER_PRESETS["entropy-paper"])
+    logits, loss = lm(idx, targets)
+"""
+
+from bytepatch.models.blt import BLT
+from bytepatch.models.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.flops import blt_flops_per_byte, blt_param_counts, transformer_flops_per_byte, transformer_param_count
+from bytepatch.models.presets import PRESETS
 from bytepatch.models.transformer import (
     IGNORE_INDEX,
     TRANSFORMER_PRESETS,
@@ -9,9 +22,19 @@ from bytepatch.models.transformer import (
 )
 
 __all__ = [
+    "BLT",
+    "BLTConfig",
+    "GlobalConfig",
     "IGNORE_INDEX",
+    "LocalDecoderConfig",
+    "LocalEncoderConfig",
+    "PRESETS",
     "TRANSFORMER_PRESETS",
     "VOCAB_SIZE",
     "ByteTransformer",
     "ByteTransformerConfig",
+    "blt_flops_per_byte",
+    "blt_param_counts",
+    "transformer_flops_per_byte",
+    "transformer_param_count",
 ]
