@@ -1,0 +1,140 @@
+"""Corpus readers: every format, exact bytes, and errors that name file and line/row."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bytepatch.io import InputError, expand_inputs, iter_documents
+
+
+def docs_of(*inputs: str, **kw) -> list[tuple[str, bytes]]:
+    return [(d.id, d.data) for d in iter_documents(list(inputs), **kw)]
+
+
+def test_text_files_are_kept_byte_exact(tmp_path: Path):
+    raw = b"caf\xc3\xa9 \xff\xfe invalid utf-8 \x00 NUL\r\n"
+    (tmp_path / "a.txt").write_bytes(raw)
+    assert docs_of(str(tmp_path / "a.txt")) == [(str(tmp_path / "a.txt"), raw)]
+
+
+def test_doc_per_line_keeps_every_line(tmp_path: Path):
+    p = tmp_path / "lines.txt"
+    p.write_bytes(b"one\n\nthree\r\nfour")
+    got = docs_of(str(p), doc_per_line=True)
+    assert got == [(f"{p}:1", b"one"), (f"{p}:2", b""), (f"{p}:3", b"three\r"), (f"{p}:4", b"four")]
+
+
+def test_jsonl_and_gzip(tmp_path: Path):
+    lines = [{"text": "héllo", "id": "a"}, {"text": "", "id": 7}]
+    body = "\n".join(json.dumps(x) for x in lines) + "\n\n"
+    (tmp_path / "a.jsonl").write_text(body)
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as f:
+        f.write(body)
+    expected = [("a", "héllo".encode()), ("7", b"")]
+    assert docs_of(str(tmp_path / "a.jsonl"), id_field="id") == expected
+    assert docs_of(str(tmp_path / "b.jsonl.gz"), id_field="id") == expected
+    assert docs_of(str(tmp_path / "a.jsonl"))[0][0] == f"{tmp_path / 'a.jsonl'}:1"
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b'{"text": "ok"', "malformed JSON"),
+        (b'{"body": "x"}', "missing field 'text'"),
+        (b'{"text": 3}', "'text' is a number, not a string"),
+        (b'{"text": null}', "'text' is null"),
+        (b'["text"]', "expected a JSON object"),
+        (b'{"text": "\xff"}', "invalid UTF-8"),
+        (b'{"text": "\\ud800"}', "lone surrogate"),
+    ],
+)
+def test_bad_jsonl_lines_name_file_and_line(tmp_path: Path, line: bytes, message: str):
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b'{"text": "fine"}\n' + line + b"\n")
+    with pytest.raises(InputError, match=message) as err:
+        docs_of(str(p))
+    assert err.value.line == 2 and str(p) in str(err.value)
+
+
+def test_corrupt_gzip_is_an_error(tmp_path: Path):
+    p = tmp_path / "x.jsonl.gz"
+    p.write_bytes(gzip.compress(b'{"text": "a"}\n' * 1000)[:60])
+    with pytest.raises(InputError, match="x.jsonl.gz"):
+        docs_of(str(p))
+
+
+def test_parquet_and_arrow(tmp_path: Path):
+    table = pa.table({"text": ["a", "bé", ""], "key": ["x", "y", "z"]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    with pa.OSFile(str(tmp_path / "t.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    with pa.OSFile(str(tmp_path / "s.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    expected = [(f"{tmp_path / 't.parquet'}#0", b"a"), (f"{tmp_path / 't.parquet'}#1", "bé".encode()),
+                (f"{tmp_path / 't.parquet'}#2", b"")]  # fmt: skip
+    assert docs_of(str(tmp_path / "t.parquet")) == expected
+    assert [d for _, d in docs_of(str(tmp_path / "t.arrow"))] == [b"a", "bé".encode(), b""]
+    assert [i for i, _ in docs_of(str(tmp_path / "s.arrow"), id_field="key")] == ["x", "y", "z"]
+
+
+def test_columnar_errors(tmp_path: Path):
+    pq.write_table(pa.table({"text": ["a", None]}), tmp_path / "null.parquet")
+    with pytest.raises(InputError, match="row 1") as err:
+        docs_of(str(tmp_path / "null.parquet"))
+    assert err.value.row == 1
+    pq.write_table(pa.table({"body": ["a"]}), tmp_path / "nocol.parquet")
+    with pytest.raises(InputError, match="missing column 'text'"):
+        docs_of(str(tmp_path / "nocol.parquet"))
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
+    with pytest.raises(InputError, match="not string or binary"):
+        docs_of(str(tmp_path / "ints.parquet"))
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"text": ["abc"] * 100}), good)
+    (tmp_path / "trunc.parquet").write_bytes(good.read_bytes()[:-40])
+    with pytest.raises(InputError, match="trunc.parquet"):
+        docs_of(str(tmp_path / "trunc.parquet"))
+    (tmp_path / "junk.arrow").write_bytes(b"not arrow at all")
+    with pytest.raises(InputError, match="junk.arrow"):
+        docs_of(str(tmp_path / "junk.arrow"))
+
+
+def test_directories_globs_and_order(tmp_path: Path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "b.txt").write_bytes(b"b")
+    (tmp_path / "d" / "sub" / "a.txt").write_bytes(b"a")
+    (tmp_path / "d" / ".hidden").write_bytes(b"h")
+    files = expand_inputs([str(tmp_path / "d")])
+    assert files == [str(tmp_path / "d" / "b.txt"), str(tmp_path / "d" / "sub" / "a.txt")]
+    assert expand_inputs([str(tmp_path / "d" / "**" / "*.txt")]) == sorted(files)
+    # the same file twice is read once
+    assert expand_inputs([str(tmp_path / "d" / "b.txt"), str(tmp_path / "d")]) == files
+
+
+def test_missing_inputs_are_errors(tmp_path: Path):
+    with pytest.raises(InputError, match="no such file"):
+        expand_inputs([str(tmp_path / "nope.txt")])
+    with pytest.raises(InputError, match="matches no files"):
+        expand_inputs([str(tmp_path / "*.nothing")])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file(tmp_path: Path):
+    p = tmp_path / "secret.txt"
+    p.write_bytes(b"x")
+    p.chmod(0)
+    with pytest.raises(InputError, match="cannot open"):
+        docs_of(str(p))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
+def test_read_error_names_the_file():
+    # /proc/self/mem opens but fails on read (EIO) even for root: a real I/O error.
+    with pytest.raises(InputError, match="/proc/self/mem: cannot read"):
+        docs_of("/proc/self/mem")

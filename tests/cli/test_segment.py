@@ -1,0 +1,167 @@
+"""`bytepatch segment` end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+import bytepatch
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "examples" / "sample"
+
+
+def run(*args: str, input: bytes | None = None):
+    return CliRunner().invoke(cli, ["segment", *args], input=input, catch_exceptions=False)
+
+
+def rows(path: Path) -> list[dict]:
+    return sorted(open_dataset(path).to_table().to_pylist(), key=lambda r: r["id"])
+
+
+def test_space_segment_of_the_sample(tmp_path: Path):
+    out = tmp_path / "out"
+    result = run(str(SAMPLE), "-o", str(out), "--patcher", "space", "--max-patch-length", "16")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    got = rows(out)
+    assert manifest["documents"] == len(got) > 60
+    for row in got:
+        expected = bytepatch.space_patch_lengths(row["bytes"], max_patch_length=16)
+        assert row["patch_lengths"] == expected.tolist()
+    assert manifest["metadata"]["patcher"] == {"patcher": "space", "max_patch_length": 16}
+    assert manifest["bytes"] == sum(len(r["bytes"]) for r in got)
+    ids = {r["id"] for r in got}
+    assert str(SAMPLE / "multilingual.txt") in ids and any(i.startswith("python3") for i in ids) is False
+
+
+def test_dataset_is_readable_without_bytepatch(tmp_path: Path):
+    out = tmp_path / "out"
+    assert run(str(SAMPLE), "-o", str(out), "--patcher", "stride", "--stride", "5").exit_code == 0
+    code = f"""
+import glob, json, sys
+import pyarrow as pa, pyarrow.ipc
+files = sorted(glob.glob({str(out)!r} + '/part-*.arrow'))
+t = pa.concat_tables(pa.ipc.open_file(f).read_all() for f in files)
+meta = json.loads(t.schema.metadata[b'bytepatch'])
+assert meta['patcher'] == {{'patcher': 'stride', 'stride': 5}}, meta
+for row in t.to_pylist():
+    assert sum(row['patch_lengths']) == len(row['bytes'])
+    assert all(x == 5 for x in row['patch_lengths'][:-1])
+assert not any(m.startswith('bytepatch') for m in sys.modules)
+print(t.num_rows)
+"""
+    out_text = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert int(out_text) == open_dataset(out).num_rows
+
+
+def test_other_readers_open_the_dataset(tmp_path: Path):
+    out = tmp_path / "out"
+    assert run(str(SAMPLE), "-o", str(out), "--patcher", "space").exit_code == 0
+    n = open_dataset(out).num_rows
+    pq_out = tmp_path / "pq"
+    assert run(str(SAMPLE), "-o", str(pq_out), "--patcher", "space", "--format", "parquet").exit_code == 0
+    import duckdb
+    import pandas as pd
+    import polars as pl
+
+    shard = str(next(out.glob("part-*.arrow")))
+    assert len(pd.read_feather(shard)) == n
+    assert pl.read_ipc(shard).height == n
+    assert pl.read_parquet(str(pq_out / "*.parquet")).height == n
+    total = duckdb.sql(f"select sum(len(patch_lengths)) from read_parquet('{pq_out}/*.parquet')").fetchall()[0][0]
+    assert total == json.loads((pq_out / "manifest.json").read_text())["patches"]
+    assert rows(out) == rows(pq_out)
+
+
+def test_workers_do_not_change_the_rows(tmp_path: Path):
+    args = [str(SAMPLE), "--patcher", "space", "--shard-size-mb", "0.005", "-q"]
+    assert run(*args, "-o", str(tmp_path / "w1")).exit_code == 0
+    assert run(*args, "-o", str(tmp_path / "w2"), "--workers", "2").exit_code == 0
+    assert len(open_dataset(tmp_path / "w1").shard_files) > 3
+    assert rows(tmp_path / "w1") == rows(tmp_path / "w2")
+
+
+def test_bad_input_fails_cleanly(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{"text": 5}\n')
+    out = tmp_path / "out"
+    result = run(str(bad), "-o", str(out), "--patcher", "space")
+    assert result.exit_code != 0
+    assert f"{bad}:2" in result.output and "not a string" in result.output
+    assert not (out / "manifest.json").exists()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_existing_output_needs_overwrite(tmp_path: Path):
+    out = tmp_path / "out"
+    args = [str(SAMPLE / "multilingual.txt"), "-o", str(out), "--patcher", "space"]
+    assert run(*args).exit_code == 0
+    again = run(*args)
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    assert run(*args, "--overwrite").exit_code == 0
+    (out / "notes.md").write_text("mine")
+    refused = run(*args, "--overwrite")
+    assert refused.exit_code != 0 and "did not write" in refused.output and (out / "notes.md").exists()
+
+
+def test_resume_redoes_only_missing_shards(tmp_path: Path):
+    out = tmp_path / "out"
+    args = [str(SAMPLE), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.005", "-q"]
+    assert run(*args).exit_code == 0
+    complete = rows(out)
+    shards = sorted(out.glob("part-*.arrow"))
+    kept = shards[0].stat().st_mtime_ns
+    # Simulate an interruption: no manifest, a shard missing, a temporary left behind.
+    (out / "manifest.json").unlink()
+    shards[2].unlink()
+    (out / f".{shards[3].name}.999.tmp").write_bytes(b"partial")
+    with pytest.raises(FileNotFoundError, match="resume"):
+        open_dataset(out)
+    assert run(*args, "--resume").exit_code == 0
+    assert rows(out) == complete and shards[0].stat().st_mtime_ns == kept
+    assert not list(out.glob(".*.tmp"))
+    changed = run(*args[:-3], "--shard-size-mb", "0.01", "--resume")
+    assert changed.exit_code != 0 and "shard_size_mb" in changed.output
+
+
+def test_stdin_and_doc_per_line(tmp_path: Path):
+    out = tmp_path / "out"
+    result = run("-", "-o", str(out), "--patcher", "stride", "--stride", "3", "--doc-per-line", input=b"abcd\nef\n")
+    assert result.exit_code == 0, result.output
+    assert [(r["id"], r["bytes"], r["patch_lengths"]) for r in rows(out)] == [
+        ("<stdin>:1", b"abcd", [3, 1]),
+        ("<stdin>:2", b"ef", [2]),
+    ]
+
+
+def test_entropies_column_needs_entropy_patcher(tmp_path: Path):
+    result = run(str(SAMPLE), "-o", str(tmp_path / "o"), "--patcher", "space", "--save-entropies")
+    assert result.exit_code != 0 and "--save-entropies" in result.output
+
+
+def test_space_path_does_not_import_torch(tmp_path: Path):
+    code = (
+        "import sys; from click.testing import CliRunner; from bytepatch.cli.main import cli; "
+        f"r = CliRunner().invoke(cli, ['segment', {str(SAMPLE)!r}, '-o', {str(tmp_path / 'o')!r}, '--patcher', 'space']); "
+        "assert r.exit_code == 0, r.output; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_empty_documents_have_no_patches(tmp_path: Path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    out = tmp_path / "out"
+    assert run(str(tmp_path / "empty.txt"), "-o", str(out), "--patcher", "space").exit_code == 0
+    assert rows(out) == [{"id": str(tmp_path / "empty.txt"), "bytes": b"", "patch_lengths": []}]
+    assert np.isclose(open_dataset(out).manifest["patches"], 0) and pa is not None
