@@ -11,7 +11,7 @@
 
 from bytepatch.models.blt import BLT
 from bytepatch.models.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
-from bytepatch.models.flops import blt_flops_per_byte, blt_param_counts, transformer_flops_per_byte, transformer_param_count
+from bytepatch.models.flops import blt_flops_per_byte, blt_param_counts, transformer_flops_per_byte, transformer_param_counts
 from bytepatch.models.presets import PRESETS
 from bytepatch.models.transformer import (
     IGNORE_INDEX,
@@ -36,5 +36,5 @@ __all__ = [
     "blt_flops_per_byte",
     "blt_param_counts",
     "transformer_flops_per_byte",
-    "transformer_param_count",
+    "transformer_param_counts",
 ]

@@ -34,10 +34,15 @@ def cross_attn_params(dim: int) -> int:
     return CROSS_ATTN * dim * dim + 2 * NORM * dim
 
 
-def transformer_param_count(c: ByteTransformerConfig) -> int:
-    """Parameters of `ByteTransformer(c)`."""
-    head = 0 if c.tie_embeddings else c.vocab_size * c.dim
-    return c.vocab_size * c.dim + c.n_layers * block_params(c) + c.dim + head
+def transformer_param_counts(c: ByteTransformerConfig) -> dict[str, int]:
+    """Parameters of `ByteTransformer(c)` by part; the parts sum to the total (a tied head counts 0)."""
+    counts = {
+        "byte embedding": c.vocab_size * c.dim,
+        "transformer blocks": c.n_layers * block_params(c) + c.dim,  # + final norm
+        "output head": 0 if c.tie_embeddings else c.vocab_size * c.dim,
+    }
+    counts["total"] = sum(counts.values())
+    return counts
 
 
 def blt_param_counts(c: BLTConfig) -> dict[str, int]:
@@ -105,6 +110,13 @@ def blt_flops_per_byte(c: BLTConfig, mean_patch_size: float, seq_len: int = 8192
     return out
 
 
-def transformer_flops_per_byte(c: ByteTransformerConfig, seq_len: int = 8192) -> float:
-    """Forward FLOPs per byte of the byte-level baseline (every byte runs every layer)."""
-    return _stack_flops(c, min(seq_len, c.window or seq_len)) + 2 * c.dim * c.vocab_size
+def transformer_flops_per_byte(c: ByteTransformerConfig, seq_len: int = 8192) -> dict[str, float]:
+    """Forward FLOPs per byte of the byte-level baseline by part (every byte runs every layer)."""
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    out = {
+        "transformer blocks": _stack_flops(c, min(seq_len, c.window or seq_len)),
+        "output head": 2.0 * c.dim * c.vocab_size,
+    }
+    out["total"] = sum(out.values())
+    return out

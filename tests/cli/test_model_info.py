@@ -1,0 +1,54 @@
+"""`bytepatch model-info` through click's CliRunner."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bytepatch.cli.model_info import model_info
+from bytepatch.models import PRESETS, TRANSFORMER_PRESETS, blt_param_counts
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_prints_table_for_every_blt_preset(preset):
+    result = CliRunner().invoke(model_info, [preset, "--patch-size", "6"])
+    assert result.exit_code == 0, result.output
+    total = blt_param_counts(PRESETS[preset])["total"]
+    assert f"{total:,}" in result.output
+    for part in ("local encoder", "global transformer", "local decoder", "hash n-gram embeddings"):
+        assert part in result.output
+    assert "FLOP" in result.output and "mean patch size 6" in result.output
+
+
+@pytest.mark.parametrize("preset", sorted(TRANSFORMER_PRESETS))
+def test_baseline_presets(preset):
+    result = CliRunner().invoke(model_info, [preset, "--baseline"])
+    assert result.exit_code == 0, result.output
+    assert "transformer blocks" in result.output
+
+
+def test_larger_patches_mean_fewer_flops():
+    def total_flops(patch_size: str) -> str:
+        out = CliRunner().invoke(model_info, ["1b", "--patch-size", patch_size]).output
+        return next(line for line in out.splitlines() if line.startswith("total")).split()[-2]
+
+    assert float(total_flops("8")) < float(total_flops("4.5"))
+
+
+def test_json_config(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(PRESETS["tiny"].to_dict()))
+    result = CliRunner().invoke(model_info, [str(path)])
+    assert result.exit_code == 0, result.output
+    path.write_text(json.dumps({**PRESETS["tiny"].to_dict(), "typo": 1}))
+    result = CliRunner().invoke(model_info, [str(path)])
+    assert result.exit_code != 0 and "typo" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["nope"], "unknown BLT preset"), (["tiny", "--patch-size", "0.5"], "patch-size"), (["nope", "--baseline"], "transformer preset")],
+)
+def test_user_errors(args, message):
+    result = CliRunner().invoke(model_info, args)
+    assert result.exit_code != 0 and message in result.output
