@@ -33,6 +33,7 @@ KIND = "ngram"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "ngram.npz"
 _LOAD_FACTOR = 0.5  # fill limit of the counting table and the context index
+DENSE_ROWS = 4096  # 2-byte contexts precomputed as dense rows at load (~8 MB of float32)
 _CHUNK_BYTES = 1 << 23  # documents are counted in ~8 MB batches: bounded extra memory
 
 
@@ -150,6 +151,12 @@ def _packed(keys: np.ndarray) -> np.ndarray:
     return keys & np.uint64((1 << 56) - 1)
 
 
+def _drop_first_symbol(keys: np.ndarray, n: int) -> np.ndarray:
+    """Keys of n symbols -> keys of their last n - 1 symbols (drop BOS or the oldest byte)."""
+    packed = np.where(_has_bos(keys), _packed(keys), _packed(keys) & np.uint64((1 << (8 * (n - 1))) - 1))
+    return (np.uint64(n - 1) << np.uint64(57)) | packed
+
+
 def _context_of(keys: np.ndarray, n: int) -> np.ndarray:
     """Context keys of order-n keys: drop the last byte, keep the BOS flag."""
     bos = keys & np.uint64(1 << 56)
@@ -162,10 +169,7 @@ def kneser_ney_counts(keys: np.ndarray, counts: np.ndarray, order: int) -> np.nd
     orders = _orders(keys)
     adjusted = counts.copy()
     for n in range(1, order):
-        hi = keys[orders == n + 1]
-        # Suffix of an order-(n+1) key: drop its first symbol (BOS, or the oldest byte).
-        suffix_packed = np.where(_has_bos(hi), _packed(hi), _packed(hi) & np.uint64((1 << (8 * n)) - 1))
-        suffix = (np.uint64(n) << np.uint64(57)) | suffix_packed
+        suffix = _drop_first_symbol(keys[orders == n + 1], n + 1)
         uniq, n_left = np.unique(suffix, return_counts=True)
         lo = np.flatnonzero((orders == n) & ~_has_bos(keys))
         where = np.searchsorted(uniq, keys[lo])
@@ -209,17 +213,15 @@ def kneser_ney_tables(keys: np.ndarray, counts: np.ndarray, config: NgramConfig)
     bigram[rows, (_packed(keys[sel]) & np.uint64(255)).astype(np.int64)] = adjusted[sel]
 
     parts = [_long_contexts(keys[orders == n], adjusted[orders == n], n, config) for n in range(3, order + 1)]
+    if config.max_contexts:
+        parts = _cap_contexts(parts, config.max_contexts)
+    for i in range(len(parts) - 1, 0, -1):  # prefix closure, longest contexts first
+        parts[i - 1] = _add_empty_contexts(parts[i - 1], _drop_first_symbol(parts[i][0], i + 2))
     ctx_keys = np.concatenate([p[0] for p in parts])
     ctx_total = np.concatenate([p[1] for p in parts])
     succ_len = np.concatenate([p[2] for p in parts])
     succ_byte = np.concatenate([p[3] for p in parts])
     succ_count = np.concatenate([p[4] for p in parts])
-    if config.max_contexts and len(ctx_keys) > config.max_contexts:
-        keep = np.zeros(len(ctx_keys), dtype=bool)
-        keep[np.argsort(-ctx_total.astype(np.int64), kind="stable")[: config.max_contexts]] = True
-        keep_succ = np.repeat(keep, succ_len)
-        ctx_keys, ctx_total, succ_len = ctx_keys[keep], ctx_total[keep], succ_len[keep]
-        succ_byte, succ_count = succ_byte[keep_succ], succ_count[keep_succ]
     succ_start = np.zeros(len(ctx_keys) + 1, dtype=np.int64)
     np.cumsum(succ_len, out=succ_start[1:])
     return {
@@ -232,6 +234,44 @@ def kneser_ney_tables(keys: np.ndarray, counts: np.ndarray, config: NgramConfig)
         "succ_byte": succ_byte.astype(np.uint8),
         "succ_count": succ_count.astype(np.uint32),
     }
+
+
+def _cap_contexts(parts: list[tuple[np.ndarray, ...]], max_contexts: int) -> list[tuple[np.ndarray, ...]]:
+    """Keep the `max_contexts` long contexts with the largest totals (over all orders)."""
+    totals = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    if len(totals) <= max_contexts:
+        return parts
+    cutoff = np.sort(totals)[::-1][max_contexts - 1]
+    out = []
+    budget = max_contexts
+    for ctx, total, succ_len, succ_byte, succ_count in parts:
+        # Ties at the cutoff go to the shorter contexts first (parts are shortest first).
+        keep = total > cutoff
+        ties = np.flatnonzero(total == cutoff)
+        budget_here = max(0, min(len(ties), budget - int(np.count_nonzero(total > cutoff))))
+        keep[ties[:budget_here]] = True
+        budget -= int(np.count_nonzero(keep))
+        keep_succ = np.repeat(keep, succ_len)
+        out.append((ctx[keep], total[keep], succ_len[keep], succ_byte[keep_succ], succ_count[keep_succ]))
+    return out
+
+
+def _add_empty_contexts(part: tuple[np.ndarray, ...], needed: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Insert the `needed` contexts that `part` lacks, with no successors (back-off 1).
+
+    Harmless for the distribution, and it makes the stored set prefix-closed so the
+    kernel may stop at the first context length that is not stored.
+    """
+    ctx, total, succ_len, succ_byte, succ_count = part
+    missing = np.setdiff1d(needed, ctx)
+    if len(missing) == 0:
+        return part
+    all_ctx = np.concatenate([ctx, missing])
+    perm = np.argsort(all_ctx, kind="stable")
+    # Successor arrays follow context order and the new contexts own none: they stay as they are.
+    total = np.concatenate([total, np.zeros(len(missing), total.dtype)])[perm]
+    succ_len = np.concatenate([succ_len, np.zeros(len(missing), succ_len.dtype)])[perm]
+    return all_ctx[perm], total, succ_len, succ_byte, succ_count
 
 
 def _long_contexts(keys: np.ndarray, adjusted: np.ndarray, n: int, config: NgramConfig) -> tuple[np.ndarray, ...]:
@@ -268,6 +308,7 @@ class NgramModel:
         arrays: dict[str, np.ndarray],
         default_threshold: float | None = None,
         stats: dict[str, Any] | None = None,
+        dense_rows: int = DENSE_ROWS,
     ) -> None:
         self.config = config
         self.arrays = arrays
@@ -275,7 +316,7 @@ class NgramModel:
         self.stats = dict(stats or {})
         self.context_length = config.order - 1
         self.fingerprint = _fingerprint(config, arrays)
-        self._tables = _probability_tables(arrays)
+        self._tables = _probability_tables(arrays, dense_rows)
 
     @classmethod
     def fit(cls, docs: Iterable[bytes], config: NgramConfig | None = None) -> NgramModel:
@@ -298,12 +339,9 @@ class NgramModel:
             t["base_prob"],
             t["base_plogp"],
             t["base_sum_plogp"],
-            t["index"],
-            self.arrays["ctx_keys"],
-            t["ctx_backoff"],
-            self.arrays["succ_start"],
-            self.arrays["succ_byte"],
-            t["succ_prob"],
+            t["slots"],
+            t["stream_prob"],
+            t["stream_byte"],
         )
         return np.split(h, offsets[1:-1]), np.split(s, offsets[1:-1])
 
@@ -320,7 +358,7 @@ class NgramModel:
     def distribution(self, context: bytes) -> np.ndarray:
         """The full predictive distribution (256,) of the byte after `context` (inspection)."""
         contexts = _context_dict(self.arrays, self._tables)
-        return K.ngram_distribution_py(bytes(context), self.config.order, self._tables["base_prob"], contexts)
+        return K.ngram_distribution_py(bytes(context), self.config.order, self._tables["base_p1"], contexts)
 
     # ---- persistence
 
@@ -393,34 +431,96 @@ def _fingerprint(config: NgramConfig, arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _probability_tables(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Float tables the kernel reads, derived from the stored integer counts."""
+def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[str, np.ndarray]:
+    """Float tables the kernel reads, derived from the stored integer counts.
+
+    Beyond the 257 order <= 2 rows, `dense_rows` stored contexts (the most frequent times
+    their successor count) get their full distribution precomputed, which keeps the
+    kernel's sparse support small; this changes speed and float rounding, never the model.
+    """
     d = arrays["discounts"]
     uni = arrays["unigram_counts"].astype(np.int64)
     base_uni = np.full(256, 1.0 / 256)  # order 0: uniform
     if uni.sum() > 0:
         base_uni = _interpolate(uni[None, :], d[1], base_uni[None, :])[0]
     bi = arrays["bigram_counts"].astype(np.int64)
-    base = _interpolate(bi, d[2], np.broadcast_to(base_uni, bi.shape))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(base > 0, base * np.log(base), 0.0)
+    base = _interpolate(bi, d[2], np.broadcast_to(base_uni, bi.shape))  # (257, 256)
 
+    ctx_keys = arrays["ctx_keys"]
+    n_ctx = len(ctx_keys)
+    succ_len = np.diff(arrays["succ_start"])
+    owner = np.repeat(np.arange(n_ctx), succ_len)  # context of each successor
     counts = arrays["succ_count"].astype(np.int64)
-    total = np.repeat(arrays["ctx_total"].astype(np.float64), np.diff(arrays["succ_start"]))
-    orders = np.repeat(_orders(arrays["ctx_keys"]) + 1, np.diff(arrays["succ_start"]))
-    discount = d[orders, np.minimum(counts, 3) - 1] if len(counts) else np.zeros(0)
-    succ_prob = (counts - discount) / np.where(total > 0, total, 1.0)
-    kept = np.add.reduceat(succ_prob, arrays["succ_start"][:-1]) if len(succ_prob) else np.zeros(0)
-    backoff = np.clip(1.0 - kept, 0.0, 1.0)
-    capacity = 1 << max(4, int(math.ceil(len(arrays["ctx_keys"]) / _LOAD_FACTOR)).bit_length())
+    ctx_total = arrays["ctx_total"].astype(np.float64)
+    order_of = _orders(ctx_keys) + 1  # n-gram order the context predicts with
+    discount = d[order_of[owner], np.minimum(counts, 3) - 1] if len(counts) else np.zeros(0)
+    succ_prob = (counts - discount) / np.maximum(ctx_total[owner], 1.0)
+    backoff = np.clip(1.0 - np.bincount(owner, weights=succ_prob, minlength=n_ctx), 0.0, 1.0)
+
+    # One stream: per context its back-off, then its successors.
+    head = arrays["succ_start"][:-1] + np.arange(n_ctx)
+    stream_prob = np.zeros(n_ctx + len(counts), dtype=np.float64)
+    stream_byte = np.zeros(n_ctx + len(counts), dtype=np.uint8)
+    stream_prob[head] = backoff
+    body = np.arange(len(counts)) + owner + 1
+    stream_prob[body] = succ_prob
+    stream_byte[body] = arrays["succ_byte"]
+    # Dense rows for the contexts where they save the most kernel work (frequent, many successors).
+    score = ctx_total * succ_len
+    chosen = np.sort(np.argsort(-score, kind="stable")[: min(dense_rows, int(np.count_nonzero(score)))])
+    dense = _full_distributions(ctx_keys, chosen, base, backoff, owner, arrays["succ_byte"], succ_prob)
+    ctx_dense = np.full(n_ctx, -1, dtype=np.int64)
+    ctx_dense[chosen] = np.arange(len(chosen))
+    capacity = 1 << max(4, int(math.ceil(n_ctx / _LOAD_FACTOR)).bit_length())
+    slots = K.build_slots(ctx_keys, head, succ_len, ctx_dense, capacity)
+
+    prob32 = np.vstack([base, dense]).astype(np.float32)
+    p64 = prob32.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p64 > 0, p64 * np.log(p64), 0.0)
     return {
-        "base_prob": np.ascontiguousarray(base),
-        "base_plogp": np.ascontiguousarray(plogp),
+        "base_p1": base,
+        "base_prob": prob32,
+        "base_plogp": plogp.astype(np.float32),
         "base_sum_plogp": plogp.sum(axis=1),
+        "slots": slots,
+        "stream_prob": stream_prob,
+        "stream_byte": stream_byte,
         "succ_prob": succ_prob,
         "ctx_backoff": backoff,
-        "index": K.build_index(arrays["ctx_keys"], capacity),
     }
+
+
+def _full_distributions(
+    ctx_keys: np.ndarray,
+    chosen: np.ndarray,
+    base: np.ndarray,
+    backoff: np.ndarray,
+    owner: np.ndarray,
+    succ_byte: np.ndarray,
+    succ_prob: np.ndarray,
+) -> np.ndarray:
+    """(len(chosen), 256) full distributions of the chosen contexts, built one context
+    length at a time from their suffix chains (stored, thanks to the prefix closure)."""
+    lengths = _orders(ctx_keys)
+    needed = np.zeros(len(ctx_keys), dtype=bool)
+    needed[chosen] = True
+    for length in range(int(lengths.max(initial=2)), 2, -1):  # add the suffix chain
+        suffix = _drop_first_symbol(ctx_keys[needed & (lengths == length)], length)
+        needed[np.searchsorted(ctx_keys, suffix)] = True
+    row_of = np.full(len(ctx_keys), -1, dtype=np.int64)
+    row_of[needed] = np.arange(int(needed.sum()))
+    dist = np.zeros((int(needed.sum()), 256), dtype=np.float64)
+    for length in range(2, int(lengths.max(initial=2)) + 1):
+        level = np.flatnonzero(needed & (lengths == length))
+        if length == 2:  # parent: the previous-symbol row (the context's last byte)
+            parent = base[(_packed(ctx_keys[level]) & np.uint64(255)).astype(np.int64)]
+        else:
+            parent = dist[row_of[np.searchsorted(ctx_keys, _drop_first_symbol(ctx_keys[level], length))]]
+        dist[row_of[level]] = backoff[level][:, None] * parent
+        mine = needed[owner] & (lengths[owner] == length)  # successors, before the next level reads them
+        np.add.at(dist, (row_of[owner[mine]], succ_byte[mine].astype(np.int64)), succ_prob[mine])
+    return dist[row_of[chosen]]
 
 
 def _interpolate(counts: np.ndarray, d: np.ndarray, lower: np.ndarray) -> np.ndarray:

@@ -175,72 +175,80 @@ def rehash(keys: np.ndarray, counts: np.ndarray, new_capacity: int) -> tuple[np.
 
 
 @numba.njit(cache=True)
-def build_index(ctx_keys: np.ndarray, capacity: int) -> np.ndarray:
-    """Open-addressing index: slot -> position in `ctx_keys` (-1 where free)."""
-    index = np.full(capacity, -1, dtype=np.int32)
+def build_slots(
+    ctx_keys: np.ndarray, ctx_start: np.ndarray, ctx_len: np.ndarray, ctx_dense: np.ndarray, capacity: int
+) -> np.ndarray:
+    """Open-addressing context table, one 16-byte record per slot so a probe costs one
+    cache line: slots[i] = (key or EMPTY, meta), meta = stream start (bits 0..31) |
+    successor count (bits 32..40) | dense row + 1, 0 if none (bits 41..63)."""
+    slots = np.empty((capacity, 2), dtype=np.uint64)
+    slots[:, 0] = EMPTY
+    slots[:, 1] = 0
     bits = _table_bits(capacity)
     mask = capacity - 1
     for c in range(ctx_keys.shape[0]):
         i = _slot(ctx_keys[c], bits)
-        while index[i] >= 0:
+        while slots[i, 0] != EMPTY:
             i = (i + 1) & mask
-        index[i] = c
-    return index
+        slots[i, 0] = ctx_keys[c]
+        meta = np.uint64(ctx_start[c]) | (np.uint64(ctx_len[c]) << np.uint64(32))
+        slots[i, 1] = meta | (np.uint64(ctx_dense[c] + 1) << np.uint64(41))
+    return slots
 
 
 @numba.njit(cache=True, inline="always")
-def _lookup(index: np.ndarray, ctx_keys: np.ndarray, key: np.uint64, bits: np.uint64) -> int:
-    mask = index.shape[0] - 1
+def _lookup(slots: np.ndarray, key: np.uint64, bits: np.uint64) -> np.int64:
+    mask = slots.shape[0] - 1
     i = _slot(key, bits)
     while True:
-        c = index[i]
-        if c < 0:
+        k = slots[i, 0]
+        if k == key:
+            return np.int64(slots[i, 1])
+        if k == EMPTY:
             return -1
-        if ctx_keys[c] == key:
-            return c
         i = (i + 1) & mask
 
 
 @numba.njit(cache=True)
-def lookup_many(index: np.ndarray, ctx_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Position of each key in `ctx_keys`, -1 if absent (for tests and inspection)."""
-    bits = _table_bits(index.shape[0])
+def lookup_many(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The meta word of each key (see build_slots), -1 if absent (tests, inspection)."""
+    bits = _table_bits(slots.shape[0])
     out = np.empty(keys.shape[0], dtype=np.int64)
     for q in range(keys.shape[0]):
-        out[q] = _lookup(index, ctx_keys, keys[q], bits)
+        out[q] = _lookup(slots, keys[q], bits)
     return out
 
 
 # ----------------------------------------------------------------------- entropies
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True)
 def ngram_entropies(
     data: np.ndarray,  # uint8 (total_bytes,)
     offsets: np.ndarray,  # int64 (n_docs + 1,)
     order: int,
-    base_prob: np.ndarray,  # float64 (257, 256): P(b | previous symbol), orders <= 2 blended
-    base_plogp: np.ndarray,  # float64 (257, 256): base_prob * log(base_prob)
-    base_sum_plogp: np.ndarray,  # float64 (257,): row sums of base_plogp
-    index: np.ndarray,  # int32 (capacity,): slot -> context
-    ctx_keys: np.ndarray,  # uint64 (n_ctx,): contexts of length >= 2
-    ctx_backoff: np.ndarray,  # float64 (n_ctx,): weight left for shorter contexts
-    succ_start: np.ndarray,  # int64 (n_ctx + 1,): CSR offsets into succ_*
-    succ_byte: np.ndarray,  # uint8 (n_succ,)
-    succ_prob: np.ndarray,  # float64 (n_succ,): discounted probability of that successor
+    base_prob: np.ndarray,  # float32 (257 + R, 256): rows 0..256 = orders <= 2 by previous symbol, then R contexts
+    base_plogp: np.ndarray,  # float32 (257 + R, 256): base_prob * log(base_prob)
+    base_sum_plogp: np.ndarray,  # float64 (257 + R,): row sums of base_plogp
+    slots: np.ndarray,  # uint64 (capacity, 2): contexts of >= 2 symbols (see build_slots)
+    stream_prob: np.ndarray,  # float64: per context, its back-off weight then its successors' probabilities
+    stream_byte: np.ndarray,  # uint8: the successor bytes, aligned with stream_prob
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entropy h[t] (nats) of the predictive distribution of every byte, and its surprisal.
 
-    P(b) = A(b) + w * base(b), where A collects the stored successors of the longer
-    contexts weighted by the back-off of the still longer ones and w is the product of
-    all back-offs. Bytes outside A's support S share the base row's shape, so
+    P(b) = A(b) + w * base(b): base is a dense row (the full distribution of the longest
+    stored context that has one precomputed, else of the previous symbol), A collects the
+    stored successors of the longer contexts weighted by the back-off of the still longer
+    ones, and w is the product of their back-offs. Bytes outside A's support S keep the
+    base row's shape, so
         sum_{b not in S} wB log(wB) = w log w * (1 - B(S)) + w * (sum_all B log B - sum_S B log B)
-    and the entropy needs only |S| logarithms.
+    and the entropy needs only |S| logarithms. Contexts are stored prefix-closed (every
+    stored context's shorter suffix is stored too), so the search stops at the first miss.
     """
     total = data.shape[0]
     entropy = np.empty(total, dtype=np.float32)
     surprisal = np.empty(total, dtype=np.float32)
-    bits = _table_bits(index.shape[0])
+    bits = _table_bits(slots.shape[0])
     acc = np.zeros(256, dtype=np.float64)  # A(b) on the support
     in_support = np.zeros(256, dtype=np.bool_)
     support = np.empty(256, dtype=np.int64)
@@ -250,34 +258,47 @@ def ngram_entropies(
         for t in range(start, end):
             pos = t - start  # bytes of history within this document (never another's)
             jmax = min(order - 1, pos + 1)
-            # Find the stored contexts of lengths 2..jmax (shortest first: keys grow by one byte).
+            row = BOS_ROW
             packed = np.uint64(0)
             if pos >= 1:
+                row = np.int64(data[t - 1])
                 packed = np.uint64(data[t - 1])
+            # Stored contexts of lengths 2..jmax, shortest first (keys grow by one byte).
+            n_found = 0
             for j in range(2, jmax + 1):
                 if j <= pos:
                     packed |= np.uint64(data[t - j]) << np.uint64(8 * (j - 1))
                     key = (np.uint64(j) << np.uint64(_N_SHIFT)) | packed
                 else:
                     key = (np.uint64(j) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
-                found[j] = _lookup(index, ctx_keys, key, bits)
-            # Blend longest first: each context hands the back-off weight to the shorter ones.
+                meta = _lookup(slots, key, bits)
+                if meta < 0:
+                    break
+                found[n_found] = meta
+                n_found += 1
+            # The longest context with a dense row already folds in every shorter one.
+            first = 0
+            for f in range(n_found - 1, -1, -1):
+                dense = (found[f] >> 41) - 1
+                if dense >= 0:
+                    row = 257 + dense
+                    first = f + 1
+                    break
+            # Blend longest first: each context hands its back-off weight to the shorter ones.
             w = 1.0
             n_support = 0
-            for j in range(jmax, 1, -1):
-                c = found[j]
-                if c < 0:
-                    continue
-                for q in range(succ_start[c], succ_start[c + 1]):
-                    b = succ_byte[q]
+            for f in range(n_found - 1, first - 1, -1):
+                head = found[f] & 0xFFFFFFFF
+                n_succ = (found[f] >> 32) & 0x1FF
+                for q in range(head + 1, head + 1 + n_succ):
+                    b = stream_byte[q]
                     if not in_support[b]:
                         in_support[b] = True
                         support[n_support] = b
                         n_support += 1
                         acc[b] = 0.0
-                    acc[b] += w * succ_prob[q]
-                w *= ctx_backoff[c]
-            row = np.int64(data[t - 1]) if pos >= 1 else BOS_ROW
+                    acc[b] += w * stream_prob[q]
+                w *= stream_prob[head]
             x = data[t]
             p_x = w * base_prob[row, x]
             if in_support[x]:
@@ -287,10 +308,11 @@ def ngram_entropies(
             plogp_s = 0.0
             for s in range(n_support):
                 b = support[s]
-                p = acc[b] + w * base_prob[row, b]
+                base_b = base_prob[row, b]
+                p = acc[b] + w * base_b
                 if p > 0.0:
                     h -= p * np.log(p)
-                mass_s += base_prob[row, b]
+                mass_s += base_b
                 plogp_s += base_plogp[row, b]
                 in_support[b] = False
             if w > 0.0:
