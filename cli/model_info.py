@@ -80,7 +80,7 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
         params, flops = transformer_param_counts(tcfg), transformer_flops_per_byte(tcfg, seq_len)
     else:
         cfg = _load_blt_config(preset)
-        click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes, context {seq_len} bytes, k = {cfg.cross_attn_k}")
+        click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes, context {seq_len} bytes")
         params, flops = blt_param_counts(cfg), blt_flops_per_byte(cfg, patch_size, seq_len)
     rows = [("part", "parameters", "FLOPs/byte (fwd)")]
     for part, n in params.items():

@@ -11,7 +11,12 @@
 
 from bytepatch.models.blt import BLT
 from bytepatch.models.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
-from bytepatch.models.flops import blt_flops_per_byte, blt_param_counts, transformer_flops_per_byte, transformer_param_counts
+from bytepatch.models.flops import (
+    blt_flops_per_byte,
+    blt_param_counts,
+    transformer_flops_per_byte,
+    transformer_param_counts,
+)
 from bytepatch.models.presets import PRESETS
 from bytepatch.models.transformer import (
     IGNORE_INDEX,

@@ -47,7 +47,11 @@ def test_json_config(tmp_path):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["nope"], "unknown BLT preset"), (["tiny", "--patch-size", "0.5"], "patch-size"), (["nope", "--baseline"], "transformer preset")],
+    [
+        (["nope"], "unknown BLT preset"),
+        (["tiny", "--patch-size", "0.5"], "patch-size"),
+        (["nope", "--baseline"], "transformer preset"),
+    ],
 )
 def test_user_errors(args, message):
     result = CliRunner().invoke(model_info, args)

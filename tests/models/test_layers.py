@@ -29,7 +29,8 @@ def test_rotary_rotates_interleaved_pairs_like_complex_multiplication():
     for t in range(T):
         for i in range(D // 2):
             angle = t * 10000.0 ** (-2 * i / D)
-            z = complex(x[0, 0, t, 2 * i].item(), x[0, 0, t, 2 * i + 1].item()) * complex(math.cos(angle), math.sin(angle))
+            z = complex(x[0, 0, t, 2 * i].item(), x[0, 0, t, 2 * i + 1].item())
+            z *= complex(math.cos(angle), math.sin(angle))
             assert got[0, 0, t, 2 * i].item() == pytest.approx(z.real, abs=1e-5)
             assert got[0, 0, t, 2 * i + 1].item() == pytest.approx(z.imag, abs=1e-5)
 
