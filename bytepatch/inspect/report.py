@@ -1,0 +1,69 @@
+"""The `bytepatch stats` report: a compact text summary and an HTML page.
+
+Both are pure functions of `DatasetStats.to_dict()`, so the text, the page and the
+`--json` output always show the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bytepatch.inspect.histogram import histogram_svg, histogram_text
+from bytepatch.inspect.html import key_values, page
+from bytepatch.inspect.view import format_settings
+
+
+def settings_line(patcher: dict[str, Any] | None) -> str:
+    """`entropy (threshold=1.335, max_patch_length=16)`: the patcher and its set options."""
+    if not patcher:
+        return "unknown"
+    options = format_settings({k: v for k, v in patcher.items() if k != "patcher"})
+    return f"{patcher.get('patcher', '?')} ({options})" if options else str(patcher.get("patcher", "?"))
+
+
+def model_line(model: dict[str, Any] | None) -> str:
+    """`default (ngram, fingerprint 1a2b...)`, or `none` for model-free patchers."""
+    if not model:
+        return "none"
+    return f"{model.get('name', '?')} ({model.get('kind', '?')}, fingerprint {model.get('fingerprint', '?')})"
+
+
+def summary_rows(s: dict[str, Any]) -> dict[str, str]:
+    """Label -> value rows shared by the text and HTML reports."""
+    size = s["patch_size"]
+    rows = {
+        "documents": f"{s['documents']:,}" + (f" ({s['empty_documents']:,} empty)" if s["empty_documents"] else ""),
+        "bytes": f"{s['bytes']:,}",
+        "patches": f"{s['patches']:,}",
+        "patch size": f"mean {size['mean']:.2f}, median {size['median']:g}, p99 {size['p99']:g}, "
+        f"min {size['min']}, max {size['max']}",
+        "patcher": settings_line(s["patcher"]),
+        "entropy model": model_line(s["entropy_model"]),
+    }
+    if s.get("calibration"):
+        cal = s["calibration"]
+        rows["calibration"] = f"target {cal.get('target_patch_size')} -> threshold {cal.get('threshold'):.4g}"
+    return rows
+
+
+def stats_text(name: str, s: dict[str, Any]) -> str:
+    """The terminal report: one line per summary row, then the histogram bars."""
+    rows = summary_rows(s)
+    width = max(len(k) for k in rows)
+    lines = [f"{name}: {s['shards']} shard(s)"] + [f"  {k:<{width}}  {v}" for k, v in rows.items()]
+    return "\n".join(lines + ["  patch lengths (bytes):", histogram_text(_bins(s))])
+
+
+def stats_page(name: str, s: dict[str, Any]) -> str:
+    """A self-contained HTML page with the summary table and the histogram as SVG."""
+    body = [key_values(summary_rows(s)), "<h2>Patch lengths</h2>", f'<div class="plot">{stats_svg(s)}</div>']
+    return page(f"bytepatch stats: {name}", "\n".join(body))
+
+
+def stats_svg(s: dict[str, Any]) -> str:
+    """The histogram alone, as a standalone SVG picture."""
+    return histogram_svg(_bins(s))
+
+
+def _bins(s: dict[str, Any]) -> list[tuple[int, int, int]]:
+    return [(b["low"], b["high"], b["count"]) for b in s["histogram"]]

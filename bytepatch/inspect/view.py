@@ -1,0 +1,80 @@
+"""PatchView: one document with its patches (and entropies), ready to be drawn.
+
+The renderers (terminal, HTML, SVG) are pure functions of a `PatchView`; building one
+is the only place that runs a patcher. Keeping the view a plain value means a renderer
+can be tested on hand-written lengths and entropies, and the CLI stays a thin shell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from bytepatch.patchers.base import Patcher
+
+
+@dataclass(frozen=True)
+class Patch:
+    index: int
+    offset: int
+    data: bytes
+    entropy: float | None  # entropy (nats) of the patch's first byte, when known
+
+
+@dataclass(frozen=True)
+class PatchView:
+    data: bytes
+    lengths: np.ndarray  # int32 patch lengths, summing to len(data)
+    entropies: np.ndarray | None = None  # one value per byte (nats), entropy patcher only
+    settings: dict[str, Any] = field(default_factory=dict)  # the patcher's to_dict() (+ model info)
+
+    def __post_init__(self) -> None:
+        total = int(np.sum(self.lengths, dtype=np.int64))
+        if total != len(self.data):
+            raise ValueError(f"patch lengths sum to {total}, the document has {len(self.data)} bytes")
+        if self.entropies is not None and len(self.entropies) != len(self.data):
+            raise ValueError(f"{len(self.entropies)} entropies for {len(self.data)} bytes (need one per byte)")
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start offset of every patch (int64)."""
+        return np.cumsum(self.lengths, dtype=np.int64) - self.lengths
+
+    @property
+    def threshold(self) -> float | None:
+        return self.settings.get("threshold")
+
+    @property
+    def threshold_add(self) -> float | None:
+        return self.settings.get("threshold_add")
+
+    @property
+    def mean_patch_size(self) -> float:
+        return len(self.data) / len(self.lengths) if len(self.lengths) else 0.0
+
+    def __iter__(self) -> Iterator[Patch]:
+        for i, (start, n) in enumerate(zip(self.offsets.tolist(), self.lengths.tolist())):
+            h = float(self.entropies[start]) if self.entropies is not None else None
+            yield Patch(i, start, self.data[start : start + n], h)
+
+    def summary(self) -> str:
+        """One line: bytes, patches, mean size and the patcher settings."""
+        settings = format_settings(self.settings)
+        return (f"{len(self.data):,} bytes, {len(self.lengths):,} patches "
+                f"(mean {self.mean_patch_size:.2f} bytes/patch); {settings}")  # fmt: skip
+
+
+def format_settings(settings: dict[str, Any]) -> str:
+    """`key=value, ...` for the settings that are set (floats to 4 significant digits)."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in settings.items() if v is not None)  # fmt: skip
+
+
+def build_view(data: bytes, patcher: Patcher, entropies: np.ndarray | None = None,
+               extra: dict[str, Any] | None = None) -> PatchView:  # fmt: skip
+    """Patch `data` with `patcher` (entropy patchers need `entropies`) into a view."""
+    lengths = patcher.patch_lengths(data, entropies)
+    h = None if entropies is None else np.asarray(entropies, dtype=np.float32)
+    return PatchView(data, np.asarray(lengths, dtype=np.int32), h, {**patcher.to_dict(), **(extra or {})})
