@@ -1,0 +1,185 @@
+"""Streaming, batched scoring of documents with a sliding-window `ByteTransformer`.
+
+What it computes: for every byte t of every document, the model's next-byte
+distribution at input position t of `[BOS, b0, ..., b_{n-2}]`, exactly as one plain
+`model(idx)` pass over the whole document would give it (DESIGN §2), reduced to the
+entropy h[t] (nats) and the surprisal -log p(b_t) (nats), both in float32 from
+`log_softmax`.
+
+How: documents are laid end to end in B *lanes* (rows) and each lane is walked in
+chunks of T positions, Mistral-style: every layer keeps a rolling cache of the keys
+and values of the last `window - 1` positions, so each query attends to exactly the
+keys it would see in a full-document pass (same document, at most `window` back),
+and each position runs through the model once. A sliding window stacked over L
+layers reaches L * (window - 1) positions back; streaming the caches gives every
+byte that whole receptive field (its `context_length`) with no recomputation,
+where overlapping chunks would have to recompute L * (window - 1) positions per
+chunk to be exact (7154 for the paper's model).
+
+No leaks: the mask allows a key only if it belongs to the query's own document, so
+neither the cache nor the packed chunk ever carries one document's bytes into
+another's entropies; hence results do not depend on the batch size, the chunk length
+or which documents share a lane (beyond float rounding, which the tests bound).
+
+Trade-off: keys are cached *before* rotation and re-rotated per chunk with positions
+local to the chunk (0 .. window - 1 + T), so RoPE angles stay small and equally
+precise at byte 10 and byte 10^9 (RoPE depends only on position differences); that
+costs one rotation of the cache per layer and chunk. Masks are dense booleans
+(B, 1, T, window - 1 + T), fine for T ~ window; `model.forward` is the reference
+implementation this fast path is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bytepatch.ids import BOS_ID, OFFSET
+from bytepatch.models.layers import apply_rotary, attend
+from bytepatch.models.transformer import ByteTransformer
+
+PAD_DOC = -1  # document index of padding positions in a lane
+NO_DOC = -2  # document index of empty cache slots (before the first chunk)
+
+
+def receptive_field(model: ByteTransformer) -> int:
+    """Input positions (incl. the current one) any output can depend on: L * (window - 1) + 1."""
+    window = model.config.window
+    if window is None:
+        raise ValueError("the entropy LM needs a sliding window (config.window); full-causal models have no bound")
+    return model.config.n_layers * (window - 1) + 1
+
+
+@dataclass
+class _Lanes:
+    """Documents packed into B lanes: ids, targets, document index and output slot per position."""
+
+    ids: np.ndarray  # (B, N) int64 input ids, padded with BOS
+    targets: np.ndarray  # (B, N) int64 byte id each position predicts (padding: 0)
+    doc: np.ndarray  # (B, N) int64 document index, PAD_DOC for padding
+    dest: np.ndarray  # (B, N) int64 index into the flat output (docs concatenated in input order), -1 = padding
+
+
+def pack_lanes(docs: Sequence[bytes], n_lanes: int) -> tuple[_Lanes, np.ndarray]:
+    """Lay documents end to end in `n_lanes` rows, longest first into the shortest lane.
+
+    Returns the lanes and `offsets` (len(docs) + 1,) of each document in the flat output.
+    Any assignment gives the same results; this one only balances the work.
+    """
+    lengths = np.array([len(d) for d in docs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    lane_docs: list[list[int]] = [[] for _ in range(n_lanes)]
+    lane_len = np.zeros(n_lanes, dtype=np.int64)
+    for i in np.argsort(-lengths, kind="stable"):
+        if lengths[i] == 0:
+            continue
+        lane = int(np.argmin(lane_len))
+        lane_docs[lane].append(int(i))
+        lane_len[lane] += lengths[i]
+    width = int(lane_len.max()) if len(docs) else 0
+    lanes = _Lanes(
+        ids=np.full((n_lanes, width), BOS_ID, dtype=np.int64),
+        targets=np.zeros((n_lanes, width), dtype=np.int64),
+        doc=np.full((n_lanes, width), PAD_DOC, dtype=np.int64),
+        dest=np.full((n_lanes, width), -1, dtype=np.int64),
+    )
+    for lane, members in enumerate(lane_docs):
+        pos = 0
+        for i in members:
+            n = int(lengths[i])
+            byte_ids = np.frombuffer(docs[i], dtype=np.uint8).astype(np.int64) + OFFSET
+            lanes.ids[lane, pos] = BOS_ID  # position t predicts byte t from BOS, b0 .. b_{t-1}
+            lanes.ids[lane, pos + 1 : pos + n] = byte_ids[:-1]
+            lanes.targets[lane, pos : pos + n] = byte_ids
+            lanes.doc[lane, pos : pos + n] = i
+            lanes.dest[lane, pos : pos + n] = np.arange(offsets[i], offsets[i] + n)
+            pos += n
+    return lanes, offsets
+
+
+class StreamingScorer:
+    """Runs a `ByteTransformer` over packed lanes chunk by chunk with per-layer rolling KV caches."""
+
+    def __init__(self, model: ByteTransformer, chunk_len: int, autocast_dtype: torch.dtype | None = None) -> None:
+        receptive_field(model)  # validates that the model has a window
+        if chunk_len < 1:
+            raise ValueError(f"chunk_len must be >= 1, got {chunk_len}")
+        self.model = model
+        self.chunk_len = chunk_len
+        self.autocast_dtype = autocast_dtype
+        self.cache_len = model.config.window - 1
+
+    @torch.inference_mode()
+    def score(self, docs: Sequence[bytes], n_lanes: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(entropies, surprisals) in nats, one float32 array per document."""
+        lanes, offsets = pack_lanes(docs, max(1, min(n_lanes, len(docs))))
+        total = int(offsets[-1])
+        out_h = np.zeros(total, dtype=np.float32)
+        out_s = np.zeros(total, dtype=np.float32)
+        if total:
+            self._run(lanes, out_h, out_s)
+        split = lambda a: [a[offsets[i] : offsets[i + 1]] for i in range(len(docs))]  # noqa: E731
+        return split(out_h), split(out_s)
+
+    def _run(self, lanes: _Lanes, out_h: np.ndarray, out_s: np.ndarray) -> None:
+        model, T, W1 = self.model, self.chunk_len, self.cache_len
+        device = next(model.parameters()).device
+        B, N = lanes.ids.shape
+        c = model.config
+        H, D = c.n_heads, c.dim // c.n_heads
+        act_dtype = self.autocast_dtype or next(model.parameters()).dtype
+        cache_k = [torch.zeros(B, H, W1, D, device=device, dtype=act_dtype) for _ in model.blocks]
+        cache_v = [torch.zeros(B, H, W1, D, device=device, dtype=act_dtype) for _ in model.blocks]
+        cache_doc = torch.full((B, W1), NO_DOC, device=device, dtype=torch.int64)
+        # Band over [cache, chunk] keys: chunk query i sits at key index W1 + i and sees W1 + i - j in [0, window).
+        qi = torch.arange(T, device=device)[:, None] + W1
+        kj = torch.arange(W1 + T, device=device)[None, :]
+        band = (qi - kj >= 0) & (qi - kj <= W1)  # (T, W1 + T)
+        cos, sin = model.rotary(torch.arange(W1 + T, device=device))  # local positions: see module docstring
+        for start in range(0, N, T):
+            stop = min(start + T, N)
+            pad = T - (stop - start)
+            chunk = lambda a, fill: torch.from_numpy(np.pad(a[:, start:stop], ((0, 0), (0, pad)), constant_values=fill))  # noqa: E731
+            idx = chunk(lanes.ids, BOS_ID).to(device)
+            doc = chunk(lanes.doc, PAD_DOC).to(device)
+            key_doc = torch.cat([cache_doc, doc], 1)  # (B, W1 + T)
+            mask = (band[None] & (doc[:, :, None] == key_doc[:, None, :]))[:, None]  # (B, 1, T, W1 + T)
+            with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                x = model.tok_emb(idx)  # (B, T, C)
+                for layer, block in enumerate(model.blocks):
+                    x, cache_k[layer], cache_v[layer] = _block_step(
+                        block, x, cache_k[layer], cache_v[layer], (cos, sin), mask, W1
+                    )
+                logits = model.head(model.norm(x)).float()  # (B, T, V)
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            h = -(logp.exp() * logp).sum(-1)  # (B, T) nats
+            tgt = chunk(lanes.targets, 0).to(device)
+            s = -logp.gather(-1, tgt[..., None])[..., 0]  # (B, T) nats
+            dest = chunk(lanes.dest, -1).numpy()
+            keep = dest >= 0
+            out_h[dest[keep]] = h.cpu().numpy()[keep]
+            out_s[dest[keep]] = s.cpu().numpy()[keep]
+            cache_doc = key_doc[:, key_doc.shape[1] - W1 :]
+
+
+def _block_step(block, x, cache_k, cache_v, rope, mask, cache_len):
+    """One `TransformerBlock` over a chunk with cached keys/values; returns (x, new_k, new_v).
+
+    Mirrors `TransformerBlock.forward` + `SelfAttention.forward`, except that keys are
+    cached unrotated and queries/keys are rotated with chunk-local positions.
+    """
+    attn = block.attn
+    h = block.attn_norm(x)
+    q, k, v = (w(h).unflatten(-1, (attn.n_heads, -1)).transpose(1, 2) for w in (attn.wq, attn.wk, attn.wv))
+    k_all = torch.cat([cache_k, k.to(cache_k.dtype)], 2)  # (B, H, W1 + T, D), unrotated
+    v_all = torch.cat([cache_v, v.to(cache_v.dtype)], 2)
+    cos, sin = rope
+    q = apply_rotary(q, cos[cache_len:], sin[cache_len:])
+    y = attend(q, apply_rotary(k_all, cos, sin).to(q.dtype), v_all.to(q.dtype), mask, impl=attn.impl)
+    x = x + attn.wo(y.transpose(1, 2).flatten(-2))
+    x = x + block.mlp(block.mlp_norm(x))
+    keep = k_all.shape[2] - cache_len
+    return x, k_all[:, :, keep:], v_all[:, :, keep:]

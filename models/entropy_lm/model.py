@@ -1,0 +1,193 @@
+"""`TransformerEntropyModel`: the paper's byte-transformer entropy LM behind the `EntropyModel` protocol.
+
+Wraps a `ByteTransformer` (with a sliding window) and adds what patching needs:
+per-byte entropies for documents of any length (`inference.StreamingScorer`),
+bits per byte, a default global threshold, a stable fingerprint, and a model
+directory format:
+
+    DIR/config.json   {"kind": "transformer", "format": 1, "model": {ByteTransformerConfig},
+                       "default_threshold": float | null, "weights": "model.pt", "training": {...}}
+    DIR/model.pt      the state_dict (float32), read with torch.load(weights_only=True)
+
+Trade-off: inference defaults to CPU float32 so that a model fingerprint pins the
+entropies (and hence the patches) bit for bit on any machine; CUDA with bf16
+autocast is several times faster and opt-in (`device="cuda"`), at the price of
+entropies that differ from CPU ones by bf16 rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bytepatch.entropy.base import CONFIG_FILE, as_documents, read_model_config
+from bytepatch.models.entropy_lm.inference import StreamingScorer, receptive_field
+from bytepatch.models.training.checkpoint import atomic_torch_save, atomic_write_text, safe_torch_load
+from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
+
+KIND = "transformer"
+FORMAT = 1
+WEIGHTS_FILE = "model.pt"
+CONFIG_KEYS = {"kind", "format", "model", "default_threshold", "weights", "training"}
+DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_device(device: str) -> torch.device:
+    """"cpu", "cuda" (error if absent) or "auto" (cuda when available)."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """bf16 autocast on CUDA unless fp32 is asked; CPU always float32 (bf16 matmuls are slow there)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device.type == "cuda" and precision in ("auto", "bf16"):
+        return torch.bfloat16
+    if precision == "bf16":
+        raise ValueError("bf16 inference is only offered on CUDA; use precision='fp32' on CPU")
+    return None
+
+
+class TransformerEntropyModel:
+    """A sliding-window byte transformer used as an entropy model (kind "transformer")."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        model: ByteTransformer,
+        default_threshold: float | None = None,
+        training: dict[str, Any] | None = None,
+        *,
+        device: str = "cpu",
+        precision: str = "auto",
+        batch_size: int | None = None,
+        chunk_len: int | None = None,
+    ) -> None:
+        """`batch_size` = lanes scored side by side, `chunk_len` = positions per lane and step.
+
+        Neither changes results (beyond float rounding); defaults suit the device.
+        """
+        self.device = resolve_device(device)
+        self.autocast = autocast_dtype(self.device, precision)
+        self.model = model.to(self.device).eval()
+        self.context_length = receptive_field(model)  # bytes of history h[t] can depend on (BOS counts as one)
+        self.default_threshold = None if default_threshold is None else float(default_threshold)
+        self.training = dict(training or {})
+        on_gpu = self.device.type == "cuda"
+        self.batch_size = batch_size or (64 if on_gpu else 8)
+        self.chunk_len = chunk_len or max(model.config.window, 256)
+        self._fingerprint: str | None = None
+
+    @property
+    def config(self) -> ByteTransformerConfig:
+        return self.model.config
+
+    # -- scoring ---------------------------------------------------------------------------------
+
+    def entropies_and_surprisals(self, docs: Sequence[bytes]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per-byte entropy and surprisal of the actual byte, both float32 nats, in one pass."""
+        docs = as_documents(docs)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            scorer = StreamingScorer(self.model, self.chunk_len, self.autocast)
+            return scorer.score(docs, self.batch_size)
+        finally:
+            self.model.train(was_training)
+
+    def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
+        """h[t] in nats for every byte of every document (DESIGN §2)."""
+        return self.entropies_and_surprisals(docs)[0]
+
+    def cross_entropy(self, docs: Sequence[bytes]) -> float:
+        """Mean surprisal of the actual bytes in bits per byte (nan when there are no bytes)."""
+        _, surprisals = self.entropies_and_surprisals(docs)
+        n = sum(len(s) for s in surprisals)
+        if n == 0:
+            return math.nan
+        return sum(float(np.sum(s, dtype=np.float64)) for s in surprisals) / n / math.log(2)
+
+    # -- identity and persistence ----------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical model config and every weight's name, dtype, shape and bytes.
+
+        Threshold and training notes are left out: they do not change entropies.
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256(_canonical({"kind": KIND, "model": self.config.to_dict()}).encode())
+            for name, tensor in sorted(self.model.state_dict().items()):
+                t = tensor.detach().to("cpu", torch.float32).contiguous()
+                digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+                digest.update(t.numpy().tobytes())
+            self._fingerprint = f"transformer-{digest.hexdigest()[:32]}"
+        return self._fingerprint
+
+    def config_json(self) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "format": FORMAT,
+            "model": self.config.to_dict(),
+            "default_threshold": self.default_threshold,
+            "weights": WEIGHTS_FILE,
+            "training": self.training,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write DIR/model.pt then DIR/config.json, each atomically (config last: it marks completion)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu", torch.float32) for k, v in self.model.state_dict().items()}
+        atomic_torch_save(state, path / WEIGHTS_FILE)
+        atomic_write_text(path / CONFIG_FILE, json.dumps(self.config_json(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, **options: Any) -> TransformerEntropyModel:
+        """Read a directory written by `save`; `options` are the constructor's keyword options."""
+        path = Path(path)
+        cfg = read_model_config(path)
+        where = path / CONFIG_FILE
+        if cfg["kind"] != KIND:
+            raise ValueError(f"{where}: kind is {cfg['kind']!r}, not {KIND!r}")
+        unknown = sorted(set(cfg) - CONFIG_KEYS)
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {', '.join(unknown)}")
+        if cfg.get("format") != FORMAT:
+            raise ValueError(f"{where}: unsupported format {cfg.get('format')!r} (this version reads {FORMAT})")
+        try:
+            config = ByteTransformerConfig.from_dict(cfg["model"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: bad 'model' config ({exc})") from exc
+        weights = path / cfg.get("weights", WEIGHTS_FILE)
+        state = safe_torch_load(weights)
+        model = ByteTransformer(config)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{weights}: weights do not match the config in {where} ({exc})") from exc
+        return cls(model, cfg.get("default_threshold"), cfg.get("training"), **options)
+
+
+def load(path: str | Path, **options: Any) -> TransformerEntropyModel:
+    """Load a transformer entropy model directory (the entry point `cli/_entropy_model.py` dispatches to)."""
+    return TransformerEntropyModel.load(path, **options)
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
