@@ -12,30 +12,33 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def is_space_like(b: np.uint8) -> bool:
-    """True unless `b` is [0-9A-Za-z] or a UTF-8 continuation byte."""
-    if 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122:
-        return False
-    if 0x80 <= b <= 0xBF:
-        return False
-    return True
+def _space_like_table() -> np.ndarray:
+    table = np.ones(256, dtype=np.uint8)
+    for lo, hi in ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")), (0x80, 0xBF)):
+        table[lo : hi + 1] = 0
+    return table
+
+
+# A constant for the kernel (Numba freezes module-level arrays): a table lookup keeps
+# the inner loop branch-free.
+SPACE_LIKE = _space_like_table()
 
 
 @numba.njit(cache=True, nogil=True)
 def space_starts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """1 where a byte starts a patch under the space rule (see module docstring)."""
-    starts = np.zeros(data.shape[0], dtype=np.uint8)
+    starts = np.empty(data.shape[0], dtype=np.uint8)
     for d in range(offsets.shape[0] - 1):
         lo = offsets[d]
         hi = offsets[d + 1]
         if hi <= lo:
             continue
         starts[lo] = 1
-        prev_space = True  # BOS precedes byte 0 and is space-like
-        for t in range(lo, hi - 1):
-            cur_space = is_space_like(data[t])
-            if cur_space and not prev_space:
-                starts[t + 1] = 1
-            prev_space = cur_space
+        if hi - lo > 1:
+            # byte 0 follows BOS (space-like), so it never ends a patch
+            starts[lo + 1] = 0
+        # No loop-carried state: each start reads two table entries, so iterations
+        # pipeline freely instead of waiting on the previous byte's class.
+        for t in range(lo + 1, hi - 1):
+            starts[t + 1] = SPACE_LIKE[data[t]] & (SPACE_LIKE[data[t - 1]] ^ 1)
     return starts
