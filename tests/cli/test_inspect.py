@@ -1,0 +1,154 @@
+"""`bytepatch inspect` through CliRunner: colours, separators, bad bytes, HTML."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bytepatch import space_patch_lengths, stride_patch_lengths
+from bytepatch.cli.main import cli
+from bytepatch.inspect import unescape
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TEXT = "Daenerys Targaryen is in Game of Thrones, a fantasy epic by George R.R. Martin."
+
+
+def run(*args: str, input: bytes | None = None):
+    return CliRunner().invoke(cli, ["inspect", *args], input=input)
+
+
+def patches(stdout: str) -> list[bytes]:
+    assert stdout.endswith("\n")
+    return unescape(stdout[:-1])
+
+
+def test_no_color_separators_reproduce_the_text() -> None:
+    result = run("--text", TEXT, "--patcher", "space", "--no-color")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout
+    got = patches(result.stdout)
+    assert b"".join(got) == TEXT.encode()
+    assert [len(p) for p in got] == space_patch_lengths(TEXT.encode()).tolist()
+    assert "patcher=space" in result.stderr
+
+
+def test_not_a_terminal_means_no_color_by_default() -> None:
+    result = run("--text", TEXT, "--patcher", "stride", "--stride", "5")
+    assert result.exit_code == 0
+    assert "\x1b" not in result.stdout
+    assert [len(p) for p in patches(result.stdout)] == stride_patch_lengths(len(TEXT), 5).tolist()
+
+
+def test_color_forced() -> None:
+    result = run("--text", "one two three", "--patcher", "space", "--color")
+    assert result.exit_code == 0
+    assert len(re.findall(r"\x1b\[48;5;\d+m", result.stdout)) == 3
+    assert ANSI.sub("", result.stdout) == "one two three\n"
+
+
+def test_invalid_utf8_and_control_bytes_from_a_file(tmp_path: Path) -> None:
+    data = b"ok \xff\xfe bad \x1b[2J clear \xe2\x82\xac\x00 end|\\"
+    path = tmp_path / "bad.bin"
+    path.write_bytes(data)
+    result = run(str(path), "--patcher", "stride", "--stride", "3", "--no-color")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\x00" not in result.stdout
+    assert patches(result.stdout) == [data[i : i + 3] for i in range(0, len(data), 3)]
+    colored = run(str(path), "--patcher", "stride", "--color")
+    assert colored.exit_code == 0
+    assert "\x1b[2J" not in colored.stdout and "\\xff" in colored.stdout
+
+
+def test_stdin_and_max_bytes() -> None:
+    result = run("-", "--patcher", "space", "--no-color", "--max-bytes", "8", input=b"hello world again")
+    assert result.exit_code == 0
+    assert b"".join(patches(result.stdout)) == b"hello wo"
+    assert "first 8 bytes" in result.stderr
+
+
+def test_verbose_listing() -> None:
+    result = run("--text", "ab cd", "--patcher", "space", "--no-color", "--verbose")
+    assert result.exit_code == 0
+    text, listing = result.stdout.split("\n\n")
+    assert text == "ab |cd"
+    rows = [r.split() for r in listing.splitlines()]
+    assert rows == [["#", "offset", "len", "bytes"], ["0", "0", "3", "b'ab", "'"], ["1", "3", "2", "b'cd'"]]
+
+
+def test_html_space(tmp_path: Path) -> None:
+    out = tmp_path / "page.html"
+    result = run("--text", "<b>bold</b> & more", "--patcher", "space", "--html", str(out))
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert result.stdout == ""
+    assert "&lt;b&gt;" in page and "<script" not in page.lower() and "http" not in page
+    assert "<svg" not in page  # no entropies without the entropy patcher
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "either FILE"),
+    (["x.txt", "--text", "y"], "either FILE"),
+    (["missing.txt"], "does not exist"),
+])  # fmt: skip
+def test_usage_errors(args: list[str], message: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.txt").write_text("x")
+    result = run(*args, "--patcher", "space")
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+# -- entropy patcher: needs the CLI's entropy-model resolver (bytepatch.cli._entropy_model) --
+
+
+@pytest.fixture(scope="module")
+def ngram_dir(tmp_path_factory) -> Path:
+    pytest.importorskip("bytepatch.cli._entropy_model")
+    from bytepatch.entropy import NgramConfig, NgramModel
+
+    root = Path(__file__).resolve().parents[2] / "bytepatch"
+    docs = [p.read_bytes() for p in sorted(root.rglob("*.py"))]
+    path = tmp_path_factory.mktemp("model") / "ngram"
+    NgramModel.fit(docs, NgramConfig(order=4, initial_capacity=1 << 12)).save(path)
+    return path
+
+
+def test_entropy_text_matches_the_model(ngram_dir: Path) -> None:
+    from bytepatch import entropy_patch_lengths
+    from bytepatch.entropy import load_entropy_model
+
+    text = "def inspect(view): return render(view)"
+    result = run("--text", text, "--entropy-model", str(ngram_dir), "--threshold", "2.0", "--no-color", "-v")
+    assert result.exit_code == 0, result.output
+    h = load_entropy_model(ngram_dir).entropies([text.encode()])[0]
+    expected = entropy_patch_lengths(h, threshold=2.0)
+    body, listing = result.stdout.split("\n\n")
+    assert [len(p) for p in unescape(body)] == expected.tolist()
+    first_h = [float(r.split()[3]) for r in listing.splitlines()[1:]]
+    starts = np.cumsum(expected) - expected
+    assert first_h == pytest.approx(h[starts].tolist(), abs=1e-3)
+
+
+def test_entropy_html_has_the_plot(ngram_dir: Path, tmp_path: Path) -> None:
+    text = "Entropy patching puts boundaries where the next byte is hard to predict."
+    out = tmp_path / "e.html"
+    result = run("--text", text, "--entropy-model", str(ngram_dir), "--threshold", "2.0", "--html", str(out))
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "<script" not in page.lower()
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+    (line,) = svg.iter("{http://www.w3.org/2000/svg}polyline")
+    assert len(line.get("points").split()) == len(text.encode())
+    assert [e for e in svg.iter("{http://www.w3.org/2000/svg}line") if e.get("class") == "threshold"]
+
+
+def test_entropy_model_missing_is_a_clear_error(ngram_dir: Path, tmp_path: Path) -> None:
+    result = run("--text", "abc", "--entropy-model", str(tmp_path / "nope"))
+    assert result.exit_code == 1
+    assert "nope" in result.output and "Traceback" not in result.output
