@@ -20,7 +20,18 @@ from bytepatch.patchers import (
 )
 from bytepatch.ragged import Ragged
 
+
+def __getattr__(name: str):
+    # Lazy so that `import bytepatch` for the kernels alone does not load pyarrow.
+    if name in ("open_dataset", "Dataset"):
+        from bytepatch import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module 'bytepatch' has no attribute {name!r}")
+
+
 __all__ = [
+    "Dataset",
     "EntropyPatcher",
     "EntropyPatcherConfig",
     "Patcher",
@@ -31,6 +42,7 @@ __all__ = [
     "StridePatcherConfig",
     "__version__",
     "entropy_patch_lengths",
+    "open_dataset",
     "patcher_from_dict",
     "space_patch_lengths",
     "stride_patch_lengths",
