@@ -222,15 +222,13 @@ def kneser_ney_tables(keys: np.ndarray, counts: np.ndarray, config: NgramConfig)
     succ_len = np.concatenate([p[2] for p in parts])
     succ_byte = np.concatenate([p[3] for p in parts])
     succ_count = np.concatenate([p[4] for p in parts])
-    succ_start = np.zeros(len(ctx_keys) + 1, dtype=np.int64)
-    np.cumsum(succ_len, out=succ_start[1:])
     return {
         "discounts": discounts,
         "unigram_counts": unigram,
         "bigram_counts": bigram,
         "ctx_keys": ctx_keys.astype(np.uint64),
         "ctx_total": ctx_total.astype(np.uint32),
-        "succ_start": succ_start,
+        "succ_len": succ_len.astype(np.uint16),
         "succ_byte": succ_byte.astype(np.uint8),
         "succ_count": succ_count.astype(np.uint32),
     }
@@ -410,7 +408,7 @@ _ARRAY_DTYPES = {
     "bigram_counts": np.dtype(np.uint32),
     "ctx_keys": np.dtype(np.uint64),
     "ctx_total": np.dtype(np.uint32),
-    "succ_start": np.dtype(np.int64),
+    "succ_len": np.dtype(np.uint16),
     "succ_byte": np.dtype(np.uint8),
     "succ_count": np.dtype(np.uint32),
 }
@@ -448,7 +446,8 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
 
     ctx_keys = arrays["ctx_keys"]
     n_ctx = len(ctx_keys)
-    succ_len = np.diff(arrays["succ_start"])
+    succ_len = arrays["succ_len"].astype(np.int64)
+    succ_start = np.concatenate([[0], np.cumsum(succ_len)])
     owner = np.repeat(np.arange(n_ctx), succ_len)  # context of each successor
     counts = arrays["succ_count"].astype(np.int64)
     ctx_total = arrays["ctx_total"].astype(np.float64)
@@ -458,7 +457,7 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
     backoff = np.clip(1.0 - np.bincount(owner, weights=succ_prob, minlength=n_ctx), 0.0, 1.0)
 
     # One stream: per context its back-off, then its successors.
-    head = arrays["succ_start"][:-1] + np.arange(n_ctx)
+    head = succ_start[:-1] + np.arange(n_ctx)
     stream_prob = np.zeros(n_ctx + len(counts), dtype=np.float64)
     stream_byte = np.zeros(n_ctx + len(counts), dtype=np.uint8)
     stream_prob[head] = backoff
@@ -535,7 +534,7 @@ def _interpolate(counts: np.ndarray, d: np.ndarray, lower: np.ndarray) -> np.nda
 def _context_dict(arrays: dict[str, np.ndarray], tables: dict[str, np.ndarray]) -> dict[int, tuple[float, dict[int, float]]]:
     """{context key: (back-off, {byte: probability})}: the input of the Python twin."""
     out = {}
-    start = arrays["succ_start"]
+    start = np.concatenate([[0], np.cumsum(arrays["succ_len"].astype(np.int64))])
     for c, key in enumerate(arrays["ctx_keys"].tolist()):
         lo, hi = int(start[c]), int(start[c + 1])
         succ = dict(zip(arrays["succ_byte"][lo:hi].tolist(), tables["succ_prob"][lo:hi].tolist()))
