@@ -10,6 +10,7 @@ import click
 
 from bytepatch.cli.segment import _patcher_spec
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
+from bytepatch.inspect.view import short_fingerprint
 from bytepatch.patchers import PATCHERS, patcher_from_dict
 
 
@@ -51,7 +52,7 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
         spec, factory, info, _ = _patcher_spec(patcher, entropy_model, threshold, threshold_add, None, stride,
                                                max_patch_length, (), None)  # fmt: skip
         entropies = factory().entropies([data])[0] if factory is not None else None
-        extra = {"entropy_model": info["name"], "fingerprint": info["fingerprint"]} if info else {}
+        extra = {"entropy_model": info["name"], "fingerprint": short_fingerprint(info["fingerprint"])} if info else {}
         view = build_view(data, patcher_from_dict(spec), entropies, extra)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -73,9 +74,9 @@ def _read_input(file: str | None, text: str | None, max_bytes: int) -> bytes:
         raise click.UsageError("give either FILE (or - for stdin) or --text, not both and not neither")
     if text is not None:
         data = text.encode("utf-8", errors="surrogateescape")  # undo how Python decoded argv
-        return data[:max_bytes] if max_bytes else data
-    with click.open_file(file, "rb") as f:
-        data = f.read(max_bytes + 1) if max_bytes else f.read()
+    else:
+        with click.open_file(file, "rb") as f:
+            data = f.read(max_bytes + 1) if max_bytes else f.read()
     if max_bytes and len(data) > max_bytes:
         click.echo(f"note: showing the first {max_bytes:,} bytes (--max-bytes 0 for all)", err=True)
         data = data[:max_bytes]

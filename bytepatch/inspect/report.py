@@ -10,7 +10,7 @@ from typing import Any
 
 from bytepatch.inspect.histogram import histogram_svg, histogram_text
 from bytepatch.inspect.html import key_values, page
-from bytepatch.inspect.view import format_settings
+from bytepatch.inspect.view import format_settings, short_fingerprint
 
 
 def settings_line(patcher: dict[str, Any] | None) -> str:
@@ -22,10 +22,12 @@ def settings_line(patcher: dict[str, Any] | None) -> str:
 
 
 def model_line(model: dict[str, Any] | None) -> str:
-    """`default (ngram, fingerprint 1a2b...)`, or `none` for model-free patchers."""
+    """`default (ngram, fingerprint 1a2b3c...)`, or `none` for model-free patchers."""
     if not model:
         return "none"
-    return f"{model.get('name', '?')} ({model.get('kind', '?')}, fingerprint {model.get('fingerprint', '?')})"
+    fingerprint = short_fingerprint(model.get("fingerprint"))
+    return f"{model.get('name', '?')} ({model.get('kind', '?')}, fingerprint {fingerprint})"
+
 
 
 def summary_rows(s: dict[str, Any]) -> dict[str, str]:

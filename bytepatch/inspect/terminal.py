@@ -6,9 +6,8 @@ and a newline is shown as `↵` before the line break so a newline patch stays v
 Without colour (not a terminal, `--no-color`, `NO_COLOR`), `|` separates patches and
 the text is escaped so that `escape.unescape(output)` gives back exactly the patches.
 
-Trade-off: two alternating colours cannot tell a patch boundary from a colour change
-between two one-byte patches of the same colour (they never touch: colours alternate),
-but say nothing about lengths; `--verbose` adds the exact listing.
+Trade-off: colours show where boundaries fall but not how long each patch is, and a
+background on a bare space is easy to miss; `--verbose` adds the exact listing.
 """
 
 from __future__ import annotations

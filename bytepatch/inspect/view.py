@@ -72,6 +72,13 @@ def format_settings(settings: dict[str, Any]) -> str:
                      for k, v in settings.items() if v is not None)  # fmt: skip
 
 
+def short_fingerprint(fingerprint: str | None, width: int = 16) -> str:
+    """The first `width` hex digits of a fingerprint (`--json` has all of it)."""
+    if not fingerprint:
+        return "?"
+    return fingerprint if len(fingerprint) <= width else fingerprint[:width] + "..."
+
+
 def build_view(data: bytes, patcher: Patcher, entropies: np.ndarray | None = None,
                extra: dict[str, Any] | None = None) -> PatchView:  # fmt: skip
     """Patch `data` with `patcher` (entropy patchers need `entropies`) into a view."""

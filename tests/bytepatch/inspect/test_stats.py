@@ -66,3 +66,21 @@ def test_histogram_svg_has_one_bar_per_bin() -> None:
 
     root = ET.fromstring(histogram_svg([(1, 1, 10), (2, 2, 5), (3, 4, 0)]))
     assert len(list(root.iter("{http://www.w3.org/2000/svg}rect"))) == 3
+
+
+def test_report_shows_model_and_calibration_from_metadata() -> None:
+    from bytepatch.inspect.report import stats_text
+
+    batch = pa.record_batch({
+        "bytes": pa.array([b"abcd"], type=pa.large_binary()),
+        "patch_lengths": pa.array([[1, 3]], type=pa.list_(pa.int32())),
+    })  # fmt: skip
+    metadata = {
+        "patcher": {"patcher": "entropy", "threshold": 1.335442066192627, "threshold_add": None},
+        "entropy_model": {"name": "default", "kind": "ngram", "fingerprint": "ab" * 32},
+        "calibration": {"target_patch_size": 6.0, "threshold": 1.335442066192627, "rule": "global"},
+    }
+    text = stats_text("ds", batch_stats([batch], metadata).to_dict())
+    assert "entropy (threshold=1.335)" in text
+    assert "default (ngram, fingerprint abababababababab...)" in text
+    assert "target 6.0 -> threshold 1.335" in text
