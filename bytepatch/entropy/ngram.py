@@ -328,6 +328,8 @@ class NgramModel:
     def entropies_and_surprisals(self, docs: Sequence[bytes]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per document: h[t] (entropy, nats) and -log P(byte t) (nats), float32."""
         docs = as_documents(docs)
+        if not docs:
+            return [], []
         data, offsets = pack_documents(docs)
         t = self._tables
         h, s = K.ngram_entropies(

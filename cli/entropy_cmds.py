@@ -1,0 +1,136 @@
+"""`fit-entropy`, `eval-entropy` and `calibrate`: the entropy-model commands.
+
+Thin wrappers: documents come from `bytepatch.io.iter_documents` (any input `segment`
+reads), the work is done by `bytepatch.entropy`. Documents are streamed in batches so
+memory stays bounded, except for `calibrate`, which keeps its (bounded) sample.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+
+import click
+
+from bytepatch.cli._entropy_model import load_model
+from bytepatch.entropy.base import score
+from bytepatch.entropy.calibrate import RULES, calibrate_threshold
+from bytepatch.entropy.ngram import NgramConfig, NgramCounter
+from bytepatch.io import InputError, iter_documents
+
+BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
+
+
+def input_options(fn):
+    """The document-reading options shared by the three commands."""
+    fn = click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet/Arrow column holding the text.")(fn)
+    fn = click.option("--doc-per-line", is_flag=True, help="Each line of a text file is a document.")(fn)
+    return click.argument("inputs", nargs=-1, required=True)(fn)
+
+
+def batches(inputs: Sequence[str], text_field: str, doc_per_line: bool, limit_bytes: int | None = None) -> Iterator[list[bytes]]:
+    """Lists of documents of about BATCH_BYTES, stopping after `limit_bytes` if given."""
+    batch: list[bytes] = []
+    size = total = 0
+    try:
+        for doc in iter_documents(list(inputs), text_field=text_field, doc_per_line=doc_per_line):
+            batch.append(doc.data)
+            size += len(doc.data)
+            total += len(doc.data)
+            if size >= BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+            if limit_bytes is not None and total >= limit_bytes:
+                break
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if batch:
+        yield batch
+
+
+@click.command("fit-entropy")
+@input_options
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Model directory to write.")
+@click.option("--order", default=NgramConfig.order, show_default=True, help="n-gram length (context = order - 1 bytes).")
+@click.option("--min-count", default=NgramConfig.min_count, show_default=True, help="Prune rarer successors of long contexts.")
+@click.option("--max-contexts", default=NgramConfig.max_contexts, show_default=True, help="Keep at most this many long contexts (0 = all).")
+def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_contexts):
+    """Fit a byte n-gram entropy model on INPUT... in one streaming pass.
+
+    \b
+    Examples:
+      bytepatch fit-entropy corpus.jsonl --output models/ngram
+      bytepatch fit-entropy docs/ --order 5 --output models/ngram5
+    """
+    try:
+        config = NgramConfig(order=order, min_count=min_count, max_contexts=max_contexts)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    counter = NgramCounter(config)
+    for batch in batches(inputs, text_field, doc_per_line):
+        counter.update(batch)
+    if counter.n_bytes == 0:
+        raise click.ClickException("no bytes to fit on: the inputs hold no non-empty document")
+    model = counter.finalize()
+    model.save(output)
+    click.echo(f"wrote {output}: {model!r} from {counter.n_bytes} bytes in {counter.n_docs} documents", err=True)
+
+
+@click.command("eval-entropy")
+@input_options
+@click.option("--entropy-model", "-m", default="default", show_default=True, help="Model name or directory.")
+def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
+    """Print bits per byte and mean entropy of an entropy model on INPUT... (one JSON line).
+
+    \b
+    Examples:
+      bytepatch eval-entropy held_out.jsonl
+      bytepatch eval-entropy notes/*.txt --entropy-model models/ngram
+    """
+    model = load_model(entropy_model)
+    bits = nats = 0.0
+    n_bytes = 0
+    for batch in batches(inputs, text_field, doc_per_line):
+        hs, batch_bits, batch_bytes = score(model, batch)
+        bits += batch_bits
+        nats += sum(float(h.sum(dtype="float64")) for h in hs)
+        n_bytes += batch_bytes
+    if n_bytes == 0:
+        raise click.ClickException("no bytes to evaluate: the inputs hold no non-empty document")
+    click.echo(json.dumps({"bits_per_byte": bits / n_bytes, "mean_entropy_nats": nats / n_bytes, "bytes": n_bytes}))
+
+
+@click.command("calibrate")
+@input_options
+@click.option("--target-patch-size", "-s", required=True, type=float, help="Wanted mean patch size in bytes (e.g. 4.5).")
+@click.option("--entropy-model", "-m", default="default", show_default=True, help="Model name or directory.")
+@click.option("--rule", type=click.Choice(RULES), default="global", show_default=True, help="Entropy boundary rule.")
+@click.option("--threshold-add", default=0.0, show_default=True, help="Relative threshold held fixed by --rule both.")
+@click.option("--max-patch-length", type=int, default=None, help="Cap applied while measuring patch sizes.")
+@click.option("--sample-bytes", default=8_000_000, show_default=True, help="Calibrate on the first this many bytes.")
+def calibrate(inputs, text_field, doc_per_line, target_patch_size, entropy_model, rule, threshold_add, max_patch_length, sample_bytes):
+    """Print the threshold giving mean patch size --target-patch-size on INPUT...
+
+    The global threshold for --rule global and both (both holds --threshold-add fixed),
+    the relative one for --rule relative. Details go to stderr.
+
+    \b
+    Examples:
+      bytepatch calibrate corpus.jsonl --target-patch-size 4.5
+      bytepatch calibrate corpus.jsonl -s 6 --rule relative
+    """
+    if not (math.isfinite(target_patch_size) and target_patch_size >= 1):
+        raise click.ClickException(f"--target-patch-size must be >= 1, got {target_patch_size}")
+    model = load_model(entropy_model)
+    entropies = [h for batch in batches(inputs, text_field, doc_per_line, sample_bytes) for h in model.entropies(batch)]
+    try:
+        result = calibrate_threshold(entropies, target_patch_size, rule, threshold_add, max_patch_length)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"rule {rule}: threshold={result.threshold} threshold_add={result.threshold_add} "
+        f"mean patch size {result.mean_patch_size:.4f} on {sum(map(len, entropies))} bytes",
+        err=True,
+    )
+    click.echo(f"{result.searched:.9g}")
