@@ -15,7 +15,7 @@ from bytepatch.stats import dataset_stats
 @click.command()
 @click.argument("dataset", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text report.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write an HTML page with the histogram.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write an HTML page with the chart.")
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False), help="Also write the histogram as an SVG picture.")
 def stats(dataset: str, as_json: bool, html_path: str | None, svg_path: str | None) -> None:
     """Summarise DATASET (a directory written by `bytepatch segment`).

@@ -27,7 +27,8 @@ def test_bins_are_exact_then_doubling_and_skip_empty_tail() -> None:
     hist.add(np.array([1, 1, 3, 16, 17, 40, 1000]))
     bins = hist.bins()
     assert bins[:3] == [(1, 1, 2), (2, 2, 0), (3, 3, 1)]
-    assert bins[15:] == [(16, 16, 1), (17, 32, 1), (33, 64, 1), (513, 1000, 1)]  # the last range ends at the longest patch
+    # the last range ends at the longest patch
+    assert bins[15:] == [(16, 16, 1), (17, 32, 1), (33, 64, 1), (513, 1000, 1)]
     assert sum(c for *_, c in bins) == 7
 
 
