@@ -3,7 +3,7 @@
 Two steps, both linear: raw lengths from the starts, then (only if some patch exceeds
 `max_patch_length`) the cut: a long patch becomes pieces of `m` left to right with the
 remainder last, the rule of DESIGN §3 and of the BLT reference. The per-byte loops are
-branch-free (a speculative store plus a conditional move), because a branch per patch
+branch-free (a compaction by speculative stores), because a branch per patch
 boundary mispredicts on real text and caps the kernel at a fraction of memory speed.
 """
 
@@ -28,21 +28,35 @@ def raw_lengths(starts: np.ndarray, offsets: np.ndarray) -> tuple:
                 c += starts[t] != 0
             count += c
         patch_offsets[d + 1] = count
-    lengths = np.empty(count, dtype=np.int32)
+    # Branch-free compaction of start positions (relative to the document, int32) into
+    # the output itself: store every position, advance only on a start. The store after
+    # a document's last start lands in the next document's first slot (overwritten) or
+    # in the one slot of slack at the end. The positions then become lengths in place.
+    # Writing into the output avoids a second large buffer, whose page faults cost more
+    # than the scan itself.
+    for d in range(n_docs):
+        if offsets[d + 1] - offsets[d] > np.iinfo(np.int32).max:
+            raise ValueError("a document longer than 2**31 - 1 bytes cannot have int32 patch lengths")
+    buf = np.empty(count + 1, dtype=np.int32)
     k = 0
     for d in range(n_docs):
         lo = offsets[d]
         hi = offsets[d + 1]
         if hi <= lo:
             continue
-        prev = lo
-        for t in range(lo + 1, hi):
-            s = starts[t] != 0
-            lengths[k] = t - prev  # overwritten until patch k really ends at t
-            k += s
-            prev = t if s else prev
-        lengths[k] = hi - prev
+        buf[k] = 0
         k += 1
+        for t in range(1, hi - lo):
+            buf[k] = t
+            k += starts[lo + t] != 0
+    for d in range(n_docs):
+        a = patch_offsets[d]
+        b = patch_offsets[d + 1]
+        for i in range(a, b - 1):
+            buf[i] = buf[i + 1] - buf[i]
+        if b > a:
+            buf[b - 1] = (offsets[d + 1] - offsets[d]) - buf[b - 1]
+    lengths = buf[:count]
     return lengths, patch_offsets
 
 
