@@ -49,8 +49,9 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
     """
     data = _read_input(file, text, max_bytes)
     try:
-        spec, factory, info, _ = _patcher_spec(patcher, entropy_model, threshold, threshold_add, None, stride,
-                                               max_patch_length, (), None)  # fmt: skip
+        # The same patcher settings and defaults as `segment` (one place decides them).
+        spec, factory, info, _ = _patcher_spec(patcher, entropy_model, threshold, threshold_add, target=None,
+                                               stride=stride, max_len=max_patch_length, inputs=(), reader=None)
         entropies = factory().entropies([data])[0] if factory is not None else None
         extra = {"entropy_model": info["name"], "fingerprint": short_fingerprint(info["fingerprint"])} if info else {}
         view = build_view(data, patcher_from_dict(spec), entropies, extra)

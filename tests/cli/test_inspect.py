@@ -108,9 +108,7 @@ def test_usage_errors(args: list[str], message: str, tmp_path: Path, monkeypatch
 
 @pytest.fixture(scope="module")
 def ngram_dir(tmp_path_factory) -> Path:
-    resolver = pytest.importorskip("bytepatch.cli._entropy_model")
-    if not hasattr(resolver, "resolve_entropy_model"):  # the name cli/segment.py calls (shared by inspect)
-        pytest.skip("bytepatch.cli._entropy_model has no resolve_entropy_model (cli/segment.py needs it)")
+    pytest.importorskip("bytepatch.cli._entropy_model")
     from bytepatch.entropy import NgramConfig, NgramModel
 
     root = Path(__file__).resolve().parents[2] / "bytepatch"
