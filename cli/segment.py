@@ -83,29 +83,42 @@ def _patcher_spec(patcher, model_name, threshold, threshold_add, target, stride,
     if patcher == "space":
         return {"patcher": "space", "max_patch_length": max_len}, None, None, {}
     resolver = _entropy_resolver()
-    model = resolver.resolve_entropy_model(model_name)
+    model = resolver.load_model(model_name)
     info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint}
     extra: dict[str, Any] = {}
     if target is not None:
         if threshold is not None or threshold_add is not None:
             raise click.UsageError("--target-patch-size chooses the threshold; do not also pass --threshold")
-        from bytepatch.entropy.calibrate import calibrate_threshold
-
-        result = calibrate_threshold(model, inputs, target, rule="global", reader=reader)
-        threshold = result.threshold
+        threshold = _calibrate(model, inputs, reader, target, max_len)
         extra["calibration"] = {"target_patch_size": target, "threshold": threshold, "rule": "global",
-                                "achieved_patch_size": result.mean_patch_size}  # fmt: skip
+                                "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip
     elif threshold is None and threshold_add is None:
-        threshold = getattr(model, "default_threshold", None) or REFERENCE_THRESHOLD
+        threshold = model.default_threshold if model.default_threshold is not None else REFERENCE_THRESHOLD
     spec = {"patcher": "entropy", "threshold": threshold, "threshold_add": threshold_add, "max_patch_length": max_len}
-    factory = functools.partial(resolver.resolve_entropy_model, model_name)
+    factory = functools.partial(resolver.load_model, model_name)
     return spec, factory, info, extra
 
 
+CALIBRATION_SAMPLE_BYTES = 8_000_000  # enough for a threshold within 2%, cheap next to a corpus
+
+
+def _calibrate(model, inputs, reader: ReaderConfig, target: float, max_len: int | None) -> float:
+    """The global threshold giving mean patch size `target` on the corpus's first bytes."""
+    from bytepatch.entropy.calibrate import calibrate_threshold
+    from bytepatch.io import iter_documents
+
+    sample, size = [], 0
+    for doc in iter_documents(inputs, reader.text_field, reader.id_field, reader.doc_per_line, reader.input_format):
+        sample.append(doc.data[: CALIBRATION_SAMPLE_BYTES - size])
+        size += len(sample[-1])
+        if size >= CALIBRATION_SAMPLE_BYTES:
+            break
+    result = calibrate_threshold(model.entropies(sample), target, rule="global", max_patch_length=max_len)
+    click.echo(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
+               f"on {size:,} sample bytes", err=True)  # fmt: skip
+    return float(result.threshold)
+
+
 def _entropy_resolver():
-    try:
-        return importlib.import_module("bytepatch.cli._entropy_model")
-    except ModuleNotFoundError as exc:
-        raise click.ClickException(
-            "the entropy patcher is not available in this build (no entropy models); use --patcher space or stride"
-        ) from exc
+    # Imported here: the space and stride paths never load entropy-model code.
+    return importlib.import_module("bytepatch.cli._entropy_model")

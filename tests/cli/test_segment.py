@@ -165,3 +165,39 @@ def test_empty_documents_have_no_patches(tmp_path: Path):
     assert run(str(tmp_path / "empty.txt"), "-o", str(out), "--patcher", "space").exit_code == 0
     assert rows(out) == [{"id": str(tmp_path / "empty.txt"), "bytes": b"", "patch_lengths": []}]
     assert np.isclose(open_dataset(out).manifest["patches"], 0) and pa is not None
+
+
+def test_default_is_entropy_patching_with_the_shipped_model(tmp_path: Path):
+    out = tmp_path / "out"
+    result = run(str(SAMPLE), "-o", str(out), "--save-entropies")
+    assert result.exit_code == 0, result.output
+    ds = open_dataset(out)
+    meta = ds.metadata
+    assert meta["patcher"]["patcher"] == "entropy" and meta["entropy_model"]["kind"] == "ngram"
+    assert meta["entropy_model"]["fingerprint"]
+    from bytepatch.entropy.registry import load_entropy_model
+
+    model = load_entropy_model("default")
+    docs = [r.bytes for r in ds]
+    for row, h in zip(open_dataset(out), model.entropies(docs)):
+        # stored entropies are float16 roundings of what the patcher saw
+        np.testing.assert_allclose(row.entropies, h, rtol=2e-3, atol=2e-3)
+        expected = bytepatch.entropy_patch_lengths(h, threshold=meta["patcher"]["threshold"])
+        assert row.patch_lengths == expected.tolist()
+
+
+def test_target_patch_size_calibrates_and_records_the_threshold(tmp_path: Path):
+    out = tmp_path / "out"
+    result = run(str(SAMPLE), "-o", str(out), "--target-patch-size", "6")
+    assert result.exit_code == 0, result.output
+    manifest = open_dataset(out).manifest
+    assert abs(manifest["bytes"] / manifest["patches"] - 6) < 6 * 0.02
+    cal = manifest["metadata"]["calibration"]
+    assert cal["target_patch_size"] == 6 and cal["threshold"] == manifest["metadata"]["patcher"]["threshold"]
+
+
+def test_entropy_workers_match_one_process(tmp_path: Path):
+    args = [str(SAMPLE), "--shard-size-mb", "0.01", "-q"]
+    assert run(*args, "-o", str(tmp_path / "w1")).exit_code == 0
+    assert run(*args, "-o", str(tmp_path / "w2"), "--workers", "2").exit_code == 0
+    assert rows(tmp_path / "w1") == rows(tmp_path / "w2")
