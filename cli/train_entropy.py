@@ -1,0 +1,72 @@
+"""`bytepatch train-entropy`: train the transformer entropy LM (the BLT paper's model) on a corpus."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bytepatch.io import FORMATS, InputError, iter_documents
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Model directory to write.")
+@click.option("--preset", default="small", show_default=True, help="Model preset (tiny, small, base, entropy-paper).")
+@click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True, help="Optimizer steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Rows per step.")
+@click.option("--seq-len", type=click.IntRange(min=2), default=1024, show_default=True, help="Bytes per row.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (warmup, then cosine).")
+@click.option("--warmup-steps", type=click.IntRange(min=0), help="Linear warmup steps [default: 5% of --steps].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Model init and data order.")
+@click.option("--held-out", "held_out", type=float, default=0.05, show_default=True,
+              help="Fraction of documents (by id hash) held out for evaluation and calibration.")  # fmt: skip
+@click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--eval-bytes", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Held-out bytes scored per evaluation.")  # fmt: skip
+@click.option("--save-every", type=click.IntRange(min=1), default=200, show_default=True, help="Steps per checkpoint.")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--target-patch-size", type=float, default=4.5, show_default=True,
+              help="Calibrate the default threshold to this mean patch size on held-out text.")  # fmt: skip
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.pt (exactly where it stopped).")
+@click.option("--overwrite", is_flag=True, help="Start afresh, replacing a model or checkpoint in --output.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
+@click.option("--id-field", help="JSONL field / column to use as the document id.")
+@click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
+@click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int, batch_size: int, seq_len: int,
+                  lr: float, warmup_steps: int | None, seed: int, held_out: float, eval_every: int, eval_bytes: int,
+                  save_every: int, log_every: int, target_patch_size: float, device: str, resume: bool,
+                  overwrite: bool, text_field: str, id_field: str | None, doc_per_line: bool,
+                  input_format: str) -> None:  # fmt: skip
+    """Train a byte-transformer entropy LM on INPUT... and write it to --output.
+
+    Reads the same inputs as `segment` (text, JSONL, Parquet, Arrow, directories,
+    globs, -). Documents whose id hashes into the --held-out fraction are never
+    trained on; loss and held-out bits/byte go to stderr and DIR/train_log.jsonl,
+    checkpoints to DIR/checkpoint.pt. When done, DIR is an entropy model whose
+    default threshold gives mean patch size --target-patch-size on held-out text.
+
+    \b
+    Examples:
+      bytepatch train-entropy corpus.jsonl -o lm/ --preset tiny --steps 200 --seq-len 256
+      bytepatch train-entropy docs/ -o lm/ --preset small --device auto
+      bytepatch train-entropy docs/ -o lm/ --preset small --resume     # after Ctrl-C
+      bytepatch segment corpus.jsonl -o out/ --entropy-model lm/
+    """
+    # torch is imported here, not at module top, so other commands never pay for it.
+    from bytepatch.models.entropy_lm.train import TrainConfig, TrainingError, TrainingInterrupted, train_entropy_lm
+
+    try:
+        cfg = TrainConfig(preset=preset, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr,
+                          warmup_steps=warmup_steps, seed=seed, held_out_fraction=held_out, eval_bytes=eval_bytes,
+                          eval_every=eval_every, save_every=save_every, log_every=log_every, device=device,
+                          target_patch_size=target_patch_size)  # fmt: skip
+        docs = ((d.id, d.data) for d in iter_documents(inputs, text_field, id_field, doc_per_line, input_format))
+        train_entropy_lm(docs, output, cfg, resume=resume, overwrite=overwrite)
+    except (InputError, TrainingError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except TrainingInterrupted as exc:
+        click.echo(f"{output}: {exc}", err=True)
+        sys.exit(130)

@@ -1,0 +1,105 @@
+"""Save/load of the transformer entropy model directory: round trip, fingerprint, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bytepatch.entropy.base import read_model_config
+from bytepatch.models.entropy_lm import TransformerEntropyModel, load
+from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
+
+DOCS = [b"The quick brown fox jumps over the lazy dog. " * 3, b"\xff\x00binary\x80", b""]
+
+
+def make(seed: int = 0, **kw) -> TransformerEntropyModel:
+    torch.manual_seed(seed)
+    cfg = ByteTransformerConfig(n_layers=2, dim=32, n_heads=2, window=16, **kw)
+    return TransformerEntropyModel(ByteTransformer(cfg), default_threshold=1.25, training={"steps": 3})
+
+
+def test_round_trip_keeps_entropies_threshold_and_fingerprint(tmp_path):
+    lm = make()
+    lm.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.pt"]  # no temp files left
+    cfg = read_model_config(tmp_path / "m")
+    assert cfg["kind"] == "transformer" and cfg["model"]["window"] == 16 and cfg["training"] == {"steps": 3}
+    back = load(tmp_path / "m")
+    assert back.default_threshold == 1.25 and back.config == lm.config
+    assert back.fingerprint == lm.fingerprint
+    for a, b in zip(lm.entropies(DOCS), back.entropies(DOCS)):
+        np.testing.assert_array_equal(a, b)
+    back.save(tmp_path / "again")  # saving a loaded model is stable too
+    assert load(tmp_path / "again").fingerprint == lm.fingerprint
+
+
+def test_tied_embeddings_round_trip(tmp_path):
+    lm = make(tie_embeddings=True)
+    lm.save(tmp_path)
+    back = load(tmp_path)
+    assert back.model.head.weight is back.model.tok_emb.weight
+    assert back.fingerprint == lm.fingerprint
+
+
+def test_fingerprint_tracks_weights_and_config_but_not_threshold():
+    a, b = make(seed=0), make(seed=1)
+    assert a.fingerprint != b.fingerprint and a.fingerprint.startswith("transformer-")
+    c = make(seed=0)
+    c.default_threshold = 3.0
+    assert c.fingerprint == a.fingerprint
+    d = TransformerEntropyModel(a.model)
+    with torch.no_grad():
+        d.model.norm.weight[0] += 1e-3
+    assert d.fingerprint != make(seed=0).fingerprint
+
+
+def test_load_refuses_bad_directories(tmp_path):
+    lm = make()
+    lm.save(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+
+    def write(**changes):
+        (tmp_path / "config.json").write_text(json.dumps({**cfg, **changes}))
+
+    write(kind="ngram")
+    with pytest.raises(ValueError, match="kind"):
+        load(tmp_path)
+    write(surprise=1)
+    with pytest.raises(ValueError, match="unknown keys surprise"):
+        load(tmp_path)
+    write(model={**cfg["model"], "n_layer": 3})
+    with pytest.raises(ValueError, match="n_layer"):
+        load(tmp_path)
+    write(model={**cfg["model"], "dim": 64})
+    with pytest.raises(ValueError, match="do not match"):
+        load(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("arbitrary code ran",))
+
+
+def test_weights_are_loaded_weights_only(tmp_path):
+    lm = make()
+    lm.save(tmp_path)
+    with open(tmp_path / "model.pt", "wb") as f:
+        torch.save({"x": _Evil()}, f)
+    with pytest.raises(ValueError, match="weights-only"):
+        load(tmp_path)
+
+
+def test_device_and_precision_options_are_checked():
+    model = make().model
+    with pytest.raises(ValueError, match="device"):
+        TransformerEntropyModel(model, device="tpu")
+    with pytest.raises(ValueError, match="bf16"):
+        TransformerEntropyModel(model, precision="bf16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            TransformerEntropyModel(model, device="cuda")
