@@ -315,6 +315,7 @@ class NgramModel:
         self.context_length = config.order - 1
         self.fingerprint = _fingerprint(config, arrays)
         self._tables = _probability_tables(arrays, dense_rows)
+        self._contexts: dict[int, tuple[float, dict[int, float]]] | None = None
 
     @classmethod
     def fit(cls, docs: Iterable[bytes], config: NgramConfig | None = None) -> NgramModel:
@@ -357,7 +358,9 @@ class NgramModel:
 
     def distribution(self, context: bytes) -> np.ndarray:
         """The full predictive distribution (256,) of the byte after `context` (inspection)."""
-        contexts = _context_dict(self.arrays, self._tables)
+        if self._contexts is None:  # built on first use: a dict of every stored context
+            self._contexts = _context_dict(self.arrays, self._tables)
+        contexts = self._contexts
         return K.ngram_distribution_py(bytes(context), self.config.order, self._tables["base_p1"], contexts)
 
     # ---- persistence
