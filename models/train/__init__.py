@@ -1,0 +1,41 @@
+"""Training BLT and the byte baseline on bytepatch datasets (what `bytepatch train` / `eval` run).
+
+    from bytepatch.models.train import RunConfig, TrainConfig, train, load_checkpoint
+    run = RunConfig("blt", PRESETS["tiny"], TrainConfig(steps=100, batch_size=8, seq_len=256))
+    train(run, ["data/train"], "runs/tiny")
+    model, config, metadata = load_checkpoint("runs/tiny")
+
+`config` (run and trainer settings, overrides), `trainer` (the loop, DDP),
+`checkpoint` (format and loading), `metrics` (loss, bits per byte, FLOPs).
+"""
+
+from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, build_model, load_checkpoint
+from bytepatch.models.train.config import (
+    MODEL_TYPES,
+    RunConfig,
+    TrainConfig,
+    apply_overrides,
+    load_run_config,
+    preset_config,
+)
+from bytepatch.models.train.metrics import batch_nll, bits_per_byte, forward_flops_per_byte
+from bytepatch.models.train.trainer import TrainingError, train
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "LOG_FILE",
+    "MODEL_TYPES",
+    "RunConfig",
+    "TrainConfig",
+    "TrainingError",
+    "apply_overrides",
+    "batch_nll",
+    "bits_per_byte",
+    "build_model",
+    "forward_flops_per_byte",
+    "load_checkpoint",
+    "load_run_config",
+    "preset_config",
+    "train",
+]

@@ -1,0 +1,93 @@
+"""BLT / baseline training checkpoints: what `bytepatch train` writes and `eval` / `generate` load.
+
+Format (`DIR/checkpoint.pt`, written atomically by `bytepatch.models.training.save_checkpoint`,
+read with `torch.load(weights_only=True)`: tensors and plain containers only, no pickled code):
+
+    {"format": 1,
+     "model": state_dict (of the bare model, never the DDP wrapper),
+     "optimizer": AdamW state_dict,
+     "rng": {"python", "numpy", "torch", "cuda"?},         # rank 0's generators
+     "extra": {
+        "kind": "bytepatch-train", "version": 1,
+        "run": {"model_type": "blt"|"baseline", "model": {...config...}, "train": {...}},
+        "step": int, "world_size": int,
+        "loader": [state of rank 0, rank 1, ...],           # models.data.PackedLoader.state_dict()
+        "data": {"datasets": [paths], "eval_datasets": [paths],
+                 "patcher": {...dataset metadata "patcher"...},
+                 "entropy_model": {"name", "kind", "fingerprint"} | None,
+                 "entropy_model_fingerprint": str | None},
+        "counters": {"train_flops": float, "train_bytes": int, "train_rows": int},
+        "metrics": {"held_out_bits_per_byte": float | None, "loss": float | None}}}
+
+`DIR/config.json` repeats `extra["run"]` in readable form (and is a valid
+`--config`). Loading for inference:
+
+    model, config, metadata = load_checkpoint("runs/blt")     # DIR or DIR/checkpoint.pt
+    model(ids, patch_lengths)                                 # eval mode, on CPU unless device=...
+    metadata["model_type"], metadata["data"]["patcher"], metadata["data"]["entropy_model"]
+
+Trade-off: one file with the optimizer inside is twice the size of the weights
+alone, but makes every checkpoint resumable; inference simply ignores the optimizer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bytepatch.models.blt import BLT
+from bytepatch.models.config import BLTConfig
+from bytepatch.models.training.checkpoint import CHECKPOINT_FORMAT, safe_torch_load
+from bytepatch.models.train.config import RunConfig
+from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.jsonl"
+KIND = "bytepatch-train"
+VERSION = 1
+
+
+def build_model(run: RunConfig) -> BLT | ByteTransformer:
+    """A freshly initialised model for the run (uses the global torch RNG)."""
+    return BLT(run.model) if run.model_type == "blt" else ByteTransformer(run.model)
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """`DIR/checkpoint.pt` for a run directory, the path itself for a file."""
+    path = Path(path)
+    return path / CHECKPOINT_FILE if path.is_dir() else path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict, validated to be a bytepatch training checkpoint."""
+    file = checkpoint_path(path)
+    ckpt = safe_torch_load(file)
+    extra = ckpt.get("extra") if isinstance(ckpt, dict) else None
+    if ckpt.get("format") != CHECKPOINT_FORMAT or not isinstance(extra, dict) or extra.get("kind") != KIND:
+        raise ValueError(f"{file}: not a bytepatch train checkpoint (written by `bytepatch train`)")
+    if extra.get("version") != VERSION:
+        raise ValueError(f"{file}: checkpoint version {extra.get('version')} is not supported (expected {VERSION})")
+    return ckpt
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[BLT | ByteTransformer, BLTConfig | ByteTransformerConfig, dict[str, Any]]:
+    """(model in eval mode on `device`, its model config, metadata) from a run directory or checkpoint file.
+
+    metadata: model_type, step, run (the full run config dict), data (datasets,
+    patcher, entropy_model), counters, metrics — everything of `extra` but the loader state.
+    """
+    ckpt = read_checkpoint(path)
+    extra = ckpt["extra"]
+    run = RunConfig.from_dict(extra["run"])
+    model = build_model(run)
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    metadata = {k: v for k, v in extra.items() if k not in ("loader", "kind", "version")}
+    metadata["model_type"] = run.model_type
+    metadata["path"] = str(checkpoint_path(path))
+    return model, run.model, metadata

@@ -1,0 +1,173 @@
+"""What a training run is: the model kind and its config, plus the trainer's settings.
+
+Model args stay separate from trainer args (torchtitan style): `RunConfig` holds a
+`BLTConfig` or `ByteTransformerConfig` unchanged, next to a `TrainConfig` for the
+loop. Both are frozen dataclasses that reject unknown keys, so a typo in a config
+file or a `key=value` override fails loudly instead of being silently dropped.
+
+On disk (`DIR/config.json`, also accepted by `bytepatch train --config`):
+
+    {"model_type": "blt", "model": {...BLTConfig.to_dict()...}, "train": {...TrainConfig...}}
+
+Overrides: `encoder.dim=64` or `latent.n_layers=4` (BLT, dotted into the parts),
+`n_layers=4` (baseline), `train.warmup_steps=10` (trainer). Values are parsed as
+JSON (`null`, `true`, `[3, 4]`, numbers) and fall back to the raw string.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bytepatch.models.config import BLTConfig
+from bytepatch.models.presets import PRESETS
+from bytepatch.models.transformer import TRANSFORMER_PRESETS, ByteTransformerConfig, check_keys
+
+MODEL_TYPES = ("blt", "baseline")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000  # optimizer steps in total (the cosine schedule ends here)
+    batch_size: int = 8  # rows per step and rank (global batch = batch_size x world size)
+    seq_len: int = 1024  # ids per row, BOS/EOS included; several documents are packed per row
+    lr: float = 1e-3  # peak learning rate; small models tolerate more than the paper's 4e-4
+    warmup_steps: int | None = None  # None: 5% of steps, at least 1
+    min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
+    weight_decay: float = 0.1  # AdamW decay on matrices and embeddings, not on norm gains
+    beta1: float = 0.9
+    beta2: float = 0.95  # paper / Llama value; 0.999 reacts too slowly at small batch sizes
+    grad_clip: float = 1.0  # max global gradient norm
+    seed: int = 0  # model init and data order
+    eval_fraction: float = 0.05  # documents held out by id hash when no eval dataset is given
+    eval_every: int = 100  # steps between held-out evaluations (and after the last step)
+    eval_batches: int | None = 50  # cap on held-out batches per evaluation (None: all of them)
+    log_every: int = 10  # steps between progress lines / log records
+    save_every: int = 100  # steps between checkpoints (and after the last step)
+    device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when available)
+    prefetch: int = 4  # batches the loader thread packs ahead (0: no thread)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "log_every", "save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.seq_len < 2:
+            raise ValueError(f"train.seq_len must be >= 2, got {self.seq_len}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"train.device must be cpu, cuda or auto, got {self.device!r}")
+
+    @property
+    def warmup(self) -> int:
+        return self.warmup_steps if self.warmup_steps is not None else max(1, self.steps // 20)
+
+
+# Settings a run may change when it resumes without changing what the next steps compute.
+RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "eval_batches", "save_every", "prefetch"})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model_type: str  # "blt" or "baseline" (ByteTransformer)
+    model: BLTConfig | ByteTransformerConfig
+    train: TrainConfig
+
+    def __post_init__(self) -> None:
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"model type must be one of {MODEL_TYPES}, got {self.model_type!r}")
+        want = BLTConfig if self.model_type == "blt" else ByteTransformerConfig
+        if not isinstance(self.model, want):
+            raise ValueError(f"model type {self.model_type!r} needs a {want.__name__}, got {type(self.model).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps({"model_type": self.model_type, "model": self.model.to_dict(),
+                                      "train": asdict(self.train)}))  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        unknown = sorted(set(d) - {"model_type", "model", "train"})
+        if unknown:
+            raise ValueError(f"unknown run config keys: {', '.join(unknown)} (expected model_type, model, train)")
+        model_type = d.get("model_type", "blt")
+        if "model" not in d:
+            raise ValueError("run config has no 'model' section")
+        model = model_config_from_dict(model_type, d["model"])
+        train = dict(d.get("train", {}))
+        check_keys(TrainConfig, train)
+        return cls(model_type, model, TrainConfig(**train))
+
+
+def model_config_from_dict(model_type: str, d: dict[str, Any]) -> BLTConfig | ByteTransformerConfig:
+    if model_type == "blt":
+        return BLTConfig.from_dict(d)
+    if model_type == "baseline":
+        return ByteTransformerConfig.from_dict(d)
+    raise ValueError(f"model type must be one of {MODEL_TYPES}, got {model_type!r}")
+
+
+def preset_config(model_type: str, preset: str) -> BLTConfig | ByteTransformerConfig:
+    table: dict[str, Any] = PRESETS if model_type == "blt" else TRANSFORMER_PRESETS
+    if preset not in table:
+        raise ValueError(f"unknown {model_type} preset {preset!r}; choose from {', '.join(table)}")
+    return table[preset]
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read a JSON run config ({exc})") from exc
+    try:
+        return RunConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _set_path(cfg: Any, keys: list[str], value: Any, full: str) -> Any:
+    """A copy of dataclass `cfg` with the field at `keys` set to `value` (re-validated by __post_init__)."""
+    names = {f.name: f for f in fields(cfg)}
+    if keys[0] not in names:
+        raise ValueError(f"unknown key {full!r}: {type(cfg).__name__} has no field {keys[0]!r} "
+                         f"(fields: {', '.join(names)})")  # fmt: skip
+    current = getattr(cfg, keys[0])
+    if len(keys) > 1:
+        if not is_dataclass(current):
+            raise ValueError(f"unknown key {full!r}: {keys[0]!r} has no sub-fields")
+        return replace(cfg, **{keys[0]: _set_path(current, keys[1:], value, full)})
+    if is_dataclass(current):
+        raise ValueError(f"key {full!r} names a section; set one of its fields, e.g. {full}.dim=64")
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return replace(cfg, **{keys[0]: value})
+
+
+def apply_overrides(run: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply `key=value` overrides; `train.x` sets the trainer, anything else the model config."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form key=value")
+        value = _parse_value(raw)
+        parts = key.split(".")
+        try:
+            if parts[0] == "train":
+                run = replace(run, train=_set_path(run.train, parts[1:] or [""], value, key))
+            else:
+                run = replace(run, model=_set_path(run.model, parts, value, key))
+        except TypeError as exc:
+            raise ValueError(f"override {item!r}: {exc}") from exc
+    return run
