@@ -1,0 +1,140 @@
+"""`bytepatch train-entropy` end to end on CPU with the tiny preset."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.models.entropy_lm import load
+from bytepatch.models.entropy_lm.train import TrainConfig, TrainingInterrupted, train_entropy_lm
+from bytepatch.models.training import safe_torch_load
+
+TINY = {"preset": "tiny", "steps": 16, "batch_size": 4, "seq_len": 64, "lr": 3e-3, "eval_every": 8,
+        "save_every": 4, "log_every": 2, "eval_bytes": 6000, "held_out_fraction": 0.2}  # fmt: skip
+FLAGS = {"held_out_fraction": "--held-out"}
+
+
+def args_for(settings: dict) -> list[str]:
+    out = []
+    for key, value in settings.items():
+        out += [FLAGS.get(key, "--" + key.replace("_", "-")), str(value)]
+    return out
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["train-entropy", *args], catch_exceptions=False)
+
+
+def log_events(path: Path) -> list[dict]:
+    events = [json.loads(line) for line in (path / "train_log.jsonl").read_text().splitlines()]
+    for e in events:
+        e.pop("bytes_per_s", None)  # timing differs between runs
+    return events
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """~60 real-text documents (Python stdlib sources, 2 KB each) as JSONL."""
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted((lib / "json").glob("*.py")))
+    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+    with path.open("w") as f:
+        for i in range(0, min(len(text), 120_000), 2000):
+            f.write(json.dumps({"text": text[i : i + 2000]}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "lm"
+    result = run(str(corpus), "-o", str(out), *args_for(TINY))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_trains_logs_and_writes_a_calibrated_entropy_model(trained):
+    events = log_events(trained)
+    losses = [e["loss"] for e in events if "loss" in e]
+    held = [e["held_out_bits_per_byte"] for e in events if "held_out_bits_per_byte" in e]
+    assert len(losses) == 8 and len(held) == 2
+    assert np.mean(losses[-2:]) < np.mean(losses[:2]) - 0.5  # learning
+    assert held[-1] < 8.0 and held[-1] < held[0] + 0.05
+    assert {p.name for p in trained.iterdir()} == {"checkpoint.pt", "train_log.jsonl", "config.json", "model.pt"}
+    lm = load(trained)
+    info = lm.training
+    assert info["config"]["steps"] == 16 and info["held_out_bits_per_byte"] == pytest.approx(held[-1], rel=1e-6)
+    assert lm.default_threshold is not None
+    assert info["calibration"]["mean_patch_size"] == pytest.approx(4.5, rel=0.02)
+    assert lm.context_length == 2 * 127 + 1
+    # The checkpoint holds only weights-only-loadable data.
+    ckpt = safe_torch_load(trained / "checkpoint.pt")
+    assert ckpt["extra"]["step"] == 16 and set(ckpt) >= {"model", "optimizer", "rng", "extra"}
+
+
+def test_segment_uses_the_trained_directory(trained, corpus, tmp_path):
+    if importlib.util.find_spec("bytepatch.cli._entropy_model") is None:
+        lm = load(trained)  # segment cannot load transformer models in this build: check the model directly
+        assert len(lm.entropies([b"hello"])[0]) == 5
+        pytest.skip("bytepatch.cli._entropy_model not present yet")
+    from bytepatch.dataset import open_dataset
+
+    result = CliRunner().invoke(
+        cli, ["segment", str(corpus), "-o", str(tmp_path / "ds"), "--entropy-model", str(trained), "-q"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = open_dataset(tmp_path / "ds").to_table()
+    sizes = [sum(p) for p in table.column("patch_lengths").to_pylist()]
+    assert sizes == [len(b) for b in table.column("bytes").to_pylist()]
+
+
+def test_interrupted_then_resumed_run_equals_the_straight_run(trained, corpus, tmp_path):
+    from bytepatch.io import iter_documents
+
+    out = tmp_path / "lm"
+    docs = [(d.id, d.data) for d in iter_documents([str(corpus)])]
+    with pytest.raises(TrainingInterrupted):  # step 6 is not a checkpoint step: the interrupt writes one
+        train_entropy_lm(docs, out, TrainConfig(**TINY), log=lambda line: None, stop_after=lambda step: step == 6)
+    assert safe_torch_load(out / "checkpoint.pt")["extra"]["step"] == 6
+    result = run(str(corpus), "-o", str(out), *args_for(TINY), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resumed" in result.output
+    straight, resumed = safe_torch_load(trained / "model.pt"), safe_torch_load(out / "model.pt")
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    assert log_events(out) == log_events(trained)
+    assert load(out).fingerprint == load(trained).fingerprint
+
+
+def test_divergence_stops_with_a_clear_error(corpus, tmp_path):
+    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(tmp_path / "x"),
+                                      *args_for({**TINY, "lr": 1e9, "steps": 30, "save_every": 100})])  # fmt: skip
+    assert result.exit_code == 1
+    assert "training diverged" in result.output and "Lower --lr" in result.output
+    assert not (tmp_path / "x" / "config.json").exists()
+
+
+def test_user_errors(corpus, trained, tmp_path):
+    def fails(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["train-entropy", *args])
+        assert result.exit_code != 0
+        return result.output
+
+    assert "--resume" in fails(str(corpus), "-o", str(trained), *args_for(TINY))
+    assert "no checkpoint.pt" in fails(str(corpus), "-o", str(tmp_path / "new"), "--resume")
+    assert "cannot resume with different settings (seq_len: 64 -> 32)" in fails(
+        str(corpus), "-o", str(trained), *args_for({**TINY, "seq_len": 32}), "--resume"
+    )
+    assert "unknown preset" in fails(str(corpus), "-o", str(tmp_path / "p"), "--preset", "huge")
+    one = tmp_path / "one.txt"
+    one.write_text("just one document")
+    assert "at least 2" in fails(str(one), "-o", str(tmp_path / "o"))
+    assert "missing.jsonl" in fails(str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "m"))
