@@ -67,3 +67,7 @@ def cli() -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":  # `python -m bytepatch.cli.main`, e.g. under torchrun
+    main()

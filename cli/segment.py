@@ -34,12 +34,15 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
+@click.option("--num-shards", type=click.IntRange(min=1), help="Split the inputs among K independent jobs.")
+@click.option("--shard-index", type=click.IntRange(min=0), help="This job's index in [0, K) (with --num-shards).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, threshold: float | None,
             threshold_add: float | None, target_patch_size: float | None, stride: int,
             max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
             input_format: str, shard_format: str, shard_size_mb: float, workers: int, save_entropies: bool,
-            overwrite: bool, resume: bool, quiet: bool) -> None:  # fmt: skip
+            overwrite: bool, resume: bool, num_shards: int | None, shard_index: int | None,
+            quiet: bool) -> None:  # fmt: skip
     """Segment INPUT... into patches and write an Arrow dataset to --output.
 
     Inputs are text files (one document each, or one per line with --doc-per-line),
@@ -52,7 +55,13 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
       bytepatch segment docs/ -o out/ --patcher space --max-patch-length 16
       bytepatch segment data.parquet -o out/ --target-patch-size 6 --workers 2
       cat notes.txt | bytepatch segment - -o out/ --patcher stride --stride 8
+
+    \b
+    Several jobs, one dataset (each job takes every K-th input file):
+      bytepatch segment corpus/ -o out/ --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
+      torchrun --nproc_per_node 4 -m bytepatch.cli.main segment corpus/ -o out/
     """
+    num_jobs, job, dist = _job_split(num_shards, shard_index)
     try:
         spec, factory, info, extra = _patcher_spec(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
@@ -61,19 +70,42 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
-                                 show_progress=not quiet, extra_metadata=extra)  # fmt: skip
+                                 show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
+                                 merge=dist is None)  # fmt: skip
         reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
         manifest = segment_corpus(inputs, output, spec, reader, options, factory, info)
+        if dist is not None:
+            manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         click.echo("interrupted: no manifest written; finish with --resume", err=True)
         sys.exit(130)
+    if manifest is None:
+        if not quiet:
+            click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
+        return
     if not quiet:
         n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
         mean = b / p if p else 0.0
         click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
                    f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+
+
+def _job_split(num_shards: int | None, shard_index: int | None):
+    """(number of jobs, this job, torchrun coordinator or None) for this run."""
+    if (num_shards is None) != (shard_index is None):
+        raise click.UsageError("--num-shards and --shard-index go together")
+    if num_shards is not None:
+        if shard_index >= num_shards:
+            raise click.UsageError(f"--shard-index must be below --num-shards ({num_shards}), got {shard_index}")
+        return num_shards, shard_index, None
+    from bytepatch.cli.torchrun import TorchrunJob
+
+    dist = TorchrunJob.from_env()
+    if dist is None:
+        return 1, 0, None
+    return dist.world_size, dist.rank, dist
 
 
 def _patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader):

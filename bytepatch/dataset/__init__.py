@@ -1,6 +1,6 @@
 """Patch-boundary datasets: Arrow/Parquet shards plus a manifest (DESIGN §5)."""
 
-from bytepatch.dataset.manifest import MANIFEST, RUN_STATE, ShardInfo, read_manifest, write_manifest
+from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest, write_manifest
 from bytepatch.dataset.reader import Dataset, DatasetRow, open_dataset
 from bytepatch.dataset.schema import FORMAT_VERSION, METADATA_KEY, build_table, dataset_schema, read_metadata
 
@@ -8,10 +8,10 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST",
     "METADATA_KEY",
-    "RUN_STATE",
     "Dataset",
     "DatasetRow",
     "ShardInfo",
+    "build_manifest",
     "build_table",
     "dataset_schema",
     "open_dataset",

@@ -53,7 +53,3 @@ def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, lambda target: target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
-
-
-def shard_name(index: int, fmt: str) -> str:
-    return f"part-{index:05d}{SHARD_SUFFIX[fmt]}"

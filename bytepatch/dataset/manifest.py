@@ -15,7 +15,6 @@ from bytepatch.dataset.files import write_json
 from bytepatch.dataset.schema import FORMAT_VERSION
 
 MANIFEST = "manifest.json"
-RUN_STATE = ".bytepatch-run.json"
 
 
 @dataclass(frozen=True)
@@ -28,9 +27,10 @@ class ShardInfo:
     file_size: int
 
 
-def write_manifest(directory: Path, metadata: dict[str, Any], shards: list[ShardInfo], shard_format: str) -> dict:
-    shards = sorted(shards, key=lambda s: s.index)
-    manifest = {
+def build_manifest(metadata: dict[str, Any], shards: list[ShardInfo], shard_format: str) -> dict:
+    """The manifest of a dataset made of `shards` (listed in file-name order)."""
+    shards = sorted(shards, key=lambda s: s.file)
+    return {
         "format": "bytepatch-dataset",
         "format_version": FORMAT_VERSION,
         "shard_format": shard_format,
@@ -40,6 +40,10 @@ def write_manifest(directory: Path, metadata: dict[str, Any], shards: list[Shard
         "patches": sum(s.patches for s in shards),
         "shards": [asdict(s) for s in shards],
     }
+
+
+def write_manifest(directory: Path, metadata: dict[str, Any], shards: list[ShardInfo], shard_format: str) -> dict:
+    manifest = build_manifest(metadata, shards, shard_format)
     write_json(directory / MANIFEST, manifest)
     return manifest
 

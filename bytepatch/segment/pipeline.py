@@ -4,11 +4,16 @@ The main process reads and chunks documents (cheap, sequential, deterministic); 
 patching and shard writing (the expensive part once an entropy model is involved) run
 in up to `workers` processes, with a bounded number of chunks in flight so memory stays
 proportional to shard size x workers, not to corpus size. The manifest is written last.
+
+Several jobs may share one output directory (`num_jobs`/`job`, see `layout.py`): each
+takes every K-th input file, writes its own namespace, and the last one to finish
+merges the job manifests into `manifest.json`.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
@@ -18,14 +23,15 @@ from typing import Any, Callable, Iterable, Sequence
 import pyarrow as pa
 
 from bytepatch._version import __version__
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, shard_name, write_json
-from bytepatch.dataset.manifest import MANIFEST, RUN_STATE, ShardInfo, read_manifest, write_manifest
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
+from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
+from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
 
 
@@ -43,6 +49,9 @@ class SegmentOptions:
     save_entropies: bool = False
     show_progress: bool = True
     extra_metadata: dict[str, Any] = field(default_factory=dict)  # e.g. calibration details
+    num_jobs: int = 1  # independent jobs writing one dataset (--num-shards)
+    job: int = 0  # this job's index (--shard-index)
+    merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
 
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
@@ -63,14 +72,16 @@ def segment_corpus(
     options: SegmentOptions = SegmentOptions(),
     model_factory: Callable[[], Any] | None = None,
     model_info: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Segment every document of `inputs` into a dataset at `output`; returns the manifest.
+) -> dict[str, Any] | None:
+    """Segment `inputs` into a dataset at `output`.
 
-    `patcher` is a `Patcher.to_dict()`; `model_factory` builds the entropy model (in each
-    worker) and `model_info` describes it (name, kind, fingerprint) for the metadata.
+    Returns the dataset manifest, or None when this is one of several jobs and others
+    have not finished yet. `patcher` is a `Patcher.to_dict()`; `model_factory` builds
+    the entropy model (in each worker); `model_info` (name, kind, fingerprint) goes
+    into the metadata.
     """
-    out = Path(output)
-    files = expand_inputs(inputs)
+    layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
+    files = expand_inputs(inputs)[options.job :: options.num_jobs]
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
     metadata = {
@@ -87,13 +98,13 @@ def segment_corpus(
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
         "shard_format": options.shard_format,
         "shard_size_mb": options.shard_size_mb,
+        "job": [options.job, options.num_jobs],
     }
-    done = _prepare_output(out, options, run_state)
-    if done is not None:
-        return done
+    if _prepare_output(layout, options, run_state):
+        return _finish(layout, options)
     schema = dataset_schema(options.save_entropies, metadata)
-    job = ShardJob(out, options.shard_format, schema, patcher, model_factory, options.save_entropies)
-    finished = _finished_shards(out, options.shard_format)
+    job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies)
+    finished = _finished_shards(layout)
     progress = Progress(_total_size(files), enabled=options.show_progress)
     documents = (doc for path in files for doc in read_source(path, reader))
     chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
@@ -101,8 +112,35 @@ def segment_corpus(
         shards = _run(chunks, job, options.workers, finished)
     finally:
         progress.close()
-        _remove_temporaries(out)
-    return write_manifest(out, metadata, shards, options.shard_format)
+        _remove_temporaries(layout)
+    write_json(layout.job_manifest, build_manifest(metadata, shards, options.shard_format))
+    return _finish(layout, options)
+
+
+def _finish(layout: JobLayout, options: SegmentOptions) -> dict[str, Any] | None:
+    if layout.single:
+        return read_manifest(layout.out)
+    return merge_job_manifests(layout) if options.merge else None
+
+
+def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
+    """Write manifest.json from all job manifests if every job has finished, else None.
+
+    Every job writes its own manifest before calling this, so the last job to finish
+    always sees all of them; jobs finishing together write identical content, atomically.
+    """
+    paths = layout.job_manifests()
+    if not all(p.exists() for p in paths):
+        return None
+    parts = [json.loads(p.read_text()) for p in paths]
+    first = parts[0]["metadata"]
+    for path, part in zip(paths, parts):
+        if {k: v for k, v in part["metadata"].items()} != first:
+            raise OutputError(f"{path}: settings differ from {paths[0].name}; all jobs must use the same settings")
+    shards = [ShardInfo(**s) for part in parts for s in part["shards"]]
+    manifest = build_manifest(first, shards, parts[0]["shard_format"])
+    write_json(layout.out / MANIFEST, manifest)
+    return manifest
 
 
 def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, ShardInfo]) -> list[ShardInfo]:
@@ -153,57 +191,49 @@ def _total_size(files: list[str]) -> int | None:
         return None
 
 
-def _prepare_output(out: Path, options: SegmentOptions, run_state: dict) -> dict | None:
-    """Make `out` ready; returns the manifest when a resumed run is already complete."""
-    state_path = out / RUN_STATE
+def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict) -> bool:
+    """Make the output ready for this job; True when a resumed job had already finished."""
+    out = layout.out
     if options.resume:
-        if not state_path.exists():
-            raise OutputError(f"{out}: nothing to resume (no {RUN_STATE}); run without --resume")
-        import json
-
-        previous = json.loads(state_path.read_text())
+        if not layout.run_state.exists():
+            raise OutputError(f"{out}: nothing to resume (no {layout.run_state.name}); run without --resume")
+        previous = json.loads(layout.run_state.read_text())
         if previous != run_state:
             changed = sorted(k for k in run_state if previous.get(k) != run_state[k])
             raise OutputError(f"{out}: cannot resume, settings differ from the interrupted run: {', '.join(changed)}")
-        if (out / MANIFEST).exists():
-            return read_manifest(out)
-        return None
+        return layout.job_manifest.exists()
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not options.overwrite:
+    if out.exists():
+        names = [p.name for p in out.iterdir()]
+        foreign = [n for n in names if not written_by_bytepatch(n)]
+        mine = [n for n in names if layout.owns(n)] if not layout.single else names
+        if mine and not options.overwrite:
             raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
-        foreign = [p.name for p in out.iterdir() if not _is_ours(p.name)]
-        if foreign:
+        if mine and foreign:
             raise OutputError(f"{out}: refusing to overwrite, it holds files bytepatch did not write: {foreign[:5]}")
-        (out / MANIFEST).unlink(missing_ok=True)  # first, so a half-deleted dataset never looks complete
-        for p in out.iterdir():
-            p.unlink()
+        # The dataset manifest goes first, so a half-deleted dataset never looks complete.
+        (out / MANIFEST).unlink(missing_ok=True)
+        for name in mine:
+            (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(state_path, run_state)
-    return None
+    write_json(layout.run_state, run_state)
+    return False
 
 
-def _is_ours(name: str) -> bool:
-    if name in (MANIFEST, RUN_STATE):
-        return True
-    if name.startswith(".") and name.endswith(TMP_SUFFIX):
-        return True
-    return name.startswith("part-") and name.endswith(tuple(SHARD_SUFFIX.values()))
-
-
-def _finished_shards(out: Path, shard_format: str) -> dict[int, ShardInfo]:
-    """Shards a previous (interrupted) run completed; final names are only ever complete."""
+def _finished_shards(layout: JobLayout) -> dict[int, ShardInfo]:
+    """Shards a previous (interrupted) run of this job completed; final names are only ever complete."""
     finished = {}
-    suffix = SHARD_SUFFIX[shard_format]
-    for path in sorted(out.glob(f"part-*{suffix}")):
-        index = int(path.name[len("part-") : -len(suffix)])
-        if path.name == shard_name(index, shard_format):
-            finished[index] = _shard_info(path, index, shard_format)
+    for path in sorted(layout.out.iterdir()):
+        chunk = layout.chunk_of(path.name)
+        if chunk is not None:
+            finished[chunk] = _shard_info(path, chunk, layout.shard_format)
     return finished
 
 
 def _shard_info(path: Path, index: int, shard_format: str) -> ShardInfo:
+    import pyarrow.compute as pc
+
     if shard_format == "parquet":
         import pyarrow.parquet as pq
 
@@ -211,13 +241,12 @@ def _shard_info(path: Path, index: int, shard_format: str) -> ShardInfo:
     else:
         with pa.memory_map(str(path), "r") as source:
             table = pa.ipc.open_file(source).read_all()
-    import pyarrow.compute as pc
-
     n_bytes = pc.sum(pc.binary_length(table.column("bytes"))).as_py() or 0
     n_patches = pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0
     return ShardInfo(index, path.name, table.num_rows, n_bytes, n_patches, path.stat().st_size)
 
 
-def _remove_temporaries(out: Path) -> None:
-    for p in out.glob(f".part-*{TMP_SUFFIX}"):
-        p.unlink(missing_ok=True)
+def _remove_temporaries(layout: JobLayout) -> None:
+    for p in layout.out.glob(f".part-*{TMP_SUFFIX}"):
+        if layout.owns(p.name):
+            p.unlink(missing_ok=True)

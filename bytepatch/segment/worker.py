@@ -9,26 +9,25 @@ tasks cannot carry a loaded model cheaply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 
-from bytepatch.dataset.files import shard_name, write_shard
+from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table
 from bytepatch.patchers import Patcher, patcher_from_dict
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
+from bytepatch.segment.layout import JobLayout
 
 
 @dataclass(frozen=True)
 class ShardJob:
     """Everything a worker needs besides the chunk (picklable)."""
 
-    output: Path
-    shard_format: str
+    layout: JobLayout
     schema: pa.Schema
     patcher: dict[str, Any]
     model_factory: Callable[[], Any] | None
@@ -52,8 +51,9 @@ class ShardWriter:
         patches = self.patcher.patch_batch(docs, entropies)
         stored = (entropies.values, entropies.offsets) if (self.job.save_entropies and entropies is not None) else None
         table = build_table(chunk.ids, chunk.docs, patches.values, patches.offsets, self.job.schema, stored)
-        name = shard_name(chunk.index, self.job.shard_format)
-        size = write_shard(table, self.job.output / name, self.job.shard_format)
+        layout = self.job.layout
+        name = layout.shard_name(chunk.index)
+        size = write_shard(table, layout.out / name, layout.shard_format)
         return ShardInfo(chunk.index, name, len(chunk.docs), int(docs.offsets[-1]), len(patches.values), size)
 
 

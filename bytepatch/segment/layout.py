@@ -1,0 +1,79 @@
+"""File names of one segmentation job inside a dataset directory.
+
+A dataset may be written by several independent jobs (Slurm array tasks, torchrun
+ranks: `--num-shards K --shard-index I`), all into one directory. Each job owns a
+namespace: its shards `part-IIIII-CCCCC.arrow`, its run state and its job manifest
+`manifest-IIIII-of-KKKKK.json`. The dataset's `manifest.json` is the merge of all K
+job manifests, written by whichever job finishes last (or by rank 0 after a barrier).
+A single job (K = 1) uses the plain names `part-CCCCC.arrow` and `manifest.json`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX
+from bytepatch.dataset.manifest import MANIFEST
+
+_ANY_SHARD = re.compile(r"^part-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
+_ANY_JOB_FILE = re.compile(r"^(manifest-\d{5}-of-\d{5}\.json|\.bytepatch-run(-\d{5}-of-\d{5})?\.json)$")
+
+
+@dataclass(frozen=True)
+class JobLayout:
+    out: Path
+    shard_format: str
+    num_jobs: int = 1
+    job: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_jobs < 1 or not 0 <= self.job < self.num_jobs:
+            raise ValueError(f"--shard-index must be in [0, {self.num_jobs}), got {self.job}")
+
+    @property
+    def single(self) -> bool:
+        return self.num_jobs == 1
+
+    def _tag(self) -> str:
+        return f"{self.job:05d}-of-{self.num_jobs:05d}"
+
+    def shard_name(self, chunk: int) -> str:
+        prefix = "part-" if self.single else f"part-{self.job:05d}-"
+        return f"{prefix}{chunk:05d}{SHARD_SUFFIX[self.shard_format]}"
+
+    def chunk_of(self, name: str) -> int | None:
+        """The chunk index of one of this job's shard file names, else None."""
+        m = _ANY_SHARD.match(name)
+        if not m or "." + m.group(3) != SHARD_SUFFIX[self.shard_format]:
+            return None
+        if self.single:
+            return int(m.group(1)) if m.group(2) is None else None
+        return int(m.group(2)) if m.group(2) is not None and int(m.group(1)) == self.job else None
+
+    @property
+    def run_state(self) -> Path:
+        return self.out / (".bytepatch-run.json" if self.single else f".bytepatch-run-{self._tag()}.json")
+
+    @property
+    def job_manifest(self) -> Path:
+        return self.out / (MANIFEST if self.single else f"manifest-{self._tag()}.json")
+
+    def job_manifests(self) -> list[Path]:
+        return [JobLayout(self.out, self.shard_format, self.num_jobs, j).job_manifest for j in range(self.num_jobs)]
+
+    def owns(self, name: str) -> bool:
+        """Files this job writes (and may delete on --overwrite)."""
+        if name in (self.run_state.name, self.job_manifest.name, MANIFEST):
+            return True
+        if name.startswith(".part-") and name.endswith(TMP_SUFFIX):
+            name = name[1:].rsplit(".", 2)[0]  # ".part-00003.arrow.<pid>.tmp" -> "part-00003.arrow"
+        return self.chunk_of(name) is not None
+
+
+def written_by_bytepatch(name: str) -> bool:
+    """Any file some segmentation job writes; anything else in the directory is the user's."""
+    if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name):
+        return True
+    return name.startswith(".part-") and name.endswith(TMP_SUFFIX)

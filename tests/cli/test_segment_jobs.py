@@ -1,0 +1,73 @@
+"""Several jobs writing one dataset: --num-shards/--shard-index, and torchrun ranks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    """Five input files, so three jobs get unequal shares."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    lines = (SAMPLE / "stdlib_docstrings.jsonl").read_text().splitlines()
+    for i in range(5):
+        (root / f"f{i}.jsonl").write_text("\n".join(lines[i::5]) + "\n")
+    return root
+
+
+def segment(*args: str):
+    return CliRunner().invoke(cli, ["segment", *args, "--patcher", "space", "-q"], catch_exceptions=False)
+
+
+def rows(path: Path) -> list[tuple]:
+    return sorted((r.id, r.bytes, tuple(r.patch_lengths)) for r in open_dataset(path))
+
+
+def test_jobs_merge_into_the_single_job_dataset(tmp_path: Path, corpus: Path):
+    assert segment(str(corpus), "-o", str(tmp_path / "one")).exit_code == 0
+    out = tmp_path / "many"
+    for index in (2, 0):
+        assert segment(str(corpus), "-o", str(out), "--num-shards", "3", "--shard-index", str(index)).exit_code == 0
+        assert not (out / "manifest.json").exists()  # job 1 has not run yet
+    assert segment(str(corpus), "-o", str(out), "--num-shards", "3", "--shard-index", "1").exit_code == 0
+    assert rows(out) == rows(tmp_path / "one")
+    assert len(open_dataset(out).manifest["shards"]) == 3
+    # A job rerun needs --overwrite and only replaces its own files.
+    again = segment(str(corpus), "-o", str(out), "--num-shards", "3", "--shard-index", "1")
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    assert segment(str(corpus), "-o", str(out), "--num-shards", "3", "--shard-index", "1", "--overwrite").exit_code == 0
+    assert rows(out) == rows(tmp_path / "one")
+
+
+def test_job_arguments_are_checked(tmp_path: Path, corpus: Path):
+    result = segment(str(corpus), "-o", str(tmp_path / "o"), "--num-shards", "2")
+    assert result.exit_code != 0 and "go together" in result.output
+    result = segment(str(corpus), "-o", str(tmp_path / "o"), "--num-shards", "2", "--shard-index", "2")
+    assert result.exit_code != 0 and "below --num-shards" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="needs torchrun")
+def test_torchrun_two_ranks_write_one_dataset(tmp_path: Path, corpus: Path):
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    out = tmp_path / "dist"
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bytepatch.cli.main",
+           "segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
+    assert segment(str(corpus), "-o", str(tmp_path / "one")).exit_code == 0
+    assert rows(out) == rows(tmp_path / "one")
+    assert {s["file"] for s in open_dataset(out).manifest["shards"]} == {"part-00000-00000.arrow", "part-00001-00000.arrow"}
