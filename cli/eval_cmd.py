@@ -1,0 +1,110 @@
+"""`bytepatch eval`: held-out bits per byte of a trained checkpoint, as one JSON line."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("eval")
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("data")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Rows per forward pass.")
+@click.option("--seq-len", type=int, default=None, help="Ids per row.  [default: the run's]")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
+@click.option("--text", "as_text", is_flag=True, help="Treat DATA as literal text even if a path of that name exists.")
+def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool) -> None:
+    """Print the bits per byte of CHECKPOINT on DATA as one JSON line.
+
+    CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt.
+    DATA is a dataset directory written by `bytepatch segment` (it must have been
+    patched like the training data) or, when it is not a directory, text: it is
+    patched here the way the checkpoint's training data was (same patcher,
+    settings and entropy model), framed BOS ... EOS and scored as one document.
+    Every document is scored in full; bits per byte counts document bytes (not
+    EOS), packed into rows exactly as in training.
+
+    Examples:
+
+        bytepatch eval runs/tiny data/held-out
+
+        bytepatch eval runs/tiny "The quick brown fox jumps over the lazy dog."
+    """
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from bytepatch.models.data import DocumentSource, evaluation_batches
+    from bytepatch.models.entropy_lm.model import autocast_dtype, resolve_device
+    from bytepatch.models.train import bits_per_byte, load_checkpoint
+
+    try:
+        dev = resolve_device(device)
+        model, _, meta = load_checkpoint(checkpoint, device=dev)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
+    amp = autocast_dtype(dev, "auto")
+    if Path(data).is_dir() and not as_text:
+        try:
+            source = DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        docs = np.arange(len(source))
+        batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
+        n_docs = len(source)
+    else:
+        batches = _text_batches(data.encode("utf-8"), meta, batch_size, seq_len)
+        n_docs = 1
+    bits, n_bytes, _ = bits_per_byte(meta["model_type"], model, batches, dev, amp)
+    result = {
+        "checkpoint": meta["path"],
+        "data": data if Path(data).is_dir() and not as_text else "<text>",
+        "bits_per_byte": bits / n_bytes if n_bytes else math.nan,
+        "bytes": n_bytes,
+        "documents": n_docs,
+        "step": meta["step"],
+    }
+    click.echo(json.dumps(result))
+
+
+def _text_batches(doc: bytes, meta: dict, batch_size: int, seq_len: int):
+    """Patch `doc` like the training data and pack it as evaluation batches."""
+    from bytepatch.models.data import collate, frame, pack_row
+    from bytepatch.models.data.loader import to_torch
+
+    if not doc:
+        raise click.ClickException("no text to evaluate")
+    lengths = _patch_like_training(doc, meta)
+    framed = frame(doc, lengths, name="<text>")
+    position, rows = (0, 0), []
+    while (packed := pack_row(lambda k: framed if k == 0 else None, position, seq_len)) is not None:
+        row, position = packed
+        rows.append(row)
+    for i in range(0, len(rows), batch_size):
+        yield to_torch(collate(rows[i : i + batch_size]))
+
+
+def _patch_like_training(doc: bytes, meta: dict):
+    """Patch lengths of `doc` from the patcher recorded in the checkpoint (baseline: one patch, unused)."""
+    if meta["model_type"] == "baseline":
+        return [len(doc)]
+    from bytepatch.patchers import patcher_from_dict
+
+    settings, entropy = meta["data"]["patcher"], meta["data"]["entropy_model"]
+    model = None
+    if entropy is not None:
+        from bytepatch.cli._entropy_model import load_model
+
+        model = load_model(entropy["name"])
+        if model.fingerprint != entropy["fingerprint"]:
+            raise click.ClickException(
+                f"entropy model {entropy['name']!r} now has fingerprint {model.fingerprint}, but the checkpoint "
+                f"was trained on patches from {entropy['fingerprint']}; segment the text with that model and "
+                "pass the dataset instead"
+            )
+    try:
+        return patcher_from_dict(settings, model=model).patch_lengths(doc)
+    except ValueError as exc:
+        raise click.ClickException(f"cannot patch the text like the training data: {exc}") from exc
