@@ -31,12 +31,9 @@ from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
+from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
-
-
-class OutputError(Exception):
-    """The output directory cannot be used as asked."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,10 @@ def segment_corpus(
     finally:
         progress.close()
         _remove_temporaries(layout)
-    write_json(layout.job_manifest, build_manifest(metadata, shards, options.shard_format))
+    try:
+        write_json(layout.job_manifest, build_manifest(metadata, shards, options.shard_format))
+    except OSError as exc:
+        raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
     return _finish(layout, options)
 
 

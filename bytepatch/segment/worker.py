@@ -20,6 +20,7 @@ from bytepatch.dataset.schema import build_table
 from bytepatch.patchers import Patcher, patcher_from_dict
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
+from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout
 
 
@@ -53,7 +54,10 @@ class ShardWriter:
         table = build_table(chunk.ids, chunk.docs, patches.values, patches.offsets, self.job.schema, stored)
         layout = self.job.layout
         name = layout.shard_name(chunk.index)
-        size = write_shard(table, layout.out / name, layout.shard_format)
+        try:
+            size = write_shard(table, layout.out / name, layout.shard_format)
+        except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
+            raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
         return ShardInfo(chunk.index, name, len(chunk.docs), int(docs.offsets[-1]), len(patches.values), size)
 
 
