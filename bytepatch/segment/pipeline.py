@@ -33,6 +33,7 @@ from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+from bytepatch.segment.windows import DEFAULT_WINDOW
 from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
 
 
@@ -49,6 +50,7 @@ class SegmentOptions:
     num_jobs: int = 1  # independent jobs writing one dataset (--num-shards)
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
+    window_bytes: int = DEFAULT_WINDOW  # longer documents are patched window by window
 
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
@@ -100,7 +102,7 @@ def segment_corpus(
     if _prepare_output(layout, options, run_state):
         return _finish(layout, options)
     schema = dataset_schema(options.save_entropies, metadata)
-    job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies)
+    job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes)
     finished = _finished_shards(layout)
     progress = Progress(_total_size(files), enabled=options.show_progress)
     documents = (doc for path in files for doc in read_source(path, reader))

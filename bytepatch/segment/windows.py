@@ -1,0 +1,86 @@
+"""Patching one very long document in windows, so memory does not scale with it.
+
+A 1 GB document patched in one call would hold its start mask, its float32 entropies
+and the model's scratch for every byte at once (several times the document). Here the
+document is cut into windows of `window` bytes; each window's boundary decisions need
+only a little left context, which every rule bounds:
+
+- entropy: h[t] depends on at most `model.context_length` earlier bytes (DESIGN §2),
+  and the relative rule also needs h[t-1], so a window is scored with that much
+  context in front and the context's values are dropped;
+- space: whether byte t starts a patch depends on bytes t-2 and t-1;
+- stride: on t alone.
+
+Start positions are turned into lengths as windows go (only the open patch carries
+over), and `max_patch_length` is applied to the finished lengths, so the result is
+exactly what patching the whole document at once gives (tested).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bytepatch.kernels import entropy_starts, space_starts, stride_starts
+from bytepatch.kernels.lengths import cut_lengths
+from bytepatch.patchers import EntropyPatcherConfig, Patcher, SpacePatcherConfig, StridePatcherConfig
+
+DEFAULT_WINDOW = 8 << 20  # bytes; documents above this are patched window by window
+
+
+def window_starts(patcher: Patcher, data: np.ndarray, a: int, b: int, model=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Start flags for bytes [a, b) of `data` (as if patching the whole document), and
+    the entropies of those bytes when the patcher needs them."""
+    config = patcher.config
+    if isinstance(config, StridePatcherConfig):
+        offsets = np.array([0, b], dtype=np.int64)
+        return stride_starts(offsets, config.stride)[a:b], None  # cheap: recomputes from 0
+    if isinstance(config, SpacePatcherConfig):
+        lo = max(a - 2, 0)
+        return space_starts(data[lo:b], np.array([0, b - lo], dtype=np.int64))[a - lo :], None
+    if isinstance(config, EntropyPatcherConfig):
+        if model is None:
+            raise ValueError("the entropy patcher needs an entropy model")
+        first = max(a - 1, 0)  # the relative rule compares with h[a-1]
+        lo = max(first - int(model.context_length) - 1, 0)
+        h = np.asarray(model.entropies([data[lo:b].tobytes()])[0], dtype=np.float32)[first - lo :]
+        starts = entropy_starts(
+            h,
+            np.array([0, len(h)], dtype=np.int64),
+            config.threshold if config.threshold is not None else 0.0,
+            config.threshold_add if config.threshold_add is not None else 0.0,
+            config.threshold is not None,
+            config.threshold_add is not None,
+        )
+        return starts[a - first :], h[a - first :]
+    raise TypeError(f"no windowed rule for {type(config).__name__}")
+
+
+def patch_long_document(
+    patcher: Patcher, data: bytes, model=None, window: int = DEFAULT_WINDOW, keep_entropies: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Patch lengths (int32) of one document, `window` bytes at a time; entropies (float16)
+    of every byte when `keep_entropies`."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32), (np.zeros(0, dtype=np.float16) if keep_entropies else None)
+    pieces: list[np.ndarray] = []
+    kept: list[np.ndarray] = []
+    prev = 0  # start of the open patch
+    for a in range(0, n, window):
+        b = min(a + window, n)
+        starts, h = window_starts(patcher, arr, a, b, model)
+        positions = np.flatnonzero(starts) + a
+        if a == 0:
+            positions = positions[1:]  # byte 0 opens the first patch: `prev` already says so
+        if len(positions):
+            pieces.append(np.diff(positions, prepend=prev).astype(np.int32))
+            prev = int(positions[-1])
+        if keep_entropies and h is not None:
+            kept.append(h.astype(np.float16))
+    pieces.append(np.array([n - prev], dtype=np.int32))
+    lengths = np.concatenate(pieces)
+    cap = getattr(patcher.config, "max_patch_length", None)
+    if cap and lengths.max() > cap:
+        lengths = cut_lengths(lengths, np.array([0, len(lengths)], dtype=np.int64), cap)[0]
+    return lengths, (np.concatenate(kept) if keep_entropies and kept else None)
