@@ -44,6 +44,16 @@ def list_array(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataType)
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=value_type))
 
 
+def binary_array(docs: list[bytes]) -> pa.LargeBinaryArray:
+    """The documents as one large_binary column; a lone document is not copied at all
+    (a 1 GB document would otherwise cost another GB at write time)."""
+    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in docs], out=offsets[1:])
+    data = docs[0] if len(docs) == 1 else b"".join(docs)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(docs), buffers)
+
+
 def build_table(
     ids: list[str],
     docs: list[bytes],
@@ -55,7 +65,7 @@ def build_table(
     """One shard's rows as a table of `schema` (entropies: flat float values + offsets)."""
     columns = [
         pa.array(ids, type=pa.string()),
-        pa.array(docs, type=pa.large_binary()),
+        binary_array(docs),
         list_array(lengths.astype(np.int32, copy=False), patch_offsets, pa.int32()),
     ]
     if entropies is not None:

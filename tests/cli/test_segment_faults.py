@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bytepatch.dataset import open_dataset
@@ -47,6 +48,16 @@ def rows(path: Path) -> list[tuple]:
 
 def args(corpus: Path, out: Path, *extra: str) -> list[str]:
     return [*BIN, str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.1", "-q", *extra]
+
+
+def peak_rss_kb(cmd: list[str]) -> int:
+    """Peak RSS of `cmd`, measured by a fresh parent whose only child it is."""
+    code = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True, text=True, timeout=600)
+    return int(out.stdout.split()[-1])
 
 
 def wait_for_shards(out: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -104,3 +115,28 @@ def test_write_error_is_reported_and_leaves_no_complete_looking_output(tmp_path:
     assert "Traceback" not in proc.stderr
     assert not (out / "manifest.json").exists() and not list(out.glob("part-*")) and not list(out.glob(".*.tmp"))
     assert os.path.exists(out / ".bytepatch-run.json")
+
+
+@pytest.mark.slow
+def test_a_one_gigabyte_document(tmp_path: Path, corpus: Path):
+    """One 1 GiB document: segmented in windows, with peak memory a small multiple of it."""
+    import bytepatch
+
+    text = b"".join(json.loads(line)["text"].encode() for line in corpus.read_text().splitlines()[:50])
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        for _ in range((1 << 30) // len(text) + 1):
+            f.write(text)
+    n = big.stat().st_size
+    out = tmp_path / "out"
+    cmd = [*BIN, str(big), "-o", str(out), "--patcher", "space", "-q"]
+    peak_kb = peak_rss_kb(cmd)
+    assert peak_kb < 3.0 * n / 1024, f"peak RSS {peak_kb / 1e6:.1f} GB for a {n / 1e9:.1f} GB document"
+    table = open_dataset(out).read_shard(0)
+    lengths = table.column("patch_lengths").chunk(0).values.to_numpy()
+    assert lengths.sum() == n and table.num_rows == 1
+    prefix = text * 3
+    expected = bytepatch.space_patch_lengths(prefix)
+    k = len(expected) - 1  # the last patch of the prefix may continue past it
+    np.testing.assert_array_equal(lengths[:k], expected[:k])
+    big.unlink()
