@@ -31,8 +31,16 @@ import numpy as np  # noqa: E402
 from bytepatch.kernels import entropy_starts, space_starts, starts_to_lengths, stride_starts  # noqa: E402
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def build_corpus(root: Path, size_mb: float) -> list[Path]:
-    """Copies stdlib .py files into `root` until `size_mb` is reached (repeating if needed)."""
+    """Copies UTF-8 stdlib .py files into `root` until `size_mb` is reached (repeating if needed)."""
     sources = sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))
     target, total, files, rnd = size_mb * 1e6, 0, [], 0
     while total < target:
@@ -40,6 +48,8 @@ def build_corpus(root: Path, size_mb: float) -> list[Path]:
             try:
                 data = src.read_bytes()
             except OSError:
+                continue
+            if not _is_utf8(data):  # tokenizers' trainer needs UTF-8 files
                 continue
             dst = root / f"r{rnd}" / src.relative_to(src.anchor).as_posix().replace("/", "_")
             dst.parent.mkdir(parents=True, exist_ok=True)
