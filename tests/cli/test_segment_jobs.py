@@ -71,3 +71,12 @@ def test_torchrun_two_ranks_write_one_dataset(tmp_path: Path, corpus: Path):
     assert segment(str(corpus), "-o", str(tmp_path / "one")).exit_code == 0
     assert rows(out) == rows(tmp_path / "one")
     assert {s["file"] for s in open_dataset(out).manifest["shards"]} == {"part-00000-00000.arrow", "part-00001-00000.arrow"}
+
+
+def test_jobs_with_different_settings_are_not_merged(tmp_path: Path, corpus: Path):
+    out = tmp_path / "out"
+    assert segment(str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index", "0").exit_code == 0
+    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index",
+                                      "1", "--patcher", "stride", "-q"])  # fmt: skip
+    assert result.exit_code != 0 and "settings differ" in result.output
+    assert not (out / "manifest.json").exists()
