@@ -1,0 +1,102 @@
+"""`bytepatch generate`: sample bytes from a trained checkpoint, patching online like its training data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+@click.command("generate")
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.option("--prompt", "-p", default="", help="Text to continue (your shell's bytes, kept exactly).")
+@click.option("--prompt-file", type=click.File("rb"), default=None,
+              help="Read the prompt's raw bytes from a file ('-' = stdin) instead.")
+@click.option("--max-bytes", "-n", type=click.IntRange(min=0), default=256, show_default=True,
+              help="Generate at most this many bytes (fewer if the model ends the text).")
+@click.option("--temperature", "-t", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Sampling temperature; 0 = greedy.")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Nucleus sampling: draw from the most likely bytes holding this much probability.")
+@click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
+@click.option("--echo", is_flag=True, help="Write the prompt before the continuation.")
+@click.option("--entropy-model", default=None,
+              help="Entropy model to patch with, if it moved since training (its fingerprint must match).")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (1 is often fastest for small models).")
+@click.option("--no-cache", is_flag=True, help="Re-run the whole model every byte (slow reference path).")
+def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperature: float, top_p: float,
+             seed: int | None, echo: bool, entropy_model: str | None, device: str, threads: int | None,
+             no_cache: bool) -> None:  # fmt: skip
+    """Continue a prompt with a model trained by `bytepatch train`, byte by byte.
+
+    CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt. A
+    BLT re-patches the growing text online with the patcher its training data
+    was segmented with (same settings, same entropy model, checked by
+    fingerprint): a new patch starts where that rule fires. The byte baseline
+    needs no patches. Generation stops after --max-bytes bytes or when the model
+    ends the text (EOS). Raw bytes go to stdout as they are sampled; they may
+    not be valid UTF-8 if the model says so.
+
+    Examples:
+
+        bytepatch generate runs/tiny --prompt "The history of " -n 200
+
+        bytepatch generate runs/tiny -p "def main(" --temperature 0.7 --top-p 0.9 --seed 1
+
+        bytepatch generate runs/baseline -p "Once" -t 0 > out.txt
+    """
+    import sys
+
+    import torch
+
+    from bytepatch.models.entropy_lm.model import resolve_device
+    from bytepatch.models.generate import Sampling, iter_generate
+    from bytepatch.models.train import load_checkpoint
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if prompt_file is not None and prompt:
+        raise click.UsageError("pass --prompt or --prompt-file, not both")
+    # argv arrives decoded with surrogateescape on POSIX: encoding the same way gives back its bytes.
+    data = prompt_file.read() if prompt_file is not None else prompt.encode("utf-8", "surrogateescape")
+    try:
+        model, _, meta = load_checkpoint(checkpoint, device=resolve_device(device))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot load checkpoint {checkpoint!r}: {exc}") from exc
+    patcher, entropy = None, None
+    if meta["model_type"] == "baseline" and entropy_model is not None:
+        raise click.ClickException("the byte baseline uses no patches, so no entropy model; drop --entropy-model")
+    if meta["model_type"] != "baseline":
+        patcher = meta["data"]["patcher"]
+        entropy = checkpoint_entropy_model(meta["data"].get("entropy_model"), entropy_model)
+    sampling = Sampling(max_bytes, temperature, top_p, seed)
+    out = sys.stdout.buffer  # raw bytes: nothing is encoded or replaced
+    if echo:
+        out.write(data)
+    try:
+        for byte in iter_generate(model, data, patcher=patcher, entropy_model=entropy, sampling=sampling,
+                                  cache=not no_cache):  # fmt: skip
+            out.write(bytes([byte]))
+            out.flush()  # stream: each byte as soon as it is sampled
+    except ValueError as exc:
+        raise click.ClickException(f"cannot generate from {checkpoint!r}: {exc}") from exc
+
+
+def checkpoint_entropy_model(info: dict[str, Any] | None, override: str | None):
+    """The entropy model the checkpoint's data was patched with, checked by fingerprint (None if none)."""
+    if info is None:
+        if override is not None:
+            raise click.ClickException("this checkpoint's patcher uses no entropy model; drop --entropy-model")
+        return None
+    from bytepatch.cli._entropy_model import load_model
+
+    name = override or info["name"]
+    model = load_model(name)
+    if model.fingerprint != info["fingerprint"]:
+        raise click.ClickException(
+            f"entropy model {name!r} has fingerprint {model.fingerprint}, but the checkpoint was trained on "
+            f"patches from {info['fingerprint']}; pass --entropy-model with that model"
+        )
+    return model

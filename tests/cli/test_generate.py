@@ -1,0 +1,92 @@
+"""`bytepatch generate` end to end: segment -> train (tiny, a few steps) -> generate, on CPU."""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.entropy import NgramConfig, NgramModel
+
+TRAIN = ["--preset", "tiny", "--steps", "3", "--batch-size", "2", "--seq-len", "64", "--device", "cpu",
+         "train.eval_batches=1", "train.log_every=1"]  # fmt: skip
+
+
+def invoke(*args: str, ok: bool = True):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Batch-1 generation is a chain of tiny matmuls: one thread is fastest (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """~40 real-text documents (Python's json package sources) as JSONL."""
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted((lib / "json").glob("*.py")))
+    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+    with path.open("w") as f:
+        for i in range(0, 40 * 500, 500):
+            f.write(json.dumps({"text": text[i : i + 500]}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(corpus, tmp_path_factory) -> dict[str, Path]:
+    """A BLT trained on entropy patches (the shipped default model) and a byte baseline."""
+    root = tmp_path_factory.mktemp("runs")
+    invoke("segment", str(corpus), "-o", str(root / "data"), "--max-patch-length", "8", "--quiet")
+    invoke("train", str(root / "data"), "-o", str(root / "blt"), *TRAIN)
+    invoke("train", str(root / "data"), "-o", str(root / "baseline"), "--model", "baseline", *TRAIN)
+    return {"blt": root / "blt", "baseline": root / "baseline"}
+
+
+@pytest.mark.parametrize("kind", ["blt", "baseline"])
+def test_generates_bytes_reproducibly(runs, kind):
+    args = ("generate", str(runs[kind]), "--prompt", "import json\n", "-n", "40", "--seed", "3", "--top-p", "0.95")
+    first = invoke(*args).stdout_bytes
+    assert 0 < len(first) <= 40  # raw bytes; they need not be UTF-8
+    assert invoke(*args).stdout_bytes == first
+    assert invoke(*args, "--echo").stdout_bytes == b"import json\n" + first
+
+
+@pytest.mark.parametrize("kind", ["blt", "baseline"])
+def test_greedy_cached_equals_recomputed(runs, kind):
+    args = ("generate", str(runs[kind]), "-p", "def dumps(obj", "-n", "25", "-t", "0")
+    assert invoke(*args).stdout_bytes == invoke(*args, "--no-cache").stdout_bytes
+
+
+def test_prompt_bytes_are_kept_exactly(runs, tmp_path):
+    prompt = tmp_path / "prompt.bin"
+    prompt.write_bytes(b"\xff\xfe not utf-8 \x00")
+    out = invoke("generate", str(runs["blt"]), "--prompt-file", str(prompt), "-n", "5", "--seed", "0", "--echo")
+    assert out.stdout_bytes.startswith(b"\xff\xfe not utf-8 \x00")
+
+
+def test_user_errors(runs, tmp_path):
+    def fails(*args: str) -> str:
+        result = invoke(*args, ok=False)
+        assert result.exit_code != 0
+        return result.output
+
+    other = tmp_path / "ngram"
+    NgramModel.fit([b"some other text entirely"], NgramConfig(order=3, min_count=1)).save(other)
+    assert "fingerprint" in fails("generate", str(runs["blt"]), "--entropy-model", str(other))
+    assert "no patches" in fails("generate", str(runs["baseline"]), "--entropy-model", str(other))
+    assert "not both" in fails("generate", str(runs["blt"]), "-p", "a", "--prompt-file", str(other / "config.json"))
+    assert "cannot load checkpoint" in fails("generate", str(other / "config.json"))
+    assert "top-p" in fails("generate", str(runs["blt"]), "--top-p", "0")
