@@ -18,45 +18,30 @@ def raw_lengths(starts: np.ndarray, offsets: np.ndarray) -> tuple:
     """Uncapped patch lengths (int32) and per-document patch offsets (int64)."""
     n_docs = offsets.shape[0] - 1
     patch_offsets = np.zeros(n_docs + 1, dtype=np.int64)
-    count = 0
-    for d in range(n_docs):
-        lo = offsets[d]
-        hi = offsets[d + 1]
-        if hi > lo:
-            c = 1  # byte 0 always starts a patch
-            for t in range(lo + 1, hi):
-                c += starts[t] != 0
-            count += c
-        patch_offsets[d + 1] = count
-    # Branch-free compaction of start positions (relative to the document, int32) into
-    # the output itself: store every position, advance only on a start. The store after
-    # a document's last start lands in the next document's first slot (overwritten) or
-    # in the one slot of slack at the end. The positions then become lengths in place.
-    # Writing into the output avoids a second large buffer, whose page faults cost more
-    # than the scan itself.
-    for d in range(n_docs):
-        if offsets[d + 1] - offsets[d] > np.iinfo(np.int32).max:
-            raise ValueError("a document longer than 2**31 - 1 bytes cannot have int32 patch lengths")
-    buf = np.empty(count + 1, dtype=np.int32)
+    # Branch-free compaction of start positions: store every position, advance only on
+    # a start. The buffer is sized for the worst case (every byte a start) but only the
+    # slots actually reached are ever touched, so untouched pages cost nothing; this
+    # saves a counting pass over the mask.
+    positions = np.empty(offsets[n_docs] + 1, dtype=np.int64)
     k = 0
     for d in range(n_docs):
         lo = offsets[d]
         hi = offsets[d + 1]
-        if hi <= lo:
-            continue
-        buf[k] = 0
-        k += 1
-        for t in range(1, hi - lo):
-            buf[k] = t
-            k += starts[lo + t] != 0
+        if hi > lo:
+            positions[k] = lo
+            k += 1
+            for t in range(lo + 1, hi):
+                positions[k] = t
+                k += starts[t] != 0
+        patch_offsets[d + 1] = k
+    lengths = np.empty(k, dtype=np.int32)
     for d in range(n_docs):
         a = patch_offsets[d]
         b = patch_offsets[d + 1]
         for i in range(a, b - 1):
-            buf[i] = buf[i + 1] - buf[i]
+            lengths[i] = positions[i + 1] - positions[i]
         if b > a:
-            buf[b - 1] = (offsets[d + 1] - offsets[d]) - buf[b - 1]
-    lengths = buf[:count]
+            lengths[b - 1] = offsets[d + 1] - positions[b - 1]
     return lengths, patch_offsets
 
 
