@@ -46,7 +46,7 @@ def data_signature(metadata: dict[str, Any]) -> dict[str, Any]:
 def check_signature(name: str, got: dict[str, Any], expected: dict[str, Any], expected_from: str) -> None:
     """Raise DatasetMismatchError naming the dataset and the first differing key."""
     want_p, got_p = expected.get("patcher", {}), got.get("patcher", {})
-    for key in sorted(set(want_p) | set(got_p)):
+    for key in sorted(set(want_p) | set(got_p), key=lambda k: (k != "patcher", k)):  # the patcher's name first
         if want_p.get(key, "<unset>") != got_p.get(key, "<unset>"):
             raise DatasetMismatchError(
                 f"dataset {name}: patcher setting {key!r} is {got_p.get(key, '<unset>')!r}, but {expected_from} "

@@ -1,0 +1,129 @@
+"""The loader: seeded shuffling, rank sharding, exact resume, the background thread, mismatch refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bytepatch.ids import BOS_ID, EOS_ID, OFFSET
+from bytepatch.models.data import DatasetMismatchError, DocumentSource, PackedLoader, evaluation_batches
+
+from .conftest import write_dataset
+
+
+def batches(loader: PackedLoader, n: int) -> list[dict]:
+    out = [next(loader) for _ in range(n)]
+    loader.close()
+    return out
+
+
+def same(a: list[dict], b: list[dict]) -> bool:
+    return all(
+        torch.equal(x[k], y[k]) for x, y in zip(a, b, strict=True) for k in ("ids", "targets", "patch_lengths")
+    )
+
+
+def decode_docs(ids: torch.Tensor) -> list[bytes]:
+    """Documents of a contiguous id stream: the bytes between each BOS and the following EOS."""
+    flat = ids.flatten().tolist()
+    out, current = [], None
+    for i in flat:
+        if i == BOS_ID:
+            current = []
+        elif i == EOS_ID and current is not None:
+            out.append(bytes(current))
+            current = None
+        elif current is not None:
+            current.append(i - OFFSET)
+    return out
+
+
+def test_batches_have_the_documented_shapes(space_dataset: Path):
+    source = DocumentSource([space_dataset])
+    b = next(PackedLoader(source, np.arange(len(source)), batch_size=3, seq_len=32, prefetch=0))
+    assert b["ids"].shape == b["targets"].shape == (3, 32) and b["ids"].dtype == torch.int64
+    assert (b["patch_lengths"].sum(1) == 32).all()
+    assert b["n_bytes"] == int((b["targets"] >= OFFSET).sum())
+
+
+def test_shuffling_is_seeded_and_the_thread_changes_nothing(space_dataset: Path):
+    source = DocumentSource([space_dataset])
+    docs = np.arange(len(source))
+    make = lambda seed, prefetch: PackedLoader(source, docs, batch_size=2, seq_len=48, seed=seed, prefetch=prefetch)  # noqa: E731
+    a = batches(make(1, 0), 12)
+    assert same(a, batches(make(1, 3), 12))
+    assert not same(a, batches(make(2, 0), 12))
+
+
+def test_ranks_are_disjoint_and_cover_each_epoch(space_dataset: Path, docs: list[str]):
+    source = DocumentSource([space_dataset])
+    everything = np.arange(len(source))
+    seen = []
+    for rank in range(3):
+        loader = PackedLoader(source, everything, batch_size=1, seq_len=64, seed=5, rank=rank, world_size=3, prefetch=0)
+        rows = []
+        while loader.state_dict()["epoch"] == 0:  # one epoch of this rank's stream
+            rows.append(next(loader)["ids"])
+        seen.append(decode_docs(torch.cat([r.flatten() for r in rows]))[: len(range(rank, len(docs), 3))])
+    flat = [d for per in seen for d in per]
+    assert sorted(flat) == sorted(d.encode() for d in docs)  # each document exactly once across ranks
+    assert all(seen)
+
+
+def test_resume_from_the_state_dict_is_exact(space_dataset: Path):
+    source = DocumentSource([space_dataset])
+    docs = np.arange(len(source))
+    make = lambda: PackedLoader(source, docs, batch_size=2, seq_len=40, seed=3, prefetch=2)  # noqa: E731
+    straight = batches(make(), 30)  # crosses an epoch boundary (the corpus is ~2k ids)
+    first = make()
+    head = [next(first) for _ in range(13)]
+    state = first.state_dict()
+    first.close()
+    again = make()
+    again.load_state_dict(state)
+    assert same(head + batches(again, 17), straight)
+    assert state == {k: v for k, v in state.items()} and all(isinstance(v, int) for v in state.values())
+
+
+def test_resume_refuses_a_different_run(space_dataset: Path):
+    source = DocumentSource([space_dataset])
+    loader = PackedLoader(source, np.arange(len(source)), batch_size=1, seq_len=16, seed=0, prefetch=0)
+    state = loader.state_dict()
+    other = PackedLoader(source, np.arange(len(source)), batch_size=1, seq_len=16, seed=1, prefetch=0)
+    with pytest.raises(ValueError, match="seed=0"):
+        other.load_state_dict(state)
+
+
+def test_split_is_by_id_and_disjoint(space_dataset: Path):
+    source = DocumentSource([space_dataset])
+    train, held = source.split(0.2)
+    assert len(held) and not set(train) & set(held) and len(train) + len(held) == len(source)
+    assert np.array_equal(DocumentSource([space_dataset]).split(0.2)[1], held)
+
+
+def test_evaluation_covers_every_held_out_byte_once(space_dataset: Path):
+    source = DocumentSource([space_dataset])
+    _, held = source.split(0.3)
+    for world in (1, 2):
+        n = sum(b["n_bytes"] for r in range(world)
+                for b in evaluation_batches(source, held, batch_size=3, seq_len=24, rank=r, world_size=world))  # fmt: skip
+        assert n == source.total_bytes(held)
+
+
+def test_mismatched_datasets_are_refused(tmp_path: Path, space_dataset: Path, docs: list[str]):
+    capped = write_dataset(tmp_path, "capped", docs[:5], "--patcher", "space", "--max-patch-length", "4")
+    with pytest.raises(DatasetMismatchError, match=r"dataset .*capped: patcher setting 'max_patch_length' is 4"):
+        DocumentSource([space_dataset, capped])
+    stride = write_dataset(tmp_path, "stride", docs[:5], "--patcher", "stride", "--stride", "4")
+    expected = DocumentSource([space_dataset]).signature
+    with pytest.raises(DatasetMismatchError, match=r"stride: patcher setting 'patcher' is 'stride'.*the run's config"):
+        DocumentSource([stride], expected)
+
+
+def test_entropy_model_fingerprint_is_checked(space_dataset: Path):
+    expected = dict(DocumentSource([space_dataset]).signature, entropy_model_fingerprint="abc123")
+    with pytest.raises(DatasetMismatchError, match="entropy model fingerprint None differs from 'abc123'"):
+        DocumentSource([space_dataset], expected, "checkpoint x.pt")
