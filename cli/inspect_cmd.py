@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bytepatch.cli.segment import _patcher_spec
+from bytepatch.cli.segment import patcher_spec
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
 from bytepatch.inspect.view import short_fingerprint
 from bytepatch.patchers import PATCHERS, patcher_from_dict
@@ -50,9 +50,9 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
     data = _read_input(file, text, max_bytes)
     try:
         # The same patcher settings and defaults as `segment` (one place decides them).
-        spec, factory, info, _ = _patcher_spec(patcher, entropy_model, threshold, threshold_add, target=None,
+        spec, _, info, _, model = patcher_spec(patcher, entropy_model, threshold, threshold_add, target=None,
                                                stride=stride, max_len=max_patch_length, inputs=(), reader=None)
-        entropies = factory().entropies([data])[0] if factory is not None else None
+        entropies = model.entropies([data])[0] if model is not None else None
         extra = {"entropy_model": info["name"], "fingerprint": short_fingerprint(info["fingerprint"])} if info else {}
         view = build_view(data, patcher_from_dict(spec), entropies, extra)
     except (FileNotFoundError, ValueError) as exc:

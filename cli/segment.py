@@ -63,7 +63,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     """
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     try:
-        spec, factory, info, extra = _patcher_spec(
+        spec, factory, info, extra, model = patcher_spec(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, ReaderConfig(text_field, id_field, doc_per_line, input_format),
         )  # fmt: skip
@@ -73,7 +73,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
                                  show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
                                  merge=dist is None)  # fmt: skip
         reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
-        manifest = segment_corpus(inputs, output, spec, reader, options, factory, info)
+        manifest = segment_corpus(inputs, output, spec, reader, options, factory, info, model)
         if dist is not None:
             manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:
@@ -108,12 +108,12 @@ def _job_split(num_shards: int | None, shard_index: int | None):
     return dist.world_size, dist.rank, dist
 
 
-def _patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader):
-    """The patcher dict, entropy-model factory, model info and extra metadata for a run."""
+def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader):
+    """The patcher dict, entropy-model factory, model info, extra metadata and loaded model."""
     if patcher == "stride":
-        return {"patcher": "stride", "stride": stride}, None, None, {}
+        return {"patcher": "stride", "stride": stride}, None, None, {}, None
     if patcher == "space":
-        return {"patcher": "space", "max_patch_length": max_len}, None, None, {}
+        return {"patcher": "space", "max_patch_length": max_len}, None, None, {}, None
     resolver = _entropy_resolver()
     model = resolver.load_model(model_name)
     info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint}
@@ -128,7 +128,7 @@ def _patcher_spec(patcher, model_name, threshold, threshold_add, target, stride,
         threshold = model.default_threshold if model.default_threshold is not None else REFERENCE_THRESHOLD
     spec = {"patcher": "entropy", "threshold": threshold, "threshold_add": threshold_add, "max_patch_length": max_len}
     factory = functools.partial(resolver.load_model, model_name)
-    return spec, factory, info, extra
+    return spec, factory, info, extra, model
 
 
 CALIBRATION_SAMPLE_BYTES = 8_000_000  # enough for a threshold within 2%, cheap next to a corpus

@@ -71,13 +71,15 @@ def segment_corpus(
     options: SegmentOptions = SegmentOptions(),
     model_factory: Callable[[], Any] | None = None,
     model_info: dict[str, Any] | None = None,
+    model: Any = None,
 ) -> dict[str, Any] | None:
     """Segment `inputs` into a dataset at `output`.
 
     Returns the dataset manifest, or None when this is one of several jobs and others
     have not finished yet. `patcher` is a `Patcher.to_dict()`; `model_factory` builds
-    the entropy model (in each worker); `model_info` (name, kind, fingerprint) goes
-    into the metadata.
+    the entropy model in each worker process; `model`, when given, is that model already
+    loaded (used in-process, so `workers=1` does not load it twice); `model_info` (name,
+    kind, fingerprint) goes into the metadata.
     """
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
     files = expand_inputs(inputs)[options.job :: options.num_jobs]
@@ -108,7 +110,7 @@ def segment_corpus(
     documents = (doc for path in files for doc in read_source(path, reader))
     chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
     try:
-        shards = _run(chunks, job, options.workers, finished)
+        shards = _run(chunks, job, options.workers, finished, model)
     finally:
         progress.close()
         _remove_temporaries(layout)
@@ -145,11 +147,12 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, ShardInfo]) -> list[ShardInfo]:
+def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, ShardInfo],
+         model: Any = None) -> list[ShardInfo]:  # fmt: skip
     shards: list[ShardInfo] = []
     todo = _skip_finished(chunks, finished, shards)
     if workers == 1:
-        writer = ShardWriter(job)
+        writer = ShardWriter(job, model)
         for chunk in todo:
             shards.append(writer(chunk))
         return shards

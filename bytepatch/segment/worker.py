@@ -38,9 +38,10 @@ class ShardJob:
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob) -> None:
+    def __init__(self, job: ShardJob, model: Any = None) -> None:
         self.job = job
-        model = job.model_factory() if job.model_factory is not None else None
+        if model is None and job.model_factory is not None:
+            model = job.model_factory()
         self.model = model
         self.patcher: Patcher = patcher_from_dict(job.patcher, model=model)
 
