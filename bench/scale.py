@@ -1,0 +1,86 @@
+"""Segmentation at scale, side by side in one run: peak memory and worker scaling.
+
+1. Peak RSS of `bytepatch segment` (default entropy patcher and model) on 1 MB and on
+   100 MB of JSONL: streaming means the two stay within 1.5x of each other.
+2. Throughput of `bytepatch segment` with --workers 1 and --workers 2 on the same input.
+
+    python bench/scale.py [--big-mb 100] [--workers-mb 24]
+
+Corpus: the Python standard library's sources as JSONL documents, repeated as needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+BYTEPATCH = str(Path(sys.executable).with_name("bytepatch"))
+
+
+def make_jsonl(path: Path, size_mb: float) -> int:
+    """JSONL of stdlib sources, `size_mb` of text; returns the text bytes written."""
+    sources = sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))
+    total, rnd = 0, 0
+    with open(path, "w", encoding="utf-8") as f:
+        while total < size_mb * 1e6:
+            for src in sources:
+                text = src.read_text(encoding="utf-8", errors="replace")
+                f.write(json.dumps({"text": text, "id": f"{rnd}/{src.name}"}) + "\n")
+                total += len(text.encode())
+                if total >= size_mb * 1e6:
+                    break
+            rnd += 1
+    return total
+
+
+def measure(cmd: list[str]) -> tuple[float, int]:
+    """(seconds, peak RSS in kB) of a command, measured by a fresh parent process."""
+    code = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True, text=True)
+    seconds, rss = out.stdout.split()[-2:]
+    return float(seconds), int(rss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--big-mb", type=float, default=100.0)
+    parser.add_argument("--workers-mb", type=float, default=24.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bytepatch-scale-"))
+    try:
+        small, big, mid = tmp / "small.jsonl", tmp / "big.jsonl", tmp / "mid.jsonl"
+        make_jsonl(small, 1)
+        make_jsonl(big, args.big_mb)
+        n_mid = make_jsonl(mid, args.workers_mb)
+        seg = [BYTEPATCH, "segment", "-q", "--overwrite"]
+        subprocess.run([*seg, str(small), "-o", str(tmp / "warm")], check=True)  # warm Numba's cache
+        s_small, rss_small = measure([*seg, str(small), "-o", str(tmp / "o1")])
+        s_big, rss_big = measure([*seg, str(big), "-o", str(tmp / "o2")])
+        print(f"peak RSS, 1 MB input:       {rss_small / 1e3:8.0f} MB  ({s_small:.1f} s)")
+        print(f"peak RSS, {args.big_mb:.0f} MB input:     {rss_big / 1e3:8.0f} MB  ({s_big:.1f} s)")
+        ratio = rss_big / rss_small
+        print(f"ratio: {ratio:.2f}x  [{'ok' if ratio <= 1.5 else 'ABOVE 1.5x target'}]")
+        rates = {}
+        for w in (1, 2):
+            s, _ = measure([*seg, str(mid), "-o", str(tmp / f"w{w}"), "--workers", str(w), "--shard-size-mb", "2"])
+            rates[w] = n_mid / 1e6 / s
+            print(f"--workers {w}: {s:6.1f} s  {rates[w]:6.2f} MB/s  ({args.workers_mb:.0f} MB, entropy patcher)")
+        print(f"speed-up with 2 workers: {rates[2] / rates[1]:.2f}x")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
