@@ -21,12 +21,15 @@ neither the cache nor the packed chunk ever carries one document's bytes into
 another's entropies; hence results do not depend on the batch size, the chunk length
 or which documents share a lane (beyond float rounding, which the tests bound).
 
-Trade-off: keys are cached *before* rotation and re-rotated per chunk with positions
-local to the chunk (0 .. window - 1 + T), so RoPE angles stay small and equally
-precise at byte 10 and byte 10^9 (RoPE depends only on position differences); that
-costs one rotation of the cache per layer and chunk. Masks are dense booleans
-(B, 1, T, window - 1 + T), fine for T ~ window; `model.forward` is the reference
-implementation this fast path is tested against.
+Positions: RoPE sees each byte's index *within its document* (what a one-document
+forward pass uses), so keys are rotated once, when computed, and cached rotated.
+Angles are computed in float64 before cos/sin, so byte 10^8 of a document is rotated
+as precisely as byte 10 (float32 angles would be off by ~0.06 rad at 10^6).
+
+Trade-off: masks are dense booleans (B, 1, T, window - 1 + T) and each chunk's
+attention costs T x (window - 1 + T) scores where T x window would do, which is
+simple, runs on any SDPA backend, and is cheap next to the MLPs for T ~ window;
+`model.forward` is the reference implementation this fast path is tested against.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class _Lanes:
     ids: np.ndarray  # (B, N) int64 input ids, padded with BOS
     targets: np.ndarray  # (B, N) int64 byte id each position predicts (padding: 0)
     doc: np.ndarray  # (B, N) int64 document index, PAD_DOC for padding
+    pos: np.ndarray  # (B, N) int64 position within the document (RoPE), 0 for padding
     dest: np.ndarray  # (B, N) int64 index into the flat output (docs concatenated in input order), -1 = padding
 
 
@@ -84,6 +88,7 @@ def pack_lanes(docs: Sequence[bytes], n_lanes: int) -> tuple[_Lanes, np.ndarray]
         ids=np.full((n_lanes, width), BOS_ID, dtype=np.int64),
         targets=np.zeros((n_lanes, width), dtype=np.int64),
         doc=np.full((n_lanes, width), PAD_DOC, dtype=np.int64),
+        pos=np.zeros((n_lanes, width), dtype=np.int64),
         dest=np.full((n_lanes, width), -1, dtype=np.int64),
     )
     for lane, members in enumerate(lane_docs):
@@ -95,6 +100,7 @@ def pack_lanes(docs: Sequence[bytes], n_lanes: int) -> tuple[_Lanes, np.ndarray]
             lanes.ids[lane, pos + 1 : pos + n] = byte_ids[:-1]
             lanes.targets[lane, pos : pos + n] = byte_ids
             lanes.doc[lane, pos : pos + n] = i
+            lanes.pos[lane, pos : pos + n] = np.arange(n)
             lanes.dest[lane, pos : pos + n] = np.arange(offsets[i], offsets[i] + n)
             pos += n
     return lanes, offsets
@@ -138,7 +144,7 @@ class StreamingScorer:
         qi = torch.arange(T, device=device)[:, None] + W1
         kj = torch.arange(W1 + T, device=device)[None, :]
         band = (qi - kj >= 0) & (qi - kj <= W1)  # (T, W1 + T)
-        cos, sin = model.rotary(torch.arange(W1 + T, device=device))  # local positions: see module docstring
+        inv_freq = model.rotary.inv_freq.to(device, torch.float64)
         for start in range(0, N, T):
             stop = min(start + T, N)
             pad = T - (stop - start)
@@ -147,11 +153,13 @@ class StreamingScorer:
             doc = chunk(lanes.doc, PAD_DOC).to(device)
             key_doc = torch.cat([cache_doc, doc], 1)  # (B, W1 + T)
             mask = (band[None] & (doc[:, :, None] == key_doc[:, None, :]))[:, None]  # (B, 1, T, W1 + T)
+            angles = chunk(lanes.pos, 0).to(device, torch.float64)[:, None, :, None] * inv_freq  # (B, 1, T, D/2)
+            rope = (angles.cos().float(), angles.sin().float())
             with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 x = model.tok_emb(idx)  # (B, T, C)
                 for layer, block in enumerate(model.blocks):
                     x, cache_k[layer], cache_v[layer] = _block_step(
-                        block, x, cache_k[layer], cache_v[layer], (cos, sin), mask, W1
+                        block, x, cache_k[layer], cache_v[layer], rope, mask
                     )
                 logits = model.head(model.norm(x)).float()  # (B, T, V)
             logp = torch.log_softmax(logits.float(), dim=-1)
@@ -165,21 +173,20 @@ class StreamingScorer:
             cache_doc = key_doc[:, key_doc.shape[1] - W1 :]
 
 
-def _block_step(block, x, cache_k, cache_v, rope, mask, cache_len):
-    """One `TransformerBlock` over a chunk with cached keys/values; returns (x, new_k, new_v).
+def _block_step(block, x, cache_k, cache_v, rope, mask):
+    """One `TransformerBlock` over a chunk with cached (rotated) keys and values; returns (x, new_k, new_v).
 
-    Mirrors `TransformerBlock.forward` + `SelfAttention.forward`, except that keys are
-    cached unrotated and queries/keys are rotated with chunk-local positions.
+    Mirrors `TransformerBlock.forward` + `SelfAttention.forward` with keys/values of
+    the previous `window - 1` positions prepended; rope = (cos, sin), each (B, 1, T, D/2).
     """
     attn = block.attn
     h = block.attn_norm(x)
     q, k, v = (w(h).unflatten(-1, (attn.n_heads, -1)).transpose(1, 2) for w in (attn.wq, attn.wk, attn.wv))
-    k_all = torch.cat([cache_k, k.to(cache_k.dtype)], 2)  # (B, H, W1 + T, D), unrotated
+    q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)  # (B, H, T, D)
+    k_all = torch.cat([cache_k, k.to(cache_k.dtype)], 2)  # (B, H, W1 + T, D)
     v_all = torch.cat([cache_v, v.to(cache_v.dtype)], 2)
-    cos, sin = rope
-    q = apply_rotary(q, cos[cache_len:], sin[cache_len:])
-    y = attend(q, apply_rotary(k_all, cos, sin).to(q.dtype), v_all.to(q.dtype), mask, impl=attn.impl)
+    y = attend(q, k_all.to(q.dtype), v_all.to(q.dtype), mask, impl=attn.impl)
     x = x + attn.wo(y.transpose(1, 2).flatten(-2))
     x = x + block.mlp(block.mlp_norm(x))
-    keep = k_all.shape[2] - cache_len
+    keep = k.shape[2]  # drop the T oldest: the cache keeps the last W1 positions
     return x, k_all[:, :, keep:], v_all[:, :, keep:]
