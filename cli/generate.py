@@ -62,7 +62,11 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
     # argv arrives decoded with surrogateescape on POSIX: encoding the same way gives back its bytes.
     data = prompt_file.read() if prompt_file is not None else prompt.encode("utf-8", "surrogateescape")
     try:
-        model, _, meta = load_checkpoint(checkpoint, device=resolve_device(device))
+        dev = resolve_device(device)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        model, _, meta = load_checkpoint(checkpoint, device=dev)
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot load checkpoint {checkpoint!r}: {exc}") from exc
     patcher, entropy = None, None

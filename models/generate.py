@@ -149,7 +149,9 @@ class RecomputeSession:
         return logits[0, last]
 
 
-def check_setup(model: nn.Module, patcher: Patcher | dict[str, Any] | None, entropy_model: EntropyModel | None):
+def check_setup(
+    model: nn.Module, patcher: Patcher | dict[str, Any] | None, entropy_model: EntropyModel | None
+) -> tuple[dict[str, Any] | None, EntropyModel | None]:
     """(patcher dict, entropy model) validated for `model`; ValueError says what is missing."""
     if isinstance(model, ByteTransformer):
         if patcher is not None:
