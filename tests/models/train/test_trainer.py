@@ -1,0 +1,73 @@
+"""The training loop: loss goes down, exact resume, divergence stops with a clear error, baseline, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from bytepatch.models import TRANSFORMER_PRESETS, ByteTransformer
+from bytepatch.models.train import LOG_FILE, RunConfig, TrainingError, apply_overrides, load_checkpoint, train
+from bytepatch.models.training import safe_torch_load
+
+
+def losses(run_dir: Path) -> list[tuple[int, float]]:
+    events = [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()]
+    return [(e["step"], e["loss"]) for e in events if "loss" in e]
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
+    straight = train(tiny_run, [sample_dataset], tmp_path / "a", log=quiet)
+    stopped = train(tiny_run, [sample_dataset], tmp_path / "b", stop_at=3, log=quiet)
+    assert stopped["step"] == 3
+    resumed = train(tiny_run, [sample_dataset], tmp_path / "b", resume=True, log=quiet)
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")  # bit-identical losses, step by step
+    assert resumed["held_out_bits_per_byte"] == straight["held_out_bits_per_byte"]
+    assert resumed["train_flops"] == straight["train_flops"] > 0
+    a, b = safe_torch_load(tmp_path / "a" / "checkpoint.pt"), safe_torch_load(tmp_path / "b" / "checkpoint.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_load_checkpoint_for_inference(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
+    train(replace(tiny_run, train=replace(tiny_run.train, steps=2)), [sample_dataset], tmp_path / "r", log=quiet)
+    model, config, meta = load_checkpoint(tmp_path / "r")
+    assert config == tiny_run.model and not model.training
+    assert meta["model_type"] == "blt" and meta["step"] == 2
+    assert meta["data"]["patcher"]["patcher"] == "space" and meta["data"]["entropy_model"] is None
+    ids = torch.tensor([[1, 76, 77, 2]])
+    logits, _ = model(ids, torch.tensor([[1, 2, 1]]))
+    assert logits.shape == (1, 4, 260)
+
+
+def test_divergence_stops_with_a_clear_error(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
+    run = apply_overrides(tiny_run, ["train.lr=1e30", "train.warmup_steps=0"])
+    with pytest.raises(TrainingError, match=r"training diverged: (loss|gradient norm) is (nan|inf)"):
+        train(run, [sample_dataset], tmp_path / "nan", log=quiet)
+
+
+def test_the_same_trainer_trains_the_baseline(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
+    run = RunConfig("baseline", TRANSFORMER_PRESETS["tiny"], replace(tiny_run.train, steps=12, eval_every=12))
+    summary = train(run, [sample_dataset], tmp_path / "base", log=quiet)
+    curve = [loss for _, loss in losses(tmp_path / "base")]
+    assert sum(curve[-3:]) < sum(curve[:3])
+    model, _, meta = load_checkpoint(tmp_path / "base")
+    assert isinstance(model, ByteTransformer) and meta["model_type"] == "baseline"
+    assert 0 < summary["held_out_bits_per_byte"] < 8.5
+
+
+def test_output_and_resume_misuse(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
+    with pytest.raises(TrainingError, match="no checkpoint.pt to resume from"):
+        train(tiny_run, [sample_dataset], tmp_path / "none", resume=True, log=quiet)
+    one = replace(tiny_run, train=replace(tiny_run.train, steps=1))
+    train(one, [sample_dataset], tmp_path / "r", log=quiet)
+    with pytest.raises(TrainingError, match="already holds a checkpoint.pt"):
+        train(one, [sample_dataset], tmp_path / "r", log=quiet)
+    with pytest.raises(TrainingError, match=r"cannot resume with different settings \(lr"):
+        train(apply_overrides(tiny_run, ["train.lr=0.1"]), [sample_dataset], tmp_path / "r", resume=True, log=quiet)
