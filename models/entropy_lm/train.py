@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from bytepatch.models.entropy_lm.model import TransformerEntropyModel, autocast_
 from bytepatch.models.layers import doc_ids_from_bos
 from bytepatch.models.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from bytepatch.models.training.schedule import WarmupCosine, set_lr
+from bytepatch.models.training.step import TrainingError, check_finite, clipped_step
 from bytepatch.models.transformer import TRANSFORMER_PRESETS, ByteTransformer, check_keys
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -49,10 +50,7 @@ LOG_FILE = "train_log.jsonl"
 # Settings that may differ between a run and its resumption without changing what is computed
 # (`steps` changes the cosine schedule, so extending a run is allowed but no longer "exact").
 RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "save_every"})
-
-
-class TrainingError(Exception):
-    """Training cannot go on (bad settings, non-finite loss); the message says what to do."""
+HINT = "Lower --lr or raise --warmup-steps"
 
 
 class TrainingInterrupted(Exception):
@@ -178,14 +176,8 @@ def train_entropy_lm(
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 _, loss = model(idx, targets, doc_ids=doc_ids_from_bos(idx))
             loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise TrainingError(_diverged("loss", loss_value, step + 1, ckpt_path))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
-            if not math.isfinite(grad_norm):
-                raise TrainingError(_diverged("gradient norm", grad_norm, step + 1, ckpt_path))
-            optimizer.step()
+            check_finite("loss", loss_value, step + 1, ckpt_path, HINT)
+            grad_norm = clipped_step(model, optimizer, loss, cfg.grad_clip, step + 1, ckpt_path, HINT)
             step += 1
             last = step == cfg.steps
             if step % cfg.log_every == 0 or last:
@@ -270,11 +262,6 @@ def _truncate_log(path: Path, step: int) -> None:
         return
     keep = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] <= step]
     atomic_write_text(path, "".join(line + "\n" for line in keep))
-
-
-def _diverged(what: str, value: float, step: int, ckpt: Path) -> str:
-    where = f"the last checkpoint ({ckpt}) is intact" if ckpt.exists() else "no checkpoint was written yet"
-    return f"training diverged: {what} is {value} at step {step}; {where}. Lower --lr (or raise --steps for warmup)"
 
 
 class _StopOnSigint:

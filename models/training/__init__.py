@@ -2,7 +2,8 @@
 
 `checkpoint`: atomic, weights-only-loadable checkpoints of model, optimizer, RNG
 states and trainer extras. `schedule`: warmup + cosine learning rate as a pure
-function of the step (nothing to checkpoint).
+function of the step (nothing to checkpoint). `step`: one optimizer step with
+clipping and the non-finite checks that stop a diverging run.
 """
 
 from bytepatch.models.training.checkpoint import (
@@ -14,5 +15,18 @@ from bytepatch.models.training.checkpoint import (
     save_checkpoint,
 )
 from bytepatch.models.training.schedule import WarmupCosine, set_lr
+from bytepatch.models.training.step import TrainingError, check_finite, clipped_step
 
-__all__ = ["WarmupCosine", "atomic_torch_save", "atomic_write", "atomic_write_text", "load_checkpoint", "safe_torch_load", "save_checkpoint", "set_lr"]
+__all__ = [
+    "TrainingError",
+    "WarmupCosine",
+    "atomic_torch_save",
+    "atomic_write",
+    "atomic_write_text",
+    "check_finite",
+    "clipped_step",
+    "load_checkpoint",
+    "safe_torch_load",
+    "save_checkpoint",
+    "set_lr",
+]

@@ -118,7 +118,7 @@ def test_divergence_stops_with_a_clear_error(corpus, tmp_path):
     result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(tmp_path / "x"),
                                       *args_for({**TINY, "lr": 1e9, "steps": 30, "save_every": 100})])  # fmt: skip
     assert result.exit_code == 1
-    assert "training diverged" in result.output and "Lower --lr" in result.output
+    assert "training diverged" in result.output and "Lower --lr" in result.output and "step 2" in result.output
     assert not (tmp_path / "x" / "config.json").exists()
 
 
