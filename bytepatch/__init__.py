@@ -8,6 +8,7 @@ from bytepatch._version import __version__
 from bytepatch.patchers import (
     EntropyPatcher,
     EntropyPatcherConfig,
+    IncrementalPatcher,
     Patcher,
     SpacePatcher,
     SpacePatcherConfig,
@@ -34,6 +35,7 @@ __all__ = [
     "Dataset",
     "EntropyPatcher",
     "EntropyPatcherConfig",
+    "IncrementalPatcher",
     "Patcher",
     "Ragged",
     "SpacePatcher",

@@ -3,7 +3,8 @@
 A byte is *space-like* unless it is an ASCII letter or digit or a UTF-8 continuation
 byte (0x80..0xBF). A space-like byte that does not follow another space-like byte ends
 its patch; BOS counts as space-like, so a leading space-like byte does not end one.
-Runs of spaces therefore stay glued to the word before them ("hello   " | "world").
+So the first space after a word closes it and further spaces open the next patch
+("hello " | "  world"), and punctuation closes a patch ("R." | "R." | " Martin").
 """
 
 from __future__ import annotations

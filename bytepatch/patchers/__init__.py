@@ -6,6 +6,7 @@ from typing import Any
 
 from bytepatch.patchers.base import Patcher, PatcherConfig
 from bytepatch.patchers.entropy import REFERENCE_THRESHOLD, EntropyPatcher, EntropyPatcherConfig, EntropySource
+from bytepatch.patchers.incremental import IncrementalPatcher, PatchState
 from bytepatch.patchers.functions import entropy_patch_lengths, space_patch_lengths, stride_patch_lengths
 from bytepatch.patchers.space import SpacePatcher, SpacePatcherConfig
 from bytepatch.patchers.stride import StridePatcher, StridePatcherConfig
@@ -34,7 +35,9 @@ __all__ = [
     "EntropyPatcher",
     "EntropyPatcherConfig",
     "EntropySource",
+    "IncrementalPatcher",
     "Patcher",
+    "PatchState",
     "PatcherConfig",
     "SpacePatcher",
     "SpacePatcherConfig",

@@ -1,7 +1,6 @@
 """BLT: causality, patch-boundary alignment, padding, validation, configs, parameter counts, training."""
 
 import json
-import time
 from dataclasses import replace
 
 import pytest
@@ -208,7 +207,7 @@ def test_paper_presets_match_the_published_shapes():
     assert blt_param_counts(c)["total"] == m.num_params()
 
 
-def test_tiny_training_step_is_fast_and_learns():
+def test_tiny_training_steps_learn():
     torch.manual_seed(0)
     m = BLT(TINY)
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
@@ -218,15 +217,12 @@ def test_tiny_training_step_is_fast_and_learns():
     lengths = [1] + [4] * 18
     pl = torch.tensor([lengths] * 4)
     losses = []
-    start = time.perf_counter()
     for _ in range(10):
         _, loss = m(ids, pl, targets)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    per_step = (time.perf_counter() - start) / 10
-    assert per_step < 0.5, per_step
     assert losses[-1] < losses[0] - 1.0
     assert all(p.grad is not None for p in m.parameters())  # every part takes part in the loss
 

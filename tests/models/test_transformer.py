@@ -1,6 +1,5 @@
 """Tests for the byte-level baseline / entropy-LM transformer."""
 
-import time
 
 import pytest
 import torch
@@ -92,19 +91,17 @@ def test_entropy_paper_preset_is_about_100m_params():
     assert m.config.window == 512 and m.config.n_layers == 14 and m.config.dim == 768 and m.config.n_heads == 12
 
 
-def test_tiny_preset_training_step_is_fast_and_learns():
+def test_tiny_preset_training_steps_learn():
     torch.manual_seed(0)
     m = ByteTransformer(TRANSFORMER_PRESETS["tiny"])
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
     data = torch.tensor(list(b"abcabcabcabcabcabcabcabcabcabcab" * 2)) + 4
     idx, targets = data[:-1][None].repeat(4, 1), data[1:][None].repeat(4, 1)
     losses = []
-    start = time.perf_counter()
     for _ in range(10):
         _, loss = m(idx, targets)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert (time.perf_counter() - start) / 10 < 0.5
     assert losses[-1] < losses[0] - 1.0

@@ -45,7 +45,7 @@ def test_space_rule_examples():
         b" ": [1],
         b"  hello": [7],  # leading space-like bytes follow BOS: no cut
         b"a b": [2, 1],
-        b"hello   world": [6, 7],  # a run of spaces stays with the word before it
+        b"hello   world": [6, 7],  # "hello " | "  world": only the first space closes the word
         # UTF-8 lead bytes are space-like (they end a patch after a letter), continuation
         # bytes are letter-like: h|C3 ends, A9 l l o ' ' ends, w|C3 ends, B6 r l d.
         "héllo wörld".encode(): [2, 5, 2, 4],
