@@ -88,6 +88,9 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
                                resume=resume, overwrite=overwrite, stop_at=stop_at)  # fmt: skip
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
+    if summary["rank"] != 0:  # under torchrun, one summary line
+        return
     bpb = summary["held_out_bits_per_byte"]
+    held = f"held-out {bpb:.4f} bits/byte" if bpb is not None else "not evaluated yet"
     click.echo(f"{summary['checkpoint']}: step {summary['step']}/{summary['steps']}, loss {summary['loss']:.4f}, "
-               f"held-out {bpb:.4f} bits/byte, {summary['train_flops']:.3g} training FLOPs", err=True)  # fmt: skip
+               f"{held}, {summary['train_flops']:.3g} training FLOPs", err=True)  # fmt: skip

@@ -294,7 +294,7 @@ def train(
                 break
     finally:
         loader.close()
-    return {"step": step, "steps": t.steps, **metrics, **counters, "checkpoint": str(ckpt_path)}
+    return {"step": step, "steps": t.steps, **metrics, **counters, "checkpoint": str(ckpt_path), "rank": rank}
 
 
 def _diverged(what: str, value: float, step: int, ckpt: Path) -> str:

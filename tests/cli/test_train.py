@@ -1,0 +1,95 @@
+"""`bytepatch train` through the CLI: end to end on the tiny preset, resume, overrides, torchrun with 2 gloo ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.models.training import safe_torch_load
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--preset", "tiny", "--batch-size", "2", "--seq-len", "64", "--device", "cpu", "train.log_every=1",
+        "train.eval_batches=2", "train.eval_fraction=0.1"]  # fmt: skip
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli-train") / "space"
+    result = invoke("segment", str(REPO / "examples" / "sample"), "-o", str(out), "--patcher", "space", "-q")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
+    run = tmp_path / "run"
+    result = invoke("train", str(dataset), "-o", str(run), "--steps", "16", "--lr", "3e-3", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "held-out" in result.output and "bytes/s" in result.output and "FLOP/s" in result.output
+    steps = [r for r in records(run) if "loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, 17))
+    first, last = [r["loss"] for r in steps[:4]], [r["loss"] for r in steps[-4:]]
+    assert sum(last) < sum(first) - 0.2
+    assert all(r["bytes_per_s"] > 0 and r["flops_per_s"] > 0 for r in steps)
+    assert any("held_out_bits_per_byte" in r for r in records(run))
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model_type"] == "blt" and saved["train"]["steps"] == 16 and saved["train"]["seq_len"] == 64
+    # config.json is a valid --config; resuming picks it up without repeating the flags.
+    more = invoke("train", str(dataset), "-o", str(run), "--resume", "--steps", "18")
+    assert more.exit_code == 0, more.output
+    assert "resumed from" in more.output and records(run)[-1]["step"] == 18
+
+
+def test_stop_and_resume_from_the_cli(tmp_path: Path, dataset: Path):
+    args = [str(dataset), "--steps", "4", *FAST]
+    assert invoke("train", *args, "-o", str(tmp_path / "a")).exit_code == 0
+    assert invoke("train", *args, "-o", str(tmp_path / "b"), "--stop-at", "2").exit_code == 0
+    assert invoke("train", *args, "-o", str(tmp_path / "b"), "--resume").exit_code == 0
+    loss = lambda run: [(r["step"], r["loss"]) for r in records(run) if "loss" in r]  # noqa: E731
+    assert loss(tmp_path / "a") == loss(tmp_path / "b")
+
+
+def test_user_errors_are_clear(tmp_path: Path, dataset: Path):
+    bad = invoke("train", str(dataset), "-o", str(tmp_path / "x"), "--steps", "1", "encoder.dimm=3")
+    assert bad.exit_code != 0 and "unknown key 'encoder.dimm'" in bad.output
+    missing = invoke("train", str(tmp_path / "nope"), "-o", str(tmp_path / "y"), "--steps", "1")
+    assert missing.exit_code != 0 and "not a bytepatch dataset" in missing.output
+    both = invoke("train", str(dataset), "-o", str(tmp_path / "z"), "--preset", "tiny", "--config", "c.json")
+    assert both.exit_code != 0
+
+
+def test_baseline_model_flag(tmp_path: Path, dataset: Path):
+    result = invoke("train", str(dataset), "-o", str(tmp_path / "b"), "--model", "baseline", "--steps", "2", *FAST,
+                    "n_layers=1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["n_layers"] == 1
+
+
+@pytest.mark.slow
+def test_torchrun_two_gloo_ranks(tmp_path: Path, dataset: Path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "bytepatch.cli.main", "train", str(dataset), "-o", str(run), "--steps", "3", *FAST]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "cpu x 2" in done.stderr
+    ckpt = safe_torch_load(run / "checkpoint.pt")
+    loaders = ckpt["extra"]["loader"]
+    assert ckpt["extra"]["world_size"] == 2 and [s["rank"] for s in loaders] == [0, 1]
+    assert loaders[0] != loaders[1]  # each rank read its own documents
+    assert [r["step"] for r in records(run) if "loss" in r] == [1, 2, 3]
