@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from pathlib import Path
 
 BYTEPATCH = str(Path(sys.executable).with_name("bytepatch"))

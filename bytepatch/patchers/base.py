@@ -65,6 +65,34 @@ class Patcher(Protocol):
         ...
 
 
+class PatcherBase:
+    """What all patchers share: the config, inspection, and the dict round trip.
+    Subclasses set `name`, `needs_entropies`, `config_class` and the two patch methods."""
+
+    name: ClassVar[str]
+    needs_entropies: ClassVar[bool]
+    config_class: ClassVar[type]
+
+    def __init__(self, config: PatcherConfig | None = None) -> None:
+        self._config = config if config is not None else self.config_class()
+
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
+        return split_into_patches(data, self.patch_lengths(data, entropies))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"patcher": self.name, **self._config.to_dict()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._config})"
+
+
 def as_uint8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     """A document's bytes as a uint8 array, without copying when possible."""
     if isinstance(data, np.ndarray):

@@ -8,12 +8,12 @@ directly, or pass entropies you computed (or stored) yourself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import ClassVar, Protocol, Sequence
 
 import numpy as np
 
 from bytepatch.kernels import entropy_starts, starts_to_lengths
-from bytepatch.patchers.base import PatcherConfig, as_uint8, check_max_patch_length, split_into_patches
+from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8, check_max_patch_length
 from bytepatch.patchers.functions import check_entropies, check_thresholds, entropy_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -43,17 +43,14 @@ class EntropyPatcherConfig(PatcherConfig):
         return "global" if self.threshold is not None else "relative"
 
 
-class EntropyPatcher:
+class EntropyPatcher(PatcherBase):
     name: ClassVar[str] = "entropy"
     needs_entropies: ClassVar[bool] = True
+    config_class: ClassVar[type] = EntropyPatcherConfig
 
     def __init__(self, config: EntropyPatcherConfig | None = None, model: EntropySource | None = None) -> None:
-        self._config = config or EntropyPatcherConfig()
+        super().__init__(config)
         self.model = model
-
-    @property
-    def config(self) -> EntropyPatcherConfig:
-        return self._config
 
     def _entropies_of(self, data: bytes | np.ndarray, entropies: np.ndarray | None) -> np.ndarray:
         if entropies is not None:
@@ -89,12 +86,3 @@ class EntropyPatcher:
         )
         lengths, offsets = starts_to_lengths(starts, docs.offsets, c.max_patch_length or 0)
         return Ragged(lengths, offsets)
-
-    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
-        return split_into_patches(data, self.patch_lengths(data, entropies))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"patcher": self.name, **self._config.to_dict()}
-
-    def __repr__(self) -> str:
-        return f"EntropyPatcher({self._config})"

@@ -8,12 +8,12 @@ languages that use spaces and degrade to long patches where none occur (cap them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from bytepatch.kernels import space_starts, starts_to_lengths
-from bytepatch.patchers.base import PatcherConfig, as_uint8, check_max_patch_length, split_into_patches
+from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8, check_max_patch_length
 from bytepatch.patchers.functions import space_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -26,16 +26,10 @@ class SpacePatcherConfig(PatcherConfig):
         check_max_patch_length(self.max_patch_length)
 
 
-class SpacePatcher:
+class SpacePatcher(PatcherBase):
     name: ClassVar[str] = "space"
     needs_entropies: ClassVar[bool] = False
-
-    def __init__(self, config: SpacePatcherConfig | None = None) -> None:
-        self._config = config or SpacePatcherConfig()
-
-    @property
-    def config(self) -> SpacePatcherConfig:
-        return self._config
+    config_class: ClassVar[type] = SpacePatcherConfig
 
     def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
         return space_patch_lengths(data, self._config.max_patch_length)
@@ -45,12 +39,3 @@ class SpacePatcher:
         starts = space_starts(values, docs.offsets)
         lengths, offsets = starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0)
         return Ragged(lengths, offsets)
-
-    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
-        return split_into_patches(data, self.patch_lengths(data))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"patcher": self.name, **self._config.to_dict()}
-
-    def __repr__(self) -> str:
-        return f"SpacePatcher({self._config})"

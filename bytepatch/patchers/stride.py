@@ -7,12 +7,12 @@ The baseline that ignores content: every patch but a document's last has exactly
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from bytepatch.kernels import starts_to_lengths, stride_starts
-from bytepatch.patchers.base import PatcherConfig, as_uint8, split_into_patches
+from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8
 from bytepatch.patchers.functions import check_stride, stride_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -25,16 +25,10 @@ class StridePatcherConfig(PatcherConfig):
         check_stride(self.stride)
 
 
-class StridePatcher:
+class StridePatcher(PatcherBase):
     name: ClassVar[str] = "stride"
     needs_entropies: ClassVar[bool] = False
-
-    def __init__(self, config: StridePatcherConfig | None = None) -> None:
-        self._config = config or StridePatcherConfig()
-
-    @property
-    def config(self) -> StridePatcherConfig:
-        return self._config
+    config_class: ClassVar[type] = StridePatcherConfig
 
     def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
         return stride_patch_lengths(len(as_uint8(data)), self._config.stride)
@@ -42,12 +36,3 @@ class StridePatcher:
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
         lengths, offsets = starts_to_lengths(stride_starts(docs.offsets, self._config.stride), docs.offsets, 0)
         return Ragged(lengths, offsets)
-
-    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
-        return split_into_patches(data, self.patch_lengths(data))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"patcher": self.name, **self._config.to_dict()}
-
-    def __repr__(self) -> str:
-        return f"StridePatcher({self._config})"
