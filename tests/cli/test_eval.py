@@ -1,0 +1,73 @@
+"""`bytepatch eval`: one JSON line with bits per byte, on a dataset or on text; mismatches refused."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("cli-eval")
+    data = tmp / "space"
+    assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
+    small = tmp / "small"  # what is evaluated: 19 short documents, so the tests stay fast
+    args = ("segment", str(REPO / "examples" / "sample" / "multilingual.txt"), "-o", str(small), "--doc-per-line")
+    assert invoke(*args, "--patcher", "space", "-q").exit_code == 0
+    run = tmp / "run"
+    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", "3", "--batch-size", "2",
+                    "--seq-len", "64", "--device", "cpu", "train.eval_batches=1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return run, small
+
+
+def test_eval_on_a_dataset_prints_one_json_line(trained):
+    run, data = trained
+    result = invoke("eval", str(run), str(data), "--device", "cpu", "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    manifest = open_dataset(data).manifest
+    assert out["bytes"] == manifest["bytes"] and out["documents"] == manifest["documents"]
+    assert 0 < out["bits_per_byte"] < 9 and out["step"] == 3
+    # The same answer from the checkpoint file itself and with another batch size (rows are identical).
+    again = json.loads(invoke("eval", str(run / "checkpoint.pt"), str(data), "--device", "cpu").output)
+    assert math.isclose(again["bits_per_byte"], out["bits_per_byte"], rel_tol=1e-5)
+
+
+def test_eval_on_text_patches_it_like_the_training_data(trained):
+    run, _ = trained
+    text = "The quick brown fox jumps over the lazy dog. Ünïcödé too."
+    out = json.loads(invoke("eval", str(run), text, "--device", "cpu").output)
+    assert out["bytes"] == len(text.encode()) and out["documents"] == 1 and out["data"] == "<text>"
+    assert 0 < out["bits_per_byte"] < 12
+
+
+def test_eval_refuses_a_differently_patched_dataset(tmp_path: Path, trained):
+    run, _ = trained
+    other = tmp_path / "stride"
+    invoke("segment", str(REPO / "examples" / "sample"), "-o", str(other), "--patcher", "stride", "-q")
+    result = invoke("eval", str(run), str(other), "--device", "cpu")
+    assert result.exit_code != 0 and "patcher setting 'patcher' is 'stride'" in result.output
+
+
+def test_eval_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path, trained):
+    _, data = trained
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = invoke("eval", str(bad), str(data), "--device", "cpu")
+    assert result.exit_code != 0 and "not a readable weights-only torch file" in result.output
