@@ -43,7 +43,6 @@ import torch
 import torch.distributed as dist
 
 from bytepatch.models.data import DocumentSource, PackedLoader, evaluation_batches
-from bytepatch.models.data.sources import data_signature
 from bytepatch.models.entropy_lm.model import autocast_dtype, resolve_device
 from bytepatch.models.train.checkpoint import (
     CHECKPOINT_FILE,
@@ -106,7 +105,8 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
         raise TrainingError(f"{out}: already holds a {CHECKPOINT_FILE}; pass --resume to continue or --overwrite")
 
 
-def _check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, signature: dict[str, Any], world: int) -> None:
+def _check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: int) -> None:
+    """Refuse a resume whose model, trainer settings or world size differ (the data is checked by the loader)."""
     saved = RunConfig.from_dict(extra["run"])
     if saved.model_type != run.model_type or saved.model != run.model:
         raise TrainingError(f"{path}: the checkpoint's model ({saved.model_type}) differs from the requested one; "
@@ -193,8 +193,7 @@ def train(
     metrics: dict[str, Any] = {"held_out_bits_per_byte": None, "loss": None}
     if saved is not None:
         extra = saved["extra"]
-        _check_resumable(ckpt_path, extra, run, data_signature({"patcher": source.signature["patcher"],
-                         "entropy_model": meta0.get("entropy_model")}), world)  # fmt: skip
+        _check_resumable(ckpt_path, extra, run, world)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         set_rng_state(saved["rng"])
@@ -206,6 +205,7 @@ def train(
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         log_path.unlink(missing_ok=True)
+        ckpt_path.unlink(missing_ok=True)  # --overwrite: never leave the old run's checkpoint beside the new config
         atomic_write_text(out / CONFIG_FILE, json.dumps(run.to_dict(), indent=2) + "\n")
 
     amp = autocast_dtype(device, "auto")
@@ -248,9 +248,10 @@ def train(
         while step < t.steps:
             lr = schedule(step)
             set_lr(optimizer, lr)
-            batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-                     for k, v in next(loader).items()}  # fmt: skip
-            flops = 3.0 * forward_flops_per_byte(run, mean_patch_size(batch["patch_lengths"])) * batch["ids"].numel()
+            host = next(loader)
+            # From the host copy: reading the patch count of a device tensor would sync every step.
+            flops = 3.0 * forward_flops_per_byte(run, mean_patch_size(host["patch_lengths"])) * host["ids"].numel()
+            batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 loss, nats, n_bytes = batch_nll(run.model_type, ddp_model, batch)
             loss_sum, nats_sum, bytes_sum, flops_sum = _all_sum(
