@@ -22,7 +22,7 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option("--held-out", "held_out", type=float, default=0.05, show_default=True,
               help="Fraction of documents (by id hash) held out for evaluation and calibration.")  # fmt: skip
 @click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--eval-bytes", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+@click.option("--eval-bytes", type=click.IntRange(min=1), default=262_144, show_default=True,
               help="Held-out bytes scored per evaluation.")  # fmt: skip
 @click.option("--save-every", type=click.IntRange(min=1), default=200, show_default=True, help="Steps per checkpoint.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)

@@ -74,7 +74,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm
     seed: int = 0  # model init and data order
     held_out_fraction: float = 0.05  # share of documents (by id hash) kept for evaluation and calibration
-    eval_bytes: int = 1_000_000  # held-out bytes scored per evaluation (a fixed prefix sample)
+    eval_bytes: int = 262_144  # held-out bytes scored per evaluation and for calibration (a fixed prefix sample)
     eval_every: int = 200  # steps between held-out evaluations (and after the last step)
     save_every: int = 200  # steps between checkpoints (and after the last step)
     log_every: int = 10  # steps between loss lines
@@ -166,6 +166,7 @@ def train_entropy_lm(
 
     scorer = TransformerEntropyModel(model, device=cfg.device)  # shares the module; used for held-out scoring
     loss_value = math.nan
+    held_out: tuple[list, float] | None = None  # (entropies, bits/byte) of the latest evaluation
     model.train()
     with _StopOnSigint() as stop:
         while step < cfg.steps:
@@ -185,27 +186,35 @@ def train_entropy_lm(
                 record({"step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "bytes_per_s": rate})
                 log(f"step {step}/{cfg.steps}  loss {loss_value:.4f}  lr {lr:.2e}  {rate:,.0f} bytes/s")
             if step % cfg.eval_every == 0 or last:
-                bpb = scorer.cross_entropy(eval_docs)
-                record({"step": step, "held_out_bits_per_byte": bpb})
-                log(f"step {step}/{cfg.steps}  held-out {bpb:.4f} bits/byte")
+                held_out = _evaluate(scorer, eval_docs)
+                record({"step": step, "held_out_bits_per_byte": held_out[1]})
+                log(f"step {step}/{cfg.steps}  held-out {held_out[1]:.4f} bits/byte")
                 model.train()
             if step % cfg.save_every == 0 or last:
                 checkpoint()
             if stop.requested or (stop_after is not None and stop_after(step)):
-                if not step % cfg.save_every == 0 and not last:
+                if step % cfg.save_every and not last:
                     checkpoint()
                 raise TrainingInterrupted(step)
 
-    return _finish(out, scorer, cfg, eval_docs, corpus, loss_value, log)
+    if held_out is None:  # resumed a finished run (e.g. to rewrite the model directory)
+        held_out = _evaluate(scorer, eval_docs)
+    return _finish(out, scorer, cfg, held_out, corpus, loss_value, log)
 
 
-def _finish(out, lm, cfg, eval_docs, corpus, loss_value, log) -> TransformerEntropyModel:
-    """Score the held-out sample, calibrate the default threshold, write config.json + model.pt."""
+def _evaluate(lm: TransformerEntropyModel, docs: list[bytes]) -> tuple[list, float]:
+    """(entropies, bits per byte) of the held-out sample, in one pass."""
+    hs, bits, n = score(lm, docs)
+    return hs, bits / max(n, 1)
+
+
+def _finish(out, lm, cfg, held_out, corpus, loss_value, log) -> TransformerEntropyModel:
+    """Calibrate the default threshold on the held-out entropies and write config.json + model.pt."""
     lm.model.eval()
-    hs, bits, n = score(lm, eval_docs)
-    bpb = bits / max(n, 1)
+    hs, bpb = held_out
     training: dict[str, Any] = {"config": cfg.to_dict(), "corpus": corpus, "final_loss": loss_value,
-                                "held_out_bits_per_byte": bpb, "held_out_sample_bytes": n}  # fmt: skip
+                                "held_out_bits_per_byte": bpb,
+                                "held_out_sample_bytes": sum(map(len, hs))}  # fmt: skip
     try:
         cal = calibrate_threshold(hs, cfg.target_patch_size, rule="global")
         lm.default_threshold = cal.threshold
