@@ -11,7 +11,7 @@ Table 2): at equal training FLOPs BLT matches or beats the byte baseline while
 spending fewer inference FLOPs per byte, because its big global model runs once per
 patch instead of once per byte.
 
-    python bench/paper_claim.py --out bench-out                       # CPU defaults, < 30 min on 2 cores
+    python bench/paper_claim.py --out bench/out/cpu                       # CPU defaults, < 30 min on 2 cores
     python bench/paper_claim.py --out big --device cuda --budget 3e15 \\
         --corpus-mb 11 --blt-preset small --baseline-preset small --seq-len 1024 --batch-size 32
 
@@ -176,7 +176,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("bench-out/paper_claim"))
+    ap.add_argument("--out", type=Path, default=Path("bench/out/paper_claim"))
     ap.add_argument("--corpus", type=Path, default=DOCS, help="directory of text files (one document each)")
     ap.add_argument("--corpus-mb", type=float, default=2.0, help="training text, MB")
     ap.add_argument("--held-out-kb", type=float, default=64.0, help="held-out text, KB")
