@@ -12,7 +12,10 @@ import click
 @click.option("--seq-len", type=int, default=None, help="Ids per row.  [default: the run's]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--text", "as_text", is_flag=True, help="Treat DATA as literal text even if a path of that name exists.")
-def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool) -> None:
+@click.option("--entropy-model", default=None,
+              help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).")
+def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool,
+             entropy_model: str | None) -> None:  # fmt: skip
     """Print the bits per byte of CHECKPOINT on DATA as one JSON line.
 
     CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt.
@@ -55,7 +58,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
         batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
         n_docs = len(source)
     else:
-        batches = _text_batches(data.encode("utf-8"), meta, batch_size, seq_len)
+        batches = _text_batches(data.encode("utf-8"), meta, batch_size, seq_len, entropy_model)
         n_docs = 1
     bits, n_bytes, _ = bits_per_byte(meta["model_type"], model, batches, dev, amp)
     result = {
@@ -69,14 +72,14 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
     click.echo(json.dumps(result))
 
 
-def _text_batches(doc: bytes, meta: dict, batch_size: int, seq_len: int):
+def _text_batches(doc: bytes, meta: dict, batch_size: int, seq_len: int, entropy_model: str | None):
     """Patch `doc` like the training data and pack it as evaluation batches."""
     from bytepatch.models.data import collate, frame, pack_row
     from bytepatch.models.data.loader import to_torch
 
     if not doc:
         raise click.ClickException("no text to evaluate")
-    lengths = _patch_like_training(doc, meta)
+    lengths = _patch_like_training(doc, meta, entropy_model)
     framed = frame(doc, lengths, name="<text>")
     position, rows = (0, 0), []
     while (packed := pack_row(lambda k: framed if k == 0 else None, position, seq_len)) is not None:
@@ -86,25 +89,15 @@ def _text_batches(doc: bytes, meta: dict, batch_size: int, seq_len: int):
         yield to_torch(collate(rows[i : i + batch_size]))
 
 
-def _patch_like_training(doc: bytes, meta: dict):
+def _patch_like_training(doc: bytes, meta: dict, entropy_model: str | None):
     """Patch lengths of `doc` from the patcher recorded in the checkpoint (baseline: one patch, unused)."""
     if meta["model_type"] == "baseline":
         return [len(doc)]
+    from bytepatch.cli.generate import checkpoint_entropy_model
     from bytepatch.patchers import patcher_from_dict
 
-    settings, entropy = meta["data"]["patcher"], meta["data"]["entropy_model"]
-    model = None
-    if entropy is not None:
-        from bytepatch.cli._entropy_model import load_model
-
-        model = load_model(entropy["name"])
-        if model.fingerprint != entropy["fingerprint"]:
-            raise click.ClickException(
-                f"entropy model {entropy['name']!r} now has fingerprint {model.fingerprint}, but the checkpoint "
-                f"was trained on patches from {entropy['fingerprint']}; segment the text with that model and "
-                "pass the dataset instead"
-            )
+    model = checkpoint_entropy_model(meta["data"]["entropy_model"], entropy_model)  # checked by fingerprint
     try:
-        return patcher_from_dict(settings, model=model).patch_lengths(doc)
+        return patcher_from_dict(meta["data"]["patcher"], model=model).patch_lengths(doc)
     except ValueError as exc:
         raise click.ClickException(f"cannot patch the text like the training data: {exc}") from exc

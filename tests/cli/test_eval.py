@@ -71,3 +71,17 @@ def test_eval_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path, trained):
     bad.write_bytes(b"not a checkpoint")
     result = invoke("eval", str(bad), str(data), "--device", "cpu")
     assert result.exit_code != 0 and "not a readable weights-only torch file" in result.output
+
+
+def test_eval_text_with_the_checkpoints_entropy_model(tmp_path: Path):
+    data = tmp_path / "entropy"  # the shipped default entropy model, default threshold
+    assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "-q").exit_code == 0
+    run = tmp_path / "run"
+    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", "1", "--batch-size", "1",
+                    "--seq-len", "32", "--device", "cpu", "train.eval_batches=1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = "def f(x):\n    return x + 1\n"
+    out = json.loads(invoke("eval", str(run), text, "--device", "cpu").output)
+    assert out["bytes"] == len(text) and 0 < out["bits_per_byte"] < 12
+    wrong = invoke("eval", str(run), text, "--device", "cpu", "--entropy-model", str(tmp_path / "missing"))
+    assert wrong.exit_code != 0 and "cannot load entropy model" in wrong.output
