@@ -19,6 +19,12 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def train_tiny(data: Path, run: Path, steps: int, batch_size: int, seq_len: int) -> None:
+    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", str(steps), "--batch-size",
+                    str(batch_size), "--seq-len", str(seq_len), "--device", "cpu", "train.eval_batches=1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("cli-eval")
@@ -28,9 +34,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     args = ("segment", str(REPO / "examples" / "sample" / "multilingual.txt"), "-o", str(small), "--doc-per-line")
     assert invoke(*args, "--patcher", "space", "-q").exit_code == 0
     run = tmp / "run"
-    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", "3", "--batch-size", "2",
-                    "--seq-len", "64", "--device", "cpu", "train.eval_batches=1")  # fmt: skip
-    assert result.exit_code == 0, result.output
+    train_tiny(data, run, steps=3, batch_size=2, seq_len=64)
     return run, small
 
 
@@ -77,9 +81,7 @@ def test_eval_text_with_the_checkpoints_entropy_model(tmp_path: Path):
     data = tmp_path / "entropy"  # the shipped default entropy model, default threshold
     assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "-q").exit_code == 0
     run = tmp_path / "run"
-    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", "1", "--batch-size", "1",
-                    "--seq-len", "32", "--device", "cpu", "train.eval_batches=1")  # fmt: skip
-    assert result.exit_code == 0, result.output
+    train_tiny(data, run, steps=1, batch_size=1, seq_len=32)
     text = "def f(x):\n    return x + 1\n"
     out = json.loads(invoke("eval", str(run), text, "--device", "cpu").output)
     assert out["bytes"] == len(text) and 0 < out["bits_per_byte"] < 12
