@@ -28,8 +28,8 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
 
     Examples:
 
+    \b
         bytepatch eval runs/tiny data/held-out
-
         bytepatch eval runs/tiny "The quick brown fox jumps over the lazy dog."
     """
     import json

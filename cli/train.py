@@ -8,7 +8,7 @@ import click
 @click.command("train")
 @click.argument("args", metavar="DATASET... [KEY=VALUE...]", nargs=-1, required=True)
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--preset", default=None, help="Model preset (BLT: tiny, small, 400m, 1b; baseline: tiny, small, base).")
+@click.option("--preset", default=None, help="Model preset (BLT: tiny, small, 400m, 1b; baseline: tiny, small, base, entropy-paper).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Run config JSON (e.g. a previous run's config.json).")
 @click.option("--model", "model_type", type=click.Choice(["blt", "baseline"]), default=None,
@@ -38,13 +38,12 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
 
     Examples:
 
+    \b
         bytepatch train data/train -o runs/tiny --preset tiny --steps 200 --device cpu
-
-        bytepatch train data/train -o runs/base --model baseline --preset small latent.dim=512
-
+        bytepatch train data/train -o runs/base --model baseline --preset small n_layers=6
         bytepatch train data/train -o runs/tiny --resume
-
-        torchrun --nproc_per_node 8 -m bytepatch.cli.main train data/train -o runs/1b --preset 1b
+        torchrun --standalone --nproc_per_node 8 -m bytepatch.cli.main \\
+            train data/train -o runs/1b --preset 1b
     """
     from pathlib import Path
 
