@@ -159,8 +159,16 @@ def train(
     rank, world, device = init_distributed(t.device)
     say: Log = log if rank == 0 else (lambda line: None)
     ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
+    problem = None
     if rank == 0:
-        _prepare_output(out, resume, overwrite)
+        try:
+            _prepare_output(out, resume, overwrite)
+        except TrainingError as exc:
+            problem = exc
+    if world > 1 and _all_sum([float(problem is not None)], device, world)[0]:  # stop every rank, not just rank 0
+        raise problem or TrainingError(f"rank 0 refused the output directory {out}; see its message")
+    if problem is not None:
+        raise problem
     saved = read_checkpoint(ckpt_path) if resume else None
     expected = saved["extra"]["data"]["signature"] if saved else None
     try:
@@ -171,16 +179,16 @@ def train(
         else:
             held_source = source
             train_docs, held_docs = source.split(t.eval_fraction)
+        if not len(held_docs):
+            raise ValueError("no held-out documents: set train.eval_fraction > 0 or pass --eval-dataset")
+        loader = PackedLoader(source, train_docs, batch_size=t.batch_size, seq_len=t.seq_len, seed=t.seed,
+                              rank=rank, world_size=world, prefetch=t.prefetch)  # fmt: skip
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
-    if not len(held_docs):
-        raise TrainingError("no held-out documents: set train.eval_fraction > 0 or pass --eval-dataset")
 
     torch.manual_seed(t.seed)
     model = build_model(run).to(device)
     optimizer = _adamw(model, run, device)
-    loader = PackedLoader(source, train_docs, batch_size=t.batch_size, seq_len=t.seq_len, seed=t.seed,
-                          rank=rank, world_size=world, prefetch=t.prefetch)  # fmt: skip
     meta0 = source.datasets[0].metadata
     data_info = {
         "datasets": [str(p) for p in source.paths],
