@@ -59,7 +59,10 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
         raise click.ClickException(str(exc)) from exc
     if html_path:
         title = f"bytepatch inspect: {Path(file).name if file and file != '-' else 'text'}"
-        Path(html_path).write_text(inspect_page(view, title), encoding="utf-8")
+        try:
+            Path(html_path).write_text(inspect_page(view, title), encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"{html_path}: cannot write: {exc.strerror or exc}") from exc
         click.echo(f"{html_path}: {view.summary()}", err=True)
         return
     use_color = color if color is not None else sys.stdout.isatty() and "NO_COLOR" not in os.environ

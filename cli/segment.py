@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from bytepatch.io import FORMATS, InputError, ReaderConfig
-from bytepatch.patchers import PATCHERS, REFERENCE_THRESHOLD
+from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 
 
@@ -125,7 +125,13 @@ def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, 
         extra["calibration"] = {"target_patch_size": target, "threshold": threshold, "rule": "global",
                                 "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip
     elif threshold is None and threshold_add is None:
-        threshold = model.default_threshold if model.default_threshold is not None else REFERENCE_THRESHOLD
+        if model.default_threshold is None:
+            # A threshold tuned for another model would give arbitrary patch sizes.
+            raise click.UsageError(
+                f"entropy model {model_name!r} has no default threshold; pass --threshold, --threshold-add "
+                "or --target-patch-size"
+            )
+        threshold = model.default_threshold
     spec = {"patcher": "entropy", "threshold": threshold, "threshold_add": threshold_add, "max_patch_length": max_len}
     factory = functools.partial(resolver.load_model, model_name)
     return spec, factory, info, extra, model

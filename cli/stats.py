@@ -35,8 +35,10 @@ def stats(dataset: str, as_json: bool, html_path: str | None, svg_path: str | No
         report = dataset_stats(ds).to_dict()
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
-    if html_path:
-        Path(html_path).write_text(stats_page(dataset, report), encoding="utf-8")
-    if svg_path:
-        Path(svg_path).write_text(stats_svg(report), encoding="utf-8")
+    for path, render in ((html_path, lambda: stats_page(dataset, report)), (svg_path, lambda: stats_svg(report))):
+        if path:
+            try:
+                Path(path).write_text(render(), encoding="utf-8")
+            except OSError as exc:
+                raise click.ClickException(f"{path}: cannot write: {exc.strerror or exc}") from exc
     click.echo(json.dumps(report) if as_json else stats_text(dataset, report))

@@ -108,7 +108,6 @@ def test_usage_errors(args: list[str], message: str, tmp_path: Path, monkeypatch
 
 @pytest.fixture(scope="module")
 def ngram_dir(tmp_path_factory) -> Path:
-    pytest.importorskip("bytepatch.cli._entropy_model")
     from bytepatch.entropy import NgramConfig, NgramModel
 
     root = Path(__file__).resolve().parents[2] / "bytepatch"

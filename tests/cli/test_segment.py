@@ -201,3 +201,22 @@ def test_entropy_workers_match_one_process(tmp_path: Path):
     assert run(*args, "-o", str(tmp_path / "w1")).exit_code == 0
     assert run(*args, "-o", str(tmp_path / "w2"), "--workers", "2").exit_code == 0
     assert rows(tmp_path / "w1") == rows(tmp_path / "w2")
+
+
+def test_a_model_without_default_threshold_needs_one(tmp_path: Path):
+    model = tmp_path / "model"
+    fit = CliRunner().invoke(cli, ["fit-entropy", str(SAMPLE), "--output", str(model), "--order", "3"])
+    assert fit.exit_code == 0, fit.output
+    refused = run(str(SAMPLE), "-o", str(tmp_path / "a"), "--entropy-model", str(model))
+    assert refused.exit_code != 0 and "no default threshold" in refused.output
+    ok = run(str(SAMPLE), "-o", str(tmp_path / "b"), "--entropy-model", str(model), "--target-patch-size", "5")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_unwritable_report_paths_are_clear_errors(tmp_path: Path):
+    out = tmp_path / "out"
+    assert run(str(SAMPLE), "-o", str(out), "--patcher", "space").exit_code == 0
+    bad = str(tmp_path / "missing-dir" / "x.svg")
+    for args in (["stats", str(out), "--svg", bad], ["inspect", "--text", "hi", "--patcher", "space", "--html", bad]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1 and "cannot write" in result.output and result.exception.__class__ is SystemExit
