@@ -67,6 +67,8 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, ReaderConfig(text_field, id_field, doc_per_line, input_format),
         )  # fmt: skip
+        if workers > 1:
+            model = None  # each worker loads its own; holding one here too would only cost memory
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
