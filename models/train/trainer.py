@@ -57,12 +57,11 @@ from bytepatch.models.train.config import RESUMABLE_CHANGES, RunConfig
 from bytepatch.models.train.metrics import batch_nll, bits_per_byte, forward_flops_per_byte, mean_patch_size
 from bytepatch.models.training.checkpoint import atomic_write_text, save_checkpoint, set_rng_state
 from bytepatch.models.training.schedule import WarmupCosine, set_lr
+from bytepatch.models.training.step import TrainingError, check_finite, clipped_step
+
+DIVERGED_HINT = "Lower --lr, raise train.warmup_steps or lower train.grad_clip"
 
 Log = Callable[[str], None]
-
-
-class TrainingError(Exception):
-    """Training cannot go on (bad inputs, diverged loss); the message says what to do."""
 
 
 def _stderr(line: str) -> None:
@@ -264,15 +263,9 @@ def train(
                 loss, nats, n_bytes = batch_nll(run.model_type, ddp_model, batch)
             loss_sum, nats_sum, bytes_sum, flops_sum = _all_sum(
                 [loss.item(), nats.item(), n_bytes.item(), flops], device, world)  # fmt: skip
-            loss_value = loss_sum / world
-            if not math.isfinite(loss_value):
-                raise TrainingError(_diverged("loss", loss_value, step + 1, ckpt_path))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip).item()
-            if not math.isfinite(grad_norm):
-                raise TrainingError(_diverged("gradient norm", grad_norm, step + 1, ckpt_path))
-            optimizer.step()
+            loss_value = loss_sum / world  # every rank sees the same value, so all stop together
+            check_finite("loss", loss_value, step + 1, ckpt_path, DIVERGED_HINT)
+            grad_norm = clipped_step(model, optimizer, loss, t.grad_clip, step + 1, ckpt_path, DIVERGED_HINT)
             step += 1
             counters["train_flops"] += flops_sum
             counters["train_bytes"] += int(bytes_sum)
@@ -305,8 +298,3 @@ def train(
         loader.close()
     return {"step": step, "steps": t.steps, **metrics, **counters, "checkpoint": str(ckpt_path), "rank": rank}
 
-
-def _diverged(what: str, value: float, step: int, ckpt: Path) -> str:
-    where = f"the last checkpoint ({ckpt}) is intact" if ckpt.exists() else "no checkpoint was written yet"
-    return (f"training diverged: {what} is {value} at step {step}; {where}. "
-            "Lower --lr, raise train.warmup_steps or lower train.grad_clip")  # fmt: skip
