@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bytepatch.entropy.base import CONFIG_FILE, as_documents, read_model_config
+from bytepatch.entropy.base import CONFIG_FILE, as_documents, read_model_config, score
 from bytepatch.models.entropy_lm.inference import StreamingScorer, receptive_field
 from bytepatch.models.training.checkpoint import atomic_torch_save, atomic_write_text, safe_torch_load
 from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
@@ -115,12 +114,11 @@ class TransformerEntropyModel:
         return self.entropies_and_surprisals(docs)[0]
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:
-        """Mean surprisal of the actual bytes in bits per byte (nan when there are no bytes)."""
-        _, surprisals = self.entropies_and_surprisals(docs)
-        n = sum(len(s) for s in surprisals)
+        """Mean surprisal of the actual bytes in bits per byte (like every kind: an error without bytes)."""
+        _, bits, n = score(self, docs)
         if n == 0:
-            return math.nan
-        return sum(float(np.sum(s, dtype=np.float64)) for s in surprisals) / n / math.log(2)
+            raise ValueError("cross_entropy needs at least one byte")
+        return bits / n
 
     # -- identity and persistence ----------------------------------------------------------------
 
