@@ -26,10 +26,13 @@ forward pass uses), so keys are rotated once, when computed, and cached rotated.
 Angles are computed in float64 before cos/sin, so byte 10^8 of a document is rotated
 as precisely as byte 10 (float32 angles would be off by ~0.06 rad at 10^6).
 
-Trade-off: masks are dense booleans (B, 1, T, window - 1 + T) and each chunk's
+Trade-offs: masks are dense booleans (B, 1, T, window - 1 + T) and each chunk's
 attention costs T x (window - 1 + T) scores where T x window would do, which is
-simple, runs on any SDPA backend, and is cheap next to the MLPs for T ~ window;
-`model.forward` is the reference implementation this fast path is tested against.
+simple, runs on any SDPA backend, and is cheap next to the MLPs for T ~ window.
+A document is walked by one lane from start to end, so one document much longer than
+the others in a call keeps its lane busy while the rest idle (splitting it would
+need an overlap of the full receptive field). `model.forward` is the reference
+implementation this fast path is tested against.
 """
 
 from __future__ import annotations
@@ -60,9 +63,9 @@ def receptive_field(model: ByteTransformer) -> int:
 class _Lanes:
     """Documents packed into B lanes: ids, targets, document index and output slot per position."""
 
-    ids: np.ndarray  # (B, N) int64 input ids, padded with BOS
-    targets: np.ndarray  # (B, N) int64 byte id each position predicts (padding: 0)
-    doc: np.ndarray  # (B, N) int64 document index, PAD_DOC for padding
+    ids: np.ndarray  # (B, N) int16 input ids, padded with BOS (narrow types: lanes hold whole batches)
+    targets: np.ndarray  # (B, N) int16 byte id each position predicts (padding: 0)
+    doc: np.ndarray  # (B, N) int32 document index, PAD_DOC for padding
     pos: np.ndarray  # (B, N) int64 position within the document (RoPE), 0 for padding
     dest: np.ndarray  # (B, N) int64 index into the flat output (docs concatenated in input order), -1 = padding
 
@@ -85,9 +88,9 @@ def pack_lanes(docs: Sequence[bytes], n_lanes: int) -> tuple[_Lanes, np.ndarray]
         lane_len[lane] += lengths[i]
     width = int(lane_len.max()) if len(docs) else 0
     lanes = _Lanes(
-        ids=np.full((n_lanes, width), BOS_ID, dtype=np.int64),
-        targets=np.zeros((n_lanes, width), dtype=np.int64),
-        doc=np.full((n_lanes, width), PAD_DOC, dtype=np.int64),
+        ids=np.full((n_lanes, width), BOS_ID, dtype=np.int16),
+        targets=np.zeros((n_lanes, width), dtype=np.int16),
+        doc=np.full((n_lanes, width), PAD_DOC, dtype=np.int32),
         pos=np.zeros((n_lanes, width), dtype=np.int64),
         dest=np.full((n_lanes, width), -1, dtype=np.int64),
     )
@@ -95,7 +98,7 @@ def pack_lanes(docs: Sequence[bytes], n_lanes: int) -> tuple[_Lanes, np.ndarray]
         pos = 0
         for i in members:
             n = int(lengths[i])
-            byte_ids = np.frombuffer(docs[i], dtype=np.uint8).astype(np.int64) + OFFSET
+            byte_ids = np.frombuffer(docs[i], dtype=np.uint8).astype(np.int16) + OFFSET
             lanes.ids[lane, pos] = BOS_ID  # position t predicts byte t from BOS, b0 .. b_{t-1}
             lanes.ids[lane, pos + 1 : pos + n] = byte_ids[:-1]
             lanes.targets[lane, pos : pos + n] = byte_ids
@@ -149,8 +152,8 @@ class StreamingScorer:
             stop = min(start + T, N)
             pad = T - (stop - start)
             chunk = lambda a, fill: torch.from_numpy(np.pad(a[:, start:stop], ((0, 0), (0, pad)), constant_values=fill))  # noqa: E731
-            idx = chunk(lanes.ids, BOS_ID).to(device)
-            doc = chunk(lanes.doc, PAD_DOC).to(device)
+            idx = chunk(lanes.ids, BOS_ID).to(device, torch.int64)
+            doc = chunk(lanes.doc, PAD_DOC).to(device, torch.int64)
             key_doc = torch.cat([cache_doc, doc], 1)  # (B, W1 + T)
             mask = (band[None] & (doc[:, :, None] == key_doc[:, None, :]))[:, None]  # (B, 1, T, W1 + T)
             angles = chunk(lanes.pos, 0).to(device, torch.float64)[:, None, :, None] * inv_freq  # (B, 1, T, D/2)
@@ -164,7 +167,7 @@ class StreamingScorer:
                 logits = model.head(model.norm(x)).float()  # (B, T, V)
             logp = torch.log_softmax(logits.float(), dim=-1)
             h = -(logp.exp() * logp).sum(-1)  # (B, T) nats
-            tgt = chunk(lanes.targets, 0).to(device)
+            tgt = chunk(lanes.targets, 0).to(device, torch.int64)
             s = -logp.gather(-1, tgt[..., None])[..., 0]  # (B, T) nats
             dest = chunk(lanes.dest, -1).numpy()
             keep = dest >= 0
