@@ -15,10 +15,13 @@ See docs/entropy.md for the formulas and the file format.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import math
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ KIND = "ngram"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "ngram.npz"
 _LOAD_FACTOR = 0.5  # fill limit of the counting table and the context index
-DENSE_ROWS = 32768  # contexts precomputed as dense rows at load (64 MB of float32): the speed lever
+DENSE_ROWS = 32768  # contexts given a dense row at load (2 x 32 MB of float32 with their p log p): the speed lever
 _CHUNK_BYTES = 1 << 23  # documents are counted in ~8 MB batches: bounded extra memory
 
 
@@ -48,6 +51,11 @@ class NgramConfig:
     initial_capacity: int = 1 << 20  # slots of the counting table before it first grows
 
     def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):  # config.json may say "6": refuse, do not compare str to int
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{field.name} must be an integer, got {value!r}")
+            object.__setattr__(self, field.name, int(value))
         if not 3 <= self.order <= K.MAX_ORDER:
             raise ValueError(f"order must be in 3..{K.MAX_ORDER}, got {self.order}")
         if self.min_count < 1:
@@ -296,7 +304,11 @@ def _long_contexts(keys: np.ndarray, adjusted: np.ndarray, n: int, config: Ngram
 
 
 class NgramModel:
-    """A fitted byte n-gram model: entropies, cross-entropy, save/load, fingerprint."""
+    """A fitted byte n-gram model: entropies, cross-entropy, save/load, fingerprint.
+
+    Treat an instance as read-only: `load_entropy_model` may hand the same one to
+    several callers.
+    """
 
     kind = KIND
 
@@ -308,6 +320,7 @@ class NgramModel:
         stats: dict[str, Any] | None = None,
         dense_rows: int = DENSE_ROWS,
     ) -> None:
+        validate_arrays(config, arrays)
         self.config = config
         self.arrays = arrays
         self.default_threshold = default_threshold
@@ -315,7 +328,6 @@ class NgramModel:
         self.context_length = config.order - 1
         self.fingerprint = _fingerprint(config, arrays)
         self._tables = _probability_tables(arrays, dense_rows)
-        self._contexts: dict[int, tuple[float, dict[int, float]]] | None = None
 
     @classmethod
     def fit(cls, docs: Iterable[bytes], config: NgramConfig | None = None) -> NgramModel:
@@ -350,18 +362,33 @@ class NgramModel:
         return self.entropies_and_surprisals(docs)[0]
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:
+        """Mean surprisal in bits per byte; ValueError when the documents hold no byte."""
         _, surprisals = self.entropies_and_surprisals(docs)
         n = sum(len(s) for s in surprisals)
         if n == 0:
-            raise ValueError("cross_entropy needs at least one byte")
+            raise ValueError("cross_entropy needs at least one byte: the documents are all empty")
         return sum(float(np.sum(s, dtype=np.float64)) for s in surprisals) / (n * math.log(2))
 
     def distribution(self, context: bytes) -> np.ndarray:
-        """The full predictive distribution (256,) of the byte after `context` (inspection)."""
-        if self._contexts is None:  # built on first use: a dict of every stored context
-            self._contexts = _context_dict(self.arrays, self._tables)
-        contexts = self._contexts
-        return K.ngram_distribution_py(bytes(context), self.config.order, self._tables["base_p1"], contexts)
+        """The full predictive distribution (256,) of the byte after `context` (inspection).
+
+        Built shortest context first from the base row and the stored contexts' back-offs
+        and successors (the same float32 stream the kernel reads).
+        """
+        history = bytes(context)
+        pos = len(history)
+        t = self._tables
+        p = t["base_p1"][history[-1] if pos >= 1 else K.BOS_ROW].copy()
+        keys = [K.context_key_py(history, pos, j) for j in range(2, min(self.config.order - 1, pos + 1) + 1)]
+        metas = K.lookup_many(t["slots"], np.array(keys, dtype=np.uint64)) if keys else []
+        for meta in metas.tolist() if len(metas) else []:
+            if meta < 0:  # prefix closure: no longer context is stored either
+                break
+            head, n_succ = meta & 0xFFFFFFFF, (meta >> 32) & 0x1FF
+            p *= float(t["stream_prob"][head])
+            body = slice(head + 1, head + 1 + n_succ)
+            p[t["stream_byte"][body].astype(np.int64)] += t["stream_prob"][body]
+        return p
 
     # ---- persistence
 
@@ -381,26 +408,29 @@ class NgramModel:
 
     @classmethod
     def load(cls, path: str | Path) -> NgramModel:
+        """Read a directory written by `save`; any defect is a ValueError naming the file."""
         raw = read_model_config(path)
         where = Path(path) / CONFIG_FILE
-        if raw["kind"] != KIND:
-            raise ValueError(f"{where}: kind is {raw['kind']!r}, expected {KIND!r}")
-        if raw.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{where}: format_version {raw.get('format_version')!r}, expected {FORMAT_VERSION}")
-        config = NgramConfig.from_dict(raw.get("config", {}))
-        with np.load(Path(path) / WEIGHTS_FILE, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in _ARRAY_DTYPES}
-        for name, dtype in _ARRAY_DTYPES.items():
-            if arrays[name].dtype != dtype:
-                raise ValueError(f"{Path(path) / WEIGHTS_FILE}: {name} has dtype {arrays[name].dtype}, expected {dtype}")
-        model = cls(config, arrays, default_threshold=raw.get("default_threshold"), stats=raw.get("stats"))
-        recorded = raw.get("fingerprint")
-        if recorded is not None and recorded != model.fingerprint:
-            raise ValueError(f"{where}: fingerprint {recorded} does not match the weights ({model.fingerprint})")
+        weights = Path(path) / WEIGHTS_FILE
+        config, default_threshold, stats, recorded = _parse_config(raw, where)
+        arrays = _read_arrays(weights)
+        try:
+            model = cls(config, arrays, default_threshold=default_threshold, stats=stats)
+        except ValueError as exc:
+            raise ValueError(f"{weights}: {exc}") from exc
+        if recorded != model.fingerprint:
+            raise ValueError(
+                f"{where}: fingerprint {recorded} does not match the weights in {WEIGHTS_FILE} ({model.fingerprint}); "
+                "the directory was modified or mixed from two models"
+            )
         return model
 
     def with_default_threshold(self, threshold: float | None) -> NgramModel:
-        return NgramModel(self.config, self.arrays, default_threshold=threshold, stats=self.stats)
+        """The same model (sharing its tables) with another default threshold."""
+        other = copy.copy(self)
+        other.default_threshold = threshold
+        other.stats = dict(self.stats)
+        return other
 
     def __repr__(self) -> str:
         n_ctx = len(self.arrays["ctx_keys"])
@@ -417,6 +447,106 @@ _ARRAY_DTYPES = {
     "succ_byte": np.dtype(np.uint8),
     "succ_count": np.dtype(np.uint32),
 }
+_CONFIG_KEYS = {"kind", "format_version", "config", "default_threshold", "fingerprint", "stats"}
+
+
+def _parse_config(raw: dict[str, Any], where: Path) -> tuple[NgramConfig, float | None, dict[str, Any], str]:
+    """(fit config, default threshold, stats, recorded fingerprint) of a config.json, strictly:
+    unknown keys, a missing fingerprint and wrongly typed values are errors naming the file."""
+    if raw["kind"] != KIND:
+        raise ValueError(f"{where}: kind is {raw['kind']!r}, expected {KIND!r}")
+    unknown = sorted(set(raw) - _CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(_CONFIG_KEYS)}")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{where}: format_version {raw.get('format_version')!r}, expected {FORMAT_VERSION}")
+    recorded = raw.get("fingerprint")
+    if not isinstance(recorded, str) or not recorded:
+        raise ValueError(f"{where}: missing 'fingerprint' (the sha256 of the weights that load verifies)")
+    if not isinstance(raw.get("config"), dict):
+        raise ValueError(f"{where}: 'config' must be an object with the fit settings, got {raw.get('config')!r}")
+    try:
+        config = NgramConfig.from_dict(raw["config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: config: {exc}") from exc
+    threshold = raw.get("default_threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold)
+    ):
+        raise ValueError(f"{where}: default_threshold must be a finite number or null, got {threshold!r}")
+    stats = raw.get("stats", {})
+    if not isinstance(stats, dict):
+        raise ValueError(f"{where}: 'stats' must be an object, got {type(stats).__name__}")
+    return config, None if threshold is None else float(threshold), stats, recorded
+
+
+def _read_arrays(weights: Path) -> dict[str, np.ndarray]:
+    """Every array of ngram.npz, exactly the expected names and dtypes; a missing,
+    truncated or corrupt file is a ValueError naming it (never a zipfile/KeyError traceback)."""
+    try:
+        with np.load(weights, allow_pickle=False) as npz:
+            names = set(npz.files)
+            missing = sorted(set(_ARRAY_DTYPES) - names)
+            if missing:
+                raise ValueError(f"missing arrays {missing}")
+            unknown = sorted(names - set(_ARRAY_DTYPES))
+            if unknown:
+                raise ValueError(f"unknown arrays {unknown}; expected {sorted(_ARRAY_DTYPES)}")
+            arrays = {name: npz[name] for name in _ARRAY_DTYPES}
+    except FileNotFoundError as exc:
+        raise ValueError(f"{weights}: no such file") from exc
+    except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{weights}: unreadable or corrupt ({type(exc).__name__}: {exc})") from exc
+    return arrays
+
+
+def validate_arrays(config: NgramConfig, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse arrays the kernels could misread (they do no bounds checks): names, dtypes,
+    shapes, consistent lengths, valid context keys (sorted, lengths 2..order-1),
+    successor lists within `max_successors`, and discounts that keep probabilities >= 0.
+    The checks the kernels can do faster (counts vs totals, prefix closure) run there."""
+    if set(arrays) != set(_ARRAY_DTYPES):
+        raise ValueError(f"arrays {sorted(arrays)}, expected {sorted(_ARRAY_DTYPES)}")
+    for name, dtype in _ARRAY_DTYPES.items():
+        if arrays[name].dtype != dtype:
+            raise ValueError(f"{name} has dtype {arrays[name].dtype}, expected {dtype}")
+    order = config.order
+    shapes = {"discounts": (order + 1, 3), "unigram_counts": (256,), "bigram_counts": (257, 256)}
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape:
+            raise ValueError(f"{name} has shape {arrays[name].shape}, expected {shape} (order {order})")
+    for name in ("ctx_keys", "ctx_total", "succ_len", "succ_byte", "succ_count"):
+        if arrays[name].ndim != 1:
+            raise ValueError(f"{name} must be 1-D, has shape {arrays[name].shape}")
+    n_ctx = len(arrays["ctx_keys"])
+    if not len(arrays["ctx_total"]) == len(arrays["succ_len"]) == n_ctx:
+        raise ValueError(
+            f"context arrays differ in length: ctx_keys {n_ctx}, ctx_total {len(arrays['ctx_total'])}, "
+            f"succ_len {len(arrays['succ_len'])}"
+        )
+    n_succ = int(arrays["succ_len"].sum(dtype=np.int64))
+    if not len(arrays["succ_byte"]) == len(arrays["succ_count"]) == n_succ:
+        raise ValueError(
+            f"successor arrays inconsistent: sum(succ_len) = {n_succ}, succ_byte {len(arrays['succ_byte'])}, "
+            f"succ_count {len(arrays['succ_count'])}"
+        )
+    if n_ctx + n_succ >= 1 << 32:
+        raise ValueError(f"too many contexts + successors ({n_ctx + n_succ}) for the 32-bit stream index")
+    if n_ctx and int(arrays["succ_len"].max()) > config.max_successors:
+        raise ValueError(f"a context stores {int(arrays['succ_len'].max())} successors, max_successors is {config.max_successors}")
+    keys = arrays["ctx_keys"]
+    if n_ctx:
+        if np.any(keys[1:] <= keys[:-1]):
+            raise ValueError("ctx_keys are not strictly increasing")
+        n = _orders(keys)
+        if int(n.min()) < 2 or int(n.max()) > order - 1 or np.any(keys >> np.uint64(60)):
+            raise ValueError(f"ctx_keys hold contexts outside 2..{order - 1} symbols")
+        n_bytes = n - _has_bos(keys)  # a BOS context of n symbols holds n - 1 bytes
+        if np.any(_packed(keys) >> (8 * n_bytes).astype(np.uint64)):
+            raise ValueError("ctx_keys hold bytes beyond their length")
+    d = arrays["discounts"][1:]
+    if not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(d > np.array([1.0, 2.0, 3.0])):
+        raise ValueError("discounts must be finite with 0 <= D_c <= c for c = 1, 2, 3+")
 
 
 def _fingerprint(config: NgramConfig, arrays: dict[str, np.ndarray]) -> str:
@@ -430,16 +560,20 @@ def _fingerprint(config: NgramConfig, arrays: dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        digest.update(a.tobytes())
+        digest.update(a.reshape(-1).view(np.uint8))  # the raw bytes, without a copy
     return digest.hexdigest()
 
 
 def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[str, np.ndarray]:
     """Float tables the kernel reads, derived from the stored integer counts.
 
-    Beyond the 257 order <= 2 rows, `dense_rows` stored contexts (the most frequent times
-    their successor count) get their full distribution precomputed, which keeps the
-    kernel's sparse support small; this changes speed and float rounding, never the model.
+    Cheap by construction (a fraction of a second, no float64 temporaries of table size):
+    the probability stream, the hash index and the dense rows are each built by one
+    Numba kernel straight into their final float32 arrays. Beyond the 257 order <= 2
+    rows, `dense_rows` stored contexts (the largest total x successor count) get their
+    full distribution precomputed, which keeps the kernel's sparse support small; this
+    changes speed and float rounding, never the model. Raises ValueError on counts the
+    kernels would misread (see `validate_arrays` for the rest).
     """
     d = arrays["discounts"]
     uni = arrays["unigram_counts"].astype(np.int64)
@@ -447,84 +581,40 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
     if uni.sum() > 0:
         base_uni = _interpolate(uni[None, :], d[1], base_uni[None, :])[0]
     bi = arrays["bigram_counts"].astype(np.int64)
-    base = _interpolate(bi, d[2], np.broadcast_to(base_uni, bi.shape))  # (257, 256)
+    base = _interpolate(bi, d[2], np.broadcast_to(base_uni, bi.shape))  # (257, 256), float64
 
-    ctx_keys = arrays["ctx_keys"]
-    n_ctx = len(ctx_keys)
-    succ_len = arrays["succ_len"].astype(np.int64)
-    succ_start = np.concatenate([[0], np.cumsum(succ_len)])
-    owner = np.repeat(np.arange(n_ctx), succ_len)  # context of each successor
-    counts = arrays["succ_count"].astype(np.int64)
-    ctx_total = arrays["ctx_total"].astype(np.float64)
-    order_of = _orders(ctx_keys) + 1  # n-gram order the context predicts with
-    discount = d[order_of[owner], np.minimum(counts, 3) - 1] if len(counts) else np.zeros(0)
-    succ_prob = (counts - discount) / np.maximum(ctx_total[owner], 1.0)
-    backoff = np.clip(1.0 - np.bincount(owner, weights=succ_prob, minlength=n_ctx), 0.0, 1.0)
-
-    # One stream: per context its back-off, then its successors.
-    head = succ_start[:-1] + np.arange(n_ctx)
-    stream_prob = np.zeros(n_ctx + len(counts), dtype=np.float64)
-    stream_byte = np.zeros(n_ctx + len(counts), dtype=np.uint8)
-    stream_prob[head] = backoff
-    body = np.arange(len(counts)) + owner + 1
-    stream_prob[body] = succ_prob
-    stream_byte[body] = arrays["succ_byte"]
-    # Dense rows for the contexts where they save the most kernel work (frequent, many successors).
-    score = ctx_total * succ_len
-    chosen = np.sort(np.argsort(-score, kind="stable")[: min(dense_rows, int(np.count_nonzero(score)))])
-    dense = _full_distributions(ctx_keys, chosen, base, backoff, owner, arrays["succ_byte"], succ_prob)
-    ctx_dense = np.full(n_ctx, -1, dtype=np.int64)
+    ctx_keys, succ_len = arrays["ctx_keys"], arrays["succ_len"]
+    head, stream_prob, stream_byte, bad = K.build_stream(
+        ctx_keys, arrays["ctx_total"], succ_len, arrays["succ_byte"], arrays["succ_count"], d
+    )
+    if bad >= 0:
+        raise ValueError(f"context {bad}: a successor count is 0 or the counts exceed ctx_total")
+    # Dense rows where they save the most kernel work: the top `dense_rows` scores, ties to
+    # the lower index (a partition, not a full sort: this runs on every load).
+    score = arrays["ctx_total"].astype(np.int64) * succ_len
+    k = min(dense_rows, int(np.count_nonzero(score)))
+    chosen = np.zeros(0, dtype=np.int64)
+    if k:
+        kth = np.partition(score, len(score) - k)[len(score) - k]
+        above = np.flatnonzero(score > kth)
+        chosen = np.sort(np.concatenate([above, np.flatnonzero(score == kth)[: k - len(above)]]))
+    ctx_dense = np.full(len(ctx_keys), -1, dtype=np.int64)
     ctx_dense[chosen] = np.arange(len(chosen))
-    capacity = 1 << max(4, int(math.ceil(n_ctx / _LOAD_FACTOR)).bit_length())
+    capacity = 1 << max(4, int(math.ceil(len(ctx_keys) / _LOAD_FACTOR)).bit_length())
     slots = K.build_slots(ctx_keys, head, succ_len, ctx_dense, capacity)
-
-    prob32 = np.vstack([base, dense]).astype(np.float32)
-    p64 = prob32.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(p64 > 0, p64 * np.log(p64), 0.0)
+    missing = K.first_missing_suffix(slots, ctx_keys)
+    if missing >= 0:
+        raise ValueError(f"contexts are not prefix-closed: the suffix of context {missing} is not stored")
+    prob, plogp, sum_plogp = K.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
     return {
         "base_p1": base,
-        "base_prob": prob32,
-        "base_plogp": plogp.astype(np.float32),
-        "base_sum_plogp": plogp.sum(axis=1),
+        "base_prob": prob,
+        "base_plogp": plogp,
+        "base_sum_plogp": sum_plogp,
         "slots": slots,
         "stream_prob": stream_prob,
         "stream_byte": stream_byte,
-        "succ_prob": succ_prob,
-        "ctx_backoff": backoff,
     }
-
-
-def _full_distributions(
-    ctx_keys: np.ndarray,
-    chosen: np.ndarray,
-    base: np.ndarray,
-    backoff: np.ndarray,
-    owner: np.ndarray,
-    succ_byte: np.ndarray,
-    succ_prob: np.ndarray,
-) -> np.ndarray:
-    """(len(chosen), 256) full distributions of the chosen contexts, built one context
-    length at a time from their suffix chains (stored, thanks to the prefix closure)."""
-    lengths = _orders(ctx_keys)
-    needed = np.zeros(len(ctx_keys), dtype=bool)
-    needed[chosen] = True
-    for length in range(int(lengths.max(initial=2)), 2, -1):  # add the suffix chain
-        suffix = _drop_first_symbol(ctx_keys[needed & (lengths == length)], length)
-        needed[np.searchsorted(ctx_keys, suffix)] = True
-    row_of = np.full(len(ctx_keys), -1, dtype=np.int64)
-    row_of[needed] = np.arange(int(needed.sum()))
-    dist = np.zeros((int(needed.sum()), 256), dtype=np.float32)  # float32 halves load-time memory
-    for length in range(2, int(lengths.max(initial=2)) + 1):
-        level = np.flatnonzero(needed & (lengths == length))
-        if length == 2:  # parent: the previous-symbol row (the context's last byte)
-            parent = base[(_packed(ctx_keys[level]) & np.uint64(255)).astype(np.int64)]
-        else:
-            parent = dist[row_of[np.searchsorted(ctx_keys, _drop_first_symbol(ctx_keys[level], length))]]
-        dist[row_of[level]] = backoff[level][:, None] * parent
-        mine = needed[owner] & (lengths[owner] == length)  # successors, before the next level reads them
-        np.add.at(dist, (row_of[owner[mine]], succ_byte[mine].astype(np.int64)), succ_prob[mine])
-    return dist[row_of[chosen]]
 
 
 def _interpolate(counts: np.ndarray, d: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -537,11 +627,11 @@ def _interpolate(counts: np.ndarray, d: np.ndarray, lower: np.ndarray) -> np.nda
 
 
 def _context_dict(arrays: dict[str, np.ndarray], tables: dict[str, np.ndarray]) -> dict[int, tuple[float, dict[int, float]]]:
-    """{context key: (back-off, {byte: probability})}: the input of the Python twin."""
+    """{context key: (back-off, {byte: probability})} from the stream: the input of the Python twin."""
     out = {}
-    start = np.concatenate([[0], np.cumsum(arrays["succ_len"].astype(np.int64))])
-    for c, key in enumerate(arrays["ctx_keys"].tolist()):
-        lo, hi = int(start[c]), int(start[c + 1])
-        succ = dict(zip(arrays["succ_byte"][lo:hi].tolist(), tables["succ_prob"][lo:hi].tolist()))
-        out[key] = (float(tables["ctx_backoff"][c]), succ)
+    succ_len = arrays["succ_len"].astype(np.int64)
+    heads = np.concatenate([[0], np.cumsum(succ_len)[:-1]]).astype(np.int64) + np.arange(len(succ_len))
+    prob, byte = tables["stream_prob"].tolist(), tables["stream_byte"].tolist()
+    for key, head, n in zip(arrays["ctx_keys"].tolist(), heads.tolist(), succ_len.tolist()):
+        out[key] = (prob[head], dict(zip(byte[head + 1 : head + 1 + n], prob[head + 1 : head + 1 + n])))
     return out

@@ -219,6 +219,136 @@ def lookup_many(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
+# ------------------------------------------------------ derived tables (built at load)
+
+
+@numba.njit(cache=True)
+def build_stream(
+    ctx_keys: np.ndarray,  # uint64 (C,): contexts of >= 2 symbols
+    ctx_total: np.ndarray,  # uint32 (C,): A(u), pruned successors included
+    succ_len: np.ndarray,  # uint16 (C,): stored successors per context
+    succ_byte: np.ndarray,  # uint8 (S,): successor bytes, grouped by context
+    succ_count: np.ndarray,  # uint32 (S,): their Kneser-Ney counts
+    discounts: np.ndarray,  # float64 (order + 1, 3): D1, D2, D3+ per n-gram order
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.int64]:
+    """The probability stream the entropy kernel reads, straight from the integer counts.
+
+    Per context: its back-off weight `1 - sum_b (a(ub) - D(a(ub))) / A(u)`, then its
+    successors' discounted probabilities; float32, computed in float64 scalars, so no
+    large temporaries. Returns (stream position of each context, stream_prob,
+    stream_byte, index of the first inconsistent context or -1): a context is
+    inconsistent when a successor count is 0 or its counts exceed its total. The
+    caller has checked the array lengths (sum(succ_len) == S) and the key lengths.
+    """
+    n_ctx = ctx_keys.shape[0]
+    head = np.empty(n_ctx, dtype=np.int64)
+    stream_prob = np.empty(n_ctx + succ_byte.shape[0], dtype=np.float32)
+    stream_byte = np.zeros(n_ctx + succ_byte.shape[0], dtype=np.uint8)
+    q = 0
+    s = 0
+    for c in range(n_ctx):
+        n = np.int64(ctx_keys[c] >> np.uint64(_N_SHIFT)) + 1  # the n-gram order this context predicts with
+        total = np.float64(ctx_total[c])
+        head[c] = q
+        q += 1
+        mass = 0.0
+        count_sum = 0
+        for _ in range(succ_len[c]):
+            count = np.int64(succ_count[s])
+            if count == 0:
+                return head, stream_prob, stream_byte, np.int64(c)
+            count_sum += count
+            p = (count - discounts[n, min(count, 3) - 1]) / total
+            stream_prob[q] = p
+            stream_byte[q] = succ_byte[s]
+            mass += p
+            q += 1
+            s += 1
+        if count_sum > ctx_total[c]:
+            return head, stream_prob, stream_byte, np.int64(c)
+        stream_prob[head[c]] = min(max(1.0 - mass, 0.0), 1.0)
+    return head, stream_prob, stream_byte, np.int64(-1)
+
+
+@numba.njit(cache=True)
+def first_missing_suffix(slots: np.ndarray, ctx_keys: np.ndarray) -> np.int64:
+    """Index of the first context whose one-shorter suffix context (>= 2 symbols) is not
+    stored, -1 if none: the entropy kernel and `dense_tables` rely on prefix closure."""
+    bits = _table_bits(slots.shape[0])
+    for c in range(ctx_keys.shape[0]):
+        key = ctx_keys[c]
+        n = np.int64(key >> np.uint64(_N_SHIFT))
+        if n <= 2:
+            continue
+        # Drop the oldest symbol: the BOS flag if set, else the highest byte.
+        packed = key & np.uint64((1 << 56) - 1)
+        if (key & _BOS_BIT) == 0:
+            packed &= (np.uint64(1) << np.uint64(8 * (n - 1))) - np.uint64(1)
+        suffix = (np.uint64(n - 1) << np.uint64(_N_SHIFT)) | packed
+        if _lookup(slots, suffix, bits) < 0:
+            return np.int64(c)
+    return np.int64(-1)
+
+
+@numba.njit(cache=True)
+def dense_tables(
+    base: np.ndarray,  # float64 (257, 256): orders <= 2 by previous symbol (row 256 = BOS)
+    dense_keys: np.ndarray,  # uint64 (R,): contexts that get a precomputed full distribution
+    slots: np.ndarray,  # uint64 (capacity, 2): see build_slots
+    stream_prob: np.ndarray,  # float32: see build_stream
+    stream_byte: np.ndarray,  # uint8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dense rows the entropy kernel reads: (257 + R, 256) float32 probabilities, the
+    same rows' p log p (float32, from the rounded p), and their row sums (float64).
+
+    Row r >= 257 is the full distribution of dense_keys[r - 257], built like
+    `ngram_distribution_py`: the previous symbol's base row, then each stored suffix
+    context shortest first (back-off times the row so far, plus its successors).
+    Contexts must be prefix-closed (checked by `first_missing_suffix`).
+    """
+    n_base = base.shape[0]
+    n_rows = n_base + dense_keys.shape[0]
+    prob = np.empty((n_rows, 256), dtype=np.float32)
+    plogp = np.empty((n_rows, 256), dtype=np.float32)
+    sum_plogp = np.empty(n_rows, dtype=np.float64)
+    bits = _table_bits(slots.shape[0])
+    p = np.empty(256, dtype=np.float64)
+    for r in range(n_rows):
+        if r < n_base:
+            p[:] = base[r]
+        else:
+            key = dense_keys[r - n_base]
+            n = np.int64(key >> np.uint64(_N_SHIFT))
+            packed = key & np.uint64((1 << 56) - 1)
+            p[:] = base[np.int64(packed & np.uint64(255))]
+            for j in range(2, n + 1):
+                if j == n:
+                    suffix = key
+                else:
+                    mask = (np.uint64(1) << np.uint64(8 * j)) - np.uint64(1)
+                    suffix = (np.uint64(j) << np.uint64(_N_SHIFT)) | (packed & mask)
+                meta = _lookup(slots, suffix, bits)
+                if meta < 0:
+                    continue
+                head = meta & 0xFFFFFFFF
+                n_succ = (meta >> 32) & 0x1FF
+                w = np.float64(stream_prob[head])
+                for b in range(256):
+                    p[b] *= w
+                for q in range(head + 1, head + 1 + n_succ):
+                    p[stream_byte[q]] += stream_prob[q]
+        total = 0.0
+        for b in range(256):
+            x = np.float32(p[b])
+            prob[r, b] = x
+            xd = np.float64(x)
+            v = xd * np.log(xd) if xd > 0.0 else 0.0
+            plogp[r, b] = v
+            total += v
+        sum_plogp[r] = total
+    return prob, plogp, sum_plogp
+
+
 # ----------------------------------------------------------------------- entropies
 
 
@@ -231,7 +361,7 @@ def ngram_entropies(
     base_plogp: np.ndarray,  # float32 (257 + R, 256): base_prob * log(base_prob)
     base_sum_plogp: np.ndarray,  # float64 (257 + R,): row sums of base_plogp
     slots: np.ndarray,  # uint64 (capacity, 2): contexts of >= 2 symbols (see build_slots)
-    stream_prob: np.ndarray,  # float64: per context, its back-off weight then its successors' probabilities
+    stream_prob: np.ndarray,  # float32: per context, its back-off weight then its successors' probabilities
     stream_byte: np.ndarray,  # uint8: the successor bytes, aligned with stream_prob
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entropy h[t] (nats) of the predictive distribution of every byte, and its surprisal.
