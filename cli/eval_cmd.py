@@ -20,9 +20,10 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
 
     CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt.
     DATA is a dataset directory written by `bytepatch segment` (it must have been
-    patched like the training data) or, when it is not a directory, text: it is
-    patched here the way the checkpoint's training data was (same patcher,
-    settings and entropy model), framed BOS ... EOS and scored as one document.
+    patched like the training data), a corpus file (text, JSONL, Parquet, Arrow, as
+    `segment` reads them), or otherwise literal text. Files and text are patched here
+    the way the checkpoint's training data was (same patcher, settings and entropy
+    model) and each document is framed BOS ... EOS.
     Every document is scored in full; bits per byte counts document bytes (not
     EOS), packed into rows exactly as in training.
 
@@ -30,6 +31,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
 
     \b
         bytepatch eval runs/tiny data/held-out
+        bytepatch eval runs/tiny held_out.jsonl
         bytepatch eval runs/tiny "The quick brown fox jumps over the lazy dog."
     """
     import json
@@ -49,7 +51,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
         raise click.ClickException(str(exc)) from exc
     seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
     amp = autocast_dtype(dev, "auto")
-    if Path(data).is_dir() and not as_text:
+    if Path(data).is_dir() and (Path(data) / "manifest.json").exists() and not as_text:
         try:
             source = DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
         except ValueError as exc:
@@ -57,13 +59,15 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
         docs = np.arange(len(source))
         batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
         n_docs = len(source)
+        kind = data
     else:
-        batches = _text_batches(data.encode("utf-8"), meta, batch_size, seq_len, entropy_model)
-        n_docs = 1
+        texts = [data.encode("utf-8")] if as_text or not Path(data).exists() else _read_corpus(data)
+        batches = _text_batches(texts, meta, batch_size, seq_len, entropy_model)
+        n_docs, kind = len(texts), ("<text>" if as_text or not Path(data).exists() else data)
     bits, n_bytes, _ = bits_per_byte(meta["model_type"], model, batches, dev, amp)
     result = {
         "checkpoint": meta["path"],
-        "data": data if Path(data).is_dir() and not as_text else "<text>",
+        "data": kind,
         "bits_per_byte": bits / n_bytes if n_bytes else math.nan,
         "bytes": n_bytes,
         "documents": n_docs,
@@ -72,17 +76,27 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
     click.echo(json.dumps(result))
 
 
-def _text_batches(doc: bytes, meta: dict, batch_size: int, seq_len: int, entropy_model: str | None):
-    """Patch `doc` like the training data and pack it as evaluation batches."""
+def _read_corpus(path: str) -> list[bytes]:
+    """The documents of a corpus file or directory, read as `bytepatch segment` reads them."""
+    from bytepatch.io import InputError, iter_documents
+
+    try:
+        return [doc.data for doc in iter_documents([path])]
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None):
+    """Patch `docs` like the training data and pack them as evaluation batches."""
     from bytepatch.models.data import collate, frame, pack_row
     from bytepatch.models.data.loader import to_torch
 
-    if not doc:
+    if not any(docs):
         raise click.ClickException("no text to evaluate")
-    lengths = _patch_like_training(doc, meta, entropy_model)
-    framed = frame(doc, lengths, name="<text>")
+    # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
+    framed = [frame(d, _patch_like_training(d, meta, entropy_model), name=f"<doc {i}>") for i, d in enumerate(docs)]
     position, rows = (0, 0), []
-    while (packed := pack_row(lambda k: framed if k == 0 else None, position, seq_len)) is not None:
+    while (packed := pack_row(lambda k: framed[k] if k < len(framed) else None, position, seq_len)) is not None:
         row, position = packed
         rows.append(row)
     for i in range(0, len(rows), batch_size):

@@ -87,3 +87,14 @@ def test_eval_text_with_the_checkpoints_entropy_model(tmp_path: Path):
     assert out["bytes"] == len(text) and 0 < out["bits_per_byte"] < 12
     wrong = invoke("eval", str(run), text, "--device", "cpu", "--entropy-model", str(tmp_path / "missing"))
     assert wrong.exit_code != 0 and "cannot load entropy model" in wrong.output
+
+
+def test_eval_on_a_corpus_file_equals_eval_on_its_dataset(trained, tmp_path: Path):
+    run, small = trained
+    lines = tmp_path / "lines.jsonl"
+    docs = [r.bytes for r in open_dataset(small)]
+    lines.write_text("".join(json.dumps({"text": d.decode()}) + "\n" for d in docs))
+    from_file = json.loads(invoke("eval", str(run), str(lines)).output)
+    from_dataset = json.loads(invoke("eval", str(run), str(small)).output)
+    assert from_file["bytes"] == from_dataset["bytes"] and from_file["data"] == str(lines)
+    assert math.isclose(from_file["bits_per_byte"], from_dataset["bits_per_byte"], rel_tol=1e-5)
