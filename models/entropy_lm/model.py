@@ -90,7 +90,6 @@ class TransformerEntropyModel:
         on_gpu = self.device.type == "cuda"
         self.batch_size = batch_size or (64 if on_gpu else 8)
         self.chunk_len = chunk_len or max(model.config.window, 256)
-        self._fingerprint: str | None = None
 
     @property
     def config(self) -> ByteTransformerConfig:
@@ -128,14 +127,14 @@ class TransformerEntropyModel:
 
         Threshold and training notes are left out: they do not change entropies.
         """
-        if self._fingerprint is None:
-            digest = hashlib.sha256(_canonical({"kind": KIND, "model": self.config.to_dict()}).encode())
-            for name, tensor in sorted(self.model.state_dict().items()):
-                t = tensor.detach().to("cpu", torch.float32).contiguous()
-                digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-                digest.update(t.numpy().tobytes())
-            self._fingerprint = f"transformer-{digest.hexdigest()[:32]}"
-        return self._fingerprint
+        # Not cached: the wrapped module may still be training, and a stale fingerprint
+        # would let a dataset claim entropies the model no longer gives.
+        digest = hashlib.sha256(_canonical({"kind": KIND, "model": self.config.to_dict()}).encode())
+        for name, tensor in sorted(self.model.state_dict().items()):
+            t = tensor.detach().to("cpu", torch.float32).contiguous()
+            digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+            digest.update(t.numpy().tobytes())
+        return f"transformer-{digest.hexdigest()[:32]}"
 
     def config_json(self) -> dict[str, Any]:
         return {
