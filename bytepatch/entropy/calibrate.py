@@ -1,9 +1,18 @@
 """Threshold calibration: the threshold that gives a target mean patch size (DESIGN §4).
 
-Users think in mean patch size (bytes per patch), models in nats. Mean patch size is a
-monotone step function of the threshold, so the search is a bisection between the
-smallest and largest candidate value, measured with the public patch function itself
-(`bytepatch.entropy_patch_lengths`), so calibration and patching can never disagree.
+Users think in mean patch size (bytes per patch), models in nats. The patch count is a
+non-increasing step function of the threshold whose steps sit at the candidate values
+(h[t] for t >= 1, or h[t] - h[t-1] for the relative rule), so the search runs over the
+sorted distinct candidates, never over floats: every reachable patch count is tried
+once at most, and the chosen threshold sits midway between two neighbouring
+candidates (robust to float rounding of the entropies it is later applied to).
+
+The sample is flattened once (one float32 array plus offsets). For the global and
+relative rules without a cap the count is closed-form, patches = non-empty documents +
+#(candidates > threshold), read off the sorted array with `searchsorted`. Otherwise
+(global + relative, or a max patch length) each search step is one call of the same
+ragged kernels the patchers use (`bytepatch.kernels.entropy_starts`, then
+`starts_to_lengths` for a cap), so calibration and patching can never disagree.
 
 Rules: "global" searches `threshold` (h[t] > threshold), "relative" searches
 `threshold_add` (h[t] - h[t-1] > threshold_add), "both" searches the global
@@ -19,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bytepatch import entropy_patch_lengths
+from bytepatch.kernels import entropy_starts, starts_to_lengths
 
 RULES = ("global", "relative", "both")
 
@@ -42,6 +51,33 @@ class Calibration:
         return value
 
 
+def _flatten(entropies: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The non-empty documents' entropies as one float32 array plus int64 offsets."""
+    hs = [np.asarray(h, dtype=np.float32).ravel() for h in entropies if len(h)]
+    if not hs:
+        raise ValueError("calibration needs at least one non-empty document")
+    offsets = np.zeros(len(hs) + 1, dtype=np.int64)
+    np.cumsum([len(h) for h in hs], out=offsets[1:])
+    return np.concatenate(hs), offsets
+
+
+def _patch_count(
+    values: np.ndarray, offsets: np.ndarray, threshold: float | None, threshold_add: float | None, cap: int | None
+) -> int:
+    """Patches of the flattened sample under the rule: one ragged kernel call (two with a cap)."""
+    starts = entropy_starts(
+        values,
+        offsets,
+        0.0 if threshold is None else float(threshold),
+        0.0 if threshold_add is None else float(threshold_add),
+        threshold is not None,
+        threshold_add is not None,
+    )
+    if cap:
+        return len(starts_to_lengths(starts, offsets, cap)[0])
+    return int(np.count_nonzero(starts))
+
+
 def mean_patch_size(
     entropies: Sequence[np.ndarray],
     threshold: float | None = None,
@@ -49,15 +85,8 @@ def mean_patch_size(
     max_patch_length: int | None = None,
 ) -> float:
     """Total bytes / total patches over the documents (empty documents count for nothing)."""
-    n_bytes = n_patches = 0
-    for h in entropies:
-        if len(h) == 0:
-            continue
-        n_bytes += len(h)
-        n_patches += len(entropy_patch_lengths(h, threshold, threshold_add, max_patch_length))
-    if n_patches == 0:
-        raise ValueError("calibration needs at least one non-empty document")
-    return n_bytes / n_patches
+    values, offsets = _flatten(entropies)
+    return len(values) / _patch_count(values, offsets, threshold, threshold_add, max_patch_length)
 
 
 def calibrate_threshold(
@@ -70,63 +99,81 @@ def calibrate_threshold(
 ) -> Calibration:
     """Find the threshold whose mean patch size on `entropies` is `target_patch_size`.
 
-    Raises ValueError when the target cannot be reached within `tolerance` (relative),
-    e.g. a sample too small or too uniform to have that many distinct patch counts.
+    Returns the reachable mean patch size closest to the target. Raises ValueError when
+    the target is out of reach or not hit within `tolerance` (relative), e.g. a sample
+    too small or too uniform to have that many distinct patch counts.
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if not target_patch_size >= 1.0:
         raise ValueError(f"target patch size must be >= 1 byte, got {target_patch_size}")
-    hs = [np.asarray(h, dtype=np.float32) for h in entropies if len(h)]
-    if not hs:
-        raise ValueError("calibration needs at least one non-empty document")
-    candidates = np.concatenate([np.diff(h) if rule == "relative" else h[1:] for h in hs])
-
-    def size(value: float) -> float:
-        if rule == "global":
-            return mean_patch_size(hs, value, None, max_patch_length)
-        if rule == "relative":
-            return mean_patch_size(hs, None, value, max_patch_length)
-        return mean_patch_size(hs, value, threshold_add, max_patch_length)
-
-    def result(value: float, achieved: float) -> Calibration:
-        return Calibration(
-            rule=rule,
-            threshold=None if rule == "relative" else value,
-            threshold_add=value if rule == "relative" else (threshold_add if rule == "both" else None),
-            mean_patch_size=achieved,
-            target=float(target_patch_size),
-        )
-
+    values, offsets = _flatten(entropies)
+    n_bytes, n_docs = len(values), len(offsets) - 1
+    inner = np.ones(n_bytes, dtype=bool)  # bytes t >= 1 of their document: the candidates
+    inner[offsets[:-1]] = False
+    if rule == "relative":  # differences in float64, as the patch kernel computes them
+        h64 = values.astype(np.float64)
+        candidates = (h64[1:] - h64[:-1])[inner[1:]]
+    else:
+        candidates = values[inner]
     if len(candidates) == 0:  # only 1-byte documents: nothing to choose
         raise ValueError("calibration needs documents longer than one byte")
-    # Below every candidate, every eligible byte starts a patch; at the max none does.
-    lo, hi = float(np.min(candidates)) - 1.0, float(np.max(candidates))
-    size_lo, size_hi = size(lo), size(hi)
+    uniq, n_equal = np.unique(candidates, return_counts=True)  # sorted: the one sort of the search
+    uniq = uniq.astype(np.float64)
+    # Option 0: below every candidate; option i >= 1: between uniq[i-1] and uniq[i] (the
+    # last: at the maximum). Patch counts are non-increasing in the option index.
+    last = len(uniq)
+
+    def option(i: int) -> float:
+        if i == 0:
+            return float(uniq[0]) - 1.0
+        lo = float(uniq[i - 1])
+        if i == last:
+            return lo
+        mid = lo + (float(uniq[i]) - lo) / 2
+        return mid if lo < mid < float(uniq[i]) else lo  # `> lo` is what matters; mid is margin
+
+    def as_thresholds(value: float) -> tuple[float | None, float | None]:
+        if rule == "global":
+            return value, None
+        if rule == "relative":
+            return None, value
+        return value, threshold_add
+
+    if rule in ("global", "relative") and not max_patch_length:  # closed form
+        above = len(candidates) - np.concatenate([[0], np.cumsum(n_equal)])  # #(candidates > option i)
+
+        def size(i: int) -> float:
+            return n_bytes / (n_docs + int(above[i]))
+
+    else:  # one ragged kernel call per step
+
+        def size(i: int) -> float:
+            return n_bytes / _patch_count(values, offsets, *as_thresholds(option(i)), max_patch_length)
+
+    size_lo, size_hi = size(0), size(last)
     if not size_lo <= target_patch_size <= size_hi:
         raise ValueError(
             f"target mean patch size {target_patch_size} is outside what rule {rule!r} reaches "
             f"on this sample ({size_lo:.3f} .. {size_hi:.3f} bytes)"
         )
-    # Bisection on the threshold: mean patch size is non-decreasing in it.
-    best = min(((lo, size_lo), (hi, size_hi)), key=lambda vs: abs(vs[1] - target_patch_size))
-    for _ in range(64):
-        mid = float(np.float32(0.5 * (lo + hi)))
-        if mid in (lo, hi):
-            break
-        s = size(mid)
-        if abs(s - target_patch_size) < abs(best[1] - target_patch_size):
-            best = (mid, s)
-        if abs(s - target_patch_size) <= 1e-4 * target_patch_size:
-            break
-        if s < target_patch_size:
-            lo = mid
+    # Binary search for the first option whose mean patch size reaches the target.
+    lo, hi = 0, last  # size(lo) <= target <= size(hi)
+    known = {0: size_lo, last: size_hi}
+    while hi - lo > 1:
+        m = (lo + hi) // 2
+        known[m] = size(m)
+        if known[m] < target_patch_size:
+            lo = m
         else:
-            hi = mid
-    value, achieved = best
+            hi = m
+    best = min((lo, hi), key=lambda i: abs(known[i] - target_patch_size))
+    value, achieved = option(best), known[best]
     if abs(achieved - target_patch_size) > tolerance * target_patch_size:
         raise ValueError(
             f"no threshold gives mean patch size {target_patch_size} within {tolerance:.0%} on this sample "
             f"(closest: {achieved:.3f} at {value:.6g}); use a larger sample"
         )
-    return result(value, achieved)
+    threshold, add = as_thresholds(value)
+    return Calibration(rule=rule, threshold=threshold, threshold_add=add, mean_patch_size=achieved,
+                       target=float(target_patch_size))  # fmt: skip
