@@ -1,8 +1,10 @@
 """`fit-entropy`, `eval-entropy` and `calibrate`: the entropy-model commands.
 
-Thin wrappers: documents come from `bytepatch.io.iter_documents` (any input `segment`
-reads), the work is done by `bytepatch.entropy`. Documents are streamed in batches so
-memory stays bounded, except for `calibrate`, which keeps its (bounded) sample.
+Thin wrappers: documents come from `bytepatch.io` (any input `segment` reads), the work
+is done by `bytepatch.entropy`. Documents are streamed in batches so memory stays
+bounded, except for `calibrate`, which keeps its bounded sample
+(`bytepatch.entropy.sample.sample_documents`, the sampler `segment
+--target-patch-size` uses too).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from bytepatch.cli._entropy_model import load_model
 from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
-from bytepatch.io import InputError, iter_documents
+from bytepatch.entropy.sample import sample_documents
+from bytepatch.io import InputError, ReaderConfig, iter_documents
 
 BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
 
@@ -29,20 +32,17 @@ def input_options(fn):
     return click.argument("inputs", nargs=-1, required=True)(fn)
 
 
-def batches(inputs: Sequence[str], text_field: str, doc_per_line: bool, limit_bytes: int | None = None) -> Iterator[list[bytes]]:
-    """Lists of documents of about BATCH_BYTES, stopping after `limit_bytes` if given."""
+def batches(inputs: Sequence[str], text_field: str, doc_per_line: bool) -> Iterator[list[bytes]]:
+    """Lists of documents of about BATCH_BYTES, every document of the inputs in order."""
     batch: list[bytes] = []
-    size = total = 0
+    size = 0
     try:
         for doc in iter_documents(list(inputs), text_field=text_field, doc_per_line=doc_per_line):
             batch.append(doc.data)
             size += len(doc.data)
-            total += len(doc.data)
             if size >= BATCH_BYTES:
                 yield batch
                 batch, size = [], 0
-            if limit_bytes is not None and total >= limit_bytes:
-                break
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
     if batch:
@@ -107,13 +107,20 @@ def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
 @click.option("--entropy-model", "-m", default="default", show_default=True, help="Model name or directory.")
 @click.option("--rule", type=click.Choice(RULES), default="global", show_default=True, help="Entropy boundary rule.")
 @click.option("--threshold-add", default=0.0, show_default=True, help="Relative threshold held fixed by --rule both.")
-@click.option("--max-patch-length", type=int, default=None, help="Cap applied while measuring patch sizes.")
-@click.option("--sample-bytes", default=8_000_000, show_default=True, help="Calibrate on the first this many bytes.")
+@click.option("--max-patch-length", type=click.IntRange(min=1), default=None, help="Cap applied while measuring patch sizes.")
+@click.option(
+    "--sample-bytes",
+    type=click.IntRange(min=1),
+    default=8_000_000,
+    show_default=True,
+    help="Calibrate on a sample of about this many bytes, spread over the inputs.",
+)
 def calibrate(inputs, text_field, doc_per_line, target_patch_size, entropy_model, rule, threshold_add, max_patch_length, sample_bytes):
     """Print the threshold giving mean patch size --target-patch-size on INPUT...
 
     The global threshold for --rule global and both (both holds --threshold-add fixed),
-    the relative one for --rule relative. Details go to stderr.
+    the relative one for --rule relative. The sample takes documents round-robin
+    from the inputs, each at most 1/16 of it while others remain. Details go to stderr.
 
     \b
     Examples:
@@ -123,7 +130,11 @@ def calibrate(inputs, text_field, doc_per_line, target_patch_size, entropy_model
     if not (math.isfinite(target_patch_size) and target_patch_size >= 1):
         raise click.ClickException(f"--target-patch-size must be >= 1, got {target_patch_size}")
     model = load_model(entropy_model)
-    entropies = [h for batch in batches(inputs, text_field, doc_per_line, sample_bytes) for h in model.entropies(batch)]
+    try:
+        sample = sample_documents(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    entropies = model.entropies(sample)
     try:
         result = calibrate_threshold(entropies, target_patch_size, rule, threshold_add, max_patch_length)
     except ValueError as exc:

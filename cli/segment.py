@@ -143,19 +143,15 @@ CALIBRATION_SAMPLE_BYTES = 8_000_000  # enough for a threshold within 2%, cheap 
 
 
 def _calibrate(model, inputs, reader: ReaderConfig, target: float, max_len: int | None) -> float:
-    """The global threshold giving mean patch size `target` on the corpus's first bytes."""
+    """The global threshold giving mean patch size `target` on a sample of the corpus
+    (`bytepatch.entropy.sample`: round-robin over the inputs, long documents truncated)."""
     from bytepatch.entropy.calibrate import calibrate_threshold
-    from bytepatch.io import iter_documents
+    from bytepatch.entropy.sample import sample_documents
 
-    sample, size = [], 0
-    for doc in iter_documents(inputs, reader.text_field, reader.id_field, reader.doc_per_line, reader.input_format):
-        sample.append(doc.data[: CALIBRATION_SAMPLE_BYTES - size])
-        size += len(sample[-1])
-        if size >= CALIBRATION_SAMPLE_BYTES:
-            break
+    sample = sample_documents(inputs, reader, CALIBRATION_SAMPLE_BYTES)
     result = calibrate_threshold(model.entropies(sample), target, rule="global", max_patch_length=max_len)
     click.echo(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
-               f"on {size:,} sample bytes", err=True)  # fmt: skip
+               f"on {sum(map(len, sample)):,} sample bytes from {len(sample):,} documents", err=True)  # fmt: skip
     return float(result.threshold)
 
 

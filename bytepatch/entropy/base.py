@@ -32,11 +32,19 @@ class EntropyModel(Protocol):
     context_length: int  # most bytes of history the model ever looks at
 
     def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
-        """One float32 array per document: h[t] in nats, given BOS and bytes 0..t-1."""
+        """One float32 array per document: h[t] in nats, given BOS and bytes 0..t-1.
+
+        The distribution is the model's own: the n-gram's is over the 256 byte values
+        (h <= ln 256); a model with special ids may spread mass over those too.
+        """
         ...
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:
-        """Mean surprisal of the actual bytes, in bits per byte."""
+        """Mean surprisal of the actual bytes, in bits per byte.
+
+        Every kind must raise ValueError (with a message saying so) when `docs` hold no
+        byte at all, never return NaN: a mean over nothing is a caller's error.
+        """
         ...
 
     def save(self, path: str | Path) -> None:

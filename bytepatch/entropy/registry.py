@@ -4,10 +4,20 @@ Core kinds are those that need no torch: today only "ngram". A directory whose c
 says another kind (e.g. "transformer") is refused with a ValueError naming the path and
 the kind; the CLI catches that case and dispatches to `bytepatch.models` itself, which
 keeps the import direction `cli -> models -> bytepatch` (DESIGN §8).
+
+Loaded models are memoised by `_load_cached`, an explicit `functools.lru_cache` of
+`MAX_CACHED` entries on a pure loader keyed by the resolved directory, its kind and
+the (name, mtime, size) of its files. Why: one process often resolves the same model
+several times (the CLI's model info and segment factory, `inspect`, test suites) and a
+load costs a fraction of a second and a few hundred MB; why keyed so: a directory
+rewritten in place (a new fit-entropy into the same --output) has new mtimes and is
+read again, never served stale. The bound keeps memory bounded; `clear_model_cache()`
+empties it. Callers share the returned model and must treat it as read-only.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from bytepatch.entropy.base import EntropyModel, read_model_config
@@ -17,8 +27,7 @@ from bytepatch.entropy.ngram import NgramModel
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "entropy" / "default"
 DEFAULT_NAMES = ("default", "ngram-default")
 CORE_KINDS: dict[str, type] = {"ngram": NgramModel}
-
-_cache: dict[Path, EntropyModel] = {}
+MAX_CACHED = 2  # the default model plus one other: each is a few hundred MB
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
@@ -39,17 +48,30 @@ def model_kind(name_or_path: str | Path) -> str:
 
 
 def load_entropy_model(name_or_path: str | Path = "default") -> EntropyModel:
-    """Load a core-kind entropy model; the shipped default is loaded once and cached."""
+    """Load a core-kind entropy model (memoised while its files are unchanged, see above)."""
     path = resolve_model_path(name_or_path)
     kind = read_model_config(path)["kind"]
-    cls = CORE_KINDS.get(kind)
-    if cls is None:
+    if kind not in CORE_KINDS:
         raise ValueError(
             f"entropy model {str(path)!r} has kind {kind!r}, which the core library cannot load "
             f"(core kinds: {sorted(CORE_KINDS)}; 'transformer' models load through bytepatch.models)"
         )
-    if path == DEFAULT_MODEL_DIR:
-        if path not in _cache:
-            _cache[path] = cls.load(path)
-        return _cache[path]
-    return cls.load(path)
+    resolved = path.resolve()
+    return _load_cached(str(resolved), kind, _file_stamps(resolved))
+
+
+def _file_stamps(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, mtime_ns, size) of every file in the model directory: the cache's freshness key."""
+    stats = ((p.name, p.stat()) for p in sorted(path.iterdir()) if p.is_file())
+    return tuple((name, st.st_mtime_ns, st.st_size) for name, st in stats)
+
+
+@functools.lru_cache(maxsize=MAX_CACHED)
+def _load_cached(path: str, kind: str, stamps: tuple[tuple[str, int, int], ...]) -> EntropyModel:
+    """Pure: the model in `path`; `stamps` only keys the cache (errors are never cached)."""
+    return CORE_KINDS[kind].load(path)
+
+
+def clear_model_cache() -> None:
+    """Forget every memoised model (the next load reads the directory again)."""
+    _load_cached.cache_clear()
