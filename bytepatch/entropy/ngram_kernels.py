@@ -249,6 +249,8 @@ def build_stream(
     for c in range(n_ctx):
         n = np.int64(ctx_keys[c] >> np.uint64(_N_SHIFT)) + 1  # the n-gram order this context predicts with
         total = np.float64(ctx_total[c])
+        if succ_len[c] > 0 and ctx_total[c] == 0:
+            return head, stream_prob, stream_byte, np.int64(c)
         head[c] = q
         q += 1
         mass = 0.0

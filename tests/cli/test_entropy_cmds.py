@@ -75,3 +75,94 @@ def test_transformer_kind_without_models_module_is_a_clear_error(tmp_path, monke
     result = run("eval-entropy", tmp_path / "lm" / "config.json", "-m", tmp_path / "lm")
     assert result.exit_code != 0
     assert "transformer" in result.output
+
+
+@pytest.fixture(scope="module")
+def tiny_model(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    result = run("fit-entropy", corpus, "--output", out, "--order", "4", "--min-count", "1")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _copy(model: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in model.iterdir():
+        (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+def _truncate(path: Path) -> None:
+    data = (path / "ngram.npz").read_bytes()
+    (path / "ngram.npz").write_bytes(data[: len(data) // 2])
+
+
+def _drop_array(path: Path) -> None:
+    import numpy as np
+
+    with np.load(path / "ngram.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "succ_len"}
+    np.savez_compressed(path / "ngram.npz", **arrays)
+
+
+def _inconsistent(path: Path) -> None:
+    import numpy as np
+
+    with np.load(path / "ngram.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["succ_byte"] = arrays["succ_byte"][:-3]  # sum(succ_len) no longer matches
+    np.savez_compressed(path / "ngram.npz", **arrays)
+
+
+def _edit_config(key, value):
+    def edit(path: Path) -> None:
+        config = json.loads((path / "config.json").read_text())
+        if value is None:
+            config.pop(key)
+        elif key == "order":
+            config["config"]["order"] = value
+        else:
+            config[key] = value
+        (path / "config.json").write_text(json.dumps(config))
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_truncate, "ngram.npz: unreadable or corrupt"),
+        (_drop_array, "missing arrays ['succ_len']"),
+        (_inconsistent, "sum(succ_len)"),
+        (_edit_config("order", "6"), "order must be an integer"),
+        (_edit_config("fingerprint", None), "missing 'fingerprint'"),
+        (_edit_config("fingerprint", "0" * 64), "does not match the weights"),
+        (_edit_config("surprise", 1), "unknown keys ['surprise']"),
+    ],
+)
+@pytest.mark.parametrize("command", ["eval-entropy", "calibrate"])
+def test_corrupt_model_directory_is_a_clear_cli_error(corpus, tiny_model, tmp_path, damage, message, command):
+    model = _copy(tiny_model, tmp_path / "damaged")
+    damage(model)
+    args = [command, corpus, "-m", model] + (["-s", "4"] if command == "calibrate" else [])
+    result = run(*args)  # catch_exceptions=False: a traceback would fail the test here
+    assert result.exit_code == 1, result.output
+    assert "cannot load entropy model" in result.output and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_calibrate_samples_across_inputs_and_truncates_long_documents(tmp_path, tiny_model):
+    big = tmp_path / "big.txt"
+    big.write_text(SNIPPET * 200)  # one long document
+    small = tmp_path / "small.jsonl"
+    lines = [line for line in SNIPPET.splitlines() if line]
+    small.write_text("".join(json.dumps({"text": t}) + "\n" for t in lines))
+    result = run("calibrate", big, small, "-s", "4", "-m", tiny_model, "--sample-bytes", "16000")
+    assert result.exit_code == 0, result.output
+    # 16000 bytes, not the whole long document; the long one is cut to leave room for the small file.
+    assert "on 16000 bytes" in result.stderr
+
+
+def test_calibrate_sample_bytes_must_be_positive(corpus):
+    result = run("calibrate", corpus, "-s", "4", "--sample-bytes", "0")
+    assert result.exit_code == 2 and "sample-bytes" in result.output

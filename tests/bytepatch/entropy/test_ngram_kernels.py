@@ -80,7 +80,7 @@ def test_entropy_properties(docs):
 def test_distributions_sum_to_one_and_match_entropy(history):
     p = MODEL.distribution(history)
     assert p.shape == (256,) and np.all(p > 0)
-    assert abs(p.sum() - 1.0) < 1e-9
+    assert abs(p.sum() - 1.0) < 1e-6  # the stream's probabilities are float32
     h = MODEL.entropies([history + b"x"])[0][-1]
     assert abs(h - float(-(p * np.log(p)).sum())) < 2e-5
 

@@ -103,3 +103,150 @@ def test_default_model_loads_offline_and_is_sane():
     assert 1.0 < bpb < 3.0, bpb  # English prose it never saw
     h = model.entropies([SNIPPET])[0]
     assert 0.5 < float(h.mean()) < 2.5
+
+
+# -- corrupt or hand-edited model directories: a clear ValueError naming the file --------------
+
+
+def _saved(model: NgramModel, path: Path) -> Path:
+    model.save(path)
+    return path
+
+
+def _edit_config(path: Path, **changes) -> None:
+    config = json.loads((path / "config.json").read_text())
+    for key, value in changes.items():
+        if value is _DROP:
+            del config[key]
+        else:
+            config[key] = value
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def _rewrite_arrays(path: Path, **changes) -> None:
+    with np.load(path / "ngram.npz") as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    for name, value in changes.items():
+        if value is _DROP:
+            del arrays[name]
+        else:
+            arrays[name] = value
+    np.savez_compressed(path / "ngram.npz", **arrays)
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"smoothing": "kn"}, r"unknown keys \['smoothing'\]"),
+        ({"fingerprint": _DROP}, "missing 'fingerprint'"),
+        ({"config": {"order": "5"}}, "order must be an integer"),
+        ({"config": 5}, "'config' must be an object"),
+        ({"default_threshold": "1.5"}, "default_threshold must be a finite number"),
+        ({"stats": []}, "'stats' must be an object"),
+        ({"format_version": 2}, "format_version 2"),
+    ],
+)
+def test_config_json_is_read_strictly(model, tmp_path, changes, message):
+    path = _saved(model, tmp_path / "m")
+    _edit_config(path, **changes)
+    with pytest.raises(ValueError, match=message) as info:
+        NgramModel.load(path)
+    assert "config.json" in str(info.value)
+
+
+def test_config_value_types_are_checked_at_construction():
+    with pytest.raises(ValueError, match="min_count must be an integer"):
+        NgramConfig(min_count=2.0)
+    with pytest.raises(ValueError, match="order must be an integer"):
+        NgramConfig(order=True)
+    assert NgramConfig(order=np.int64(5)).order == 5 and type(NgramConfig(order=np.int64(5)).order) is int
+
+
+def test_fingerprint_must_match_the_weights(model, tmp_path):
+    path = _saved(model, tmp_path / "m")
+    other = _saved(NgramModel.fit(DOCS[:2], NgramConfig(order=5, min_count=1)), tmp_path / "other")
+    (path / "ngram.npz").write_bytes((other / "ngram.npz").read_bytes())  # weights from another model
+    with pytest.raises(ValueError, match="does not match the weights"):
+        NgramModel.load(path)
+
+
+def test_truncated_missing_and_garbage_weight_files(model, tmp_path):
+    path = _saved(model, tmp_path / "m")
+    data = (path / "ngram.npz").read_bytes()
+    for broken in (data[: len(data) // 2], data[:10], b"", b"not a zip file at all"):
+        (path / "ngram.npz").write_bytes(broken)
+        with pytest.raises(ValueError, match=r"ngram\.npz: unreadable or corrupt"):
+            NgramModel.load(path)
+    (path / "ngram.npz").unlink()
+    with pytest.raises(ValueError, match=r"ngram\.npz: no such file"):
+        NgramModel.load(path)
+
+
+def _arrays(model: NgramModel) -> dict[str, np.ndarray]:
+    return {k: v.copy() for k, v in model.arrays.items()}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda a: a.pop("succ_count"), r"missing arrays \['succ_count'\]"),
+        (lambda a: a.update(extra=np.zeros(3)), r"unknown arrays \['extra'\]"),
+        (lambda a: a.update(bigram_counts=a["bigram_counts"][:256]), r"bigram_counts has shape \(256, 256\)"),
+        (lambda a: a.update(discounts=a["discounts"][:3]), "discounts has shape"),
+        (lambda a: a.update(ctx_total=a["ctx_total"].astype(np.int64)), "ctx_total has dtype int64"),
+        (lambda a: a.update(ctx_total=a["ctx_total"][:-1]), "context arrays differ in length"),
+        (lambda a: a.update(succ_byte=a["succ_byte"][:-1]), r"sum\(succ_len\)"),
+        (lambda a: a.update(succ_len=a["succ_len"] + np.uint16(1)), r"sum\(succ_len\)"),
+        (lambda a: a.update(succ_count=a["succ_count"][:, None]), "succ_count must be 1-D"),
+        (lambda a: a.update(ctx_keys=a["ctx_keys"][::-1].copy()), "not strictly increasing"),
+        (lambda a: a["ctx_keys"].__setitem__(-1, a["ctx_keys"][-1] | np.uint64(7 << 57)), "outside 2..4 symbols"),
+        (lambda a: a["succ_count"].__setitem__(0, 0), "successor count is 0"),
+        (lambda a: a["ctx_total"].__setitem__(0, 0), "exceed ctx_total"),
+        (lambda a: a["discounts"].__setitem__((2, 0), np.nan), "discounts must be finite"),
+        (lambda a: a["discounts"].__setitem__((3, 1), 2.5), "discounts must be finite"),
+    ],
+)
+def test_inconsistent_arrays_are_refused_before_any_kernel_reads_them(model, tmp_path, mutate, message):
+    path = _saved(model, tmp_path / "m")
+    arrays = _arrays(model)
+    mutate(arrays)
+    np.savez_compressed(path / "ngram.npz", **arrays)
+    with pytest.raises(ValueError, match=message) as info:
+        NgramModel.load(path)
+    assert "ngram.npz" in str(info.value)
+
+
+def test_contexts_must_be_prefix_closed(model):
+    arrays = _arrays(model)
+    keys = arrays["ctx_keys"]
+    # Drop the stored 2-byte suffix of a 3-byte context (and that suffix's successors).
+    n, bos = keys >> np.uint64(57), (keys >> np.uint64(56)) & np.uint64(1)
+    longer = keys[(n == 3) & (bos == 0)][0]
+    suffix = (np.uint64(2) << np.uint64(57)) | (longer & np.uint64(0xFFFF))
+    drop = int(np.searchsorted(keys, suffix))
+    assert keys[drop] == suffix
+    start = int(arrays["succ_len"][:drop].sum())
+    stop = start + int(arrays["succ_len"][drop])
+    for name in ("ctx_keys", "ctx_total", "succ_len"):
+        arrays[name] = np.delete(arrays[name], drop)
+    for name in ("succ_byte", "succ_count"):
+        arrays[name] = np.delete(arrays[name], np.arange(start, stop))
+    with pytest.raises(ValueError, match="not prefix-closed"):
+        NgramModel(model.config, arrays)
+
+
+def test_registry_cache_is_bounded_and_sees_rewrites(model, tmp_path):
+    from bytepatch.entropy.registry import MAX_CACHED, clear_model_cache
+
+    path = _saved(model, tmp_path / "m")
+    first = load_entropy_model(path)
+    assert load_entropy_model(str(path)) is first  # same directory, unchanged files: memoised
+    other = NgramModel.fit(DOCS[:2], NgramConfig(order=5, min_count=1))
+    other.save(path)  # rewritten in place: new mtimes and sizes
+    assert load_entropy_model(path).fingerprint == other.fingerprint
+    clear_model_cache()
+    assert load_entropy_model(path) is not first
+    assert MAX_CACHED >= 1
