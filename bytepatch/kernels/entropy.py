@@ -12,7 +12,6 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
 def entropy_starts(
     entropies: np.ndarray,
     offsets: np.ndarray,
@@ -23,8 +22,22 @@ def entropy_starts(
 ) -> np.ndarray:
     """1 where a byte starts a patch: byte 0 of each document always; byte t >= 1 when
     `h[t] > threshold` (global) and/or `h[t] - h[t-1] > threshold_add` (relative)."""
+    out = np.empty(entropies.shape[0], dtype=np.uint8)  # NumPy's allocator: huge pages, few faults
+    _entropy_starts_into(entropies, offsets, threshold, threshold_add, use_global, use_relative, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _entropy_starts_into(
+    entropies: np.ndarray,
+    offsets: np.ndarray,
+    threshold: float,
+    threshold_add: float,
+    use_global: bool,
+    use_relative: bool,
+    starts: np.ndarray,
+) -> None:
     n = entropies.shape[0]
-    starts = np.empty(n, dtype=np.uint8)
     if use_global and use_relative:
         for t in range(1, n):
             h = np.float64(entropies[t])
@@ -42,4 +55,3 @@ def entropy_starts(
     for d in range(offsets.shape[0] - 1):
         if offsets[d + 1] > offsets[d]:
             starts[offsets[d]] = 1
-    return starts

@@ -25,10 +25,15 @@ def _space_like_table() -> np.ndarray:
 SPACE_LIKE = _space_like_table()
 
 
-@numba.njit(cache=True, nogil=True)
 def space_starts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """1 where a byte starts a patch under the space rule (see module docstring)."""
-    starts = np.empty(data.shape[0], dtype=np.uint8)
+    out = np.empty(data.shape[0], dtype=np.uint8)  # NumPy's allocator: huge pages, few faults
+    _space_starts_into(data, offsets, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _space_starts_into(data: np.ndarray, offsets: np.ndarray, starts: np.ndarray) -> None:
     for d in range(offsets.shape[0] - 1):
         lo = offsets[d]
         hi = offsets[d + 1]
@@ -42,4 +47,40 @@ def space_starts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         # pipeline freely instead of waiting on the previous byte's class.
         for t in range(lo + 1, hi - 1):
             starts[t + 1] = SPACE_LIKE[data[t]] & (SPACE_LIKE[data[t - 1]] ^ 1)
-    return starts
+
+
+def space_lengths(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Uncapped patch lengths (int32) and patch offsets (int64) under the space rule.
+
+    The fast path the space patcher uses: the rule fused into the branch-free lengths
+    loop of `lengths.py`, carrying the classes of the two previous bytes in registers
+    instead of writing and re-reading a start mask (about 1.6x faster). Tested equal to
+    `starts_to_lengths(space_starts(...))`, the two-step composition every rule shares.
+    """
+    buf = np.empty(int(offsets[-1]) + 1, dtype=np.int32)
+    patch_offsets = np.zeros(len(offsets), dtype=np.int64)
+    count = _space_lengths_into(data, offsets, buf, patch_offsets)
+    return buf[:count], patch_offsets
+
+
+@numba.njit(cache=True, nogil=True)
+def _space_lengths_into(data: np.ndarray, offsets: np.ndarray, buf: np.ndarray, patch_offsets: np.ndarray) -> int:
+    k = 0
+    for d in range(offsets.shape[0] - 1):
+        lo = offsets[d]
+        hi = offsets[d + 1]
+        if hi > lo:
+            prev = lo
+            before = np.uint8(1)  # class of byte t-2; BOS, before byte 0, is space-like
+            last = SPACE_LIKE[data[lo]]  # class of byte t-1
+            for t in range(lo + 1, hi):
+                s = last & (before ^ 1)  # byte t-1 ends its patch: byte t starts one
+                buf[k] = t - prev
+                k += s
+                prev = t if s else prev
+                before = last
+                last = SPACE_LIKE[data[t]]
+            buf[k] = hi - prev
+            k += 1
+        patch_offsets[d + 1] = k
+    return k

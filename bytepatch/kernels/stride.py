@@ -6,11 +6,15 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
 def stride_starts(offsets: np.ndarray, stride: int) -> np.ndarray:
     """1 at every `stride`-th byte of each document, counted from the document's start."""
-    starts = np.zeros(offsets[-1], dtype=np.uint8)
+    out = np.zeros(offsets[-1], dtype=np.uint8)
+    _stride_starts_into(offsets, stride, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _stride_starts_into(offsets: np.ndarray, stride: int, starts: np.ndarray) -> None:
     for d in range(offsets.shape[0] - 1):
         for t in range(offsets[d], offsets[d + 1], stride):
             starts[t] = 1
-    return starts

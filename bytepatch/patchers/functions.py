@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bytepatch.kernels import entropy_starts, space_starts, starts_to_lengths, stride_starts
+from bytepatch.kernels import entropy_starts, space_lengths, starts_to_lengths, stride_starts
+from bytepatch.kernels.lengths import apply_cap
 from bytepatch.patchers.base import as_uint8, check_max_patch_length, single
 
 
@@ -62,7 +63,7 @@ def space_patch_lengths(data: bytes | np.ndarray, max_patch_length: int | None =
     arr = as_uint8(data)
     check_max_patch_length(max_patch_length)
     offsets = single(arr.shape[0])
-    return starts_to_lengths(space_starts(arr, offsets), offsets, max_patch_length or 0)[0]
+    return apply_cap(*space_lengths(arr, offsets), max_patch_length or 0)[0]
 
 
 def stride_patch_lengths(n_bytes: int, stride: int) -> np.ndarray:

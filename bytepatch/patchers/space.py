@@ -12,7 +12,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from bytepatch.kernels import space_starts, starts_to_lengths
+from bytepatch.kernels import space_lengths
+from bytepatch.kernels.lengths import apply_cap
 from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8, check_max_patch_length
 from bytepatch.patchers.functions import space_patch_lengths
 from bytepatch.ragged import Ragged
@@ -35,7 +36,5 @@ class SpacePatcher(PatcherBase):
         return space_patch_lengths(data, self._config.max_patch_length)
 
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
-        values = as_uint8(docs.values)
-        starts = space_starts(values, docs.offsets)
-        lengths, offsets = starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0)
-        return Ragged(lengths, offsets)
+        raw = space_lengths(as_uint8(docs.values), docs.offsets)
+        return Ragged(*apply_cap(*raw, self._config.max_patch_length or 0))

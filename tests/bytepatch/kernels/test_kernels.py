@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.kernels import entropy_starts, space_starts, starts_to_lengths, stride_starts
+from bytepatch.kernels import entropy_starts, space_lengths, space_starts, starts_to_lengths, stride_starts
 from bytepatch.kernels.reference import (
     entropy_starts_ref,
     space_starts_ref,
@@ -124,3 +124,13 @@ def test_starts_to_lengths_forces_a_start_at_byte_zero():
     starts = np.zeros(5, dtype=np.uint8)
     lengths, offsets = starts_to_lengths(starts, np.array([0, 2, 2, 5], dtype=np.int64), 0)
     assert lengths.tolist() == [2, 3] and offsets.tolist() == [0, 1, 1, 2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches)
+def test_fused_space_lengths_equal_the_two_step_form(docs):
+    ragged = Ragged.from_bytes(docs)
+    fused, fused_offsets = space_lengths(ragged.values, ragged.offsets)
+    two_step, offsets = starts_to_lengths(space_starts(ragged.values, ragged.offsets), ragged.offsets, 0)
+    np.testing.assert_array_equal(fused, two_step)
+    np.testing.assert_array_equal(fused_offsets, offsets)
