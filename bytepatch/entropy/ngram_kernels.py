@@ -174,16 +174,28 @@ def rehash(keys: np.ndarray, counts: np.ndarray, new_capacity: int) -> tuple[np.
 # ------------------------------------------------------------- context index (lookup)
 
 
-@numba.njit(cache=True)
 def build_slots(
     ctx_keys: np.ndarray, ctx_start: np.ndarray, ctx_len: np.ndarray, ctx_dense: np.ndarray, capacity: int
 ) -> np.ndarray:
     """Open-addressing context table, one 16-byte record per slot so a probe costs one
     cache line: slots[i] = (key or EMPTY, meta), meta = stream start (bits 0..31) |
-    successor count (bits 32..40) | dense row + 1, 0 if none (bits 41..63)."""
+    successor count (bits 32..40) | dense row + 1, 0 if none (bits 41..63).
+
+    The tables the entropy kernel probes at random are allocated by NumPy (huge pages
+    where the OS offers them: fewer TLB misses) and filled by Numba.
+    """
     slots = np.empty((capacity, 2), dtype=np.uint64)
     slots[:, 0] = EMPTY
     slots[:, 1] = 0
+    _fill_slots(ctx_keys, ctx_start, ctx_len, ctx_dense, slots)
+    return slots
+
+
+@numba.njit(cache=True)
+def _fill_slots(
+    ctx_keys: np.ndarray, ctx_start: np.ndarray, ctx_len: np.ndarray, ctx_dense: np.ndarray, slots: np.ndarray
+) -> None:
+    capacity = slots.shape[0]
     bits = _table_bits(capacity)
     mask = capacity - 1
     for c in range(ctx_keys.shape[0]):
@@ -193,7 +205,6 @@ def build_slots(
         slots[i, 0] = ctx_keys[c]
         meta = np.uint64(ctx_start[c]) | (np.uint64(ctx_len[c]) << np.uint64(32))
         slots[i, 1] = meta | (np.uint64(ctx_dense[c] + 1) << np.uint64(41))
-    return slots
 
 
 @numba.njit(cache=True, inline="always")
@@ -222,7 +233,6 @@ def lookup_many(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------ derived tables (built at load)
 
 
-@numba.njit(cache=True)
 def build_stream(
     ctx_keys: np.ndarray,  # uint64 (C,): contexts of >= 2 symbols
     ctx_total: np.ndarray,  # uint32 (C,): A(u), pruned successors included
@@ -230,7 +240,7 @@ def build_stream(
     succ_byte: np.ndarray,  # uint8 (S,): successor bytes, grouped by context
     succ_count: np.ndarray,  # uint32 (S,): their Kneser-Ney counts
     discounts: np.ndarray,  # float64 (order + 1, 3): D1, D2, D3+ per n-gram order
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.int64]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The probability stream the entropy kernel reads, straight from the integer counts.
 
     Per context: its back-off weight `1 - sum_b (a(ub) - D(a(ub))) / A(u)`, then its
@@ -244,13 +254,30 @@ def build_stream(
     head = np.empty(n_ctx, dtype=np.int64)
     stream_prob = np.empty(n_ctx + succ_byte.shape[0], dtype=np.float32)
     stream_byte = np.zeros(n_ctx + succ_byte.shape[0], dtype=np.uint8)
+    bad = _fill_stream(ctx_keys, ctx_total, succ_len, succ_byte, succ_count, discounts, head, stream_prob, stream_byte)
+    return head, stream_prob, stream_byte, int(bad)
+
+
+@numba.njit(cache=True)
+def _fill_stream(
+    ctx_keys: np.ndarray,
+    ctx_total: np.ndarray,
+    succ_len: np.ndarray,
+    succ_byte: np.ndarray,
+    succ_count: np.ndarray,
+    discounts: np.ndarray,
+    head: np.ndarray,
+    stream_prob: np.ndarray,
+    stream_byte: np.ndarray,
+) -> np.int64:
+    n_ctx = ctx_keys.shape[0]
     q = 0
     s = 0
     for c in range(n_ctx):
         n = np.int64(ctx_keys[c] >> np.uint64(_N_SHIFT)) + 1  # the n-gram order this context predicts with
         total = np.float64(ctx_total[c])
         if succ_len[c] > 0 and ctx_total[c] == 0:
-            return head, stream_prob, stream_byte, np.int64(c)
+            return np.int64(c)
         head[c] = q
         q += 1
         mass = 0.0
@@ -258,7 +285,7 @@ def build_stream(
         for _ in range(succ_len[c]):
             count = np.int64(succ_count[s])
             if count == 0:
-                return head, stream_prob, stream_byte, np.int64(c)
+                return np.int64(c)
             count_sum += count
             p = (count - discounts[n, min(count, 3) - 1]) / total
             stream_prob[q] = p
@@ -267,9 +294,9 @@ def build_stream(
             q += 1
             s += 1
         if count_sum > ctx_total[c]:
-            return head, stream_prob, stream_byte, np.int64(c)
+            return np.int64(c)
         stream_prob[head[c]] = min(max(1.0 - mass, 0.0), 1.0)
-    return head, stream_prob, stream_byte, np.int64(-1)
+    return np.int64(-1)
 
 
 @numba.njit(cache=True)
@@ -292,7 +319,6 @@ def first_missing_suffix(slots: np.ndarray, ctx_keys: np.ndarray) -> np.int64:
     return np.int64(-1)
 
 
-@numba.njit(cache=True)
 def dense_tables(
     base: np.ndarray,  # float64 (257, 256): orders <= 2 by previous symbol (row 256 = BOS)
     dense_keys: np.ndarray,  # uint64 (R,): contexts that get a precomputed full distribution
@@ -308,11 +334,27 @@ def dense_tables(
     context shortest first (back-off times the row so far, plus its successors).
     Contexts must be prefix-closed (checked by `first_missing_suffix`).
     """
-    n_base = base.shape[0]
-    n_rows = n_base + dense_keys.shape[0]
+    n_rows = base.shape[0] + dense_keys.shape[0]
     prob = np.empty((n_rows, 256), dtype=np.float32)
     plogp = np.empty((n_rows, 256), dtype=np.float32)
     sum_plogp = np.empty(n_rows, dtype=np.float64)
+    _fill_dense(base, dense_keys, slots, stream_prob, stream_byte, prob, plogp, sum_plogp)
+    return prob, plogp, sum_plogp
+
+
+@numba.njit(cache=True)
+def _fill_dense(
+    base: np.ndarray,
+    dense_keys: np.ndarray,
+    slots: np.ndarray,
+    stream_prob: np.ndarray,
+    stream_byte: np.ndarray,
+    prob: np.ndarray,
+    plogp: np.ndarray,
+    sum_plogp: np.ndarray,
+) -> None:
+    n_base = base.shape[0]
+    n_rows = prob.shape[0]
     bits = _table_bits(slots.shape[0])
     p = np.empty(256, dtype=np.float64)
     for r in range(n_rows):
@@ -348,7 +390,6 @@ def dense_tables(
             plogp[r, b] = v
             total += v
         sum_plogp[r] = total
-    return prob, plogp, sum_plogp
 
 
 # ----------------------------------------------------------------------- entropies
