@@ -17,6 +17,11 @@ elsewhere) and the Spanish Debian reference.
 The default threshold is chosen (global rule) so that the mean patch size on the
 held-out Python docs (English prose) is 4.5 bytes, the paper's main setting.
 
+Not bit-reproducible across machines: the man pages are every 8th file of what is
+installed under /usr/share/man, so other installed packages give another model (and
+fingerprint). Datasets record the shipped model's fingerprint: replace it only when
+the format changes, and say so.
+
     .venv/bin/python scripts/train_default_entropy_model.py [--output DIR] [--order 6]
 """
 
