@@ -3,7 +3,8 @@
 Runs the Numba kernel single-threaded (it has no parallel loops) on real text when
 the Debian docs of DESIGN §7 are installed, else on the repository's own sources, and
 prints MB/s for entropies alone and for the full `entropies()` call (packing and
-splitting included), best of several repeats, plus the load time of the model.
+splitting included), best of several repeats, plus the load time of the model and
+the process's peak memory right after loading it.
 
     .venv/bin/python bench/entropy_ngram.py [--megabytes 8] [--repeats 5] [--model default]
 """
@@ -11,6 +12,7 @@ splitting included), best of several repeats, plus the load time of the model.
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from pathlib import Path
 
@@ -58,6 +60,7 @@ def main() -> None:
     t = time.perf_counter()
     model = load_entropy_model(args.model)
     load_s = time.perf_counter() - t
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     docs = corpus(args.megabytes)
     mb = sum(map(len, docs)) / 1e6
     model.entropies(docs[:2])  # compile / load the cached kernel
@@ -69,7 +72,7 @@ def main() -> None:
     )  # fmt: skip
     kernel_s = best_seconds(lambda: K.ngram_entropies(*kernel_args), args.repeats)
     api_s = best_seconds(lambda: model.entropies(docs), args.repeats)
-    print(f"model {model!r}, loaded in {load_s:.2f}s")
+    print(f"model {model!r}, loaded in {load_s:.2f}s, process peak RSS after load {peak_mb:.0f} MB")
     print(f"corpus {mb:.1f} MB in {len(docs)} documents")
     print(f"kernel (entropy + surprisal), 1 core: {mb / kernel_s:6.2f} MB/s")
     print(f"model.entropies(docs),        1 core: {mb / api_s:6.2f} MB/s")
