@@ -379,9 +379,9 @@ class NgramModel:
         pos = len(history)
         t = self._tables
         p = t["base_p1"][history[-1] if pos >= 1 else K.BOS_ROW].copy()
-        keys = [K.context_key_py(history, pos, j) for j in range(2, min(self.config.order - 1, pos + 1) + 1)]
-        metas = K.lookup_many(t["slots"], np.array(keys, dtype=np.uint64)) if keys else []
-        for meta in metas.tolist() if len(metas) else []:
+        lengths = range(2, min(self.config.order - 1, pos + 1) + 1)
+        keys = np.array([K.context_key_py(history, pos, j) for j in lengths], dtype=np.uint64)
+        for meta in K.lookup_many(t["slots"], keys).tolist():
             if meta < 0:  # prefix closure: no longer context is stored either
                 break
             head, n_succ = meta & 0xFFFFFFFF, (meta >> 32) & 0x1FF
@@ -485,18 +485,17 @@ def _read_arrays(weights: Path) -> dict[str, np.ndarray]:
     truncated or corrupt file is a ValueError naming it (never a zipfile/KeyError traceback)."""
     try:
         with np.load(weights, allow_pickle=False) as npz:
-            names = set(npz.files)
-            missing = sorted(set(_ARRAY_DTYPES) - names)
-            if missing:
-                raise ValueError(f"missing arrays {missing}")
-            unknown = sorted(names - set(_ARRAY_DTYPES))
-            if unknown:
-                raise ValueError(f"unknown arrays {unknown}; expected {sorted(_ARRAY_DTYPES)}")
-            arrays = {name: npz[name] for name in _ARRAY_DTYPES}
+            arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError as exc:
         raise ValueError(f"{weights}: no such file") from exc
     except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(f"{weights}: unreadable or corrupt ({type(exc).__name__}: {exc})") from exc
+    missing = sorted(set(_ARRAY_DTYPES) - set(arrays))
+    if missing:
+        raise ValueError(f"{weights}: missing arrays {missing}")
+    unknown = sorted(set(arrays) - set(_ARRAY_DTYPES))
+    if unknown:
+        raise ValueError(f"{weights}: unknown arrays {unknown}; expected {sorted(_ARRAY_DTYPES)}")
     return arrays
 
 
