@@ -18,24 +18,28 @@ from bytepatch.entropy.registry import CORE_KINDS, load_entropy_model, model_kin
 TRANSFORMER_MODULE = "bytepatch.models.entropy_lm"
 
 
-def load_model(name_or_path: str) -> EntropyModel:
-    """The entropy model named on the command line, or a ClickException saying why not."""
+def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
+    """The entropy model named on the command line, or a ClickException saying why not.
+
+    `device` ("cpu", "cuda", "auto") places transformer models; n-gram models run on
+    the CPU whatever it says (their kernels are CPU code).
+    """
     try:
         kind = model_kind(name_or_path)
         if kind in CORE_KINDS:
             return load_entropy_model(name_or_path)
         if kind == "transformer":
-            return _load_transformer(str(resolve_model_path(name_or_path)))
+            return _load_transformer(str(resolve_model_path(name_or_path)), device)
         return load_entropy_model(name_or_path)  # raises the registry's "unknown kind" error
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
 
 
-def _load_transformer(path: str) -> EntropyModel:
+def _load_transformer(path: str, device: str) -> EntropyModel:
     try:
         module = importlib.import_module(TRANSFORMER_MODULE)
     except ModuleNotFoundError as exc:
         raise click.ClickException(
             f"entropy model {path!r} is a transformer, but {TRANSFORMER_MODULE} is not available ({exc})"
         ) from exc
-    return module.load(path)
+    return module.load(path, device=device)

@@ -19,6 +19,8 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
 @click.option("--patcher", type=click.Choice(sorted(PATCHERS)), default="entropy", show_default=True)
 @click.option("--entropy-model", default="default", show_default=True, help="Entropy model name or directory.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+              help="Where a transformer entropy model runs (bf16 on CUDA); n-gram models use the CPU.")
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
 @click.option("--target-patch-size", type=float, help="Calibrate the threshold to this mean patch size first.")
@@ -37,7 +39,7 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--num-shards", type=click.IntRange(min=1), help="Split the inputs among K independent jobs.")
 @click.option("--shard-index", type=click.IntRange(min=0), help="This job's index in [0, K) (with --num-shards).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, threshold: float | None,
+def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
             threshold_add: float | None, target_patch_size: float | None, stride: int,
             max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
             input_format: str, shard_format: str, shard_size_mb: float, workers: int, save_entropies: bool,
@@ -65,7 +67,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     try:
         spec, factory, info, extra, model = patcher_spec(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
-            inputs, ReaderConfig(text_field, id_field, doc_per_line, input_format),
+            inputs, ReaderConfig(text_field, id_field, doc_per_line, input_format), device,
         )  # fmt: skip
         if workers > 1:
             model = None  # each worker loads its own; holding one here too would only cost memory
@@ -110,14 +112,14 @@ def _job_split(num_shards: int | None, shard_index: int | None):
     return dist.world_size, dist.rank, dist
 
 
-def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader):
+def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader, device="cpu"):
     """The patcher dict, entropy-model factory, model info, extra metadata and loaded model."""
     if patcher == "stride":
         return {"patcher": "stride", "stride": stride}, None, None, {}, None
     if patcher == "space":
         return {"patcher": "space", "max_patch_length": max_len}, None, None, {}, None
     resolver = _entropy_resolver()
-    model = resolver.load_model(model_name)
+    model = resolver.load_model(model_name, device)
     info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint}
     extra: dict[str, Any] = {}
     if target is not None:
@@ -135,7 +137,7 @@ def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, 
             )
         threshold = model.default_threshold
     spec = {"patcher": "entropy", "threshold": threshold, "threshold_add": threshold_add, "max_patch_length": max_len}
-    factory = functools.partial(resolver.load_model, model_name)
+    factory = functools.partial(resolver.load_model, model_name, device)
     return spec, factory, info, extra, model
 
 

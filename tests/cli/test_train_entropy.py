@@ -89,6 +89,15 @@ def test_segment_uses_the_trained_directory(trained, corpus, tmp_path):
     table = open_dataset(tmp_path / "ds").to_table()
     sizes = [sum(p) for p in table.column("patch_lengths").to_pylist()]
     assert sizes == [len(b) for b in table.column("bytes").to_pylist()]
+    meta = open_dataset(tmp_path / "ds").metadata
+    assert meta["entropy_model"]["kind"] == "transformer" and meta["entropy_model"]["fingerprint"] == load(trained).fingerprint
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_segment_on_cuda_without_a_gpu_says_so(trained, corpus, tmp_path):
+    args = ["segment", str(corpus), "-o", str(tmp_path / "ds"), "--entropy-model", str(trained), "--device", "cuda"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "no CUDA device" in result.output
 
 
 def test_interrupted_then_resumed_run_equals_the_straight_run(trained, corpus, tmp_path):
