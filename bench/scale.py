@@ -4,7 +4,7 @@
    100 MB of JSONL: streaming means the two stay within 1.5x of each other.
 2. Throughput of `bytepatch segment` with --workers 1 and --workers 2 on the same input.
 
-    python bench/scale.py [--big-mb 100] [--workers-mb 24]
+    python bench/scale.py [--big-mb 100] [--workers-mb 64]
 
 Corpus: the Python standard library's sources as JSONL documents, repeated as needed.
 """
@@ -54,7 +54,7 @@ def measure(cmd: list[str]) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--big-mb", type=float, default=100.0)
-    parser.add_argument("--workers-mb", type=float, default=24.0)
+    parser.add_argument("--workers-mb", type=float, default=64.0)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bytepatch-scale-"))
     try:
@@ -72,7 +72,7 @@ def main() -> None:
         print(f"ratio: {ratio:.2f}x  [{'ok' if ratio <= 1.5 else 'ABOVE 1.5x target'}]")
         rates = {}
         for w in (1, 2):
-            s, _ = measure([*seg, str(mid), "-o", str(tmp / f"w{w}"), "--workers", str(w), "--shard-size-mb", "2"])
+            s, _ = measure([*seg, str(mid), "-o", str(tmp / f"w{w}"), "--workers", str(w), "--shard-size-mb", "4"])
             rates[w] = n_mid / 1e6 / s
             print(f"--workers {w}: {s:6.1f} s  {rates[w]:6.2f} MB/s  ({args.workers_mb:.0f} MB, entropy patcher)")
         print(f"speed-up with 2 workers: {rates[2] / rates[1]:.2f}x")

@@ -59,34 +59,69 @@ class ShardWriter:
         return ShardInfo(chunk.index, name, len(chunk.docs), n_bytes, len(lengths), size)
 
     def _patch(self, docs: list[bytes]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """Flat patch lengths, their per-document offsets, and (flat entropies, offsets)."""
-        if all(len(d) <= self.job.window for d in docs):
-            return self._patch_batch(docs)
-        # Mixed: short documents as one batch, long ones window by window, then re-joined
-        # in document order.
-        keep = self.job.save_entropies and self.patcher.needs_entropies
-        short = [i for i, d in enumerate(docs) if len(d) <= self.job.window]
-        rows: list = [None] * len(docs)
-        lengths, offsets, ent = self._patch_batch([docs[i] for i in short])
-        for j, i in enumerate(short):
-            h = ent[0][ent[1][j] : ent[1][j + 1]].astype(np.float16) if ent is not None else None
-            rows[i] = (lengths[offsets[j] : offsets[j + 1]], h)
-        for i, d in enumerate(docs):
-            if rows[i] is None:
-                rows[i] = patch_long_document(self.patcher, d, self.model, self.job.window, keep)
-        flat = Ragged.from_arrays([r[0] for r in rows], dtype=np.int32)
-        stored = Ragged.from_arrays([r[1] for r in rows], dtype=np.float16) if keep else None
-        return flat.values, flat.offsets, (stored.values, stored.offsets) if stored is not None else None
+        """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
+        offsets) when they are kept.
 
-    def _patch_batch(self, docs: list[bytes]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        Documents go in groups of about GROUP_BYTES, long ones alone and window by window,
+        so the float32 entropies (4 bytes per byte) exist for one group at a time and a
+        shard's memory stays near its own size.
+        """
+        keep = self.job.save_entropies and self.patcher.needs_entropies
+        lengths: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        kept: list[np.ndarray] = []
+        for group in _groups(docs, self.job.window):
+            if len(group) == 1 and len(group[0]) > self.job.window:
+                rows, h = patch_long_document(self.patcher, group[0], self.model, self.job.window, keep)
+                lengths.append(rows)
+                counts.append(np.array([len(rows)]))
+                if keep:
+                    kept.append(h)
+                continue
+            patches, h = self._patch_batch(group)
+            lengths.append(patches.values)
+            counts.append(patches.row_lengths())
+            if keep:
+                kept.append(h.values.astype(np.float16))
+        flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
+        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(counts) if counts else [], out=offsets[1:])
+        if not keep:
+            return flat, offsets, None
+        ent_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum([len(d) for d in docs], out=ent_offsets[1:])
+        return flat, offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), ent_offsets)
+
+    def _patch_batch(self, docs: list[bytes]) -> tuple[Ragged, Ragged | None]:
         ragged = Ragged.from_bytes(docs)
         entropies = None
         if self.patcher.needs_entropies:
             if self.model is None:
                 raise ValueError("the entropy patcher needs an entropy model")
             entropies = Ragged.from_arrays(self.model.entropies(docs), dtype=np.float32)
-        patches = self.patcher.patch_batch(ragged, entropies)
-        return patches.values, patches.offsets, (entropies.values, entropies.offsets) if entropies is not None else None
+        return self.patcher.patch_batch(ragged, entropies), entropies
+
+
+GROUP_BYTES = 4 << 20  # document bytes whose entropies are computed together
+
+
+def _groups(docs: list[bytes], window: int):
+    """Consecutive documents in groups of about GROUP_BYTES; a document over `window`
+    bytes is a group of its own (it is patched in windows)."""
+    group: list[bytes] = []
+    size = 0
+    for doc in docs:
+        if len(doc) > window or (group and size + len(doc) > GROUP_BYTES):
+            if group:
+                yield group
+            group, size = [], 0
+        if len(doc) > window:
+            yield [doc]
+            continue
+        group.append(doc)
+        size += len(doc)
+    if group:
+        yield group
 
 
 _STATE: dict[str, ShardWriter] = {}

@@ -84,3 +84,29 @@ def test_windows_with_the_shipped_ngram_model():
     lengths, kept = patch_long_document(patcher, doc, model, window=37, keep_entropies=True)
     np.testing.assert_array_equal(lengths, patcher.patch_lengths(doc, h))
     np.testing.assert_array_equal(kept, h.astype(np.float16))
+
+
+def test_groups_and_windows_do_not_change_entropy_rows(tmp_path, monkeypatch):
+    """Entropies computed group by group and window by window give the same dataset."""
+    import functools
+    from pathlib import Path
+
+    from bytepatch.dataset import open_dataset
+    from bytepatch.entropy.registry import load_entropy_model
+    from bytepatch.io import ReaderConfig
+    from bytepatch.segment import SegmentOptions, segment_corpus
+    from bytepatch.segment import worker
+
+    sample = Path(__file__).resolve().parents[3] / "examples" / "sample"
+    model = load_entropy_model("default")
+    spec = {"patcher": "entropy", "threshold": model.default_threshold, "threshold_add": None, "max_patch_length": 9}
+
+    def run(out, window):
+        options = SegmentOptions(window_bytes=window, show_progress=False, save_entropies=True)
+        factory = functools.partial(load_entropy_model, "default")
+        segment_corpus([str(sample)], tmp_path / out, spec, ReaderConfig(), options, factory, None, model)
+        return sorted((r.id, r.bytes, tuple(r.patch_lengths), tuple(r.entropies)) for r in open_dataset(tmp_path / out))
+
+    whole = run("whole", 1 << 30)
+    monkeypatch.setattr(worker, "GROUP_BYTES", 3000)
+    assert run("grouped", 2000) == whole
