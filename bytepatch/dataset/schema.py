@@ -44,31 +44,30 @@ def list_array(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataType)
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=value_type))
 
 
-def binary_array(docs: list[bytes]) -> pa.LargeBinaryArray:
-    """The documents as one large_binary column; a lone document is not copied at all
-    (a 1 GB document would otherwise cost another GB at write time)."""
-    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum([len(d) for d in docs], out=offsets[1:])
-    data = docs[0] if len(docs) == 1 else b"".join(docs)
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(docs), buffers)
+def binary_array(data: bytes | bytearray | memoryview, offsets: np.ndarray) -> pa.LargeBinaryArray:
+    """Documents stored back to back in `data` as a large_binary column, without a copy."""
+    buffers = [None, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)), pa.py_buffer(data)]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, buffers)
 
 
 def build_table(
     ids: list[str],
-    docs: list[bytes],
+    data: bytes | bytearray | memoryview,
+    offsets: np.ndarray,
     lengths: np.ndarray,
     patch_offsets: np.ndarray,
     schema: pa.Schema,
     entropies: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pa.Table:
-    """One shard's rows as a table of `schema` (entropies: flat float values + offsets)."""
+    """One shard's rows as a table of `schema`: the documents back to back in `data` with
+    int64 `offsets`, flat patch lengths with their offsets, and optionally entropies
+    (flat float values + offsets)."""
     columns = [
         pa.array(ids, type=pa.string()),
-        binary_array(docs),
+        binary_array(data, offsets),
         list_array(lengths.astype(np.int32, copy=False), patch_offsets, pa.int32()),
     ]
     if entropies is not None:
-        values, offsets = entropies
-        columns.append(list_array(values.astype(np.float16), offsets, pa.float16()))
+        values, ent_offsets = entropies
+        columns.append(list_array(values.astype(np.float16), ent_offsets, pa.float16()))
     return pa.Table.from_arrays(columns, schema=schema)

@@ -26,7 +26,7 @@ def raw_lengths(starts: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np
     buf = np.empty(n + 1, dtype=np.int32)
     patch_offsets = np.zeros(len(offsets), dtype=np.int64)
     count = _raw_lengths_into(starts, offsets, buf, patch_offsets)
-    return buf[:count], patch_offsets
+    return buf[:count].copy(), patch_offsets  # a copy frees the worst-case buffer
 
 
 @numba.njit(cache=True, nogil=True)

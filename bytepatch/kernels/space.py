@@ -60,7 +60,7 @@ def space_lengths(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np
     buf = np.empty(int(offsets[-1]) + 1, dtype=np.int32)
     patch_offsets = np.zeros(len(offsets), dtype=np.int64)
     count = _space_lengths_into(data, offsets, buf, patch_offsets)
-    return buf[:count], patch_offsets
+    return buf[:count].copy(), patch_offsets  # a copy frees the worst-case buffer
 
 
 @numba.njit(cache=True, nogil=True)

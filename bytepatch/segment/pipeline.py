@@ -155,6 +155,7 @@ def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[in
         writer = ShardWriter(job, model)
         for chunk in todo:
             shards.append(writer(chunk))
+            del chunk  # else it stays alive while the next chunk is read: two shards in memory
         return shards
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
@@ -181,6 +182,7 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, ShardInfo], shar
             shards.append(finished[chunk.index])
         else:
             yield chunk
+        del chunk  # drop it before the next one is read (memory: one shard at a time)
 
 
 def _counting(documents: Iterable[Document], progress: Progress) -> Iterable[Document]:

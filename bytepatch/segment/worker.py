@@ -46,19 +46,18 @@ class ShardWriter:
         self.patcher: Patcher = patcher_from_dict(job.patcher, model=model)
 
     def __call__(self, chunk: Chunk) -> ShardInfo:
-        lengths, patch_offsets, entropies = self._patch(chunk.docs)
+        lengths, patch_offsets, entropies = self._patch(chunk)
         stored = entropies if self.job.save_entropies else None
-        table = build_table(chunk.ids, chunk.docs, lengths, patch_offsets, self.job.schema, stored)
-        n_bytes = sum(len(d) for d in chunk.docs)
+        table = build_table(chunk.ids, chunk.data, chunk.offsets, lengths, patch_offsets, self.job.schema, stored)
         layout = self.job.layout
         name = layout.shard_name(chunk.index)
         try:
             size = write_shard(table, layout.out / name, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        return ShardInfo(chunk.index, name, len(chunk.docs), n_bytes, len(lengths), size)
+        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), len(lengths), size)
 
-    def _patch(self, docs: list[bytes]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
         offsets) when they are kept.
 
@@ -67,61 +66,62 @@ class ShardWriter:
         shard's memory stays near its own size.
         """
         keep = self.job.save_entropies and self.patcher.needs_entropies
+        data = np.frombuffer(chunk.data, dtype=np.uint8)
+        offsets = chunk.offsets
         lengths: list[np.ndarray] = []
         counts: list[np.ndarray] = []
         kept: list[np.ndarray] = []
-        for group in _groups(docs, self.job.window):
-            if len(group) == 1 and len(group[0]) > self.job.window:
-                rows, h = patch_long_document(self.patcher, group[0], self.model, self.job.window, keep)
+        for i, j in _groups(offsets, self.job.window):
+            if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
+                rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
                 lengths.append(rows)
                 counts.append(np.array([len(rows)]))
                 if keep:
                     kept.append(h)
                 continue
+            group = Ragged(data[offsets[i] : offsets[j]], offsets[i : j + 1] - offsets[i])  # no copy
             patches, h = self._patch_batch(group)
             lengths.append(patches.values)
             counts.append(patches.row_lengths())
             if keep:
                 kept.append(h.values.astype(np.float16))
         flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
-        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(np.concatenate(counts) if counts else [], out=offsets[1:])
+        patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
         if not keep:
-            return flat, offsets, None
-        ent_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum([len(d) for d in docs], out=ent_offsets[1:])
-        return flat, offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), ent_offsets)
+            return flat, patch_offsets, None
+        return flat, patch_offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), offsets)
 
-    def _patch_batch(self, docs: list[bytes]) -> tuple[Ragged, Ragged | None]:
-        ragged = Ragged.from_bytes(docs)
+    def _patch_batch(self, docs: Ragged) -> tuple[Ragged, Ragged | None]:
         entropies = None
         if self.patcher.needs_entropies:
             if self.model is None:
                 raise ValueError("the entropy patcher needs an entropy model")
-            entropies = Ragged.from_arrays(self.model.entropies(docs), dtype=np.float32)
-        return self.patcher.patch_batch(ragged, entropies), entropies
+            texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
+            entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
+        return self.patcher.patch_batch(docs, entropies), entropies
 
 
 GROUP_BYTES = 4 << 20  # document bytes whose entropies are computed together
 
 
-def _groups(docs: list[bytes], window: int):
-    """Consecutive documents in groups of about GROUP_BYTES; a document over `window`
-    bytes is a group of its own (it is patched in windows)."""
-    group: list[bytes] = []
-    size = 0
-    for doc in docs:
-        if len(doc) > window or (group and size + len(doc) > GROUP_BYTES):
-            if group:
-                yield group
-            group, size = [], 0
-        if len(doc) > window:
-            yield [doc]
+def _groups(offsets: np.ndarray, window: int):
+    """Index ranges [i, j) of consecutive documents, about GROUP_BYTES each; a document
+    over `window` bytes is a range of its own (it is patched in windows)."""
+    sizes = np.diff(offsets)
+    start, size = 0, 0
+    for k, n in enumerate(sizes.tolist()):
+        if n > window or (k > start and size + n > GROUP_BYTES):
+            if k > start:
+                yield start, k
+            start, size = k, 0
+        if n > window:
+            yield k, k + 1
+            start = k + 1
             continue
-        group.append(doc)
-        size += len(doc)
-    if group:
-        yield group
+        size += n
+    if len(sizes) > start:
+        yield start, len(sizes)
 
 
 _STATE: dict[str, ShardWriter] = {}
