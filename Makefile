@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench bench-all clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,12 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/segment.py
+
+# Every benchmark but the 20-minute training comparison (bench/paper_claim.py).
+bench-all: bench
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/entropy_ngram.py
+	$(BIN)/python bench/entropy_lm.py
 
 clean:
 	rm -rf $(VENV) demo-out build *.egg-info
