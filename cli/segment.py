@@ -24,8 +24,8 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
 @click.option("--target-patch-size", type=float, help="Calibrate the threshold to this mean patch size first.")
-@click.option("--stride", type=int, default=4, show_default=True, help="Patch size for --patcher stride.")
-@click.option("--max-patch-length", type=int, help="Cut patches longer than M bytes.")
+@click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride.")
+@click.option("--max-patch-length", type=click.IntRange(min=1), help="Cut patches longer than M bytes.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
@@ -64,10 +64,11 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
       torchrun --nproc_per_node 4 -m bytepatch.cli.main segment corpus/ -o out/
     """
     num_jobs, job, dist = _job_split(num_shards, shard_index)
+    reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
     try:
         spec, factory, info, extra, model = patcher_spec(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
-            inputs, ReaderConfig(text_field, id_field, doc_per_line, input_format), device,
+            inputs, reader, device,
         )  # fmt: skip
         if workers > 1:
             model = None  # each worker loads its own; holding one here too would only cost memory
@@ -76,12 +77,13 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
                                  show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
                                  merge=dist is None)  # fmt: skip
-        reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
         manifest = segment_corpus(inputs, output, spec, reader, options, factory, info, model)
         if dist is not None:
             manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # e.g. the output directory cannot be created
+        raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
     except KeyboardInterrupt:
         click.echo("interrupted: no manifest written; finish with --resume", err=True)
         sys.exit(130)
