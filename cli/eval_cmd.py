@@ -8,10 +8,10 @@ import click
 @click.command("eval")
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.argument("data")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Rows per forward pass.")
-@click.option("--seq-len", type=int, default=None, help="Ids per row.  [default: the run's]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Rows per forward pass.")
+@click.option("--seq-len", type=click.IntRange(min=2), default=None, help="Ids per row.  [default: the run's]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
-@click.option("--text", "as_text", is_flag=True, help="Treat DATA as literal text even if a path of that name exists.")
+@click.option("--text", "as_text", is_flag=True, help="DATA is literal text to score, not a path.")
 @click.option("--entropy-model", default=None,
               help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).")
 def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool,
@@ -20,8 +20,9 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
 
     CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt.
     DATA is a dataset directory written by `bytepatch segment` (it must have been
-    patched like the training data), a corpus file (text, JSONL, Parquet, Arrow, as
-    `segment` reads them), or otherwise literal text. Files and text are patched here
+    patched like the training data) or a corpus file or directory (text, JSONL,
+    Parquet, Arrow, as `segment` reads them); with --text it is literal text
+    instead. A DATA path that does not exist is an error. Files and text are patched here
     the way the checkpoint's training data was (same patcher, settings and entropy
     model) and each document is framed BOS ... EOS.
     Every document is scored in full; bits per byte counts document bytes (not
@@ -32,18 +33,20 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
     \b
         bytepatch eval runs/tiny data/held-out
         bytepatch eval runs/tiny held_out.jsonl
-        bytepatch eval runs/tiny "The quick brown fox jumps over the lazy dog."
+        bytepatch eval runs/tiny --text "The quick brown fox"
     """
     import json
-    import math
     from pathlib import Path
 
     import numpy as np
+    import pyarrow as pa
 
     from bytepatch.models.data import DocumentSource, evaluation_batches
     from bytepatch.models.entropy_lm.model import autocast_dtype, resolve_device
     from bytepatch.models.train import bits_per_byte, load_checkpoint
 
+    if not as_text and not Path(data).exists():
+        raise click.ClickException(f"{data}: no such dataset or file (to score literal text, pass --text)")
     try:
         dev = resolve_device(device)
         model, _, meta = load_checkpoint(checkpoint, device=dev)
@@ -51,24 +54,26 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
         raise click.ClickException(str(exc)) from exc
     seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
     amp = autocast_dtype(dev, "auto")
-    if Path(data).is_dir() and (Path(data) / "manifest.json").exists() and not as_text:
-        try:
+    kind = "<text>" if as_text else data
+    try:
+        if not as_text and Path(data).is_dir() and (Path(data) / "manifest.json").exists():
             source = DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from exc
-        docs = np.arange(len(source))
-        batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
-        n_docs = len(source)
-        kind = data
-    else:
-        texts = [data.encode("utf-8")] if as_text or not Path(data).exists() else _read_corpus(data)
-        batches = _text_batches(texts, meta, batch_size, seq_len, entropy_model)
-        n_docs, kind = len(texts), ("<text>" if as_text or not Path(data).exists() else data)
-    bits, n_bytes, _ = bits_per_byte(meta["model_type"], model, batches, dev, amp)
+            docs = np.arange(len(source))
+            batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
+            n_docs = len(source)
+        else:
+            texts = [data.encode("utf-8", "surrogateescape")] if as_text else _read_corpus(data)
+            batches = _text_batches(texts, meta, batch_size, seq_len, entropy_model, dev)
+            n_docs = len(texts)
+        bits, n_bytes, _ = bits_per_byte(meta["model_type"], model, batches, dev, amp)
+    except (OSError, ValueError, pa.ArrowException) as exc:  # mismatched, truncated or unreadable data
+        raise click.ClickException(f"cannot evaluate {kind}: {exc}") from exc
+    if not n_bytes:  # bits per byte of nothing is undefined; never print NaN (not valid JSON)
+        raise click.ClickException(f"{kind}: no bytes to evaluate (every document is empty)")
     result = {
         "checkpoint": meta["path"],
         "data": kind,
-        "bits_per_byte": bits / n_bytes if n_bytes else math.nan,
+        "bits_per_byte": bits / n_bytes,
         "bytes": n_bytes,
         "documents": n_docs,
         "step": meta["step"],
@@ -86,7 +91,7 @@ def _read_corpus(path: str) -> list[bytes]:
         raise click.ClickException(str(exc)) from exc
 
 
-def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None):
+def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None, device):
     """Patch `docs` like the training data and pack them as evaluation batches."""
     from bytepatch.models.data import collate, frame, pack_row
     from bytepatch.models.data.loader import to_torch
@@ -94,7 +99,8 @@ def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, 
     if not any(docs):
         raise click.ClickException("no text to evaluate")
     # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
-    framed = [frame(d, _patch_like_training(d, meta, entropy_model), name=f"<doc {i}>") for i, d in enumerate(docs)]
+    lengths = _patch_like_training(docs, meta, entropy_model, device)
+    framed = [frame(d, lengths[i], name=f"<doc {i}>") for i, d in enumerate(docs)]
     position, rows = (0, 0), []
     while (packed := pack_row(lambda k: framed[k] if k < len(framed) else None, position, seq_len)) is not None:
         row, position = packed
@@ -103,15 +109,33 @@ def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, 
         yield to_torch(collate(rows[i : i + batch_size]))
 
 
-def _patch_like_training(doc: bytes, meta: dict, entropy_model: str | None):
-    """Patch lengths of `doc` from the patcher recorded in the checkpoint (baseline: one patch, unused)."""
+GROUP_BYTES = 4 << 20  # documents patched per patch_batch call: bounded memory, few calls
+
+
+def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | None, device) -> list:
+    """Patch lengths of every doc from the patcher recorded in the checkpoint (baseline: one patch, unused).
+
+    The entropy model is resolved (loaded, fingerprint checked) once, and documents
+    are patched in groups with `patch_batch`, as `segment` does.
+    """
     if meta["model_type"] == "baseline":
-        return [len(doc)]
+        return [[len(d)] if d else [] for d in docs]
     from bytepatch.cli.generate import checkpoint_entropy_model
     from bytepatch.patchers import patcher_from_dict
+    from bytepatch.ragged import Ragged
 
-    model = checkpoint_entropy_model(meta["data"]["entropy_model"], entropy_model)  # checked by fingerprint
+    model = checkpoint_entropy_model(meta["data"]["entropy_model"], entropy_model, device)  # checked by fingerprint
     try:
-        return patcher_from_dict(meta["data"]["patcher"], model=model).patch_lengths(doc)
+        patcher = patcher_from_dict(meta["data"]["patcher"], model=model)
+        out: list = []
+        start = 0
+        while start < len(docs):
+            stop, size = start, 0
+            while stop < len(docs) and (stop == start or size + len(docs[stop]) <= GROUP_BYTES):
+                size += len(docs[stop])
+                stop += 1
+            out.extend(patcher.patch_batch(Ragged.from_bytes(docs[start:stop])).to_list())
+            start = stop
+        return out
     except ValueError as exc:
         raise click.ClickException(f"cannot patch the text like the training data: {exc}") from exc

@@ -74,7 +74,7 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
         raise click.ClickException("the byte baseline uses no patches, so no entropy model; drop --entropy-model")
     if meta["model_type"] != "baseline":
         patcher = meta["data"]["patcher"]
-        entropy = checkpoint_entropy_model(meta["data"].get("entropy_model"), entropy_model)
+        entropy = checkpoint_entropy_model(meta["data"].get("entropy_model"), entropy_model, dev)
     sampling = Sampling(max_bytes, temperature, top_p, seed)
     out = sys.stdout.buffer  # raw bytes: nothing is encoded or replaced
     if echo:
@@ -88,19 +88,38 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
         raise click.ClickException(f"cannot generate from {checkpoint!r}: {exc}") from exc
 
 
-def checkpoint_entropy_model(info: dict[str, Any] | None, override: str | None):
-    """The entropy model the checkpoint's data was patched with, checked by fingerprint (None if none)."""
+def checkpoint_entropy_model(info: dict[str, Any] | None, override: str | None, device: Any = None):
+    """The entropy model the checkpoint's data was patched with, checked by fingerprint (None if none).
+
+    A transformer entropy model runs at the precision the dataset recorded
+    (`entropy_model["precision"]`, "fp32" when absent): bf16 autocast needs CUDA, so a
+    bf16-patched dataset read without a GPU is scored in fp32, with a warning that a
+    byte whose entropy sits at the threshold may start a patch differently.
+    """
     if info is None:
         if override is not None:
             raise click.ClickException("this checkpoint's patcher uses no entropy model; drop --entropy-model")
         return None
+    import torch
+
     from bytepatch.cli._entropy_model import load_model
 
+    dev = torch.device(device) if device is not None else torch.device("cpu")
     name = override or info["name"]
-    model = load_model(name)
+    precision = info.get("precision", "fp32")
+    model = load_model(name, device=dev.type)
     if model.fingerprint != info["fingerprint"]:
         raise click.ClickException(
             f"entropy model {name!r} has fingerprint {model.fingerprint}, but the checkpoint was trained on "
             f"patches from {info['fingerprint']}; pass --entropy-model with that model"
         )
+    if hasattr(model, "autocast"):  # transformer: match the precision the patches were computed in
+        from bytepatch.models.entropy_lm.model import autocast_dtype
+
+        run_on = getattr(model, "device", dev)
+        if precision == "bf16" and run_on.type != "cuda":
+            click.echo(f"warning: the training data was patched with {name!r} in bf16 on CUDA; without a GPU it "
+                       "runs in fp32 here, so patch boundaries may differ slightly", err=True)  # fmt: skip
+            precision = "fp32"
+        model.autocast = autocast_dtype(run_on, precision if precision in ("bf16", "fp32") else "fp32")
     return model

@@ -99,7 +99,11 @@ class CachedSession:
     def __init__(self, model: nn.Module, patcher: dict[str, Any] | None, entropy: EntropyModel | None) -> None:
         self.stepper = stepper_for(model)
         self.patcher = IncrementalPatcher(patcher) if patcher is not None else None
-        self.entropy = entropy_stream(entropy) if self.patcher is not None and self.patcher.needs_entropies else None
+        # An entropy model set to bf16 autocast (the dataset was patched that way on CUDA) is
+        # scored through its own batch path, which honours the autocast; the KV-cached stream is fp32.
+        cached = getattr(entropy, "autocast", None) is None
+        wanted = self.patcher is not None and self.patcher.needs_entropies
+        self.entropy = entropy_stream(entropy, cached=cached) if wanted else None
 
     def start(self) -> torch.Tensor:
         return self.stepper.step(BOS_ID, next_starts_patch=True)  # BOS is a patch of its own

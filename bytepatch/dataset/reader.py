@@ -13,6 +13,10 @@ import pyarrow as pa
 from bytepatch.dataset.manifest import read_manifest
 
 
+class ShardError(ValueError):
+    """A shard listed in the manifest is missing, truncated or otherwise unreadable."""
+
+
 @dataclass
 class DatasetRow:
     id: str
@@ -42,13 +46,18 @@ class Dataset:
         return [self.path / s["file"] for s in self.manifest["shards"]]
 
     def read_shard(self, index: int) -> pa.Table:
+        """Shard `index` as a table (Arrow IPC memory-mapped, zero-copy); a missing or
+        damaged shard raises ShardError (a ValueError) naming its path."""
         path = self.shard_files[index]
-        if self.manifest["shard_format"] == "parquet":
-            import pyarrow.parquet as pq
+        try:
+            if self.manifest["shard_format"] == "parquet":
+                import pyarrow.parquet as pq
 
-            return pq.read_table(path)
-        with pa.memory_map(str(path), "r") as source:
-            return pa.ipc.open_file(source).read_all()
+                return pq.read_table(path)
+            with pa.memory_map(str(path), "r") as source:
+                return pa.ipc.open_file(source).read_all()
+        except (OSError, pa.ArrowException) as exc:
+            raise ShardError(f"{path}: cannot read shard {index} of dataset {self.path} ({exc})") from exc
 
     def iter_batches(self, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
         """Record batches from the current position on; the position advances as they go."""

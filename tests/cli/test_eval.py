@@ -56,7 +56,7 @@ def test_eval_on_a_dataset_prints_one_json_line(trained):
 def test_eval_on_text_patches_it_like_the_training_data(trained):
     run, _ = trained
     text = "The quick brown fox jumps over the lazy dog. Ünïcödé too."
-    out = json.loads(invoke("eval", str(run), text, "--device", "cpu").output)
+    out = json.loads(invoke("eval", str(run), "--text", text, "--device", "cpu").output)
     assert out["bytes"] == len(text.encode()) and out["documents"] == 1 and out["data"] == "<text>"
     assert 0 < out["bits_per_byte"] < 12
 
@@ -83,9 +83,9 @@ def test_eval_text_with_the_checkpoints_entropy_model(tmp_path: Path):
     run = tmp_path / "run"
     train_tiny(data, run, steps=1, batch_size=1, seq_len=32)
     text = "def f(x):\n    return x + 1\n"
-    out = json.loads(invoke("eval", str(run), text, "--device", "cpu").output)
+    out = json.loads(invoke("eval", str(run), "--text", text, "--device", "cpu").output)
     assert out["bytes"] == len(text) and 0 < out["bits_per_byte"] < 12
-    wrong = invoke("eval", str(run), text, "--device", "cpu", "--entropy-model", str(tmp_path / "missing"))
+    wrong = invoke("eval", str(run), "--text", text, "--device", "cpu", "--entropy-model", str(tmp_path / "missing"))
     assert wrong.exit_code != 0 and "cannot load entropy model" in wrong.output
 
 
@@ -98,3 +98,59 @@ def test_eval_on_a_corpus_file_equals_eval_on_its_dataset(trained, tmp_path: Pat
     from_dataset = json.loads(invoke("eval", str(run), str(small)).output)
     assert from_file["bytes"] == from_dataset["bytes"] and from_file["data"] == str(lines)
     assert math.isclose(from_file["bits_per_byte"], from_dataset["bits_per_byte"], rel_tol=1e-5)
+
+
+def test_eval_a_missing_path_is_an_error_not_text(trained, tmp_path: Path):
+    run, _ = trained
+    result = invoke("eval", str(run), str(tmp_path / "held_out.jsonll"), "--device", "cpu")
+    assert result.exit_code != 0 and "no such dataset or file" in result.output and "--text" in result.output
+
+
+def test_eval_batch_size_and_seq_len_must_be_positive(trained):
+    run, data = trained
+    for flag in ("--batch-size", "--seq-len"):
+        result = invoke("eval", str(run), str(data), "--device", "cpu", flag, "0")
+        assert result.exit_code == 2 and "NaN" not in result.output and "Invalid value" in result.output
+
+
+def test_eval_only_empty_documents_is_an_error_not_nan(trained, tmp_path: Path):
+    run, _ = trained
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"text": ""}) + "\n")
+    result = invoke("eval", str(run), str(empty), "--device", "cpu")
+    assert result.exit_code != 0 and "NaN" not in result.output
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_eval_on_a_damaged_shard_is_a_clear_error(trained, tmp_path: Path, damage: str):
+    import shutil
+
+    run, small = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(small, copy)
+    shard = copy / open_dataset(copy).manifest["shards"][0]["file"]
+    if damage == "truncate":
+        shard.write_bytes(shard.read_bytes()[:100])
+    else:
+        shard.unlink()
+    result = CliRunner().invoke(cli, ["eval", str(run), str(copy), "--device", "cpu"])
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert "cannot evaluate" in result.output and str(shard) in result.output
+
+
+def test_eval_resolves_the_entropy_model_once(tmp_path: Path, monkeypatch):
+    """A corpus file of many documents loads (and fingerprints) the entropy model once, patching all of them."""
+    import bytepatch.cli.generate as gen
+
+    data = tmp_path / "entropy"
+    assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "-q").exit_code == 0
+    run = tmp_path / "run"
+    train_tiny(data, run, steps=1, batch_size=1, seq_len=32)
+    calls = []
+    real = gen.checkpoint_entropy_model
+    monkeypatch.setattr(gen, "checkpoint_entropy_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i}: some words"}) + "\n" for i in range(12)))
+    result = invoke("eval", str(run), str(corpus), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1 and json.loads(result.output)["documents"] == 12
