@@ -72,6 +72,17 @@ class JobLayout:
         return self.chunk_of(name) is not None
 
 
+    def sibling(self, name: str) -> bool:
+        """Files another job of this same K-job layout writes (kept when this job starts)."""
+        if self.single:
+            return False
+        tag = f"-of-{self.num_jobs:05d}"
+        if name.startswith(("manifest-", ".bytepatch-run-")) and name.endswith(f"{tag}.json"):
+            return not self.owns(name)
+        m = _ANY_SHARD.match(name)
+        return bool(m and m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name))
+
+
 def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
     if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name):

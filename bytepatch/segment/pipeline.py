@@ -13,6 +13,7 @@ merges the job manifests into `manifest.json`.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import multiprocessing
 import os
@@ -82,7 +83,8 @@ def segment_corpus(
     kind, fingerprint) goes into the metadata.
     """
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
-    files = expand_inputs(inputs)[options.job :: options.num_jobs]
+    all_files = expand_inputs(inputs)
+    files = all_files[options.job :: options.num_jobs]
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
     metadata = {
@@ -93,14 +95,15 @@ def segment_corpus(
         "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
         **options.extra_metadata,
     }
-    run_state = {
-        "inputs": files,
+    settings = {
         "reader": asdict(reader),
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
         "shard_format": options.shard_format,
         "shard_size_mb": options.shard_size_mb,
-        "job": [options.job, options.num_jobs],
     }
+    # The same for every job of one run: the job manifests are merged only if they agree.
+    run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
+    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
     if _prepare_output(layout, options, run_state):
         return _finish(layout, options)
     schema = dataset_schema(options.save_entropies, metadata)
@@ -115,7 +118,7 @@ def segment_corpus(
         progress.close()
         _remove_temporaries(layout)
     try:
-        write_json(layout.job_manifest, build_manifest(metadata, shards, options.shard_format))
+        write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
     except OSError as exc:
         raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
     return _finish(layout, options)
@@ -137,12 +140,14 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     if not all(p.exists() for p in paths):
         return None
     parts = [json.loads(p.read_text()) for p in paths]
-    first = parts[0]["metadata"]
     for path, part in zip(paths, parts):
-        if {k: v for k, v in part["metadata"].items()} != first:
-            raise OutputError(f"{path}: settings differ from {paths[0].name}; all jobs must use the same settings")
+        if part.get("run_key") != parts[0].get("run_key"):
+            raise OutputError(
+                f"{path}: this job ran on other inputs or settings than {paths[0].name}; "
+                "all jobs must see the same inputs and settings (rerun the odd one with --overwrite)"
+            )
     shards = [ShardInfo(**s) for part in parts for s in part["shards"]]
-    manifest = build_manifest(first, shards, parts[0]["shard_format"])
+    manifest = build_manifest(parts[0]["metadata"], shards, parts[0]["shard_format"])
     write_json(layout.out / MANIFEST, manifest)
     return manifest
 
@@ -150,7 +155,7 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
 def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, ShardInfo],
          model: Any = None) -> list[ShardInfo]:  # fmt: skip
     shards: list[ShardInfo] = []
-    todo = _skip_finished(chunks, finished, shards)
+    todo = _skip_finished(chunks, finished, shards, job.layout)
     if workers == 1:
         writer = ShardWriter(job, model)
         for chunk in todo:
@@ -174,15 +179,57 @@ def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[in
     return shards
 
 
-def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, ShardInfo], shards: list[ShardInfo]):
+def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, ShardInfo], shards: list[ShardInfo], layout: JobLayout):
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
-    because chunk boundaries are only known by reading)."""
+    because chunk boundaries are only known by reading) once they are checked to hold
+    exactly the documents just read: a kept shard must never stand for other input."""
+    seen = set()
     for chunk in chunks:
+        seen.add(chunk.index)
         if chunk.index in finished:
+            _check_kept(layout.out / finished[chunk.index].file, chunk)
             shards.append(finished[chunk.index])
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
+    extra = sorted(finished[i].file for i in set(finished) - seen)
+    if extra:
+        raise OutputError(f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite")
+
+
+def _check_kept(path: Path, chunk: Chunk) -> None:
+    table = _read_shard(path, chunk_format(path), ["id", "bytes"])
+    same = table.num_rows == len(chunk) and table.column("id").to_pylist() == chunk.ids
+    same = same and b"".join(table.column("bytes").to_pylist()) == bytes(chunk.data)
+    if not same:
+        raise OutputError(f"{path}: holds other documents than the inputs now give; the inputs changed since the "
+                          "interrupted run, so rerun with --overwrite")  # fmt: skip
+
+
+def chunk_format(path: Path) -> str:
+    return "parquet" if path.suffix == ".parquet" else "arrow"
+
+
+def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
+    if shard_format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path, columns=columns)
+    with pa.memory_map(str(path), "r") as source:
+        return pa.ipc.open_file(source).read_all().select(columns)
+
+
+def _stamps(files: list[str]) -> list[list]:
+    """(path, size, mtime) of each input: a resumed run refuses inputs changed since."""
+    out = []
+    for f in files:
+        st = os.stat(f) if f != STDIN else None
+        out.append([f, st.st_size, st.st_mtime_ns] if st else [f])
+    return out
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def _counting(documents: Iterable[Document], progress: Progress) -> Iterable[Document]:
@@ -205,8 +252,9 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
         if not layout.run_state.exists():
             raise OutputError(f"{out}: nothing to resume (no {layout.run_state.name}); run without --resume")
         previous = json.loads(layout.run_state.read_text())
-        if previous != run_state:
-            changed = sorted(k for k in run_state if previous.get(k) != run_state[k])
+        # run_key also covers the other jobs' inputs: the merge checks those.
+        changed = sorted(k for k in run_state if k != "run_key" and previous.get(k) != run_state[k])
+        if changed:
             raise OutputError(f"{out}: cannot resume, settings differ from the interrupted run: {', '.join(changed)}")
         return layout.job_manifest.exists()
     if out.exists() and not out.is_dir():
@@ -214,7 +262,9 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     if out.exists():
         names = [p.name for p in out.iterdir()]
         foreign = [n for n in names if not written_by_bytepatch(n)]
-        mine = [n for n in names if layout.owns(n)] if not layout.single else names
+        # Ours to replace: this job's files, and any bytepatch file of another layout (an
+        # earlier single run, another K), which would otherwise sit beside the new shards.
+        mine = [n for n in names if written_by_bytepatch(n) and not layout.sibling(n)]
         if mine and not options.overwrite:
             raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
         if mine and foreign:
@@ -241,13 +291,7 @@ def _finished_shards(layout: JobLayout) -> dict[int, ShardInfo]:
 def _shard_info(path: Path, index: int, shard_format: str) -> ShardInfo:
     import pyarrow.compute as pc
 
-    if shard_format == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path, columns=["bytes", "patch_lengths"])
-    else:
-        with pa.memory_map(str(path), "r") as source:
-            table = pa.ipc.open_file(source).read_all()
+    table = _read_shard(path, shard_format, ["bytes", "patch_lengths"])
     n_bytes = pc.sum(pc.binary_length(table.column("bytes"))).as_py() or 0
     n_patches = pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0
     return ShardInfo(index, path.name, table.num_rows, n_bytes, n_patches, path.stat().st_size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,29 @@ def test_unwritable_report_paths_are_clear_errors(tmp_path: Path):
     for args in (["stats", str(out), "--svg", bad], ["inspect", "--text", "hi", "--patcher", "space", "--html", bad]):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 1 and "cannot write" in result.output and result.exception.__class__ is SystemExit
+
+
+def test_resume_refuses_inputs_that_changed(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(6):
+        (corpus / f"f{i}.txt").write_bytes(f"document {i} ".encode() * 2000)
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q"]
+    assert run(*args).exit_code == 0
+    (out / "manifest.json").unlink()
+    sorted(out.glob("part-*.arrow"))[-1].unlink()
+    # A changed size or mtime is caught by the run state ...
+    (corpus / "f0.txt").write_bytes(b"shorter")
+    refused = run(*args, "--resume")
+    assert refused.exit_code != 0 and "inputs" in refused.output
+    # ... and same-size, same-mtime edits by the shard contents themselves.
+    (corpus / "f0.txt").write_bytes(b"document 0 ".replace(b"0", b"X") * 2000)
+    stamp = (corpus / "f1.txt").stat()
+    os.utime(corpus / "f0.txt", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    state = json.loads((out / ".bytepatch-run.json").read_text())
+    state["inputs"][0][2] = stamp.st_mtime_ns
+    (out / ".bytepatch-run.json").write_text(json.dumps(state))
+    refused = run(*args, "--resume")
+    assert refused.exit_code != 0 and "holds other documents" in refused.output
+    assert not (out / "manifest.json").exists()

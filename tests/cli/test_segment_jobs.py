@@ -78,5 +78,29 @@ def test_jobs_with_different_settings_are_not_merged(tmp_path: Path, corpus: Pat
     assert segment(str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index", "0").exit_code == 0
     result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index",
                                       "1", "--patcher", "stride", "-q"])  # fmt: skip
-    assert result.exit_code != 0 and "settings differ" in result.output
+    assert result.exit_code != 0 and "other inputs or settings" in result.output
     assert not (out / "manifest.json").exists()
+
+
+def test_jobs_replace_an_earlier_single_run_only_with_overwrite(tmp_path: Path, corpus: Path):
+    out = tmp_path / "out"
+    assert segment(str(corpus), "-o", str(out), "--shard-size-mb", "0.01").exit_code == 0
+    single = sorted(p.name for p in out.glob("part-*.arrow"))
+    refused = segment(str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index", "0")
+    assert refused.exit_code != 0 and "--overwrite" in refused.output
+    for i in (0, 1):
+        args = [str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index", str(i), "--overwrite"]
+        assert segment(*args).exit_code == 0
+    assert not any((out / name).exists() for name in single)
+    assert rows(out) == sorted(rows_of_glob(out))
+
+
+def rows_of_glob(out: Path) -> list[tuple]:
+    """Every row of every shard file, as a glob reader (DuckDB, polars) would see them."""
+    import pyarrow as pa
+
+    found = []
+    for path in sorted(out.glob("part-*.arrow")):
+        for r in pa.ipc.open_file(str(path)).read_all().to_pylist():
+            found.append((r["id"], r["bytes"], tuple(r["patch_lengths"])))
+    return found
