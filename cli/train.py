@@ -13,9 +13,9 @@ import click
               help="Run config JSON (e.g. a previous run's config.json).")
 @click.option("--model", "model_type", type=click.Choice(["blt", "baseline"]), default=None,
               help="BLT or the byte-level baseline transformer.  [default: blt]")
-@click.option("--steps", type=int, default=None, help="Optimizer steps in total.")
-@click.option("--batch-size", type=int, default=None, help="Rows per step and rank.")
-@click.option("--seq-len", type=int, default=None, help="Ids per row (BOS/EOS included).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimizer steps in total.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step and rank.")
+@click.option("--seq-len", type=click.IntRange(min=2), default=None, help="Ids per row (BOS/EOS included).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None, help="[default: auto]")
 @click.option("--eval-dataset", "eval_datasets", multiple=True,

@@ -12,11 +12,19 @@ the datasets and the held-out split, `loader` the order, sharding and resume.
 
 from bytepatch.models.data.loader import PackedLoader, evaluation_batches
 from bytepatch.models.data.packing import IGNORE_INDEX, PAD_ID, Framed, Row, collate, frame, pack_row, window_lengths
-from bytepatch.models.data.sources import DatasetMismatchError, DocumentSource, check_signature, data_signature
+from bytepatch.models.data.sources import (
+    DataError,
+    DatasetMismatchError,
+    DocumentSource,
+    check_signature,
+    content_signature,
+    data_signature,
+)
 
 __all__ = [
     "IGNORE_INDEX",
     "PAD_ID",
+    "DataError",
     "DatasetMismatchError",
     "DocumentSource",
     "Framed",
@@ -24,6 +32,7 @@ __all__ = [
     "Row",
     "check_signature",
     "collate",
+    "content_signature",
     "data_signature",
     "evaluation_batches",
     "frame",

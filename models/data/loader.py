@@ -153,6 +153,8 @@ class PackedLoader:
         batch, position = self._queue.get()
         if position is None:
             self.close()
+            if isinstance(batch, ValueError):  # bad data (DataError, ShardError): its message names where
+                raise batch
             raise RuntimeError(f"data loader worker failed: {batch}") from batch
         self._position = position
         return to_torch(batch)

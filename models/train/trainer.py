@@ -155,7 +155,10 @@ def train(
     """
     t = run.train
     out = Path(output)
-    rank, world, device = init_distributed(t.device)
+    try:
+        rank, world, device = init_distributed(t.device)
+    except (ValueError, RuntimeError) as exc:  # e.g. --device cuda without a GPU, a process group that fails
+        raise TrainingError(f"cannot start training on device {t.device!r}: {exc}") from exc
     say: Log = log if rank == 0 else (lambda line: None)
     ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
     problem = None
@@ -255,7 +258,10 @@ def train(
         while step < t.steps:
             lr = schedule(step)
             set_lr(optimizer, lr)
-            host = next(loader)
+            try:
+                host = next(loader)
+            except ValueError as exc:  # a document or shard the loader cannot use (DataError, ShardError)
+                raise TrainingError(f"bad training data: {exc}") from exc
             # From the host copy: reading the patch count of a device tensor would sync every step.
             flops = 3.0 * forward_flops_per_byte(run, mean_patch_size(host["patch_lengths"])) * host["ids"].numel()
             batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
@@ -284,7 +290,10 @@ def train(
                 say(f"step {step}/{t.steps}  loss {loss_value:.4f}  {event['bits_per_byte']:.3f} bits/byte  "
                     f"lr {lr:.2e}  {event['bytes_per_s']:,.0f} bytes/s  {event['flops_per_s']:.3g} FLOP/s")  # fmt: skip
             if step % t.eval_every == 0 or last:
-                metrics["held_out_bits_per_byte"] = bpb = evaluate()
+                try:
+                    metrics["held_out_bits_per_byte"] = bpb = evaluate()
+                except ValueError as exc:
+                    raise TrainingError(f"bad held-out data: {exc}") from exc
                 record({"step": step, "held_out_bits_per_byte": bpb, **counters})
                 say(f"step {step}/{t.steps}  held-out {bpb:.4f} bits/byte")
                 last_log = (time.perf_counter(), counters["train_bytes"], counters["train_flops"])

@@ -93,3 +93,59 @@ def test_torchrun_two_gloo_ranks(tmp_path: Path, dataset: Path):
     assert ckpt["extra"]["world_size"] == 2 and [s["rank"] for s in loaders] == [0, 1]
     assert loaders[0] != loaders[1]  # each rank read its own documents
     assert [r["step"] for r in records(run) if "loss" in r] == [1, 2, 3]
+
+
+def _no_traceback(result) -> None:
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path, dataset: Path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["train", str(dataset), "-o", str(tmp_path / "r"), "--steps", "1", *FAST, "--device", "cuda"]
+    result = CliRunner().invoke(cli, args)
+    _no_traceback(result)
+    assert "cannot start training on device 'cuda'" in result.output and "no CUDA device" in result.output
+
+
+def test_batch_size_and_seq_len_are_checked_at_parse_time(tmp_path: Path, dataset: Path):
+    for flag, value in (("--batch-size", "0"), ("--seq-len", "1"), ("--steps", "0")):
+        result = CliRunner().invoke(cli, ["train", str(dataset), "-o", str(tmp_path / "r"), *FAST, flag, value])
+        assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+def _damaged_copy(dataset: Path, tmp_path: Path, damage: str) -> tuple[Path, Path]:
+    import shutil
+
+    import pyarrow as pa
+
+    from bytepatch.dataset import open_dataset
+
+    copy = tmp_path / damage
+    shutil.copytree(dataset, copy)
+    shard = open_dataset(copy).shard_files[0]
+    if damage == "truncate":
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    else:  # patch lengths of every row one byte too long
+        with pa.memory_map(str(shard)) as f:
+            table = pa.ipc.open_file(f).read_all()
+        field = table.schema.field("patch_lengths")
+        bad = pa.array([[x + 1 for x in row] for row in table.column("patch_lengths").to_pylist()], field.type)
+        table = table.set_column(table.schema.get_field_index("patch_lengths"), field, bad)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        shard.write_bytes(sink.getvalue().to_pybytes())
+    return copy, shard
+
+
+@pytest.mark.parametrize("damage", ["truncate", "patch_lengths"])
+def test_damaged_data_is_a_clear_error_naming_the_shard(tmp_path: Path, dataset: Path, damage: str):
+    copy, shard = _damaged_copy(dataset, tmp_path, damage)
+    result = CliRunner().invoke(cli, ["train", str(copy), "-o", str(tmp_path / "r"), "--steps", "2", *FAST])
+    _no_traceback(result)
+    assert str(shard) in result.output
+    if damage == "patch_lengths":
+        assert "row " in result.output and "patch_lengths must be" in result.output
