@@ -117,12 +117,15 @@ def _job_split(num_shards: int | None, shard_index: int | None):
 def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader, device="cpu"):
     """The patcher dict, entropy-model factory, model info, extra metadata and loaded model."""
     if patcher == "stride":
-        return {"patcher": "stride", "stride": stride}, None, None, {}, None
+        return {"patcher": "stride", "stride": stride, "max_patch_length": max_len}, None, None, {}, None
     if patcher == "space":
         return {"patcher": "space", "max_patch_length": max_len}, None, None, {}, None
     resolver = _entropy_resolver()
     model = resolver.load_model(model_name, device)
-    info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint}
+    # Precision is recorded because bf16 entropies near the threshold can patch differently
+    # from fp32 ones; generate and eval read it to patch like the data.
+    precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
+    info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint, "precision": precision}
     extra: dict[str, Any] = {}
     if target is not None:
         if threshold is not None or threshold_add is not None:

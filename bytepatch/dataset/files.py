@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +20,8 @@ SHARD_SUFFIX = {"arrow": ".arrow", "parquet": ".parquet"}
 
 
 def tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    # Unique across processes and hosts: jobs on a shared filesystem can share PIDs.
+    return path.with_name(f".{path.name}.{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

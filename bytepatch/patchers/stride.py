@@ -12,7 +12,8 @@ from typing import ClassVar
 import numpy as np
 
 from bytepatch.kernels import starts_to_lengths, stride_starts
-from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8
+from bytepatch.kernels.lengths import apply_cap
+from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8, check_max_patch_length, single
 from bytepatch.patchers.functions import check_stride, stride_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -20,9 +21,11 @@ from bytepatch.ragged import Ragged
 @dataclass(frozen=True)
 class StridePatcherConfig(PatcherConfig):
     stride: int = 4  # bytes per patch; the paper compares against strides 4, 6 and 8
+    max_patch_length: int | None = None  # any patcher takes the cap (DESIGN §3); here it bites below the stride
 
     def __post_init__(self) -> None:
         check_stride(self.stride)
+        check_max_patch_length(self.max_patch_length)
 
 
 class StridePatcher(PatcherBase):
@@ -31,8 +34,9 @@ class StridePatcher(PatcherBase):
     config_class: ClassVar[type] = StridePatcherConfig
 
     def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
-        return stride_patch_lengths(len(as_uint8(data)), self._config.stride)
+        lengths = stride_patch_lengths(len(as_uint8(data)), self._config.stride)
+        return apply_cap(lengths, single(len(lengths)), self._config.max_patch_length or 0)[0]
 
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
-        lengths, offsets = starts_to_lengths(stride_starts(docs.offsets, self._config.stride), docs.offsets, 0)
-        return Ragged(lengths, offsets)
+        starts = stride_starts(docs.offsets, self._config.stride)
+        return Ragged(*starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0))

@@ -18,6 +18,7 @@ from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX
 from bytepatch.dataset.manifest import MANIFEST
 
 _ANY_SHARD = re.compile(r"^part-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
+_TMP = re.compile(r"^\.(part-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
 _ANY_JOB_FILE = re.compile(r"^(manifest-\d{5}-of-\d{5}\.json|\.bytepatch-run(-\d{5}-of-\d{5})?\.json)$")
 
 
@@ -67,9 +68,8 @@ class JobLayout:
         """Files this job writes (and may delete on --overwrite)."""
         if name in (self.run_state.name, self.job_manifest.name, MANIFEST):
             return True
-        if name.startswith(".part-") and name.endswith(TMP_SUFFIX):
-            name = name[1:].rsplit(".", 2)[0]  # ".part-00003.arrow.<pid>.tmp" -> "part-00003.arrow"
-        return self.chunk_of(name) is not None
+        m = _TMP.match(name)  # ".part-00003.arrow.<host>-<pid>-<rand>.tmp" -> "part-00003.arrow"
+        return self.chunk_of(m.group(1) if m else name) is not None
 
 
     def sibling(self, name: str) -> bool:
@@ -87,4 +87,4 @@ def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
     if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name):
         return True
-    return name.startswith(".part-") and name.endswith(TMP_SUFFIX)
+    return name.startswith((".part-", ".manifest", ".bytepatch-run")) and name.endswith(TMP_SUFFIX)

@@ -54,7 +54,7 @@ import pyarrow as pa, pyarrow.ipc
 files = sorted(glob.glob({str(out)!r} + '/part-*.arrow'))
 t = pa.concat_tables(pa.ipc.open_file(f).read_all() for f in files)
 meta = json.loads(t.schema.metadata[b'bytepatch'])
-assert meta['patcher'] == {{'patcher': 'stride', 'stride': 5}}, meta
+assert meta['patcher'] == {{'patcher': 'stride', 'stride': 5, 'max_patch_length': None}}, meta
 for row in t.to_pylist():
     assert sum(row['patch_lengths']) == len(row['bytes'])
     assert all(x == 5 for x in row['patch_lengths'][:-1])

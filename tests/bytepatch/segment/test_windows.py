@@ -35,7 +35,7 @@ def build(kind: str, cap: int | None):
     if kind == "space":
         return SpacePatcher(SpacePatcherConfig(max_patch_length=cap))
     if kind == "stride":
-        return StridePatcher(StridePatcherConfig(stride=cap or 3))
+        return StridePatcher(StridePatcherConfig(stride=5, max_patch_length=cap))
     thr = {"global": (2.0, None), "relative": (None, 0.5), "both": (1.0, 0.2)}[kind]
     return EntropyPatcher(EntropyPatcherConfig(threshold=thr[0], threshold_add=thr[1], max_patch_length=cap))
 
