@@ -73,6 +73,16 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
+def check_model_config(raw: dict[str, Any], where: Path, kind: str, known: set[str]) -> None:
+    """Refuse a config.json of another kind or with keys this version does not know
+    (a silently ignored key would be a setting the user believes in but that does nothing)."""
+    if raw["kind"] != kind:
+        raise ValueError(f"{where}: kind is {raw['kind']!r}, expected {kind!r}")
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+
+
 def as_documents(docs: Sequence[bytes] | bytes) -> list[bytes]:
     """Normalise the documents argument, refusing the easy mistake of passing one `bytes`."""
     if isinstance(docs, (bytes, bytearray, memoryview, str)):

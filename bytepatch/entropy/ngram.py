@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bytepatch.entropy import ngram_kernels as K
-from bytepatch.entropy.base import CONFIG_FILE, as_documents, read_model_config
+from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config
 
 KIND = "ngram"
 FORMAT_VERSION = 1
@@ -453,11 +453,7 @@ _CONFIG_KEYS = {"kind", "format_version", "config", "default_threshold", "finger
 def _parse_config(raw: dict[str, Any], where: Path) -> tuple[NgramConfig, float | None, dict[str, Any], str]:
     """(fit config, default threshold, stats, recorded fingerprint) of a config.json, strictly:
     unknown keys, a missing fingerprint and wrongly typed values are errors naming the file."""
-    if raw["kind"] != KIND:
-        raise ValueError(f"{where}: kind is {raw['kind']!r}, expected {KIND!r}")
-    unknown = sorted(set(raw) - _CONFIG_KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(_CONFIG_KEYS)}")
+    check_model_config(raw, where, KIND, _CONFIG_KEYS)
     if raw.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{where}: format_version {raw.get('format_version')!r}, expected {FORMAT_VERSION}")
     recorded = raw.get("fingerprint")

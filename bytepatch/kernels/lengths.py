@@ -20,12 +20,18 @@ import numpy as np
 
 def raw_lengths(starts: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Uncapped patch lengths (int32) and per-document patch offsets (int64)."""
+    return run_lengths_kernel(_raw_lengths_into, starts, offsets)
+
+
+def run_lengths_kernel(kernel, values: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs a `*_into(values, offsets, buf, patch_offsets) -> count` lengths kernel with a
+    worst-case output buffer, and returns the compact lengths and their offsets."""
     n = int(offsets[-1])
     if n > np.iinfo(np.int32).max:
         raise ValueError("a batch over 2**31 - 1 bytes cannot have int32 patch lengths; patch it in windows")
     buf = np.empty(n + 1, dtype=np.int32)
     patch_offsets = np.zeros(len(offsets), dtype=np.int64)
-    count = _raw_lengths_into(starts, offsets, buf, patch_offsets)
+    count = kernel(values, offsets, buf, patch_offsets)
     return buf[:count].copy(), patch_offsets  # a copy frees the worst-case buffer
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bytepatch.kernels.lengths import run_lengths_kernel
+
 
 def _space_like_table() -> np.ndarray:
     table = np.ones(256, dtype=np.uint8)
@@ -57,10 +59,7 @@ def space_lengths(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np
     instead of writing and re-reading a start mask (about 1.6x faster). Tested equal to
     `starts_to_lengths(space_starts(...))`, the two-step composition every rule shares.
     """
-    buf = np.empty(int(offsets[-1]) + 1, dtype=np.int32)
-    patch_offsets = np.zeros(len(offsets), dtype=np.int64)
-    count = _space_lengths_into(data, offsets, buf, patch_offsets)
-    return buf[:count].copy(), patch_offsets  # a copy frees the worst-case buffer
+    return run_lengths_kernel(_space_lengths_into, data, offsets)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bytepatch.entropy.base import CONFIG_FILE, as_documents, read_model_config, score
+from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config, score
 from bytepatch.models.entropy_lm.inference import StreamingScorer, receptive_field
 from bytepatch.models.training.checkpoint import atomic_torch_save, atomic_write_text, safe_torch_load
 from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
@@ -160,11 +160,7 @@ class TransformerEntropyModel:
         path = Path(path)
         cfg = read_model_config(path)
         where = path / CONFIG_FILE
-        if cfg["kind"] != KIND:
-            raise ValueError(f"{where}: kind is {cfg['kind']!r}, not {KIND!r}")
-        unknown = sorted(set(cfg) - CONFIG_KEYS)
-        if unknown:
-            raise ValueError(f"{where}: unknown keys {', '.join(unknown)}")
+        check_model_config(cfg, where, KIND, CONFIG_KEYS)
         if cfg.get("format") != FORMAT:
             raise ValueError(f"{where}: unsupported format {cfg.get('format')!r} (this version reads {FORMAT})")
         try:
