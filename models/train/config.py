@@ -7,7 +7,14 @@ file or a `key=value` override fails loudly instead of being silently dropped.
 
 On disk (`DIR/config.json`, also accepted by `bytepatch train --config`):
 
-    {"model_type": "blt", "model": {...BLTConfig.to_dict()...}, "train": {...TrainConfig...}}
+    {"model_type": "blt", "model": {...BLTConfig.to_dict()...}, "train": {...TrainConfig...},
+     "data": {"patcher": {"patcher": "entropy", "threshold": 1.33, ...},      # optional: pins the data
+              "entropy_model_fingerprint": "transformer-..."}}
+
+The optional `data` section is the signature a fresh run expects of its datasets
+(the patcher's settings as a dataset's metadata records them, and the entropy
+model's fingerprint, null for patchers without one); without it the first dataset
+sets it. A dataset patched otherwise is refused.
 
 Overrides: `encoder.dim=64` or `latent.n_layers=4` (BLT, dotted into the parts),
 `n_layers=4` (baseline), `train.warmup_steps=10` (trainer). Values are parsed as
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +73,37 @@ class TrainConfig:
         return self.warmup_steps if self.warmup_steps is not None else max(1, self.steps // 20)
 
 
-# Settings a run may change when it resumes without changing what the next steps compute.
+# Settings a run may change when it resumes. All but `steps` leave what the next steps compute
+# unchanged. `steps` moves the end of the cosine schedule, so from the resumed step on the
+# learning rate differs from the uninterrupted run's (extending a run is the point); the
+# warmup is pinned to the checkpoint's (the trainer writes it into train.warmup_steps when it
+# was derived from steps), so a resumed run never re-enters or shortens its warmup.
 RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "eval_batches", "save_every", "prefetch"})
+DATA_KEYS = ("patcher", "entropy_model_fingerprint")
+
+
+def check_data_section(data: Any) -> dict[str, Any] | None:
+    """Validate the optional `data` section of a run config; returns a normalized copy (or None)."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError(f"run config 'data' must be an object with {', '.join(DATA_KEYS)}, got {data!r}")
+    unknown = sorted(set(data) - set(DATA_KEYS))
+    if unknown:
+        raise ValueError(f"unknown run config data keys: {', '.join(unknown)} (expected {', '.join(DATA_KEYS)})")
+    patcher = data.get("patcher")
+    if not isinstance(patcher, dict) or not isinstance(patcher.get("patcher"), str):
+        raise ValueError("run config data.patcher must be an object naming the patcher, e.g. {\"patcher\": \"space\"}")
+    fingerprint = data.get("entropy_model_fingerprint")
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        raise ValueError(f"run config data.entropy_model_fingerprint must be a string or null, got {fingerprint!r}")
+    from bytepatch.patchers import patcher_from_dict
+
+    try:  # every setting spelled out, defaults included, as a dataset's metadata records them
+        patcher = patcher_from_dict(patcher).to_dict()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"run config data.patcher: {exc}") from exc
+    return {"patcher": patcher, "entropy_model_fingerprint": fingerprint}
 
 
 @dataclass(frozen=True)
@@ -75,6 +111,7 @@ class RunConfig:
     model_type: str  # "blt" or "baseline" (ByteTransformer)
     model: BLTConfig | ByteTransformerConfig
     train: TrainConfig
+    data: dict[str, Any] | None = field(default=None, compare=True, hash=False)  # pins the datasets' signature
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
@@ -82,23 +119,26 @@ class RunConfig:
         want = BLTConfig if self.model_type == "blt" else ByteTransformerConfig
         if not isinstance(self.model, want):
             raise ValueError(f"model type {self.model_type!r} needs a {want.__name__}, got {type(self.model).__name__}")
+        object.__setattr__(self, "data", check_data_section(self.data))
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps({"model_type": self.model_type, "model": self.model.to_dict(),
-                                      "train": asdict(self.train)}))  # fmt: skip
+        d = {"model_type": self.model_type, "model": self.model.to_dict(), "train": asdict(self.train)}
+        if self.data is not None:
+            d["data"] = self.data
+        return json.loads(json.dumps(d))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        unknown = sorted(set(d) - {"model_type", "model", "train"})
+        unknown = sorted(set(d) - {"model_type", "model", "train", "data"})
         if unknown:
-            raise ValueError(f"unknown run config keys: {', '.join(unknown)} (expected model_type, model, train)")
+            raise ValueError(f"unknown run config keys: {', '.join(unknown)} (expected model_type, model, train, data)")
         model_type = d.get("model_type", "blt")
         if "model" not in d:
             raise ValueError("run config has no 'model' section")
         model = model_config_from_dict(model_type, d["model"])
         train = dict(d.get("train", {}))
         check_keys(TrainConfig, train)
-        return cls(model_type, model, TrainConfig(**train))
+        return cls(model_type, model, TrainConfig(**train), d.get("data"))
 
 
 def model_config_from_dict(model_type: str, d: dict[str, Any]) -> BLTConfig | ByteTransformerConfig:

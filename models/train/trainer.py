@@ -35,7 +35,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +107,16 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
 def _check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: int) -> None:
     """Refuse a resume whose model, trainer settings or world size differ (the data is checked by the loader)."""
     saved = RunConfig.from_dict(extra["run"])
+    if saved.data != run.data:
+        raise TrainingError(f"{path}: the run config's data section differs from the checkpoint's; resume with "
+                            "the same one")  # fmt: skip
     if saved.model_type != run.model_type or saved.model != run.model:
         raise TrainingError(f"{path}: the checkpoint's model ({saved.model_type}) differs from the requested one; "
                             "resume without --preset/--config/overrides or with the same ones")  # fmt: skip
-    changed = sorted(k for k, v in asdict(run.train).items()
-                     if k not in RESUMABLE_CHANGES and getattr(saved.train, k) != v)  # fmt: skip
+    changed = sorted(k for k, v in asdict(run.train).items()  # warmup: compared as the schedule uses it
+                     if k not in RESUMABLE_CHANGES | {"warmup_steps"} and getattr(saved.train, k) != v)  # fmt: skip
+    if saved.train.warmup != run.train.warmup:
+        changed.append("warmup_steps")
     if changed:
         diffs = ", ".join(f"{k}: {getattr(saved.train, k)!r} -> {getattr(run.train, k)!r}" for k in changed)
         raise TrainingError(f"{path}: cannot resume with different settings ({diffs})")
@@ -119,6 +124,24 @@ def _check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: i
         raise TrainingError(f"{path}: saved with {extra['world_size']} ranks, resumed with {world}; use the same")
     if run.train.steps < int(extra["step"]):
         raise TrainingError(f"{path}: checkpoint is at step {extra['step']}, beyond --steps {run.train.steps}")
+
+
+def _check_same_data(path: Path, saved: dict[str, Any], source: DocumentSource) -> None:
+    """Refuse a resume on other datasets: same paths (resolved) and the same content signature per dataset."""
+    if "content" not in saved:  # checkpoints before content signatures: the loader compares document counts
+        return
+    was = [Path(p).resolve() for p in saved["datasets"]]
+    now = [p.resolve() for p in source.paths]
+    if was != now:
+        raise TrainingError(f"{path}: the run was trained on {', '.join(map(str, was))}, not "
+                            f"{', '.join(map(str, now))}; resume with the same datasets in the same order")  # fmt: skip
+    for old, new in zip(saved["content"], source.content()):
+        old_c, new_c = ({k: v for k, v in c.items() if k != "path"} for c in (old, new))
+        if old_c != new_c:
+            raise TrainingError(f"{path}: dataset {new['path']} changed since the checkpoint (its manifest lists "
+                                f"{new_c['documents']} documents, {new_c['bytes']} bytes in {len(new_c['shards'])} "
+                                f"shards; the run saw {old_c['documents']}, {old_c['bytes']}, "
+                                f"{len(old_c['shards'])}); resume on the same data or start a new run")  # fmt: skip
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -172,9 +195,18 @@ def train(
     if problem is not None:
         raise problem
     saved = read_checkpoint(ckpt_path) if resume else None
-    expected = saved["extra"]["data"]["signature"] if saved else None
+    if saved is not None:
+        expected, expected_from = saved["extra"]["data"]["signature"], f"checkpoint {ckpt_path}"
+        saved_train = RunConfig.from_dict(saved["extra"]["run"]).train
+        if t.steps != saved_train.steps and t.warmup_steps is None:  # keep the warmup the run started with
+            run = replace(run, train=replace(t, warmup_steps=saved_train.warmup))
+            t = run.train
+    else:
+        expected, expected_from = run.data, "the run config's data section"
     try:
-        source = DocumentSource(list(datasets), expected, f"checkpoint {ckpt_path}" if saved else "")
+        source = DocumentSource(list(datasets), expected, expected_from if expected is not None else "")
+        if saved is not None:
+            _check_same_data(ckpt_path, saved["extra"]["data"], source)
         if eval_datasets:
             held_source = DocumentSource(list(eval_datasets), source.signature, f"training dataset {source.paths[0]}")
             train_docs, held_docs = source.split(0.0)[0], held_source.split(0.0)[0]
@@ -198,6 +230,7 @@ def train(
         "patcher": source.signature["patcher"],
         "entropy_model": meta0.get("entropy_model"),
         "signature": source.signature,
+        "content": source.content(),
     }
     step, counters = 0, {"train_flops": 0.0, "train_bytes": 0, "train_rows": 0}
     metrics: dict[str, Any] = {"held_out_bits_per_byte": None, "loss": None}
@@ -216,6 +249,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         log_path.unlink(missing_ok=True)
         ckpt_path.unlink(missing_ok=True)  # --overwrite: never leave the old run's checkpoint beside the new config
+    if rank == 0:  # the run as it goes on (a resume may change steps and pin a derived warmup)
         atomic_write_text(out / CONFIG_FILE, json.dumps(run.to_dict(), indent=2) + "\n")
 
     amp = autocast_dtype(device, "auto")

@@ -71,3 +71,68 @@ def test_output_and_resume_misuse(tmp_path: Path, sample_dataset: Path, tiny_run
         train(one, [sample_dataset], tmp_path / "r", log=quiet)
     with pytest.raises(TrainingError, match=r"cannot resume with different settings \(lr"):
         train(apply_overrides(tiny_run, ["train.lr=0.1"]), [sample_dataset], tmp_path / "r", resume=True, log=quiet)
+
+
+def _segment(tmp: Path, name: str, docs: list[str]) -> Path:
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from bytepatch.cli.main import cli
+
+    src = tmp / f"{name}.jsonl"
+    src.write_text("".join(_json.dumps({"id": f"d{i}", "text": d}) + "\n" for i, d in enumerate(docs)))
+    out = tmp / name
+    result = CliRunner().invoke(cli, ["segment", str(src), "-o", str(out), "--id-field", "id", "-q", "--patcher", "space"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_config_data_section_pins_the_patcher(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
+    one = replace(tiny_run, train=replace(tiny_run.train, steps=1))
+    stride = RunConfig.from_dict({**one.to_dict(), "data": {"patcher": {"patcher": "stride", "stride": 4}}})
+    with pytest.raises(TrainingError, match=r"patcher setting 'patcher' is 'space', but the run config's data section"):
+        train(stride, [sample_dataset], tmp_path / "a", log=quiet)
+    space = RunConfig.from_dict({**one.to_dict(), "data": {"patcher": {"patcher": "space"}}})  # defaults filled in
+    assert space.data == {"patcher": {"patcher": "space", "max_patch_length": None}, "entropy_model_fingerprint": None}
+    train(space, [sample_dataset], tmp_path / "b", log=quiet)
+    with pytest.raises(ValueError, match="unknown run config data keys: bogus"):
+        RunConfig.from_dict({**one.to_dict(), "data": {"patcher": {"patcher": "space"}, "bogus": 1}})
+
+
+def test_resume_refuses_other_data_with_the_same_document_count(tmp_path: Path, tiny_run: RunConfig):
+    docs = [f"document {i}: " + "words and more words " * (3 + i % 5) for i in range(24)]
+    data = _segment(tmp_path, "data", docs)
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=2))
+    train(run, [data], tmp_path / "r", stop_at=1, log=quiet)
+    other = _segment(tmp_path, "other", [d.upper() + " extra" for d in docs])  # same count, other content
+    with pytest.raises(TrainingError, match="resume with the same datasets"):
+        train(run, [other], tmp_path / "r", resume=True, log=quiet)
+    import shutil
+
+    shutil.rmtree(data)
+    shutil.copytree(other, data)  # same path, other content
+    with pytest.raises(TrainingError, match=r"dataset .*data changed since the checkpoint"):
+        train(run, [data], tmp_path / "r", resume=True, log=quiet)
+
+
+def test_resume_with_more_steps_keeps_the_warmup(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
+    import json as _json
+
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=40, eval_every=1000))  # derived warmup: 2
+    train(run, [sample_dataset], tmp_path / "r", stop_at=1, log=quiet)
+    longer = replace(run, train=replace(run.train, steps=80))  # derived warmup would be 4
+    summary = train(longer, [sample_dataset], tmp_path / "r", resume=True, stop_at=2, log=quiet)
+    assert summary["step"] == 2
+    saved = _json.loads((tmp_path / "r" / "config.json").read_text())["train"]
+    assert saved["steps"] == 80 and saved["warmup_steps"] == 2
+    lrs = [r["lr"] for r in map(_json.loads, (tmp_path / "r" / "log.jsonl").read_text().splitlines()) if "lr" in r]
+    assert lrs[1] == pytest.approx(run.train.lr)  # step 2 ends the warmup of 2, as the run began
+
+
+def test_dataset_signature_ignores_the_entropy_models_precision():
+    from bytepatch.models.data import data_signature
+
+    base = {"patcher": {"patcher": "entropy", "threshold": 1.3}, "entropy_model": {"name": "m", "fingerprint": "f"}}
+    with_precision = {**base, "entropy_model": {**base["entropy_model"], "precision": "bf16"}}
+    assert data_signature(base) == data_signature(with_precision)
