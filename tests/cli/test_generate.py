@@ -86,3 +86,22 @@ def test_user_errors(runs, tmp_path):
     assert "not both" in fails("generate", str(runs["blt"]), "-p", "a", "--prompt-file", str(other / "config.json"))
     assert "cannot load checkpoint" in fails("generate", str(other / "config.json"))
     assert "top-p" in fails("generate", str(runs["blt"]), "--top-p", "0")
+
+
+@pytest.mark.parametrize("precision", [None, "fp32", "bf16"])
+def test_entropy_model_runs_at_the_recorded_precision(tmp_path, capsys, precision):
+    """A dataset patched in bf16 on CUDA is read back in fp32 on CPU, with a warning; fp32/absent: no warning."""
+    from bytepatch.cli.generate import checkpoint_entropy_model
+    from bytepatch.models import TRANSFORMER_PRESETS, ByteTransformer
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+
+    path = tmp_path / "lm"
+    TransformerEntropyModel(ByteTransformer(TRANSFORMER_PRESETS["tiny"])).save(path)
+    fingerprint = TransformerEntropyModel.load(path).fingerprint
+    info = {"name": str(path), "kind": "transformer", "fingerprint": fingerprint}
+    if precision is not None:
+        info["precision"] = precision
+    model = checkpoint_entropy_model(info, None, "cpu")
+    assert model.autocast is None  # fp32 on CPU whatever was recorded
+    warned = "boundaries may differ slightly" in capsys.readouterr().err
+    assert warned == (precision == "bf16")
