@@ -1,7 +1,7 @@
 """Patch-boundary datasets: Arrow/Parquet shards plus a manifest (DESIGN §5)."""
 
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest, write_manifest
-from bytepatch.dataset.reader import Dataset, DatasetRow, open_dataset
+from bytepatch.dataset.reader import Dataset, DatasetRow, ShardError, open_dataset
 from bytepatch.dataset.schema import FORMAT_VERSION, METADATA_KEY, build_table, dataset_schema, read_metadata
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "METADATA_KEY",
     "Dataset",
     "DatasetRow",
+    "ShardError",
     "ShardInfo",
     "build_manifest",
     "build_table",
