@@ -152,7 +152,7 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, ShardInfo],
+def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, Path],
          model: Any = None) -> list[ShardInfo]:  # fmt: skip
     shards: list[ShardInfo] = []
     todo = _skip_finished(chunks, finished, shards, job.layout)
@@ -179,7 +179,7 @@ def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[in
     return shards
 
 
-def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, ShardInfo], shards: list[ShardInfo], layout: JobLayout):
+def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: list[ShardInfo], layout: JobLayout):
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
     exactly the documents just read: a kept shard must never stand for other input."""
@@ -187,27 +187,27 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, ShardInfo], shar
     for chunk in chunks:
         seen.add(chunk.index)
         if chunk.index in finished:
-            _check_kept(layout.out / finished[chunk.index].file, chunk)
-            shards.append(finished[chunk.index])
+            shards.append(_kept_shard(finished[chunk.index], chunk, layout.shard_format))
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
-    extra = sorted(finished[i].file for i in set(finished) - seen)
+    extra = sorted(finished[i].name for i in set(finished) - seen)
     if extra:
         raise OutputError(f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite")
 
 
-def _check_kept(path: Path, chunk: Chunk) -> None:
-    table = _read_shard(path, chunk_format(path), ["id", "bytes"])
+def _kept_shard(path: Path, chunk: Chunk, shard_format: str) -> ShardInfo:
+    """The manifest entry of a finished shard, read once, after checking it holds `chunk`."""
+    import pyarrow.compute as pc
+
+    table = _read_shard(path, shard_format, ["id", "bytes", "patch_lengths"])
     same = table.num_rows == len(chunk) and table.column("id").to_pylist() == chunk.ids
     same = same and b"".join(table.column("bytes").to_pylist()) == bytes(chunk.data)
     if not same:
         raise OutputError(f"{path}: holds other documents than the inputs now give; the inputs changed since the "
                           "interrupted run, so rerun with --overwrite")  # fmt: skip
-
-
-def chunk_format(path: Path) -> str:
-    return "parquet" if path.suffix == ".parquet" else "arrow"
+    n_patches = pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0
+    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, path.stat().st_size)
 
 
 def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
@@ -278,23 +278,14 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     return False
 
 
-def _finished_shards(layout: JobLayout) -> dict[int, ShardInfo]:
+def _finished_shards(layout: JobLayout) -> dict[int, Path]:
     """Shards a previous (interrupted) run of this job completed; final names are only ever complete."""
     finished = {}
     for path in sorted(layout.out.iterdir()):
         chunk = layout.chunk_of(path.name)
         if chunk is not None:
-            finished[chunk] = _shard_info(path, chunk, layout.shard_format)
+            finished[chunk] = path
     return finished
-
-
-def _shard_info(path: Path, index: int, shard_format: str) -> ShardInfo:
-    import pyarrow.compute as pc
-
-    table = _read_shard(path, shard_format, ["bytes", "patch_lengths"])
-    n_bytes = pc.sum(pc.binary_length(table.column("bytes"))).as_py() or 0
-    n_patches = pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0
-    return ShardInfo(index, path.name, table.num_rows, n_bytes, n_patches, path.stat().st_size)
 
 
 def _remove_temporaries(layout: JobLayout) -> None:
