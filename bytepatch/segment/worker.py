@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.manifest import ShardInfo
-from bytepatch.dataset.schema import build_table
+from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.patchers import Patcher, patcher_from_dict
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
@@ -74,6 +74,7 @@ class ShardWriter:
         for i, j in _groups(offsets, self.job.window):
             if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
                 rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
+                check_storable(rows, chunk.ids[i])
                 lengths.append(rows)
                 counts.append(np.array([len(rows)]))
                 if keep:
