@@ -13,13 +13,14 @@ merges the job manifests into `manifest.json`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
@@ -30,6 +31,7 @@ from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
+from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
 from bytepatch.segment.errors import OutputError
@@ -104,24 +106,40 @@ def segment_corpus(
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
     run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
-    if _prepare_output(layout, options, run_state):
+    with _lock(layout):
+        if _prepare_output(layout, options, run_state):
+            return _finish(layout, options)
+        schema = dataset_schema(options.save_entropies, metadata)
+        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes)
+        finished = _finished_shards(layout)
+        progress = Progress(_total_size(files), enabled=options.show_progress)
+        documents = (doc for path in files for doc in read_source(path, reader))
+        chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+        try:
+            shards = _run(chunks, job, options.workers, finished, model)
+        finally:
+            progress.close()
+            _remove_temporaries(layout)
+        try:
+            write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
+        except OSError as exc:
+            raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
-    schema = dataset_schema(options.save_entropies, metadata)
-    job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes)
-    finished = _finished_shards(layout)
-    progress = Progress(_total_size(files), enabled=options.show_progress)
-    documents = (doc for path in files for doc in read_source(path, reader))
-    chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+
+
+@contextlib.contextmanager
+def _lock(layout: JobLayout) -> Iterator[None]:
+    """This job's exclusive lock on the output for the whole run (each job of a K-job run
+    holds its own, so siblings run side by side but two runs of one job never do)."""
+    lock = DirectoryLock(layout.out, "bytepatch segment", layout.lock_name)
     try:
-        shards = _run(chunks, job, options.workers, finished, model)
+        lock.acquire()
+    except LockedError as exc:
+        raise OutputError(str(exc)) from None
+    try:
+        yield
     finally:
-        progress.close()
-        _remove_temporaries(layout)
-    try:
-        write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
-    except OSError as exc:
-        raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
-    return _finish(layout, options)
+        lock.release()
 
 
 def _finish(layout: JobLayout, options: SegmentOptions) -> dict[str, Any] | None:
@@ -260,7 +278,7 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.exists():
-        names = [p.name for p in out.iterdir()]
+        names = [p.name for p in out.iterdir() if not is_lock_file(p.name)]
         foreign = [n for n in names if not written_by_bytepatch(n)]
         # Ours to replace: this job's files, and any bytepatch file of another layout (an
         # earlier single run, another K), which would otherwise sit beside the new shards.

@@ -77,7 +77,7 @@ def test_verbose_listing() -> None:
     text, listing = result.stdout.split("\n\n")
     assert text == "ab |cd"
     rows = [r.split() for r in listing.splitlines()]
-    assert rows == [["#", "offset", "len", "bytes"], ["0", "0", "3", "b'ab", "'"], ["1", "3", "2", "b'cd'"]]
+    assert rows == [["#", "offset", "len", "text"], ["0", "0", "3", "'ab", "'"], ["1", "3", "2", "'cd'"]]
 
 
 def test_html_space(tmp_path: Path) -> None:
