@@ -101,8 +101,6 @@ def as_uint8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
         return data
     if isinstance(data, (bytes, bytearray, memoryview)):
         return np.frombuffer(data, dtype=np.uint8)
-    if isinstance(data, str):
-        return np.frombuffer(data.encode("utf-8"), dtype=np.uint8)  # text is patched as its UTF-8 bytes
     raise TypeError(f"expected bytes or a uint8 array, got {type(data).__name__}")
 
 

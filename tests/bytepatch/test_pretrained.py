@@ -106,7 +106,7 @@ def test_batch_calls_take_str_bytes_and_arrow_arrays():
         assert [r.tolist() for r in patcher.patch_batch(array)] == expected
     sliced = pa.array(docs[:2] + ["tail end"], pa.string()).slice(1)  # a slice with a non-zero offset
     assert [r.tolist() for r in patcher.patch_batch(sliced)] == expected[1:2] + [[5, 3]]
-    assert patcher.patch_lengths("hello world").tolist() == [6, 5]
+    assert patcher.patch_lengths(b"hello world").tolist() == [6, 5]
     with pytest.raises(TypeError, match="batch"):
         patcher.patch_batch("hello")
     with pytest.raises(ValueError, match="document 1 is null"):
