@@ -36,12 +36,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+# Arrow IPC buffer compression (part of the Arrow format: pyarrow, pandas, polars, DuckDB
+# and HF datasets decompress transparently). Patch lengths are mostly small integers and
+# compress ~5x; text ~2x. Without it a dataset took 1.5-2.3x its text (int32 lengths);
+# with it ~0.6x, at ~0.1 s per 24 MB written and a decompression (GB/s) when read.
+# LZ4 rather than zstd: it decompresses several times faster for training loaders.
+ARROW_COMPRESSION = "lz4"
+
+
 def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
     """Write one shard atomically; returns its size in bytes."""
 
     def write(target: Path) -> None:
         if fmt == "arrow":
-            with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            options = pa.ipc.IpcWriteOptions(compression=ARROW_COMPRESSION, use_threads=True)
+            with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
                 writer.write_table(table, max_chunksize=64 * 1024)
         elif fmt == "parquet":
             import pyarrow.parquet as pq

@@ -10,9 +10,25 @@ many documents. `reference` holds the NumPy twins used by the tests. The space r
 also has a fused fast path (`space_lengths`), tested equal to the two-step form.
 """
 
-from bytepatch.kernels.entropy import entropy_starts
-from bytepatch.kernels.lengths import starts_to_lengths
-from bytepatch.kernels.space import space_lengths, space_starts
-from bytepatch.kernels.stride import stride_starts
+import importlib
+
+# Lazy (PEP 562): importing Numba and loading its cache costs ~0.5 s, which a space run,
+# an `inspect` or a `--help` should not pay. Each name loads its module on first use.
+_HOMES = {
+    "entropy_starts": "entropy",
+    "starts_to_lengths": "lengths",
+    "space_lengths": "space",
+    "space_starts": "space",
+    "stride_starts": "stride",
+    "apply_cap": "lengths",
+    "cut_lengths": "lengths",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"bytepatch.kernels.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'bytepatch.kernels' has no attribute {name!r}")
+
 
 __all__ = ["entropy_starts", "space_lengths", "space_starts", "starts_to_lengths", "stride_starts"]

@@ -13,18 +13,10 @@ import numba
 import numpy as np
 
 from bytepatch.kernels.lengths import run_lengths_kernel
+from bytepatch.kernels.space_classes import SPACE_LIKE
 
 
-def _space_like_table() -> np.ndarray:
-    table = np.ones(256, dtype=np.uint8)
-    for lo, hi in ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")), (0x80, 0xBF)):
-        table[lo : hi + 1] = 0
-    return table
-
-
-# A constant for the kernel (Numba freezes module-level arrays): a table lookup keeps
-# the inner loop branch-free.
-SPACE_LIKE = _space_like_table()
+SPACE_LIKE = SPACE_LIKE  # re-exported; defined (without Numba) in space_classes
 
 
 def space_starts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import ClassVar, Protocol, Sequence
 
 import numpy as np
 
-from bytepatch.kernels import entropy_starts, starts_to_lengths
+from bytepatch import kernels  # lazy: Numba loads on first use
 from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length
 from bytepatch.patchers.functions import check_entropies, check_thresholds, entropy_patch_lengths
 from bytepatch.ragged import Ragged
@@ -90,7 +90,7 @@ class EntropyPatcher(PatcherBase):
         if not np.array_equal(entropies.offsets, docs.offsets):
             raise ValueError("entropies must have exactly one value per byte of each document")
         c = self._config
-        starts = entropy_starts(
+        starts = kernels.entropy_starts(
             check_entropies(entropies.values),
             docs.offsets,
             c.threshold if c.threshold is not None else 0.0,
@@ -98,7 +98,7 @@ class EntropyPatcher(PatcherBase):
             c.threshold is not None,
             c.threshold_add is not None,
         )
-        lengths, offsets = starts_to_lengths(starts, docs.offsets, c.max_patch_length or 0)
+        lengths, offsets = kernels.starts_to_lengths(starts, docs.offsets, c.max_patch_length or 0)
         return Ragged(lengths, offsets)
 
 

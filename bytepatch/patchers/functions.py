@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bytepatch.kernels import entropy_starts, space_lengths, starts_to_lengths, stride_starts
-from bytepatch.kernels.lengths import apply_cap
+from bytepatch import kernels  # lazy: each kernel module (and Numba) loads on first use
 from bytepatch.patchers.base import as_uint8, check_max_patch_length, single
 
 
@@ -47,7 +46,7 @@ def entropy_patch_lengths(
     check_thresholds(threshold, threshold_add)
     check_max_patch_length(max_patch_length)
     offsets = single(h.shape[0])
-    starts = entropy_starts(
+    starts = kernels.entropy_starts(
         h,
         offsets,
         float(threshold) if threshold is not None else 0.0,
@@ -55,7 +54,7 @@ def entropy_patch_lengths(
         threshold is not None,
         threshold_add is not None,
     )
-    return starts_to_lengths(starts, offsets, max_patch_length or 0)[0]
+    return kernels.starts_to_lengths(starts, offsets, max_patch_length or 0)[0]
 
 
 def space_patch_lengths(data: bytes | np.ndarray, max_patch_length: int | None = None) -> np.ndarray:
@@ -63,7 +62,7 @@ def space_patch_lengths(data: bytes | np.ndarray, max_patch_length: int | None =
     arr = as_uint8(data)
     check_max_patch_length(max_patch_length)
     offsets = single(arr.shape[0])
-    return apply_cap(*space_lengths(arr, offsets), max_patch_length or 0)[0]
+    return kernels.apply_cap(*kernels.space_lengths(arr, offsets), max_patch_length or 0)[0]
 
 
 def stride_patch_lengths(n_bytes: int, stride: int) -> np.ndarray:
@@ -72,7 +71,7 @@ def stride_patch_lengths(n_bytes: int, stride: int) -> np.ndarray:
     if isinstance(n_bytes, bool) or not isinstance(n_bytes, (int, np.integer)) or n_bytes < 0:
         raise ValueError(f"n_bytes must be a non-negative integer, got {n_bytes!r}")
     offsets = single(int(n_bytes))
-    return starts_to_lengths(stride_starts(offsets, int(stride)), offsets, 0)[0]
+    return kernels.starts_to_lengths(kernels.stride_starts(offsets, int(stride)), offsets, 0)[0]
 
 
 def check_stride(stride: int) -> None:

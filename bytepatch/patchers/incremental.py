@@ -35,7 +35,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from bytepatch.kernels.space import SPACE_LIKE
+from bytepatch.kernels.space_classes import SPACE_LIKE
 from bytepatch.patchers.base import Patcher, PatcherConfig, as_uint8
 from bytepatch.patchers.entropy import EntropyPatcherConfig
 from bytepatch.patchers.space import SpacePatcherConfig

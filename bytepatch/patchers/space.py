@@ -12,8 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from bytepatch.kernels import space_lengths
-from bytepatch.kernels.lengths import apply_cap
+from bytepatch.kernels.space_classes import space_lengths_numpy
 from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length
 from bytepatch.patchers.functions import space_patch_lengths
 from bytepatch.ragged import Ragged
@@ -37,5 +36,12 @@ class SpacePatcher(PatcherBase):
 
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
         docs = as_ragged(docs)
-        raw = space_lengths(as_uint8(docs.values), docs.offsets)
-        return Ragged(*apply_cap(*raw, self._config.max_patch_length or 0))
+        # NumPy, not the Numba kernel: a space run then never pays Numba's start-up
+        # (see kernels/space_classes.py); the two are tested equal.
+        lengths, offsets = space_lengths_numpy(as_uint8(docs.values), docs.offsets)
+        cap = self._config.max_patch_length or 0
+        if cap and len(lengths) and int(lengths.max()) > cap:
+            from bytepatch.kernels.lengths import cut_lengths
+
+            lengths, offsets = cut_lengths(lengths, offsets, cap)
+        return Ragged(lengths, offsets)

@@ -11,8 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from bytepatch.kernels import starts_to_lengths, stride_starts
-from bytepatch.kernels.lengths import apply_cap
+from bytepatch import kernels  # lazy: Numba loads on first use
 from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length, single
 from bytepatch.patchers.functions import check_stride, stride_patch_lengths
 from bytepatch.ragged import Ragged
@@ -35,9 +34,9 @@ class StridePatcher(PatcherBase):
 
     def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
         lengths = stride_patch_lengths(len(as_uint8(data)), self._config.stride)
-        return apply_cap(lengths, single(len(lengths)), self._config.max_patch_length or 0)[0]
+        return kernels.apply_cap(lengths, single(len(lengths)), self._config.max_patch_length or 0)[0]
 
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
         docs = as_ragged(docs)
-        starts = stride_starts(docs.offsets, self._config.stride)
-        return Ragged(*starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0))
+        starts = kernels.stride_starts(docs.offsets, self._config.stride)
+        return Ragged(*kernels.starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0))

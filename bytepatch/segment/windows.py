@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bytepatch.kernels import entropy_starts, space_starts
-from bytepatch.kernels.lengths import cut_lengths
+from bytepatch import kernels  # lazy: Numba loads on first use
 from bytepatch.patchers import EntropyPatcherConfig, Patcher, SpacePatcherConfig, StridePatcherConfig
 
 INT32_MAX = np.iinfo(np.int32).max
@@ -36,14 +35,14 @@ def window_starts(patcher: Patcher, data: np.ndarray, a: int, b: int, model=None
         return ((np.arange(a, b) % config.stride) == 0).astype(np.uint8), None
     if isinstance(config, SpacePatcherConfig):
         lo = max(a - 2, 0)
-        return space_starts(data[lo:b], np.array([0, b - lo], dtype=np.int64))[a - lo :], None
+        return kernels.space_starts(data[lo:b], np.array([0, b - lo], dtype=np.int64))[a - lo :], None
     if isinstance(config, EntropyPatcherConfig):
         if model is None:
             raise ValueError("the entropy patcher needs an entropy model")
         first = max(a - 1, 0)  # the relative rule compares with h[a-1]
         lo = max(first - int(model.context_length) - 1, 0)
         h = np.asarray(model.entropies([data[lo:b].tobytes()])[0], dtype=np.float32)[first - lo :]
-        starts = entropy_starts(
+        starts = kernels.entropy_starts(
             h,
             np.array([0, len(h)], dtype=np.int64),
             config.threshold if config.threshold is not None else 0.0,
@@ -87,7 +86,7 @@ def patch_long_document(
     lengths = np.concatenate(pieces)
     cap = getattr(patcher.config, "max_patch_length", None)
     if cap and lengths.max() > cap:
-        lengths = cut_lengths(lengths, np.array([0, len(lengths)], dtype=np.int64), cap)[0]
+        lengths = kernels.cut_lengths(lengths, np.array([0, len(lengths)], dtype=np.int64), cap)[0]
     if lengths.max() <= INT32_MAX:
         lengths = lengths.astype(np.int32)
     return lengths, (np.concatenate(kept) if keep_entropies and kept else None)

@@ -60,7 +60,7 @@ class ShardWriter:
             size = write_shard(table, layout.out / name, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        n_patches = int(table.column("patch_lengths").combine_chunks().value_lengths().to_numpy().sum())
+        n_patches = sum(len(part.flatten()) for part in table.column("patch_lengths").chunks)  # no pandas import
         return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, size)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:

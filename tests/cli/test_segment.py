@@ -262,3 +262,32 @@ def test_resume_refuses_inputs_that_changed(tmp_path: Path):
     refused = run(*args, "--resume")
     assert refused.exit_code != 0 and "holds other documents" in refused.output
     assert not (out / "manifest.json").exists()
+
+
+def test_space_run_loads_neither_numba_nor_pandas_nor_torch(tmp_path: Path):
+    # Their imports cost ~1 s per process, more than patching tens of MB with the space rule.
+    code = f"""
+import sys
+from bytepatch.cli.main import cli
+try:
+    cli(["segment", {str(SAMPLE)!r}, "-o", {str(tmp_path / 'out')!r}, "--patcher", "space", "-q"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"numba", "llvmlite", "pandas", "torch"}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert open_dataset(tmp_path / "out").num_rows > 60
+
+
+def test_dataset_without_entropies_is_compact(tmp_path: Path):
+    out = tmp_path / "out"
+    assert run(str(SAMPLE), "-o", str(out), "--patcher", "space", "-q").exit_code == 0
+    text = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
+    stored = sum(p.stat().st_size for p in out.glob("part-*.arrow"))
+    assert stored <= 1.35 * text, (stored, text)
+    import duckdb
+
+    shards = open_dataset(out).to_table()  # noqa: F841 (DuckDB reads the Arrow table by name)
+    total = duckdb.sql("select sum(len(patch_lengths)) from shards").fetchall()[0][0]
+    assert total == json.loads((out / "manifest.json").read_text())["patches"]
