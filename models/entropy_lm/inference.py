@@ -44,8 +44,8 @@ import numpy as np
 import torch
 
 from bytepatch.ids import BOS_ID, OFFSET
-from bytepatch.models.layers import apply_rotary, attend
-from bytepatch.models.transformer import ByteTransformer
+from bytepatch.models.nn.layers import apply_rotary, attend
+from bytepatch.models.nn.transformer import ByteTransformer
 
 PAD_DOC = -1  # document index of padding positions in a lane
 NO_DOC = -2  # document index of empty cache slots (before the first chunk)

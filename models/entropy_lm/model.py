@@ -28,8 +28,8 @@ import torch
 
 from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config, score
 from bytepatch.models.entropy_lm.inference import StreamingScorer, receptive_field
-from bytepatch.models.training.checkpoint import atomic_torch_save, atomic_write_text, safe_torch_load
-from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
+from bytepatch.models.files import atomic_torch_save, atomic_write_text, safe_torch_load
+from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
 
 KIND = "transformer"
 FORMAT = 1

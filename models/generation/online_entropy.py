@@ -31,7 +31,7 @@ import torch
 from bytepatch.entropy.base import EntropyModel
 from bytepatch.ids import BOS_ID, OFFSET
 from bytepatch.models.entropy_lm import TransformerEntropyModel
-from bytepatch.models.stepper import TransformerStepper
+from bytepatch.models.generation.stepper import TransformerStepper
 
 
 class EntropyStream(Protocol):
