@@ -1,33 +1,42 @@
 """Inference speed of the transformer entropy LM, and how close it runs to the hardware.
 
-For each device (CPU, and CUDA when present) and each preset, scores real text
-(Python standard library sources, cut into 4 KB documents) with
-`TransformerEntropyModel.entropies` and reports bytes/s. Achieved FLOP/s = bytes/s x
-the model's forward FLOPs per byte (paper accounting, `models/blt/flops.py`: weights +
-attention over the window + output head); it is given as a fraction of a plain
-`torch.matmul` peak measured in the same run on the same device and dtype (float32
-on CPU, bf16 on CUDA). Weights are random: speed does not depend on them.
+For each device (CPU, and CUDA when present), precision (fp32 and bf16) and preset,
+scores real text (Python standard library sources in 4 KB documents, enough of them
+to fill every lane: `batch_size` lanes of `chunk_len` bytes per step) and reports
+bytes/s. Achieved FLOP/s = bytes/s x the model's forward FLOPs per byte (paper
+accounting, `models/blt/flops.py`). It is given as a fraction of a peak that is
+comparable: the same dtype, the same threads, and the model's own matrix shapes (every
+`nn.Linear` of the model applied to lanes x chunk_len rows), measured interleaved with
+the model runs (peak, model, peak, model, ..., peak) and taken as the median of those
+measurements, since a shared machine's speed drifts within a run. Weights are random:
+speed does not depend on them. `--threads` defaults to the CPUs available to the
+process (affinity, cgroup quota), not torch's default, which oversubscribes a shared box.
 
-    python bench/entropy_lm.py [--presets small,entropy-paper] [--cpu-kb 32] [--cuda-mb 8] [--json]
+    python bench/entropy_lm.py [--presets small,entropy-paper] [--cpu-kb 64] [--cuda-mb 8] [--repeats 3] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import statistics
 import sysconfig
 import time
 from pathlib import Path
 
 import torch
 
+from bytepatch.cpus import available_cpus
 from bytepatch.models.entropy_lm import TransformerEntropyModel
+from bytepatch.models.entropy_lm.inference import StreamingScorer
 from bytepatch.models.blt.flops import transformer_flops_per_byte
 from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer
 
 
-def corpus(n_bytes: int, doc_size: int = 4096) -> list[bytes]:
+DOC_BYTES = 4096
+
+
+def corpus(n_bytes: int, doc_size: int = DOC_BYTES) -> list[bytes]:
     """`n_bytes` of stdlib source text in `doc_size`-byte documents."""
     data = bytearray()
     for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
@@ -37,27 +46,27 @@ def corpus(n_bytes: int, doc_size: int = 4096) -> list[bytes]:
     return [bytes(data[i : i + doc_size]) for i in range(0, min(n_bytes, len(data)), doc_size)]
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, trials: int = 5, seconds: float = 0.4) -> float:
-    """FLOP/s of repeated (n x n) @ (n x n) products, best of `trials`: the practical peak to compare against.
+def linear_shapes(model: torch.nn.Module) -> list[tuple[int, int]]:
+    """(in_features, out_features) of every nn.Linear the forward pass runs."""
+    return [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
 
-    Best-of rather than mean, like the model timings, so that other load on a shared
-    machine biases neither side of the ratio.
-    """
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
+
+def shaped_peak(shapes: list[tuple[int, int]], rows: int, device: torch.device, dtype: torch.dtype) -> float:
+    """FLOP/s of the model's GEMMs ((rows x in) @ (in x out) for each linear) in `dtype`:
+    the practical peak for exactly the products the model computes."""
+    mats = [(torch.randn(rows, i, device=device, dtype=dtype), torch.randn(o, i, device=device, dtype=dtype))
+            for i, o in shapes]  # fmt: skip
+    flops = sum(2 * rows * i * o for i, o in shapes)
+    for x, w in mats:  # warm-up
+        torch.nn.functional.linear(x, w)
     sync(device)
-    best = 0.0
-    for _ in range(trials):
-        reps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for _ in range(4):
-                a @ b
-            reps += 4
-            sync(device)
-        best = max(best, 2 * n**3 * reps / (time.perf_counter() - start))
-    return best
+    reps, start = 0, time.perf_counter()
+    while reps < 2 or time.perf_counter() - start < 0.3:
+        for x, w in mats:
+            torch.nn.functional.linear(x, w)
+        reps += 1
+    sync(device)
+    return flops * reps / (time.perf_counter() - start)
 
 
 def sync(device: torch.device) -> None:
@@ -65,30 +74,47 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench_preset(name: str, device: torch.device, docs: list[bytes], repeats: int = 2) -> dict:
-    """Bytes/s of `entropies(docs)`, best of `repeats` timed runs after a warm-up."""
+def bench_preset(name: str, device: torch.device, dtype: torch.dtype, repeats: int, cpu_kb: float, cuda_mb: float) -> dict:
+    """Bytes/s of scoring (median of `repeats` after a warm-up) and the shaped peak measured
+    before and after each timed run (median); every lane is filled."""
     cfg = TRANSFORMER_PRESETS[name]
     torch.manual_seed(0)
-    lm = TransformerEntropyModel(ByteTransformer(cfg), device=device.type)
-    lm.entropies(docs[: max(1, len(docs) // 8)])  # warm-up: kernels, allocator
-    seconds = math.inf
+    lm = TransformerEntropyModel(ByteTransformer(cfg), device=device.type, precision="fp32")
+    autocast = None if dtype == torch.float32 else dtype
+    scorer = StreamingScorer(lm.model, lm.chunk_len, autocast)
+    lanes = lm.batch_size
+    size = cuda_mb * 1e6 if device.type == "cuda" else cpu_kb * 1e3
+    docs = corpus(max(int(size), lanes * DOC_BYTES))  # at least one document per lane: every lane busy
+    scorer.score(docs[:lanes], lanes)  # warm-up: kernels, allocator
+    rows = lanes * lm.chunk_len
+    shapes = linear_shapes(lm.model)
+    peaks = [shaped_peak(shapes, rows, device, dtype)]
+    times = []
     for _ in range(repeats):
         sync(device)
         start = time.perf_counter()
-        lm.entropies(docs)
+        scorer.score(docs, lanes)
         sync(device)
-        seconds = min(seconds, time.perf_counter() - start)
+        times.append(time.perf_counter() - start)
+        peaks.append(shaped_peak(shapes, rows, device, dtype))
+    seconds = statistics.median(times)
+    peak = statistics.median(peaks)
     n_bytes = sum(map(len, docs))
     flops_per_byte = transformer_flops_per_byte(cfg, seq_len=cfg.window)["total"]
+    achieved = n_bytes / seconds * flops_per_byte
     return {
         "preset": name,
+        "dtype": str(dtype).replace("torch.", ""),
         "params": lm.model.num_params(),
         "bytes": n_bytes,
         "seconds": seconds,
         "bytes_per_s": n_bytes / seconds,
         "gflop_per_byte": flops_per_byte / 1e9,
-        "achieved_tflop_s": n_bytes / seconds * flops_per_byte / 1e12,
-        "batch_size": lm.batch_size,
+        "achieved_tflop_s": achieved / 1e12,
+        "peak_tflop_s": peak / 1e12,
+        "peak_range_tflop_s": [min(peaks) / 1e12, max(peaks) / 1e12],
+        "fraction_of_peak": achieved / peak,
+        "lanes": lanes,
         "chunk_len": lm.chunk_len,
     }
 
@@ -96,33 +122,36 @@ def bench_preset(name: str, device: torch.device, docs: list[bytes], repeats: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", default="small,entropy-paper")
-    parser.add_argument("--cpu-kb", type=float, default=32.0, help="KB scored per preset on CPU (paper preset: 1/8)")
+    parser.add_argument("--cpu-kb", type=float, default=64.0, help="KB scored per preset on CPU (at least full lanes)")
     parser.add_argument("--cuda-mb", type=float, default=8.0, help="MB scored per preset on CUDA")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads [default: CPUs available]")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads or available_cpus())
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     results = []
     for device in devices:
         on_gpu = device.type == "cuda"
         name = torch.cuda.get_device_name() if on_gpu else f"CPU, {torch.get_num_threads()} threads"
         for preset in args.presets.split(","):
-            size = args.cuda_mb * 1e6 if on_gpu else args.cpu_kb * 1e3 / (8 if preset == "entropy-paper" else 1)
-            r = bench_preset(preset, device, corpus(int(size)))
-            # Peak measured right after the model, so both see the same machine state.
-            peak = matmul_peak(device, torch.bfloat16 if on_gpu else torch.float32, 8192 if on_gpu else 1024)
-            r.update(device=name, matmul_peak_tflop_s=peak / 1e12,
-                     fraction_of_matmul_peak=r["achieved_tflop_s"] * 1e12 / peak)  # fmt: skip
-            results.append(r)
+            for dtype in (torch.float32, torch.bfloat16):
+                r = bench_preset(preset, device, dtype, args.repeats, args.cpu_kb, args.cuda_mb)
+                r["device"] = name
+                results.append(r)
     if args.json:
         print(json.dumps({"torch": torch.__version__, "results": results}, indent=2))
         return
-    print(f"torch {torch.__version__}")
-    print(f"{'device':<28} {'preset':<14} {'params':>8} {'bytes':>9} {'bytes/s':>11} {'GFLOP/B':>8} "
-          f"{'TFLOP/s':>8} {'matmul peak':>11} {'of peak':>8}")  # fmt: skip
+    print(f"torch {torch.__version__}; peak = the model's own GEMM shapes in the same dtype and threads, "
+          "median of measurements interleaved with the model runs")  # fmt: skip
+    print(f"{'device':<22} {'preset':<14} {'dtype':<9} {'params':>8} {'bytes':>9} {'bytes/s':>10} {'GFLOP/B':>8} "
+          f"{'TFLOP/s':>8} {'peak (range)':>22} {'of peak':>8}")  # fmt: skip
     for r in results:
-        print(f"{r['device']:<28} {r['preset']:<14} {r['params'] / 1e6:>7.1f}M {r['bytes']:>9,} "
-              f"{r['bytes_per_s']:>11,.0f} {r['gflop_per_byte']:>8.3f} {r['achieved_tflop_s']:>8.3f} "
-              f"{r['matmul_peak_tflop_s']:>10.3f}T {r['fraction_of_matmul_peak']:>8.1%}")  # fmt: skip
+        lo, hi = r["peak_range_tflop_s"]
+        peak = f"{r['peak_tflop_s']:.3f} ({lo:.3f}-{hi:.3f})"
+        print(f"{r['device']:<22} {r['preset']:<14} {r['dtype']:<9} {r['params'] / 1e6:>7.1f}M {r['bytes']:>9,} "
+              f"{r['bytes_per_s']:>10,.0f} {r['gflop_per_byte']:>8.3f} {r['achieved_tflop_s']:>8.3f} "
+              f"{peak:>22} {r['fraction_of_peak']:>8.1%}")  # fmt: skip
 
 
 if __name__ == "__main__":

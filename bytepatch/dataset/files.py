@@ -42,6 +42,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 # with it ~0.6x, at ~0.1 s per 24 MB written and a decompression (GB/s) when read.
 # LZ4 rather than zstd: it decompresses several times faster for training loaders.
 ARROW_COMPRESSION = "lz4"
+COMPRESS_MAX_BYTES = 512 << 20  # larger shards (one huge document) are written uncompressed
 
 
 def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
@@ -49,7 +50,10 @@ def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
 
     def write(target: Path) -> None:
         if fmt == "arrow":
-            options = pa.ipc.IpcWriteOptions(compression=ARROW_COMPRESSION, use_threads=True)
+            # Compression holds a compressed copy of each buffer while writing: for a shard
+            # made of one huge document that would double peak memory, so those stay raw.
+            compression = ARROW_COMPRESSION if table.nbytes <= COMPRESS_MAX_BYTES else None
+            options = pa.ipc.IpcWriteOptions(compression=compression, use_threads=True)
             with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
                 writer.write_table(table, max_chunksize=64 * 1024)
         elif fmt == "parquet":
