@@ -54,6 +54,7 @@ class SegmentOptions:
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
     window_bytes: int = DEFAULT_WINDOW  # longer documents are patched window by window
+    threads: int = 1  # threads per worker for the kernels that release the GIL (the n-gram entropies)
 
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
@@ -62,6 +63,8 @@ class SegmentOptions:
             raise ValueError("shard size must be positive")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1")
         if self.overwrite and self.resume:
             raise ValueError("--overwrite and --resume exclude each other")
 
@@ -110,7 +113,8 @@ def segment_corpus(
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
         schema = dataset_schema(options.save_entropies, metadata)
-        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes)
+        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
+                   options.threads)
         finished = _finished_shards(layout)
         progress = Progress(_total_size(files), enabled=options.show_progress)
         documents = (doc for path in files for doc in read_source(path, reader))

@@ -35,6 +35,7 @@ class ShardJob:
     model_factory: Callable[[], Any] | None
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
+    threads: int = 1  # threads for entropy models that offer `entropies_flat` (the n-gram model)
 
 
 class ShardWriter:
@@ -103,8 +104,12 @@ class ShardWriter:
         if self.patcher.needs_entropies:
             if self.model is None:
                 raise ValueError("the entropy patcher needs an entropy model")
-            texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
-            entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
+            flat = getattr(self.model, "entropies_flat", None)
+            if flat is not None:  # documents stay back to back: no per-document copies
+                entropies = Ragged(flat(docs.values, docs.offsets, threads=self.job.threads), docs.offsets)
+            else:
+                texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
+                entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
         return self.patcher.patch_batch(docs, entropies), entropies
 
 

@@ -205,6 +205,21 @@ def test_entropy_workers_match_one_process(tmp_path: Path):
     assert rows(tmp_path / "w1") == rows(tmp_path / "w2")
 
 
+def test_entropy_threads_do_not_change_the_rows(tmp_path: Path):
+    args = [str(SAMPLE), "--save-entropies", "-q"]
+    assert run(*args, "-o", str(tmp_path / "t1"), "--threads", "1").exit_code == 0
+    assert run(*args, "-o", str(tmp_path / "t3"), "--threads", "3").exit_code == 0
+    one, three = rows(tmp_path / "t1"), rows(tmp_path / "t3")
+    assert one == three and sum(len(r["entropies"]) for r in one) > 10_000  # entropies too, bit for bit
+
+
+def test_threads_default_to_the_available_cpus(monkeypatch):
+    from bytepatch.cli import segment as cmd
+
+    monkeypatch.setattr("bytepatch.cpus.available_cpus", lambda: 6)
+    assert cmd._default_threads(1) == 6 and cmd._default_threads(4) == 1
+
+
 def test_a_model_without_default_threshold_needs_one(tmp_path: Path):
     model = tmp_path / "model"
     fit = CliRunner().invoke(cli, ["fit-entropy", str(SAMPLE), "--output", str(model), "--order", "3"])
