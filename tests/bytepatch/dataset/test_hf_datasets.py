@@ -4,6 +4,8 @@ it saves, and `Dataset.map(batched=True, num_proc=2)` with `patch_table` gives `
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +16,7 @@ import bytepatch
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset
 from bytepatch.dataset.files import read_arrow_table
+from bytepatch.entropy import NgramConfig, NgramModel
 
 datasets = pytest.importorskip("datasets", reason="pip install datasets (the test extra installs it)")
 
@@ -54,9 +57,9 @@ def test_polars_and_duckdb_read_the_shards(dataset_dir: Path):
     import polars as pl
 
     shard = str(sorted(dataset_dir.glob("*.arrow"))[0])
-    table = read_arrow_table(shard)
-    assert pl.read_ipc_stream(shard).height == table.num_rows
-    assert duckdb.sql("select count(*) from table").fetchall()[0][0] == table.num_rows
+    shard_table = read_arrow_table(shard)
+    assert pl.read_ipc_stream(shard).height == shard_table.num_rows
+    assert duckdb.sql("select count(*) from shard_table").fetchall()[0][0] == shard_table.num_rows
 
 
 def test_datasets_written_in_the_ipc_file_format_still_read(dataset_dir: Path, tmp_path: Path):
@@ -89,18 +92,31 @@ def test_segment_reads_a_save_to_disk_directory_as_rows(tmp_path: Path):
     assert got == sorted(t.encode() for t in texts[:7])
 
 
+MAP_RECIPE = """
+import sys, datasets, bytepatch
+model, jsonl, cache, out = sys.argv[1:]
+patcher = bytepatch.load_patcher("entropy", entropy_model=model, threshold=1.5)
+ds = datasets.load_dataset("json", data_files=jsonl, split="train", cache_dir=cache)
+patched = ds.with_format("arrow").map(
+    lambda batch: bytepatch.patch_table(batch, patcher, id_field="id"),
+    batched=True, batch_size=16, num_proc=2, remove_columns=ds.column_names,
+)
+patched.save_to_disk(out)
+"""
+
+
 def test_map_recipe_equals_segment(tmp_path: Path):
-    """The recipe of docs/engines.md: `Dataset.map` over Arrow batches with `patch_table`."""
+    """The recipe of docs/engines.md: `Dataset.map` over Arrow batches with `patch_table`.
+    Run as a script of its own: this test process has already run the numba kernels,
+    and forked map workers must start from a process that has not (see the docs)."""
     model = tmp_path / "ngram"
     docs = [json.loads(line)["text"].encode() for line in JSONL.read_text().splitlines()]
-    bytepatch.entropy.NgramModel.fit(docs, bytepatch.entropy.NgramConfig(order=3, min_count=1)).save(model)
+    NgramModel.fit(docs, NgramConfig(order=3, min_count=1)).save(model)
     segment(str(JSONL), "-o", str(tmp_path / "out"), "--entropy-model", str(model), "--threshold", "1.5",
             "--id-field", "id")  # fmt: skip
-
-    patcher = bytepatch.load_patcher("entropy", entropy_model=model, threshold=1.5)
-    ds = datasets.load_dataset("json", data_files=str(JSONL), split="train", cache_dir=str(tmp_path / "cache"))
-    patched = ds.with_format("arrow").map(
-        lambda batch: bytepatch.patch_table(batch, patcher, id_field="id"),
-        batched=True, batch_size=16, num_proc=2, remove_columns=ds.column_names,
-    )  # fmt: skip
+    saved = tmp_path / "mapped"
+    args = [str(model), str(JSONL), str(tmp_path / "cache"), str(saved)]
+    subprocess.run([sys.executable, "-c", MAP_RECIPE, *args], check=True, capture_output=True, timeout=300)
+    patched = datasets.load_from_disk(str(saved))
+    assert patched.num_rows == open_dataset(tmp_path / "out").num_rows
     assert as_rows(patched.with_format("arrow")[:]) == as_rows(open_dataset(tmp_path / "out").to_table())
