@@ -1,6 +1,6 @@
 """Faults during `bytepatch segment`: SIGKILL then --resume, SIGINT, write errors.
 
-Each runs the real command in a subprocess and checks the promise of DESIGN §5: no
+Each runs the real command in a subprocess and checks the promise of docs/design.md §5: no
 manifest unless complete, no partial shard under a final name, and a resumed run that
 equals an uninterrupted one.
 """
