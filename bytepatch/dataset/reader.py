@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
+from bytepatch.dataset.files import read_arrow_table
 from bytepatch.dataset.integrity import ShardError, check_file, check_rows
 from bytepatch.dataset.manifest import read_manifest
 
@@ -57,8 +58,7 @@ class Dataset:
 
                 table = pq.read_table(path)
             else:
-                with pa.memory_map(str(path), "r") as source:
-                    table = pa.ipc.open_file(source).read_all()
+                table = read_arrow_table(path)
         except (OSError, pa.ArrowException) as exc:
             raise ShardError(f"{path}: cannot read shard {index} of dataset {self.path} ({exc})") from exc
         n_bytes, n_patches = check_rows(table, str(path))

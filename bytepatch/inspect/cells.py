@@ -111,13 +111,17 @@ def document_cells(data: bytes, lengths: np.ndarray) -> Iterator[Cell]:
         yield Cell(run_patch, run_start, pos - run_start, "".join(run), False)
 
 
-def cut_character(cell: Cell, data: bytes) -> str:
-    """`'ü' U+00FC (bytes 3-4)`: a character cut by a boundary, for tooltips and listings."""
+def cut_character(cell: Cell, data: bytes, origin: int = 0) -> str:
+    """`'ü' U+00FC (bytes 3-4)`: a character cut by a boundary, for tooltips and listings.
+
+    `origin` is added to the offsets (the window's place in the document)."""
     ch = data[cell.start : cell.start + cell.size].decode("utf-8", errors="replace")
-    return f"'{cell.text}' U+{ord(ch):04X} (bytes {cell.start}-{cell.start + cell.size - 1})"
+    start = origin + cell.start
+    return f"'{cell.text}' U+{ord(ch):04X} (bytes {start}-{start + cell.size - 1})"
 
 
-def describe_cut(cell: Cell, data: bytes) -> str:
+def describe_cut(cell: Cell, data: bytes, origin: int = 0) -> str:
     """`boundary inside 'ü' U+00FC (bytes 3-4) at byte 4`."""
     plural = "ies" if len(cell.cuts) > 1 else "y"
-    return f"boundar{plural} inside {cut_character(cell, data)} at byte {', '.join(map(str, cell.cuts))}"
+    at = ", ".join(str(origin + c) for c in cell.cuts)
+    return f"boundar{plural} inside {cut_character(cell, data, origin)} at byte {at}"

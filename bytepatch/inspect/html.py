@@ -16,7 +16,7 @@ from __future__ import annotations
 from html import escape
 
 from bytepatch.inspect.cells import Cell, describe_cut, document_cells
-from bytepatch.inspect.svg import entropy_svg
+from bytepatch.inspect.svg import DETAIL_MAX, entropy_svg
 from bytepatch.inspect.view import PatchView
 
 CSS = """
@@ -68,12 +68,12 @@ def patched_text_html(view: PatchView) -> str:
                 parts.append(PATCH_TAGS[open_patch % 2][1])
                 open_patch = -1
         if cell.cuts:
-            parts.append(f'<span class="cut" title="{_attr(describe_cut(cell, view.data))}">'
+            parts.append(f'<span class="cut" title="{_attr(describe_cut(cell, view.data, view.origin))}">'
                          f"{_cell_html(cell)}</span>")  # fmt: skip
             continue
         if open_patch < 0:
             i = cell.patch
-            tip = f"#{i} @{int(offsets[i])} +{int(view.lengths[i])}"
+            tip = f"#{view.first_index + i} @{view.origin + int(offsets[i])} +{int(view.lengths[i])}"
             if entropies is not None:
                 tip += f" h={float(entropies[offsets[i]]):.2f}"
             parts.append(f'{PATCH_TAGS[i % 2][0][:-1]} title="{tip}">')
@@ -99,7 +99,8 @@ def _cell_html(cell: Cell) -> str:
 
 def inspect_page(view: PatchView, title: str = "bytepatch inspect") -> str:
     """The full inspect page: settings, the patched text, and the entropy plot if any."""
-    rows: dict[str, object] = {k: v for k, v in view.settings.items() if v is not None}
+    rows: dict[str, object] = {k: f"{v:.4g}" if isinstance(v, float) else v
+                               for k, v in view.settings.items() if v is not None}  # fmt: skip
     rows.update({"bytes": f"{len(view.data):,}", "patches": f"{len(view.lengths):,}",
                  "mean patch size": f"{view.mean_patch_size:.2f} bytes"})  # fmt: skip
     body = [key_values(rows), "<h2>Patches</h2>",
@@ -108,7 +109,13 @@ def inspect_page(view: PatchView, title: str = "bytepatch inspect") -> str:
             "has a patch boundary inside it (hover it for the byte offsets); \u21b5 marks a newline.</p>",
             patched_text_html(view)]  # fmt: skip
     if view.entropies is not None:
-        legend = "Blue: entropy of each byte given the bytes before it (nats). Grey verticals: patch starts"
+        legend = "Blue: entropy of each byte given the bytes before it (nats). "
+        if len(view.data) > DETAIL_MAX:
+            legend += (f"Summarised ({len(view.data):,} bytes): each pixel column shows the range (band) and mean "
+                       "(line) of its bytes; the grey strip is darker where patches are shorter. Use "
+                       "--offset/--length (at most 2,000 bytes) to see every byte")  # fmt: skip
+        else:
+            legend += "Grey verticals: patch starts"
         legend += "; red dashed: the global threshold." if view.threshold is not None else "."
         body += ["<h2>Per-byte entropy</h2>", f'<p class="meta">{legend}</p>',
                  f'<div class="plot">{entropy_svg(view)}</div>']  # fmt: skip

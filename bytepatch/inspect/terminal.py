@@ -71,9 +71,9 @@ def render_listing(view: PatchView) -> str:
     texts: dict[int, list[str]] = {}
     notes: dict[int, str] = {}
     for cell in document_cells(view.data, view.lengths):
-        texts.setdefault(cell.patch, []).append(cell.text if cell.escaped else _listing_text(cell))
+        texts.setdefault(view.first_index + cell.patch, []).append(cell.text if cell.escaped else _listing_text(cell))
         for k, _ in enumerate(cell.cuts, start=1):
-            notes[cell.patch + k] = f"starts inside {cut_character(cell, view.data)}"
+            notes[view.first_index + cell.patch + k] = f"starts inside {cut_character(cell, view.data, view.origin)}"
     lines = [head]
     for p in view:
         h = f"{p.entropy:7.3f} " if p.entropy is not None else ""

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import pyarrow as pa
 
 from bytepatch._version import __version__
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
 from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
@@ -56,6 +56,7 @@ class SegmentOptions:
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
     window_bytes: int = DEFAULT_WINDOW  # longer documents are patched window by window
+    threads: int = 1  # threads per worker for the kernels that release the GIL (the n-gram entropies)
 
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
@@ -64,6 +65,8 @@ class SegmentOptions:
             raise ValueError("shard size must be positive")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1")
         if self.overwrite and self.resume:
             raise ValueError("--overwrite and --resume exclude each other")
 
@@ -112,7 +115,8 @@ def segment_corpus(
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
         schema = dataset_schema(options.save_entropies, metadata)
-        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes)
+        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
+                   options.threads)
         finished = _finished_shards(layout)
         progress = Progress(_total_size(files), enabled=options.show_progress)
         documents = (doc for path in files for doc in read_source(path, reader))
@@ -272,8 +276,7 @@ def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
         import pyarrow.parquet as pq
 
         return pq.read_table(path, columns=columns)
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all().select(columns)
+    return read_arrow_table(path, columns)
 
 
 def _stamps(files: list[str]) -> list[list]:
@@ -356,6 +359,6 @@ def _finished_shards(layout: JobLayout) -> dict[int, tuple[Path, dict]]:
 
 
 def _remove_temporaries(layout: JobLayout) -> None:
-    for p in layout.out.glob(f".part-*{TMP_SUFFIX}"):
+    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
         if layout.owns(p.name):
             p.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ and the model's scratch for every byte at once (several times the document). Her
 document is cut into windows of `window` bytes; each window's boundary decisions need
 only a little left context, which every rule bounds:
 
-- entropy: h[t] depends on at most `model.context_length` earlier bytes (DESIGN §2),
+- entropy: h[t] depends on at most `model.context_length` earlier bytes (docs/design.md §2),
   and the relative rule also needs h[t-1], so a window is scored with that much
   context in front and the context's values are dropped;
 - space: whether byte t starts a patch depends on bytes t-2 and t-1;
