@@ -17,6 +17,8 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
+import signal
+import threading
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -186,7 +188,17 @@ def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[in
         return shards
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=init_worker, initargs=(job,)) as pool:
+    # Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
+    # handles it and terminates them, so an interrupt prints one line, not a traceback
+    # per worker. An ignored signal stays ignored across exec, so spawned children start
+    # with it ignored, even before `init_worker` runs.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        pool = ctx.Pool(workers, initializer=init_worker, initargs=(job,))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
         pending: collections.deque = collections.deque()
         try:
             for chunk in todo:
@@ -199,6 +211,10 @@ def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[in
             pool.terminate()
             raise
     return shards
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: list[ShardInfo], layout: JobLayout):

@@ -8,6 +8,8 @@ tasks cannot carry a loaded model cheaply.
 
 from __future__ import annotations
 
+import signal
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -139,6 +141,7 @@ _STATE: dict[str, ShardWriter] = {}
 
 
 def init_worker(job: ShardJob) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     _STATE["writer"] = ShardWriter(job)
 
 
