@@ -81,6 +81,10 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
         mean = b / p if p else 0.0
         click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
                    f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+        if workers > len(manifest["shards"]):
+            click.echo(f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
+                       f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
+                       "--shard-size-mb to split the input", err=True)  # fmt: skip
 
 
 def _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
