@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import pyarrow as pa
 
 from bytepatch._version import __version__
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
@@ -273,8 +273,7 @@ def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
         import pyarrow.parquet as pq
 
         return pq.read_table(path, columns=columns)
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all().select(columns)
+    return read_arrow_table(path, columns)
 
 
 def _stamps(files: list[str]) -> list[list]:
@@ -348,6 +347,6 @@ def _finished_shards(layout: JobLayout) -> dict[int, Path]:
 
 
 def _remove_temporaries(layout: JobLayout) -> None:
-    for p in layout.out.glob(f".part-*{TMP_SUFFIX}"):
+    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
         if layout.owns(p.name):
             p.unlink(missing_ok=True)
