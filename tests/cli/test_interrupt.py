@@ -39,7 +39,7 @@ def corpus(tmp_path_factory) -> Path:
 def interrupt(cmd: list[str], out: Path, delay: float) -> tuple[int, str]:
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not list(out.glob("part-*")) and not list(out.glob(".*.tmp")):  # patching has begun
+    while not out.exists() or not any(p.suffix in (".arrow", ".parquet", ".tmp") for p in out.iterdir()):  # patching began
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.01)
