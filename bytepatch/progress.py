@@ -27,6 +27,7 @@ class Progress:
         self.done = 0
         self.read = 0
         self.written = 0
+        self.skipped = 0  # done by an earlier run (kept shards of a resumed run)
         self.start = time.monotonic()
         self.delay_s = delay_s
         self._last_draw = 0.0
@@ -52,6 +53,12 @@ class Progress:
     def reading_done(self) -> None:
         """Every document has been read: the total is now exact."""
         self.total = self.read
+
+    def skip(self, n_bytes: int) -> None:
+        """Work an earlier run did (patched and written): counted, and part of `skipped`."""
+        self.skipped += n_bytes
+        self.written += n_bytes
+        self.update(n_bytes)
 
     def add_written(self, n_bytes: int) -> None:
         self.written += n_bytes
