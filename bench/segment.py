@@ -224,7 +224,7 @@ def report(corpora, c, w, tmp, segment) -> None:
     for corpus in ("whole files", "paragraphs"):
         cmd = segment(corpus, "--patcher", "space", "--threads", "1")
         out = Path(cmd[cmd.index("-o") + 1])
-        stored = sum(p.stat().st_size for p in out.glob("part-*"))
+        stored = sum(p.stat().st_size for p in out.glob("*.arrow"))
         size = stored / corpora[corpus][1]
         print(f"  {corpus}: dataset without entropies / its text       {size:6.2f}x  [<= 1.35x] {flag(size <= 1.35)}")
 

@@ -49,7 +49,7 @@ def test_float16_entropies_read_in_polars_and_duckdb(tmp_path: Path) -> None:
         out = tmp_path / fmt
         result = CliRunner().invoke(cli, ["segment", str(src), "-o", str(out), "--save-entropies", "--format", fmt, "-q"])
         assert result.exit_code == 0, result.output
-    frame = pl.read_ipc(next((tmp_path / "arrow").glob("*.arrow")))
+    frame = pl.read_ipc_stream(next((tmp_path / "arrow").glob("*.arrow")))  # .arrow shards are IPC streams
     assert frame.schema["entropies"] == pl.List(pl.Float16)
     h = np.asarray(frame["entropies"][0].to_list(), dtype=np.float32)
     ((first,),) = duckdb.sql(f"select entropies from read_parquet('{tmp_path / 'parquet'}/*.parquet')").fetchall()
