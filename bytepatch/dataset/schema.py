@@ -71,13 +71,17 @@ def string_array(values: list[str]) -> pa.StringArray:
     """A string column built from one UTF-8 buffer and offsets: `pa.array(list)` would
     import pandas (~0.2 s and 40 MB per process) only to ask whether the list is a
     pandas object."""
-    encoded = [v.encode("utf-8") for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    joined = "".join(values)
+    if joined.isascii():  # the common case: one encode, and characters are bytes
+        data, parts = joined.encode("ascii"), values
+    else:
+        parts = [v.encode("utf-8") for v in values]
+        data = b"".join(parts)
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(values)), out=offsets[1:])
     if offsets[-1] > INT32_MAX:
         return pa.array(values, type=pa.large_string()).cast(pa.string())  # raises Arrow's clear error
-    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))]
-    return pa.StringArray.from_buffers(len(encoded), buffers[1], buffers[2])
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
 
 
 def build_table(

@@ -128,22 +128,22 @@ GROUP_BYTES = 4 << 20  # document bytes whose entropies are computed together
 
 
 def _groups(offsets: np.ndarray, window: int):
-    """Index ranges [i, j) of consecutive documents, about GROUP_BYTES each; a document
-    over `window` bytes is a range of its own (it is patched in windows)."""
-    sizes = np.diff(offsets)
-    start, size = 0, 0
-    for k, n in enumerate(sizes.tolist()):
-        if n > window or (k > start and size + n > GROUP_BYTES):
-            if k > start:
-                yield start, k
-            start, size = k, 0
-        if n > window:
-            yield k, k + 1
-            start = k + 1
-            continue
-        size += n
-    if len(sizes) > start:
-        yield start, len(sizes)
+    """Index ranges [i, j) of consecutive documents, about GROUP_BYTES each (at most that
+    many bytes, or one larger document); a document over `window` bytes is a range of its
+    own (it is patched in windows). One search per group, not a loop per document."""
+    n_docs = len(offsets) - 1
+    long_docs = np.flatnonzero(np.diff(offsets) > window).tolist()
+    start = 0
+    for stop in long_docs + [n_docs]:
+        i = start
+        while i < stop:
+            j = int(np.searchsorted(offsets, offsets[i] + GROUP_BYTES, side="right")) - 1
+            j = min(max(j, i + 1), stop)
+            yield i, j
+            i = j
+        if stop < n_docs:
+            yield stop, stop + 1
+        start = stop + 1
 
 
 _STATE: dict[str, ShardWriter] = {}

@@ -298,3 +298,15 @@ def test_more_workers_than_shards_says_so(tmp_path: Path):
     result = run(str(SAMPLE), "-o", str(tmp_path / "o"), "--patcher", "space", "--workers", "2")
     assert result.exit_code == 0, result.output
     assert "1 shard(s) for --workers 2" in result.stderr and "--shard-size-mb" in result.stderr
+
+
+def test_jsonl_fast_path_writes_the_same_shards_as_the_line_reader(tmp_path: Path, monkeypatch):
+    src = SAMPLE / "stdlib_docstrings.jsonl"
+    args = [str(src), "--patcher", "space", "--shard-size-mb", "0.003", "-q"]
+    assert run(*args, "-o", str(tmp_path / "fast")).exit_code == 0
+    monkeypatch.setattr("bytepatch.segment.pipeline.read_jsonl_batch", lambda *a: None)  # line by line
+    assert run(*args, "-o", str(tmp_path / "slow")).exit_code == 0
+    fast, slow = open_dataset(tmp_path / "fast"), open_dataset(tmp_path / "slow")
+    assert len(fast.shard_files) == len(slow.shard_files) > 2
+    for i in range(len(fast.shard_files)):
+        assert fast.read_shard(i).to_pylist() == slow.read_shard(i).to_pylist()

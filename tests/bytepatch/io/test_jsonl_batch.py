@@ -1,0 +1,68 @@
+"""The Arrow JSONL fast path gives exactly the line reader's documents, or declines."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bytepatch.io import ReaderConfig
+from bytepatch.io.jsonl_batch import read_jsonl_batch
+from bytepatch.io.text import read_jsonl
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+def _batch_docs(path: Path, cfg: ReaderConfig = ReaderConfig()):
+    batch = read_jsonl_batch(str(path), str(path), cfg)
+    if batch is None:
+        return None
+    data = bytes(batch.data)
+    return [(i, data[a:b]) for i, a, b in zip(batch.ids, batch.offsets[:-1].tolist(), batch.offsets[1:].tolist())]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(texts, st.integers()), min_size=1, max_size=20), final_newline=st.booleans(),
+       ascii_only=st.booleans())  # fmt: skip
+def test_batch_equals_the_line_reader(tmp_path_factory, rows, final_newline, ascii_only):
+    path = tmp_path_factory.mktemp("j") / "d.jsonl"
+    lines = [json.dumps({"n": n, "text": t, "extra": [1, {"a": None}]}, ensure_ascii=ascii_only) for t, n in rows]
+    path.write_bytes(("\n".join(lines) + ("\n" if final_newline else "")).encode())
+    want = [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig())]
+    assert _batch_docs(path) == want
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"text": "a"}\n\n{"text": "b"}\n',  # blank line: line numbers would shift
+        b'{"text": "a"}\n   \n',
+        b'{"text": "a"}{"text": "b"}\n',  # two objects on one line
+        b'{"text": "a"}\n{"other": 1}\n',  # missing field
+        b'{"text": null}\n',
+        b'{"text": 5}\n',
+        b'{"text": "\xff"}\n',  # invalid UTF-8
+        b'{"text": "\\ud800"}\n',  # lone surrogate
+        b'{"text": "a"} trailing\n',
+        b'[1, 2]\n',
+        b"",
+    ],
+)
+def test_declines_what_the_line_reader_must_judge(tmp_path: Path, content: bytes):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(content)
+    assert _batch_docs(path) is None
+
+
+def test_declines_id_fields_and_gzip(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"text": "a", "id": "x"}\n')
+    assert _batch_docs(path, ReaderConfig(id_field="id")) is None
+    gz = tmp_path / "d.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert read_jsonl_batch(str(gz), str(gz), ReaderConfig()) is None
+    assert _batch_docs(path, ReaderConfig(text_field="id")) == [(f"{path}:1", b"x")]
