@@ -6,7 +6,8 @@ in up to `workers` processes, with a bounded number of chunks in flight so memor
 proportional to shard size x workers, not to corpus size. The manifest is written last.
 
 Several jobs may share one output directory (`num_jobs`/`job`, see `layout.py`): each
-takes every K-th input file, writes its own namespace, and the last one to finish
+takes every K-th split of the inputs (`bytepatch.io.splits`: inside large files too),
+writes its own namespace, and the last one to finish
 merges the job manifests into `manifest.json`.
 """
 
@@ -18,6 +19,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -28,9 +30,10 @@ from bytepatch._version import __version__
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
-from bytepatch.io import ReaderConfig, expand_inputs, read_source
+from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
+from bytepatch.io.splits import plan_splits
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
@@ -88,18 +91,13 @@ def segment_corpus(
     kind, fingerprint) goes into the metadata.
     """
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
-    all_files = expand_inputs(inputs)
-    files = all_files[options.job :: options.num_jobs]
+    sources = expand_sources(inputs)
+    all_files = [s.path for s in sources]
+    parts = job_parts(sources, reader, options)
+    files = list(dict.fromkeys(s.path for s, _ in parts))
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
-    metadata = {
-        "bytepatch_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "patcher": patcher,
-        "entropy_model": model_info,
-        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
-        **options.extra_metadata,
-    }
+    metadata = dataset_metadata(patcher, model_info, options)
     settings = {
         "reader": asdict(reader),
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
@@ -108,7 +106,8 @@ def segment_corpus(
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
-    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
+    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key,
+                 "splits": [[s.path, span.start, span.end] for s, span in parts]}  # fmt: skip
     with _lock(layout):
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
@@ -116,8 +115,8 @@ def segment_corpus(
         job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
                    options.threads)
         finished = _finished_shards(layout)
-        progress = Progress(_total_size(files), enabled=options.show_progress)
-        documents = (doc for path in files for doc in read_source(path, reader))
+        progress = Progress(_total_size(files) if len(parts) == len(files) else None, enabled=options.show_progress)
+        documents = (doc for s, span in parts for doc in read_source(s.path, reader, span))
         chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
         try:
             shards = _run(chunks, job, options.workers, finished, model)
@@ -129,6 +128,33 @@ def segment_corpus(
         except OSError as exc:
             raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
+
+
+def dataset_metadata(patcher: dict[str, Any], model_info: dict[str, Any] | None, options: SegmentOptions) -> dict:
+    """The provenance every shard's schema and the manifest carry (docs/dataset.md)."""
+    return {
+        "bytepatch_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "patcher": patcher,
+        "entropy_model": model_info,
+        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
+        **options.extra_metadata,
+    }
+
+
+def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptions) -> list[tuple[Source, Span]]:
+    """What this job reads: every input whole for a single job; for one of K jobs, every
+    K-th split of the inputs cut into splits of about a shard each (inside large files
+    too), so one big file still gives every job work. A job left without any split says so."""
+    if options.num_jobs == 1:
+        return [(s, Span(s.name)) for s in sources]
+    splits = plan_splits(sources, reader, max(1, int(options.shard_size_mb * 1e6)))
+    mine = splits[options.job :: options.num_jobs]
+    if not mine:
+        print(f"warning: job {options.job} of {options.num_jobs} gets no input: the inputs make only "
+              f"{len(splits)} split(s) of about --shard-size-mb {options.shard_size_mb:g}; it writes an empty "
+              "job manifest (use fewer jobs or a smaller --shard-size-mb)", file=sys.stderr)  # fmt: skip
+    return mine
 
 
 @contextlib.contextmanager
