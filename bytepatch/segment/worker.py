@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from bytepatch.dataset.files import write_shard
+from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.patchers import Patcher, patcher_from_dict
@@ -57,11 +58,12 @@ class ShardWriter:
         layout = self.job.layout
         name = layout.shard_name(chunk.index)
         try:
-            size = write_shard(table, layout.out / name, layout.shard_format)
+            write_shard(table, layout.out / name, layout.shard_format)
+            sums = checksums(layout.out / name)  # read back from the page cache: what is on disk
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
         n_patches = int(table.column("patch_lengths").combine_chunks().value_lengths().to_numpy().sum())
-        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, size)
+        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
