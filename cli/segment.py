@@ -72,6 +72,10 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
+        if threshold is not None and threshold <= 0:  # legal, but almost surely a mistake
+            click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
+                       "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
+        workers = _cap_workers(workers, quiet)
         if workers > 1:
             model = None  # each worker loads its own; holding one here too would only cost memory
         if save_entropies and patcher != "entropy":
@@ -98,6 +102,17 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
         mean = b / p if p else 0.0
         click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
                    f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+
+
+def _cap_workers(workers: int, quiet: bool) -> int:
+    """--workers beyond the CPUs this process may use only add processes and memory."""
+    from bytepatch.cpus import available_cpus
+
+    cpus = available_cpus()
+    if workers > cpus:
+        click.echo(f"note: --workers {workers} capped at {cpus}, the CPUs available", err=True)
+        return cpus
+    return workers
 
 
 def _default_threads(workers: int) -> int:
