@@ -18,6 +18,8 @@ import hashlib
 import json
 import math
 import multiprocessing
+import signal
+import threading
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -121,12 +123,12 @@ def segment_corpus(
         job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
                    options.threads)
         finished = _finished_shards(layout)
-        progress = Progress(_total_size(files), enabled=options.show_progress)
+        progress = Progress(_total_size(files), enabled=options.show_progress, label="patched")
         documents = (doc for path in files for doc in read_source(path, reader))
         ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
         chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
         try:
-            shards = _run(chunks, job, options.workers, finished, model)
+            shards = _run(chunks, job, options.workers, finished, model, progress)
         finally:
             progress.close()
             _remove_temporaries(layout)
@@ -183,31 +185,61 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
 
 
 def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]],
-         model: Any = None) -> list[ShardInfo]:  # fmt: skip
+         model: Any = None, progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
+    """Patch and write every chunk; `progress` counts bytes patched (as each group of
+    documents is done, in whichever process) and bytes written (as each shard lands)."""
+    progress = progress or Progress(None, enabled=False)
     shards = _Journal(job.layout.journal)
     workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
-    todo = _skip_finished(chunks, finished, shards, job.layout)
+    todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        writer = ShardWriter(job, model)
+        writer = ShardWriter(job, model, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
+            progress.add_written(shards.entries[-1].bytes)
             del chunk  # else it stays alive while the next chunk is read: two shards in memory
         return shards.entries
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=init_worker, initargs=(job,)) as pool:
+    # Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
+    # handles it and terminates them, so an interrupt prints one line, not a traceback
+    # per worker. An ignored signal stays ignored across exec, so spawned children start
+    # with it ignored, even before `init_worker` runs.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        patched = ctx.Value("q", 0)  # bytes patched by all workers, for the progress line
+        pool = ctx.Pool(workers, initializer=init_worker, initargs=(job, patched))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
         pending: collections.deque = collections.deque()
         try:
             for chunk in todo:
                 pending.append(pool.apply_async(run_in_worker, (chunk,)))
                 while len(pending) >= 2 * workers:  # bounded in-flight chunks = bounded memory
-                    shards.append(pending.popleft().get())
+                    shards.append(_wait(pending.popleft(), progress, patched))
             while pending:
-                shards.append(pending.popleft().get())
+                shards.append(_wait(pending.popleft(), progress, patched))
         except BaseException:
             pool.terminate()
             raise
     return shards.entries
+
+
+def _wait(result: Any, progress: Progress, patched: Any) -> ShardInfo:
+    """The shard of one worker task, updating the progress line while it runs."""
+    while not result.ready():
+        result.wait(0.25)
+        progress.set_done(progress.skipped + patched.value)
+    shard = result.get()
+    progress.set_done(progress.skipped + patched.value)
+    progress.add_written(shard.bytes)
+    return shard
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 class _Journal:
@@ -244,7 +276,7 @@ def _read_journal(path: Path) -> dict[str, dict]:
 
 
 def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict]], shards: _Journal,
-                   layout: JobLayout):  # fmt: skip
+                   layout: JobLayout, progress: Progress):  # fmt: skip
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
     exactly the documents just read: a kept shard must never stand for other input."""
@@ -253,6 +285,7 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict
         seen.add(chunk.index)
         if chunk.index in finished:
             shards.append(_kept_shard(*finished[chunk.index], chunk, layout.shard_format), record=False)
+            progress.skip(shards.entries[-1].bytes)  # done in an earlier run
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
@@ -301,10 +334,11 @@ def _digest(value: Any) -> str:
 
 def _counting(documents: Iterable[Document], progress: Progress, ids: _DuplicateIds | None = None) -> Iterable[Document]:
     for doc in documents:
-        progress.update(len(doc.data))
+        progress.add_read(len(doc.data))
         if ids is not None:
             ids.add(doc.id)
         yield doc
+    progress.reading_done()
 
 
 class _DuplicateIds:
