@@ -8,6 +8,8 @@ tasks cannot carry a loaded model cheaply.
 
 from __future__ import annotations
 
+import signal
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -40,8 +42,9 @@ class ShardJob:
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob, model: Any = None) -> None:
+    def __init__(self, job: ShardJob, model: Any = None, on_patched: Callable[[int], None] | None = None) -> None:
         self.job = job
+        self.on_patched = on_patched  # called with the document bytes of each group once patched
         if model is None and job.model_factory is not None:
             model = job.model_factory()
         self.model = model
@@ -87,6 +90,7 @@ class ShardWriter:
                 counts.append(np.array([len(rows)]))
                 if keep:
                     kept.append(h)
+                self._report(int(offsets[j] - offsets[i]))
                 continue
             group = Ragged(data[offsets[i] : offsets[j]], offsets[i : j + 1] - offsets[i])  # no copy
             patches, h = self._patch_batch(group)
@@ -94,12 +98,17 @@ class ShardWriter:
             counts.append(patches.row_lengths())
             if keep:
                 kept.append(h.values.astype(np.float16))
+            self._report(int(offsets[j] - offsets[i]))
         flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
         patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
         np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
         if not keep:
             return flat, patch_offsets, None
         return flat, patch_offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), offsets)
+
+    def _report(self, n_bytes: int) -> None:
+        if self.on_patched is not None:
+            self.on_patched(n_bytes)
 
     def _patch_batch(self, docs: Ragged) -> tuple[Ragged, Ragged | None]:
         entropies = None
@@ -140,8 +149,15 @@ def _groups(offsets: np.ndarray, window: int):
 _STATE: dict[str, ShardWriter] = {}
 
 
-def init_worker(job: ShardJob) -> None:
-    _STATE["writer"] = ShardWriter(job)
+def init_worker(job: ShardJob, patched: Any = None) -> None:
+    """Set up one pool worker; `patched` is a shared counter of bytes patched (all workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+
+    def report(n_bytes: int) -> None:
+        with patched.get_lock():
+            patched.value += n_bytes
+
+    _STATE["writer"] = ShardWriter(job, on_patched=report if patched is not None else None)
 
 
 def run_in_worker(chunk: Chunk) -> ShardInfo:
