@@ -17,7 +17,10 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
+import signal
+import threading
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -25,7 +28,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import pyarrow as pa
 
 from bytepatch._version import __version__
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
+from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
@@ -116,11 +120,11 @@ def segment_corpus(
         job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
                    options.threads)
         finished = _finished_shards(layout)
-        progress = Progress(_total_size(files), enabled=options.show_progress)
+        progress = Progress(_total_size(files), enabled=options.show_progress, label="patched")
         documents = (doc for path in files for doc in read_source(path, reader))
         chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
         try:
-            shards = _run(chunks, job, options.workers, finished, model)
+            shards = _run(chunks, job, options.workers, finished, model, progress)
         finally:
             progress.close()
             _remove_temporaries(layout)
@@ -174,34 +178,98 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, Path],
-         model: Any = None) -> list[ShardInfo]:  # fmt: skip
-    shards: list[ShardInfo] = []
-    todo = _skip_finished(chunks, finished, shards, job.layout)
+def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]],
+         model: Any = None, progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
+    """Patch and write every chunk; `progress` counts bytes patched (as each group of
+    documents is done, in whichever process) and bytes written (as each shard lands)."""
+    progress = progress or Progress(None, enabled=False)
+    shards = _Journal(job.layout.journal)
+    todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        writer = ShardWriter(job, model)
+        writer = ShardWriter(job, model, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
+            progress.add_written(shards.entries[-1].bytes)
             del chunk  # else it stays alive while the next chunk is read: two shards in memory
-        return shards
+        return shards.entries
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=init_worker, initargs=(job,)) as pool:
+    # Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
+    # handles it and terminates them, so an interrupt prints one line, not a traceback
+    # per worker. An ignored signal stays ignored across exec, so spawned children start
+    # with it ignored, even before `init_worker` runs.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        patched = ctx.Value("q", 0)  # bytes patched by all workers, for the progress line
+        pool = ctx.Pool(workers, initializer=init_worker, initargs=(job, patched))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
         pending: collections.deque = collections.deque()
         try:
             for chunk in todo:
                 pending.append(pool.apply_async(run_in_worker, (chunk,)))
                 while len(pending) >= 2 * workers:  # bounded in-flight chunks = bounded memory
-                    shards.append(pending.popleft().get())
+                    shards.append(_wait(pending.popleft(), progress, patched))
             while pending:
-                shards.append(pending.popleft().get())
+                shards.append(_wait(pending.popleft(), progress, patched))
         except BaseException:
             pool.terminate()
             raise
-    return shards
+    return shards.entries
 
 
-def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: list[ShardInfo], layout: JobLayout):
+def _wait(result: Any, progress: Progress, patched: Any) -> ShardInfo:
+    """The shard of one worker task, updating the progress line while it runs."""
+    while not result.ready():
+        result.wait(0.25)
+        progress.set_done(progress.skipped + patched.value)
+    shard = result.get()
+    progress.set_done(progress.skipped + patched.value)
+    progress.add_written(shard.bytes)
+    return shard
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class _Journal:
+    """The shards this job has finished, each appended (fsynced) to a journal as it is
+    done, with its checksums: a resumed run keeps a shard only if it still matches."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[ShardInfo] = []
+
+    def append(self, info: ShardInfo, record: bool = True) -> None:
+        self.entries.append(info)
+        if record:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(asdict(info)) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def _read_journal(path: Path) -> dict[str, dict]:
+    """name -> entry of each shard a previous run recorded (a torn last line is ignored)."""
+    out: dict[str, dict] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            out[entry["file"]] = entry
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict]], shards: _Journal,
+                   layout: JobLayout, progress: Progress):  # fmt: skip
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
     exactly the documents just read: a kept shard must never stand for other input."""
@@ -209,27 +277,31 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: l
     for chunk in chunks:
         seen.add(chunk.index)
         if chunk.index in finished:
-            shards.append(_kept_shard(finished[chunk.index], chunk, layout.shard_format))
+            shards.append(_kept_shard(*finished[chunk.index], chunk, layout.shard_format), record=False)
+            progress.skip(shards.entries[-1].bytes)  # done in an earlier run
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
-    extra = sorted(finished[i].name for i in set(finished) - seen)
+    extra = sorted(finished[i][0].name for i in set(finished) - seen)
     if extra:
         raise OutputError(f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite")
 
 
-def _kept_shard(path: Path, chunk: Chunk, shard_format: str) -> ShardInfo:
-    """The manifest entry of a finished shard, read once, after checking it holds `chunk`."""
-    import pyarrow.compute as pc
-
+def _kept_shard(path: Path, recorded: dict, chunk: Chunk, shard_format: str) -> ShardInfo:
+    """The manifest entry of a finished shard, read once, after checking it holds `chunk`
+    and that every row is valid (its checksum was checked by `_finished_shards`)."""
     table = _read_shard(path, shard_format, ["id", "bytes", "patch_lengths"])
+    try:
+        _, n_patches = check_rows(table, str(path))
+    except ShardError as exc:
+        raise OutputError(f"{exc}; rerun with --overwrite") from None
     same = table.num_rows == len(chunk) and table.column("id").to_pylist() == chunk.ids
     same = same and b"".join(table.column("bytes").to_pylist()) == bytes(chunk.data)
     if not same:
         raise OutputError(f"{path}: holds other documents than the inputs now give; the inputs changed since the "
                           "interrupted run, so rerun with --overwrite")  # fmt: skip
-    n_patches = pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0
-    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, path.stat().st_size)
+    sums = {k: recorded[k] for k in ("file_size", "crc32", "sha256")}
+    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, **sums)
 
 
 def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
@@ -237,8 +309,7 @@ def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
         import pyarrow.parquet as pq
 
         return pq.read_table(path, columns=columns)
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all().select(columns)
+    return read_arrow_table(path, columns)
 
 
 def _stamps(files: list[str]) -> list[list]:
@@ -256,8 +327,9 @@ def _digest(value: Any) -> str:
 
 def _counting(documents: Iterable[Document], progress: Progress) -> Iterable[Document]:
     for doc in documents:
-        progress.update(len(doc.data))
+        progress.add_read(len(doc.data))
         yield doc
+    progress.reading_done()
 
 
 def _total_size(files: list[str]) -> int | None:
@@ -300,17 +372,27 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     return False
 
 
-def _finished_shards(layout: JobLayout) -> dict[int, Path]:
-    """Shards a previous (interrupted) run of this job completed; final names are only ever complete."""
+def _finished_shards(layout: JobLayout) -> dict[int, tuple[Path, dict]]:
+    """Shards a previous (interrupted) run of this job completed, with their journal
+    entries. Final names are only ever complete, but a shard is kept only if it still
+    has the size and SHA-256 recorded when it was written: one damaged since (or never
+    recorded, e.g. killed between rename and record) is written again."""
+    journal = _read_journal(layout.journal)
     finished = {}
     for path in sorted(layout.out.iterdir()):
         chunk = layout.chunk_of(path.name)
-        if chunk is not None:
-            finished[chunk] = path
+        if chunk is None:
+            continue
+        entry = journal.get(path.name)
+        if entry is not None and all(entry.get(k) == v for k, v in checksums(path).items()):
+            finished[chunk] = (path, entry)
+        else:
+            why = "does not match its recorded checksum" if entry else "was never recorded as finished"
+            print(f"{path}: {why}; writing it again", file=sys.stderr)
     return finished
 
 
 def _remove_temporaries(layout: JobLayout) -> None:
-    for p in layout.out.glob(f".part-*{TMP_SUFFIX}"):
+    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
         if layout.owns(p.name):
             p.unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 What it computes: for every byte t of every document, the model's next-byte
 distribution at input position t of `[BOS, b0, ..., b_{n-2}]`, exactly as one plain
-`model(idx)` pass over the whole document would give it (DESIGN §2), reduced to the
+`model(idx)` pass over the whole document would give it (docs/design.md §2), reduced to the
 entropy h[t] (nats) and the surprisal -log p(b_t) (nats), both in float32 from
 `log_softmax`.
 

@@ -109,7 +109,7 @@ class TransformerEntropyModel:
             self.model.train(was_training)
 
     def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
-        """h[t] in nats for every byte of every document (DESIGN §2)."""
+        """h[t] in nats for every byte of every document (docs/design.md §2)."""
         return self.entropies_and_surprisals(docs)[0]
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:
