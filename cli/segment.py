@@ -39,7 +39,8 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
-@click.option("--num-shards", type=click.IntRange(min=1), help="Split the inputs among K independent jobs.")
+@click.option("--num-shards", type=click.IntRange(min=1),
+              help="Split the inputs among K independent jobs (splits inside large files too).")
 @click.option("--shard-index", type=click.IntRange(min=0), help="This job's index in [0, K) (with --num-shards).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
@@ -62,7 +63,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
       cat notes.txt | bytepatch segment - -o out/ --patcher stride --stride 8
 
     \b
-    Several jobs, one dataset (each job takes every K-th input file):
+    Several jobs, one dataset (each job takes every K-th split of about --shard-size-mb):
       bytepatch segment corpus/ -o out/ --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
       torchrun --nproc_per_node 4 -m bytepatch.cli.main segment corpus/ -o out/
     """
@@ -96,6 +97,10 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
+        if threshold is not None and threshold <= 0:  # legal, but almost surely a mistake
+            click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
+                       "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
+        workers = _cap_workers(workers, quiet)
         if workers > 1:
             model = None  # each worker loads its own; holding one here too would only cost memory
         if save_entropies and patcher != "entropy":
@@ -111,6 +116,17 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
     return manifest
+
+
+def _cap_workers(workers: int, quiet: bool) -> int:
+    """--workers beyond the CPUs this process may use only add processes and memory."""
+    from bytepatch.cpus import available_cpus
+
+    cpus = available_cpus()
+    if workers > cpus:
+        click.echo(f"note: --workers {workers} capped at {cpus}, the CPUs available", err=True)
+        return cpus
+    return workers
 
 
 def _default_threads(workers: int) -> int:
