@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from bytepatch.cli.segment import patcher_spec
+from bytepatch.cli._patching import patcher_from_options
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
 from bytepatch.inspect.view import short_fingerprint
-from bytepatch.patchers import PATCHERS, patcher_from_dict
+from bytepatch.patchers import PATCHERS
 
 
 @click.command()
@@ -50,11 +50,12 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
     data = _read_input(file, text, max_bytes)
     try:
         # The same patcher settings and defaults as `segment` (one place decides them).
-        spec, _, info, _, model = patcher_spec(patcher, entropy_model, threshold, threshold_add, target=None,
-                                               stride=stride, max_len=max_patch_length, inputs=(), reader=None)
-        entropies = model.entropies([data])[0] if model is not None else None
-        extra = {"entropy_model": info["name"], "fingerprint": short_fingerprint(info["fingerprint"])} if info else {}
-        view = build_view(data, patcher_from_dict(spec), entropies, extra)
+        choice = patcher_from_options(patcher, entropy_model, threshold, threshold_add, target=None,
+                                      stride=stride, max_len=max_patch_length)
+        source = choice.entropy_model
+        entropies = source.model().entropies([data])[0] if source is not None else None
+        extra = {"entropy_model": source.ref.name, "fingerprint": short_fingerprint(source.ref.fingerprint)} if source else {}
+        view = build_view(data, choice.spec.build(), entropies, extra)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if html_path:

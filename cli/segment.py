@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import importlib
 import sys
-from typing import Any
 
 import click
 
+from bytepatch.cli._patching import patcher_from_options
 from bytepatch.io import FORMATS, InputError, ReaderConfig
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
@@ -66,18 +64,19 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
     try:
-        spec, factory, info, extra, model = patcher_spec(
+        choice = patcher_from_options(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
-        if workers > 1:
-            model = None  # each worker loads its own; holding one here too would only cost memory
+        source = choice.entropy_model
+        if workers > 1 and source is not None:
+            source = source.unloaded()  # each worker loads its own; holding one here too would only cost memory
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
-                                 show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
+                                 show_progress=not quiet, calibration=choice.calibration, num_jobs=num_jobs, job=job,
                                  merge=dist is None)  # fmt: skip
-        manifest = segment_corpus(inputs, output, spec, reader, options, factory, info, model)
+        manifest = segment_corpus(inputs, output, choice.spec, reader, options, source)
         if dist is not None:
             manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:
@@ -112,56 +111,3 @@ def _job_split(num_shards: int | None, shard_index: int | None):
     if dist is None:
         return 1, 0, None
     return dist.world_size, dist.rank, dist
-
-
-def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader, device="cpu"):
-    """The patcher dict, entropy-model factory, model info, extra metadata and loaded model."""
-    if patcher == "stride":
-        return {"patcher": "stride", "stride": stride, "max_patch_length": max_len}, None, None, {}, None
-    if patcher == "space":
-        return {"patcher": "space", "max_patch_length": max_len}, None, None, {}, None
-    resolver = _entropy_resolver()
-    model = resolver.load_model(model_name, device)
-    # Precision is recorded because bf16 entropies near the threshold can patch differently
-    # from fp32 ones; generate and eval read it to patch like the data.
-    precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
-    info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint, "precision": precision}
-    extra: dict[str, Any] = {}
-    if target is not None:
-        if threshold is not None or threshold_add is not None:
-            raise click.UsageError("--target-patch-size chooses the threshold; do not also pass --threshold")
-        threshold = _calibrate(model, inputs, reader, target, max_len)
-        extra["calibration"] = {"target_patch_size": target, "threshold": threshold, "rule": "global",
-                                "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip
-    elif threshold is None and threshold_add is None:
-        if model.default_threshold is None:
-            # A threshold tuned for another model would give arbitrary patch sizes.
-            raise click.UsageError(
-                f"entropy model {model_name!r} has no default threshold; pass --threshold, --threshold-add "
-                "or --target-patch-size"
-            )
-        threshold = model.default_threshold
-    spec = {"patcher": "entropy", "threshold": threshold, "threshold_add": threshold_add, "max_patch_length": max_len}
-    factory = functools.partial(resolver.load_model, model_name, device)
-    return spec, factory, info, extra, model
-
-
-CALIBRATION_SAMPLE_BYTES = 8_000_000  # enough for a threshold within 2%, cheap next to a corpus
-
-
-def _calibrate(model, inputs, reader: ReaderConfig, target: float, max_len: int | None) -> float:
-    """The global threshold giving mean patch size `target` on a sample of the corpus
-    (`bytepatch.entropy.sample`: round-robin over the inputs, long documents truncated)."""
-    from bytepatch.entropy.calibrate import calibrate_threshold
-    from bytepatch.entropy.sample import sample_documents
-
-    sample = sample_documents(inputs, reader, CALIBRATION_SAMPLE_BYTES)
-    result = calibrate_threshold(model.entropies(sample), target, rule="global", max_patch_length=max_len)
-    click.echo(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
-               f"on {sum(map(len, sample)):,} sample bytes from {len(sample):,} documents", err=True)  # fmt: skip
-    return float(result.threshold)
-
-
-def _entropy_resolver():
-    # Imported here: the space and stride paths never load entropy-model code.
-    return importlib.import_module("bytepatch.cli._entropy_model")

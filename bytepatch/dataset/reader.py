@@ -11,10 +11,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from bytepatch.dataset.manifest import read_manifest
-
-
-class ShardError(ValueError):
-    """A shard listed in the manifest is missing, truncated or otherwise unreadable."""
+from bytepatch.errors import ShardError
 
 
 @dataclass

@@ -26,13 +26,16 @@ import pyarrow as pa
 from bytepatch._version import __version__
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
+from bytepatch.dataset.metadata import REQUIRED_COLUMNS, DatasetMetadata
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
+from bytepatch.entropy.ref import EntropyModelSource
+from bytepatch.errors import OutputError
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
+from bytepatch.patchers.spec import PatcherSpec
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
-from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.windows import DEFAULT_WINDOW
 from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
@@ -47,7 +50,7 @@ class SegmentOptions:
     resume: bool = False  # continue an interrupted run with identical settings
     save_entropies: bool = False
     show_progress: bool = True
-    extra_metadata: dict[str, Any] = field(default_factory=dict)  # e.g. calibration details
+    calibration: dict[str, Any] | None = field(default=None, hash=False)  # how the threshold was calibrated, if it was
     num_jobs: int = 1  # independent jobs writing one dataset (--num-shards)
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
@@ -67,34 +70,33 @@ class SegmentOptions:
 def segment_corpus(
     inputs: Sequence[str],
     output: str | Path,
-    patcher: dict[str, Any],
+    patcher: PatcherSpec | dict[str, Any],
     reader: ReaderConfig = ReaderConfig(),
     options: SegmentOptions = SegmentOptions(),
-    model_factory: Callable[[], Any] | None = None,
-    model_info: dict[str, Any] | None = None,
-    model: Any = None,
+    entropy_model: EntropyModelSource | None = None,
 ) -> dict[str, Any] | None:
     """Segment `inputs` into a dataset at `output`.
 
     Returns the dataset manifest, or None when this is one of several jobs and others
-    have not finished yet. `patcher` is a `Patcher.to_dict()`; `model_factory` builds
-    the entropy model in each worker process; `model`, when given, is that model already
-    loaded (used in-process, so `workers=1` does not load it twice); `model_info` (name,
-    kind, fingerprint) goes into the metadata.
+    have not finished yet. `patcher` is a `PatcherSpec` (or its JSON dict). The
+    entropy patcher needs `entropy_model`: its `ref` goes into the metadata, its loaded
+    instance (if any) patches in this process (`workers=1`), and each worker process
+    loads its own copy with its `loader`.
     """
+    patcher = patcher if isinstance(patcher, PatcherSpec) else PatcherSpec.from_dict(patcher)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
     all_files = expand_inputs(inputs)
     files = all_files[options.job :: options.num_jobs]
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
-    metadata = {
-        "bytepatch_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "patcher": patcher,
-        "entropy_model": model_info,
-        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
-        **options.extra_metadata,
-    }
+    metadata = DatasetMetadata(
+        __version__,
+        FORMAT_VERSION,
+        patcher,
+        entropy_model.ref if entropy_model is not None else None,
+        REQUIRED_COLUMNS + (("entropies",) if options.save_entropies else ()),
+        options.calibration,
+    ).to_dict()
     settings = {
         "reader": asdict(reader),
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
@@ -107,13 +109,13 @@ def segment_corpus(
     if _prepare_output(layout, options, run_state):
         return _finish(layout, options)
     schema = dataset_schema(options.save_entropies, metadata)
-    job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes)
+    job = ShardJob(layout, schema, patcher, entropy_model, options.save_entropies, options.window_bytes)
     finished = _finished_shards(layout)
     progress = Progress(_total_size(files), enabled=options.show_progress)
     documents = (doc for path in files for doc in read_source(path, reader))
     chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
     try:
-        shards = _run(chunks, job, options.workers, finished, model)
+        shards = _run(chunks, job, options.workers, finished)
     finally:
         progress.close()
         _remove_temporaries(layout)
@@ -152,12 +154,11 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, Path],
-         model: Any = None) -> list[ShardInfo]:  # fmt: skip
+def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, Path]) -> list[ShardInfo]:
     shards: list[ShardInfo] = []
     todo = _skip_finished(chunks, finished, shards, job.layout)
     if workers == 1:
-        writer = ShardWriter(job, model)
+        writer = ShardWriter(job)
         for chunk in todo:
             shards.append(writer(chunk))
             del chunk  # else it stays alive while the next chunk is read: two shards in memory

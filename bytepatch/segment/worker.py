@@ -17,10 +17,11 @@ import pyarrow as pa
 from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table
-from bytepatch.patchers import Patcher, patcher_from_dict
+from bytepatch.entropy.ref import EntropyModelSource
+from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
-from bytepatch.segment.errors import OutputError
+from bytepatch.errors import OutputError
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.windows import DEFAULT_WINDOW, patch_long_document
 
@@ -31,19 +32,17 @@ class ShardJob:
 
     layout: JobLayout
     schema: pa.Schema
-    patcher: dict[str, Any]
-    model_factory: Callable[[], Any] | None
+    patcher: PatcherSpec
+    entropy_model: EntropyModelSource | None  # pickles without its loaded instance: a worker loads its own
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob, model: Any = None) -> None:
+    def __init__(self, job: ShardJob) -> None:
         self.job = job
-        if model is None and job.model_factory is not None:
-            model = job.model_factory()
-        self.model = model
-        self.patcher: Patcher = patcher_from_dict(job.patcher, model=model)
+        self.model = job.entropy_model.model() if job.entropy_model is not None else None
+        self.patcher: Patcher = job.patcher.build(self.model)
 
     def __call__(self, chunk: Chunk) -> ShardInfo:
         lengths, patch_offsets, entropies = self._patch(chunk)

@@ -137,7 +137,7 @@ def _edit_config(key, value):
         (_edit_config("order", "6"), "order must be an integer"),
         (_edit_config("fingerprint", None), "missing 'fingerprint'"),
         (_edit_config("fingerprint", "0" * 64), "does not match the weights"),
-        (_edit_config("surprise", 1), "unknown keys ['surprise']"),
+        (_edit_config("surprise", 1), "unknown ngram entropy model config keys: surprise"),
     ],
 )
 @pytest.mark.parametrize("command", ["eval-entropy", "calibrate"])

@@ -92,6 +92,7 @@ def test_groups_and_windows_do_not_change_entropy_rows(tmp_path, monkeypatch):
     from pathlib import Path
 
     from bytepatch.dataset import open_dataset
+    from bytepatch.entropy.ref import EntropyModelRef, EntropyModelSource
     from bytepatch.entropy.registry import load_entropy_model
     from bytepatch.io import ReaderConfig
     from bytepatch.segment import SegmentOptions, segment_corpus
@@ -104,7 +105,8 @@ def test_groups_and_windows_do_not_change_entropy_rows(tmp_path, monkeypatch):
     def run(out, window):
         options = SegmentOptions(window_bytes=window, show_progress=False, save_entropies=True)
         factory = functools.partial(load_entropy_model, "default")
-        segment_corpus([str(sample)], tmp_path / out, spec, ReaderConfig(), options, factory, None, model)
+        source = EntropyModelSource(EntropyModelRef.of(model, "default"), factory, model)
+        segment_corpus([str(sample)], tmp_path / out, spec, ReaderConfig(), options, source)
         return sorted((r.id, r.bytes, tuple(r.patch_lengths), tuple(r.entropies)) for r in open_dataset(tmp_path / out))
 
     whole = run("whole", 1 << 30)
