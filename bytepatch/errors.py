@@ -8,6 +8,7 @@ surface as tracebacks. Each subclass says which side of the pipeline is at fault
     ├── InputError    a corpus file/row cannot be read (names file and line/row)
     ├── OutputError   the output directory cannot be used or written
     ├── ConfigError   a JSON record or config with unknown, missing or bad keys (also a ValueError)
+    │   └── PatcherOptionError   patcher options that do not go together (the CLI: a usage error)
     └── ShardError    a dataset shard is missing, truncated or unreadable (also a ValueError)
 
 `ConfigError` and `ShardError` are also `ValueError`s because callers written before this
@@ -45,6 +46,10 @@ class OutputError(BytepatchError):
 
 class ConfigError(BytepatchError, ValueError):
     """A config or metadata record with unknown or missing keys, or a value of the wrong kind."""
+
+
+class PatcherOptionError(ConfigError):
+    """Patcher options that do not go together (the CLI shows it as a usage error)."""
 
 
 class ShardError(BytepatchError, ValueError):

@@ -1,58 +1,47 @@
 """The one place the CLI resolves an entropy model, for every command and every kind.
 
-Two questions, two functions:
-
 - `resolve_entropy_model(NAME_OR_PATH, device)`: the model a user names with
-  `--entropy-model` (segment, inspect, calibrate, eval-entropy), loaded, with the record
-  a dataset stores and a loader for worker processes.
+  `--entropy-model` (segment, inspect, calibrate, eval-entropy, train-entropy), as a
+  `SharedModel`: loaded here, pickled as a reference, so worker processes load their
+  own copy. `load_model` is the same, unwrapped, for in-process use.
 - `recorded_entropy_model(ref, override, device)`: the model a dataset or checkpoint
-  recorded (train, eval, generate), loaded by its name or by `--entropy-model`,
+  recorded (eval, generate), loaded by its recorded name or by `--entropy-model`,
   checked by fingerprint, and run at the recorded precision.
 
-Both go through `load_model`, which dispatches on the directory's kind: core kinds
-(n-gram, the shipped default) load through `bytepatch.entropy.registry`; a
-"transformer" directory loads through `bytepatch.models.entropy_lm`, imported only
-then, so commands using the n-gram model never import torch. A new kind is one more
-branch there. Failures become `click.ClickException` with the path and the reason.
+Which code loads which kind (n-gram in the core; "transformer" through
+`bytepatch.models.entropy_lm`, imported only then, so n-gram commands never import
+torch) is decided in one table, `bytepatch.entropy.source.PLUGIN_LOADERS`; a new kind
+or a new kind of directory is one more case there or in `resolve_entropy_model`.
+Failures become `click.ClickException` naming the model and the reason.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 from typing import Any
 
 import click
 
 from bytepatch.entropy.base import EntropyModel
-from bytepatch.entropy.ref import EntropyModelRef, EntropyModelSource
-from bytepatch.entropy.registry import CORE_KINDS, load_entropy_model, model_kind, resolve_model_path
-
-TRANSFORMER_MODULE = "bytepatch.models.entropy_lm"
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.entropy.source import SharedModel, open_entropy_model
 
 
-def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
-    """The entropy model named on the command line, or a ClickException saying why not.
+def resolve_entropy_model(name_or_path: str, device: str = "cpu") -> SharedModel:
+    """`--entropy-model NAME_OR_PATH` (a packaged name or a model directory), loaded.
 
     `device` ("cpu", "cuda", "auto") places transformer models; n-gram models run on
     the CPU whatever it says (their kernels are CPU code).
     """
     try:
-        kind = model_kind(name_or_path)
-        if kind in CORE_KINDS:
-            return load_entropy_model(name_or_path)
-        if kind == "transformer":
-            return _load_transformer(str(resolve_model_path(name_or_path)), device)
-        return load_entropy_model(name_or_path)  # raises the registry's "unknown kind" error
+        return open_entropy_model(name_or_path, device)
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
 
 
-def resolve_entropy_model(name_or_path: str, device: str = "cpu") -> EntropyModelSource:
-    """`--entropy-model NAME_OR_PATH` loaded, with its record and a picklable loader for workers."""
-    model = load_model(name_or_path, device)
-    ref = EntropyModelRef.of(model, name_or_path, path=str(resolve_model_path(name_or_path)))
-    return EntropyModelSource(ref, functools.partial(load_model, name_or_path, device), model)
+def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
+    """`resolve_entropy_model`, unwrapped: the model object itself (settings such as
+    `autocast` set on it apply to it)."""
+    return resolve_entropy_model(name_or_path, device).model
 
 
 def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, device: Any = None):
@@ -88,13 +77,3 @@ def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, de
             precision = "fp32"
         model.autocast = autocast_dtype(run_on, precision)
     return model
-
-
-def _load_transformer(path: str, device: str) -> EntropyModel:
-    try:
-        module = importlib.import_module(TRANSFORMER_MODULE)
-    except ModuleNotFoundError as exc:
-        raise click.ClickException(
-            f"entropy model {path!r} is a transformer, but {TRANSFORMER_MODULE} is not available ({exc})"
-        ) from exc
-    return module.load(path, device=device)

@@ -64,19 +64,16 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
     try:
-        choice = patcher_from_options(
+        built = patcher_from_options(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
-        source = choice.entropy_model
-        if workers > 1 and source is not None:
-            source = source.unloaded()  # each worker loads its own; holding one here too would only cost memory
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
-                                 show_progress=not quiet, calibration=choice.calibration, num_jobs=num_jobs, job=job,
+                                 show_progress=not quiet, calibration=built.calibration, num_jobs=num_jobs, job=job,
                                  merge=dist is None)  # fmt: skip
-        manifest = segment_corpus(inputs, output, choice.spec, reader, options, source)
+        manifest = segment_corpus(inputs, output, built.patcher, reader, options, built.entropy_model)
         if dist is not None:
             manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:

@@ -19,8 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bytepatch._version import __version__
+from bytepatch.dataset.schema import FORMAT_VERSION
 from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import ConfigError
+from bytepatch.patchers.base import Patcher
 from bytepatch.patchers.spec import PatcherSpec
 from bytepatch.strict import check_keys
 
@@ -35,6 +38,19 @@ class DatasetMetadata:
     entropy_model: EntropyModelRef | None  # the model that gave the entropies; None for model-free patchers
     columns: tuple[str, ...] = REQUIRED_COLUMNS  # the shard columns, in order
     calibration: dict[str, Any] | None = field(default=None, hash=False)  # how --target-patch-size chose the threshold
+
+    @classmethod
+    def of(cls, patcher: Patcher, save_entropies: bool = False, calibration: dict[str, Any] | None = None,
+           entropy_model: EntropyModelRef | None = None) -> DatasetMetadata:  # fmt: skip
+        """The metadata of rows made by `patcher` with this bytepatch (as `segment` records it).
+
+        `entropy_model` defaults to the record of the patcher's own model (entropy patcher).
+        """
+        model = getattr(patcher, "model", None) if patcher.needs_entropies else None
+        if entropy_model is None and model is not None:
+            entropy_model = EntropyModelRef.of(model)
+        columns = REQUIRED_COLUMNS + (("entropies",) if save_entropies else ())
+        return cls(__version__, FORMAT_VERSION, PatcherSpec.of(patcher), entropy_model, columns, calibration)
 
     @classmethod
     def from_dict(cls, data: Any) -> DatasetMetadata:

@@ -36,7 +36,8 @@ from bytepatch.strict import from_dict
 KIND = "ngram"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "ngram.npz"
-_LOAD_FACTOR = 0.5  # fill limit of the counting table and the context index
+_LOAD_FACTOR = 0.5  # fill limit of the counting table
+_INDEX_LOAD = 0.75  # fill limit of the context index the entropy kernel probes
 DENSE_ROWS = 32768  # contexts given a dense row at load (2 x 32 MB of float32 with their p log p): the speed lever
 _CHUNK_BYTES = 1 << 23  # documents are counted in ~8 MB batches: bounded extra memory
 
@@ -335,8 +336,11 @@ class NgramModel:
 
     # ---- inference
 
-    def entropies_and_surprisals(self, docs: Sequence[bytes]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per document: h[t] (entropy, nats) and -log P(byte t) (nats), float32."""
+    def entropies_and_surprisals(
+        self, docs: Sequence[bytes], threads: int = 1
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per document: h[t] (entropy, nats) and -log P(byte t) (nats), float32; computed
+        on `threads` threads (the values never depend on it)."""
         docs = as_documents(docs)
         if not docs:
             return [], []
@@ -346,17 +350,18 @@ class NgramModel:
             data,
             offsets,
             self.config.order,
-            t["base_prob"],
-            t["base_plogp"],
+            t["base"],
             t["base_sum_plogp"],
             t["slots"],
+            t["pair_meta"],
             t["stream_prob"],
             t["stream_byte"],
+            threads=threads,
         )
         return np.split(h, offsets[1:-1]), np.split(s, offsets[1:-1])
 
-    def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
-        return self.entropies_and_surprisals(docs)[0]
+    def entropies(self, docs: Sequence[bytes], threads: int = 1) -> list[np.ndarray]:
+        return self.entropies_and_surprisals(docs, threads)[0]
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:
         """Mean surprisal in bits per byte; ValueError when the documents hold no byte."""
@@ -592,18 +597,21 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
         chosen = np.sort(np.concatenate([above, np.flatnonzero(score == kth)[: k - len(above)]]))
     ctx_dense = np.full(len(ctx_keys), -1, dtype=np.int64)
     ctx_dense[chosen] = np.arange(len(chosen))
-    capacity = 1 << max(4, int(math.ceil(len(ctx_keys) / _LOAD_FACTOR)).bit_length())
+    # The index is probed at random for every byte: at most 3/4 full keeps probe runs short
+    # (a slot is 16 bytes, so a run of 4 costs one cache line) while the table stays small
+    # enough for more of it to live in the caches.
+    capacity = 1 << max(4, (int(math.ceil(len(ctx_keys) / _INDEX_LOAD)) - 1).bit_length())
     slots = K.build_slots(ctx_keys, head, succ_len, ctx_dense, capacity)
     missing = K.first_missing_suffix(slots, ctx_keys)
     if missing >= 0:
         raise ValueError(f"contexts are not prefix-closed: the suffix of context {missing} is not stored")
-    prob, plogp, sum_plogp = K.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
+    dense, sum_plogp = K.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
     return {
         "base_p1": base,
-        "base_prob": prob,
-        "base_plogp": plogp,
+        "base": dense,
         "base_sum_plogp": sum_plogp,
         "slots": slots,
+        "pair_meta": K.pair_index(slots),
         "stream_prob": stream_prob,
         "stream_byte": stream_byte,
     }

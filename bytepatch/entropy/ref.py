@@ -6,14 +6,15 @@ read it back to load the same model and patch text exactly like the training dat
 The fingerprint is what identifies the model (equal fingerprints, equal entropies);
 the name is only where to look for it.
 
-`EntropyModelSource` adds what a pipeline needs at run time: how to load the model in a
-worker process, and the instance already loaded in this one (never pickled).
+The loaded model itself travels another way: inside its patcher, as a `SharedModel`
+(`bytepatch.entropy.source`), which pickles as a reference so worker processes load
+their own copy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from bytepatch.entropy.base import EntropyModel
 from bytepatch.errors import ConfigError
@@ -42,10 +43,13 @@ class EntropyModelRef:
             raise ConfigError(f"entropy model precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     @classmethod
-    def of(cls, model: EntropyModel, name: str, path: str | None = None) -> EntropyModelRef:
-        """The record of a loaded model (bf16 when it runs under autocast, as transformers on CUDA do)."""
+    def of(cls, model: EntropyModel, name: str | None = None) -> EntropyModelRef:
+        """The record of a loaded model: bf16 when it runs under autocast (as transformers on
+        CUDA do); named `name`, else by its `SharedModel` source, else by its type."""
         precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
-        return cls(name, model.kind, model.fingerprint, precision, path)
+        source = getattr(model, "source", None)
+        path = getattr(source, "name", None)
+        return cls(name or path or type(model).__name__, model.kind, model.fingerprint, precision, path)
 
     @classmethod
     def from_dict(cls, data: Any) -> EntropyModelRef:
@@ -62,30 +66,3 @@ class EntropyModelRef:
     def to_dict(self) -> dict[str, Any]:
         """The JSON record (the field names datasets have always used; no path)."""
         return {"name": self.name, "kind": self.kind, "fingerprint": self.fingerprint, "precision": self.precision}
-
-
-@dataclass(frozen=True)
-class EntropyModelSource:
-    """An entropy model for a pipeline run: its record, a picklable loader for worker
-    processes, and the instance already loaded here (dropped when pickled)."""
-
-    ref: EntropyModelRef
-    loader: Callable[[], EntropyModel]
-    loaded: EntropyModel | None = field(default=None, compare=False, repr=False)
-
-    def model(self) -> EntropyModel:
-        """The loaded instance, loading it first if this process has none."""
-        return self.loaded if self.loaded is not None else self.loader()
-
-    def unloaded(self) -> EntropyModelSource:
-        """The same source without the loaded instance (so it can be freed)."""
-        return replace(self, loaded=None)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # A worker loads its own copy: shipping a few hundred MB of weights per process
-        # through a pipe would cost more than loading them.
-        return {"ref": self.ref, "loader": self.loader, "loaded": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            object.__setattr__(self, key, value)

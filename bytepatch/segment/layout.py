@@ -58,6 +58,10 @@ class JobLayout:
         return self.out / (".bytepatch-run.json" if self.single else f".bytepatch-run-{self._tag()}.json")
 
     @property
+    def lock_name(self) -> str:
+        return ".bytepatch-lock" if self.single else f".bytepatch-lock-{self._tag()}"
+
+    @property
     def job_manifest(self) -> Path:
         return self.out / (MANIFEST if self.single else f"manifest-{self._tag()}.json")
 
@@ -85,6 +89,6 @@ class JobLayout:
 
 def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
-    if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name):
+    if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
         return True
     return name.startswith((".part-", ".manifest", ".bytepatch-run")) and name.endswith(TMP_SUFFIX)

@@ -13,27 +13,28 @@ merges the job manifests into `manifest.json`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
-from bytepatch._version import __version__
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
-from bytepatch.dataset.metadata import REQUIRED_COLUMNS, DatasetMetadata
-from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
-from bytepatch.entropy.ref import EntropyModelSource
+from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.dataset.schema import dataset_schema
+from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import OutputError
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
-from bytepatch.patchers.spec import PatcherSpec
+from bytepatch.patchers import Patcher, PatcherSpec
+from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
@@ -70,33 +71,31 @@ class SegmentOptions:
 def segment_corpus(
     inputs: Sequence[str],
     output: str | Path,
-    patcher: PatcherSpec | dict[str, Any],
+    patcher: Patcher | PatcherSpec | dict[str, Any],
     reader: ReaderConfig = ReaderConfig(),
     options: SegmentOptions = SegmentOptions(),
-    entropy_model: EntropyModelSource | None = None,
+    entropy_model: EntropyModelRef | None = None,
 ) -> dict[str, Any] | None:
     """Segment `inputs` into a dataset at `output`.
 
     Returns the dataset manifest, or None when this is one of several jobs and others
-    have not finished yet. `patcher` is a `PatcherSpec` (or its JSON dict). The
-    entropy patcher needs `entropy_model`: its `ref` goes into the metadata, its loaded
-    instance (if any) patches in this process (`workers=1`), and each worker process
-    loads its own copy with its `loader`.
+    have not finished yet. `patcher` is the patcher (an entropy patcher carries its
+    model: give it a `SharedModel`, as `bytepatch.load_patcher` does, so each worker
+    process loads its own copy instead of receiving the weights through a pipe), or a
+    model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
+    the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
     """
-    patcher = patcher if isinstance(patcher, PatcherSpec) else PatcherSpec.from_dict(patcher)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
     all_files = expand_inputs(inputs)
     files = all_files[options.job :: options.num_jobs]
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
-    metadata = DatasetMetadata(
-        __version__,
-        FORMAT_VERSION,
-        patcher,
-        entropy_model.ref if entropy_model is not None else None,
-        REQUIRED_COLUMNS + (("entropies",) if options.save_entropies else ()),
-        options.calibration,
-    ).to_dict()
+    if isinstance(patcher, (PatcherSpec, dict)):
+        spec = patcher if isinstance(patcher, PatcherSpec) else PatcherSpec.from_dict(patcher)
+        patcher = spec.build()
+    if patcher.needs_entropies and getattr(patcher, "model", None) is None:
+        raise ValueError("the entropy patcher needs an entropy model: build it with one (bytepatch.load_patcher)")
+    metadata = DatasetMetadata.of(patcher, options.save_entropies, options.calibration, entropy_model).to_dict()
     settings = {
         "reader": asdict(reader),
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
@@ -106,24 +105,40 @@ def segment_corpus(
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
     run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
-    if _prepare_output(layout, options, run_state):
+    with _lock(layout):
+        if _prepare_output(layout, options, run_state):
+            return _finish(layout, options)
+        schema = dataset_schema(options.save_entropies, metadata)
+        job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes)
+        finished = _finished_shards(layout)
+        progress = Progress(_total_size(files), enabled=options.show_progress)
+        documents = (doc for path in files for doc in read_source(path, reader))
+        chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+        try:
+            shards = _run(chunks, job, options.workers, finished)
+        finally:
+            progress.close()
+            _remove_temporaries(layout)
+        try:
+            write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
+        except OSError as exc:
+            raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
-    schema = dataset_schema(options.save_entropies, metadata)
-    job = ShardJob(layout, schema, patcher, entropy_model, options.save_entropies, options.window_bytes)
-    finished = _finished_shards(layout)
-    progress = Progress(_total_size(files), enabled=options.show_progress)
-    documents = (doc for path in files for doc in read_source(path, reader))
-    chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+
+
+@contextlib.contextmanager
+def _lock(layout: JobLayout) -> Iterator[None]:
+    """This job's exclusive lock on the output for the whole run (each job of a K-job run
+    holds its own, so siblings run side by side but two runs of one job never do)."""
+    lock = DirectoryLock(layout.out, "bytepatch segment", layout.lock_name)
     try:
-        shards = _run(chunks, job, options.workers, finished)
+        lock.acquire()
+    except LockedError as exc:
+        raise OutputError(str(exc)) from None
+    try:
+        yield
     finally:
-        progress.close()
-        _remove_temporaries(layout)
-    try:
-        write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
-    except OSError as exc:
-        raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
-    return _finish(layout, options)
+        lock.release()
 
 
 def _finish(layout: JobLayout, options: SegmentOptions) -> dict[str, Any] | None:
@@ -261,7 +276,7 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.exists():
-        names = [p.name for p in out.iterdir()]
+        names = [p.name for p in out.iterdir() if not is_lock_file(p.name)]
         foreign = [n for n in names if not written_by_bytepatch(n)]
         # Ours to replace: this job's files, and any bytepatch file of another layout (an
         # earlier single run, another K), which would otherwise sit beside the new shards.

@@ -9,19 +9,17 @@ tasks cannot carry a loaded model cheaply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 
 from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.manifest import ShardInfo
-from bytepatch.dataset.schema import build_table
-from bytepatch.entropy.ref import EntropyModelSource
-from bytepatch.patchers import Patcher, PatcherSpec
+from bytepatch.dataset.schema import build_table, check_storable
+from bytepatch.errors import OutputError
+from bytepatch.patchers import Patcher
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
-from bytepatch.errors import OutputError
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.windows import DEFAULT_WINDOW, patch_long_document
 
@@ -32,8 +30,9 @@ class ShardJob:
 
     layout: JobLayout
     schema: pa.Schema
-    patcher: PatcherSpec
-    entropy_model: EntropyModelSource | None  # pickles without its loaded instance: a worker loads its own
+    # An entropy patcher carries its model; a `SharedModel` pickles as a reference, so
+    # each worker process loads its own copy once.
+    patcher: Patcher
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
 
@@ -41,20 +40,25 @@ class ShardJob:
 class ShardWriter:
     def __init__(self, job: ShardJob) -> None:
         self.job = job
-        self.model = job.entropy_model.model() if job.entropy_model is not None else None
-        self.patcher: Patcher = job.patcher.build(self.model)
+        self.patcher: Patcher = job.patcher
+        self.model = getattr(job.patcher, "model", None)
 
-    def __call__(self, chunk: Chunk) -> ShardInfo:
+    def table(self, chunk: Chunk) -> pa.Table:
+        """The chunk's rows, patched, as a table of the dataset schema."""
         lengths, patch_offsets, entropies = self._patch(chunk)
         stored = entropies if self.job.save_entropies else None
-        table = build_table(chunk.ids, chunk.data, chunk.offsets, lengths, patch_offsets, self.job.schema, stored)
+        return build_table(chunk.ids, chunk.data, chunk.offsets, lengths, patch_offsets, self.job.schema, stored)
+
+    def __call__(self, chunk: Chunk) -> ShardInfo:
+        table = self.table(chunk)
         layout = self.job.layout
         name = layout.shard_name(chunk.index)
         try:
             size = write_shard(table, layout.out / name, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), len(lengths), size)
+        n_patches = int(table.column("patch_lengths").combine_chunks().value_lengths().to_numpy().sum())
+        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, size)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
@@ -73,6 +77,7 @@ class ShardWriter:
         for i, j in _groups(offsets, self.job.window):
             if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
                 rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
+                check_storable(rows, chunk.ids[i])
                 lengths.append(rows)
                 counts.append(np.array([len(rows)]))
                 if keep:
