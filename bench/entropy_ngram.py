@@ -1,7 +1,7 @@
 """Throughput of the shipped n-gram entropy model: MB/s of entropies on one core.
 
 Runs the Numba kernel single-threaded (it has no parallel loops) on real text when
-the Debian docs of DESIGN §7 are installed, else on the repository's own sources, and
+the Debian docs of docs/design.md §7 are installed, else on the repository's own sources, and
 prints MB/s for entropies alone and for the full `entropies()` call (packing and
 splitting included), best of several repeats, plus the load time of the model and
 the process's peak memory right after loading it.

@@ -52,7 +52,7 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
     from bytepatch.cli._entropy_model import recorded_entropy_model
     from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.models.entropy_lm.model import resolve_device
-    from bytepatch.models.generate import Sampling, iter_generate
+    from bytepatch.models.generation.generate import Sampling, iter_generate
     from bytepatch.models.train import load_checkpoint
     from bytepatch.patchers import PatcherSpec
 

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "train": "bytepatch.cli.train:train",
     "eval": "bytepatch.cli.eval_cmd:eval_cmd",
     "generate": "bytepatch.cli.generate:generate",
+    "verify": "bytepatch.cli.verify:verify",
 }
 
 

@@ -30,7 +30,11 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
 @click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
 @click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (each loads its own patcher; --threads is usually the better lever).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads per worker for the n-gram entropy kernel [default: CPUs available to this "
+                   "process (affinity, cgroup quota), divided among --workers].")
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
@@ -40,7 +44,7 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
             threshold_add: float | None, target_patch_size: float | None, stride: int,
             max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
-            input_format: str, shard_format: str, shard_size_mb: float, workers: int, save_entropies: bool,
+            input_format: str, shard_format: str, shard_size_mb: float, workers: int, threads: int | None, save_entropies: bool,
             overwrite: bool, resume: bool, num_shards: int | None, shard_index: int | None,
             quiet: bool) -> None:  # fmt: skip
     """Segment INPUT... into patches and write an Arrow dataset to --output.
@@ -72,7 +76,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
                                  show_progress=not quiet, calibration=built.calibration, num_jobs=num_jobs, job=job,
-                                 merge=dist is None)  # fmt: skip
+                                 merge=dist is None, threads=threads or _default_threads(workers))  # fmt: skip
         manifest = segment_corpus(inputs, output, built.patcher, reader, options, built.entropy_model)
         if dist is not None:
             manifest = dist.finish(output, options)
@@ -92,6 +96,12 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
         mean = b / p if p else 0.0
         click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
                    f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+
+
+def _default_threads(workers: int) -> int:
+    from bytepatch.cpus import available_cpus
+
+    return max(1, available_cpus() // workers)
 
 
 def _job_split(num_shards: int | None, shard_index: int | None):

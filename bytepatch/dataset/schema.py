@@ -1,4 +1,4 @@
-"""The dataset schema (DESIGN §5) and the metadata every shard carries.
+"""The dataset schema (docs/design.md §5) and the metadata every shard carries.
 
 Columns: `id` (string), `bytes` (large_binary, the document exactly as read),
 `patch_lengths` (list<int32>), and optionally `entropies` (list<float16>). The schema

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from bytepatch.entropy import ngram_kernels as K
+from bytepatch.entropy import table_cache as TC
 from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config
 from bytepatch.strict import from_dict
 
@@ -320,12 +321,21 @@ class NgramModel:
     ) -> None:
         validate_arrays(config, arrays)
         self.config = config
-        self.arrays = arrays
+        self._arrays: dict[str, np.ndarray] | None = arrays
+        self._weights: Path | None = None  # where `arrays` come from when they are read lazily
         self.default_threshold = default_threshold
         self.stats = dict(stats or {})
         self.context_length = config.order - 1
         self.fingerprint = _fingerprint(config, arrays)
         self._tables = _probability_tables(arrays, dense_rows)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The stored integer tables (read on first use when the model came from the table cache)."""
+        if self._arrays is None:
+            assert self._weights is not None
+            self._arrays = _read_arrays(self._weights)
+        return self._arrays
 
     @classmethod
     def fit(cls, docs: Iterable[bytes], config: NgramConfig | None = None) -> NgramModel:
@@ -359,6 +369,20 @@ class NgramModel:
             threads=threads,
         )
         return np.split(h, offsets[1:-1]), np.split(s, offsets[1:-1])
+
+    def entropies_flat(self, data: np.ndarray, offsets: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Entropies (float32, flat) of documents stored back to back: uint8 `data` and
+        int64 `offsets` (documents + 1, from 0 to len(data)), on `threads` threads."""
+        data = np.ascontiguousarray(data, dtype=np.uint8)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        if offsets.ndim != 1 or len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(data):
+            raise ValueError("offsets must start at 0 and end at len(data)")
+        if np.any(offsets[1:] < offsets[:-1]):
+            raise ValueError("offsets must be non-decreasing")
+        t = self._tables
+        h, _ = K.ngram_entropies(data, offsets, self.config.order, t["base"], t["base_sum_plogp"], t["slots"],
+                                 t["pair_meta"], t["stream_prob"], t["stream_byte"], threads=threads)  # fmt: skip
+        return h
 
     def entropies(self, docs: Sequence[bytes], threads: int = 1) -> list[np.ndarray]:
         return self.entropies_and_surprisals(docs, threads)[0]
@@ -415,6 +439,17 @@ class NgramModel:
         where = Path(path) / CONFIG_FILE
         weights = Path(path) / WEIGHTS_FILE
         config, default_threshold, stats, recorded = _parse_config(raw, where)
+        key = _cache_key(weights, config)
+        cached = TC.load_tables(key, _TABLE_NAMES) if key else None
+        if cached is not None and cached[1].get("fingerprint") == recorded:
+            # The entry was written by a full load of exactly these bytes, which checked the
+            # arrays and the fingerprint: skip reading, validating and rebuilding them.
+            model = cls.__new__(cls)
+            model.config, model._arrays, model._weights = config, None, weights
+            model.default_threshold, model.stats = default_threshold, stats
+            model.context_length, model.fingerprint = config.order - 1, recorded
+            model._tables = cached[0]
+            return model
         arrays = _read_arrays(weights)
         try:
             model = cls(config, arrays, default_threshold=default_threshold, stats=stats)
@@ -425,6 +460,8 @@ class NgramModel:
                 f"{where}: fingerprint {recorded} does not match the weights in {WEIGHTS_FILE} ({model.fingerprint}); "
                 "the directory was modified or mixed from two models"
             )
+        if key:
+            TC.store_tables(key, model._tables, {"fingerprint": model.fingerprint})
         return model
 
     def with_default_threshold(self, threshold: float | None) -> NgramModel:
@@ -450,6 +487,17 @@ _ARRAY_DTYPES = {
     "succ_count": np.dtype(np.uint32),
 }
 _CONFIG_KEYS = {"kind", "format_version", "config", "default_threshold", "fingerprint", "stats"}
+
+
+_TABLE_NAMES = ["base_p1", "base", "base_sum_plogp", "slots", "pair_meta", "stream_prob", "stream_byte"]
+
+
+def _cache_key(weights: Path, config: NgramConfig) -> str | None:
+    """The table-cache key of a weights file (None when it cannot be read: load reports that)."""
+    try:
+        return TC.content_key([weights], {"config": config.to_dict(), "dense_rows": DENSE_ROWS})
+    except OSError:
+        return None
 
 
 def _parse_config(raw: dict[str, Any], where: Path) -> tuple[NgramConfig, float | None, dict[str, Any], str]:

@@ -1,6 +1,6 @@
 """EntropyPatcher: a patch starts where the entropy model is uncertain (BLT's rule).
 
-The patcher itself only applies thresholds to entropies (DESIGN §3); computing the
+The patcher itself only applies thresholds to entropies (docs/design.md §3); computing the
 entropies is the entropy model's job. Give the patcher a model to patch raw bytes
 directly, or pass entropies you computed (or stored) yourself.
 """

@@ -21,7 +21,7 @@ from bytepatch.ragged import Ragged
 @dataclass(frozen=True)
 class StridePatcherConfig(PatcherConfig):
     stride: int = 4  # bytes per patch; the paper compares against strides 4, 6 and 8
-    max_patch_length: int | None = None  # any patcher takes the cap (DESIGN §3); here it bites below the stride
+    max_patch_length: int | None = None  # any patcher takes the cap (docs/design.md §3); here it bites below the stride
 
     def __post_init__(self) -> None:
         check_stride(self.stride)

@@ -2,10 +2,16 @@
 
 A dataset may be written by several independent jobs (Slurm array tasks, torchrun
 ranks: `--num-shards K --shard-index I`), all into one directory. Each job owns a
-namespace: its shards `part-IIIII-CCCCC.arrow`, its run state and its job manifest
+namespace: its shards `train-IIIII-CCCCC.arrow`, its run state and its job manifest
 `manifest-IIIII-of-KKKKK.json`. The dataset's `manifest.json` is the merge of all K
 job manifests, written by whichever job finishes last (or by rank 0 after a barrier).
-A single job (K = 1) uses the plain names `part-CCCCC.arrow` and `manifest.json`.
+A single job (K = 1) uses the plain names `train-CCCCC.arrow` and `manifest.json`.
+
+Shards are named `train-...` because Hugging Face `datasets` takes a file whose name
+starts with a split keyword as that split's data: `load_dataset("arrow", data_dir=DIR)`
+and `load_dataset(DIR)` then read the shards and leave `manifest.json` alone. Datasets
+written before used `part-...`; both prefixes are recognised (the manifest lists the
+names, so reading never depends on them).
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from pathlib import Path
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX
 from bytepatch.dataset.manifest import MANIFEST
 
-_ANY_SHARD = re.compile(r"^part-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
-_TMP = re.compile(r"^\.(part-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
-_ANY_JOB_FILE = re.compile(r"^(manifest-\d{5}-of-\d{5}\.json|\.bytepatch-run(-\d{5}-of-\d{5})?\.json)$")
+SHARD_PREFIX = "train-"  # see the module docstring; "part-" is the name older versions wrote
+_ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
+_TMP = re.compile(r"^\.((?:part|train)-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
+_ANY_JOB_FILE = re.compile(
+    r"^(manifest-\d{5}-of-\d{5}\.json|\.bytepatch-run(-\d{5}-of-\d{5})?\.json|\.bytepatch-shards(-\d{5}-of-\d{5})?\.jsonl)$"
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,7 @@ class JobLayout:
         return f"{self.job:05d}-of-{self.num_jobs:05d}"
 
     def shard_name(self, chunk: int) -> str:
-        prefix = "part-" if self.single else f"part-{self.job:05d}-"
+        prefix = SHARD_PREFIX if self.single else f"{SHARD_PREFIX}{self.job:05d}-"
         return f"{prefix}{chunk:05d}{SHARD_SUFFIX[self.shard_format]}"
 
     def chunk_of(self, name: str) -> int | None:
@@ -58,6 +67,10 @@ class JobLayout:
         return self.out / (".bytepatch-run.json" if self.single else f".bytepatch-run-{self._tag()}.json")
 
     @property
+    def journal(self) -> Path:
+        return self.out / (".bytepatch-shards.jsonl" if self.single else f".bytepatch-shards-{self._tag()}.jsonl")
+
+    @property
     def lock_name(self) -> str:
         return ".bytepatch-lock" if self.single else f".bytepatch-lock-{self._tag()}"
 
@@ -70,7 +83,7 @@ class JobLayout:
 
     def owns(self, name: str) -> bool:
         """Files this job writes (and may delete on --overwrite)."""
-        if name in (self.run_state.name, self.job_manifest.name, MANIFEST):
+        if name in (self.run_state.name, self.job_manifest.name, self.journal.name, MANIFEST):
             return True
         m = _TMP.match(name)  # ".part-00003.arrow.<host>-<pid>-<rand>.tmp" -> "part-00003.arrow"
         return self.chunk_of(m.group(1) if m else name) is not None
@@ -81,7 +94,7 @@ class JobLayout:
         if self.single:
             return False
         tag = f"-of-{self.num_jobs:05d}"
-        if name.startswith(("manifest-", ".bytepatch-run-")) and name.endswith(f"{tag}.json"):
+        if name.startswith(("manifest-", ".bytepatch-run-", ".bytepatch-shards-")) and name.endswith((f"{tag}.json", f"{tag}.jsonl")):
             return not self.owns(name)
         m = _ANY_SHARD.match(name)
         return bool(m and m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name))
@@ -91,4 +104,4 @@ def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
     if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
         return True
-    return name.startswith((".part-", ".manifest", ".bytepatch-run")) and name.endswith(TMP_SUFFIX)
+    return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-run")) and name.endswith(TMP_SUFFIX)

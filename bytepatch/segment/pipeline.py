@@ -18,13 +18,15 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
+from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import dataset_schema
@@ -56,6 +58,7 @@ class SegmentOptions:
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
     window_bytes: int = DEFAULT_WINDOW  # longer documents are patched window by window
+    threads: int = 1  # threads per worker for the kernels that release the GIL (the n-gram entropies)
 
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
@@ -64,6 +67,8 @@ class SegmentOptions:
             raise ValueError("shard size must be positive")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1")
         if self.overwrite and self.resume:
             raise ValueError("--overwrite and --resume exclude each other")
 
@@ -109,7 +114,7 @@ def segment_corpus(
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
         schema = dataset_schema(options.save_entropies, metadata)
-        job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes)
+        job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         finished = _finished_shards(layout)
         progress = Progress(_total_size(files), enabled=options.show_progress)
         documents = (doc for path in files for doc in read_source(path, reader))
@@ -169,15 +174,15 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, Path]) -> list[ShardInfo]:
-    shards: list[ShardInfo] = []
+def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]]) -> list[ShardInfo]:
+    shards = _Journal(job.layout.journal)
     todo = _skip_finished(chunks, finished, shards, job.layout)
     if workers == 1:
         writer = ShardWriter(job)
         for chunk in todo:
             shards.append(writer(chunk))
             del chunk  # else it stays alive while the next chunk is read: two shards in memory
-        return shards
+        return shards.entries
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(workers, initializer=init_worker, initargs=(job,)) as pool:
@@ -192,10 +197,44 @@ def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[in
         except BaseException:
             pool.terminate()
             raise
-    return shards
+    return shards.entries
 
 
-def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: list[ShardInfo], layout: JobLayout):
+class _Journal:
+    """The shards this job has finished, each appended (fsynced) to a journal as it is
+    done, with its checksums: a resumed run keeps a shard only if it still matches."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[ShardInfo] = []
+
+    def append(self, info: ShardInfo, record: bool = True) -> None:
+        self.entries.append(info)
+        if record:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(asdict(info)) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def _read_journal(path: Path) -> dict[str, dict]:
+    """name -> entry of each shard a previous run recorded (a torn last line is ignored)."""
+    out: dict[str, dict] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            out[entry["file"]] = entry
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict]], shards: _Journal,
+                   layout: JobLayout):  # fmt: skip
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
     exactly the documents just read: a kept shard must never stand for other input."""
@@ -203,27 +242,30 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: l
     for chunk in chunks:
         seen.add(chunk.index)
         if chunk.index in finished:
-            shards.append(_kept_shard(finished[chunk.index], chunk, layout.shard_format))
+            shards.append(_kept_shard(*finished[chunk.index], chunk, layout.shard_format), record=False)
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
-    extra = sorted(finished[i].name for i in set(finished) - seen)
+    extra = sorted(finished[i][0].name for i in set(finished) - seen)
     if extra:
         raise OutputError(f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite")
 
 
-def _kept_shard(path: Path, chunk: Chunk, shard_format: str) -> ShardInfo:
-    """The manifest entry of a finished shard, read once, after checking it holds `chunk`."""
-    import pyarrow.compute as pc
-
+def _kept_shard(path: Path, recorded: dict, chunk: Chunk, shard_format: str) -> ShardInfo:
+    """The manifest entry of a finished shard, read once, after checking it holds `chunk`
+    and that every row is valid (its checksum was checked by `_finished_shards`)."""
     table = _read_shard(path, shard_format, ["id", "bytes", "patch_lengths"])
+    try:
+        _, n_patches = check_rows(table, str(path))
+    except ShardError as exc:
+        raise OutputError(f"{exc}; rerun with --overwrite") from None
     same = table.num_rows == len(chunk) and table.column("id").to_pylist() == chunk.ids
     same = same and b"".join(table.column("bytes").to_pylist()) == bytes(chunk.data)
     if not same:
         raise OutputError(f"{path}: holds other documents than the inputs now give; the inputs changed since the "
                           "interrupted run, so rerun with --overwrite")  # fmt: skip
-    n_patches = pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0
-    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, path.stat().st_size)
+    sums = {k: recorded[k] for k in ("file_size", "crc32", "sha256")}
+    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, **sums)
 
 
 def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
@@ -231,8 +273,7 @@ def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
         import pyarrow.parquet as pq
 
         return pq.read_table(path, columns=columns)
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all().select(columns)
+    return read_arrow_table(path, columns)
 
 
 def _stamps(files: list[str]) -> list[list]:
@@ -294,17 +335,27 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     return False
 
 
-def _finished_shards(layout: JobLayout) -> dict[int, Path]:
-    """Shards a previous (interrupted) run of this job completed; final names are only ever complete."""
+def _finished_shards(layout: JobLayout) -> dict[int, tuple[Path, dict]]:
+    """Shards a previous (interrupted) run of this job completed, with their journal
+    entries. Final names are only ever complete, but a shard is kept only if it still
+    has the size and SHA-256 recorded when it was written: one damaged since (or never
+    recorded, e.g. killed between rename and record) is written again."""
+    journal = _read_journal(layout.journal)
     finished = {}
     for path in sorted(layout.out.iterdir()):
         chunk = layout.chunk_of(path.name)
-        if chunk is not None:
-            finished[chunk] = path
+        if chunk is None:
+            continue
+        entry = journal.get(path.name)
+        if entry is not None and all(entry.get(k) == v for k, v in checksums(path).items()):
+            finished[chunk] = (path, entry)
+        else:
+            why = "does not match its recorded checksum" if entry else "was never recorded as finished"
+            print(f"{path}: {why}; writing it again", file=sys.stderr)
     return finished
 
 
 def _remove_temporaries(layout: JobLayout) -> None:
-    for p in layout.out.glob(f".part-*{TMP_SUFFIX}"):
+    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
         if layout.owns(p.name):
             p.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from bytepatch.dataset.files import write_shard
+from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.errors import OutputError
@@ -35,6 +36,7 @@ class ShardJob:
     patcher: Patcher
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
+    threads: int = 1  # threads for entropy models that offer `entropies_flat` (the n-gram model)
 
 
 class ShardWriter:
@@ -54,11 +56,12 @@ class ShardWriter:
         layout = self.job.layout
         name = layout.shard_name(chunk.index)
         try:
-            size = write_shard(table, layout.out / name, layout.shard_format)
+            write_shard(table, layout.out / name, layout.shard_format)
+            sums = checksums(layout.out / name)  # read back from the page cache: what is on disk
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
         n_patches = int(table.column("patch_lengths").combine_chunks().value_lengths().to_numpy().sum())
-        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, size)
+        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
@@ -101,8 +104,12 @@ class ShardWriter:
         if self.patcher.needs_entropies:
             if self.model is None:
                 raise ValueError("the entropy patcher needs an entropy model")
-            texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
-            entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
+            flat = getattr(self.model, "entropies_flat", None)
+            if flat is not None:  # documents stay back to back: no per-document copies
+                entropies = Ragged(flat(docs.values, docs.offsets, threads=self.job.threads), docs.offsets)
+            else:
+                texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
+                entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
         return self.patcher.patch_batch(docs, entropies), entropies
 
 

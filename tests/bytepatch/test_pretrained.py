@@ -14,7 +14,8 @@ from click.testing import CliRunner
 import bytepatch
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset, read_metadata
-from bytepatch.entropy import NgramConfig, NgramModel
+from bytepatch.entropy import NgramConfig, NgramModel, load_entropy_model
+from bytepatch.patchers import REFERENCE_THRESHOLD
 from bytepatch.entropy.source import ModelSource, SharedModel, load_source
 from bytepatch.io import ReaderConfig, iter_documents
 
@@ -49,8 +50,8 @@ def small_model(tmp_path_factory) -> Path:
 def test_default_patcher_equals_segment_row_for_row(tmp_path: Path):
     segment(str(SAMPLE), "-o", str(tmp_path / "out"))
     patcher = bytepatch.load_patcher()
-    shipped = bytepatch.entropy.load_entropy_model().default_threshold
-    assert patcher.config.threshold == shipped != bytepatch.patchers.REFERENCE_THRESHOLD
+    shipped = load_entropy_model().default_threshold
+    assert patcher.config.threshold == shipped != REFERENCE_THRESHOLD
     assert bytepatch.EntropyPatcher.from_pretrained("default").config == patcher.config
     # The plain constructor with a model takes the model's threshold too (not BLT's 1.335).
     assert bytepatch.EntropyPatcher(model=patcher.model).config.threshold == shipped

@@ -1,4 +1,4 @@
-"""The n-gram Numba kernels against their plain Python/NumPy twins, plus the DESIGN §2 properties."""
+"""The n-gram Numba kernels against their plain Python/NumPy twins, plus the docs/design.md §2 properties."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bytepatch.models.config import GlobalConfig
-from bytepatch.models.layers import Rotary, TransformerBlock
+from bytepatch.models.blt.config import GlobalConfig
+from bytepatch.models.nn.layers import Rotary, TransformerBlock
 
 
 class GlobalTransformer(nn.Module):

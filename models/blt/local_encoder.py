@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bytepatch.models.config import LocalEncoderConfig
-from bytepatch.models.hash_ngram import HashNgramEmbedding
-from bytepatch.models.layers import CrossAttention, Rotary, TransformerBlock
+from bytepatch.models.blt.config import LocalEncoderConfig
+from bytepatch.models.blt.hash_ngram import HashNgramEmbedding
+from bytepatch.models.nn.layers import CrossAttention, Rotary, TransformerBlock
 
 
 def max_pool_patches(x: torch.Tensor, patch_ids: torch.Tensor, n_patches: int) -> torch.Tensor:

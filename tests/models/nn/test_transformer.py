@@ -4,13 +4,13 @@
 import pytest
 import torch
 
-from bytepatch.models.transformer import (
+from bytepatch.models.nn.transformer import (
     IGNORE_INDEX,
     TRANSFORMER_PRESETS,
     ByteTransformer,
     ByteTransformerConfig,
 )
-from bytepatch.models.layers import doc_ids_from_bos
+from bytepatch.models.nn.layers import doc_ids_from_bos
 
 
 def tiny(**kw) -> ByteTransformer:

@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bytepatch.models.config import BLTConfig
-from bytepatch.models.global_transformer import GlobalTransformer
-from bytepatch.models.layers import causal_mask, init_weights
-from bytepatch.models.local_decoder import LocalDecoder
-from bytepatch.models.local_encoder import LocalEncoder
-from bytepatch.models.transformer import IGNORE_INDEX
+from bytepatch.models.blt.config import BLTConfig
+from bytepatch.models.blt.global_transformer import GlobalTransformer
+from bytepatch.models.nn.layers import causal_mask, init_weights
+from bytepatch.models.blt.local_decoder import LocalDecoder
+from bytepatch.models.blt.local_encoder import LocalEncoder
+from bytepatch.models.nn.transformer import IGNORE_INDEX
 
 
 def _is_compiling() -> bool:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bytepatch.models import BLT, PRESETS, BLTConfig, blt_param_counts
-from bytepatch.models.blt import decoder_patch_ids, patch_ids_from_lengths
-from bytepatch.models.config import GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.blt.model import decoder_patch_ids, patch_ids_from_lengths
+from bytepatch.models.blt.config import GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
 
 TINY = PRESETS["tiny"]
 

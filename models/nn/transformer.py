@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bytepatch.models.layers import (
+from bytepatch.models.nn.layers import (
     ATTENTION_IMPLS,
     RMSNorm,
     Rotary,

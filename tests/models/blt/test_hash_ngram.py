@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.models.hash_ngram import HashNgramEmbedding, ngram_hash
+from bytepatch.models.blt.hash_ngram import HashNgramEmbedding, ngram_hash
 
 PRIME0 = 1000000007  # first prime of the documented list
 
@@ -38,7 +38,7 @@ def test_hard_coded_values():
     f=st.integers(0, 10),
 )
 def test_matches_independent_python(ids, n, table, f):
-    from bytepatch.models.hash_ngram import HASH_PRIMES
+    from bytepatch.models.blt.hash_ngram import HASH_PRIMES
 
     got = ngram_hash(torch.tensor([ids]), n, table, f)[0].tolist()
     assert got == python_hash(ids, n, table, HASH_PRIMES[f])

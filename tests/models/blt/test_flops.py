@@ -1,4 +1,4 @@
-"""Parameter and FLOP formulas of models/flops.py."""
+"""Parameter and FLOP formulas of models/blt/flops.py."""
 
 from dataclasses import replace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bytepatch.models import PRESETS, TRANSFORMER_PRESETS, ByteTransformer, blt_flops_per_byte
-from bytepatch.models.flops import transformer_flops_per_byte, transformer_param_counts
+from bytepatch.models.blt.flops import transformer_flops_per_byte, transformer_param_counts
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMER_PRESETS))

@@ -1,6 +1,6 @@
 """Byte-by-byte generation from a BLT (patching online) or the byte baseline.
 
-    from bytepatch.models.generate import Sampling, generate_bytes
+    from bytepatch.models.generation.generate import Sampling, generate_bytes
     out = generate_bytes(blt, b"Once upon", patcher=dataset_patcher_dict,
                          entropy_model=model, sampling=Sampling(max_bytes=200, temperature=0.8, seed=1))
 
@@ -44,10 +44,10 @@ from torch import nn
 
 from bytepatch.entropy.base import EntropyModel
 from bytepatch.ids import BOS_ID, EOS_ID, OFFSET, VOCAB_SIZE
-from bytepatch.models.blt import BLT
-from bytepatch.models.online_entropy import entropy_stream
-from bytepatch.models.stepper import stepper_for
-from bytepatch.models.transformer import ByteTransformer
+from bytepatch.models.blt.model import BLT
+from bytepatch.models.generation.online_entropy import entropy_stream
+from bytepatch.models.generation.stepper import stepper_for
+from bytepatch.models.nn.transformer import ByteTransformer
 from bytepatch.patchers import EntropyPatcher, Patcher, patcher_from_dict
 from bytepatch.patchers.incremental import IncrementalPatcher
 

@@ -14,61 +14,33 @@ are converted to plain lists and ints here rather than pickled as numpy objects.
 
 Trade-off: a single file is simple to move and to replace atomically, but is
 rewritten whole each time (fine for models up to a few GB; sharded checkpoints
-would be the next step for larger ones). Model-agnostic: the BLT trainer reuses it.
+would be the next step for larger ones). Model-agnostic: both trainers use it; `checkpoint.load_checkpoint` reads it for inference.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from bytepatch.models.files import atomic_torch_save, atomic_write, atomic_write_text, safe_torch_load
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "atomic_torch_save",
+    "atomic_write",
+    "atomic_write_text",
+    "restore_state",
+    "rng_state",
+    "safe_torch_load",
+    "save_state",
+    "set_rng_state",
+]
+
 CHECKPOINT_FORMAT = 1
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: bool = True) -> None:
-    """Call `write(f)` on a temporary file beside `path`, fsync it, then rename it over `path`.
-
-    Readers see the old file or the complete new one, never a partial write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """`torch.save(obj, path)` atomically (see `atomic_write`)."""
-    atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 text atomically (see `atomic_write`)."""
-    atomic_write(path, lambda f: f.write(text), binary=False)
-
-
-def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """`torch.load` restricted to tensors and plain containers, with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        raise ValueError(f"{path}: not a readable weights-only torch file ({type(exc).__name__}: {exc})") from exc
 
 
 def rng_state() -> dict[str, Any]:
@@ -94,7 +66,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(
+def save_state(
     path: str | Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer | None,
@@ -113,7 +85,7 @@ def save_checkpoint(
     )
 
 
-def load_checkpoint(
+def restore_state(
     path: str | Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer | None = None,

@@ -13,12 +13,12 @@ from bytepatch.entropy import NgramConfig, NgramModel
 from bytepatch.ids import BOS_ID, EOS_ID, OFFSET
 from bytepatch.models import BLT, PRESETS, TRANSFORMER_PRESETS, ByteTransformer
 from bytepatch.models.entropy_lm import TransformerEntropyModel
-from bytepatch.models.generate import CachedSession, RecomputeSession, Sampling, generate_bytes, sample_next
-from bytepatch.models.online_entropy import TransformerEntropyStream, WindowEntropyStream
-from bytepatch.models.stepper import BLTStepper, TransformerStepper
+from bytepatch.models.generation.generate import CachedSession, RecomputeSession, Sampling, generate_bytes, sample_next
+from bytepatch.models.generation.online_entropy import TransformerEntropyStream, WindowEntropyStream
+from bytepatch.models.generation.stepper import BLTStepper, TransformerStepper
 from bytepatch.patchers import patcher_from_dict
 
-TEXT = (Path(__file__).resolve().parents[2] / "models" / "blt.py").read_bytes()  # real text, fixed
+TEXT = (Path(__file__).resolve().parents[3] / "models" / "blt" / "model.py").read_bytes()  # real text, fixed
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -32,9 +32,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bytepatch.models.blt import BLT
-from bytepatch.models.layers import Rotary, TransformerBlock, apply_rotary, attend
-from bytepatch.models.transformer import ByteTransformer
+from bytepatch.models.blt.model import BLT
+from bytepatch.models.nn.layers import Rotary, TransformerBlock, apply_rotary, attend
+from bytepatch.models.nn.transformer import ByteTransformer
 
 
 class KVCache:

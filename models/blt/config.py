@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from bytepatch.models.layers import ATTENTION_IMPLS, swiglu_hidden_dim
-from bytepatch.models.transformer import VOCAB_SIZE, check_keys
+from bytepatch.models.nn.layers import ATTENTION_IMPLS, swiglu_hidden_dim
+from bytepatch.models.nn.transformer import VOCAB_SIZE, check_keys
 
 DECODER_ALIGNMENTS = ("strict", "reference")
 

@@ -17,8 +17,8 @@ and masking waste, as the paper does.
 
 from __future__ import annotations
 
-from bytepatch.models.config import BLTConfig, StackConfig
-from bytepatch.models.transformer import ByteTransformerConfig
+from bytepatch.models.blt.config import BLTConfig, StackConfig
+from bytepatch.models.nn.transformer import ByteTransformerConfig
 
 CROSS_ATTN = 4  # q, k, v, o square matrices
 NORM = 1  # an RMSNorm gain vector, in units of dim

@@ -1,53 +1,12 @@
-"""The reusable training pieces: LR schedule, checkpoints, data split and packed stream."""
+"""The entropy LM's training data: held-out split by id hash and the packed stream."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import pytest
 import torch
 
 from bytepatch.models.entropy_lm.data import PackedStream, held_out_score, sample_prefix, split_documents
-from bytepatch.models.training import WarmupCosine, load_checkpoint, save_checkpoint, set_lr
-from bytepatch.models.transformer import IGNORE_INDEX
-
-
-def test_warmup_cosine_shape():
-    s = WarmupCosine(max_lr=1.0, warmup_steps=4, total_steps=14, min_lr_ratio=0.1)
-    assert [s(i) for i in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    assert s(4) == 1.0 and s(9) == pytest.approx(0.55) and s(14) == pytest.approx(0.1) and s(100) == pytest.approx(0.1)
-    assert all(s(i) >= s(i + 1) for i in range(4, 20))
-    assert WarmupCosine(1.0, 0, 1)(0) == 1.0
-    with pytest.raises(ValueError):
-        WarmupCosine(0.0, 1, 10)
-
-
-def test_checkpoint_round_trip_restores_model_optimizer_and_rngs(tmp_path):
-    torch.manual_seed(0)
-    model = torch.nn.Linear(4, 3)
-    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
-    model(torch.randn(5, 4)).sum().backward()
-    opt.step()
-    save_checkpoint(tmp_path / "c.pt", model, opt, {"step": 7, "data": {"epoch": 1, "cursor": 2}})
-    draws = (random.random(), np.random.rand(), torch.rand(2))
-
-    model2 = torch.nn.Linear(4, 3)
-    opt2 = torch.optim.AdamW(model2.parameters(), lr=0.1)
-    set_lr(opt2, 0.5)
-    extra = load_checkpoint(tmp_path / "c.pt", model2, opt2)
-    assert extra == {"step": 7, "data": {"epoch": 1, "cursor": 2}}
-    assert (random.random(), np.random.rand()) == draws[:2] and torch.equal(torch.rand(2), draws[2])
-    for a, b in zip(model.parameters(), model2.parameters()):
-        assert torch.equal(a, b)
-    assert opt2.state_dict()["param_groups"][0]["lr"] == 0.1
-    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
-
-
-def test_checkpoint_refuses_garbage(tmp_path):
-    (tmp_path / "c.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="c.pt"):
-        load_checkpoint(tmp_path / "c.pt", torch.nn.Linear(1, 1))
+from bytepatch.models.nn.transformer import IGNORE_INDEX
 
 
 def test_held_out_split_is_by_id_hash_and_keeps_both_sides():
@@ -82,3 +41,4 @@ def test_packed_stream_batches_resume_and_ignore_cross_document_targets():
         assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
     with pytest.raises(ValueError, match="batch-size"):
         PackedStream([b"ab"], 0).next_batch(4, 8)
+

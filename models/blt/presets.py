@@ -12,7 +12,7 @@ The local sliding window is 512 bytes, like the entropy LM's.
 
 from __future__ import annotations
 
-from bytepatch.models.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.blt.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
 
 PRESETS: dict[str, BLTConfig] = {
     "tiny": BLTConfig(

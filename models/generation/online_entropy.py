@@ -3,7 +3,7 @@
     stream = entropy_stream(entropy_model)
     h0 = stream.next_entropy          # h[0]: the model's entropy given BOS alone
     stream.push(b0)
-    h1 = stream.next_entropy          # h[1], given BOS, b0 ... (DESIGN §2)
+    h1 = stream.next_entropy          # h[1], given BOS, b0 ... (docs/design.md §2)
 
 Generation needs h[t + 1] as soon as byte t is known, to decide whether byte t + 1
 opens a patch. Two implementations behind one API (tested to agree):
@@ -31,7 +31,7 @@ import torch
 from bytepatch.entropy.base import EntropyModel
 from bytepatch.ids import BOS_ID, OFFSET
 from bytepatch.models.entropy_lm import TransformerEntropyModel
-from bytepatch.models.stepper import TransformerStepper
+from bytepatch.models.generation.stepper import TransformerStepper
 
 
 class EntropyStream(Protocol):

@@ -1,4 +1,4 @@
-"""Tests for models/layers.py: RoPE layout, masks, and SDPA vs the plain masked-softmax reference."""
+"""Tests for models/nn/layers.py: RoPE layout, masks, and SDPA vs the plain masked-softmax reference."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.models.layers import (
+from bytepatch.models.nn.layers import (
     CrossAttention,
     Rotary,
     SelfAttention,

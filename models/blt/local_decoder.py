@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bytepatch.models.config import LocalDecoderConfig
-from bytepatch.models.layers import CrossAttention, RMSNorm, Rotary, TransformerBlock
+from bytepatch.models.blt.config import LocalDecoderConfig
+from bytepatch.models.nn.layers import CrossAttention, RMSNorm, Rotary, TransformerBlock
 
 
 class LocalDecoder(nn.Module):
