@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from bytepatch.cli._patching import patcher_from_options
+from bytepatch.cli._interrupt import exit_130_on_interrupt
 from bytepatch.io import FORMATS, InputError, ReaderConfig
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
@@ -67,11 +66,38 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     """
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
+    with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
+        manifest = _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add,
+                            target_patch_size, stride, max_patch_length, shard_format, shard_size_mb, workers, threads,
+                            save_entropies, overwrite, resume, quiet, num_jobs, job, dist, reader)  # fmt: skip
+    if manifest is None:
+        if not quiet:
+            click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
+        return
+    if not quiet:
+        n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
+        mean = b / p if p else 0.0
+        click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
+                   f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+        if workers > len(manifest["shards"]):
+            click.echo(f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
+                       f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
+                       "--shard-size-mb to split the input", err=True)  # fmt: skip
+
+
+def _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
+             max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
+             num_jobs, job, dist, reader):  # fmt: skip
+    """Run the segmentation; bad input and output errors become one-line click errors."""
     try:
         built = patcher_from_options(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
+        if threshold is not None and threshold <= 0:  # legal, but almost surely a mistake
+            click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
+                       "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
+        workers = _cap_workers(workers, quiet)
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
@@ -84,18 +110,18 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
-    except KeyboardInterrupt:
-        click.echo("interrupted: no manifest written; finish with --resume", err=True)
-        sys.exit(130)
-    if manifest is None:
-        if not quiet:
-            click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
-        return
-    if not quiet:
-        n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
-        mean = b / p if p else 0.0
-        click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
-                   f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+    return manifest
+
+
+def _cap_workers(workers: int, quiet: bool) -> int:
+    """--workers beyond the CPUs this process may use only add processes and memory."""
+    from bytepatch.cpus import available_cpus
+
+    cpus = available_cpus()
+    if workers > cpus:
+        click.echo(f"note: --workers {workers} capped at {cpus}, the CPUs available", err=True)
+        return cpus
+    return workers
 
 
 def _default_threads(workers: int) -> int:

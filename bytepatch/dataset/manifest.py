@@ -7,6 +7,7 @@ byte and patch counts, and repeats the metadata every shard's schema carries.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,10 @@ class ShardInfo:
 
 
 def build_manifest(metadata: dict[str, Any], shards: list[ShardInfo], shard_format: str) -> dict:
-    """The manifest of a dataset made of `shards` (listed in file-name order)."""
-    shards = sorted(shards, key=lambda s: s.file)
+    """The manifest of a dataset made of `shards`, listed in natural file-name order
+    (numbers compared as numbers: train-99999 before train-100000). The manifest's order
+    is the dataset's row order."""
+    shards = sorted(shards, key=lambda s: natural_key(s.file))
     return {
         "format": "bytepatch-dataset",
         "format_version": FORMAT_VERSION,
@@ -43,6 +46,11 @@ def build_manifest(metadata: dict[str, Any], shards: list[ShardInfo], shard_form
         "patches": sum(s.patches for s in shards),
         "shards": [asdict(s) for s in shards],
     }
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key comparing digit runs as numbers."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
 def write_manifest(directory: Path, metadata: dict[str, Any], shards: list[ShardInfo], shard_format: str) -> dict:

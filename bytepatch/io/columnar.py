@@ -57,6 +57,8 @@ def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
         if col not in names:
             raise InputError(path, f"missing column {col!r} (columns: {', '.join(names[:10])})")
     kind = schema.field(cfg.text_field).type
+    if pa.types.is_dictionary(kind):  # e.g. pandas categoricals: decoded batch by batch
+        kind = kind.value_type
     if kind not in TEXT_TYPES:
         raise InputError(path, f"column {cfg.text_field!r} has type {kind}, not string or binary")
     return wanted
@@ -66,8 +68,8 @@ def _documents(path: str, cfg: ReaderConfig, batches) -> Iterator[Document]:
     row = 0
     try:
         for batch in batches():
-            texts = batch.column(cfg.text_field)
-            ids = batch.column(cfg.id_field).to_pylist() if cfg.id_field else None
+            texts = _decoded(batch.column(cfg.text_field))
+            ids = _decoded(batch.column(cfg.id_field)).to_pylist() if cfg.id_field else None
             if texts.null_count:
                 bad = row + texts.is_null().to_pylist().index(True)
                 raise InputError(path, f"column {cfg.text_field!r} is null", row=bad)
@@ -78,6 +80,11 @@ def _documents(path: str, cfg: ReaderConfig, batches) -> Iterator[Document]:
             row += len(values)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"corrupt or truncated data after row {row}: {exc}", row=row) from exc
+
+
+def _decoded(column: pa.Array) -> pa.Array:
+    """A dictionary-encoded column as plain values (other columns unchanged)."""
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
 
 
 def _id(path: str, value: object, row: int, field: str | None) -> str:

@@ -2,7 +2,9 @@
 deterministic list of sources, and names the format of each.
 
 Directory walks skip hidden entries (names starting with "."), like ripgrep does, so a
-corpus checked out with git does not pull in `.git/`; this is documented in docs/cli.md.
+corpus checked out with git does not pull in `.git/`; they follow symbolic links (with
+loop detection) and stop, naming the path, at anything they cannot read or that is not
+a regular file (a FIFO would block forever). All of this is documented in docs/cli.md.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Sequence
 
@@ -49,7 +52,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
             add(spec)
         elif GLOB_CHARS & set(spec):
             matches = sorted(m for m in glob.glob(spec, recursive=True))
-            files = [f for m in matches for f in (_walk(m) if os.path.isdir(m) else [m])]
+            files = [f for m in matches for f in (_walk(m) if os.path.isdir(m) else _regular(m))]
             if not files:
                 raise InputError(spec, "pattern matches no files")
             for f in files:
@@ -60,19 +63,71 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
 
 
 def _walk(root: str) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        saved = hf_saved_dataset_files(dirpath, filenames)
-        if saved is not None:  # a `datasets` save_to_disk directory: its rows, not its JSON files
-            found += saved
-            dirnames[:] = []
-            continue
-        names = [f for f in sorted(filenames) if not f.startswith(".")]
-        if HF_DATASET_DICT in names:  # a saved DatasetDict: its splits are the subdirectories
-            names.remove(HF_DATASET_DICT)
-        found += [os.path.join(dirpath, f) for f in names]
+    """Every regular file under `root`: each directory's files (sorted), then its
+    subdirectories (sorted). Nothing is skipped silently: an unreadable directory, a
+    broken link, a symlink loop or a FIFO/socket/device stops the walk naming the path.
+    Symbolic links are followed (a link to a directory is read like the directory); a
+    loop is detected by the (device, inode) of the directories above."""
+    found: list[str] = []
+    st = _stat(root)
+    _visit(root, {(st.st_dev, st.st_ino)}, found)
     return found
+
+
+def _visit(path: str, above: set[tuple[int, int]], found: list[str]) -> None:
+    try:
+        with os.scandir(path) as it:
+            names = sorted(e.name for e in it if not e.name.startswith("."))
+    except OSError as exc:
+        raise InputError(path, f"cannot read directory: {exc.strerror or exc}") from exc
+    files, subdirs = [], []
+    for name in names:
+        full = os.path.join(path, name)
+        st = _stat(full)
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in above:
+                raise InputError(full, "symbolic link loop: it leads back to a directory above it")
+            subdirs.append((full, key))
+        elif stat.S_ISREG(st.st_mode):
+            files.append(name)
+        else:
+            raise InputError(full, f"not a regular file ({_kind(st.st_mode)}); directories are read for files only")
+    saved = hf_saved_dataset_files(path, files)
+    if saved is not None:  # a `datasets` save_to_disk directory: its rows, not its JSON files
+        found += saved
+        return
+    if HF_DATASET_DICT in files:  # a saved DatasetDict: its splits are the subdirectories
+        files.remove(HF_DATASET_DICT)
+    found += [os.path.join(path, f) for f in files]
+    for full, key in subdirs:
+        _visit(full, above | {key}, found)
+
+
+def _regular(path: str) -> list[str]:
+    """[path] if it is a regular file (a glob match), else an error naming it."""
+    st = _stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(path, f"not a regular file ({_kind(st.st_mode)}); globs match files only")
+    return [path]
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)  # follows links
+    except OSError as exc:
+        what = "broken symbolic link" if os.path.islink(path) else f"cannot read: {exc.strerror or exc}"
+        raise InputError(path, what) from exc
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 HF_STATE, HF_INFO, HF_DATASET_DICT = "state.json", "dataset_info.json", "dataset_dict.json"

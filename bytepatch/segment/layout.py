@@ -24,10 +24,12 @@ from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX
 from bytepatch.dataset.manifest import MANIFEST
 
 SHARD_PREFIX = "train-"  # see the module docstring; "part-" is the name older versions wrote
-_ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
+# Counters are zero-padded to 5 digits and simply grow past 99,999 (train-100000.arrow):
+# names stay recognisable at any count, and the manifest lists shards in numeric order.
+_ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5,})(?:-(\d{5,}))?\.(arrow|parquet)$")
 _TMP = re.compile(r"^\.((?:part|train)-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
 _ANY_JOB_FILE = re.compile(
-    r"^(manifest-\d{5}-of-\d{5}\.json|\.bytepatch-run(-\d{5}-of-\d{5})?\.json|\.bytepatch-shards(-\d{5}-of-\d{5})?\.jsonl)$"
+    r"^(manifest-\d{5,}-of-\d{5,}\.json|\.bytepatch-run(-\d{5,}-of-\d{5,})?\.json|\.bytepatch-shards(-\d{5,}-of-\d{5,})?\.jsonl)$"
 )
 
 

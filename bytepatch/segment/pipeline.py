@@ -16,7 +16,10 @@ import collections
 import contextlib
 import hashlib
 import json
+import math
 import multiprocessing
+import signal
+import threading
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -25,6 +28,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
+from bytepatch.cpus import available_cpus
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
 from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
@@ -63,8 +67,8 @@ class SegmentOptions:
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
             raise ValueError(f"shard format must be one of {sorted(SHARD_SUFFIX)}, got {self.shard_format!r}")
-        if self.shard_size_mb <= 0:
-            raise ValueError("shard size must be positive")
+        if not math.isfinite(self.shard_size_mb) or self.shard_size_mb <= 0:
+            raise ValueError(f"--shard-size-mb must be a positive number, got {self.shard_size_mb}")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.threads < 1:
@@ -113,17 +117,21 @@ def segment_corpus(
     with _lock(layout):
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
+        _remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
         schema = dataset_schema(options.save_entropies, metadata)
         job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         finished = _finished_shards(layout)
-        progress = Progress(_total_size(files), enabled=options.show_progress)
+        progress = Progress(_total_size(files), enabled=options.show_progress, label="patched")
         documents = (doc for path in files for doc in read_source(path, reader))
-        chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+        ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
+        chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
         try:
-            shards = _run(chunks, job, options.workers, finished)
+            shards = _run(chunks, job, options.workers, finished, progress)
         finally:
             progress.close()
             _remove_temporaries(layout)
+        if ids is not None:
+            ids.report()
         try:
             write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
         except OSError as exc:
@@ -174,30 +182,62 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]]) -> list[ShardInfo]:
+def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]],
+         progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
+    """Patch and write every chunk; `progress` counts bytes patched (as each group of
+    documents is done, in whichever process) and bytes written (as each shard lands)."""
+    progress = progress or Progress(None, enabled=False)
     shards = _Journal(job.layout.journal)
-    todo = _skip_finished(chunks, finished, shards, job.layout)
+    workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
+    todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        writer = ShardWriter(job)
+        writer = ShardWriter(job, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
+            progress.add_written(shards.entries[-1].bytes)
             del chunk  # else it stays alive while the next chunk is read: two shards in memory
         return shards.entries
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=init_worker, initargs=(job,)) as pool:
+    # Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
+    # handles it and terminates them, so an interrupt prints one line, not a traceback
+    # per worker. An ignored signal stays ignored across exec, so spawned children start
+    # with it ignored, even before `init_worker` runs.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        patched = ctx.Value("q", 0)  # bytes patched by all workers, for the progress line
+        pool = ctx.Pool(workers, initializer=init_worker, initargs=(job, patched))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
         pending: collections.deque = collections.deque()
         try:
             for chunk in todo:
                 pending.append(pool.apply_async(run_in_worker, (chunk,)))
                 while len(pending) >= 2 * workers:  # bounded in-flight chunks = bounded memory
-                    shards.append(pending.popleft().get())
+                    shards.append(_wait(pending.popleft(), progress, patched))
             while pending:
-                shards.append(pending.popleft().get())
+                shards.append(_wait(pending.popleft(), progress, patched))
         except BaseException:
             pool.terminate()
             raise
     return shards.entries
+
+
+def _wait(result: Any, progress: Progress, patched: Any) -> ShardInfo:
+    """The shard of one worker task, updating the progress line while it runs."""
+    while not result.ready():
+        result.wait(0.25)
+        progress.set_done(progress.skipped + patched.value)
+    shard = result.get()
+    progress.set_done(progress.skipped + patched.value)
+    progress.add_written(shard.bytes)
+    return shard
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 class _Journal:
@@ -234,7 +274,7 @@ def _read_journal(path: Path) -> dict[str, dict]:
 
 
 def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict]], shards: _Journal,
-                   layout: JobLayout):  # fmt: skip
+                   layout: JobLayout, progress: Progress):  # fmt: skip
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
     exactly the documents just read: a kept shard must never stand for other input."""
@@ -243,6 +283,7 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict
         seen.add(chunk.index)
         if chunk.index in finished:
             shards.append(_kept_shard(*finished[chunk.index], chunk, layout.shard_format), record=False)
+            progress.skip(shards.entries[-1].bytes)  # done in an earlier run
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
@@ -289,10 +330,40 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _counting(documents: Iterable[Document], progress: Progress) -> Iterable[Document]:
+def _counting(documents: Iterable[Document], progress: Progress, ids: _DuplicateIds | None = None) -> Iterable[Document]:
     for doc in documents:
-        progress.update(len(doc.data))
+        progress.add_read(len(doc.data))
+        if ids is not None:
+            ids.add(doc.id)
         yield doc
+    progress.reading_done()
+
+
+class _DuplicateIds:
+    """Notices ids given twice (legal, but it makes rows ambiguous to trace): a warning,
+    not an error. Keeps 8-byte digests of at most MAX ids, so memory stays bounded."""
+
+    MAX = 5_000_000
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, doc_id: str) -> None:
+        if len(self.seen) >= self.MAX:
+            return
+        key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        if key in self.seen:
+            self.count += 1
+            self.first = self.first if self.first is not None else doc_id
+        else:
+            self.seen.add(key)
+
+    def report(self) -> None:
+        if self.count:
+            print(f"warning: {self.count:,} document id(s) appear more than once (first: {self.first!r}); "
+                  "rows with one id cannot be told apart by it", file=sys.stderr)  # fmt: skip
 
 
 def _total_size(files: list[str]) -> int | None:
@@ -322,10 +393,11 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
         # Ours to replace: this job's files, and any bytepatch file of another layout (an
         # earlier single run, another K), which would otherwise sit beside the new shards.
         mine = [n for n in names if written_by_bytepatch(n) and not layout.sibling(n)]
+        if foreign:  # never write a dataset among the user's own files
+            what = "refusing to overwrite, it" if mine else "output directory is not empty: it"
+            raise OutputError(f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory")
         if mine and not options.overwrite:
             raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
-        if mine and foreign:
-            raise OutputError(f"{out}: refusing to overwrite, it holds files bytepatch did not write: {foreign[:5]}")
         # The dataset manifest goes first, so a half-deleted dataset never looks complete.
         (out / MANIFEST).unlink(missing_ok=True)
         for name in mine:

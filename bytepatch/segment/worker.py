@@ -1,14 +1,17 @@
 """Turns one chunk into one shard: entropies (if needed), patch lengths, atomic write.
 
-Runs in the main process (`--workers 1`) or in pool processes. A pool process builds
-its patcher and entropy model once, in the initializer, and keeps them in this
-module's `_STATE` for its lifetime: the standard multiprocessing pattern, since pool
-tasks cannot carry a loaded model cheaply.
+Runs in the main process (`--workers 1`) or in pool processes. A pool process receives
+the patcher once, in the initializer (an entropy patcher's `SharedModel` pickles as a
+reference and loads the model in that process), and keeps its writer in this module's
+`_STATE` for its lifetime: the standard multiprocessing pattern, since pool tasks
+cannot carry a loaded model cheaply.
 """
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -40,8 +43,9 @@ class ShardJob:
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob) -> None:
+    def __init__(self, job: ShardJob, on_patched: Callable[[int], None] | None = None) -> None:
         self.job = job
+        self.on_patched = on_patched  # called with the document bytes of each group once patched
         self.patcher: Patcher = job.patcher
         self.model = getattr(job.patcher, "model", None)
 
@@ -85,6 +89,7 @@ class ShardWriter:
                 counts.append(np.array([len(rows)]))
                 if keep:
                     kept.append(h)
+                self._report(int(offsets[j] - offsets[i]))
                 continue
             group = Ragged(data[offsets[i] : offsets[j]], offsets[i : j + 1] - offsets[i])  # no copy
             patches, h = self._patch_batch(group)
@@ -92,12 +97,17 @@ class ShardWriter:
             counts.append(patches.row_lengths())
             if keep:
                 kept.append(h.values.astype(np.float16))
+            self._report(int(offsets[j] - offsets[i]))
         flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
         patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
         np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
         if not keep:
             return flat, patch_offsets, None
         return flat, patch_offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), offsets)
+
+    def _report(self, n_bytes: int) -> None:
+        if self.on_patched is not None:
+            self.on_patched(n_bytes)
 
     def _patch_batch(self, docs: Ragged) -> tuple[Ragged, Ragged | None]:
         entropies = None
@@ -138,8 +148,15 @@ def _groups(offsets: np.ndarray, window: int):
 _STATE: dict[str, ShardWriter] = {}
 
 
-def init_worker(job: ShardJob) -> None:
-    _STATE["writer"] = ShardWriter(job)
+def init_worker(job: ShardJob, patched: Any = None) -> None:
+    """Set up one pool worker; `patched` is a shared counter of bytes patched (all workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+
+    def report(n_bytes: int) -> None:
+        with patched.get_lock():
+            patched.value += n_bytes
+
+    _STATE["writer"] = ShardWriter(job, on_patched=report if patched is not None else None)
 
 
 def run_in_worker(chunk: Chunk) -> ShardInfo:

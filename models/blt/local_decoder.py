@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from bytepatch.models.blt.config import LocalDecoderConfig
+from bytepatch.models.blt.local_encoder import add_cross
 from bytepatch.models.nn.layers import CrossAttention, RMSNorm, Rotary, TransformerBlock
 
 
@@ -29,11 +30,13 @@ class LocalDecoder(nn.Module):
         cross_attn_k: int,
         vocab_size: int,
         attn_impl: str = "sdpa",
+        cross_attn_residual: str = "single",
     ):
         super().__init__()
         c = config
         self.config = c
         self.k = cross_attn_k
+        self.double_residual = cross_attn_residual == "reference"  # see BLTConfig.cross_attn_residual
         self.in_proj = nn.Linear(in_dim, c.dim, bias=False) if in_dim != c.dim else nn.Identity()
         # Each patch state becomes k key/value vectors of the decoder's width.
         self.patch_proj = nn.Linear(global_dim, cross_attn_k * c.dim, bias=False)
@@ -65,6 +68,7 @@ class LocalDecoder(nn.Module):
         rope = self.rotary(torch.arange(T, device=h.device))
         for i, block in enumerate(self.blocks):
             if self.config.cross_attn_all_layers or i == 0:
-                h = h + self.cross[i if self.config.cross_attn_all_layers else 0](h, kv, cross_mask)
+                cross = self.cross[i if self.config.cross_attn_all_layers else 0]
+                h = add_cross(h, cross(h, kv, cross_mask), self.double_residual)
             h = block(h, rope, self_mask)
         return self.head(self.norm(h)).float()  # (B, T, V), float32 for a stable loss under autocast

@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bytepatch.models.blt.local_encoder import add_cross
 from bytepatch.models.blt.model import BLT
 from bytepatch.models.nn.layers import Rotary, TransformerBlock, apply_rotary, attend
 from bytepatch.models.nn.transformer import ByteTransformer
@@ -146,7 +147,7 @@ class BLTStepper:
         queries = enc.pool_proj(pooled).view(1, k, -1)  # (1, k, C)
         for i in range(first, len(per_layer)):
             # Only this patch's bytes are here, so no mask is needed.
-            queries = queries + enc.cross[i if all_layers else 0](queries, per_layer[i], None)
+            queries = add_cross(queries, enc.cross[i if all_layers else 0](queries, per_layer[i], None), enc.double_residual)
         patch = m.latent.in_proj(queries.reshape(1, 1, -1))  # (1, 1, dG)
         state = self.latent.step(patch, self.n_patches)[-1]  # (1, 1, dG)
         self.last_kv = m.decoder.patch_proj(state).view(1, k, -1)  # (1, k, C_dec)
@@ -159,9 +160,11 @@ class BLTStepper:
         h = dec.in_proj(byte_state)  # (1, 1, C)
         rope = dec.rotary(torch.tensor([self.pos], device=h.device))
         for i, (block, cache) in enumerate(zip(self.decoder.blocks, self.decoder.caches)):
-            # With no patch to read (bytes of the first patch) cross-attention adds exactly zero.
-            if kv is not None and (all_layers or i == 0):
-                h = h + dec.cross[i if all_layers else 0](h, kv, None)
+            if all_layers or i == 0:
+                # With no patch to read (bytes of the first patch) cross-attention outputs exactly zero,
+                # as in `forward`; the residual is still added (twice under "reference").
+                out = torch.zeros_like(h) if kv is None else dec.cross[i if all_layers else 0](h, kv, None)
+                h = add_cross(h, out, dec.double_residual)
             h = block_step(block, h, rope, cache)
         return dec.head(dec.norm(h)).float()[0, 0]
 

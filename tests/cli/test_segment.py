@@ -263,3 +263,9 @@ def test_resume_refuses_inputs_that_changed(tmp_path: Path):
     refused = run(*args, "--resume")
     assert refused.exit_code != 0 and "holds other documents" in refused.output
     assert not (out / "manifest.json").exists()
+
+
+def test_more_workers_than_shards_says_so(tmp_path: Path):
+    result = run(str(SAMPLE), "-o", str(tmp_path / "o"), "--patcher", "space", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "1 shard(s) for --workers 2" in result.stderr and "--shard-size-mb" in result.stderr

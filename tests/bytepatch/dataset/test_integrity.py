@@ -192,3 +192,9 @@ def test_a_resumed_run_rewrites_a_kept_shard_that_was_altered(tmp_path):
     resumed = SegmentOptions(shard_size_mb=0.02, show_progress=False, resume=True)
     segment_corpus([str(SAMPLE)], out, {"patcher": "space"}, ReaderConfig(), resumed)
     assert [(r.id, r.bytes, r.patch_lengths) for r in open_dataset(out)] == expected
+
+
+def test_shard_paths_are_built_once_not_per_lookup(ds):
+    """A 100k-shard dataset must not rebuild its shard list for every shard it reads."""
+    dataset = open_dataset(ds)
+    assert dataset.shard_files is dataset.shard_files
