@@ -37,7 +37,8 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
-@click.option("--num-shards", type=click.IntRange(min=1), help="Split the inputs among K independent jobs.")
+@click.option("--num-shards", type=click.IntRange(min=1),
+              help="Split the inputs among K independent jobs (splits inside large files too).")
 @click.option("--shard-index", type=click.IntRange(min=0), help="This job's index in [0, K) (with --num-shards).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
@@ -60,7 +61,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
       cat notes.txt | bytepatch segment - -o out/ --patcher stride --stride 8
 
     \b
-    Several jobs, one dataset (each job takes every K-th input file):
+    Several jobs, one dataset (each job takes every K-th split of about --shard-size-mb):
       bytepatch segment corpus/ -o out/ --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
       torchrun --nproc_per_node 4 -m bytepatch.cli.main segment corpus/ -o out/
     """

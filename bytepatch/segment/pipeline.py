@@ -6,7 +6,8 @@ in up to `workers` processes, with a bounded number of chunks in flight so memor
 proportional to shard size x workers, not to corpus size. The manifest is written last.
 
 Several jobs may share one output directory (`num_jobs`/`job`, see `layout.py`): each
-takes every K-th input file, writes its own namespace, and the last one to finish
+takes every K-th split of the inputs (`bytepatch.io.splits`: inside large files too),
+writes its own namespace, and the last one to finish
 merges the job manifests into `manifest.json`.
 """
 
@@ -36,9 +37,10 @@ from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import dataset_schema
 from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import OutputError
-from bytepatch.io import ReaderConfig, expand_inputs, read_source
+from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
+from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
@@ -95,8 +97,10 @@ def segment_corpus(
     the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
     """
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
-    all_files = expand_inputs(inputs)
-    files = all_files[options.job :: options.num_jobs]
+    sources = expand_sources(inputs)
+    all_files = [s.path for s in sources]
+    parts = job_parts(sources, reader, options)
+    files = list(dict.fromkeys(s.path for s, _ in parts))
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
     if isinstance(patcher, (PatcherSpec, dict)):
@@ -113,7 +117,8 @@ def segment_corpus(
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
-    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
+    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key,
+                 "splits": [[s.path, span.start, span.end] for s, span in parts]}  # fmt: skip
     with _lock(layout):
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
@@ -121,8 +126,9 @@ def segment_corpus(
         schema = dataset_schema(options.save_entropies, metadata)
         job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         finished = _finished_shards(layout)
-        progress = Progress(_total_size(files), enabled=options.show_progress, label="patched")
-        documents = (doc for path in files for doc in read_source(path, reader))
+        total = _total_size(files) if len(parts) == len(files) else None
+        progress = Progress(total, enabled=options.show_progress, label="patched")
+        documents = (doc for s, span in parts for doc in read_source(s.path, reader, span))
         ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
         chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
         try:
@@ -137,6 +143,21 @@ def segment_corpus(
         except OSError as exc:
             raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
+
+
+def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptions) -> list[tuple[Source, Span]]:
+    """What this job reads: every input whole for a single job; for one of K jobs, every
+    K-th split of the inputs cut into splits of about a shard each (inside large files
+    too), so one big file still gives every job work. A job left without any split says so."""
+    if options.num_jobs == 1:
+        return [(s, Span(s.name)) for s in sources]
+    splits = plan_splits(sources, reader, max(1, int(options.shard_size_mb * 1e6)))
+    mine = splits[options.job :: options.num_jobs]
+    if not mine:
+        print(f"warning: job {options.job} of {options.num_jobs} gets no input: the inputs make only "
+              f"{len(splits)} split(s) of about --shard-size-mb {options.shard_size_mb:g}; it writes an empty "
+              "job manifest (use fewer jobs or a smaller --shard-size-mb)", file=sys.stderr)  # fmt: skip
+    return mine
 
 
 @contextlib.contextmanager
