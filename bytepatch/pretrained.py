@@ -107,19 +107,21 @@ def _model(entropy_model: Any, device: str) -> tuple[Any, str]:
 def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | None, log) -> tuple[float, dict]:
     """The global threshold giving mean patch size `target` on a sample (`bytepatch.entropy.sample`)."""
     from bytepatch.entropy.calibrate import calibrate_threshold
-    from bytepatch.entropy.sample import sample_documents
+    from bytepatch.entropy.sample import piece_entropies, sample_pieces
 
     if isinstance(data, (str, bytes)):
         raise TypeError("calibration_data is a list of paths or of documents, not one str/bytes")
     docs = list(data)
     if docs and all(isinstance(d, (bytes, bytearray, memoryview)) for d in docs):
         sample = _truncate([bytes(d) for d in docs], CALIBRATION_SAMPLE_BYTES)
-    else:
-        sample = sample_documents([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES)
-    result = calibrate_threshold(model.entropies(sample), target, rule="global", max_patch_length=max_len)
+        entropies, pieces = model.entropies(sample), len(sample)
+    else:  # spread over the whole corpus, in pieces (see bytepatch.entropy.sample)
+        parts = sample_pieces([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES)
+        entropies, pieces = piece_entropies(model, parts), len(parts)
+    result = calibrate_threshold(entropies, target, rule="global", max_patch_length=max_len)
     if log is not None:
         log(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
-            f"on {sum(map(len, sample)):,} sample bytes from {len(sample):,} documents")  # fmt: skip
+            f"on {sum(map(len, entropies)):,} sample bytes in {pieces:,} pieces spread over the input")  # fmt: skip
     threshold = float(result.threshold)
     return threshold, {"target_patch_size": target, "threshold": threshold, "rule": "global",
                        "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip

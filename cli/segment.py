@@ -68,9 +68,10 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
     with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
-        manifest = _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add,
-                            target_patch_size, stride, max_patch_length, shard_format, shard_size_mb, workers, threads,
-                            save_entropies, overwrite, resume, quiet, num_jobs, job, dist, reader)  # fmt: skip
+        manifest, calibrated_for = _segment(
+            inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
+            max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
+            num_jobs, job, dist, reader)  # fmt: skip
     if manifest is None:
         if not quiet:
             click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
@@ -84,6 +85,34 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
             click.echo(f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
                        f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
                        "--shard-size-mb to split the input", err=True)  # fmt: skip
+        hint = calibration_hint(mean, calibrated_for)
+        if hint:
+            click.echo(hint, err=True)
+
+
+FAR = 0.15  # relative distance from the model's calibration target that earns a hint
+
+
+def calibration_hint(mean: float, calibrated_for: float | None) -> str | None:
+    """A note when the mean patch size is far from what the model's default threshold
+    was calibrated for (thresholds in nats do not transfer between kinds of text)."""
+    if not calibrated_for or not mean or abs(mean / calibrated_for - 1) <= FAR:
+        return None
+    return (f"note: mean patch size {mean:.2f} bytes; the model's default threshold was calibrated for "
+            f"{calibrated_for:g} bytes on its own training text. For a chosen mean patch size on this corpus, "
+            f"rerun with --target-patch-size N (e.g. --target-patch-size {calibrated_for:g}): it calibrates the "
+            "threshold on a sample spread over the whole input.")  # fmt: skip
+
+
+def _calibration_target(model: object) -> float | None:
+    """The mean patch size the model's shipped default threshold was calibrated for, if recorded."""
+    for obj in (model, getattr(model, "model", None)):
+        stats = getattr(obj, "stats", None)
+        if isinstance(stats, dict):
+            target = (stats.get("threshold_calibration") or {}).get("target_mean_patch_size")
+            if isinstance(target, (int, float)):
+                return float(target)
+    return None
 
 
 def _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
@@ -99,6 +128,8 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
             click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
                        "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
         workers = _cap_workers(workers, quiet)
+        uses_default = patcher == "entropy" and threshold is None and threshold_add is None and target_patch_size is None
+        calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
@@ -111,7 +142,7 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
-    return manifest
+    return manifest, calibrated_for
 
 
 def _cap_workers(workers: int, quiet: bool) -> int:
