@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -22,44 +23,90 @@ STDIN = "-"
 GLOB_CHARS = set("*?[")
 
 
+@dataclass(frozen=True)
+class Source:
+    """One input file: where to read it, and the name its document ids start with."""
+
+    path: str
+    name: str  # the path relative to the INPUT argument's root (see `expand_sources`)
+
+
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
-    """Every file the inputs name, directories recursively, in a stable order.
+    """Every file the inputs name, directories recursively, in a stable order
+    (the paths of `expand_sources`)."""
+    return [s.path for s in expand_sources(inputs)]
+
+
+def expand_sources(inputs: Sequence[str]) -> list[Source]:
+    """Every file the inputs name, directories recursively, in a stable order, each with
+    its id name.
 
     The order of the arguments is kept; each directory and glob is sorted. A file named
     twice is read once. Missing paths and globs matching nothing are errors.
+
+    Id names do not depend on the working directory: a file inside a directory argument
+    is named by its path relative to that directory (`corpus/` -> `a/b.jsonl`), a file
+    argument by its file name, a glob match by its path relative to the directory before
+    the first wildcard, stdin `<stdin>`. Two inputs with the same name would give
+    documents the same ids, which is an error naming both.
     """
     if not inputs:
         raise InputError("<arguments>", "no input given")
-    out: list[str] = []
+    out: list[Source] = []
     seen: set[str] = set()
+    names: dict[str, str] = {}
 
-    def add(path: str) -> None:
+    def add(path: str, root: str | None) -> None:
         key = path if path == STDIN else os.path.realpath(path)
-        if key not in seen:
-            seen.add(key)
-            out.append(path)
+        if key in seen:
+            return
+        seen.add(key)
+        name = "<stdin>" if path == STDIN else _id_name(path, root)
+        if name in names:
+            raise InputError(path, f"has the same id name {name!r} as {names[name]}, so their documents would share "
+                                   "ids; pass their common directory instead")  # fmt: skip
+        names[name] = path
+        out.append(Source(path, name))
 
     for spec in inputs:
         if spec == STDIN:
-            add(STDIN)
+            add(STDIN, None)
         elif os.path.isdir(spec):
             files = _walk(spec)
             if not files:
                 raise InputError(spec, "directory contains no files")
             for f in files:
-                add(f)
+                add(f, spec)
         elif os.path.exists(spec):
-            add(spec)
+            add(spec, None)
         elif GLOB_CHARS & set(spec):
             matches = sorted(m for m in glob.glob(spec, recursive=True))
             files = [f for m in matches for f in (_walk(m) if os.path.isdir(m) else _regular(m))]
             if not files:
                 raise InputError(spec, "pattern matches no files")
+            root = _glob_root(spec)
             for f in files:
-                add(f)
+                add(f, root)
         else:
             raise InputError(spec, "no such file or directory")
     return out
+
+
+def _id_name(path: str, root: str | None) -> str:
+    if root is None:
+        return os.path.basename(path)
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _glob_root(pattern: str) -> str:
+    """The directory before the first wildcard of a glob ("." when it starts with one)."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if GLOB_CHARS & set(part):
+            break
+        fixed.append(part)
+    return str(Path(*fixed)) if fixed else "."
 
 
 def _walk(root: str) -> list[str]:
