@@ -23,14 +23,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from bytepatch.dataset.files import TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest
+from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import dataset_schema
+from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
 from bytepatch.io.sources import STDIN, Source
 from bytepatch.io.splits import plan_splits
+from bytepatch.patchers import Patcher
 from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
@@ -49,18 +52,19 @@ class RayOptions:
 def segment_with_ray(
     inputs: Sequence[str],
     output: str | Path,
-    patcher: dict[str, Any],
+    patcher: Patcher,
     reader: ReaderConfig,
     options: Any,
-    model_factory: Callable[[], Any] | None = None,
-    model_info: dict[str, Any] | None = None,
+    entropy_model: EntropyModelRef | None = None,
     ray_options: RayOptions = RayOptions(),
 ) -> dict[str, Any]:
     """Segment `inputs` into a dataset at `output` on Ray; returns the manifest.
 
-    Arguments as `segment_corpus` (`options` is its `SegmentOptions`); rows are those of
-    a local run (as a set: shards are cut per split, so their boundaries differ)."""
-    from bytepatch.segment.pipeline import _lock, _prepare_output, dataset_metadata
+    Arguments as `segment_corpus` (`options` is its `SegmentOptions`; an entropy patcher
+    should hold a `SharedModel`, as `bytepatch.load_patcher` builds it, so actors receive
+    a reference, not the weights); rows are those of a local run (as a set: shards are
+    cut per split, so their boundaries differ)."""
+    from bytepatch.segment.pipeline import _lock, _prepare_output
 
     ray = _import_ray()
     if options.resume:
@@ -72,13 +76,15 @@ def segment_with_ray(
         raise OutputError("--engine ray cannot read stdin: the workers read the inputs themselves; pass files")
     shard_bytes = max(1, int(options.shard_size_mb * 1e6))
     splits = plan_splits(sources, reader, shard_bytes)
-    metadata = dataset_metadata(patcher, model_info, options)
+    if patcher.needs_entropies and getattr(patcher, "model", None) is None:
+        raise ValueError("the entropy patcher needs an entropy model: build it with one (bytepatch.load_patcher)")
+    metadata = DatasetMetadata.of(patcher, options.save_entropies, options.calibration, entropy_model).to_dict()
     single = JobLayout(Path(output), options.shard_format)
     run_state = {"engine": "ray", "reader": asdict(reader), "metadata": metadata, "splits": len(splits)}
     with _lock(single):
         _prepare_output(single, options, run_state)
-        job = ShardJob(single, dataset_schema(options.save_entropies, metadata), patcher, model_factory,
-                       options.save_entropies, options.window_bytes, options.threads)  # fmt: skip
+        job = ShardJob(single, dataset_schema(options.save_entropies, metadata), patcher, options.save_entropies,
+                       options.window_bytes, options.threads)  # fmt: skip
         try:
             shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress)
         finally:
@@ -134,14 +140,16 @@ class SplitWriter:
     """A Ray actor: patcher and entropy model built once, then one split per call."""
 
     def __init__(self, job: ShardJob, reader: ReaderConfig, shard_bytes: int, num_splits: int) -> None:
-        model = job.model_factory() if job.model_factory is not None else None  # once per actor
-        self.job, self.reader, self.shard_bytes, self.num_splits, self.model = job, reader, shard_bytes, num_splits, model
+        model = getattr(job.patcher, "model", None)
+        if model is not None:
+            model.entropies([b"warm up"])  # load the model now, once per actor (a SharedModel loads lazily)
+        self.job, self.reader, self.shard_bytes, self.num_splits = job, reader, shard_bytes, num_splits
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         out: dict[str, list] = {f.name: [] for f in dataclasses.fields(ShardInfo)}
         for split, path, span in zip(batch["split"], batch["path"], batch["span"]):
             layout = JobLayout(self.job.layout.out, self.job.layout.shard_format, self.num_splits, int(split))
-            writer = ShardWriter(dataclasses.replace(self.job, layout=layout), self.model)
+            writer = ShardWriter(dataclasses.replace(self.job, layout=layout))
             documents = read_source(str(path), self.reader, Span(**dict(span)))
             for chunk in chunk_documents(documents, self.shard_bytes):
                 info = writer(chunk)

@@ -89,14 +89,14 @@ def test_a_worker_killed_mid_run_still_gives_the_whole_dataset(local_ray, corpus
     segment(str(data), "--entropy-model", str(model_dir), "--threshold", "1.5", "-o", str(tmp_path / "local"))
     model = open_entropy_model(model_dir)
     built = build_patcher("entropy", entropy_model=model, threshold=1.5)
-    options = SegmentOptions(shard_size_mb=0.01, show_progress=False, extra_metadata=built.extra_metadata)
+    options = SegmentOptions(shard_size_mb=0.01, show_progress=False, calibration=built.calibration)
     out = tmp_path / "ray"
     result: dict = {}
 
     def run() -> None:
         try:
-            result["manifest"] = segment_with_ray([str(data)], out, built.patcher.to_dict(), ReaderConfig(), options,
-                                                  model.source.load, built.model_info, RayOptions(actors=2))  # fmt: skip
+            result["manifest"] = segment_with_ray([str(data)], out, built.patcher, ReaderConfig(), options,
+                                                  built.entropy_model, RayOptions(actors=2))  # fmt: skip
         except BaseException as exc:  # re-raised below, in the test's thread
             result["error"] = exc
 
