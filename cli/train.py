@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from bytepatch.cli._output_lock import output_lock
@@ -24,11 +26,17 @@ from bytepatch.cli._output_lock import output_lock
               help="Held-out dataset(s); default: hold out train.eval_fraction of the documents by id hash.")
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt exactly where it stopped.")
 @click.option("--overwrite", is_flag=True, help="Start afresh even if OUTPUT holds a checkpoint.")
+@click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default=None,
+              help="Under torchrun: replicate the model (ddp) or shard it with FSDP2 (fsdp).  [default: ddp]")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model for training.")
+@click.option("--activation-checkpointing", is_flag=True,
+              help="Recompute transformer blocks in the backward pass (less memory, ~1/3 more compute).")
 @click.option("--stop-at", type=int, default=None,
               help="Stop (with a checkpoint) after this step, e.g. before a job's time limit; continue with --resume.")
 def train(args: tuple[str, ...], output: str, preset: str | None, config_file: str | None,
           model_type: str | None, steps: int | None, batch_size: int | None, seq_len: int | None,
           lr: float | None, device: str | None, eval_datasets: tuple[str, ...], resume: bool, overwrite: bool,
+          parallel: str | None, compile_model: bool | None, activation_checkpointing: bool | None,
           stop_at: int | None) -> None:  # fmt: skip
     """Train a BLT (or the byte baseline) on DATASET... and write checkpoints to OUTPUT.
 
@@ -45,7 +53,7 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         bytepatch train data/train -o runs/base --model baseline --preset small n_layers=6
         bytepatch train data/train -o runs/tiny --resume
         torchrun --standalone --nproc_per_node 8 -m bytepatch.cli.main \\
-            train data/train -o runs/1b --preset 1b
+            train data/train -o runs/1b --preset 1b --parallel fsdp --activation-checkpointing
     """
     from pathlib import Path
 
@@ -54,6 +62,7 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         RunConfig,
         TrainConfig,
         TrainingError,
+        TrainingInterrupted,
         apply_overrides,
         load_run_config,
         preset_config,
@@ -79,8 +88,11 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         else:
             kind = model_type or "blt"
             run = RunConfig(kind, preset_config(kind, preset or "tiny"), TrainConfig())
-        flags = {"steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "device": device}
-        run = apply_overrides(run, [f"train.{k}={v}" for k, v in flags.items() if v is not None] + overrides)
+        flags = {"steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "device": device,
+                 "parallel": parallel}  # fmt: skip
+        switches = {"compile": compile_model, "activation_checkpointing": activation_checkpointing}
+        run = apply_overrides(run, [f"train.{k}={v}" for k, v in flags.items() if v is not None]
+                              + [f"train.{k}=true" for k, on in switches.items() if on] + overrides)  # fmt: skip
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -90,6 +102,9 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
                                    resume=resume, overwrite=overwrite, stop_at=stop_at)  # fmt: skip
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
+    except TrainingInterrupted as exc:  # Ctrl-C: the checkpoint is written, the run can go on
+        click.echo(f"{output}: {exc}", err=True)
+        sys.exit(130)
     if summary["rank"] != 0:  # under torchrun, one summary line
         return
     bpb = summary["held_out_bits_per_byte"]

@@ -56,6 +56,9 @@ class TrainConfig:
     save_every: int = 100  # steps between checkpoints (and after the last step)
     device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when available)
     prefetch: int = 4  # batches the loader thread packs ahead (0: no thread)
+    parallel: str = "ddp"  # under torchrun: "ddp" (replicate) or "fsdp" (FSDP2: shard params, grads, optimizer)
+    compile: bool = False  # torch.compile the model for the training step
+    activation_checkpointing: bool = False  # recompute each transformer block in backward (memory for compute)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "log_every", "save_every"):
@@ -67,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"train.device must be cpu, cuda or auto, got {self.device!r}")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"train.parallel must be ddp or fsdp, got {self.parallel!r}")
 
     @property
     def warmup(self) -> int:
@@ -78,7 +83,8 @@ class TrainConfig:
 # learning rate differs from the uninterrupted run's (extending a run is the point); the
 # warmup is pinned to the checkpoint's (the trainer writes it into train.warmup_steps when it
 # was derived from steps), so a resumed run never re-enters or shortens its warmup.
-RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "eval_batches", "save_every", "prefetch"})
+RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "eval_batches", "save_every", "prefetch",
+                               "compile", "activation_checkpointing"})  # fmt: skip
 DATA_KEYS = ("patcher", "entropy_model_fingerprint")
 
 
