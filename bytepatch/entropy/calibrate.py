@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bytepatch.kernels import entropy_starts, starts_to_lengths
+from bytepatch import kernels  # lazy: Numba loads on first use
 
 RULES = ("global", "relative", "both")
 
@@ -65,7 +65,7 @@ def _patch_count(
     values: np.ndarray, offsets: np.ndarray, threshold: float | None, threshold_add: float | None, cap: int | None
 ) -> int:
     """Patches of the flattened sample under the rule: one ragged kernel call (two with a cap)."""
-    starts = entropy_starts(
+    starts = kernels.entropy_starts(
         values,
         offsets,
         0.0 if threshold is None else float(threshold),
@@ -74,7 +74,7 @@ def _patch_count(
         threshold_add is not None,
     )
     if cap:
-        return len(starts_to_lengths(starts, offsets, cap)[0])
+        return len(kernels.starts_to_lengths(starts, offsets, cap)[0])
     return int(np.count_nonzero(starts))
 
 

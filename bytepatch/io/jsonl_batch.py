@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from bytepatch.io.documents import ReaderConfig
+from bytepatch.io.documents import ReaderConfig, Span
 
 MAX_BYTES = 1 << 30  # the whole file is held in memory once; larger files stream line by line
 _OPEN_BRACE = ord("{")
@@ -48,13 +48,17 @@ def _every_line_opens_an_object(data: bytes) -> bool:
     return bool(raw[0] == _OPEN_BRACE and np.all(raw[starts] == _OPEN_BRACE))
 
 
-def read_jsonl_batch(path: str, display: str, cfg: ReaderConfig) -> DocumentBatch | None:
-    """The file's documents as one batch, or None when the line reader must handle it."""
+def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> DocumentBatch | None:
+    """The documents of the file (or of the byte range `span` names, which starts and ends
+    at line starts) as one batch, or None when the line reader must handle them."""
     if cfg.id_field is not None or path.lower().endswith(".gz"):
         return None
+    span = span or Span(path)
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+            f.seek(span.start)
+            limit = MAX_BYTES + 1 if span.end is None else min(MAX_BYTES + 1, span.end - span.start)
+            data = f.read(limit)
     except OSError:
         return None  # the line reader reports it
     if len(data) > MAX_BYTES or not _every_line_opens_an_object(data):
@@ -78,5 +82,5 @@ def read_jsonl_batch(path: str, display: str, cfg: ReaderConfig) -> DocumentBatc
     offsets = offsets.astype(np.int64)
     values = column.buffers()[2]
     body = memoryview(values)[offsets[0] : offsets[-1]] if len(column) else memoryview(b"")
-    ids = [f"{display}:{i}" for i in range(1, len(column) + 1)]
+    ids = [f"{span.name}:{i}" for i in range(span.first_line, span.first_line + len(column))]
     return DocumentBatch(ids, body, offsets - offsets[0])

@@ -39,14 +39,10 @@ from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import OutputError
 from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
-<<<<<<< HEAD
 from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_batch
 from bytepatch.io.sources import STDIN, detect_format
-=======
-from bytepatch.io.sources import STDIN
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
->>>>>>> main
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
@@ -131,17 +127,11 @@ def segment_corpus(
         schema = dataset_schema(options.save_entropies, metadata)
         job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         finished = _finished_shards(layout)
-<<<<<<< HEAD
-        progress = Progress(_total_size(files), enabled=options.show_progress, label="patched")
-        documents = (doc for path in files for doc in _read_fast(path, reader))
-        chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
-=======
         total = _total_size(files) if len(parts) == len(files) else None
         progress = Progress(total, enabled=options.show_progress, label="patched")
-        documents = (doc for s, span in parts for doc in read_source(s.path, reader, span))
+        documents = (doc for s, span in parts for doc in _read_fast(s.path, reader, span))
         ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
         chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
->>>>>>> main
         try:
             shards = _run(chunks, job, options.workers, finished, progress)
         finally:
@@ -362,25 +352,23 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-<<<<<<< HEAD
-def _read_fast(path: str, reader: ReaderConfig) -> Iterable[Document | DocumentBatch]:
-    """A JSONL file as one batch when Arrow can parse it exactly (see io/jsonl_batch.py),
-    else document by document; the chunks come out the same either way."""
+def _read_fast(path: str, reader: ReaderConfig, span: Span | None) -> Iterable[Document | DocumentBatch]:
+    """A JSONL file (or split) as one batch when Arrow parses it exactly as the line reader
+    would (see io/jsonl_batch.py), else document by document; the chunks are the same."""
     if path != STDIN and detect_format(path, reader.input_format) == "jsonl":
-        batch = read_jsonl_batch(path, path, reader)
+        batch = read_jsonl_batch(path, reader, span)
         if batch is not None:
             return [batch]
-    return read_source(path, reader)
+    return read_source(path, reader, span)
 
 
-def _counting(documents: Iterable[Document | DocumentBatch], progress: Progress) -> Iterable[Document | DocumentBatch]:
-=======
-def _counting(documents: Iterable[Document], progress: Progress, ids: _DuplicateIds | None = None) -> Iterable[Document]:
->>>>>>> main
+def _counting(documents: Iterable[Document | DocumentBatch], progress: Progress,
+              ids: _DuplicateIds | None = None) -> Iterable[Document | DocumentBatch]:  # fmt: skip
     for doc in documents:
         progress.add_read(len(doc.data))
         if ids is not None:
-            ids.add(doc.id)
+            for doc_id in doc.ids if isinstance(doc, DocumentBatch) else [doc.id]:
+                ids.add(doc_id)
         yield doc
     progress.reading_done()
 

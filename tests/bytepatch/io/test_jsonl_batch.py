@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bytepatch.io import ReaderConfig
+from bytepatch.io.documents import Span
 from bytepatch.io.jsonl_batch import read_jsonl_batch
 from bytepatch.io.text import read_jsonl
 
@@ -18,7 +19,7 @@ texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
 def _batch_docs(path: Path, cfg: ReaderConfig = ReaderConfig()):
-    batch = read_jsonl_batch(str(path), str(path), cfg)
+    batch = read_jsonl_batch(str(path), cfg)
     if batch is None:
         return None
     data = bytes(batch.data)
@@ -64,5 +65,19 @@ def test_declines_id_fields_and_gzip(tmp_path: Path):
     assert _batch_docs(path, ReaderConfig(id_field="id")) is None
     gz = tmp_path / "d.jsonl.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
-    assert read_jsonl_batch(str(gz), str(gz), ReaderConfig()) is None
+    assert read_jsonl_batch(str(gz), ReaderConfig()) is None
     assert _batch_docs(path, ReaderConfig(text_field="id")) == [(f"{path}:1", b"x")]
+
+
+def test_a_span_reads_its_lines_with_their_numbers(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    lines = [json.dumps({"text": f"row {i}"}) + "\n" for i in range(6)]
+    path.write_text("".join(lines))
+    start = len("".join(lines[:2]))
+    end = len("".join(lines[:5]))
+    span = Span("name", start, end, first_line=3)
+    batch = read_jsonl_batch(str(path), ReaderConfig(), span)
+    want = [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig(), span)]
+    data = bytes(batch.data)
+    got = [(i, data[a:b]) for i, a, b in zip(batch.ids, batch.offsets[:-1].tolist(), batch.offsets[1:].tolist())]
+    assert got == want == [("name:3", b"row 2"), ("name:4", b"row 3"), ("name:5", b"row 4")]
