@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from bytepatch.cli._threads import set_torch_threads, threads_option
+
 
 @click.command("eval")
 @click.argument("checkpoint", type=click.Path(exists=True))
@@ -14,8 +16,9 @@ import click
 @click.option("--text", "as_text", is_flag=True, help="DATA is literal text to score, not a path.")
 @click.option("--entropy-model", default=None,
               help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).")
+@threads_option
 def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool,
-             entropy_model: str | None) -> None:  # fmt: skip
+             entropy_model: str | None, threads: int | None) -> None:  # fmt: skip
     """Print the bits per byte of CHECKPOINT on DATA as one JSON line.
 
     CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt.
@@ -35,6 +38,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
         bytepatch eval runs/tiny held_out.jsonl
         bytepatch eval runs/tiny --text "The quick brown fox"
     """
+    set_torch_threads(threads)
     import json
     from pathlib import Path
 

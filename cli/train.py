@@ -7,6 +7,7 @@ import sys
 import click
 
 from bytepatch.cli._output_lock import output_lock
+from bytepatch.cli._threads import set_torch_threads, threads_option
 
 
 @click.command("train")
@@ -33,11 +34,12 @@ from bytepatch.cli._output_lock import output_lock
               help="Recompute transformer blocks in the backward pass (less memory, ~1/3 more compute).")
 @click.option("--stop-at", type=int, default=None,
               help="Stop (with a checkpoint) after this step, e.g. before a job's time limit; continue with --resume.")
+@threads_option
 def train(args: tuple[str, ...], output: str, preset: str | None, config_file: str | None,
           model_type: str | None, steps: int | None, batch_size: int | None, seq_len: int | None,
           lr: float | None, device: str | None, eval_datasets: tuple[str, ...], resume: bool, overwrite: bool,
           parallel: str | None, compile_model: bool | None, activation_checkpointing: bool | None,
-          stop_at: int | None) -> None:  # fmt: skip
+          stop_at: int | None, threads: int | None) -> None:  # fmt: skip
     """Train a BLT (or the byte baseline) on DATASET... and write checkpoints to OUTPUT.
 
     Arguments of the form key=value (that are not existing paths) override the model config (dotted for BLT
@@ -55,6 +57,7 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         torchrun --standalone --nproc_per_node 8 -m bytepatch.cli.main \\
             train data/train -o runs/1b --preset 1b --parallel fsdp --activation-checkpointing
     """
+    set_torch_threads(threads)
     from pathlib import Path
 
     from bytepatch.models.train import (

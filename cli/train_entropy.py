@@ -7,6 +7,7 @@ import sys
 import click
 
 from bytepatch.cli._output_lock import output_lock
+from bytepatch.cli._threads import set_torch_threads, threads_option
 
 from bytepatch.io import FORMATS, InputError, iter_documents
 
@@ -37,11 +38,12 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@threads_option
 def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int, batch_size: int, seq_len: int,
                   lr: float, warmup_steps: int | None, seed: int, held_out: float, eval_every: int, eval_bytes: int,
                   save_every: int, log_every: int, target_patch_size: float, device: str, resume: bool,
                   overwrite: bool, text_field: str, id_field: str | None, doc_per_line: bool,
-                  input_format: str) -> None:  # fmt: skip
+                  input_format: str, threads: int | None) -> None:  # fmt: skip
     """Train a byte-transformer entropy LM on INPUT... and write it to --output.
 
     Reads the same inputs as `segment` (text, JSONL, Parquet, Arrow, directories,
@@ -57,6 +59,7 @@ def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int,
       bytepatch train-entropy docs/ -o lm/ --preset small --resume     # after Ctrl-C
       bytepatch segment corpus.jsonl -o out/ --entropy-model lm/
     """
+    set_torch_threads(threads)
     # torch is imported here, not at module top, so other commands never pay for it.
     from bytepatch.models.entropy_lm.train import TrainingError, TrainingInterrupted, entropy_settings, train_entropy_lm
 
