@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable
-from bytepatch.cli.segment import patcher_spec
+from bytepatch.cli._patching import patcher_from_options
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
 from bytepatch.inspect.view import short_fingerprint
-from bytepatch.patchers import PATCHERS, patcher_from_dict
+from bytepatch.patchers import PATCHERS
 
 
 @click.command()
@@ -68,11 +68,12 @@ def inspect_cmd(file: str | None, text: str | None, row: int | None, row_id: str
     data = _read_input(file, text, offset, length)
     try:
         # The same patcher settings and defaults as `segment` (one place decides them).
-        spec, _, info, _, model = patcher_spec(patcher, entropy_model, threshold, threshold_add, target=None,
-                                               stride=stride, max_len=max_patch_length, inputs=(), reader=None)
-        entropies = model.entropies([data])[0] if model is not None else None
-        extra = {"entropy_model": info["name"], "fingerprint": short_fingerprint(info["fingerprint"])} if info else {}
-        view = build_view(data, patcher_from_dict(spec), entropies, extra)
+        built = patcher_from_options(patcher, entropy_model, threshold, threshold_add, target=None,
+                                     stride=stride, max_len=max_patch_length)
+        ref = built.entropy_model
+        entropies = built.patcher.model.entropies([data])[0] if ref is not None else None
+        extra = {"entropy_model": ref.name, "fingerprint": short_fingerprint(ref.fingerprint)} if ref else {}
+        view = build_view(data, built.patcher, entropies, extra)
         if offset or (length and len(data) > length):
             view = view.window(offset, length)
     except (FileNotFoundError, ValueError) as exc:

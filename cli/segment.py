@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import click
 
+from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_130_on_interrupt
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
 from bytepatch.io import FORMATS, InputError, ReaderConfig
@@ -124,7 +122,7 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
              num_jobs, job, dist, reader):  # fmt: skip
     """Run the segmentation; bad input and output errors become one-line click errors."""
     try:
-        spec, factory, info, extra, model = patcher_spec(
+        built = patcher_from_options(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
@@ -133,15 +131,13 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
                        "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
         workers = _cap_workers(workers, quiet)
         uses_default = patcher == "entropy" and threshold is None and threshold_add is None and target_patch_size is None
-        calibrated_for = _calibration_target(model) if uses_default else None
-        if workers > 1:
-            model = None  # each worker loads its own; holding one here too would only cost memory
+        calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
-                                 show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
+                                 show_progress=not quiet, calibration=built.calibration, num_jobs=num_jobs, job=job,
                                  merge=dist is None, threads=threads or _default_threads(workers))  # fmt: skip
-        manifest = segment_corpus(inputs, output, spec, reader, options, factory, info, model)
+        manifest = segment_corpus(inputs, output, built.patcher, reader, options, built.entropy_model)
         if dist is not None:
             manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:
@@ -182,31 +178,3 @@ def _job_split(num_shards: int | None, shard_index: int | None):
     if dist is None:
         return 1, 0, None
     return dist.world_size, dist.rank, dist
-
-
-def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader, device="cpu"):
-    """The patcher dict, entropy-model factory, model info, extra metadata and loaded model.
-
-    Built by `bytepatch.pretrained.build_patcher`, the function behind the library's
-    `bytepatch.load_patcher`: the command and the library cannot disagree.
-    """
-    from bytepatch.pretrained import PatcherOptionError, build_patcher
-
-    model = None
-    if patcher == "entropy":
-        model = _entropy_resolver().load_shared(model_name, device)
-    try:
-        built = build_patcher(patcher, entropy_model=model, threshold=threshold, threshold_add=threshold_add,
-                              target_patch_size=target, calibration_data=list(inputs), reader=reader,
-                              stride=stride, max_patch_length=max_len, log=lambda m: click.echo(m, err=True))  # fmt: skip
-    except PatcherOptionError as exc:
-        raise click.UsageError(str(exc)) from exc
-    if model is None:
-        return built.patcher.to_dict(), None, None, {}, None
-    # The source reloads the model in each worker process (cached, fingerprint-checked).
-    return built.patcher.to_dict(), model.source.load, built.model_info, built.extra_metadata, model
-
-
-def _entropy_resolver():
-    # Imported here: the space and stride paths never load entropy-model code.
-    return importlib.import_module("bytepatch.cli._entropy_model")

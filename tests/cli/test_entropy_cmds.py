@@ -71,7 +71,9 @@ def test_user_errors_exit_nonzero_with_a_message(corpus, tmp_path, args, message
 def test_transformer_kind_without_models_module_is_a_clear_error(tmp_path, monkeypatch):
     (tmp_path / "lm").mkdir()
     (tmp_path / "lm" / "config.json").write_text(json.dumps({"kind": "transformer"}))
-    monkeypatch.setattr("bytepatch.cli._entropy_model.TRANSFORMER_MODULE", "bytepatch.models.no_such_module")
+    from bytepatch.entropy.source import PLUGIN_LOADERS  # the one table of loaders outside the core
+
+    monkeypatch.setitem(PLUGIN_LOADERS, "transformer", ("bytepatch.models.no_such_module", "load"))
     result = run("eval-entropy", tmp_path / "lm" / "config.json", "-m", tmp_path / "lm")
     assert result.exit_code != 0
     assert "transformer" in result.output
@@ -137,7 +139,7 @@ def _edit_config(key, value):
         (_edit_config("order", "6"), "order must be an integer"),
         (_edit_config("fingerprint", None), "missing 'fingerprint'"),
         (_edit_config("fingerprint", "0" * 64), "does not match the weights"),
-        (_edit_config("surprise", 1), "unknown keys ['surprise']"),
+        (_edit_config("surprise", 1), "unknown ngram entropy model config keys: surprise"),
     ],
 )
 @pytest.mark.parametrize("command", ["eval-entropy", "calibrate"])
