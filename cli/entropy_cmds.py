@@ -3,7 +3,7 @@
 Thin wrappers: documents come from `bytepatch.io` (any input `segment` reads), the work
 is done by `bytepatch.entropy`. Documents are streamed in batches so memory stays
 bounded, except for `calibrate`, which keeps its bounded sample
-(`bytepatch.entropy.sample.sample_documents`, the sampler `segment
+(`bytepatch.entropy.sample.sample_pieces`, the sampler `segment
 --target-patch-size` uses too).
 """
 
@@ -20,7 +20,7 @@ from bytepatch.cli._output_lock import output_lock
 from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
-from bytepatch.entropy.sample import sample_documents
+from bytepatch.entropy.sample import piece_entropies, sample_pieces
 from bytepatch.io import InputError, ReaderConfig, iter_documents
 
 BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
@@ -133,10 +133,10 @@ def calibrate(inputs, text_field, doc_per_line, target_patch_size, entropy_model
         raise click.ClickException(f"--target-patch-size must be >= 1, got {target_patch_size}")
     model = load_model(entropy_model)
     try:
-        sample = sample_documents(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
+        sample = sample_pieces(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
-    entropies = model.entropies(sample)
+    entropies = piece_entropies(model, sample)
     try:
         result = calibrate_threshold(entropies, target_patch_size, rule, threshold_add, max_patch_length)
     except ValueError as exc:

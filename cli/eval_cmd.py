@@ -120,13 +120,19 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
     """
     if meta["model_type"] == "baseline":
         return [[len(d)] if d else [] for d in docs]
-    from bytepatch.cli.generate import checkpoint_entropy_model
-    from bytepatch.patchers import patcher_from_dict
+    from bytepatch.cli import _entropy_model
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.patchers import PatcherSpec
     from bytepatch.ragged import Ragged
 
-    model = checkpoint_entropy_model(meta["data"]["entropy_model"], entropy_model, device)  # checked by fingerprint
     try:
-        patcher = patcher_from_dict(meta["data"]["patcher"], model=model)
+        spec = PatcherSpec.from_dict(meta["data"]["patcher"])
+        recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
+    except ValueError as exc:
+        raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    try:
+        patcher = spec.build(model)
         out: list = []
         start = 0
         while start < len(docs):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import click
 
+from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_130_on_interrupt
 from bytepatch.io import FORMATS, InputError, ReaderConfig
 from bytepatch.patchers import PATCHERS
@@ -70,9 +68,10 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
     with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
-        manifest = _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add,
-                            target_patch_size, stride, max_patch_length, shard_format, shard_size_mb, workers, threads,
-                            save_entropies, overwrite, resume, quiet, num_jobs, job, dist, reader)  # fmt: skip
+        manifest, calibrated_for = _segment(
+            inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
+            max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
+            num_jobs, job, dist, reader)  # fmt: skip
     if manifest is None:
         if not quiet:
             click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
@@ -86,6 +85,34 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
             click.echo(f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
                        f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
                        "--shard-size-mb to split the input", err=True)  # fmt: skip
+        hint = calibration_hint(mean, calibrated_for)
+        if hint:
+            click.echo(hint, err=True)
+
+
+FAR = 0.15  # relative distance from the model's calibration target that earns a hint
+
+
+def calibration_hint(mean: float, calibrated_for: float | None) -> str | None:
+    """A note when the mean patch size is far from what the model's default threshold
+    was calibrated for (thresholds in nats do not transfer between kinds of text)."""
+    if not calibrated_for or not mean or abs(mean / calibrated_for - 1) <= FAR:
+        return None
+    return (f"note: mean patch size {mean:.2f} bytes; the model's default threshold was calibrated for "
+            f"{calibrated_for:g} bytes on its own training text. For a chosen mean patch size on this corpus, "
+            f"rerun with --target-patch-size N (e.g. --target-patch-size {calibrated_for:g}): it calibrates the "
+            "threshold on a sample spread over the whole input.")  # fmt: skip
+
+
+def _calibration_target(model: object) -> float | None:
+    """The mean patch size the model's shipped default threshold was calibrated for, if recorded."""
+    for obj in (model, getattr(model, "model", None)):
+        stats = getattr(obj, "stats", None)
+        if isinstance(stats, dict):
+            target = (stats.get("threshold_calibration") or {}).get("target_mean_patch_size")
+            if isinstance(target, (int, float)):
+                return float(target)
+    return None
 
 
 def _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
@@ -93,7 +120,7 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
              num_jobs, job, dist, reader):  # fmt: skip
     """Run the segmentation; bad input and output errors become one-line click errors."""
     try:
-        spec, factory, info, extra, model = patcher_spec(
+        built = patcher_from_options(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
@@ -101,21 +128,21 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
             click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
                        "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
         workers = _cap_workers(workers, quiet)
-        if workers > 1:
-            model = None  # each worker loads its own; holding one here too would only cost memory
+        uses_default = patcher == "entropy" and threshold is None and threshold_add is None and target_patch_size is None
+        calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
-                                 show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
+                                 show_progress=not quiet, calibration=built.calibration, num_jobs=num_jobs, job=job,
                                  merge=dist is None, threads=threads or _default_threads(workers))  # fmt: skip
-        manifest = segment_corpus(inputs, output, spec, reader, options, factory, info, model)
+        manifest = segment_corpus(inputs, output, built.patcher, reader, options, built.entropy_model)
         if dist is not None:
             manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
-    return manifest
+    return manifest, calibrated_for
 
 
 def _cap_workers(workers: int, quiet: bool) -> int:
@@ -149,31 +176,3 @@ def _job_split(num_shards: int | None, shard_index: int | None):
     if dist is None:
         return 1, 0, None
     return dist.world_size, dist.rank, dist
-
-
-def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader, device="cpu"):
-    """The patcher dict, entropy-model factory, model info, extra metadata and loaded model.
-
-    Built by `bytepatch.pretrained.build_patcher`, the function behind the library's
-    `bytepatch.load_patcher`: the command and the library cannot disagree.
-    """
-    from bytepatch.pretrained import PatcherOptionError, build_patcher
-
-    model = None
-    if patcher == "entropy":
-        model = _entropy_resolver().load_shared(model_name, device)
-    try:
-        built = build_patcher(patcher, entropy_model=model, threshold=threshold, threshold_add=threshold_add,
-                              target_patch_size=target, calibration_data=list(inputs), reader=reader,
-                              stride=stride, max_patch_length=max_len, log=lambda m: click.echo(m, err=True))  # fmt: skip
-    except PatcherOptionError as exc:
-        raise click.UsageError(str(exc)) from exc
-    if model is None:
-        return built.patcher.to_dict(), None, None, {}, None
-    # The source reloads the model in each worker process (cached, fingerprint-checked).
-    return built.patcher.to_dict(), model.source.load, built.model_info, built.extra_metadata, model
-
-
-def _entropy_resolver():
-    # Imported here: the space and stride paths never load entropy-model code.
-    return importlib.import_module("bytepatch.cli._entropy_model")
