@@ -12,7 +12,7 @@ import click
 @click.option("--seq-len", type=click.IntRange(min=2), default=None, help="Ids per row.  [default: the run's]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--text", "as_text", is_flag=True, help="DATA is literal text to score, not a path.")
-@click.option("--entropy-model", default=None,
+@click.option("--entropy-model", "-m", default=None,
               help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).")
 def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool,
              entropy_model: str | None) -> None:  # fmt: skip
