@@ -18,7 +18,7 @@ import click
               help="Nucleus sampling: draw from the most likely bytes holding this much probability.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
 @click.option("--echo", is_flag=True, help="Write the prompt before the continuation.")
-@click.option("--entropy-model", default=None,
+@click.option("--entropy-model", "-m", default=None,
               help="Entropy model to patch with, if it moved since training (its fingerprint must match).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -37,13 +37,11 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
     ends the text (EOS). Raw bytes go to stdout as they are sampled; they may
     not be valid UTF-8 if the model says so.
 
+    \b
     Examples:
-
-        bytepatch generate runs/tiny --prompt "The history of " -n 200
-
-        bytepatch generate runs/tiny -p "def main(" --temperature 0.7 --top-p 0.9 --seed 1
-
-        bytepatch generate runs/baseline -p "Once" -t 0 > out.txt
+      bytepatch generate runs/tiny --prompt "The history of " -n 200
+      bytepatch generate runs/tiny -p "def main(" --temperature 0.7 --top-p 0.9 --seed 1
+      bytepatch generate runs/baseline -p "Once" -t 0 > out.txt
     """
     import sys
 

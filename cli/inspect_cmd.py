@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from bytepatch.cli._options import entropy_model_option, reject_inapplicable
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
 from bytepatch.inspect.view import short_fingerprint
@@ -20,11 +21,11 @@ from bytepatch.patchers import PATCHERS
 @click.option("--row", type=click.IntRange(min=0), help="With a DATASET directory: show the row at this position.")
 @click.option("--id", "row_id", help="With a DATASET directory: show the row with this id.")
 @click.option("--patcher", type=click.Choice(sorted(PATCHERS)), default="entropy", show_default=True)
-@click.option("--entropy-model", default="default", show_default=True, help="Entropy model name or directory.")
+@entropy_model_option()
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
-@click.option("--stride", type=int, default=4, show_default=True, help="Patch size for --patcher stride.")
-@click.option("--max-patch-length", type=int, help="Cut patches longer than M bytes.")
+@click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride.")
+@click.option("--max-patch-length", type=click.IntRange(min=1), help="Cut patches longer than M bytes.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Show the window starting at this byte (from the start of the patch holding it).")  # fmt: skip
 @click.option("--length", "--max-bytes", "length", type=click.IntRange(min=0), default=100_000, show_default=True,
@@ -61,6 +62,7 @@ def inspect_cmd(file: str | None, text: str | None, row: int | None, row_id: str
     if file and file != "-" and Path(file).is_dir():
         view = _stored(file, row, row_id, offset, length)
         return _show(view, html_path, f"bytepatch inspect: {Path(file).name} row {view.settings['row']}", verbose, color)
+    reject_inapplicable(click.get_current_context(), patcher)
     if row is not None or row_id is not None:
         raise click.UsageError("--row and --id show a row of a DATASET directory written by `bytepatch segment`")
     data = _read_input(file, text, offset, length)

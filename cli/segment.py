@@ -8,6 +8,7 @@ import click
 
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_130_on_interrupt
+from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
 from bytepatch.io import FORMATS, InputError, ReaderConfig
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
@@ -17,12 +18,12 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
 @click.option("--patcher", type=click.Choice(sorted(PATCHERS)), default="entropy", show_default=True)
-@click.option("--entropy-model", default="default", show_default=True, help="Entropy model name or directory.")
+@entropy_model_option()
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
               help="Where a transformer entropy model runs (bf16 on CUDA); n-gram models use the CPU.")
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
-@click.option("--target-patch-size", type=float, help="Calibrate the threshold to this mean patch size first.")
+@target_patch_size_option()
 @click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride.")
 @click.option("--max-patch-length", type=click.IntRange(min=1), help="Cut patches longer than M bytes.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
@@ -74,6 +75,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     Several jobs, one dataset (each job takes every K-th split of about --shard-size-mb):
       bytepatch segment corpus/ -o out/ --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
     """
+    reject_inapplicable(click.get_current_context(), patcher)
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     if engine != "ray" and (ray_address or ray_actors):
         raise click.UsageError("--ray-address and --ray-actors need --engine ray")

@@ -25,8 +25,8 @@ from bytepatch.cli._threads import set_torch_threads, threads_option
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None, help="[default: auto]")
 @click.option("--eval-dataset", "eval_datasets", multiple=True,
               help="Held-out dataset(s); default: hold out train.eval_fraction of the documents by id hash.")
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt exactly where it stopped.")
-@click.option("--overwrite", is_flag=True, help="Start afresh even if OUTPUT holds a checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue from the run directory's checkpoint.pt exactly where it stopped.")
+@click.option("--overwrite", is_flag=True, help="Start afresh even if the run directory holds a checkpoint.")
 @click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default=None,
               help="Under torchrun: replicate the model (ddp) or shard it with FSDP2 (fsdp).  [default: ddp]")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model for training.")
@@ -40,17 +40,17 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
           lr: float | None, device: str | None, eval_datasets: tuple[str, ...], resume: bool, overwrite: bool,
           parallel: str | None, compile_model: bool | None, activation_checkpointing: bool | None,
           stop_at: int | None, threads: int | None) -> None:  # fmt: skip
-    """Train a BLT (or the byte baseline) on DATASET... and write checkpoints to OUTPUT.
+    """Train a BLT (or the byte baseline) on DATASET... and write checkpoints to the
+    run directory given by -o/--output.
 
     Arguments of the form key=value (that are not existing paths) override the model config (dotted for BLT
     parts: encoder.dim=64, latent.n_layers=4) or, with a train. prefix, the
     trainer (train.warmup_steps=10, train.eval_every=50); unknown keys are an
-    error. OUTPUT gets config.json, log.jsonl (one JSON record per log/eval
-    event) and checkpoint.pt. Multi-GPU / multi-node: launch with torchrun.
-
-    Examples:
+    error. The run directory gets config.json, log.jsonl (one JSON record per
+    log/eval event) and checkpoint.pt; `bytepatch report RUN --html` draws its curves. Multi-GPU / multi-node: launch with torchrun.
 
     \b
+    Examples:
         bytepatch train data/train -o runs/tiny --preset tiny --steps 200 --device cpu
         bytepatch train data/train -o runs/base --model baseline --preset small n_layers=6
         bytepatch train data/train -o runs/tiny --resume

@@ -29,7 +29,7 @@ from bytepatch.io import FORMATS, InputError, iter_documents
               help="Held-out bytes scored per evaluation.")  # fmt: skip
 @click.option("--save-every", type=click.IntRange(min=1), default=200, show_default=True, help="Steps per checkpoint.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--target-patch-size", type=float, default=4.5, show_default=True,
+@click.option("--target-patch-size", "-s", type=float, default=4.5, show_default=True,
               help="Calibrate the default threshold to this mean patch size on held-out text.")  # fmt: skip
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.pt (exactly where it stopped).")

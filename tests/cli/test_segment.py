@@ -221,9 +221,10 @@ def test_threads_default_to_the_available_cpus(monkeypatch):
 
 
 def test_a_model_without_default_threshold_needs_one(tmp_path: Path):
-    model = tmp_path / "model"
-    fit = CliRunner().invoke(cli, ["fit-entropy", str(SAMPLE), "--output", str(model), "--order", "3"])
-    assert fit.exit_code == 0, fit.output
+    from bytepatch.entropy import NgramConfig, NgramModel
+
+    model = tmp_path / "model"  # fit from Python: `fit-entropy` would calibrate a default threshold
+    NgramModel.fit([p.read_bytes() for p in sorted(SAMPLE.rglob("*")) if p.is_file()], NgramConfig(order=3)).save(model)
     refused = run(str(SAMPLE), "-o", str(tmp_path / "a"), "--entropy-model", str(model))
     assert refused.exit_code != 0 and "no default threshold" in refused.output
     ok = run(str(SAMPLE), "-o", str(tmp_path / "b"), "--entropy-model", str(model), "--target-patch-size", "5")
