@@ -250,3 +250,17 @@ def test_registry_cache_is_bounded_and_sees_rewrites(model, tmp_path):
     clear_model_cache()
     assert load_entropy_model(path) is not first
     assert MAX_CACHED >= 1
+
+
+def test_default_model_entropies_are_unchanged_bit_for_bit():
+    """The shipped model's entropies and surprisals equal those recorded with the original
+    single-threaded kernel (before threads, blocked probes and the table layout changes):
+    the same boundaries for any threshold, the same bits per byte."""
+    golden = np.load(Path(__file__).parent / "data" / "default_model_golden.npz")
+    text = (Path(__file__).parent / "data" / "snippet.txt").read_bytes()
+    docs = [text, text[:100], b"", "Grüße, 世界! naïve café".encode(), bytes(range(256))]
+    model = load_entropy_model("default")
+    for threads in (1, 2):
+        h, s = model.entropies_and_surprisals(docs, threads=threads)
+        np.testing.assert_array_equal(np.concatenate(h), golden["entropy"])
+        np.testing.assert_array_equal(np.concatenate(s), golden["surprisal"])
