@@ -13,9 +13,10 @@ import importlib
 import click
 
 from bytepatch.entropy.base import EntropyModel
-from bytepatch.entropy.registry import CORE_KINDS, load_entropy_model, model_kind, resolve_model_path
+from bytepatch.entropy.registry import CORE_KINDS, TRANSFORMERS_KIND, load_entropy_model, model_kind, resolve_model_path
 
 TRANSFORMER_MODULE = "bytepatch.models.entropy_lm"
+HF_MODULE = "bytepatch.models.hf"  # a transformers BLT directory: its patcher
 
 
 def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
@@ -30,19 +31,21 @@ def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
             return load_entropy_model(name_or_path)
         if kind == "transformer":
             return _load_transformer(str(resolve_model_path(name_or_path)), device)
+        if kind == TRANSFORMERS_KIND:
+            return _load_transformer(str(resolve_model_path(name_or_path)), device, HF_MODULE, "load_patcher")
         return load_entropy_model(name_or_path)  # raises the registry's "unknown kind" error
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
 
 
-def _load_transformer(path: str, device: str) -> EntropyModel:
+def _load_transformer(path: str, device: str, module_name: str = TRANSFORMER_MODULE, function: str = "load") -> EntropyModel:
     try:
-        module = importlib.import_module(TRANSFORMER_MODULE)
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise click.ClickException(
-            f"entropy model {path!r} is a transformer, but {TRANSFORMER_MODULE} is not available ({exc})"
+            f"entropy model {path!r} is a transformer, but {module_name} is not available ({exc})"
         ) from exc
-    return module.load(path, device=device)
+    return getattr(module, function)(path, device=device)
 
 
 def load_shared(name_or_path: str, device: str = "cpu"):

@@ -27,6 +27,7 @@ from bytepatch.models.hf.checkpoint import HFCheckpoint, hf_model_type, load_blt
 from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, KIND, VERSION
 from bytepatch.models.train.config import RunConfig, TrainConfig
 from bytepatch.models.train.state import atomic_write_text, save_state
+from bytepatch.patchers import patcher_from_dict
 
 ENTROPY_DIR = "entropy_model"
 
@@ -45,6 +46,8 @@ def checkpoint_view(path: str | Path, device: str | torch.device = "cpu") -> tup
 def _metadata(ckpt: HFCheckpoint, entropy_name: str) -> dict[str, Any]:
     lm = ckpt.entropy_model
     info = None if lm is None else {"name": entropy_name, "kind": lm.kind, "fingerprint": lm.fingerprint}
+    fingerprint = None if lm is None else lm.fingerprint
+    patcher = patcher_from_dict(ckpt.patcher).to_dict()  # every setting spelled out, as a dataset records it
     return {
         "model_type": "blt",
         "step": 0,
@@ -53,9 +56,11 @@ def _metadata(ckpt: HFCheckpoint, entropy_name: str) -> dict[str, Any]:
         "data": {
             "datasets": [],
             "eval_datasets": [],
-            "patcher": ckpt.patcher,
+            "patcher": patcher,
             "entropy_model": info,
-            "entropy_model_fingerprint": None if lm is None else lm.fingerprint,
+            "entropy_model_fingerprint": fingerprint,
+            # what a dataset must have been patched with to be evaluated or fine-tuned on (the port's own patching)
+            "signature": {"patcher": patcher, "entropy_model_fingerprint": fingerprint},
         },
         "counters": {"train_flops": 0.0, "train_bytes": 0, "train_rows": 0},
         "metrics": {"held_out_bits_per_byte": None, "loss": None},

@@ -80,7 +80,12 @@ def load_checkpoint(
 
     metadata: model_type, step, run (the full run config dict), data (datasets,
     patcher, entropy_model), counters, metrics — everything of `extra` but the loader state.
+    A `transformers` BLT directory is read too (`bytepatch.models.hf`), as a step-0 checkpoint.
     """
+    from bytepatch.models.hf.convert import checkpoint_view, is_hf_dir  # lazy: hf builds on this module
+
+    if is_hf_dir(path):
+        return checkpoint_view(path, device)
     ckpt = read_checkpoint(path)
     extra = ckpt["extra"]
     run = RunConfig.from_dict(extra["run"])

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from bytepatch.models.data.eos import end_rule_for
 from bytepatch.models.data import DocumentSource, PackedLoader, evaluation_batches
 from bytepatch.models.entropy_lm.model import autocast_dtype, resolve_device
 from bytepatch.models.train.checkpoint import (
@@ -170,11 +171,13 @@ def train(
     overwrite: bool = False,
     stop_at: int | None = None,
     log: Log = _stderr,
+    init_state: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Train `run` on `datasets`, writing `output`; returns a summary (step, losses, bits/byte, FLOPs).
 
     `stop_at`: stop after that step with a checkpoint, as a preempted job would
     (continue with `resume=True`); the schedule still runs to `run.train.steps`.
+    `init_state`: weights to start from (fine-tuning, `train --init`) instead of a fresh init.
     """
     t = run.train
     out = Path(output)
@@ -215,13 +218,23 @@ def train(
             train_docs, held_docs = source.split(t.eval_fraction)
         if not len(held_docs):
             raise ValueError("no held-out documents: set train.eval_fraction > 0 or pass --eval-dataset")
+        if run.model_type == "blt" and run.model.decoder_alignment == "reference":  # EOS framed by the patcher's rule
+            source.end_rule = held_source.end_rule = end_rule_for(
+                source.signature, source.datasets[0].metadata.get("entropy_model")
+            )
         loader = PackedLoader(source, train_docs, batch_size=t.batch_size, seq_len=t.seq_len, seed=t.seed,
                               rank=rank, world_size=world, prefetch=t.prefetch)  # fmt: skip
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
 
     torch.manual_seed(t.seed)
-    model = build_model(run).to(device)
+    model = build_model(run)
+    if init_state is not None and saved is None:
+        try:
+            model.load_state_dict(init_state)
+        except RuntimeError as exc:
+            raise TrainingError(f"the --init weights do not fit the run's model config ({exc})") from exc
+    model = model.to(device)
     optimizer = _adamw(model, run, device)
     meta0 = source.datasets[0].metadata
     data_info = {
