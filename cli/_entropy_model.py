@@ -1,59 +1,79 @@
-"""Resolve `--entropy-model NAME_OR_PATH` for CLI commands, for every kind.
+"""The one place the CLI resolves an entropy model, for every command and every kind.
 
-Core kinds (n-gram, the shipped default) load through `bytepatch.entropy.registry`;
-a "transformer" directory loads through `bytepatch.models.entropy_lm`, imported only
-then, so commands using the n-gram model never import torch. Failures become
-`click.ClickException` with the path and the reason.
+- `resolve_entropy_model(NAME_OR_PATH, device)`: the model a user names with
+  `--entropy-model` (segment, inspect, calibrate, eval-entropy, train-entropy), as a
+  `SharedModel`: loaded here, pickled as a reference, so worker processes load their
+  own copy. `load_model` is the same, unwrapped, for in-process use.
+- `recorded_entropy_model(ref, override, device)`: the model a dataset or checkpoint
+  recorded (eval, generate), loaded by its recorded name or by `--entropy-model`,
+  checked by fingerprint, and run at the recorded precision.
+
+Which code loads which kind (n-gram in the core; "transformer" through
+`bytepatch.models.entropy_lm`, imported only then, so n-gram commands never import
+torch) is decided in one table, `bytepatch.entropy.source.PLUGIN_LOADERS`; a new kind
+or a new kind of directory is one more case there or in `resolve_entropy_model`.
+Failures become `click.ClickException` naming the model and the reason.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
 import click
 
 from bytepatch.entropy.base import EntropyModel
-from bytepatch.entropy.registry import CORE_KINDS, TRANSFORMERS_KIND, load_entropy_model, model_kind, resolve_model_path
-
-TRANSFORMER_MODULE = "bytepatch.models.entropy_lm"
-HF_MODULE = "bytepatch.models.hf"  # a transformers BLT directory: its patcher
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.entropy.source import SharedModel, open_entropy_model
 
 
-def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
-    """The entropy model named on the command line, or a ClickException saying why not.
+def resolve_entropy_model(name_or_path: str, device: str = "cpu") -> SharedModel:
+    """`--entropy-model NAME_OR_PATH` (a packaged name or a model directory), loaded.
 
     `device` ("cpu", "cuda", "auto") places transformer models; n-gram models run on
     the CPU whatever it says (their kernels are CPU code).
     """
     try:
-        kind = model_kind(name_or_path)
-        if kind in CORE_KINDS:
-            return load_entropy_model(name_or_path)
-        if kind == "transformer":
-            return _load_transformer(str(resolve_model_path(name_or_path)), device)
-        if kind == TRANSFORMERS_KIND:
-            return _load_transformer(str(resolve_model_path(name_or_path)), device, HF_MODULE, "load_patcher")
-        return load_entropy_model(name_or_path)  # raises the registry's "unknown kind" error
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
-
-
-def _load_transformer(path: str, device: str, module_name: str = TRANSFORMER_MODULE, function: str = "load") -> EntropyModel:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise click.ClickException(
-            f"entropy model {path!r} is a transformer, but {module_name} is not available ({exc})"
-        ) from exc
-    return getattr(module, function)(path, device=device)
-
-
-def load_shared(name_or_path: str, device: str = "cpu"):
-    """The named model as a `SharedModel` (pickles as a reference: workers reload it by
-    path and fingerprint), or a ClickException saying why it cannot be loaded."""
-    from bytepatch.entropy.source import open_entropy_model
-
-    try:
         return open_entropy_model(name_or_path, device)
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
+
+
+def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
+    """`resolve_entropy_model`, unwrapped: the model object itself (settings such as
+    `autocast` set on it apply to it)."""
+    return resolve_entropy_model(name_or_path, device).model
+
+
+def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, device: Any = None):
+    """The entropy model a dataset or checkpoint recorded, checked by fingerprint (None if none).
+
+    `override` (`--entropy-model`) names where the model is now, if it moved. A
+    transformer entropy model runs at the recorded precision: bf16 autocast needs CUDA,
+    so a bf16-patched dataset read without a GPU is scored in fp32, with a warning that a
+    byte whose entropy sits at the threshold may start a patch differently.
+    """
+    if ref is None:
+        if override is not None:
+            raise click.ClickException("this checkpoint's patcher uses no entropy model; drop --entropy-model")
+        return None
+    import torch
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    name = override or ref.name
+    model = load_model(name, device=dev.type)
+    if model.fingerprint != ref.fingerprint:
+        raise click.ClickException(
+            f"entropy model {name!r} has fingerprint {model.fingerprint}, but the checkpoint was trained on "
+            f"patches from {ref.fingerprint}; pass --entropy-model with that model"
+        )
+    if hasattr(model, "autocast"):  # transformer: match the precision the patches were computed in
+        from bytepatch.models.entropy_lm.model import autocast_dtype
+
+        run_on = getattr(model, "device", dev)
+        precision = ref.precision
+        if precision == "bf16" and run_on.type != "cuda":
+            click.echo(f"warning: the training data was patched with {name!r} in bf16 on CUDA; without a GPU it "
+                       "runs in fp32 here, so patch boundaries may differ slightly", err=True)  # fmt: skip
+            precision = "fp32"
+        model.autocast = autocast_dtype(run_on, precision)
+    return model

@@ -12,7 +12,7 @@ import click
 @click.option("--seq-len", type=click.IntRange(min=2), default=None, help="Ids per row.  [default: the run's]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--text", "as_text", is_flag=True, help="DATA is literal text to score, not a path.")
-@click.option("--entropy-model", default=None,
+@click.option("--entropy-model", "-m", default=None,
               help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).")
 def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool,
              entropy_model: str | None) -> None:  # fmt: skip
@@ -122,10 +122,15 @@ def _end_rule(meta: dict, entropy_model: str | None, device):
     """Under the reference decoder alignment, EOS follows the patcher's rule (`models.data.eos`), as in training."""
     if meta["model_type"] != "blt" or meta["run"]["model"].get("decoder_alignment") != "reference":
         return None
-    from bytepatch.cli.generate import checkpoint_entropy_model
+    from bytepatch.cli import _entropy_model
+    from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.models.data.eos import end_rule
 
-    model = checkpoint_entropy_model(meta["data"]["entropy_model"], entropy_model, device)
+    try:
+        recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
+    except ValueError as exc:
+        raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
     try:
         return end_rule(meta["data"]["patcher"], model)
     except ValueError as exc:
@@ -140,13 +145,19 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
     """
     if meta["model_type"] == "baseline":
         return [[len(d)] if d else [] for d in docs]
-    from bytepatch.cli.generate import checkpoint_entropy_model
-    from bytepatch.patchers import patcher_from_dict
+    from bytepatch.cli import _entropy_model
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.patchers import PatcherSpec
     from bytepatch.ragged import Ragged
 
-    model = checkpoint_entropy_model(meta["data"]["entropy_model"], entropy_model, device)  # checked by fingerprint
     try:
-        patcher = patcher_from_dict(meta["data"]["patcher"], model=model)
+        spec = PatcherSpec.from_dict(meta["data"]["patcher"])
+        recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
+    except ValueError as exc:
+        raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    try:
+        patcher = spec.build(model)
         out: list = []
         start = 0
         while start < len(docs):

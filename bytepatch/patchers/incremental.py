@@ -115,9 +115,9 @@ def _config_of(patcher: Patcher | PatcherConfig | dict[str, Any]) -> PatcherConf
     if isinstance(patcher, PatcherConfig):
         return patcher
     if isinstance(patcher, dict):
-        from bytepatch.patchers import patcher_from_dict  # the package imports this module's siblings
+        from bytepatch.patchers.spec import PatcherSpec  # the package imports this module's siblings
 
-        return patcher_from_dict(patcher).config
+        return PatcherSpec.from_dict(patcher).config
     return patcher.config
 
 

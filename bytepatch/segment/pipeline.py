@@ -6,7 +6,8 @@ in up to `workers` processes, with a bounded number of chunks in flight so memor
 proportional to shard size x workers, not to corpus size. The manifest is written last.
 
 Several jobs may share one output directory (`num_jobs`/`job`, see `layout.py`): each
-takes every K-th input file, writes its own namespace, and the last one to finish
+takes every K-th split of the inputs (`bytepatch.io.splits`: inside large files too),
+writes its own namespace, and the last one to finish
 merges the job manifests into `manifest.json`.
 """
 
@@ -16,6 +17,7 @@ import collections
 import contextlib
 import hashlib
 import json
+import math
 import multiprocessing
 import signal
 import threading
@@ -23,22 +25,27 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
-from bytepatch._version import __version__
+from bytepatch.cpus import available_cpus
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
 from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
-from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
-from bytepatch.io import ReaderConfig, expand_inputs, read_source
+from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.dataset.schema import dataset_schema
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.errors import OutputError
+from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
+from bytepatch.io.fs import file_size, is_uri, stamp
 from bytepatch.io.sources import STDIN
+from bytepatch.io.splits import plan_splits
+from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
-from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.windows import DEFAULT_WINDOW
 from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
@@ -53,7 +60,7 @@ class SegmentOptions:
     resume: bool = False  # continue an interrupted run with identical settings
     save_entropies: bool = False
     show_progress: bool = True
-    extra_metadata: dict[str, Any] = field(default_factory=dict)  # e.g. calibration details
+    calibration: dict[str, Any] | None = field(default=None, hash=False)  # how the threshold was calibrated, if it was
     num_jobs: int = 1  # independent jobs writing one dataset (--num-shards)
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
@@ -63,8 +70,8 @@ class SegmentOptions:
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
             raise ValueError(f"shard format must be one of {sorted(SHARD_SUFFIX)}, got {self.shard_format!r}")
-        if self.shard_size_mb <= 0:
-            raise ValueError("shard size must be positive")
+        if not math.isfinite(self.shard_size_mb) or self.shard_size_mb <= 0:
+            raise ValueError(f"--shard-size-mb must be a positive number, got {self.shard_size_mb}")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.threads < 1:
@@ -76,34 +83,35 @@ class SegmentOptions:
 def segment_corpus(
     inputs: Sequence[str],
     output: str | Path,
-    patcher: dict[str, Any],
+    patcher: Patcher | PatcherSpec | dict[str, Any],
     reader: ReaderConfig = ReaderConfig(),
     options: SegmentOptions = SegmentOptions(),
-    model_factory: Callable[[], Any] | None = None,
-    model_info: dict[str, Any] | None = None,
-    model: Any = None,
+    entropy_model: EntropyModelRef | None = None,
 ) -> dict[str, Any] | None:
     """Segment `inputs` into a dataset at `output`.
 
     Returns the dataset manifest, or None when this is one of several jobs and others
-    have not finished yet. `patcher` is a `Patcher.to_dict()`; `model_factory` builds
-    the entropy model in each worker process; `model`, when given, is that model already
-    loaded (used in-process, so `workers=1` does not load it twice); `model_info` (name,
-    kind, fingerprint) goes into the metadata.
+    have not finished yet. `patcher` is the patcher (an entropy patcher carries its
+    model: give it a `SharedModel`, as `bytepatch.load_patcher` does, so each worker
+    process loads its own copy instead of receiving the weights through a pipe), or a
+    model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
+    the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
     """
+    if is_uri(str(output)):
+        return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
-    all_files = expand_inputs(inputs)
-    files = all_files[options.job :: options.num_jobs]
+    sources = expand_sources(inputs)
+    all_files = [s.path for s in sources]
+    parts = job_parts(sources, reader, options)
+    files = list(dict.fromkeys(s.path for s, _ in parts))
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
-    metadata = {
-        "bytepatch_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "patcher": patcher,
-        "entropy_model": model_info,
-        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
-        **options.extra_metadata,
-    }
+    if isinstance(patcher, (PatcherSpec, dict)):
+        spec = patcher if isinstance(patcher, PatcherSpec) else PatcherSpec.from_dict(patcher)
+        patcher = spec.build()
+    if patcher.needs_entropies and getattr(patcher, "model", None) is None:
+        raise ValueError("the entropy patcher needs an entropy model: build it with one (bytepatch.load_patcher)")
+    metadata = DatasetMetadata.of(patcher, options.save_entropies, options.calibration, entropy_model).to_dict()
     settings = {
         "reader": asdict(reader),
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
@@ -112,27 +120,73 @@ def segment_corpus(
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
-    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
+    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key,
+                 "splits": [[s.path, span.start, span.end] for s, span in parts]}  # fmt: skip
     with _lock(layout):
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
+        _remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
         schema = dataset_schema(options.save_entropies, metadata)
-        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
-                   options.threads)
+        job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         finished = _finished_shards(layout)
-        progress = Progress(_total_size(files), enabled=options.show_progress, label="patched")
-        documents = (doc for path in files for doc in read_source(path, reader))
-        chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+        total = _total_size(files) if len(parts) == len(files) else None
+        progress = Progress(total, enabled=options.show_progress, label="patched")
+        documents = (doc for s, span in parts for doc in read_source(s.path, reader, span))
+        ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
+        chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
         try:
-            shards = _run(chunks, job, options.workers, finished, model, progress)
+            shards = _run(chunks, job, options.workers, finished, progress)
         finally:
             progress.close()
             _remove_temporaries(layout)
+        if ids is not None:
+            ids.report()
         try:
             write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
         except OSError as exc:
             raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
+
+
+def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model):
+    """An object-storage output: the dataset is staged in a local temporary directory
+    ($TMPDIR), then its shards are uploaded and the manifest last (`bytepatch.dataset.remote`)."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from bytepatch.dataset.remote import prepare_remote_output, publish_dataset
+
+    if options.resume:
+        raise OutputError(f"{uri}: --resume needs a local output directory (object storage has no run state); "
+                          "rerun with --overwrite")  # fmt: skip
+    if options.num_jobs != 1:
+        raise OutputError(f"{uri}: --num-shards jobs merge through a shared directory; for object storage use "
+                          "--engine ray")  # fmt: skip
+    prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
+    staging = Path(tempfile.mkdtemp(prefix="bytepatch-stage-"))
+    try:
+        local = dataclasses.replace(options, overwrite=False)
+        manifest = segment_corpus(inputs, staging / "dataset", patcher, reader, local, entropy_model)
+        publish_dataset(staging / "dataset", uri, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptions) -> list[tuple[Source, Span]]:
+    """What this job reads: every input whole for a single job; for one of K jobs, every
+    K-th split of the inputs cut into splits of about a shard each (inside large files
+    too), so one big file still gives every job work. A job left without any split says so."""
+    if options.num_jobs == 1:
+        return [(s, Span(s.name)) for s in sources]
+    splits = plan_splits(sources, reader, max(1, int(options.shard_size_mb * 1e6)))
+    mine = splits[options.job :: options.num_jobs]
+    if not mine:
+        print(f"warning: job {options.job} of {options.num_jobs} gets no input: the inputs make only "
+              f"{len(splits)} split(s) of about --shard-size-mb {options.shard_size_mb:g}; it writes an empty "
+              "job manifest (use fewer jobs or a smaller --shard-size-mb)", file=sys.stderr)  # fmt: skip
+    return mine
 
 
 @contextlib.contextmanager
@@ -179,14 +233,15 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
 
 
 def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]],
-         model: Any = None, progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
+         progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
     """Patch and write every chunk; `progress` counts bytes patched (as each group of
     documents is done, in whichever process) and bytes written (as each shard lands)."""
     progress = progress or Progress(None, enabled=False)
     shards = _Journal(job.layout.journal)
+    workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
     todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        writer = ShardWriter(job, model, on_patched=progress.update)
+        writer = ShardWriter(job, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
             progress.add_written(shards.entries[-1].bytes)
@@ -316,8 +371,7 @@ def _stamps(files: list[str]) -> list[list]:
     """(path, size, mtime) of each input: a resumed run refuses inputs changed since."""
     out = []
     for f in files:
-        st = os.stat(f) if f != STDIN else None
-        out.append([f, st.st_size, st.st_mtime_ns] if st else [f])
+        out.append(stamp(f) if f != STDIN else [f])
     return out
 
 
@@ -325,16 +379,45 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _counting(documents: Iterable[Document], progress: Progress) -> Iterable[Document]:
+def _counting(documents: Iterable[Document], progress: Progress, ids: _DuplicateIds | None = None) -> Iterable[Document]:
     for doc in documents:
         progress.add_read(len(doc.data))
+        if ids is not None:
+            ids.add(doc.id)
         yield doc
     progress.reading_done()
 
 
+class _DuplicateIds:
+    """Notices ids given twice (legal, but it makes rows ambiguous to trace): a warning,
+    not an error. Keeps 8-byte digests of at most MAX ids, so memory stays bounded."""
+
+    MAX = 5_000_000
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, doc_id: str) -> None:
+        if len(self.seen) >= self.MAX:
+            return
+        key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        if key in self.seen:
+            self.count += 1
+            self.first = self.first if self.first is not None else doc_id
+        else:
+            self.seen.add(key)
+
+    def report(self) -> None:
+        if self.count:
+            print(f"warning: {self.count:,} document id(s) appear more than once (first: {self.first!r}); "
+                  "rows with one id cannot be told apart by it", file=sys.stderr)  # fmt: skip
+
+
 def _total_size(files: list[str]) -> int | None:
     try:
-        return sum(os.path.getsize(f) for f in files if f != STDIN) or None
+        return sum(file_size(f) for f in files if f != STDIN) or None
     except OSError:
         return None
 
@@ -359,10 +442,11 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
         # Ours to replace: this job's files, and any bytepatch file of another layout (an
         # earlier single run, another K), which would otherwise sit beside the new shards.
         mine = [n for n in names if written_by_bytepatch(n) and not layout.sibling(n)]
+        if foreign:  # never write a dataset among the user's own files
+            what = "refusing to overwrite, it" if mine else "output directory is not empty: it"
+            raise OutputError(f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory")
         if mine and not options.overwrite:
             raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
-        if mine and foreign:
-            raise OutputError(f"{out}: refusing to overwrite, it holds files bytepatch did not write: {foreign[:5]}")
         # The dataset manifest goes first, so a half-deleted dataset never looks complete.
         (out / MANIFEST).unlink(missing_ok=True)
         for name in mine:

@@ -1,15 +1,15 @@
 """Turns one chunk into one shard: entropies (if needed), patch lengths, atomic write.
 
-Runs in the main process (`--workers 1`) or in pool processes. A pool process builds
-its patcher and entropy model once, in the initializer, and keeps them in this
-module's `_STATE` for its lifetime: the standard multiprocessing pattern, since pool
-tasks cannot carry a loaded model cheaply.
+Runs in the main process (`--workers 1`) or in pool processes. A pool process receives
+the patcher once, in the initializer (an entropy patcher's `SharedModel` pickles as a
+reference and loads the model in that process), and keeps its writer in this module's
+`_STATE` for its lifetime: the standard multiprocessing pattern, since pool tasks
+cannot carry a loaded model cheaply.
 """
 
 from __future__ import annotations
 
 import signal
-
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,10 +20,10 @@ from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
-from bytepatch.patchers import Patcher, patcher_from_dict
+from bytepatch.errors import OutputError
+from bytepatch.patchers import Patcher
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
-from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.windows import DEFAULT_WINDOW, patch_long_document
 
@@ -34,21 +34,20 @@ class ShardJob:
 
     layout: JobLayout
     schema: pa.Schema
-    patcher: dict[str, Any]
-    model_factory: Callable[[], Any] | None
+    # An entropy patcher carries its model; a `SharedModel` pickles as a reference, so
+    # each worker process loads its own copy once.
+    patcher: Patcher
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
     threads: int = 1  # threads for entropy models that offer `entropies_flat` (the n-gram model)
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob, model: Any = None, on_patched: Callable[[int], None] | None = None) -> None:
+    def __init__(self, job: ShardJob, on_patched: Callable[[int], None] | None = None) -> None:
         self.job = job
         self.on_patched = on_patched  # called with the document bytes of each group once patched
-        if model is None and job.model_factory is not None:
-            model = job.model_factory()
-        self.model = model
-        self.patcher: Patcher = patcher_from_dict(job.patcher, model=model)
+        self.patcher: Patcher = job.patcher
+        self.model = getattr(job.patcher, "model", None)
 
     def table(self, chunk: Chunk) -> pa.Table:
         """The chunk's rows, patched, as a table of the dataset schema."""

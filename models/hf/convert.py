@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from bytepatch.entropy.registry import TRANSFORMERS_KIND
 from bytepatch.models.blt.model import BLT
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.entropy_lm import TransformerEntropyModel
@@ -40,12 +41,14 @@ def checkpoint_view(path: str | Path, device: str | torch.device = "cpu") -> tup
     `--entropy-model` accepts too).
     """
     ckpt = load_blt(path)
-    return ckpt.model.to(device).eval(), ckpt.model.config, _metadata(ckpt, str(Path(path)))
+    return ckpt.model.to(device).eval(), ckpt.model.config, _metadata(ckpt, str(Path(path)), TRANSFORMERS_KIND)
 
 
-def _metadata(ckpt: HFCheckpoint, entropy_name: str) -> dict[str, Any]:
+def _metadata(ckpt: HFCheckpoint, entropy_name: str, entropy_kind: str) -> dict[str, Any]:
     lm = ckpt.entropy_model
-    info = None if lm is None else {"name": entropy_name, "kind": lm.kind, "fingerprint": lm.fingerprint}
+    info = None
+    if lm is not None:
+        info = {"name": entropy_name, "kind": entropy_kind, "fingerprint": lm.fingerprint, "precision": "fp32"}
     fingerprint = None if lm is None else lm.fingerprint
     patcher = patcher_from_dict(ckpt.patcher).to_dict()  # every setting spelled out, as a dataset records it
     return {
@@ -77,7 +80,7 @@ def hf_to_run_dir(src: str | Path, out: str | Path) -> Path:
     if ckpt.entropy_model is not None:
         ckpt.entropy_model.save(out / ENTROPY_DIR)
         entropy_name = str((out / ENTROPY_DIR).resolve())
-    meta = _metadata(ckpt, entropy_name or "")
+    meta = _metadata(ckpt, entropy_name or "", "transformer")
     extra = {"kind": KIND, "version": VERSION, "world_size": 1, "loader": [],
              **{k: v for k, v in meta.items() if k not in ("model_type", "path")}}  # fmt: skip
     save_state(out / CHECKPOINT_FILE, ckpt.model, None, extra)

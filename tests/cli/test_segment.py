@@ -42,7 +42,7 @@ def test_space_segment_of_the_sample(tmp_path: Path):
     assert manifest["metadata"]["patcher"] == {"patcher": "space", "max_patch_length": 16}
     assert manifest["bytes"] == sum(len(r["bytes"]) for r in got)
     ids = {r["id"] for r in got}
-    assert str(SAMPLE / "multilingual.txt") in ids and any(i.startswith("python3") for i in ids) is False
+    assert "multilingual.txt" in ids and "stdlib_docstrings.jsonl:1" in ids  # relative to the input root
 
 
 def test_dataset_is_readable_without_bytepatch(tmp_path: Path):
@@ -165,7 +165,7 @@ def test_empty_documents_have_no_patches(tmp_path: Path):
     (tmp_path / "empty.txt").write_bytes(b"")
     out = tmp_path / "out"
     assert run(str(tmp_path / "empty.txt"), "-o", str(out), "--patcher", "space").exit_code == 0
-    assert rows(out) == [{"id": str(tmp_path / "empty.txt"), "bytes": b"", "patch_lengths": []}]
+    assert rows(out) == [{"id": "empty.txt", "bytes": b"", "patch_lengths": []}]
     assert np.isclose(open_dataset(out).manifest["patches"], 0) and pa is not None
 
 
@@ -221,9 +221,10 @@ def test_threads_default_to_the_available_cpus(monkeypatch):
 
 
 def test_a_model_without_default_threshold_needs_one(tmp_path: Path):
-    model = tmp_path / "model"
-    fit = CliRunner().invoke(cli, ["fit-entropy", str(SAMPLE), "--output", str(model), "--order", "3"])
-    assert fit.exit_code == 0, fit.output
+    from bytepatch.entropy import NgramConfig, NgramModel
+
+    model = tmp_path / "model"  # fit from Python: `fit-entropy` would calibrate a default threshold
+    NgramModel.fit([p.read_bytes() for p in sorted(SAMPLE.rglob("*")) if p.is_file()], NgramConfig(order=3)).save(model)
     refused = run(str(SAMPLE), "-o", str(tmp_path / "a"), "--entropy-model", str(model))
     assert refused.exit_code != 0 and "no default threshold" in refused.output
     ok = run(str(SAMPLE), "-o", str(tmp_path / "b"), "--entropy-model", str(model), "--target-patch-size", "5")

@@ -1,11 +1,7 @@
-"""Several jobs writing one dataset: --num-shards/--shard-index, and torchrun ranks."""
+"""Several jobs writing one dataset: --num-shards/--shard-index (torchrun is refused)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,18 +55,12 @@ def test_job_arguments_are_checked(tmp_path: Path, corpus: Path):
     assert result.exit_code != 0 and "below --num-shards" in result.output
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="needs torchrun")
-def test_torchrun_two_ranks_write_one_dataset(tmp_path: Path, corpus: Path):
-    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    out = tmp_path / "dist"
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bytepatch.cli.main",
-           "segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
-    assert segment(str(corpus), "-o", str(tmp_path / "one")).exit_code == 0
-    assert rows(out) == rows(tmp_path / "one")
-    assert {s["file"] for s in open_dataset(out).manifest["shards"]} == {"train-00000-00000.arrow", "train-00001-00000.arrow"}
+def test_torchrun_is_refused_with_what_replaces_it(tmp_path: Path, corpus: Path, monkeypatch):
+    for key, value in {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}.items():
+        monkeypatch.setenv(key, value)
+    result = segment(str(corpus), "-o", str(tmp_path / "out"))
+    assert result.exit_code != 0 and "--engine ray" in result.output and "--num-shards" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_jobs_with_different_settings_are_not_merged(tmp_path: Path, corpus: Path):
@@ -104,3 +94,27 @@ def rows_of_glob(out: Path) -> list[tuple]:
         for r in pa.ipc.open_stream(str(path)).read_all().to_pylist():
             found.append((r["id"], r["bytes"], tuple(r["patch_lengths"])))
     return found
+
+
+def test_jobs_split_inside_one_big_file(tmp_path: Path):
+    """One JSONL, four jobs: each reads part of the file; together they make the one-job dataset."""
+    big = tmp_path / "big.jsonl"
+    big.write_bytes((SAMPLE / "stdlib_docstrings.jsonl").read_bytes() * 3)  # ~180 KB
+    assert segment(str(big), "-o", str(tmp_path / "one")).exit_code == 0
+    out = tmp_path / "many"
+    for index in range(4):
+        result = segment(str(big), "-o", str(out), "--num-shards", "4", "--shard-index", str(index),
+                         "--shard-size-mb", "0.02")  # fmt: skip
+        assert result.exit_code == 0 and "gets no input" not in result.output
+        assert len(list(out.glob(f"train-{index:05d}-*.arrow"))) >= 1  # every job did work
+    assert rows(out) == rows(tmp_path / "one")
+
+
+def test_a_job_without_work_warns(tmp_path: Path, capsys):
+    small = tmp_path / "small.txt"
+    small.write_text("one document")
+    result = CliRunner().invoke(
+        cli, ["segment", str(small), "-o", str(tmp_path / "o"), "--patcher", "space", "--num-shards", "2",
+              "--shard-index", "1"])  # fmt: skip
+    assert result.exit_code == 0
+    assert "job 1 of 2 gets no input" in result.output + capsys.readouterr().err
