@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from bytepatch.cli.errors import user_errors
 from bytepatch.entropy.base import EntropyModel
 from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.entropy.source import SharedModel, open_entropy_model
@@ -32,10 +33,8 @@ def resolve_entropy_model(name_or_path: str, device: str = "cpu") -> SharedModel
     `device` ("cpu", "cuda", "auto") places transformer models; n-gram models run on
     the CPU whatever it says (their kernels are CPU code).
     """
-    try:
+    with user_errors(f"cannot load entropy model {name_or_path!r}: "):
         return open_entropy_model(name_or_path, device)
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
 
 
 def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:

@@ -93,20 +93,14 @@ def _read_corpus(path: str) -> list[bytes]:
 
 def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None, device):
     """Patch `docs` like the training data and pack them as evaluation batches."""
-    from bytepatch.models.data import collate, frame, pack_row
-    from bytepatch.models.data.loader import to_torch
+    from bytepatch.models.data import frame, packed_batches
 
     if not any(docs):
         raise click.ClickException("no text to evaluate")
     # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
     lengths = _patch_like_training(docs, meta, entropy_model, device)
     framed = [frame(d, lengths[i], name=f"<doc {i}>") for i, d in enumerate(docs)]
-    position, rows = (0, 0), []
-    while (packed := pack_row(lambda k: framed[k] if k < len(framed) else None, position, seq_len)) is not None:
-        row, position = packed
-        rows.append(row)
-    for i in range(0, len(rows), batch_size):
-        yield to_torch(collate(rows[i : i + batch_size]))
+    yield from packed_batches(lambda k: framed[k] if k < len(framed) else None, batch_size=batch_size, seq_len=seq_len)
 
 
 GROUP_BYTES = 4 << 20  # documents patched per patch_batch call: bounded memory, few calls

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
+from bytepatch.io.fs import open_arrow_file
 
 BATCH_ROWS = 1024
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
@@ -22,7 +23,7 @@ def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iter
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(open_arrow_file(path))
         schema = pf.schema_arrow
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"not a readable Parquet file: {exc}") from exc
@@ -38,7 +39,7 @@ def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iter
 
 def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
     try:
-        source = pa.memory_map(path, "r")
+        source = open_arrow_file(path)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"cannot open: {exc}") from exc
     try:

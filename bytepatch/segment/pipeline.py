@@ -39,6 +39,7 @@ from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import OutputError
 from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
+from bytepatch.io.fs import file_size, is_uri, stamp
 from bytepatch.io.sources import STDIN
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
@@ -96,6 +97,8 @@ def segment_corpus(
     model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
     the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
     """
+    if is_uri(str(output)):
+        return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
     sources = expand_sources(inputs)
     all_files = [s.path for s in sources]
@@ -143,6 +146,32 @@ def segment_corpus(
         except OSError as exc:
             raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
+
+
+def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model):
+    """An object-storage output: the dataset is staged in a local temporary directory
+    ($TMPDIR), then its shards are uploaded and the manifest last (`bytepatch.dataset.remote`)."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from bytepatch.dataset.remote import prepare_remote_output, publish_dataset
+
+    if options.resume:
+        raise OutputError(f"{uri}: --resume needs a local output directory (object storage has no run state); "
+                          "rerun with --overwrite")  # fmt: skip
+    if options.num_jobs != 1:
+        raise OutputError(f"{uri}: --num-shards jobs merge through a shared directory; for object storage use "
+                          "--engine ray")  # fmt: skip
+    prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
+    staging = Path(tempfile.mkdtemp(prefix="bytepatch-stage-"))
+    try:
+        local = dataclasses.replace(options, overwrite=False)
+        manifest = segment_corpus(inputs, staging / "dataset", patcher, reader, local, entropy_model)
+        publish_dataset(staging / "dataset", uri, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
 
 
 def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptions) -> list[tuple[Source, Span]]:
@@ -342,8 +371,7 @@ def _stamps(files: list[str]) -> list[list]:
     """(path, size, mtime) of each input: a resumed run refuses inputs changed since."""
     out = []
     for f in files:
-        st = os.stat(f) if f != STDIN else None
-        out.append([f, st.st_size, st.st_mtime_ns] if st else [f])
+        out.append(stamp(f) if f != STDIN else [f])
     return out
 
 
@@ -389,7 +417,7 @@ class _DuplicateIds:
 
 def _total_size(files: list[str]) -> int | None:
     try:
-        return sum(os.path.getsize(f) for f in files if f != STDIN) or None
+        return sum(file_size(f) for f in files if f != STDIN) or None
     except OSError:
         return None
 

@@ -21,6 +21,7 @@ and fingerprint (`bytepatch.entropy.source`), checked when each actor loads it.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,9 +29,11 @@ from typing import Any, Sequence
 from bytepatch.dataset.files import TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.dataset.remote import join, prepare_remote_output, upload
 from bytepatch.dataset.schema import dataset_schema
 from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
+from bytepatch.io.fs import is_uri
 from bytepatch.io.sources import STDIN, Source
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher
@@ -79,12 +82,23 @@ def segment_with_ray(
     if patcher.needs_entropies and getattr(patcher, "model", None) is None:
         raise ValueError("the entropy patcher needs an entropy model: build it with one (bytepatch.load_patcher)")
     metadata = DatasetMetadata.of(patcher, options.save_entropies, options.calibration, entropy_model).to_dict()
+    schema = dataset_schema(options.save_entropies, metadata)
+    if is_uri(str(output)):  # object storage: actors upload each shard, the manifest goes last
+        uri = str(output)
+        prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
+        job = ShardJob(JobLayout(Path("."), options.shard_format), schema, patcher, options.save_entropies,
+                       options.window_bytes, options.threads)  # fmt: skip
+        shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress, uri)
+        manifest = build_manifest(metadata, shards, options.shard_format)
+        with tempfile.TemporaryDirectory(prefix="bytepatch-manifest-") as tmp:
+            write_json(Path(tmp) / MANIFEST, manifest)
+            upload(Path(tmp) / MANIFEST, join(uri, MANIFEST))
+        return manifest
     single = JobLayout(Path(output), options.shard_format)
     run_state = {"engine": "ray", "reader": asdict(reader), "metadata": metadata, "splits": len(splits)}
     with _lock(single):
         _prepare_output(single, options, run_state)
-        job = ShardJob(single, dataset_schema(options.save_entropies, metadata), patcher, options.save_entropies,
-                       options.window_bytes, options.threads)  # fmt: skip
+        job = ShardJob(single, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         try:
             shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress)
         finally:
@@ -107,7 +121,7 @@ def _import_ray():
 
 
 def _run(ray, job: ShardJob, reader: ReaderConfig, splits: list[tuple[Source, Span]], shard_bytes: int,
-         ray_options: RayOptions, show_progress: bool) -> list[ShardInfo]:  # fmt: skip
+         ray_options: RayOptions, show_progress: bool, uri: str | None = None) -> list[ShardInfo]:  # fmt: skip
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=ray_options.address, include_dashboard=False, log_to_driver=False)
@@ -124,7 +138,7 @@ def _run(ray, job: ShardJob, reader: ReaderConfig, splits: list[tuple[Source, Sp
                 concurrency=min(actors, max(1, len(items))),
                 num_cpus=ray_options.cpus_per_actor,
                 fn_constructor_kwargs={"job": job, "reader": reader, "shard_bytes": shard_bytes,
-                                       "num_splits": len(splits)},  # fmt: skip
+                                       "num_splits": len(splits), "uri": uri},  # fmt: skip
                 max_restarts=-1,  # a lost actor is replaced ...
                 max_task_retries=-1,  # ... and its split run again (same shard names: idempotent)
             )
@@ -139,11 +153,15 @@ def _run(ray, job: ShardJob, reader: ReaderConfig, splits: list[tuple[Source, Sp
 class SplitWriter:
     """A Ray actor: patcher and entropy model built once, then one split per call."""
 
-    def __init__(self, job: ShardJob, reader: ReaderConfig, shard_bytes: int, num_splits: int) -> None:
+    def __init__(self, job: ShardJob, reader: ReaderConfig, shard_bytes: int, num_splits: int,
+                 uri: str | None = None) -> None:  # fmt: skip
         model = getattr(job.patcher, "model", None)
         if model is not None:
             model.entropies([b"warm up"])  # load the model now, once per actor (a SharedModel loads lazily)
-        self.job, self.reader, self.shard_bytes, self.num_splits = job, reader, shard_bytes, num_splits
+        self.job, self.reader, self.shard_bytes, self.num_splits, self.uri = job, reader, shard_bytes, num_splits, uri
+        if uri is not None:  # shards are written here, uploaded, then deleted
+            self.job = dataclasses.replace(job, layout=JobLayout(Path(tempfile.mkdtemp(prefix="bytepatch-ray-")),
+                                                                 job.layout.shard_format))  # fmt: skip
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         out: dict[str, list] = {f.name: [] for f in dataclasses.fields(ShardInfo)}
@@ -153,6 +171,10 @@ class SplitWriter:
             documents = read_source(str(path), self.reader, Span(**dict(span)))
             for chunk in chunk_documents(documents, self.shard_bytes):
                 info = writer(chunk)
+                if self.uri is not None:
+                    local = layout.out / info.file
+                    upload(local, join(self.uri, info.file))
+                    local.unlink()
                 for key, value in asdict(info).items():
                     out[key].append(value)
         return out

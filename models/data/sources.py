@@ -36,10 +36,7 @@ import pyarrow as pa
 from bytepatch.dataset import open_dataset
 from bytepatch.models.data.packing import Framed, frame
 from bytepatch.models.entropy_lm.data import held_out_score
-
-
-class DatasetMismatchError(ValueError):
-    """A dataset was patched differently from the run (or from the other datasets)."""
+from bytepatch.models.errors import DataError, DatasetMismatchError
 
 
 def data_signature(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -66,10 +63,6 @@ def check_signature(name: str, got: dict[str, Any], expected: dict[str, Any], ex
             f"{expected.get('entropy_model_fingerprint')!r} in {expected_from}; its patches come from another "
             "entropy model"
         )
-
-
-class DataError(ValueError):
-    """A document the loader cannot use (e.g. patch lengths that do not add up); names dataset, shard and row."""
 
 
 MAX_OPEN_SHARDS = 8  # shards kept open per source (LRU); memory-mapped IPC shards cost address space, not heap
