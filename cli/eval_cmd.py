@@ -124,7 +124,8 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
         recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
-    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device,
+                                                  near=_entropy_model.run_places(meta))  # checked by fingerprint
     try:
         patcher = spec.build(model)
         out: list = []
