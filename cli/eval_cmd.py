@@ -96,8 +96,7 @@ def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, 
     """Patch `docs` like the training data and pack them as evaluation batches."""
     import numpy as np
 
-    from bytepatch.models.data import collate, frame, pack_row
-    from bytepatch.models.data.loader import to_torch
+    from bytepatch.models.data import frame, packed_batches
 
     if not any(docs):
         raise click.ClickException("no text to evaluate")
@@ -107,12 +106,7 @@ def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, 
     framed = [frame(d, lengths[i], name=f"<doc {i}>",
                     eos_starts_patch=rule(np.frombuffer(d, np.uint8), np.asarray(lengths[i])) if rule else True)
               for i, d in enumerate(docs)]  # fmt: skip
-    position, rows = (0, 0), []
-    while (packed := pack_row(lambda k: framed[k] if k < len(framed) else None, position, seq_len)) is not None:
-        row, position = packed
-        rows.append(row)
-    for i in range(0, len(rows), batch_size):
-        yield to_torch(collate(rows[i : i + batch_size]))
+    yield from packed_batches(lambda k: framed[k] if k < len(framed) else None, batch_size=batch_size, seq_len=seq_len)
 
 
 GROUP_BYTES = 4 << 20  # documents patched per patch_batch call: bounded memory, few calls
@@ -155,7 +149,8 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
         recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
-    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device,
+                                                  near=_entropy_model.run_places(meta))  # checked by fingerprint
     try:
         patcher = spec.build(model)
         out: list = []

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.models.data import DocumentSource, PackedLoader, evaluation_batches
 from bytepatch.models.data.eos import end_rule_for
 from bytepatch.models.nn.layers import doc_ids_from_bos
@@ -62,7 +63,7 @@ class DatasetData:
             "datasets": [str(p) for p in source.paths],
             "eval_datasets": [str(p) for p in held.paths] if eval_datasets else [],
             "patcher": source.signature["patcher"],
-            "entropy_model": source.datasets[0].metadata.get("entropy_model"),
+            "entropy_model": _entropy_model_json(source.datasets[0].info.entropy_model),
             "signature": source.signature,
             "content": source.content(),
         }
@@ -178,3 +179,8 @@ class DocumentData:
         finally:
             model.train(was_training)
         return (bits, n) if self.rank == 0 else (0.0, 0)
+
+
+def _entropy_model_json(ref: EntropyModelRef | None) -> dict[str, Any] | None:
+    """The checkpoint's record of the datasets' entropy model (`EntropyModelRef` as JSON)."""
+    return None if ref is None else ref.to_dict()

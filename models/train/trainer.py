@@ -50,6 +50,7 @@ from bytepatch.models.train.resume import check_resumable, prepare_output, trunc
 from bytepatch.models.train.schedule import WarmupCosine, set_lr
 from bytepatch.models.train.state import atomic_write_text, set_rng_state, write_state
 from bytepatch.models.train.step import TrainingError, check_finite, clipped_step
+from bytepatch.step_progress import StepProgress
 
 DIVERGED_HINT = "Lower --lr, raise train.warmup_steps or lower train.grad_clip"
 
@@ -141,10 +142,19 @@ def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool
     the run config as `DIR/config.json` (train-entropy keeps that name for its model).
     `init_state`: weights to start a new run from (fine-tuning, `train --init`) instead of a fresh init.
     """
-    s = set_up(run, open_data, Path(output), resume, overwrite, log, write_config, init_state)
+    # On rank 0 with the default log (stderr): a live progress line (step, loss, bytes/s,
+    # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
+    progress = StepProgress(run.train.steps) if log is _stderr else None
+    s = set_up(run, open_data, Path(output), resume, overwrite, progress.say if progress else log, write_config,
+               init_state)
     t = s.run.train
+    if progress is not None:
+        progress.start_step = progress.step = s.step
+        if s.rank != 0:
+            progress = None
     schedule = WarmupCosine(t.lr, t.warmup, t.steps, t.min_lr_ratio)
     s.last_log = (time.perf_counter(), s.counters["train_bytes"], s.counters["train_flops"])
+    start_bytes = s.counters["train_bytes"]  # a resumed run's rate counts this process's bytes only
     s.model.train()
     try:
         with StopOnSigint() as sigint:
@@ -153,9 +163,13 @@ def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool
                 wants_stop = sigint.requested or (interrupt_after is not None and interrupt_after(s.step + 1))
                 stats = train_step(s, lr, wants_stop)
                 last = s.step == t.steps
+                if progress is not None:
+                    progress.update(s.step, stats["loss"], s.counters["train_bytes"] - start_bytes)
                 if s.step % t.log_every == 0 or last:
                     log_step(s, stats, lr)
                 if s.step % t.eval_every == 0 or last:
+                    if progress is not None:
+                        progress.status("evaluating held-out bits/byte")
                     evaluate(s)
                 planned = stop_at is not None and s.step >= stop_at and not last
                 if s.step % t.save_every == 0 or last or planned or stats["stop"]:
@@ -166,6 +180,8 @@ def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool
                     s.say(f"stopped after step {s.step}; continue with --resume")
                     break
     finally:
+        if progress is not None:
+            progress.close()
         s.data.close()
     return {"step": s.step, "steps": t.steps, **s.metrics, **s.counters, "checkpoint": str(s.ckpt_path),
             "rank": s.rank}  # fmt: skip
