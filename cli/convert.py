@@ -12,15 +12,14 @@ TARGETS = ("hf", "bytepatch")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="New directory to write.")
 @click.option("--to", "target", type=click.Choice(TARGETS), default=None,
               help="Target format.  [default: the other one: hf for bytepatch input, bytepatch for hf input]")
-@click.option("--entropy-model", default=None,
+@click.option("--entropy-model", "-m", default=None,
               help="Entropy model of a bytepatch run to export as the port's patcher, if it moved since training.")
 def convert(src: str, output: str, target: str | None, entropy_model: str | None) -> None:
     """Convert SRC between the `transformers` BLT format and bytepatch's own.
 
     SRC is one of: a `transformers` BLT directory (`BltForCausalLM.save_pretrained`:
-    config.json + safetensors, sharded or not), a `BltPatcher` directory, a
-    bytepatch run directory (`bytepatch train`), or a bytepatch transformer
-    entropy-model directory. A `transformers` BLT becomes a run directory that
+    config.json + safetensors, sharded or not), a `BltPatcher` directory, a run
+    directory of `bytepatch train`, or a transformer entropy-model directory. A `transformers` BLT becomes a run directory that
     `eval`, `generate` and `train --init` read, with its patcher as OUTPUT/entropy_model.
     A bytepatch BLT must use the reference-compatible settings
     (decoder_alignment=reference, cross_attn_residual=reference, cross-attention
