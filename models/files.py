@@ -6,6 +6,7 @@ Used by training checkpoints (`train/state.py`) and by saved entropy models
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import zlib
@@ -96,9 +97,18 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", 
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
         raise ValueError(f"{path}: not a readable weights-only torch file ({type(exc).__name__}: {exc})") from exc
+    damaged = ValueError(f"{path}: checksum mismatch: the file is damaged (its content differs from when it was saved)")
     if isinstance(obj, dict) and CHECKSUM_KEY in obj:
         recorded = obj.pop(CHECKSUM_KEY)
         got = content_checksums(obj, full=full)
         if not isinstance(recorded, dict) or any(recorded.get(k) != v for k, v in got.items()):
-            raise ValueError(f"{path}: checksum mismatch: the file is damaged (its content differs from when it was saved)")
+            raise damaged
+    elif isinstance(obj, dict) and any(_looks_like_checksums(k, v) for k, v in obj.items()):
+        raise damaged  # the checksum entry's own name was damaged: not a file from before checksums
     return obj
+
+
+def _looks_like_checksums(key: Any, value: Any) -> bool:
+    similar = isinstance(key, str) and difflib.SequenceMatcher(None, key, CHECKSUM_KEY).ratio() > 0.6
+    return similar or (isinstance(value, dict) and len(value) == 2 and all(isinstance(v, str) for v in value.values())
+                       and any(isinstance(k, str) and k.startswith(("crc", "sha")) for k in value))  # fmt: skip
