@@ -15,9 +15,9 @@ import bytepatch
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset, read_metadata
 from bytepatch.entropy import NgramConfig, NgramModel, load_entropy_model
-from bytepatch.patchers import REFERENCE_THRESHOLD, EntropyPatcherConfig
 from bytepatch.entropy.source import ModelSource, SharedModel, load_source
-from bytepatch.io import ReaderConfig, iter_documents
+from bytepatch.io import iter_documents
+from bytepatch.patchers import REFERENCE_THRESHOLD, EntropyPatcherConfig
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
 JSONL = SAMPLE / "stdlib_docstrings.jsonl"
