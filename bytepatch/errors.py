@@ -7,6 +7,7 @@ surface as tracebacks. Each subclass says which side of the pipeline is at fault
     BytepatchError
     ├── InputError    a corpus file/row cannot be read (names file and line/row)
     ├── OutputError   the output directory cannot be used or written
+    │   └── LockedError   another live run holds the output directory's lock
     ├── ConfigError   a JSON record or config with unknown, missing or bad keys (also a ValueError)
     │   └── PatcherOptionError   patcher options that do not go together (the CLI: a usage error)
     └── ShardError    a dataset shard is missing, truncated or unreadable (also a ValueError)
@@ -42,6 +43,10 @@ class InputError(BytepatchError):
 
 class OutputError(BytepatchError):
     """The output directory cannot be used as asked, or writing to it failed."""
+
+
+class LockedError(OutputError):
+    """The directory is locked by another live run (or cannot be locked at all)."""
 
 
 class ConfigError(BytepatchError, ValueError):

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import click
 
-from bytepatch.errors import PatcherOptionError
+from bytepatch.cli.errors import user_errors
 from bytepatch.io import ReaderConfig
 from bytepatch.pretrained import BuiltPatcher, build_patcher
 
@@ -29,9 +29,7 @@ def patcher_from_options(patcher: str, model_name: str, threshold: float | None,
         from bytepatch.cli._entropy_model import resolve_entropy_model  # n-gram/model code only when needed
 
         model = resolve_entropy_model(model_name, device)
-    try:
+    with user_errors():  # options that do not go together are a usage error (exit 2)
         return build_patcher(patcher, entropy_model=model, threshold=threshold, threshold_add=threshold_add,
                              target_patch_size=target, calibration_data=list(inputs), reader=reader,
                              stride=stride, max_patch_length=max_len, log=lambda m: click.echo(m, err=True))  # fmt: skip
-    except PatcherOptionError as exc:
-        raise click.UsageError(str(exc)) from exc

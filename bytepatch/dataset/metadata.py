@@ -31,6 +31,38 @@ REQUIRED_COLUMNS = ("id", "bytes", "patch_lengths")
 
 
 @dataclass(frozen=True)
+class DataSignature:
+    """What a model trained on a dataset depends on: the patcher and all its settings, and
+    the entropy model's fingerprint (None for patchers without one). A run config's
+    optional `data` section pins it; a dataset patched otherwise is refused."""
+
+    patcher: PatcherSpec
+    entropy_model_fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        fingerprint = self.entropy_model_fingerprint
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise ConfigError(f"entropy_model_fingerprint must be a string or null, got {fingerprint!r}")
+
+    @classmethod
+    def from_dict(cls, data: Any, what: str = "data signature") -> DataSignature:
+        """Read `{"patcher": {...}, "entropy_model_fingerprint": "..." | null}`; `what` names it in errors."""
+        check_keys(data, ("patcher", "entropy_model_fingerprint"), what, required=("patcher",))
+        try:
+            patcher = PatcherSpec.from_dict(data["patcher"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{what}.patcher: {exc}") from exc
+        try:
+            return cls(patcher, data.get("entropy_model_fingerprint"))
+        except ConfigError as exc:
+            raise ConfigError(f"{what}.{exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every patcher setting spelled out, defaults included, as a dataset's metadata records them."""
+        return {"patcher": self.patcher.to_dict(), "entropy_model_fingerprint": self.entropy_model_fingerprint}
+
+
+@dataclass(frozen=True)
 class DatasetMetadata:
     bytepatch_version: str  # the version that wrote the dataset
     format_version: int  # the dataset format (readers refuse newer ones)
@@ -69,6 +101,11 @@ class DatasetMetadata:
     def __post_init__(self) -> None:
         if self.calibration is not None and not isinstance(self.calibration, dict):
             raise ConfigError(f"dataset metadata calibration must be an object, got {self.calibration!r}")
+
+    def signature(self) -> DataSignature:
+        """What a model trained on this dataset depends on."""
+        fingerprint = self.entropy_model.fingerprint if self.entropy_model is not None else None
+        return DataSignature(self.patcher, fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object (calibration only when there is one, as always)."""

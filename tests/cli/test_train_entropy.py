@@ -16,6 +16,9 @@ from bytepatch.models.entropy_lm import load
 from bytepatch.models.entropy_lm.train import TrainingInterrupted, entropy_settings, train_entropy_lm
 from bytepatch.models.train.state import safe_torch_load
 
+# Trains a model in a module-scoped fixture: the whole module is in the slow tier.
+pytestmark = pytest.mark.slow
+
 TINY = {"preset": "tiny", "steps": 16, "batch_size": 4, "seq_len": 64, "lr": 3e-3, "eval_every": 8,
         "save_every": 4, "log_every": 2, "eval_bytes": 6000, "held_out_fraction": 0.2}  # fmt: skip
 FLAGS = {"held_out_fraction": "--held-out"}
@@ -143,3 +146,23 @@ def test_user_errors(corpus, trained, tmp_path):
     one.write_text("just one document")
     assert "at least 2" in fails(str(one), "-o", str(tmp_path / "o"))
     assert "missing.jsonl" in fails(str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "m"))
+
+
+@pytest.mark.slow
+def test_train_entropy_runs_data_parallel_under_torchrun(corpus, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "lm"
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "bytepatch.cli.main", "train-entropy", str(corpus), "-o", str(out), *args_for({**TINY, "steps": 4})]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = safe_torch_load(out / "checkpoint.pt")
+    assert ckpt["extra"]["world_size"] == 2 and ckpt["extra"]["step"] == 4
+    assert len(ckpt["extra"]["loader"]) == 2 and ckpt["extra"]["loader"][0] == ckpt["extra"]["loader"][1]
+    events = log_events(out)
+    assert [e["step"] for e in events if "loss" in e] == [2, 4] and events[-1]["train_rows"] == 4 * 4 * 2
+    assert load(out).default_threshold is not None
