@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
@@ -81,7 +82,13 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
             if texts.null_count:
                 bad = row + texts.is_null().to_pylist().index(True)
                 raise InputError(path, f"column {cfg.text_field!r} is null", row=bad)
-            values = texts.cast(pa.large_binary()).to_pylist()
+            texts = texts.cast(pa.large_binary())
+            sizes = pc.binary_length(texts).to_numpy(zero_copy_only=False)
+            if len(sizes) and sizes.max() > cfg.max_document_bytes:
+                bad = int((sizes > cfg.max_document_bytes).argmax())
+                raise InputError(path, f"document of {int(sizes[bad]):,} bytes is over --max-document-bytes "
+                                       f"({cfg.max_document_bytes:,})", row=row + bad)  # fmt: skip
+            values = texts.to_pylist()
             for i, data in enumerate(values):
                 doc_id = f"{name}#{row + i}" if ids is None else _id(path, ids[i], row + i, cfg.id_field)
                 yield Document(doc_id, data)

@@ -35,6 +35,7 @@ def records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     run = tmp_path / "run"
     result = invoke("train", str(dataset), "-o", str(run), "--steps", "16", "--lr", "3e-3", *FAST)
@@ -65,6 +66,7 @@ def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     assert page.read_text().count("<svg") == 2 and "<script" not in page.read_text()
 
 
+@pytest.mark.slow
 def test_stop_and_resume_from_the_cli(tmp_path: Path, dataset: Path):
     args = [str(dataset), "--steps", "4", *FAST]
     assert invoke("train", *args, "-o", str(tmp_path / "a")).exit_code == 0
