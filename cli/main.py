@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "train": "bytepatch.cli.train:train",
     "eval": "bytepatch.cli.eval_cmd:eval_cmd",
     "generate": "bytepatch.cli.generate:generate",
+    "convert": "bytepatch.cli.convert:convert",
     "verify": "bytepatch.cli.verify:verify",
 }
 

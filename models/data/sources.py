@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,10 +206,15 @@ class DocumentSource:
         data = b.data[b.byte_offsets[j] : b.byte_offsets[j + 1]]
         return data, b.patch_values[b.patch_offsets[j] : b.patch_offsets[j + 1]]
 
+    # Under decoder_alignment="reference", set to `models.data.eos.end_rule(...)`: EOS then
+    # follows the patcher's decision for the position after the last byte (no target leak).
+    end_rule: Callable[[np.ndarray, np.ndarray], bool] | None = None
+
     def framed(self, k: int) -> Framed:
         data, lengths = self.raw(k)
         try:
-            return frame(data, lengths, name=f"document {self.doc_id(k)!r}")
+            eos_starts = self.end_rule(data, lengths) if self.end_rule is not None and len(lengths) else True
+            return frame(data, lengths, name=f"document {self.doc_id(k)!r}", eos_starts_patch=eos_starts)
         except ValueError as exc:
             raise DataError(f"{self._where(k)}: {exc}") from exc
 

@@ -22,8 +22,10 @@ Two sessions behind one API, tested to agree:
 Both ask for logits with the next position's patch decision already made: that
 decision never depends on the next byte (see `bytepatch.patchers.incremental`), and
 with `decoder_alignment="reference"` the byte that ends a patch reads that patch's
-state. EOS is a patch of its own in training; while generating, the last byte is
-decoded under the byte rule's decision (this matters only for "reference").
+state. While generating, the last byte is decoded under the byte rule's decision
+for the next position; training frames EOS the same way under "reference"
+(`models.data.eos`: EOS starts a patch iff the rule fires there), and gives EOS a
+patch of its own under "strict", where no byte reads its own patch.
 
 Sampling: temperature 0 is greedy (argmax); otherwise softmax(logits / T), cut to
 the smallest set of ids whose probability reaches `top_p` (nucleus), drawn with a
