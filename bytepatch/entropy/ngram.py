@@ -543,7 +543,8 @@ def _read_arrays(weights: Path) -> dict[str, np.ndarray]:
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError as exc:
         raise ValueError(f"{weights}: no such file") from exc
-    except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged npz raises OSError, BadZipFile, zlib.error,
+        # ValueError, and from its .npy headers (parsed with ast/tokenize) SyntaxError or TokenError
         raise ValueError(f"{weights}: unreadable or corrupt ({type(exc).__name__}: {exc})") from exc
     missing = sorted(set(_ARRAY_DTYPES) - set(arrays))
     if missing:
