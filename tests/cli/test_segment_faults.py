@@ -109,6 +109,7 @@ def _limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="needs RLIMIT_FSIZE")
 def test_write_error_is_reported_and_leaves_no_complete_looking_output(tmp_path: Path, corpus: Path):
     out = tmp_path / "out"

@@ -35,6 +35,7 @@ def records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     run = tmp_path / "run"
     result = invoke("train", str(dataset), "-o", str(run), "--steps", "16", "--lr", "3e-3", *FAST)
@@ -65,6 +66,7 @@ def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     assert page.read_text().count("<svg") == 2 and "<script" not in page.read_text()
 
 
+@pytest.mark.slow
 def test_stop_and_resume_from_the_cli(tmp_path: Path, dataset: Path):
     args = [str(dataset), "--steps", "4", *FAST]
     assert invoke("train", *args, "-o", str(tmp_path / "a")).exit_code == 0
@@ -149,6 +151,14 @@ def _damaged_copy(dataset: Path, tmp_path: Path, damage: str) -> tuple[Path, Pat
         with pa.ipc.new_stream(sink, table.schema) as writer:  # the format segment writes
             writer.write_table(table)
         shard.write_bytes(sink.getvalue().to_pybytes())
+        # Checksums made to match (as a buggy writer would): the rows themselves are refused.
+        import json
+
+        from bytepatch.dataset.integrity import checksums
+
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["shards"][0].update(checksums(shard))
+        (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy, shard
 
 
@@ -159,4 +169,4 @@ def test_damaged_data_is_a_clear_error_naming_the_shard(tmp_path: Path, dataset:
     _no_traceback(result)
     assert str(shard) in result.output
     if damage == "patch_lengths":
-        assert "row " in result.output and "patch_lengths must be" in result.output
+        assert "row " in result.output and "patch lengths sum to" in result.output
