@@ -25,6 +25,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The inner loop (about 3 minutes on a 2-core box): every test not marked slow. Tests that
+# train models, start worker pools or torchrun are marked slow; `make test` runs them all.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
@@ -36,6 +38,7 @@ bench-all: bench
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/entropy_ngram.py
 	$(BIN)/python bench/entropy_lm.py
+	$(BIN)/python bench/engines.py
 
 clean:
 	rm -rf $(VENV) demo-out build *.egg-info

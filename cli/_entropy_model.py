@@ -17,6 +17,8 @@ Failures become `click.ClickException` naming the model and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -43,7 +45,8 @@ def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
     return resolve_entropy_model(name_or_path, device).model
 
 
-def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, device: Any = None):
+def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, device: Any = None,
+                           near: Sequence[str | Path] = ()):  # fmt: skip
     """The entropy model a dataset or checkpoint recorded, checked by fingerprint (None if none).
 
     `override` (`--entropy-model`) names where the model is now, if it moved. A
@@ -58,13 +61,7 @@ def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, de
     import torch
 
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    name = override or ref.name
-    model = load_model(name, device=dev.type)
-    if model.fingerprint != ref.fingerprint:
-        raise click.ClickException(
-            f"entropy model {name!r} has fingerprint {model.fingerprint}, but the checkpoint was trained on "
-            f"patches from {ref.fingerprint}; pass --entropy-model with that model"
-        )
+    name, model = _find_recorded(ref, override, dev.type, near)
     if hasattr(model, "autocast"):  # transformer: match the precision the patches were computed in
         from bytepatch.models.entropy_lm.model import autocast_dtype
 
@@ -76,3 +73,50 @@ def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, de
             precision = "fp32"
         model.autocast = autocast_dtype(run_on, precision)
     return model
+
+
+COPIED_NAME = "entropy_model"  # a copy of the entropy model inside a run directory
+
+
+def run_places(meta: dict) -> list[Path]:
+    """Where a checkpoint's relative entropy-model name may resolve: its run directory and
+    the directories of the datasets it was trained on (and their parents)."""
+    places = [Path(meta["path"]).resolve().parent] if meta.get("path") else []
+    for d in (meta.get("data") or {}).get("datasets") or []:
+        places += [Path(d).resolve(), Path(d).resolve().parent]
+    return list(dict.fromkeys(places))
+
+
+def _find_recorded(ref: EntropyModelRef, override: str | None, device: str, near: Sequence[str | Path]):
+    """(name, model) of the recorded entropy model, checked by fingerprint.
+
+    A run records the model by the name given to `segment` (often a relative path), so
+    from another working directory that name may not resolve. Tried in order: the
+    override; the recorded name; the name relative to each directory in `near` (the run
+    directory, its datasets); a copy named `entropy_model` in those directories. The
+    first that loads with the recorded fingerprint wins.
+    """
+    if override is not None:
+        candidates = [override]
+    else:
+        candidates = [ref.name]
+        if not Path(ref.name).is_absolute():
+            candidates += [str(Path(base) / ref.name) for base in near]
+        candidates += [str(Path(base) / COPIED_NAME) for base in near]
+    tried: list[str] = []
+    for name in dict.fromkeys(candidates):
+        if name != ref.name and name != override and not Path(name).exists():
+            continue
+        try:
+            model = load_model(name, device=device)
+        except click.ClickException as exc:
+            tried.append(f"{name} ({exc.message})")
+            continue
+        if model.fingerprint == ref.fingerprint:
+            return name, model
+        tried.append(f"{name} (fingerprint {model.fingerprint[:16]}..., not {ref.fingerprint[:16]}...)")
+    raise click.ClickException(
+        f"cannot find the entropy model the checkpoint was trained with ({ref.name!r}, fingerprint "
+        f"{ref.fingerprint[:16]}...); tried: {'; '.join(tried) or ref.name}. Pass --entropy-model with its "
+        f"directory, or copy it into the run directory as {COPIED_NAME}/"
+    )

@@ -34,5 +34,5 @@ def user_errors(prefix: str = "") -> Iterator[None]:
     except (BytepatchError, ValueError) as exc:
         raise click.ClickException(f"{prefix}{exc}") from exc
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc) else ""
-        raise click.ClickException(f"{prefix}{where}{exc.strerror or exc}" if where else f"{prefix}{exc}") from exc
+        reason = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc)
+        raise click.ClickException(f"{prefix}{reason}") from exc

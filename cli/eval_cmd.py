@@ -54,7 +54,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
     try:
         dev = resolve_device(device)
         model, _, meta = load_checkpoint(checkpoint, device=dev)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # OSError: no checkpoint.pt in the directory
         raise click.ClickException(str(exc)) from exc
     seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
     amp = autocast_dtype(dev, "auto")
@@ -62,6 +62,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
     try:
         if not as_text and Path(data).is_dir() and (Path(data) / "manifest.json").exists():
             source = DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
+            source.end_rule = _end_rule(meta, entropy_model, dev)
             docs = np.arange(len(source))
             batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
             n_docs = len(source)
@@ -97,17 +98,41 @@ def _read_corpus(path: str) -> list[bytes]:
 
 def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None, device):
     """Patch `docs` like the training data and pack them as evaluation batches."""
+    import numpy as np
+
     from bytepatch.models.data import frame, packed_batches
 
     if not any(docs):
         raise click.ClickException("no text to evaluate")
     # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
     lengths = _patch_like_training(docs, meta, entropy_model, device)
-    framed = [frame(d, lengths[i], name=f"<doc {i}>") for i, d in enumerate(docs)]
+    rule = _end_rule(meta, entropy_model, device)
+    framed = [frame(d, lengths[i], name=f"<doc {i}>",
+                    eos_starts_patch=rule(np.frombuffer(d, np.uint8), np.asarray(lengths[i])) if rule else True)
+              for i, d in enumerate(docs)]  # fmt: skip
     yield from packed_batches(lambda k: framed[k] if k < len(framed) else None, batch_size=batch_size, seq_len=seq_len)
 
 
 GROUP_BYTES = 4 << 20  # documents patched per patch_batch call: bounded memory, few calls
+
+
+def _end_rule(meta: dict, entropy_model: str | None, device):
+    """Under the reference decoder alignment, EOS follows the patcher's rule (`models.data.eos`), as in training."""
+    if meta["model_type"] != "blt" or meta["run"]["model"].get("decoder_alignment") != "reference":
+        return None
+    from bytepatch.cli import _entropy_model
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.models.data.eos import end_rule
+
+    try:
+        recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
+    except ValueError as exc:
+        raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    try:
+        return end_rule(meta["data"]["patcher"], model)
+    except ValueError as exc:
+        raise click.ClickException(f"cannot frame documents like the training data: {exc}") from exc
 
 
 def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | None, device) -> list:
@@ -128,7 +153,8 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
         recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
-    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device,
+                                                  near=_entropy_model.run_places(meta))  # checked by fingerprint
     try:
         patcher = spec.build(model)
         out: list = []

@@ -47,7 +47,7 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
 
     import torch
 
-    from bytepatch.cli._entropy_model import recorded_entropy_model
+    from bytepatch.cli._entropy_model import recorded_entropy_model, run_places
     from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.models.entropy_lm.model import resolve_device
     from bytepatch.models.generation.generate import Sampling, iter_generate
@@ -77,7 +77,7 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
             recorded = EntropyModelRef.from_json(meta["data"].get("entropy_model"))
         except ValueError as exc:
             raise click.ClickException(f"cannot load checkpoint {checkpoint!r}: {exc}") from exc
-        entropy = recorded_entropy_model(recorded, entropy_model, dev)
+        entropy = recorded_entropy_model(recorded, entropy_model, dev, near=run_places(meta))
     sampling = Sampling(max_bytes, temperature, top_p, seed)
     out = sys.stdout.buffer  # raw bytes: nothing is encoded or replaced
     if echo:

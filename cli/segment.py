@@ -10,6 +10,7 @@ from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_130_on_interrupt
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
 from bytepatch.io import FORMATS, InputError, ReaderConfig
+from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 
@@ -30,6 +31,8 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--max-document-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_DOCUMENT_BYTES, show_default=True,
+              help="Refuse a document (file, line or row) larger than this, before holding it in memory.")
 @click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
 @click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -51,7 +54,7 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
             threshold_add: float | None, target_patch_size: float | None, stride: int,
             max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
-            input_format: str, shard_format: str, shard_size_mb: float, workers: int, threads: int | None, save_entropies: bool,
+            input_format: str, max_document_bytes: int, shard_format: str, shard_size_mb: float, workers: int, threads: int | None, save_entropies: bool,
             overwrite: bool, resume: bool, num_shards: int | None, shard_index: int | None,
             engine: str, ray_address: str | None, ray_actors: int | None, quiet: bool) -> None:  # fmt: skip
     """Segment INPUT... into patches and write an Arrow dataset to --output.
@@ -79,7 +82,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     if engine != "ray" and (ray_address or ray_actors):
         raise click.UsageError("--ray-address and --ray-actors need --engine ray")
-    reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
+    reader = ReaderConfig(text_field, id_field, doc_per_line, input_format, max_document_bytes=max_document_bytes)
     with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
         manifest, calibrated_for = _segment(
             inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
@@ -45,7 +46,7 @@ def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
         reader = pa.ipc.open_file(source)
         schema = reader.schema
         batches = lambda: (reader.get_batch(i) for i in range(reader.num_record_batches))  # noqa: E731
-    except pa.ArrowInvalid:
+    except (OSError, pa.ArrowException):  # not the file format (or a damaged footer): try the stream format
         try:
             source.seek(0)
             stream = pa.ipc.open_stream(source)
@@ -76,12 +77,21 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
     row = span.first_row if span is not None else 0
     try:
         for batch in batches():
+            # Arrow IPC has no checksums: a damaged file can hold offsets pointing anywhere or
+            # invalid UTF-8. Full validation (linear, cheap next to patching) refuses those.
+            batch.validate(full=True)
             texts = _decoded(batch.column(cfg.text_field))
             ids = _decoded(batch.column(cfg.id_field)).to_pylist() if cfg.id_field else None
             if texts.null_count:
                 bad = row + texts.is_null().to_pylist().index(True)
                 raise InputError(path, f"column {cfg.text_field!r} is null", row=bad)
-            values = texts.cast(pa.large_binary()).to_pylist()
+            texts = texts.cast(pa.large_binary())
+            sizes = pc.binary_length(texts).to_numpy(zero_copy_only=False)
+            if len(sizes) and sizes.max() > cfg.max_document_bytes:
+                bad = int((sizes > cfg.max_document_bytes).argmax())
+                raise InputError(path, f"document of {int(sizes[bad]):,} bytes is over --max-document-bytes "
+                                       f"({cfg.max_document_bytes:,})", row=row + bad)  # fmt: skip
+            values = texts.to_pylist()
             for i, data in enumerate(values):
                 doc_id = f"{name}#{row + i}" if ids is None else _id(path, ids[i], row + i, cfg.id_field)
                 yield Document(doc_id, data)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.integrity import checksums
@@ -64,7 +65,8 @@ class ShardWriter:
             sums = checksums(layout.out / name)  # read back from the page cache: what is on disk
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        n_patches = sum(len(part.flatten()) for part in table.column("patch_lengths").chunks)  # no pandas import
+        # Per-row counts only: combine_chunks() would copy every patch length once more.
+        n_patches = int(pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0)
         return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
@@ -98,12 +100,14 @@ class ShardWriter:
             if keep:
                 kept.append(h.values.astype(np.float16))
             self._report(int(offsets[j] - offsets[i]))
-        flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
+        # One long document is one array already: concatenating would copy it.
+        flat = lengths[0] if len(lengths) == 1 else np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
         patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
         np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
         if not keep:
             return flat, patch_offsets, None
-        return flat, patch_offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), offsets)
+        ent = kept[0] if len(kept) == 1 else np.concatenate(kept) if kept else np.zeros(0, np.float16)
+        return flat, patch_offsets, (ent, offsets)
 
     def _report(self, n_bytes: int) -> None:
         if self.on_patched is not None:

@@ -13,9 +13,10 @@ read with `torch.load(weights_only=True)`: tensors and plain containers only, no
         "step": int, "world_size": int,
         "loader": [state of rank 0, rank 1, ...],           # models.data.PackedLoader.state_dict()
         "data": {"datasets": [paths], "eval_datasets": [paths],
-                 "patcher": {...dataset metadata "patcher"...},
-                 "entropy_model": {"name", "kind", "fingerprint"} | None,
-                 "entropy_model_fingerprint": str | None},
+                 "patcher": {...dataset metadata "patcher"...},      # PatcherSpec.to_dict()
+                 "entropy_model": {"name", "kind", "fingerprint", "precision"} | None,  # EntropyModelRef
+                 "signature": {"patcher", "entropy_model_fingerprint"},  # DataSignature.to_dict()
+                 "content": [{"path", ...content signature...}]},
         "counters": {"train_flops": float, "train_bytes": int, "train_rows": int},
         "metrics": {"held_out_bits_per_byte": float | None, "loss": float | None}}}
 
@@ -25,6 +26,8 @@ read with `torch.load(weights_only=True)`: tensors and plain containers only, no
     model, config, metadata = load_checkpoint("runs/blt")     # DIR or DIR/checkpoint.pt
     model(ids, patch_lengths)                                 # eval mode, on CPU unless device=...
     metadata["model_type"], metadata["data"]["patcher"], metadata["data"]["entropy_model"]
+    PatcherSpec.from_dict(metadata["data"]["patcher"])                  # typed, as eval and generate read them
+    EntropyModelRef.from_json(metadata["data"]["entropy_model"])
 
 Trade-off: one file with the optimizer inside is twice the size of the weights
 alone, but makes every checkpoint resumable; inference simply ignores the optimizer.
@@ -50,6 +53,18 @@ KIND = "bytepatch-train"
 VERSION = 1
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return " ".join(lines[:2])[:300] or type(exc).__name__
+
+
+def check_finite(model: torch.nn.Module, file: Path) -> None:
+    """Refuse weights holding NaN or infinity: every output would be NaN (and a NaN is not JSON)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{file}: weight {name!r} holds NaN or infinite values; the checkpoint is unusable")
+
+
 def build_model(run: RunConfig) -> BLT | ByteTransformer:
     """A freshly initialised model for the run (uses the global torch RNG)."""
     return BLT(run.model) if run.model_type == "blt" else ByteTransformer(run.model)
@@ -66,7 +81,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     file = checkpoint_path(path)
     ckpt = safe_torch_load(file)
     extra = ckpt.get("extra") if isinstance(ckpt, dict) else None
-    if ckpt.get("format") != CHECKPOINT_FORMAT or not isinstance(extra, dict) or extra.get("kind") != KIND:
+    if not isinstance(extra, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or extra.get("kind") != KIND:
         raise ValueError(f"{file}: not a bytepatch train checkpoint (written by `bytepatch train`)")
     if extra.get("version") != VERSION:
         raise ValueError(f"{file}: checkpoint version {extra.get('version')} is not supported (expected {VERSION})")
@@ -80,12 +95,22 @@ def load_checkpoint(
 
     metadata: model_type, step, run (the full run config dict), data (datasets,
     patcher, entropy_model), counters, metrics — everything of `extra` but the loader state.
+    A `transformers` BLT directory is read too (`bytepatch.models.hf`), as a step-0 checkpoint.
     """
+    from bytepatch.models.hf.convert import checkpoint_view, is_hf_dir  # lazy: hf builds on this module
+
+    if is_hf_dir(path):
+        return checkpoint_view(path, device)
     ckpt = read_checkpoint(path)
     extra = ckpt["extra"]
-    run = RunConfig.from_dict(extra["run"])
-    model = build_model(run)
-    model.load_state_dict(ckpt["model"])
+    file = checkpoint_path(path)
+    try:
+        run = RunConfig.from_dict(extra["run"])
+        model = build_model(run)
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: missing keys, wrong shapes
+        raise ValueError(f"{file}: weights do not fit the recorded model config ({_first_line(exc)})") from exc
+    check_finite(model, file)
     model.to(device).eval()
     metadata = {k: v for k, v in extra.items() if k not in ("loader", "kind", "version")}
     metadata["model_type"] = run.model_type

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.models.data import DocumentSource, PackedLoader, evaluation_batches
+from bytepatch.models.data.eos import end_rule_for
 from bytepatch.models.nn.layers import doc_ids_from_bos
 from bytepatch.models.train.metrics import bits_per_byte
 from bytepatch.models.train.step import TrainingError
@@ -37,7 +39,8 @@ class DatasetData:
 
     def __init__(self, datasets: list[str | Path], eval_datasets: list[str | Path] | None, *, expected: Any,
                  expected_from: str, batch_size: int, seq_len: int, seed: int, eval_fraction: float,
-                 prefetch: int, rank: int, world: int) -> None:  # fmt: skip
+                 prefetch: int, rank: int, world: int, reference_eos: bool = False) -> None:  # fmt: skip
+        """`reference_eos`: frame EOS by the patcher's rule (a BLT with decoder_alignment="reference")."""
         self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
         source = DocumentSource(list(datasets), expected, expected_from if expected is not None else "")
         if eval_datasets:
@@ -48,6 +51,10 @@ class DatasetData:
             train_docs, held_docs = source.split(eval_fraction)
         if not len(held_docs):
             raise ValueError("no held-out documents: set train.eval_fraction > 0 or pass --eval-dataset")
+        if reference_eos:  # before the loader starts packing rows
+            source.end_rule = held.end_rule = end_rule_for(
+                source.signature, source.datasets[0].metadata.get("entropy_model")
+            )
         self.source, self.held, self.held_docs = source, held, held_docs
         self.n_train, self.n_held = len(train_docs), len(held_docs)
         self.loader = PackedLoader(source, train_docs, batch_size=batch_size, seq_len=seq_len, seed=seed,
@@ -56,7 +63,7 @@ class DatasetData:
             "datasets": [str(p) for p in source.paths],
             "eval_datasets": [str(p) for p in held.paths] if eval_datasets else [],
             "patcher": source.signature["patcher"],
-            "entropy_model": source.datasets[0].metadata.get("entropy_model"),
+            "entropy_model": _entropy_model_json(source.datasets[0].info.entropy_model),
             "signature": source.signature,
             "content": source.content(),
         }
@@ -172,3 +179,8 @@ class DocumentData:
         finally:
             model.train(was_training)
         return (bits, n) if self.rank == 0 else (0.0, 0)
+
+
+def _entropy_model_json(ref: EntropyModelRef | None) -> dict[str, Any] | None:
+    """The checkpoint's record of the datasets' entropy model (`EntropyModelRef` as JSON)."""
+    return None if ref is None else ref.to_dict()

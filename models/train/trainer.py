@@ -101,7 +101,7 @@ def train(run: RunConfig, datasets: list[str | Path], output: str | Path, *,
           eval_datasets: list[str | Path] | None = None, **options: Any) -> dict[str, Any]:  # fmt: skip
     """Train `run` on segmented `datasets`, writing `output`; returns a summary (step, losses, bits/byte, FLOPs).
 
-    `options` are `fit`'s: resume, overwrite, stop_at, log, interrupt_after.
+    `options` are `fit`'s: resume, overwrite, stop_at, log, interrupt_after, init_state.
     """
 
     def open_data(run: RunConfig, saved: dict[str, Any] | None, rank: int, world: int) -> DatasetData:
@@ -110,9 +110,13 @@ def train(run: RunConfig, datasets: list[str | Path], output: str | Path, *,
         where = where or "the run config's data section"
         return DatasetData(datasets, eval_datasets, expected=expected, expected_from=where, batch_size=t.batch_size,
                            seq_len=t.seq_len, seed=t.seed, eval_fraction=t.eval_fraction, prefetch=t.prefetch,
-                           rank=rank, world=world)  # fmt: skip
+                           rank=rank, world=world, reference_eos=_reference_alignment(run))  # fmt: skip
 
     return fit(run, open_data, output, **options)
+
+
+def _reference_alignment(run: RunConfig) -> bool:
+    return run.model_type == "blt" and run.model.decoder_alignment == "reference"
 
 
 def open_documents(docs: Iterable[tuple[str, bytes]], eval_bytes: int) -> OpenData:
@@ -128,7 +132,7 @@ def open_documents(docs: Iterable[tuple[str, bytes]], eval_bytes: int) -> OpenDa
 
 def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool = False, overwrite: bool = False,
         stop_at: int | None = None, log: Log = _stderr, interrupt_after: Callable[[int], bool] | None = None,
-        write_config: bool = True) -> dict[str, Any]:  # fmt: skip
+        write_config: bool = True, init_state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:  # fmt: skip
     """Train `run` on the data `open_data` gives, writing checkpoints and the log to `output`.
 
     `stop_at`: stop after that step with a checkpoint, as a preempted job would
@@ -136,11 +140,13 @@ def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool
     Ctrl-C (or `interrupt_after(step)` returning True, for tests) checkpoints after
     the current step and raises `TrainingInterrupted`. `write_config`: also write
     the run config as `DIR/config.json` (train-entropy keeps that name for its model).
+    `init_state`: weights to start a new run from (fine-tuning, `train --init`) instead of a fresh init.
     """
     # On rank 0 with the default log (stderr): a live progress line (step, loss, bytes/s,
     # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
     progress = StepProgress(run.train.steps) if log is _stderr else None
-    s = set_up(run, open_data, Path(output), resume, overwrite, progress.say if progress else log, write_config)
+    s = set_up(run, open_data, Path(output), resume, overwrite, progress.say if progress else log, write_config,
+               init_state)
     t = s.run.train
     if progress is not None:
         progress.start_step = progress.step = s.step
@@ -183,7 +189,7 @@ def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool
 
 # -- set-up -----------------------------------------------------------------------------------
 def set_up(run: RunConfig, open_data: OpenData, out: Path, resume: bool, overwrite: bool, log: Log,
-           write_config: bool) -> Session:  # fmt: skip
+           write_config: bool, init_state: dict[str, torch.Tensor] | None = None) -> Session:  # fmt: skip
     """Join the process group, check the output, open the data, build (or restore) model and optimizer."""
     try:
         rank, world, device = init_distributed(run.train.device)
@@ -200,7 +206,7 @@ def set_up(run: RunConfig, open_data: OpenData, out: Path, resume: bool, overwri
             s.data.check_resume(s.ckpt_path, saved["extra"]["data"])
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
-    _build(s, saved)
+    _build(s, saved, init_state)
     if rank == 0 and write_config:  # the run as it goes on (a resume may change steps and pin a derived warmup)
         atomic_write_text(out / CONFIG_FILE, json.dumps(run.to_dict(), indent=2) + "\n")
     n_params = sum(p.numel() for p in s.model.parameters())
@@ -232,11 +238,18 @@ def _keep_warmup(run: RunConfig, saved_train: Any) -> RunConfig:
     return run
 
 
-def _build(s: Session, saved: dict[str, Any] | None) -> None:
-    """Model and optimizer, fresh (seeded) or restored from `saved` with RNGs, data position and counters."""
+def _build(s: Session, saved: dict[str, Any] | None, init_state: dict[str, torch.Tensor] | None = None) -> None:
+    """Model and optimizer, fresh (seeded, or from `init_state`) or restored from `saved` with RNGs, data position
+    and counters."""
     t = s.run.train
     torch.manual_seed(t.seed)
-    s.model = build_model(s.run).to(s.device)
+    s.model = build_model(s.run)
+    if init_state is not None and saved is None:
+        try:
+            s.model.load_state_dict(init_state)
+        except RuntimeError as exc:
+            raise TrainingError(f"the --init weights do not fit the run's model config ({exc})") from exc
+    s.model = s.model.to(s.device)
     if saved is not None:
         check_resumable(s.ckpt_path, saved["extra"], s.run, s.world)
     s.stepped = prepare_model(s.model, parallel=t.parallel, compile=t.compile,

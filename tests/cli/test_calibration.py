@@ -35,6 +35,7 @@ def drifting_corpus(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [4.5, 6.0])
 def test_target_patch_size_holds_on_the_whole_corpus(drifting_corpus: Path, tmp_path: Path, monkeypatch,
                                                       target: float) -> None:  # fmt: skip

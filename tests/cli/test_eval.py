@@ -12,6 +12,9 @@ from click.testing import CliRunner
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset
 
+# Trains a model in a module-scoped fixture: the whole module is in the slow tier.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 
 

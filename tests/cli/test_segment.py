@@ -85,6 +85,7 @@ def test_other_readers_open_the_dataset(tmp_path: Path):
     assert rows(out) == rows(pq_out)
 
 
+@pytest.mark.slow
 def test_workers_do_not_change_the_rows(tmp_path: Path):
     args = [str(SAMPLE), "--patcher", "space", "--shard-size-mb", "0.005", "-q"]
     assert run(*args, "-o", str(tmp_path / "w1")).exit_code == 0
@@ -151,6 +152,7 @@ def test_entropies_column_needs_entropy_patcher(tmp_path: Path):
     assert result.exit_code != 0 and "--save-entropies" in result.output
 
 
+@pytest.mark.slow
 def test_space_path_does_not_import_torch(tmp_path: Path):
     code = (
         "import sys; from click.testing import CliRunner; from bytepatch.cli.main import cli; "
@@ -198,6 +200,7 @@ def test_target_patch_size_calibrates_and_records_the_threshold(tmp_path: Path):
     assert cal["target_patch_size"] == 6 and cal["threshold"] == manifest["metadata"]["patcher"]["threshold"]
 
 
+@pytest.mark.slow
 def test_entropy_workers_match_one_process(tmp_path: Path):
     args = [str(SAMPLE), "--shard-size-mb", "0.01", "-q"]
     assert run(*args, "-o", str(tmp_path / "w1")).exit_code == 0
@@ -295,6 +298,9 @@ def test_dataset_without_entropies_is_compact(tmp_path: Path):
     assert total == json.loads((out / "manifest.json").read_text())["patches"]
 
 
+
+
+@pytest.mark.slow
 def test_more_workers_than_shards_says_so(tmp_path: Path):
     result = run(str(SAMPLE), "-o", str(tmp_path / "o"), "--patcher", "space", "--workers", "2")
     assert result.exit_code == 0, result.output

@@ -16,6 +16,9 @@ from bytepatch.models.entropy_lm import load
 from bytepatch.models.entropy_lm.train import TrainingInterrupted, entropy_settings, train_entropy_lm
 from bytepatch.models.train.state import safe_torch_load
 
+# Trains a model in a module-scoped fixture: the whole module is in the slow tier.
+pytestmark = pytest.mark.slow
+
 TINY = {"preset": "tiny", "steps": 16, "batch_size": 4, "seq_len": 64, "lr": 3e-3, "eval_every": 8,
         "save_every": 4, "log_every": 2, "eval_bytes": 6000, "held_out_fraction": 0.2}  # fmt: skip
 FLAGS = {"held_out_fraction": "--held-out"}

@@ -36,6 +36,7 @@ def _loss_and_grads(model: torch.nn.Module, call) -> tuple[float, dict[str, torc
     return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["blt", "baseline"])
 def test_activation_checkpointing_gives_the_same_loss_and_gradients(kind: str):
     torch.manual_seed(0)
@@ -60,6 +61,7 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients(kind: str):
         torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
+@pytest.mark.slow
 def test_interrupt_checkpoints_and_resume_is_exact(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     run = replace(tiny_run, train=replace(tiny_run.train, activation_checkpointing=True))
     train(run, [sample_dataset], tmp_path / "a", log=quiet)
