@@ -1,6 +1,6 @@
 """Attention whose memory grows linearly with length, and the KV cache every stepping path shares.
 
-What is here, each with the dense masked attention of `layers.attend` as its reference:
+What is here, each with dense masked attention (`attend`) as the reference:
 
 - `self_mask` + `self_attend`: causal self-attention, optionally within a sliding
   `window` and within documents, over new positions that may follow cached ones
@@ -10,7 +10,7 @@ What is here, each with the dense masked attention of `layers.attend` as its ref
   the mask and the scores take O(T x (chunk + window)) memory instead of O(T^2). Short
   inputs (decoding one byte, a chunk of a streamed document) use one dense mask over
   [cached keys, new keys], which is already small.
-- `PatchCrossMask` + `patch_cross_attend`: BLT's byte <-> patch cross-attention. Every
+- `PatchCrossMask` + `patch_cross_attention`: BLT's byte <-> patch cross-attention. Every
   byte belongs to (encoder) or reads (decoder) exactly one patch of `k` slots, so the
   allowed (query, key) pairs number k x T, not T x P x k: the decoder gathers the k
   slots of each byte's patch, the encoder scores each byte against its patch's k slots
@@ -25,7 +25,7 @@ block-sparse attention would skip the copies on GPU but needs compilation to be 
 
 Conventions: (B, H, T, D) heads for self-attention; a mask entry True means "may
 attend". Every self-attention query sees at least itself, so no row is ever empty; a
-cross-attention query with nothing to read returns zeros, as `layers.attend` does.
+cross-attention query with nothing to read returns zeros, as `attend` does.
 """
 
 from __future__ import annotations
@@ -36,12 +36,53 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+ATTENTION_IMPLS = ("sdpa", "reference")
 DEFAULT_MIN_CHUNK = 64  # chunks shorter than this spend more on per-chunk overhead than they save
 
 
 def default_chunk(window: int) -> int:
     """Query chunk for a window: the window itself (each key copied about twice), at least 64."""
     return max(window, DEFAULT_MIN_CHUNK)
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    is_causal: bool = False,
+    impl: str = "sdpa",
+) -> torch.Tensor:
+    """Scaled dot-product attention over (B, H, T, D) tensors with a dense mask: the reference.
+
+    `mask` is boolean, broadcastable to (B, H, Tq, Tk), True = may attend; rows
+    with no allowed key give zeros. `impl="sdpa"` calls PyTorch's fused kernel,
+    `impl="reference"` a plain masked softmax (the ground truth in tests).
+    """
+    if mask is not None and is_causal:
+        raise ValueError("pass either a mask or is_causal, not both")
+    empty_rows = None
+    if mask is not None:
+        # A fully masked row would make softmax produce NaN; let it see every key,
+        # then zero its output, so padded queries are harmless and gradients stay finite.
+        empty_rows = ~mask.any(-1, keepdim=True)  # (B, 1, Tq, 1)
+        mask = mask | empty_rows
+    if impl == "sdpa":
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    elif impl == "reference":
+        scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
+        if is_causal:
+            Tq, Tk = scores.shape[-2:]
+            mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril()
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        out = (scores.softmax(-1) @ v.float()).type_as(q)
+    else:
+        raise ValueError(f"unknown attention impl {impl!r}; choose from {ATTENTION_IMPLS}")
+    if empty_rows is not None:
+        out = out.masked_fill(empty_rows, 0.0)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,8 +200,6 @@ def self_attend(
     impl: str = "sdpa",
 ) -> torch.Tensor:
     """Self-attention of new q/k/v (B, H, T, D) after cached past_k/past_v (B, H, >= n_past, D)."""
-    from bytepatch.models.layers import attend  # layers builds on this module's masks
-
     if mask.n_past:
         if past_k is None or past_v is None or past_k.shape[2] < mask.n_past:
             raise ValueError(f"the mask expects {mask.n_past} cached positions, the cache has fewer")
@@ -196,8 +235,6 @@ def _chunked_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Sel
     if impl == "sdpa":  # no empty rows here (every query sees itself), so no fix-up is needed
         out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=m)
     else:
-        from bytepatch.models.layers import attend
-
         out = attend(qc, kc, vc, m, impl=impl)
     return out.view(B, n_chunks, H, c, D).transpose(1, 2).reshape(B, H, n_chunks * c, D)[:, :, :T]
 
@@ -287,7 +324,7 @@ class PatchCrossMask:
         return (slot_patch[None, :, None] == self.byte_patch[:, None, :])[:, None]  # (B, 1, P*k, T)
 
 
-def patch_cross_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: PatchCrossMask) -> torch.Tensor:
+def patch_cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: PatchCrossMask) -> torch.Tensor:
     """Cross-attention over (B, Tq, H, D) queries and (B, Tk, H, D) keys/values -> (B, Tq, H, D).
 
     Equal to dense masked attention with `mask.dense()` (rows with nothing to read give 0),

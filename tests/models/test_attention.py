@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.models.attention import KVCache, PatchCrossMask, patch_cross_attend, self_attend, self_mask
+from bytepatch.models.attention import KVCache, PatchCrossMask, patch_cross_attention, self_attend, self_mask
 from bytepatch.models.layers import attend
 
 
@@ -136,7 +136,7 @@ def patch_rows(draw):
 
 @settings(max_examples=30, deadline=None)
 @given(layout=patch_rows(), k=st.integers(1, 3), shift=st.sampled_from([0, 1]), seed=st.integers(0, 10_000))
-def test_patch_cross_attend_equals_dense(layout, k, shift, seed):
+def test_patch_cross_attention_equals_dense(layout, k, shift, seed):
     """Encoder (slots read their patch's bytes) and decoder (bytes read one patch's slots, -1 = none)."""
     B, T, rows = layout
     _, patch_ids = patch_layout(rows, B, T)
@@ -149,7 +149,7 @@ def test_patch_cross_attend_equals_dense(layout, k, shift, seed):
         q = torch.randn(B, Tq, 2, 4, generator=g, requires_grad=True)
         kk = torch.randn(B, Tk, 2, 4, generator=g, requires_grad=True)
         v = torch.randn(B, Tk, 2, 4, generator=g, requires_grad=True)
-        got = patch_cross_attend(q, kk, v, mask)
+        got = patch_cross_attention(q, kk, v, mask)
         heads = lambda x: x.transpose(1, 2)  # noqa: E731
         want = heads(attend(heads(q), heads(kk), heads(v), mask.dense(), impl="reference"))
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
