@@ -4,7 +4,7 @@ pyproject.toml cannot express "find the subpackages of a remapped folder", so th
 package list is computed here; everything else lives in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 ROOTS = {"bytepatch": "bytepatch", "bytepatch.cli": "cli", "bytepatch.models": "models"}
 
@@ -14,6 +14,9 @@ def _packages() -> list[str]:
     for name, folder in ROOTS.items():
         found.append(name)
         found += [f"{name}.{sub}" for sub in find_packages(folder)]
+    # Data-only folders (the shipped entropy model) are listed as packages too, so setuptools
+    # does not warn that an importable folder is "absent from packages".
+    found += [f"bytepatch.{sub}" for sub in find_namespace_packages("bytepatch", include=["assets", "assets.*"])]
     return found
 
 

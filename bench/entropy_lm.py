@@ -3,7 +3,7 @@
 For each device (CPU, and CUDA when present) and each preset, scores real text
 (Python standard library sources, cut into 4 KB documents) with
 `TransformerEntropyModel.entropies` and reports bytes/s. Achieved FLOP/s = bytes/s x
-the model's forward FLOPs per byte (paper accounting, `models/flops.py`: weights +
+the model's forward FLOPs per byte (paper accounting, `models/blt/flops.py`: weights +
 attention over the window + output head); it is given as a fraction of a plain
 `torch.matmul` peak measured in the same run on the same device and dtype (float32
 on CPU, bf16 on CUDA). Weights are random: speed does not depend on them.
@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from bytepatch.models.entropy_lm import TransformerEntropyModel
-from bytepatch.models.flops import transformer_flops_per_byte
-from bytepatch.models.transformer import TRANSFORMER_PRESETS, ByteTransformer
+from bytepatch.models.blt.flops import transformer_flops_per_byte
+from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer
 
 
 def corpus(n_bytes: int, doc_size: int = 4096) -> list[bytes]:

@@ -1,7 +1,7 @@
 """Throughput of the shipped n-gram entropy model: MB/s of entropies on one core.
 
 Runs the Numba kernel single-threaded (it has no parallel loops) on real text when
-the Debian docs of DESIGN §7 are installed, else on the repository's own sources, and
+the Debian docs of docs/design.md §7 are installed, else on the repository's own sources, and
 prints MB/s for entropies alone and for the full `entropies()` call (packing and
 splitting included), best of several repeats, plus the load time of the model and
 the process's peak memory right after loading it.
@@ -12,6 +12,7 @@ the process's peak memory right after loading it.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from pathlib import Path
@@ -67,15 +68,18 @@ def main() -> None:
     data, offsets = pack_documents(docs)
     tb = model._tables
     kernel_args = (
-        data, offsets, model.config.order, tb["base_prob"], tb["base_plogp"], tb["base_sum_plogp"],
-        tb["slots"], tb["stream_prob"], tb["stream_byte"],
+        data, offsets, model.config.order, tb["base"], tb["base_sum_plogp"],
+        tb["slots"], tb["pair_meta"], tb["stream_prob"], tb["stream_byte"],
     )  # fmt: skip
     kernel_s = best_seconds(lambda: K.ngram_entropies(*kernel_args), args.repeats)
     api_s = best_seconds(lambda: model.entropies(docs), args.repeats)
+    threads = len(os.sched_getaffinity(0))
+    threaded_s = best_seconds(lambda: K.ngram_entropies(*kernel_args, threads=threads), args.repeats)
     print(f"model {model!r}, loaded in {load_s:.2f}s, process peak RSS after load {peak_mb:.0f} MB")
     print(f"corpus {mb:.1f} MB in {len(docs)} documents")
     print(f"kernel (entropy + surprisal), 1 core: {mb / kernel_s:6.2f} MB/s")
     print(f"model.entropies(docs),        1 core: {mb / api_s:6.2f} MB/s")
+    print(f"kernel, {threads} threads:              {mb / threaded_s:6.2f} MB/s ({kernel_s / threaded_s:.2f}x of 1)")
     print(f"bits/byte on this corpus: {model.cross_entropy(docs):.3f}")
 
 

@@ -28,6 +28,18 @@ def __getattr__(name: str):
         from bytepatch import dataset
 
         return getattr(dataset, name)
+    if name in ("load_patcher", "build_patcher"):
+        from bytepatch import pretrained
+
+        return getattr(pretrained, name)
+    if name in ("patch_table", "patcher_metadata"):
+        from bytepatch import table
+
+        return getattr(table, name)
+    if name in ("open_entropy_model", "SharedModel"):
+        from bytepatch.entropy import source
+
+        return getattr(source, name)
     raise AttributeError(f"module 'bytepatch' has no attribute {name!r}")
 
 
@@ -42,7 +54,13 @@ __all__ = [
     "SpacePatcherConfig",
     "StridePatcher",
     "StridePatcherConfig",
+    "SharedModel",
     "__version__",
+    "build_patcher",
+    "load_patcher",
+    "open_entropy_model",
+    "patch_table",
+    "patcher_metadata",
     "entropy_patch_lengths",
     "open_dataset",
     "patcher_from_dict",

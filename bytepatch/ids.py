@@ -1,4 +1,4 @@
-"""Byte <-> model id mapping shared by every model (DESIGN §1).
+"""Byte <-> model id mapping shared by every model (docs/design.md §1).
 
 Ids follow BLT: `id = byte + 4`, with four special ids below the bytes. Padding is
 never an id; models carry it as a separate mask.

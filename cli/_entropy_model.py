@@ -43,3 +43,14 @@ def _load_transformer(path: str, device: str) -> EntropyModel:
             f"entropy model {path!r} is a transformer, but {TRANSFORMER_MODULE} is not available ({exc})"
         ) from exc
     return module.load(path, device=device)
+
+
+def load_shared(name_or_path: str, device: str = "cpu"):
+    """The named model as a `SharedModel` (pickles as a reference: workers reload it by
+    path and fingerprint), or a ClickException saying why it cannot be loaded."""
+    from bytepatch.entropy.source import open_entropy_model
+
+    try:
+        return open_entropy_model(name_or_path, device)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc

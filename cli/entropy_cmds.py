@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import click
 
 from bytepatch.cli._entropy_model import load_model
+from bytepatch.cli._output_lock import output_lock
 from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
@@ -67,13 +68,14 @@ def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_
         config = NgramConfig(order=order, min_count=min_count, max_contexts=max_contexts)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    counter = NgramCounter(config)
-    for batch in batches(inputs, text_field, doc_per_line):
-        counter.update(batch)
-    if counter.n_bytes == 0:
-        raise click.ClickException("no bytes to fit on: the inputs hold no non-empty document")
-    model = counter.finalize()
-    model.save(output)
+    with output_lock(output, "fit-entropy"):
+        counter = NgramCounter(config)
+        for batch in batches(inputs, text_field, doc_per_line):
+            counter.update(batch)
+        if counter.n_bytes == 0:
+            raise click.ClickException("no bytes to fit on: the inputs hold no non-empty document")
+        model = counter.finalize()
+        model.save(output)
     click.echo(f"wrote {output}: {model!r} from {counter.n_bytes} bytes in {counter.n_docs} documents", err=True)
 
 

@@ -52,7 +52,7 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
     import torch
 
     from bytepatch.models.entropy_lm.model import resolve_device
-    from bytepatch.models.generate import Sampling, iter_generate
+    from bytepatch.models.generation.generate import Sampling, iter_generate
     from bytepatch.models.train import load_checkpoint
 
     if threads is not None:

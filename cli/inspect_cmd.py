@@ -23,14 +23,16 @@ from bytepatch.patchers import PATCHERS, patcher_from_dict
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
 @click.option("--stride", type=int, default=4, show_default=True, help="Patch size for --patcher stride.")
 @click.option("--max-patch-length", type=int, help="Cut patches longer than M bytes.")
-@click.option("--max-bytes", type=click.IntRange(min=0), default=100_000, show_default=True,
-              help="Inspect only the first N bytes (0: all).")  # fmt: skip
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Show the window starting at this byte (from the start of the patch holding it).")  # fmt: skip
+@click.option("--length", "--max-bytes", "length", type=click.IntRange(min=0), default=100_000, show_default=True,
+              help="Show at most N bytes from --offset (0: to the end).")  # fmt: skip
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
               help="Write a self-contained HTML page (text + entropy plot) here instead.")  # fmt: skip
 @click.option("--verbose", "-v", is_flag=True, help="Also list every patch: index, offset, length, bytes.")
 @click.option("--color/--no-color", default=None, help="Colour patches (default: when stdout is a terminal).")
 def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model: str, threshold: float | None,
-                threshold_add: float | None, stride: int, max_patch_length: int | None, max_bytes: int,
+                threshold_add: float | None, stride: int, max_patch_length: int | None, offset: int, length: int,
                 html_path: str | None, verbose: bool, color: bool | None) -> None:  # fmt: skip
     """Show the patches of FILE (or --text) in the terminal, or as an HTML page.
 
@@ -45,9 +47,10 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
       bytepatch inspect --text "Daenerys Targaryen is in Game of Thrones"
       bytepatch inspect README.md --patcher space --verbose
       bytepatch inspect notes.txt --threshold 1.8 --html notes.html
+      bytepatch inspect big.txt --offset 150000 --length 2000 --html window.html
       echo "hello world" | bytepatch inspect - --patcher stride --stride 3 --no-color
     """
-    data = _read_input(file, text, max_bytes)
+    data = _read_input(file, text, offset, length)
     try:
         # The same patcher settings and defaults as `segment` (one place decides them).
         spec, _, info, _, model = patcher_spec(patcher, entropy_model, threshold, threshold_add, target=None,
@@ -55,6 +58,8 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
         entropies = model.entropies([data])[0] if model is not None else None
         extra = {"entropy_model": info["name"], "fingerprint": short_fingerprint(info["fingerprint"])} if info else {}
         view = build_view(data, patcher_from_dict(spec), entropies, extra)
+        if offset or (length and len(data) > length):
+            view = view.window(offset, length)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if html_path:
@@ -72,16 +77,20 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
     click.echo(view.summary(), err=True)
 
 
-def _read_input(file: str | None, text: str | None, max_bytes: int) -> bytes:
-    """The bytes to inspect: --text (as given on the command line) or FILE / - (stdin)."""
+def _read_input(file: str | None, text: str | None, offset: int, length: int) -> bytes:
+    """The bytes to patch: --text (as given on the command line) or FILE / - (stdin), up to
+    the end of the window. Everything before the window is patched too, so the window's
+    boundaries (and entropies) are those of the whole document."""
     if (file is None) == (text is None):
         raise click.UsageError("give either FILE (or - for stdin) or --text, not both and not neither")
+    end = offset + length if length else 0
     if text is not None:
         data = text.encode("utf-8", errors="surrogateescape")  # undo how Python decoded argv
     else:
         with click.open_file(file, "rb") as f:
-            data = f.read(max_bytes + 1) if max_bytes else f.read()
-    if max_bytes and len(data) > max_bytes:
-        click.echo(f"note: showing the first {max_bytes:,} bytes (--max-bytes 0 for all)", err=True)
-        data = data[:max_bytes]
+            data = f.read(end + 1) if end else f.read()
+    if end and len(data) > end:
+        where = f"bytes {offset:,}-{end:,}" if offset else f"the first {length:,} bytes"
+        click.echo(f"note: showing {where} (--offset/--length to choose; --length 0 for all)", err=True)
+        data = data[:end]
     return data

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
-from typing import Any
 
 import click
 
@@ -32,7 +30,11 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
 @click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
 @click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (each loads its own patcher; --threads is usually the better lever).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads per worker for the n-gram entropy kernel [default: CPUs available to this "
+                   "process (affinity, cgroup quota), divided among --workers].")
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
@@ -42,7 +44,7 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
             threshold_add: float | None, target_patch_size: float | None, stride: int,
             max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
-            input_format: str, shard_format: str, shard_size_mb: float, workers: int, save_entropies: bool,
+            input_format: str, shard_format: str, shard_size_mb: float, workers: int, threads: int | None, save_entropies: bool,
             overwrite: bool, resume: bool, num_shards: int | None, shard_index: int | None,
             quiet: bool) -> None:  # fmt: skip
     """Segment INPUT... into patches and write an Arrow dataset to --output.
@@ -76,7 +78,7 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
                                  show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
-                                 merge=dist is None)  # fmt: skip
+                                 merge=dist is None, threads=threads or _default_threads(workers))  # fmt: skip
         manifest = segment_corpus(inputs, output, spec, reader, options, factory, info, model)
         if dist is not None:
             manifest = dist.finish(output, options)
@@ -98,6 +100,12 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
                    f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
 
 
+def _default_threads(workers: int) -> int:
+    from bytepatch.cpus import available_cpus
+
+    return max(1, available_cpus() // workers)
+
+
 def _job_split(num_shards: int | None, shard_index: int | None):
     """(number of jobs, this job, torchrun coordinator or None) for this run."""
     if (num_shards is None) != (shard_index is None):
@@ -115,51 +123,26 @@ def _job_split(num_shards: int | None, shard_index: int | None):
 
 
 def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader, device="cpu"):
-    """The patcher dict, entropy-model factory, model info, extra metadata and loaded model."""
-    if patcher == "stride":
-        return {"patcher": "stride", "stride": stride, "max_patch_length": max_len}, None, None, {}, None
-    if patcher == "space":
-        return {"patcher": "space", "max_patch_length": max_len}, None, None, {}, None
-    resolver = _entropy_resolver()
-    model = resolver.load_model(model_name, device)
-    # Precision is recorded because bf16 entropies near the threshold can patch differently
-    # from fp32 ones; generate and eval read it to patch like the data.
-    precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
-    info = {"name": model_name, "kind": model.kind, "fingerprint": model.fingerprint, "precision": precision}
-    extra: dict[str, Any] = {}
-    if target is not None:
-        if threshold is not None or threshold_add is not None:
-            raise click.UsageError("--target-patch-size chooses the threshold; do not also pass --threshold")
-        threshold = _calibrate(model, inputs, reader, target, max_len)
-        extra["calibration"] = {"target_patch_size": target, "threshold": threshold, "rule": "global",
-                                "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip
-    elif threshold is None and threshold_add is None:
-        if model.default_threshold is None:
-            # A threshold tuned for another model would give arbitrary patch sizes.
-            raise click.UsageError(
-                f"entropy model {model_name!r} has no default threshold; pass --threshold, --threshold-add "
-                "or --target-patch-size"
-            )
-        threshold = model.default_threshold
-    spec = {"patcher": "entropy", "threshold": threshold, "threshold_add": threshold_add, "max_patch_length": max_len}
-    factory = functools.partial(resolver.load_model, model_name, device)
-    return spec, factory, info, extra, model
+    """The patcher dict, entropy-model factory, model info, extra metadata and loaded model.
 
+    Built by `bytepatch.pretrained.build_patcher`, the function behind the library's
+    `bytepatch.load_patcher`: the command and the library cannot disagree.
+    """
+    from bytepatch.pretrained import PatcherOptionError, build_patcher
 
-CALIBRATION_SAMPLE_BYTES = 8_000_000  # enough for a threshold within 2%, cheap next to a corpus
-
-
-def _calibrate(model, inputs, reader: ReaderConfig, target: float, max_len: int | None) -> float:
-    """The global threshold giving mean patch size `target` on a sample of the corpus
-    (`bytepatch.entropy.sample`: round-robin over the inputs, long documents truncated)."""
-    from bytepatch.entropy.calibrate import calibrate_threshold
-    from bytepatch.entropy.sample import sample_documents
-
-    sample = sample_documents(inputs, reader, CALIBRATION_SAMPLE_BYTES)
-    result = calibrate_threshold(model.entropies(sample), target, rule="global", max_patch_length=max_len)
-    click.echo(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
-               f"on {sum(map(len, sample)):,} sample bytes from {len(sample):,} documents", err=True)  # fmt: skip
-    return float(result.threshold)
+    model = None
+    if patcher == "entropy":
+        model = _entropy_resolver().load_shared(model_name, device)
+    try:
+        built = build_patcher(patcher, entropy_model=model, threshold=threshold, threshold_add=threshold_add,
+                              target_patch_size=target, calibration_data=list(inputs), reader=reader,
+                              stride=stride, max_patch_length=max_len, log=lambda m: click.echo(m, err=True))  # fmt: skip
+    except PatcherOptionError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if model is None:
+        return built.patcher.to_dict(), None, None, {}, None
+    # The source reloads the model in each worker process (cached, fingerprint-checked).
+    return built.patcher.to_dict(), model.source.load, built.model_info, built.extra_metadata, model
 
 
 def _entropy_resolver():

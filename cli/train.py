@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from bytepatch.cli._output_lock import output_lock
+
 
 @click.command("train")
 @click.argument("args", metavar="DATASET... [KEY=VALUE...]", nargs=-1, required=True)
@@ -83,8 +85,9 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         raise click.ClickException(str(exc)) from exc
 
     try:
-        summary = run_training(run, datasets, output, eval_datasets=list(eval_datasets) or None,
-                               resume=resume, overwrite=overwrite, stop_at=stop_at)  # fmt: skip
+        with output_lock(output, "train"):
+            summary = run_training(run, datasets, output, eval_datasets=list(eval_datasets) or None,
+                                   resume=resume, overwrite=overwrite, stop_at=stop_at)  # fmt: skip
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
     if summary["rank"] != 0:  # under torchrun, one summary line

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from bytepatch.cli._output_lock import output_lock
+
 from bytepatch.io import FORMATS, InputError, iter_documents
 
 
@@ -64,7 +66,8 @@ def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int,
                           eval_every=eval_every, save_every=save_every, log_every=log_every, device=device,
                           target_patch_size=target_patch_size)  # fmt: skip
         docs = ((d.id, d.data) for d in iter_documents(inputs, text_field, id_field, doc_per_line, input_format))
-        train_entropy_lm(docs, output, cfg, resume=resume, overwrite=overwrite)
+        with output_lock(output, "train-entropy"):
+            train_entropy_lm(docs, output, cfg, resume=resume, overwrite=overwrite)
     except (InputError, TrainingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except TrainingInterrupted as exc:

@@ -9,16 +9,16 @@
     logits, loss = lm(idx, targets)
 """
 
-from bytepatch.models.blt import BLT
-from bytepatch.models.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
-from bytepatch.models.flops import (
+from bytepatch.models.blt.model import BLT
+from bytepatch.models.blt.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.blt.flops import (
     blt_flops_per_byte,
     blt_param_counts,
     transformer_flops_per_byte,
     transformer_param_counts,
 )
-from bytepatch.models.presets import PRESETS
-from bytepatch.models.transformer import (
+from bytepatch.models.blt.presets import PRESETS
+from bytepatch.models.nn.transformer import (
     IGNORE_INDEX,
     TRANSFORMER_PRESETS,
     VOCAB_SIZE,

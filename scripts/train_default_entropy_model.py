@@ -1,6 +1,6 @@
 """Train the n-gram entropy model shipped in bytepatch/assets/entropy/default/.
 
-Data (DESIGN §7; Debian packages, install them first):
+Data (docs/design.md §7; Debian packages, install them first):
     apt-get update && apt-get install -y python3.11-doc perl-doc manpages gnu-standards \
         fortunes fortunes-de fortunes-ru fortunes-zh \
         debian-reference-de debian-reference-fr debian-reference-ja debian-reference-zh-cn \

@@ -1,4 +1,4 @@
-"""The package's import rules (DESIGN §8): `bytepatch.cli -> bytepatch.models -> bytepatch`.
+"""The package's import rules (docs/design.md §8): `bytepatch.cli -> bytepatch.models -> bytepatch`.
 
 Checked statically on every module's import statements, so a lazy import inside a
 function counts too.

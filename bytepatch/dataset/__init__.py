@@ -1,4 +1,4 @@
-"""Patch-boundary datasets: Arrow/Parquet shards plus a manifest (DESIGN §5)."""
+"""Patch-boundary datasets: Arrow/Parquet shards plus a manifest (docs/design.md §5)."""
 
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest, write_manifest
 from bytepatch.dataset.reader import Dataset, DatasetRow, ShardError, open_dataset

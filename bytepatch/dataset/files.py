@@ -41,7 +41,9 @@ def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
 
     def write(target: Path) -> None:
         if fmt == "arrow":
-            with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            # The IPC *stream* format, as Hugging Face `datasets` writes and memory-maps `.arrow`
+            # files (`Dataset.from_file`); `read_arrow_table` reads both it and the file format.
+            with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table, max_chunksize=64 * 1024)
         elif fmt == "parquet":
             import pyarrow.parquet as pq
@@ -56,3 +58,16 @@ def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, lambda target: target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+
+
+ARROW_FILE_MAGIC = b"ARROW1"  # the IPC file format starts (and ends) with it; the stream format does not
+
+
+def read_arrow_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """An Arrow IPC shard, memory-mapped (zero-copy), in either IPC format: the stream
+    format bytepatch writes, or the file format of datasets written before."""
+    with pa.memory_map(str(path), "r") as source:
+        is_file = source.read(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC
+        source.seek(0)
+        table = pa.ipc.open_file(source).read_all() if is_file else pa.ipc.open_stream(source).read_all()
+    return table.select(columns) if columns is not None else table

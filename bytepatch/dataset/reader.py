@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
+from bytepatch.dataset.files import read_arrow_table
 from bytepatch.dataset.manifest import read_manifest
 
 
@@ -54,8 +55,7 @@ class Dataset:
                 import pyarrow.parquet as pq
 
                 return pq.read_table(path)
-            with pa.memory_map(str(path), "r") as source:
-                return pa.ipc.open_file(source).read_all()
+            return read_arrow_table(path)
         except (OSError, pa.ArrowException) as exc:
             raise ShardError(f"{path}: cannot read shard {index} of dataset {self.path} ({exc})") from exc
 

@@ -1,4 +1,4 @@
-"""The dataset schema (DESIGN §5) and the metadata every shard carries.
+"""The dataset schema (docs/design.md §5) and the metadata every shard carries.
 
 Columns: `id` (string), `bytes` (large_binary, the document exactly as read),
 `patch_lengths` (list<int32>), and optionally `entropies` (list<float16>). The schema
@@ -37,6 +37,18 @@ def read_metadata(schema: pa.Schema) -> dict[str, Any]:
     return json.loads(raw)
 
 
+MAX_STORED_PATCH_LENGTH = INT32_MAX  # the largest length the patch_lengths column holds
+
+
+def check_storable(lengths: np.ndarray, doc_id: str) -> None:
+    """Refuse patch lengths the dataset cannot store (never let them wrap)."""
+    if len(lengths) and int(lengths.max()) > MAX_STORED_PATCH_LENGTH:
+        raise ValueError(
+            f"{doc_id}: a patch of {int(lengths.max()):,} bytes is longer than a dataset stores "
+            f"({MAX_STORED_PATCH_LENGTH:,}); pass --max-patch-length"
+        )
+
+
 def list_array(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
     """A list column from flat values and int64 row offsets (Arrow lists use int32)."""
     if offsets[-1] > INT32_MAX:
@@ -62,6 +74,8 @@ def build_table(
     """One shard's rows as a table of `schema`: the documents back to back in `data` with
     int64 `offsets`, flat patch lengths with their offsets, and optionally entropies
     (flat float values + offsets)."""
+    if lengths.dtype != np.int32:
+        check_storable(lengths, "a document of this shard")
     columns = [
         pa.array(ids, type=pa.string()),
         binary_array(data, offsets),

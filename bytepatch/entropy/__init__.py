@@ -1,4 +1,4 @@
-"""Entropy models for entropy patching (DESIGN §2, §4): interface, n-gram model, calibration.
+"""Entropy models for entropy patching (docs/design.md §2, §4): interface, n-gram model, calibration.
 
 Core library: never imports torch, `bytepatch.models` or `bytepatch.cli`. The
 transformer entropy LM implements the same `EntropyModel` protocol in `bytepatch.models`.

@@ -24,7 +24,7 @@ CONFIG_FILE = "config.json"
 
 @runtime_checkable
 class EntropyModel(Protocol):
-    """A byte-level predictor that yields one entropy (nats) per byte (DESIGN §2)."""
+    """A byte-level predictor that yields one entropy (nats) per byte (docs/design.md §2)."""
 
     kind: str  # "ngram", "transformer", ...: the `kind` field of config.json
     fingerprint: str  # stable hash of config + weights: identical entropies <=> equal fingerprints
@@ -90,7 +90,7 @@ def as_documents(docs: Sequence[bytes] | bytes) -> list[bytes]:
     out = []
     for i, doc in enumerate(docs):
         if isinstance(doc, str):
-            raise TypeError(f"document {i} is a str; encode it (documents are bytes, DESIGN §1)")
+            raise TypeError(f"document {i} is a str; encode it (documents are bytes, docs/design.md §1)")
         out.append(bytes(doc))
     return out
 

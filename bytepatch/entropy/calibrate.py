@@ -1,4 +1,4 @@
-"""Threshold calibration: the threshold that gives a target mean patch size (DESIGN §4).
+"""Threshold calibration: the threshold that gives a target mean patch size (docs/design.md §4).
 
 Users think in mean patch size (bytes per patch), models in nats. The patch count is a
 non-increasing step function of the threshold whose steps sit at the candidate values

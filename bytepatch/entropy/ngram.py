@@ -30,12 +30,14 @@ from typing import Any
 import numpy as np
 
 from bytepatch.entropy import ngram_kernels as K
+from bytepatch.entropy import table_cache as TC
 from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config
 
 KIND = "ngram"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "ngram.npz"
-_LOAD_FACTOR = 0.5  # fill limit of the counting table and the context index
+_LOAD_FACTOR = 0.5  # fill limit of the counting table
+_INDEX_LOAD = 0.75  # fill limit of the context index the entropy kernel probes
 DENSE_ROWS = 32768  # contexts given a dense row at load (2 x 32 MB of float32 with their p log p): the speed lever
 _CHUNK_BYTES = 1 << 23  # documents are counted in ~8 MB batches: bounded extra memory
 
@@ -322,12 +324,21 @@ class NgramModel:
     ) -> None:
         validate_arrays(config, arrays)
         self.config = config
-        self.arrays = arrays
+        self._arrays: dict[str, np.ndarray] | None = arrays
+        self._weights: Path | None = None  # where `arrays` come from when they are read lazily
         self.default_threshold = default_threshold
         self.stats = dict(stats or {})
         self.context_length = config.order - 1
         self.fingerprint = _fingerprint(config, arrays)
         self._tables = _probability_tables(arrays, dense_rows)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The stored integer tables (read on first use when the model came from the table cache)."""
+        if self._arrays is None:
+            assert self._weights is not None
+            self._arrays = _read_arrays(self._weights)
+        return self._arrays
 
     @classmethod
     def fit(cls, docs: Iterable[bytes], config: NgramConfig | None = None) -> NgramModel:
@@ -338,8 +349,11 @@ class NgramModel:
 
     # ---- inference
 
-    def entropies_and_surprisals(self, docs: Sequence[bytes]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per document: h[t] (entropy, nats) and -log P(byte t) (nats), float32."""
+    def entropies_and_surprisals(
+        self, docs: Sequence[bytes], threads: int = 1
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per document: h[t] (entropy, nats) and -log P(byte t) (nats), float32; computed
+        on `threads` threads (the values never depend on it)."""
         docs = as_documents(docs)
         if not docs:
             return [], []
@@ -349,17 +363,32 @@ class NgramModel:
             data,
             offsets,
             self.config.order,
-            t["base_prob"],
-            t["base_plogp"],
+            t["base"],
             t["base_sum_plogp"],
             t["slots"],
+            t["pair_meta"],
             t["stream_prob"],
             t["stream_byte"],
+            threads=threads,
         )
         return np.split(h, offsets[1:-1]), np.split(s, offsets[1:-1])
 
-    def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
-        return self.entropies_and_surprisals(docs)[0]
+    def entropies_flat(self, data: np.ndarray, offsets: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Entropies (float32, flat) of documents stored back to back: uint8 `data` and
+        int64 `offsets` (documents + 1, from 0 to len(data)), on `threads` threads."""
+        data = np.ascontiguousarray(data, dtype=np.uint8)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        if offsets.ndim != 1 or len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(data):
+            raise ValueError("offsets must start at 0 and end at len(data)")
+        if np.any(offsets[1:] < offsets[:-1]):
+            raise ValueError("offsets must be non-decreasing")
+        t = self._tables
+        h, _ = K.ngram_entropies(data, offsets, self.config.order, t["base"], t["base_sum_plogp"], t["slots"],
+                                 t["pair_meta"], t["stream_prob"], t["stream_byte"], threads=threads)  # fmt: skip
+        return h
+
+    def entropies(self, docs: Sequence[bytes], threads: int = 1) -> list[np.ndarray]:
+        return self.entropies_and_surprisals(docs, threads)[0]
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:
         """Mean surprisal in bits per byte; ValueError when the documents hold no byte."""
@@ -413,6 +442,17 @@ class NgramModel:
         where = Path(path) / CONFIG_FILE
         weights = Path(path) / WEIGHTS_FILE
         config, default_threshold, stats, recorded = _parse_config(raw, where)
+        key = _cache_key(weights, config)
+        cached = TC.load_tables(key, _TABLE_NAMES) if key else None
+        if cached is not None and cached[1].get("fingerprint") == recorded:
+            # The entry was written by a full load of exactly these bytes, which checked the
+            # arrays and the fingerprint: skip reading, validating and rebuilding them.
+            model = cls.__new__(cls)
+            model.config, model._arrays, model._weights = config, None, weights
+            model.default_threshold, model.stats = default_threshold, stats
+            model.context_length, model.fingerprint = config.order - 1, recorded
+            model._tables = cached[0]
+            return model
         arrays = _read_arrays(weights)
         try:
             model = cls(config, arrays, default_threshold=default_threshold, stats=stats)
@@ -423,6 +463,8 @@ class NgramModel:
                 f"{where}: fingerprint {recorded} does not match the weights in {WEIGHTS_FILE} ({model.fingerprint}); "
                 "the directory was modified or mixed from two models"
             )
+        if key:
+            TC.store_tables(key, model._tables, {"fingerprint": model.fingerprint})
         return model
 
     def with_default_threshold(self, threshold: float | None) -> NgramModel:
@@ -448,6 +490,17 @@ _ARRAY_DTYPES = {
     "succ_count": np.dtype(np.uint32),
 }
 _CONFIG_KEYS = {"kind", "format_version", "config", "default_threshold", "fingerprint", "stats"}
+
+
+_TABLE_NAMES = ["base_p1", "base", "base_sum_plogp", "slots", "pair_meta", "stream_prob", "stream_byte"]
+
+
+def _cache_key(weights: Path, config: NgramConfig) -> str | None:
+    """The table-cache key of a weights file (None when it cannot be read: load reports that)."""
+    try:
+        return TC.content_key([weights], {"config": config.to_dict(), "dense_rows": DENSE_ROWS})
+    except OSError:
+        return None
 
 
 def _parse_config(raw: dict[str, Any], where: Path) -> tuple[NgramConfig, float | None, dict[str, Any], str]:
@@ -595,18 +648,21 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
         chosen = np.sort(np.concatenate([above, np.flatnonzero(score == kth)[: k - len(above)]]))
     ctx_dense = np.full(len(ctx_keys), -1, dtype=np.int64)
     ctx_dense[chosen] = np.arange(len(chosen))
-    capacity = 1 << max(4, int(math.ceil(len(ctx_keys) / _LOAD_FACTOR)).bit_length())
+    # The index is probed at random for every byte: at most 3/4 full keeps probe runs short
+    # (a slot is 16 bytes, so a run of 4 costs one cache line) while the table stays small
+    # enough for more of it to live in the caches.
+    capacity = 1 << max(4, (int(math.ceil(len(ctx_keys) / _INDEX_LOAD)) - 1).bit_length())
     slots = K.build_slots(ctx_keys, head, succ_len, ctx_dense, capacity)
     missing = K.first_missing_suffix(slots, ctx_keys)
     if missing >= 0:
         raise ValueError(f"contexts are not prefix-closed: the suffix of context {missing} is not stored")
-    prob, plogp, sum_plogp = K.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
+    dense, sum_plogp = K.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
     return {
         "base_p1": base,
-        "base_prob": prob,
-        "base_plogp": plogp,
+        "base": dense,
         "base_sum_plogp": sum_plogp,
         "slots": slots,
+        "pair_meta": K.pair_index(slots),
         "stream_prob": stream_prob,
         "stream_byte": stream_byte,
     }

@@ -230,6 +230,16 @@ def lookup_many(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
+def pair_index(slots: np.ndarray) -> np.ndarray:
+    """The meta word (or -1) of every 2-symbol context, indexed directly: row
+    `b2 << 8 | b1` for bytes (b2, b1), row 65536 + b1 for (BOS, b1). Every byte past the
+    first looks one up; a 0.5 MB array keeps that lookup in the caches instead of a probe."""
+    pairs = np.arange(65536, dtype=np.uint64)
+    bos = np.arange(256, dtype=np.uint64) | _BOS_BIT
+    keys = np.concatenate([pairs, bos]) | (np.uint64(2) << np.uint64(_N_SHIFT))
+    return lookup_many(slots, keys)
+
+
 # ------------------------------------------------------ derived tables (built at load)
 
 
@@ -325,9 +335,10 @@ def dense_tables(
     slots: np.ndarray,  # uint64 (capacity, 2): see build_slots
     stream_prob: np.ndarray,  # float32: see build_stream
     stream_byte: np.ndarray,  # uint8
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The dense rows the entropy kernel reads: (257 + R, 256) float32 probabilities, the
-    same rows' p log p (float32, from the rounded p), and their row sums (float64).
+) -> tuple[np.ndarray, np.ndarray]:
+    """The dense rows the entropy kernel reads: (257 + R, 256, 2) float32 holding each
+    row's probabilities ([.., 0]) next to their p log p ([.., 1], from the rounded p), so
+    one cache line serves both reads of a byte; and the row sums of p log p (float64).
 
     Row r >= 257 is the full distribution of dense_keys[r - 257], built like
     `ngram_distribution_py`: the previous symbol's base row, then each stored suffix
@@ -335,11 +346,10 @@ def dense_tables(
     Contexts must be prefix-closed (checked by `first_missing_suffix`).
     """
     n_rows = base.shape[0] + dense_keys.shape[0]
-    prob = np.empty((n_rows, 256), dtype=np.float32)
-    plogp = np.empty((n_rows, 256), dtype=np.float32)
+    table = np.empty((n_rows, 256, 2), dtype=np.float32)
     sum_plogp = np.empty(n_rows, dtype=np.float64)
-    _fill_dense(base, dense_keys, slots, stream_prob, stream_byte, prob, plogp, sum_plogp)
-    return prob, plogp, sum_plogp
+    _fill_dense(base, dense_keys, slots, stream_prob, stream_byte, table, sum_plogp)
+    return table, sum_plogp
 
 
 @numba.njit(cache=True)
@@ -349,12 +359,11 @@ def _fill_dense(
     slots: np.ndarray,
     stream_prob: np.ndarray,
     stream_byte: np.ndarray,
-    prob: np.ndarray,
-    plogp: np.ndarray,
+    table: np.ndarray,
     sum_plogp: np.ndarray,
 ) -> None:
     n_base = base.shape[0]
-    n_rows = prob.shape[0]
+    n_rows = table.shape[0]
     bits = _table_bits(slots.shape[0])
     p = np.empty(256, dtype=np.float64)
     for r in range(n_rows):
@@ -384,28 +393,258 @@ def _fill_dense(
         total = 0.0
         for b in range(256):
             x = np.float32(p[b])
-            prob[r, b] = x
+            table[r, b, 0] = x
             xd = np.float64(x)
             v = xd * np.log(xd) if xd > 0.0 else 0.0
-            plogp[r, b] = v
+            table[r, b, 1] = v
             total += v
         sum_plogp[r] = total
 
 
 # ----------------------------------------------------------------------- entropies
 
+TASK_BYTES = 1 << 16  # bytes per parallel task: small enough to balance threads, large enough to amortise
+_BLOCK = 16  # positions whose table probes are issued together (memory-level parallelism)
 
-@numba.njit(cache=True)
+
+def entropy_tasks(offsets: np.ndarray, task_bytes: int = TASK_BYTES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Work items for `ngram_entropies_into`: (document start, lo, hi) byte ranges.
+
+    A long document is cut into ranges of `task_bytes`: each position's entropy depends
+    only on its own document's bytes (at most order - 1 back), so any cut gives the same
+    values; short documents are grouped until a task holds about `task_bytes`.
+    """
+    return _entropy_tasks(offsets, np.int64(max(1, task_bytes)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _entropy_tasks(offsets: np.ndarray, task_bytes: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_docs = offsets.shape[0] - 1
+    cap = n_docs + offsets[-1] // task_bytes + 1
+    doc_start = np.empty(cap, dtype=np.int64)  # -1: the task spans whole documents (look them up)
+    lo = np.empty(cap, dtype=np.int64)
+    hi = np.empty(cap, dtype=np.int64)
+    k = 0
+    d = 0
+    while d < n_docs:
+        start, end = offsets[d], offsets[d + 1]
+        if end - start > task_bytes:  # a long document: ranges of its own
+            for a in range(start, end, task_bytes):
+                doc_start[k] = start
+                lo[k] = a
+                hi[k] = min(a + task_bytes, end)
+                k += 1
+            d += 1
+            continue
+        e = d + 1  # group whole short documents
+        while e < n_docs and offsets[e + 1] - start <= task_bytes:
+            e += 1
+        if end > start or e > d + 1:
+            doc_start[k] = -1 - d  # first document of the group, encoded
+            lo[k] = start
+            hi[k] = offsets[e]
+            k += 1
+        d = e
+    return doc_start[:k], lo[:k], hi[:k]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def ngram_entropies_into(
+    data: np.ndarray,  # uint8 (total_bytes,)
+    offsets: np.ndarray,  # int64 (n_docs + 1,)
+    task_doc: np.ndarray,  # int64: see entropy_tasks
+    task_lo: np.ndarray,
+    task_hi: np.ndarray,
+    order: int,
+    base: np.ndarray,  # float32 (257 + R, 256, 2): [.., 0] = probability, [.., 1] = p log p
+    base_sum_plogp: np.ndarray,  # float64 (257 + R,)
+    slots: np.ndarray,  # uint64 (capacity, 2)
+    pair_meta: np.ndarray,  # int64 (65792,): see pair_index
+    stream_prob: np.ndarray,  # float32
+    stream_byte: np.ndarray,  # uint8
+    entropy: np.ndarray,  # float32 (total_bytes,): written
+    surprisal: np.ndarray,  # float32 (total_bytes,): written
+) -> None:
+    """Fills `entropy` and `surprisal` task by task, tasks spread over Numba's threads.
+
+    Every task writes only its own byte range and reads shared read-only tables, so the
+    values do not depend on the number of threads or on how the tasks were cut.
+    """
+    for k in numba.prange(task_lo.shape[0]):
+        if task_doc[k] >= 0:
+            _entropy_range(data, task_doc[k], task_lo[k], task_hi[k], order, base, base_sum_plogp, slots,
+                           pair_meta, stream_prob, stream_byte, entropy, surprisal)  # fmt: skip
+        else:
+            d = -1 - task_doc[k]
+            while offsets[d] < task_hi[k]:
+                _entropy_range(data, offsets[d], offsets[d], offsets[d + 1], order, base, base_sum_plogp,
+                               slots, pair_meta, stream_prob, stream_byte, entropy, surprisal)  # fmt: skip
+                d += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _entropy_range(
+    data: np.ndarray,
+    doc_start: np.int64,
+    lo: np.int64,
+    hi: np.int64,
+    order: int,
+    base: np.ndarray,
+    base_sum_plogp: np.ndarray,
+    slots: np.ndarray,
+    pair_meta: np.ndarray,
+    stream_prob: np.ndarray,
+    stream_byte: np.ndarray,
+    entropy: np.ndarray,
+    surprisal: np.ndarray,
+) -> None:
+    """Entropies of bytes lo..hi-1 of the document starting at doc_start (see `ngram_entropies`).
+
+    Memory latency, not arithmetic, bounds this loop: every byte probes up to four random
+    slots of a table far larger than the caches. So positions go in blocks of _BLOCK, in
+    three passes: compute every probe's slot and touch it (independent loads, all in
+    flight at once), look the contexts up (now cache hits) and touch the stream heads and
+    dense rows they point to, then compute. The arithmetic is the one-pass loop's, in the
+    same order, so the values are identical to it bit for bit.
+    """
+    bits = _table_bits(slots.shape[0])
+    mask = slots.shape[0] - 1
+    acc = np.zeros(256, dtype=np.float64)  # A(b) on the support (per task: thread-private)
+    in_support = np.zeros(256, dtype=np.bool_)
+    support = np.empty(256, dtype=np.int64)
+    keys = np.empty((_BLOCK, MAX_ORDER), dtype=np.uint64)
+    n_keys = np.empty(_BLOCK, dtype=np.int64)
+    found = np.empty((_BLOCK, MAX_ORDER), dtype=np.int64)
+    n_found = np.empty(_BLOCK, dtype=np.int64)
+    rows = np.empty(_BLOCK, dtype=np.int64)
+    firsts = np.empty(_BLOCK, dtype=np.int64)
+    sink = np.uint64(0)
+    fsink = 0.0
+    for b0 in range(lo, hi, _BLOCK):
+        b1 = min(b0 + _BLOCK, hi)
+        # Pass 1: the context keys of every position; touch each one's home slot.
+        for t in range(b0, b1):
+            i = t - b0
+            pos = t - doc_start  # bytes of history within this document (never another's)
+            jmax = min(order - 1, pos + 1)
+            packed = np.uint64(0)
+            if pos >= 1:
+                packed = np.uint64(data[t - 1])
+            n = 0
+            for j in range(2, jmax + 1):
+                if j <= pos:
+                    packed |= np.uint64(data[t - j]) << np.uint64(8 * (j - 1))
+                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | packed
+                else:
+                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
+                keys[i, n] = key
+                if j > 2:  # 2-symbol contexts come from pair_meta, not from a probe
+                    sink ^= slots[_slot(key, bits), 0]
+                n += 1
+            n_keys[i] = n
+        # Pass 2: the stored contexts (prefix-closed: stop at the first miss), the dense row.
+        for t in range(b0, b1):
+            i = t - b0
+            nf = 0
+            for q in range(n_keys[i]):
+                key = keys[i, q]
+                if q == 0:
+                    if key & _BOS_BIT:
+                        meta = pair_meta[65536 + np.int64(key & np.uint64(255))]
+                    else:
+                        meta = pair_meta[np.int64(key & np.uint64(65535))]
+                    if meta < 0:
+                        break
+                    found[i, nf] = meta
+                    nf += 1
+                    continue
+                s = _slot(key, bits)
+                meta = np.int64(-1)
+                while True:
+                    k = slots[s, 0]
+                    if k == key:
+                        meta = np.int64(slots[s, 1])
+                        break
+                    if k == EMPTY:
+                        break
+                    s = (s + 1) & mask
+                if meta < 0:
+                    break
+                found[i, nf] = meta
+                nf += 1
+            n_found[i] = nf
+            row = BOS_ROW
+            if t > doc_start:
+                row = np.int64(data[t - 1])
+            first = 0
+            for f in range(nf - 1, -1, -1):  # the longest context with a dense row folds in the shorter ones
+                dense = (found[i, f] >> 41) - 1
+                if dense >= 0:
+                    row = 257 + dense
+                    first = f + 1
+                    break
+            rows[i] = row
+            firsts[i] = first
+            fsink += base[row, data[t], 0]
+            for f in range(first, nf):
+                head = found[i, f] & 0xFFFFFFFF
+                fsink += stream_prob[head]
+                sink ^= np.uint64(stream_byte[head + 1])
+        # Pass 3: blend longest first; each context hands its back-off weight to the shorter ones.
+        for t in range(b0, b1):
+            i = t - b0
+            row = rows[i]
+            w = 1.0
+            n_support = 0
+            for f in range(n_found[i] - 1, firsts[i] - 1, -1):
+                head = found[i, f] & 0xFFFFFFFF
+                n_succ = (found[i, f] >> 32) & 0x1FF
+                for q in range(head + 1, head + 1 + n_succ):
+                    b = stream_byte[q]
+                    if not in_support[b]:
+                        in_support[b] = True
+                        support[n_support] = b
+                        n_support += 1
+                        acc[b] = 0.0
+                    acc[b] += w * stream_prob[q]
+                w *= stream_prob[head]
+            x = data[t]
+            p_x = w * base[row, x, 0]
+            if in_support[x]:
+                p_x += acc[x]
+            h = 0.0
+            mass_s = 0.0
+            plogp_s = 0.0
+            for s in range(n_support):
+                b = support[s]
+                base_b = base[row, b, 0]
+                p = acc[b] + w * base_b
+                if p > 0.0:
+                    h -= p * np.log(p)
+                mass_s += base_b
+                plogp_s += base[row, b, 1]
+                in_support[b] = False
+            if w > 0.0:
+                rest = max(1.0 - mass_s, 0.0)
+                h -= w * np.log(w) * rest + w * (base_sum_plogp[row] - plogp_s)
+            entropy[t] = min(max(h, 0.0), _LN256)
+            surprisal[t] = -np.log(p_x)
+    if sink == np.uint64(1) and fsink == -1.0:  # never true: keeps the touching loads alive
+        entropy[lo] = np.float32(fsink)
+
+
 def ngram_entropies(
     data: np.ndarray,  # uint8 (total_bytes,)
     offsets: np.ndarray,  # int64 (n_docs + 1,)
     order: int,
-    base_prob: np.ndarray,  # float32 (257 + R, 256): rows 0..256 = orders <= 2 by previous symbol, then R contexts
-    base_plogp: np.ndarray,  # float32 (257 + R, 256): base_prob * log(base_prob)
-    base_sum_plogp: np.ndarray,  # float64 (257 + R,): row sums of base_plogp
+    base: np.ndarray,  # float32 (257 + R, 256, 2): rows 0..256 = orders <= 2 by previous symbol, then R contexts
+    base_sum_plogp: np.ndarray,  # float64 (257 + R,): row sums of p log p
     slots: np.ndarray,  # uint64 (capacity, 2): contexts of >= 2 symbols (see build_slots)
+    pair_meta: np.ndarray,  # int64 (65792,): the 2-symbol contexts' meta words (see pair_index)
     stream_prob: np.ndarray,  # float32: per context, its back-off weight then its successors' probabilities
     stream_byte: np.ndarray,  # uint8: the successor bytes, aligned with stream_prob
+    threads: int = 1,
+    task_bytes: int = TASK_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entropy h[t] (nats) of the predictive distribution of every byte, and its surprisal.
 
@@ -417,82 +656,22 @@ def ngram_entropies(
         sum_{b not in S} wB log(wB) = w log w * (1 - B(S)) + w * (sum_all B log B - sum_S B log B)
     and the entropy needs only |S| logarithms. Contexts are stored prefix-closed (every
     stored context's shorter suffix is stored too), so the search stops at the first miss.
+
+    Runs on `threads` threads (the GIL is released); the result does not depend on it.
     """
     total = data.shape[0]
     entropy = np.empty(total, dtype=np.float32)
     surprisal = np.empty(total, dtype=np.float32)
-    bits = _table_bits(slots.shape[0])
-    acc = np.zeros(256, dtype=np.float64)  # A(b) on the support
-    in_support = np.zeros(256, dtype=np.bool_)
-    support = np.empty(256, dtype=np.int64)
-    found = np.empty(MAX_ORDER, dtype=np.int64)
-    for d in range(offsets.shape[0] - 1):
-        start, end = offsets[d], offsets[d + 1]
-        for t in range(start, end):
-            pos = t - start  # bytes of history within this document (never another's)
-            jmax = min(order - 1, pos + 1)
-            row = BOS_ROW
-            packed = np.uint64(0)
-            if pos >= 1:
-                row = np.int64(data[t - 1])
-                packed = np.uint64(data[t - 1])
-            # Stored contexts of lengths 2..jmax, shortest first (keys grow by one byte).
-            n_found = 0
-            for j in range(2, jmax + 1):
-                if j <= pos:
-                    packed |= np.uint64(data[t - j]) << np.uint64(8 * (j - 1))
-                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | packed
-                else:
-                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
-                meta = _lookup(slots, key, bits)
-                if meta < 0:
-                    break
-                found[n_found] = meta
-                n_found += 1
-            # The longest context with a dense row already folds in every shorter one.
-            first = 0
-            for f in range(n_found - 1, -1, -1):
-                dense = (found[f] >> 41) - 1
-                if dense >= 0:
-                    row = 257 + dense
-                    first = f + 1
-                    break
-            # Blend longest first: each context hands its back-off weight to the shorter ones.
-            w = 1.0
-            n_support = 0
-            for f in range(n_found - 1, first - 1, -1):
-                head = found[f] & 0xFFFFFFFF
-                n_succ = (found[f] >> 32) & 0x1FF
-                for q in range(head + 1, head + 1 + n_succ):
-                    b = stream_byte[q]
-                    if not in_support[b]:
-                        in_support[b] = True
-                        support[n_support] = b
-                        n_support += 1
-                        acc[b] = 0.0
-                    acc[b] += w * stream_prob[q]
-                w *= stream_prob[head]
-            x = data[t]
-            p_x = w * base_prob[row, x]
-            if in_support[x]:
-                p_x += acc[x]
-            h = 0.0
-            mass_s = 0.0
-            plogp_s = 0.0
-            for s in range(n_support):
-                b = support[s]
-                base_b = base_prob[row, b]
-                p = acc[b] + w * base_b
-                if p > 0.0:
-                    h -= p * np.log(p)
-                mass_s += base_b
-                plogp_s += base_plogp[row, b]
-                in_support[b] = False
-            if w > 0.0:
-                rest = max(1.0 - mass_s, 0.0)
-                h -= w * np.log(w) * rest + w * (base_sum_plogp[row] - plogp_s)
-            entropy[t] = min(max(h, 0.0), _LN256)
-            surprisal[t] = -np.log(p_x)
+    if total == 0:
+        return entropy, surprisal
+    task_doc, lo, hi = entropy_tasks(offsets, task_bytes)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, len(lo))))
+    try:
+        ngram_entropies_into(data, offsets, task_doc, lo, hi, order, base, base_sum_plogp, slots, pair_meta,
+                             stream_prob, stream_byte, entropy, surprisal)  # fmt: skip
+    finally:
+        numba.set_num_threads(previous)
     return entropy, surprisal
 
 

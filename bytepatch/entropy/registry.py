@@ -3,7 +3,7 @@
 Core kinds are those that need no torch: today only "ngram". A directory whose config
 says another kind (e.g. "transformer") is refused with a ValueError naming the path and
 the kind; the CLI catches that case and dispatches to `bytepatch.models` itself, which
-keeps the import direction `cli -> models -> bytepatch` (DESIGN §8).
+keeps the import direction `cli -> models -> bytepatch` (docs/design.md §8).
 
 Loaded models are memoised by `_load_cached`, an explicit `functools.lru_cache` of
 `MAX_CACHED` entries on a pure loader keyed by the resolved directory, its kind and

@@ -1,4 +1,4 @@
-"""The calibration sample: a bounded, deterministic slice of a corpus (DESIGN §4).
+"""The calibration sample: a bounded, deterministic slice of a corpus (docs/design.md §4).
 
 Calibration needs "a sample of the corpus", not its first bytes: a corpus whose first
 file is one language or one 1 GB document would otherwise calibrate on that alone.

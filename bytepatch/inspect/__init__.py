@@ -5,7 +5,7 @@ and optional entropies, then render it. `bytepatch inspect` is a thin shell over
 """
 
 from bytepatch.inspect.escape import escape_bytes, escaped_text, unescape
-from bytepatch.inspect.html import inspect_page
+from bytepatch.inspect.html import inspect_page, patched_text_html
 from bytepatch.inspect.svg import entropy_svg
 from bytepatch.inspect.terminal import render_color, render_listing, render_plain
 from bytepatch.inspect.view import Patch, PatchView, build_view
@@ -18,6 +18,7 @@ __all__ = [
     "escape_bytes",
     "escaped_text",
     "inspect_page",
+    "patched_text_html",
     "render_color",
     "render_listing",
     "render_plain",

@@ -1,12 +1,12 @@
 """Showing arbitrary bytes as text, safely and reversibly.
 
-A document is bytes (DESIGN §1); a terminal or a web page shows text. `escape_bytes`
-decodes one chunk (one patch) as UTF-8 and splits it into segments of plain text and
-*escapes*: invalid UTF-8 bytes become `\\xNN`, control characters and bidi overrides
-(which could rewrite a terminal or reorder a line) become `\\r`, `\\xNN` or `\\uXXXX`.
-Newline and tab stay as they are. A chunk is decoded on its own, so a patch boundary
-that cuts a multi-byte character shows up as escaped bytes on both sides: the cut is
-visible, not hidden.
+A document is bytes; a terminal or a web page shows text. `escape_char` decides how
+one decoded character is shown: invalid UTF-8 bytes become `\\xNN`, control characters
+and bidi overrides (which could rewrite a terminal or reorder a line) become `\\r`,
+`\\xNN` or `\\uXXXX`. Newline and tab stay as they are. The views decode a whole
+document once (`cells`); `escape_bytes` / `escaped_text` escape one chunk on its own.
+`unescape` reads the plain view back, including the `\\N|` token that marks a patch
+boundary N bytes inside the character before it.
 
 Trade-off: escapes look like the text `\\x80` would. Renderers therefore style escape
 segments differently, and the plain (no colour) view also escapes `\\` and the
@@ -69,35 +69,46 @@ def escaped_text(chunk: bytes, separator: str) -> str:
     return "".join(s if esc else quote_plain(s, separator) for s, esc in escape_bytes(chunk))
 
 
-_TOKEN = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|[re0\\]|.)", re.DOTALL)
+_TOKEN = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[1-3]\||[re0\\]|.)", re.DOTALL)
 _SIMPLE = {"r": b"\r", "e": b"\x1b", "0": b"\x00", "\\": b"\\"}
 
 
 def unescape(text: str, separator: str = "|") -> list[bytes]:
-    """The chunks (patches) of a plain view, as the exact bytes they were made from."""
-    chunks: list[bytes] = []
-    current = bytearray()
+    """The chunks (patches) of a plain view, as the exact bytes they were made from.
+
+    A bare `separator` is a boundary between characters; `\\N|` (N = 1..3) is a boundary
+    N bytes into the character just before it (see `cells`).
+    """
+    out = bytearray()
+    cuts: list[int] = []
+    last_char = 0  # byte offset where the last character written starts
     pos = 0
     for m in _TOKEN.finditer(text):
-        current += _split(text[pos : m.start()], separator, chunks, current)
+        last_char = _plain(text[pos : m.start()], separator, out, cuts, last_char)
         token = m.group(1)
-        if token.startswith("x"):
-            current.append(int(token[1:], 16))
-        elif token.startswith("u") and len(token) == 5:
-            current += chr(int(token[1:], 16)).encode("utf-8")
+        if token[0] == "x" and len(token) == 3:
+            last_char = len(out)
+            out.append(int(token[1:], 16))
+        elif token[0] in "uU" and len(token) in (5, 9):
+            last_char = len(out)
+            out += chr(int(token[1:], 16)).encode("utf-8", errors="surrogatepass")
+        elif token[-1:] == "|" and token[0] in "123":
+            cuts.append(last_char + int(token[0]))
         else:
-            current += _SIMPLE.get(token, token.encode("utf-8"))
+            last_char = len(out)
+            out += _SIMPLE.get(token, token.encode("utf-8"))
         pos = m.end()
-    current += _split(text[pos:], separator, chunks, current)
-    chunks.append(bytes(current))
-    return chunks
+    _plain(text[pos:], separator, out, cuts, last_char)
+    edges = [0, *cuts, len(out)]
+    return [bytes(out[a:b]) for a, b in zip(edges, edges[1:])]
 
 
-def _split(plain: str, separator: str, chunks: list[bytes], current: bytearray) -> bytes:
-    """Cut unescaped text at separators: full chunks go to `chunks`, the tail is returned."""
-    *done, tail = plain.split(separator)
-    for piece in done:
-        current += piece.encode("utf-8")
-        chunks.append(bytes(current))
-        current.clear()
-    return tail.encode("utf-8")
+def _plain(plain: str, separator: str, out: bytearray, cuts: list[int], last_char: int) -> int:
+    """Append unescaped text, recording a cut at every separator; returns the new `last_char`."""
+    for j, piece in enumerate(plain.split(separator)):
+        if j:
+            cuts.append(len(out))
+        if piece:
+            out += piece.encode("utf-8")
+            last_char = len(out) - len(piece[-1].encode("utf-8"))
+    return last_char

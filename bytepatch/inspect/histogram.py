@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from bytepatch.inspect.svg import nice_ticks, svg_document
+from bytepatch.inspect.svg import TITLE_PX, left_margin, nice_ticks, svg_document
 
 Bin = tuple[int, int, int]  # (low, high, count)
 EIGHTHS = " \u258f\u258e\u258d\u258c\u258b\u258a\u2589\u2588"
 BAR_WIDTH = 32  # characters for the largest bin
 SVG_BAR = 28  # px per bin
 SVG_HEIGHT = 300
-MARGIN = {"left": 64, "right": 20, "top": 20, "bottom": 52}
+MARGIN = {"right": 20, "top": 20, "bottom": 52}
 
 
 def bin_label(low: int, high: int) -> str:
@@ -48,14 +48,15 @@ def histogram_svg(bins: list[Bin], title: str = "patch lengths") -> str:
     """A bar chart of the bins (x: patch length in bytes, y: number of patches)."""
     plot_w = max(len(bins), 4) * SVG_BAR
     plot_h = SVG_HEIGHT - MARGIN["top"] - MARGIN["bottom"]
-    x0, y0 = MARGIN["left"], MARGIN["top"] + plot_h
     ticks = nice_ticks(max([c for _, _, c in bins] + [1]))
+    labels = [f"{t:,.0f}" for t in ticks]
+    x0, y0 = left_margin(labels), MARGIN["top"] + plot_h  # room for the widest label, then the title
     top = ticks[-1]
     body: list[str] = []
-    for t in ticks:
+    for t, label in zip(ticks, labels):
         y = y0 - t / top * plot_h
         body.append(f'<line class="grid" x1="{x0}" x2="{x0 + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        body.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{t:,.0f}</text>')
+        body.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     for i, (lo, hi, c) in enumerate(bins):
         h = c / top * plot_h
         x = x0 + i * SVG_BAR
@@ -68,6 +69,6 @@ def histogram_svg(bins: list[Bin], title: str = "patch lengths") -> str:
     body.append(f'<line class="axis" x1="{x0}" x2="{x0 + plot_w}" y1="{y0}" y2="{y0}"/>')
     body.append(f'<text class="title" x="{x0 + plot_w / 2:.0f}" y="{SVG_HEIGHT - 6}" '
                 f'text-anchor="middle">patch length (bytes)</text>')  # fmt: skip
-    body.append(f'<text class="title" transform="translate(14,{MARGIN["top"] + plot_h / 2:.0f}) rotate(-90)" '
+    body.append(f'<text class="title" transform="translate({8 + TITLE_PX},{MARGIN["top"] + plot_h / 2:.0f}) rotate(-90)" '
                 f'text-anchor="middle">patches</text>')  # fmt: skip
     return svg_document(x0 + plot_w + MARGIN["right"], SVG_HEIGHT, body, title)

@@ -29,6 +29,8 @@ class PatchView:
     lengths: np.ndarray  # int32 patch lengths, summing to len(data)
     entropies: np.ndarray | None = None  # one value per byte (nats), entropy patcher only
     settings: dict[str, Any] = field(default_factory=dict)  # the patcher's to_dict() (+ model info)
+    origin: int = 0  # byte offset of `data` in the whole document (a window, see `window`)
+    first_index: int = 0  # index of the first patch in the whole document
 
     def __post_init__(self) -> None:
         total = int(np.sum(self.lengths, dtype=np.int64))
@@ -57,12 +59,29 @@ class PatchView:
     def __iter__(self) -> Iterator[Patch]:
         for i, (start, n) in enumerate(zip(self.offsets.tolist(), self.lengths.tolist())):
             h = float(self.entropies[start]) if self.entropies is not None else None
-            yield Patch(i, start, self.data[start : start + n], h)
+            yield Patch(self.first_index + i, self.origin + start, self.data[start : start + n], h)
+
+    def window(self, offset: int, length: int) -> PatchView:
+        """The patches covering bytes [offset, offset + length), from the start of the patch
+        holding `offset` (so the first patch is whole); offsets stay those of the document."""
+        if not 0 <= offset < max(len(self.data), 1):
+            raise ValueError(f"--offset {offset:,} is past the end of the input ({len(self.data):,} bytes)")
+        ends = np.cumsum(self.lengths, dtype=np.int64)
+        first = int(np.searchsorted(ends, offset, side="right"))
+        start = int(ends[first - 1]) if first else 0
+        stop = min(offset + length, len(self.data)) if length else len(self.data)
+        last = int(np.searchsorted(ends, stop, side="left"))  # the patch holding byte stop - 1
+        lengths = self.lengths[first : last + 1].copy()
+        if len(lengths):
+            lengths[-1] -= int(ends[last]) - stop  # cut the last patch at the window's end
+        h = None if self.entropies is None else self.entropies[start:stop]
+        return PatchView(self.data[start:stop], lengths, h, self.settings, self.origin + start, self.first_index + first)
 
     def summary(self) -> str:
         """One line: bytes, patches, mean size and the patcher settings."""
         settings = format_settings(self.settings)
-        return (f"{len(self.data):,} bytes, {len(self.lengths):,} patches "
+        where = f" at bytes {self.origin:,}-{self.origin + len(self.data):,}" if self.origin else ""
+        return (f"{len(self.data):,} bytes{where}, {len(self.lengths):,} patches "
                 f"(mean {self.mean_patch_size:.2f} bytes/patch); {settings}")  # fmt: skip
 
 

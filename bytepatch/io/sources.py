@@ -8,6 +8,7 @@ corpus checked out with git does not pull in `.git/`; this is documented in docs
 from __future__ import annotations
 
 import glob
+import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -62,8 +63,37 @@ def _walk(root: str) -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".")]
+        saved = hf_saved_dataset_files(dirpath, filenames)
+        if saved is not None:  # a `datasets` save_to_disk directory: its rows, not its JSON files
+            found += saved
+            dirnames[:] = []
+            continue
+        names = [f for f in sorted(filenames) if not f.startswith(".")]
+        if HF_DATASET_DICT in names:  # a saved DatasetDict: its splits are the subdirectories
+            names.remove(HF_DATASET_DICT)
+        found += [os.path.join(dirpath, f) for f in names]
     return found
+
+
+HF_STATE, HF_INFO, HF_DATASET_DICT = "state.json", "dataset_info.json", "dataset_dict.json"
+
+
+def hf_saved_dataset_files(directory: str, filenames: list[str]) -> list[str] | None:
+    """The Arrow files of a Hugging Face `Dataset.save_to_disk` directory, in row order
+    (as its state.json lists them), or None when `directory` is not one."""
+    if HF_STATE not in filenames or HF_INFO not in filenames:
+        return None
+    state_path = os.path.join(directory, HF_STATE)
+    try:
+        with open(state_path, encoding="utf-8") as f:
+            state = json.load(f)
+        files = [os.path.join(directory, entry["filename"]) for entry in state["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(state_path, f"not a readable `datasets` save_to_disk state file: {exc}") from exc
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise InputError(missing[0], "listed in state.json but missing (an incomplete save_to_disk directory?)")
+    return files
 
 
 def detect_format(path: str, forced: str = "auto") -> str:

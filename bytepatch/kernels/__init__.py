@@ -1,4 +1,4 @@
-"""Numba kernels for patch boundaries (DESIGN §3), each with a plain NumPy twin.
+"""Numba kernels for patch boundaries (docs/design.md §3), each with a plain NumPy twin.
 
 Every rule is split in two pure steps: a *start-mask* kernel (one uint8 per byte,
 1 where a patch starts) and the shared `starts_to_lengths` kernel that turns starts

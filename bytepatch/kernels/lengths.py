@@ -2,7 +2,7 @@
 
 Two steps, both linear: raw lengths from the starts, then (only if some patch exceeds
 `max_patch_length`) the cut: a long patch becomes pieces of `m` left to right with the
-remainder last, the rule of DESIGN §3 and of the BLT reference.
+remainder last, the rule of docs/design.md §3 and of the BLT reference.
 
 The raw-lengths loop is branch-free: at every byte it stores the length the open patch
 would have if it ended there, and advances only at a start. A branch per boundary

@@ -104,6 +104,38 @@ def as_uint8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     raise TypeError(f"expected bytes or a uint8 array, got {type(data).__name__}")
 
 
+def as_ragged(docs: Any) -> Ragged:
+    """A batch of documents as a ragged uint8 batch: a `Ragged` as is, a list of
+    str/bytes/uint8 arrays (str as UTF-8), or a pyarrow string/binary array (zero-copy)."""
+    if isinstance(docs, Ragged):
+        return docs
+    if type(docs).__module__.startswith("pyarrow"):
+        return _arrow_ragged(docs)
+    if isinstance(docs, (str, bytes, bytearray, memoryview)):
+        raise TypeError("pass a batch of documents (e.g. [text]), not a single document; patch_lengths takes one")
+    rows = list(docs)
+    return Ragged.from_bytes([d.encode("utf-8") if isinstance(d, str) else as_uint8(d) for d in rows])
+
+
+def _arrow_ragged(array: Any) -> Ragged:
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if not isinstance(array, pa.Array) or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+                                               or pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type)):
+        raise TypeError(f"expected a pyarrow string or binary array, got {getattr(array, 'type', type(array).__name__)}")
+    if array.null_count:
+        row = array.is_null().to_pylist().index(True)
+        raise ValueError(f"document {row} is null (a null is not an empty document)")
+    array = array.cast(pa.large_binary())
+    _, offsets_buf, data_buf = array.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
+    start = int(offsets[0]) if len(offsets) else 0
+    return Ragged(data[start : int(offsets[-1])], offsets - start)
+
+
 def split_into_patches(data: bytes | np.ndarray, lengths: np.ndarray) -> list[bytes]:
     raw = bytes(as_uint8(data).tobytes()) if isinstance(data, np.ndarray) else bytes(data)
     ends = np.cumsum(lengths)

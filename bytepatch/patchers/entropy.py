@@ -1,6 +1,6 @@
 """EntropyPatcher: a patch starts where the entropy model is uncertain (BLT's rule).
 
-The patcher itself only applies thresholds to entropies (DESIGN §3); computing the
+The patcher itself only applies thresholds to entropies (docs/design.md §3); computing the
 entropies is the entropy model's job. Give the patcher a model to patch raw bytes
 directly, or pass entropies you computed (or stored) yourself.
 """
@@ -13,7 +13,7 @@ from typing import ClassVar, Protocol, Sequence
 import numpy as np
 
 from bytepatch.kernels import entropy_starts, starts_to_lengths
-from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8, check_max_patch_length
+from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length
 from bytepatch.patchers.functions import check_entropies, check_thresholds, entropy_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -49,8 +49,19 @@ class EntropyPatcher(PatcherBase):
     config_class: ClassVar[type] = EntropyPatcherConfig
 
     def __init__(self, config: EntropyPatcherConfig | None = None, model: EntropySource | None = None) -> None:
+        if config is None and model is not None:
+            config = EntropyPatcherConfig(threshold=_model_threshold(model))
         super().__init__(config)
         self.model = model
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = "default", **options) -> "EntropyPatcher":
+        """The entropy patcher `bytepatch segment --entropy-model NAME_OR_PATH` builds
+        (the model's own default threshold unless `threshold=` etc. say otherwise);
+        options as `bytepatch.load_patcher`."""
+        from bytepatch.pretrained import load_patcher
+
+        return load_patcher("entropy", entropy_model=name_or_path, **options)
 
     def _entropies_of(self, data: bytes | np.ndarray, entropies: np.ndarray | None) -> np.ndarray:
         if entropies is not None:
@@ -68,11 +79,14 @@ class EntropyPatcher(PatcherBase):
         return entropy_patch_lengths(h, c.threshold, c.threshold_add, c.max_patch_length)
 
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+        docs = as_ragged(docs)
         if entropies is None:
             if self.model is None:
                 raise ValueError("EntropyPatcher needs entropies, or an entropy model to compute them")
             rows = self.model.entropies([bytes(r.tobytes()) for r in docs])
             entropies = Ragged.from_arrays(rows, dtype=np.float32)
+        elif not isinstance(entropies, Ragged):
+            entropies = Ragged.from_arrays(list(entropies), dtype=np.float32)
         if not np.array_equal(entropies.offsets, docs.offsets):
             raise ValueError("entropies must have exactly one value per byte of each document")
         c = self._config
@@ -86,3 +100,15 @@ class EntropyPatcher(PatcherBase):
         )
         lengths, offsets = starts_to_lengths(starts, docs.offsets, c.max_patch_length or 0)
         return Ragged(lengths, offsets)
+
+
+def _model_threshold(model: EntropySource) -> float:
+    """A model's own default threshold, as `segment` uses it: the BLT reference value
+    belongs to the BLT reference model and would give another model arbitrary patch sizes."""
+    threshold = getattr(model, "default_threshold", None)
+    if threshold is None:
+        raise ValueError(
+            "this entropy model has no default threshold; pass EntropyPatcherConfig(threshold=...) "
+            "(or use bytepatch.load_patcher(..., target_patch_size=...))"
+        )
+    return float(threshold)

@@ -38,7 +38,7 @@ def entropy_patch_lengths(
     threshold_add: float | None = None,
     max_patch_length: int | None = None,
 ) -> np.ndarray:
-    """Patch lengths of one document from its per-byte entropies (nats, DESIGN §2-3).
+    """Patch lengths of one document from its per-byte entropies (nats, docs/design.md §2-3).
 
     `threshold` alone is the global rule (`h[t] > threshold`), `threshold_add` alone the
     relative rule (`h[t] - h[t-1] > threshold_add`), both together require both.
@@ -59,7 +59,7 @@ def entropy_patch_lengths(
 
 
 def space_patch_lengths(data: bytes | np.ndarray, max_patch_length: int | None = None) -> np.ndarray:
-    """Patch lengths of one document under the space rule (SpaceByte/BLT, DESIGN §3)."""
+    """Patch lengths of one document under the space rule (SpaceByte/BLT, docs/design.md §3)."""
     arr = as_uint8(data)
     check_max_patch_length(max_patch_length)
     offsets = single(arr.shape[0])

@@ -1,10 +1,10 @@
 """Incremental patching: each boundary decision as soon as it is known, identical to batch patching.
 
-Every rule of DESIGN §3 decides whether byte t starts a patch from what is known
+Every rule of docs/design.md §3 decides whether byte t starts a patch from what is known
 *before* byte t arrives:
 
 - entropy: h[t] (and h[t-1] for the relative rule), and h[t] is the entropy model's
-  prediction for byte t from bytes 0..t-1 (DESIGN §2);
+  prediction for byte t from bytes 0..t-1 (docs/design.md §2);
 - space: bytes t-2 and t-1 (byte t-1 is space-like and byte t-2 is not);
 - stride: t alone;
 - max_patch_length: the length of the open patch.
@@ -48,7 +48,7 @@ class PatchState:
 
     n_bytes: int = 0  # bytes pushed
     open_length: int = 0  # bytes in the open (last) patch: the max_patch_length cut needs it
-    last_space_like: bool = True  # byte n-1 is space-like; BOS counts as space-like (DESIGN §3)
+    last_space_like: bool = True  # byte n-1 is space-like; BOS counts as space-like (docs/design.md §3)
     last_ends_patch: bool = False  # space rule: byte n-1 is a space-like byte after a non-space-like one
     last_entropy: float | None = None  # h[n-1], for the relative entropy rule
 
@@ -78,7 +78,7 @@ def starts_patch(config: PatcherConfig, state: PatchState, entropy: float | None
     """Whether the next byte (index `state.n_bytes`) starts a patch; pure, consumes nothing.
 
     Cutting at `max_patch_length` while scanning is the same as splitting long patches
-    into pieces of m left to right (DESIGN §3), because a cut restarts the count.
+    into pieces of m left to right (docs/design.md §3), because a cut restarts the count.
     """
     if isinstance(config, EntropyPatcherConfig):
         _finite(entropy)  # h[0] is not needed to decide, but is required to stay in step

@@ -14,7 +14,7 @@ import numpy as np
 
 from bytepatch.kernels import space_lengths
 from bytepatch.kernels.lengths import apply_cap
-from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8, check_max_patch_length
+from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length
 from bytepatch.patchers.functions import space_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -36,5 +36,6 @@ class SpacePatcher(PatcherBase):
         return space_patch_lengths(data, self._config.max_patch_length)
 
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+        docs = as_ragged(docs)
         raw = space_lengths(as_uint8(docs.values), docs.offsets)
         return Ragged(*apply_cap(*raw, self._config.max_patch_length or 0))

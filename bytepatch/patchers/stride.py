@@ -13,7 +13,7 @@ import numpy as np
 
 from bytepatch.kernels import starts_to_lengths, stride_starts
 from bytepatch.kernels.lengths import apply_cap
-from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_uint8, check_max_patch_length, single
+from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length, single
 from bytepatch.patchers.functions import check_stride, stride_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -21,7 +21,7 @@ from bytepatch.ragged import Ragged
 @dataclass(frozen=True)
 class StridePatcherConfig(PatcherConfig):
     stride: int = 4  # bytes per patch; the paper compares against strides 4, 6 and 8
-    max_patch_length: int | None = None  # any patcher takes the cap (DESIGN §3); here it bites below the stride
+    max_patch_length: int | None = None  # any patcher takes the cap (docs/design.md §3); here it bites below the stride
 
     def __post_init__(self) -> None:
         check_stride(self.stride)
@@ -38,5 +38,6 @@ class StridePatcher(PatcherBase):
         return apply_cap(lengths, single(len(lengths)), self._config.max_patch_length or 0)[0]
 
     def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+        docs = as_ragged(docs)
         starts = stride_starts(docs.offsets, self._config.stride)
         return Ragged(*starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0))

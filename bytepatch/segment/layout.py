@@ -2,10 +2,16 @@
 
 A dataset may be written by several independent jobs (Slurm array tasks, torchrun
 ranks: `--num-shards K --shard-index I`), all into one directory. Each job owns a
-namespace: its shards `part-IIIII-CCCCC.arrow`, its run state and its job manifest
+namespace: its shards `train-IIIII-CCCCC.arrow`, its run state and its job manifest
 `manifest-IIIII-of-KKKKK.json`. The dataset's `manifest.json` is the merge of all K
 job manifests, written by whichever job finishes last (or by rank 0 after a barrier).
-A single job (K = 1) uses the plain names `part-CCCCC.arrow` and `manifest.json`.
+A single job (K = 1) uses the plain names `train-CCCCC.arrow` and `manifest.json`.
+
+Shards are named `train-...` because Hugging Face `datasets` takes a file whose name
+starts with a split keyword as that split's data: `load_dataset("arrow", data_dir=DIR)`
+and `load_dataset(DIR)` then read the shards and leave `manifest.json` alone. Datasets
+written before used `part-...`; both prefixes are recognised (the manifest lists the
+names, so reading never depends on them).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from pathlib import Path
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX
 from bytepatch.dataset.manifest import MANIFEST
 
-_ANY_SHARD = re.compile(r"^part-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
-_TMP = re.compile(r"^\.(part-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
+SHARD_PREFIX = "train-"  # see the module docstring; "part-" is the name older versions wrote
+_ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
+_TMP = re.compile(r"^\.((?:part|train)-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
 _ANY_JOB_FILE = re.compile(r"^(manifest-\d{5}-of-\d{5}\.json|\.bytepatch-run(-\d{5}-of-\d{5})?\.json)$")
 
 
@@ -41,7 +48,7 @@ class JobLayout:
         return f"{self.job:05d}-of-{self.num_jobs:05d}"
 
     def shard_name(self, chunk: int) -> str:
-        prefix = "part-" if self.single else f"part-{self.job:05d}-"
+        prefix = SHARD_PREFIX if self.single else f"{SHARD_PREFIX}{self.job:05d}-"
         return f"{prefix}{chunk:05d}{SHARD_SUFFIX[self.shard_format]}"
 
     def chunk_of(self, name: str) -> int | None:
@@ -56,6 +63,10 @@ class JobLayout:
     @property
     def run_state(self) -> Path:
         return self.out / (".bytepatch-run.json" if self.single else f".bytepatch-run-{self._tag()}.json")
+
+    @property
+    def lock_name(self) -> str:
+        return ".bytepatch-lock" if self.single else f".bytepatch-lock-{self._tag()}"
 
     @property
     def job_manifest(self) -> Path:
@@ -85,6 +96,6 @@ class JobLayout:
 
 def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
-    if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name):
+    if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
         return True
-    return name.startswith((".part-", ".manifest", ".bytepatch-run")) and name.endswith(TMP_SUFFIX)
+    return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-run")) and name.endswith(TMP_SUFFIX)

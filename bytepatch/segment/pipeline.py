@@ -13,23 +13,25 @@ merges the job manifests into `manifest.json`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
 from bytepatch._version import __version__
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
+from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
 from bytepatch.segment.errors import OutputError
@@ -52,6 +54,7 @@ class SegmentOptions:
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
     window_bytes: int = DEFAULT_WINDOW  # longer documents are patched window by window
+    threads: int = 1  # threads per worker for the kernels that release the GIL (the n-gram entropies)
 
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
@@ -60,6 +63,8 @@ class SegmentOptions:
             raise ValueError("shard size must be positive")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1")
         if self.overwrite and self.resume:
             raise ValueError("--overwrite and --resume exclude each other")
 
@@ -104,24 +109,41 @@ def segment_corpus(
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
     run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
-    if _prepare_output(layout, options, run_state):
+    with _lock(layout):
+        if _prepare_output(layout, options, run_state):
+            return _finish(layout, options)
+        schema = dataset_schema(options.save_entropies, metadata)
+        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
+                   options.threads)
+        finished = _finished_shards(layout)
+        progress = Progress(_total_size(files), enabled=options.show_progress)
+        documents = (doc for path in files for doc in read_source(path, reader))
+        chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+        try:
+            shards = _run(chunks, job, options.workers, finished, model)
+        finally:
+            progress.close()
+            _remove_temporaries(layout)
+        try:
+            write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
+        except OSError as exc:
+            raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
-    schema = dataset_schema(options.save_entropies, metadata)
-    job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes)
-    finished = _finished_shards(layout)
-    progress = Progress(_total_size(files), enabled=options.show_progress)
-    documents = (doc for path in files for doc in read_source(path, reader))
-    chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+
+
+@contextlib.contextmanager
+def _lock(layout: JobLayout) -> Iterator[None]:
+    """This job's exclusive lock on the output for the whole run (each job of a K-job run
+    holds its own, so siblings run side by side but two runs of one job never do)."""
+    lock = DirectoryLock(layout.out, "bytepatch segment", layout.lock_name)
     try:
-        shards = _run(chunks, job, options.workers, finished, model)
+        lock.acquire()
+    except LockedError as exc:
+        raise OutputError(str(exc)) from None
+    try:
+        yield
     finally:
-        progress.close()
-        _remove_temporaries(layout)
-    try:
-        write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
-    except OSError as exc:
-        raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
-    return _finish(layout, options)
+        lock.release()
 
 
 def _finish(layout: JobLayout, options: SegmentOptions) -> dict[str, Any] | None:
@@ -215,8 +237,7 @@ def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
         import pyarrow.parquet as pq
 
         return pq.read_table(path, columns=columns)
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all().select(columns)
+    return read_arrow_table(path, columns)
 
 
 def _stamps(files: list[str]) -> list[list]:
@@ -260,7 +281,7 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.exists():
-        names = [p.name for p in out.iterdir()]
+        names = [p.name for p in out.iterdir() if not is_lock_file(p.name)]
         foreign = [n for n in names if not written_by_bytepatch(n)]
         # Ours to replace: this job's files, and any bytepatch file of another layout (an
         # earlier single run, another K), which would otherwise sit beside the new shards.
@@ -289,6 +310,6 @@ def _finished_shards(layout: JobLayout) -> dict[int, Path]:
 
 
 def _remove_temporaries(layout: JobLayout) -> None:
-    for p in layout.out.glob(f".part-*{TMP_SUFFIX}"):
+    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
         if layout.owns(p.name):
             p.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ and the model's scratch for every byte at once (several times the document). Her
 document is cut into windows of `window` bytes; each window's boundary decisions need
 only a little left context, which every rule bounds:
 
-- entropy: h[t] depends on at most `model.context_length` earlier bytes (DESIGN §2),
+- entropy: h[t] depends on at most `model.context_length` earlier bytes (docs/design.md §2),
   and the relative rule also needs h[t-1], so a window is scored with that much
   context in front and the context's values are dropped;
 - space: whether byte t starts a patch depends on bytes t-2 and t-1;
@@ -24,6 +24,7 @@ from bytepatch.kernels import entropy_starts, space_starts
 from bytepatch.kernels.lengths import cut_lengths
 from bytepatch.patchers import EntropyPatcherConfig, Patcher, SpacePatcherConfig, StridePatcherConfig
 
+INT32_MAX = np.iinfo(np.int32).max
 DEFAULT_WINDOW = 8 << 20  # bytes; documents above this are patched window by window
 
 
@@ -57,8 +58,13 @@ def window_starts(patcher: Patcher, data: np.ndarray, a: int, b: int, model=None
 def patch_long_document(
     patcher: Patcher, data: bytes, model=None, window: int = DEFAULT_WINDOW, keep_entropies: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Patch lengths (int32) of one document, `window` bytes at a time; entropies (float16)
-    of every byte when `keep_entropies`."""
+    """Patch lengths of one document, `window` bytes at a time; entropies (float16) of
+    every byte when `keep_entropies`.
+
+    Lengths are computed in int64: a document (or one patch) may exceed 2^31 bytes, and
+    int32 arithmetic would wrap to negative lengths. The result is int32 when every length
+    fits (always the case with `max_patch_length`), else int64; storing an int64 length
+    the dataset column cannot hold is refused by `check_storable` before writing."""
     arr = np.frombuffer(data, dtype=np.uint8)
     n = len(arr)
     if n == 0:
@@ -73,13 +79,15 @@ def patch_long_document(
         if a == 0:
             positions = positions[1:]  # byte 0 opens the first patch: `prev` already says so
         if len(positions):
-            pieces.append(np.diff(positions, prepend=prev).astype(np.int32))
+            pieces.append(np.diff(positions, prepend=prev).astype(np.int64))
             prev = int(positions[-1])
         if keep_entropies and h is not None:
             kept.append(h.astype(np.float16))
-    pieces.append(np.array([n - prev], dtype=np.int32))
+    pieces.append(np.array([n - prev], dtype=np.int64))
     lengths = np.concatenate(pieces)
     cap = getattr(patcher.config, "max_patch_length", None)
     if cap and lengths.max() > cap:
         lengths = cut_lengths(lengths, np.array([0, len(lengths)], dtype=np.int64), cap)[0]
+    if lengths.max() <= INT32_MAX:
+        lengths = lengths.astype(np.int32)
     return lengths, (np.concatenate(kept) if keep_entropies and kept else None)

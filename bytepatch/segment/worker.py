@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.manifest import ShardInfo
-from bytepatch.dataset.schema import build_table
+from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.patchers import Patcher, patcher_from_dict
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
@@ -35,6 +35,7 @@ class ShardJob:
     model_factory: Callable[[], Any] | None
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
+    threads: int = 1  # threads for entropy models that offer `entropies_flat` (the n-gram model)
 
 
 class ShardWriter:
@@ -45,17 +46,22 @@ class ShardWriter:
         self.model = model
         self.patcher: Patcher = patcher_from_dict(job.patcher, model=model)
 
-    def __call__(self, chunk: Chunk) -> ShardInfo:
+    def table(self, chunk: Chunk) -> pa.Table:
+        """The chunk's rows, patched, as a table of the dataset schema."""
         lengths, patch_offsets, entropies = self._patch(chunk)
         stored = entropies if self.job.save_entropies else None
-        table = build_table(chunk.ids, chunk.data, chunk.offsets, lengths, patch_offsets, self.job.schema, stored)
+        return build_table(chunk.ids, chunk.data, chunk.offsets, lengths, patch_offsets, self.job.schema, stored)
+
+    def __call__(self, chunk: Chunk) -> ShardInfo:
+        table = self.table(chunk)
         layout = self.job.layout
         name = layout.shard_name(chunk.index)
         try:
             size = write_shard(table, layout.out / name, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), len(lengths), size)
+        n_patches = int(table.column("patch_lengths").combine_chunks().value_lengths().to_numpy().sum())
+        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, size)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
@@ -74,6 +80,7 @@ class ShardWriter:
         for i, j in _groups(offsets, self.job.window):
             if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
                 rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
+                check_storable(rows, chunk.ids[i])
                 lengths.append(rows)
                 counts.append(np.array([len(rows)]))
                 if keep:
@@ -97,8 +104,12 @@ class ShardWriter:
         if self.patcher.needs_entropies:
             if self.model is None:
                 raise ValueError("the entropy patcher needs an entropy model")
-            texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
-            entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
+            flat = getattr(self.model, "entropies_flat", None)
+            if flat is not None:  # documents stay back to back: no per-document copies
+                entropies = Ragged(flat(docs.values, docs.offsets, threads=self.job.threads), docs.offsets)
+            else:
+                texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
+                entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
         return self.patcher.patch_batch(docs, entropies), entropies
 
 

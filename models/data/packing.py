@@ -2,7 +2,7 @@
 
 A document of n bytes with patch lengths (l1, ..., lk) is *framed* as
 
-    ids     = [BOS, b0 + 4, ..., b(n-1) + 4, EOS]          (n + 2 ids, DESIGN §1)
+    ids     = [BOS, b0 + 4, ..., b(n-1) + 4, EOS]          (n + 2 ids, docs/design.md §1)
     lengths = [1, l1, ..., lk, 1]                          (BOS and EOS are patches of their own)
 
 BOS being a patch of length 1 is the BLT convention (its global state serves the

@@ -1,6 +1,6 @@
 """Documents of one or more bytepatch datasets, addressed by a single index, with a held-out split.
 
-`DocumentSource` opens each dataset (DESIGN §5), checks that all of them were
+`DocumentSource` opens each dataset (docs/design.md §5), checks that all of them were
 patched the same way (and the way the run expects), and gives random access to
 document k as a framed (BOS ... EOS) id array with patch lengths.
 

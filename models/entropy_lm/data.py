@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from bytepatch.ids import BOS_ID, OFFSET
-from bytepatch.models.transformer import IGNORE_INDEX
+from bytepatch.models.nn.transformer import IGNORE_INDEX
 
 
 def held_out_score(doc_id: str) -> float:

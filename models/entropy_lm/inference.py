@@ -2,7 +2,7 @@
 
 What it computes: for every byte t of every document, the model's next-byte
 distribution at input position t of `[BOS, b0, ..., b_{n-2}]`, exactly as one plain
-`model(idx)` pass over the whole document would give it (DESIGN §2), reduced to the
+`model(idx)` pass over the whole document would give it (docs/design.md §2), reduced to the
 entropy h[t] (nats) and the surprisal -log p(b_t) (nats), both in float32 from
 `log_softmax`.
 
@@ -44,8 +44,8 @@ import numpy as np
 import torch
 
 from bytepatch.ids import BOS_ID, OFFSET
-from bytepatch.models.layers import apply_rotary, attend
-from bytepatch.models.transformer import ByteTransformer
+from bytepatch.models.nn.layers import apply_rotary, attend
+from bytepatch.models.nn.transformer import ByteTransformer
 
 PAD_DOC = -1  # document index of padding positions in a lane
 NO_DOC = -2  # document index of empty cache slots (before the first chunk)

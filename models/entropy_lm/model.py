@@ -28,8 +28,8 @@ import torch
 
 from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config, score
 from bytepatch.models.entropy_lm.inference import StreamingScorer, receptive_field
-from bytepatch.models.training.checkpoint import atomic_torch_save, atomic_write_text, safe_torch_load
-from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
+from bytepatch.models.files import atomic_torch_save, atomic_write_text, safe_torch_load
+from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
 
 KIND = "transformer"
 FORMAT = 1
@@ -109,7 +109,7 @@ class TransformerEntropyModel:
             self.model.train(was_training)
 
     def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
-        """h[t] in nats for every byte of every document (DESIGN §2)."""
+        """h[t] in nats for every byte of every document (docs/design.md §2)."""
         return self.entropies_and_surprisals(docs)[0]
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:

@@ -39,11 +39,11 @@ from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import calibrate_threshold
 from bytepatch.models.entropy_lm.data import PackedStream, sample_prefix, split_documents
 from bytepatch.models.entropy_lm.model import TransformerEntropyModel, autocast_dtype, resolve_device
-from bytepatch.models.layers import doc_ids_from_bos
-from bytepatch.models.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from bytepatch.models.training.schedule import WarmupCosine, set_lr
-from bytepatch.models.training.step import TrainingError, check_finite, clipped_step
-from bytepatch.models.transformer import TRANSFORMER_PRESETS, ByteTransformer, check_keys
+from bytepatch.models.nn.layers import doc_ids_from_bos
+from bytepatch.models.train.state import atomic_write_text, restore_state, save_state
+from bytepatch.models.train.schedule import WarmupCosine, set_lr
+from bytepatch.models.train.step import TrainingError, check_finite, clipped_step
+from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer, check_keys
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
@@ -141,7 +141,7 @@ def train_entropy_lm(
     schedule = WarmupCosine(cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
     step = 0
     if resume and ckpt_path.exists():
-        extra = load_checkpoint(ckpt_path, model, optimizer)
+        extra = restore_state(ckpt_path, model, optimizer)
         _check_resumable(ckpt_path, extra, cfg, corpus)
         step = int(extra["step"])
         stream.set_state(extra["data"])
@@ -157,7 +157,7 @@ def train_entropy_lm(
     )
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, model, optimizer,
+        save_state(ckpt_path, model, optimizer,
                         {"step": step, "data": stream.state(), "config": cfg.to_dict(), "corpus": corpus})  # fmt: skip
 
     def record(event: dict[str, Any]) -> None:

@@ -6,7 +6,10 @@
     model, config, metadata = load_checkpoint("runs/tiny")
 
 `config` (run and trainer settings, overrides), `trainer` (the loop, DDP),
-`checkpoint` (format and loading), `metrics` (loss, bits per byte, FLOPs).
+`checkpoint` (format and loading for inference), `metrics` (loss, bits per byte,
+FLOPs), and the model-agnostic pieces every trainer uses: `state` (atomic
+weights-only saves of model, optimizer and RNG states), `schedule` (warmup +
+cosine learning rate), `step` (clipped optimizer step, non-finite stop).
 """
 
 from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, build_model, load_checkpoint

@@ -1,6 +1,6 @@
 """BLT / baseline training checkpoints: what `bytepatch train` writes and `eval` / `generate` load.
 
-Format (`DIR/checkpoint.pt`, written atomically by `bytepatch.models.training.save_checkpoint`,
+Format (`DIR/checkpoint.pt`, written atomically by `bytepatch.models.train.state.save_state`,
 read with `torch.load(weights_only=True)`: tensors and plain containers only, no pickled code):
 
     {"format": 1,
@@ -37,11 +37,11 @@ from typing import Any
 
 import torch
 
-from bytepatch.models.blt import BLT
-from bytepatch.models.config import BLTConfig
-from bytepatch.models.training.checkpoint import CHECKPOINT_FORMAT, safe_torch_load
+from bytepatch.models.blt.model import BLT
+from bytepatch.models.blt.config import BLTConfig
+from bytepatch.models.train.state import CHECKPOINT_FORMAT, safe_torch_load
 from bytepatch.models.train.config import RunConfig
-from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
+from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"

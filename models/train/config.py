@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bytepatch.models.config import BLTConfig
-from bytepatch.models.presets import PRESETS
-from bytepatch.models.transformer import TRANSFORMER_PRESETS, ByteTransformerConfig, check_keys
+from bytepatch.models.blt.config import BLTConfig
+from bytepatch.models.blt.presets import PRESETS
+from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformerConfig, check_keys
 
 MODEL_TYPES = ("blt", "baseline")
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from bytepatch.ids import OFFSET
 from bytepatch.models.data.packing import IGNORE_INDEX
-from bytepatch.models.flops import blt_flops_per_byte, transformer_flops_per_byte
+from bytepatch.models.blt.flops import blt_flops_per_byte, transformer_flops_per_byte
 from bytepatch.models.train.config import RunConfig
 
 LN2 = math.log(2.0)

@@ -55,9 +55,9 @@ from bytepatch.models.train.checkpoint import (
 )
 from bytepatch.models.train.config import RESUMABLE_CHANGES, RunConfig
 from bytepatch.models.train.metrics import batch_nll, bits_per_byte, forward_flops_per_byte, mean_patch_size
-from bytepatch.models.training.checkpoint import atomic_write_text, save_checkpoint, set_rng_state
-from bytepatch.models.training.schedule import WarmupCosine, set_lr
-from bytepatch.models.training.step import TrainingError, check_finite, clipped_step
+from bytepatch.models.train.state import atomic_write_text, save_state, set_rng_state
+from bytepatch.models.train.schedule import WarmupCosine, set_lr
+from bytepatch.models.train.step import TrainingError, check_finite, clipped_step
 
 DIVERGED_HINT = "Lower --lr, raise train.warmup_steps or lower train.grad_clip"
 
@@ -277,7 +277,7 @@ def train(
         if rank == 0:
             extra = {"kind": KIND, "version": VERSION, "run": run.to_dict(), "step": step, "world_size": world,
                      "loader": states, "data": data_info, "counters": counters, "metrics": metrics}  # fmt: skip
-            save_checkpoint(ckpt_path, model, optimizer, extra)
+            save_state(ckpt_path, model, optimizer, extra)
 
     def evaluate() -> float:
         batches = evaluation_batches(held_source, held_docs, batch_size=t.batch_size, seq_len=t.seq_len,

@@ -77,7 +77,7 @@ def test_verbose_listing() -> None:
     text, listing = result.stdout.split("\n\n")
     assert text == "ab |cd"
     rows = [r.split() for r in listing.splitlines()]
-    assert rows == [["#", "offset", "len", "bytes"], ["0", "0", "3", "b'ab", "'"], ["1", "3", "2", "b'cd'"]]
+    assert rows == [["#", "offset", "len", "text"], ["0", "0", "3", "'ab", "'"], ["1", "3", "2", "'cd'"]]
 
 
 def test_html_space(tmp_path: Path) -> None:
@@ -151,3 +151,21 @@ def test_entropy_model_missing_is_a_clear_error(ngram_dir: Path, tmp_path: Path)
     result = run("--text", "abc", "--entropy-model", str(tmp_path / "nope"))
     assert result.exit_code == 1
     assert "nope" in result.output and "Traceback" not in result.output
+
+
+def test_offset_and_length_show_a_window_of_the_whole_documents_patches(tmp_path: Path) -> None:
+    data = ("Grüße aus Köln. 中文 😀 שלום. " * 200).encode()
+    path = tmp_path / "long.txt"
+    path.write_bytes(data)
+    whole = patches(run(str(path), "--patcher", "space", "--no-color", "--length", "0").stdout)
+    result = run(str(path), "--patcher", "space", "--no-color", "--offset", "1000", "--length", "200", "-v")
+    assert result.exit_code == 0, result.output
+    body, listing = result.stdout.split("\n\n")
+    shown = unescape(body)
+    first_offset = int(listing.splitlines()[1].split()[1])
+    assert first_offset <= 1000 and data[first_offset : 1200] == b"".join(shown)
+    ends = np.cumsum([len(p) for p in whole]).tolist()
+    assert first_offset in [0, *ends]  # the window starts at one of the document's boundaries
+    assert "bytes 1,000-1,200" in result.stderr
+    past = run(str(path), "--patcher", "space", "--offset", str(len(data) + 5))
+    assert past.exit_code != 0 and "past the end" in past.output

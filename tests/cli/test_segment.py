@@ -51,8 +51,8 @@ def test_dataset_is_readable_without_bytepatch(tmp_path: Path):
     code = f"""
 import glob, json, sys
 import pyarrow as pa, pyarrow.ipc
-files = sorted(glob.glob({str(out)!r} + '/part-*.arrow'))
-t = pa.concat_tables(pa.ipc.open_file(f).read_all() for f in files)
+files = sorted(glob.glob({str(out)!r} + '/train-*.arrow'))
+t = pa.concat_tables(pa.ipc.open_stream(f).read_all() for f in files)
 meta = json.loads(t.schema.metadata[b'bytepatch'])
 assert meta['patcher'] == {{'patcher': 'stride', 'stride': 5, 'max_patch_length': None}}, meta
 for row in t.to_pylist():
@@ -72,12 +72,13 @@ def test_other_readers_open_the_dataset(tmp_path: Path):
     pq_out = tmp_path / "pq"
     assert run(str(SAMPLE), "-o", str(pq_out), "--patcher", "space", "--format", "parquet").exit_code == 0
     import duckdb
-    import pandas as pd
     import polars as pl
 
-    shard = str(next(out.glob("part-*.arrow")))
-    assert len(pd.read_feather(shard)) == n
-    assert pl.read_ipc(shard).height == n
+    shard = str(next(out.glob("train-*.arrow")))
+    assert len(pa.ipc.open_stream(shard).read_pandas()) == n  # .arrow shards are IPC streams
+    assert pl.read_ipc_stream(shard).height == n
+    arrow_table = pa.ipc.open_stream(shard).read_all()  # noqa: F841 (DuckDB scans it by name)
+    assert duckdb.sql("select count(*) from arrow_table").fetchall()[0][0] == n
     assert pl.read_parquet(str(pq_out / "*.parquet")).height == n
     total = duckdb.sql(f"select sum(len(patch_lengths)) from read_parquet('{pq_out}/*.parquet')").fetchall()[0][0]
     assert total == json.loads((pq_out / "manifest.json").read_text())["patches"]
@@ -120,7 +121,7 @@ def test_resume_redoes_only_missing_shards(tmp_path: Path):
     args = [str(SAMPLE), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.005", "-q"]
     assert run(*args).exit_code == 0
     complete = rows(out)
-    shards = sorted(out.glob("part-*.arrow"))
+    shards = sorted(out.glob("train-*.arrow"))
     kept = shards[0].stat().st_mtime_ns
     # Simulate an interruption: no manifest, a shard missing, a temporary left behind.
     (out / "manifest.json").unlink()
@@ -204,6 +205,21 @@ def test_entropy_workers_match_one_process(tmp_path: Path):
     assert rows(tmp_path / "w1") == rows(tmp_path / "w2")
 
 
+def test_entropy_threads_do_not_change_the_rows(tmp_path: Path):
+    args = [str(SAMPLE), "--save-entropies", "-q"]
+    assert run(*args, "-o", str(tmp_path / "t1"), "--threads", "1").exit_code == 0
+    assert run(*args, "-o", str(tmp_path / "t3"), "--threads", "3").exit_code == 0
+    one, three = rows(tmp_path / "t1"), rows(tmp_path / "t3")
+    assert one == three and sum(len(r["entropies"]) for r in one) > 10_000  # entropies too, bit for bit
+
+
+def test_threads_default_to_the_available_cpus(monkeypatch):
+    from bytepatch.cli import segment as cmd
+
+    monkeypatch.setattr("bytepatch.cpus.available_cpus", lambda: 6)
+    assert cmd._default_threads(1) == 6 and cmd._default_threads(4) == 1
+
+
 def test_a_model_without_default_threshold_needs_one(tmp_path: Path):
     model = tmp_path / "model"
     fit = CliRunner().invoke(cli, ["fit-entropy", str(SAMPLE), "--output", str(model), "--order", "3"])
@@ -232,7 +248,7 @@ def test_resume_refuses_inputs_that_changed(tmp_path: Path):
     args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q"]
     assert run(*args).exit_code == 0
     (out / "manifest.json").unlink()
-    sorted(out.glob("part-*.arrow"))[-1].unlink()
+    sorted(out.glob("train-*.arrow"))[-1].unlink()
     # A changed size or mtime is caught by the run state ...
     (corpus / "f0.txt").write_bytes(b"shorter")
     refused = run(*args, "--resume")

@@ -1,6 +1,6 @@
 """Faults during `bytepatch segment`: SIGKILL then --resume, SIGINT, write errors.
 
-Each runs the real command in a subprocess and checks the promise of DESIGN §5: no
+Each runs the real command in a subprocess and checks the promise of docs/design.md §5: no
 manifest unless complete, no partial shard under a final name, and a resumed run that
 equals an uninterrupted one.
 """
@@ -62,7 +62,7 @@ def peak_rss_kb(cmd: list[str]) -> int:
 
 def wait_for_shards(out: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while len(list(out.glob("part-*.arrow"))) < n:
+    while len(list(out.glob("train-*.arrow"))) < n:
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline, "no shards appeared"
         time.sleep(0.02)
@@ -79,7 +79,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, corpus:
     assert not (out / "manifest.json").exists()
     with pytest.raises(FileNotFoundError, match="--resume"):
         open_dataset(out)
-    done_before = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.arrow")}
+    done_before = {p.name: p.stat().st_mtime_ns for p in out.glob("train-*.arrow")}
     subprocess.run(args(corpus, out, "--resume"), check=True)
     assert rows(out) == rows(tmp_path / "whole")
     # finished shards were kept, not rewritten
@@ -111,9 +111,9 @@ def test_write_error_is_reported_and_leaves_no_complete_looking_output(tmp_path:
     cmd = [*BIN, str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "1", "-q"]
     proc = subprocess.run(cmd, preexec_fn=_limit_file_size, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr
-    assert "cannot write shard" in proc.stderr and "part-00000.arrow" in proc.stderr
+    assert "cannot write shard" in proc.stderr and "train-00000.arrow" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert not (out / "manifest.json").exists() and not list(out.glob("part-*")) and not list(out.glob(".*.tmp"))
+    assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))
     assert os.path.exists(out / ".bytepatch-run.json")
 
 

@@ -70,7 +70,7 @@ def test_torchrun_two_ranks_write_one_dataset(tmp_path: Path, corpus: Path):
     subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
     assert segment(str(corpus), "-o", str(tmp_path / "one")).exit_code == 0
     assert rows(out) == rows(tmp_path / "one")
-    assert {s["file"] for s in open_dataset(out).manifest["shards"]} == {"part-00000-00000.arrow", "part-00001-00000.arrow"}
+    assert {s["file"] for s in open_dataset(out).manifest["shards"]} == {"train-00000-00000.arrow", "train-00001-00000.arrow"}
 
 
 def test_jobs_with_different_settings_are_not_merged(tmp_path: Path, corpus: Path):
@@ -85,7 +85,7 @@ def test_jobs_with_different_settings_are_not_merged(tmp_path: Path, corpus: Pat
 def test_jobs_replace_an_earlier_single_run_only_with_overwrite(tmp_path: Path, corpus: Path):
     out = tmp_path / "out"
     assert segment(str(corpus), "-o", str(out), "--shard-size-mb", "0.01").exit_code == 0
-    single = sorted(p.name for p in out.glob("part-*.arrow"))
+    single = sorted(p.name for p in out.glob("train-*.arrow"))
     refused = segment(str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index", "0")
     assert refused.exit_code != 0 and "--overwrite" in refused.output
     for i in (0, 1):
@@ -100,7 +100,7 @@ def rows_of_glob(out: Path) -> list[tuple]:
     import pyarrow as pa
 
     found = []
-    for path in sorted(out.glob("part-*.arrow")):
-        for r in pa.ipc.open_file(str(path)).read_all().to_pylist():
+    for path in sorted(out.glob("train-*.arrow")):
+        for r in pa.ipc.open_stream(str(path)).read_all().to_pylist():
             found.append((r["id"], r["bytes"], tuple(r["patch_lengths"])))
     return found

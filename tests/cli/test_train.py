@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
-from bytepatch.models.training import safe_torch_load
+from bytepatch.models.train.state import safe_torch_load
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--preset", "tiny", "--batch-size", "2", "--seq-len", "64", "--device", "cpu", "train.log_every=1",

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bytepatch.cli.main import cli
 from bytepatch.models.entropy_lm import load
 from bytepatch.models.entropy_lm.train import TrainConfig, TrainingInterrupted, train_entropy_lm
-from bytepatch.models.training import safe_torch_load
+from bytepatch.models.train.state import safe_torch_load
 
 TINY = {"preset": "tiny", "steps": 16, "batch_size": 4, "seq_len": 64, "lr": 3e-3, "eval_every": 8,
         "save_every": 4, "log_every": 2, "eval_bytes": 6000, "held_out_fraction": 0.2}  # fmt: skip

@@ -1,4 +1,4 @@
-"""Threshold calibration hits the target mean patch size (DESIGN §4)."""
+"""Threshold calibration hits the target mean patch size (docs/design.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The n-gram Numba kernels against their plain Python/NumPy twins, plus the DESIGN §2 properties."""
+"""The n-gram Numba kernels against their plain Python/NumPy twins, plus the docs/design.md §2 properties."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bytepatch.entropy import ngram_kernels as K
-from bytepatch.entropy.ngram import NgramConfig, NgramCounter, NgramModel, _context_dict
+from bytepatch.entropy.ngram import NgramConfig, NgramCounter, NgramModel, _context_dict, pack_documents
 
 TEXT = (Path(__file__).parent / "data" / "snippet.txt").read_bytes()
 # Small alphabets make repeated contexts (and so every smoothing branch) likely.
@@ -115,3 +115,36 @@ def test_kernels_run_as_python_with_jit_disabled():
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+@settings(max_examples=40, deadline=None)
+@given(docs=docs_strategy, threads=st.integers(1, 4), task_bytes=st.sampled_from([1, 2, 5, 17, 1 << 16]))
+def test_entropies_are_identical_for_any_thread_count_and_task_cut(docs, threads, task_bytes):
+    data, offsets = pack_documents(docs + [TEXT])  # one long document: cut inside it too
+    t = MODEL._tables
+    args = (data, offsets, 5, t["base"], t["base_sum_plogp"], t["slots"], t["pair_meta"], t["stream_prob"],
+            t["stream_byte"])  # fmt: skip
+    want_h, want_s = K.ngram_entropies(*args)
+    got_h, got_s = K.ngram_entropies(*args, threads=threads, task_bytes=task_bytes)
+    np.testing.assert_array_equal(got_h, want_h)  # bit for bit, not approximately
+    np.testing.assert_array_equal(got_s, want_s)
+
+
+def test_tasks_cover_every_byte_once():
+    offsets = np.array([0, 0, 3, 3, 10, 11, 40, 40], dtype=np.int64)
+    for task_bytes in (1, 4, 8, 100):
+        doc, lo, hi = K.entropy_tasks(offsets, task_bytes)
+        covered = np.zeros(40, dtype=int)
+        for d, a, b in zip(doc.tolist(), lo.tolist(), hi.tolist()):
+            covered[a:b] += 1
+            assert b - a <= task_bytes or d < 0  # only whole short documents are grouped
+        assert covered.tolist() == [1] * 40
+
+
+def test_pair_index_agrees_with_probing():
+    t = MODEL._tables
+    meta = t["pair_meta"]
+    keys = [K.make_key(2, False, (ord("a") << 8) | ord("b")), K.make_key(2, True, ord("t"))]
+    rows = [(ord("a") << 8) | ord("b"), 65536 + ord("t")]
+    assert meta[rows].tolist() == K.lookup_many(t["slots"], np.array(keys, dtype=np.uint64)).tolist()
+    assert len(meta) == 65536 + 256

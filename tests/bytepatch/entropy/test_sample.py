@@ -1,4 +1,4 @@
-"""The calibration sampler: bounded, deterministic, spread over the inputs (DESIGN §4)."""
+"""The calibration sampler: bounded, deterministic, spread over the inputs (docs/design.md §4)."""
 
 from __future__ import annotations
 

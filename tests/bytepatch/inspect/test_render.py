@@ -52,8 +52,8 @@ def test_listing_has_one_row_per_patch_with_entropy() -> None:
     h = np.array([3.0, 0.5, 2.0, 0.1], dtype=np.float32)
     view = build_view(b"abcd", EntropyPatcher(EntropyPatcherConfig(threshold=1.0)), h)
     rows = render_listing(view).splitlines()
-    assert rows[0].split() == ["#", "offset", "len", "h[0]", "bytes"]
-    assert [r.split() for r in rows[1:]] == [["0", "0", "2", "3.000", "b'ab'"], ["1", "2", "2", "2.000", "b'cd'"]]
+    assert rows[0].split() == ["#", "offset", "len", "h[0]", "text"]
+    assert [r.split() for r in rows[1:]] == [["0", "0", "2", "3.000", "'ab'"], ["1", "2", "2", "2.000", "'cd'"]]
 
 
 def test_view_refuses_lengths_that_do_not_cover_the_document() -> None:
@@ -113,4 +113,4 @@ def test_html_page_is_self_contained_and_escapes_the_text(golden: dict) -> None:
     page = inspect_page(_golden_view(golden))
     assert page.count("<svg") == 1 and "<script" not in page.lower()
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert page.count('<span class="p') == len(_golden_view(golden).lengths)
+    assert page.count('<i title="#') + page.count('<b title="#') == len(_golden_view(golden).lengths)

@@ -113,7 +113,7 @@ def test_stride_and_cap_decisions_come_from_the_position():
 
 
 def test_relative_rule_has_neither_reference_quirk():
-    """No forced start at byte 1, and byte 2 can start a patch under global + relative (DESIGN §3)."""
+    """No forced start at byte 1, and byte 2 can start a patch under global + relative (docs/design.md §3)."""
     config = EntropyPatcherConfig(threshold=1.0, threshold_add=0.5)
     inc = IncrementalPatcher(config)
     assert inc.push_bytes(b"abc", [0.1, 0.2, 2.0]).tolist() == [True, False, True]

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from bytepatch.entropy.base import EntropyModel
 from bytepatch.models.entropy_lm import TransformerEntropyModel, receptive_field
-from bytepatch.models.flops import transformer_param_counts
-from bytepatch.models.transformer import TRANSFORMER_PRESETS, ByteTransformer, ByteTransformerConfig
+from bytepatch.models.blt.flops import transformer_param_counts
+from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer, ByteTransformerConfig
 
 ATOL = 2e-5  # float32 rounding differences between batch shapes / chunkings
 

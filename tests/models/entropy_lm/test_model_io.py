@@ -10,7 +10,7 @@ import torch
 
 from bytepatch.entropy.base import read_model_config
 from bytepatch.models.entropy_lm import TransformerEntropyModel, load
-from bytepatch.models.transformer import ByteTransformer, ByteTransformerConfig
+from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
 
 DOCS = [b"The quick brown fox jumps over the lazy dog. " * 3, b"\xff\x00binary\x80", b""]
 

@@ -11,7 +11,7 @@ import torch
 
 from bytepatch.models import TRANSFORMER_PRESETS, ByteTransformer
 from bytepatch.models.train import LOG_FILE, RunConfig, TrainingError, apply_overrides, load_checkpoint, train
-from bytepatch.models.training import safe_torch_load
+from bytepatch.models.train.state import safe_torch_load
 
 
 def losses(run_dir: Path) -> list[tuple[int, float]]:

@@ -1,0 +1,142 @@
+"""The front door: `load_patcher(...)` builds exactly the patcher `bytepatch segment`
+builds with the same options (the command calls `build_patcher` below, so the two
+cannot drift apart).
+
+For the entropy patcher that means: the entropy model named like `--entropy-model`
+(wrapped as a `SharedModel`, so the patcher pickles as a few hundred bytes and each
+worker process loads the model once), the model's own default threshold unless one is
+given, and, with `target_patch_size`, the threshold calibrated on a sample of the
+corpus exactly as `segment --target-patch-size` samples it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from bytepatch.io.documents import ReaderConfig
+from bytepatch.patchers import EntropyPatcher, EntropyPatcherConfig, Patcher, SpacePatcher, SpacePatcherConfig
+from bytepatch.patchers import StridePatcher, StridePatcherConfig
+
+CALIBRATION_SAMPLE_BYTES = 8_000_000  # enough for a threshold within 2%, cheap next to a corpus
+
+
+class PatcherOptionError(ValueError):
+    """Options that do not go together (the CLI shows it as a usage error)."""
+
+
+@dataclass
+class BuiltPatcher:
+    """A patcher plus what a dataset records about how it was made."""
+
+    patcher: Patcher
+    model_info: dict[str, Any] | None = None  # name, kind, fingerprint, precision
+    calibration: dict[str, Any] | None = None  # target, threshold found, sample size
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def build_patcher(
+    patcher: str = "entropy",
+    *,
+    entropy_model: Any = "default",
+    threshold: float | None = None,
+    threshold_add: float | None = None,
+    target_patch_size: float | None = None,
+    calibration_data: Sequence[str | bytes] | None = None,
+    reader: ReaderConfig | None = None,
+    stride: int = 4,
+    max_patch_length: int | None = None,
+    device: str = "cpu",
+    log: Any = None,
+) -> BuiltPatcher:
+    """The patcher `bytepatch segment` builds from these options, with its provenance.
+
+    `entropy_model` is a name or directory (as `--entropy-model`) or an already loaded
+    model. `calibration_data` (with `target_patch_size`) is either input paths, sampled
+    like `segment` samples its inputs (read with `reader`), or documents (bytes/str).
+    `log`, if given, receives the one-line calibration summary.
+    """
+    if patcher == "stride":
+        return BuiltPatcher(StridePatcher(StridePatcherConfig(stride, max_patch_length)))
+    if patcher == "space":
+        return BuiltPatcher(SpacePatcher(SpacePatcherConfig(max_patch_length)))
+    if patcher != "entropy":
+        raise PatcherOptionError(f"unknown patcher {patcher!r}; known: entropy, space, stride")
+    model, name = _model(entropy_model, device)
+    # bf16 entropies near the threshold can patch differently from fp32 ones: recorded.
+    precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
+    info = {"name": name, "kind": model.kind, "fingerprint": model.fingerprint, "precision": precision}
+    extra: dict[str, Any] = {}
+    calibration = None
+    if target_patch_size is not None:
+        if threshold is not None or threshold_add is not None:
+            raise PatcherOptionError("--target-patch-size chooses the threshold; do not also pass --threshold")
+        if calibration_data is None:
+            raise PatcherOptionError("target_patch_size needs calibration_data: the corpus (paths or documents) to sample")
+        threshold, calibration = _calibrate(model, calibration_data, reader or ReaderConfig(), target_patch_size,
+                                            max_patch_length, log)  # fmt: skip
+        extra["calibration"] = calibration
+    elif threshold is None and threshold_add is None:
+        if model.default_threshold is None:
+            # A threshold tuned for another model would give arbitrary patch sizes.
+            raise PatcherOptionError(
+                f"entropy model {name!r} has no default threshold; pass --threshold, --threshold-add "
+                "or --target-patch-size"
+            )
+        threshold = model.default_threshold
+    config = EntropyPatcherConfig(threshold, threshold_add, max_patch_length)
+    return BuiltPatcher(EntropyPatcher(config, model=model), info, calibration, extra)
+
+
+def load_patcher(patcher: str = "entropy", **options: Any) -> Patcher:
+    """The patcher `bytepatch segment --patcher PATCHER ...` would use (same defaults).
+
+    >>> p = load_patcher("entropy", entropy_model="default", max_patch_length=16)
+    >>> p.patch_batch(["hello world", b"bytes too"])  # Ragged: one lengths array per document
+
+    Options are `build_patcher`'s: entropy_model, threshold, threshold_add,
+    target_patch_size (+ calibration_data), stride, max_patch_length, device.
+    """
+    return build_patcher(patcher, **options).patcher
+
+
+def _model(entropy_model: Any, device: str) -> tuple[Any, str]:
+    from bytepatch.entropy.source import open_entropy_model
+
+    if isinstance(entropy_model, (str, Path)):
+        return open_entropy_model(entropy_model, device), str(entropy_model)
+    if not hasattr(entropy_model, "entropies"):
+        raise TypeError(f"entropy_model must be a name, a directory or a loaded model, got {type(entropy_model).__name__}")
+    return entropy_model, getattr(getattr(entropy_model, "source", None), "name", type(entropy_model).__name__)
+
+
+def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | None, log) -> tuple[float, dict]:
+    """The global threshold giving mean patch size `target` on a sample (`bytepatch.entropy.sample`)."""
+    from bytepatch.entropy.calibrate import calibrate_threshold
+    from bytepatch.entropy.sample import sample_documents
+
+    if isinstance(data, (str, bytes)):
+        raise TypeError("calibration_data is a list of paths or of documents, not one str/bytes")
+    docs = list(data)
+    if docs and all(isinstance(d, (bytes, bytearray, memoryview)) for d in docs):
+        sample = _truncate([bytes(d) for d in docs], CALIBRATION_SAMPLE_BYTES)
+    else:
+        sample = sample_documents([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES)
+    result = calibrate_threshold(model.entropies(sample), target, rule="global", max_patch_length=max_len)
+    if log is not None:
+        log(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
+            f"on {sum(map(len, sample)):,} sample bytes from {len(sample):,} documents")  # fmt: skip
+    threshold = float(result.threshold)
+    return threshold, {"target_patch_size": target, "threshold": threshold, "rule": "global",
+                       "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip
+
+
+def _truncate(docs: list[bytes], budget: int) -> list[bytes]:
+    out, total = [], 0
+    for d in docs:
+        if total >= budget:
+            break
+        out.append(d[: budget - total])
+        total += len(out[-1])
+    return out

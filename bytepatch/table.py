@@ -1,0 +1,105 @@
+"""`patch_table`: patch an Arrow table or record batch into rows of the dataset schema.
+
+This is the one function every engine calls (Hugging Face `datasets.map`, Ray Data,
+Dask, Spark `mapInArrow`, the Ray engine of `segment`): text in, `id`, `bytes`,
+`patch_lengths` (and optionally `entropies`) out, computed by the same code path
+`bytepatch segment` uses for a shard (documents grouped for the entropy model, very
+long ones patched window by window), so every engine gives `segment`'s rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from bytepatch._version import __version__
+from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
+from bytepatch.patchers import Patcher
+from bytepatch.patchers.base import as_ragged
+from bytepatch.segment.chunks import Chunk
+from bytepatch.segment.windows import DEFAULT_WINDOW
+
+
+def patcher_metadata(patcher: Patcher, save_entropies: bool = False, **extra: Any) -> dict[str, Any]:
+    """The dataset metadata (as `segment` records it) for rows made by `patcher`."""
+    model = getattr(patcher, "model", None)
+    info = None
+    if model is not None:
+        precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
+        name = getattr(getattr(model, "source", None), "name", type(model).__name__)
+        info = {"name": name, "kind": model.kind, "fingerprint": model.fingerprint, "precision": precision}
+    return {
+        "bytepatch_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "patcher": patcher.to_dict(),
+        "entropy_model": info,
+        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if save_entropies else []),
+        **extra,
+    }
+
+
+def patch_table(
+    data: pa.Table | pa.RecordBatch | Mapping[str, Sequence[Any]],
+    patcher: Patcher,
+    *,
+    text_field: str = "text",
+    id_field: str | None = None,
+    ids: Sequence[str] | None = None,
+    save_entropies: bool = False,
+    metadata: dict[str, Any] | None = None,
+    window: int = DEFAULT_WINDOW,
+) -> pa.Table:
+    """Rows of the dataset schema for the documents in column `text_field`.
+
+    Ids come from column `id_field` (strings or integers), or from `ids`; one of the two
+    is required, since a dataset row must be traceable to its source. `metadata` is the
+    schema metadata (default: `patcher_metadata(patcher, save_entropies)`).
+    """
+    from bytepatch.segment.worker import ShardJob, ShardWriter
+
+    table = _as_table(data)
+    if text_field not in table.column_names:
+        raise ValueError(f"no column {text_field!r} (columns: {', '.join(table.column_names[:10])})")
+    docs = as_ragged(table.column(text_field))
+    row_ids = _ids(table, id_field, ids)
+    if save_entropies and not patcher.needs_entropies:
+        raise ValueError(f"save_entropies needs the entropy patcher, not {patcher.name!r}")
+    meta = metadata if metadata is not None else patcher_metadata(patcher, save_entropies)
+    schema = dataset_schema(save_entropies, meta)
+    job = ShardJob(None, schema, patcher.to_dict(), None, save_entropies, window)  # type: ignore[arg-type]
+    writer = ShardWriter(job, getattr(patcher, "model", None))
+    ends = docs.offsets[1:].tolist()
+    chunk = Chunk(0, row_ids, memoryview(np.ascontiguousarray(docs.values)), ends)
+    return writer.table(chunk)
+
+
+def _as_table(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, Mapping):
+        return pa.table(dict(data))
+    raise TypeError(f"expected a pyarrow Table, RecordBatch or a dict of columns, got {type(data).__name__}")
+
+
+def _ids(table: pa.Table, id_field: str | None, ids: Sequence[str] | None) -> list[str]:
+    if id_field is not None:
+        if id_field not in table.column_names:
+            raise ValueError(f"no id column {id_field!r} (columns: {', '.join(table.column_names[:10])})")
+        values = table.column(id_field).to_pylist()
+    elif ids is not None:
+        values = list(ids)
+    else:
+        raise ValueError("patch_table needs document ids: pass id_field= (a column) or ids=")
+    if len(values) != table.num_rows:
+        raise ValueError(f"got {len(values)} ids for {table.num_rows} rows")
+    out = []
+    for row, value in enumerate(values):
+        if value is None or isinstance(value, bool) or not isinstance(value, (str, int, bytes)):
+            raise ValueError(f"row {row}: id {value!r} is not a string or integer")
+        out.append(value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value))
+    return out

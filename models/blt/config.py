@@ -1,0 +1,115 @@
+"""BLT configuration: one frozen dataclass per part, composed into `BLTConfig`.
+
+Each part (local encoder, latent global transformer, local decoder) has its own
+small config instead of one flat bag of ~90 fields shared by every sub-model (the
+reference's design). The price is a nested dict on disk; `BLTConfig.from_dict`
+reads it back and rejects unknown keys at every level, so a typo or a config from
+an incompatible version fails loudly instead of being silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bytepatch.models.nn.layers import ATTENTION_IMPLS, swiglu_hidden_dim
+from bytepatch.models.nn.transformer import VOCAB_SIZE, check_keys
+
+DECODER_ALIGNMENTS = ("strict", "reference")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Fields every transformer stack has."""
+
+    n_layers: int = 1  # number of transformer blocks
+    dim: int = 64  # residual width
+    n_heads: int = 4  # self-attention heads; dim / n_heads must be even (RoPE)
+    rope_theta: float = 500000.0  # RoPE base; the released BLT uses 5e5
+    multiple_of: int = 256  # SwiGLU width rounded up to this (Llama rule: 1024 -> 2816)
+    ffn_dim_multiplier: float = 1.0  # scales the SwiGLU width before rounding
+    norm_eps: float = 1e-5  # RMSNorm epsilon
+
+    def __post_init__(self) -> None:
+        if self.n_layers < 1:
+            raise ValueError(f"{type(self).__name__}.n_layers must be >= 1, got {self.n_layers}")
+        if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
+            raise ValueError(f"{type(self).__name__}: dim {self.dim} / n_heads {self.n_heads} must be an even integer")
+        window = getattr(self, "window", None)
+        if window is not None and window < 1:
+            raise ValueError(f"{type(self).__name__}.window must be >= 1 or None, got {window}")
+        cross_heads = getattr(self, "cross_attn_heads", None)
+        if cross_heads is not None and self.dim % cross_heads:
+            raise ValueError(f"{type(self).__name__}: dim {self.dim} not divisible by cross_attn_heads {cross_heads}")
+
+    @property
+    def ffn_hidden(self) -> int:
+        return swiglu_hidden_dim(self.dim, self.multiple_of, self.ffn_dim_multiplier)
+
+
+@dataclass(frozen=True)
+class LocalEncoderConfig(StackConfig):
+    window: int | None = 512  # sliding self-attention window over bytes (incl. the byte itself)
+    ngram_sizes: tuple[int, ...] = (3, 4, 5, 6, 7, 8)  # hashed byte n-grams ending at each byte; () disables
+    hash_table_size: int = 500_002  # buckets per n-gram table (paper: 500,002)
+    hash_functions: int = 1  # independent hash functions per n (each its own table); released BLT: 1
+    cross_attn_heads: int = 4  # heads of the patch-pooling cross-attention
+    cross_attn_all_layers: bool = False  # pool after every layer (True) or only after the last (released 1B)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if any(n < 1 for n in self.ngram_sizes) or self.hash_table_size < 1 or not 1 <= self.hash_functions:
+            raise ValueError("ngram sizes, hash_table_size and hash_functions must be positive")
+
+
+@dataclass(frozen=True)
+class GlobalConfig(StackConfig):
+    """The latent transformer over patches: plain causal attention, no window."""
+
+
+@dataclass(frozen=True)
+class LocalDecoderConfig(StackConfig):
+    window: int | None = 512  # sliding self-attention window over bytes
+    cross_attn_heads: int = 4  # heads of the cross-attention reading patch states
+    cross_attn_all_layers: bool = True  # cross-attend before every layer (released 1B) or only the first
+
+
+@dataclass(frozen=True)
+class BLTConfig:
+    encoder: LocalEncoderConfig = field(default_factory=LocalEncoderConfig)  # bytes -> patch vectors
+    latent: GlobalConfig = field(default_factory=GlobalConfig)  # patch vectors -> patch states
+    decoder: LocalDecoderConfig = field(default_factory=LocalDecoderConfig)  # patch states + bytes -> logits
+    cross_attn_k: int = 2  # query vectors per patch; a patch enters the global model as k * encoder.dim
+    vocab_size: int = VOCAB_SIZE  # ids are byte + 4; BOE=0, BOS=1, EOS=2, BPE=3
+    # Which global state serves decoder byte t: "strict" = the last patch ending *before* t
+    # (no byte sees the global summary of its own patch); "reference" = the last patch ending
+    # at or before t (the BLT reference: the byte that ends a patch already reads that patch's
+    # state, which it may since it predicts the next byte). Both are causal.
+    decoder_alignment: str = "strict"
+    attn_impl: str = "sdpa"  # "sdpa" (fused) or "reference" (plain masked softmax, for tests)
+
+    def __post_init__(self) -> None:
+        if self.cross_attn_k < 1:
+            raise ValueError(f"cross_attn_k must be >= 1, got {self.cross_attn_k}")
+        if self.decoder_alignment not in DECODER_ALIGNMENTS:
+            raise ValueError(f"decoder_alignment must be one of {DECODER_ALIGNMENTS}, got {self.decoder_alignment!r}")
+        if self.attn_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BLTConfig":
+        """Inverse of `to_dict`; unknown keys at any level raise ValueError."""
+        check_keys(cls, d)
+        parts = {"encoder": LocalEncoderConfig, "latent": GlobalConfig, "decoder": LocalDecoderConfig}
+        kwargs = dict(d)
+        for name, part_cls in parts.items():
+            if name in kwargs:
+                sub = dict(kwargs[name])
+                check_keys(part_cls, sub)
+                if "ngram_sizes" in sub:
+                    sub["ngram_sizes"] = tuple(sub["ngram_sizes"])  # JSON gives a list
+                kwargs[name] = part_cls(**sub)
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (JSON-safe apart from tuples becoming lists when dumped)."""
+        return asdict(self)

@@ -1,0 +1,70 @@
+"""Local decoder: byte states + earlier patches' global states -> next-byte logits.
+
+Each byte reads, by cross-attention, the k vectors of the one patch state that
+serves it (chosen by the caller through `dec_patch_ids`; -1 = none yet, e.g. the
+BOS byte, which then reads nothing), then goes through transformer layers with a
+causal sliding window, a final norm and the output head over the 260 ids. The
+trade-off, as in the paper and the released 1B, is a cross-attention before every
+layer: more parameters in the small model, but the global context is re-read at
+every depth instead of being added once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bytepatch.models.blt.config import LocalDecoderConfig
+from bytepatch.models.nn.layers import CrossAttention, RMSNorm, Rotary, TransformerBlock
+
+
+class LocalDecoder(nn.Module):
+    """(byte states (B, T, in_dim), patch states (B, P, global_dim)) -> logits (B, T, vocab)."""
+
+    def __init__(
+        self,
+        config: LocalDecoderConfig,
+        in_dim: int,
+        global_dim: int,
+        cross_attn_k: int,
+        vocab_size: int,
+        attn_impl: str = "sdpa",
+    ):
+        super().__init__()
+        c = config
+        self.config = c
+        self.k = cross_attn_k
+        self.in_proj = nn.Linear(in_dim, c.dim, bias=False) if in_dim != c.dim else nn.Identity()
+        # Each patch state becomes k key/value vectors of the decoder's width.
+        self.patch_proj = nn.Linear(global_dim, cross_attn_k * c.dim, bias=False)
+        self.rotary = Rotary(c.dim // c.n_heads, c.rope_theta)
+        n_cross = c.n_layers if c.cross_attn_all_layers else 1
+        self.cross = nn.ModuleList(
+            CrossAttention(c.dim, c.cross_attn_heads, c.norm_eps, attn_impl) for _ in range(n_cross)
+        )
+        self.blocks = nn.ModuleList(
+            TransformerBlock(c.dim, c.n_heads, c.ffn_hidden, c.norm_eps, attn_impl) for _ in range(c.n_layers)
+        )
+        self.norm = RMSNorm(c.dim, c.norm_eps)
+        self.head = nn.Linear(c.dim, vocab_size, bias=False)
+
+    def forward(
+        self,
+        byte_states: torch.Tensor,
+        patch_states: torch.Tensor,
+        dec_patch_ids: torch.Tensor,
+        self_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """dec_patch_ids (B, T): index of the patch state serving each byte, -1 for none."""
+        B, T, _ = byte_states.shape
+        P, k, C = patch_states.shape[1], self.k, self.config.dim
+        h = self.in_proj(byte_states)  # (B, T, C)
+        kv = self.patch_proj(patch_states).view(B, P * k, C)  # (B, P*k, C)
+        slot_patch = torch.arange(P * k, device=h.device) // k  # (P*k,)
+        cross_mask = (dec_patch_ids[:, :, None] == slot_patch[None, None, :])[:, None]  # (B, 1, T, P*k)
+        rope = self.rotary(torch.arange(T, device=h.device))
+        for i, block in enumerate(self.blocks):
+            if self.config.cross_attn_all_layers or i == 0:
+                h = h + self.cross[i if self.config.cross_attn_all_layers else 0](h, kv, cross_mask)
+            h = block(h, rope, self_mask)
+        return self.head(self.norm(h)).float()  # (B, T, V), float32 for a stable loss under autocast

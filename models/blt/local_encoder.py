@@ -1,0 +1,84 @@
+"""Local encoder: bytes -> one vector per patch (plus byte states for the decoder).
+
+Byte embeddings plus hash n-gram embeddings go through a few transformer layers
+with a causal sliding window (windows may cross patch boundaries: a byte sees the
+preceding bytes, not only its patch). Then cross-attention pools each patch: its
+`k` query vectors start as a projection of the max-pool of the patch's byte states
+and attend *only to the bytes of that patch*. The trade-off against plain pooling
+is a few extra matmuls per patch for a learned, content-dependent summary; against
+the reference's option of pooling after every layer, this keeps the default
+(released 1B) of pooling once, after the last layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bytepatch.models.blt.config import LocalEncoderConfig
+from bytepatch.models.blt.hash_ngram import HashNgramEmbedding
+from bytepatch.models.nn.layers import CrossAttention, Rotary, TransformerBlock
+
+
+def max_pool_patches(x: torch.Tensor, patch_ids: torch.Tensor, n_patches: int) -> torch.Tensor:
+    """Max over each patch's byte states: x (B, T, C), patch_ids (B, T) -> (B, P, C); empty patches are 0."""
+    B, T, C = x.shape
+    out = x.new_zeros(B, n_patches, C)
+    index = patch_ids[:, :, None].expand(B, T, C)
+    return out.scatter_reduce(1, index, x, reduce="amax", include_self=False)
+
+
+class LocalEncoder(nn.Module):
+    """Bytes (B, T) -> byte states (B, T, dim) and patch vectors (B, P, k * dim)."""
+
+    def __init__(self, config: LocalEncoderConfig, cross_attn_k: int, vocab_size: int, attn_impl: str = "sdpa"):
+        super().__init__()
+        c = config
+        self.config = c
+        self.k = cross_attn_k
+        self.tok_emb = nn.Embedding(vocab_size, c.dim)
+        self.hash_emb = (
+            HashNgramEmbedding(c.dim, c.ngram_sizes, c.hash_table_size, c.hash_functions) if c.ngram_sizes else None
+        )
+        self.rotary = Rotary(c.dim // c.n_heads, c.rope_theta)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(c.dim, c.n_heads, c.ffn_hidden, c.norm_eps, attn_impl) for _ in range(c.n_layers)
+        )
+        # k queries per patch, initialised from the pooled patch: dim -> k * dim.
+        self.pool_proj = nn.Linear(c.dim, cross_attn_k * c.dim, bias=False)
+        n_cross = c.n_layers if c.cross_attn_all_layers else 1
+        self.cross = nn.ModuleList(
+            CrossAttention(c.dim, c.cross_attn_heads, c.norm_eps, attn_impl) for _ in range(n_cross)
+        )
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Byte embedding plus hashed n-gram embeddings: (B, T) -> (B, T, dim)."""
+        x = self.tok_emb(ids)
+        return x if self.hash_emb is None else x + self.hash_emb(ids)
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        patch_ids: torch.Tensor,
+        n_patches: int,
+        self_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids, patch_ids (B, T); self_mask bool (1, 1, T, T) or None (plain causal)."""
+        B, T = ids.shape
+        k, C = self.k, self.config.dim
+        x = self.embed(ids)  # (B, T, C)
+        rope = self.rotary(torch.arange(T, device=ids.device))
+        # Query slot q belongs to patch q // k and may read exactly that patch's bytes.
+        slot_patch = torch.arange(n_patches * k, device=ids.device) // k  # (P*k,)
+        cross_mask = (slot_patch[None, :, None] == patch_ids[:, None, :])[:, None]  # (B, 1, P*k, T)
+        queries = None
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, rope, self_mask)
+            if self.config.cross_attn_all_layers or i == last:
+                if queries is None:
+                    pooled = max_pool_patches(x, patch_ids, n_patches)  # (B, P, C)
+                    queries = self.pool_proj(pooled).view(B, n_patches * k, C)  # (B, P*k, C)
+                cross = self.cross[i if self.config.cross_attn_all_layers else 0]
+                queries = queries + cross(queries, x, cross_mask)
+        return x, queries.view(B, n_patches, k * C)

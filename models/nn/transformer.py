@@ -1,0 +1,142 @@
+"""A plain causal byte-level transformer: BLT's baseline and the entropy LM's architecture.
+
+One model, two jobs. As the *baseline* it is what BLT is measured against (every
+byte costs a full pass through every layer). As the *entropy LM* (paper: 14
+layers, dim 768, 12 heads, sliding window 512, ~100M parameters) its next-byte
+distributions decide where BLT patches start. The trade-off is the usual one: a
+sliding window bounds attention cost and lets the model run over arbitrarily long
+documents in chunks, at the price of forgetting anything further back than the
+window.
+
+Stable API (other modules build on it):
+
+    cfg = TRANSFORMER_PRESETS["entropy-paper"]          # or ByteTransformerConfig(...)
+    model = ByteTransformer(cfg)
+    logits, loss = model(idx, targets=None, doc_ids=None)
+        idx      (B, T) int64 ids in [0, 260): byte + 4, BOE=0, BOS=1, EOS=2, BPE=3
+        targets  (B, T) int64 next ids, IGNORE_INDEX (-100) where no loss is wanted
+        doc_ids  (B, T) int, optional: attention never crosses a change of doc id
+                 (use `doc_ids_from_bos(idx)` for rows packed with several documents)
+        logits   (B, T, 260) float; loss: mean cross-entropy over non-ignored targets
+    model.num_params(), ByteTransformerConfig.from_dict(d), cfg.to_dict()
+
+Positions are absolute within the row (RoPE only sees differences, so a document
+starting mid-row behaves as if it started at 0). Padding is by right-padding `idx`
+with any id and setting the matching targets to -100: attention is causal, so pads
+never touch real positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bytepatch.models.nn.layers import (
+    ATTENTION_IMPLS,
+    RMSNorm,
+    Rotary,
+    TransformerBlock,
+    causal_mask,
+    init_weights,
+    swiglu_hidden_dim,
+)
+
+VOCAB_SIZE = 260  # 256 byte values + BOE, BOS, EOS, BPE
+IGNORE_INDEX = -100  # targets with this value contribute no loss (F.cross_entropy's default)
+
+
+def check_keys(cls: type, d: dict) -> None:
+    """Raise ValueError naming any key of d that is not a field of dataclass cls."""
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class ByteTransformerConfig:
+    n_layers: int = 2  # depth; the paper's entropy LM has 14
+    dim: int = 64  # residual width; heads split it evenly
+    n_heads: int = 4  # head dim = dim / n_heads must be even for RoPE
+    window: int | None = None  # sliding attention window in bytes (incl. the byte itself); None = full causal
+    vocab_size: int = VOCAB_SIZE  # ids are byte + 4; 4 specials
+    rope_theta: float = 10000.0  # RoPE base; larger stretches the wavelengths for long contexts
+    multiple_of: int = 256  # SwiGLU width rounded up to this (Llama rule; 768 -> 2048)
+    ffn_dim_multiplier: float = 1.0  # scales the SwiGLU width before rounding
+    norm_eps: float = 1e-5  # RMSNorm epsilon
+    tie_embeddings: bool = False  # share input embedding and output head (saves vocab*dim params)
+    attn_impl: str = "sdpa"  # "sdpa" (fast, fused) or "reference" (plain masked softmax, for tests)
+
+    def __post_init__(self) -> None:
+        if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
+            raise ValueError(f"dim {self.dim} / n_heads {self.n_heads} must be an even integer head size")
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"window must be >= 1 or None, got {self.window}")
+        if self.attn_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
+
+    @property
+    def ffn_hidden(self) -> int:
+        return swiglu_hidden_dim(self.dim, self.multiple_of, self.ffn_dim_multiplier)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ByteTransformerConfig":
+        """Build from a plain dict (e.g. a saved checkpoint); unknown keys are an error, not ignored."""
+        check_keys(cls, d)
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Presets as plain data. "entropy-paper" is the BLT paper's entropy LM (~100M params).
+TRANSFORMER_PRESETS: dict[str, ByteTransformerConfig] = {
+    "tiny": ByteTransformerConfig(n_layers=2, dim=64, n_heads=4, window=128),  # CPU tests, ~0.16M
+    "small": ByteTransformerConfig(n_layers=4, dim=256, n_heads=4, window=512),  # CPU-trainable entropy LM, ~3.5M
+    "base": ByteTransformerConfig(n_layers=8, dim=512, n_heads=8, window=512),  # single-GPU entropy LM, ~28M
+    "entropy-paper": ByteTransformerConfig(n_layers=14, dim=768, n_heads=12, window=512),  # paper, ~100M
+}
+
+
+class ByteTransformer(nn.Module):
+    """Causal byte-level transformer: embeddings, pre-norm blocks with RoPE, final norm, next-id logits."""
+
+    def __init__(self, config: ByteTransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
+        self.rotary = Rotary(c.dim // c.n_heads, c.rope_theta)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(c.dim, c.n_heads, c.ffn_hidden, c.norm_eps, c.attn_impl) for _ in range(c.n_layers)
+        )
+        self.norm = RMSNorm(c.dim, c.norm_eps)
+        self.head = nn.Linear(c.dim, c.vocab_size, bias=False)
+        init_weights(self, c.n_layers)
+        if c.tie_embeddings:
+            self.head.weight = self.tok_emb.weight
+
+    def num_params(self) -> int:
+        """Parameters counted once even when tied."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        doc_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx (B, T) int64 -> (logits (B, T, vocab), loss or None); see the module docstring."""
+        B, T = idx.shape
+        x = self.tok_emb(idx)  # (B, T, C)
+        rope = self.rotary(torch.arange(T, device=idx.device))  # (T, D/2) x2
+        mask = causal_mask(T, window=self.config.window, doc_ids=doc_ids, device=idx.device)
+        for block in self.blocks:
+            x = block(x, rope, mask)
+        logits = self.head(self.norm(x)).float()  # (B, T, V); float32 so the loss is stable under autocast
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+        return logits, loss

@@ -1,0 +1,122 @@
+"""Hugging Face `datasets` both ways: it reads what `segment` writes, `segment` reads what
+it saves, and `Dataset.map(batched=True, num_proc=2)` with `patch_table` gives `segment`'s rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+import bytepatch
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset
+from bytepatch.dataset.files import read_arrow_table
+from bytepatch.entropy import NgramConfig, NgramModel
+
+datasets = pytest.importorskip("datasets", reason="pip install datasets (the test extra installs it)")
+
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample"
+JSONL = SAMPLE / "stdlib_docstrings.jsonl"
+
+
+def segment(*args: str) -> None:
+    result = CliRunner().invoke(cli, ["segment", *args, "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def as_rows(table) -> list[tuple]:
+    return sorted((r["id"], r["bytes"], tuple(r["patch_lengths"])) for r in table.to_pylist())
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("hf") / "out"
+    segment(str(JSONL), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "--id-field", "id")
+    return out
+
+
+def test_datasets_reads_a_segment_dataset(dataset_dir: Path, tmp_path: Path):
+    expected = as_rows(open_dataset(dataset_dir).to_table())
+    shards = sorted(dataset_dir.glob("*.arrow"))
+    assert len(shards) > 1 and (dataset_dir / "manifest.json").exists()
+    cache = str(tmp_path / "cache")
+    by_dir = datasets.load_dataset(str(dataset_dir), split="train", cache_dir=cache)
+    by_builder = datasets.load_dataset("arrow", data_dir=str(dataset_dir), split="train", cache_dir=cache)
+    from_files = datasets.concatenate_datasets([datasets.Dataset.from_file(str(s)) for s in shards])
+    for ds in (by_dir, by_builder, from_files):
+        assert as_rows(ds.with_format("arrow")[:]) == expected
+
+
+def test_polars_and_duckdb_read_the_shards(dataset_dir: Path):
+    import duckdb
+    import polars as pl
+
+    shard = str(sorted(dataset_dir.glob("*.arrow"))[0])
+    shard_table = read_arrow_table(shard)
+    assert pl.read_ipc_stream(shard).height == shard_table.num_rows
+    assert duckdb.sql("select count(*) from shard_table").fetchall()[0][0] == shard_table.num_rows
+
+
+def test_datasets_written_in_the_ipc_file_format_still_read(dataset_dir: Path, tmp_path: Path):
+    """Datasets of earlier versions: `part-` names, IPC file format."""
+    old = tmp_path / "old"
+    old.mkdir()
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        table = read_arrow_table(dataset_dir / shard["file"])
+        shard["file"] = shard["file"].replace("train-", "part-")
+        with pa.OSFile(str(old / shard["file"]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert as_rows(open_dataset(old).to_table()) == as_rows(open_dataset(dataset_dir).to_table())
+
+
+def test_segment_reads_a_save_to_disk_directory_as_rows(tmp_path: Path):
+    texts = [f"document number {i}: " + "word " * i for i in range(40)]
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"text": texts, "n": list(range(40))}).save_to_disk(str(saved), num_shards=2)
+    segment(str(saved), "-o", str(tmp_path / "out"), "--patcher", "space")
+    rows = open_dataset(tmp_path / "out").to_table().to_pylist()
+    assert [r["bytes"] for r in rows] == [t.encode() for t in texts]  # no dataset_info.json/state.json rows
+    # A saved DatasetDict: every split, in order.
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": texts[:5]}),
+                               "test": datasets.Dataset.from_dict({"text": texts[5:7]})})  # fmt: skip
+    dd.save_to_disk(str(tmp_path / "dd"))
+    segment(str(tmp_path / "dd"), "-o", str(tmp_path / "out2"), "--patcher", "space")
+    got = sorted(r["bytes"] for r in open_dataset(tmp_path / "out2").to_table().to_pylist())
+    assert got == sorted(t.encode() for t in texts[:7])
+
+
+MAP_RECIPE = """
+import sys, datasets, bytepatch
+model, jsonl, cache, out = sys.argv[1:]
+patcher = bytepatch.load_patcher("entropy", entropy_model=model, threshold=1.5)
+ds = datasets.load_dataset("json", data_files=jsonl, split="train", cache_dir=cache)
+patched = ds.with_format("arrow").map(
+    lambda batch: bytepatch.patch_table(batch, patcher, id_field="id"),
+    batched=True, batch_size=16, num_proc=2, remove_columns=ds.column_names,
+)
+patched.save_to_disk(out)
+"""
+
+
+def test_map_recipe_equals_segment(tmp_path: Path):
+    """The recipe of docs/engines.md: `Dataset.map` over Arrow batches with `patch_table`.
+    Run as a script of its own: this test process has already run the numba kernels,
+    and forked map workers must start from a process that has not (see the docs)."""
+    model = tmp_path / "ngram"
+    docs = [json.loads(line)["text"].encode() for line in JSONL.read_text().splitlines()]
+    NgramModel.fit(docs, NgramConfig(order=3, min_count=1)).save(model)
+    segment(str(JSONL), "-o", str(tmp_path / "out"), "--entropy-model", str(model), "--threshold", "1.5",
+            "--id-field", "id")  # fmt: skip
+    saved = tmp_path / "mapped"
+    args = [str(model), str(JSONL), str(tmp_path / "cache"), str(saved)]
+    subprocess.run([sys.executable, "-c", MAP_RECIPE, *args], check=True, capture_output=True, timeout=300)
+    patched = datasets.load_from_disk(str(saved))
+    assert patched.num_rows == open_dataset(tmp_path / "out").num_rows
+    assert as_rows(patched.with_format("arrow")[:]) == as_rows(open_dataset(tmp_path / "out").to_table())

@@ -1,0 +1,152 @@
+"""The Python front door equals the command line: `load_patcher` / `from_pretrained`
+build the patcher `bytepatch segment` builds, row for row; patchers pickle small."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+import bytepatch
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset, read_metadata
+from bytepatch.entropy import NgramConfig, NgramModel, load_entropy_model
+from bytepatch.patchers import REFERENCE_THRESHOLD
+from bytepatch.entropy.source import ModelSource, SharedModel, load_source
+from bytepatch.io import ReaderConfig, iter_documents
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
+JSONL = SAMPLE / "stdlib_docstrings.jsonl"
+
+
+def segment(*args: str) -> None:
+    result = CliRunner().invoke(cli, ["segment", *args, "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def library_rows(patcher, inputs) -> dict[str, list[int]]:
+    docs = list(iter_documents([str(i) for i in inputs]))
+    lengths = patcher.patch_batch([d.data for d in docs])
+    return {d.id: row.tolist() for d, row in zip(docs, lengths)}
+
+
+def dataset_rows(path: Path) -> dict[str, list[int]]:
+    return {r.id: list(r.patch_lengths) for r in open_dataset(path)}
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    """A tiny n-gram model saved to disk (fast to load), with no default threshold."""
+    docs = [d.data for d in iter_documents([str(JSONL)])]
+    path = tmp_path_factory.mktemp("model") / "ngram"
+    NgramModel.fit(docs, NgramConfig(order=3, min_count=1)).save(path)
+    return path
+
+
+def test_default_patcher_equals_segment_row_for_row(tmp_path: Path):
+    segment(str(SAMPLE), "-o", str(tmp_path / "out"))
+    patcher = bytepatch.load_patcher()
+    shipped = load_entropy_model().default_threshold
+    assert patcher.config.threshold == shipped != REFERENCE_THRESHOLD
+    assert bytepatch.EntropyPatcher.from_pretrained("default").config == patcher.config
+    # The plain constructor with a model takes the model's threshold too (not BLT's 1.335).
+    assert bytepatch.EntropyPatcher(model=patcher.model).config.threshold == shipped
+    expected = dataset_rows(tmp_path / "out")
+    assert len(expected) > 60 and library_rows(patcher, [SAMPLE]) == expected
+    meta = open_dataset(tmp_path / "out").metadata
+    assert meta["patcher"] == patcher.to_dict()
+    assert meta["entropy_model"]["fingerprint"] == patcher.model.fingerprint
+
+
+@pytest.mark.parametrize(
+    "cli_args, options",
+    [
+        (["--threshold", "1.5", "--max-patch-length", "8"], {"threshold": 1.5, "max_patch_length": 8}),
+        (["--threshold-add", "0.3"], {"threshold_add": 0.3}),
+        (["--patcher", "space", "--max-patch-length", "5"], {"max_patch_length": 5}),
+        (["--patcher", "stride", "--stride", "3"], {"stride": 3}),
+    ],
+)
+def test_options_equal_segment(tmp_path: Path, small_model: Path, cli_args, options):
+    name = cli_args[1] if cli_args[0] == "--patcher" else "entropy"
+    extra = [] if name != "entropy" else ["--entropy-model", str(small_model)]
+    segment(str(JSONL), "-o", str(tmp_path / "out"), *cli_args, *extra)
+    if name == "entropy":
+        options = {**options, "entropy_model": small_model}
+    patcher = bytepatch.load_patcher(name, **options)
+    assert library_rows(patcher, [JSONL]) == dataset_rows(tmp_path / "out")
+
+
+def test_calibrated_patcher_equals_segment(tmp_path: Path, small_model: Path):
+    segment(str(JSONL), "-o", str(tmp_path / "out"), "--entropy-model", str(small_model), "--target-patch-size", "4")
+    patcher = bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[JSONL])
+    meta = open_dataset(tmp_path / "out").metadata
+    assert meta["calibration"]["threshold"] == patcher.config.threshold
+    assert library_rows(patcher, [JSONL]) == dataset_rows(tmp_path / "out")
+
+
+def test_a_model_without_default_threshold_needs_one(small_model: Path):
+    with pytest.raises(ValueError, match="no default threshold"):
+        bytepatch.load_patcher(entropy_model=small_model)
+    with pytest.raises(ValueError, match="calibration_data"):
+        bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4)
+
+
+def test_batch_calls_take_str_bytes_and_arrow_arrays():
+    patcher = bytepatch.load_patcher("space")
+    docs = ["hello world", "naïve café", b"\xff\x00 raw", ""]
+    expected = [bytepatch.space_patch_lengths(d.encode() if isinstance(d, str) else d).tolist() for d in docs]
+    assert [r.tolist() for r in patcher.patch_batch(docs)] == expected
+    as_bytes = [d.encode() if isinstance(d, str) else d for d in docs]
+    for array in (pa.array(as_bytes, pa.binary()), pa.array(as_bytes, pa.large_binary()),
+                  pa.chunked_array([as_bytes[:2], as_bytes[2:]], pa.binary())):
+        assert [r.tolist() for r in patcher.patch_batch(array)] == expected
+    sliced = pa.array(docs[:2] + ["tail end"], pa.string()).slice(1)  # a slice with a non-zero offset
+    assert [r.tolist() for r in patcher.patch_batch(sliced)] == expected[1:2] + [[5, 3]]
+    assert patcher.patch_lengths(b"hello world").tolist() == [6, 5]
+    with pytest.raises(TypeError, match="batch"):
+        patcher.patch_batch("hello")
+    with pytest.raises(ValueError, match="document 1 is null"):
+        patcher.patch_batch(pa.array(["a", None]))
+
+
+def test_patch_table_gives_segment_rows_and_schema(tmp_path: Path, small_model: Path):
+    segment(str(JSONL), "-o", str(tmp_path / "out"), "--entropy-model", str(small_model), "--threshold", "1.2",
+            "--id-field", "id", "--save-entropies")  # fmt: skip
+    patcher = bytepatch.load_patcher(entropy_model=small_model, threshold=1.2)
+    source = pa.Table.from_pylist([{"id": d.id, "text": d.data} for d in
+                                   iter_documents([str(JSONL)], id_field="id")])  # fmt: skip
+    got = bytepatch.patch_table(source.to_batches(max_chunksize=7)[1], patcher, id_field="id", save_entropies=True)
+    ds = open_dataset(tmp_path / "out")
+    assert got.schema.equals(ds.read_shard(0).schema)  # same columns and types
+    assert read_metadata(got.schema)["patcher"] == ds.metadata["patcher"]
+    assert got.to_pylist() == ds.to_table().slice(7, 7).to_pylist()
+    with pytest.raises(ValueError, match="needs document ids"):
+        bytepatch.patch_table(source, patcher)
+
+
+def test_entropy_patcher_pickles_as_a_reference(small_model: Path, tmp_path: Path):
+    patcher = bytepatch.load_patcher(entropy_model=small_model, threshold=1.0)
+    blob = pickle.dumps(patcher)
+    assert len(blob) < 2_000  # the model travels as path + fingerprint, not as weights
+    again = pickle.loads(blob)
+    docs = [b"def main():\n    return 0\n", b"hello"]
+    assert [r.tolist() for r in again.patch_batch(docs)] == [r.tolist() for r in patcher.patch_batch(docs)]
+    # A model whose weights changed under the same path is refused, not silently used.
+    other = NgramModel.fit([b"something else entirely"] * 3, NgramConfig(order=3, min_count=1))
+    moved = tmp_path / "moved"
+    other.save(moved)
+    stale = SharedModel(ModelSource(str(moved), "ngram", patcher.model.fingerprint))
+    with pytest.raises(ValueError, match="fingerprint"):
+        pickle.loads(pickle.dumps(bytepatch.EntropyPatcher(patcher.config, stale))).patch_batch(docs)
+
+
+def test_a_shared_model_loads_once_per_process(small_model: Path):
+    patcher = bytepatch.load_patcher(entropy_model=small_model, threshold=1.0)
+    first, second = pickle.loads(pickle.dumps(patcher)), pickle.loads(pickle.dumps(patcher))
+    assert first.model.model is second.model.model is load_source(patcher.model.source)
+    assert np.isfinite(first.model.entropies([b"abc"])[0]).all()

@@ -1,0 +1,239 @@
+"""Generation: cached steppers == full forward, online patching == batch patching, sampling rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bytepatch.entropy import NgramConfig, NgramModel
+from bytepatch.ids import BOS_ID, EOS_ID, OFFSET
+from bytepatch.models import BLT, PRESETS, TRANSFORMER_PRESETS, ByteTransformer
+from bytepatch.models.entropy_lm import TransformerEntropyModel
+from bytepatch.models.generation.generate import CachedSession, RecomputeSession, Sampling, generate_bytes, sample_next
+from bytepatch.models.generation.online_entropy import TransformerEntropyStream, WindowEntropyStream
+from bytepatch.models.generation.stepper import BLTStepper, TransformerStepper
+from bytepatch.patchers import patcher_from_dict
+
+TEXT = (Path(__file__).resolve().parents[3] / "models" / "blt" / "model.py").read_bytes()  # real text, fixed
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Batch-1 stepping is a chain of tiny matmuls: extra threads only add synchronisation
+    (20x slower on a loaded 2-core machine). Restored afterwards: other tests keep theirs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ngram() -> NgramModel:
+    return NgramModel.fit([TEXT], NgramConfig(order=4, min_count=1))
+
+
+def tiny_blt(alignment: str = "strict", seed: int = 0, **encoder) -> BLT:
+    """A random tiny BLT with short windows (so caches wrap) and a peaked head (so argmax is clear)."""
+    c = PRESETS["tiny"]
+    c = replace(
+        c,
+        decoder_alignment=alignment,
+        encoder=replace(c.encoder, window=6, **encoder),
+        decoder=replace(c.decoder, window=5),
+    )
+    torch.manual_seed(seed)
+    model = BLT(c).eval()
+    with torch.no_grad():
+        model.decoder.head.weight.mul_(30)
+    return model
+
+
+def tiny_baseline(seed: int = 0) -> ByteTransformer:
+    torch.manual_seed(seed)
+    model = ByteTransformer(replace(TRANSFORMER_PRESETS["tiny"], window=5)).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(30)
+    return model
+
+
+def patchers(ngram: NgramModel) -> dict[str, dict]:
+    h = ngram.entropies([TEXT[:2000]])[0]
+    median = float(np.median(h))
+    return {
+        "space": {"patcher": "space", "max_patch_length": None},
+        "space-cap": {"patcher": "space", "max_patch_length": 3},
+        "stride": {"patcher": "stride", "stride": 3},
+        "entropy-global": {"patcher": "entropy", "threshold": median, "threshold_add": None, "max_patch_length": 5},
+        "entropy-both": {"patcher": "entropy", "threshold": median, "threshold_add": 0.0, "max_patch_length": None},
+    }
+
+
+def teacher_forced_logits(model: BLT, text: bytes, spec: dict, entropy) -> torch.Tensor:
+    """One full forward over [BOS, text, placeholder] with batch patching: row t predicts id t+1."""
+    ahead = text + b"\x00"
+    lengths = np.concatenate([[1], patcher_from_dict(spec, model=entropy).patch_lengths(ahead)])
+    ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in ahead)]])
+    with torch.no_grad():
+        return model(ids, torch.as_tensor(lengths[None]))[0][0, : len(text) + 1]
+
+
+@pytest.mark.parametrize("alignment", ["strict", "reference"])
+@pytest.mark.parametrize("name", ["space", "space-cap", "stride", "entropy-global", "entropy-both"])
+def test_greedy_generation_is_the_full_forward_argmax_at_every_step(ngram, alignment, name):
+    """Online patching + cached stepping == re-running the model on the grown text with batch patching."""
+    spec = patchers(ngram)[name]
+    model = tiny_blt(alignment, cross_attn_all_layers=name == "stride", n_layers=2)
+    prompt = b"def forward(self, ids):"
+    sampling = Sampling(40, temperature=0, stop_at_eos=False)
+    out = generate_bytes(model, prompt, patcher=spec, entropy_model=ngram, sampling=sampling)
+    assert len(out) == 40
+    logits = teacher_forced_logits(model, prompt + out, spec, ngram)[len(prompt) : -1]
+    logits[:, :OFFSET] = -torch.inf  # only bytes may be chosen
+    assert bytes((logits.argmax(-1) - OFFSET).tolist()) == out
+    # ... and the batch patches of the result are a mix of lengths, so boundaries were exercised.
+    lengths = patcher_from_dict(spec, model=ngram).patch_lengths(prompt + out)
+    assert 1 < len(lengths) < len(prompt + out)
+
+
+@pytest.mark.parametrize("alignment", ["strict", "reference"])
+def test_cached_session_matches_recompute_session_logits(ngram, alignment):
+    spec = patchers(ngram)["entropy-global"]
+    model = tiny_blt(alignment)
+    cached, slow = CachedSession(model, spec, ngram), RecomputeSession(model, spec, ngram)
+    torch.testing.assert_close(cached.start(), slow.start(), atol=1e-4, rtol=1e-4)
+    for byte in b"Causality: decoder byte t reads":
+        torch.testing.assert_close(cached.feed(byte), slow.feed(byte), atol=1e-4, rtol=1e-4)
+
+
+def test_blt_stepper_equals_forward_for_given_patches():
+    """Stepping with known patch boundaries reproduces forward's logits at every position (all options)."""
+    g = torch.Generator().manual_seed(1)
+    for alignment in ("strict", "reference"):
+        for all_layers in (False, True):
+            model = tiny_blt(alignment, cross_attn_all_layers=all_layers, n_layers=2)
+            lengths = [1, 3, 1, 6, 2, 7, 4, 1, 5]
+            T = sum(lengths)
+            ids = torch.randint(OFFSET, 260, (1, T), generator=g)
+            ids[0, 0] = BOS_ID
+            with torch.no_grad():
+                full = model(ids, torch.tensor([lengths]))[0][0]
+            starts = set(np.cumsum(lengths).tolist())  # position after each patch end
+            stepper = BLTStepper(model)
+            stepped = torch.stack([stepper.step(int(ids[0, t]), t + 1 in starts) for t in range(T)])
+            torch.testing.assert_close(stepped, full, atol=1e-4, rtol=1e-4)
+
+
+def test_transformer_stepper_equals_forward():
+    model = tiny_baseline()
+    ids = torch.randint(0, 260, (1, 23), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = model(ids)[0][0]
+    stepper = TransformerStepper(model)
+    torch.testing.assert_close(torch.stack([stepper.step(int(i)) for i in ids[0]]), full, atol=1e-4, rtol=1e-4)
+
+
+def test_baseline_greedy_is_the_full_forward_argmax():
+    model = tiny_baseline()
+    prompt = b"hello"
+    out = generate_bytes(model, prompt, sampling=Sampling(30, temperature=0))
+    ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in prompt + out)]])
+    with torch.no_grad():
+        logits = model(ids)[0][0, len(prompt) : -1]
+    logits[:, :OFFSET] = -torch.inf
+    assert bytes((logits.argmax(-1) - OFFSET).tolist()) == out
+    assert generate_bytes(model, prompt, sampling=Sampling(30, temperature=0), cache=False) == out
+
+
+@pytest.mark.parametrize("make", [tiny_baseline, tiny_blt])
+def test_seeded_sampling_is_reproducible_and_seeds_differ(make):
+    model = make()
+    spec = None if isinstance(model, ByteTransformer) else {"patcher": "space"}
+    run = lambda seed, **kw: generate_bytes(  # noqa: E731
+        model, b"x = ", patcher=spec, sampling=Sampling(25, temperature=1.0, top_p=0.9, seed=seed), **kw
+    )
+    first = run(7)
+    assert first == run(7) and len(first) > 0
+    assert first == run(7, cache=False)  # same logits (to rounding), same draws
+    assert any(run(s) != first for s in (8, 9, 10))
+
+
+def test_empty_prompt_and_zero_bytes():
+    model = tiny_blt()
+    assert len(generate_bytes(model, b"", patcher={"patcher": "space"}, sampling=Sampling(5, temperature=0))) == 5
+    assert generate_bytes(model, b"abc", patcher={"patcher": "space"}, sampling=Sampling(0)) == b""
+
+
+def test_sample_next_rules():
+    logits = torch.zeros(260)
+    logits[BOS_ID] = 50.0  # never sampled: not a byte
+    logits[EOS_ID] = 10.0
+    logits[OFFSET + 65] = 9.0
+    assert sample_next(logits, Sampling(temperature=0), None) == EOS_ID
+    assert sample_next(logits, Sampling(temperature=0, stop_at_eos=False), None) == OFFSET + 65
+    g = torch.Generator().manual_seed(0)
+    # top_p keeps EOS (p ~ 0.73) and 'A' (the id that crosses 0.9), nothing else.
+    draws = {sample_next(logits, Sampling(temperature=1, top_p=0.9), g) for _ in range(200)}
+    assert draws == {EOS_ID, OFFSET + 65}
+    draws = {sample_next(logits, Sampling(temperature=1, top_p=0.5), g) for _ in range(50)}
+    assert draws == {EOS_ID}
+
+
+def trained_to_stop(model: torch.nn.Module, lengths: list[int] | None) -> torch.nn.Module:
+    """A few Adam steps on the single framed document [BOS, 'a', 'b', EOS]: the model learns to stop."""
+    ids = torch.tensor([[BOS_ID, OFFSET + 97, OFFSET + 98, EOS_ID]])
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(60):
+        args = (inputs,) if lengths is None else (inputs, torch.tensor([lengths]))
+        loss = model(*args, targets=targets)[1]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def test_generation_stops_at_eos():
+    baseline = trained_to_stop(tiny_baseline(), None)
+    assert generate_bytes(baseline, b"a", sampling=Sampling(20, temperature=0)) == b"b"
+    blt = trained_to_stop(tiny_blt(), [1, 2])  # [BOS] + space patches of "ab"
+    assert generate_bytes(blt, b"a", patcher={"patcher": "space"}, sampling=Sampling(20, temperature=0)) == b"b"
+
+
+def test_entropy_streams_equal_batch_entropies(ngram):
+    doc = TEXT[3000:3200]
+    stream, got = WindowEntropyStream(ngram), []
+    for b in doc:
+        got.append(stream.next_entropy)
+        stream.push(b)
+    np.testing.assert_array_equal(np.asarray(got, dtype=np.float32), ngram.entropies([doc])[0])  # bit for bit
+
+    torch.manual_seed(0)
+    lm = TransformerEntropyModel(ByteTransformer(replace(TRANSFORMER_PRESETS["tiny"], window=8)))
+    fast, generic = TransformerEntropyStream(lm), WindowEntropyStream(lm)
+    fast_h, generic_h = [], []
+    for b in doc[:60]:
+        fast_h.append(fast.next_entropy)
+        generic_h.append(generic.next_entropy)
+        fast.push(b)
+        generic.push(b)
+    expected = lm.entropies([doc[:60]])[0]
+    np.testing.assert_allclose(fast_h, expected, atol=1e-5)
+    np.testing.assert_allclose(generic_h, expected, atol=1e-5)
+
+
+def test_setup_errors_are_clear(ngram):
+    with pytest.raises(ValueError, match="patcher it was trained with"):
+        generate_bytes(tiny_blt(), b"a")
+    with pytest.raises(ValueError, match="entropy model"):
+        generate_bytes(tiny_blt(), b"a", patcher={"patcher": "entropy", "threshold": 1.0})
+    with pytest.raises(ValueError, match="no patches"):
+        generate_bytes(tiny_baseline(), b"a", patcher={"patcher": "space"})
+    with pytest.raises(ValueError, match="unknown patcher"):
+        generate_bytes(tiny_blt(), b"a", patcher={"patcher": "bpe"})
+    with pytest.raises(ValueError, match="top_p"):
+        Sampling(top_p=0)

@@ -1,0 +1,107 @@
+"""Tests for the byte-level baseline / entropy-LM transformer."""
+
+
+import pytest
+import torch
+
+from bytepatch.models.nn.transformer import (
+    IGNORE_INDEX,
+    TRANSFORMER_PRESETS,
+    ByteTransformer,
+    ByteTransformerConfig,
+)
+from bytepatch.models.nn.layers import doc_ids_from_bos
+
+
+def tiny(**kw) -> ByteTransformer:
+    torch.manual_seed(0)
+    return ByteTransformer(ByteTransformerConfig(**{"n_layers": 2, "dim": 32, "n_heads": 2, **kw})).eval()
+
+
+def test_shapes_and_ignored_targets():
+    m = tiny()
+    idx = torch.randint(4, 260, (3, 11))
+    logits, loss = m(idx)
+    assert logits.shape == (3, 11, 260) and loss is None
+    targets = torch.full((3, 11), IGNORE_INDEX)
+    targets[0, 0] = 7
+    _, loss = m(idx, targets)
+    expected = torch.nn.functional.cross_entropy(logits[0, 0:1], torch.tensor([7]))
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_causal_perturbing_byte_t_leaves_earlier_logits_unchanged(window):
+    m = tiny(window=window)
+    idx = torch.randint(4, 260, (1, 16))
+    base, _ = m(idx)
+    for t in range(16):
+        pert = idx.clone()
+        pert[0, t] = 4 + (pert[0, t] - 4 + 1) % 256
+        logits, _ = m(pert)
+        torch.testing.assert_close(logits[:, :t], base[:, :t])
+        assert not torch.allclose(logits[:, t], base[:, t])
+
+
+def test_sliding_window_bounds_the_receptive_field():
+    # One layer: position i sees exactly bytes i-window+1 .. i.
+    m = tiny(n_layers=1, window=4)
+    idx = torch.randint(4, 260, (1, 12))
+    base, _ = m(idx)
+    pert = idx.clone()
+    pert[0, 2] = 4 + (pert[0, 2] - 4 + 7) % 256
+    logits, _ = m(pert)
+    assert not torch.allclose(logits[0, 5], base[0, 5])  # 5 - 2 < 4: inside
+    torch.testing.assert_close(logits[0, 6:], base[0, 6:])  # outside every later window
+
+
+def test_documents_do_not_see_each_other():
+    m = tiny()
+    a, b = torch.randint(4, 260, (1, 5)), torch.randint(4, 260, (1, 6))
+    bos = torch.tensor([[1]])
+    packed = torch.cat([bos, a, bos, b], 1)
+    logits, _ = m(packed, doc_ids=doc_ids_from_bos(packed))
+    alone, _ = m(torch.cat([bos, b], 1))
+    torch.testing.assert_close(logits[:, 6:], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_reference_attention_matches_sdpa_end_to_end():
+    m = tiny(window=5)
+    idx = torch.randint(4, 260, (2, 13))
+    fast, _ = m(idx)
+    for blk in m.blocks:
+        blk.attn.impl = "reference"
+    slow, _ = m(idx)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-4)
+
+
+def test_config_rejects_unknown_keys_and_round_trips():
+    cfg = TRANSFORMER_PRESETS["entropy-paper"]
+    assert ByteTransformerConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="n_layer"):
+        ByteTransformerConfig.from_dict({"n_layer": 3})
+    with pytest.raises(ValueError):
+        ByteTransformerConfig(dim=30, n_heads=4)
+
+
+def test_entropy_paper_preset_is_about_100m_params():
+    with torch.device("meta"):
+        m = ByteTransformer(TRANSFORMER_PRESETS["entropy-paper"])
+    assert 95e6 < m.num_params() < 105e6
+    assert m.config.window == 512 and m.config.n_layers == 14 and m.config.dim == 768 and m.config.n_heads == 12
+
+
+def test_tiny_preset_training_steps_learn():
+    torch.manual_seed(0)
+    m = ByteTransformer(TRANSFORMER_PRESETS["tiny"])
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    data = torch.tensor(list(b"abcabcabcabcabcabcabcabcabcabcab" * 2)) + 4
+    idx, targets = data[:-1][None].repeat(4, 1), data[1:][None].repeat(4, 1)
+    losses = []
+    for _ in range(10):
+        _, loss = m(idx, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 1.0
