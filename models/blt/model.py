@@ -36,7 +36,8 @@ from torch import nn
 
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.blt.global_transformer import GlobalTransformer
-from bytepatch.models.nn.layers import causal_mask, init_weights
+from bytepatch.models.nn.attention import chunk_for, self_mask
+from bytepatch.models.nn.layers import init_weights
 from bytepatch.models.blt.local_decoder import LocalDecoder
 from bytepatch.models.blt.local_encoder import LocalEncoder
 from bytepatch.models.nn.transformer import IGNORE_INDEX
@@ -124,11 +125,12 @@ class BLT(nn.Module):
         P = patch_lengths.shape[1]
         c = self.config
         patch_ids = patch_ids_from_lengths(patch_lengths, T)  # (B, T)
-        enc_mask = causal_mask(T, window=c.encoder.window, device=ids.device)  # (1, 1, T, T) or None
+        chunk = chunk_for(c.attn_impl)  # linear-memory windows, or dense masks for the reference impl
+        enc_mask = self_mask(T, window=c.encoder.window, chunk=chunk, device=ids.device)
         byte_states, patches = self.encoder(ids, patch_ids, P, enc_mask)  # (B, T, dE), (B, P, k*dE)
         patch_states = self.latent(patches)  # (B, P, dG)
         dec_ids = decoder_patch_ids(patch_lengths, T, c.decoder_alignment)  # (B, T)
-        dec_mask = causal_mask(T, window=c.decoder.window, device=ids.device)
+        dec_mask = self_mask(T, window=c.decoder.window, chunk=chunk, device=ids.device)
         logits = self.decoder(byte_states, patch_states, dec_ids, dec_mask)  # (B, T, V)
         loss = None
         if targets is not None:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bytepatch.models.attention import (  # noqa: F401  (attend and ATTENTION_IMPLS are re-exported)
+from bytepatch.models.nn.attention import (  # noqa: F401  (attend and ATTENTION_IMPLS are re-exported)
     ATTENTION_IMPLS,
     KVCache,
     PatchCrossMask,

@@ -40,6 +40,11 @@ ATTENTION_IMPLS = ("sdpa", "reference")
 DEFAULT_MIN_CHUNK = 64  # chunks shorter than this spend more on per-chunk overhead than they save
 
 
+def chunk_for(impl: str) -> int | None:
+    """`self_mask`'s chunk for an attention impl: dense masks for "reference" (the definition), else chunked."""
+    return None if impl == "reference" else 0
+
+
 def default_chunk(window: int) -> int:
     """Query chunk for a window: the window itself (each key copied about twice), at least 64."""
     return max(window, DEFAULT_MIN_CHUNK)

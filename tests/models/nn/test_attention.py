@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.models.attention import KVCache, PatchCrossMask, patch_cross_attention, self_attend, self_mask
-from bytepatch.models.layers import attend
+from bytepatch.models.nn.attention import KVCache, PatchCrossMask, patch_cross_attention, self_attend, self_mask
+from bytepatch.models.nn.layers import attend
 
 
 def dense_reference(T, n_past, window, docs):
