@@ -127,3 +127,16 @@ def test_entropy_model_fingerprint_is_checked(space_dataset: Path):
     expected = dict(DocumentSource([space_dataset]).signature, entropy_model_fingerprint="abc123")
     with pytest.raises(DatasetMismatchError, match="entropy model fingerprint None differs from 'abc123'"):
         DocumentSource([space_dataset], expected, "checkpoint x.pt")
+
+
+def test_batches_are_checked_at_collate_time_on_the_host():
+    """The loader checks ids and patch lengths before a batch leaves it, so the model's forward need not."""
+    from bytepatch.models.data.loader import to_torch
+
+    ids = np.array([[BOS_ID, OFFSET + 1, OFFSET + 2]])
+    ok = to_torch({"ids": ids, "targets": ids, "patch_lengths": np.array([[1, 2]]), "n_bytes": 2})
+    assert ok["patch_lengths"].tolist() == [[1, 2]]
+    with pytest.raises(ValueError, match="sum to 2"):
+        to_torch({"ids": ids, "targets": ids, "patch_lengths": np.array([[1, 1]]), "n_bytes": 2})
+    with pytest.raises(ValueError, match="260"):
+        to_torch({"ids": ids + 300, "targets": ids, "patch_lengths": np.array([[1, 2]]), "n_bytes": 2})
