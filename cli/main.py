@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 
 import click
 
@@ -27,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "train": "bytepatch.cli.train:train",
     "eval": "bytepatch.cli.eval_cmd:eval_cmd",
     "generate": "bytepatch.cli.generate:generate",
+    "verify": "bytepatch.cli.verify:verify",
 }
 
 
@@ -66,7 +68,16 @@ def cli() -> None:
 
 
 def main() -> None:
+    # Ctrl-C before a command has set up its own handling (while importing it, parsing
+    # options, loading a model): one line and 130, not click's "Aborted!" and exit 1.
+    signal.signal(signal.SIGINT, _interrupted)
     cli()
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    click.echo("interrupted", err=True)
+    raise SystemExit(130)
 
 
 if __name__ == "__main__":  # `python -m bytepatch.cli.main`, e.g. under torchrun

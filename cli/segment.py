@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from bytepatch.cli._interrupt import exit_130_on_interrupt
 from bytepatch.io import FORMATS, InputError, ReaderConfig
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
@@ -38,7 +39,8 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
-@click.option("--num-shards", type=click.IntRange(min=1), help="Split the inputs among K independent jobs.")
+@click.option("--num-shards", type=click.IntRange(min=1),
+              help="Split the inputs among K independent jobs (splits inside large files too).")
 @click.option("--shard-index", type=click.IntRange(min=0), help="This job's index in [0, K) (with --num-shards).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
@@ -61,17 +63,44 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
       cat notes.txt | bytepatch segment - -o out/ --patcher stride --stride 8
 
     \b
-    Several jobs, one dataset (each job takes every K-th input file):
+    Several jobs, one dataset (each job takes every K-th split of about --shard-size-mb):
       bytepatch segment corpus/ -o out/ --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
       torchrun --nproc_per_node 4 -m bytepatch.cli.main segment corpus/ -o out/
     """
     num_jobs, job, dist = _job_split(num_shards, shard_index)
     reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
+    with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
+        manifest = _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add,
+                            target_patch_size, stride, max_patch_length, shard_format, shard_size_mb, workers, threads,
+                            save_entropies, overwrite, resume, quiet, num_jobs, job, dist, reader)  # fmt: skip
+    if manifest is None:
+        if not quiet:
+            click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
+        return
+    if not quiet:
+        n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
+        mean = b / p if p else 0.0
+        click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
+                   f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+        if workers > len(manifest["shards"]):
+            click.echo(f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
+                       f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
+                       "--shard-size-mb to split the input", err=True)  # fmt: skip
+
+
+def _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
+             max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
+             num_jobs, job, dist, reader):  # fmt: skip
+    """Run the segmentation; bad input and output errors become one-line click errors."""
     try:
         spec, factory, info, extra, model = patcher_spec(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
+        if threshold is not None and threshold <= 0:  # legal, but almost surely a mistake
+            click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
+                       "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
+        workers = _cap_workers(workers, quiet)
         if workers > 1:
             model = None  # each worker loads its own; holding one here too would only cost memory
         if save_entropies and patcher != "entropy":
@@ -86,18 +115,18 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
-    except KeyboardInterrupt:
-        click.echo("interrupted: no manifest written; finish with --resume", err=True)
-        sys.exit(130)
-    if manifest is None:
-        if not quiet:
-            click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
-        return
-    if not quiet:
-        n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
-        mean = b / p if p else 0.0
-        click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
-                   f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+    return manifest
+
+
+def _cap_workers(workers: int, quiet: bool) -> int:
+    """--workers beyond the CPUs this process may use only add processes and memory."""
+    from bytepatch.cpus import available_cpus
+
+    cpus = available_cpus()
+    if workers > cpus:
+        click.echo(f"note: --workers {workers} capped at {cpus}, the CPUs available", err=True)
+        return cpus
+    return workers
 
 
 def _default_threads(workers: int) -> int:

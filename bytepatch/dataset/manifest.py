@@ -7,11 +7,13 @@ byte and patch counts, and repeats the metadata every shard's schema carries.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bytepatch.dataset.files import write_json
+from bytepatch.dataset.integrity import check_plain_name, check_totals
 from bytepatch.dataset.schema import FORMAT_VERSION
 
 MANIFEST = "manifest.json"
@@ -25,11 +27,15 @@ class ShardInfo:
     bytes: int
     patches: int
     file_size: int
+    crc32: str | None = None  # checked on every read (cheap)
+    sha256: str | None = None  # checked by `bytepatch verify`
 
 
 def build_manifest(metadata: dict[str, Any], shards: list[ShardInfo], shard_format: str) -> dict:
-    """The manifest of a dataset made of `shards` (listed in file-name order)."""
-    shards = sorted(shards, key=lambda s: s.file)
+    """The manifest of a dataset made of `shards`, listed in natural file-name order
+    (numbers compared as numbers: train-99999 before train-100000). The manifest's order
+    is the dataset's row order."""
+    shards = sorted(shards, key=lambda s: natural_key(s.file))
     return {
         "format": "bytepatch-dataset",
         "format_version": FORMAT_VERSION,
@@ -40,6 +46,11 @@ def build_manifest(metadata: dict[str, Any], shards: list[ShardInfo], shard_form
         "patches": sum(s.patches for s in shards),
         "shards": [asdict(s) for s in shards],
     }
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key comparing digit runs as numbers."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
 def write_manifest(directory: Path, metadata: dict[str, Any], shards: list[ShardInfo], shard_format: str) -> dict:
@@ -53,9 +64,51 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not path.exists():
         hint = " (an interrupted run? finish it with `bytepatch segment ... --resume`)" if Path(directory).is_dir() else ""
         raise FileNotFoundError(f"{directory}: not a complete bytepatch dataset, no {MANIFEST}{hint}")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != "bytepatch-dataset":
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{path}: not a readable manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != "bytepatch-dataset":
         raise ValueError(f"{path}: not a bytepatch manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {manifest['format_version']} is newer than this bytepatch reads")
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path}: format_version is {version!r}, not an integer")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {version} is newer than this bytepatch reads")
+    check_manifest(manifest, str(path))
     return manifest
+
+
+_COUNTS = ("documents", "bytes", "patches")
+
+
+def check_manifest(manifest: dict[str, Any], where: str) -> None:
+    """Every key a reader relies on, with its type; shard entries are plain file names,
+    listed once each; the totals are the sums over the shards."""
+    for key, kind in (("metadata", dict), ("shards", list), ("shard_format", str)):
+        if not isinstance(manifest.get(key), kind):
+            raise ValueError(f"{where}: {key!r} is missing or not a {kind.__name__}")
+    if manifest["shard_format"] not in ("arrow", "parquet"):
+        raise ValueError(f"{where}: unknown shard_format {manifest['shard_format']!r}")
+    for key in _COUNTS:
+        _count(manifest.get(key), f"{where}: {key!r}")
+    seen: set[str] = set()
+    for i, entry in enumerate(manifest["shards"]):
+        at = f"{where}: shard entry {i}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{at} is not an object")
+        name = check_plain_name(entry.get("file"), at)
+        if name in seen:
+            raise ValueError(f"{at}: {name!r} is listed twice")
+        seen.add(name)
+        for key in (*_COUNTS, "file_size"):
+            _count(entry.get(key), f"{at} ({name}) {key!r}")
+        for key in ("crc32", "sha256"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise ValueError(f"{at} ({name}): {key!r} is not a string")
+    check_totals(manifest, where)
+
+
+def _count(value: Any, what: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{what} is {value!r}, not a count")

@@ -11,11 +11,8 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from bytepatch.dataset.files import read_arrow_table
+from bytepatch.dataset.integrity import ShardError, check_file, check_rows
 from bytepatch.dataset.manifest import read_manifest
-
-
-class ShardError(ValueError):
-    """A shard listed in the manifest is missing, truncated or otherwise unreadable."""
 
 
 @dataclass
@@ -31,8 +28,10 @@ class Dataset:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.manifest = read_manifest(self.path)
+        self.manifest = read_manifest(self.path)  # checks names, keys and totals
         self._position = (0, 0)  # (shard, row within shard) of the next row to yield
+        # Built once: a 100k-shard dataset must not rebuild this list per shard read.
+        self._shard_files = [self.path / s["file"] for s in self.manifest["shards"]]
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -44,20 +43,29 @@ class Dataset:
 
     @property
     def shard_files(self) -> list[Path]:
-        return [self.path / s["file"] for s in self.manifest["shards"]]
+        return self._shard_files
 
     def read_shard(self, index: int) -> pa.Table:
         """Shard `index` as a table (Arrow IPC memory-mapped, zero-copy); a missing or
-        damaged shard raises ShardError (a ValueError) naming its path."""
-        path = self.shard_files[index]
+        damaged shard raises ShardError (a ValueError) naming its path, and so does one
+        whose checksum, rows or counts disagree with the manifest (row named)."""
+        path = self._shard_files[index]
+        entry = self.manifest["shards"][index]
+        check_file(path, entry)
         try:
             if self.manifest["shard_format"] == "parquet":
                 import pyarrow.parquet as pq
 
-                return pq.read_table(path)
-            return read_arrow_table(path)
+                table = pq.read_table(path)
+            else:
+                table = read_arrow_table(path)
         except (OSError, pa.ArrowException) as exc:
             raise ShardError(f"{path}: cannot read shard {index} of dataset {self.path} ({exc})") from exc
+        n_bytes, n_patches = check_rows(table, str(path))
+        for what, got in (("documents", table.num_rows), ("bytes", n_bytes), ("patches", n_patches)):
+            if got != entry[what]:
+                raise ShardError(f"{path}: holds {got:,} {what}, but the manifest lists {entry[what]:,}")
+        return table
 
     def iter_batches(self, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
         """Record batches from the current position on; the position advances as they go."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence
 
 from bytepatch.io.columnar import read_arrow, read_parquet
-from bytepatch.io.documents import FORMATS, Document, ReaderConfig
+from bytepatch.io.documents import FORMATS, Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
-from bytepatch.io.sources import STDIN, detect_format, expand_inputs
+from bytepatch.io.sources import STDIN, Source, detect_format, expand_inputs, expand_sources
 from bytepatch.io.text import read_jsonl, read_text
 
-READERS: dict[str, Callable[[str, ReaderConfig], Iterator[Document]]] = {
+READERS: dict[str, Callable[[str, ReaderConfig, Span | None], Iterator[Document]]] = {
     "text": read_text,
     "jsonl": read_jsonl,
     "parquet": read_parquet,
@@ -19,12 +19,13 @@ READERS: dict[str, Callable[[str, ReaderConfig], Iterator[Document]]] = {
 }
 
 
-def read_source(path: str, cfg: ReaderConfig) -> Iterator[Document]:
-    """The documents of one source (a file or `-`)."""
+def read_source(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
+    """The documents of one source (a file or `-`), or of the part of it `span` names;
+    ids start with `span.name` (default: the path as given)."""
     fmt = detect_format(path, cfg.input_format)
     if path == STDIN and fmt in ("parquet", "arrow"):
         raise InputError("<stdin>", f"{fmt} cannot be read from stdin; pass a file")
-    return READERS[fmt](path, cfg)
+    return READERS[fmt](path, cfg, span)
 
 
 def iter_documents(
@@ -36,8 +37,8 @@ def iter_documents(
 ) -> Iterator[Document]:
     """Every document of every input, in a deterministic order."""
     cfg = ReaderConfig(text_field, id_field, doc_per_line, input_format)
-    for path in expand_inputs(inputs):
-        yield from read_source(path, cfg)
+    for source in expand_sources(inputs):
+        yield from read_source(source.path, cfg, Span(source.name))
 
 
 __all__ = [
@@ -46,8 +47,11 @@ __all__ = [
     "Document",
     "InputError",
     "ReaderConfig",
+    "Source",
+    "Span",
     "detect_format",
     "expand_inputs",
+    "expand_sources",
     "iter_documents",
     "read_source",
 ]

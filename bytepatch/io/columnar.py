@@ -10,14 +10,14 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from bytepatch.io.documents import Document, ReaderConfig
+from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 
 BATCH_ROWS = 1024
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
 
 
-def read_parquet(path: str, cfg: ReaderConfig) -> Iterator[Document]:
+def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
     import pyarrow.parquet as pq
 
     try:
@@ -26,10 +26,16 @@ def read_parquet(path: str, cfg: ReaderConfig) -> Iterator[Document]:
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"not a readable Parquet file: {exc}") from exc
     columns = _columns(path, schema, cfg)
-    yield from _documents(path, cfg, lambda: pf.iter_batches(batch_size=BATCH_ROWS, columns=columns))
+    if span is None or span.whole:
+        batches = lambda: pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)  # noqa: E731
+        yield from _documents(path, cfg, batches, span)
+        return
+    groups = list(range(span.start, span.end if span.end is not None else pf.num_row_groups))
+    batches = lambda: pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, row_groups=groups)  # noqa: E731
+    yield from _documents(path, cfg, batches, span)
 
 
-def read_arrow(path: str, cfg: ReaderConfig) -> Iterator[Document]:
+def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
     try:
         source = pa.memory_map(path, "r")
     except (OSError, pa.ArrowException) as exc:
@@ -47,7 +53,7 @@ def read_arrow(path: str, cfg: ReaderConfig) -> Iterator[Document]:
         schema = stream.schema
         batches = lambda: iter(stream)  # noqa: E731
     _columns(path, schema, cfg)
-    yield from _documents(path, cfg, batches)
+    yield from _documents(path, cfg, batches, span)
 
 
 def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
@@ -57,27 +63,35 @@ def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
         if col not in names:
             raise InputError(path, f"missing column {col!r} (columns: {', '.join(names[:10])})")
     kind = schema.field(cfg.text_field).type
+    if pa.types.is_dictionary(kind):  # e.g. pandas categoricals: decoded batch by batch
+        kind = kind.value_type
     if kind not in TEXT_TYPES:
         raise InputError(path, f"column {cfg.text_field!r} has type {kind}, not string or binary")
     return wanted
 
 
-def _documents(path: str, cfg: ReaderConfig, batches) -> Iterator[Document]:
-    row = 0
+def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) -> Iterator[Document]:
+    name = span.name if span is not None else path
+    row = span.first_row if span is not None else 0
     try:
         for batch in batches():
-            texts = batch.column(cfg.text_field)
-            ids = batch.column(cfg.id_field).to_pylist() if cfg.id_field else None
+            texts = _decoded(batch.column(cfg.text_field))
+            ids = _decoded(batch.column(cfg.id_field)).to_pylist() if cfg.id_field else None
             if texts.null_count:
                 bad = row + texts.is_null().to_pylist().index(True)
                 raise InputError(path, f"column {cfg.text_field!r} is null", row=bad)
             values = texts.cast(pa.large_binary()).to_pylist()
             for i, data in enumerate(values):
-                doc_id = f"{path}#{row + i}" if ids is None else _id(path, ids[i], row + i, cfg.id_field)
+                doc_id = f"{name}#{row + i}" if ids is None else _id(path, ids[i], row + i, cfg.id_field)
                 yield Document(doc_id, data)
             row += len(values)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"corrupt or truncated data after row {row}: {exc}", row=row) from exc
+
+
+def _decoded(column: pa.Array) -> pa.Array:
+    """A dictionary-encoded column as plain values (other columns unchanged)."""
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
 
 
 def _id(path: str, value: object, row: int, field: str | None) -> str:

@@ -25,4 +25,25 @@ class ReaderConfig:
             raise ValueError(f"input_format must be one of {FORMATS}, got {self.input_format!r}")
 
 
+@dataclass(frozen=True)
+class Span:
+    """Which part of one input file to read, and the name its ids start with.
+
+    The whole file by default. A split inside a large file (`bytepatch.io.splits`) is a
+    byte range starting and ending at line starts (JSONL, text with one document per
+    line), with the 1-based number of its first line, or a range of Parquet row groups
+    with the number of its first row, so ids are those of reading the whole file.
+    """
+
+    name: str  # id name (see `expand_sources`)
+    start: int = 0  # first byte (line formats) or first row group (Parquet)
+    end: int | None = None  # end byte / row group, exclusive; None: the end of the file
+    first_line: int = 1  # line number at `start`
+    first_row: int = 0  # row number of the first row of row group `start`
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+
 FORMATS = ("auto", "text", "jsonl", "parquet", "arrow")

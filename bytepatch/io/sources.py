@@ -2,7 +2,9 @@
 deterministic list of sources, and names the format of each.
 
 Directory walks skip hidden entries (names starting with "."), like ripgrep does, so a
-corpus checked out with git does not pull in `.git/`; this is documented in docs/cli.md.
+corpus checked out with git does not pull in `.git/`; they follow symbolic links (with
+loop detection) and stop, naming the path, at anything they cannot read or that is not
+a regular file (a FIFO would block forever). All of this is documented in docs/cli.md.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -19,60 +23,158 @@ STDIN = "-"
 GLOB_CHARS = set("*?[")
 
 
+@dataclass(frozen=True)
+class Source:
+    """One input file: where to read it, and the name its document ids start with."""
+
+    path: str
+    name: str  # the path relative to the INPUT argument's root (see `expand_sources`)
+
+
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
-    """Every file the inputs name, directories recursively, in a stable order.
+    """Every file the inputs name, directories recursively, in a stable order
+    (the paths of `expand_sources`)."""
+    return [s.path for s in expand_sources(inputs)]
+
+
+def expand_sources(inputs: Sequence[str]) -> list[Source]:
+    """Every file the inputs name, directories recursively, in a stable order, each with
+    its id name.
 
     The order of the arguments is kept; each directory and glob is sorted. A file named
     twice is read once. Missing paths and globs matching nothing are errors.
+
+    Id names do not depend on the working directory: a file inside a directory argument
+    is named by its path relative to that directory (`corpus/` -> `a/b.jsonl`), a file
+    argument by its file name, a glob match by its path relative to the directory before
+    the first wildcard, stdin `<stdin>`. Two inputs with the same name would give
+    documents the same ids, which is an error naming both.
     """
     if not inputs:
         raise InputError("<arguments>", "no input given")
-    out: list[str] = []
+    out: list[Source] = []
     seen: set[str] = set()
+    names: dict[str, str] = {}
 
-    def add(path: str) -> None:
+    def add(path: str, root: str | None) -> None:
         key = path if path == STDIN else os.path.realpath(path)
-        if key not in seen:
-            seen.add(key)
-            out.append(path)
+        if key in seen:
+            return
+        seen.add(key)
+        name = "<stdin>" if path == STDIN else _id_name(path, root)
+        if name in names:
+            raise InputError(path, f"has the same id name {name!r} as {names[name]}, so their documents would share "
+                                   "ids; pass their common directory instead")  # fmt: skip
+        names[name] = path
+        out.append(Source(path, name))
 
     for spec in inputs:
         if spec == STDIN:
-            add(STDIN)
+            add(STDIN, None)
         elif os.path.isdir(spec):
             files = _walk(spec)
             if not files:
                 raise InputError(spec, "directory contains no files")
             for f in files:
-                add(f)
+                add(f, spec)
         elif os.path.exists(spec):
-            add(spec)
+            add(spec, None)
         elif GLOB_CHARS & set(spec):
             matches = sorted(m for m in glob.glob(spec, recursive=True))
-            files = [f for m in matches for f in (_walk(m) if os.path.isdir(m) else [m])]
+            files = [f for m in matches for f in (_walk(m) if os.path.isdir(m) else _regular(m))]
             if not files:
                 raise InputError(spec, "pattern matches no files")
+            root = _glob_root(spec)
             for f in files:
-                add(f)
+                add(f, root)
         else:
             raise InputError(spec, "no such file or directory")
     return out
 
 
+def _id_name(path: str, root: str | None) -> str:
+    if root is None:
+        return os.path.basename(path)
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _glob_root(pattern: str) -> str:
+    """The directory before the first wildcard of a glob ("." when it starts with one)."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if GLOB_CHARS & set(part):
+            break
+        fixed.append(part)
+    return str(Path(*fixed)) if fixed else "."
+
+
 def _walk(root: str) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        saved = hf_saved_dataset_files(dirpath, filenames)
-        if saved is not None:  # a `datasets` save_to_disk directory: its rows, not its JSON files
-            found += saved
-            dirnames[:] = []
-            continue
-        names = [f for f in sorted(filenames) if not f.startswith(".")]
-        if HF_DATASET_DICT in names:  # a saved DatasetDict: its splits are the subdirectories
-            names.remove(HF_DATASET_DICT)
-        found += [os.path.join(dirpath, f) for f in names]
+    """Every regular file under `root`: each directory's files (sorted), then its
+    subdirectories (sorted). Nothing is skipped silently: an unreadable directory, a
+    broken link, a symlink loop or a FIFO/socket/device stops the walk naming the path.
+    Symbolic links are followed (a link to a directory is read like the directory); a
+    loop is detected by the (device, inode) of the directories above."""
+    found: list[str] = []
+    st = _stat(root)
+    _visit(root, {(st.st_dev, st.st_ino)}, found)
     return found
+
+
+def _visit(path: str, above: set[tuple[int, int]], found: list[str]) -> None:
+    try:
+        with os.scandir(path) as it:
+            names = sorted(e.name for e in it if not e.name.startswith("."))
+    except OSError as exc:
+        raise InputError(path, f"cannot read directory: {exc.strerror or exc}") from exc
+    files, subdirs = [], []
+    for name in names:
+        full = os.path.join(path, name)
+        st = _stat(full)
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in above:
+                raise InputError(full, "symbolic link loop: it leads back to a directory above it")
+            subdirs.append((full, key))
+        elif stat.S_ISREG(st.st_mode):
+            files.append(name)
+        else:
+            raise InputError(full, f"not a regular file ({_kind(st.st_mode)}); directories are read for files only")
+    saved = hf_saved_dataset_files(path, files)
+    if saved is not None:  # a `datasets` save_to_disk directory: its rows, not its JSON files
+        found += saved
+        return
+    if HF_DATASET_DICT in files:  # a saved DatasetDict: its splits are the subdirectories
+        files.remove(HF_DATASET_DICT)
+    found += [os.path.join(path, f) for f in files]
+    for full, key in subdirs:
+        _visit(full, above | {key}, found)
+
+
+def _regular(path: str) -> list[str]:
+    """[path] if it is a regular file (a glob match), else an error naming it."""
+    st = _stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(path, f"not a regular file ({_kind(st.st_mode)}); globs match files only")
+    return [path]
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)  # follows links
+    except OSError as exc:
+        what = "broken symbolic link" if os.path.islink(path) else f"cannot read: {exc.strerror or exc}"
+        raise InputError(path, what) from exc
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 HF_STATE, HF_INFO, HF_DATASET_DICT = "state.json", "dataset_info.json", "dataset_dict.json"

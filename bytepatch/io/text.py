@@ -11,8 +11,9 @@ import zlib
 from contextlib import contextmanager
 from typing import IO, Iterator
 
-from bytepatch.io.documents import Document, ReaderConfig
+from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
+from bytepatch.io.fs import open_input
 from bytepatch.io.sources import STDIN
 
 
@@ -23,7 +24,7 @@ def open_binary(path: str) -> Iterator[IO[bytes]]:
         yield sys.stdin.buffer
         return
     try:
-        raw = open(path, "rb")
+        raw = open_input(path)  # a local file, or a URI through pyarrow.fs
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror or exc}") from exc
     with raw:
@@ -38,35 +39,52 @@ def _display(path: str) -> str:
     return "<stdin>" if path == STDIN else path
 
 
-def read_text(path: str, cfg: ReaderConfig) -> Iterator[Document]:
+def read_text(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
     """A whole file as one document, or (doc_per_line) each line without its newline."""
-    name = _display(path)
+    where = _display(path)
+    name = span.name if span is not None else where
     try:
         with open_binary(path) as f:
             if not cfg.doc_per_line:
                 yield Document(name, f.read())
                 return
-            for lineno, line in enumerate(f, start=1):
+            for lineno, line in _lines(f, span):
                 yield Document(f"{name}:{lineno}", line[:-1] if line.endswith(b"\n") else line)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(name, f"cannot read: {exc}") from exc
+        raise InputError(where, f"cannot read: {exc}") from exc
 
 
-def read_jsonl(path: str, cfg: ReaderConfig) -> Iterator[Document]:
+def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
     """One document per JSON object line. Blank lines are not documents and are skipped."""
-    name = _display(path)
-    lineno = 0
+    where = _display(path)
+    name = span.name if span is not None else where
+    lineno = span.first_line - 1 if span is not None else 0
     try:
         with open_binary(path) as f:
-            for lineno, line in enumerate(f, start=1):
+            for lineno, line in _lines(f, span):
                 if not line.strip():
                     continue
-                yield _parse_json_line(line, name, lineno, cfg)
+                yield _parse_json_line(line, where, lineno, cfg, name)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(name, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
+        raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
 
 
-def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig) -> Document:
+def _lines(f: IO[bytes], span: Span | None) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of the whole stream, or of the span's byte range (which starts
+    and ends at line starts)."""
+    if span is None or span.whole:
+        yield from enumerate(f, start=1)
+        return
+    f.seek(span.start)
+    pos, end = span.start, span.end if span.end is not None else float("inf")
+    for lineno, line in enumerate(f, start=span.first_line):
+        if pos >= end:
+            return
+        pos += len(line)
+        yield lineno, line
+
+
+def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_name: str | None = None) -> Document:
     try:
         obj = json.loads(line)
     except UnicodeDecodeError as exc:
@@ -85,12 +103,12 @@ def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig) -> 
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InputError(name, f"field {cfg.text_field!r} holds a lone surrogate at char {exc.start}", line=lineno) from exc
-    return Document(_doc_id(obj, cfg, name, lineno), data)
+    return Document(_doc_id(obj, cfg, name, lineno, id_name if id_name is not None else name), data)
 
 
-def _doc_id(obj: dict, cfg: ReaderConfig, name: str, lineno: int) -> str:
+def _doc_id(obj: dict, cfg: ReaderConfig, name: str, lineno: int, id_name: str) -> str:
     if cfg.id_field is None:
-        return f"{name}:{lineno}"
+        return f"{id_name}:{lineno}"
     if cfg.id_field not in obj:
         raise InputError(name, f"missing id field {cfg.id_field!r}", line=lineno)
     value = obj[cfg.id_field]

@@ -24,9 +24,13 @@ from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX
 from bytepatch.dataset.manifest import MANIFEST
 
 SHARD_PREFIX = "train-"  # see the module docstring; "part-" is the name older versions wrote
-_ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5})(?:-(\d{5}))?\.(arrow|parquet)$")
+# Counters are zero-padded to 5 digits and simply grow past 99,999 (train-100000.arrow):
+# names stay recognisable at any count, and the manifest lists shards in numeric order.
+_ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5,})(?:-(\d{5,}))?\.(arrow|parquet)$")
 _TMP = re.compile(r"^\.((?:part|train)-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
-_ANY_JOB_FILE = re.compile(r"^(manifest-\d{5}-of-\d{5}\.json|\.bytepatch-run(-\d{5}-of-\d{5})?\.json)$")
+_ANY_JOB_FILE = re.compile(
+    r"^(manifest-\d{5,}-of-\d{5,}\.json|\.bytepatch-run(-\d{5,}-of-\d{5,})?\.json|\.bytepatch-shards(-\d{5,}-of-\d{5,})?\.jsonl)$"
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ class JobLayout:
         return self.out / (".bytepatch-run.json" if self.single else f".bytepatch-run-{self._tag()}.json")
 
     @property
+    def journal(self) -> Path:
+        return self.out / (".bytepatch-shards.jsonl" if self.single else f".bytepatch-shards-{self._tag()}.jsonl")
+
+    @property
     def lock_name(self) -> str:
         return ".bytepatch-lock" if self.single else f".bytepatch-lock-{self._tag()}"
 
@@ -77,7 +85,7 @@ class JobLayout:
 
     def owns(self, name: str) -> bool:
         """Files this job writes (and may delete on --overwrite)."""
-        if name in (self.run_state.name, self.job_manifest.name, MANIFEST):
+        if name in (self.run_state.name, self.job_manifest.name, self.journal.name, MANIFEST):
             return True
         m = _TMP.match(name)  # ".part-00003.arrow.<host>-<pid>-<rand>.tmp" -> "part-00003.arrow"
         return self.chunk_of(m.group(1) if m else name) is not None
@@ -88,7 +96,7 @@ class JobLayout:
         if self.single:
             return False
         tag = f"-of-{self.num_jobs:05d}"
-        if name.startswith(("manifest-", ".bytepatch-run-")) and name.endswith(f"{tag}.json"):
+        if name.startswith(("manifest-", ".bytepatch-run-", ".bytepatch-shards-")) and name.endswith((f"{tag}.json", f"{tag}.jsonl")):
             return not self.owns(name)
         m = _ANY_SHARD.match(name)
         return bool(m and m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name))

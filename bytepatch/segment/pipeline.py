@@ -6,7 +6,8 @@ in up to `workers` processes, with a bounded number of chunks in flight so memor
 proportional to shard size x workers, not to corpus size. The manifest is written last.
 
 Several jobs may share one output directory (`num_jobs`/`job`, see `layout.py`): each
-takes every K-th input file, writes its own namespace, and the last one to finish
+takes every K-th split of the inputs (`bytepatch.io.splits`: inside large files too),
+writes its own namespace, and the last one to finish
 merges the job manifests into `manifest.json`.
 """
 
@@ -16,8 +17,12 @@ import collections
 import contextlib
 import hashlib
 import json
+import math
 import multiprocessing
+import signal
+import threading
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -25,12 +30,15 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import pyarrow as pa
 
 from bytepatch._version import __version__
+from bytepatch.cpus import available_cpus
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
+from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
-from bytepatch.io import ReaderConfig, expand_inputs, read_source
+from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.sources import STDIN
+from bytepatch.io.splits import plan_splits
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
@@ -59,8 +67,8 @@ class SegmentOptions:
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
             raise ValueError(f"shard format must be one of {sorted(SHARD_SUFFIX)}, got {self.shard_format!r}")
-        if self.shard_size_mb <= 0:
-            raise ValueError("shard size must be positive")
+        if not math.isfinite(self.shard_size_mb) or self.shard_size_mb <= 0:
+            raise ValueError(f"--shard-size-mb must be a positive number, got {self.shard_size_mb}")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.threads < 1:
@@ -88,18 +96,13 @@ def segment_corpus(
     kind, fingerprint) goes into the metadata.
     """
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
-    all_files = expand_inputs(inputs)
-    files = all_files[options.job :: options.num_jobs]
+    sources = expand_sources(inputs)
+    all_files = [s.path for s in sources]
+    parts = job_parts(sources, reader, options)
+    files = list(dict.fromkeys(s.path for s, _ in parts))
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
-    metadata = {
-        "bytepatch_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "patcher": patcher,
-        "entropy_model": model_info,
-        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
-        **options.extra_metadata,
-    }
+    metadata = dataset_metadata(patcher, model_info, options)
     settings = {
         "reader": asdict(reader),
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
@@ -108,27 +111,60 @@ def segment_corpus(
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
-    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key}
+    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key,
+                 "splits": [[s.path, span.start, span.end] for s, span in parts]}  # fmt: skip
     with _lock(layout):
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
+        _remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
         schema = dataset_schema(options.save_entropies, metadata)
         job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
                    options.threads)
         finished = _finished_shards(layout)
-        progress = Progress(_total_size(files), enabled=options.show_progress)
-        documents = (doc for path in files for doc in read_source(path, reader))
-        chunks = chunk_documents(_counting(documents, progress), int(options.shard_size_mb * 1e6))
+        total = _total_size(files) if len(parts) == len(files) else None
+        progress = Progress(total, enabled=options.show_progress, label="patched")
+        documents = (doc for s, span in parts for doc in read_source(s.path, reader, span))
+        ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
+        chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
         try:
-            shards = _run(chunks, job, options.workers, finished, model)
+            shards = _run(chunks, job, options.workers, finished, model, progress)
         finally:
             progress.close()
             _remove_temporaries(layout)
+        if ids is not None:
+            ids.report()
         try:
             write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
         except OSError as exc:
             raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
+
+
+def dataset_metadata(patcher: dict[str, Any], model_info: dict[str, Any] | None, options: SegmentOptions) -> dict:
+    """The provenance every shard's schema and the manifest carry (docs/dataset.md)."""
+    return {
+        "bytepatch_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "patcher": patcher,
+        "entropy_model": model_info,
+        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
+        **options.extra_metadata,
+    }
+
+
+def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptions) -> list[tuple[Source, Span]]:
+    """What this job reads: every input whole for a single job; for one of K jobs, every
+    K-th split of the inputs cut into splits of about a shard each (inside large files
+    too), so one big file still gives every job work. A job left without any split says so."""
+    if options.num_jobs == 1:
+        return [(s, Span(s.name)) for s in sources]
+    splits = plan_splits(sources, reader, max(1, int(options.shard_size_mb * 1e6)))
+    mine = splits[options.job :: options.num_jobs]
+    if not mine:
+        print(f"warning: job {options.job} of {options.num_jobs} gets no input: the inputs make only "
+              f"{len(splits)} split(s) of about --shard-size-mb {options.shard_size_mb:g}; it writes an empty "
+              "job manifest (use fewer jobs or a smaller --shard-size-mb)", file=sys.stderr)  # fmt: skip
+    return mine
 
 
 @contextlib.contextmanager
@@ -174,34 +210,99 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, Path],
-         model: Any = None) -> list[ShardInfo]:  # fmt: skip
-    shards: list[ShardInfo] = []
-    todo = _skip_finished(chunks, finished, shards, job.layout)
+def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]],
+         model: Any = None, progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
+    """Patch and write every chunk; `progress` counts bytes patched (as each group of
+    documents is done, in whichever process) and bytes written (as each shard lands)."""
+    progress = progress or Progress(None, enabled=False)
+    shards = _Journal(job.layout.journal)
+    workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
+    todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        writer = ShardWriter(job, model)
+        writer = ShardWriter(job, model, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
+            progress.add_written(shards.entries[-1].bytes)
             del chunk  # else it stays alive while the next chunk is read: two shards in memory
-        return shards
+        return shards.entries
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=init_worker, initargs=(job,)) as pool:
+    # Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
+    # handles it and terminates them, so an interrupt prints one line, not a traceback
+    # per worker. An ignored signal stays ignored across exec, so spawned children start
+    # with it ignored, even before `init_worker` runs.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        patched = ctx.Value("q", 0)  # bytes patched by all workers, for the progress line
+        pool = ctx.Pool(workers, initializer=init_worker, initargs=(job, patched))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
         pending: collections.deque = collections.deque()
         try:
             for chunk in todo:
                 pending.append(pool.apply_async(run_in_worker, (chunk,)))
                 while len(pending) >= 2 * workers:  # bounded in-flight chunks = bounded memory
-                    shards.append(pending.popleft().get())
+                    shards.append(_wait(pending.popleft(), progress, patched))
             while pending:
-                shards.append(pending.popleft().get())
+                shards.append(_wait(pending.popleft(), progress, patched))
         except BaseException:
             pool.terminate()
             raise
-    return shards
+    return shards.entries
 
 
-def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: list[ShardInfo], layout: JobLayout):
+def _wait(result: Any, progress: Progress, patched: Any) -> ShardInfo:
+    """The shard of one worker task, updating the progress line while it runs."""
+    while not result.ready():
+        result.wait(0.25)
+        progress.set_done(progress.skipped + patched.value)
+    shard = result.get()
+    progress.set_done(progress.skipped + patched.value)
+    progress.add_written(shard.bytes)
+    return shard
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class _Journal:
+    """The shards this job has finished, each appended (fsynced) to a journal as it is
+    done, with its checksums: a resumed run keeps a shard only if it still matches."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[ShardInfo] = []
+
+    def append(self, info: ShardInfo, record: bool = True) -> None:
+        self.entries.append(info)
+        if record:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(asdict(info)) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def _read_journal(path: Path) -> dict[str, dict]:
+    """name -> entry of each shard a previous run recorded (a torn last line is ignored)."""
+    out: dict[str, dict] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            out[entry["file"]] = entry
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict]], shards: _Journal,
+                   layout: JobLayout, progress: Progress):  # fmt: skip
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
     exactly the documents just read: a kept shard must never stand for other input."""
@@ -209,27 +310,31 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, Path], shards: l
     for chunk in chunks:
         seen.add(chunk.index)
         if chunk.index in finished:
-            shards.append(_kept_shard(finished[chunk.index], chunk, layout.shard_format))
+            shards.append(_kept_shard(*finished[chunk.index], chunk, layout.shard_format), record=False)
+            progress.skip(shards.entries[-1].bytes)  # done in an earlier run
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
-    extra = sorted(finished[i].name for i in set(finished) - seen)
+    extra = sorted(finished[i][0].name for i in set(finished) - seen)
     if extra:
         raise OutputError(f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite")
 
 
-def _kept_shard(path: Path, chunk: Chunk, shard_format: str) -> ShardInfo:
-    """The manifest entry of a finished shard, read once, after checking it holds `chunk`."""
-    import pyarrow.compute as pc
-
+def _kept_shard(path: Path, recorded: dict, chunk: Chunk, shard_format: str) -> ShardInfo:
+    """The manifest entry of a finished shard, read once, after checking it holds `chunk`
+    and that every row is valid (its checksum was checked by `_finished_shards`)."""
     table = _read_shard(path, shard_format, ["id", "bytes", "patch_lengths"])
+    try:
+        _, n_patches = check_rows(table, str(path))
+    except ShardError as exc:
+        raise OutputError(f"{exc}; rerun with --overwrite") from None
     same = table.num_rows == len(chunk) and table.column("id").to_pylist() == chunk.ids
     same = same and b"".join(table.column("bytes").to_pylist()) == bytes(chunk.data)
     if not same:
         raise OutputError(f"{path}: holds other documents than the inputs now give; the inputs changed since the "
                           "interrupted run, so rerun with --overwrite")  # fmt: skip
-    n_patches = pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0
-    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, path.stat().st_size)
+    sums = {k: recorded[k] for k in ("file_size", "crc32", "sha256")}
+    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, **sums)
 
 
 def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
@@ -253,10 +358,40 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _counting(documents: Iterable[Document], progress: Progress) -> Iterable[Document]:
+def _counting(documents: Iterable[Document], progress: Progress, ids: _DuplicateIds | None = None) -> Iterable[Document]:
     for doc in documents:
-        progress.update(len(doc.data))
+        progress.add_read(len(doc.data))
+        if ids is not None:
+            ids.add(doc.id)
         yield doc
+    progress.reading_done()
+
+
+class _DuplicateIds:
+    """Notices ids given twice (legal, but it makes rows ambiguous to trace): a warning,
+    not an error. Keeps 8-byte digests of at most MAX ids, so memory stays bounded."""
+
+    MAX = 5_000_000
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, doc_id: str) -> None:
+        if len(self.seen) >= self.MAX:
+            return
+        key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        if key in self.seen:
+            self.count += 1
+            self.first = self.first if self.first is not None else doc_id
+        else:
+            self.seen.add(key)
+
+    def report(self) -> None:
+        if self.count:
+            print(f"warning: {self.count:,} document id(s) appear more than once (first: {self.first!r}); "
+                  "rows with one id cannot be told apart by it", file=sys.stderr)  # fmt: skip
 
 
 def _total_size(files: list[str]) -> int | None:
@@ -286,10 +421,11 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
         # Ours to replace: this job's files, and any bytepatch file of another layout (an
         # earlier single run, another K), which would otherwise sit beside the new shards.
         mine = [n for n in names if written_by_bytepatch(n) and not layout.sibling(n)]
+        if foreign:  # never write a dataset among the user's own files
+            what = "refusing to overwrite, it" if mine else "output directory is not empty: it"
+            raise OutputError(f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory")
         if mine and not options.overwrite:
             raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
-        if mine and foreign:
-            raise OutputError(f"{out}: refusing to overwrite, it holds files bytepatch did not write: {foreign[:5]}")
         # The dataset manifest goes first, so a half-deleted dataset never looks complete.
         (out / MANIFEST).unlink(missing_ok=True)
         for name in mine:
@@ -299,13 +435,23 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
     return False
 
 
-def _finished_shards(layout: JobLayout) -> dict[int, Path]:
-    """Shards a previous (interrupted) run of this job completed; final names are only ever complete."""
+def _finished_shards(layout: JobLayout) -> dict[int, tuple[Path, dict]]:
+    """Shards a previous (interrupted) run of this job completed, with their journal
+    entries. Final names are only ever complete, but a shard is kept only if it still
+    has the size and SHA-256 recorded when it was written: one damaged since (or never
+    recorded, e.g. killed between rename and record) is written again."""
+    journal = _read_journal(layout.journal)
     finished = {}
     for path in sorted(layout.out.iterdir()):
         chunk = layout.chunk_of(path.name)
-        if chunk is not None:
-            finished[chunk] = path
+        if chunk is None:
+            continue
+        entry = journal.get(path.name)
+        if entry is not None and all(entry.get(k) == v for k, v in checksums(path).items()):
+            finished[chunk] = (path, entry)
+        else:
+            why = "does not match its recorded checksum" if entry else "was never recorded as finished"
+            print(f"{path}: {why}; writing it again", file=sys.stderr)
     return finished
 
 

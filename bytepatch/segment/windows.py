@@ -79,15 +79,18 @@ def patch_long_document(
         if a == 0:
             positions = positions[1:]  # byte 0 opens the first patch: `prev` already says so
         if len(positions):
-            pieces.append(np.diff(positions, prepend=prev).astype(np.int64))
+            pieces.append(_narrow(np.diff(positions, prepend=prev)))  # int64 diff: cannot wrap
             prev = int(positions[-1])
         if keep_entropies and h is not None:
             kept.append(h.astype(np.float16))
-    pieces.append(np.array([n - prev], dtype=np.int64))
+    pieces.append(_narrow(np.array([n - prev], dtype=np.int64)))
     lengths = np.concatenate(pieces)
     cap = getattr(patcher.config, "max_patch_length", None)
     if cap and lengths.max() > cap:
         lengths = cut_lengths(lengths, np.array([0, len(lengths)], dtype=np.int64), cap)[0]
-    if lengths.max() <= INT32_MAX:
-        lengths = lengths.astype(np.int32)
     return lengths, (np.concatenate(kept) if keep_entropies and kept else None)
+
+
+def _narrow(lengths: np.ndarray) -> np.ndarray:
+    """int32 when every length fits (half the memory of int64 for a long document)."""
+    return lengths.astype(np.int32) if lengths.max() <= INT32_MAX else lengths

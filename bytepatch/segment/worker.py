@@ -8,6 +8,8 @@ tasks cannot carry a loaded model cheaply.
 
 from __future__ import annotations
 
+import signal
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from bytepatch.dataset.files import write_shard
+from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.patchers import Patcher, patcher_from_dict
@@ -39,8 +42,9 @@ class ShardJob:
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob, model: Any = None) -> None:
+    def __init__(self, job: ShardJob, model: Any = None, on_patched: Callable[[int], None] | None = None) -> None:
         self.job = job
+        self.on_patched = on_patched  # called with the document bytes of each group once patched
         if model is None and job.model_factory is not None:
             model = job.model_factory()
         self.model = model
@@ -57,11 +61,12 @@ class ShardWriter:
         layout = self.job.layout
         name = layout.shard_name(chunk.index)
         try:
-            size = write_shard(table, layout.out / name, layout.shard_format)
+            write_shard(table, layout.out / name, layout.shard_format)
+            sums = checksums(layout.out / name)  # read back from the page cache: what is on disk
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
         n_patches = int(table.column("patch_lengths").combine_chunks().value_lengths().to_numpy().sum())
-        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, size)
+        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
@@ -85,6 +90,7 @@ class ShardWriter:
                 counts.append(np.array([len(rows)]))
                 if keep:
                     kept.append(h)
+                self._report(int(offsets[j] - offsets[i]))
                 continue
             group = Ragged(data[offsets[i] : offsets[j]], offsets[i : j + 1] - offsets[i])  # no copy
             patches, h = self._patch_batch(group)
@@ -92,12 +98,17 @@ class ShardWriter:
             counts.append(patches.row_lengths())
             if keep:
                 kept.append(h.values.astype(np.float16))
+            self._report(int(offsets[j] - offsets[i]))
         flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
         patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
         np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
         if not keep:
             return flat, patch_offsets, None
         return flat, patch_offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), offsets)
+
+    def _report(self, n_bytes: int) -> None:
+        if self.on_patched is not None:
+            self.on_patched(n_bytes)
 
     def _patch_batch(self, docs: Ragged) -> tuple[Ragged, Ragged | None]:
         entropies = None
@@ -138,8 +149,15 @@ def _groups(offsets: np.ndarray, window: int):
 _STATE: dict[str, ShardWriter] = {}
 
 
-def init_worker(job: ShardJob) -> None:
-    _STATE["writer"] = ShardWriter(job)
+def init_worker(job: ShardJob, patched: Any = None) -> None:
+    """Set up one pool worker; `patched` is a shared counter of bytes patched (all workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+
+    def report(n_bytes: int) -> None:
+        with patched.get_lock():
+            patched.value += n_bytes
+
+    _STATE["writer"] = ShardWriter(job, on_patched=report if patched is not None else None)
 
 
 def run_in_worker(chunk: Chunk) -> ShardInfo:

@@ -15,6 +15,7 @@ from bytepatch.models.nn.layers import ATTENTION_IMPLS, swiglu_hidden_dim
 from bytepatch.models.nn.transformer import VOCAB_SIZE, check_keys
 
 DECODER_ALIGNMENTS = ("strict", "reference")
+CROSS_ATTN_RESIDUALS = ("single", "reference")
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,13 @@ class StackConfig:
     multiple_of: int = 256  # SwiGLU width rounded up to this (Llama rule: 1024 -> 2816)
     ffn_dim_multiplier: float = 1.0  # scales the SwiGLU width before rounding
     norm_eps: float = 1e-5  # RMSNorm epsilon
+    # Explicit SwiGLU width; None = the Llama rule above. Checkpoints converted from other code
+    # (the transformers port stores `intermediate_size`) carry their exact widths here.
+    intermediate_size: int | None = None
 
     def __post_init__(self) -> None:
+        if self.intermediate_size is not None and self.intermediate_size < 1:
+            raise ValueError(f"{type(self).__name__}.intermediate_size must be >= 1 or None, got {self.intermediate_size}")
         if self.n_layers < 1:
             raise ValueError(f"{type(self).__name__}.n_layers must be >= 1, got {self.n_layers}")
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
@@ -43,6 +49,8 @@ class StackConfig:
 
     @property
     def ffn_hidden(self) -> int:
+        if self.intermediate_size is not None:
+            return self.intermediate_size
         return swiglu_hidden_dim(self.dim, self.multiple_of, self.ffn_dim_multiplier)
 
 
@@ -85,6 +93,10 @@ class BLTConfig:
     # at or before t (the BLT reference: the byte that ends a patch already reads that patch's
     # state, which it may since it predicts the next byte). Both are causal.
     decoder_alignment: str = "strict"
+    # How cross-attention joins the residual stream: "single" = x + attn(x); "reference" = x + (attn(x) + x),
+    # the residual added twice, as the BLT reference code and the transformers port do (encoder and
+    # decoder). Needed, with decoder_alignment="reference", to run the released weights exactly.
+    cross_attn_residual: str = "single"
     attn_impl: str = "sdpa"  # "sdpa" (fused) or "reference" (plain masked softmax, for tests)
 
     def __post_init__(self) -> None:
@@ -92,6 +104,10 @@ class BLTConfig:
             raise ValueError(f"cross_attn_k must be >= 1, got {self.cross_attn_k}")
         if self.decoder_alignment not in DECODER_ALIGNMENTS:
             raise ValueError(f"decoder_alignment must be one of {DECODER_ALIGNMENTS}, got {self.decoder_alignment!r}")
+        if self.cross_attn_residual not in CROSS_ATTN_RESIDUALS:
+            raise ValueError(
+                f"cross_attn_residual must be one of {CROSS_ATTN_RESIDUALS}, got {self.cross_attn_residual!r}"
+            )
         if self.attn_impl not in ATTENTION_IMPLS:
             raise ValueError(f"attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
 

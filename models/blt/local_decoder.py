@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from bytepatch.models.blt.config import LocalDecoderConfig
+from bytepatch.models.blt.local_encoder import add_cross
 from bytepatch.models.nn.attention import KVCache, PatchCrossMask, SelfMask
 from bytepatch.models.nn.layers import CrossAttention, RMSNorm, Rotary, TransformerBlock
 
@@ -30,11 +31,13 @@ class LocalDecoder(nn.Module):
         cross_attn_k: int,
         vocab_size: int,
         attn_impl: str = "sdpa",
+        cross_attn_residual: str = "single",
     ):
         super().__init__()
         c = config
         self.config = c
         self.k = cross_attn_k
+        self.double_residual = cross_attn_residual == "reference"  # see BLTConfig.cross_attn_residual
         self.in_proj = nn.Linear(in_dim, c.dim, bias=False) if in_dim != c.dim else nn.Identity()
         # Each patch state becomes k key/value vectors of the decoder's width.
         self.patch_proj = nn.Linear(global_dim, cross_attn_k * c.dim, bias=False)
@@ -76,11 +79,15 @@ class LocalDecoder(nn.Module):
     ) -> torch.Tensor:
         """Byte inputs h (B, T, C) + patch keys/values kv (B, P*k, C) -> logits (B, T, V) float32.
 
-        `kv` None: no patch to read yet (cross-attention would add exactly zero). With
+        `kv` None: no patch to read yet (cross-attention outputs exactly zero). With
         `caches` (one per layer) the self-attention continues cached positions (generation).
         """
         for i, block in enumerate(self.blocks):
-            if kv is not None and (self.config.cross_attn_all_layers or i == 0):
-                h = h + self.cross[i if self.config.cross_attn_all_layers else 0](h, kv, cross_mask)
+            if self.config.cross_attn_all_layers or i == 0:
+                # With no patch to read, cross-attention outputs exactly zero (as for a byte whose
+                # patch id is -1); the residual is still added (twice under "reference").
+                cross = self.cross[i if self.config.cross_attn_all_layers else 0]
+                out = torch.zeros_like(h) if kv is None else cross(h, kv, cross_mask)
+                h = add_cross(h, out, self.double_residual)
             h = block(h, rope, self_mask, None if caches is None else caches[i])
         return self.head(self.norm(h)).float()  # (B, T, V), float32 for a stable loss under autocast

@@ -21,6 +21,11 @@ from bytepatch.models.nn.attention import PatchCrossMask, SelfMask
 from bytepatch.models.nn.layers import CrossAttention, Rotary, TransformerBlock
 
 
+def add_cross(x: torch.Tensor, out: torch.Tensor, double_residual: bool) -> torch.Tensor:
+    """x + out, or x + (out + x) when the residual is added twice (the reference's order of additions)."""
+    return x + (out + x) if double_residual else x + out
+
+
 def max_pool_patches(x: torch.Tensor, patch_ids: torch.Tensor, n_patches: int) -> torch.Tensor:
     """Max over each patch's byte states: x (B, T, C), patch_ids (B, T) -> (B, P, C); empty patches are 0."""
     B, T, C = x.shape
@@ -32,11 +37,19 @@ def max_pool_patches(x: torch.Tensor, patch_ids: torch.Tensor, n_patches: int) -
 class LocalEncoder(nn.Module):
     """Bytes (B, T) -> byte states (B, T, dim) and patch vectors (B, P, k * dim)."""
 
-    def __init__(self, config: LocalEncoderConfig, cross_attn_k: int, vocab_size: int, attn_impl: str = "sdpa"):
+    def __init__(
+        self,
+        config: LocalEncoderConfig,
+        cross_attn_k: int,
+        vocab_size: int,
+        attn_impl: str = "sdpa",
+        cross_attn_residual: str = "single",
+    ):
         super().__init__()
         c = config
         self.config = c
         self.k = cross_attn_k
+        self.double_residual = cross_attn_residual == "reference"  # see BLTConfig.cross_attn_residual
         self.tok_emb = nn.Embedding(vocab_size, c.dim)
         self.hash_emb = (
             HashNgramEmbedding(c.dim, c.ngram_sizes, c.hash_table_size, c.hash_functions) if c.ngram_sizes else None
@@ -92,5 +105,6 @@ class LocalEncoder(nn.Module):
         pooled = max_pool_patches(states[first], patch_ids, n_patches)  # (B, P, C)
         queries = self.pool_proj(pooled).view(B, n_patches * k, C)  # (B, P*k, C)
         for i in range(first, len(states)):
-            queries = queries + self.cross[i if all_layers else 0](queries, states[i], cross_mask)
+            out = self.cross[i if all_layers else 0](queries, states[i], cross_mask)
+            queries = add_cross(queries, out, self.double_residual)
         return queries.view(B, n_patches, k * C)

@@ -127,9 +127,11 @@ class BLT(nn.Module):
         self.config = config
         self.check_inputs = check_inputs
         c = config
-        self.encoder = LocalEncoder(c.encoder, c.cross_attn_k, c.vocab_size, c.attn_impl)
+        self.encoder = LocalEncoder(c.encoder, c.cross_attn_k, c.vocab_size, c.attn_impl, c.cross_attn_residual)
         self.latent = GlobalTransformer(c.latent, c.cross_attn_k * c.encoder.dim, c.attn_impl)
-        self.decoder = LocalDecoder(c.decoder, c.encoder.dim, c.latent.dim, c.cross_attn_k, c.vocab_size, c.attn_impl)
+        self.decoder = LocalDecoder(
+            c.decoder, c.encoder.dim, c.latent.dim, c.cross_attn_k, c.vocab_size, c.attn_impl, c.cross_attn_residual
+        )
         for part in (self.encoder, self.latent, self.decoder):
             init_weights(part, part.config.n_layers)
 

@@ -66,6 +66,7 @@ class ByteTransformerConfig:
     multiple_of: int = 256  # SwiGLU width rounded up to this (Llama rule; 768 -> 2048)
     ffn_dim_multiplier: float = 1.0  # scales the SwiGLU width before rounding
     norm_eps: float = 1e-5  # RMSNorm epsilon
+    intermediate_size: int | None = None  # explicit SwiGLU width (e.g. the transformers patcher's); None = rule above
     tie_embeddings: bool = False  # share input embedding and output head (saves vocab*dim params)
     attn_impl: str = "sdpa"  # "sdpa" (fast, fused) or "reference" (plain masked softmax, for tests)
 
@@ -74,11 +75,15 @@ class ByteTransformerConfig:
             raise ValueError(f"dim {self.dim} / n_heads {self.n_heads} must be an even integer head size")
         if self.window is not None and self.window < 1:
             raise ValueError(f"window must be >= 1 or None, got {self.window}")
+        if self.intermediate_size is not None and self.intermediate_size < 1:
+            raise ValueError(f"intermediate_size must be >= 1 or None, got {self.intermediate_size}")
         if self.attn_impl not in ATTENTION_IMPLS:
             raise ValueError(f"attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
 
     @property
     def ffn_hidden(self) -> int:
+        if self.intermediate_size is not None:
+            return self.intermediate_size
         return swiglu_hidden_dim(self.dim, self.multiple_of, self.ffn_dim_multiplier)
 
     @classmethod

@@ -104,3 +104,27 @@ def rows_of_glob(out: Path) -> list[tuple]:
         for r in pa.ipc.open_stream(str(path)).read_all().to_pylist():
             found.append((r["id"], r["bytes"], tuple(r["patch_lengths"])))
     return found
+
+
+def test_jobs_split_inside_one_big_file(tmp_path: Path):
+    """One JSONL, four jobs: each reads part of the file; together they make the one-job dataset."""
+    big = tmp_path / "big.jsonl"
+    big.write_bytes((SAMPLE / "stdlib_docstrings.jsonl").read_bytes() * 3)  # ~180 KB
+    assert segment(str(big), "-o", str(tmp_path / "one")).exit_code == 0
+    out = tmp_path / "many"
+    for index in range(4):
+        result = segment(str(big), "-o", str(out), "--num-shards", "4", "--shard-index", str(index),
+                         "--shard-size-mb", "0.02")  # fmt: skip
+        assert result.exit_code == 0 and "gets no input" not in result.output
+        assert len(list(out.glob(f"train-{index:05d}-*.arrow"))) >= 1  # every job did work
+    assert rows(out) == rows(tmp_path / "one")
+
+
+def test_a_job_without_work_warns(tmp_path: Path, capsys):
+    small = tmp_path / "small.txt"
+    small.write_text("one document")
+    result = CliRunner().invoke(
+        cli, ["segment", str(small), "-o", str(tmp_path / "o"), "--patcher", "space", "--num-shards", "2",
+              "--shard-index", "1"])  # fmt: skip
+    assert result.exit_code == 0
+    assert "job 1 of 2 gets no input" in result.output + capsys.readouterr().err

@@ -122,6 +122,7 @@ def _damaged_copy(dataset: Path, tmp_path: Path, damage: str) -> tuple[Path, Pat
     import pyarrow as pa
 
     from bytepatch.dataset import open_dataset
+    from bytepatch.dataset.files import read_arrow_table
 
     copy = tmp_path / damage
     shutil.copytree(dataset, copy)
@@ -129,13 +130,12 @@ def _damaged_copy(dataset: Path, tmp_path: Path, damage: str) -> tuple[Path, Pat
     if damage == "truncate":
         shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     else:  # patch lengths of every row one byte too long
-        with pa.memory_map(str(shard)) as f:
-            table = pa.ipc.open_file(f).read_all()
+        table = read_arrow_table(shard)
         field = table.schema.field("patch_lengths")
         bad = pa.array([[x + 1 for x in row] for row in table.column("patch_lengths").to_pylist()], field.type)
         table = table.set_column(table.schema.get_field_index("patch_lengths"), field, bad)
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, table.schema) as writer:
+        with pa.ipc.new_stream(sink, table.schema) as writer:  # the format segment writes
             writer.write_table(table)
         shard.write_bytes(sink.getvalue().to_pybytes())
     return copy, shard

@@ -176,6 +176,14 @@ VARIANTS = {
         cross_attn_k=3,
     ),
     "no-ngrams": replace(TINY, encoder=replace(TINY.encoder, ngram_sizes=())),
+    # explicit FFN widths (as converted checkpoints carry them) and the doubled cross-attention residual
+    "explicit-widths": replace(
+        TINY,
+        encoder=replace(TINY.encoder, intermediate_size=80),
+        latent=replace(TINY.latent, intermediate_size=112),
+        cross_attn_residual="reference",
+        decoder_alignment="reference",
+    ),
 }
 
 

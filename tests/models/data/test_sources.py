@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from bytepatch.dataset import open_dataset
+from bytepatch.dataset.integrity import checksums
 from bytepatch.models.data import DataError, DocumentSource, PackedLoader
 
 from .conftest import DOCS, write_dataset
@@ -26,6 +28,10 @@ def rewrite_shard(dataset: Path, change) -> Path:
         for rb in batches:
             writer.write_batch(rb)
     path.write_bytes(data.getvalue().to_pybytes())
+    # Keep the manifest's checksums in step, as a legitimate rewrite would.
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    manifest["shards"][0].update(checksums(path))
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
     return path
 
 
@@ -73,10 +79,11 @@ def test_bad_patch_lengths_name_the_shard_and_row(space_dataset: Path, tmp_path:
 
     shard = rewrite_shard(copy, corrupt)
     source = DocumentSource([copy])
-    with pytest.raises(DataError, match=rf"{shard} row 3: document 'doc-3': patch_lengths must be"):
+    # The dataset reader refuses the shard's invalid row before the loader frames it.
+    with pytest.raises(ValueError, match=rf"{shard} row 3: patch lengths sum to"):
         source.framed(3)
     loader = PackedLoader(source, np.arange(len(source)), batch_size=8, seq_len=64, seed=0)
-    with pytest.raises(DataError, match=str(shard)):  # from the worker thread, unchanged: a ValueError
+    with pytest.raises(ValueError, match=str(shard)):  # from the worker thread, unchanged: a ValueError
         for _ in range(50):
             next(loader)
     loader.close()
@@ -87,5 +94,5 @@ def test_a_truncated_shard_is_a_clear_error(space_dataset: Path, tmp_path: Path)
     shutil.copytree(space_dataset, copy)
     shard = open_dataset(copy).shard_files[0]
     shard.write_bytes(shard.read_bytes()[:64])
-    with pytest.raises(ValueError, match=rf"{shard}: cannot read shard 0"):
+    with pytest.raises(ValueError, match=rf"{shard}: 64 bytes, but the manifest records .* \(truncated or replaced\)"):
         DocumentSource([copy]).raw(0)

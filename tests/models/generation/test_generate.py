@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,11 +39,17 @@ def ngram() -> NgramModel:
 
 
 def tiny_blt(alignment: str = "strict", seed: int = 0, **encoder) -> BLT:
-    """A random tiny BLT with short windows (so caches wrap) and a peaked head (so argmax is clear)."""
+    """A random tiny BLT with short windows (so caches wrap) and a peaked head (so argmax is clear).
+
+    alignment "reference-hf" = reference alignment plus the doubled cross-attention residual
+    (the transformers-compatible BLT).
+    """
     c = PRESETS["tiny"]
+    residual = "reference" if alignment == "reference-hf" else "single"
     c = replace(
         c,
-        decoder_alignment=alignment,
+        decoder_alignment="reference" if alignment == "reference-hf" else alignment,
+        cross_attn_residual=residual,
         encoder=replace(c.encoder, window=6, **encoder),
         decoder=replace(c.decoder, window=5),
     )
@@ -81,7 +89,7 @@ def teacher_forced_logits(model: BLT, text: bytes, spec: dict, entropy) -> torch
         return model(ids, torch.as_tensor(lengths[None]))[0][0, : len(text) + 1]
 
 
-@pytest.mark.parametrize("alignment", ["strict", "reference"])
+@pytest.mark.parametrize("alignment", ["strict", "reference", "reference-hf"])
 @pytest.mark.parametrize("name", ["space", "space-cap", "stride", "entropy-global", "entropy-both"])
 def test_greedy_generation_is_the_full_forward_argmax_at_every_step(ngram, alignment, name):
     """Online patching + cached stepping == re-running the model on the grown text with batch patching."""
@@ -99,7 +107,7 @@ def test_greedy_generation_is_the_full_forward_argmax_at_every_step(ngram, align
     assert 1 < len(lengths) < len(prompt + out)
 
 
-@pytest.mark.parametrize("alignment", ["strict", "reference"])
+@pytest.mark.parametrize("alignment", ["strict", "reference", "reference-hf"])
 def test_cached_session_matches_recompute_session_logits(ngram, alignment):
     spec = patchers(ngram)["entropy-global"]
     model = tiny_blt(alignment)
@@ -110,21 +118,23 @@ def test_cached_session_matches_recompute_session_logits(ngram, alignment):
 
 
 def test_blt_stepper_equals_forward_for_given_patches():
-    """Stepping with known patch boundaries reproduces forward's logits at every position (all options)."""
+    """Stepping with known patch boundaries reproduces forward's logits at every position (all options).
+
+    A first patch of 3 bytes (a window cut mid-document) leaves bytes with no patch state to read.
+    """
     g = torch.Generator().manual_seed(1)
-    for alignment in ("strict", "reference"):
-        for all_layers in (False, True):
-            model = tiny_blt(alignment, cross_attn_all_layers=all_layers, n_layers=2)
-            lengths = [1, 3, 1, 6, 2, 7, 4, 1, 5]
-            T = sum(lengths)
-            ids = torch.randint(OFFSET, 260, (1, T), generator=g)
-            ids[0, 0] = BOS_ID
-            with torch.no_grad():
-                full = model(ids, torch.tensor([lengths]))[0][0]
-            starts = set(np.cumsum(lengths).tolist())  # position after each patch end
-            stepper = BLTStepper(model)
-            stepped = torch.stack([stepper.step(int(ids[0, t]), t + 1 in starts) for t in range(T)])
-            torch.testing.assert_close(stepped, full, atol=1e-4, rtol=1e-4)
+    for alignment, all_layers, first in itertools.product(("strict", "reference", "reference-hf"), (False, True), (1, 3)):
+        model = tiny_blt(alignment, cross_attn_all_layers=all_layers, n_layers=2)
+        lengths = [first, 3, 1, 6, 2, 7, 4, 1, 5]
+        T = sum(lengths)
+        ids = torch.randint(OFFSET, 260, (1, T), generator=g)
+        ids[0, 0] = BOS_ID
+        with torch.no_grad():
+            full = model(ids, torch.tensor([lengths]))[0][0]
+        starts = set(np.cumsum(lengths).tolist())  # position after each patch end
+        stepper = BLTStepper(model)
+        stepped = torch.stack([stepper.step(int(ids[0, t]), t + 1 in starts) for t in range(T)])
+        torch.testing.assert_close(stepped, full, atol=1e-4, rtol=1e-4)
 
 
 def test_transformer_stepper_equals_forward():
@@ -143,7 +153,7 @@ def pieces(n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-@pytest.mark.parametrize("alignment", ["strict", "reference"])
+@pytest.mark.parametrize("alignment", ["strict", "reference", "reference-hf"])
 @pytest.mark.parametrize("all_layers", [False, True])
 def test_blt_stepper_fed_in_pieces_equals_forward(alignment, all_layers):
     """Prefill (one long feed, past the window and the attention chunk) + feeds of any size == forward."""
@@ -179,7 +189,7 @@ def test_transformer_stepper_fed_in_pieces_equals_forward():
 def test_prefilled_session_equals_recompute_session(ngram, name):
     """A long prompt prefilled in one pass gives the logits of the uncached definition, then and after."""
     spec = patchers(ngram)[name]
-    model = tiny_blt("reference")
+    model = tiny_blt("reference-hf")
     prompt = TEXT[500:700]
     cached, slow = CachedSession(model, spec, ngram), RecomputeSession(model, spec, ngram)
     torch.testing.assert_close(cached.start(prompt), slow.start(prompt), atol=1e-4, rtol=1e-4)

@@ -1,0 +1,93 @@
+"""Local paths and URIs (`s3://`, `gs://`, `hf://`, ...) behind one small interface.
+
+Local paths go straight to the OS (the fast path, and what every existing test reads).
+A URI goes through `pyarrow.fs`: `s3://` and `gs://` (`gcs://`) natively, and any other
+scheme an installed `fsspec` implementation provides (e.g. `hf://` with
+`huggingface_hub`), wrapped by `pyarrow.fs.PyFileSystem`. A scheme nothing provides is
+an error naming the scheme and the package to install.
+
+S3 settings come from the usual AWS environment (credentials, `AWS_REGION`) and, for
+S3-compatible servers, `AWS_ENDPOINT_URL` (e.g. `http://127.0.0.1:9000`), which pyarrow
+reads itself.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import IO, Any
+
+from bytepatch.io.errors import InputError
+
+NATIVE_SCHEMES = {"s3": "s3", "gs": "gs", "gcs": "gs", "file": "file"}
+FSSPEC_HINTS = {"hf": "huggingface_hub", "az": "adlfs", "abfs": "adlfs", "http": "aiohttp", "https": "aiohttp"}
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def scheme_of(uri: str) -> str:
+    return uri.split("://", 1)[0].lower()
+
+
+def filesystem(uri: str) -> tuple[Any, str]:
+    """(pyarrow FileSystem, path inside it) for a URI; a clear InputError if no
+    installed package handles its scheme."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    scheme = scheme_of(uri)
+    if scheme in NATIVE_SCHEMES:
+        try:
+            return pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(uri, f"cannot open {scheme}:// storage: {exc}") from exc
+    try:
+        import fsspec
+    except ModuleNotFoundError:
+        raise InputError(uri, f"URI scheme {scheme!r} needs fsspec: pip install fsspec "
+                              f"{FSSPEC_HINTS.get(scheme, '')}".rstrip()) from None  # fmt: skip
+    try:
+        impl = fsspec.filesystem(scheme)
+    except (ImportError, ValueError) as exc:
+        hint = f" (pip install {FSSPEC_HINTS[scheme]})" if scheme in FSSPEC_HINTS else ""
+        raise InputError(uri, f"URI scheme {scheme!r} is not available{hint}: {exc}") from exc
+    return pafs.PyFileSystem(pafs.FSSpecHandler(impl)), uri.split("://", 1)[1]
+
+
+def open_input(path: str) -> IO[bytes]:
+    """A local file or URI opened for buffered, seekable binary reading."""
+    if not is_uri(path):
+        return open(path, "rb")
+    fs, inner = filesystem(path)
+    try:
+        return io.BufferedReader(fs.open_input_file(inner), buffer_size=1 << 20)
+    except (OSError, FileNotFoundError) as exc:
+        raise InputError(path, f"cannot open: {exc}") from exc
+
+
+def file_size(path: str) -> int:
+    if not is_uri(path):
+        return os.path.getsize(path)
+    fs, inner = filesystem(path)
+    return fs.get_file_info(inner).size or 0
+
+
+def list_uri(uri: str) -> list[str] | None:
+    """The files under a URI directory (recursive, sorted, hidden names skipped) as URIs;
+    [uri] for a file; None when nothing exists there."""
+    import pyarrow.fs as pafs
+
+    fs, inner = filesystem(uri)
+    info = fs.get_file_info(inner)
+    prefix = uri[: len(uri) - len(inner)] if uri.endswith(inner) else f"{scheme_of(uri)}://"
+    if info.type == pafs.FileType.File:
+        return [uri]
+    if info.type != pafs.FileType.Directory:
+        return None
+    selector = pafs.FileSelector(inner.rstrip("/"), recursive=True)
+    files = [i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
+    root = inner.rstrip("/")
+    visible = [p for p in files if not any(part.startswith(".") for part in p[len(root):].split("/"))]
+    return [prefix + p for p in sorted(visible)]

@@ -1,0 +1,340 @@
+"""Translate between a `transformers` BLT `config.json` (model_type "blt") and bytepatch configs.
+
+Pure functions over plain dicts: nothing here needs `transformers`. Reading is
+strict in the other direction too: a setting of the port that bytepatch cannot
+compute exactly (grouped-query attention, another activation or RoPE scaling, a
+local encoder re-pooling at every layer, ...) is refused with `UnsupportedSetting`
+naming it, never approximated. Writing refuses bytepatch settings with no port
+equivalent (`EXPORT_REFUSALS` documents the list; docs/models.md repeats it).
+
+Facts about the port this relies on (transformers 5.x, `models/blt`):
+- a model is always "reference" BLT: cross-attention adds its residual twice and
+  byte t reads the last patch that ended at or before t (`decoder_alignment="reference"`);
+- cross-attention heads = the local model's self-attention heads (head dim = width / heads);
+- one `local_attention_window_len` serves encoder and decoder self-attention;
+- FFN widths are explicit `intermediate_size` values (the conversion of the released
+  weights rounds 8/3 * width up to a multiple of 256, the Llama rule);
+- RoPE theta per part in `rope_parameters` (older files: a flat `rope_theta`); when
+  absent the port's defaults apply: 5e5 for the local and global models, 1e4 for the patcher;
+- the patcher ("entropy model") is a plain causal byte transformer with a sliding window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bytepatch.models.blt.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.nn.layers import swiglu_hidden_dim
+from bytepatch.models.nn.transformer import VOCAB_SIZE, ByteTransformerConfig
+
+MODEL_TYPE = "blt"
+PATCHER_MODEL_TYPE = "blt_patcher"
+PART_DEFAULT_THETA = 500000.0  # the port's default_theta for its local encoder/decoder and global model
+PATCHER_DEFAULT_THETA = 10000.0  # the port's patcher has no default_theta: the library default applies
+PORT_DEFAULT_WINDOW = 512  # BltConfig.local_attention_window_len default (the released checkpoints' value)
+
+# The bytepatch settings refused on export, and why (docs/models.md shows this list).
+EXPORT_REFUSALS: dict[str, str] = {
+    "decoder_alignment='strict'": "the port lets byte t read the patch that ends at t (only 'reference' exists there)",
+    "cross_attn_residual='single'": "the port adds the cross-attention residual twice (only 'reference' exists there)",
+    "cross_attn_heads != n_heads": "the port's cross-attention uses the local model's head count",
+    "encoder.dim != decoder.dim": "the port feeds encoder byte states to the decoder without a projection",
+    "encoder.window != decoder.window": "the port has one local_attention_window_len for both local models",
+    "encoder.cross_attn_all_layers with > 1 encoder layer": "the port re-pools the patch queries at every layer",
+    "ngram_sizes=()": "the port replaces an empty n-gram list by its default 3..8",
+    "vocab_size != 260": "the port's byte vocabulary is fixed",
+    "entropy patcher with threshold_add (relative rule)": "the port's patcher applies the global threshold only",
+}
+
+
+class UnsupportedSetting(ValueError):
+    """A setting with no exact equivalent on the other side; the message names it."""
+
+
+def _get(d: dict[str, Any], key: str, default: Any, where: str) -> Any:
+    value = d.get(key, default)
+    return default if value is None else value
+
+
+def _theta(d: dict[str, Any], default: float, where: str) -> float:
+    params = d.get("rope_parameters") or d.get("rope_scaling") or {}
+    if not isinstance(params, dict):
+        raise UnsupportedSetting(f"{where}: rope_parameters must be an object, got {params!r}")
+    rope_type = params.get("rope_type", params.get("type", "default"))
+    if rope_type != "default":
+        raise UnsupportedSetting(f"{where}: rope_type {rope_type!r} (only 'default' RoPE is supported)")
+    theta = params.get("rope_theta", d.get("rope_theta", default))
+    return float(default if theta is None else theta)
+
+
+def _check_part(d: dict[str, Any], where: str) -> tuple[int, int, int]:
+    """(layers, width, heads) of one part after refusing what bytepatch cannot run exactly."""
+    width = int(_get(d, "hidden_size", 0, where))
+    heads = int(_get(d, "num_attention_heads", 0, where))
+    layers = int(_get(d, "num_hidden_layers", 0, where))
+    if width < 1 or heads < 1 or layers < 1:
+        raise UnsupportedSetting(f"{where}: hidden_size, num_attention_heads and num_hidden_layers must be positive")
+    kv = d.get("num_key_value_heads")
+    if kv is not None and int(kv) != heads:
+        raise UnsupportedSetting(
+            f"{where}: num_key_value_heads={kv} != num_attention_heads={heads} (grouped-query attention)"
+        )
+    act = d.get("hidden_act", "silu")
+    if act != "silu":
+        raise UnsupportedSetting(f"{where}: hidden_act={act!r} (bytepatch's feed-forward is SwiGLU with silu)")
+    head_dim = d.get("head_dim")
+    if head_dim is not None and int(head_dim) != width // heads:
+        raise UnsupportedSetting(f"{where}: head_dim={head_dim} != hidden_size / num_attention_heads")
+    if d.get("vocab_size", VOCAB_SIZE) not in (None, VOCAB_SIZE):
+        raise UnsupportedSetting(f"{where}: vocab_size={d['vocab_size']} (bytepatch's byte vocabulary is {VOCAB_SIZE})")
+    return layers, width, heads
+
+
+def _ffn(d: dict[str, Any], width: int, where: str) -> int | None:
+    """Explicit FFN width, or None when it equals bytepatch's default rule (keeps round trips identical)."""
+    size = d.get("intermediate_size")
+    size = int(size) if size is not None else int(8 * width / 3)  # the port's fallback
+    return None if size == swiglu_hidden_dim(width) else size
+
+
+def _eps(d: dict[str, Any]) -> float:
+    return float(d.get("rms_norm_eps", d.get("norm_eps", 1e-5)) or 1e-5)
+
+
+def blt_config_from_hf(cfg: dict[str, Any], where: str = "config.json") -> BLTConfig:
+    """The bytepatch `BLTConfig` computing exactly what the port computes for `cfg`."""
+    if cfg.get("model_type") != MODEL_TYPE:
+        raise UnsupportedSetting(f"{where}: model_type is {cfg.get('model_type')!r}, expected {MODEL_TYPE!r}")
+    if cfg.get("vocab_size", VOCAB_SIZE) != VOCAB_SIZE:
+        raise UnsupportedSetting(f"{where}: vocab_size={cfg.get('vocab_size')} (expected {VOCAB_SIZE})")
+    if cfg.get("tie_word_embeddings"):
+        raise UnsupportedSetting(f"{where}: tie_word_embeddings=true (the port's BLT never ties)")
+    enc, dec, glob = (cfg.get(k) or {} for k in ("encoder_config", "decoder_config", "global_config"))
+    k = int(_get(cfg, "cross_attn_k", 2, where))
+    for name, part in (("encoder_config", enc), ("decoder_config", dec)):
+        if int(part.get("cross_attn_k", k) or k) != k:
+            raise UnsupportedSetting(f"{where}: {name}.cross_attn_k={part['cross_attn_k']} != cross_attn_k={k}")
+    el, ew, eh = _check_part(enc, f"{where}: encoder_config")
+    dl, dw, dh = _check_part(dec, f"{where}: decoder_config")
+    gl, gw, gh = _check_part(glob, f"{where}: global_config")
+    if ew != dw:
+        raise UnsupportedSetting(f"{where}: encoder hidden_size {ew} != decoder hidden_size {dw}")
+    if int(dec.get("hidden_size_global", gw) or gw) != gw:
+        raise UnsupportedSetting(f"{where}: decoder_config.hidden_size_global != global_config.hidden_size ({gw})")
+    enc_all = bool(enc.get("cross_attn_all_layers", False))
+    if enc_all and el > 1:
+        raise UnsupportedSetting(
+            f"{where}: encoder_config.cross_attn_all_layers=true with {el} encoder layers "
+            "(the port re-pools the patch queries at every layer; bytepatch and the reference carry them)"
+        )
+    window = cfg.get("local_attention_window_len", PORT_DEFAULT_WINDOW)
+    sizes = cfg.get("encoder_hash_byte_group_size") or [3, 4, 5, 6, 7, 8]
+    n_functions = int(_get(cfg, "encoder_hash_byte_group_nb_functions", 1, where))
+    encoder = LocalEncoderConfig(
+        n_layers=el,
+        dim=ew,
+        n_heads=eh,
+        rope_theta=_theta(enc, PART_DEFAULT_THETA, f"{where}: encoder_config"),
+        norm_eps=_eps(enc),
+        intermediate_size=_ffn(enc, ew, where),
+        window=None if window is None else int(window),
+        ngram_sizes=tuple(int(n) for n in sizes),
+        hash_table_size=int(_get(cfg, "encoder_hash_byte_group_vocab", 500002, where)),
+        hash_functions=n_functions,
+        cross_attn_heads=eh,
+        cross_attn_all_layers=enc_all,
+    )
+    latent = GlobalConfig(
+        n_layers=gl,
+        dim=gw,
+        n_heads=gh,
+        rope_theta=_theta(glob, PART_DEFAULT_THETA, f"{where}: global_config"),
+        norm_eps=_eps(glob),
+        intermediate_size=_ffn(glob, gw, where),
+    )
+    decoder = LocalDecoderConfig(
+        n_layers=dl,
+        dim=dw,
+        n_heads=dh,
+        rope_theta=_theta(dec, PART_DEFAULT_THETA, f"{where}: decoder_config"),
+        norm_eps=_eps(dec),
+        intermediate_size=_ffn(dec, dw, where),
+        window=None if window is None else int(window),  # the port's decoder reuses the encoder's mask
+        cross_attn_heads=dh,
+        cross_attn_all_layers=bool(dec.get("cross_attn_all_layers", True)),
+    )
+    return BLTConfig(
+        encoder=encoder,
+        latent=latent,
+        decoder=decoder,
+        cross_attn_k=k,
+        decoder_alignment="reference",
+        cross_attn_residual="reference",
+    )
+
+
+def patcher_config_from_hf(cfg: dict[str, Any], where: str = "patcher_config") -> ByteTransformerConfig:
+    """The `ByteTransformerConfig` of the port's patcher (its entropy model)."""
+    layers, width, heads = _check_part(cfg, where)
+    if cfg.get("tie_word_embeddings"):
+        raise UnsupportedSetting(f"{where}: tie_word_embeddings=true (the port's patcher never ties)")
+    window = cfg.get("sliding_window", 512)
+    return ByteTransformerConfig(
+        n_layers=layers,
+        dim=width,
+        n_heads=heads,
+        window=None if window is None else int(window),
+        rope_theta=_theta(cfg, PATCHER_DEFAULT_THETA, where),
+        norm_eps=_eps(cfg),
+        intermediate_size=_ffn(cfg, width, where),
+    )
+
+
+def patcher_spec_from_hf(cfg: dict[str, Any], where: str = "config.json") -> dict[str, Any]:
+    """bytepatch patcher settings (`patcher_from_dict` input) of the port's own patching."""
+    mode = cfg.get("patching_mode", "entropy")
+    if mode != "entropy":
+        raise UnsupportedSetting(f"{where}: patching_mode={mode!r} (only the port's entropy patching is read)")
+    if cfg.get("patching_threshold_add") or cfg.get("monotonicity"):
+        raise UnsupportedSetting(
+            f"{where}: patching_threshold_add/monotonicity are set, but the port patches by the global threshold only"
+        )
+    threshold = cfg.get("patching_threshold", 1.335442066192627)
+    max_len = cfg.get("max_patch_length")
+    return {
+        "patcher": "entropy",
+        "threshold": float(threshold),
+        "threshold_add": None,
+        "max_patch_length": None if max_len is None else int(max_len),
+    }
+
+
+def _refuse(setting: str, detail: str) -> None:
+    raise UnsupportedSetting(f"cannot export to transformers: {setting} ({detail}; {EXPORT_REFUSALS_HINT})")
+
+
+EXPORT_REFUSALS_HINT = "see docs/models.md, 'Use the released BLT'"
+
+
+def _rope(theta: float) -> dict[str, Any]:
+    return {"rope_theta": float(theta), "rope_type": "default"}
+
+
+def check_exportable(c: BLTConfig) -> None:
+    """Raise UnsupportedSetting naming the first setting of `c` the port cannot compute."""
+    if c.decoder_alignment != "reference":
+        _refuse(f"decoder_alignment={c.decoder_alignment!r}", EXPORT_REFUSALS["decoder_alignment='strict'"])
+    if c.cross_attn_residual != "reference":
+        _refuse(f"cross_attn_residual={c.cross_attn_residual!r}", EXPORT_REFUSALS["cross_attn_residual='single'"])
+    for name, part in (("encoder", c.encoder), ("decoder", c.decoder)):
+        if part.cross_attn_heads != part.n_heads:
+            _refuse(
+                f"{name}.cross_attn_heads={part.cross_attn_heads} != {name}.n_heads={part.n_heads}",
+                EXPORT_REFUSALS["cross_attn_heads != n_heads"],
+            )
+    if c.encoder.dim != c.decoder.dim:
+        _refuse(f"encoder.dim={c.encoder.dim} != decoder.dim={c.decoder.dim}", EXPORT_REFUSALS["encoder.dim != decoder.dim"])
+    if c.encoder.window != c.decoder.window:
+        _refuse(
+            f"encoder.window={c.encoder.window} != decoder.window={c.decoder.window}",
+            EXPORT_REFUSALS["encoder.window != decoder.window"],
+        )
+    if c.encoder.cross_attn_all_layers and c.encoder.n_layers > 1:
+        _refuse(
+            f"encoder.cross_attn_all_layers=True with {c.encoder.n_layers} encoder layers",
+            EXPORT_REFUSALS["encoder.cross_attn_all_layers with > 1 encoder layer"],
+        )
+    if not c.encoder.ngram_sizes:
+        _refuse("encoder.ngram_sizes=()", EXPORT_REFUSALS["ngram_sizes=()"])
+    if c.vocab_size != VOCAB_SIZE:
+        _refuse(f"vocab_size={c.vocab_size}", EXPORT_REFUSALS["vocab_size != 260"])
+
+
+def hf_config_from_blt(
+    c: BLTConfig,
+    patcher: ByteTransformerConfig | None = None,
+    patcher_spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """config.json for `BltForCausalLM` computing exactly what `BLT(c)` computes.
+
+    `patcher` (the entropy model's config) adds the port's patcher (`patch_in_forward`);
+    `patcher_spec` (bytepatch patcher settings) gives its threshold and max patch length.
+    """
+    check_exportable(c)
+    spec = dict(patcher_spec or {})
+    if spec and spec.get("patcher") != "entropy":
+        _refuse(f"patcher={spec.get('patcher')!r}", "the port patches with its entropy model only")
+    if spec.get("threshold_add") is not None:
+        _refuse(
+            f"threshold_add={spec['threshold_add']}", EXPORT_REFUSALS["entropy patcher with threshold_add (relative rule)"]
+        )
+    if spec and spec.get("threshold") is None:
+        _refuse("threshold=None", "the port's patcher needs a global threshold")
+    e, g, d = c.encoder, c.latent, c.decoder
+
+    def local(part, all_layers: bool) -> dict[str, Any]:
+        return {
+            "hidden_size": part.dim,
+            "num_attention_heads": part.n_heads,
+            "num_key_value_heads": part.n_heads,
+            "num_hidden_layers": part.n_layers,
+            "rms_norm_eps": part.norm_eps,
+            "intermediate_size": part.ffn_hidden,
+            "rope_parameters": _rope(part.rope_theta),
+            "hidden_act": "silu",
+            "cross_attn_all_layers": all_layers,
+            "cross_attn_k": c.cross_attn_k,
+            "hidden_size_global": g.dim,
+            "vocab_size": VOCAB_SIZE,
+        }
+
+    out: dict[str, Any] = {
+        "model_type": MODEL_TYPE,
+        "architectures": ["BltForCausalLM"],
+        "vocab_size": VOCAB_SIZE,
+        "cross_attn_k": c.cross_attn_k,
+        "local_attention_window_len": e.window,
+        "encoder_hash_byte_group_size": list(e.ngram_sizes),
+        "encoder_hash_byte_group_vocab": e.hash_table_size,
+        "encoder_hash_byte_group_nb_functions": e.hash_functions,
+        "encoder_config": local(e, e.cross_attn_all_layers),
+        "decoder_config": local(d, d.cross_attn_all_layers),
+        "global_config": {
+            "hidden_size": g.dim,
+            "num_attention_heads": g.n_heads,
+            "num_key_value_heads": g.n_heads,
+            "num_hidden_layers": g.n_layers,
+            "rms_norm_eps": g.norm_eps,
+            "intermediate_size": g.ffn_hidden,
+            "rope_parameters": _rope(g.rope_theta),
+            "hidden_act": "silu",
+        },
+        "rope_parameters": _rope(g.rope_theta),
+        "tie_word_embeddings": False,
+        "patch_in_forward": patcher is not None,
+        "patching_mode": "entropy",
+        "patching_threshold": float(spec.get("threshold", 1.335442066192627)),
+        "max_patch_length": spec.get("max_patch_length"),
+        "dtype": "float32",
+    }
+    if patcher is not None:
+        out["patcher_config"] = hf_patcher_config(patcher)
+    return out
+
+
+def hf_patcher_config(p: ByteTransformerConfig) -> dict[str, Any]:
+    """The port's `patcher_config` for a bytepatch byte transformer."""
+    if p.vocab_size != VOCAB_SIZE:
+        raise UnsupportedSetting(f"cannot export the entropy model: vocab_size={p.vocab_size} (port: {VOCAB_SIZE})")
+    return {
+        "model_type": PATCHER_MODEL_TYPE,
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": p.dim,
+        "num_attention_heads": p.n_heads,
+        "num_key_value_heads": p.n_heads,
+        "num_hidden_layers": p.n_layers,
+        "rms_norm_eps": p.norm_eps,
+        "intermediate_size": p.ffn_hidden,
+        "rope_parameters": _rope(p.rope_theta),
+        "sliding_window": p.window,
+    }

@@ -1,0 +1,119 @@
+"""Directory conversions behind `bytepatch convert`, and an HF directory seen as a bytepatch checkpoint.
+
+- `transformers` BLT directory -> bytepatch run directory (`checkpoint.pt` + `config.json`,
+  what `bytepatch train` writes; step 0, no optimizer state) with the patcher as a
+  bytepatch transformer entropy model in `DIR/entropy_model/`;
+- bytepatch run directory (a BLT trained with the reference-compatible settings) ->
+  `transformers` directory, its entropy model (a transformer) becoming the port's patcher;
+- a `BltPatcher` directory <-> a bytepatch transformer entropy-model directory.
+
+`checkpoint_view` gives `eval`, `generate` and `train --init` the same
+(model, config, metadata) triple for a `transformers` directory as
+`bytepatch.models.train.load_checkpoint` gives for a run directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bytepatch.models.blt.model import BLT
+from bytepatch.models.blt.config import BLTConfig
+from bytepatch.models.entropy_lm import TransformerEntropyModel
+from bytepatch.models.hf.checkpoint import HFCheckpoint, hf_model_type, load_blt, load_patcher, save_blt, save_patcher
+from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, KIND, VERSION
+from bytepatch.models.train.config import RunConfig, TrainConfig
+from bytepatch.models.train.state import atomic_write_text, save_state
+
+ENTROPY_DIR = "entropy_model"
+
+
+def checkpoint_view(path: str | Path, device: str | torch.device = "cpu") -> tuple[BLT, BLTConfig, dict[str, Any]]:
+    """(model in eval mode on `device`, config, metadata) of a `transformers` BLT directory.
+
+    metadata mirrors a training checkpoint's: model_type "blt", step 0, and data with
+    the port's patcher settings and its entropy model (named by this directory, which
+    `--entropy-model` accepts too).
+    """
+    ckpt = load_blt(path)
+    return ckpt.model.to(device).eval(), ckpt.model.config, _metadata(ckpt, str(Path(path)))
+
+
+def _metadata(ckpt: HFCheckpoint, entropy_name: str) -> dict[str, Any]:
+    lm = ckpt.entropy_model
+    info = None if lm is None else {"name": entropy_name, "kind": lm.kind, "fingerprint": lm.fingerprint}
+    return {
+        "model_type": "blt",
+        "step": 0,
+        "path": str(ckpt.path),
+        "run": RunConfig("blt", ckpt.model.config, TrainConfig()).to_dict(),
+        "data": {
+            "datasets": [],
+            "eval_datasets": [],
+            "patcher": ckpt.patcher,
+            "entropy_model": info,
+            "entropy_model_fingerprint": None if lm is None else lm.fingerprint,
+        },
+        "counters": {"train_flops": 0.0, "train_bytes": 0, "train_rows": 0},
+        "metrics": {"held_out_bits_per_byte": None, "loss": None},
+        "converted_from": str(ckpt.path),
+    }
+
+
+def hf_to_run_dir(src: str | Path, out: str | Path) -> Path:
+    """Write a `transformers` BLT directory as a bytepatch run directory; returns `out`."""
+    ckpt = load_blt(src)
+    out = Path(out)
+    _new_dir(out)
+    entropy_name = None
+    if ckpt.entropy_model is not None:
+        ckpt.entropy_model.save(out / ENTROPY_DIR)
+        entropy_name = str((out / ENTROPY_DIR).resolve())
+    meta = _metadata(ckpt, entropy_name or "")
+    extra = {"kind": KIND, "version": VERSION, "world_size": 1, "loader": [],
+             **{k: v for k, v in meta.items() if k not in ("model_type", "path")}}  # fmt: skip
+    save_state(out / CHECKPOINT_FILE, ckpt.model, None, extra)
+    atomic_write_text(out / CONFIG_FILE, _json(meta["run"]))
+    return out
+
+
+def run_dir_to_hf(src: str | Path, out: str | Path, entropy_model: TransformerEntropyModel | None,
+                  patcher: dict[str, Any] | None, model: BLT) -> Path:  # fmt: skip
+    """Write a loaded bytepatch BLT (and its transformer entropy model) as a `transformers` directory."""
+    spec = patcher if patcher is not None and patcher.get("patcher") == "entropy" and entropy_model else None
+    save_blt(model, out, entropy_model=entropy_model if spec else None, patcher=spec)
+    return Path(out)
+
+
+def patcher_to_entropy_dir(src: str | Path, out: str | Path) -> Path:
+    """A `BltPatcher` (or a BLT directory's patcher) as a bytepatch transformer entropy-model directory."""
+    lm = load_patcher(src)
+    out = Path(out)
+    _new_dir(out)
+    lm.save(out)
+    return out
+
+
+def entropy_dir_to_patcher(lm: TransformerEntropyModel, out: str | Path) -> Path:
+    save_patcher(lm, out)
+    return Path(out)
+
+
+def _new_dir(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ValueError(f"{path}: exists and is not an empty directory; choose a new output directory")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _json(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def is_hf_dir(path: str | Path) -> bool:
+    """True for a `transformers` BLT or BltPatcher directory."""
+    return os.path.isdir(path) and hf_model_type(path) is not None

@@ -1,0 +1,81 @@
+"""Splits inside files read exactly the documents (and ids) of reading the whole file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
+from bytepatch.io.splits import plan_splits
+
+LINES = st.lists(st.text(alphabet="ab\u00e9 ", max_size=30), max_size=60)
+
+
+def documents(path: Path, cfg: ReaderConfig, target: int | None) -> list[tuple[str, bytes]]:
+    sources = expand_sources([str(path)])
+    parts = [(s, Span(s.name)) for s in sources] if target is None else plan_splits(sources, cfg, target)
+    return [(d.id, d.data) for s, span in parts for d in read_source(s.path, cfg, span)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=LINES, target=st.integers(1, 200), final_newline=st.booleans(), blank=st.booleans())
+def test_line_splits_read_what_the_whole_file_reads(tmp_path_factory, lines, target, final_newline, blank):
+    root = tmp_path_factory.mktemp("s")
+    rows = [("" if blank and i % 3 == 0 else '{"text": "%s"}' % t) for i, t in enumerate(lines)]
+    (root / "c.jsonl").write_text("\n".join(rows) + ("\n" if final_newline else ""), encoding="utf-8")
+    (root / "c.txt").write_text("\n".join(lines) + ("\n" if final_newline else ""), encoding="utf-8")
+    for name, cfg in (("c.jsonl", ReaderConfig()), ("c.txt", ReaderConfig(doc_per_line=True))):
+        assert documents(root / name, cfg, target) == documents(root / name, cfg, None)
+
+
+def test_splits_are_about_the_target_size(tmp_path: Path):
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join('{"text": "%s"}\n' % ("x" * 80) for _ in range(1000)))  # 93 bytes a line
+    spans = [span for _, span in plan_splits(expand_sources([str(path)]), ReaderConfig(), 10_000)]
+    assert len(spans) == 10 and spans[3].first_line == 1 + 3 * 108 and spans[-1].end is None
+
+
+@pytest.mark.parametrize("group_rows, target, expected", [(10, 1, 10), (10, 10**9, 1), (100, 1, 1)])
+def test_parquet_splits_between_row_groups(tmp_path: Path, group_rows, target, expected):
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": [f"document {i}" for i in range(100)]}), path, row_group_size=group_rows)
+    cfg = ReaderConfig()
+    assert len(plan_splits(expand_sources([str(path)]), cfg, target)) == expected
+    assert documents(path, cfg, target) == documents(path, cfg, None)
+
+
+def test_unsplittable_inputs_are_one_split(tmp_path: Path):
+    import gzip
+
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(b'{"text": "x"}\n' * 100))
+    (tmp_path / "b.txt").write_text("one document\n" * 100)
+    spans = plan_splits(expand_sources([str(tmp_path)]), ReaderConfig(), 1)
+    assert [(s.name, span.whole) for s, span in spans] == [("a.jsonl.gz", True), ("b.txt", True)]
+
+
+def test_ids_do_not_depend_on_the_working_directory(tmp_path: Path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "sub" / "a.jsonl").write_text('{"text": "x"}\n{"text": "y"}\n')
+    (corpus / "b.txt").write_text("doc")
+    expected = [("b.txt", b"doc"), ("sub/a.jsonl:1", b"x"), ("sub/a.jsonl:2", b"y")]
+    assert documents(corpus, ReaderConfig(), None) == expected
+    monkeypatch.chdir(corpus / "sub")
+    assert documents(Path(".."), ReaderConfig(), None) == expected
+    assert [s.name for s in expand_sources(["a.jsonl", str(corpus / "b.txt")])] == ["a.jsonl", "b.txt"]
+    assert [s.name for s in expand_sources([f"{corpus}/**/*.jsonl"])] == ["sub/a.jsonl"]
+
+
+def test_two_inputs_with_one_id_name_are_refused(tmp_path: Path):
+    from bytepatch.io import InputError
+
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "a.txt").write_text(d)
+    with pytest.raises(InputError, match="same id name 'a.txt'"):
+        expand_sources([str(tmp_path / "x" / "a.txt"), str(tmp_path / "y" / "a.txt")])

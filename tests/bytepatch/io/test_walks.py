@@ -1,0 +1,69 @@
+"""Directory walks never skip input silently (issue 13.7)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bytepatch.io import InputError, expand_inputs
+
+
+def tree(root: Path) -> Path:
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "x.txt").write_text("x")
+    (root / "top.txt").write_text("t")
+    return root
+
+
+def test_a_symlinked_directory_is_followed(tmp_path):
+    corpus = tree(tmp_path / "corpus")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "y.txt").write_text("y")
+    os.symlink(tmp_path / "elsewhere", corpus / "linked")
+    files = expand_inputs([str(corpus)])
+    assert [Path(f).relative_to(corpus).as_posix() for f in files] == ["top.txt", "a/x.txt", "linked/y.txt"]
+
+
+def test_a_symlink_loop_is_an_error_naming_it(tmp_path):
+    corpus = tree(tmp_path / "corpus")
+    os.symlink(corpus, corpus / "a" / "back")
+    with pytest.raises(InputError, match=r"a/back: symbolic link loop"):
+        expand_inputs([str(corpus)])
+
+
+def test_a_fifo_in_a_directory_is_refused_not_read(tmp_path):
+    corpus = tree(tmp_path / "corpus")
+    os.mkfifo(corpus / "a" / "pipe")
+    with pytest.raises(InputError, match=r"a/pipe: not a regular file \(a FIFO\)"):
+        expand_inputs([str(corpus)])
+    with pytest.raises(InputError, match=r"pipe: not a regular file \(a FIFO\)"):
+        expand_inputs([str(corpus / "a" / "*")])
+
+
+def test_a_broken_link_is_an_error_naming_it(tmp_path):
+    corpus = tree(tmp_path / "corpus")
+    os.symlink(tmp_path / "gone", corpus / "dangling.txt")
+    with pytest.raises(InputError, match=r"dangling.txt: broken symbolic link"):
+        expand_inputs([str(corpus)])
+
+
+def test_an_unreadable_subdirectory_stops_the_walk(tmp_path, monkeypatch):
+    corpus = tree(tmp_path / "corpus")
+    locked = corpus / "a"
+    locked.chmod(0)
+    try:
+        if os.geteuid() == 0:  # root lists any directory: raise what scandir raises for others
+            real = os.scandir
+
+            def scandir(path):
+                if Path(path) == locked:
+                    raise PermissionError(13, "Permission denied", str(path))
+                return real(path)
+
+            monkeypatch.setattr(os, "scandir", scandir)
+        with pytest.raises(InputError, match=r"corpus/a: cannot read directory: Permission denied"):
+            expand_inputs([str(corpus)])
+    finally:
+        locked.chmod(0o755)

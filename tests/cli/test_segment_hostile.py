@@ -1,0 +1,106 @@
+"""`segment` on hostile or suspicious input: one-line errors, warnings, caps (issue 13.8, 13.9)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from bytepatch import open_dataset
+from bytepatch.cli.main import cli
+from bytepatch.cpus import available_cpus
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["segment", *args])
+
+
+@pytest.fixture
+def text(tmp_path) -> Path:
+    path = tmp_path / "in.txt"
+    path.write_text("Some words, then more words. " * 20)
+    return path
+
+
+def one_line_error(result, match: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
+    assert len(lines) == 1 and match in lines[0], result.output
+
+
+@pytest.mark.parametrize("size", ["inf", "nan", "-inf", "0"])
+def test_shard_size_must_be_a_positive_number(tmp_path, text, size):
+    result = run(str(text), "-o", str(tmp_path / "out"), "--patcher", "space", "--shard-size-mb", size)
+    one_line_error(result, "--shard-size-mb must be a positive number")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_non_finite_threshold_creates_nothing(tmp_path, text, value):
+    result = run(str(text), "-o", str(tmp_path / "out"), "--threshold", value)
+    one_line_error(result, "threshold must be a finite number")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_a_threshold_that_patches_every_byte_warns(tmp_path, text, value):
+    result = run(str(text), "-o", str(tmp_path / "out"), "--threshold", value, "-q")
+    assert result.exit_code == 0, result.output
+    assert f"warning: --threshold {value} makes every byte a patch" in result.output
+
+
+def test_a_directory_of_the_users_own_files_is_not_written_into(tmp_path, text):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.md").write_text("keep me")
+    for extra in ([], ["--overwrite"]):
+        result = run(str(text), "-o", str(out), "--patcher", "space", *extra)
+        one_line_error(result, "holds files bytepatch did not write: ['notes.md']")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.md"]
+
+
+def test_duplicate_ids_are_a_warning(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"t{i}", "id": f"d{i % 3}"}) + "\n" for i in range(5)))
+    result = run(str(corpus), "-o", str(tmp_path / "out"), "--patcher", "space", "--id-field", "id", "-q")
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 document id(s) appear more than once (first: 'd0')" in result.output
+    assert open_dataset(tmp_path / "out").num_rows == 5
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_dictionary_encoded_text_columns_are_read(tmp_path, fmt):
+    table = pa.table({"text": pa.array(["alpha beta", "gamma", "alpha beta"]).dictionary_encode(),
+                      "id": pa.array(["a", "b", "c"]).dictionary_encode()})  # fmt: skip
+    path = tmp_path / f"cat.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(table, path)
+    else:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+    result = run(str(path), "-o", str(tmp_path / "out"), "--patcher", "space", "--id-field", "id", "-q")
+    assert result.exit_code == 0, result.output
+    rows = [(r.id, r.bytes) for r in open_dataset(tmp_path / "out")]
+    assert rows == [("a", b"alpha beta"), ("b", b"gamma"), ("c", b"alpha beta")]
+
+
+def test_workers_are_capped_at_the_available_cpus(tmp_path, text):
+    result = run(str(text), "-o", str(tmp_path / "out"), "--patcher", "space", "--workers", "1000")
+    assert result.exit_code == 0, result.output
+    assert f"note: --workers 1000 capped at {available_cpus()}, the CPUs available" in result.output
+
+
+def test_stale_temporaries_of_a_dead_run_are_removed_at_start(tmp_path, text):
+    out = tmp_path / "out"
+    assert run(str(text), "-o", str(out), "--patcher", "space", "-q").exit_code == 0
+    (out / "manifest.json").unlink()  # as if killed before the end
+    stale = out / ".train-00000.arrow.somehost-4242-0badcafe.tmp"
+    stale.write_bytes(b"half a shard")
+    result = run(str(text), "-o", str(out), "--patcher", "space", "-q", "--resume")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and (out / "manifest.json").exists()

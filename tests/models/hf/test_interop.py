@@ -1,0 +1,269 @@
+"""bytepatch <-> `transformers` BLT: the same numbers on both sides, in both directions.
+
+Every test builds tiny random models with the real port (norm gains randomised,
+sequences longer than the local window) and compares logits in float32.
+
+The port's decoder reads "the last patch that ended at or before t", where a patch
+counts as ended only when the *next* patch is listed: `patch_lengths` with a
+trailing zero-length patch mean "the next byte starts a patch" (its own patcher
+emits one when the entropy after the last byte is above the threshold); without
+one the last patch is still open. bytepatch says the same by extending each row
+with one placeholder position (`port_view`), exactly what generation does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bytepatch.ids import BOS_ID, OFFSET
+from bytepatch.models.blt.model import BLT
+from bytepatch.models.blt.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.hf import EXPORT_REFUSALS, UnsupportedSetting, load_blt, load_patcher, save_blt
+from bytepatch.patchers import EntropyPatcher, EntropyPatcherConfig
+from tests.models.hf.tiny import WINDOW, random_hf_model, randomise_norms, save_hf
+
+pytest.importorskip("transformers")
+TOL = 1e-4  # the issue's bound for float32
+T = 41  # BOS + 40 bytes: longer than the window (16)
+
+
+def ids_batch(seed: int = 0, rows: int = 2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(OFFSET, 260, (rows, T), generator=g)
+    ids[:, 0] = BOS_ID
+    return ids
+
+
+# Row 0: 6 patches, the last one open (no trailing zero). Row 1: 5 patches, the last one
+# closed (one trailing zero). Different patch counts, and both port conventions.
+LENGTHS = torch.tensor([[1, 5, 9, 3, 12, 11], [1, 20, 6, 7, 7, 0]])
+
+
+def splitting_threshold(h: np.ndarray) -> float:
+    """A threshold between two entropies near the median, at the widest gap (no entropy sits on it)."""
+    s = np.sort(np.asarray(h, np.float64))
+    lo, hi = len(s) // 4, 3 * len(s) // 4
+    k = lo + int(np.argmax(s[lo + 1 : hi + 1] - s[lo:hi]))
+    return float((s[k] + s[k + 1]) / 2)
+
+
+def port_view(ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """bytepatch inputs with one placeholder position whose patch decision says what the port's lengths say."""
+    B = ids.shape[0]
+    ext_ids = torch.cat([ids, torch.full((B, 1), OFFSET)], 1)
+    ext = torch.cat([lengths, torch.zeros(B, 1, dtype=lengths.dtype)], 1)
+    for b in range(B):
+        n = int((lengths[b] > 0).sum())
+        if n < lengths.shape[1]:  # a trailing zero: the last patch is closed, the next position starts one
+            ext[b, n] = 1
+        else:  # open: the next position continues the last patch
+            ext[b, n - 1] += 1
+    return ext_ids, ext
+
+
+def ours(model: BLT, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    ext_ids, ext = port_view(ids, lengths)
+    with torch.no_grad():
+        return model(ext_ids, ext)[0][:, : ids.shape[1]]
+
+
+def theirs(model, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    with torch.no_grad():
+        kwargs = {} if lengths is None else {"patch_lengths": lengths}
+        return model(input_ids=ids, use_cache=False, **kwargs).logits.float()  # its KV cache fails in 5.24
+
+
+def test_import_logits_match_the_port(tmp_path):
+    hf = save_hf(tmp_path / "blt", seed=1)
+    ckpt = load_blt(tmp_path / "blt")
+    c = ckpt.model.config
+    assert (c.cross_attn_residual, c.decoder_alignment) == ("reference", "reference")
+    assert (c.encoder.ffn_hidden, c.decoder.ffn_hidden, c.latent.ffn_hidden) == (80, 96, 112)
+    assert c.encoder.window == c.decoder.window == WINDOW
+    ids = ids_batch(2)
+    diff = (ours(ckpt.model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max().item()
+    print(f"\nimport: max |logit difference| = {diff:.3g}")
+    assert diff < TOL
+
+
+def test_import_reads_sharded_checkpoints(tmp_path):
+    hf = save_hf(tmp_path / "blt", seed=3, max_shard_size="40KB")
+    assert (tmp_path / "blt" / "model.safetensors.index.json").exists()
+    ckpt = load_blt(tmp_path / "blt")
+    ids = ids_batch(4)
+    assert (ours(ckpt.model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max() < TOL
+
+
+def test_patcher_entropies_and_boundaries_match_the_port(tmp_path):
+    hf = save_hf(tmp_path / "blt", seed=5)
+    lm = load_patcher(tmp_path / "blt")
+    assert lm.default_threshold == pytest.approx(1.335442066192627)
+    doc = bytes(np.random.default_rng(0).integers(0, 256, 60, dtype=np.uint8))  # > window
+    ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in doc)]])
+    with torch.no_grad():
+        port_h = hf.model.patcher(ids)[0][0].numpy()  # position t predicts token t + 1 = byte t
+    h = lm.entropies([doc])[0]
+    print(f"\npatcher: max |entropy difference| = {np.abs(h - port_h[:-1]).max():.3g}")
+    np.testing.assert_allclose(h, port_h[:-1], atol=1e-5)
+    # A threshold that splits the document, away from every entropy (the port is exact there).
+    threshold = splitting_threshold(port_h)
+    assert np.abs(port_h - threshold).min() > 1e-4
+    with torch.no_grad():
+        port_lengths = hf.model.patcher(ids, patch_size=4, threshold=threshold)[1][0].tolist()
+    mine = EntropyPatcher(EntropyPatcherConfig(threshold=threshold), model=lm).patch_lengths(doc).tolist()
+    closed = [0] if port_h[-1] > threshold else []  # the port decides for the position after the text too
+    assert port_lengths == [1, *mine, *closed]
+
+
+def test_port_end_to_end_patching_equals_bytepatch_online_patching(tmp_path):
+    """The port patching in its forward == bytepatch's patcher deciding one position ahead (generation's rule)."""
+    hf = save_hf(tmp_path / "blt", seed=7)
+    ckpt = load_blt(tmp_path / "blt")
+    doc = bytes(np.random.default_rng(1).integers(0, 256, 40, dtype=np.uint8))
+    ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in doc)]])
+    h = ckpt.entropy_model.entropies([doc + b"\0"])[0]
+    threshold = splitting_threshold(h)
+    hf.config.patching_threshold = threshold
+    patcher = EntropyPatcher(EntropyPatcherConfig(threshold=threshold), model=ckpt.entropy_model)
+    lengths = torch.tensor([[1, *patcher.patch_lengths(doc + b"\0")]])  # the placeholder's decision included
+    ext_ids = torch.cat([ids, torch.tensor([[OFFSET]])], 1)
+    with torch.no_grad():
+        mine = ckpt.model(ext_ids, lengths)[0][:, :-1]
+    assert (mine - theirs(hf, ids)).abs().max() < TOL
+
+
+def reference_blt(seed: int, **changes) -> BLT:
+    settings = dict(
+        encoder=LocalEncoderConfig(n_layers=1, dim=32, n_heads=2, window=WINDOW, hash_table_size=101,
+                                   cross_attn_heads=2, intermediate_size=72),  # fmt: skip
+        latent=GlobalConfig(n_layers=2, dim=64, n_heads=4),
+        decoder=LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=WINDOW, cross_attn_heads=2),
+        cross_attn_k=2,
+        decoder_alignment="reference",
+        cross_attn_residual="reference",
+    )
+    config = BLTConfig(**{**settings, **changes})
+    torch.manual_seed(seed)
+    model = BLT(config).eval()
+    randomise_norms(model, seed + 1)
+    return model
+
+
+def test_export_logits_match_the_port(tmp_path):
+    from transformers import BltForCausalLM
+
+    model = reference_blt(11)
+    save_blt(model, tmp_path / "out")
+    hf = BltForCausalLM.from_pretrained(str(tmp_path / "out")).float().eval()
+    ids = ids_batch(12)
+    diff = (ours(model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max().item()
+    print(f"\nexport: max |logit difference| = {diff:.3g}")
+    assert diff < TOL
+
+
+def test_export_with_entropy_model_round_trips_bit_exact(tmp_path):
+    from transformers import BltForCausalLM
+
+    save_hf(tmp_path / "blt", seed=13)
+    first = load_blt(tmp_path / "blt")
+    save_blt(first.model, tmp_path / "again", entropy_model=first.entropy_model, patcher=first.patcher)
+    assert BltForCausalLM.from_pretrained(str(tmp_path / "again")) is not None  # the port reads it (with patcher)
+    second = load_blt(tmp_path / "again")
+    assert second.model.config == first.model.config
+    assert second.patcher == first.patcher
+    for a, b in ((first.model, second.model), (first.entropy_model.model, second.entropy_model.model)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert first.entropy_model.fingerprint == second.entropy_model.fingerprint
+
+
+def test_bytepatch_to_hf_to_bytepatch_is_bit_exact(tmp_path):
+    model = reference_blt(17)
+    save_blt(model, tmp_path / "out")
+    back = load_blt(tmp_path / "out").model
+    assert back.config == model.config
+    sa, sb = model.state_dict(), back.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    ids = ids_batch(18)
+    assert torch.equal(ours(model, ids, LENGTHS), ours(back, ids, LENGTHS))
+
+
+@pytest.mark.parametrize(
+    "changes, names",
+    [
+        ({"decoder_alignment": "strict"}, "decoder_alignment='strict'"),
+        ({"cross_attn_residual": "single"}, "cross_attn_residual='single'"),
+        ({"decoder": LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=WINDOW, cross_attn_heads=4)},
+         "decoder.cross_attn_heads=4"),
+        ({"decoder": LocalDecoderConfig(n_layers=2, dim=64, n_heads=2, window=WINDOW, cross_attn_heads=2)},
+         "encoder.dim=32 != decoder.dim=64"),
+        ({"decoder": LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=8, cross_attn_heads=2)},
+         "encoder.window=16 != decoder.window=8"),
+    ],
+)  # fmt: skip
+def test_export_refuses_settings_without_a_port_equivalent(tmp_path, changes, names):
+    with pytest.raises(UnsupportedSetting, match=names.replace("(", r"\(")):
+        save_blt(reference_blt(0, **changes), tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_every_documented_refusal_is_listed():
+    assert "decoder_alignment='strict'" in EXPORT_REFUSALS and len(EXPORT_REFUSALS) >= 9
+
+
+@pytest.mark.parametrize(
+    "config, names",
+    [
+        ({"encoder_config": dict(hidden_size=32, num_attention_heads=2, num_key_value_heads=1, num_hidden_layers=1,
+                                 cross_attn_k=2, hidden_size_global=48)}, "num_key_value_heads=1"),
+        ({"encoder_config": dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, cross_attn_k=2,
+                                 cross_attn_all_layers=True, hidden_size_global=48)}, "cross_attn_all_layers=true"),
+        ({"encoder_config": dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=1, cross_attn_k=2,
+                                 hidden_size_global=48, hidden_act="gelu")}, "hidden_act='gelu'"),
+    ],
+)  # fmt: skip
+def test_import_refuses_port_settings_bytepatch_cannot_compute(tmp_path, config, names):
+    random_hf_model(0, **config).save_pretrained(str(tmp_path / "blt"))
+    with pytest.raises(UnsupportedSetting, match=names):
+        load_blt(tmp_path / "blt")
+
+
+def test_no_window_and_no_patcher(tmp_path):
+    hf = save_hf(tmp_path / "blt", seed=19, window=None, patcher=False)
+    ckpt = load_blt(tmp_path / "blt")
+    assert ckpt.entropy_model is None and ckpt.model.config.encoder.window is None
+    with pytest.raises(ValueError, match="no patcher weights"):
+        load_patcher(tmp_path / "blt")
+    ids = ids_batch(20)
+    assert (ours(ckpt.model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max() < TOL
+
+
+def test_patcher_saved_alone(tmp_path):
+    hf = random_hf_model(21)
+    hf.model.patcher.save_pretrained(str(tmp_path / "patcher"))
+    lm = load_patcher(tmp_path / "patcher")
+    doc = b"a patcher saved on its own, longer than the window"
+    ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in doc)]])
+    with torch.no_grad():
+        port_h = hf.model.patcher(ids)[0][0, :-1].numpy()
+    np.testing.assert_allclose(lm.entropies([doc])[0], port_h, atol=1e-5)
+
+
+def test_loading_needs_neither_transformers_nor_safetensors(tmp_path):
+    import subprocess
+    import sys
+
+    save_hf(tmp_path / "blt", seed=23)
+    code = (
+        "import sys; sys.modules['transformers'] = None; sys.modules['safetensors'] = None\n"
+        "from bytepatch.models.hf import load_blt, save_blt\n"
+        f"ckpt = load_blt({str(tmp_path / 'blt')!r})\n"
+        f"save_blt(ckpt.model, {str(tmp_path / 'out')!r}, ckpt.entropy_model, ckpt.patcher)\n"
+        "print(ckpt.model.num_params())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 0
