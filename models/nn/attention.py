@@ -36,13 +36,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-ATTENTION_IMPLS = ("sdpa", "reference")
+# "sdpa": linear-memory masks (chunked windows, patch cross-attention) + PyTorch's fused kernel;
+# "dense": dense (T, T) masks + the fused kernel (the pre-chunking path, kept for side-by-side benches);
+# "reference": dense masks + a plain masked softmax (the definition, for tests).
+ATTENTION_IMPLS = ("sdpa", "dense", "reference")
 DEFAULT_MIN_CHUNK = 64  # chunks shorter than this spend more on per-chunk overhead than they save
 
 
 def chunk_for(impl: str) -> int | None:
-    """`self_mask`'s chunk for an attention impl: dense masks for "reference" (the definition), else chunked."""
-    return None if impl == "reference" else 0
+    """`self_mask`'s chunk for an attention impl: chunked windows for "sdpa", dense masks otherwise."""
+    return 0 if impl == "sdpa" else None
 
 
 def default_chunk(window: int) -> int:
@@ -62,8 +65,8 @@ def attend(
     """Scaled dot-product attention over (B, H, T, D) tensors with a dense mask: the reference.
 
     `mask` is boolean, broadcastable to (B, H, Tq, Tk), True = may attend; rows
-    with no allowed key give zeros. `impl="sdpa"` calls PyTorch's fused kernel,
-    `impl="reference"` a plain masked softmax (the ground truth in tests).
+    with no allowed key give zeros. `impl="sdpa"` (or "dense") calls PyTorch's fused
+    kernel, `impl="reference"` a plain masked softmax (the ground truth in tests).
     """
     if mask is not None and is_causal:
         raise ValueError("pass either a mask or is_causal, not both")
@@ -73,7 +76,7 @@ def attend(
         # then zero its output, so padded queries are harmless and gradients stay finite.
         empty_rows = ~mask.any(-1, keepdim=True)  # (B, 1, Tq, 1)
         mask = mask | empty_rows
-    if impl == "sdpa":
+    if impl in ("sdpa", "dense"):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
     elif impl == "reference":
         scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
@@ -237,7 +240,7 @@ def _chunked_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Sel
     else:
         m = m[0] if m.shape[0] == 1 else m.expand(B, n_chunks, c, span).reshape(B * n_chunks, 1, c, span)
     kc, vc = windows(k), windows(v)
-    if impl == "sdpa":  # no empty rows here (every query sees itself), so no fix-up is needed
+    if impl in ("sdpa", "dense"):  # no empty rows here (every query sees itself), so no fix-up is needed
         out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=m)
     else:
         out = attend(qc, kc, vc, m, impl=impl)

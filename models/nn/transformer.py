@@ -68,7 +68,7 @@ class ByteTransformerConfig:
     norm_eps: float = 1e-5  # RMSNorm epsilon
     intermediate_size: int | None = None  # explicit SwiGLU width (e.g. the transformers patcher's); None = rule above
     tie_embeddings: bool = False  # share input embedding and output head (saves vocab*dim params)
-    attn_impl: str = "sdpa"  # "sdpa" (fast, fused) or "reference" (plain masked softmax, for tests)
+    attn_impl: str = "sdpa"  # "sdpa" (linear-memory masks, fused kernel), "dense" (T x T masks) or "reference" (tests)
 
     def __post_init__(self) -> None:
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
