@@ -100,7 +100,7 @@ class SelfMask:
     kind "causal": plain causal over the new positions (SDPA's is_causal path);
     "full": every key visible (one new position, no documents);
     "dense": `tensor` (1 or B, 1, T, n_past + T) over [cached keys, new keys];
-    "chunked": `tensor` (1 or B, 1 or n_chunks, chunk, chunk + window - 1), see `self_attend`.
+    "chunked": `tensor` (1 or B, 1 or n_chunks, chunk, chunk + window - 1), see `_chunked_mask`.
     """
 
     kind: str
@@ -109,6 +109,9 @@ class SelfMask:
     window: int | None = None
     chunk: int | None = None
     tensor: torch.Tensor | None = None
+    # chunked, no documents: masks (1, n, chunk, span) of the first n chunks, which reach into
+    # the left padding; `tensor` is then the one band (1, 1, chunk, span) every later chunk shares.
+    first: torch.Tensor | None = None
 
 
 def _check_docs(doc_ids: torch.Tensor | None, past_doc_ids: torch.Tensor | None, n_past: int) -> None:
@@ -182,19 +185,22 @@ def _chunked_mask(
     span = c + W1
     qi = torch.arange(c, device=device)[:, None]
     kj = torch.arange(span, device=device)[None, :]
-    mask = ((kj >= qi) & (kj <= qi + W1))[None, None]  # (1, 1, c, span): causal band
-    if left:
-        # Padding slots before the first cached key exist only to keep the band regular.
-        valid = (torch.arange(W1 + n_chunks * c, device=device) >= left).unfold(0, span, c)  # (n_chunks, span)
-        mask = mask & valid[None, :, None, :]  # (1, n_chunks, c, span)
-    if doc_ids is not None:
-        keys = doc_ids if past_doc_ids is None else torch.cat([past_doc_ids.to(doc_ids.dtype), doc_ids], 1)
-        # Right padding repeats the last document, so padded queries still see themselves (no empty rows).
-        keys = F.pad(keys, (left, 0), value=0)
-        keys = torch.cat([keys, keys[:, -1:].expand(-1, right)], 1)  # (B, W1 + n_chunks c)
-        queries = torch.cat([doc_ids, doc_ids[:, -1:].expand(-1, right)], 1).view(-1, n_chunks, c)
-        same = queries[..., :, None] == keys.unfold(1, span, c)[..., None, :]  # (B, n_chunks, c, span)
-        mask = mask & same
+    band = ((kj >= qi) & (kj <= qi + W1))[None, None]  # (1, 1, c, span): causal band
+    # Padding slots before the first cached key exist only to keep the band regular.
+    valid = (torch.arange(W1 + n_chunks * c, device=device) >= left).unfold(0, span, c)  # (n_chunks, span)
+    if doc_ids is None:
+        # Only the first ceil(left / c) chunks see padding; the rest share one band (no per-chunk copies).
+        n_first = min(-(-left // c), n_chunks)
+        first = (band & valid[None, :n_first, None, :]) if n_first else None
+        return SelfMask("chunked", n_past, T, window, c, band, first)
+    mask = band & valid[None, :, None, :]  # (1, n_chunks, c, span)
+    keys = doc_ids if past_doc_ids is None else torch.cat([past_doc_ids.to(doc_ids.dtype), doc_ids], 1)
+    # Right padding repeats the last document, so padded queries still see themselves (no empty rows).
+    keys = F.pad(keys, (left, 0), value=0)
+    keys = torch.cat([keys, keys[:, -1:].expand(-1, right)], 1)  # (B, W1 + n_chunks c)
+    queries = torch.cat([doc_ids, doc_ids[:, -1:].expand(-1, right)], 1).view(-1, n_chunks, c)
+    same = queries[..., :, None] == keys.unfold(1, span, c)[..., None, :]  # (B, n_chunks, c, span)
+    mask = mask & same
     return SelfMask("chunked", n_past, T, window, c, mask)
 
 
@@ -229,22 +235,35 @@ def _chunked_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Sel
     left, right = W1 - mask.n_past, n_chunks * c - T
     span = c + W1
 
-    def windows(x: torch.Tensor) -> torch.Tensor:  # (B, H, n_past + T, D) -> (B * n_chunks, H, span, D)
+    def windows(x: torch.Tensor) -> torch.Tensor:  # (B, H, n_past + T, D) -> (B, n_chunks, H, span, D) view
         x = F.pad(x, (0, 0, left, right)).unfold(2, span, c)  # (B, H, n_chunks, D, span)
-        return x.permute(0, 2, 1, 4, 3).reshape(B * n_chunks, H, span, D)
+        return x.permute(0, 2, 1, 4, 3)
 
-    qc = F.pad(q, (0, 0, 0, right)).view(B, H, n_chunks, c, D).transpose(1, 2).reshape(B * n_chunks, H, c, D)
-    m = mask.tensor
-    if m.shape[1] != 1:  # one mask per chunk (left padding or documents): rows follow (batch, chunk)
-        m = m.expand(B, n_chunks, c, span).reshape(B * n_chunks, 1, c, span)
+    qc = F.pad(q, (0, 0, 0, right)).view(B, H, n_chunks, c, D).transpose(1, 2)  # (B, n_chunks, H, c, D)
+    kc, vc = windows(k), windows(v)  # (B, n_chunks, H, span, D)
+
+    def run(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        n = qs.shape[1]  # chunks in this call; rows of one SDPA call follow (batch, chunk)
+        if m.shape[0] == 1 and m.shape[1] == 1:
+            m = m[0]  # one band for every row: broadcast, never copied
+        else:
+            m = m.expand(B, n, c, span).reshape(B * n, 1, c, span)
+        qs, ks, vs = (x.reshape(B * n, H, -1, D) for x in (qs, ks, vs))
+        if impl in ("sdpa", "dense"):  # no empty rows here (every query sees itself), so no fix-up is needed
+            out = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=m)
+        else:
+            out = attend(qs, ks, vs, m, impl=impl)
+        return out.view(B, n, H, c, D)
+
+    if mask.first is None:
+        out = run(qc, kc, vc, mask.tensor)
     else:
-        m = m[0] if m.shape[0] == 1 else m.expand(B, n_chunks, c, span).reshape(B * n_chunks, 1, c, span)
-    kc, vc = windows(k), windows(v)
-    if impl in ("sdpa", "dense"):  # no empty rows here (every query sees itself), so no fix-up is needed
-        out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=m)
-    else:
-        out = attend(qc, kc, vc, m, impl=impl)
-    return out.view(B, n_chunks, H, c, D).transpose(1, 2).reshape(B, H, n_chunks * c, D)[:, :, :T]
+        n = mask.first.shape[1]
+        parts = [run(qc[:, :n], kc[:, :n], vc[:, :n], mask.first)]
+        if n < n_chunks:
+            parts.append(run(qc[:, n:], kc[:, n:], vc[:, n:], mask.tensor))
+        out = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+    return out.transpose(1, 2).reshape(B, H, n_chunks * c, D)[:, :, :T]
 
 
 class KVCache:
