@@ -25,6 +25,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The inner loop (about 3 minutes on a 2-core box): every test not marked slow. Tests that
+# train models, start worker pools or torchrun are marked slow; `make test` runs them all.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 

@@ -10,6 +10,7 @@ from bytepatch.patchers import (
     EntropyPatcherConfig,
     IncrementalPatcher,
     Patcher,
+    PatcherSpec,
     SpacePatcher,
     SpacePatcherConfig,
     StridePatcher,
@@ -36,6 +37,14 @@ def __getattr__(name: str):
         from bytepatch import table
 
         return getattr(table, name)
+    if name in ("DatasetMetadata", "DataSignature"):
+        from bytepatch.dataset import metadata
+
+        return getattr(metadata, name)
+    if name == "EntropyModelRef":
+        from bytepatch.entropy.ref import EntropyModelRef
+
+        return EntropyModelRef
     if name in ("open_entropy_model", "SharedModel"):
         from bytepatch.entropy import source
 
@@ -44,11 +53,15 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "DataSignature",
     "Dataset",
+    "DatasetMetadata",
+    "EntropyModelRef",
     "EntropyPatcher",
     "EntropyPatcherConfig",
     "IncrementalPatcher",
     "Patcher",
+    "PatcherSpec",
     "Ragged",
     "SpacePatcher",
     "SpacePatcherConfig",

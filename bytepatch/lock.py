@@ -23,11 +23,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from bytepatch.errors import LockedError
+
 LOCK_NAME = ".bytepatch-lock"
-
-
-class LockedError(Exception):
-    """The directory is locked by another live run (or cannot be locked at all)."""
 
 
 class DirectoryLock:

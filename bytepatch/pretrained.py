@@ -11,10 +11,12 @@ corpus exactly as `segment --target-patch-size` samples it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.errors import PatcherOptionError
 from bytepatch.io.documents import ReaderConfig
 from bytepatch.patchers import EntropyPatcher, EntropyPatcherConfig, Patcher, SpacePatcher, SpacePatcherConfig
 from bytepatch.patchers import StridePatcher, StridePatcherConfig
@@ -22,18 +24,13 @@ from bytepatch.patchers import StridePatcher, StridePatcherConfig
 CALIBRATION_SAMPLE_BYTES = 8_000_000  # enough for a threshold within 2%, cheap next to a corpus
 
 
-class PatcherOptionError(ValueError):
-    """Options that do not go together (the CLI shows it as a usage error)."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class BuiltPatcher:
     """A patcher plus what a dataset records about how it was made."""
 
     patcher: Patcher
-    model_info: dict[str, Any] | None = None  # name, kind, fingerprint, precision
+    entropy_model: EntropyModelRef | None = None  # the entropy patcher's model, as recorded
     calibration: dict[str, Any] | None = None  # target, threshold found, sample size
-    extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def build_patcher(
@@ -64,10 +61,7 @@ def build_patcher(
     if patcher != "entropy":
         raise PatcherOptionError(f"unknown patcher {patcher!r}; known: entropy, space, stride")
     model, name = _model(entropy_model, device)
-    # bf16 entropies near the threshold can patch differently from fp32 ones: recorded.
-    precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
-    info = {"name": name, "kind": model.kind, "fingerprint": model.fingerprint, "precision": precision}
-    extra: dict[str, Any] = {}
+    ref = EntropyModelRef.of(model, name)
     calibration = None
     if target_patch_size is not None:
         if threshold is not None or threshold_add is not None:
@@ -76,7 +70,6 @@ def build_patcher(
             raise PatcherOptionError("target_patch_size needs calibration_data: the corpus (paths or documents) to sample")
         threshold, calibration = _calibrate(model, calibration_data, reader or ReaderConfig(), target_patch_size,
                                             max_patch_length, log)  # fmt: skip
-        extra["calibration"] = calibration
     elif threshold is None and threshold_add is None:
         if model.default_threshold is None:
             # A threshold tuned for another model would give arbitrary patch sizes.
@@ -86,7 +79,7 @@ def build_patcher(
             )
         threshold = model.default_threshold
     config = EntropyPatcherConfig(threshold, threshold_add, max_patch_length)
-    return BuiltPatcher(EntropyPatcher(config, model=model), info, calibration, extra)
+    return BuiltPatcher(EntropyPatcher(config, model=model), ref, calibration)
 
 
 def load_patcher(patcher: str = "entropy", **options: Any) -> Patcher:
@@ -114,19 +107,21 @@ def _model(entropy_model: Any, device: str) -> tuple[Any, str]:
 def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | None, log) -> tuple[float, dict]:
     """The global threshold giving mean patch size `target` on a sample (`bytepatch.entropy.sample`)."""
     from bytepatch.entropy.calibrate import calibrate_threshold
-    from bytepatch.entropy.sample import sample_documents
+    from bytepatch.entropy.sample import piece_entropies, sample_pieces
 
     if isinstance(data, (str, bytes)):
         raise TypeError("calibration_data is a list of paths or of documents, not one str/bytes")
     docs = list(data)
     if docs and all(isinstance(d, (bytes, bytearray, memoryview)) for d in docs):
         sample = _truncate([bytes(d) for d in docs], CALIBRATION_SAMPLE_BYTES)
-    else:
-        sample = sample_documents([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES)
-    result = calibrate_threshold(model.entropies(sample), target, rule="global", max_patch_length=max_len)
+        entropies, pieces = model.entropies(sample), len(sample)
+    else:  # spread over the whole corpus, in pieces (see bytepatch.entropy.sample)
+        parts = sample_pieces([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES)
+        entropies, pieces = piece_entropies(model, parts), len(parts)
+    result = calibrate_threshold(entropies, target, rule="global", max_patch_length=max_len)
     if log is not None:
         log(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
-            f"on {sum(map(len, sample)):,} sample bytes from {len(sample):,} documents")  # fmt: skip
+            f"on {sum(map(len, entropies)):,} sample bytes in {pieces:,} pieces spread over the input")  # fmt: skip
     threshold = float(result.threshold)
     return threshold, {"target_patch_size": target, "threshold": threshold, "rule": "global",
                        "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from bytepatch._version import __version__
-from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
+from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.dataset.schema import dataset_schema
 from bytepatch.patchers import Patcher
 from bytepatch.patchers.base import as_ragged
 from bytepatch.segment.chunks import Chunk
@@ -24,21 +24,8 @@ from bytepatch.segment.windows import DEFAULT_WINDOW
 
 
 def patcher_metadata(patcher: Patcher, save_entropies: bool = False, **extra: Any) -> dict[str, Any]:
-    """The dataset metadata (as `segment` records it) for rows made by `patcher`."""
-    model = getattr(patcher, "model", None)
-    info = None
-    if model is not None:
-        precision = "bf16" if getattr(model, "autocast", None) is not None else "fp32"
-        name = getattr(getattr(model, "source", None), "name", type(model).__name__)
-        info = {"name": name, "kind": model.kind, "fingerprint": model.fingerprint, "precision": precision}
-    return {
-        "bytepatch_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "patcher": patcher.to_dict(),
-        "entropy_model": info,
-        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if save_entropies else []),
-        **extra,
-    }
+    """The dataset metadata (as `segment` records it, `DatasetMetadata`) for rows made by `patcher`."""
+    return {**DatasetMetadata.of(patcher, save_entropies).to_dict(), **extra}
 
 
 def patch_table(
@@ -69,8 +56,8 @@ def patch_table(
         raise ValueError(f"save_entropies needs the entropy patcher, not {patcher.name!r}")
     meta = metadata if metadata is not None else patcher_metadata(patcher, save_entropies)
     schema = dataset_schema(save_entropies, meta)
-    job = ShardJob(None, schema, patcher.to_dict(), None, save_entropies, window)  # type: ignore[arg-type]
-    writer = ShardWriter(job, getattr(patcher, "model", None))
+    job = ShardJob(None, schema, patcher, save_entropies, window)  # type: ignore[arg-type]
+    writer = ShardWriter(job)
     ends = docs.offsets[1:].tolist()
     chunk = Chunk(0, row_ids, memoryview(np.ascontiguousarray(docs.values)), ends)
     return writer.table(chunk)

@@ -1,56 +1,122 @@
-"""Resolve `--entropy-model NAME_OR_PATH` for CLI commands, for every kind.
+"""The one place the CLI resolves an entropy model, for every command and every kind.
 
-Core kinds (n-gram, the shipped default) load through `bytepatch.entropy.registry`;
-a "transformer" directory loads through `bytepatch.models.entropy_lm`, imported only
-then, so commands using the n-gram model never import torch. Failures become
-`click.ClickException` with the path and the reason.
+- `resolve_entropy_model(NAME_OR_PATH, device)`: the model a user names with
+  `--entropy-model` (segment, inspect, calibrate, eval-entropy, train-entropy), as a
+  `SharedModel`: loaded here, pickled as a reference, so worker processes load their
+  own copy. `load_model` is the same, unwrapped, for in-process use.
+- `recorded_entropy_model(ref, override, device)`: the model a dataset or checkpoint
+  recorded (eval, generate), loaded by its recorded name or by `--entropy-model`,
+  checked by fingerprint, and run at the recorded precision.
+
+Which code loads which kind (n-gram in the core; "transformer" through
+`bytepatch.models.entropy_lm`, imported only then, so n-gram commands never import
+torch) is decided in one table, `bytepatch.entropy.source.PLUGIN_LOADERS`; a new kind
+or a new kind of directory is one more case there or in `resolve_entropy_model`.
+Failures become `click.ClickException` naming the model and the reason.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import click
 
+from bytepatch.cli.errors import user_errors
 from bytepatch.entropy.base import EntropyModel
-from bytepatch.entropy.registry import CORE_KINDS, load_entropy_model, model_kind, resolve_model_path
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.entropy.source import SharedModel, open_entropy_model
 
-TRANSFORMER_MODULE = "bytepatch.models.entropy_lm"
 
-
-def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
-    """The entropy model named on the command line, or a ClickException saying why not.
+def resolve_entropy_model(name_or_path: str, device: str = "cpu") -> SharedModel:
+    """`--entropy-model NAME_OR_PATH` (a packaged name or a model directory), loaded.
 
     `device` ("cpu", "cuda", "auto") places transformer models; n-gram models run on
     the CPU whatever it says (their kernels are CPU code).
     """
-    try:
-        kind = model_kind(name_or_path)
-        if kind in CORE_KINDS:
-            return load_entropy_model(name_or_path)
-        if kind == "transformer":
-            return _load_transformer(str(resolve_model_path(name_or_path)), device)
-        return load_entropy_model(name_or_path)  # raises the registry's "unknown kind" error
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
-
-
-def _load_transformer(path: str, device: str) -> EntropyModel:
-    try:
-        module = importlib.import_module(TRANSFORMER_MODULE)
-    except ModuleNotFoundError as exc:
-        raise click.ClickException(
-            f"entropy model {path!r} is a transformer, but {TRANSFORMER_MODULE} is not available ({exc})"
-        ) from exc
-    return module.load(path, device=device)
-
-
-def load_shared(name_or_path: str, device: str = "cpu"):
-    """The named model as a `SharedModel` (pickles as a reference: workers reload it by
-    path and fingerprint), or a ClickException saying why it cannot be loaded."""
-    from bytepatch.entropy.source import open_entropy_model
-
-    try:
+    with user_errors(f"cannot load entropy model {name_or_path!r}: "):
         return open_entropy_model(name_or_path, device)
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot load entropy model {name_or_path!r}: {exc}") from exc
+
+
+def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
+    """`resolve_entropy_model`, unwrapped: the model object itself (settings such as
+    `autocast` set on it apply to it)."""
+    return resolve_entropy_model(name_or_path, device).model
+
+
+def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, device: Any = None,
+                           near: Sequence[str | Path] = ()):  # fmt: skip
+    """The entropy model a dataset or checkpoint recorded, checked by fingerprint (None if none).
+
+    `override` (`--entropy-model`) names where the model is now, if it moved. A
+    transformer entropy model runs at the recorded precision: bf16 autocast needs CUDA,
+    so a bf16-patched dataset read without a GPU is scored in fp32, with a warning that a
+    byte whose entropy sits at the threshold may start a patch differently.
+    """
+    if ref is None:
+        if override is not None:
+            raise click.ClickException("this checkpoint's patcher uses no entropy model; drop --entropy-model")
+        return None
+    import torch
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    name, model = _find_recorded(ref, override, dev.type, near)
+    if hasattr(model, "autocast"):  # transformer: match the precision the patches were computed in
+        from bytepatch.models.entropy_lm.model import autocast_dtype
+
+        run_on = getattr(model, "device", dev)
+        precision = ref.precision
+        if precision == "bf16" and run_on.type != "cuda":
+            click.echo(f"warning: the training data was patched with {name!r} in bf16 on CUDA; without a GPU it "
+                       "runs in fp32 here, so patch boundaries may differ slightly", err=True)  # fmt: skip
+            precision = "fp32"
+        model.autocast = autocast_dtype(run_on, precision)
+    return model
+
+
+COPIED_NAME = "entropy_model"  # a copy of the entropy model inside a run directory
+
+
+def run_places(meta: dict) -> list[Path]:
+    """Where a checkpoint's relative entropy-model name may resolve: its run directory and
+    the directories of the datasets it was trained on (and their parents)."""
+    places = [Path(meta["path"]).resolve().parent] if meta.get("path") else []
+    for d in (meta.get("data") or {}).get("datasets") or []:
+        places += [Path(d).resolve(), Path(d).resolve().parent]
+    return list(dict.fromkeys(places))
+
+
+def _find_recorded(ref: EntropyModelRef, override: str | None, device: str, near: Sequence[str | Path]):
+    """(name, model) of the recorded entropy model, checked by fingerprint.
+
+    A run records the model by the name given to `segment` (often a relative path), so
+    from another working directory that name may not resolve. Tried in order: the
+    override; the recorded name; the name relative to each directory in `near` (the run
+    directory, its datasets); a copy named `entropy_model` in those directories. The
+    first that loads with the recorded fingerprint wins.
+    """
+    if override is not None:
+        candidates = [override]
+    else:
+        candidates = [ref.name]
+        if not Path(ref.name).is_absolute():
+            candidates += [str(Path(base) / ref.name) for base in near]
+        candidates += [str(Path(base) / COPIED_NAME) for base in near]
+    tried: list[str] = []
+    for name in dict.fromkeys(candidates):
+        if name != ref.name and name != override and not Path(name).exists():
+            continue
+        try:
+            model = load_model(name, device=device)
+        except click.ClickException as exc:
+            tried.append(f"{name} ({exc.message})")
+            continue
+        if model.fingerprint == ref.fingerprint:
+            return name, model
+        tried.append(f"{name} (fingerprint {model.fingerprint[:16]}..., not {ref.fingerprint[:16]}...)")
+    raise click.ClickException(
+        f"cannot find the entropy model the checkpoint was trained with ({ref.name!r}, fingerprint "
+        f"{ref.fingerprint[:16]}...); tried: {'; '.join(tried) or ref.name}. Pass --entropy-model with its "
+        f"directory, or copy it into the run directory as {COPIED_NAME}/"
+    )

@@ -3,7 +3,7 @@
 Thin wrappers: documents come from `bytepatch.io` (any input `segment` reads), the work
 is done by `bytepatch.entropy`. Documents are streamed in batches so memory stays
 bounded, except for `calibrate`, which keeps its bounded sample
-(`bytepatch.entropy.sample.sample_documents`, the sampler `segment
+(`bytepatch.entropy.sample.sample_pieces`, the sampler `segment
 --target-patch-size` uses too).
 """
 
@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import click
 
 from bytepatch.cli._entropy_model import load_model
+from bytepatch.cli._options import entropy_model_option, target_patch_size_option
 from bytepatch.cli._output_lock import output_lock
 from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
-from bytepatch.entropy.sample import sample_documents
+from bytepatch.entropy.sample import piece_entropies, sample_pieces
 from bytepatch.io import InputError, ReaderConfig, iter_documents
 
 BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
@@ -56,14 +58,26 @@ def batches(inputs: Sequence[str], text_field: str, doc_per_line: bool) -> Itera
 @click.option("--order", default=NgramConfig.order, show_default=True, help="n-gram length (context = order - 1 bytes).")
 @click.option("--min-count", default=NgramConfig.min_count, show_default=True, help="Prune rarer successors of long contexts.")
 @click.option("--max-contexts", default=NgramConfig.max_contexts, show_default=True, help="Keep at most this many long contexts (0 = all).")
-def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_contexts):
-    """Fit a byte n-gram entropy model on INPUT... in one streaming pass.
+@target_patch_size_option(default=4.5, help="Calibrate the model's default threshold to this mean patch size "
+                          "(bytes) on a sample of INPUT..., so `segment -m DIR` works without --threshold.")
+@click.option("--sample-bytes", type=click.IntRange(min=1), default=8_000_000, show_default=True,
+              help="Calibrate on a sample of about this many bytes, spread over the inputs.")
+@click.option("--overwrite", is_flag=True, help="Replace a model already in --output.")
+def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_contexts, target_patch_size,
+                sample_bytes, overwrite):  # fmt: skip
+    """Fit a byte n-gram entropy model on INPUT... in one streaming pass, then calibrate
+    its default threshold to --target-patch-size on a sample of the same inputs.
 
     \b
     Examples:
       bytepatch fit-entropy corpus.jsonl --output models/ngram
-      bytepatch fit-entropy docs/ --order 5 --output models/ngram5
+      bytepatch fit-entropy docs/ --order 5 -s 6 --output models/ngram5
+      bytepatch segment corpus.jsonl -o out/ -m models/ngram
     """
+    if not (math.isfinite(target_patch_size) and target_patch_size >= 1):
+        raise click.ClickException(f"--target-patch-size must be >= 1, got {target_patch_size}")
+    if Path(output).exists() and any(Path(output).iterdir()) and not overwrite:
+        raise click.ClickException(f"{output}: exists and is not empty; pass --overwrite to replace it")
     try:
         config = NgramConfig(order=order, min_count=min_count, max_contexts=max_contexts)
     except ValueError as exc:
@@ -75,13 +89,25 @@ def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_
         if counter.n_bytes == 0:
             raise click.ClickException("no bytes to fit on: the inputs hold no non-empty document")
         model = counter.finalize()
+        try:
+            sample = sample_pieces(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
+            result = calibrate_threshold(piece_entropies(model, sample), target_patch_size, rule="global")
+        except (InputError, ValueError) as exc:
+            raise click.ClickException(f"cannot calibrate a default threshold: {exc}") from exc
+        model = model.with_default_threshold(float(result.threshold))
+        model.stats["threshold_calibration"] = {
+            "target_mean_patch_size": target_patch_size, "achieved": round(result.mean_patch_size, 4),
+            "rule": "global", "sample": f"{sum(len(p) for p, _ in sample):,} bytes of the training inputs",
+        }  # fmt: skip
         model.save(output)
-    click.echo(f"wrote {output}: {model!r} from {counter.n_bytes} bytes in {counter.n_docs} documents", err=True)
+    click.echo(f"wrote {output}: {model!r} from {counter.n_bytes} bytes in {counter.n_docs} documents; default "
+               f"threshold {result.threshold:.4g} nats (mean patch size {result.mean_patch_size:.2f} on a sample)",
+               err=True)  # fmt: skip
 
 
 @click.command("eval-entropy")
 @input_options
-@click.option("--entropy-model", "-m", default="default", show_default=True, help="Model name or directory.")
+@entropy_model_option()
 def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
     """Print bits per byte and mean entropy of an entropy model on INPUT... (one JSON line).
 
@@ -105,8 +131,8 @@ def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
 
 @click.command("calibrate")
 @input_options
-@click.option("--target-patch-size", "-s", required=True, type=float, help="Wanted mean patch size in bytes (e.g. 4.5).")
-@click.option("--entropy-model", "-m", default="default", show_default=True, help="Model name or directory.")
+@target_patch_size_option(required=True, help="Wanted mean patch size in bytes (e.g. 4.5).")
+@entropy_model_option()
 @click.option("--rule", type=click.Choice(RULES), default="global", show_default=True, help="Entropy boundary rule.")
 @click.option("--threshold-add", default=0.0, show_default=True, help="Relative threshold held fixed by --rule both.")
 @click.option("--max-patch-length", type=click.IntRange(min=1), default=None, help="Cap applied while measuring patch sizes.")
@@ -133,10 +159,10 @@ def calibrate(inputs, text_field, doc_per_line, target_patch_size, entropy_model
         raise click.ClickException(f"--target-patch-size must be >= 1, got {target_patch_size}")
     model = load_model(entropy_model)
     try:
-        sample = sample_documents(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
+        sample = sample_pieces(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
-    entropies = model.entropies(sample)
+    entropies = piece_entropies(model, sample)
     try:
         result = calibrate_threshold(entropies, target_patch_size, rule, threshold_add, max_patch_length)
     except ValueError as exc:

@@ -12,7 +12,7 @@ import click
 @click.option("--seq-len", type=click.IntRange(min=2), default=None, help="Ids per row.  [default: the run's]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--text", "as_text", is_flag=True, help="DATA is literal text to score, not a path.")
-@click.option("--entropy-model", default=None,
+@click.option("--entropy-model", "-m", default=None,
               help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).")
 def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool,
              entropy_model: str | None) -> None:  # fmt: skip
@@ -58,6 +58,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
     try:
         if not as_text and Path(data).is_dir() and (Path(data) / "manifest.json").exists():
             source = DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
+            source.end_rule = _end_rule(meta, entropy_model, dev)
             docs = np.arange(len(source))
             batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
             n_docs = len(source)
@@ -93,23 +94,41 @@ def _read_corpus(path: str) -> list[bytes]:
 
 def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None, device):
     """Patch `docs` like the training data and pack them as evaluation batches."""
-    from bytepatch.models.data import collate, frame, pack_row
-    from bytepatch.models.data.loader import to_torch
+    import numpy as np
+
+    from bytepatch.models.data import frame, packed_batches
 
     if not any(docs):
         raise click.ClickException("no text to evaluate")
     # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
     lengths = _patch_like_training(docs, meta, entropy_model, device)
-    framed = [frame(d, lengths[i], name=f"<doc {i}>") for i, d in enumerate(docs)]
-    position, rows = (0, 0), []
-    while (packed := pack_row(lambda k: framed[k] if k < len(framed) else None, position, seq_len)) is not None:
-        row, position = packed
-        rows.append(row)
-    for i in range(0, len(rows), batch_size):
-        yield to_torch(collate(rows[i : i + batch_size]))
+    rule = _end_rule(meta, entropy_model, device)
+    framed = [frame(d, lengths[i], name=f"<doc {i}>",
+                    eos_starts_patch=rule(np.frombuffer(d, np.uint8), np.asarray(lengths[i])) if rule else True)
+              for i, d in enumerate(docs)]  # fmt: skip
+    yield from packed_batches(lambda k: framed[k] if k < len(framed) else None, batch_size=batch_size, seq_len=seq_len)
 
 
 GROUP_BYTES = 4 << 20  # documents patched per patch_batch call: bounded memory, few calls
+
+
+def _end_rule(meta: dict, entropy_model: str | None, device):
+    """Under the reference decoder alignment, EOS follows the patcher's rule (`models.data.eos`), as in training."""
+    if meta["model_type"] != "blt" or meta["run"]["model"].get("decoder_alignment") != "reference":
+        return None
+    from bytepatch.cli import _entropy_model
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.models.data.eos import end_rule
+
+    try:
+        recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
+    except ValueError as exc:
+        raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    try:
+        return end_rule(meta["data"]["patcher"], model)
+    except ValueError as exc:
+        raise click.ClickException(f"cannot frame documents like the training data: {exc}") from exc
 
 
 def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | None, device) -> list:
@@ -120,13 +139,20 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
     """
     if meta["model_type"] == "baseline":
         return [[len(d)] if d else [] for d in docs]
-    from bytepatch.cli.generate import checkpoint_entropy_model
-    from bytepatch.patchers import patcher_from_dict
+    from bytepatch.cli import _entropy_model
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.patchers import PatcherSpec
     from bytepatch.ragged import Ragged
 
-    model = checkpoint_entropy_model(meta["data"]["entropy_model"], entropy_model, device)  # checked by fingerprint
     try:
-        patcher = patcher_from_dict(meta["data"]["patcher"], model=model)
+        spec = PatcherSpec.from_dict(meta["data"]["patcher"])
+        recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
+    except ValueError as exc:
+        raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device,
+                                                  near=_entropy_model.run_places(meta))  # checked by fingerprint
+    try:
+        patcher = spec.build(model)
         out: list = []
         start = 0
         while start < len(docs):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 
@@ -20,7 +18,7 @@ import click
               help="Nucleus sampling: draw from the most likely bytes holding this much probability.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
 @click.option("--echo", is_flag=True, help="Write the prompt before the continuation.")
-@click.option("--entropy-model", default=None,
+@click.option("--entropy-model", "-m", default=None,
               help="Entropy model to patch with, if it moved since training (its fingerprint must match).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -39,21 +37,22 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
     ends the text (EOS). Raw bytes go to stdout as they are sampled; they may
     not be valid UTF-8 if the model says so.
 
+    \b
     Examples:
-
-        bytepatch generate runs/tiny --prompt "The history of " -n 200
-
-        bytepatch generate runs/tiny -p "def main(" --temperature 0.7 --top-p 0.9 --seed 1
-
-        bytepatch generate runs/baseline -p "Once" -t 0 > out.txt
+      bytepatch generate runs/tiny --prompt "The history of " -n 200
+      bytepatch generate runs/tiny -p "def main(" --temperature 0.7 --top-p 0.9 --seed 1
+      bytepatch generate runs/baseline -p "Once" -t 0 > out.txt
     """
     import sys
 
     import torch
 
+    from bytepatch.cli._entropy_model import recorded_entropy_model, run_places
+    from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.models.entropy_lm.model import resolve_device
     from bytepatch.models.generation.generate import Sampling, iter_generate
     from bytepatch.models.train import load_checkpoint
+    from bytepatch.patchers import PatcherSpec
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -73,8 +72,12 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
     if meta["model_type"] == "baseline" and entropy_model is not None:
         raise click.ClickException("the byte baseline uses no patches, so no entropy model; drop --entropy-model")
     if meta["model_type"] != "baseline":
-        patcher = meta["data"]["patcher"]
-        entropy = checkpoint_entropy_model(meta["data"].get("entropy_model"), entropy_model, dev)
+        try:
+            patcher = PatcherSpec.from_dict(meta["data"]["patcher"])
+            recorded = EntropyModelRef.from_json(meta["data"].get("entropy_model"))
+        except ValueError as exc:
+            raise click.ClickException(f"cannot load checkpoint {checkpoint!r}: {exc}") from exc
+        entropy = recorded_entropy_model(recorded, entropy_model, dev, near=run_places(meta))
     sampling = Sampling(max_bytes, temperature, top_p, seed)
     out = sys.stdout.buffer  # raw bytes: nothing is encoded or replaced
     if echo:
@@ -86,40 +89,3 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
             out.flush()  # stream: each byte as soon as it is sampled
     except ValueError as exc:
         raise click.ClickException(f"cannot generate from {checkpoint!r}: {exc}") from exc
-
-
-def checkpoint_entropy_model(info: dict[str, Any] | None, override: str | None, device: Any = None):
-    """The entropy model the checkpoint's data was patched with, checked by fingerprint (None if none).
-
-    A transformer entropy model runs at the precision the dataset recorded
-    (`entropy_model["precision"]`, "fp32" when absent): bf16 autocast needs CUDA, so a
-    bf16-patched dataset read without a GPU is scored in fp32, with a warning that a
-    byte whose entropy sits at the threshold may start a patch differently.
-    """
-    if info is None:
-        if override is not None:
-            raise click.ClickException("this checkpoint's patcher uses no entropy model; drop --entropy-model")
-        return None
-    import torch
-
-    from bytepatch.cli._entropy_model import load_model
-
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    name = override or info["name"]
-    precision = info.get("precision", "fp32")
-    model = load_model(name, device=dev.type)
-    if model.fingerprint != info["fingerprint"]:
-        raise click.ClickException(
-            f"entropy model {name!r} has fingerprint {model.fingerprint}, but the checkpoint was trained on "
-            f"patches from {info['fingerprint']}; pass --entropy-model with that model"
-        )
-    if hasattr(model, "autocast"):  # transformer: match the precision the patches were computed in
-        from bytepatch.models.entropy_lm.model import autocast_dtype
-
-        run_on = getattr(model, "device", dev)
-        if precision == "bf16" and run_on.type != "cuda":
-            click.echo(f"warning: the training data was patched with {name!r} in bf16 on CUDA; without a GPU it "
-                       "runs in fp32 here, so patch boundaries may differ slightly", err=True)  # fmt: skip
-            precision = "fp32"
-        model.autocast = autocast_dtype(run_on, precision if precision in ("bf16", "fp32") else "fp32")
-    return model

@@ -8,21 +8,24 @@ from pathlib import Path
 
 import click
 
-from bytepatch.cli.segment import patcher_spec
+from bytepatch.cli._options import entropy_model_option, reject_inapplicable
+from bytepatch.cli._patching import patcher_from_options
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
 from bytepatch.inspect.view import short_fingerprint
-from bytepatch.patchers import PATCHERS, patcher_from_dict
+from bytepatch.patchers import PATCHERS
 
 
 @click.command()
-@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("file", required=False, type=click.Path(exists=True, allow_dash=True))
 @click.option("--text", "-t", help="Inspect this text instead of a FILE.")
+@click.option("--row", type=click.IntRange(min=0), help="With a DATASET directory: show the row at this position.")
+@click.option("--id", "row_id", help="With a DATASET directory: show the row with this id.")
 @click.option("--patcher", type=click.Choice(sorted(PATCHERS)), default="entropy", show_default=True)
-@click.option("--entropy-model", default="default", show_default=True, help="Entropy model name or directory.")
+@entropy_model_option()
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
-@click.option("--stride", type=int, default=4, show_default=True, help="Patch size for --patcher stride.")
-@click.option("--max-patch-length", type=int, help="Cut patches longer than M bytes.")
+@click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride.")
+@click.option("--max-patch-length", type=click.IntRange(min=1), help="Cut patches longer than M bytes.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Show the window starting at this byte (from the start of the patch holding it).")  # fmt: skip
 @click.option("--length", "--max-bytes", "length", type=click.IntRange(min=0), default=100_000, show_default=True,
@@ -31,10 +34,14 @@ from bytepatch.patchers import PATCHERS, patcher_from_dict
               help="Write a self-contained HTML page (text + entropy plot) here instead.")  # fmt: skip
 @click.option("--verbose", "-v", is_flag=True, help="Also list every patch: index, offset, length, bytes.")
 @click.option("--color/--no-color", default=None, help="Colour patches (default: when stdout is a terminal).")
-def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model: str, threshold: float | None,
-                threshold_add: float | None, stride: int, max_patch_length: int | None, offset: int, length: int,
+def inspect_cmd(file: str | None, text: str | None, row: int | None, row_id: str | None, patcher: str,
+                entropy_model: str, threshold: float | None, threshold_add: float | None, stride: int, max_patch_length: int | None, offset: int, length: int,
                 html_path: str | None, verbose: bool, color: bool | None) -> None:  # fmt: skip
-    """Show the patches of FILE (or --text) in the terminal, or as an HTML page.
+    """Show the patches of FILE (or --text, or a stored row of a DATASET) in the
+    terminal, or as an HTML page.
+
+    A DATASET directory (written by `bytepatch segment`) with --row N or --id ID shows
+    that row with the patches (and entropies, if saved) that were stored.
 
     In a terminal, patches alternate between two background colours. Without colour
     (output piped, --no-color, or NO_COLOR set) a `|` separates patches, and `\\`, `|`,
@@ -48,22 +55,35 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
       bytepatch inspect README.md --patcher space --verbose
       bytepatch inspect notes.txt --threshold 1.8 --html notes.html
       bytepatch inspect big.txt --offset 150000 --length 2000 --html window.html
+      bytepatch inspect out/ --row 0 --verbose          # a stored row of a dataset
+      bytepatch inspect out/ --id "corpus.jsonl:17" --html row.html
       echo "hello world" | bytepatch inspect - --patcher stride --stride 3 --no-color
     """
+    if file and file != "-" and Path(file).is_dir():
+        view = _stored(file, row, row_id, offset, length)
+        return _show(view, html_path, f"bytepatch inspect: {Path(file).name} row {view.settings['row']}", verbose, color)
+    reject_inapplicable(click.get_current_context(), patcher)
+    if row is not None or row_id is not None:
+        raise click.UsageError("--row and --id show a row of a DATASET directory written by `bytepatch segment`")
     data = _read_input(file, text, offset, length)
     try:
         # The same patcher settings and defaults as `segment` (one place decides them).
-        spec, _, info, _, model = patcher_spec(patcher, entropy_model, threshold, threshold_add, target=None,
-                                               stride=stride, max_len=max_patch_length, inputs=(), reader=None)
-        entropies = model.entropies([data])[0] if model is not None else None
-        extra = {"entropy_model": info["name"], "fingerprint": short_fingerprint(info["fingerprint"])} if info else {}
-        view = build_view(data, patcher_from_dict(spec), entropies, extra)
+        built = patcher_from_options(patcher, entropy_model, threshold, threshold_add, target=None,
+                                     stride=stride, max_len=max_patch_length)
+        ref = built.entropy_model
+        entropies = built.patcher.model.entropies([data])[0] if ref is not None else None
+        extra = {"entropy_model": ref.name, "fingerprint": short_fingerprint(ref.fingerprint)} if ref else {}
+        view = build_view(data, built.patcher, entropies, extra)
         if offset or (length and len(data) > length):
             view = view.window(offset, length)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    _show(view, html_path, f"bytepatch inspect: {Path(file).name if file and file != '-' else 'text'}", verbose, color)
+
+
+def _show(view, html_path: str | None, title: str, verbose: bool, color: bool | None) -> None:
+    """Write the HTML page, or print the terminal view (and listing); the summary to stderr."""
     if html_path:
-        title = f"bytepatch inspect: {Path(file).name if file and file != '-' else 'text'}"
         try:
             Path(html_path).write_text(inspect_page(view, title), encoding="utf-8")
         except OSError as exc:
@@ -75,6 +95,33 @@ def inspect_cmd(file: str | None, text: str | None, patcher: str, entropy_model:
     if verbose:
         click.echo("\n" + render_listing(view))
     click.echo(view.summary(), err=True)
+
+
+PATCHER_OPTIONS = ("patcher", "entropy_model", "threshold", "threshold_add", "stride", "max_patch_length")
+
+
+def _stored(path: str, row: int | None, row_id: str | None, offset: int, length: int):
+    """The stored row's view (windowed like a file); patcher options do not apply to it."""
+    ctx = click.get_current_context()
+    given = [name for name in PATCHER_OPTIONS
+             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]  # fmt: skip
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise click.UsageError(f"{flag} does not apply to a dataset row: its stored patches are shown, not recomputed")
+    if (row is None) == (row_id is None):
+        raise click.UsageError(f"{path} is a directory: give --row N or --id ID to show one of its rows")
+    from bytepatch.inspect.stored import stored_view
+
+    try:
+        view = stored_view(path, row, row_id)
+        if offset or (length and len(view.data) > length):
+            if length and len(view.data) > offset + length:
+                click.echo(f"note: showing bytes {offset:,}-{offset + length:,} of the row's {len(view.data):,} "
+                           "(--offset/--length to choose; --length 0 for all)", err=True)  # fmt: skip
+            view = view.window(offset, length)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    return view
 
 
 def _read_input(file: str | None, text: str | None, offset: int, length: int) -> bytes:

@@ -19,6 +19,7 @@ from bytepatch import __version__
 COMMANDS: dict[str, str] = {
     "segment": "bytepatch.cli.segment:segment",
     "stats": "bytepatch.cli.stats:stats",
+    "report": "bytepatch.cli.report:report",
     "inspect": "bytepatch.cli.inspect_cmd:inspect_cmd",
     "fit-entropy": "bytepatch.cli.entropy_cmds:fit_entropy",
     "eval-entropy": "bytepatch.cli.entropy_cmds:eval_entropy",
@@ -28,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "train": "bytepatch.cli.train:train",
     "eval": "bytepatch.cli.eval_cmd:eval_cmd",
     "generate": "bytepatch.cli.generate:generate",
+    "convert": "bytepatch.cli.convert:convert",
     "verify": "bytepatch.cli.verify:verify",
 }
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
+import os
 
 import click
 
+from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_130_on_interrupt
+from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
 from bytepatch.io import FORMATS, InputError, ReaderConfig
+from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 
@@ -17,18 +19,20 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
 @click.option("--patcher", type=click.Choice(sorted(PATCHERS)), default="entropy", show_default=True)
-@click.option("--entropy-model", default="default", show_default=True, help="Entropy model name or directory.")
+@entropy_model_option()
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
               help="Where a transformer entropy model runs (bf16 on CUDA); n-gram models use the CPU.")
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
-@click.option("--target-patch-size", type=float, help="Calibrate the threshold to this mean patch size first.")
+@target_patch_size_option()
 @click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride.")
 @click.option("--max-patch-length", type=click.IntRange(min=1), help="Cut patches longer than M bytes.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--max-document-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_DOCUMENT_BYTES, show_default=True,
+              help="Refuse a document (file, line or row) larger than this, before holding it in memory.")
 @click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
 @click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -42,13 +46,17 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--num-shards", type=click.IntRange(min=1),
               help="Split the inputs among K independent jobs (splits inside large files too).")
 @click.option("--shard-index", type=click.IntRange(min=0), help="This job's index in [0, K) (with --num-shards).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine (--workers processes); ray: a Ray cluster (see docs/cluster.md).")
+@click.option("--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001) [default: start a local one].")
+@click.option("--ray-actors", type=click.IntRange(min=1), help="Ray actors patching at once [default: one per CPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
             threshold_add: float | None, target_patch_size: float | None, stride: int,
             max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
-            input_format: str, shard_format: str, shard_size_mb: float, workers: int, threads: int | None, save_entropies: bool,
+            input_format: str, max_document_bytes: int, shard_format: str, shard_size_mb: float, workers: int, threads: int | None, save_entropies: bool,
             overwrite: bool, resume: bool, num_shards: int | None, shard_index: int | None,
-            quiet: bool) -> None:  # fmt: skip
+            engine: str, ray_address: str | None, ray_actors: int | None, quiet: bool) -> None:  # fmt: skip
     """Segment INPUT... into patches and write an Arrow dataset to --output.
 
     Inputs are text files (one document each, or one per line with --doc-per-line),
@@ -63,16 +71,23 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
       cat notes.txt | bytepatch segment - -o out/ --patcher stride --stride 8
 
     \b
+    A Ray cluster (splits inside large files; actors load the model once):
+      bytepatch segment s3://bucket/corpus/ -o s3://bucket/out/ --engine ray --ray-address auto
+
+    \b
     Several jobs, one dataset (each job takes every K-th split of about --shard-size-mb):
       bytepatch segment corpus/ -o out/ --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
-      torchrun --nproc_per_node 4 -m bytepatch.cli.main segment corpus/ -o out/
     """
+    reject_inapplicable(click.get_current_context(), patcher)
     num_jobs, job, dist = _job_split(num_shards, shard_index)
-    reader = ReaderConfig(text_field, id_field, doc_per_line, input_format)
+    if engine != "ray" and (ray_address or ray_actors):
+        raise click.UsageError("--ray-address and --ray-actors need --engine ray")
+    reader = ReaderConfig(text_field, id_field, doc_per_line, input_format, max_document_bytes=max_document_bytes)
     with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
-        manifest = _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add,
-                            target_patch_size, stride, max_patch_length, shard_format, shard_size_mb, workers, threads,
-                            save_entropies, overwrite, resume, quiet, num_jobs, job, dist, reader)  # fmt: skip
+        manifest, calibrated_for = _segment(
+            inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
+            max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
+            num_jobs, job, dist, reader, (engine, ray_address, ray_actors))  # fmt: skip
     if manifest is None:
         if not quiet:
             click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
@@ -86,36 +101,83 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
             click.echo(f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
                        f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
                        "--shard-size-mb to split the input", err=True)  # fmt: skip
+        hint = calibration_hint(mean, calibrated_for)
+        if hint:
+            click.echo(hint, err=True)
+
+
+FAR = 0.15  # relative distance from the model's calibration target that earns a hint
+
+
+def calibration_hint(mean: float, calibrated_for: float | None) -> str | None:
+    """A note when the mean patch size is far from what the model's default threshold
+    was calibrated for (thresholds in nats do not transfer between kinds of text)."""
+    if not calibrated_for or not mean or abs(mean / calibrated_for - 1) <= FAR:
+        return None
+    return (f"note: mean patch size {mean:.2f} bytes; the model's default threshold was calibrated for "
+            f"{calibrated_for:g} bytes on its own training text. For a chosen mean patch size on this corpus, "
+            f"rerun with --target-patch-size N (e.g. --target-patch-size {calibrated_for:g}): it calibrates the "
+            "threshold on a sample spread over the whole input.")  # fmt: skip
+
+
+def _calibration_target(model: object) -> float | None:
+    """The mean patch size the model's shipped default threshold was calibrated for, if recorded."""
+    for obj in (model, getattr(model, "model", None)):
+        stats = getattr(obj, "stats", None)
+        if isinstance(stats, dict):
+            target = (stats.get("threshold_calibration") or {}).get("target_mean_patch_size")
+            if isinstance(target, (int, float)):
+                return float(target)
+    return None
 
 
 def _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
              max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
-             num_jobs, job, dist, reader):  # fmt: skip
+             num_jobs, job, dist, reader, engine=("local", None, None)):  # fmt: skip
     """Run the segmentation; bad input and output errors become one-line click errors."""
     try:
-        spec, factory, info, extra, model = patcher_spec(
+        built = patcher_from_options(
             patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
             inputs, reader, device,
         )  # fmt: skip
         if threshold is not None and threshold <= 0:  # legal, but almost surely a mistake
             click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
                        "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
+        if engine[0] == "ray":
+            manifest = _segment_on_ray(inputs, output, built, reader, shard_format, shard_size_mb, save_entropies,
+                                       overwrite, resume, quiet, num_jobs, patcher, engine)  # fmt: skip
+            return manifest, None
         workers = _cap_workers(workers, quiet)
-        if workers > 1:
-            model = None  # each worker loads its own; holding one here too would only cost memory
+        uses_default = patcher == "entropy" and threshold is None and threshold_add is None and target_patch_size is None
+        calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
-                                 show_progress=not quiet, extra_metadata=extra, num_jobs=num_jobs, job=job,
+                                 show_progress=not quiet, calibration=built.calibration, num_jobs=num_jobs, job=job,
                                  merge=dist is None, threads=threads or _default_threads(workers))  # fmt: skip
-        manifest = segment_corpus(inputs, output, spec, reader, options, factory, info, model)
+        manifest = segment_corpus(inputs, output, built.patcher, reader, options, built.entropy_model)
         if dist is not None:
             manifest = dist.finish(output, options)
     except (InputError, OutputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
-    return manifest
+    return manifest, calibrated_for
+
+
+def _segment_on_ray(inputs, output, built, reader, shard_format, shard_size_mb, save_entropies, overwrite, resume,
+                    quiet, num_jobs, patcher, engine):  # fmt: skip
+    from bytepatch.segment.ray_engine import RayOptions, segment_with_ray
+
+    if save_entropies and patcher != "entropy":
+        raise click.UsageError("--save-entropies needs --patcher entropy")
+    if num_jobs != 1:
+        raise click.UsageError("--engine ray splits the work itself; drop --num-shards/--shard-index")
+    _, address, actors = engine
+    options = SegmentOptions(shard_format, shard_size_mb, 1, overwrite, resume, save_entropies,
+                             show_progress=not quiet, calibration=built.calibration, threads=1)  # fmt: skip
+    return segment_with_ray(inputs, output, built.patcher, reader, options, built.entropy_model,
+                            RayOptions(address, actors))
 
 
 def _cap_workers(workers: int, quiet: bool) -> int:
@@ -136,44 +198,16 @@ def _default_threads(workers: int) -> int:
 
 
 def _job_split(num_shards: int | None, shard_index: int | None):
-    """(number of jobs, this job, torchrun coordinator or None) for this run."""
+    """(number of jobs, this job, None) for this run. The third slot held a torchrun
+    coordinator: segmenting under torchrun is retired (docs/cluster.md says what replaces
+    it), and a run under it is refused rather than have every rank write the whole corpus."""
     if (num_shards is None) != (shard_index is None):
         raise click.UsageError("--num-shards and --shard-index go together")
     if num_shards is not None:
         if shard_index >= num_shards:
             raise click.UsageError(f"--shard-index must be below --num-shards ({num_shards}), got {shard_index}")
         return num_shards, shard_index, None
-    from bytepatch.cli.torchrun import TorchrunJob
-
-    dist = TorchrunJob.from_env()
-    if dist is None:
-        return 1, 0, None
-    return dist.world_size, dist.rank, dist
-
-
-def patcher_spec(patcher, model_name, threshold, threshold_add, target, stride, max_len, inputs, reader, device="cpu"):
-    """The patcher dict, entropy-model factory, model info, extra metadata and loaded model.
-
-    Built by `bytepatch.pretrained.build_patcher`, the function behind the library's
-    `bytepatch.load_patcher`: the command and the library cannot disagree.
-    """
-    from bytepatch.pretrained import PatcherOptionError, build_patcher
-
-    model = None
-    if patcher == "entropy":
-        model = _entropy_resolver().load_shared(model_name, device)
-    try:
-        built = build_patcher(patcher, entropy_model=model, threshold=threshold, threshold_add=threshold_add,
-                              target_patch_size=target, calibration_data=list(inputs), reader=reader,
-                              stride=stride, max_patch_length=max_len, log=lambda m: click.echo(m, err=True))  # fmt: skip
-    except PatcherOptionError as exc:
-        raise click.UsageError(str(exc)) from exc
-    if model is None:
-        return built.patcher.to_dict(), None, None, {}, None
-    # The source reloads the model in each worker process (cached, fingerprint-checked).
-    return built.patcher.to_dict(), model.source.load, built.model_info, built.extra_metadata, model
-
-
-def _entropy_resolver():
-    # Imported here: the space and stride paths never load entropy-model code.
-    return importlib.import_module("bytepatch.cli._entropy_model")
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ:
+        raise click.UsageError("segment no longer runs under torchrun: use --engine ray for a cluster, or "
+                               "--num-shards K --shard-index I for a scheduler's job array (docs/cluster.md)")  # fmt: skip
+    return 1, 0, None

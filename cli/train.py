@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from bytepatch.cli._output_lock import output_lock
@@ -22,30 +24,39 @@ from bytepatch.cli._output_lock import output_lock
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None, help="[default: auto]")
 @click.option("--eval-dataset", "eval_datasets", multiple=True,
               help="Held-out dataset(s); default: hold out train.eval_fraction of the documents by id hash.")
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt exactly where it stopped.")
-@click.option("--overwrite", is_flag=True, help="Start afresh even if OUTPUT holds a checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue from the run directory's checkpoint.pt exactly where it stopped.")
+@click.option("--overwrite", is_flag=True, help="Start afresh even if the run directory holds a checkpoint.")
+@click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default=None,
+              help="Under torchrun: replicate the model (ddp) or shard it with FSDP2 (fsdp).  [default: ddp]")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model for training.")
+@click.option("--activation-checkpointing", is_flag=True,
+              help="Recompute transformer blocks in the backward pass (less memory, ~1/3 more compute).")
+@click.option("--init", "init", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Fine-tune: start from the weights and model config of a run directory or a transformers BLT directory.")
 @click.option("--stop-at", type=int, default=None,
               help="Stop (with a checkpoint) after this step, e.g. before a job's time limit; continue with --resume.")
 def train(args: tuple[str, ...], output: str, preset: str | None, config_file: str | None,
           model_type: str | None, steps: int | None, batch_size: int | None, seq_len: int | None,
           lr: float | None, device: str | None, eval_datasets: tuple[str, ...], resume: bool, overwrite: bool,
-          stop_at: int | None) -> None:  # fmt: skip
-    """Train a BLT (or the byte baseline) on DATASET... and write checkpoints to OUTPUT.
+          parallel: str | None, compile_model: bool | None, activation_checkpointing: bool | None,
+          stop_at: int | None, init: str | None) -> None:  # fmt: skip
+    """Train a BLT (or the byte baseline) on DATASET... and write checkpoints to the
+    run directory given by -o/--output.
 
     Arguments of the form key=value (that are not existing paths) override the model config (dotted for BLT
     parts: encoder.dim=64, latent.n_layers=4) or, with a train. prefix, the
     trainer (train.warmup_steps=10, train.eval_every=50); unknown keys are an
-    error. OUTPUT gets config.json, log.jsonl (one JSON record per log/eval
-    event) and checkpoint.pt. Multi-GPU / multi-node: launch with torchrun.
-
-    Examples:
+    error. The run directory gets config.json, log.jsonl (one JSON record per
+    log/eval event) and checkpoint.pt; `bytepatch report RUN --html` draws its curves. Multi-GPU / multi-node: launch with torchrun.
 
     \b
+    Examples:
         bytepatch train data/train -o runs/tiny --preset tiny --steps 200 --device cpu
         bytepatch train data/train -o runs/base --model baseline --preset small n_layers=6
         bytepatch train data/train -o runs/tiny --resume
+        bytepatch train data/blt -o runs/blt-ft --init blt-1b-hf --steps 1000 --lr 1e-4
         torchrun --standalone --nproc_per_node 8 -m bytepatch.cli.main \\
-            train data/train -o runs/1b --preset 1b
+            train data/train -o runs/1b --preset 1b --parallel fsdp --activation-checkpointing
     """
     from pathlib import Path
 
@@ -54,6 +65,7 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         RunConfig,
         TrainConfig,
         TrainingError,
+        TrainingInterrupted,
         apply_overrides,
         load_run_config,
         preset_config,
@@ -65,6 +77,9 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
     datasets = [a for a in args if a not in overrides]
     if not datasets:
         raise click.UsageError("no DATASET given")
+    if init and (resume or preset or config_file):
+        raise click.ClickException("--init starts a new run from its weights and config; drop --resume/--preset/--config")
+    init_state = None
     try:
         if resume and not config_file and not preset and (Path(output) / CONFIG_FILE).exists():
             run = load_run_config(Path(output) / CONFIG_FILE)  # resume: the saved run unless told otherwise
@@ -76,23 +91,46 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
             run = load_run_config(config_file)
             if model_type and model_type != run.model_type:
                 raise click.ClickException(f"{config_file} configures a {run.model_type} model, not {model_type}")
+        elif init:
+            run, init_state = _init_run(init, model_type)
         else:
             kind = model_type or "blt"
             run = RunConfig(kind, preset_config(kind, preset or "tiny"), TrainConfig())
-        flags = {"steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "device": device}
-        run = apply_overrides(run, [f"train.{k}={v}" for k, v in flags.items() if v is not None] + overrides)
+        flags = {"steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "device": device,
+                 "parallel": parallel}  # fmt: skip
+        switches = {"compile": compile_model, "activation_checkpointing": activation_checkpointing}
+        run = apply_overrides(run, [f"train.{k}={v}" for k, v in flags.items() if v is not None]
+                              + [f"train.{k}=true" for k, on in switches.items() if on] + overrides)  # fmt: skip
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 
     try:
         with output_lock(output, "train"):
             summary = run_training(run, datasets, output, eval_datasets=list(eval_datasets) or None,
-                                   resume=resume, overwrite=overwrite, stop_at=stop_at)  # fmt: skip
+                                   resume=resume, overwrite=overwrite, stop_at=stop_at, init_state=init_state)  # fmt: skip
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
+    except TrainingInterrupted as exc:  # Ctrl-C: the checkpoint is written, the run can go on
+        click.echo(f"{output}: {exc}", err=True)
+        sys.exit(130)
     if summary["rank"] != 0:  # under torchrun, one summary line
         return
     bpb = summary["held_out_bits_per_byte"]
     held = f"held-out {bpb:.4f} bits/byte" if bpb is not None else "not evaluated yet"
     click.echo(f"{summary['checkpoint']}: step {summary['step']}/{summary['steps']}, loss {summary['loss']:.4f}, "
                f"{held}, {summary['train_flops']:.3g} training FLOPs", err=True)  # fmt: skip
+
+
+def _init_run(path: str, model_type: str | None):
+    """(run config, weights) of `train --init PATH`: the model and the data signature it was trained on."""
+    from bytepatch.models.train import RunConfig, TrainConfig, load_checkpoint
+
+    try:
+        model, config, meta = load_checkpoint(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot load --init {path!r}: {exc}") from exc
+    if model_type and model_type != meta["model_type"]:
+        raise click.ClickException(f"--init {path} holds a {meta['model_type']} model, not {model_type}")
+    # The model learnt on patches from this patcher and entropy model: pin the datasets to them.
+    signature = (meta.get("data") or {}).get("signature")
+    return RunConfig(meta["model_type"], config, TrainConfig(), data=signature), model.state_dict()

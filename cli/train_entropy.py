@@ -28,7 +28,7 @@ from bytepatch.io import FORMATS, InputError, iter_documents
               help="Held-out bytes scored per evaluation.")  # fmt: skip
 @click.option("--save-every", type=click.IntRange(min=1), default=200, show_default=True, help="Steps per checkpoint.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--target-patch-size", type=float, default=4.5, show_default=True,
+@click.option("--target-patch-size", "-s", type=float, default=4.5, show_default=True,
               help="Calibrate the default threshold to this mean patch size on held-out text.")  # fmt: skip
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.pt (exactly where it stopped).")
@@ -46,7 +46,7 @@ def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int,
 
     Reads the same inputs as `segment` (text, JSONL, Parquet, Arrow, directories,
     globs, -). Documents whose id hashes into the --held-out fraction are never
-    trained on; loss and held-out bits/byte go to stderr and DIR/train_log.jsonl,
+    trained on; loss and held-out bits/byte go to stderr and DIR/log.jsonl,
     checkpoints to DIR/checkpoint.pt. When done, DIR is an entropy model whose
     default threshold gives mean patch size --target-patch-size on held-out text.
 
@@ -58,16 +58,16 @@ def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int,
       bytepatch segment corpus.jsonl -o out/ --entropy-model lm/
     """
     # torch is imported here, not at module top, so other commands never pay for it.
-    from bytepatch.models.entropy_lm.train import TrainConfig, TrainingError, TrainingInterrupted, train_entropy_lm
+    from bytepatch.models.entropy_lm.train import TrainingError, TrainingInterrupted, entropy_settings, train_entropy_lm
 
     try:
-        cfg = TrainConfig(preset=preset, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr,
-                          warmup_steps=warmup_steps, seed=seed, held_out_fraction=held_out, eval_bytes=eval_bytes,
-                          eval_every=eval_every, save_every=save_every, log_every=log_every, device=device,
-                          target_patch_size=target_patch_size)  # fmt: skip
+        run, options = entropy_settings(preset, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr,
+                                        warmup_steps=warmup_steps, seed=seed, held_out_fraction=held_out,
+                                        eval_bytes=eval_bytes, eval_every=eval_every, save_every=save_every,
+                                        log_every=log_every, device=device, target_patch_size=target_patch_size)  # fmt: skip
         docs = ((d.id, d.data) for d in iter_documents(inputs, text_field, id_field, doc_per_line, input_format))
         with output_lock(output, "train-entropy"):
-            train_entropy_lm(docs, output, cfg, resume=resume, overwrite=overwrite)
+            train_entropy_lm(docs, output, run, options, resume=resume, overwrite=overwrite)
     except (InputError, TrainingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except TrainingInterrupted as exc:

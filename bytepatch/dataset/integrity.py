@@ -20,11 +20,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bytepatch.errors import ShardError
+
 READ_BLOCK = 1 << 22
-
-
-class ShardError(ValueError):
-    """A shard listed in the manifest is missing, truncated, damaged or otherwise unreadable."""
 
 
 def checksums(path: Path) -> dict[str, object]:

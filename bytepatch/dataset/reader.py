@@ -13,6 +13,8 @@ import pyarrow as pa
 from bytepatch.dataset.files import read_arrow_table
 from bytepatch.dataset.integrity import ShardError, check_file, check_rows
 from bytepatch.dataset.manifest import read_manifest
+from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.errors import ConfigError
 
 
 @dataclass
@@ -35,7 +37,16 @@ class Dataset:
 
     @property
     def metadata(self) -> dict[str, Any]:
+        """How the dataset was made, as the JSON object the manifest holds (see `info`)."""
         return self.manifest["metadata"]
+
+    @property
+    def info(self) -> DatasetMetadata:
+        """`metadata`, typed and read strictly (a ConfigError names an unknown or missing key)."""
+        try:
+            return DatasetMetadata.from_dict(self.metadata)
+        except ValueError as exc:
+            raise ConfigError(f"{self.path}: metadata: {exc}") from exc
 
     @property
     def num_rows(self) -> int:

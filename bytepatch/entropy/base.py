@@ -19,6 +19,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from bytepatch.errors import ConfigError
+from bytepatch.strict import check_keys
+
 CONFIG_FILE = "config.json"
 
 
@@ -77,10 +80,11 @@ def check_model_config(raw: dict[str, Any], where: Path, kind: str, known: set[s
     """Refuse a config.json of another kind or with keys this version does not know
     (a silently ignored key would be a setting the user believes in but that does nothing)."""
     if raw["kind"] != kind:
-        raise ValueError(f"{where}: kind is {raw['kind']!r}, expected {kind!r}")
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"{where}: kind is {raw['kind']!r}, expected {kind!r}")
+    try:
+        check_keys(raw, sorted(known), f"{kind} entropy model config")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def as_documents(docs: Sequence[bytes] | bytes) -> list[bytes]:

@@ -32,6 +32,7 @@ import numpy as np
 from bytepatch.entropy import ngram_kernels as K
 from bytepatch.entropy import table_cache as TC
 from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config
+from bytepatch.strict import from_dict
 
 KIND = "ngram"
 FORMAT_VERSION = 1
@@ -71,11 +72,7 @@ class NgramConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NgramConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown NgramConfig keys {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,9 +18,10 @@ empties it. Callers share the returned model and must treat it as read-only.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
-from bytepatch.entropy.base import EntropyModel, read_model_config
+from bytepatch.entropy.base import CONFIG_FILE, EntropyModel, read_model_config
 from bytepatch.entropy.ngram import NgramModel
 
 # The model shipped inside the package (trained by scripts/train_default_entropy_model.py).
@@ -42,9 +43,23 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     return path
 
 
+# A `transformers` BLT directory (or a BltPatcher saved alone): its patcher is the entropy model.
+# Its config.json has a "model_type" instead of a "kind"; bytepatch.models.hf loads it.
+TRANSFORMERS_KIND = "transformers-blt"
+TRANSFORMERS_MODEL_TYPES = ("blt", "blt_patcher")
+
+
 def model_kind(name_or_path: str | Path) -> str:
-    """The `kind` recorded in the model directory's config.json."""
-    return read_model_config(resolve_model_path(name_or_path))["kind"]
+    """The `kind` recorded in the model directory's config.json (TRANSFORMERS_KIND for a transformers BLT)."""
+    path = resolve_model_path(name_or_path)
+    try:
+        raw = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raw = None  # read_model_config below says what is wrong
+    hf = isinstance(raw, dict) and "kind" not in raw and "model" not in raw  # "model": a bytepatch run config
+    if hf and raw.get("model_type") in TRANSFORMERS_MODEL_TYPES:
+        return TRANSFORMERS_KIND
+    return read_model_config(path)["kind"]
 
 
 def load_entropy_model(name_or_path: str | Path = "default") -> EntropyModel:

@@ -23,12 +23,22 @@ from typing import Any, Sequence
 import numpy as np
 
 from bytepatch.entropy.base import EntropyModel
-from bytepatch.entropy.registry import CORE_KINDS, DEFAULT_NAMES, load_entropy_model, model_kind, resolve_model_path
+from bytepatch.entropy.registry import (
+    CORE_KINDS,
+    DEFAULT_NAMES,
+    TRANSFORMERS_KIND,
+    load_entropy_model,
+    model_kind,
+    resolve_model_path,
+)
 
 # Kinds that live outside the core (they need torch): module and function that load them,
 # imported by name only when such a model is asked for, so the core never imports torch
 # otherwise (the import direction cli -> models -> bytepatch holds for every static import).
-PLUGIN_LOADERS: dict[str, tuple[str, str]] = {"transformer": ("bytepatch.models.entropy_lm", "load")}
+PLUGIN_LOADERS: dict[str, tuple[str, str]] = {
+    "transformer": ("bytepatch.models.entropy_lm", "load"),
+    TRANSFORMERS_KIND: ("bytepatch.models.hf", "load_patcher"),  # a transformers BLT's patcher
+}
 MAX_LOADED = 2  # models kept loaded per process
 
 

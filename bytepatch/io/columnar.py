@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
+from bytepatch.io.fs import open_arrow_file
 
 BATCH_ROWS = 1024
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
@@ -21,7 +23,7 @@ def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iter
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(open_arrow_file(path))
         schema = pf.schema_arrow
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"not a readable Parquet file: {exc}") from exc
@@ -37,7 +39,7 @@ def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iter
 
 def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
     try:
-        source = pa.memory_map(path, "r")
+        source = open_arrow_file(path)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"cannot open: {exc}") from exc
     try:
@@ -80,7 +82,13 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
             if texts.null_count:
                 bad = row + texts.is_null().to_pylist().index(True)
                 raise InputError(path, f"column {cfg.text_field!r} is null", row=bad)
-            values = texts.cast(pa.large_binary()).to_pylist()
+            texts = texts.cast(pa.large_binary())
+            sizes = pc.binary_length(texts).to_numpy(zero_copy_only=False)
+            if len(sizes) and sizes.max() > cfg.max_document_bytes:
+                bad = int((sizes > cfg.max_document_bytes).argmax())
+                raise InputError(path, f"document of {int(sizes[bad]):,} bytes is over --max-document-bytes "
+                                       f"({cfg.max_document_bytes:,})", row=row + bad)  # fmt: skip
+            values = texts.to_pylist()
             for i, data in enumerate(values):
                 doc_id = f"{name}#{row + i}" if ids is None else _id(path, ids[i], row + i, cfg.id_field)
                 yield Document(doc_id, data)

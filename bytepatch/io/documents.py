@@ -11,6 +11,9 @@ class Document:
     data: bytes  # exactly as read (UTF-8 for JSON text; raw bytes for text files)
 
 
+DEFAULT_MAX_DOCUMENT_BYTES = 1 << 31  # 2 GiB
+
+
 @dataclass(frozen=True)
 class ReaderConfig:
     """How inputs become documents."""
@@ -19,10 +22,15 @@ class ReaderConfig:
     id_field: str | None = None  # field/column to use as the document id
     doc_per_line: bool = False  # plain text: one document per line instead of per file
     input_format: str = "auto"  # auto (by suffix) | text | jsonl | parquet | arrow
+    # One document's size cap: a gzip bomb or a runaway line stops with a clear error
+    # instead of exhausting memory (a document needs about 3x its size to patch).
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
 
     def __post_init__(self) -> None:
         if self.input_format not in FORMATS:
             raise ValueError(f"input_format must be one of {FORMATS}, got {self.input_format!r}")
+        if isinstance(self.max_document_bytes, bool) or not isinstance(self.max_document_bytes, int) or self.max_document_bytes < 1:
+            raise ValueError(f"--max-document-bytes must be a positive integer, got {self.max_document_bytes!r}")
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,29 @@ reads itself.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 from bytepatch.io.errors import InputError
 
 NATIVE_SCHEMES = {"s3": "s3", "gs": "gs", "gcs": "gs", "file": "file"}
 FSSPEC_HINTS = {"hf": "huggingface_hub", "az": "adlfs", "abfs": "adlfs", "http": "aiohttp", "https": "aiohttp"}
+
+
+@contextlib.contextmanager
+def storage_errors(uri: str) -> Iterator[None]:
+    """Turn whatever a storage backend raises (pyarrow, fsspec implementations, their
+    HTTP clients: each has its own exception types) into one InputError naming the URI."""
+    try:
+        yield
+    except InputError:
+        raise
+    except FileNotFoundError as exc:
+        raise InputError(uri, f"no such object: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the backend's types are open-ended; the message keeps the reason
+        raise InputError(uri, f"storage error: {type(exc).__name__}: {exc}") from exc
 
 
 def is_uri(path: str) -> bool:
@@ -61,17 +76,38 @@ def open_input(path: str) -> IO[bytes]:
     if not is_uri(path):
         return open(path, "rb")
     fs, inner = filesystem(path)
-    try:
+    with storage_errors(path):
         return io.BufferedReader(fs.open_input_file(inner), buffer_size=1 << 20)
-    except (OSError, FileNotFoundError) as exc:
-        raise InputError(path, f"cannot open: {exc}") from exc
+
+
+def open_arrow_file(path: str) -> Any:
+    """A pyarrow random-access file: memory-mapped when local, read through pyarrow.fs for a URI."""
+    import pyarrow as pa
+
+    if not is_uri(path):
+        return pa.memory_map(path, "r")
+    fs, inner = filesystem(path)
+    with storage_errors(path):
+        return fs.open_input_file(inner)
+
+
+def stamp(path: str) -> list:
+    """[path, size, mtime_ns] of an input, for resume and job-merge checks."""
+    if not is_uri(path):
+        st = os.stat(path)
+        return [path, st.st_size, st.st_mtime_ns]
+    fs, inner = filesystem(path)
+    with storage_errors(path):
+        info = fs.get_file_info(inner)
+    return [path, info.size, info.mtime_ns]
 
 
 def file_size(path: str) -> int:
     if not is_uri(path):
         return os.path.getsize(path)
     fs, inner = filesystem(path)
-    return fs.get_file_info(inner).size or 0
+    with storage_errors(path):
+        return fs.get_file_info(inner).size or 0
 
 
 def list_uri(uri: str) -> list[str] | None:
@@ -80,14 +116,16 @@ def list_uri(uri: str) -> list[str] | None:
     import pyarrow.fs as pafs
 
     fs, inner = filesystem(uri)
-    info = fs.get_file_info(inner)
+    with storage_errors(uri):
+        info = fs.get_file_info(inner)
     prefix = uri[: len(uri) - len(inner)] if uri.endswith(inner) else f"{scheme_of(uri)}://"
     if info.type == pafs.FileType.File:
         return [uri]
     if info.type != pafs.FileType.Directory:
         return None
     selector = pafs.FileSelector(inner.rstrip("/"), recursive=True)
-    files = [i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
+    with storage_errors(uri):
+        files = [i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
     root = inner.rstrip("/")
     visible = [p for p in files if not any(part.startswith(".") for part in p[len(root):].split("/"))]
     return [prefix + p for p in sorted(visible)]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bytepatch.io.errors import InputError
+from bytepatch.io.fs import is_uri, list_uri
 
 STDIN = "-"
 GLOB_CHARS = set("*?[")
@@ -57,7 +58,7 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     names: dict[str, str] = {}
 
     def add(path: str, root: str | None) -> None:
-        key = path if path == STDIN else os.path.realpath(path)
+        key = path if path == STDIN or is_uri(path) else os.path.realpath(path)
         if key in seen:
             return
         seen.add(key)
@@ -71,6 +72,12 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     for spec in inputs:
         if spec == STDIN:
             add(STDIN, None)
+        elif is_uri(spec):  # s3://, gs://, hf://, ...: listed through pyarrow.fs
+            files = list_uri(spec)
+            if not files:
+                raise InputError(spec, "no such object or prefix" if files is None else "prefix holds no objects")
+            for f in files:
+                add(f, None if f == spec else spec.rstrip("/"))
         elif os.path.isdir(spec):
             files = _walk(spec)
             if not files:

@@ -5,6 +5,9 @@ as UTF-8, and anything that cannot be is an error naming the line."""
 from __future__ import annotations
 
 import gzip
+import io
+import os
+import stat
 import json
 import sys
 import zlib
@@ -46,9 +49,9 @@ def read_text(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterato
     try:
         with open_binary(path) as f:
             if not cfg.doc_per_line:
-                yield Document(name, f.read())
+                yield Document(name, _read_whole(f, cfg.max_document_bytes, where))
                 return
-            for lineno, line in _lines(f, span):
+            for lineno, line in _lines(f, span, cfg.max_document_bytes + 1, where):
                 yield Document(f"{name}:{lineno}", line[:-1] if line.endswith(b"\n") else line)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(where, f"cannot read: {exc}") from exc
@@ -61,7 +64,8 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
     lineno = span.first_line - 1 if span is not None else 0
     try:
         with open_binary(path) as f:
-            for lineno, line in _lines(f, span):
+            # JSON escapes make a line longer than its text: allow some slack, check the text after.
+            for lineno, line in _lines(f, span, cfg.max_document_bytes + JSON_SLACK, where):
                 if not line.strip():
                     continue
                 yield _parse_json_line(line, where, lineno, cfg, name)
@@ -69,19 +73,56 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
         raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
 
 
-def _lines(f: IO[bytes], span: Span | None) -> Iterator[tuple[int, bytes]]:
+JSON_SLACK = 1 << 20
+READ_BLOCK = 1 << 24
+
+
+def _read_whole(f: IO[bytes], cap: int, where: str) -> bytes | bytearray:
+    """The rest of the stream, refusing more than `cap` bytes before holding them: a
+    plain file by its size (then read in one allocation), a compressed file or a pipe
+    block by block into one growing buffer (never a second copy)."""
+    over = f"document is over --max-document-bytes ({cap:,})"
+    if not isinstance(f, gzip.GzipFile):
+        try:
+            st = os.fstat(f.fileno())
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            st = None
+        if st is not None and stat.S_ISREG(st.st_mode):
+            if st.st_size > cap:
+                raise InputError(where, f"document of {st.st_size:,} bytes is over --max-document-bytes ({cap:,})")
+            data = f.read(cap + 1)
+            if len(data) > cap:  # grew while we read
+                raise InputError(where, over)
+            return data
+    buf = bytearray()
+    while block := f.read(min(READ_BLOCK, cap + 1 - len(buf))):
+        buf += block
+        if len(buf) > cap:
+            raise InputError(where, over + (" after decompression" if isinstance(f, gzip.GzipFile) else ""))
+    return buf
+
+
+def _lines(f: IO[bytes], span: Span | None, limit: int, where: str) -> Iterator[tuple[int, bytes]]:
     """(line number, line) of the whole stream, or of the span's byte range (which starts
-    and ends at line starts)."""
-    if span is None or span.whole:
-        yield from enumerate(f, start=1)
-        return
-    f.seek(span.start)
-    pos, end = span.start, span.end if span.end is not None else float("inf")
-    for lineno, line in enumerate(f, start=span.first_line):
-        if pos >= end:
+    and ends at line starts). A line is read at most `limit` bytes at a time: a longer
+    one is an error naming it, never a whole line (or file) held in memory."""
+    first = 1
+    pos, end = 0, float("inf")
+    if span is not None and not span.whole:
+        f.seek(span.start)
+        first, pos = span.first_line, span.start
+        end = span.end if span.end is not None else end
+    lineno = first
+    while pos < end:
+        line = f.readline(limit)
+        if not line:
             return
+        if len(line) >= limit and not line.endswith(b"\n"):
+            raise InputError(where, f"no end of line within {limit:,} bytes: the line is over --max-document-bytes",
+                             line=lineno)  # fmt: skip
         pos += len(line)
         yield lineno, line
+        lineno += 1
 
 
 def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_name: str | None = None) -> Document:
@@ -103,6 +144,9 @@ def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InputError(name, f"field {cfg.text_field!r} holds a lone surrogate at char {exc.start}", line=lineno) from exc
+    if len(data) > cfg.max_document_bytes:
+        raise InputError(name, f"document of {len(data):,} bytes is over --max-document-bytes ({cfg.max_document_bytes:,})",
+                         line=lineno)  # fmt: skip
     return Document(_doc_id(obj, cfg, name, lineno, id_name if id_name is not None else name), data)
 
 

@@ -9,24 +9,14 @@ from bytepatch.patchers.entropy import REFERENCE_THRESHOLD, EntropyPatcher, Entr
 from bytepatch.patchers.incremental import IncrementalPatcher, PatchState
 from bytepatch.patchers.functions import entropy_patch_lengths, space_patch_lengths, stride_patch_lengths
 from bytepatch.patchers.space import SpacePatcher, SpacePatcherConfig
+from bytepatch.patchers.spec import PATCHERS, PatcherSpec
 from bytepatch.patchers.stride import StridePatcher, StridePatcherConfig
 
-PATCHERS: dict[str, tuple[type, type]] = {
-    "entropy": (EntropyPatcher, EntropyPatcherConfig),
-    "space": (SpacePatcher, SpacePatcherConfig),
-    "stride": (StridePatcher, StridePatcherConfig),
-}
 
-
-def patcher_from_dict(data: dict[str, Any], model: EntropySource | None = None) -> Patcher:
-    """Rebuild a patcher from `Patcher.to_dict()` output (e.g. a dataset's metadata)."""
-    data = dict(data)
-    name = data.pop("patcher", None)
-    if name not in PATCHERS:
-        raise ValueError(f"unknown patcher {name!r}; known: {sorted(PATCHERS)}")
-    cls, config_cls = PATCHERS[name]
-    config = config_cls.from_dict(data)
-    return cls(config, model=model) if cls is EntropyPatcher else cls(config)
+def patcher_from_dict(data: dict[str, Any] | PatcherSpec, model: EntropySource | None = None) -> Patcher:
+    """Rebuild a patcher from `Patcher.to_dict()` output (e.g. a dataset's metadata) or a `PatcherSpec`."""
+    spec = data if isinstance(data, PatcherSpec) else PatcherSpec.from_dict(data)
+    return spec.build(model)
 
 
 __all__ = [
@@ -39,6 +29,7 @@ __all__ = [
     "Patcher",
     "PatchState",
     "PatcherConfig",
+    "PatcherSpec",
     "SpacePatcher",
     "SpacePatcherConfig",
     "StridePatcher",

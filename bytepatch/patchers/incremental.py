@@ -39,6 +39,7 @@ from bytepatch.kernels.space import SPACE_LIKE
 from bytepatch.patchers.base import Patcher, PatcherConfig, as_uint8
 from bytepatch.patchers.entropy import EntropyPatcherConfig
 from bytepatch.patchers.space import SpacePatcherConfig
+from bytepatch.patchers.spec import PatcherSpec
 from bytepatch.patchers.stride import StridePatcherConfig
 
 
@@ -111,21 +112,21 @@ def _finite(entropy: float | None) -> float:
     return h
 
 
-def _config_of(patcher: Patcher | PatcherConfig | dict[str, Any]) -> PatcherConfig:
+def _config_of(patcher: Patcher | PatcherSpec | PatcherConfig | dict[str, Any]) -> PatcherConfig:
     if isinstance(patcher, PatcherConfig):
         return patcher
+    if isinstance(patcher, PatcherSpec):
+        return patcher.config
     if isinstance(patcher, dict):
-        from bytepatch.patchers import patcher_from_dict  # the package imports this module's siblings
-
-        return patcher_from_dict(patcher).config
+        return PatcherSpec.from_dict(patcher).config
     return patcher.config
 
 
 class IncrementalPatcher:
     """Patches one document as it grows; see the module docstring for the protocol."""
 
-    def __init__(self, config: Patcher | PatcherConfig | dict[str, Any]) -> None:
-        """`config`: a patcher, its config, or its `to_dict()` (e.g. from a dataset's metadata)."""
+    def __init__(self, config: Patcher | PatcherSpec | PatcherConfig | dict[str, Any]) -> None:
+        """`config`: a patcher, its config or `PatcherSpec`, or its `to_dict()` (e.g. from a dataset's metadata)."""
         self.config = _config_of(config)
         if not isinstance(self.config, RULE_CONFIGS):
             raise TypeError(f"no incremental rule for {type(self.config).__name__}")

@@ -1,5 +1,5 @@
-"""Errors of the segmentation pipeline that are the user's to fix (not bugs)."""
+"""`OutputError` lives in `bytepatch.errors` (one error module per layer); re-exported here for old imports."""
 
+from bytepatch.errors import OutputError
 
-class OutputError(Exception):
-    """The output directory cannot be used as asked, or writing to it failed."""
+__all__ = ["OutputError"]

@@ -27,7 +27,6 @@ SHARD_PREFIX = "train-"  # see the module docstring; "part-" is the name older v
 # Counters are zero-padded to 5 digits and simply grow past 99,999 (train-100000.arrow):
 # names stay recognisable at any count, and the manifest lists shards in numeric order.
 _ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5,})(?:-(\d{5,}))?\.(arrow|parquet)$")
-_TMP = re.compile(r"^\.((?:part|train)-[\d-]+\.(?:arrow|parquet))\..+\.tmp$")
 _ANY_JOB_FILE = re.compile(
     r"^(manifest-\d{5,}-of-\d{5,}\.json|\.bytepatch-run(-\d{5,}-of-\d{5,})?\.json|\.bytepatch-shards(-\d{5,}-of-\d{5,})?\.jsonl)$"
 )
@@ -84,11 +83,11 @@ class JobLayout:
         return [JobLayout(self.out, self.shard_format, self.num_jobs, j).job_manifest for j in range(self.num_jobs)]
 
     def owns(self, name: str) -> bool:
-        """Files this job writes (and may delete on --overwrite)."""
+        """Files this job writes (and may delete on --overwrite), and their temporaries."""
+        name = _final_name(name)
         if name in (self.run_state.name, self.job_manifest.name, self.journal.name, MANIFEST):
             return True
-        m = _TMP.match(name)  # ".part-00003.arrow.<host>-<pid>-<rand>.tmp" -> "part-00003.arrow"
-        return self.chunk_of(m.group(1) if m else name) is not None
+        return self.chunk_of(name) is not None
 
 
     def sibling(self, name: str) -> bool:
@@ -96,14 +95,25 @@ class JobLayout:
         if self.single:
             return False
         tag = f"-of-{self.num_jobs:05d}"
+        name = _final_name(name)  # a sibling's temporary is the sibling's too
         if name.startswith(("manifest-", ".bytepatch-run-", ".bytepatch-shards-")) and name.endswith((f"{tag}.json", f"{tag}.jsonl")):
             return not self.owns(name)
         m = _ANY_SHARD.match(name)
         return bool(m and m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name))
 
 
+_ANY_TMP = re.compile(r"^\.(.+?\.(?:arrow|parquet|json|jsonl))\..+\.tmp$")
+
+
+def _final_name(name: str) -> str:
+    """The final name a temporary stands for (".x.arrow.<host>-<pid>-<rand>.tmp" -> "x.arrow")."""
+    m = _ANY_TMP.match(name)
+    return m.group(1) if m else name
+
+
 def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
     if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
         return True
-    return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-run")) and name.endswith(TMP_SUFFIX)
+    # Temporaries are "." + the final name + a unique tail: "..bytepatch-run-...json.<host>-<pid>-<rand>.tmp".
+    return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-", "..bytepatch-")) and name.endswith(TMP_SUFFIX)

@@ -25,24 +25,27 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
-from bytepatch._version import __version__
 from bytepatch.cpus import available_cpus
 from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
 from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
-from bytepatch.dataset.schema import FORMAT_VERSION, dataset_schema
+from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.dataset.schema import dataset_schema
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.errors import OutputError
 from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
+from bytepatch.io.fs import file_size, is_uri, stamp
 from bytepatch.io.sources import STDIN
 from bytepatch.io.splits import plan_splits
+from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents
-from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.windows import DEFAULT_WINDOW
 from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
@@ -57,7 +60,7 @@ class SegmentOptions:
     resume: bool = False  # continue an interrupted run with identical settings
     save_entropies: bool = False
     show_progress: bool = True
-    extra_metadata: dict[str, Any] = field(default_factory=dict)  # e.g. calibration details
+    calibration: dict[str, Any] | None = field(default=None, hash=False)  # how the threshold was calibrated, if it was
     num_jobs: int = 1  # independent jobs writing one dataset (--num-shards)
     job: int = 0  # this job's index (--shard-index)
     merge: bool = True  # write manifest.json when this job finishes last (off: a coordinator does)
@@ -80,21 +83,22 @@ class SegmentOptions:
 def segment_corpus(
     inputs: Sequence[str],
     output: str | Path,
-    patcher: dict[str, Any],
+    patcher: Patcher | PatcherSpec | dict[str, Any],
     reader: ReaderConfig = ReaderConfig(),
     options: SegmentOptions = SegmentOptions(),
-    model_factory: Callable[[], Any] | None = None,
-    model_info: dict[str, Any] | None = None,
-    model: Any = None,
+    entropy_model: EntropyModelRef | None = None,
 ) -> dict[str, Any] | None:
     """Segment `inputs` into a dataset at `output`.
 
     Returns the dataset manifest, or None when this is one of several jobs and others
-    have not finished yet. `patcher` is a `Patcher.to_dict()`; `model_factory` builds
-    the entropy model in each worker process; `model`, when given, is that model already
-    loaded (used in-process, so `workers=1` does not load it twice); `model_info` (name,
-    kind, fingerprint) goes into the metadata.
+    have not finished yet. `patcher` is the patcher (an entropy patcher carries its
+    model: give it a `SharedModel`, as `bytepatch.load_patcher` does, so each worker
+    process loads its own copy instead of receiving the weights through a pipe), or a
+    model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
+    the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
     """
+    if is_uri(str(output)):
+        return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
     sources = expand_sources(inputs)
     all_files = [s.path for s in sources]
@@ -102,7 +106,12 @@ def segment_corpus(
     files = list(dict.fromkeys(s.path for s, _ in parts))
     if options.resume and STDIN in files:
         raise OutputError("--resume cannot replay stdin; pass files")
-    metadata = dataset_metadata(patcher, model_info, options)
+    if isinstance(patcher, (PatcherSpec, dict)):
+        spec = patcher if isinstance(patcher, PatcherSpec) else PatcherSpec.from_dict(patcher)
+        patcher = spec.build()
+    if patcher.needs_entropies and getattr(patcher, "model", None) is None:
+        raise ValueError("the entropy patcher needs an entropy model: build it with one (bytepatch.load_patcher)")
+    metadata = DatasetMetadata.of(patcher, options.save_entropies, options.calibration, entropy_model).to_dict()
     settings = {
         "reader": asdict(reader),
         "metadata": {k: v for k, v in metadata.items() if k != "bytepatch_version"},
@@ -118,8 +127,7 @@ def segment_corpus(
             return _finish(layout, options)
         _remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
         schema = dataset_schema(options.save_entropies, metadata)
-        job = ShardJob(layout, schema, patcher, model_factory, options.save_entropies, options.window_bytes,
-                   options.threads)
+        job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         finished = _finished_shards(layout)
         total = _total_size(files) if len(parts) == len(files) else None
         progress = Progress(total, enabled=options.show_progress, label="patched")
@@ -127,7 +135,7 @@ def segment_corpus(
         ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
         chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
         try:
-            shards = _run(chunks, job, options.workers, finished, model, progress)
+            shards = _run(chunks, job, options.workers, finished, progress)
         finally:
             progress.close()
             _remove_temporaries(layout)
@@ -140,16 +148,30 @@ def segment_corpus(
         return _finish(layout, options)
 
 
-def dataset_metadata(patcher: dict[str, Any], model_info: dict[str, Any] | None, options: SegmentOptions) -> dict:
-    """The provenance every shard's schema and the manifest carry (docs/dataset.md)."""
-    return {
-        "bytepatch_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "patcher": patcher,
-        "entropy_model": model_info,
-        "columns": ["id", "bytes", "patch_lengths"] + (["entropies"] if options.save_entropies else []),
-        **options.extra_metadata,
-    }
+def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model):
+    """An object-storage output: the dataset is staged in a local temporary directory
+    ($TMPDIR), then its shards are uploaded and the manifest last (`bytepatch.dataset.remote`)."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from bytepatch.dataset.remote import prepare_remote_output, publish_dataset
+
+    if options.resume:
+        raise OutputError(f"{uri}: --resume needs a local output directory (object storage has no run state); "
+                          "rerun with --overwrite")  # fmt: skip
+    if options.num_jobs != 1:
+        raise OutputError(f"{uri}: --num-shards jobs merge through a shared directory; for object storage use "
+                          "--engine ray")  # fmt: skip
+    prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
+    staging = Path(tempfile.mkdtemp(prefix="bytepatch-stage-"))
+    try:
+        local = dataclasses.replace(options, overwrite=False)
+        manifest = segment_corpus(inputs, staging / "dataset", patcher, reader, local, entropy_model)
+        publish_dataset(staging / "dataset", uri, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
 
 
 def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptions) -> list[tuple[Source, Span]]:
@@ -211,7 +233,7 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
 
 
 def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]],
-         model: Any = None, progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
+         progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
     """Patch and write every chunk; `progress` counts bytes patched (as each group of
     documents is done, in whichever process) and bytes written (as each shard lands)."""
     progress = progress or Progress(None, enabled=False)
@@ -219,7 +241,7 @@ def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[in
     workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
     todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        writer = ShardWriter(job, model, on_patched=progress.update)
+        writer = ShardWriter(job, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
             progress.add_written(shards.entries[-1].bytes)
@@ -349,8 +371,7 @@ def _stamps(files: list[str]) -> list[list]:
     """(path, size, mtime) of each input: a resumed run refuses inputs changed since."""
     out = []
     for f in files:
-        st = os.stat(f) if f != STDIN else None
-        out.append([f, st.st_size, st.st_mtime_ns] if st else [f])
+        out.append(stamp(f) if f != STDIN else [f])
     return out
 
 
@@ -396,7 +417,7 @@ class _DuplicateIds:
 
 def _total_size(files: list[str]) -> int | None:
     try:
-        return sum(os.path.getsize(f) for f in files if f != STDIN) or None
+        return sum(file_size(f) for f in files if f != STDIN) or None
     except OSError:
         return None
 

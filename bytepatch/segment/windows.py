@@ -25,7 +25,8 @@ from bytepatch.kernels.lengths import cut_lengths
 from bytepatch.patchers import EntropyPatcherConfig, Patcher, SpacePatcherConfig, StridePatcherConfig
 
 INT32_MAX = np.iinfo(np.int32).max
-DEFAULT_WINDOW = 8 << 20  # bytes; documents above this are patched window by window
+DEFAULT_WINDOW = 4 << 20  # bytes; documents above this are patched window by window (4 MB: the entropy
+# model's per-window scratch, several bytes per byte, stays small next to a long document)
 
 
 def window_starts(patcher: Patcher, data: np.ndarray, a: int, b: int, model=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -69,8 +70,12 @@ def patch_long_document(
     n = len(arr)
     if n == 0:
         return np.zeros(0, dtype=np.int32), (np.zeros(0, dtype=np.float16) if keep_entropies else None)
-    pieces: list[np.ndarray] = []
-    kept: list[np.ndarray] = []
+    # Worst case every byte is a patch: the buffer is sized for that, but pages never
+    # written cost no memory, so lengths take 4 bytes per patch, not per byte, and no
+    # list of pieces is concatenated at the end (that would hold them twice).
+    out = np.empty(n, dtype=np.int64 if n > INT32_MAX else np.int32)  # int64 only if a length can need it
+    kept = np.empty(n, dtype=np.float16) if keep_entropies and patcher.needs_entropies else None
+    k = 0
     prev = 0  # start of the open patch
     for a in range(0, n, window):
         b = min(a + window, n)
@@ -79,18 +84,20 @@ def patch_long_document(
         if a == 0:
             positions = positions[1:]  # byte 0 opens the first patch: `prev` already says so
         if len(positions):
-            pieces.append(_narrow(np.diff(positions, prepend=prev)))  # int64 diff: cannot wrap
+            out[k : k + len(positions)] = np.diff(positions, prepend=prev)  # int64 diff: cannot wrap
+            k += len(positions)
             prev = int(positions[-1])
-        if keep_entropies and h is not None:
-            kept.append(h.astype(np.float16))
-    pieces.append(_narrow(np.array([n - prev], dtype=np.int64)))
-    lengths = np.concatenate(pieces)
+        if kept is not None and h is not None:
+            kept[a:b] = h
+        del starts, h, positions
+    out[k] = n - prev
+    lengths = _narrow(out[: k + 1])
     cap = getattr(patcher.config, "max_patch_length", None)
     if cap and lengths.max() > cap:
         lengths = cut_lengths(lengths, np.array([0, len(lengths)], dtype=np.int64), cap)[0]
-    return lengths, (np.concatenate(kept) if keep_entropies and kept else None)
+    return lengths, kept
 
 
 def _narrow(lengths: np.ndarray) -> np.ndarray:
     """int32 when every length fits (half the memory of int64 for a long document)."""
-    return lengths.astype(np.int32) if lengths.max() <= INT32_MAX else lengths
+    return lengths.astype(np.int32) if lengths.dtype != np.int32 and lengths.max() <= INT32_MAX else lengths

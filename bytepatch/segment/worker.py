@@ -1,29 +1,30 @@
 """Turns one chunk into one shard: entropies (if needed), patch lengths, atomic write.
 
-Runs in the main process (`--workers 1`) or in pool processes. A pool process builds
-its patcher and entropy model once, in the initializer, and keeps them in this
-module's `_STATE` for its lifetime: the standard multiprocessing pattern, since pool
-tasks cannot carry a loaded model cheaply.
+Runs in the main process (`--workers 1`) or in pool processes. A pool process receives
+the patcher once, in the initializer (an entropy patcher's `SharedModel` pickles as a
+reference and loads the model in that process), and keeps its writer in this module's
+`_STATE` for its lifetime: the standard multiprocessing pattern, since pool tasks
+cannot carry a loaded model cheaply.
 """
 
 from __future__ import annotations
 
 import signal
-
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
-from bytepatch.patchers import Patcher, patcher_from_dict
+from bytepatch.errors import OutputError
+from bytepatch.patchers import Patcher
 from bytepatch.ragged import Ragged
 from bytepatch.segment.chunks import Chunk
-from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.windows import DEFAULT_WINDOW, patch_long_document
 
@@ -34,21 +35,20 @@ class ShardJob:
 
     layout: JobLayout
     schema: pa.Schema
-    patcher: dict[str, Any]
-    model_factory: Callable[[], Any] | None
+    # An entropy patcher carries its model; a `SharedModel` pickles as a reference, so
+    # each worker process loads its own copy once.
+    patcher: Patcher
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
     threads: int = 1  # threads for entropy models that offer `entropies_flat` (the n-gram model)
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob, model: Any = None, on_patched: Callable[[int], None] | None = None) -> None:
+    def __init__(self, job: ShardJob, on_patched: Callable[[int], None] | None = None) -> None:
         self.job = job
         self.on_patched = on_patched  # called with the document bytes of each group once patched
-        if model is None and job.model_factory is not None:
-            model = job.model_factory()
-        self.model = model
-        self.patcher: Patcher = patcher_from_dict(job.patcher, model=model)
+        self.patcher: Patcher = job.patcher
+        self.model = getattr(job.patcher, "model", None)
 
     def table(self, chunk: Chunk) -> pa.Table:
         """The chunk's rows, patched, as a table of the dataset schema."""
@@ -65,7 +65,8 @@ class ShardWriter:
             sums = checksums(layout.out / name)  # read back from the page cache: what is on disk
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        n_patches = int(table.column("patch_lengths").combine_chunks().value_lengths().to_numpy().sum())
+        # Per-row counts only: combine_chunks() would copy every patch length once more.
+        n_patches = int(pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0)
         return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
@@ -99,12 +100,14 @@ class ShardWriter:
             if keep:
                 kept.append(h.values.astype(np.float16))
             self._report(int(offsets[j] - offsets[i]))
-        flat = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
+        # One long document is one array already: concatenating would copy it.
+        flat = lengths[0] if len(lengths) == 1 else np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
         patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
         np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
         if not keep:
             return flat, patch_offsets, None
-        return flat, patch_offsets, (np.concatenate(kept) if kept else np.zeros(0, np.float16), offsets)
+        ent = kept[0] if len(kept) == 1 else np.concatenate(kept) if kept else np.zeros(0, np.float16)
+        return flat, patch_offsets, (ent, offsets)
 
     def _report(self, n_bytes: int) -> None:
         if self.on_patched is not None:

@@ -9,10 +9,11 @@ an incompatible version fails loudly instead of being silently dropped.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from bytepatch.models.nn.layers import ATTENTION_IMPLS, swiglu_hidden_dim
-from bytepatch.models.nn.transformer import VOCAB_SIZE, check_keys
+from bytepatch.models.nn.transformer import VOCAB_SIZE
+from bytepatch.strict import check_keys, from_dict
 
 DECODER_ALIGNMENTS = ("strict", "reference")
 CROSS_ATTN_RESIDUALS = ("single", "reference")
@@ -114,16 +115,15 @@ class BLTConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "BLTConfig":
         """Inverse of `to_dict`; unknown keys at any level raise ValueError."""
-        check_keys(cls, d)
+        check_keys(d, [f.name for f in fields(cls)], cls.__name__)
         parts = {"encoder": LocalEncoderConfig, "latent": GlobalConfig, "decoder": LocalDecoderConfig}
         kwargs = dict(d)
         for name, part_cls in parts.items():
             if name in kwargs:
-                sub = dict(kwargs[name])
-                check_keys(part_cls, sub)
-                if "ngram_sizes" in sub:
-                    sub["ngram_sizes"] = tuple(sub["ngram_sizes"])  # JSON gives a list
-                kwargs[name] = part_cls(**sub)
+                sub = kwargs[name]
+                if isinstance(sub, dict) and "ngram_sizes" in sub:
+                    sub = {**sub, "ngram_sizes": tuple(sub["ngram_sizes"])}  # JSON gives a list
+                kwargs[name] = from_dict(part_cls, sub)
         return cls(**kwargs)
 
     def to_dict(self) -> dict:

@@ -10,7 +10,7 @@
 the datasets and the held-out split, `loader` the order, sharding and resume.
 """
 
-from bytepatch.models.data.loader import PackedLoader, evaluation_batches
+from bytepatch.models.data.loader import PackedLoader, evaluation_batches, packed_batches
 from bytepatch.models.data.packing import IGNORE_INDEX, PAD_ID, Framed, Row, collate, frame, pack_row, window_lengths
 from bytepatch.models.data.sources import (
     DataError,
@@ -37,5 +37,6 @@ __all__ = [
     "evaluation_batches",
     "frame",
     "pack_row",
+    "packed_batches",
     "window_lengths",
 ]

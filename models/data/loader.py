@@ -22,14 +22,15 @@ prefetched but not yet consumed are simply packed again after a resume. Trade-of
 a thread rather than DataLoader worker processes; packing is cheap next to a model
 step, and a thread needs no pickling of the memory-mapped shards.
 
-`evaluation_batches` is the finite, unshuffled counterpart for held-out evaluation.
+`evaluation_batches` is the finite, unshuffled counterpart for held-out evaluation
+(`packed_batches` packs any finite stream of framed documents the same way).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -187,6 +188,13 @@ def evaluation_batches(
     def get(k: int) -> Framed | None:
         return source.framed(int(mine[k])) if k < len(mine) else None
 
+    return packed_batches(get, batch_size=batch_size, seq_len=seq_len)
+
+
+def packed_batches(get: Callable[[int], Framed | None], *, batch_size: int, seq_len: int) -> Iterator[dict[str, Any]]:
+    """Every row of the finite document stream `get` (`pack_row`'s: framed document k, or
+    None past the end), packed exactly as in training, `batch_size` rows a batch; the last
+    batch may be short. What evaluation uses, for datasets and for text patched on the fly."""
     position: tuple[int, int] = (0, 0)
     while True:
         rows = []

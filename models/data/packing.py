@@ -8,7 +8,9 @@ A document of n bytes with patch lengths (l1, ..., lk) is *framed* as
 BOS being a patch of length 1 is the BLT convention (its global state serves the
 first real patch); EOS gets its own patch too so that appending it never changes
 the document's patches (and never breaks a `max_patch_length`). An empty document
-frames to [BOS, EOS] with lengths [1, 1].
+frames to [BOS, EOS] with lengths [1, 1]. Under the reference decoder alignment EOS
+joins the last patch unless the patcher's rule starts one there (`eos`, which says
+why: a forced EOS patch would leak the target).
 
 Framed documents are laid end to end (several documents per row: no padding, no
 wasted compute) and cut into rows of exactly `seq_len` ids. Patches are kept whole
@@ -23,7 +25,8 @@ Consequences worth knowing (documented in docs/training.md):
 - A row starts with BOS only when a document starts there; a continuation row starts
   mid-document, and its first patch has no earlier global state to read.
 - BLT does not mask attention across documents, so a document may attend to the
-  end of the previous one inside a row (as in the reference and GPT-style packing);
+  end of the previous one inside a row (as in GPT-style packing and the transformers
+  port; the reference's xformers path masks at EOS);
   BOS marks the boundary. The baseline is trained on the same rows, unmasked too,
   so both models see exactly the same information.
 - Targets: `targets[t] = ids[t + 1]`, the last one being the first id of the next
@@ -62,8 +65,18 @@ class Framed:
         return np.cumsum(self.lengths)
 
 
-def frame(doc: bytes | np.ndarray, patch_lengths: np.ndarray | list[int], name: str = "document") -> Framed:
-    """Frame one document; raises ValueError (naming `name`) when its patch lengths are invalid."""
+def frame(
+    doc: bytes | np.ndarray,
+    patch_lengths: np.ndarray | list[int],
+    name: str = "document",
+    eos_starts_patch: bool = True,
+) -> Framed:
+    """Frame one document; raises ValueError (naming `name`) when its patch lengths are invalid.
+
+    `eos_starts_patch=False` appends EOS to the document's last patch instead of giving it
+    a patch of its own: under the reference decoder alignment the framing must follow the
+    patcher's decision for the position after the last byte (`models.data.eos`).
+    """
     data = np.frombuffer(doc, np.uint8) if isinstance(doc, (bytes, bytearray, memoryview)) else np.asarray(doc, np.uint8)
     lengths = np.asarray(patch_lengths, dtype=np.int64)
     if lengths.size and (lengths.min() < 1 or int(lengths.sum()) != data.size):
@@ -76,7 +89,11 @@ def frame(doc: bytes | np.ndarray, patch_lengths: np.ndarray | list[int], name: 
     ids = np.empty(data.size + 2, dtype=np.int64)
     ids[0], ids[-1] = BOS_ID, EOS_ID
     ids[1:-1] = data.astype(np.int64) + OFFSET
-    return Framed(ids, np.concatenate([[1], lengths, [1]]).astype(np.int64))
+    if eos_starts_patch or not lengths.size:  # an empty document: EOS sits at byte 0's place, which starts one
+        return Framed(ids, np.concatenate([[1], lengths, [1]]).astype(np.int64))
+    joined = np.concatenate([[1], lengths]).astype(np.int64)
+    joined[-1] += 1
+    return Framed(ids, joined)
 
 
 def window_lengths(framed: Framed, start: int, stop: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,22 +34,21 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from bytepatch.dataset import open_dataset
+from bytepatch.dataset import DatasetMetadata, DataSignature, open_dataset
 from bytepatch.models.data.packing import Framed, frame
 from bytepatch.models.entropy_lm.data import held_out_score
+from bytepatch.models.errors import DataError, DatasetMismatchError
+from bytepatch.patchers import PatcherSpec
 
 
-class DatasetMismatchError(ValueError):
-    """A dataset was patched differently from the run (or from the other datasets)."""
-
-
-def data_signature(metadata: dict[str, Any]) -> dict[str, Any]:
-    """What a model trained on a dataset depends on: the patcher settings and the entropy model's fingerprint."""
+def data_signature(metadata: dict[str, Any] | DatasetMetadata) -> dict[str, Any]:
+    """What a model trained on a dataset depends on (`DataSignature`, as JSON): the patcher
+    with every setting spelled out, and the entropy model's fingerprint."""
+    if isinstance(metadata, DatasetMetadata):
+        return metadata.signature().to_dict()
     ent = metadata.get("entropy_model")
-    return {
-        "patcher": dict(metadata.get("patcher") or {}),
-        "entropy_model_fingerprint": ent.get("fingerprint") if isinstance(ent, dict) else None,
-    }
+    fingerprint = ent.get("fingerprint") if isinstance(ent, dict) else None
+    return DataSignature(PatcherSpec.from_dict(metadata.get("patcher")), fingerprint).to_dict()
 
 
 def check_signature(name: str, got: dict[str, Any], expected: dict[str, Any], expected_from: str) -> None:
@@ -66,10 +66,6 @@ def check_signature(name: str, got: dict[str, Any], expected: dict[str, Any], ex
             f"{expected.get('entropy_model_fingerprint')!r} in {expected_from}; its patches come from another "
             "entropy model"
         )
-
-
-class DataError(ValueError):
-    """A document the loader cannot use (e.g. patch lengths that do not add up); names dataset, shard and row."""
 
 
 MAX_OPEN_SHARDS = 8  # shards kept open per source (LRU); memory-mapped IPC shards cost address space, not heap
@@ -146,7 +142,7 @@ class DocumentSource:
                 self.datasets.append(open_dataset(path))
             except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{path}: not a bytepatch dataset ({exc})") from exc
-        sigs = [data_signature(ds.metadata) for ds in self.datasets]
+        sigs = [data_signature(ds.info) for ds in self.datasets]  # read strictly: a bad key names the dataset
         if expected is None:
             expected, expected_from = sigs[0], f"dataset {self.paths[0]}"
         for path, sig in zip(self.paths, sigs):
@@ -210,10 +206,15 @@ class DocumentSource:
         data = b.data[b.byte_offsets[j] : b.byte_offsets[j + 1]]
         return data, b.patch_values[b.patch_offsets[j] : b.patch_offsets[j + 1]]
 
+    # Under decoder_alignment="reference", set to `models.data.eos.end_rule(...)`: EOS then
+    # follows the patcher's decision for the position after the last byte (no target leak).
+    end_rule: Callable[[np.ndarray, np.ndarray], bool] | None = None
+
     def framed(self, k: int) -> Framed:
         data, lengths = self.raw(k)
         try:
-            return frame(data, lengths, name=f"document {self.doc_id(k)!r}")
+            eos_starts = self.end_rule(data, lengths) if self.end_rule is not None and len(lengths) else True
+            return frame(data, lengths, name=f"document {self.doc_id(k)!r}", eos_starts_patch=eos_starts)
         except ValueError as exc:
             raise DataError(f"{self._where(k)}: {exc}") from exc
 

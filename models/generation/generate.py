@@ -25,8 +25,10 @@ Two sessions behind one API, tested to agree:
 Both ask for logits with the next position's patch decision already made: that
 decision never depends on the next byte (see `bytepatch.patchers.incremental`), and
 with `decoder_alignment="reference"` the byte that ends a patch reads that patch's
-state. EOS is a patch of its own in training; while generating, the last byte is
-decoded under the byte rule's decision (this matters only for "reference").
+state. While generating, the last byte is decoded under the byte rule's decision
+for the next position; training frames EOS the same way under "reference"
+(`models.data.eos`: EOS starts a patch iff the rule fires there), and gives EOS a
+patch of its own under "strict", where no byte reads its own patch.
 
 Sampling: temperature 0 is greedy (argmax); otherwise softmax(logits / T), cut to
 the smallest set of ids whose probability reaches `top_p` (nucleus), drawn with a
@@ -51,7 +53,7 @@ from bytepatch.models.blt.model import BLT
 from bytepatch.models.generation.online_entropy import entropy_stream
 from bytepatch.models.generation.stepper import stepper_for
 from bytepatch.models.nn.transformer import ByteTransformer
-from bytepatch.patchers import EntropyPatcher, Patcher, patcher_from_dict
+from bytepatch.patchers import EntropyPatcher, Patcher, PatcherSpec, patcher_from_dict
 from bytepatch.patchers.incremental import IncrementalPatcher
 
 PLACEHOLDER = 0  # stands for the unknown next byte when patching ahead; its value cannot matter
@@ -99,7 +101,7 @@ def sample_next(logits: torch.Tensor, sampling: Sampling, generator: torch.Gener
 class CachedSession:
     """Online patching + KV-cached model: `feed(byte)` returns the logits for the next id."""
 
-    def __init__(self, model: nn.Module, patcher: dict[str, Any] | None, entropy: EntropyModel | None) -> None:
+    def __init__(self, model: nn.Module, patcher: PatcherSpec | None, entropy: EntropyModel | None) -> None:
         self.stepper = stepper_for(model)
         self.patcher = IncrementalPatcher(patcher) if patcher is not None else None
         # An entropy model set to bf16 autocast (the dataset was patched that way on CUDA) is
@@ -142,7 +144,7 @@ class CachedSession:
 class RecomputeSession:
     """The reference: batch-patch the whole text and run the full model, every step."""
 
-    def __init__(self, model: nn.Module, patcher: dict[str, Any] | None, entropy: EntropyModel | None) -> None:
+    def __init__(self, model: nn.Module, patcher: PatcherSpec | None, entropy: EntropyModel | None) -> None:
         self.model = model
         self.patcher: Patcher | None = patcher_from_dict(patcher, model=entropy) if patcher is not None else None
         self.text = bytearray()
@@ -172,9 +174,9 @@ class RecomputeSession:
 
 
 def check_setup(
-    model: nn.Module, patcher: Patcher | dict[str, Any] | None, entropy_model: EntropyModel | None
-) -> tuple[dict[str, Any] | None, EntropyModel | None]:
-    """(patcher dict, entropy model) validated for `model`; ValueError says what is missing."""
+    model: nn.Module, patcher: Patcher | PatcherSpec | dict[str, Any] | None, entropy_model: EntropyModel | None
+) -> tuple[PatcherSpec | None, EntropyModel | None]:
+    """(patcher spec, entropy model) validated for `model`; ValueError says what is missing."""
     if isinstance(model, ByteTransformer):
         if patcher is not None:
             raise ValueError("the byte baseline has no patches; pass patcher=None")
@@ -185,10 +187,11 @@ def check_setup(
         raise ValueError("a BLT needs the patcher it was trained with (the dataset's patcher settings)")
     if isinstance(patcher, EntropyPatcher) and entropy_model is None:
         entropy_model = patcher.model
-    spec = patcher if isinstance(patcher, dict) else patcher.to_dict()
-    if spec.get("patcher") == "entropy" and entropy_model is None:
+    # A dataset's JSON settings are validated here, early, with the patcher's own message.
+    spec = PatcherSpec.from_dict(patcher) if isinstance(patcher, dict) else patcher
+    spec = spec if isinstance(spec, PatcherSpec) else PatcherSpec.of(spec)
+    if spec.needs_entropies and entropy_model is None:
         raise ValueError("the entropy patcher needs the entropy model the training data was patched with")
-    patcher_from_dict(spec)  # validates the settings early, with the patcher's own message
     return spec, entropy_model
 
 
@@ -196,7 +199,7 @@ def iter_generate(
     model: nn.Module,
     prompt: bytes,
     *,
-    patcher: Patcher | dict[str, Any] | None = None,
+    patcher: Patcher | PatcherSpec | dict[str, Any] | None = None,
     entropy_model: EntropyModel | None = None,
     sampling: Sampling = Sampling(),
     cache: bool = True,

@@ -54,7 +54,9 @@ def hf_model_type(path: str | Path) -> str | None:
             cfg = json.load(f)
     except (OSError, ValueError):
         return None
-    kind = cfg.get("model_type") if isinstance(cfg, dict) else None
+    if not isinstance(cfg, dict) or "model" in cfg or "kind" in cfg:  # a bytepatch run or entropy-model config
+        return None
+    kind = cfg.get("model_type")
     return kind if kind in (config_map.MODEL_TYPE, config_map.PATCHER_MODEL_TYPE) else None
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from bytepatch.models.blt.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.errors import UnsupportedSetting
 from bytepatch.models.nn.layers import swiglu_hidden_dim
 from bytepatch.models.nn.transformer import VOCAB_SIZE, ByteTransformerConfig
 
@@ -45,10 +46,6 @@ EXPORT_REFUSALS: dict[str, str] = {
     "vocab_size != 260": "the port's byte vocabulary is fixed",
     "entropy patcher with threshold_add (relative rule)": "the port's patcher applies the global threshold only",
 }
-
-
-class UnsupportedSetting(ValueError):
-    """A setting with no exact equivalent on the other side; the message names it."""
 
 
 def _get(d: dict[str, Any], key: str, default: Any, where: str) -> Any:

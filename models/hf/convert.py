@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from bytepatch.entropy.registry import TRANSFORMERS_KIND
 from bytepatch.models.blt.model import BLT
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.entropy_lm import TransformerEntropyModel
@@ -27,6 +28,7 @@ from bytepatch.models.hf.checkpoint import HFCheckpoint, hf_model_type, load_blt
 from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, KIND, VERSION
 from bytepatch.models.train.config import RunConfig, TrainConfig
 from bytepatch.models.train.state import atomic_write_text, save_state
+from bytepatch.patchers import patcher_from_dict
 
 ENTROPY_DIR = "entropy_model"
 
@@ -39,12 +41,16 @@ def checkpoint_view(path: str | Path, device: str | torch.device = "cpu") -> tup
     `--entropy-model` accepts too).
     """
     ckpt = load_blt(path)
-    return ckpt.model.to(device).eval(), ckpt.model.config, _metadata(ckpt, str(Path(path)))
+    return ckpt.model.to(device).eval(), ckpt.model.config, _metadata(ckpt, str(Path(path)), TRANSFORMERS_KIND)
 
 
-def _metadata(ckpt: HFCheckpoint, entropy_name: str) -> dict[str, Any]:
+def _metadata(ckpt: HFCheckpoint, entropy_name: str, entropy_kind: str) -> dict[str, Any]:
     lm = ckpt.entropy_model
-    info = None if lm is None else {"name": entropy_name, "kind": lm.kind, "fingerprint": lm.fingerprint}
+    info = None
+    if lm is not None:
+        info = {"name": entropy_name, "kind": entropy_kind, "fingerprint": lm.fingerprint, "precision": "fp32"}
+    fingerprint = None if lm is None else lm.fingerprint
+    patcher = patcher_from_dict(ckpt.patcher).to_dict()  # every setting spelled out, as a dataset records it
     return {
         "model_type": "blt",
         "step": 0,
@@ -53,9 +59,11 @@ def _metadata(ckpt: HFCheckpoint, entropy_name: str) -> dict[str, Any]:
         "data": {
             "datasets": [],
             "eval_datasets": [],
-            "patcher": ckpt.patcher,
+            "patcher": patcher,
             "entropy_model": info,
-            "entropy_model_fingerprint": None if lm is None else lm.fingerprint,
+            "entropy_model_fingerprint": fingerprint,
+            # what a dataset must have been patched with to be evaluated or fine-tuned on (the port's own patching)
+            "signature": {"patcher": patcher, "entropy_model_fingerprint": fingerprint},
         },
         "counters": {"train_flops": 0.0, "train_bytes": 0, "train_rows": 0},
         "metrics": {"held_out_bits_per_byte": None, "loss": None},
@@ -72,7 +80,7 @@ def hf_to_run_dir(src: str | Path, out: str | Path) -> Path:
     if ckpt.entropy_model is not None:
         ckpt.entropy_model.save(out / ENTROPY_DIR)
         entropy_name = str((out / ENTROPY_DIR).resolve())
-    meta = _metadata(ckpt, entropy_name or "")
+    meta = _metadata(ckpt, entropy_name or "", "transformer")
     extra = {"kind": KIND, "version": VERSION, "world_size": 1, "loader": [],
              **{k: v for k, v in meta.items() if k not in ("model_type", "path")}}  # fmt: skip
     save_state(out / CHECKPOINT_FILE, ckpt.model, None, extra)

@@ -28,7 +28,7 @@ never touch real positions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -43,16 +43,10 @@ from bytepatch.models.nn.layers import (
     init_weights,
     swiglu_hidden_dim,
 )
+from bytepatch.strict import from_dict
 
 VOCAB_SIZE = 260  # 256 byte values + BOE, BOS, EOS, BPE
 IGNORE_INDEX = -100  # targets with this value contribute no loss (F.cross_entropy's default)
-
-
-def check_keys(cls: type, d: dict) -> None:
-    """Raise ValueError naming any key of d that is not a field of dataclass cls."""
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
 
 
 @dataclass(frozen=True)
@@ -89,8 +83,7 @@ class ByteTransformerConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ByteTransformerConfig":
         """Build from a plain dict (e.g. a saved checkpoint); unknown keys are an error, not ignored."""
-        check_keys(cls, d)
-        return cls(**d)
+        return from_dict(cls, d)
 
     def to_dict(self) -> dict:
         return asdict(self)

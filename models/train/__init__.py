@@ -5,7 +5,10 @@
     train(run, ["data/train"], "runs/tiny")
     model, config, metadata = load_checkpoint("runs/tiny")
 
-`config` (run and trainer settings, overrides), `trainer` (the loop, DDP),
+`config` (run and trainer settings, overrides), `trainer` (the one loop: set-up,
+step, log, evaluate, checkpoint), `data` (segmented datasets or raw documents),
+`parallel` (DDP, FSDP2, activation checkpointing, compile), `resume` (output and
+resume checks), `interrupt` (Ctrl-C),
 `checkpoint` (format and loading for inference), `metrics` (loss, bits per byte,
 FLOPs), and the model-agnostic pieces every trainer uses: `state` (atomic
 weights-only saves of model, optimizer and RNG states), `schedule` (warmup +
@@ -22,7 +25,8 @@ from bytepatch.models.train.config import (
     preset_config,
 )
 from bytepatch.models.train.metrics import batch_nll, bits_per_byte, forward_flops_per_byte
-from bytepatch.models.train.trainer import TrainingError, train
+from bytepatch.models.train.interrupt import TrainingInterrupted
+from bytepatch.models.train.trainer import TrainingError, fit, open_documents, train
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -32,13 +36,16 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "TrainingError",
+    "TrainingInterrupted",
     "apply_overrides",
     "batch_nll",
     "bits_per_byte",
     "build_model",
+    "fit",
     "forward_flops_per_byte",
     "load_checkpoint",
     "load_run_config",
+    "open_documents",
     "preset_config",
     "train",
 ]

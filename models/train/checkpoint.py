@@ -13,9 +13,10 @@ read with `torch.load(weights_only=True)`: tensors and plain containers only, no
         "step": int, "world_size": int,
         "loader": [state of rank 0, rank 1, ...],           # models.data.PackedLoader.state_dict()
         "data": {"datasets": [paths], "eval_datasets": [paths],
-                 "patcher": {...dataset metadata "patcher"...},
-                 "entropy_model": {"name", "kind", "fingerprint"} | None,
-                 "entropy_model_fingerprint": str | None},
+                 "patcher": {...dataset metadata "patcher"...},      # PatcherSpec.to_dict()
+                 "entropy_model": {"name", "kind", "fingerprint", "precision"} | None,  # EntropyModelRef
+                 "signature": {"patcher", "entropy_model_fingerprint"},  # DataSignature.to_dict()
+                 "content": [{"path", ...content signature...}]},
         "counters": {"train_flops": float, "train_bytes": int, "train_rows": int},
         "metrics": {"held_out_bits_per_byte": float | None, "loss": float | None}}}
 
@@ -25,6 +26,8 @@ read with `torch.load(weights_only=True)`: tensors and plain containers only, no
     model, config, metadata = load_checkpoint("runs/blt")     # DIR or DIR/checkpoint.pt
     model(ids, patch_lengths)                                 # eval mode, on CPU unless device=...
     metadata["model_type"], metadata["data"]["patcher"], metadata["data"]["entropy_model"]
+    PatcherSpec.from_dict(metadata["data"]["patcher"])                  # typed, as eval and generate read them
+    EntropyModelRef.from_json(metadata["data"]["entropy_model"])
 
 Trade-off: one file with the optimizer inside is twice the size of the weights
 alone, but makes every checkpoint resumable; inference simply ignores the optimizer.
@@ -80,7 +83,12 @@ def load_checkpoint(
 
     metadata: model_type, step, run (the full run config dict), data (datasets,
     patcher, entropy_model), counters, metrics — everything of `extra` but the loader state.
+    A `transformers` BLT directory is read too (`bytepatch.models.hf`), as a step-0 checkpoint.
     """
+    from bytepatch.models.hf.convert import checkpoint_view, is_hf_dir  # lazy: hf builds on this module
+
+    if is_hf_dir(path):
+        return checkpoint_view(path, device)
     ckpt = read_checkpoint(path)
     extra = ckpt["extra"]
     run = RunConfig.from_dict(extra["run"])

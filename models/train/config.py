@@ -31,7 +31,10 @@ from typing import Any
 
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.blt.presets import PRESETS
-from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformerConfig, check_keys
+from bytepatch.dataset.metadata import DataSignature
+from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformerConfig
+from bytepatch.strict import check_keys
+from bytepatch.strict import from_dict as strict_from_dict
 
 MODEL_TYPES = ("blt", "baseline")
 
@@ -56,6 +59,9 @@ class TrainConfig:
     save_every: int = 100  # steps between checkpoints (and after the last step)
     device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when available)
     prefetch: int = 4  # batches the loader thread packs ahead (0: no thread)
+    parallel: str = "ddp"  # under torchrun: "ddp" (replicate) or "fsdp" (FSDP2: shard params, grads, optimizer)
+    compile: bool = False  # torch.compile the model for the training step
+    activation_checkpointing: bool = False  # recompute each transformer block in backward (memory for compute)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "log_every", "save_every"):
@@ -67,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"train.device must be cpu, cuda or auto, got {self.device!r}")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"train.parallel must be ddp or fsdp, got {self.parallel!r}")
 
     @property
     def warmup(self) -> int:
@@ -78,32 +86,14 @@ class TrainConfig:
 # learning rate differs from the uninterrupted run's (extending a run is the point); the
 # warmup is pinned to the checkpoint's (the trainer writes it into train.warmup_steps when it
 # was derived from steps), so a resumed run never re-enters or shortens its warmup.
-RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "eval_batches", "save_every", "prefetch"})
-DATA_KEYS = ("patcher", "entropy_model_fingerprint")
+RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "eval_batches", "save_every", "prefetch",
+                               "compile", "activation_checkpointing"})  # fmt: skip
 
 
 def check_data_section(data: Any) -> dict[str, Any] | None:
-    """Validate the optional `data` section of a run config; returns a normalized copy (or None)."""
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise ValueError(f"run config 'data' must be an object with {', '.join(DATA_KEYS)}, got {data!r}")
-    unknown = sorted(set(data) - set(DATA_KEYS))
-    if unknown:
-        raise ValueError(f"unknown run config data keys: {', '.join(unknown)} (expected {', '.join(DATA_KEYS)})")
-    patcher = data.get("patcher")
-    if not isinstance(patcher, dict) or not isinstance(patcher.get("patcher"), str):
-        raise ValueError("run config data.patcher must be an object naming the patcher, e.g. {\"patcher\": \"space\"}")
-    fingerprint = data.get("entropy_model_fingerprint")
-    if fingerprint is not None and not isinstance(fingerprint, str):
-        raise ValueError(f"run config data.entropy_model_fingerprint must be a string or null, got {fingerprint!r}")
-    from bytepatch.patchers import patcher_from_dict
-
-    try:  # every setting spelled out, defaults included, as a dataset's metadata records them
-        patcher = patcher_from_dict(patcher).to_dict()
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"run config data.patcher: {exc}") from exc
-    return {"patcher": patcher, "entropy_model_fingerprint": fingerprint}
+    """Validate the optional `data` section of a run config (a `DataSignature`); returns it
+    normalized, every patcher setting spelled out (or None)."""
+    return None if data is None else DataSignature.from_dict(data, "run config data").to_dict()
 
 
 @dataclass(frozen=True)
@@ -129,16 +119,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        unknown = sorted(set(d) - {"model_type", "model", "train", "data"})
-        if unknown:
-            raise ValueError(f"unknown run config keys: {', '.join(unknown)} (expected model_type, model, train, data)")
+        check_keys(d, ("model_type", "model", "train", "data"), "run config", required=("model",))
         model_type = d.get("model_type", "blt")
-        if "model" not in d:
-            raise ValueError("run config has no 'model' section")
         model = model_config_from_dict(model_type, d["model"])
-        train = dict(d.get("train", {}))
-        check_keys(TrainConfig, train)
-        return cls(model_type, model, TrainConfig(**train), d.get("data"))
+        return cls(model_type, model, strict_from_dict(TrainConfig, d.get("train", {})), d.get("data"))
 
 
 def model_config_from_dict(model_type: str, d: dict[str, Any]) -> BLTConfig | ByteTransformerConfig:

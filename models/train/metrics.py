@@ -33,7 +33,9 @@ def batch_nll(
     if model_type == "blt":
         logits, _ = model(ids, batch["patch_lengths"])  # (B, T, V)
     else:
-        logits, _ = model(ids)  # packed rows unmasked, like BLT (see models.data.packing)
+        # Dataset rows are packed unmasked, like BLT's (see models.data.packing); the entropy LM's
+        # document stream carries doc_ids, which keep attention inside each document.
+        logits, _ = model(ids, doc_ids=batch.get("doc_ids"))
     nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
     valid = targets.flatten() != IGNORE_INDEX
     is_byte = targets.flatten() >= OFFSET

@@ -38,6 +38,7 @@ __all__ = [
     "safe_torch_load",
     "save_state",
     "set_rng_state",
+    "write_state",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -73,11 +74,18 @@ def save_state(
     extra: dict[str, Any],
 ) -> None:
     """Atomically write model + optimizer + current RNG states + `extra` (plain data) to `path`."""
+    write_state(path, model.state_dict(), optimizer.state_dict() if optimizer is not None else None, extra)
+
+
+def write_state(
+    path: str | Path, model_state: dict[str, Any], optimizer_state: dict[str, Any] | None, extra: dict[str, Any]
+) -> None:
+    """`save_state` from state dicts already gathered (e.g. unsharded from FSDP ranks)."""
     atomic_torch_save(
         {
             "format": CHECKPOINT_FORMAT,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "model": model_state,
+            "optimizer": optimizer_state,
             "rng": rng_state(),
             "extra": extra,
         },

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import torch
 
-
-class TrainingError(Exception):
-    """Training cannot go on (bad settings, non-finite loss); the message says what to do."""
+from bytepatch.models.errors import TrainingError
 
 
 def check_finite(what: str, value: float, step: int, checkpoint: Path, hint: str = "Lower --lr") -> None:

@@ -12,6 +12,9 @@ from click.testing import CliRunner
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset
 
+# Trains a model in a module-scoped fixture: the whole module is in the slow tier.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -140,15 +143,15 @@ def test_eval_on_a_damaged_shard_is_a_clear_error(trained, tmp_path: Path, damag
 
 def test_eval_resolves_the_entropy_model_once(tmp_path: Path, monkeypatch):
     """A corpus file of many documents loads (and fingerprints) the entropy model once, patching all of them."""
-    import bytepatch.cli.generate as gen
+    import bytepatch.cli._entropy_model as resolver
 
     data = tmp_path / "entropy"
     assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "-q").exit_code == 0
     run = tmp_path / "run"
     train_tiny(data, run, steps=1, batch_size=1, seq_len=32)
     calls = []
-    real = gen.checkpoint_entropy_model
-    monkeypatch.setattr(gen, "checkpoint_entropy_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = resolver.recorded_entropy_model
+    monkeypatch.setattr(resolver, "recorded_entropy_model", lambda *a, **k: calls.append(1) or real(*a, **k))
     corpus = tmp_path / "docs.jsonl"
     corpus.write_text("".join(json.dumps({"text": f"document {i}: some words"}) + "\n" for i in range(12)))
     result = invoke("eval", str(run), str(corpus), "--device", "cpu")

@@ -91,7 +91,8 @@ def test_user_errors(runs, tmp_path):
 @pytest.mark.parametrize("precision", [None, "fp32", "bf16"])
 def test_entropy_model_runs_at_the_recorded_precision(tmp_path, capsys, precision):
     """A dataset patched in bf16 on CUDA is read back in fp32 on CPU, with a warning; fp32/absent: no warning."""
-    from bytepatch.cli.generate import checkpoint_entropy_model
+    from bytepatch.cli._entropy_model import recorded_entropy_model
+    from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.models import TRANSFORMER_PRESETS, ByteTransformer
     from bytepatch.models.entropy_lm import TransformerEntropyModel
 
@@ -101,7 +102,7 @@ def test_entropy_model_runs_at_the_recorded_precision(tmp_path, capsys, precisio
     info = {"name": str(path), "kind": "transformer", "fingerprint": fingerprint}
     if precision is not None:
         info["precision"] = precision
-    model = checkpoint_entropy_model(info, None, "cpu")
+    model = recorded_entropy_model(EntropyModelRef.from_dict(info), None, "cpu")
     assert model.autocast is None  # fp32 on CPU whatever was recorded
     warned = "boundaries may differ slightly" in capsys.readouterr().err
     assert warned == (precision == "bf16")

@@ -169,3 +169,57 @@ def test_offset_and_length_show_a_window_of_the_whole_documents_patches(tmp_path
     assert "bytes 1,000-1,200" in result.stderr
     past = run(str(path), "--patcher", "space", "--offset", str(len(data) + 5))
     assert past.exit_code != 0 and "past the end" in past.output
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> Path:
+    import json
+
+    root = tmp_path_factory.mktemp("stored")
+    corpus = root / "c.jsonl"
+    texts = ["Grüße aus Köln", "中文的内核代码风格 😀", "שלום עולם", "plain ascii text here"]
+    corpus.write_text("".join(json.dumps({"text": t, "id": f"doc-{i}"}) + "\n" for i, t in enumerate(texts)))
+    out = root / "ds"
+    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--id-field", "id",
+                                      "--save-entropies", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_stored_row_shows_its_stored_patches(stored: Path, tmp_path: Path) -> None:
+    from bytepatch.dataset import open_dataset
+
+    rows = list(open_dataset(stored))
+    for n, row in enumerate(rows):
+        by_row = run(str(stored), "--row", str(n), "--no-color")
+        by_id = run(str(stored), "--id", row.id, "--no-color")
+        assert by_row.exit_code == 0 and by_id.exit_code == 0, by_row.output + by_id.output
+        assert by_row.stdout == by_id.stdout
+        got = patches(by_row.stdout)
+        assert [len(p) for p in got] == row.patch_lengths and b"".join(got) == row.bytes
+        assert f"row={n}" in by_row.stderr and f"id={row.id}" in by_row.stderr
+    listing = run(str(stored), "--row", "1", "--no-color", "-v").stdout.split("\n\n")[1]
+    first_h = [float(r.split()[3]) for r in listing.splitlines()[1:]]
+    starts = np.cumsum(rows[1].patch_lengths) - rows[1].patch_lengths
+    assert first_h == pytest.approx(np.asarray(rows[1].entropies)[starts], abs=1e-3)  # the stored entropies
+    page = tmp_path / "row.html"
+    assert run(str(stored), "--id", "doc-2", "--html", str(page)).exit_code == 0
+    html = page.read_text()
+    assert "שלום עולם" in re.sub(r"<[^>]+>", "", html) and "<polyline" in html
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--row", "99"], "out of range"),
+    (["--id", "nope"], "no row has id 'nope'"),
+    ([], "give --row N or --id ID"),
+    (["--row", "0", "--threshold", "2"], "--threshold does not apply to a dataset row"),
+    (["--row", "0", "--patcher", "space"], "--patcher does not apply"),
+])  # fmt: skip
+def test_stored_row_errors(stored: Path, args: list[str], message: str) -> None:
+    result = run(str(stored), *args)
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_row_needs_a_dataset() -> None:
+    result = run("--text", "abc", "--row", "0")
+    assert result.exit_code == 2 and "DATASET directory" in result.output

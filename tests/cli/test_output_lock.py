@@ -24,6 +24,7 @@ def _commands(tmp: Path, out: Path) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["segment", "fit-entropy", "train-entropy", "train"])
 def test_a_second_run_into_a_locked_directory_is_refused(tmp_path, command):
     out = tmp_path / "out"
@@ -38,6 +39,7 @@ def test_a_second_run_into_a_locked_directory_is_refused(tmp_path, command):
     assert sorted(p.name for p in out.iterdir()) == [".bytepatch-lock"]  # nothing beside the owner's lock
 
 
+@pytest.mark.slow
 def test_segment_after_a_killed_segment_run_proceeds(tmp_path):
     out = tmp_path / "out"
     holder = Holder(out)

@@ -85,6 +85,7 @@ def test_other_readers_open_the_dataset(tmp_path: Path):
     assert rows(out) == rows(pq_out)
 
 
+@pytest.mark.slow
 def test_workers_do_not_change_the_rows(tmp_path: Path):
     args = [str(SAMPLE), "--patcher", "space", "--shard-size-mb", "0.005", "-q"]
     assert run(*args, "-o", str(tmp_path / "w1")).exit_code == 0
@@ -151,6 +152,7 @@ def test_entropies_column_needs_entropy_patcher(tmp_path: Path):
     assert result.exit_code != 0 and "--save-entropies" in result.output
 
 
+@pytest.mark.slow
 def test_space_path_does_not_import_torch(tmp_path: Path):
     code = (
         "import sys; from click.testing import CliRunner; from bytepatch.cli.main import cli; "
@@ -198,6 +200,7 @@ def test_target_patch_size_calibrates_and_records_the_threshold(tmp_path: Path):
     assert cal["target_patch_size"] == 6 and cal["threshold"] == manifest["metadata"]["patcher"]["threshold"]
 
 
+@pytest.mark.slow
 def test_entropy_workers_match_one_process(tmp_path: Path):
     args = [str(SAMPLE), "--shard-size-mb", "0.01", "-q"]
     assert run(*args, "-o", str(tmp_path / "w1")).exit_code == 0
@@ -221,9 +224,10 @@ def test_threads_default_to_the_available_cpus(monkeypatch):
 
 
 def test_a_model_without_default_threshold_needs_one(tmp_path: Path):
-    model = tmp_path / "model"
-    fit = CliRunner().invoke(cli, ["fit-entropy", str(SAMPLE), "--output", str(model), "--order", "3"])
-    assert fit.exit_code == 0, fit.output
+    from bytepatch.entropy import NgramConfig, NgramModel
+
+    model = tmp_path / "model"  # fit from Python: `fit-entropy` would calibrate a default threshold
+    NgramModel.fit([p.read_bytes() for p in sorted(SAMPLE.rglob("*")) if p.is_file()], NgramConfig(order=3)).save(model)
     refused = run(str(SAMPLE), "-o", str(tmp_path / "a"), "--entropy-model", str(model))
     assert refused.exit_code != 0 and "no default threshold" in refused.output
     ok = run(str(SAMPLE), "-o", str(tmp_path / "b"), "--entropy-model", str(model), "--target-patch-size", "5")
@@ -265,6 +269,7 @@ def test_resume_refuses_inputs_that_changed(tmp_path: Path):
     assert not (out / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_more_workers_than_shards_says_so(tmp_path: Path):
     result = run(str(SAMPLE), "-o", str(tmp_path / "o"), "--patcher", "space", "--workers", "2")
     assert result.exit_code == 0, result.output

@@ -89,6 +89,7 @@ def test_dictionary_encoded_text_columns_are_read(tmp_path, fmt):
     assert rows == [("a", b"alpha beta"), ("b", b"gamma"), ("c", b"alpha beta")]
 
 
+@pytest.mark.slow
 def test_workers_are_capped_at_the_available_cpus(tmp_path, text):
     result = run(str(text), "-o", str(tmp_path / "out"), "--patcher", "space", "--workers", "1000")
     assert result.exit_code == 0, result.output

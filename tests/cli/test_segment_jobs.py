@@ -1,11 +1,7 @@
-"""Several jobs writing one dataset: --num-shards/--shard-index, and torchrun ranks."""
+"""Several jobs writing one dataset: --num-shards/--shard-index (torchrun is refused)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,18 +55,12 @@ def test_job_arguments_are_checked(tmp_path: Path, corpus: Path):
     assert result.exit_code != 0 and "below --num-shards" in result.output
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="needs torchrun")
-def test_torchrun_two_ranks_write_one_dataset(tmp_path: Path, corpus: Path):
-    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    out = tmp_path / "dist"
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bytepatch.cli.main",
-           "segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
-    assert segment(str(corpus), "-o", str(tmp_path / "one")).exit_code == 0
-    assert rows(out) == rows(tmp_path / "one")
-    assert {s["file"] for s in open_dataset(out).manifest["shards"]} == {"train-00000-00000.arrow", "train-00001-00000.arrow"}
+def test_torchrun_is_refused_with_what_replaces_it(tmp_path: Path, corpus: Path, monkeypatch):
+    for key, value in {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}.items():
+        monkeypatch.setenv(key, value)
+    result = segment(str(corpus), "-o", str(tmp_path / "out"))
+    assert result.exit_code != 0 and "--engine ray" in result.output and "--num-shards" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_jobs_with_different_settings_are_not_merged(tmp_path: Path, corpus: Path):

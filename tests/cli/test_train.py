@@ -35,6 +35,7 @@ def records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     run = tmp_path / "run"
     result = invoke("train", str(dataset), "-o", str(run), "--steps", "16", "--lr", "3e-3", *FAST)
@@ -52,8 +53,20 @@ def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     more = invoke("train", str(dataset), "-o", str(run), "--resume", "--steps", "18")
     assert more.exit_code == 0, more.output
     assert "resumed from" in more.output and records(run)[-1]["step"] == 18
+    # `bytepatch report` draws this run's curves from its log
+    import xml.etree.ElementTree as ET
+
+    page, svg = tmp_path / "report.html", tmp_path / "bpb.svg"
+    shown = invoke("report", str(run), "--html", str(page), "--svg", str(svg))
+    assert shown.exit_code == 0, shown.output
+    assert "held-out bits/byte" in shown.output and "last step" in shown.output
+    lines = {e.findtext("{http://www.w3.org/2000/svg}title"): e for e in ET.parse(svg).iter("{http://www.w3.org/2000/svg}polyline")}
+    assert len(lines["train bits/byte"].get("points").split()) == 18
+    assert len(lines["held-out bits/byte"].get("points").split()) == sum("held_out_bits_per_byte" in r for r in records(run))
+    assert page.read_text().count("<svg") == 2 and "<script" not in page.read_text()
 
 
+@pytest.mark.slow
 def test_stop_and_resume_from_the_cli(tmp_path: Path, dataset: Path):
     args = [str(dataset), "--steps", "4", *FAST]
     assert invoke("train", *args, "-o", str(tmp_path / "a")).exit_code == 0

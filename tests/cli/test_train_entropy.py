@@ -13,8 +13,11 @@ from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
 from bytepatch.models.entropy_lm import load
-from bytepatch.models.entropy_lm.train import TrainConfig, TrainingInterrupted, train_entropy_lm
+from bytepatch.models.entropy_lm.train import TrainingInterrupted, entropy_settings, train_entropy_lm
 from bytepatch.models.train.state import safe_torch_load
+
+# Trains a model in a module-scoped fixture: the whole module is in the slow tier.
+pytestmark = pytest.mark.slow
 
 TINY = {"preset": "tiny", "steps": 16, "batch_size": 4, "seq_len": 64, "lr": 3e-3, "eval_every": 8,
         "save_every": 4, "log_every": 2, "eval_bytes": 6000, "held_out_fraction": 0.2}  # fmt: skip
@@ -33,9 +36,10 @@ def run(*args: str):
 
 
 def log_events(path: Path) -> list[dict]:
-    events = [json.loads(line) for line in (path / "train_log.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (path / "log.jsonl").read_text().splitlines()]
     for e in events:
         e.pop("bytes_per_s", None)  # timing differs between runs
+        e.pop("flops_per_s", None)
     return events
 
 
@@ -66,7 +70,7 @@ def test_trains_logs_and_writes_a_calibrated_entropy_model(trained):
     assert len(losses) == 8 and len(held) == 2
     assert np.mean(losses[-2:]) < np.mean(losses[:2]) - 0.5  # learning
     assert held[-1] < 8.0 and held[-1] < held[0] + 0.05
-    assert {p.name for p in trained.iterdir()} == {"checkpoint.pt", "train_log.jsonl", "config.json", "model.pt"}
+    assert {p.name for p in trained.iterdir()} == {"checkpoint.pt", "log.jsonl", "config.json", "model.pt"}
     lm = load(trained)
     info = lm.training
     assert info["config"]["steps"] == 16 and info["held_out_bits_per_byte"] == pytest.approx(held[-1], rel=1e-6)
@@ -106,7 +110,7 @@ def test_interrupted_then_resumed_run_equals_the_straight_run(trained, corpus, t
     out = tmp_path / "lm"
     docs = [(d.id, d.data) for d in iter_documents([str(corpus)])]
     with pytest.raises(TrainingInterrupted):  # step 6 is not a checkpoint step: the interrupt writes one
-        train_entropy_lm(docs, out, TrainConfig(**TINY), log=lambda line: None, stop_after=lambda step: step == 6)
+        train_entropy_lm(docs, out, *entropy_settings(**TINY), log=lambda line: None, stop_after=lambda step: step == 6)
     assert safe_torch_load(out / "checkpoint.pt")["extra"]["step"] == 6
     result = run(str(corpus), "-o", str(out), *args_for(TINY), "--resume")
     assert result.exit_code == 0, result.output
@@ -142,3 +146,23 @@ def test_user_errors(corpus, trained, tmp_path):
     one.write_text("just one document")
     assert "at least 2" in fails(str(one), "-o", str(tmp_path / "o"))
     assert "missing.jsonl" in fails(str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "m"))
+
+
+@pytest.mark.slow
+def test_train_entropy_runs_data_parallel_under_torchrun(corpus, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "lm"
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "bytepatch.cli.main", "train-entropy", str(corpus), "-o", str(out), *args_for({**TINY, "steps": 4})]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = safe_torch_load(out / "checkpoint.pt")
+    assert ckpt["extra"]["world_size"] == 2 and ckpt["extra"]["step"] == 4
+    assert len(ckpt["extra"]["loader"]) == 2 and ckpt["extra"]["loader"][0] == ckpt["extra"]["loader"][1]
+    events = log_events(out)
+    assert [e["step"] for e in events if "loss" in e] == [2, 4] and events[-1]["train_rows"] == 4 * 4 * 2
+    assert load(out).default_threshold is not None

@@ -25,7 +25,7 @@ def dataset(tmp_path_factory) -> Path:
 
 def test_rows_batches_and_metadata(dataset: Path):
     ds = open_dataset(dataset)
-    assert ds.metadata["patcher"] == {"patcher": "stride", "stride": 4}
+    assert ds.metadata["patcher"] == {"patcher": "stride", "stride": 4, "max_patch_length": None}  # every setting
     rows = list(ds)
     assert len(rows) == ds.num_rows and len(ds.shard_files) > 2
     assert all(sum(r.patch_lengths) == len(r.bytes) for r in rows)

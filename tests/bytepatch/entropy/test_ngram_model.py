@@ -140,7 +140,7 @@ _DROP = object()
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"smoothing": "kn"}, r"unknown keys \['smoothing'\]"),
+        ({"smoothing": "kn"}, "unknown ngram entropy model config keys: smoothing"),
         ({"fingerprint": _DROP}, "missing 'fingerprint'"),
         ({"config": {"order": "5"}}, "order must be an integer"),
         ({"config": 5}, "'config' must be an object"),

@@ -90,7 +90,7 @@ def test_round_trip_through_dict(patcher):
 
 
 def test_configs_reject_unknown_keys_and_bad_values():
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="unknown SpacePatcherConfig keys: max_patch_len"):
         SpacePatcherConfig.from_dict({"max_patch_len": 3})
     with pytest.raises(ValueError, match="unknown patcher"):
         patcher_from_dict({"patcher": "bpe"})

@@ -88,10 +88,10 @@ def test_windows_with_the_shipped_ngram_model():
 
 def test_groups_and_windows_do_not_change_entropy_rows(tmp_path, monkeypatch):
     """Entropies computed group by group and window by window give the same dataset."""
-    import functools
     from pathlib import Path
 
     from bytepatch.dataset import open_dataset
+    from bytepatch.patchers import PatcherSpec
     from bytepatch.entropy.registry import load_entropy_model
     from bytepatch.io import ReaderConfig
     from bytepatch.segment import SegmentOptions, segment_corpus
@@ -103,8 +103,8 @@ def test_groups_and_windows_do_not_change_entropy_rows(tmp_path, monkeypatch):
 
     def run(out, window):
         options = SegmentOptions(window_bytes=window, show_progress=False, save_entropies=True)
-        factory = functools.partial(load_entropy_model, "default")
-        segment_corpus([str(sample)], tmp_path / out, spec, ReaderConfig(), options, factory, None, model)
+        patcher = PatcherSpec.from_dict(spec).build(model)
+        segment_corpus([str(sample)], tmp_path / out, patcher, ReaderConfig(), options)
         return sorted((r.id, r.bytes, tuple(r.patch_lengths), tuple(r.entropies)) for r in open_dataset(tmp_path / out))
 
     whole = run("whole", 1 << 30)

@@ -44,6 +44,7 @@ def test_patch_and_decoder_ids():
     assert decoder_patch_ids(pl, 6, "reference").tolist() == [[0, 0, 0, 1, 1, 2]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alignment", ["strict", "reference"])
 @settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 10_000))
@@ -215,6 +216,7 @@ def test_paper_presets_match_the_published_shapes():
     assert blt_param_counts(c)["total"] == m.num_params()
 
 
+@pytest.mark.slow
 def test_tiny_training_steps_learn():
     torch.manual_seed(0)
     m = BLT(TINY)

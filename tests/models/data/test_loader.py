@@ -140,3 +140,17 @@ def test_batches_are_checked_at_collate_time_on_the_host():
         to_torch({"ids": ids, "targets": ids, "patch_lengths": np.array([[1, 1]]), "n_bytes": 2})
     with pytest.raises(ValueError, match="260"):
         to_torch({"ids": ids + 300, "targets": ids, "patch_lengths": np.array([[1, 2]]), "n_bytes": 2})
+
+
+def test_packed_batches_of_framed_documents_equal_the_dataset_path(space_dataset: Path):
+    """`packed_batches` over framed documents in memory (what `eval` does with text) gives
+    exactly the batches `evaluation_batches` gives for the same documents read from a dataset."""
+    from bytepatch.models.data import packed_batches
+
+    source = DocumentSource([space_dataset])
+    docs = np.arange(len(source))
+    framed = [source.framed(int(d)) for d in docs]
+    got = list(packed_batches(lambda k: framed[k] if k < len(framed) else None, batch_size=3, seq_len=16))
+    want = list(evaluation_batches(source, docs, batch_size=3, seq_len=16))
+    assert len(got) == len(want) > 1 and same(got, want)
+    assert [b["n_bytes"] for b in got] == [b["n_bytes"] for b in want]

@@ -73,6 +73,7 @@ def test_implements_the_entropy_model_protocol():
     assert lm.kind == "transformer" and lm.context_length == 2 * 7 + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk_len", [3, 8, 64])
 def test_short_documents_match_one_full_pass(chunk_len):
     model = tiny_model(window=64)
@@ -85,6 +86,7 @@ def test_short_documents_match_one_full_pass(chunk_len):
         np.testing.assert_allclose(s, ref_s, atol=ATOL)
 
 
+@pytest.mark.slow
 def test_long_documents_match_brute_force_truncated_context():
     # window 8, 2 layers: h[t] depends on exactly the last 2 * 7 + 1 = 15 input positions.
     model = tiny_model(window=8)
@@ -106,6 +108,7 @@ def test_long_documents_match_brute_force_truncated_context():
     chunk_len=st.integers(1, 20),
     order_seed=st.integers(0, 2**16),
 )
+@pytest.mark.slow
 def test_results_do_not_depend_on_batch_size_chunking_or_grouping(lengths, batch_size, chunk_len, order_seed):
     model = MODEL_W6
     docs = random_docs(np.random.default_rng(len(lengths)), lengths)

@@ -89,6 +89,7 @@ def teacher_forced_logits(model: BLT, text: bytes, spec: dict, entropy) -> torch
         return model(ids, torch.as_tensor(lengths[None]))[0][0, : len(text) + 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alignment", ["strict", "reference", "reference-hf"])
 @pytest.mark.parametrize("name", ["space", "space-cap", "stride", "entropy-global", "entropy-both"])
 def test_greedy_generation_is_the_full_forward_argmax_at_every_step(ngram, alignment, name):
@@ -107,6 +108,7 @@ def test_greedy_generation_is_the_full_forward_argmax_at_every_step(ngram, align
     assert 1 < len(lengths) < len(prompt + out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alignment", ["strict", "reference", "reference-hf"])
 def test_cached_session_matches_recompute_session_logits(ngram, alignment):
     spec = patchers(ngram)["entropy-global"]
@@ -117,6 +119,7 @@ def test_cached_session_matches_recompute_session_logits(ngram, alignment):
         torch.testing.assert_close(cached.feed(byte), slow.feed(byte), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_blt_stepper_equals_forward_for_given_patches():
     """Stepping with known patch boundaries reproduces forward's logits at every position (all options).
 
@@ -245,6 +248,7 @@ def test_baseline_greedy_is_the_full_forward_argmax():
     assert generate_bytes(model, prompt, sampling=Sampling(30, temperature=0), cache=False) == out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [tiny_baseline, tiny_blt])
 def test_seeded_sampling_is_reproducible_and_seeds_differ(make):
     model = make()
@@ -294,6 +298,7 @@ def trained_to_stop(model: torch.nn.Module, lengths: list[int] | None) -> torch.
     return model.eval()
 
 
+@pytest.mark.slow
 def test_generation_stops_at_eos():
     baseline = trained_to_stop(tiny_baseline(), None)
     assert generate_bytes(baseline, b"a", sampling=Sampling(20, temperature=0)) == b"b"
@@ -301,6 +306,7 @@ def test_generation_stops_at_eos():
     assert generate_bytes(blt, b"a", patcher={"patcher": "space"}, sampling=Sampling(20, temperature=0)) == b"b"
 
 
+@pytest.mark.slow
 def test_entropy_streams_equal_batch_entropies(ngram):
     doc = TEXT[3000:3200]
     stream, got = WindowEntropyStream(ngram), []

@@ -91,6 +91,7 @@ def test_entropy_paper_preset_is_about_100m_params():
     assert m.config.window == 512 and m.config.n_layers == 14 and m.config.dim == 768 and m.config.n_heads == 12
 
 
+@pytest.mark.slow
 def test_tiny_preset_training_steps_learn():
     torch.manual_seed(0)
     m = ByteTransformer(TRANSFORMER_PRESETS["tiny"])

@@ -23,6 +23,7 @@ def quiet(line: str) -> None:
     pass
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     straight = train(tiny_run, [sample_dataset], tmp_path / "a", log=quiet)
     stopped = train(tiny_run, [sample_dataset], tmp_path / "b", stop_at=3, log=quiet)
@@ -35,6 +36,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, sample_dataset:
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
+@pytest.mark.slow
 def test_load_checkpoint_for_inference(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     train(replace(tiny_run, train=replace(tiny_run.train, steps=2)), [sample_dataset], tmp_path / "r", log=quiet)
     model, config, meta = load_checkpoint(tmp_path / "r")
@@ -52,6 +54,7 @@ def test_divergence_stops_with_a_clear_error(tmp_path: Path, sample_dataset: Pat
         train(run, [sample_dataset], tmp_path / "nan", log=quiet)
 
 
+@pytest.mark.slow
 def test_the_same_trainer_trains_the_baseline(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     run = RunConfig("baseline", TRANSFORMER_PRESETS["tiny"], replace(tiny_run.train, steps=12, eval_every=12))
     summary = train(run, [sample_dataset], tmp_path / "base", log=quiet)
@@ -62,6 +65,7 @@ def test_the_same_trainer_trains_the_baseline(tmp_path: Path, sample_dataset: Pa
     assert 0 < summary["held_out_bits_per_byte"] < 8.5
 
 
+@pytest.mark.slow
 def test_output_and_resume_misuse(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     with pytest.raises(TrainingError, match="no checkpoint.pt to resume from"):
         train(tiny_run, [sample_dataset], tmp_path / "none", resume=True, log=quiet)
@@ -116,6 +120,7 @@ def test_resume_refuses_other_data_with_the_same_document_count(tmp_path: Path, 
         train(run, [data], tmp_path / "r", resume=True, log=quiet)
 
 
+@pytest.mark.slow
 def test_resume_with_more_steps_keeps_the_warmup(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     import json as _json
 

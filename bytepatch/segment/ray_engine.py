@@ -1,0 +1,187 @@
+"""`segment --engine ray`: the same dataset, computed by a Ray cluster.
+
+The driver cuts the inputs into splits of about one shard each (`bytepatch.io.splits`:
+inside large files too), and Ray Data runs them through a pool of actors
+(`map_batches` with a callable class): each actor builds the patcher and loads the
+entropy model once, in its constructor, then reads its splits, patches them and writes
+their shards (atomically, under names fixed by the split: `train-SSSSS-CCCCC.arrow` for
+split S, chunk C). It returns one manifest entry per shard; the driver writes
+`manifest.json` last, with the same provenance metadata as a local run.
+
+Fault tolerance comes from Ray: actors are restarted and their tasks retried (Ray
+Data's defaults for actor pools, set explicitly here). A retried split rewrites the same
+shard names with the same content, so a worker lost mid-run costs time, never rows;
+temporaries a killed worker left behind are removed at the end.
+
+Every worker must see the inputs, the output directory and the entropy model at the
+same paths (a shared filesystem, or object storage URIs); the model travels as a path
+and fingerprint (`bytepatch.entropy.source`), checked when each actor loads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from bytepatch.dataset.files import TMP_SUFFIX, write_json
+from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest
+from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.dataset.remote import join, prepare_remote_output, upload
+from bytepatch.dataset.schema import dataset_schema
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
+from bytepatch.io.fs import is_uri
+from bytepatch.io.sources import STDIN, Source
+from bytepatch.io.splits import plan_splits
+from bytepatch.patchers import Patcher
+from bytepatch.segment.chunks import chunk_documents
+from bytepatch.segment.errors import OutputError
+from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+from bytepatch.segment.worker import ShardJob, ShardWriter
+
+RAY_HINT = "pip install 'ray[data]'  (or: pip install 'bytepatch[ray]')"
+
+
+@dataclasses.dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # an existing cluster ("auto", "ray://host:10001"); None: a local one
+    actors: int | None = None  # actors patching at once; None: one per CPU of the cluster
+    cpus_per_actor: float = 1.0
+
+
+def segment_with_ray(
+    inputs: Sequence[str],
+    output: str | Path,
+    patcher: Patcher,
+    reader: ReaderConfig,
+    options: Any,
+    entropy_model: EntropyModelRef | None = None,
+    ray_options: RayOptions = RayOptions(),
+) -> dict[str, Any]:
+    """Segment `inputs` into a dataset at `output` on Ray; returns the manifest.
+
+    Arguments as `segment_corpus` (`options` is its `SegmentOptions`; an entropy patcher
+    should hold a `SharedModel`, as `bytepatch.load_patcher` builds it, so actors receive
+    a reference, not the weights); rows are those of a local run (as a set: shards are
+    cut per split, so their boundaries differ)."""
+    from bytepatch.segment.pipeline import _lock, _prepare_output
+
+    ray = _import_ray()
+    if options.resume:
+        raise OutputError("--resume is not supported with --engine ray: rerun with --overwrite (Ray retries failed work itself)")
+    if options.num_jobs != 1:
+        raise OutputError("--num-shards/--shard-index split the work between separate jobs; --engine ray needs neither")
+    sources = expand_sources(inputs)
+    if any(s.path == STDIN for s in sources):
+        raise OutputError("--engine ray cannot read stdin: the workers read the inputs themselves; pass files")
+    shard_bytes = max(1, int(options.shard_size_mb * 1e6))
+    splits = plan_splits(sources, reader, shard_bytes)
+    if patcher.needs_entropies and getattr(patcher, "model", None) is None:
+        raise ValueError("the entropy patcher needs an entropy model: build it with one (bytepatch.load_patcher)")
+    metadata = DatasetMetadata.of(patcher, options.save_entropies, options.calibration, entropy_model).to_dict()
+    schema = dataset_schema(options.save_entropies, metadata)
+    if is_uri(str(output)):  # object storage: actors upload each shard, the manifest goes last
+        uri = str(output)
+        prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
+        job = ShardJob(JobLayout(Path("."), options.shard_format), schema, patcher, options.save_entropies,
+                       options.window_bytes, options.threads)  # fmt: skip
+        shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress, uri)
+        manifest = build_manifest(metadata, shards, options.shard_format)
+        with tempfile.TemporaryDirectory(prefix="bytepatch-manifest-") as tmp:
+            write_json(Path(tmp) / MANIFEST, manifest)
+            upload(Path(tmp) / MANIFEST, join(uri, MANIFEST))
+        return manifest
+    single = JobLayout(Path(output), options.shard_format)
+    run_state = {"engine": "ray", "reader": asdict(reader), "metadata": metadata, "splits": len(splits)}
+    with _lock(single):
+        _prepare_output(single, options, run_state)
+        job = ShardJob(single, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
+        try:
+            shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress)
+        finally:
+            _remove_temporaries(single.out)
+        manifest = build_manifest(metadata, shards, options.shard_format)
+        try:
+            write_json(single.out / MANIFEST, manifest)
+        except OSError as exc:
+            raise OutputError(f"{single.out / MANIFEST}: cannot write the manifest: {exc}") from exc
+    return manifest
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise OutputError(f"--engine ray needs Ray Data, which is not installed ({exc.name}): {RAY_HINT}") from None
+    return ray
+
+
+def _run(ray, job: ShardJob, reader: ReaderConfig, splits: list[tuple[Source, Span]], shard_bytes: int,
+         ray_options: RayOptions, show_progress: bool, uri: str | None = None) -> list[ShardInfo]:  # fmt: skip
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=ray_options.address, include_dashboard=False, log_to_driver=False)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = show_progress
+        actors = ray_options.actors or max(1, int(ray.cluster_resources().get("CPU", 1) // ray_options.cpus_per_actor))
+        items = [{"split": i, "path": s.path, "span": asdict(span)} for i, (s, span) in enumerate(splits)]
+        rows = (
+            ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+            .map_batches(
+                SplitWriter,
+                batch_size=1,  # one split per task: a retry redoes one split only
+                concurrency=min(actors, max(1, len(items))),
+                num_cpus=ray_options.cpus_per_actor,
+                fn_constructor_kwargs={"job": job, "reader": reader, "shard_bytes": shard_bytes,
+                                       "num_splits": len(splits), "uri": uri},  # fmt: skip
+                max_restarts=-1,  # a lost actor is replaced ...
+                max_task_retries=-1,  # ... and its split run again (same shard names: idempotent)
+            )
+            .take_all()
+        )
+    finally:
+        if started_here:
+            ray.shutdown()
+    return [ShardInfo(**{k: (None if v is None or v != v else v) for k, v in row.items()}) for row in rows]
+
+
+class SplitWriter:
+    """A Ray actor: patcher and entropy model built once, then one split per call."""
+
+    def __init__(self, job: ShardJob, reader: ReaderConfig, shard_bytes: int, num_splits: int,
+                 uri: str | None = None) -> None:  # fmt: skip
+        model = getattr(job.patcher, "model", None)
+        if model is not None:
+            model.entropies([b"warm up"])  # load the model now, once per actor (a SharedModel loads lazily)
+        self.job, self.reader, self.shard_bytes, self.num_splits, self.uri = job, reader, shard_bytes, num_splits, uri
+        if uri is not None:  # shards are written here, uploaded, then deleted
+            self.job = dataclasses.replace(job, layout=JobLayout(Path(tempfile.mkdtemp(prefix="bytepatch-ray-")),
+                                                                 job.layout.shard_format))  # fmt: skip
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        out: dict[str, list] = {f.name: [] for f in dataclasses.fields(ShardInfo)}
+        for split, path, span in zip(batch["split"], batch["path"], batch["span"]):
+            layout = JobLayout(self.job.layout.out, self.job.layout.shard_format, self.num_splits, int(split))
+            writer = ShardWriter(dataclasses.replace(self.job, layout=layout))
+            documents = read_source(str(path), self.reader, Span(**dict(span)))
+            for chunk in chunk_documents(documents, self.shard_bytes):
+                info = writer(chunk)
+                if self.uri is not None:
+                    local = layout.out / info.file
+                    upload(local, join(self.uri, info.file))
+                    local.unlink()
+                for key, value in asdict(info).items():
+                    out[key].append(value)
+        return out
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Temporaries of shards whose writer died (a killed worker): never complete."""
+    for path in out.glob(f".*{TMP_SUFFIX}"):
+        if written_by_bytepatch(path.name):
+            path.unlink(missing_ok=True)

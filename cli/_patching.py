@@ -1,0 +1,35 @@
+"""The patcher that `--patcher`, `--threshold`, ... describe: one place for every command.
+
+`segment` and `inspect` share it, and it is a thin layer over `bytepatch.build_patcher`
+(the library's front door), so a text inspected, the same text segmented, and the
+patcher a script builds with the same options all patch alike.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import click
+
+from bytepatch.cli.errors import user_errors
+from bytepatch.io import ReaderConfig
+from bytepatch.pretrained import BuiltPatcher, build_patcher
+
+
+def patcher_from_options(patcher: str, model_name: str, threshold: float | None, threshold_add: float | None,
+                         target: float | None, stride: int, max_len: int | None, inputs: Sequence[str] = (),
+                         reader: ReaderConfig | None = None, device: str = "cpu") -> BuiltPatcher:  # fmt: skip
+    """The patcher (with its entropy model, if any) and its provenance, from command-line options.
+
+    With `target` (--target-patch-size) the threshold is calibrated on a sample of
+    `inputs` read with `reader`; commands without a corpus pass `target=None`.
+    """
+    model = None
+    if patcher == "entropy":
+        from bytepatch.cli._entropy_model import resolve_entropy_model  # n-gram/model code only when needed
+
+        model = resolve_entropy_model(model_name, device)
+    with user_errors():  # options that do not go together are a usage error (exit 2)
+        return build_patcher(patcher, entropy_model=model, threshold=threshold, threshold_add=threshold_add,
+                             target_patch_size=target, calibration_data=list(inputs), reader=reader,
+                             stride=stride, max_patch_length=max_len, log=lambda m: click.echo(m, err=True))  # fmt: skip

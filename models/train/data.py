@@ -1,0 +1,186 @@
+"""What the trainer reads: segmented datasets (BLT, baseline) or raw documents (the entropy LM).
+
+Both kinds offer the same few things, so one loop trains every model:
+
+    batch = next(data)          # host tensors: ids, targets (B, T); patch_lengths or doc_ids
+    data.state_dict() / data.load_state_dict(state)      # the exact data position (resume)
+    data.evaluate(model_type, model, device, amp, max_batches) -> (bits, bytes) on this rank
+    data.info                   # what the checkpoint records about the data (checked on resume)
+
+`DatasetData` reads `bytepatch segment` output through `PackedLoader` (rows framed
+with BOS/EOS, patch lengths, rank-sharded) and scores held-out rows in bits per
+byte. `DocumentData` packs raw documents as the entropy LM is trained
+(`entropy_lm.data.PackedStream`: BOS-framed, attention kept inside each document
+by `doc_ids`) and scores a fixed held-out sample through the streaming scorer that
+patching uses, keeping the entropies so `train-entropy` can calibrate on them.
+Under data parallelism every rank draws the same stream and keeps its own batch of
+each `world` consecutive ones, so the position stays one pair of integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.models.data import DocumentSource, PackedLoader, evaluation_batches
+from bytepatch.models.data.eos import end_rule_for
+from bytepatch.models.nn.layers import doc_ids_from_bos
+from bytepatch.models.train.metrics import bits_per_byte
+from bytepatch.models.train.step import TrainingError
+
+
+class DatasetData:
+    """Packed rows of segmented datasets; held-out documents by id hash or from `eval_datasets`."""
+
+    def __init__(self, datasets: list[str | Path], eval_datasets: list[str | Path] | None, *, expected: Any,
+                 expected_from: str, batch_size: int, seq_len: int, seed: int, eval_fraction: float,
+                 prefetch: int, rank: int, world: int, reference_eos: bool = False) -> None:  # fmt: skip
+        """`reference_eos`: frame EOS by the patcher's rule (a BLT with decoder_alignment="reference")."""
+        self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
+        source = DocumentSource(list(datasets), expected, expected_from if expected is not None else "")
+        if eval_datasets:
+            held = DocumentSource(list(eval_datasets), source.signature, f"training dataset {source.paths[0]}")
+            train_docs, held_docs = source.split(0.0)[0], held.split(0.0)[0]
+        else:
+            held = source
+            train_docs, held_docs = source.split(eval_fraction)
+        if not len(held_docs):
+            raise ValueError("no held-out documents: set train.eval_fraction > 0 or pass --eval-dataset")
+        if reference_eos:  # before the loader starts packing rows
+            source.end_rule = held.end_rule = end_rule_for(
+                source.signature, source.datasets[0].metadata.get("entropy_model")
+            )
+        self.source, self.held, self.held_docs = source, held, held_docs
+        self.n_train, self.n_held = len(train_docs), len(held_docs)
+        self.loader = PackedLoader(source, train_docs, batch_size=batch_size, seq_len=seq_len, seed=seed,
+                                   rank=rank, world_size=world, prefetch=prefetch)  # fmt: skip
+        self.info = {
+            "datasets": [str(p) for p in source.paths],
+            "eval_datasets": [str(p) for p in held.paths] if eval_datasets else [],
+            "patcher": source.signature["patcher"],
+            "entropy_model": _entropy_model_json(source.datasets[0].info.entropy_model),
+            "signature": source.signature,
+            "content": source.content(),
+        }
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self.loader)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.loader.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loader.load_state_dict(state)
+
+    def close(self) -> None:
+        self.loader.close()
+
+    def check_resume(self, path: Path, saved: dict[str, Any]) -> None:
+        """Refuse a resume on other datasets: same paths (resolved) and the same content signature per dataset."""
+        if "content" not in saved:  # checkpoints before content signatures: the loader compares document counts
+            return
+        was = [Path(p).resolve() for p in saved["datasets"]]
+        now = [p.resolve() for p in self.source.paths]
+        if was != now:
+            raise TrainingError(f"{path}: the run was trained on {', '.join(map(str, was))}, not "
+                                f"{', '.join(map(str, now))}; resume with the same datasets in the same order")  # fmt: skip
+        for old, new in zip(saved["content"], self.source.content()):
+            old_c, new_c = ({k: v for k, v in c.items() if k != "path"} for c in (old, new))
+            if old_c != new_c:
+                raise TrainingError(f"{path}: dataset {new['path']} changed since the checkpoint (its manifest "
+                                    f"lists {new_c['documents']} documents, {new_c['bytes']} bytes in "
+                                    f"{len(new_c['shards'])} shards; the run saw {old_c['documents']}, "
+                                    f"{old_c['bytes']}, {len(old_c['shards'])}); resume on the same data or start "
+                                    "a new run")  # fmt: skip
+
+    def evaluate(self, model_type: str, model: torch.nn.Module, device: torch.device, amp: torch.dtype | None,
+                 max_batches: int | None, sharded: bool = False) -> tuple[float, int]:  # fmt: skip
+        """(bits, byte targets) over this rank's share of the held-out rows.
+
+        `sharded` (FSDP): every forward is a collective, so every rank runs every rank's
+        share (the same batches, in step) and keeps the sums of its own: the figure
+        equals the replicated (DDP) one.
+        """
+        total = (0.0, 0)
+        for r in range(self.world) if sharded else [self.rank]:
+            batches = evaluation_batches(self.held, self.held_docs, batch_size=self.batch_size, seq_len=self.seq_len,
+                                         rank=r, world_size=self.world)  # fmt: skip
+            bits, n_bytes, _ = bits_per_byte(model_type, model, batches, device, amp, max_batches)
+            if r == self.rank:
+                total = (bits, n_bytes)
+        return total
+
+
+class DocumentData:
+    """Raw (id, bytes) documents packed as the entropy LM is trained; see the module docstring."""
+
+    def __init__(self, docs: Iterable[tuple[str, bytes]], *, batch_size: int, seq_len: int, seed: int,
+                 eval_fraction: float, eval_bytes: int, rank: int, world: int) -> None:  # fmt: skip
+        from bytepatch.models.entropy_lm.data import PackedStream, sample_prefix, split_documents
+
+        split = split_documents(docs, eval_fraction)
+        self.eval_docs = sample_prefix(split.held_out, eval_bytes)
+        self.stream = PackedStream(split.train, seed)
+        self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
+        self.n_train, self.n_held = len(split.train), len(split.held_out)
+        corpus = {"train_documents": len(split.train), "train_bytes": sum(map(len, split.train)),
+                  "held_out_documents": len(split.held_out), "held_out_bytes": sum(map(len, split.held_out))}  # fmt: skip
+        self.info = {"corpus": corpus, "eval_bytes": eval_bytes}
+        self.entropies: list[np.ndarray] | None = None  # of the latest evaluation, for calibration
+
+    def __next__(self) -> dict[str, Any]:
+        for r in range(self.world):  # every rank walks the same stream and keeps batch number `rank`
+            ids, targets = self.stream.next_batch(self.batch_size, self.seq_len)
+            if r == self.rank:
+                mine = {"ids": ids, "targets": targets, "doc_ids": doc_ids_from_bos(ids)}
+        return mine
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.stream.state()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stream.set_state(state)
+
+    def close(self) -> None:
+        pass
+
+    def check_resume(self, path: Path, saved: dict[str, Any]) -> None:
+        if saved.get("corpus") != self.info["corpus"]:
+            raise TrainingError(f"{path}: the inputs differ from the checkpointed run ({saved.get('corpus')} vs "
+                                f"{self.info['corpus']})")  # fmt: skip
+        if saved.get("eval_bytes") != self.info["eval_bytes"]:
+            raise TrainingError(f"{path}: cannot resume with different settings (eval_bytes: "
+                                f"{saved.get('eval_bytes')!r} -> {self.info['eval_bytes']!r})")  # fmt: skip
+
+    def evaluate(self, model_type: str, model: torch.nn.Module, device: torch.device, amp: torch.dtype | None,
+                 max_batches: int | None, sharded: bool = False) -> tuple[float, int]:  # fmt: skip
+        """(bits, bytes) of the held-out sample through the streaming scorer, on rank 0 (the others add 0).
+
+        The streaming scorer reads weights directly, so a sharded (FSDP) model is first
+        gathered into a plain copy (a collective: every rank takes part).
+        """
+        from bytepatch.entropy.base import score
+        from bytepatch.models.entropy_lm.model import TransformerEntropyModel
+        from bytepatch.models.train.parallel import unsharded_copy
+
+        if sharded:
+            model = unsharded_copy(model)
+        if self.rank != 0:
+            return 0.0, 0
+        was_training = model.training
+        lm = TransformerEntropyModel(model, device=device.type)  # shares the module; scoring puts it in eval mode
+        try:
+            self.entropies, bits, n = score(lm, self.eval_docs)
+        finally:
+            model.train(was_training)
+        return (bits, n) if self.rank == 0 else (0.0, 0)
+
+
+def _entropy_model_json(ref: EntropyModelRef | None) -> dict[str, Any] | None:
+    """The checkpoint's record of the datasets' entropy model (`EntropyModelRef` as JSON)."""
+    return None if ref is None else ref.to_dict()

@@ -1,0 +1,55 @@
+"""Starting or resuming a run safely: the output directory, what may change on resume, the log's tail."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bytepatch.models.train.checkpoint import CHECKPOINT_FILE
+from bytepatch.models.train.config import RESUMABLE_CHANGES, RunConfig
+from bytepatch.models.train.state import atomic_write_text
+from bytepatch.models.train.step import TrainingError
+
+
+def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to train over a checkpoint unless told to resume or overwrite; refuse to resume from nothing."""
+    if resume and overwrite:
+        raise TrainingError("pass either --resume or --overwrite, not both")
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out}: exists and is not a directory")
+    has_ckpt = (out / CHECKPOINT_FILE).exists()
+    if resume and not has_ckpt:
+        raise TrainingError(f"{out}: no {CHECKPOINT_FILE} to resume from")
+    if has_ckpt and not (resume or overwrite):
+        raise TrainingError(f"{out}: already holds a {CHECKPOINT_FILE}; pass --resume to continue or --overwrite")
+
+
+def check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: int) -> None:
+    """Refuse a resume whose model, trainer settings or world size differ (the data is checked by the data)."""
+    saved = RunConfig.from_dict(extra["run"])
+    if saved.data != run.data:
+        raise TrainingError(f"{path}: the run config's data section differs from the checkpoint's; resume with "
+                            "the same one")  # fmt: skip
+    if saved.model_type != run.model_type or saved.model != run.model:
+        raise TrainingError(f"{path}: the checkpoint's model ({saved.model_type}) differs from the requested one; "
+                            "resume without --preset/--config/overrides or with the same ones")  # fmt: skip
+    changed = sorted(k for k, v in asdict(run.train).items()  # warmup: compared as the schedule uses it
+                     if k not in RESUMABLE_CHANGES | {"warmup_steps"} and getattr(saved.train, k) != v)  # fmt: skip
+    if saved.train.warmup != run.train.warmup:
+        changed.append("warmup_steps")
+    if changed:
+        diffs = ", ".join(f"{k}: {getattr(saved.train, k)!r} -> {getattr(run.train, k)!r}" for k in changed)
+        raise TrainingError(f"{path}: cannot resume with different settings ({diffs})")
+    if int(extra["world_size"]) != world:
+        raise TrainingError(f"{path}: saved with {extra['world_size']} ranks, resumed with {world}; use the same")
+    if run.train.steps < int(extra["step"]):
+        raise TrainingError(f"{path}: checkpoint is at step {extra['step']}, beyond --steps {run.train.steps}")
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop records after the checkpointed step (the interrupted run's, about to be redone)."""
+    if path.exists():
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and json.loads(ln)["step"] <= step]
+        atomic_write_text(path, "".join(ln + "\n" for ln in lines))

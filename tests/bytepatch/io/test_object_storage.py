@@ -1,0 +1,86 @@
+"""Inputs and outputs as URIs, against a real S3 server (moto, on 127.0.0.1, started here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset
+
+moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]' (the test extra installs it)")
+
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample"
+BUCKET = "corpus-bucket"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A local S3 endpoint with one bucket; pyarrow finds it through AWS_ENDPOINT_URL."""
+    import boto3
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key="testing", secret_key="testing",
+                               region="us-east-1")  # fmt: skip
+        for path in sorted(SAMPLE.iterdir()):
+            with fs.open_output_stream(f"{BUCKET}/corpus/{path.name}") as f:
+                f.write(path.read_bytes())
+        yield fs
+    server.stop()
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["segment", *args, "-q"])
+
+
+def download(fs, prefix: str, target: Path) -> Path:
+    target.mkdir()
+    for info in fs.get_file_info(pafs.FileSelector(prefix, recursive=True)):
+        with fs.open_input_file(info.path) as f:
+            (target / Path(info.path).name).write_bytes(f.read())
+    return target
+
+
+def rows(path: Path) -> list[tuple]:
+    return sorted((r.id, r.bytes, tuple(r.patch_lengths)) for r in open_dataset(path))
+
+
+def test_s3_corpus_in_s3_dataset_out(s3, tmp_path: Path):
+    args = ["--patcher", "space", "--max-patch-length", "12", "--shard-size-mb", "0.02"]
+    result = run(f"s3://{BUCKET}/corpus/", "-o", f"s3://{BUCKET}/out", *args)
+    assert result.exit_code == 0, result.output
+    assert run(str(SAMPLE), "-o", str(tmp_path / "local"), *args).exit_code == 0
+    got = download(s3, f"{BUCKET}/out", tmp_path / "from-s3")
+    assert rows(got) == rows(tmp_path / "local")  # ids relative to the URI root, as to a local root
+    manifest = json.loads((got / "manifest.json").read_text())
+    assert len(manifest["shards"]) > 1 and not list(Path(tempfile_dir()).glob("bytepatch-stage-*"))
+    # A second run needs --overwrite, then replaces the dataset.
+    again = run(f"s3://{BUCKET}/corpus/", "-o", f"s3://{BUCKET}/out", *args)
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    assert run(f"s3://{BUCKET}/corpus/multilingual.txt", "-o", f"s3://{BUCKET}/out", *args, "--overwrite").exit_code == 0
+    assert open_dataset(download(s3, f"{BUCKET}/out", tmp_path / "again")).num_rows == 1
+
+
+def test_missing_objects_and_unknown_schemes_are_clear_errors(s3, tmp_path: Path):
+    result = run(f"s3://{BUCKET}/nothing-here/", "-o", str(tmp_path / "o"), "--patcher", "space")
+    assert result.exit_code == 1 and "nothing-here" in result.output and "Traceback" not in result.output
+    result = run("nosuchscheme://bucket/corpus.jsonl", "-o", str(tmp_path / "o"), "--patcher", "space")
+    assert result.exit_code == 1 and "'nosuchscheme'" in result.output and "Traceback" not in result.output
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()

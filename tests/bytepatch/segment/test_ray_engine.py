@@ -1,0 +1,131 @@
+"""`segment --engine ray` on a local Ray instance (2 CPUs): the rows and provenance of a
+local run, and a complete, equal dataset when a Ray worker is killed in the middle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset
+from bytepatch.entropy import NgramConfig, NgramModel
+
+ray = pytest.importorskip("ray", reason="pip install 'ray[data]' (the test extra installs it)")
+
+pytestmark = pytest.mark.slow  # a Ray instance and its actors take tens of seconds to start here
+
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample"
+JSONL = SAMPLE / "stdlib_docstrings.jsonl"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, Path]:
+    """A directory with one big JSONL (split inside) and a text file, plus a small model."""
+    root = tmp_path_factory.mktemp("ray")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "big.jsonl").write_bytes(JSONL.read_bytes() * 8)  # ~480 KB
+    (root / "corpus" / "notes.txt").write_bytes((SAMPLE / "multilingual.txt").read_bytes())
+    docs = [json.loads(line)["text"].encode() for line in JSONL.read_text().splitlines()]
+    NgramModel.fit(docs, NgramConfig(order=3, min_count=1)).save(root / "model")
+    return root / "corpus", root / "model"
+
+
+def segment(*args: str) -> None:
+    result = CliRunner().invoke(cli, ["segment", *args, "-q"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def rows(path: Path) -> list[tuple]:
+    return sorted((r.id, r.bytes, tuple(r.patch_lengths)) for r in open_dataset(path))
+
+
+def test_ray_engine_equals_a_local_run(local_ray, corpus, tmp_path: Path):
+    data, model = corpus
+    args = [str(data), "--entropy-model", str(model), "--threshold", "1.5", "--shard-size-mb", "0.05"]
+    segment(*args, "-o", str(tmp_path / "local"))
+    segment(*args, "-o", str(tmp_path / "ray"), "--engine", "ray")
+    local, on_ray = open_dataset(tmp_path / "local"), open_dataset(tmp_path / "ray")
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local")
+    assert on_ray.metadata == local.metadata  # same provenance: patcher, model fingerprint, version
+    assert len(on_ray.manifest["shards"]) > 5  # the big file was split inside
+    assert not list((tmp_path / "ray").glob(".*.tmp"))
+
+
+def _actor_pids() -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"SplitWriter" in cmdline:
+                pids.append(int(entry))
+    return pids
+
+
+def test_a_worker_killed_mid_run_still_gives_the_whole_dataset(local_ray, corpus, tmp_path: Path):
+    from bytepatch.entropy.source import open_entropy_model
+    from bytepatch.io import ReaderConfig
+    from bytepatch.pretrained import build_patcher
+    from bytepatch.segment import SegmentOptions
+    from bytepatch.segment.ray_engine import RayOptions, segment_with_ray
+
+    data, model_dir = corpus
+    segment(str(data), "--entropy-model", str(model_dir), "--threshold", "1.5", "-o", str(tmp_path / "local"))
+    model = open_entropy_model(model_dir)
+    built = build_patcher("entropy", entropy_model=model, threshold=1.5)
+    options = SegmentOptions(shard_size_mb=0.01, show_progress=False, calibration=built.calibration)
+    out = tmp_path / "ray"
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["manifest"] = segment_with_ray([str(data)], out, built.patcher, ReaderConfig(), options,
+                                                  built.entropy_model, RayOptions(actors=2))  # fmt: skip
+        except BaseException as exc:  # re-raised below, in the test's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 240
+    while thread.is_alive() and killed is None and time.monotonic() < deadline:
+        if list(out.glob("train-*.arrow")) and _actor_pids():  # work has started and some is left
+            killed = _actor_pids()[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    was_complete_when_killed = (out / "manifest.json").exists()
+    thread.join(timeout=300)
+    assert "error" not in result, result.get("error")
+    assert killed is not None and not was_complete_when_killed, "the run ended before a worker could be killed"
+    assert rows(out) == rows(tmp_path / "local")
+    assert result["manifest"]["documents"] == open_dataset(tmp_path / "local").num_rows
+    assert not list(out.glob(".*.tmp"))  # the killed worker's temporary is gone
+
+
+def test_ray_engine_refuses_what_it_cannot_do(corpus, tmp_path: Path, monkeypatch):
+    data, _ = corpus
+    result = CliRunner().invoke(cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--patcher", "space",
+                                      "--engine", "ray", "--num-shards", "2", "--shard-index", "0"])  # fmt: skip
+    assert result.exit_code != 0 and "drop --num-shards" in result.output
+    result = CliRunner().invoke(cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--ray-address", "auto"])
+    assert result.exit_code != 0 and "need --engine ray" in result.output
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if Ray were not installed
+    result = CliRunner().invoke(cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--patcher", "space",
+                                      "--engine", "ray"])  # fmt: skip
+    assert result.exit_code != 0 and "pip install 'ray[data]'" in result.output and "Traceback" not in result.output

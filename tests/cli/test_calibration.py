@@ -1,0 +1,57 @@
+"""`segment --target-patch-size` hits the target on the whole corpus, and says so when it would not.
+
+The corpus drifts: code first, then prose mixed with base64 (far more patches per byte).
+The calibration sample is made 100 KB (the corpus is about 7x that), so a sample from
+the corpus' first bytes would see only code and miss the target by about 25%.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import bytepatch.pretrained
+from bytepatch.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def drifting_corpus(tmp_path_factory) -> Path:
+    code = [p.read_text() for p in sorted((ROOT / "bytepatch").rglob("*.py"))][:120]
+    prose = [p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))]
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("drift") / "drift.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for text in code * 2:
+            f.write(json.dumps({"text": text}) + "\n")
+        for text in prose * 2:
+            f.write(json.dumps({"text": text[:3000] + base64.b64encode(rng.randbytes(2000)).decode()}) + "\n")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [4.5, 6.0])
+def test_target_patch_size_holds_on_the_whole_corpus(drifting_corpus: Path, tmp_path: Path, monkeypatch,
+                                                      target: float) -> None:  # fmt: skip
+    monkeypatch.setattr(bytepatch.pretrained, "CALIBRATION_SAMPLE_BYTES", 100_000)
+    assert drifting_corpus.stat().st_size > 5 * 100_000
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["segment", str(drifting_corpus), "-o", str(out), "--target-patch-size", str(target)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    achieved = manifest["bytes"] / manifest["patches"]
+    assert abs(achieved / target - 1) < 0.03, f"mean patch size {achieved:.3f} for target {target}"
+    assert "note: mean patch size" not in result.stderr  # on target: no calibration hint
+
+
+def test_default_threshold_far_from_its_target_says_how_to_calibrate(drifting_corpus: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["segment", str(drifting_corpus), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "mean " in result.stderr and "bytes/patch" in result.stderr
+    assert "calibrated for 4.5 bytes" in result.stderr and "--target-patch-size" in result.stderr

@@ -1,0 +1,136 @@
+"""`transformers` BLT directories end to end on CPU: segment/inspect/calibrate/eval-entropy with its patcher,
+eval, generate, train --init, and `bytepatch convert` both ways (tiny random checkpoints built with the port)."""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.models.hf import load_blt, load_patcher
+from tests.models.hf.tiny import save_hf
+
+transformers = pytest.importorskip("transformers")
+TRAIN = ["--steps", "5", "--batch-size", "2", "--seq-len", "64", "--device", "cpu",
+         "train.eval_batches=1", "train.log_every=1", "train.eval_every=5"]  # fmt: skip
+
+
+def invoke(*args: str, ok: bool = True):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict[str, Path]:
+    """A tiny random BltForCausalLM (with patcher), a corpus, and the corpus patched by that patcher."""
+    root = tmp_path_factory.mktemp("hf")
+    save_hf(root / "blt", seed=31)
+    source = Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py"
+    corpus = root / "decoder.txt"
+    corpus.write_bytes(source.read_bytes()[:6000])
+    invoke("segment", str(corpus), "-o", str(root / "data"), "--doc-per-line", "--entropy-model", str(root / "blt"),
+           "--device", "cpu", "-q")  # fmt: skip
+    return {"root": root, "blt": root / "blt", "corpus": corpus, "data": root / "data"}
+
+
+def test_segment_uses_the_ports_patcher_and_threshold(setup):
+    meta = json.loads((setup["data"] / "manifest.json").read_text())["metadata"]
+    lm = load_patcher(setup["blt"])
+    assert meta["entropy_model"]["fingerprint"] == lm.fingerprint
+    assert meta["patcher"]["patcher"] == "entropy" and meta["patcher"]["threshold"] == pytest.approx(1.335442066192627)
+
+
+def test_inspect_calibrate_and_eval_entropy_accept_the_directory(setup):
+    blt = str(setup["blt"])
+    assert invoke("inspect", "--text", "hello patches", "--entropy-model", blt).output
+    out = invoke("calibrate", str(setup["corpus"]), "--doc-per-line", "-s", "2", "-m", blt).stdout
+    assert float(out.strip().split()[-1]) > 0  # a random patcher's entropies sit near ln(260): thresholds near 5
+    scored = json.loads(invoke("eval-entropy", str(setup["corpus"]), "--doc-per-line", "-m", blt).output)
+    assert scored["bits_per_byte"] > 0
+
+
+def test_eval_an_hf_directory_equals_its_converted_run(setup, tmp_path):
+    direct = json.loads(invoke("eval", str(setup["blt"]), str(setup["data"]), "--device", "cpu").output)
+    invoke("convert", str(setup["blt"]), "-o", str(tmp_path / "run"))
+    assert (tmp_path / "run" / "entropy_model" / "config.json").exists()
+    converted = json.loads(invoke("eval", str(tmp_path / "run"), str(setup["data"]), "--device", "cpu").output)
+    assert direct["bits_per_byte"] == pytest.approx(converted["bits_per_byte"], abs=1e-6)
+    assert direct["bytes"] == converted["bytes"] > 0
+    text = json.loads(invoke("eval", str(setup["blt"]), "--text", "The quick brown fox", "--device", "cpu").output)
+    assert text["bytes"] == len("The quick brown fox")
+
+
+def test_generate_from_an_hf_directory(setup):
+    args = ("generate", str(setup["blt"]), "-p", "def decode(", "-n", "20", "-t", "0", "--device", "cpu")
+    cached = invoke(*args).stdout_bytes
+    assert len(cached) == 20 or cached  # may stop at EOS
+    assert invoke(*args, "--no-cache").stdout_bytes == cached
+
+
+def test_train_init_fine_tunes_and_exports_back(setup, tmp_path):
+    run = tmp_path / "ft"
+    invoke("train", str(setup["data"]), "-o", str(run), "--init", str(setup["blt"]), *TRAIN)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["cross_attn_residual"] == "reference" and saved["model"]["decoder_alignment"] == "reference"
+    assert saved["data"]["entropy_model_fingerprint"] == load_patcher(setup["blt"]).fingerprint  # pinned
+    invoke("convert", str(run), "-o", str(tmp_path / "ft-hf"), "--to", "hf")
+    port = transformers.BltForCausalLM.from_pretrained(str(tmp_path / "ft-hf")).eval()
+    ours = load_blt(tmp_path / "ft-hf")
+    start = load_blt(setup["blt"])
+    assert ours.entropy_model.fingerprint == start.entropy_model.fingerprint  # the patcher travels unchanged
+    changed = [k for k, v in ours.model.state_dict().items() if not torch.equal(v, start.model.state_dict()[k])]
+    assert changed  # five steps moved the weights
+    ids = torch.tensor([[1, *(b + 4 for b in b"fine-tuned, exported, reloaded")]])
+    lengths = torch.tensor([[1, 10, 10, 10, 0]])
+    with torch.no_grad():
+        a = port(input_ids=ids, patch_lengths=lengths, use_cache=False).logits
+        ext = torch.cat([ids, torch.tensor([[4]])], 1)
+        b = ours.model(ext, torch.tensor([[1, 10, 10, 10, 1]]))[0][:, :-1]
+    assert (a - b).abs().max() < 1e-4
+
+
+def test_train_init_refuses_data_patched_otherwise(setup, tmp_path):
+    other = tmp_path / "space"
+    invoke("segment", str(setup["corpus"]), "-o", str(other), "--doc-per-line", "--patcher", "space", "-q")
+    result = invoke("train", str(other), "-o", str(tmp_path / "ft"), "--init", str(setup["blt"]), *TRAIN, ok=False)
+    assert result.exit_code != 0 and "patcher" in result.output
+
+
+def test_convert_refuses_clearly(setup, tmp_path):
+    # a bytepatch BLT with the default (strict) alignment has no transformers equivalent
+    invoke("segment", str(setup["corpus"]), "-o", str(tmp_path / "space"), "--doc-per-line", "--patcher", "space",
+           "-q")  # fmt: skip
+    invoke("train", str(tmp_path / "space"), "-o", str(tmp_path / "strict"), "--preset", "tiny", *TRAIN)
+    result = invoke("convert", str(tmp_path / "strict"), "-o", str(tmp_path / "out"), ok=False)
+    assert result.exit_code != 0 and "decoder_alignment='strict'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("x")
+    result = invoke("convert", str(setup["blt"]), "-o", str(tmp_path / "busy"), ok=False)
+    assert result.exit_code != 0 and "not an empty directory" in result.output
+    result = invoke("convert", str(setup["blt"]), "-o", str(tmp_path / "x"), "--to", "hf", ok=False)
+    assert "already in the hf format" in result.output
+
+
+def test_entropy_model_directory_round_trip(setup, tmp_path):
+    invoke("convert", str(setup["blt"]), "-o", str(tmp_path / "run"))
+    invoke("convert", str(tmp_path / "run" / "entropy_model"), "-o", str(tmp_path / "patcher"))
+    assert json.loads((tmp_path / "patcher" / "config.json").read_text())["model_type"] == "blt_patcher"
+    assert load_patcher(tmp_path / "patcher").fingerprint == load_patcher(setup["blt"]).fingerprint
+    invoke("convert", str(tmp_path / "patcher"), "-o", str(tmp_path / "back"))
+    assert json.loads((tmp_path / "back" / "config.json").read_text())["kind"] == "transformer"

@@ -1,0 +1,62 @@
+"""`bytepatch report RUN`: summary, SVG curves, and clear errors on bad logs."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def write_log(run: Path, n: int = 30) -> list[dict]:
+    run.mkdir()
+    records = []
+    for step in range(1, n + 1):
+        records.append({"step": step, "loss": 5.0 / step ** 0.5, "bits_per_byte": 7.2 / step ** 0.5,
+                        "bytes_per_s": 1000.0 + step})  # fmt: skip
+        if step % 10 == 0:
+            records.append({"step": step, "held_out_bits_per_byte": 8.0 / step ** 0.5})
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+def test_report_summarises_and_draws_the_curves(tmp_path: Path) -> None:
+    write_log(tmp_path / "run")
+    svg = tmp_path / "c.svg"
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "run"), "--svg", str(svg)])
+    assert result.exit_code == 0, result.output
+    assert "last 1.4606 (step 30), best 1.4606 (step 30)" in result.output
+    root = ET.parse(svg).getroot()
+    lines = {e.findtext(SVG + "title"): e for e in root.iter(SVG + "polyline")}
+    train = [tuple(map(float, p.split(","))) for p in lines["train bits/byte"].get("points").split()]
+    held = lines["held-out bits/byte"].get("points").split()
+    assert len(train) == 30 and len(held) == 3
+    assert [x for x, _ in train] == sorted(x for x, _ in train)  # steps left to right
+    assert [y for _, y in train] == sorted(y for _, y in train)  # falling bits/byte: rising y (SVG y grows down)
+    texts = ["".join(t.itertext()) for t in root.iter(SVG + "text")]
+    assert "step" in texts and "bits per byte" in texts and "held-out bits/byte" in texts
+
+
+def test_report_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    missing = CliRunner().invoke(cli, ["report", str(tmp_path / "empty")])
+    assert missing.exit_code == 1 and "log.jsonl: no such file" in missing.output
+    bad = tmp_path / "bad"
+    write_log(bad, 3)
+    with open(bad / "log.jsonl", "a") as f:
+        f.write("{oops\n" + json.dumps({"step": 4, "loss": 1.0}) + "\n")
+    result = CliRunner().invoke(cli, ["report", str(bad)])
+    assert result.exit_code == 1 and "line 4: not JSON" in result.output and "Traceback" not in result.output
+
+
+def test_a_last_line_being_written_is_skipped(tmp_path: Path) -> None:
+    write_log(tmp_path / "run", 3)
+    with open(tmp_path / "run" / "log.jsonl", "a") as f:
+        f.write('{"step": 4, "lo')
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "run" / "log.jsonl")])
+    assert result.exit_code == 0 and "records         3" in result.output and "last step       3" in result.output
