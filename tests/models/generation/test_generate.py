@@ -188,6 +188,7 @@ def test_transformer_stepper_fed_in_pieces_equals_forward():
         torch.testing.assert_close(got, full, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["entropy-global", "entropy-both", "space-cap"])
 def test_prefilled_session_equals_recompute_session(ngram, name):
     """A long prompt prefilled in one pass gives the logits of the uncached definition, then and after."""
@@ -203,6 +204,7 @@ def test_prefilled_session_equals_recompute_session(ngram, name):
     ).tolist()
 
 
+@pytest.mark.slow
 def test_prefill_with_transformer_entropy_model_equals_byte_by_byte():
     """The entropy LM's stream prefilled in one pass == pushed byte by byte; so are the BLT's logits."""
     torch.manual_seed(0)
@@ -221,6 +223,7 @@ def test_prefill_with_transformer_entropy_model_equals_byte_by_byte():
     assert abs(prefilled.entropy.next_entropy - stepped.entropy.next_entropy) < 1e-5
 
 
+@pytest.mark.slow
 def test_entropy_streams_push_many_equals_push(ngram):
     torch.manual_seed(0)
     lm = TransformerEntropyModel(ByteTransformer(replace(TRANSFORMER_PRESETS["tiny"], window=8)))
