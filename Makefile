@@ -38,6 +38,7 @@ bench-all: bench
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/entropy_ngram.py
 	$(BIN)/python bench/entropy_lm.py
+	$(BIN)/python bench/engines.py
 
 clean:
 	rm -rf $(VENV) demo-out build *.egg-info

@@ -4,7 +4,7 @@ Configs, dataset metadata and checkpoint records all arrive as plain dicts parse
 JSON. Every one of them goes through `check_keys` (directly, or via `from_dict`), so
 an unknown key (a typo, a setting this version does not have) or a missing required
 key is always the same clear error, never silently dropped: a key the user believes
-in but that does nothing is the bug the BLT reference's configs invite (DESIGN §8).
+in but that does nothing is the bug the BLT reference's configs invite (docs/design.md §8).
 
 The trade-off: values are not type-checked here; each dataclass's `__post_init__`
 checks its own values, where the meaning of each field is known.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from typing import Iterator
 
 import click
@@ -23,7 +24,16 @@ def output_lock(directory: str, command: str) -> Iterator[None]:
         lock.acquire()
     except LockedError as exc:
         raise click.ClickException(str(exc)) from None
+    remove_stale_temporaries(Path(directory))
     try:
         yield
     finally:
         lock.release()
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Temporaries (".NAME.<random>.tmp") a killed run left behind: with the lock held no
+    live run can be writing them, so they go (they would otherwise pile up after kills)."""
+    for path in directory.glob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)

@@ -6,7 +6,19 @@ from pathlib import Path
 
 
 def verify_model_dir(path: Path) -> str:
-    """Verify an entropy-model directory fully (load checks its fingerprint / checksums)."""
+    """Verify a training run (DIR/checkpoint.pt) or an entropy-model directory fully:
+    SHA-256 of every tensor and value, the weights fit their config, all finite."""
+    if (path / "checkpoint.pt").exists():
+        from bytepatch.models.files import CHECKSUM_KEY
+        from bytepatch.models.train.checkpoint import load_checkpoint
+
+        had_sums = _has_checksums(path / "checkpoint.pt", CHECKSUM_KEY)
+        from bytepatch.models.files import safe_torch_load
+
+        safe_torch_load(path / "checkpoint.pt", full=True)  # CRC-32 and SHA-256 of the content
+        _, _, meta = load_checkpoint(path)  # the weights fit the config and are finite
+        sums = "checksums match" if had_sums else "written before checksums existed (structure checked only)"
+        return f"training run at step {meta.get('step')}, {sums}"
     from bytepatch.entropy.base import read_model_config
 
     if (path / "config.json").exists():
@@ -16,4 +28,21 @@ def verify_model_dir(path: Path) -> str:
 
             NgramModel.load(path)  # refuses weights that do not match the recorded fingerprint
             return "n-gram entropy model, weights match their fingerprint"
-    raise ValueError(f"{path}: not a dataset (no {'manifest.json'}), training run or entropy model")
+        if kind == "transformer":
+            from bytepatch.models.entropy_lm.model import WEIGHTS_FILE, load
+            from bytepatch.models.files import safe_torch_load
+
+            safe_torch_load(path / WEIGHTS_FILE, full=True)
+            load(path)
+            return "transformer entropy model, checksums match"
+    raise ValueError(f"{path}: not a dataset (no manifest.json), training run (no checkpoint.pt) or entropy model")
+
+
+def _has_checksums(file: Path, key: str) -> bool:
+    import torch
+
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # the full load below reports what is wrong
+        return False
+    return isinstance(obj, dict) and key in obj

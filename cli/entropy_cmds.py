@@ -19,6 +19,7 @@ import click
 from bytepatch.cli._entropy_model import load_model
 from bytepatch.cli._options import entropy_model_option, target_patch_size_option
 from bytepatch.cli._output_lock import output_lock
+from bytepatch.lock import LOCK_NAME
 from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
@@ -76,13 +77,13 @@ def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_
     """
     if not (math.isfinite(target_patch_size) and target_patch_size >= 1):
         raise click.ClickException(f"--target-patch-size must be >= 1, got {target_patch_size}")
-    if Path(output).exists() and any(Path(output).iterdir()) and not overwrite:
-        raise click.ClickException(f"{output}: exists and is not empty; pass --overwrite to replace it")
     try:
         config = NgramConfig(order=order, min_count=min_count, max_contexts=max_contexts)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    with output_lock(output, "fit-entropy"):
+    with output_lock(output, "fit-entropy"):  # first: a directory in use is reported as such
+        if any(p.name != LOCK_NAME for p in Path(output).iterdir()) and not overwrite:
+            raise click.ClickException(f"{output}: exists and is not empty; pass --overwrite to replace it")
         counter = NgramCounter(config)
         for batch in batches(inputs, text_field, doc_per_line):
             counter.update(batch)

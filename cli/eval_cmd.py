@@ -50,7 +50,7 @@ def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, d
     try:
         dev = resolve_device(device)
         model, _, meta = load_checkpoint(checkpoint, device=dev)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # OSError: no checkpoint.pt in the directory
         raise click.ClickException(str(exc)) from exc
     seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
     amp = autocast_dtype(dev, "auto")

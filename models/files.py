@@ -6,7 +6,10 @@ Used by training checkpoints (`train/state.py`) and by saved entropy models
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import os
+import zlib
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -33,9 +36,48 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: boo
         raise
 
 
+CHECKSUM_KEY = "__bytepatch_checksums__"
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """`torch.save(obj, path)` atomically (see `atomic_write`)."""
+    """`torch.save(obj, path)` atomically (see `atomic_write`). A dict gets checksums of
+    its content (every tensor's bytes and every plain value) under CHECKSUM_KEY, which
+    `safe_torch_load` checks and removes: torch's zip reader does not check CRCs, so a
+    flipped byte inside a tensor would otherwise load silently."""
+    if isinstance(obj, dict):
+        obj = {**obj, CHECKSUM_KEY: content_checksums(obj)}
     atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def content_checksums(obj: Any, full: bool = True) -> dict[str, str]:
+    """CRC-32 (fast, checked on every load) and SHA-256 (`bytepatch verify`) of the
+    content of a nested dict/list of tensors and plain values, in iteration order."""
+    crc, sha = 0, hashlib.sha256() if full else None
+    for piece in _pieces(obj):
+        crc = zlib.crc32(piece, crc)
+        if sha is not None:
+            sha.update(piece)
+    return {"crc32": f"{crc:08x}", **({"sha256": sha.hexdigest()} if sha is not None else {})}
+
+
+def _pieces(obj: Any):
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        yield f"T{t.dtype}{tuple(t.shape)}".encode()
+        if t.numel():
+            yield t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool else t.numpy().tobytes()
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == CHECKSUM_KEY:
+                continue
+            yield f"K{k!r}".encode()
+            yield from _pieces(v)
+    elif isinstance(obj, (list, tuple)):
+        yield f"L{len(obj)}".encode()
+        for v in obj:
+            yield from _pieces(v)
+    else:
+        yield f"V{obj!r}".encode()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -43,12 +85,30 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), binary=False)
 
 
-def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """`torch.load` restricted to tensors and plain containers, with errors that name the file."""
+def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", full: bool = False) -> Any:
+    """`torch.load` restricted to tensors and plain containers, with errors that name the file.
+
+    The content checksums written by `atomic_torch_save` are checked (CRC-32; SHA-256 too
+    with `full`) and removed; files written before checksums existed load unchecked."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
         raise ValueError(f"{path}: not a readable weights-only torch file ({type(exc).__name__}: {exc})") from exc
+    damaged = ValueError(f"{path}: checksum mismatch: the file is damaged (its content differs from when it was saved)")
+    if isinstance(obj, dict) and CHECKSUM_KEY in obj:
+        recorded = obj.pop(CHECKSUM_KEY)
+        got = content_checksums(obj, full=full)
+        if not isinstance(recorded, dict) or any(recorded.get(k) != v for k, v in got.items()):
+            raise damaged
+    elif isinstance(obj, dict) and any(_looks_like_checksums(k, v) for k, v in obj.items()):
+        raise damaged  # the checksum entry's own name was damaged: not a file from before checksums
+    return obj
+
+
+def _looks_like_checksums(key: Any, value: Any) -> bool:
+    similar = isinstance(key, str) and difflib.SequenceMatcher(None, key, CHECKSUM_KEY).ratio() > 0.6
+    return similar or (isinstance(value, dict) and len(value) == 2 and all(isinstance(v, str) for v in value.values())
+                       and any(isinstance(k, str) and k.startswith(("crc", "sha")) for k in value))  # fmt: skip

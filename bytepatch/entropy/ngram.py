@@ -432,6 +432,15 @@ class NgramModel:
         }
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
+    def __reduce_ex__(self, protocol):
+        # Loaded from a directory (`load_entropy_model` sets `loaded_from`): pickle as the
+        # directory and fingerprint; the receiving process loads it once (memoised) and
+        # refuses other weights. A model only in memory pickles whole.
+        path = getattr(self, "loaded_from", None)
+        if path is None:
+            return super().__reduce_ex__(protocol)
+        return (_reload_by_reference, (path, self.fingerprint))
+
     @classmethod
     def load(cls, path: str | Path) -> NgramModel:
         """Read a directory written by `save`; any defect is a ValueError naming the file."""
@@ -534,7 +543,8 @@ def _read_arrays(weights: Path) -> dict[str, np.ndarray]:
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError as exc:
         raise ValueError(f"{weights}: no such file") from exc
-    except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged npz raises OSError, BadZipFile, zlib.error,
+        # ValueError, and from its .npy headers (parsed with ast/tokenize) SyntaxError or TokenError
         raise ValueError(f"{weights}: unreadable or corrupt ({type(exc).__name__}: {exc})") from exc
     missing = sorted(set(_ARRAY_DTYPES) - set(arrays))
     if missing:
@@ -683,3 +693,14 @@ def _context_dict(arrays: dict[str, np.ndarray], tables: dict[str, np.ndarray]) 
     for key, head, n in zip(arrays["ctx_keys"].tolist(), heads.tolist(), succ_len.tolist()):
         out[key] = (prob[head], dict(zip(byte[head + 1 : head + 1 + n], prob[head + 1 : head + 1 + n])))
     return out
+
+
+def _reload_by_reference(path: str, fingerprint: str) -> NgramModel:
+    """The unpickling side of `NgramModel.__reduce_ex__`."""
+    from bytepatch.entropy.registry import load_entropy_model  # registry imports this module
+
+    model = load_entropy_model(path)
+    if model.fingerprint != fingerprint:
+        raise ValueError(f"entropy model {path!r}: fingerprint {model.fingerprint[:16]} differs from the pickled "
+                         f"{fingerprint[:16]} (the model changed on disk)")  # fmt: skip
+    return model

@@ -84,7 +84,11 @@ def _file_stamps(path: Path) -> tuple[tuple[str, int, int], ...]:
 @functools.lru_cache(maxsize=MAX_CACHED)
 def _load_cached(path: str, kind: str, stamps: tuple[tuple[str, int, int], ...]) -> EntropyModel:
     """Pure: the model in `path`; `stamps` only keys the cache (errors are never cached)."""
-    return CORE_KINDS[kind].load(path)
+    model = CORE_KINDS[kind].load(path)
+    # Remembered so that the model pickles as (directory, fingerprint), not as its weights
+    # (`NgramModel.__reduce_ex__`): a patcher holding it ships cheaply to worker processes.
+    model.loaded_from = path
+    return model
 
 
 def clear_model_cache() -> None:

@@ -41,6 +41,20 @@ def escape_char(ch: str) -> str | None:
     return None
 
 
+def terminal_safe(text: str) -> str:
+    """Text from a file (metadata, names) made safe to print: control characters (ESC,
+    so no OSC/CSI sequences), zero-width and other format characters (BOM, bidi
+    overrides) and line separators are shown as escapes, never sent raw."""
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cf", "Cs", "Zl", "Zp") and ch != " ":
+            out.append(NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def escape_bytes(chunk: bytes) -> list[Segment]:
     """`chunk` as (text, is_escape) segments; plain runs are merged, escapes stand alone."""
     out: list[Segment] = []

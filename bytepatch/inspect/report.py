@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bytepatch.inspect.escape import terminal_safe
 from bytepatch.inspect.histogram import histogram_svg, histogram_text
 from bytepatch.inspect.html import key_values, page
 from bytepatch.inspect.view import format_settings, short_fingerprint
@@ -52,7 +53,8 @@ def stats_text(name: str, s: dict[str, Any]) -> str:
     """The terminal report: one line per summary row, then the histogram bars."""
     rows = summary_rows(s)
     width = max(len(k) for k in rows)
-    lines = [f"{name}: {s['shards']} shard(s)"] + [f"  {k:<{width}}  {v}" for k, v in rows.items()]
+    # Values come from the dataset's metadata: never send its control or zero-width characters raw.
+    lines = [f"{name}: {s['shards']} shard(s)"] + [f"  {k:<{width}}  {terminal_safe(v)}" for k, v in rows.items()]
     return "\n".join(lines + ["  patch lengths (bytes):", histogram_text(_bins(s))])
 
 

@@ -46,7 +46,7 @@ def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
         reader = pa.ipc.open_file(source)
         schema = reader.schema
         batches = lambda: (reader.get_batch(i) for i in range(reader.num_record_batches))  # noqa: E731
-    except pa.ArrowInvalid:
+    except (OSError, pa.ArrowException):  # not the file format (or a damaged footer): try the stream format
         try:
             source.seek(0)
             stream = pa.ipc.open_stream(source)
@@ -77,6 +77,9 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
     row = span.first_row if span is not None else 0
     try:
         for batch in batches():
+            # Arrow IPC has no checksums: a damaged file can hold offsets pointing anywhere or
+            # invalid UTF-8. Full validation (linear, cheap next to patching) refuses those.
+            batch.validate(full=True)
             texts = _decoded(batch.column(cfg.text_field))
             ids = _decoded(batch.column(cfg.id_field)).to_pylist() if cfg.id_field else None
             if texts.null_count:

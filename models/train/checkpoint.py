@@ -53,6 +53,18 @@ KIND = "bytepatch-train"
 VERSION = 1
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return " ".join(lines[:2])[:300] or type(exc).__name__
+
+
+def check_finite(model: torch.nn.Module, file: Path) -> None:
+    """Refuse weights holding NaN or infinity: every output would be NaN (and a NaN is not JSON)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{file}: weight {name!r} holds NaN or infinite values; the checkpoint is unusable")
+
+
 def build_model(run: RunConfig) -> BLT | ByteTransformer:
     """A freshly initialised model for the run (uses the global torch RNG)."""
     return BLT(run.model) if run.model_type == "blt" else ByteTransformer(run.model)
@@ -69,7 +81,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     file = checkpoint_path(path)
     ckpt = safe_torch_load(file)
     extra = ckpt.get("extra") if isinstance(ckpt, dict) else None
-    if ckpt.get("format") != CHECKPOINT_FORMAT or not isinstance(extra, dict) or extra.get("kind") != KIND:
+    if not isinstance(extra, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or extra.get("kind") != KIND:
         raise ValueError(f"{file}: not a bytepatch train checkpoint (written by `bytepatch train`)")
     if extra.get("version") != VERSION:
         raise ValueError(f"{file}: checkpoint version {extra.get('version')} is not supported (expected {VERSION})")
@@ -91,9 +103,14 @@ def load_checkpoint(
         return checkpoint_view(path, device)
     ckpt = read_checkpoint(path)
     extra = ckpt["extra"]
-    run = RunConfig.from_dict(extra["run"])
-    model = build_model(run)
-    model.load_state_dict(ckpt["model"])
+    file = checkpoint_path(path)
+    try:
+        run = RunConfig.from_dict(extra["run"])
+        model = build_model(run)
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: missing keys, wrong shapes
+        raise ValueError(f"{file}: weights do not fit the recorded model config ({_first_line(exc)})") from exc
+    check_finite(model, file)
     model.to(device).eval()
     metadata = {k: v for k, v in extra.items() if k not in ("loader", "kind", "version")}
     metadata["model_type"] = run.model_type

@@ -15,9 +15,9 @@ import bytepatch
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset, read_metadata
 from bytepatch.entropy import NgramConfig, NgramModel, load_entropy_model
-from bytepatch.patchers import REFERENCE_THRESHOLD
 from bytepatch.entropy.source import ModelSource, SharedModel, load_source
-from bytepatch.io import ReaderConfig, iter_documents
+from bytepatch.io import iter_documents
+from bytepatch.patchers import REFERENCE_THRESHOLD, EntropyPatcherConfig
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
 JSONL = SAMPLE / "stdlib_docstrings.jsonl"
@@ -150,3 +150,13 @@ def test_a_shared_model_loads_once_per_process(small_model: Path):
     first, second = pickle.loads(pickle.dumps(patcher)), pickle.loads(pickle.dumps(patcher))
     assert first.model.model is second.model.model is load_source(patcher.model.source)
     assert np.isfinite(first.model.entropies([b"abc"])[0]).all()
+
+
+def test_a_loaded_model_pickles_as_a_reference_too(small_model: Path):
+    """`EntropyPatcher(model=load_entropy_model(...))` ships small as well."""
+    patcher = bytepatch.EntropyPatcher(EntropyPatcherConfig(threshold=1.0), load_entropy_model(small_model))
+    blob = pickle.dumps(patcher)
+    assert len(blob) < 2_000
+    assert pickle.loads(blob).model is patcher.model  # this process: the memoised model itself
+    in_memory = NgramModel.fit([b"abc abc abd"] * 3, NgramConfig(order=3, min_count=1))
+    assert pickle.loads(pickle.dumps(in_memory)).fingerprint == in_memory.fingerprint  # not loaded: pickles whole

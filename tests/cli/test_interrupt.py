@@ -21,18 +21,20 @@ BIN = [sys.executable, "-m", "bytepatch.cli.main", "segment"]
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """About 4 MB of real text (the stdlib sources) as one JSONL file."""
+    """About 12 MB of real text (the stdlib sources, three times) as one JSONL file: enough
+    work left after the first shard that a loaded machine cannot finish before the signal."""
     import sysconfig
 
     path = tmp_path_factory.mktemp("corpus") / "code.jsonl"
     size = 0
     with open(path, "w", encoding="utf-8") as f:
-        for src in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
-            text = src.read_text(encoding="utf-8", errors="replace")
-            f.write(json.dumps({"text": text, "id": src.name}) + "\n")
-            size += len(text)
-            if size > 4e6:
-                break
+        for copy in range(3):
+            for src in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+                text = src.read_text(encoding="utf-8", errors="replace")
+                f.write(json.dumps({"text": text, "id": f"{copy}/{src.name}"}) + "\n")
+                size += len(text)
+                if size > 4e6 * (copy + 1):
+                    break
     return path
 
 
@@ -44,6 +46,7 @@ def interrupt(cmd: list[str], out: Path, delay: float) -> tuple[int, str]:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     time.sleep(delay)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, err

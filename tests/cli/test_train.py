@@ -151,6 +151,14 @@ def _damaged_copy(dataset: Path, tmp_path: Path, damage: str) -> tuple[Path, Pat
         with pa.ipc.new_stream(sink, table.schema) as writer:  # the format segment writes
             writer.write_table(table)
         shard.write_bytes(sink.getvalue().to_pybytes())
+        # Checksums made to match (as a buggy writer would): the rows themselves are refused.
+        import json
+
+        from bytepatch.dataset.integrity import checksums
+
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["shards"][0].update(checksums(shard))
+        (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy, shard
 
 
@@ -161,4 +169,4 @@ def test_damaged_data_is_a_clear_error_naming_the_shard(tmp_path: Path, dataset:
     _no_traceback(result)
     assert str(shard) in result.output
     if damage == "patch_lengths":
-        assert "row " in result.output and "patch_lengths must be" in result.output
+        assert "row " in result.output and "patch lengths sum to" in result.output

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-import bytepatch
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset
 from bytepatch.dataset.files import read_arrow_table

@@ -198,3 +198,13 @@ def test_shard_paths_are_built_once_not_per_lookup(ds):
     """A 100k-shard dataset must not rebuild its shard list for every shard it reads."""
     dataset = open_dataset(ds)
     assert dataset.shard_files is dataset.shard_files
+
+
+def test_stats_never_prints_control_or_zero_width_characters_from_metadata(ds):
+    m = manifest(ds)
+    m["metadata"]["patcher"] = {"patcher": "space\x1b]0;pwned\x07\u200b\ufeff", "max_patch_length": None}
+    save_manifest(ds, m)
+    result = CliRunner().invoke(cli, ["stats", str(ds)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\u200b" not in result.output and "\ufeff" not in result.output
+    assert "space\\e]0;pwned\\x07\\u200b\\ufeff" in result.output

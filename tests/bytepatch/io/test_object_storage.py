@@ -84,3 +84,23 @@ def tempfile_dir() -> str:
     import tempfile
 
     return tempfile.gettempdir()
+
+
+@pytest.mark.slow  # starts a local Ray instance
+def test_ray_engine_reads_and_writes_s3(s3, tmp_path: Path):
+    """The cluster recipe of docs/cluster.md: S3 in, Ray actors upload each shard, manifest last."""
+    ray = pytest.importorskip("ray", reason="pip install 'ray[data]' (the test extra installs it)")
+    with s3.open_output_stream(f"{BUCKET}/big/big.jsonl") as f:
+        f.write((SAMPLE / "stdlib_docstrings.jsonl").read_bytes() * 3)
+    args = ["--patcher", "space", "--shard-size-mb", "0.03"]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # workers inherit the S3 settings
+    try:
+        result = run(f"s3://{BUCKET}/big/", "-o", f"s3://{BUCKET}/ray-out", *args, "--engine", "ray")
+    finally:
+        ray.shutdown()
+    assert result.exit_code == 0, result.output
+    local = tmp_path / "big.jsonl"
+    local.write_bytes((SAMPLE / "stdlib_docstrings.jsonl").read_bytes() * 3)
+    assert run(str(local), "-o", str(tmp_path / "local"), *args).exit_code == 0
+    got = download(s3, f"{BUCKET}/ray-out", tmp_path / "from-s3")
+    assert rows(got) == rows(tmp_path / "local") and len(open_dataset(got).manifest["shards"]) > 3

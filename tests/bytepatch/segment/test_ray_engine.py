@@ -100,13 +100,15 @@ def test_a_worker_killed_mid_run_still_gives_the_whole_dataset(local_ray, corpus
         except BaseException as exc:  # re-raised below, in the test's thread
             result["error"] = exc
 
+    earlier = set(_actor_pids())  # actors of an earlier run, should any linger: not this run's
     thread = threading.Thread(target=run)
     thread.start()
     killed = None
     deadline = time.monotonic() + 240
     while thread.is_alive() and killed is None and time.monotonic() < deadline:
-        if list(out.glob("train-*.arrow")) and _actor_pids():  # work has started and some is left
-            killed = _actor_pids()[0]
+        actors = [pid for pid in _actor_pids() if pid not in earlier]
+        if list(out.glob("train-*.arrow")) and actors:  # work has started and some is left
+            killed = actors[0]
             os.kill(killed, signal.SIGKILL)
         time.sleep(0.01)
     was_complete_when_killed = (out / "manifest.json").exists()

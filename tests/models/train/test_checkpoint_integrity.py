@@ -1,0 +1,112 @@
+"""Damaged or hostile checkpoints are refused naming the file, never loaded silently
+(issue 13.4 and 13.9): content checksums, wrong structure, wrong shapes, NaN weights."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.models.files import CHECKSUM_KEY, atomic_torch_save, safe_torch_load
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("ckpt")
+    data = tmp / "data"
+    assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
+    run = tmp / "run"
+    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", "2", "--batch-size", "2",
+                    "--seq-len", "32", "--device", "cpu", "train.eval_batches=1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return run, data
+
+
+@pytest.fixture
+def run(trained, tmp_path) -> Path:
+    shutil.copytree(trained[0], tmp_path / "run")
+    return tmp_path / "run"
+
+
+def flip_inside_a_tensor(file: Path) -> None:
+    """Flip 64 bytes inside the largest tensor's storage record of the zip (CRC now wrong)."""
+    with zipfile.ZipFile(file) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(file.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.file_size // 2
+    raw[start : start + 64] = bytes(b ^ 0x5A for b in raw[start : start + 64])
+    file.write_bytes(bytes(raw))
+
+
+def test_flipped_bytes_in_a_checkpoint_tensor_are_refused(run, trained):
+    flip_inside_a_tensor(run / "checkpoint.pt")
+    with pytest.raises(ValueError, match="checkpoint.pt: checksum mismatch"):
+        safe_torch_load(run / "checkpoint.pt")
+    for args in (["eval", str(run), str(trained[1]), "--device", "cpu"], ["verify", str(run)]):
+        result = invoke(*args)
+        assert result.exit_code == 1 and "checksum mismatch" in result.output and "Traceback" not in result.output
+
+
+def test_train_resume_refuses_a_damaged_checkpoint(run, trained):
+    flip_inside_a_tensor(run / "checkpoint.pt")
+    result = invoke("train", str(trained[1]), "-o", str(run), "--resume", "--steps", "3")
+    assert result.exit_code != 0 and "checksum mismatch" in str(result.output) + str(result.exception)
+
+
+def test_verify_reports_a_sound_run(run):
+    result = invoke("verify", str(run))
+    assert result.exit_code == 0 and "training run at step 2, checksums match" in result.output, result.output
+
+
+def rewrite(file: Path, change) -> None:
+    obj = safe_torch_load(file)
+    atomic_torch_save(change(obj), file)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: [1, 2, 3], "not a bytepatch train checkpoint"),
+        (lambda c: {**c, "extra": []}, "not a bytepatch train checkpoint"),
+        (lambda c: {**c, "model": {k: v[..., :1] if v.dim() else v for k, v in c["model"].items()}}, "weights do not fit"),
+        (lambda c: {**c, "model": {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                                   for k, v in c["model"].items()}}, "holds NaN or infinite values"),  # fmt: skip
+    ],
+)
+def test_a_malformed_checkpoint_is_a_one_line_error(run, trained, change, message):
+    rewrite(run / "checkpoint.pt", change)
+    result = invoke("eval", str(run), str(trained[1]), "--device", "cpu")
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output
+    assert len([ln for ln in result.output.splitlines() if ln.startswith("Error")]) == 1
+
+
+def test_eval_on_a_directory_without_a_checkpoint(tmp_path, trained):
+    result = invoke("eval", str(tmp_path), str(trained[1]), "--device", "cpu")
+    assert result.exit_code == 1 and "checkpoint.pt: no such file" in result.output and "Traceback" not in result.output
+
+
+def test_stale_checkpoint_temporaries_are_removed_when_a_run_starts(run, trained):
+    stale = run / ".checkpoint.pt.k3j2h1.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    result = invoke("train", str(trained[1]), "-o", str(run), "--resume", "--steps", "3")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+
+
+def test_checksums_are_removed_on_load_and_old_files_still_load(tmp_path):
+    atomic_torch_save({"w": torch.ones(3)}, tmp_path / "a.pt")
+    assert set(safe_torch_load(tmp_path / "a.pt")) == {"w"}
+    torch.save({"w": torch.ones(3)}, tmp_path / "old.pt")  # written before checksums existed
+    assert set(safe_torch_load(tmp_path / "old.pt")) == {"w"}
+    assert CHECKSUM_KEY not in safe_torch_load(tmp_path / "a.pt", full=True)
