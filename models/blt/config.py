@@ -98,7 +98,7 @@ class BLTConfig:
     # the residual added twice, as the BLT reference code and the transformers port do (encoder and
     # decoder). Needed, with decoder_alignment="reference", to run the released weights exactly.
     cross_attn_residual: str = "single"
-    attn_impl: str = "sdpa"  # "sdpa" (fused) or "reference" (plain masked softmax, for tests)
+    attn_impl: str = "sdpa"  # "sdpa" (linear-memory masks, fused kernel), "dense" (T x T masks) or "reference" (tests)
 
     def __post_init__(self) -> None:
         if self.cross_attn_k < 1:

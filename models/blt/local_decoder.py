@@ -16,6 +16,7 @@ from torch import nn
 
 from bytepatch.models.blt.config import LocalDecoderConfig
 from bytepatch.models.blt.local_encoder import add_cross
+from bytepatch.models.nn.attention import KVCache, PatchCrossMask, SelfMask
 from bytepatch.models.nn.layers import CrossAttention, RMSNorm, Rotary, TransformerBlock
 
 
@@ -56,19 +57,37 @@ class LocalDecoder(nn.Module):
         byte_states: torch.Tensor,
         patch_states: torch.Tensor,
         dec_patch_ids: torch.Tensor,
-        self_mask: torch.Tensor | None,
+        self_mask: SelfMask | torch.Tensor | None,
     ) -> torch.Tensor:
         """dec_patch_ids (B, T): index of the patch state serving each byte, -1 for none."""
         B, T, _ = byte_states.shape
         P, k, C = patch_states.shape[1], self.k, self.config.dim
         h = self.in_proj(byte_states)  # (B, T, C)
         kv = self.patch_proj(patch_states).view(B, P * k, C)  # (B, P*k, C)
-        slot_patch = torch.arange(P * k, device=h.device) // k  # (P*k,)
-        cross_mask = (dec_patch_ids[:, :, None] == slot_patch[None, None, :])[:, None]  # (B, 1, T, P*k)
+        cross_mask = PatchCrossMask(dec_patch_ids, k, P, bytes_are_queries=True)
         rope = self.rotary(torch.arange(T, device=h.device))
+        return self.decode(h, kv, cross_mask, rope, self_mask)
+
+    def decode(
+        self,
+        h: torch.Tensor,
+        kv: torch.Tensor | None,
+        cross_mask: PatchCrossMask | torch.Tensor | None,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        self_mask: SelfMask | torch.Tensor | None,
+        caches: list[KVCache] | None = None,
+    ) -> torch.Tensor:
+        """Byte inputs h (B, T, C) + patch keys/values kv (B, P*k, C) -> logits (B, T, V) float32.
+
+        `kv` None: no patch to read yet (cross-attention outputs exactly zero). With
+        `caches` (one per layer) the self-attention continues cached positions (generation).
+        """
         for i, block in enumerate(self.blocks):
             if self.config.cross_attn_all_layers or i == 0:
+                # With no patch to read, cross-attention outputs exactly zero (as for a byte whose
+                # patch id is -1); the residual is still added (twice under "reference").
                 cross = self.cross[i if self.config.cross_attn_all_layers else 0]
-                h = add_cross(h, cross(h, kv, cross_mask), self.double_residual)
-            h = block(h, rope, self_mask)
+                out = torch.zeros_like(h) if kv is None else cross(h, kv, cross_mask)
+                h = add_cross(h, out, self.double_residual)
+            h = block(h, rope, self_mask, None if caches is None else caches[i])
         return self.head(self.norm(h)).float()  # (B, T, V), float32 for a stable loss under autocast

@@ -17,6 +17,7 @@ from torch import nn
 
 from bytepatch.models.blt.config import LocalEncoderConfig
 from bytepatch.models.blt.hash_ngram import HashNgramEmbedding
+from bytepatch.models.nn.attention import PatchCrossMask, SelfMask
 from bytepatch.models.nn.layers import CrossAttention, Rotary, TransformerBlock
 
 
@@ -74,24 +75,36 @@ class LocalEncoder(nn.Module):
         ids: torch.Tensor,
         patch_ids: torch.Tensor,
         n_patches: int,
-        self_mask: torch.Tensor | None,
+        self_mask: SelfMask | torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids, patch_ids (B, T); self_mask bool (1, 1, T, T) or None (plain causal)."""
-        B, T = ids.shape
-        k, C = self.k, self.config.dim
+        """ids, patch_ids (B, T); self_mask for (T, T) (a `SelfMask`, a dense bool or None = plain causal)."""
+        T = ids.shape[1]
         x = self.embed(ids)  # (B, T, C)
         rope = self.rotary(torch.arange(T, device=ids.device))
-        # Query slot q belongs to patch q // k and may read exactly that patch's bytes.
-        slot_patch = torch.arange(n_patches * k, device=ids.device) // k  # (P*k,)
-        cross_mask = (slot_patch[None, :, None] == patch_ids[:, None, :])[:, None]  # (B, 1, P*k, T)
-        queries = None
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
+        states = []
+        for block in self.blocks:
             x = block(x, rope, self_mask)
-            if self.config.cross_attn_all_layers or i == last:
-                if queries is None:
-                    pooled = max_pool_patches(x, patch_ids, n_patches)  # (B, P, C)
-                    queries = self.pool_proj(pooled).view(B, n_patches * k, C)  # (B, P*k, C)
-                cross = self.cross[i if self.config.cross_attn_all_layers else 0]
-                queries = add_cross(queries, cross(queries, x, cross_mask), self.double_residual)
-        return x, queries.view(B, n_patches, k * C)
+            states.append(x)
+        # Query slot q belongs to patch q // k and may read exactly that patch's bytes.
+        cross_mask = PatchCrossMask(patch_ids, self.k, n_patches, bytes_are_queries=False)
+        return x, self.pool(states, patch_ids, n_patches, cross_mask)
+
+    def pool(
+        self, states: list[torch.Tensor], patch_ids: torch.Tensor, n_patches: int, cross_mask: PatchCrossMask | None
+    ) -> torch.Tensor:
+        """Patch vectors (B, P, k * C) from every layer's byte states (each (B, T, C)).
+
+        The k queries of a patch start from the max-pool of its bytes at the first pooling
+        layer (the last layer, or the first with `cross_attn_all_layers`) and read them
+        by cross-attention at every pooling layer. Generation calls this too, on the bytes
+        of the patches it closes.
+        """
+        B, k, C = states[0].shape[0], self.k, self.config.dim
+        all_layers = self.config.cross_attn_all_layers
+        first = 0 if all_layers else len(states) - 1
+        pooled = max_pool_patches(states[first], patch_ids, n_patches)  # (B, P, C)
+        queries = self.pool_proj(pooled).view(B, n_patches * k, C)  # (B, P*k, C)
+        for i in range(first, len(states)):
+            out = self.cross[i if all_layers else 0](queries, states[i], cross_mask)
+            queries = add_cross(queries, out, self.double_residual)
+        return queries.view(B, n_patches, k * C)

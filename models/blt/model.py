@@ -24,8 +24,11 @@ t depend only on bytes 0..t: perturbing byte t never changes logits at positions
 < t. The trade-off of "strict": the byte that ends a patch predicts the first byte
 of the next patch without the fresh summary of its own patch.
 
-Validation of `patch_lengths` needs values on the host, so it is skipped while
-torch.compile traces the model (validate your data loader once eagerly).
+Validation: shapes and dtypes are checked in every forward (free). Values (id range,
+patch lengths summing to T, zero padding on the right) need a device-to-host sync
+each, so forward checks them only for CPU inputs unless `BLT(config, check_inputs=True)`;
+the data loader checks every batch at collate time on the host (`validate_inputs`).
+Nothing is checked while torch.compile traces the model.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from torch import nn
 
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.blt.global_transformer import GlobalTransformer
-from bytepatch.models.nn.layers import causal_mask, init_weights
+from bytepatch.models.nn.attention import chunk_for, self_mask
+from bytepatch.models.nn.layers import init_weights
 from bytepatch.models.blt.local_decoder import LocalDecoder
 from bytepatch.models.blt.local_encoder import LocalEncoder
 from bytepatch.models.nn.transformer import IGNORE_INDEX
@@ -47,8 +51,8 @@ def _is_compiling() -> bool:
     return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
 
 
-def validate_inputs(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: int) -> None:
-    """Raise ValueError with a clear message when ids/patch_lengths break the forward contract."""
+def check_input_shapes(ids: torch.Tensor, patch_lengths: torch.Tensor) -> None:
+    """Raise ValueError when shapes or dtypes break the forward contract (metadata only: no device sync)."""
     if ids.dim() != 2 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
         raise ValueError(f"ids must be a (B, T) integer tensor, got {tuple(ids.shape)} {ids.dtype}")
     if patch_lengths.dim() != 2 or patch_lengths.dtype.is_floating_point or patch_lengths.dtype == torch.bool:
@@ -58,6 +62,11 @@ def validate_inputs(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: 
         raise ValueError(f"batch sizes differ: ids has {B} rows, patch_lengths {patch_lengths.shape[0]}")
     if T == 0 or patch_lengths.shape[1] == 0:
         raise ValueError("empty input: need at least one byte and one patch per row")
+
+
+def check_input_values(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: int) -> None:
+    """Raise ValueError when id or patch-length values break the contract (reads values: a sync on GPU)."""
+    T = ids.shape[1]
     if ids.min() < 0 or ids.max() >= vocab_size:
         raise ValueError(f"ids must lie in [0, {vocab_size}), got range [{int(ids.min())}, {int(ids.max())}]")
     if patch_lengths.min() < 0:
@@ -69,6 +78,15 @@ def validate_inputs(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: 
     if (sums != T).any():
         bad = int((sums != T).nonzero()[0, 0])
         raise ValueError(f"patch_lengths of row {bad} sum to {int(sums[bad])}, expected T = {T}")
+
+
+def validate_inputs(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: int) -> None:
+    """Raise ValueError with a clear message when ids/patch_lengths break the forward contract.
+
+    Data loaders call this at collate time, on the host, so the training step need not.
+    """
+    check_input_shapes(ids, patch_lengths)
+    check_input_values(ids, patch_lengths, vocab_size)
 
 
 def patch_ids_from_lengths(patch_lengths: torch.Tensor, T: int) -> torch.Tensor:
@@ -99,9 +117,15 @@ def decoder_patch_ids(patch_lengths: torch.Tensor, T: int, alignment: str) -> to
 class BLT(nn.Module):
     """Byte Latent Transformer; see the module docstring for the forward contract."""
 
-    def __init__(self, config: BLTConfig):
+    def __init__(self, config: BLTConfig, check_inputs: bool | None = None):
+        """`check_inputs`: check id and patch-length *values* in every forward. None (default):
+        only for inputs on the CPU, where it costs no device sync; on an accelerator the
+        data loader checks them at collate time (`validate_inputs`) and forward checks
+        shapes only, keeping ~6 device-to-host syncs per step off the hot path. True: always
+        (debugging); False: never."""
         super().__init__()
         self.config = config
+        self.check_inputs = check_inputs
         c = config
         self.encoder = LocalEncoder(c.encoder, c.cross_attn_k, c.vocab_size, c.attn_impl, c.cross_attn_residual)
         self.latent = GlobalTransformer(c.latent, c.cross_attn_k * c.encoder.dim, c.attn_impl)
@@ -121,16 +145,20 @@ class BLT(nn.Module):
         targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not _is_compiling():
-            validate_inputs(ids, patch_lengths, self.config.vocab_size)
+            check_input_shapes(ids, patch_lengths)
+            check = self.check_inputs if self.check_inputs is not None else ids.device.type == "cpu"
+            if check:
+                check_input_values(ids, patch_lengths, self.config.vocab_size)
         B, T = ids.shape
         P = patch_lengths.shape[1]
         c = self.config
         patch_ids = patch_ids_from_lengths(patch_lengths, T)  # (B, T)
-        enc_mask = causal_mask(T, window=c.encoder.window, device=ids.device)  # (1, 1, T, T) or None
+        chunk = chunk_for(c.attn_impl)  # linear-memory windows, or dense masks for the reference impl
+        enc_mask = self_mask(T, window=c.encoder.window, chunk=chunk, device=ids.device)
         byte_states, patches = self.encoder(ids, patch_ids, P, enc_mask)  # (B, T, dE), (B, P, k*dE)
         patch_states = self.latent(patches)  # (B, P, dG)
         dec_ids = decoder_patch_ids(patch_lengths, T, c.decoder_alignment)  # (B, T)
-        dec_mask = causal_mask(T, window=c.decoder.window, device=ids.device)
+        dec_mask = self_mask(T, window=c.decoder.window, chunk=chunk, device=ids.device)
         logits = self.decoder(byte_states, patch_states, dec_ids, dec_mask)  # (B, T, V)
         loss = None
         if targets is not None:

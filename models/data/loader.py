@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bytepatch.ids import VOCAB_SIZE
+from bytepatch.models.blt.model import validate_inputs
 from bytepatch.models.data.packing import Framed, collate, pack_row
 from bytepatch.models.data.sources import DocumentSource
 
@@ -43,7 +45,13 @@ STATE_VERSION = 1
 
 
 def to_torch(batch: dict[str, Any]) -> dict[str, Any]:
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()}
+    """A collated batch as CPU tensors, its ids and patch lengths checked here, on the host.
+
+    The check is why the model's forward need not read values (a device sync each) on an accelerator.
+    """
+    out = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()}
+    validate_inputs(out["ids"], out["patch_lengths"], VOCAB_SIZE)
+    return out
 
 
 class _Stream:

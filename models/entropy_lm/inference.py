@@ -26,9 +26,14 @@ forward pass uses), so keys are rotated once, when computed, and cached rotated.
 Angles are computed in float64 before cos/sin, so byte 10^8 of a document is rotated
 as precisely as byte 10 (float32 angles would be off by ~0.06 rad at 10^6).
 
-Trade-offs: masks are dense booleans (B, 1, T, window - 1 + T) and each chunk's
-attention costs T x (window - 1 + T) scores where T x window would do, which is
-simple, runs on any SDPA backend, and is cheap next to the MLPs for T ~ window.
+Each chunk runs through the model's own `TransformerBlock`s with a `KVCache` per
+layer (the block training and generation use), under a `SelfMask` over [cached,
+new] keys: dense (B, 1, T, window - 1 + T) while T <= window, chunked windows
+(linear memory) for longer chunks.
+
+Trade-offs: each chunk's attention costs T x (window - 1 + T) scores where
+T x window would do, which is simple, runs on any SDPA backend, and is cheap next
+to the MLPs for T ~ window.
 A document is walked by one lane from start to end, so one document much longer than
 the others in a call keeps its lane busy while the rest idle (splitting it would
 need an overlap of the full receptive field). `model.forward` is the reference
@@ -44,11 +49,10 @@ import numpy as np
 import torch
 
 from bytepatch.ids import BOS_ID, OFFSET
-from bytepatch.models.nn.layers import apply_rotary, attend
+from bytepatch.models.nn.attention import KVCache, chunk_for, self_mask
 from bytepatch.models.nn.transformer import ByteTransformer
 
 PAD_DOC = -1  # document index of padding positions in a lane
-NO_DOC = -2  # document index of empty cache slots (before the first chunk)
 
 
 def receptive_field(model: ByteTransformer) -> int:
@@ -119,7 +123,6 @@ class StreamingScorer:
         self.model = model
         self.chunk_len = chunk_len
         self.autocast_dtype = autocast_dtype
-        self.cache_len = model.config.window - 1
 
     @torch.inference_mode()
     def score(self, docs: Sequence[bytes], n_lanes: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -134,19 +137,11 @@ class StreamingScorer:
         return split(out_h), split(out_s)
 
     def _run(self, lanes: _Lanes, out_h: np.ndarray, out_s: np.ndarray) -> None:
-        model, T, W1 = self.model, self.chunk_len, self.cache_len
+        model, T = self.model, self.chunk_len
         device = next(model.parameters()).device
-        B, N = lanes.ids.shape
-        c = model.config
-        H, D = c.n_heads, c.dim // c.n_heads
-        act_dtype = self.autocast_dtype or next(model.parameters()).dtype
-        cache_k = [torch.zeros(B, H, W1, D, device=device, dtype=act_dtype) for _ in model.blocks]
-        cache_v = [torch.zeros(B, H, W1, D, device=device, dtype=act_dtype) for _ in model.blocks]
-        cache_doc = torch.full((B, W1), NO_DOC, device=device, dtype=torch.int64)
-        # Band over [cache, chunk] keys: chunk query i sits at key index W1 + i and sees W1 + i - j in [0, window).
-        qi = torch.arange(T, device=device)[:, None] + W1
-        kj = torch.arange(W1 + T, device=device)[None, :]
-        band = (qi - kj >= 0) & (qi - kj <= W1)  # (T, W1 + T)
+        N = lanes.ids.shape[1]
+        # One rolling cache per layer: rotated keys, values and document ids of the last window - 1 positions.
+        caches = [KVCache(model.config.window) for _ in model.blocks]
         inv_freq = model.rotary.inv_freq.to(device, torch.float64)
         for start in range(0, N, T):
             stop = min(start + T, N)
@@ -154,16 +149,17 @@ class StreamingScorer:
             chunk = lambda a, fill: torch.from_numpy(np.pad(a[:, start:stop], ((0, 0), (0, pad)), constant_values=fill))  # noqa: E731
             idx = chunk(lanes.ids, BOS_ID).to(device, torch.int64)
             doc = chunk(lanes.doc, PAD_DOC).to(device, torch.int64)
-            key_doc = torch.cat([cache_doc, doc], 1)  # (B, W1 + T)
-            mask = (band[None] & (doc[:, :, None] == key_doc[:, None, :]))[:, None]  # (B, 1, T, W1 + T)
+            first = caches[0]
+            mask = self_mask(
+                T, window=model.config.window, doc_ids=doc, n_past=first.length, past_doc_ids=first.doc_ids,
+                chunk=chunk_for(model.config.attn_impl), device=device,
+            )
             angles = chunk(lanes.pos, 0).to(device, torch.float64)[:, None, :, None] * inv_freq  # (B, 1, T, D/2)
             rope = (angles.cos().float(), angles.sin().float())
             with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 x = model.tok_emb(idx)  # (B, T, C)
-                for layer, block in enumerate(model.blocks):
-                    x, cache_k[layer], cache_v[layer] = _block_step(
-                        block, x, cache_k[layer], cache_v[layer], rope, mask
-                    )
+                for block, cache in zip(model.blocks, caches):
+                    x = block(x, rope, mask, cache, doc)  # the block training uses, continuing the cache
                 logits = model.head(model.norm(x)).float()  # (B, T, V)
             logp = torch.log_softmax(logits.float(), dim=-1)
             h = -(logp.exp() * logp).sum(-1)  # (B, T) nats
@@ -173,23 +169,3 @@ class StreamingScorer:
             keep = dest >= 0
             out_h[dest[keep]] = h.cpu().numpy()[keep]
             out_s[dest[keep]] = s.cpu().numpy()[keep]
-            cache_doc = key_doc[:, key_doc.shape[1] - W1 :]
-
-
-def _block_step(block, x, cache_k, cache_v, rope, mask):
-    """One `TransformerBlock` over a chunk with cached (rotated) keys and values; returns (x, new_k, new_v).
-
-    Mirrors `TransformerBlock.forward` + `SelfAttention.forward` with keys/values of
-    the previous `window - 1` positions prepended; rope = (cos, sin), each (B, 1, T, D/2).
-    """
-    attn = block.attn
-    h = block.attn_norm(x)
-    q, k, v = (w(h).unflatten(-1, (attn.n_heads, -1)).transpose(1, 2) for w in (attn.wq, attn.wk, attn.wv))
-    q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)  # (B, H, T, D)
-    k_all = torch.cat([cache_k, k.to(cache_k.dtype)], 2)  # (B, H, W1 + T, D)
-    v_all = torch.cat([cache_v, v.to(cache_v.dtype)], 2)
-    y = attend(q, k_all.to(q.dtype), v_all.to(q.dtype), mask, impl=attn.impl)
-    x = x + attn.wo(y.transpose(1, 2).flatten(-2))
-    x = x + block.mlp(block.mlp_norm(x))
-    keep = k.shape[2]  # drop the T oldest: the cache keeps the last W1 positions
-    return x, k_all[:, :, keep:], v_all[:, :, keep:]

@@ -39,11 +39,20 @@ class EntropyStream(Protocol):
 
     def push(self, byte: int) -> None: ...
 
+    def push_many(self, data: bytes) -> np.ndarray:
+        """Push bytes in one batched pass; float64 (len(data),): `next_entropy` after each push."""
+        ...
+
 
 def entropy_of_logits(logits: torch.Tensor) -> float:
     """Entropy (nats) of softmax(logits) over the whole vocabulary, as the batch scorer computes it."""
+    return float(entropies_of_logits(logits))
+
+
+def entropies_of_logits(logits: torch.Tensor) -> np.ndarray:
+    """Entropies (nats, float64) of softmax over the last axis of logits (..., vocab)."""
     logp = torch.log_softmax(logits.float(), dim=-1)
-    return float(-(logp.exp() * logp).sum(-1))
+    return (-(logp.exp() * logp).sum(-1)).double().cpu().numpy()
 
 
 class WindowEntropyStream:
@@ -61,6 +70,19 @@ class WindowEntropyStream:
     def push(self, byte: int) -> None:
         self.tail = (self.tail + bytes([byte]))[-self.model.context_length :]
         self.next_entropy = self._score()
+
+    def push_many(self, data: bytes) -> np.ndarray:
+        """One scoring call for all of `data`: its last context_length bytes before each byte are there."""
+        if not data:
+            return np.empty(0)
+        text = self.tail + bytes(data)
+        h = np.asarray(self.model.entropies([text + self.PLACEHOLDER])[0], dtype=np.float64)
+        values = h[len(self.tail) + 1 :]  # after pushing data[j], the next byte sits at index len(tail) + j + 1
+        if not np.isfinite(values).all():
+            raise ValueError("entropy model returned a non-finite entropy")
+        self.tail = text[-self.model.context_length :]
+        self.next_entropy = float(values[-1])
+        return values
 
     def _score(self) -> float:
         # While the document is shorter than the context, the tail is the whole document
@@ -81,6 +103,14 @@ class TransformerEntropyStream:
 
     def push(self, byte: int) -> None:
         self.next_entropy = entropy_of_logits(self.stepper.step(byte + OFFSET))
+
+    def push_many(self, data: bytes) -> np.ndarray:
+        """All of `data` through the stepper in one batched pass (a prefill)."""
+        if not data:
+            return np.empty(0)
+        values = entropies_of_logits(self.stepper.feed([b + OFFSET for b in data]))
+        self.next_entropy = float(values[-1])
+        return values
 
 
 def entropy_stream(model: EntropyModel, cached: bool = True) -> EntropyStream:

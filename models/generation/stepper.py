@@ -1,109 +1,97 @@
-"""Steppers: run a model one position at a time with KV caches, for generation.
+"""Steppers: run a model over the next positions with KV caches, for generation.
 
-    stepper = BLTStepper(blt)                    # or TransformerStepper(byte_transformer)
-    logits = stepper.step(BOS_ID, next_starts_patch=True)
-    logits = stepper.step(byte + 4, next_starts_patch=...)   # (260,) float32, predicts the next id
+    stepper = BLTStepper(blt)                          # or TransformerStepper(byte_transformer)
+    logits = stepper.feed([BOS_ID, *prompt_ids], starts)   # (n, 260): the prompt in one batched pass
+    logits = stepper.step(byte + 4, next_starts_patch=...)  # (260,): one more position
 
-Each call feeds the id at the next position and returns the logits there, equal (up
-to float rounding; tested) to those of a full `forward` over the whole sequence with
-the same patches. What is cached:
+`feed` takes the ids at the next n positions and returns the logits at each, equal
+(up to float rounding; tested) to those of a full `forward` over the whole sequence
+with the same patches; `step` is `feed` of one id. So prefilling a prompt costs one
+pass linear in its length (the windowed attention of `nn.attention` keeps it linear
+for long prompts too), and every later byte costs O(layers x window).
 
+What is cached, through the model's own blocks (`TransformerBlock(..., cache=)`):
 - local encoder and decoder, and `ByteTransformer`: per layer, the rotated keys and
-  values of the last `window` positions (a sliding window never reads further back),
-  so a byte costs O(layers x window) whatever the length;
+  values of the last `window - 1` positions (a sliding window never reads further back);
 - latent global transformer: per layer, the keys and values of every closed patch;
   it runs once per patch, when the patch closes;
-- the open patch's byte states (per encoder layer), which its pooling reads once it
-  closes.
+- the open patch's byte states (per encoder layer), which its pooling reads once it closes.
 
-`next_starts_patch` is the patcher's decision for the *next* position, which every
-rule knows before that byte exists (see `bytepatch.patchers.incremental`). The stepper
-needs it now because the patch that ends here must be closed here: under the
-"reference" decoder alignment this very byte reads its own patch's global state.
+`starts[i]` (`next_starts_patch`) is the patcher's decision for the position *after*
+ids[i], which every rule knows before that byte exists (see
+`bytepatch.patchers.incremental`). The stepper needs it now because the patch that
+ends at ids[i] must be closed there: under the "reference" decoder alignment that
+very byte reads its own patch's global state.
 
-Trade-off: one position per call (a prompt is fed byte by byte, not as one batched
-prefill) and batch size 1. That keeps the cached path a line-by-line mirror of
-`forward` and easy to check, at the price of slower prompt processing; fine for
-interactive generation, not for serving.
+Trade-off: batch size 1 (one text); serving many texts at once would batch lanes as
+`entropy_lm.inference` does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from bytepatch.models.blt.local_encoder import add_cross
 from bytepatch.models.blt.model import BLT
-from bytepatch.models.nn.layers import Rotary, TransformerBlock, apply_rotary, attend
+from bytepatch.models.nn.attention import KVCache, PatchCrossMask, SelfMask, self_mask
+from bytepatch.models.nn.layers import Rotary
 from bytepatch.models.nn.transformer import ByteTransformer
 
 
-class KVCache:
-    """Rotated keys and values of one self-attention layer, trimmed to the last `window` positions."""
-
-    def __init__(self, window: int | None) -> None:
-        self.window = window  # None = keep everything (plain causal)
-        self.k: torch.Tensor | None = None  # (1, H, t, D)
-        self.v: torch.Tensor | None = None
-
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add one position's (1, H, 1, D) key/value; returns everything the new query may attend to."""
-        self.k = k if self.k is None else torch.cat([self.k, k], 2)
-        self.v = v if self.v is None else torch.cat([self.v, v], 2)
-        if self.window is not None and self.k.shape[2] > self.window:
-            # The window counts the query itself: keep it and the window - 1 before it.
-            self.k, self.v = self.k[:, :, -self.window :], self.v[:, :, -self.window :]
-        return self.k, self.v
-
-
-def block_step(block: TransformerBlock, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], cache: KVCache):
-    """`TransformerBlock.forward` for one new position x (1, 1, C), reading earlier keys from `cache`."""
-    attn = block.attn
-    h = block.attn_norm(x)
-    q, k, v = (w(h).unflatten(-1, (attn.n_heads, -1)).transpose(1, 2) for w in (attn.wq, attn.wk, attn.wv))
-    keys, values = cache.append(apply_rotary(k, *rope), v)  # (1, H, t, D)
-    y = attend(apply_rotary(q, *rope), keys, values, None, impl=attn.impl)  # every cached key is visible
-    x = x + attn.wo(y.transpose(1, 2).flatten(-2))
-    return x + block.mlp(block.mlp_norm(x))
-
-
 class Stack:
-    """A list of transformer blocks stepped together, each with its own cache."""
+    """Transformer blocks run with one KV cache each; positions continue from call to call."""
 
     def __init__(self, blocks: nn.ModuleList, rotary: Rotary, window: int | None) -> None:
-        self.blocks, self.rotary = blocks, rotary
+        self.blocks, self.rotary, self.window = blocks, rotary, window
         self.caches = [KVCache(window) for _ in blocks]
+        self.pos = 0  # positions fed so far
 
-    def step(self, x: torch.Tensor, pos: int) -> list[torch.Tensor]:
-        """x (1, 1, C) at position `pos` -> the output of every block, each (1, 1, C)."""
-        rope = self.rotary(torch.tensor([pos], device=x.device))
+    def prepare(self, T: int, device: torch.device) -> tuple[tuple[torch.Tensor, torch.Tensor], SelfMask]:
+        """RoPE tables and mask for the next T positions (call `advance(T)` once they are fed)."""
+        rope = self.rotary(torch.arange(self.pos, self.pos + T, device=device))
+        return rope, self_mask(T, window=self.window, n_past=self.caches[0].length, device=device)
+
+    def advance(self, T: int) -> None:
+        self.pos += T
+
+    def feed(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x (1, T, C) at the next T positions -> the output of every block, each (1, T, C)."""
+        rope, mask = self.prepare(x.shape[1], x.device)
         outs = []
         for block, cache in zip(self.blocks, self.caches):
-            x = block_step(block, x, rope, cache)
+            x = block(x, rope, mask, cache=cache)
             outs.append(x)
+        self.advance(x.shape[1])
         return outs
 
 
 class TransformerStepper:
-    """`ByteTransformer` one position at a time (the byte baseline, and the entropy LM)."""
+    """`ByteTransformer` over the next positions, batch size 1."""
 
     def __init__(self, model: ByteTransformer) -> None:
         self.model = model
         self.stack = Stack(model.blocks, model.rotary, model.config.window)
-        self.pos = 0
 
     @torch.inference_mode()
-    def step(self, token: int, next_starts_patch: bool = False) -> torch.Tensor:
-        """Feed one id; logits (vocab,) float32 for the next. Patches do not exist here."""
+    def feed(self, tokens: Sequence[int], starts: Sequence[bool] | None = None) -> torch.Tensor:
+        """Feed ids at the next n positions; logits (n, vocab) float32, row i predicts the id after tokens[i].
+
+        `starts` (patch decisions) is accepted for symmetry with `BLTStepper` and ignored.
+        """
         m = self.model
-        x = m.tok_emb(torch.tensor([[token]], device=m.head.weight.device))  # (1, 1, C)
-        x = self.stack.step(x, self.pos)[-1]
-        self.pos += 1
-        return m.head(m.norm(x)).float()[0, 0]
+        x = m.tok_emb(torch.tensor([list(tokens)], device=m.head.weight.device))  # (1, n, C)
+        x = self.stack.feed(x)[-1]
+        return m.head(m.norm(x)).float()[0]
+
+    def step(self, token: int, next_starts_patch: bool = False) -> torch.Tensor:
+        """Feed one id; logits (vocab,) for the next. Patches do not exist here."""
+        return self.feed([token])[-1]
 
 
 class BLTStepper:
-    """`BLT` one byte at a time: encoder and decoder per byte, the global model per closed patch."""
+    """`BLT` over the next positions: encoder and decoder per byte, the global model per closed patch."""
 
     def __init__(self, model: BLT) -> None:
         self.model = model
@@ -113,60 +101,77 @@ class BLTStepper:
         self.decoder = Stack(dec.blocks, dec.rotary, c.decoder.window)
         self.history = max(c.encoder.ngram_sizes, default=1)  # ids the hash n-grams look back at
         self.tail: list[int] = []
-        self.open: list[list[torch.Tensor]] = []  # per byte of the open patch: its encoder layer outputs
+        self.open: list[torch.Tensor] = []  # per encoder layer: states (1, L, C) of the open patch's bytes
         self.last_kv: torch.Tensor | None = None  # decoder keys/values (1, k, C) of the last closed patch
-        self.pos = 0
-        self.n_patches = 0
 
-    @torch.inference_mode()
+    @property
+    def pos(self) -> int:
+        return self.encoder.pos
+
+    @property
+    def n_patches(self) -> int:
+        return self.latent.pos
+
     def step(self, token: int, next_starts_patch: bool) -> torch.Tensor:
         """Feed the id at the next position; logits (vocab,) float32 for the one after."""
+        return self.feed([token], [next_starts_patch])[-1]
+
+    @torch.inference_mode()
+    def feed(self, ids: Sequence[int], starts: Sequence[bool]) -> torch.Tensor:
+        """Feed ids at the next n positions (starts[i]: a patch starts after ids[i]); logits (n, vocab)."""
+        ids, starts = list(ids), [bool(s) for s in starts]
+        if len(ids) != len(starts) or not ids:
+            raise ValueError(f"need one start decision per id and at least one id, got {len(ids)} and {len(starts)}")
         m = self.model
-        self.tail = (self.tail + [token])[-self.history :]
-        ids = torch.tensor([self.tail], device=m.decoder.head.weight.device)
-        x = m.encoder.embed(ids)[:, -1:]  # (1, 1, C): the hash n-grams see the ids before it too
-        layers = self.encoder.step(x, self.pos)
-        self.open.append(layers)
-        # Every closed patch ended before this byte's patch began: "strict" reads the latest.
-        kv = self.last_kv
-        if next_starts_patch:
-            self._close_patch()
-            if m.config.decoder_alignment == "reference":
-                kv = self.last_kv  # this byte ends the patch, so it reads that patch's state
-        logits = self._decode(layers[-1], kv)
-        self.pos += 1
-        return logits
+        device = m.decoder.head.weight.device
+        context = self.tail + ids
+        x = m.encoder.embed(torch.tensor([context], device=device))[:, len(self.tail) :]  # n-grams see earlier ids
+        self.tail = context[-self.history :]
+        layers = self.encoder.feed(x)  # per layer (1, n, C)
+        ends = [i for i, s in enumerate(starts) if s]  # new positions that end a patch
+        previous_kv = self.last_kv
+        new_kv = self._close_patches(layers, ends)
+        kv = [t for t in (previous_kv, new_kv) if t is not None]
+        return self._decode(layers[-1], torch.cat(kv, 1) if kv else None, ends, previous_kv is not None)
 
-    def _close_patch(self) -> None:
-        """Pool the open patch into k queries, run the global model one patch, keep its decoder keys."""
-        m, enc, k = self.model, self.model.encoder, self.model.config.cross_attn_k
-        all_layers = enc.config.cross_attn_all_layers
-        per_layer = [torch.cat(states, 1) for states in zip(*self.open)]  # each (1, L, C)
-        first = 0 if all_layers else len(per_layer) - 1
-        pooled = per_layer[first].amax(1)  # (1, C): max-pool of the patch's byte states
-        queries = enc.pool_proj(pooled).view(1, k, -1)  # (1, k, C)
-        for i in range(first, len(per_layer)):
-            # Only this patch's bytes are here, so no mask is needed.
-            queries = add_cross(queries, enc.cross[i if all_layers else 0](queries, per_layer[i], None), enc.double_residual)
-        patch = m.latent.in_proj(queries.reshape(1, 1, -1))  # (1, 1, dG)
-        state = self.latent.step(patch, self.n_patches)[-1]  # (1, 1, dG)
-        self.last_kv = m.decoder.patch_proj(state).view(1, k, -1)  # (1, k, C_dec)
-        self.n_patches += 1
-        self.open = []
+    def _close_patches(self, layers: list[torch.Tensor], ends: list[int]) -> torch.Tensor | None:
+        """Pool the patches that end among the new positions, run them through the global model.
 
-    def _decode(self, byte_state: torch.Tensor, kv: torch.Tensor | None) -> torch.Tensor:
-        dec = self.model.decoder
-        all_layers = dec.config.cross_attn_all_layers
-        h = dec.in_proj(byte_state)  # (1, 1, C)
-        rope = dec.rotary(torch.tensor([self.pos], device=h.device))
-        for i, (block, cache) in enumerate(zip(self.decoder.blocks, self.decoder.caches)):
-            if all_layers or i == 0:
-                # With no patch to read (bytes of the first patch) cross-attention outputs exactly zero,
-                # as in `forward`; the residual is still added (twice under "reference").
-                out = torch.zeros_like(h) if kv is None else dec.cross[i if all_layers else 0](h, kv, None)
-                h = add_cross(h, out, dec.double_residual)
-            h = block_step(block, h, rope, cache)
-        return dec.head(dec.norm(h)).float()[0, 0]
+        Returns their decoder keys/values (1, n_closed * k, C); keeps the still-open bytes.
+        """
+        held = self.open[0].shape[1] if self.open else 0
+        span = [torch.cat([o, x], 1) for o, x in zip(self.open, layers)] if self.open else layers
+        self.open = [s[:, held + ends[-1] + 1 :] for s in span] if ends else span
+        if not ends:
+            return None
+        m, k = self.model, self.model.config.cross_attn_k
+        bounds = torch.tensor([held + e + 1 for e in ends], device=span[0].device)  # exclusive ends
+        closed = int(bounds[-1])
+        patch_ids = torch.searchsorted(bounds, torch.arange(closed, device=bounds.device), right=True)[None]
+        mask = PatchCrossMask(patch_ids, k, len(ends), bytes_are_queries=False)
+        patches = m.encoder.pool([s[:, :closed] for s in span], patch_ids, len(ends), mask)  # (1, n_closed, k*C)
+        states = self.latent.feed(m.latent.in_proj(patches))[-1]  # (1, n_closed, dG)
+        kv = m.decoder.patch_proj(states).view(1, len(ends) * k, -1)  # (1, n_closed*k, C_dec)
+        self.last_kv = kv[:, -k:]
+        return kv
+
+    def _decode(self, byte_states: torch.Tensor, kv: torch.Tensor | None, ends: list[int], has_previous: bool):
+        """Decoder over the new positions; each reads the patch the alignment rule gives it."""
+        m, k, n = self.model, self.model.config.cross_attn_k, byte_states.shape[1]
+        device = byte_states.device
+        cross = None
+        if kv is not None:
+            # kv holds [last patch closed before this call (if any), patches closed in it]:
+            # byte i reads the newest of those ending before it ("strict") or at it ("reference").
+            ends_t = torch.tensor(ends, dtype=torch.long, device=device)
+            right = m.config.decoder_alignment == "reference"
+            closed_by_i = torch.searchsorted(ends_t, torch.arange(n, device=device), right=right)
+            patch = closed_by_i + int(has_previous) - 1  # -1: nothing to read yet
+            cross = PatchCrossMask(patch[None], k, kv.shape[1] // k, bytes_are_queries=True)
+        rope, mask = self.decoder.prepare(n, device)
+        logits = m.decoder.decode(m.decoder.in_proj(byte_states), kv, cross, rope, mask, self.decoder.caches)
+        self.decoder.advance(n)
+        return logits.float()[0]
 
 
 def stepper_for(model: nn.Module) -> BLTStepper | TransformerStepper:

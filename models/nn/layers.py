@@ -1,17 +1,22 @@
 """Transformer building blocks shared by every bytepatch model.
 
 What is here: `RMSNorm`, interleaved-pair rotary embeddings (`Rotary`,
-`apply_rotary`), mask builders (`causal_mask`, `doc_ids_from_bos`), one
-attention function with two interchangeable implementations (`attend`: PyTorch
-SDPA, or a plain masked softmax used as the reference in tests), `SelfAttention`,
-`SwiGLU`, the pre-norm `TransformerBlock`, and `CrossAttention`.
+`apply_rotary`), dense mask builders (`causal_mask`, `doc_ids_from_bos`: the
+reference), `SelfAttention` (with an optional KV cache), `SwiGLU`, the pre-norm
+`TransformerBlock`, and `CrossAttention`. The attention arithmetic lives in
+`attention`: `attend` (dense masks, PyTorch SDPA or a plain masked softmax), and
+the linear-memory paths (`SelfMask`: chunked sliding windows; `PatchCrossMask`:
+byte <-> patch cross-attention).
 
-Trade-off: masks are dense booleans `(B, 1, Tq, Tk)` handed to
-`scaled_dot_product_attention`. That is simple, works on every backend from
-torch 2.4 on, compiles, and runs under autocast, but costs O(T^2) memory for the
-mask; flex attention would be faster for long sliding windows on GPU but is not
-available everywhere. The pure causal case (no window, no documents) takes the
-`is_causal=True` path, which lets SDPA pick flash attention.
+One block for every use: training passes a mask for the whole sequence; generation
+and streaming inference pass a `KVCache` and a mask over [cached, new] positions
+(`attention.self_mask(..., n_past=cache.length)`), so a prompt is prefilled in one
+call and later positions are fed one (or a chunk) at a time through the same code.
+
+Masks: a dense boolean tensor (B, 1, Tq, Tk) is still accepted everywhere (the
+reference, O(T^2) memory); models build `SelfMask`/`PatchCrossMask` instead, whose
+memory grows linearly with T at a fixed window. The pure causal case (no window,
+no documents) takes SDPA's `is_causal=True` path, which lets it pick flash attention.
 
 Conventions: inputs are `(B, T, C)`; heads are split as `(B, H, T, D)`; a mask
 entry `True` means "may attend". A query row with no allowed key returns zeros
@@ -27,7 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ATTENTION_IMPLS = ("sdpa", "reference")
+from bytepatch.models.nn.attention import (  # noqa: F401  (attend and ATTENTION_IMPLS are re-exported)
+    ATTENTION_IMPLS,
+    KVCache,
+    PatchCrossMask,
+    SelfMask,
+    attend,
+    patch_cross_attention,
+    self_attend,
+)
+
 
 
 class RMSNorm(nn.Module):
@@ -106,46 +120,6 @@ def causal_mask(
     return mask
 
 
-def attend(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None = None,
-    *,
-    is_causal: bool = False,
-    impl: str = "sdpa",
-) -> torch.Tensor:
-    """Scaled dot-product attention over (B, H, T, D) tensors.
-
-    `mask` is boolean, broadcastable to (B, H, Tq, Tk), True = may attend; rows
-    with no allowed key give zeros. `impl="sdpa"` calls PyTorch's fused kernel,
-    `impl="reference"` a plain masked softmax (the ground truth in tests).
-    """
-    if mask is not None and is_causal:
-        raise ValueError("pass either a mask or is_causal, not both")
-    empty_rows = None
-    if mask is not None:
-        # A fully masked row would make softmax produce NaN; let it see every key,
-        # then zero its output, so padded queries are harmless and gradients stay finite.
-        empty_rows = ~mask.any(-1, keepdim=True)  # (B, 1, Tq, 1)
-        mask = mask | empty_rows
-    if impl == "sdpa":
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
-    elif impl == "reference":
-        scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
-        if is_causal:
-            Tq, Tk = scores.shape[-2:]
-            mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril()
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        out = (scores.softmax(-1) @ v.float()).type_as(q)
-    else:
-        raise ValueError(f"unknown attention impl {impl!r}; choose from {ATTENTION_IMPLS}")
-    if empty_rows is not None:
-        out = out.masked_fill(empty_rows, 0.0)
-    return out
-
-
 class SelfAttention(nn.Module):
     """Multi-head self-attention with interleaved RoPE; the mask decides causality/window/documents."""
 
@@ -164,12 +138,27 @@ class SelfAttention(nn.Module):
         self,
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | SelfMask | None,
+        cache: KVCache | None = None,
+        doc_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x (B, T, C); rope (cos, sin) each (T, D/2); mask bool (., 1, T, T) or None = causal."""
+        """x (B, T, C); rope (cos, sin) each (T, D/2) or (B, 1, T, D/2).
+
+        mask: a `SelfMask` (built for `cache.length` cached positions when a cache is
+        given), a dense bool (., 1, T, T), or None = plain causal. With `cache`, the new
+        rotated keys/values (and `doc_ids` (B, T), when documents are tracked) are appended.
+        """
         q, k, v = (w(x).unflatten(-1, (self.n_heads, -1)).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
         q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)  # (B, H, T, D)
-        y = attend(q, k, v, mask, is_causal=mask is None, impl=self.impl)
+        if isinstance(mask, SelfMask):
+            past = (cache.k, cache.v) if cache is not None else (None, None)
+            y = self_attend(q, k, v, mask, *past, impl=self.impl)
+        elif cache is not None and cache.length:
+            raise ValueError("a cache with past positions needs a SelfMask that accounts for them")
+        else:
+            y = attend(q, k, v, mask, is_causal=mask is None, impl=self.impl)
+        if cache is not None:
+            cache.update(k, v, doc_ids)
         return self.wo(y.transpose(1, 2).flatten(-2))  # (B, T, C)
 
 
@@ -213,9 +202,12 @@ class TransformerBlock(nn.Module):
         self,
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | SelfMask | None,
+        cache: KVCache | None = None,
+        doc_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), rope, mask)
+        """x (B, T, C); see `SelfAttention.forward` for the mask and the optional cache."""
+        x = x + self.attn(self.attn_norm(x), rope, mask, cache, doc_ids)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -240,14 +232,23 @@ class CrossAttention(nn.Module):
         self.wv = nn.Linear(dim, dim, bias=False)
         self.wo = nn.Linear(dim, dim, bias=False)
 
-    def forward(self, x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (B, Tq, C) queries, kv (B, Tk, C), mask bool (B, 1, Tq, Tk) -> (B, Tq, C)."""
+    def forward(self, x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | PatchCrossMask | None) -> torch.Tensor:
+        """x (B, Tq, C) queries, kv (B, Tk, C) -> (B, Tq, C).
+
+        mask: a `PatchCrossMask` (linear memory; dense under impl "reference"), a dense
+        bool (B, 1, Tq, Tk), or None = every key visible.
+        """
         x, kv = self.q_norm(x), self.kv_norm(kv)
-        q = self.wq(x).unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, Tq, D)
-        k = self.wk(kv).unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, H, Tk, D)
-        v = self.wv(kv).unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
-        y = attend(q, k, v, mask, impl=self.impl)
-        return self.wo(y.transpose(1, 2).flatten(-2))
+        q = self.wq(x).unflatten(-1, (self.n_heads, -1))  # (B, Tq, H, D)
+        k = self.wk(kv).unflatten(-1, (self.n_heads, -1))  # (B, Tk, H, D)
+        v = self.wv(kv).unflatten(-1, (self.n_heads, -1))
+        if isinstance(mask, PatchCrossMask) and self.impl == "sdpa":
+            y = patch_cross_attention(q, k, v, mask)  # (B, Tq, H, D)
+        else:
+            if isinstance(mask, PatchCrossMask):
+                mask = mask.dense()
+            y = attend(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask, impl=self.impl).transpose(1, 2)
+        return self.wo(y.flatten(-2))
 
 
 def init_weights(module: nn.Module, n_layers: int, std: float = 0.02) -> None:

@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bytepatch.models.nn.attention import chunk_for, self_mask
 from bytepatch.models.nn.layers import (
     ATTENTION_IMPLS,
     RMSNorm,
     Rotary,
     TransformerBlock,
-    causal_mask,
     init_weights,
     swiglu_hidden_dim,
 )
@@ -62,7 +62,7 @@ class ByteTransformerConfig:
     norm_eps: float = 1e-5  # RMSNorm epsilon
     intermediate_size: int | None = None  # explicit SwiGLU width (e.g. the transformers patcher's); None = rule above
     tie_embeddings: bool = False  # share input embedding and output head (saves vocab*dim params)
-    attn_impl: str = "sdpa"  # "sdpa" (fast, fused) or "reference" (plain masked softmax, for tests)
+    attn_impl: str = "sdpa"  # "sdpa" (linear-memory masks, fused kernel), "dense" (T x T masks) or "reference" (tests)
 
     def __post_init__(self) -> None:
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
@@ -130,7 +130,8 @@ class ByteTransformer(nn.Module):
         B, T = idx.shape
         x = self.tok_emb(idx)  # (B, T, C)
         rope = self.rotary(torch.arange(T, device=idx.device))  # (T, D/2) x2
-        mask = causal_mask(T, window=self.config.window, doc_ids=doc_ids, device=idx.device)
+        chunk = chunk_for(self.config.attn_impl)  # linear-memory windows, or dense masks for the reference impl
+        mask = self_mask(T, window=self.config.window, doc_ids=doc_ids, chunk=chunk, device=idx.device)
         for block in self.blocks:
             x = block(x, rope, mask)
         logits = self.head(self.norm(x)).float()  # (B, T, V); float32 so the loss is stable under autocast

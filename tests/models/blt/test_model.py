@@ -255,3 +255,43 @@ def test_torch_compile_matches_eager():
     eager, _ = m(ids, pl)
     compiled, _ = torch.compile(m)(ids, pl)
     torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)
+
+
+def test_forward_reads_no_values_off_the_cpu():
+    """Value checks are device syncs: off the CPU forward checks shapes only (on the meta device,
+    which holds no data, any value read would raise); `check_inputs=True` restores them for debugging."""
+    ids = torch.ones(2, 40, dtype=torch.long, device="meta")
+    lengths = torch.ones(2, 40, dtype=torch.long, device="meta")
+    logits, loss = BLT(TINY).to("meta")(ids, lengths, targets=ids)
+    assert logits.shape == (2, 40, 260) and loss.shape == ()
+    with pytest.raises(ValueError, match="integer"):  # shapes and dtypes are still checked (free)
+        BLT(TINY).to("meta")(ids, lengths.float())
+    with pytest.raises(Exception):  # the debug flag reads values, which meta tensors do not have
+        BLT(TINY, check_inputs=True).to("meta")(ids, lengths)
+
+
+def test_check_inputs_false_skips_value_checks_on_cpu():
+    with pytest.raises(ValueError, match="sum to 6"):
+        BLT(TINY)(torch.ones(1, 4, dtype=torch.long), torch.tensor([[1, 2, 3]]))
+    BLT(TINY, check_inputs=False)(torch.ones(1, 4, dtype=torch.long), torch.tensor([[1, 2, 1]]))  # not checked
+
+
+def test_linear_memory_attention_matches_dense_reference_on_long_rows():
+    """Chunked local windows and gathered/segment cross-attention == dense masks, logits and gradients."""
+    c = replace(TINY, encoder=replace(TINY.encoder, window=9), decoder=replace(TINY.decoder, window=6))
+    for alignment in ("strict", "reference"):
+        fast = model(replace(c, decoder_alignment=alignment))
+        slow = model(replace(c, decoder_alignment=alignment, attn_impl="reference"))
+        g = torch.Generator().manual_seed(5)
+        T = 150
+        ids = torch.cat([random_ids(T, g), random_ids(T, g)])
+        rows = [random_lengths(T - 10, g, max_len=12) + [10], random_lengths(T, g)]  # a padding patch in row 0
+        P = max(map(len, rows))
+        pl = torch.tensor([r + [0] * (P - len(r)) for r in rows])
+        targets = torch.roll(ids, -1, 1)
+        (a, la), (b, lb) = fast(ids, pl, targets), slow(ids, pl, targets)
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+        la.backward()
+        lb.backward()
+        for p, q in zip(fast.parameters(), slow.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-3)

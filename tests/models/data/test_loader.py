@@ -129,6 +129,19 @@ def test_entropy_model_fingerprint_is_checked(space_dataset: Path):
         DocumentSource([space_dataset], expected, "checkpoint x.pt")
 
 
+def test_batches_are_checked_at_collate_time_on_the_host():
+    """The loader checks ids and patch lengths before a batch leaves it, so the model's forward need not."""
+    from bytepatch.models.data.loader import to_torch
+
+    ids = np.array([[BOS_ID, OFFSET + 1, OFFSET + 2]])
+    ok = to_torch({"ids": ids, "targets": ids, "patch_lengths": np.array([[1, 2]]), "n_bytes": 2})
+    assert ok["patch_lengths"].tolist() == [[1, 2]]
+    with pytest.raises(ValueError, match="sum to 2"):
+        to_torch({"ids": ids, "targets": ids, "patch_lengths": np.array([[1, 1]]), "n_bytes": 2})
+    with pytest.raises(ValueError, match="260"):
+        to_torch({"ids": ids + 300, "targets": ids, "patch_lengths": np.array([[1, 2]]), "n_bytes": 2})
+
+
 def test_packed_batches_of_framed_documents_equal_the_dataset_path(space_dataset: Path):
     """`packed_batches` over framed documents in memory (what `eval` does with text) gives
     exactly the batches `evaluation_batches` gives for the same documents read from a dataset."""

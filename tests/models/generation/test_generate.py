@@ -149,6 +149,96 @@ def test_transformer_stepper_equals_forward():
     torch.testing.assert_close(torch.stack([stepper.step(int(i)) for i in ids[0]]), full, atol=1e-4, rtol=1e-4)
 
 
+def pieces(n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """[0, n) cut at random places: (start, stop) pairs, some of one position, some long."""
+    cuts = np.sort(rng.choice(np.arange(1, n), size=min(n - 1, int(rng.integers(0, 6))), replace=False))
+    bounds = [0, *cuts.tolist(), n]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+@pytest.mark.parametrize("alignment", ["strict", "reference", "reference-hf"])
+@pytest.mark.parametrize("all_layers", [False, True])
+def test_blt_stepper_fed_in_pieces_equals_forward(alignment, all_layers):
+    """Prefill (one long feed, past the window and the attention chunk) + feeds of any size == forward."""
+    model = tiny_blt(alignment, cross_attn_all_layers=all_layers, n_layers=2)
+    rng = np.random.default_rng(3)
+    lengths = [1, *rng.integers(1, 9, size=40).tolist()]
+    T = sum(lengths)
+    assert T > 64  # the default chunk of the windowed attention: the chunked path runs
+    ids = torch.randint(OFFSET, 260, (1, T), generator=torch.Generator().manual_seed(3))
+    ids[0, 0] = BOS_ID
+    with torch.no_grad():
+        full = model(ids, torch.tensor([lengths]))[0][0]
+    starts = set(np.cumsum(lengths).tolist())
+    for split in ([(0, T)], pieces(T, rng), pieces(T, rng)):
+        stepper = BLTStepper(model)
+        got = [stepper.feed(ids[0, a:b].tolist(), [t + 1 in starts for t in range(a, b)]) for a, b in split]
+        torch.testing.assert_close(torch.cat(got), full, atol=1e-4, rtol=1e-4)
+        assert stepper.n_patches == len(lengths) - (T not in starts)
+
+
+def test_transformer_stepper_fed_in_pieces_equals_forward():
+    model = tiny_baseline()
+    ids = torch.randint(0, 260, (1, 150), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = model(ids)[0][0]
+    for split in ([(0, 150)], pieces(150, np.random.default_rng(0))):
+        stepper = TransformerStepper(model)
+        got = torch.cat([stepper.feed(ids[0, a:b].tolist()) for a, b in split])
+        torch.testing.assert_close(got, full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["entropy-global", "entropy-both", "space-cap"])
+def test_prefilled_session_equals_recompute_session(ngram, name):
+    """A long prompt prefilled in one pass gives the logits of the uncached definition, then and after."""
+    spec = patchers(ngram)[name]
+    model = tiny_blt("reference-hf")
+    prompt = TEXT[500:700]
+    cached, slow = CachedSession(model, spec, ngram), RecomputeSession(model, spec, ngram)
+    torch.testing.assert_close(cached.start(prompt), slow.start(prompt), atol=1e-4, rtol=1e-4)
+    for byte in b" after the prompt":
+        torch.testing.assert_close(cached.feed(byte), slow.feed(byte), atol=1e-4, rtol=1e-4)
+    assert cached.patcher.lengths().tolist() == patcher_from_dict(spec, model=ngram).patch_lengths(
+        prompt + b" after the prompt"
+    ).tolist()
+
+
+@pytest.mark.slow
+def test_prefill_with_transformer_entropy_model_equals_byte_by_byte():
+    """The entropy LM's stream prefilled in one pass == pushed byte by byte; so are the BLT's logits."""
+    torch.manual_seed(0)
+    lm = TransformerEntropyModel(ByteTransformer(replace(TRANSFORMER_PRESETS["tiny"], window=8)))
+    prompt = TEXT[1000:1100]
+    h = lm.entropies([prompt])[0]
+    spec = {"patcher": "entropy", "threshold": float(np.median(h)), "threshold_add": None, "max_patch_length": None}
+    model = tiny_blt()
+    prefilled = CachedSession(model, spec, lm)
+    stepped = CachedSession(model, spec, lm)
+    last = stepped.start()
+    for byte in prompt:
+        last = stepped.feed(byte)
+    torch.testing.assert_close(prefilled.start(prompt), last, atol=1e-4, rtol=1e-4)
+    assert prefilled.patcher.lengths().tolist() == stepped.patcher.lengths().tolist()
+    assert abs(prefilled.entropy.next_entropy - stepped.entropy.next_entropy) < 1e-5
+
+
+@pytest.mark.slow
+def test_entropy_streams_push_many_equals_push(ngram):
+    torch.manual_seed(0)
+    lm = TransformerEntropyModel(ByteTransformer(replace(TRANSFORMER_PRESETS["tiny"], window=8)))
+    doc = TEXT[2000:2100]
+    for make in (lambda: WindowEntropyStream(ngram), lambda: WindowEntropyStream(lm), lambda: TransformerEntropyStream(lm)):
+        one, many = make(), make()
+        singles = []
+        for b in doc:
+            one.push(b)
+            singles.append(one.next_entropy)
+        batched = np.concatenate([many.push_many(doc[:7]), many.push_many(b""), many.push_many(doc[7:])])
+        np.testing.assert_allclose(batched, singles, atol=1e-5)
+        assert many.next_entropy == pytest.approx(one.next_entropy, abs=1e-5)
+
+
 def test_baseline_greedy_is_the_full_forward_argmax():
     model = tiny_baseline()
     prompt = b"hello"
