@@ -42,7 +42,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 # with it ~0.6x, at ~0.1 s per 24 MB written and a decompression (GB/s) when read.
 # LZ4 rather than zstd: it decompresses several times faster for training loaders.
 ARROW_COMPRESSION = "lz4"
-COMPRESS_MAX_BYTES = 512 << 20  # larger shards (one huge document) are written uncompressed
+COMPRESS_MAX_BYTES = 512 << 20  # larger shards are written uncompressed
+ONE_DOC_RAW_BYTES = 8 << 20  # ... and so is a shard of one document patched in windows (memory bound)
 
 
 def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
@@ -54,7 +55,8 @@ def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
             # files (`Dataset.from_file`); `read_arrow_table` reads both it and the file format.
             # Compression holds a compressed copy of each buffer while writing: for a shard
             # made of one huge document that would double peak memory, so those stay raw.
-            compression = ARROW_COMPRESSION if table.nbytes <= COMPRESS_MAX_BYTES else None
+            huge = table.nbytes > COMPRESS_MAX_BYTES or (table.num_rows == 1 and table.nbytes > ONE_DOC_RAW_BYTES)
+            compression = None if huge else ARROW_COMPRESSION
             options = pa.ipc.IpcWriteOptions(compression=compression, use_threads=True)
             with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_stream(sink, table.schema, options=options) as writer:
                 writer.write_table(table, max_chunksize=64 * 1024)

@@ -55,3 +55,16 @@ def space_lengths_numpy(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarr
     else:
         patch_offsets = np.zeros(len(offsets), dtype=np.int64)
     return lengths, patch_offsets.astype(np.int64, copy=False)
+
+
+def space_starts_numpy(data: np.ndarray) -> np.ndarray:
+    """Start flags (uint8) of one document under the space rule (the windowed path's input)."""
+    n = data.shape[0]
+    starts = np.zeros(n, dtype=np.uint8)
+    if n == 0:
+        return starts
+    word = _NOT_SPACE_LIKE[data]
+    if n > 2:
+        np.logical_and(word[:-2], ~word[1:-1], out=starts[2:].view(bool))
+    starts[0] = 1
+    return starts

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from bytepatch import kernels  # lazy: Numba loads on first use
+from bytepatch.kernels.space_classes import space_starts_numpy
 from bytepatch.patchers import EntropyPatcherConfig, Patcher, SpacePatcherConfig, StridePatcherConfig
 
 INT32_MAX = np.iinfo(np.int32).max
@@ -36,7 +37,7 @@ def window_starts(patcher: Patcher, data: np.ndarray, a: int, b: int, model=None
         return ((np.arange(a, b) % config.stride) == 0).astype(np.uint8), None
     if isinstance(config, SpacePatcherConfig):
         lo = max(a - 2, 0)
-        return kernels.space_starts(data[lo:b], np.array([0, b - lo], dtype=np.int64))[a - lo :], None
+        return space_starts_numpy(data[lo:b])[a - lo :], None  # NumPy: a space run never loads Numba
     if isinstance(config, EntropyPatcherConfig):
         if model is None:
             raise ValueError("the entropy patcher needs an entropy model")

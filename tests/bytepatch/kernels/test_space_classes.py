@@ -33,3 +33,15 @@ def test_documents_of_one_and_two_bytes_and_empty_ones():
 
 def test_class_table_matches_the_reference():
     np.testing.assert_array_equal(SPACE_LIKE.astype(bool), is_space_like_ref(np.arange(256, dtype=np.uint8)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(docs=batches)
+def test_numpy_space_starts_equal_the_numba_kernel(docs):
+    from bytepatch.kernels.space import space_starts
+    from bytepatch.kernels.space_classes import space_starts_numpy
+
+    for doc in docs:
+        data = np.frombuffer(doc, dtype=np.uint8)
+        want = space_starts(data, np.array([0, len(data)], dtype=np.int64))
+        np.testing.assert_array_equal(space_starts_numpy(data), want)
