@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup demo test test-fast bench bench-all clean
+.PHONY: setup demo test test-fast lint format bench bench-all clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,14 @@ test: setup
 # train models, start worker pools or torchrun are marked slow; `make test` runs them all.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# ruff: errors (lint) and formatting; `make format` applies the formatter.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
 
 bench: setup
 	$(BIN)/python bench/segment.py

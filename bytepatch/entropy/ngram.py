@@ -20,8 +20,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import zipfile
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

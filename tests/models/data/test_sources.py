@@ -12,7 +12,7 @@ import pytest
 
 from bytepatch.dataset import open_dataset
 from bytepatch.dataset.integrity import checksums
-from bytepatch.models.data import DataError, DocumentSource, PackedLoader
+from bytepatch.models.data import DocumentSource, PackedLoader
 
 from .conftest import DOCS, write_dataset
 
