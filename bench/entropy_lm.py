@@ -54,8 +54,10 @@ def linear_shapes(model: torch.nn.Module) -> list[tuple[int, int]]:
 def shaped_peak(shapes: list[tuple[int, int]], rows: int, device: torch.device, dtype: torch.dtype) -> float:
     """FLOP/s of the model's GEMMs ((rows x in) @ (in x out) for each linear) in `dtype`:
     the practical peak for exactly the products the model computes."""
-    mats = [(torch.randn(rows, i, device=device, dtype=dtype), torch.randn(o, i, device=device, dtype=dtype))
-            for i, o in shapes]  # fmt: skip
+    mats = [
+        (torch.randn(rows, i, device=device, dtype=dtype), torch.randn(o, i, device=device, dtype=dtype))
+        for i, o in shapes
+    ]
     flops = sum(2 * rows * i * o for i, o in shapes)
     for x, w in mats:  # warm-up
         torch.nn.functional.linear(x, w)
@@ -74,7 +76,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench_preset(name: str, device: torch.device, dtype: torch.dtype, repeats: int, cpu_kb: float, cuda_mb: float) -> dict:
+def bench_preset(
+    name: str, device: torch.device, dtype: torch.dtype, repeats: int, cpu_kb: float, cuda_mb: float
+) -> dict:
     """Bytes/s of scoring (median of `repeats` after a warm-up) and the shaped peak measured
     before and after each timed run (median); every lane is filled."""
     cfg = TRANSFORMER_PRESETS[name]
@@ -142,16 +146,22 @@ def main() -> None:
     if args.json:
         print(json.dumps({"torch": torch.__version__, "results": results}, indent=2))
         return
-    print(f"torch {torch.__version__}; peak = the model's own GEMM shapes in the same dtype and threads, "
-          "median of measurements interleaved with the model runs")  # fmt: skip
-    print(f"{'device':<22} {'preset':<14} {'dtype':<9} {'params':>8} {'bytes':>9} {'bytes/s':>10} {'GFLOP/B':>8} "
-          f"{'TFLOP/s':>8} {'peak (range)':>22} {'of peak':>8}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}; peak = the model's own GEMM shapes in the same dtype and threads, "
+        "median of measurements interleaved with the model runs"
+    )
+    print(
+        f"{'device':<22} {'preset':<14} {'dtype':<9} {'params':>8} {'bytes':>9} {'bytes/s':>10} {'GFLOP/B':>8} "
+        f"{'TFLOP/s':>8} {'peak (range)':>22} {'of peak':>8}"
+    )
     for r in results:
         lo, hi = r["peak_range_tflop_s"]
         peak = f"{r['peak_tflop_s']:.3f} ({lo:.3f}-{hi:.3f})"
-        print(f"{r['device']:<22} {r['preset']:<14} {r['dtype']:<9} {r['params'] / 1e6:>7.1f}M {r['bytes']:>9,} "
-              f"{r['bytes_per_s']:>10,.0f} {r['gflop_per_byte']:>8.3f} {r['achieved_tflop_s']:>8.3f} "
-              f"{peak:>22} {r['fraction_of_peak']:>8.1%}")  # fmt: skip
+        print(
+            f"{r['device']:<22} {r['preset']:<14} {r['dtype']:<9} {r['params'] / 1e6:>7.1f}M {r['bytes']:>9,} "
+            f"{r['bytes_per_s']:>10,.0f} {r['gflop_per_byte']:>8.3f} {r['achieved_tflop_s']:>8.3f} "
+            f"{peak:>22} {r['fraction_of_peak']:>8.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -68,9 +68,16 @@ def main() -> None:
     data, offsets = pack_documents(docs)
     tb = model._tables
     kernel_args = (
-        data, offsets, model.config.order, tb["base"], tb["base_sum_plogp"],
-        tb["slots"], tb["pair_meta"], tb["stream_prob"], tb["stream_byte"],
-    )  # fmt: skip
+        data,
+        offsets,
+        model.config.order,
+        tb["base"],
+        tb["base_sum_plogp"],
+        tb["slots"],
+        tb["pair_meta"],
+        tb["stream_prob"],
+        tb["stream_byte"],
+    )
     kernel_s = best_seconds(lambda: K.ngram_entropies(*kernel_args), args.repeats)
     api_s = best_seconds(lambda: model.entropies(docs), args.repeats)
     threads = len(os.sched_getaffinity(0))

@@ -58,10 +58,15 @@ def main() -> None:
             peaks = []
             for doc in ("tiny", "long"):
                 out = tmp / f"out-{patcher}-{doc}"
-                peaks.append(peak_rss_bytes([BYTEPATCH, "segment", str(tmp / f"{doc}.txt"), "-o", str(out),
-                                             "--patcher", patcher, "-q"]))  # fmt: skip
+                peaks.append(
+                    peak_rss_bytes(
+                        [BYTEPATCH, "segment", str(tmp / f"{doc}.txt"), "-o", str(out), "--patcher", patcher, "-q"]
+                    )
+                )
             cost = peaks[1] - peaks[0]
-            print(f"{patcher:<9} {peaks[0] / 1e6:>8.0f}MB {peaks[1] / 1e6:>8.0f}MB {cost / 1e6:>12.0f}MB {cost / n:>7.2f}")
+            print(
+                f"{patcher:<9} {peaks[0] / 1e6:>8.0f}MB {peaks[1] / 1e6:>8.0f}MB {cost / 1e6:>12.0f}MB {cost / n:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -75,9 +75,14 @@ def segment(bytepatch: str, inputs: Path, output: Path, patcher: str) -> dict:
     cmd = [bytepatch, "segment", str(inputs), "-o", str(output), "--patcher", patcher, "-q", "--overwrite"]
     subprocess.run(cmd, check=True)
     m = open_dataset(output).manifest
-    return {"command": " ".join(cmd[1:]), "bytes": m["bytes"], "patches": m["patches"],
-            "mean_patch_size": m["bytes"] / max(m["patches"], 1), "patcher": m["metadata"]["patcher"],
-            "entropy_model": m["metadata"]["entropy_model"]}  # fmt: skip
+    return {
+        "command": " ".join(cmd[1:]),
+        "bytes": m["bytes"],
+        "patches": m["patches"],
+        "mean_patch_size": m["bytes"] / max(m["patches"], 1),
+        "patcher": m["metadata"]["patcher"],
+        "entropy_model": m["metadata"]["entropy_model"],
+    }
 
 
 def run_model(name: str, run: RunConfig, train_data: Path, held_data: Path, out: Path, mps: float) -> dict:
@@ -95,8 +100,9 @@ def run_model(name: str, run: RunConfig, train_data: Path, held_data: Path, out:
     import numpy as np
     import torch
 
-    batches = evaluation_batches(source, np.arange(len(source)), batch_size=run.train.batch_size,
-                                 seq_len=run.train.seq_len)  # fmt: skip
+    batches = evaluation_batches(
+        source, np.arange(len(source)), batch_size=run.train.batch_size, seq_len=run.train.seq_len
+    )
     bits, n_bytes, _ = bits_per_byte(run.model_type, model, batches, torch.device("cpu"))
     curve = [json.loads(ln) for ln in (out / name / LOG_FILE).read_text().splitlines()]
     curve = [(e["train_flops"], e["held_out_bits_per_byte"]) for e in curve if "held_out_bits_per_byte" in e]
@@ -131,12 +137,14 @@ def svg_plot(results: list[dict], title: str) -> str:
     def sy(y: float) -> float:
         return T + (H - T - B) * (y_hi - y) / (y_hi - y_lo)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           'font-family="sans-serif" font-size="12">',
-           f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2 - R / 2}" y="22" text-anchor="middle" font-size="14">{title}</text>',
-           f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
-           f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{W / 2 - R / 2}" y="22" text-anchor="middle" font-size="14">{title}</text>',
+        f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
+        f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>',
+    ]
     for i in range(6):
         x = x_max * i / 5
         y = y_lo + (y_hi - y_lo) * i / 5
@@ -145,8 +153,10 @@ def svg_plot(results: list[dict], title: str) -> str:
         out.append(f'<line x1="{L - 5}" y1="{sy(y):.1f}" x2="{W - R}" y2="{sy(y):.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{L - 8}" y="{sy(y) + 4:.1f}" text-anchor="end">{y:.2f}</text>')
     out.append(f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">training FLOPs</text>')
-    out.append(f'<text x="18" y="{(T + H - B) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 18 {(T + H - B) / 2})">held-out bits per byte</text>')  # fmt: skip
+    out.append(
+        f'<text x="18" y="{(T + H - B) / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 18 {(T + H - B) / 2})">held-out bits per byte</text>'
+    )
     for i, r in enumerate(results):
         color = COLORS.get(r["model"], "black")
         line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in r["curve"])
@@ -156,21 +166,27 @@ def svg_plot(results: list[dict], title: str) -> str:
         ly = T + 10 + 36 * i
         out.append(f'<line x1="{W - R + 12}" y1="{ly}" x2="{W - R + 32}" y2="{ly}" stroke="{color}" stroke-width="2"/>')
         out.append(f'<text x="{W - R + 38}" y="{ly + 4}">{r["model"]}</text>')
-        out.append(f'<text x="{W - R + 38}" y="{ly + 18}" font-size="10">'
-                   f'{r["inference_flops_per_byte"] / 1e3:.0f}k inf. FLOP/B</text>')  # fmt: skip
+        out.append(
+            f'<text x="{W - R + 38}" y="{ly + 18}" font-size="10">'
+            f"{r['inference_flops_per_byte'] / 1e3:.0f}k inf. FLOP/B</text>"
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| model | patches | mean patch (bytes) | params | steps | training FLOPs | training bytes "
-            "| held-out bits/byte | inference FLOPs/byte | wall (s) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    rows = [
+        "| model | patches | mean patch (bytes) | params | steps | training FLOPs | training bytes "
+        "| held-out bits/byte | inference FLOPs/byte | wall (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
-        rows.append(f"| {r['model']} | {r.get('patcher', 'n/a')} | {r['mean_patch_size']:.2f} | {r['params']:,} "
-                    f"| {r['steps']} | {r['train_flops']:.3g} | {r['train_bytes']:,} "
-                    f"| **{r['held_out_bits_per_byte']:.3f}** | {r['inference_flops_per_byte']:,.0f} "
-                    f"| {r['wall_s']:.0f} |")  # fmt: skip
+        rows.append(
+            f"| {r['model']} | {r.get('patcher', 'n/a')} | {r['mean_patch_size']:.2f} | {r['params']:,} "
+            f"| {r['steps']} | {r['train_flops']:.3g} | {r['train_bytes']:,} "
+            f"| **{r['held_out_bits_per_byte']:.3f}** | {r['inference_flops_per_byte']:,.0f} "
+            f"| {r['wall_s']:.0f} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -201,12 +217,17 @@ def main() -> None:
     bytepatch = str(Path(sys.executable).parent / "bytepatch")
     data = {}
     for patcher in ("entropy", "space"):
-        data[patcher] = {side: segment(bytepatch, work / side, out / f"data-{patcher}-{side}", patcher)
-                         for side in ("train", "held-out")}  # fmt: skip
+        data[patcher] = {
+            side: segment(bytepatch, work / side, out / f"data-{patcher}-{side}", patcher)
+            for side in ("train", "held-out")
+        }
         print(f"{patcher}: mean patch size {data[patcher]['train']['mean_patch_size']:.2f}", file=sys.stderr)
 
-    jobs = [("blt-entropy", "blt", args.blt_preset, "entropy"), ("blt-space", "blt", args.blt_preset, "space"),
-            ("baseline", "baseline", args.baseline_preset, "space")]  # fmt: skip
+    jobs = [
+        ("blt-entropy", "blt", args.blt_preset, "entropy"),
+        ("blt-space", "blt", args.blt_preset, "space"),
+        ("baseline", "baseline", args.baseline_preset, "space"),
+    ]
     results = []
     for name, kind, preset, patcher in jobs:
         model_cfg = preset_config(kind, preset)
@@ -214,25 +235,49 @@ def main() -> None:
         probe = RunConfig(kind, model_cfg, TrainConfig(seq_len=args.seq_len))
         per_step = 3 * forward_flops_per_byte(probe, mps) * args.batch_size * args.seq_len
         steps = max(10, round(args.budget / per_step))
-        tc = TrainConfig(steps=steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
-                         warmup_steps=max(1, steps // 20), seed=args.seed, eval_every=max(1, steps // args.evals),
-                         eval_batches=None, log_every=max(1, steps // 20), save_every=steps,
-                         device=args.device)  # fmt: skip
-        res = run_model(name, RunConfig(kind, model_cfg, tc), out / f"data-{patcher}-train",
-                        out / f"data-{patcher}-held-out", out, data[patcher]["held-out"]["mean_patch_size"])  # fmt: skip
+        tc = TrainConfig(
+            steps=steps,
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            lr=args.lr,
+            warmup_steps=max(1, steps // 20),
+            seed=args.seed,
+            eval_every=max(1, steps // args.evals),
+            eval_batches=None,
+            log_every=max(1, steps // 20),
+            save_every=steps,
+            device=args.device,
+        )
+        res = run_model(
+            name,
+            RunConfig(kind, model_cfg, tc),
+            out / f"data-{patcher}-train",
+            out / f"data-{patcher}-held-out",
+            out,
+            data[patcher]["held-out"]["mean_patch_size"],
+        )
         res["patcher"] = patcher if kind == "blt" else "none (bytes)"
         res["preset"] = preset
         results.append(res)
-        print(f"{name}: held-out {res['held_out_bits_per_byte']:.3f} bits/byte in {res['wall_s']:.0f}s", file=sys.stderr)
+        print(
+            f"{name}: held-out {res['held_out_bits_per_byte']:.3f} bits/byte in {res['wall_s']:.0f}s", file=sys.stderr
+        )
 
     title = f"equal training FLOPs ({args.budget:.2g}), Python docs"
     (out / "paper_claim.svg").write_text(svg_plot(results, title), encoding="utf-8")
     (out / "results.md").write_text(table(results), encoding="utf-8")
-    report = {"args": {k: str(v) for k, v in vars(args).items()}, "corpus": sizes,
-              "datasets": data, "results": results, "total_wall_s": time.perf_counter() - t_start}  # fmt: skip
+    report = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "corpus": sizes,
+        "datasets": data,
+        "results": results,
+        "total_wall_s": time.perf_counter() - t_start,
+    }
     (out / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(table(results))
-    print(f"total {report['total_wall_s']:.0f}s; wrote {out}/results.md, results.json, paper_claim.svg", file=sys.stderr)
+    print(
+        f"total {report['total_wall_s']:.0f}s; wrote {out}/results.md, results.json, paper_claim.svg", file=sys.stderr
+    )
 
 
 if __name__ == "__main__":

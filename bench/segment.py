@@ -118,8 +118,9 @@ def train_bpe(files: list[Path], path: Path) -> None:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    tok.train([str(f) for f in files], trainers.BpeTrainer(vocab_size=32000, initial_alphabet=alphabet,
-                                                           show_progress=False))  # fmt: skip
+    tok.train(
+        [str(f) for f in files], trainers.BpeTrainer(vocab_size=32000, initial_alphabet=alphabet, show_progress=False)
+    )
     tok.save(str(path))
 
 
@@ -147,10 +148,16 @@ def main() -> None:
 
 def run(tmp: Path, args) -> None:
     corpora = build_corpora(tmp / "corpus", args.size_mb)
-    source = "Python 3.11 docs + stdlib sources" if DOCS_DIR.is_dir() else "Python stdlib sources (python3.11-doc not installed)"
+    source = (
+        "Python 3.11 docs + stdlib sources"
+        if DOCS_DIR.is_dir()
+        else "Python stdlib sources (python3.11-doc not installed)"
+    )
     print(f"text: {source}; machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     for name, (paths, n_bytes, n_docs, _) in corpora.items():
-        print(f"  {name:<12} {n_bytes / 1e6:7.2f} MB in {n_docs:,} documents ({n_bytes / max(n_docs, 1):,.0f} B each on average)")
+        print(
+            f"  {name:<12} {n_bytes / 1e6:7.2f} MB in {n_docs:,} documents ({n_bytes / max(n_docs, 1):,.0f} B each on average)"
+        )
     tokenizer = tmp / "bpe32k.json"
     train_bpe(corpora["whole files"][0], tokenizer)
 
@@ -194,8 +201,12 @@ def report(corpora, c, w, tmp, segment) -> None:
 
     print("\nCPU seconds, median (MB/s per core); ratio = BPE CPU seconds / ours, on the same text")
     print(f"{'what':<44}{'whole files':>26}{'paragraphs':>26}")
-    rows = [("HF tokenizers BPE-32k encode_batch, 1 thread", "bpe"), ("segment --patcher space, 1 thread", "space"),
-            ("segment (entropy, default model), 1 thread", "entropy"), ("segment (entropy), 2 threads", "entropy2")]  # fmt: skip
+    rows = [
+        ("HF tokenizers BPE-32k encode_batch, 1 thread", "bpe"),
+        ("segment --patcher space, 1 thread", "space"),
+        ("segment (entropy, default model), 1 thread", "entropy"),
+        ("segment (entropy), 2 threads", "entropy2"),
+    ]
     for label, tool in rows:
         cells = []
         for corpus in ("whole files", "paragraphs"):
@@ -214,13 +225,19 @@ def report(corpora, c, w, tmp, segment) -> None:
         # Marginal cost per byte: the run minus the same command on one tiny document.
         bpe_m = (c[("bpe", corpus)] - c[("bpe", "tiny")]) / n
         space_m = max(c[("space", corpus)] - c[("space", "tiny")], 1e-9) / n
-        print(f"  {corpus}: space vs BPE, marginal cost per byte       {bpe_m / space_m:6.1f}x  [>= 40x]  "
-              f"{flag(bpe_m / space_m >= 40)}")  # fmt: skip
-    print(f"  start-up (one tiny document): space {c[('space', 'tiny')]:.2f} s, entropy {c[('entropy', 'tiny')]:.2f} s, "
-          f"BPE {c[('bpe', 'tiny')]:.2f} s CPU")  # fmt: skip
+        print(
+            f"  {corpus}: space vs BPE, marginal cost per byte       {bpe_m / space_m:6.1f}x  [>= 40x]  "
+            f"{flag(bpe_m / space_m >= 40)}"
+        )
+    print(
+        f"  start-up (one tiny document): space {c[('space', 'tiny')]:.2f} s, entropy {c[('entropy', 'tiny')]:.2f} s, "
+        f"BPE {c[('bpe', 'tiny')]:.2f} s CPU"
+    )
     one = w[("space", "1 MB")]
-    print(f"  1 MB of paragraphs, space, wall incl. start-up          {one:6.2f} s  [<= 0.5 s] {flag(one <= 0.5)}"
-          f"  (BPE {w[('bpe', '1 MB')]:.2f} s)")  # fmt: skip
+    print(
+        f"  1 MB of paragraphs, space, wall incl. start-up          {one:6.2f} s  [<= 0.5 s] {flag(one <= 0.5)}"
+        f"  (BPE {w[('bpe', '1 MB')]:.2f} s)"
+    )
     for corpus in ("whole files", "paragraphs"):
         cmd = segment(corpus, "--patcher", "space", "--threads", "1")
         out = Path(cmd[cmd.index("-o") + 1])

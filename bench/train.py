@@ -95,15 +95,26 @@ def child(args: argparse.Namespace) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     from bytepatch.models.train import preset_config
 
-    train = TrainConfig(seq_len=args.seq_len, batch_size=args.batch_size, device=device.type, compile=args.compile,
-                        activation_checkpointing=args.activation_checkpointing)  # fmt: skip
+    train = TrainConfig(
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        device=device.type,
+        compile=args.compile,
+        activation_checkpointing=args.activation_checkpointing,
+    )
     run = RunConfig(model_type, preset_config(model_type, preset), train)
     amp = torch.bfloat16 if device.type == "cuda" else None
     peak = matmul_peak(device, amp or torch.float32)
     torch.manual_seed(0)
     model = build_model(run).to(device)
-    stepped = prepare_model(model, parallel="ddp", compile=args.compile, device=device, world=1,
-                            activation_checkpointing=args.activation_checkpointing)  # fmt: skip
+    stepped = prepare_model(
+        model,
+        parallel="ddp",
+        compile=args.compile,
+        device=device,
+        world=1,
+        activation_checkpointing=args.activation_checkpointing,
+    )
     opt = adamw(model, run, device)
     host = random_batch(model_type, args.batch_size, args.seq_len)
     batch = {k: v.to(device) for k, v in host.items()}
@@ -133,16 +144,45 @@ def child(args: argparse.Namespace) -> dict:
         mem = torch.cuda.max_memory_allocated() - before
     else:
         mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    return {"model": args.model, "seq_len": args.seq_len, "device": device.type, "threads": torch.get_num_threads(),
-            "step_s": seconds, "bytes_per_s": host["ids"].numel() / seconds, "flops_per_s": flops / seconds,
-            "matmul_peak": peak, "mfu": flops / seconds / peak, "peak_mem_bytes": mem}  # fmt: skip
+    return {
+        "model": args.model,
+        "seq_len": args.seq_len,
+        "device": device.type,
+        "threads": torch.get_num_threads(),
+        "step_s": seconds,
+        "bytes_per_s": host["ids"].numel() / seconds,
+        "flops_per_s": flops / seconds,
+        "matmul_peak": peak,
+        "mfu": flops / seconds / peak,
+        "peak_mem_bytes": mem,
+    }
 
 
 def run_child(args: argparse.Namespace, model: str, seq_len: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--model", model, "--seq-len", str(seq_len),
-           "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
-    cmd += [f for f, on in (("--compile", args.compile), ("--activation-checkpointing", args.activation_checkpointing),
-                            ("--cpu", args.cpu)) if on]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--model",
+        model,
+        "--seq-len",
+        str(seq_len),
+        "--batch-size",
+        str(args.batch_size),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
+    cmd += [
+        f
+        for f, on in (
+            ("--compile", args.compile),
+            ("--activation-checkpointing", args.activation_checkpointing),
+            ("--cpu", args.cpu),
+        )
+        if on
+    ]
     limit = int(args.max_gb * 2**30)
 
     def cap() -> None:  # the child only: a configuration over the limit fails instead of swapping
@@ -157,22 +197,28 @@ def run_child(args: argparse.Namespace, model: str, seq_len: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'model':<10} {'seq':>6} {'step s':>8} {'bytes/s':>10} {'FLOP/s':>9} {'matmul':>9} {'of peak':>8} "
-             f"{'peak mem':>9}"]  # fmt: skip
+    lines = [
+        f"{'model':<10} {'seq':>6} {'step s':>8} {'bytes/s':>10} {'FLOP/s':>9} {'matmul':>9} {'of peak':>8} "
+        f"{'peak mem':>9}"
+    ]
     for r in rows:
         if "error" in r:
             lines.append(f"{r['model']:<10} {r['seq_len']:>6}  {r['error']}")
             continue
-        lines.append(f"{r['model']:<10} {r['seq_len']:>6} {r['step_s']:>8.2f} {r['bytes_per_s']:>10,.0f} "
-                     f"{r['flops_per_s']:>9.3g} {r['matmul_peak']:>9.3g} {r['mfu']:>7.1%} "
-                     f"{r['peak_mem_bytes'] / 2**20:>7,.0f} MB")  # fmt: skip
+        lines.append(
+            f"{r['model']:<10} {r['seq_len']:>6} {r['step_s']:>8.2f} {r['bytes_per_s']:>10,.0f} "
+            f"{r['flops_per_s']:>9.3g} {r['matmul_peak']:>9.3g} {r['mfu']:>7.1%} "
+            f"{r['peak_mem_bytes'] / 2**20:>7,.0f} MB"
+        )
     for model in dict.fromkeys(r["model"] for r in rows):
         ok = [r for r in rows if r["model"] == model and "error" not in r]
         if len(ok) >= 2:
             lo, hi = ok[0], ok[-1]
             ratio = hi["peak_mem_bytes"] / max(lo["peak_mem_bytes"], 1)
-            lines.append(f"{model}: peak memory {hi['seq_len']}/{lo['seq_len']} = {ratio:.1f}x "
-                         f"(lengths {hi['seq_len'] / lo['seq_len']:.0f}x)")  # fmt: skip
+            lines.append(
+                f"{model}: peak memory {hi['seq_len']}/{lo['seq_len']} = {ratio:.1f}x "
+                f"(lengths {hi['seq_len'] / lo['seq_len']:.0f}x)"
+            )
     return "\n".join(lines)
 
 

@@ -73,8 +73,12 @@ class DirectoryLock:
             if not same:  # the previous owner unlinked it as we opened it: try the new file
                 os.close(fd)
                 continue
-            owner = {"host": socket.gethostname(), "pid": os.getpid(), "command": self.command,
-                     "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())}  # fmt: skip
+            owner = {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "command": self.command,
+                "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime()),
+            }
             os.ftruncate(fd, 0)
             os.write(fd, (json.dumps(owner) + "\n").encode())
             self._fd = fd

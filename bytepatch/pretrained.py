@@ -67,9 +67,12 @@ def build_patcher(
         if threshold is not None or threshold_add is not None:
             raise PatcherOptionError("--target-patch-size chooses the threshold; do not also pass --threshold")
         if calibration_data is None:
-            raise PatcherOptionError("target_patch_size needs calibration_data: the corpus (paths or documents) to sample")
-        threshold, calibration = _calibrate(model, calibration_data, reader or ReaderConfig(), target_patch_size,
-                                            max_patch_length, log)  # fmt: skip
+            raise PatcherOptionError(
+                "target_patch_size needs calibration_data: the corpus (paths or documents) to sample"
+            )
+        threshold, calibration = _calibrate(
+            model, calibration_data, reader or ReaderConfig(), target_patch_size, max_patch_length, log
+        )
     elif threshold is None and threshold_add is None:
         if model.default_threshold is None:
             # A threshold tuned for another model would give arbitrary patch sizes.
@@ -100,7 +103,9 @@ def _model(entropy_model: Any, device: str) -> tuple[Any, str]:
     if isinstance(entropy_model, (str, Path)):
         return open_entropy_model(entropy_model, device), str(entropy_model)
     if not hasattr(entropy_model, "entropies"):
-        raise TypeError(f"entropy_model must be a name, a directory or a loaded model, got {type(entropy_model).__name__}")
+        raise TypeError(
+            f"entropy_model must be a name, a directory or a loaded model, got {type(entropy_model).__name__}"
+        )
     return entropy_model, getattr(getattr(entropy_model, "source", None), "name", type(entropy_model).__name__)
 
 
@@ -120,11 +125,17 @@ def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | 
         entropies, pieces = piece_entropies(model, parts), len(parts)
     result = calibrate_threshold(entropies, target, rule="global", max_patch_length=max_len)
     if log is not None:
-        log(f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
-            f"on {sum(map(len, entropies)):,} sample bytes in {pieces:,} pieces spread over the input")  # fmt: skip
+        log(
+            f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
+            f"on {sum(map(len, entropies)):,} sample bytes in {pieces:,} pieces spread over the input"
+        )
     threshold = float(result.threshold)
-    return threshold, {"target_patch_size": target, "threshold": threshold, "rule": "global",
-                       "sample_bytes": CALIBRATION_SAMPLE_BYTES}  # fmt: skip
+    return threshold, {
+        "target_patch_size": target,
+        "threshold": threshold,
+        "rule": "global",
+        "sample_bytes": CALIBRATION_SAMPLE_BYTES,
+    }
 
 
 def _truncate(docs: list[bytes], budget: int) -> list[bytes]:

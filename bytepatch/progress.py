@@ -18,8 +18,14 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, total_bytes: int | None, enabled: bool = True, stream: TextIO | None = None,
-                 delay_s: float = 2.0, label: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        total_bytes: int | None,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        delay_s: float = 2.0,
+        label: str = "",
+    ) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled and self.stream.isatty()
         self.total = total_bytes

@@ -23,8 +23,14 @@ DRAW_EVERY_S = 0.2  # terminal redraws at most this often
 
 
 class StepProgress:
-    def __init__(self, total_steps: int, start_step: int = 0, stream: TextIO | None = None, every_s: float = 30.0,
-                 clock_fn: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        total_steps: int,
+        start_step: int = 0,
+        stream: TextIO | None = None,
+        every_s: float = 30.0,
+        clock_fn: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.total = total_steps

@@ -45,8 +45,9 @@ def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
     return resolve_entropy_model(name_or_path, device).model
 
 
-def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, device: Any = None,
-                           near: Sequence[str | Path] = ()):  # fmt: skip
+def recorded_entropy_model(
+    ref: EntropyModelRef | None, override: str | None, device: Any = None, near: Sequence[str | Path] = ()
+):
     """The entropy model a dataset or checkpoint recorded, checked by fingerprint (None if none).
 
     `override` (`--entropy-model`) names where the model is now, if it moved. A
@@ -68,8 +69,11 @@ def recorded_entropy_model(ref: EntropyModelRef | None, override: str | None, de
         run_on = getattr(model, "device", dev)
         precision = ref.precision
         if precision == "bf16" and run_on.type != "cuda":
-            click.echo(f"warning: the training data was patched with {name!r} in bf16 on CUDA; without a GPU it "
-                       "runs in fp32 here, so patch boundaries may differ slightly", err=True)  # fmt: skip
+            click.echo(
+                f"warning: the training data was patched with {name!r} in bf16 on CUDA; without a GPU it "
+                "runs in fp32 here, so patch boundaries may differ slightly",
+                err=True,
+            )
             precision = "fp32"
         model.autocast = autocast_dtype(run_on, precision)
     return model

@@ -34,15 +34,24 @@ def entropy_model_option(default: str | None = "default", help: str = ENTROPY_MO
 
 def target_patch_size_option(default: float | None = None, required: bool = False, help: str = TARGET_HELP) -> Callable:
     """`-s/--target-patch-size BYTES`."""
-    return click.option("--target-patch-size", "-s", type=float, default=default, required=required,
-                        show_default=default is not None, help=help)  # fmt: skip
+    return click.option(
+        "--target-patch-size",
+        "-s",
+        type=float,
+        default=default,
+        required=required,
+        show_default=default is not None,
+        help=help,
+    )
 
 
 def given(ctx: click.Context, name: str) -> bool:
     """Whether the user set option `name` (on the command line or by environment)."""
     source = ctx.get_parameter_source(name)
-    return source is not None and source not in (click.core.ParameterSource.DEFAULT,
-                                                 click.core.ParameterSource.DEFAULT_MAP)  # fmt: skip
+    return source is not None and source not in (
+        click.core.ParameterSource.DEFAULT,
+        click.core.ParameterSource.DEFAULT_MAP,
+    )
 
 
 def reject_inapplicable(ctx: click.Context, patcher: str, params: dict[str, Any] | None = None) -> None:

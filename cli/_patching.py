@@ -16,9 +16,18 @@ from bytepatch.io import ReaderConfig
 from bytepatch.pretrained import BuiltPatcher, build_patcher
 
 
-def patcher_from_options(patcher: str, model_name: str, threshold: float | None, threshold_add: float | None,
-                         target: float | None, stride: int, max_len: int | None, inputs: Sequence[str] = (),
-                         reader: ReaderConfig | None = None, device: str = "cpu") -> BuiltPatcher:  # fmt: skip
+def patcher_from_options(
+    patcher: str,
+    model_name: str,
+    threshold: float | None,
+    threshold_add: float | None,
+    target: float | None,
+    stride: int,
+    max_len: int | None,
+    inputs: Sequence[str] = (),
+    reader: ReaderConfig | None = None,
+    device: str = "cpu",
+) -> BuiltPatcher:
     """The patcher (with its entropy model, if any) and its provenance, from command-line options.
 
     With `target` (--target-patch-size) the threshold is calibrated on a sample of
@@ -30,6 +39,15 @@ def patcher_from_options(patcher: str, model_name: str, threshold: float | None,
 
         model = resolve_entropy_model(model_name, device)
     with user_errors():  # options that do not go together are a usage error (exit 2)
-        return build_patcher(patcher, entropy_model=model, threshold=threshold, threshold_add=threshold_add,
-                             target_patch_size=target, calibration_data=list(inputs), reader=reader,
-                             stride=stride, max_patch_length=max_len, log=lambda m: click.echo(m, err=True))  # fmt: skip
+        return build_patcher(
+            patcher,
+            entropy_model=model,
+            threshold=threshold,
+            threshold_add=threshold_add,
+            target_patch_size=target,
+            calibration_data=list(inputs),
+            reader=reader,
+            stride=stride,
+            max_patch_length=max_len,
+            log=lambda m: click.echo(m, err=True),
+        )

@@ -14,9 +14,11 @@ import os
 import click
 
 threads_option = click.option(
-    "--threads", type=click.IntRange(min=1), default=None,
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
     help="CPU threads for torch [default: $OMP_NUM_THREADS, else the CPUs available to this process per local rank].",
-)  # fmt: skip
+)
 
 
 def default_threads(environ: dict[str, str] | None = None) -> int:

@@ -10,10 +10,19 @@ TARGETS = ("hf", "bytepatch")
 @click.command("convert")
 @click.argument("src", type=click.Path(exists=True, file_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="New directory to write.")
-@click.option("--to", "target", type=click.Choice(TARGETS), default=None,
-              help="Target format.  [default: the other one: hf for bytepatch input, bytepatch for hf input]")
-@click.option("--entropy-model", "-m", default=None,
-              help="Entropy model of a bytepatch run to export as the port's patcher, if it moved since training.")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(TARGETS),
+    default=None,
+    help="Target format.  [default: the other one: hf for bytepatch input, bytepatch for hf input]",
+)
+@click.option(
+    "--entropy-model",
+    "-m",
+    default=None,
+    help="Entropy model of a bytepatch run to export as the port's patcher, if it moved since training.",
+)
 def convert(src: str, output: str, target: str | None, entropy_model: str | None) -> None:
     """Convert SRC between the `transformers` BLT format and bytepatch's own.
 
@@ -85,15 +94,23 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
     if info is not None or entropy_override is not None:
         lm = load_model(entropy_override or info["name"])
         if info is not None and lm.fingerprint != info.get("fingerprint"):
-            raise click.ClickException(f"entropy model {entropy_override or info['name']!r} is not the one the run's "
-                                       "data was patched with (fingerprint differs)")  # fmt: skip
+            raise click.ClickException(
+                f"entropy model {entropy_override or info['name']!r} is not the one the run's "
+                "data was patched with (fingerprint differs)"
+            )
     if lm is not None and getattr(lm, "kind", None) != "transformer":
-        click.echo(f"note: the run's entropy model is a {lm.kind} model, which the port cannot run; "
-                   "exporting without a patcher (patch_in_forward=false)", err=True)  # fmt: skip
+        click.echo(
+            f"note: the run's entropy model is a {lm.kind} model, which the port cannot run; "
+            "exporting without a patcher (patch_in_forward=false)",
+            err=True,
+        )
         lm = None
     elif patcher is not None and patcher.get("patcher") != "entropy":
-        click.echo(f"note: the run was patched with the {patcher.get('patcher')} patcher, which the port does not "
-                   "have; exporting without a patcher (pass patch_lengths to the port)", err=True)  # fmt: skip
+        click.echo(
+            f"note: the run was patched with the {patcher.get('patcher')} patcher, which the port does not "
+            "have; exporting without a patcher (pass patch_lengths to the port)",
+            err=True,
+        )
     run_dir_to_hf(src, out, lm, patcher, model)
 
 

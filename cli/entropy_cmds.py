@@ -31,7 +31,9 @@ BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on an
 
 def input_options(fn):
     """The document-reading options shared by the three commands."""
-    fn = click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet/Arrow column holding the text.")(fn)
+    fn = click.option(
+        "--text-field", default="text", show_default=True, help="JSONL/Parquet/Arrow column holding the text."
+    )(fn)
     fn = click.option("--doc-per-line", is_flag=True, help="Each line of a text file is a document.")(fn)
     return click.argument("inputs", nargs=-1, required=True)(fn)
 
@@ -56,16 +58,34 @@ def batches(inputs: Sequence[str], text_field: str, doc_per_line: bool) -> Itera
 @click.command("fit-entropy")
 @input_options
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Model directory to write.")
-@click.option("--order", default=NgramConfig.order, show_default=True, help="n-gram length (context = order - 1 bytes).")
-@click.option("--min-count", default=NgramConfig.min_count, show_default=True, help="Prune rarer successors of long contexts.")
-@click.option("--max-contexts", default=NgramConfig.max_contexts, show_default=True, help="Keep at most this many long contexts (0 = all).")
-@target_patch_size_option(default=4.5, help="Calibrate the model's default threshold to this mean patch size "
-                          "(bytes) on a sample of INPUT..., so `segment -m DIR` works without --threshold.")
-@click.option("--sample-bytes", type=click.IntRange(min=1), default=8_000_000, show_default=True,
-              help="Calibrate on a sample of about this many bytes, spread over the inputs.")
+@click.option(
+    "--order", default=NgramConfig.order, show_default=True, help="n-gram length (context = order - 1 bytes)."
+)
+@click.option(
+    "--min-count", default=NgramConfig.min_count, show_default=True, help="Prune rarer successors of long contexts."
+)
+@click.option(
+    "--max-contexts",
+    default=NgramConfig.max_contexts,
+    show_default=True,
+    help="Keep at most this many long contexts (0 = all).",
+)
+@target_patch_size_option(
+    default=4.5,
+    help="Calibrate the model's default threshold to this mean patch size "
+    "(bytes) on a sample of INPUT..., so `segment -m DIR` works without --threshold.",
+)
+@click.option(
+    "--sample-bytes",
+    type=click.IntRange(min=1),
+    default=8_000_000,
+    show_default=True,
+    help="Calibrate on a sample of about this many bytes, spread over the inputs.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a model already in --output.")
-def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_contexts, target_patch_size,
-                sample_bytes, overwrite):  # fmt: skip
+def fit_entropy(
+    inputs, text_field, doc_per_line, output, order, min_count, max_contexts, target_patch_size, sample_bytes, overwrite
+):
     """Fit a byte n-gram entropy model on INPUT... in one streaming pass, then calibrate
     its default threshold to --target-patch-size on a sample of the same inputs.
 
@@ -97,13 +117,17 @@ def fit_entropy(inputs, text_field, doc_per_line, output, order, min_count, max_
             raise click.ClickException(f"cannot calibrate a default threshold: {exc}") from exc
         model = model.with_default_threshold(float(result.threshold))
         model.stats["threshold_calibration"] = {
-            "target_mean_patch_size": target_patch_size, "achieved": round(result.mean_patch_size, 4),
-            "rule": "global", "sample": f"{sum(len(p) for p, _ in sample):,} bytes of the training inputs",
-        }  # fmt: skip
+            "target_mean_patch_size": target_patch_size,
+            "achieved": round(result.mean_patch_size, 4),
+            "rule": "global",
+            "sample": f"{sum(len(p) for p, _ in sample):,} bytes of the training inputs",
+        }
         model.save(output)
-    click.echo(f"wrote {output}: {model!r} from {counter.n_bytes} bytes in {counter.n_docs} documents; default "
-               f"threshold {result.threshold:.4g} nats (mean patch size {result.mean_patch_size:.2f} on a sample)",
-               err=True)  # fmt: skip
+    click.echo(
+        f"wrote {output}: {model!r} from {counter.n_bytes} bytes in {counter.n_docs} documents; default "
+        f"threshold {result.threshold:.4g} nats (mean patch size {result.mean_patch_size:.2f} on a sample)",
+        err=True,
+    )
 
 
 @click.command("eval-entropy")
@@ -136,7 +160,9 @@ def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
 @entropy_model_option()
 @click.option("--rule", type=click.Choice(RULES), default="global", show_default=True, help="Entropy boundary rule.")
 @click.option("--threshold-add", default=0.0, show_default=True, help="Relative threshold held fixed by --rule both.")
-@click.option("--max-patch-length", type=click.IntRange(min=1), default=None, help="Cap applied while measuring patch sizes.")
+@click.option(
+    "--max-patch-length", type=click.IntRange(min=1), default=None, help="Cap applied while measuring patch sizes."
+)
 @click.option(
     "--sample-bytes",
     type=click.IntRange(min=1),
@@ -144,7 +170,17 @@ def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
     show_default=True,
     help="Calibrate on a sample of about this many bytes, spread over the inputs.",
 )
-def calibrate(inputs, text_field, doc_per_line, target_patch_size, entropy_model, rule, threshold_add, max_patch_length, sample_bytes):
+def calibrate(
+    inputs,
+    text_field,
+    doc_per_line,
+    target_patch_size,
+    entropy_model,
+    rule,
+    threshold_add,
+    max_patch_length,
+    sample_bytes,
+):
     """Print the threshold giving mean patch size --target-patch-size on INPUT...
 
     The global threshold for --rule global and both (both holds --threshold-add fixed),

@@ -14,11 +14,23 @@ from bytepatch.cli._threads import set_torch_threads, threads_option
 @click.option("--seq-len", type=click.IntRange(min=2), default=None, help="Ids per row.  [default: the run's]")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--text", "as_text", is_flag=True, help="DATA is literal text to score, not a path.")
-@click.option("--entropy-model", "-m", default=None,
-              help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).")
+@click.option(
+    "--entropy-model",
+    "-m",
+    default=None,
+    help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).",
+)
 @threads_option
-def eval_cmd(checkpoint: str, data: str, batch_size: int, seq_len: int | None, device: str, as_text: bool,
-             entropy_model: str | None, threads: int | None) -> None:  # fmt: skip
+def eval_cmd(
+    checkpoint: str,
+    data: str,
+    batch_size: int,
+    seq_len: int | None,
+    device: str,
+    as_text: bool,
+    entropy_model: str | None,
+    threads: int | None,
+) -> None:
     """Print the bits per byte of CHECKPOINT on DATA as one JSON line.
 
     CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt.
@@ -107,9 +119,15 @@ def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, 
     # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
     lengths = _patch_like_training(docs, meta, entropy_model, device)
     rule = _end_rule(meta, entropy_model, device)
-    framed = [frame(d, lengths[i], name=f"<doc {i}>",
-                    eos_starts_patch=rule(np.frombuffer(d, np.uint8), np.asarray(lengths[i])) if rule else True)
-              for i, d in enumerate(docs)]  # fmt: skip
+    framed = [
+        frame(
+            d,
+            lengths[i],
+            name=f"<doc {i}>",
+            eos_starts_patch=rule(np.frombuffer(d, np.uint8), np.asarray(lengths[i])) if rule else True,
+        )
+        for i, d in enumerate(docs)
+    ]
     yield from packed_batches(lambda k: framed[k] if k < len(framed) else None, batch_size=batch_size, seq_len=seq_len)
 
 
@@ -153,8 +171,9 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
         recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
-    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device,
-                                                  near=_entropy_model.run_places(meta))  # checked by fingerprint
+    model = _entropy_model.recorded_entropy_model(
+        recorded, entropy_model, device, near=_entropy_model.run_places(meta)
+    )  # checked by fingerprint
     try:
         patcher = spec.build(model)
         out: list = []

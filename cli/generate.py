@@ -8,25 +8,65 @@ import click
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("--prompt", "-p", default="", help="Text to continue (your shell's bytes, kept exactly).")
-@click.option("--prompt-file", type=click.File("rb"), default=None,
-              help="Read the prompt's raw bytes from a file ('-' = stdin) instead.")
-@click.option("--max-bytes", "-n", type=click.IntRange(min=0), default=256, show_default=True,
-              help="Generate at most this many bytes (fewer if the model ends the text).")
-@click.option("--temperature", "-t", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Sampling temperature; 0 = greedy.")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
-              help="Nucleus sampling: draw from the most likely bytes holding this much probability.")
+@click.option(
+    "--prompt-file",
+    type=click.File("rb"),
+    default=None,
+    help="Read the prompt's raw bytes from a file ('-' = stdin) instead.",
+)
+@click.option(
+    "--max-bytes",
+    "-n",
+    type=click.IntRange(min=0),
+    default=256,
+    show_default=True,
+    help="Generate at most this many bytes (fewer if the model ends the text).",
+)
+@click.option(
+    "--temperature",
+    "-t",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Sampling temperature; 0 = greedy.",
+)
+@click.option(
+    "--top-p",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Nucleus sampling: draw from the most likely bytes holding this much probability.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
 @click.option("--echo", is_flag=True, help="Write the prompt before the continuation.")
-@click.option("--entropy-model", "-m", default=None,
-              help="Entropy model to patch with, if it moved since training (its fingerprint must match).")
+@click.option(
+    "--entropy-model",
+    "-m",
+    default=None,
+    help="Entropy model to patch with, if it moved since training (its fingerprint must match).",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (1 is often fastest for small models).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch (1 is often fastest for small models).",
+)
 @click.option("--no-cache", is_flag=True, help="Re-run the whole model every byte (slow reference path).")
-def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperature: float, top_p: float,
-             seed: int | None, echo: bool, entropy_model: str | None, device: str, threads: int | None,
-             no_cache: bool) -> None:  # fmt: skip
+def generate(
+    checkpoint: str,
+    prompt: str,
+    prompt_file,
+    max_bytes: int,
+    temperature: float,
+    top_p: float,
+    seed: int | None,
+    echo: bool,
+    entropy_model: str | None,
+    device: str,
+    threads: int | None,
+    no_cache: bool,
+) -> None:
     """Continue a prompt with a model trained by `bytepatch train`, byte by byte.
 
     CHECKPOINT is a run directory of `bytepatch train` or its checkpoint.pt. A
@@ -83,8 +123,9 @@ def generate(checkpoint: str, prompt: str, prompt_file, max_bytes: int, temperat
     if echo:
         out.write(data)
     try:
-        for byte in iter_generate(model, data, patcher=patcher, entropy_model=entropy, sampling=sampling,
-                                  cache=not no_cache):  # fmt: skip
+        for byte in iter_generate(
+            model, data, patcher=patcher, entropy_model=entropy, sampling=sampling, cache=not no_cache
+        ):
             out.write(bytes([byte]))
             out.flush()  # stream: each byte as soon as it is sampled
     except ValueError as exc:

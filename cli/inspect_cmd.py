@@ -24,19 +24,51 @@ from bytepatch.patchers import PATCHERS
 @entropy_model_option()
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
-@click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride.")
+@click.option(
+    "--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride."
+)
 @click.option("--max-patch-length", type=click.IntRange(min=1), help="Cut patches longer than M bytes.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Show the window starting at this byte (from the start of the patch holding it).")  # fmt: skip
-@click.option("--length", "--max-bytes", "length", type=click.IntRange(min=0), default=100_000, show_default=True,
-              help="Show at most N bytes from --offset (0: to the end).")  # fmt: skip
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write a self-contained HTML page (text + entropy plot) here instead.")  # fmt: skip
+@click.option(
+    "--offset",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Show the window starting at this byte (from the start of the patch holding it).",
+)
+@click.option(
+    "--length",
+    "--max-bytes",
+    "length",
+    type=click.IntRange(min=0),
+    default=100_000,
+    show_default=True,
+    help="Show at most N bytes from --offset (0: to the end).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write a self-contained HTML page (text + entropy plot) here instead.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Also list every patch: index, offset, length, bytes.")
 @click.option("--color/--no-color", default=None, help="Colour patches (default: when stdout is a terminal).")
-def inspect_cmd(file: str | None, text: str | None, row: int | None, row_id: str | None, patcher: str,
-                entropy_model: str, threshold: float | None, threshold_add: float | None, stride: int, max_patch_length: int | None, offset: int, length: int,
-                html_path: str | None, verbose: bool, color: bool | None) -> None:  # fmt: skip
+def inspect_cmd(
+    file: str | None,
+    text: str | None,
+    row: int | None,
+    row_id: str | None,
+    patcher: str,
+    entropy_model: str,
+    threshold: float | None,
+    threshold_add: float | None,
+    stride: int,
+    max_patch_length: int | None,
+    offset: int,
+    length: int,
+    html_path: str | None,
+    verbose: bool,
+    color: bool | None,
+) -> None:
     """Show the patches of FILE (or --text, or a stored row of a DATASET) in the
     terminal, or as an HTML page.
 
@@ -61,15 +93,18 @@ def inspect_cmd(file: str | None, text: str | None, row: int | None, row_id: str
     """
     if file and file != "-" and Path(file).is_dir():
         view = _stored(file, row, row_id, offset, length)
-        return _show(view, html_path, f"bytepatch inspect: {Path(file).name} row {view.settings['row']}", verbose, color)
+        return _show(
+            view, html_path, f"bytepatch inspect: {Path(file).name} row {view.settings['row']}", verbose, color
+        )
     reject_inapplicable(click.get_current_context(), patcher)
     if row is not None or row_id is not None:
         raise click.UsageError("--row and --id show a row of a DATASET directory written by `bytepatch segment`")
     data = _read_input(file, text, offset, length)
     try:
         # The same patcher settings and defaults as `segment` (one place decides them).
-        built = patcher_from_options(patcher, entropy_model, threshold, threshold_add, target=None,
-                                     stride=stride, max_len=max_patch_length)
+        built = patcher_from_options(
+            patcher, entropy_model, threshold, threshold_add, target=None, stride=stride, max_len=max_patch_length
+        )
         ref = built.entropy_model
         entropies = built.patcher.model.entropies([data])[0] if ref is not None else None
         extra = {"entropy_model": ref.name, "fingerprint": short_fingerprint(ref.fingerprint)} if ref else {}
@@ -103,8 +138,11 @@ PATCHER_OPTIONS = ("patcher", "entropy_model", "threshold", "threshold_add", "st
 def _stored(path: str, row: int | None, row_id: str | None, offset: int, length: int):
     """The stored row's view (windowed like a file); patcher options do not apply to it."""
     ctx = click.get_current_context()
-    given = [name for name in PATCHER_OPTIONS
-             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]  # fmt: skip
+    given = [
+        name
+        for name in PATCHER_OPTIONS
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+    ]
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise click.UsageError(f"{flag} does not apply to a dataset row: its stored patches are shown, not recomputed")
@@ -116,8 +154,11 @@ def _stored(path: str, row: int | None, row_id: str | None, offset: int, length:
         view = stored_view(path, row, row_id)
         if offset or (length and len(view.data) > length):
             if length and len(view.data) > offset + length:
-                click.echo(f"note: showing bytes {offset:,}-{offset + length:,} of the row's {len(view.data):,} "
-                           "(--offset/--length to choose; --length 0 for all)", err=True)  # fmt: skip
+                click.echo(
+                    f"note: showing bytes {offset:,}-{offset + length:,} of the row's {len(view.data):,} "
+                    "(--offset/--length to choose; --length 0 for all)",
+                    err=True,
+                )
             view = view.window(offset, length)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

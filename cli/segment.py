@@ -20,43 +20,96 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
 @click.option("--patcher", type=click.Choice(sorted(PATCHERS)), default="entropy", show_default=True)
 @entropy_model_option()
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
-              help="Where a transformer entropy model runs (bf16 on CUDA); n-gram models use the CPU.")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    show_default=True,
+    help="Where a transformer entropy model runs (bf16 on CUDA); n-gram models use the CPU.",
+)
 @click.option("--threshold", type=float, help="Global entropy threshold in nats (default: the model's).")
 @click.option("--threshold-add", type=float, help="Relative (monotonic) threshold: h[t] - h[t-1] > F.")
 @target_patch_size_option()
-@click.option("--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride.")
+@click.option(
+    "--stride", type=click.IntRange(min=1), default=4, show_default=True, help="Patch size for --patcher stride."
+)
 @click.option("--max-patch-length", type=click.IntRange(min=1), help="Cut patches longer than M bytes.")
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
-@click.option("--max-document-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_DOCUMENT_BYTES, show_default=True,
-              help="Refuse a document (file, line or row) larger than this, before holding it in memory.")
+@click.option(
+    "--max-document-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_DOCUMENT_BYTES,
+    show_default=True,
+    help="Refuse a document (file, line or row) larger than this, before holding it in memory.",
+)
 @click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
 @click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes (each loads its own patcher; --threads is usually the better lever).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Threads per worker for the n-gram entropy kernel [default: CPUs available to this "
-                   "process (affinity, cgroup quota), divided among --workers].")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (each loads its own patcher; --threads is usually the better lever).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads per worker for the n-gram entropy kernel [default: CPUs available to this "
+    "process (affinity, cgroup quota), divided among --workers].",
+)
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same settings.")
-@click.option("--num-shards", type=click.IntRange(min=1),
-              help="Split the inputs among K independent jobs (splits inside large files too).")
+@click.option(
+    "--num-shards",
+    type=click.IntRange(min=1),
+    help="Split the inputs among K independent jobs (splits inside large files too).",
+)
 @click.option("--shard-index", type=click.IntRange(min=0), help="This job's index in [0, K) (with --num-shards).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this machine (--workers processes); ray: a Ray cluster (see docs/cluster.md).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this machine (--workers processes); ray: a Ray cluster (see docs/cluster.md).",
+)
 @click.option("--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001) [default: start a local one].")
 @click.option("--ray-actors", type=click.IntRange(min=1), help="Ray actors patching at once [default: one per CPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: str, device: str, threshold: float | None,
-            threshold_add: float | None, target_patch_size: float | None, stride: int,
-            max_patch_length: int | None, text_field: str, id_field: str | None, doc_per_line: bool,
-            input_format: str, max_document_bytes: int, shard_format: str, shard_size_mb: float, workers: int, threads: int | None, save_entropies: bool,
-            overwrite: bool, resume: bool, num_shards: int | None, shard_index: int | None,
-            engine: str, ray_address: str | None, ray_actors: int | None, quiet: bool) -> None:  # fmt: skip
+def segment(
+    inputs: tuple[str, ...],
+    output: str,
+    patcher: str,
+    entropy_model: str,
+    device: str,
+    threshold: float | None,
+    threshold_add: float | None,
+    target_patch_size: float | None,
+    stride: int,
+    max_patch_length: int | None,
+    text_field: str,
+    id_field: str | None,
+    doc_per_line: bool,
+    input_format: str,
+    max_document_bytes: int,
+    shard_format: str,
+    shard_size_mb: float,
+    workers: int,
+    threads: int | None,
+    save_entropies: bool,
+    overwrite: bool,
+    resume: bool,
+    num_shards: int | None,
+    shard_index: int | None,
+    engine: str,
+    ray_address: str | None,
+    ray_actors: int | None,
+    quiet: bool,
+) -> None:
     """Segment INPUT... into patches and write an Arrow dataset to --output.
 
     Inputs are text files (one document each, or one per line with --doc-per-line),
@@ -85,9 +138,30 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     reader = ReaderConfig(text_field, id_field, doc_per_line, input_format, max_document_bytes=max_document_bytes)
     with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
         manifest, calibrated_for = _segment(
-            inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
-            max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
-            num_jobs, job, dist, reader, (engine, ray_address, ray_actors))  # fmt: skip
+            inputs,
+            output,
+            patcher,
+            entropy_model,
+            device,
+            threshold,
+            threshold_add,
+            target_patch_size,
+            stride,
+            max_patch_length,
+            shard_format,
+            shard_size_mb,
+            workers,
+            threads,
+            save_entropies,
+            overwrite,
+            resume,
+            quiet,
+            num_jobs,
+            job,
+            dist,
+            reader,
+            (engine, ray_address, ray_actors),
+        )
     if manifest is None:
         if not quiet:
             click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
@@ -95,12 +169,18 @@ def segment(inputs: tuple[str, ...], output: str, patcher: str, entropy_model: s
     if not quiet:
         n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
         mean = b / p if p else 0.0
-        click.echo(f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
-                   f"{len(manifest['shards'])} shard(s)", err=True)  # fmt: skip
+        click.echo(
+            f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
+            f"{len(manifest['shards'])} shard(s)",
+            err=True,
+        )
         if workers > len(manifest["shards"]):
-            click.echo(f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
-                       f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
-                       "--shard-size-mb to split the input", err=True)  # fmt: skip
+            click.echo(
+                f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
+                f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
+                "--shard-size-mb to split the input",
+                err=True,
+            )
         hint = calibration_hint(mean, calibrated_for)
         if hint:
             click.echo(hint, err=True)
@@ -114,10 +194,12 @@ def calibration_hint(mean: float, calibrated_for: float | None) -> str | None:
     was calibrated for (thresholds in nats do not transfer between kinds of text)."""
     if not calibrated_for or not mean or abs(mean / calibrated_for - 1) <= FAR:
         return None
-    return (f"note: mean patch size {mean:.2f} bytes; the model's default threshold was calibrated for "
-            f"{calibrated_for:g} bytes on its own training text. For a chosen mean patch size on this corpus, "
-            f"rerun with --target-patch-size N (e.g. --target-patch-size {calibrated_for:g}): it calibrates the "
-            "threshold on a sample spread over the whole input.")  # fmt: skip
+    return (
+        f"note: mean patch size {mean:.2f} bytes; the model's default threshold was calibrated for "
+        f"{calibrated_for:g} bytes on its own training text. For a chosen mean patch size on this corpus, "
+        f"rerun with --target-patch-size N (e.g. --target-patch-size {calibrated_for:g}): it calibrates the "
+        "threshold on a sample spread over the whole input."
+    )
 
 
 def _calibration_target(model: object) -> float | None:
@@ -131,30 +213,89 @@ def _calibration_target(model: object) -> float | None:
     return None
 
 
-def _segment(inputs, output, patcher, entropy_model, device, threshold, threshold_add, target_patch_size, stride,
-             max_patch_length, shard_format, shard_size_mb, workers, threads, save_entropies, overwrite, resume, quiet,
-             num_jobs, job, dist, reader, engine=("local", None, None)):  # fmt: skip
+def _segment(
+    inputs,
+    output,
+    patcher,
+    entropy_model,
+    device,
+    threshold,
+    threshold_add,
+    target_patch_size,
+    stride,
+    max_patch_length,
+    shard_format,
+    shard_size_mb,
+    workers,
+    threads,
+    save_entropies,
+    overwrite,
+    resume,
+    quiet,
+    num_jobs,
+    job,
+    dist,
+    reader,
+    engine=("local", None, None),
+):
     """Run the segmentation; bad input and output errors become one-line click errors."""
     try:
         built = patcher_from_options(
-            patcher, entropy_model, threshold, threshold_add, target_patch_size, stride, max_patch_length,
-            inputs, reader, device,
-        )  # fmt: skip
+            patcher,
+            entropy_model,
+            threshold,
+            threshold_add,
+            target_patch_size,
+            stride,
+            max_patch_length,
+            inputs,
+            reader,
+            device,
+        )
         if threshold is not None and threshold <= 0:  # legal, but almost surely a mistake
-            click.echo(f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
-                       "thresholds are in nats, typically 1 to 3)", err=True)  # fmt: skip
+            click.echo(
+                f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
+                "thresholds are in nats, typically 1 to 3)",
+                err=True,
+            )
         if engine[0] == "ray":
-            manifest = _segment_on_ray(inputs, output, built, reader, shard_format, shard_size_mb, save_entropies,
-                                       overwrite, resume, quiet, num_jobs, patcher, engine)  # fmt: skip
+            manifest = _segment_on_ray(
+                inputs,
+                output,
+                built,
+                reader,
+                shard_format,
+                shard_size_mb,
+                save_entropies,
+                overwrite,
+                resume,
+                quiet,
+                num_jobs,
+                patcher,
+                engine,
+            )
             return manifest, None
         workers = _cap_workers(workers, quiet)
-        uses_default = patcher == "entropy" and threshold is None and threshold_add is None and target_patch_size is None
+        uses_default = (
+            patcher == "entropy" and threshold is None and threshold_add is None and target_patch_size is None
+        )
         calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
         if save_entropies and patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
-        options = SegmentOptions(shard_format, shard_size_mb, workers, overwrite, resume, save_entropies,
-                                 show_progress=not quiet, calibration=built.calibration, num_jobs=num_jobs, job=job,
-                                 merge=dist is None, threads=threads or _default_threads(workers))  # fmt: skip
+        options = SegmentOptions(
+            shard_format,
+            shard_size_mb,
+            workers,
+            overwrite,
+            resume,
+            save_entropies,
+            show_progress=not quiet,
+            calibration=built.calibration,
+            num_jobs=num_jobs,
+            job=job,
+            merge=dist is None,
+            threads=threads or _default_threads(workers),
+        )
         manifest = segment_corpus(inputs, output, built.patcher, reader, options, built.entropy_model)
         if dist is not None:
             manifest = dist.finish(output, options)
@@ -165,8 +306,21 @@ def _segment(inputs, output, patcher, entropy_model, device, threshold, threshol
     return manifest, calibrated_for
 
 
-def _segment_on_ray(inputs, output, built, reader, shard_format, shard_size_mb, save_entropies, overwrite, resume,
-                    quiet, num_jobs, patcher, engine):  # fmt: skip
+def _segment_on_ray(
+    inputs,
+    output,
+    built,
+    reader,
+    shard_format,
+    shard_size_mb,
+    save_entropies,
+    overwrite,
+    resume,
+    quiet,
+    num_jobs,
+    patcher,
+    engine,
+):
     from bytepatch.segment.ray_engine import RayOptions, segment_with_ray
 
     if save_entropies and patcher != "entropy":
@@ -174,10 +328,20 @@ def _segment_on_ray(inputs, output, built, reader, shard_format, shard_size_mb, 
     if num_jobs != 1:
         raise click.UsageError("--engine ray splits the work itself; drop --num-shards/--shard-index")
     _, address, actors = engine
-    options = SegmentOptions(shard_format, shard_size_mb, 1, overwrite, resume, save_entropies,
-                             show_progress=not quiet, calibration=built.calibration, threads=1)  # fmt: skip
-    return segment_with_ray(inputs, output, built.patcher, reader, options, built.entropy_model,
-                            RayOptions(address, actors))
+    options = SegmentOptions(
+        shard_format,
+        shard_size_mb,
+        1,
+        overwrite,
+        resume,
+        save_entropies,
+        show_progress=not quiet,
+        calibration=built.calibration,
+        threads=1,
+    )
+    return segment_with_ray(
+        inputs, output, built.patcher, reader, options, built.entropy_model, RayOptions(address, actors)
+    )
 
 
 def _cap_workers(workers: int, quiet: bool) -> int:
@@ -208,6 +372,8 @@ def _job_split(num_shards: int | None, shard_index: int | None):
             raise click.UsageError(f"--shard-index must be below --num-shards ({num_shards}), got {shard_index}")
         return num_shards, shard_index, None
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ:
-        raise click.UsageError("segment no longer runs under torchrun: use --engine ray for a cluster, or "
-                               "--num-shards K --shard-index I for a scheduler's job array (docs/cluster.md)")  # fmt: skip
+        raise click.UsageError(
+            "segment no longer runs under torchrun: use --engine ray for a cluster, or "
+            "--num-shards K --shard-index I for a scheduler's job array (docs/cluster.md)"
+        )
     return 1, 0, None

@@ -13,35 +13,87 @@ from bytepatch.cli._threads import set_torch_threads, threads_option
 @click.command("train")
 @click.argument("args", metavar="DATASET... [KEY=VALUE...]", nargs=-1, required=True)
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--preset", default=None, help="Model preset (BLT: tiny, small, 400m, 1b; baseline: tiny, small, base, entropy-paper).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="Run config JSON (e.g. a previous run's config.json).")
-@click.option("--model", "model_type", type=click.Choice(["blt", "baseline"]), default=None,
-              help="BLT or the byte-level baseline transformer.  [default: blt]")
+@click.option(
+    "--preset",
+    default=None,
+    help="Model preset (BLT: tiny, small, 400m, 1b; baseline: tiny, small, base, entropy-paper).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Run config JSON (e.g. a previous run's config.json).",
+)
+@click.option(
+    "--model",
+    "model_type",
+    type=click.Choice(["blt", "baseline"]),
+    default=None,
+    help="BLT or the byte-level baseline transformer.  [default: blt]",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimizer steps in total.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step and rank.")
 @click.option("--seq-len", type=click.IntRange(min=2), default=None, help="Ids per row (BOS/EOS included).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None, help="[default: auto]")
-@click.option("--eval-dataset", "eval_datasets", multiple=True,
-              help="Held-out dataset(s); default: hold out train.eval_fraction of the documents by id hash.")
-@click.option("--resume", is_flag=True, help="Continue from the run directory's checkpoint.pt exactly where it stopped.")
+@click.option(
+    "--eval-dataset",
+    "eval_datasets",
+    multiple=True,
+    help="Held-out dataset(s); default: hold out train.eval_fraction of the documents by id hash.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue from the run directory's checkpoint.pt exactly where it stopped."
+)
 @click.option("--overwrite", is_flag=True, help="Start afresh even if the run directory holds a checkpoint.")
-@click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default=None,
-              help="Under torchrun: replicate the model (ddp) or shard it with FSDP2 (fsdp).  [default: ddp]")
+@click.option(
+    "--parallel",
+    type=click.Choice(["ddp", "fsdp"]),
+    default=None,
+    help="Under torchrun: replicate the model (ddp) or shard it with FSDP2 (fsdp).  [default: ddp]",
+)
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model for training.")
-@click.option("--activation-checkpointing", is_flag=True,
-              help="Recompute transformer blocks in the backward pass (less memory, ~1/3 more compute).")
-@click.option("--init", "init", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Fine-tune: start from the weights and model config of a run directory or a transformers BLT directory.")
-@click.option("--stop-at", type=int, default=None,
-              help="Stop (with a checkpoint) after this step, e.g. before a job's time limit; continue with --resume.")
+@click.option(
+    "--activation-checkpointing",
+    is_flag=True,
+    help="Recompute transformer blocks in the backward pass (less memory, ~1/3 more compute).",
+)
+@click.option(
+    "--init",
+    "init",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Fine-tune: start from the weights and model config of a run directory or a transformers BLT directory.",
+)
+@click.option(
+    "--stop-at",
+    type=int,
+    default=None,
+    help="Stop (with a checkpoint) after this step, e.g. before a job's time limit; continue with --resume.",
+)
 @threads_option
-def train(args: tuple[str, ...], output: str, preset: str | None, config_file: str | None,
-          model_type: str | None, steps: int | None, batch_size: int | None, seq_len: int | None,
-          lr: float | None, device: str | None, eval_datasets: tuple[str, ...], resume: bool, overwrite: bool,
-          parallel: str | None, compile_model: bool | None, activation_checkpointing: bool | None,
-          stop_at: int | None, init: str | None, threads: int | None) -> None:  # fmt: skip
+def train(
+    args: tuple[str, ...],
+    output: str,
+    preset: str | None,
+    config_file: str | None,
+    model_type: str | None,
+    steps: int | None,
+    batch_size: int | None,
+    seq_len: int | None,
+    lr: float | None,
+    device: str | None,
+    eval_datasets: tuple[str, ...],
+    resume: bool,
+    overwrite: bool,
+    parallel: str | None,
+    compile_model: bool | None,
+    activation_checkpointing: bool | None,
+    stop_at: int | None,
+    init: str | None,
+    threads: int | None,
+) -> None:
     """Train a BLT (or the byte baseline) on DATASET... and write checkpoints to the
     run directory given by -o/--output.
 
@@ -81,7 +133,9 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
     if not datasets:
         raise click.UsageError("no DATASET given")
     if init and (resume or preset or config_file):
-        raise click.ClickException("--init starts a new run from its weights and config; drop --resume/--preset/--config")
+        raise click.ClickException(
+            "--init starts a new run from its weights and config; drop --resume/--preset/--config"
+        )
     init_state = None
     try:
         if resume and not config_file and not preset and (Path(output) / CONFIG_FILE).exists():
@@ -99,18 +153,36 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         else:
             kind = model_type or "blt"
             run = RunConfig(kind, preset_config(kind, preset or "tiny"), TrainConfig())
-        flags = {"steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "device": device,
-                 "parallel": parallel}  # fmt: skip
+        flags = {
+            "steps": steps,
+            "batch_size": batch_size,
+            "seq_len": seq_len,
+            "lr": lr,
+            "device": device,
+            "parallel": parallel,
+        }
         switches = {"compile": compile_model, "activation_checkpointing": activation_checkpointing}
-        run = apply_overrides(run, [f"train.{k}={v}" for k, v in flags.items() if v is not None]
-                              + [f"train.{k}=true" for k, on in switches.items() if on] + overrides)  # fmt: skip
+        run = apply_overrides(
+            run,
+            [f"train.{k}={v}" for k, v in flags.items() if v is not None]
+            + [f"train.{k}=true" for k, on in switches.items() if on]
+            + overrides,
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 
     try:
         with output_lock(output, "train"):
-            summary = run_training(run, datasets, output, eval_datasets=list(eval_datasets) or None,
-                                   resume=resume, overwrite=overwrite, stop_at=stop_at, init_state=init_state)  # fmt: skip
+            summary = run_training(
+                run,
+                datasets,
+                output,
+                eval_datasets=list(eval_datasets) or None,
+                resume=resume,
+                overwrite=overwrite,
+                stop_at=stop_at,
+                init_state=init_state,
+            )
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
     except TrainingInterrupted as exc:  # Ctrl-C: the checkpoint is written, the run can go on
@@ -120,8 +192,11 @@ def train(args: tuple[str, ...], output: str, preset: str | None, config_file: s
         return
     bpb = summary["held_out_bits_per_byte"]
     held = f"held-out {bpb:.4f} bits/byte" if bpb is not None else "not evaluated yet"
-    click.echo(f"{summary['checkpoint']}: step {summary['step']}/{summary['steps']}, loss {summary['loss']:.4f}, "
-               f"{held}, {summary['train_flops']:.3g} training FLOPs", err=True)  # fmt: skip
+    click.echo(
+        f"{summary['checkpoint']}: step {summary['step']}/{summary['steps']}, loss {summary['loss']:.4f}, "
+        f"{held}, {summary['train_flops']:.3g} training FLOPs",
+        err=True,
+    )
 
 
 def _init_run(path: str, model_type: str | None):

@@ -22,15 +22,32 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (warmup, then cosine).")
 @click.option("--warmup-steps", type=click.IntRange(min=0), help="Linear warmup steps [default: 5% of --steps].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Model init and data order.")
-@click.option("--held-out", "held_out", type=float, default=0.05, show_default=True,
-              help="Fraction of documents (by id hash) held out for evaluation and calibration.")  # fmt: skip
+@click.option(
+    "--held-out",
+    "held_out",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Fraction of documents (by id hash) held out for evaluation and calibration.",
+)
 @click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--eval-bytes", type=click.IntRange(min=1), default=262_144, show_default=True,
-              help="Held-out bytes scored per evaluation.")  # fmt: skip
+@click.option(
+    "--eval-bytes",
+    type=click.IntRange(min=1),
+    default=262_144,
+    show_default=True,
+    help="Held-out bytes scored per evaluation.",
+)
 @click.option("--save-every", type=click.IntRange(min=1), default=200, show_default=True, help="Steps per checkpoint.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--target-patch-size", "-s", type=float, default=4.5, show_default=True,
-              help="Calibrate the default threshold to this mean patch size on held-out text.")  # fmt: skip
+@click.option(
+    "--target-patch-size",
+    "-s",
+    type=float,
+    default=4.5,
+    show_default=True,
+    help="Calibrate the default threshold to this mean patch size on held-out text.",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from DIR/checkpoint.pt (exactly where it stopped).")
 @click.option("--overwrite", is_flag=True, help="Start afresh, replacing a model or checkpoint in --output.")
@@ -39,11 +56,31 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
 @threads_option
-def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int, batch_size: int, seq_len: int,
-                  lr: float, warmup_steps: int | None, seed: int, held_out: float, eval_every: int, eval_bytes: int,
-                  save_every: int, log_every: int, target_patch_size: float, device: str, resume: bool,
-                  overwrite: bool, text_field: str, id_field: str | None, doc_per_line: bool,
-                  input_format: str, threads: int | None) -> None:  # fmt: skip
+def train_entropy(
+    inputs: tuple[str, ...],
+    output: str,
+    preset: str,
+    steps: int,
+    batch_size: int,
+    seq_len: int,
+    lr: float,
+    warmup_steps: int | None,
+    seed: int,
+    held_out: float,
+    eval_every: int,
+    eval_bytes: int,
+    save_every: int,
+    log_every: int,
+    target_patch_size: float,
+    device: str,
+    resume: bool,
+    overwrite: bool,
+    text_field: str,
+    id_field: str | None,
+    doc_per_line: bool,
+    input_format: str,
+    threads: int | None,
+) -> None:
     """Train a byte-transformer entropy LM on INPUT... and write it to --output.
 
     Reads the same inputs as `segment` (text, JSONL, Parquet, Arrow, directories,
@@ -64,10 +101,22 @@ def train_entropy(inputs: tuple[str, ...], output: str, preset: str, steps: int,
     from bytepatch.models.entropy_lm.train import TrainingError, TrainingInterrupted, entropy_settings, train_entropy_lm
 
     try:
-        run, options = entropy_settings(preset, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr,
-                                        warmup_steps=warmup_steps, seed=seed, held_out_fraction=held_out,
-                                        eval_bytes=eval_bytes, eval_every=eval_every, save_every=save_every,
-                                        log_every=log_every, device=device, target_patch_size=target_patch_size)  # fmt: skip
+        run, options = entropy_settings(
+            preset,
+            steps=steps,
+            batch_size=batch_size,
+            seq_len=seq_len,
+            lr=lr,
+            warmup_steps=warmup_steps,
+            seed=seed,
+            held_out_fraction=held_out,
+            eval_bytes=eval_bytes,
+            eval_every=eval_every,
+            save_every=save_every,
+            log_every=log_every,
+            device=device,
+            target_patch_size=target_patch_size,
+        )
         docs = ((d.id, d.data) for d in iter_documents(inputs, text_field, id_field, doc_per_line, input_format))
         with output_lock(output, "train-entropy"):
             train_entropy_lm(docs, output, run, options, resume=resume, overwrite=overwrite)

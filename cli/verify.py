@@ -37,8 +37,11 @@ def _verify_one(path: Path) -> str:
         from bytepatch.dataset.verify import verify_dataset
 
         r = verify_dataset(path)
-        sums = "all checksums match" if r.with_checksums == r.shards else (
-            f"{r.shards - r.with_checksums} shard(s) written before checksums existed (rows checked only)")
+        sums = (
+            "all checksums match"
+            if r.with_checksums == r.shards
+            else (f"{r.shards - r.with_checksums} shard(s) written before checksums existed (rows checked only)")
+        )
         return f"{r.shards} shard(s), {r.documents:,} documents, {r.bytes:,} bytes, {r.patches:,} patches; {sums}"
     from bytepatch.cli._verify_models import verify_model_dir
 

@@ -1,12 +1,12 @@
 """Models: BLT, the byte-level baseline and the entropy LM (installed as `bytepatch.models`).
 
-    from bytepatch.models import BLT, BLTConfig, PRESETS
-    model = BLT(PRESETS["tiny"])
-    logits, loss = model(ids, patch_lengths, targets)
+from bytepatch.models import BLT, BLTConfig, PRESETS
+model = BLT(PRESETS["tiny"])
+logits, loss = model(ids, patch_lengths, targets)
 
-    from bytepatch.models import ByteTransformer, TRANSFORMER_PRESETS
-    lm = ByteTransformer(TRANSFORMER_PRESETS["entropy-paper"])
-    logits, loss = lm(idx, targets)
+from bytepatch.models import ByteTransformer, TRANSFORMER_PRESETS
+lm = ByteTransformer(TRANSFORMER_PRESETS["entropy-paper"])
+logits, loss = lm(idx, targets)
 """
 
 from bytepatch.models.blt.model import BLT

@@ -110,5 +110,9 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", 
 
 def _looks_like_checksums(key: Any, value: Any) -> bool:
     similar = isinstance(key, str) and difflib.SequenceMatcher(None, key, CHECKSUM_KEY).ratio() > 0.6
-    return similar or (isinstance(value, dict) and len(value) == 2 and all(isinstance(v, str) for v in value.values())
-                       and any(isinstance(k, str) and k.startswith(("crc", "sha")) for k in value))  # fmt: skip
+    return similar or (
+        isinstance(value, dict)
+        and len(value) == 2
+        and all(isinstance(v, str) for v in value.values())
+        and any(isinstance(k, str) and k.startswith(("crc", "sha")) for k in value)
+    )

@@ -36,7 +36,13 @@ def main() -> None:
                 continue
             doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
             if doc:
-                f.write(json.dumps({"id": f"python{sys.version_info[0]}.{sys.version_info[1]}/{name}.py", "text": doc}, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {"id": f"python{sys.version_info[0]}.{sys.version_info[1]}/{name}.py", "text": doc},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
     print(f"wrote {OUT}", file=sys.stderr)
 
 

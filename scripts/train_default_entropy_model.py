@@ -76,15 +76,30 @@ def sources() -> dict[str, list[tuple[str, bytes]]]:
     """name -> [(document name, bytes)]: the training mix, split later by document name."""
     stdlib = sysconfig.get_paths()["stdlib"]
     fortune_dir = Path("/usr/share/games/fortunes")
-    en_fortunes = [p for p in fortune_dir.iterdir() if p.is_file() and not p.suffix and p.name not in ("chinese", "tang300", "song100")]
+    en_fortunes = [
+        p
+        for p in fortune_dir.iterdir()
+        if p.is_file() and not p.suffix and p.name not in ("chinese", "tang300", "song100")
+    ]
     mix: dict[str, list[tuple[str, bytes]]] = {
         "python-docs": [(str(p), read(p)) for p in files("/usr/share/doc/python3.11/html/_sources", "**/*.txt")],
-        "perl-doc": [(f"{p}#{i}", c) for p in files("/usr/share/perl/5.36.0/pod", "*.pod") for i, c in enumerate(chunks(read(p)))],
+        "perl-doc": [
+            (f"{p}#{i}", c) for p in files("/usr/share/perl/5.36.0/pod", "*.pod") for i, c in enumerate(chunks(read(p)))
+        ],
         "manpages-en": [(str(p), read(p)) for d in range(1, 9) for p in files(f"/usr/share/man/man{d}", "*.gz", 8)],
         "fortunes-en": [(f"{p}#{i}", f) for p in sorted(en_fortunes) for i, f in enumerate(fortunes(p))],
-        "fortunes-de": [(f"{p}#{i}", f) for p in files(fortune_dir / "de", "*") if not p.suffix for i, f in enumerate(fortunes(p))],
-        "fortunes-ru": [(f"{p}#{i}", f) for p in files(fortune_dir / "ru", "*") if not p.suffix for i, f in enumerate(fortunes(p))],
-        "fortunes-zh": [(f"{p}#{i}", f) for n in ("chinese", "tang300", "song100") for p in [fortune_dir / n] for i, f in enumerate(fortunes(p))],
+        "fortunes-de": [
+            (f"{p}#{i}", f) for p in files(fortune_dir / "de", "*") if not p.suffix for i, f in enumerate(fortunes(p))
+        ],
+        "fortunes-ru": [
+            (f"{p}#{i}", f) for p in files(fortune_dir / "ru", "*") if not p.suffix for i, f in enumerate(fortunes(p))
+        ],
+        "fortunes-zh": [
+            (f"{p}#{i}", f)
+            for n in ("chinese", "tang300", "song100")
+            for p in [fortune_dir / n]
+            for i, f in enumerate(fortunes(p))
+        ],
         "python-stdlib": [(str(p), read(p)) for p in files(stdlib, "**/[a-z]*.py", 16)],
     }
     for lang in ("de", "fr", "ja", "zh-cn"):
@@ -144,7 +159,9 @@ def main() -> None:
 
     prose = model.entropies(test["python-docs"])
     calibration = calibrate_threshold(prose, TARGET_PATCH_SIZE, rule="global")
-    print(f"default_threshold {calibration.threshold:.6f} nats -> mean patch size {calibration.mean_patch_size:.3f} on held-out Python docs")
+    print(
+        f"default_threshold {calibration.threshold:.6f} nats -> mean patch size {calibration.mean_patch_size:.3f} on held-out Python docs"
+    )
     model = model.with_default_threshold(calibration.threshold)
     model.stats.update(
         {

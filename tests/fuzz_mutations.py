@@ -23,8 +23,13 @@ def mutation(draw):
     if kind == "zero_run":
         n = draw(st.integers(1, 64))
         return lambda data: _patch(data, int(len(data) * pos), b"\0" * n)
-    flips = draw(st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(1, 255)),
-                          min_size=1, max_size=1 if kind == "flip" else 16))  # fmt: skip
+    flips = draw(
+        st.lists(
+            st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(1, 255)),
+            min_size=1,
+            max_size=1 if kind == "flip" else 16,
+        )
+    )
 
     def apply(data: bytes) -> bytes:
         out = bytearray(data)

@@ -12,18 +12,30 @@ from click.testing import CliRunner
 from bytepatch.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for folder in ("bytepatch", "cli", "models", "docs", "tests", "bench", "scripts")
-           for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".md")] + [ROOT / "README.md"]  # fmt: skip
+SOURCES = [
+    p
+    for folder in ("bytepatch", "cli", "models", "docs", "tests", "bench", "scripts")
+    for p in (ROOT / folder).rglob("*")
+    if p.suffix in (".py", ".md")
+] + [ROOT / "README.md"]
 
 
 def test_design_references_point_at_docs_design_md() -> None:
     sections = set(re.findall(r"^## (\d+)\.", (ROOT / "docs" / "design.md").read_text(), re.MULTILINE))
     assert sections == {str(i) for i in range(1, 9)}
-    stale = [f"{p.relative_to(ROOT)}:{i}" for p in SOURCES for i, line in enumerate(p.read_text().splitlines(), 1)
-             if "DESIGN" + " §" in line]  # fmt: skip
+    stale = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in SOURCES
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "DESIGN" + " §" in line
+    ]
     assert stale == []
-    cited = {n for p in SOURCES for ref in re.findall(r"design\.md\)? §([\d ,§–-]+)", p.read_text())
-             for n in re.findall(r"\d+", ref)}  # fmt: skip
+    cited = {
+        n
+        for p in SOURCES
+        for ref in re.findall(r"design\.md\)? §([\d ,§–-]+)", p.read_text())
+        for n in re.findall(r"\d+", ref)
+    }
     assert cited and cited <= sections
 
 
@@ -47,7 +59,9 @@ def test_float16_entropies_read_in_polars_and_duckdb(tmp_path: Path) -> None:
     src.write_text("Entropies are stored as float16 when asked for.\n")
     for fmt in ("arrow", "parquet"):
         out = tmp_path / fmt
-        result = CliRunner().invoke(cli, ["segment", str(src), "-o", str(out), "--save-entropies", "--format", fmt, "-q"])
+        result = CliRunner().invoke(
+            cli, ["segment", str(src), "-o", str(out), "--save-entropies", "--format", fmt, "-q"]
+        )
         assert result.exit_code == 0, result.output
     frame = pl.read_ipc_stream(next((tmp_path / "arrow").glob("*.arrow")))  # .arrow shards are IPC streams
     assert frame.schema["entropies"] == pl.List(pl.Float16)

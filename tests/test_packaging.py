@@ -20,11 +20,15 @@ print(backend.build_wheel(sys.argv[1]))
 
 @pytest.mark.slow
 def test_building_the_wheel_emits_no_packaging_warnings(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", BUILD, str(tmp_path)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    noise = [line for line in result.stderr.splitlines()
-             if "Warning" in line or "deprecated" in line or "absent from" in line]  # fmt: skip
+    noise = [
+        line
+        for line in result.stderr.splitlines()
+        if "Warning" in line or "deprecated" in line or "absent from" in line
+    ]
     assert noise == [], "\n".join(noise)
     wheel = tmp_path / result.stdout.strip().splitlines()[-1]
     names = zipfile.ZipFile(wheel).namelist()

@@ -16,6 +16,7 @@ def test_readme_tree_matches_models_folder() -> None:
     assert missing == [], f"README names files that do not exist: {missing}"
     folders = {n.rstrip("/") for n in named if n.endswith("/")}
     files = {p.relative_to(ROOT / "models").as_posix() for p in (ROOT / "models").rglob("*.py")}
-    unlisted = sorted(f for f in files if f not in named and not f.endswith("/__init__.py")
-                      and f.split("/")[0] not in folders)  # fmt: skip
+    unlisted = sorted(
+        f for f in files if f not in named and not f.endswith("/__init__.py") and f.split("/")[0] not in folders
+    )
     assert unlisted == [], f"models/ files missing from the README tree: {unlisted}"

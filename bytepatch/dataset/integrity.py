@@ -60,7 +60,9 @@ def check_file(path: Path, entry: dict, full: bool = False) -> None:
     except OSError as exc:
         raise ShardError(f"{path}: cannot read shard ({exc.strerror or exc})") from exc
     if entry.get("file_size") is not None and size != entry["file_size"]:
-        raise ShardError(f"{path}: {size:,} bytes, but the manifest records {entry['file_size']:,} (truncated or replaced)")
+        raise ShardError(
+            f"{path}: {size:,} bytes, but the manifest records {entry['file_size']:,} (truncated or replaced)"
+        )
     want_crc, want_sha = entry.get("crc32"), entry.get("sha256")
     if not want_crc and not (full and want_sha):
         return
@@ -100,8 +102,10 @@ def check_rows(table: pa.Table | pa.RecordBatch, where: str, first_row: int = 0)
     bad = np.flatnonzero(sums != n_bytes)
     if len(bad):
         r = int(bad[0])
-        raise ShardError(f"{where} row {first_row + r}: patch lengths sum to {int(sums[r]):,}, "
-                         f"but the document has {int(n_bytes[r]):,} bytes")  # fmt: skip
+        raise ShardError(
+            f"{where} row {first_row + r}: patch lengths sum to {int(sums[r]):,}, "
+            f"but the document has {int(n_bytes[r]):,} bytes"
+        )
     if "entropies" in names:
         ent_values, ent_offsets = _flat(table.column("entropies"))
         bad = np.flatnonzero(np.diff(ent_offsets) != n_bytes)
@@ -152,4 +156,6 @@ def check_totals(manifest: dict, where: str) -> None:
     for key in ("documents", "bytes", "patches"):
         total = sum(int(s.get(key, 0)) for s in manifest["shards"])
         if manifest.get(key) != total:
-            raise ValueError(f"{where}: {key} total {manifest.get(key)!r} differs from the sum over its shards ({total:,})")
+            raise ValueError(
+                f"{where}: {key} total {manifest.get(key)!r} differs from the sum over its shards ({total:,})"
+            )

@@ -62,7 +62,9 @@ def write_manifest(directory: Path, metadata: dict[str, Any], shards: list[Shard
 def read_manifest(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
     if not path.exists():
-        hint = " (an interrupted run? finish it with `bytepatch segment ... --resume`)" if Path(directory).is_dir() else ""
+        hint = (
+            " (an interrupted run? finish it with `bytepatch segment ... --resume`)" if Path(directory).is_dir() else ""
+        )
         raise FileNotFoundError(f"{directory}: not a complete bytepatch dataset, no {MANIFEST}{hint}")
     try:
         manifest = json.loads(path.read_bytes())

@@ -72,8 +72,13 @@ class DatasetMetadata:
     calibration: dict[str, Any] | None = field(default=None, hash=False)  # how --target-patch-size chose the threshold
 
     @classmethod
-    def of(cls, patcher: Patcher, save_entropies: bool = False, calibration: dict[str, Any] | None = None,
-           entropy_model: EntropyModelRef | None = None) -> DatasetMetadata:  # fmt: skip
+    def of(
+        cls,
+        patcher: Patcher,
+        save_entropies: bool = False,
+        calibration: dict[str, Any] | None = None,
+        entropy_model: EntropyModelRef | None = None,
+    ) -> DatasetMetadata:
         """The metadata of rows made by `patcher` with this bytepatch (as `segment` records it).
 
         `entropy_model` defaults to the record of the patcher's own model (entropy patcher).

@@ -175,5 +175,6 @@ def calibrate_threshold(
             f"(closest: {achieved:.3f} at {value:.6g}); use a larger sample"
         )
     threshold, add = as_thresholds(value)
-    return Calibration(rule=rule, threshold=threshold, threshold_add=add, mean_patch_size=achieved,
-                       target=float(target_patch_size))  # fmt: skip
+    return Calibration(
+        rule=rule, threshold=threshold, threshold_add=add, mean_patch_size=achieved, target=float(target_patch_size)
+    )

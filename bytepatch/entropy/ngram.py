@@ -378,8 +378,18 @@ class NgramModel:
         if np.any(offsets[1:] < offsets[:-1]):
             raise ValueError("offsets must be non-decreasing")
         t = self._tables
-        h, _ = K.ngram_entropies(data, offsets, self.config.order, t["base"], t["base_sum_plogp"], t["slots"],
-                                 t["pair_meta"], t["stream_prob"], t["stream_byte"], threads=threads)  # fmt: skip
+        h, _ = K.ngram_entropies(
+            data,
+            offsets,
+            self.config.order,
+            t["base"],
+            t["base_sum_plogp"],
+            t["slots"],
+            t["pair_meta"],
+            t["stream_prob"],
+            t["stream_byte"],
+            threads=threads,
+        )
         return h
 
     def entropies(self, docs: Sequence[bytes], threads: int = 1) -> list[np.ndarray]:
@@ -586,7 +596,9 @@ def validate_arrays(config: NgramConfig, arrays: dict[str, np.ndarray]) -> None:
     if n_ctx + n_succ >= 1 << 32:
         raise ValueError(f"too many contexts + successors ({n_ctx + n_succ}) for the 32-bit stream index")
     if n_ctx and int(arrays["succ_len"].max()) > config.max_successors:
-        raise ValueError(f"a context stores {int(arrays['succ_len'].max())} successors, max_successors is {config.max_successors}")
+        raise ValueError(
+            f"a context stores {int(arrays['succ_len'].max())} successors, max_successors is {config.max_successors}"
+        )
     keys = arrays["ctx_keys"]
     if n_ctx:
         if np.any(keys[1:] <= keys[:-1]):
@@ -682,7 +694,9 @@ def _interpolate(counts: np.ndarray, d: np.ndarray, lower: np.ndarray) -> np.nda
     return (counts - discount) / safe + gamma * lower
 
 
-def _context_dict(arrays: dict[str, np.ndarray], tables: dict[str, np.ndarray]) -> dict[int, tuple[float, dict[int, float]]]:
+def _context_dict(
+    arrays: dict[str, np.ndarray], tables: dict[str, np.ndarray]
+) -> dict[int, tuple[float, dict[int, float]]]:
     """{context key: (back-off, {byte: probability})} from the stream: the input of the Python twin."""
     out = {}
     succ_len = arrays["succ_len"].astype(np.int64)
@@ -699,6 +713,8 @@ def _reload_by_reference(path: str, fingerprint: str) -> NgramModel:
 
     model = load_entropy_model(path)
     if model.fingerprint != fingerprint:
-        raise ValueError(f"entropy model {path!r}: fingerprint {model.fingerprint[:16]} differs from the pickled "
-                         f"{fingerprint[:16]} (the model changed on disk)")  # fmt: skip
+        raise ValueError(
+            f"entropy model {path!r}: fingerprint {model.fingerprint[:16]} differs from the pickled "
+            f"{fingerprint[:16]} (the model changed on disk)"
+        )
     return model

@@ -472,13 +472,39 @@ def ngram_entropies_into(
     """
     for k in numba.prange(task_lo.shape[0]):
         if task_doc[k] >= 0:
-            _entropy_range(data, task_doc[k], task_lo[k], task_hi[k], order, base, base_sum_plogp, slots,
-                           pair_meta, stream_prob, stream_byte, entropy, surprisal)  # fmt: skip
+            _entropy_range(
+                data,
+                task_doc[k],
+                task_lo[k],
+                task_hi[k],
+                order,
+                base,
+                base_sum_plogp,
+                slots,
+                pair_meta,
+                stream_prob,
+                stream_byte,
+                entropy,
+                surprisal,
+            )
         else:
             d = -1 - task_doc[k]
             while offsets[d] < task_hi[k]:
-                _entropy_range(data, offsets[d], offsets[d], offsets[d + 1], order, base, base_sum_plogp,
-                               slots, pair_meta, stream_prob, stream_byte, entropy, surprisal)  # fmt: skip
+                _entropy_range(
+                    data,
+                    offsets[d],
+                    offsets[d],
+                    offsets[d + 1],
+                    order,
+                    base,
+                    base_sum_plogp,
+                    slots,
+                    pair_meta,
+                    stream_prob,
+                    stream_byte,
+                    entropy,
+                    surprisal,
+                )
                 d += 1
 
 
@@ -668,8 +694,22 @@ def ngram_entropies(
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, len(lo))))
     try:
-        ngram_entropies_into(data, offsets, task_doc, lo, hi, order, base, base_sum_plogp, slots, pair_meta,
-                             stream_prob, stream_byte, entropy, surprisal)  # fmt: skip
+        ngram_entropies_into(
+            data,
+            offsets,
+            task_doc,
+            lo,
+            hi,
+            order,
+            base,
+            base_sum_plogp,
+            slots,
+            pair_meta,
+            stream_prob,
+            stream_byte,
+            entropy,
+            surprisal,
+        )
     finally:
         numba.set_num_threads(previous)
     return entropy, surprisal

@@ -76,7 +76,9 @@ def _load_raw(name: str, kind: str, device: str) -> EntropyModel:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            raise ValueError(f"entropy model {name!r} is a {kind} model, but {module_name} cannot be imported ({exc})") from exc
+            raise ValueError(
+                f"entropy model {name!r} is a {kind} model, but {module_name} cannot be imported ({exc})"
+            ) from exc
         return getattr(module, function)(str(resolve_model_path(name)), device=device)
     known = sorted(CORE_KINDS) + sorted(PLUGIN_LOADERS)
     raise ValueError(f"entropy model {name!r} has kind {kind!r}; known kinds: {known}")

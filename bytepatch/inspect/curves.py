@@ -51,14 +51,21 @@ def line_chart(series: dict[str, Series], x_label: str, y_label: str, title: str
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-        body.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="1.5" points="{points}">'
-                    f"<title>{escape(name)}</title></polyline>")  # fmt: skip
+        body.append(
+            f'<polyline class="series" fill="none" stroke="{color}" stroke-width="1.5" points="{points}">'
+            f"<title>{escape(name)}</title></polyline>"
+        )
         if len(pts) <= 60:
-            body += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"><title>{escape(name)}: '
-                     f"step {x:,.0f}, {y:.4g}</title></circle>" for x, y in pts]  # fmt: skip
+            body += [
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"><title>{escape(name)}: '
+                f"step {x:,.0f}, {y:.4g}</title></circle>"
+                for x, y in pts
+            ]
         ly = MARGIN["top"] + 14 + 18 * i
-        body.append(f'<line x1="{x0 + plot_w + 12:.1f}" x2="{x0 + plot_w + 32:.1f}" y1="{ly - 4}" y2="{ly - 4}" '
-                    f'stroke="{color}" stroke-width="2"/>')  # fmt: skip
+        body.append(
+            f'<line x1="{x0 + plot_w + 12:.1f}" x2="{x0 + plot_w + 32:.1f}" y1="{ly - 4}" y2="{ly - 4}" '
+            f'stroke="{color}" stroke-width="2"/>'
+        )
         body.append(f'<text class="legend" x="{x0 + plot_w + 38:.1f}" y="{ly}">{escape(name)}</text>')
     body += [
         f'<line class="axis" x1="{x0:.1f}" x2="{x0:.1f}" y1="{MARGIN["top"]}" y2="{y0}"/>',
@@ -96,7 +103,9 @@ def run_summary(records: list[dict[str, Any]]) -> dict[str, str]:
     held = s["held-out bits/byte"]
     if held:
         best = min(held, key=lambda p: p[1])
-        rows["held-out bits/byte"] = f"last {held[-1][1]:.4f} (step {held[-1][0]:,.0f}), best {best[1]:.4f} (step {best[0]:,.0f})"
+        rows["held-out bits/byte"] = (
+            f"last {held[-1][1]:.4f} (step {held[-1][0]:,.0f}), best {best[1]:.4f} (step {best[0]:,.0f})"
+        )
     rates = [r["bytes_per_s"] for r in records if isinstance(r.get("bytes_per_s"), (int, float))]
     if rates:
         rows["training speed"] = f"{rates[-1]:,.0f} bytes/s (last record)"
@@ -106,15 +115,22 @@ def run_summary(records: list[dict[str, Any]]) -> dict[str, str]:
 def report_svg(records: list[dict[str, Any]]) -> str:
     """Bits per byte (training and held-out) against step, as one SVG chart."""
     s = run_series(records)
-    return line_chart({k: s[k] for k in ("train bits/byte", "held-out bits/byte")}, "step", "bits per byte",
-                      "training and held-out bits per byte")  # fmt: skip
+    return line_chart(
+        {k: s[k] for k in ("train bits/byte", "held-out bits/byte")},
+        "step",
+        "bits per byte",
+        "training and held-out bits per byte",
+    )
 
 
 def report_page(name: str, records: list[dict[str, Any]]) -> str:
     """A self-contained HTML page: the summary, bits per byte, and the training loss."""
     s = run_series(records)
-    body = [key_values(run_summary(records)),
-            "<h2>Bits per byte</h2>", f'<div class="plot">{report_svg(records)}</div>',
-            "<h2>Training loss</h2>",
-            f'<div class="plot">{line_chart({"loss": s["loss"]}, "step", "loss (nats per byte)", "training loss")}</div>']  # fmt: skip
+    body = [
+        key_values(run_summary(records)),
+        "<h2>Bits per byte</h2>",
+        f'<div class="plot">{report_svg(records)}</div>',
+        "<h2>Training loss</h2>",
+        f'<div class="plot">{line_chart({"loss": s["loss"]}, "step", "loss (nats per byte)", "training loss")}</div>',
+    ]
     return page(f"bytepatch report: {name}", "\n".join(body))

@@ -61,14 +61,22 @@ def histogram_svg(bins: list[Bin], title: str = "patch lengths") -> str:
         h = c / top * plot_h
         x = x0 + i * SVG_BAR
         label = bin_label(lo, hi)
-        body.append(f'<rect class="bar" x="{x + 3}" y="{y0 - h:.1f}" width="{SVG_BAR - 6}" height="{h:.1f}" '
-                    f'fill="#1f77b4"><title>{escape(label)} bytes: {c:,} patches</title></rect>')  # fmt: skip
-        body.append(f'<text x="{x + SVG_BAR / 2:.0f}" y="{y0 + 14}" text-anchor="end" '
-                    f'transform="rotate(-45 {x + SVG_BAR / 2:.0f} {y0 + 14})">{escape(label)}</text>')  # fmt: skip
+        body.append(
+            f'<rect class="bar" x="{x + 3}" y="{y0 - h:.1f}" width="{SVG_BAR - 6}" height="{h:.1f}" '
+            f'fill="#1f77b4"><title>{escape(label)} bytes: {c:,} patches</title></rect>'
+        )
+        body.append(
+            f'<text x="{x + SVG_BAR / 2:.0f}" y="{y0 + 14}" text-anchor="end" '
+            f'transform="rotate(-45 {x + SVG_BAR / 2:.0f} {y0 + 14})">{escape(label)}</text>'
+        )
     body.append(f'<line class="axis" x1="{x0}" x2="{x0}" y1="{MARGIN["top"]}" y2="{y0}"/>')
     body.append(f'<line class="axis" x1="{x0}" x2="{x0 + plot_w}" y1="{y0}" y2="{y0}"/>')
-    body.append(f'<text class="title" x="{x0 + plot_w / 2:.0f}" y="{SVG_HEIGHT - 6}" '
-                f'text-anchor="middle">patch length (bytes)</text>')  # fmt: skip
-    body.append(f'<text class="title" transform="translate({8 + TITLE_PX},{MARGIN["top"] + plot_h / 2:.0f}) rotate(-90)" '
-                f'text-anchor="middle">patches</text>')  # fmt: skip
+    body.append(
+        f'<text class="title" x="{x0 + plot_w / 2:.0f}" y="{SVG_HEIGHT - 6}" '
+        f'text-anchor="middle">patch length (bytes)</text>'
+    )
+    body.append(
+        f'<text class="title" transform="translate({8 + TITLE_PX},{MARGIN["top"] + plot_h / 2:.0f}) rotate(-90)" '
+        f'text-anchor="middle">patches</text>'
+    )
     return svg_document(x0 + plot_w + MARGIN["right"], SVG_HEIGHT, body, title)

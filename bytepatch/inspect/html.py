@@ -37,10 +37,12 @@ line-height:1.7;border:1px solid #ddd;padding:1rem;border-radius:4px}
 
 def page(title: str, body: str) -> str:
     """A complete HTML document around `body` (already HTML), with the shared style."""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{CSS}</style></head>\n"
-            f"<body>\n<h1>{escape(title)}</h1>\n{body}\n</body></html>\n")  # fmt: skip
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n"
+        f"<body>\n<h1>{escape(title)}</h1>\n{body}\n</body></html>\n"
+    )
 
 
 def key_values(rows: dict[str, object]) -> str:
@@ -68,8 +70,10 @@ def patched_text_html(view: PatchView) -> str:
                 parts.append(PATCH_TAGS[open_patch % 2][1])
                 open_patch = -1
         if cell.cuts:
-            parts.append(f'<span class="cut" title="{_attr(describe_cut(cell, view.data, view.origin))}">'
-                         f"{_cell_html(cell)}</span>")  # fmt: skip
+            parts.append(
+                f'<span class="cut" title="{_attr(describe_cut(cell, view.data, view.origin))}">'
+                f"{_cell_html(cell)}</span>"
+            )
             continue
         if open_patch < 0:
             i = cell.patch
@@ -99,24 +103,38 @@ def _cell_html(cell: Cell) -> str:
 
 def inspect_page(view: PatchView, title: str = "bytepatch inspect") -> str:
     """The full inspect page: settings, the patched text, and the entropy plot if any."""
-    rows: dict[str, object] = {k: f"{v:.4g}" if isinstance(v, float) else v
-                               for k, v in view.settings.items() if v is not None}  # fmt: skip
-    rows.update({"bytes": f"{len(view.data):,}", "patches": f"{len(view.lengths):,}",
-                 "mean patch size": f"{view.mean_patch_size:.2f} bytes"})  # fmt: skip
-    body = [key_values(rows), "<h2>Patches</h2>",
-            '<p class="meta">Alternating backgrounds mark patches; hover a patch for its details. '
-            "Red marks escaped bytes (invalid UTF-8, control and invisible characters); a striped character "
-            "has a patch boundary inside it (hover it for the byte offsets); \u21b5 marks a newline.</p>",
-            patched_text_html(view)]  # fmt: skip
+    rows: dict[str, object] = {
+        k: f"{v:.4g}" if isinstance(v, float) else v for k, v in view.settings.items() if v is not None
+    }
+    rows.update(
+        {
+            "bytes": f"{len(view.data):,}",
+            "patches": f"{len(view.lengths):,}",
+            "mean patch size": f"{view.mean_patch_size:.2f} bytes",
+        }
+    )
+    body = [
+        key_values(rows),
+        "<h2>Patches</h2>",
+        '<p class="meta">Alternating backgrounds mark patches; hover a patch for its details. '
+        "Red marks escaped bytes (invalid UTF-8, control and invisible characters); a striped character "
+        "has a patch boundary inside it (hover it for the byte offsets); \u21b5 marks a newline.</p>",
+        patched_text_html(view),
+    ]
     if view.entropies is not None:
         legend = "Blue: entropy of each byte given the bytes before it (nats). "
         if len(view.data) > DETAIL_MAX:
-            legend += (f"Summarised ({len(view.data):,} bytes): each pixel column shows the range (band) and mean "
-                       "(line) of its bytes; the grey strip is darker where patches are shorter. Use "
-                       "--offset/--length (at most 2,000 bytes) to see every byte")  # fmt: skip
+            legend += (
+                f"Summarised ({len(view.data):,} bytes): each pixel column shows the range (band) and mean "
+                "(line) of its bytes; the grey strip is darker where patches are shorter. Use "
+                "--offset/--length (at most 2,000 bytes) to see every byte"
+            )
         else:
             legend += "Grey verticals: patch starts"
         legend += "; red dashed: the global threshold." if view.threshold is not None else "."
-        body += ["<h2>Per-byte entropy</h2>", f'<p class="meta">{legend}</p>',
-                 f'<div class="plot">{entropy_svg(view)}</div>']  # fmt: skip
+        body += [
+            "<h2>Per-byte entropy</h2>",
+            f'<p class="meta">{legend}</p>',
+            f'<div class="plot">{entropy_svg(view)}</div>',
+        ]
     return page(title, "\n".join(body))

@@ -30,7 +30,6 @@ def model_line(model: dict[str, Any] | None) -> str:
     return f"{model.get('name', '?')} ({model.get('kind', '?')}, fingerprint {fingerprint})"
 
 
-
 def summary_rows(s: dict[str, Any]) -> dict[str, str]:
     """Label -> value rows shared by the text and HTML reports."""
     size = s["patch_size"]

@@ -26,8 +26,9 @@ def stored_view(path: str | Path, row: int | None = None, row_id: str | None = N
     counts = [int(s["documents"]) for s in ds.manifest["shards"]]
     if row is not None:
         if not 0 <= row < sum(counts):
-            raise ValueError(f"{path}: row {row} is out of range (the dataset has {sum(counts):,} rows, 0 to "
-                             f"{sum(counts) - 1:,})")  # fmt: skip
+            raise ValueError(
+                f"{path}: row {row} is out of range (the dataset has {sum(counts):,} rows, 0 to {sum(counts) - 1:,})"
+            )
         shard = int(np.searchsorted(np.cumsum(counts), row, side="right"))
         table, index = ds.read_shard(shard), row - sum(counts[:shard])
     else:

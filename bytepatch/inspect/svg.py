@@ -120,8 +120,10 @@ def entropy_svg(view: PatchView) -> str:
 
     body = _y_axis(ticks, tick_labels, x0, plot_w, y)
     for s in view.offsets.tolist():
-        body.append(f'<line class="patch-start" x1="{x(s) - step / 2:.1f}" x2="{x(s) - step / 2:.1f}" '
-                    f'y1="{MARGIN["top"]}" y2="{y0}"/>')  # fmt: skip
+        body.append(
+            f'<line class="patch-start" x1="{x(s) - step / 2:.1f}" x2="{x(s) - step / 2:.1f}" '
+            f'y1="{MARGIN["top"]}" y2="{y0}"/>'
+        )
     if threshold is not None:
         body.append(_threshold_line(threshold, x0, plot_w, float(y(threshold))))
     xs, ys = x(np.arange(n)), y(h)
@@ -161,16 +163,21 @@ def _summary_svg(view: PatchView) -> str:
     body = _y_axis(ticks, tick_labels, x0, plot_w, y)
     band = [f"{a:.1f},{b:.1f}" for a, b in zip(xs.tolist(), y(hi).tolist())]
     band += [f"{a:.1f},{b:.1f}" for a, b in zip(xs[::-1].tolist(), y(lo)[::-1].tolist())]
-    body.append(f'<polygon class="band" points="{" ".join(band)}"><title>minimum to maximum entropy of the '
-                f"{per:,} bytes under each pixel</title></polygon>")  # fmt: skip
+    body.append(
+        f'<polygon class="band" points="{" ".join(band)}"><title>minimum to maximum entropy of the '
+        f"{per:,} bytes under each pixel</title></polygon>"
+    )
     if threshold is not None:
         body.append(_threshold_line(threshold, x0, plot_w, float(y(threshold))))
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs.tolist(), y(mean).tolist()))
     body.append(f'<polyline class="entropy" points="{points}"><title>mean entropy</title></polyline>')
     # Patch density as a strip under the axis: darker where patches are short.
     density = starts / per
-    strip = [f'<rect x="{x0 + c}" y="{y0 + 2}" width="1" height="8" fill-opacity="{min(1.0, d):.2f}"/>'
-             for c, d in enumerate(density.tolist()) if d > 0]  # fmt: skip
+    strip = [
+        f'<rect x="{x0 + c}" y="{y0 + 2}" width="1" height="8" fill-opacity="{min(1.0, d):.2f}"/>'
+        for c, d in enumerate(density.tolist())
+        if d > 0
+    ]
     body.append(f'<g class="starts"><title>patch starts per byte (darker: shorter patches)</title>{"".join(strip)}</g>')
     x_ticks = nice_ticks(max(view.origin + n, 1) - view.origin) if n > 1 else [0.0]
     for t in x_ticks:
@@ -180,8 +187,9 @@ def _summary_svg(view: PatchView) -> str:
         body.append(f'<line class="axis" x1="{xt:.1f}" x2="{xt:.1f}" y1="{y0}" y2="{y0 + 14}"/>')
         body.append(f'<text x="{xt:.1f}" y="{y0 + 26}" text-anchor="middle">{view.origin + int(t):,}</text>')
     body += _axes(x0, plot_w, y0, plot_h, f"byte offset ({per:,} bytes per pixel; band: min-max, line: mean)")
-    return svg_document(x0 + plot_w + MARGIN["right"] + 40, HEIGHT, body,
-                        "per-byte entropy, summarised, with threshold")  # fmt: skip
+    return svg_document(
+        x0 + plot_w + MARGIN["right"] + 40, HEIGHT, body, "per-byte entropy, summarised, with threshold"
+    )
 
 
 def _y_axis(ticks: list[float], labels: list[str], x0: float, plot_w: float, y) -> list[str]:
@@ -193,8 +201,10 @@ def _y_axis(ticks: list[float], labels: list[str], x0: float, plot_w: float, y) 
 
 
 def _threshold_line(threshold: float, x0: float, plot_w: float, yt: float) -> str:
-    return (f'<line class="threshold" x1="{x0}" x2="{x0 + plot_w:.1f}" y1="{yt:.2f}" y2="{yt:.2f}">'
-            f"<title>threshold {threshold:.4g} nats</title></line>")  # fmt: skip
+    return (
+        f'<line class="threshold" x1="{x0}" x2="{x0 + plot_w:.1f}" y1="{yt:.2f}" y2="{yt:.2f}">'
+        f"<title>threshold {threshold:.4g} nats</title></line>"
+    )
 
 
 def _axes(x0: float, plot_w: float, y0: float, plot_h: float, x_title: str) -> list[str]:
@@ -213,8 +223,10 @@ def _dots_and_labels(view: PatchView, xs: np.ndarray, ys: np.ndarray, y0: float)
     out = []
     for i, (label, a, b, s) in enumerate(zip(byte_labels(view.data), xs.tolist(), ys.tolist(), starts.tolist())):
         tip = f"byte {view.origin + i} = 0x{view.data[i]:02x}, h = {float(view.entropies[i]):.3f}"  # type: ignore[index]
-        out.append(f'<circle class="dot{" start" if s else ""}" cx="{a:.1f}" cy="{b:.1f}" r="2.5">'
-                   f"<title>{escape(tip)}</title></circle>")  # fmt: skip
+        out.append(
+            f'<circle class="dot{" start" if s else ""}" cx="{a:.1f}" cy="{b:.1f}" r="2.5">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
         if label:
             out.append(f'<text class="label" x="{a:.1f}" y="{y0 + 16}" text-anchor="middle">{escape(label)}</text>')
     return out

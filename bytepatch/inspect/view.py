@@ -75,20 +75,25 @@ class PatchView:
         if len(lengths):
             lengths[-1] -= int(ends[last]) - stop  # cut the last patch at the window's end
         h = None if self.entropies is None else self.entropies[start:stop]
-        return PatchView(self.data[start:stop], lengths, h, self.settings, self.origin + start, self.first_index + first)
+        return PatchView(
+            self.data[start:stop], lengths, h, self.settings, self.origin + start, self.first_index + first
+        )
 
     def summary(self) -> str:
         """One line: bytes, patches, mean size and the patcher settings."""
         settings = format_settings(self.settings)
         where = f" at bytes {self.origin:,}-{self.origin + len(self.data):,}" if self.origin else ""
-        return (f"{len(self.data):,} bytes{where}, {len(self.lengths):,} patches "
-                f"(mean {self.mean_patch_size:.2f} bytes/patch); {settings}")  # fmt: skip
+        return (
+            f"{len(self.data):,} bytes{where}, {len(self.lengths):,} patches "
+            f"(mean {self.mean_patch_size:.2f} bytes/patch); {settings}"
+        )
 
 
 def format_settings(settings: dict[str, Any]) -> str:
     """`key=value, ...` for the settings that are set (floats to 4 significant digits)."""
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in settings.items() if v is not None)  # fmt: skip
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items() if v is not None
+    )
 
 
 def short_fingerprint(fingerprint: str | None, width: int = 16) -> str:
@@ -98,8 +103,9 @@ def short_fingerprint(fingerprint: str | None, width: int = 16) -> str:
     return fingerprint if len(fingerprint) <= width else fingerprint[:width] + "..."
 
 
-def build_view(data: bytes, patcher: Patcher, entropies: np.ndarray | None = None,
-               extra: dict[str, Any] | None = None) -> PatchView:  # fmt: skip
+def build_view(
+    data: bytes, patcher: Patcher, entropies: np.ndarray | None = None, extra: dict[str, Any] | None = None
+) -> PatchView:
     """Patch `data` with `patcher` (entropy patchers need `entropies`) into a view."""
     lengths = patcher.patch_lengths(data, entropies)
     h = None if entropies is None else np.asarray(entropies, dtype=np.float32)

@@ -89,8 +89,11 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
             sizes = pc.binary_length(texts).to_numpy(zero_copy_only=False)
             if len(sizes) and sizes.max() > cfg.max_document_bytes:
                 bad = int((sizes > cfg.max_document_bytes).argmax())
-                raise InputError(path, f"document of {int(sizes[bad]):,} bytes is over --max-document-bytes "
-                                       f"({cfg.max_document_bytes:,})", row=row + bad)  # fmt: skip
+                raise InputError(
+                    path,
+                    f"document of {int(sizes[bad]):,} bytes is over --max-document-bytes ({cfg.max_document_bytes:,})",
+                    row=row + bad,
+                )
             values = texts.to_pylist()
             for i, data in enumerate(values):
                 doc_id = f"{name}#{row + i}" if ids is None else _id(path, ids[i], row + i, cfg.id_field)

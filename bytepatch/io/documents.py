@@ -29,7 +29,11 @@ class ReaderConfig:
     def __post_init__(self) -> None:
         if self.input_format not in FORMATS:
             raise ValueError(f"input_format must be one of {FORMATS}, got {self.input_format!r}")
-        if isinstance(self.max_document_bytes, bool) or not isinstance(self.max_document_bytes, int) or self.max_document_bytes < 1:
+        if (
+            isinstance(self.max_document_bytes, bool)
+            or not isinstance(self.max_document_bytes, int)
+            or self.max_document_bytes < 1
+        ):
             raise ValueError(f"--max-document-bytes must be a positive integer, got {self.max_document_bytes!r}")
 
 

@@ -61,8 +61,9 @@ def filesystem(uri: str) -> tuple[Any, str]:
     try:
         import fsspec
     except ModuleNotFoundError:
-        raise InputError(uri, f"URI scheme {scheme!r} needs fsspec: pip install fsspec "
-                              f"{FSSPEC_HINTS.get(scheme, '')}".rstrip()) from None  # fmt: skip
+        raise InputError(
+            uri, f"URI scheme {scheme!r} needs fsspec: pip install fsspec {FSSPEC_HINTS.get(scheme, '')}".rstrip()
+        ) from None
     try:
         impl = fsspec.filesystem(scheme)
     except (ImportError, ValueError) as exc:
@@ -127,5 +128,5 @@ def list_uri(uri: str) -> list[str] | None:
     with storage_errors(uri):
         files = [i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
     root = inner.rstrip("/")
-    visible = [p for p in files if not any(part.startswith(".") for part in p[len(root):].split("/"))]
+    visible = [p for p in files if not any(part.startswith(".") for part in p[len(root) :].split("/"))]
     return [prefix + p for p in sorted(visible)]

@@ -64,8 +64,11 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
         seen.add(key)
         name = "<stdin>" if path == STDIN else _id_name(path, root)
         if name in names:
-            raise InputError(path, f"has the same id name {name!r} as {names[name]}, so their documents would share "
-                                   "ids; pass their common directory instead")  # fmt: skip
+            raise InputError(
+                path,
+                f"has the same id name {name!r} as {names[name]}, so their documents would share "
+                "ids; pass their common directory instead",
+            )
         names[name] = path
         out.append(Source(path, name))
 

@@ -118,8 +118,9 @@ def _lines(f: IO[bytes], span: Span | None, limit: int, where: str) -> Iterator[
         if not line:
             return
         if len(line) >= limit and not line.endswith(b"\n"):
-            raise InputError(where, f"no end of line within {limit:,} bytes: the line is over --max-document-bytes",
-                             line=lineno)  # fmt: skip
+            raise InputError(
+                where, f"no end of line within {limit:,} bytes: the line is over --max-document-bytes", line=lineno
+            )
         pos += len(line)
         yield lineno, line
         lineno += 1
@@ -143,10 +144,15 @@ def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InputError(name, f"field {cfg.text_field!r} holds a lone surrogate at char {exc.start}", line=lineno) from exc
+        raise InputError(
+            name, f"field {cfg.text_field!r} holds a lone surrogate at char {exc.start}", line=lineno
+        ) from exc
     if len(data) > cfg.max_document_bytes:
-        raise InputError(name, f"document of {len(data):,} bytes is over --max-document-bytes ({cfg.max_document_bytes:,})",
-                         line=lineno)  # fmt: skip
+        raise InputError(
+            name,
+            f"document of {len(data):,} bytes is over --max-document-bytes ({cfg.max_document_bytes:,})",
+            line=lineno,
+        )
     return Document(_doc_id(obj, cfg, name, lineno, id_name if id_name is not None else name), data)
 
 
@@ -157,7 +163,9 @@ def _doc_id(obj: dict, cfg: ReaderConfig, name: str, lineno: int, id_name: str) 
         raise InputError(name, f"missing id field {cfg.id_field!r}", line=lineno)
     value = obj[cfg.id_field]
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InputError(name, f"id field {cfg.id_field!r} is {_json_type(value)}, not a string or integer", line=lineno)
+        raise InputError(
+            name, f"id field {cfg.id_field!r} is {_json_type(value)}, not a string or integer", line=lineno
+        )
     return str(value)
 
 

@@ -39,7 +39,9 @@ def entropy_starts_ref(entropies, offsets, threshold, threshold_add, use_global,
 
 def is_space_like_ref(data: np.ndarray) -> np.ndarray:
     b = np.asarray(data, dtype=np.uint8)
-    alnum = ((b >= ord("0")) & (b <= ord("9"))) | ((b >= ord("A")) & (b <= ord("Z"))) | ((b >= ord("a")) & (b <= ord("z")))
+    alnum = (
+        ((b >= ord("0")) & (b <= ord("9"))) | ((b >= ord("A")) & (b <= ord("Z"))) | ((b >= ord("a")) & (b <= ord("z")))
+    )
     continuation = (b >= 0x80) & (b <= 0xBF)
     return ~(alnum | continuation)
 

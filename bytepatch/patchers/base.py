@@ -119,9 +119,15 @@ def _arrow_ragged(array: Any) -> Ragged:
 
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-    if not isinstance(array, pa.Array) or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
-                                               or pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type)):
-        raise TypeError(f"expected a pyarrow string or binary array, got {getattr(array, 'type', type(array).__name__)}")
+    if not isinstance(array, pa.Array) or not (
+        pa.types.is_string(array.type)
+        or pa.types.is_large_string(array.type)
+        or pa.types.is_binary(array.type)
+        or pa.types.is_large_binary(array.type)
+    ):
+        raise TypeError(
+            f"expected a pyarrow string or binary array, got {getattr(array, 'type', type(array).__name__)}"
+        )
     if array.null_count:
         row = array.is_null().to_pylist().index(True)
         raise ValueError(f"document {row} is null (a null is not an empty document)")

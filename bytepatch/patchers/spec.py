@@ -40,7 +40,7 @@ class PatcherSpec:
     def from_dict(cls, data: Any) -> PatcherSpec:
         """Read `{"patcher": name, **settings}`; unset settings take their defaults, unknown ones are refused."""
         if not isinstance(data, dict):
-            raise ConfigError(f"a patcher must be a JSON object naming it, e.g. {{\"patcher\": \"space\"}}, got {data!r}")
+            raise ConfigError(f'a patcher must be a JSON object naming it, e.g. {{"patcher": "space"}}, got {data!r}')
         settings = dict(data)
         name = settings.pop("patcher", None)
         if name not in PATCHERS:

@@ -89,14 +89,15 @@ class JobLayout:
             return True
         return self.chunk_of(name) is not None
 
-
     def sibling(self, name: str) -> bool:
         """Files another job of this same K-job layout writes (kept when this job starts)."""
         if self.single:
             return False
         tag = f"-of-{self.num_jobs:05d}"
         name = _final_name(name)  # a sibling's temporary is the sibling's too
-        if name.startswith(("manifest-", ".bytepatch-run-", ".bytepatch-shards-")) and name.endswith((f"{tag}.json", f"{tag}.jsonl")):
+        if name.startswith(("manifest-", ".bytepatch-run-", ".bytepatch-shards-")) and name.endswith(
+            (f"{tag}.json", f"{tag}.jsonl")
+        ):
             return not self.owns(name)
         m = _ANY_SHARD.match(name)
         return bool(m and m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name))
@@ -116,4 +117,6 @@ def written_by_bytepatch(name: str) -> bool:
     if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
         return True
     # Temporaries are "." + the final name + a unique tail: "..bytepatch-run-...json.<host>-<pid>-<rand>.tmp".
-    return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-", "..bytepatch-")) and name.endswith(TMP_SUFFIX)
+    return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-", "..bytepatch-")) and name.endswith(
+        TMP_SUFFIX
+    )

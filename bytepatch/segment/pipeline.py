@@ -121,8 +121,13 @@ def segment_corpus(
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
     run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
-    run_state = {**settings, "inputs": _stamps(files), "job": [options.job, options.num_jobs], "run_key": run_key,
-                 "splits": [[s.path, span.start, span.end] for s, span in parts]}  # fmt: skip
+    run_state = {
+        **settings,
+        "inputs": _stamps(files),
+        "job": [options.job, options.num_jobs],
+        "run_key": run_key,
+        "splits": [[s.path, span.start, span.end] for s, span in parts],
+    }
     with _lock(layout):
         if _prepare_output(layout, options, run_state):
             return _finish(layout, options)
@@ -143,7 +148,9 @@ def segment_corpus(
         if ids is not None:
             ids.report()
         try:
-            write_json(layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key})
+            write_json(
+                layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key}
+            )
         except OSError as exc:
             raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
         return _finish(layout, options)
@@ -159,11 +166,13 @@ def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: Se
     from bytepatch.dataset.remote import prepare_remote_output, publish_dataset
 
     if options.resume:
-        raise OutputError(f"{uri}: --resume needs a local output directory (object storage has no run state); "
-                          "rerun with --overwrite")  # fmt: skip
+        raise OutputError(
+            f"{uri}: --resume needs a local output directory (object storage has no run state); rerun with --overwrite"
+        )
     if options.num_jobs != 1:
-        raise OutputError(f"{uri}: --num-shards jobs merge through a shared directory; for object storage use "
-                          "--engine ray")  # fmt: skip
+        raise OutputError(
+            f"{uri}: --num-shards jobs merge through a shared directory; for object storage use --engine ray"
+        )
     prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
     staging = Path(tempfile.mkdtemp(prefix="bytepatch-stage-"))
     try:
@@ -184,9 +193,12 @@ def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptio
     splits = plan_splits(sources, reader, max(1, int(options.shard_size_mb * 1e6)))
     mine = splits[options.job :: options.num_jobs]
     if not mine:
-        print(f"warning: job {options.job} of {options.num_jobs} gets no input: the inputs make only "
-              f"{len(splits)} split(s) of about --shard-size-mb {options.shard_size_mb:g}; it writes an empty "
-              "job manifest (use fewer jobs or a smaller --shard-size-mb)", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: job {options.job} of {options.num_jobs} gets no input: the inputs make only "
+            f"{len(splits)} split(s) of about --shard-size-mb {options.shard_size_mb:g}; it writes an empty "
+            "job manifest (use fewer jobs or a smaller --shard-size-mb)",
+            file=sys.stderr,
+        )
     return mine
 
 
@@ -233,8 +245,13 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     return manifest
 
 
-def _run(chunks: Iterable[Chunk], job: ShardJob, workers: int, finished: dict[int, tuple[Path, dict]],
-         progress: Progress | None = None) -> list[ShardInfo]:  # fmt: skip
+def _run(
+    chunks: Iterable[Chunk],
+    job: ShardJob,
+    workers: int,
+    finished: dict[int, tuple[Path, dict]],
+    progress: Progress | None = None,
+) -> list[ShardInfo]:
     """Patch and write every chunk; `progress` counts bytes patched (as each group of
     documents is done, in whichever process) and bytes written (as each shard lands)."""
     progress = progress or Progress(None, enabled=False)
@@ -324,8 +341,13 @@ def _read_journal(path: Path) -> dict[str, dict]:
     return out
 
 
-def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict]], shards: _Journal,
-                   layout: JobLayout, progress: Progress):  # fmt: skip
+def _skip_finished(
+    chunks: Iterable[Chunk],
+    finished: dict[int, tuple[Path, dict]],
+    shards: _Journal,
+    layout: JobLayout,
+    progress: Progress,
+):
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
     exactly the documents just read: a kept shard must never stand for other input."""
@@ -340,7 +362,9 @@ def _skip_finished(chunks: Iterable[Chunk], finished: dict[int, tuple[Path, dict
         del chunk  # drop it before the next one is read (memory: one shard at a time)
     extra = sorted(finished[i][0].name for i in set(finished) - seen)
     if extra:
-        raise OutputError(f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite")
+        raise OutputError(
+            f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite"
+        )
 
 
 def _kept_shard(path: Path, recorded: dict, chunk: Chunk, shard_format: str) -> ShardInfo:
@@ -354,8 +378,10 @@ def _kept_shard(path: Path, recorded: dict, chunk: Chunk, shard_format: str) -> 
     same = table.num_rows == len(chunk) and table.column("id").to_pylist() == chunk.ids
     same = same and b"".join(table.column("bytes").to_pylist()) == bytes(chunk.data)
     if not same:
-        raise OutputError(f"{path}: holds other documents than the inputs now give; the inputs changed since the "
-                          "interrupted run, so rerun with --overwrite")  # fmt: skip
+        raise OutputError(
+            f"{path}: holds other documents than the inputs now give; the inputs changed since the "
+            "interrupted run, so rerun with --overwrite"
+        )
     sums = {k: recorded[k] for k in ("file_size", "crc32", "sha256")}
     return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, **sums)
 
@@ -390,8 +416,9 @@ def _read_fast(path: str, reader: ReaderConfig, span: Span | None) -> Iterable[D
     return read_source(path, reader, span)
 
 
-def _counting(documents: Iterable[Document | DocumentBatch], progress: Progress,
-              ids: _DuplicateIds | None = None) -> Iterable[Document | DocumentBatch]:  # fmt: skip
+def _counting(
+    documents: Iterable[Document | DocumentBatch], progress: Progress, ids: _DuplicateIds | None = None
+) -> Iterable[Document | DocumentBatch]:
     for doc in documents:
         progress.add_read(len(doc.data))
         if ids is not None:
@@ -424,8 +451,11 @@ class _DuplicateIds:
 
     def report(self) -> None:
         if self.count:
-            print(f"warning: {self.count:,} document id(s) appear more than once (first: {self.first!r}); "
-                  "rows with one id cannot be told apart by it", file=sys.stderr)  # fmt: skip
+            print(
+                f"warning: {self.count:,} document id(s) appear more than once (first: {self.first!r}); "
+                "rows with one id cannot be told apart by it",
+                file=sys.stderr,
+            )
 
 
 def _total_size(files: list[str]) -> int | None:
@@ -457,7 +487,9 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
         mine = [n for n in names if written_by_bytepatch(n) and not layout.sibling(n)]
         if foreign:  # never write a dataset among the user's own files
             what = "refusing to overwrite, it" if mine else "output directory is not empty: it"
-            raise OutputError(f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory")
+            raise OutputError(
+                f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory"
+            )
         if mine and not options.overwrite:
             raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
         # The dataset manifest goes first, so a half-deleted dataset never looks complete.

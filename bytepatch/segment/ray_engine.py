@@ -71,7 +71,9 @@ def segment_with_ray(
 
     ray = _import_ray()
     if options.resume:
-        raise OutputError("--resume is not supported with --engine ray: rerun with --overwrite (Ray retries failed work itself)")
+        raise OutputError(
+            "--resume is not supported with --engine ray: rerun with --overwrite (Ray retries failed work itself)"
+        )
     if options.num_jobs != 1:
         raise OutputError("--num-shards/--shard-index split the work between separate jobs; --engine ray needs neither")
     sources = expand_sources(inputs)
@@ -86,8 +88,14 @@ def segment_with_ray(
     if is_uri(str(output)):  # object storage: actors upload each shard, the manifest goes last
         uri = str(output)
         prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
-        job = ShardJob(JobLayout(Path("."), options.shard_format), schema, patcher, options.save_entropies,
-                       options.window_bytes, options.threads)  # fmt: skip
+        job = ShardJob(
+            JobLayout(Path("."), options.shard_format),
+            schema,
+            patcher,
+            options.save_entropies,
+            options.window_bytes,
+            options.threads,
+        )
         shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress, uri)
         manifest = build_manifest(metadata, shards, options.shard_format)
         with tempfile.TemporaryDirectory(prefix="bytepatch-manifest-") as tmp:
@@ -120,8 +128,16 @@ def _import_ray():
     return ray
 
 
-def _run(ray, job: ShardJob, reader: ReaderConfig, splits: list[tuple[Source, Span]], shard_bytes: int,
-         ray_options: RayOptions, show_progress: bool, uri: str | None = None) -> list[ShardInfo]:  # fmt: skip
+def _run(
+    ray,
+    job: ShardJob,
+    reader: ReaderConfig,
+    splits: list[tuple[Source, Span]],
+    shard_bytes: int,
+    ray_options: RayOptions,
+    show_progress: bool,
+    uri: str | None = None,
+) -> list[ShardInfo]:
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=ray_options.address, include_dashboard=False, log_to_driver=False)
@@ -137,8 +153,13 @@ def _run(ray, job: ShardJob, reader: ReaderConfig, splits: list[tuple[Source, Sp
                 batch_size=1,  # one split per task: a retry redoes one split only
                 concurrency=min(actors, max(1, len(items))),
                 num_cpus=ray_options.cpus_per_actor,
-                fn_constructor_kwargs={"job": job, "reader": reader, "shard_bytes": shard_bytes,
-                                       "num_splits": len(splits), "uri": uri},  # fmt: skip
+                fn_constructor_kwargs={
+                    "job": job,
+                    "reader": reader,
+                    "shard_bytes": shard_bytes,
+                    "num_splits": len(splits),
+                    "uri": uri,
+                },
                 max_restarts=-1,  # a lost actor is replaced ...
                 max_task_retries=-1,  # ... and its split run again (same shard names: idempotent)
             )
@@ -153,15 +174,17 @@ def _run(ray, job: ShardJob, reader: ReaderConfig, splits: list[tuple[Source, Sp
 class SplitWriter:
     """A Ray actor: patcher and entropy model built once, then one split per call."""
 
-    def __init__(self, job: ShardJob, reader: ReaderConfig, shard_bytes: int, num_splits: int,
-                 uri: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, job: ShardJob, reader: ReaderConfig, shard_bytes: int, num_splits: int, uri: str | None = None
+    ) -> None:
         model = getattr(job.patcher, "model", None)
         if model is not None:
             model.entropies([b"warm up"])  # load the model now, once per actor (a SharedModel loads lazily)
         self.job, self.reader, self.shard_bytes, self.num_splits, self.uri = job, reader, shard_bytes, num_splits, uri
         if uri is not None:  # shards are written here, uploaded, then deleted
-            self.job = dataclasses.replace(job, layout=JobLayout(Path(tempfile.mkdtemp(prefix="bytepatch-ray-")),
-                                                                 job.layout.shard_format))  # fmt: skip
+            self.job = dataclasses.replace(
+                job, layout=JobLayout(Path(tempfile.mkdtemp(prefix="bytepatch-ray-")), job.layout.shard_format)
+            )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         out: dict[str, list] = {f.name: [] for f in dataclasses.fields(ShardInfo)}

@@ -29,7 +29,9 @@ DEFAULT_WINDOW = 4 << 20  # bytes; documents above this are patched window by wi
 # model's per-window scratch, several bytes per byte, stays small next to a long document)
 
 
-def window_starts(patcher: Patcher, data: np.ndarray, a: int, b: int, model=None) -> tuple[np.ndarray, np.ndarray | None]:
+def window_starts(
+    patcher: Patcher, data: np.ndarray, a: int, b: int, model=None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Start flags for bytes [a, b) of `data` (as if patching the whole document), and
     the entropies of those bytes when the patcher needs them."""
     config = patcher.config

@@ -36,7 +36,9 @@ class StackConfig:
 
     def __post_init__(self) -> None:
         if self.intermediate_size is not None and self.intermediate_size < 1:
-            raise ValueError(f"{type(self).__name__}.intermediate_size must be >= 1 or None, got {self.intermediate_size}")
+            raise ValueError(
+                f"{type(self).__name__}.intermediate_size must be >= 1 or None, got {self.intermediate_size}"
+            )
         if self.n_layers < 1:
             raise ValueError(f"{type(self).__name__}.n_layers must be >= 1, got {self.n_layers}")
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:

@@ -77,7 +77,9 @@ def frame(
     a patch of its own: under the reference decoder alignment the framing must follow the
     patcher's decision for the position after the last byte (`models.data.eos`).
     """
-    data = np.frombuffer(doc, np.uint8) if isinstance(doc, (bytes, bytearray, memoryview)) else np.asarray(doc, np.uint8)
+    data = (
+        np.frombuffer(doc, np.uint8) if isinstance(doc, (bytes, bytearray, memoryview)) else np.asarray(doc, np.uint8)
+    )
     lengths = np.asarray(patch_lengths, dtype=np.int64)
     if lengths.size and (lengths.min() < 1 or int(lengths.sum()) != data.size):
         raise ValueError(

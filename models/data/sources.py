@@ -99,7 +99,9 @@ def _load_batch(batch: pa.RecordBatch) -> _Batch:
         b = b.cast(pa.large_binary())  # e.g. a string column written by another tool
     off_type = np.int64 if pa.types.is_large_binary(b.type) else np.int32
     _, off_buf, data_buf = b.buffers()
-    byte_offsets = np.frombuffer(off_buf, off_type)[b.offset : b.offset + len(b) + 1] if len(b) else np.zeros(1, off_type)
+    byte_offsets = (
+        np.frombuffer(off_buf, off_type)[b.offset : b.offset + len(b) + 1] if len(b) else np.zeros(1, off_type)
+    )
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     values = p.values.to_numpy(zero_copy_only=False)
     return _Batch(
@@ -131,8 +133,13 @@ def content_signature(manifest: dict[str, Any]) -> dict[str, Any]:
 class DocumentSource:
     """All documents of `paths`, in dataset / shard / row order, as framed arrays."""
 
-    def __init__(self, paths: list[str | Path], expected: dict[str, Any] | None = None, expected_from: str = "",
-                 max_open_shards: int = MAX_OPEN_SHARDS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        paths: list[str | Path],
+        expected: dict[str, Any] | None = None,
+        expected_from: str = "",
+        max_open_shards: int = MAX_OPEN_SHARDS,
+    ) -> None:
         if not paths:
             raise ValueError("no datasets given")
         self.paths = [Path(p) for p in paths]
@@ -147,8 +154,10 @@ class DocumentSource:
             expected, expected_from = sigs[0], f"dataset {self.paths[0]}"
         for path, sig in zip(self.paths, sigs):
             check_signature(str(path), sig, expected, expected_from or "the run's config")
-        self.signature = {"patcher": dict(expected.get("patcher") or {}),
-                          "entropy_model_fingerprint": expected.get("entropy_model_fingerprint")}  # fmt: skip
+        self.signature = {
+            "patcher": dict(expected.get("patcher") or {}),
+            "entropy_model_fingerprint": expected.get("entropy_model_fingerprint"),
+        }
         # Global document k lives in shard i = searchsorted(starts, k, "right") - 1, row k - starts[i].
         self._keys = [(d, s) for d, ds in enumerate(self.datasets) for s in range(len(ds.manifest["shards"]))]
         counts = [int(sh["documents"]) for ds in self.datasets for sh in ds.manifest["shards"]]
@@ -180,8 +189,10 @@ class DocumentSource:
         shard = _load_shard(self.datasets[d].read_shard(s))  # ShardError (a ValueError) names a damaged file
         expected = int(self._starts[i + 1] - self._starts[i])
         if int(shard.starts[-1]) != expected:
-            raise DataError(f"{self.datasets[d].shard_files[s]}: {int(shard.starts[-1])} rows, but the manifest "
-                            f"of {self.paths[d]} lists {expected}")  # fmt: skip
+            raise DataError(
+                f"{self.datasets[d].shard_files[s]}: {int(shard.starts[-1])} rows, but the manifest "
+                f"of {self.paths[d]} lists {expected}"
+            )
         with self._lock:
             self._open[i] = shard
             self._open.move_to_end(i)

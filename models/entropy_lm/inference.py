@@ -151,8 +151,13 @@ class StreamingScorer:
             doc = chunk(lanes.doc, PAD_DOC).to(device, torch.int64)
             first = caches[0]
             mask = self_mask(
-                T, window=model.config.window, doc_ids=doc, n_past=first.length, past_doc_ids=first.doc_ids,
-                chunk=chunk_for(model.config.attn_impl), device=device,
+                T,
+                window=model.config.window,
+                doc_ids=doc,
+                n_past=first.length,
+                past_doc_ids=first.doc_ids,
+                chunk=chunk_for(model.config.attn_impl),
+                device=device,
             )
             angles = chunk(lanes.pos, 0).to(device, torch.float64)[:, None, :, None] * inv_freq  # (B, 1, T, D/2)
             rope = (angles.cos().float(), angles.sin().float())

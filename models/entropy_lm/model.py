@@ -40,7 +40,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(device: str) -> torch.device:
-    """"cpu", "cuda" (error if absent) or "auto" (cuda when available)."""
+    """ "cpu", "cuda" (error if absent) or "auto" (cuda when available)."""
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     if device == "auto":

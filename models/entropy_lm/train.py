@@ -49,8 +49,14 @@ class EntropyLMOptions:
             raise ValueError(f"eval_bytes must be >= 1, got {self.eval_bytes}")
 
 
-def entropy_settings(preset: str = "small", *, held_out_fraction: float = 0.05, eval_bytes: int = 262_144,
-                     target_patch_size: float = 4.5, **train: Any) -> tuple[RunConfig, EntropyLMOptions]:  # fmt: skip
+def entropy_settings(
+    preset: str = "small",
+    *,
+    held_out_fraction: float = 0.05,
+    eval_bytes: int = 262_144,
+    target_patch_size: float = 4.5,
+    **train: Any,
+) -> tuple[RunConfig, EntropyLMOptions]:
     """(run config, entropy options) from train-entropy's settings; `train` are `TrainConfig` fields."""
     if preset not in TRANSFORMER_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(TRANSFORMER_PRESETS)}")
@@ -83,13 +89,23 @@ def train_entropy_lm(
 
     def open_data(run: RunConfig, saved: Any, rank: int, world: int) -> DocumentData:
         t = run.train
-        opened.append(DocumentData(docs, batch_size=t.batch_size, seq_len=t.seq_len, seed=t.seed,
-                                   eval_fraction=t.eval_fraction, eval_bytes=options.eval_bytes, rank=rank,
-                                   world=world))  # fmt: skip
+        opened.append(
+            DocumentData(
+                docs,
+                batch_size=t.batch_size,
+                seq_len=t.seq_len,
+                seed=t.seed,
+                eval_fraction=t.eval_fraction,
+                eval_bytes=options.eval_bytes,
+                rank=rank,
+                world=world,
+            )
+        )
         return opened[-1]
 
-    summary = fit(run, open_data, out, resume=resume, overwrite=overwrite, log=log, interrupt_after=stop_after,
-                  write_config=False)  # fmt: skip
+    summary = fit(
+        run, open_data, out, resume=resume, overwrite=overwrite, log=log, interrupt_after=stop_after, write_config=False
+    )
     if summary["rank"] != 0:
         return None
     return _export(out, run, options, opened[-1], summary, log)
@@ -105,8 +121,14 @@ def _check_model_files(out: Path, resume: bool, overwrite: bool) -> None:
             (out / name).unlink()
 
 
-def _export(out: Path, run: RunConfig, options: EntropyLMOptions, data: DocumentData, summary: dict[str, Any],
-            log: Callable[[str], None]) -> TransformerEntropyModel:  # fmt: skip
+def _export(
+    out: Path,
+    run: RunConfig,
+    options: EntropyLMOptions,
+    data: DocumentData,
+    summary: dict[str, Any],
+    log: Callable[[str], None],
+) -> TransformerEntropyModel:
     """Calibrate the default threshold on the held-out entropies and write config.json + model.pt."""
     model, _, _ = load_checkpoint(out)  # the weights exactly as checkpointed, in eval mode
     lm = TransformerEntropyModel(model, device=run.train.device)
@@ -115,14 +137,22 @@ def _export(out: Path, run: RunConfig, options: EntropyLMOptions, data: Document
     if hs is None or bpb is None:  # resumed a finished run (e.g. to rewrite the model directory)
         hs, bits, n = score(lm, data.eval_docs)
         bpb = bits / max(n, 1)
-    training: dict[str, Any] = {"config": {**asdict(run.train), **asdict(options)}, "corpus": data.info["corpus"],
-                                "final_loss": summary["loss"], "held_out_bits_per_byte": bpb,
-                                "held_out_sample_bytes": sum(map(len, hs))}  # fmt: skip
+    training: dict[str, Any] = {
+        "config": {**asdict(run.train), **asdict(options)},
+        "corpus": data.info["corpus"],
+        "final_loss": summary["loss"],
+        "held_out_bits_per_byte": bpb,
+        "held_out_sample_bytes": sum(map(len, hs)),
+    }
     try:
         cal = calibrate_threshold(hs, options.target_patch_size, rule="global")
         lm.default_threshold = cal.threshold
-        training["calibration"] = {"rule": "global", "target_patch_size": options.target_patch_size,
-                                   "threshold": cal.threshold, "mean_patch_size": cal.mean_patch_size}  # fmt: skip
+        training["calibration"] = {
+            "rule": "global",
+            "target_patch_size": options.target_patch_size,
+            "threshold": cal.threshold,
+            "mean_patch_size": cal.mean_patch_size,
+        }
         log(f"default threshold {cal.threshold:.4f} nats -> mean patch size {cal.mean_patch_size:.3f} on held-out")
     except ValueError as exc:  # e.g. a held-out sample too small or a model too flat for the target
         training["calibration"] = {"error": str(exc)}

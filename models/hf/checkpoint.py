@@ -48,7 +48,7 @@ class HFCheckpoint:
 
 
 def hf_model_type(path: str | Path) -> str | None:
-    """"blt" or "blt_patcher" when `path` is a `transformers` BLT directory, else None (never raises)."""
+    """ "blt" or "blt_patcher" when `path` is a `transformers` BLT directory, else None (never raises)."""
     try:
         with open(Path(path) / CONFIG_FILE, encoding="utf-8") as f:
             cfg = json.load(f)
@@ -124,8 +124,9 @@ def _load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], where: P
         raise ValueError(f"{where}: weights do not match the config ({exc})") from exc
 
 
-def _entropy_model(cfg: dict[str, Any], hf: dict[str, torch.Tensor], where: Path, prefix: str, threshold: float,
-                   **options: Any) -> TransformerEntropyModel:  # fmt: skip
+def _entropy_model(
+    cfg: dict[str, Any], hf: dict[str, torch.Tensor], where: Path, prefix: str, threshold: float, **options: Any
+) -> TransformerEntropyModel:
     pconf = config_map.patcher_config_from_hf(cfg, f"{where}: patcher_config")
     net = ByteTransformer(pconf)
     _load_into(net, weights.patcher_state_from_hf(hf, pconf, str(where), prefix), where)
@@ -150,8 +151,9 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
     _load_into(model, weights.blt_state_from_hf(hf, config, str(path)), path)
     entropy = None
     if has_patcher:
-        entropy = _entropy_model(cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX,
-                                 spec["threshold"], **entropy_options)  # fmt: skip
+        entropy = _entropy_model(
+            cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **entropy_options
+        )
     return HFCheckpoint(model.eval(), entropy, spec, path)
 
 
@@ -179,8 +181,9 @@ def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
     hf = {}
     for file in weight_files(path):
         hf.update({k: v.float() for k, v in load_file(file, names).items()})
-    return _entropy_model(cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"],
-                          **options)  # fmt: skip
+    return _entropy_model(
+        cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **options
+    )
 
 
 def _prepare_dir(path: Path) -> None:

@@ -230,7 +230,9 @@ def check_exportable(c: BLTConfig) -> None:
                 EXPORT_REFUSALS["cross_attn_heads != n_heads"],
             )
     if c.encoder.dim != c.decoder.dim:
-        _refuse(f"encoder.dim={c.encoder.dim} != decoder.dim={c.decoder.dim}", EXPORT_REFUSALS["encoder.dim != decoder.dim"])
+        _refuse(
+            f"encoder.dim={c.encoder.dim} != decoder.dim={c.decoder.dim}", EXPORT_REFUSALS["encoder.dim != decoder.dim"]
+        )
     if c.encoder.window != c.decoder.window:
         _refuse(
             f"encoder.window={c.encoder.window} != decoder.window={c.decoder.window}",
@@ -263,7 +265,8 @@ def hf_config_from_blt(
         _refuse(f"patcher={spec.get('patcher')!r}", "the port patches with its entropy model only")
     if spec.get("threshold_add") is not None:
         _refuse(
-            f"threshold_add={spec['threshold_add']}", EXPORT_REFUSALS["entropy patcher with threshold_add (relative rule)"]
+            f"threshold_add={spec['threshold_add']}",
+            EXPORT_REFUSALS["entropy patcher with threshold_add (relative rule)"],
         )
     if spec and spec.get("threshold") is None:
         _refuse("threshold=None", "the port's patcher needs a global threshold")

@@ -81,15 +81,25 @@ def hf_to_run_dir(src: str | Path, out: str | Path) -> Path:
         ckpt.entropy_model.save(out / ENTROPY_DIR)
         entropy_name = str((out / ENTROPY_DIR).resolve())
     meta = _metadata(ckpt, entropy_name or "", "transformer")
-    extra = {"kind": KIND, "version": VERSION, "world_size": 1, "loader": [],
-             **{k: v for k, v in meta.items() if k not in ("model_type", "path")}}  # fmt: skip
+    extra = {
+        "kind": KIND,
+        "version": VERSION,
+        "world_size": 1,
+        "loader": [],
+        **{k: v for k, v in meta.items() if k not in ("model_type", "path")},
+    }
     save_state(out / CHECKPOINT_FILE, ckpt.model, None, extra)
     atomic_write_text(out / CONFIG_FILE, _json(meta["run"]))
     return out
 
 
-def run_dir_to_hf(src: str | Path, out: str | Path, entropy_model: TransformerEntropyModel | None,
-                  patcher: dict[str, Any] | None, model: BLT) -> Path:  # fmt: skip
+def run_dir_to_hf(
+    src: str | Path,
+    out: str | Path,
+    entropy_model: TransformerEntropyModel | None,
+    patcher: dict[str, Any] | None,
+    model: BLT,
+) -> Path:
     """Write a loaded bytepatch BLT (and its transformer entropy model) as a `transformers` directory."""
     spec = patcher if patcher is not None and patcher.get("patcher") == "entropy" and entropy_model else None
     save_blt(model, out, entropy_model=entropy_model if spec else None, patcher=spec)

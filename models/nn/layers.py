@@ -43,7 +43,6 @@ from bytepatch.models.nn.attention import (  # noqa: F401  (attend and ATTENTION
 )
 
 
-
 class RMSNorm(nn.Module):
     """Root-mean-square norm with a learned gain; computed in float32 for bf16 safety."""
 

@@ -86,8 +86,19 @@ class TrainConfig:
 # learning rate differs from the uninterrupted run's (extending a run is the point); the
 # warmup is pinned to the checkpoint's (the trainer writes it into train.warmup_steps when it
 # was derived from steps), so a resumed run never re-enters or shortens its warmup.
-RESUMABLE_CHANGES = frozenset({"steps", "device", "log_every", "eval_every", "eval_batches", "save_every", "prefetch",
-                               "compile", "activation_checkpointing"})  # fmt: skip
+RESUMABLE_CHANGES = frozenset(
+    {
+        "steps",
+        "device",
+        "log_every",
+        "eval_every",
+        "eval_batches",
+        "save_every",
+        "prefetch",
+        "compile",
+        "activation_checkpointing",
+    }
+)
 
 
 def check_data_section(data: Any) -> dict[str, Any] | None:
@@ -163,8 +174,9 @@ def _set_path(cfg: Any, keys: list[str], value: Any, full: str) -> Any:
     """A copy of dataclass `cfg` with the field at `keys` set to `value` (re-validated by __post_init__)."""
     names = {f.name: f for f in fields(cfg)}
     if keys[0] not in names:
-        raise ValueError(f"unknown key {full!r}: {type(cfg).__name__} has no field {keys[0]!r} "
-                         f"(fields: {', '.join(names)})")  # fmt: skip
+        raise ValueError(
+            f"unknown key {full!r}: {type(cfg).__name__} has no field {keys[0]!r} (fields: {', '.join(names)})"
+        )
     current = getattr(cfg, keys[0])
     if len(keys) > 1:
         if not is_dataclass(current):

@@ -37,9 +37,22 @@ from bytepatch.models.train.step import TrainingError
 class DatasetData:
     """Packed rows of segmented datasets; held-out documents by id hash or from `eval_datasets`."""
 
-    def __init__(self, datasets: list[str | Path], eval_datasets: list[str | Path] | None, *, expected: Any,
-                 expected_from: str, batch_size: int, seq_len: int, seed: int, eval_fraction: float,
-                 prefetch: int, rank: int, world: int, reference_eos: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        datasets: list[str | Path],
+        eval_datasets: list[str | Path] | None,
+        *,
+        expected: Any,
+        expected_from: str,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        eval_fraction: float,
+        prefetch: int,
+        rank: int,
+        world: int,
+        reference_eos: bool = False,
+    ) -> None:
         """`reference_eos`: frame EOS by the patcher's rule (a BLT with decoder_alignment="reference")."""
         self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
         source = DocumentSource(list(datasets), expected, expected_from if expected is not None else "")
@@ -57,8 +70,16 @@ class DatasetData:
             )
         self.source, self.held, self.held_docs = source, held, held_docs
         self.n_train, self.n_held = len(train_docs), len(held_docs)
-        self.loader = PackedLoader(source, train_docs, batch_size=batch_size, seq_len=seq_len, seed=seed,
-                                   rank=rank, world_size=world, prefetch=prefetch)  # fmt: skip
+        self.loader = PackedLoader(
+            source,
+            train_docs,
+            batch_size=batch_size,
+            seq_len=seq_len,
+            seed=seed,
+            rank=rank,
+            world_size=world,
+            prefetch=prefetch,
+        )
         self.info = {
             "datasets": [str(p) for p in source.paths],
             "eval_datasets": [str(p) for p in held.paths] if eval_datasets else [],
@@ -87,19 +108,30 @@ class DatasetData:
         was = [Path(p).resolve() for p in saved["datasets"]]
         now = [p.resolve() for p in self.source.paths]
         if was != now:
-            raise TrainingError(f"{path}: the run was trained on {', '.join(map(str, was))}, not "
-                                f"{', '.join(map(str, now))}; resume with the same datasets in the same order")  # fmt: skip
+            raise TrainingError(
+                f"{path}: the run was trained on {', '.join(map(str, was))}, not "
+                f"{', '.join(map(str, now))}; resume with the same datasets in the same order"
+            )
         for old, new in zip(saved["content"], self.source.content()):
             old_c, new_c = ({k: v for k, v in c.items() if k != "path"} for c in (old, new))
             if old_c != new_c:
-                raise TrainingError(f"{path}: dataset {new['path']} changed since the checkpoint (its manifest "
-                                    f"lists {new_c['documents']} documents, {new_c['bytes']} bytes in "
-                                    f"{len(new_c['shards'])} shards; the run saw {old_c['documents']}, "
-                                    f"{old_c['bytes']}, {len(old_c['shards'])}); resume on the same data or start "
-                                    "a new run")  # fmt: skip
+                raise TrainingError(
+                    f"{path}: dataset {new['path']} changed since the checkpoint (its manifest "
+                    f"lists {new_c['documents']} documents, {new_c['bytes']} bytes in "
+                    f"{len(new_c['shards'])} shards; the run saw {old_c['documents']}, "
+                    f"{old_c['bytes']}, {len(old_c['shards'])}); resume on the same data or start "
+                    "a new run"
+                )
 
-    def evaluate(self, model_type: str, model: torch.nn.Module, device: torch.device, amp: torch.dtype | None,
-                 max_batches: int | None, sharded: bool = False) -> tuple[float, int]:  # fmt: skip
+    def evaluate(
+        self,
+        model_type: str,
+        model: torch.nn.Module,
+        device: torch.device,
+        amp: torch.dtype | None,
+        max_batches: int | None,
+        sharded: bool = False,
+    ) -> tuple[float, int]:
         """(bits, byte targets) over this rank's share of the held-out rows.
 
         `sharded` (FSDP): every forward is a collective, so every rank runs every rank's
@@ -108,8 +140,14 @@ class DatasetData:
         """
         total = (0.0, 0)
         for r in range(self.world) if sharded else [self.rank]:
-            batches = evaluation_batches(self.held, self.held_docs, batch_size=self.batch_size, seq_len=self.seq_len,
-                                         rank=r, world_size=self.world)  # fmt: skip
+            batches = evaluation_batches(
+                self.held,
+                self.held_docs,
+                batch_size=self.batch_size,
+                seq_len=self.seq_len,
+                rank=r,
+                world_size=self.world,
+            )
             bits, n_bytes, _ = bits_per_byte(model_type, model, batches, device, amp, max_batches)
             if r == self.rank:
                 total = (bits, n_bytes)
@@ -119,8 +157,18 @@ class DatasetData:
 class DocumentData:
     """Raw (id, bytes) documents packed as the entropy LM is trained; see the module docstring."""
 
-    def __init__(self, docs: Iterable[tuple[str, bytes]], *, batch_size: int, seq_len: int, seed: int,
-                 eval_fraction: float, eval_bytes: int, rank: int, world: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        docs: Iterable[tuple[str, bytes]],
+        *,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        eval_fraction: float,
+        eval_bytes: int,
+        rank: int,
+        world: int,
+    ) -> None:
         from bytepatch.models.entropy_lm.data import PackedStream, sample_prefix, split_documents
 
         split = split_documents(docs, eval_fraction)
@@ -128,8 +176,12 @@ class DocumentData:
         self.stream = PackedStream(split.train, seed)
         self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
         self.n_train, self.n_held = len(split.train), len(split.held_out)
-        corpus = {"train_documents": len(split.train), "train_bytes": sum(map(len, split.train)),
-                  "held_out_documents": len(split.held_out), "held_out_bytes": sum(map(len, split.held_out))}  # fmt: skip
+        corpus = {
+            "train_documents": len(split.train),
+            "train_bytes": sum(map(len, split.train)),
+            "held_out_documents": len(split.held_out),
+            "held_out_bytes": sum(map(len, split.held_out)),
+        }
         self.info = {"corpus": corpus, "eval_bytes": eval_bytes}
         self.entropies: list[np.ndarray] | None = None  # of the latest evaluation, for calibration
 
@@ -151,14 +203,24 @@ class DocumentData:
 
     def check_resume(self, path: Path, saved: dict[str, Any]) -> None:
         if saved.get("corpus") != self.info["corpus"]:
-            raise TrainingError(f"{path}: the inputs differ from the checkpointed run ({saved.get('corpus')} vs "
-                                f"{self.info['corpus']})")  # fmt: skip
+            raise TrainingError(
+                f"{path}: the inputs differ from the checkpointed run ({saved.get('corpus')} vs {self.info['corpus']})"
+            )
         if saved.get("eval_bytes") != self.info["eval_bytes"]:
-            raise TrainingError(f"{path}: cannot resume with different settings (eval_bytes: "
-                                f"{saved.get('eval_bytes')!r} -> {self.info['eval_bytes']!r})")  # fmt: skip
+            raise TrainingError(
+                f"{path}: cannot resume with different settings (eval_bytes: "
+                f"{saved.get('eval_bytes')!r} -> {self.info['eval_bytes']!r})"
+            )
 
-    def evaluate(self, model_type: str, model: torch.nn.Module, device: torch.device, amp: torch.dtype | None,
-                 max_batches: int | None, sharded: bool = False) -> tuple[float, int]:  # fmt: skip
+    def evaluate(
+        self,
+        model_type: str,
+        model: torch.nn.Module,
+        device: torch.device,
+        amp: torch.dtype | None,
+        max_batches: int | None,
+        sharded: bool = False,
+    ) -> tuple[float, int]:
         """(bits, bytes) of the held-out sample through the streaming scorer, on rank 0 (the others add 0).
 
         The streaming scorer reads weights directly, so a sharded (FSDP) model is first

@@ -78,8 +78,15 @@ def checkpoint_activations(model: torch.nn.Module) -> int:
     return len(found)
 
 
-def prepare_model(model: torch.nn.Module, *, parallel: str, compile: bool, activation_checkpointing: bool,
-                  device: torch.device, world: int) -> torch.nn.Module:  # fmt: skip
+def prepare_model(
+    model: torch.nn.Module,
+    *,
+    parallel: str,
+    compile: bool,
+    activation_checkpointing: bool,
+    device: torch.device,
+    world: int,
+) -> torch.nn.Module:
     """The module the training step calls: `model` checkpointed, sharded or replicated, and compiled as asked.
 
     With `fsdp`, `model` itself is sharded in place (its parameters become DTensors).
@@ -104,8 +111,9 @@ def prepare_model(model: torch.nn.Module, *, parallel: str, compile: bool, activ
     return stepped
 
 
-def full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, parallel: str,
-               world: int) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+def full_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, parallel: str, world: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model, optimizer) state dicts, unsharded; under FSDP a collective (every rank calls it)."""
     if not (world > 1 and parallel == "fsdp"):
         return model.state_dict(), optimizer.state_dict()
@@ -115,8 +123,14 @@ def full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, paralle
     return get_state_dict(model, optimizer, options=options)
 
 
-def load_full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, model_state: dict[str, Any],
-                    optim_state: dict[str, Any], parallel: str, world: int) -> None:  # fmt: skip
+def load_full_state(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    model_state: dict[str, Any],
+    optim_state: dict[str, Any],
+    parallel: str,
+    world: int,
+) -> None:
     """Load unsharded state dicts (as `full_state` wrote them) into a plain, replicated or sharded model."""
     if not (world > 1 and parallel == "fsdp"):
         model.load_state_dict(model_state)

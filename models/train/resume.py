@@ -30,13 +30,19 @@ def check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: in
     """Refuse a resume whose model, trainer settings or world size differ (the data is checked by the data)."""
     saved = RunConfig.from_dict(extra["run"])
     if saved.data != run.data:
-        raise TrainingError(f"{path}: the run config's data section differs from the checkpoint's; resume with "
-                            "the same one")  # fmt: skip
+        raise TrainingError(
+            f"{path}: the run config's data section differs from the checkpoint's; resume with the same one"
+        )
     if saved.model_type != run.model_type or saved.model != run.model:
-        raise TrainingError(f"{path}: the checkpoint's model ({saved.model_type}) differs from the requested one; "
-                            "resume without --preset/--config/overrides or with the same ones")  # fmt: skip
-    changed = sorted(k for k, v in asdict(run.train).items()  # warmup: compared as the schedule uses it
-                     if k not in RESUMABLE_CHANGES | {"warmup_steps"} and getattr(saved.train, k) != v)  # fmt: skip
+        raise TrainingError(
+            f"{path}: the checkpoint's model ({saved.model_type}) differs from the requested one; "
+            "resume without --preset/--config/overrides or with the same ones"
+        )
+    changed = sorted(
+        k
+        for k, v in asdict(run.train).items()  # warmup: compared as the schedule uses it
+        if k not in RESUMABLE_CHANGES | {"warmup_steps"} and getattr(saved.train, k) != v
+    )
     if saved.train.warmup != run.train.warmup:
         changed.append("warmup_steps")
     if changed:

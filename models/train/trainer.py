@@ -40,7 +40,15 @@ import torch
 import torch.distributed as dist
 
 from bytepatch.models.entropy_lm.model import autocast_dtype
-from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, KIND, LOG_FILE, VERSION, build_model, read_checkpoint
+from bytepatch.models.train.checkpoint import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    KIND,
+    LOG_FILE,
+    VERSION,
+    build_model,
+    read_checkpoint,
+)
 from bytepatch.models.train.config import RunConfig
 from bytepatch.models.train.data import DatasetData, DocumentData
 from bytepatch.models.train.interrupt import StopOnSigint, TrainingInterrupted
@@ -97,8 +105,14 @@ class Session:
 
 
 # -- entry points -----------------------------------------------------------------------------
-def train(run: RunConfig, datasets: list[str | Path], output: str | Path, *,
-          eval_datasets: list[str | Path] | None = None, **options: Any) -> dict[str, Any]:  # fmt: skip
+def train(
+    run: RunConfig,
+    datasets: list[str | Path],
+    output: str | Path,
+    *,
+    eval_datasets: list[str | Path] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """Train `run` on segmented `datasets`, writing `output`; returns a summary (step, losses, bits/byte, FLOPs).
 
     `options` are `fit`'s: resume, overwrite, stop_at, log, interrupt_after, init_state.
@@ -108,9 +122,20 @@ def train(run: RunConfig, datasets: list[str | Path], output: str | Path, *,
         t = run.train
         expected, where = (saved["data"]["signature"], "the checkpoint") if saved else (run.data, "")
         where = where or "the run config's data section"
-        return DatasetData(datasets, eval_datasets, expected=expected, expected_from=where, batch_size=t.batch_size,
-                           seq_len=t.seq_len, seed=t.seed, eval_fraction=t.eval_fraction, prefetch=t.prefetch,
-                           rank=rank, world=world, reference_eos=_reference_alignment(run))  # fmt: skip
+        return DatasetData(
+            datasets,
+            eval_datasets,
+            expected=expected,
+            expected_from=where,
+            batch_size=t.batch_size,
+            seq_len=t.seq_len,
+            seed=t.seed,
+            eval_fraction=t.eval_fraction,
+            prefetch=t.prefetch,
+            rank=rank,
+            world=world,
+            reference_eos=_reference_alignment(run),
+        )
 
     return fit(run, open_data, output, **options)
 
@@ -124,15 +149,33 @@ def open_documents(docs: Iterable[tuple[str, bytes]], eval_bytes: int) -> OpenDa
 
     def open_data(run: RunConfig, saved: dict[str, Any] | None, rank: int, world: int) -> DocumentData:
         t = run.train
-        return DocumentData(docs, batch_size=t.batch_size, seq_len=t.seq_len, seed=t.seed,
-                            eval_fraction=t.eval_fraction, eval_bytes=eval_bytes, rank=rank, world=world)  # fmt: skip
+        return DocumentData(
+            docs,
+            batch_size=t.batch_size,
+            seq_len=t.seq_len,
+            seed=t.seed,
+            eval_fraction=t.eval_fraction,
+            eval_bytes=eval_bytes,
+            rank=rank,
+            world=world,
+        )
 
     return open_data
 
 
-def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool = False, overwrite: bool = False,
-        stop_at: int | None = None, log: Log = _stderr, interrupt_after: Callable[[int], bool] | None = None,
-        write_config: bool = True, init_state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:  # fmt: skip
+def fit(
+    run: RunConfig,
+    open_data: OpenData,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    stop_at: int | None = None,
+    log: Log = _stderr,
+    interrupt_after: Callable[[int], bool] | None = None,
+    write_config: bool = True,
+    init_state: dict[str, torch.Tensor] | None = None,
+) -> dict[str, Any]:
     """Train `run` on the data `open_data` gives, writing checkpoints and the log to `output`.
 
     `stop_at`: stop after that step with a checkpoint, as a preempted job would
@@ -145,8 +188,9 @@ def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool
     # On rank 0 with the default log (stderr): a live progress line (step, loss, bytes/s,
     # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
     progress = StepProgress(run.train.steps) if log is _stderr else None
-    s = set_up(run, open_data, Path(output), resume, overwrite, progress.say if progress else log, write_config,
-               init_state)
+    s = set_up(
+        run, open_data, Path(output), resume, overwrite, progress.say if progress else log, write_config, init_state
+    )
     t = s.run.train
     if progress is not None:
         progress.start_step = progress.step = s.step
@@ -183,13 +227,20 @@ def fit(run: RunConfig, open_data: OpenData, output: str | Path, *, resume: bool
         if progress is not None:
             progress.close()
         s.data.close()
-    return {"step": s.step, "steps": t.steps, **s.metrics, **s.counters, "checkpoint": str(s.ckpt_path),
-            "rank": s.rank}  # fmt: skip
+    return {"step": s.step, "steps": t.steps, **s.metrics, **s.counters, "checkpoint": str(s.ckpt_path), "rank": s.rank}
 
 
 # -- set-up -----------------------------------------------------------------------------------
-def set_up(run: RunConfig, open_data: OpenData, out: Path, resume: bool, overwrite: bool, log: Log,
-           write_config: bool, init_state: dict[str, torch.Tensor] | None = None) -> Session:  # fmt: skip
+def set_up(
+    run: RunConfig,
+    open_data: OpenData,
+    out: Path,
+    resume: bool,
+    overwrite: bool,
+    log: Log,
+    write_config: bool,
+    init_state: dict[str, torch.Tensor] | None = None,
+) -> Session:
     """Join the process group, check the output, open the data, build (or restore) model and optimizer."""
     try:
         rank, world, device = init_distributed(run.train.device)
@@ -211,9 +262,11 @@ def set_up(run: RunConfig, open_data: OpenData, out: Path, resume: bool, overwri
         atomic_write_text(out / CONFIG_FILE, json.dumps(run.to_dict(), indent=2) + "\n")
     n_params = sum(p.numel() for p in s.model.parameters())
     t = run.train
-    s.say(f"{run.model_type} model: {n_params:,} params on {device} x {world} ({t.parallel}); "
-          f"train {s.data.n_train:,} docs, held out {s.data.n_held:,} docs; steps {t.steps}, "
-          f"batch {t.batch_size} x {t.seq_len} ids per rank")  # fmt: skip
+    s.say(
+        f"{run.model_type} model: {n_params:,} params on {device} x {world} ({t.parallel}); "
+        f"train {s.data.n_train:,} docs, held out {s.data.n_held:,} docs; steps {t.steps}, "
+        f"batch {t.batch_size} x {t.seq_len} ids per rank"
+    )
     return s
 
 
@@ -252,14 +305,22 @@ def _build(s: Session, saved: dict[str, Any] | None, init_state: dict[str, torch
     s.model = s.model.to(s.device)
     if saved is not None:
         check_resumable(s.ckpt_path, saved["extra"], s.run, s.world)
-    s.stepped = prepare_model(s.model, parallel=t.parallel, compile=t.compile,
-                              activation_checkpointing=t.activation_checkpointing, device=s.device, world=s.world)  # fmt: skip
+    s.stepped = prepare_model(
+        s.model,
+        parallel=t.parallel,
+        compile=t.compile,
+        activation_checkpointing=t.activation_checkpointing,
+        device=s.device,
+        world=s.world,
+    )
     s.optimizer = adamw(s.model, s.run, s.device)
     if saved is None:
         if s.rank == 0:
             s.out.mkdir(parents=True, exist_ok=True)
             (s.out / LOG_FILE).unlink(missing_ok=True)
-            s.ckpt_path.unlink(missing_ok=True)  # --overwrite: never leave the old run's checkpoint beside the new config
+            s.ckpt_path.unlink(
+                missing_ok=True
+            )  # --overwrite: never leave the old run's checkpoint beside the new config
         return
     extra = saved["extra"]
     load_full_state(s.model, s.optimizer, saved["model"], saved["optimizer"], t.parallel, s.world)
@@ -274,8 +335,10 @@ def _build(s: Session, saved: dict[str, Any] | None, init_state: dict[str, torch
 def adamw(model: torch.nn.Module, run: RunConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW; matrices and embeddings decay, norm gains (1-D) do not."""
     params = list(model.parameters())
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": run.train.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]  # fmt: skip
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": run.train.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
     t = run.train
     return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), eps=1e-8, fused=device.type == "cuda")
 
@@ -295,7 +358,8 @@ def train_step(s: Session, lr: float, wants_stop: bool) -> dict[str, Any]:
     with torch.autocast(s.device.type, dtype=s.amp, enabled=s.amp is not None):
         loss, nats, n_bytes = batch_nll(s.run.model_type, s.stepped, batch)
     loss_sum, nats_sum, bytes_sum, flops_sum, stops = all_sum(
-        [loss.item(), nats.item(), n_bytes.item(), flops, float(wants_stop)], s.device, s.world)  # fmt: skip
+        [loss.item(), nats.item(), n_bytes.item(), flops, float(wants_stop)], s.device, s.world
+    )
     loss_value = loss_sum / s.world  # every rank sees the same value, so all stop together
     check_finite("loss", loss_value, s.step + 1, s.ckpt_path, DIVERGED_HINT)
     grad_norm = clipped_step(s.model, s.optimizer, loss, s.run.train.grad_clip, s.step + 1, s.ckpt_path, DIVERGED_HINT)
@@ -312,13 +376,22 @@ def log_step(s: Session, stats: dict[str, Any], lr: float) -> None:
     now = time.perf_counter()
     dt = max(now - s.last_log[0], 1e-9)
     c = s.counters
-    event = {"step": s.step, "loss": stats["loss"], "bits_per_byte": stats["nats"] / max(stats["bytes"], 1) / math.log(2),
-             "lr": lr, "grad_norm": stats["grad_norm"], "bytes_per_s": (c["train_bytes"] - s.last_log[1]) / dt,
-             "flops_per_s": (c["train_flops"] - s.last_log[2]) / dt, **c}  # fmt: skip
+    event = {
+        "step": s.step,
+        "loss": stats["loss"],
+        "bits_per_byte": stats["nats"] / max(stats["bytes"], 1) / math.log(2),
+        "lr": lr,
+        "grad_norm": stats["grad_norm"],
+        "bytes_per_s": (c["train_bytes"] - s.last_log[1]) / dt,
+        "flops_per_s": (c["train_flops"] - s.last_log[2]) / dt,
+        **c,
+    }
     s.last_log = (now, c["train_bytes"], c["train_flops"])
     s.record(event)
-    s.say(f"step {s.step}/{s.run.train.steps}  loss {stats['loss']:.4f}  {event['bits_per_byte']:.3f} bits/byte  "
-          f"lr {lr:.2e}  {event['bytes_per_s']:,.0f} bytes/s  {event['flops_per_s']:.3g} FLOP/s")  # fmt: skip
+    s.say(
+        f"step {s.step}/{s.run.train.steps}  loss {stats['loss']:.4f}  {event['bits_per_byte']:.3f} bits/byte  "
+        f"lr {lr:.2e}  {event['bytes_per_s']:,.0f} bytes/s  {event['flops_per_s']:.3g} FLOP/s"
+    )
 
 
 def evaluate(s: Session) -> float:
@@ -332,7 +405,11 @@ def evaluate(s: Session) -> float:
     s.metrics["held_out_bits_per_byte"] = bpb = bits / max(n_bytes, 1)
     s.record({"step": s.step, "held_out_bits_per_byte": bpb, **s.counters})
     s.say(f"step {s.step}/{s.run.train.steps}  held-out {bpb:.4f} bits/byte")
-    s.last_log = (time.perf_counter(), s.counters["train_bytes"], s.counters["train_flops"])  # eval time is not training
+    s.last_log = (
+        time.perf_counter(),
+        s.counters["train_bytes"],
+        s.counters["train_flops"],
+    )  # eval time is not training
     return bpb
 
 
@@ -344,6 +421,15 @@ def checkpoint(s: Session) -> None:
         dist.all_gather_object(states, s.data.state_dict())
     model_state, optim_state = full_state(s.model, s.optimizer, s.run.train.parallel, s.world)
     if s.rank == 0:
-        extra = {"kind": KIND, "version": VERSION, "run": s.run.to_dict(), "step": s.step, "world_size": s.world,
-                 "loader": states, "data": s.data.info, "counters": s.counters, "metrics": s.metrics}  # fmt: skip
+        extra = {
+            "kind": KIND,
+            "version": VERSION,
+            "run": s.run.to_dict(),
+            "step": s.step,
+            "world_size": s.world,
+            "loader": states,
+            "data": s.data.info,
+            "counters": s.counters,
+            "metrics": s.metrics,
+        }
         write_state(s.ckpt_path, model_state, optim_state, extra)

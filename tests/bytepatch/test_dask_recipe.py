@@ -28,10 +28,25 @@ def patch_partition(part, patcher):
 def test_dask_recipe_equals_segment(tmp_path: Path):
     corpus = tmp_path / "corpus.parquet"
     docs = list(iter_documents([str(JSONL)], id_field="id"))
-    pq.write_table(pa.table({"id": [d.id for d in docs], "text": [d.data.decode() for d in docs]}), corpus,
-                   row_group_size=16)  # fmt: skip
-    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(tmp_path / "out"), "--patcher", "space",
-                                      "--max-patch-length", "8", "--id-field", "id", "-q"])  # fmt: skip
+    pq.write_table(
+        pa.table({"id": [d.id for d in docs], "text": [d.data.decode() for d in docs]}), corpus, row_group_size=16
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "segment",
+            str(corpus),
+            "-o",
+            str(tmp_path / "out"),
+            "--patcher",
+            "space",
+            "--max-patch-length",
+            "8",
+            "--id-field",
+            "id",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
 
     patcher = bytepatch.load_patcher("space", max_patch_length=8)

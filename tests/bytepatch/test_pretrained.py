@@ -102,8 +102,11 @@ def test_batch_calls_take_str_bytes_and_arrow_arrays():
     expected = [bytepatch.space_patch_lengths(d.encode() if isinstance(d, str) else d).tolist() for d in docs]
     assert [r.tolist() for r in patcher.patch_batch(docs)] == expected
     as_bytes = [d.encode() if isinstance(d, str) else d for d in docs]
-    for array in (pa.array(as_bytes, pa.binary()), pa.array(as_bytes, pa.large_binary()),
-                  pa.chunked_array([as_bytes[:2], as_bytes[2:]], pa.binary())):
+    for array in (
+        pa.array(as_bytes, pa.binary()),
+        pa.array(as_bytes, pa.large_binary()),
+        pa.chunked_array([as_bytes[:2], as_bytes[2:]], pa.binary()),
+    ):
         assert [r.tolist() for r in patcher.patch_batch(array)] == expected
     sliced = pa.array(docs[:2] + ["tail end"], pa.string()).slice(1)  # a slice with a non-zero offset
     assert [r.tolist() for r in patcher.patch_batch(sliced)] == expected[1:2] + [[5, 3]]
@@ -115,11 +118,20 @@ def test_batch_calls_take_str_bytes_and_arrow_arrays():
 
 
 def test_patch_table_gives_segment_rows_and_schema(tmp_path: Path, small_model: Path):
-    segment(str(JSONL), "-o", str(tmp_path / "out"), "--entropy-model", str(small_model), "--threshold", "1.2",
-            "--id-field", "id", "--save-entropies")  # fmt: skip
+    segment(
+        str(JSONL),
+        "-o",
+        str(tmp_path / "out"),
+        "--entropy-model",
+        str(small_model),
+        "--threshold",
+        "1.2",
+        "--id-field",
+        "id",
+        "--save-entropies",
+    )
     patcher = bytepatch.load_patcher(entropy_model=small_model, threshold=1.2)
-    source = pa.Table.from_pylist([{"id": d.id, "text": d.data} for d in
-                                   iter_documents([str(JSONL)], id_field="id")])  # fmt: skip
+    source = pa.Table.from_pylist([{"id": d.id, "text": d.data} for d in iter_documents([str(JSONL)], id_field="id")])
     got = bytepatch.patch_table(source.to_batches(max_chunksize=7)[1], patcher, id_field="id", save_entropies=True)
     ds = open_dataset(tmp_path / "out")
     assert got.schema.equals(ds.read_shard(0).schema)  # same columns and types

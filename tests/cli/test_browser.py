@@ -29,16 +29,27 @@ if CHROMIUM is None and os.environ.get("BYTEPATCH_REQUIRE_BROWSER") != "1":
     pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)", allow_module_level=True)
 
 # Copies the rendered text of the patches into the DOM, where --dump-dom can read it.
-PROBE = ("<script>const t = document.querySelector('.text') || document.body;"
-         "const o = document.createElement('pre'); o.id = 'rendered-text';"
-         "o.textContent = t ? t.innerText : ''; document.body.appendChild(o);</script>")  # fmt: skip
+PROBE = (
+    "<script>const t = document.querySelector('.text') || document.body;"
+    "const o = document.createElement('pre'); o.id = 'rendered-text';"
+    "o.textContent = t ? t.innerText : ''; document.body.appendChild(o);</script>"
+)
 
 
 def chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     assert CHROMIUM is not None, "chromium is not installed (apt-get install chromium)"
-    cmd = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-           *args, page.as_uri()]  # fmt: skip
+    cmd = [
+        CHROMIUM,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *args,
+        page.as_uri(),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -77,8 +88,9 @@ def text_block(dom: str) -> str:
 
 def test_the_console_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><body><div class='text'>x</div>"
-                   "<script>console.error('boom')</script></body></html>")  # fmt: skip
+    bad.write_text(
+        "<!DOCTYPE html><html><body><div class='text'>x</div><script>console.error('boom')</script></body></html>"
+    )
     _, _, messages = render(bad, tmp_path)
     assert any("boom" in m for m in messages)
 

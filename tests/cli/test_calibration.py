@@ -37,12 +37,15 @@ def drifting_corpus(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", [4.5, 6.0])
-def test_target_patch_size_holds_on_the_whole_corpus(drifting_corpus: Path, tmp_path: Path, monkeypatch,
-                                                      target: float) -> None:  # fmt: skip
+def test_target_patch_size_holds_on_the_whole_corpus(
+    drifting_corpus: Path, tmp_path: Path, monkeypatch, target: float
+) -> None:
     monkeypatch.setattr(bytepatch.pretrained, "CALIBRATION_SAMPLE_BYTES", 100_000)
     assert drifting_corpus.stat().st_size > 5 * 100_000
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["segment", str(drifting_corpus), "-o", str(out), "--target-patch-size", str(target)])
+    result = CliRunner().invoke(
+        cli, ["segment", str(drifting_corpus), "-o", str(out), "--target-patch-size", str(target)]
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     achieved = manifest["bytes"] / manifest["patches"]

@@ -35,7 +35,9 @@ def test_fit_eval_calibrate_round_trip(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(row) == {"bits_per_byte", "mean_entropy_nats", "bytes"}
-    assert row["bytes"] == sum(len(t.encode()) for t in [*(line for line in SNIPPET.splitlines() if line)] * 4) + len("Ünïcödé wörds 🙂".encode())
+    assert row["bytes"] == sum(len(t.encode()) for t in [*(line for line in SNIPPET.splitlines() if line)] * 4) + len(
+        "Ünïcödé wörds 🙂".encode()
+    )
     assert 0 < row["bits_per_byte"] < 8
 
     result = run("calibrate", corpus, "--target-patch-size", "4", "--entropy-model", out)

@@ -23,8 +23,23 @@ def invoke(*args: str):
 
 
 def train_tiny(data: Path, run: Path, steps: int, batch_size: int, seq_len: int) -> None:
-    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", str(steps), "--batch-size",
-                    str(batch_size), "--seq-len", str(seq_len), "--device", "cpu", "train.eval_batches=1")  # fmt: skip
+    result = invoke(
+        "train",
+        str(data),
+        "-o",
+        str(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(batch_size),
+        "--seq-len",
+        str(seq_len),
+        "--device",
+        "cpu",
+        "train.eval_batches=1",
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -32,7 +47,9 @@ def train_tiny(data: Path, run: Path, steps: int, batch_size: int, seq_len: int)
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("cli-eval")
     data = tmp / "space"
-    assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
+    assert (
+        invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
+    )
     small = tmp / "small"  # what is evaluated: 19 short documents, so the tests stay fast
     args = ("segment", str(REPO / "examples" / "sample" / "multilingual.txt"), "-o", str(small), "--doc-per-line")
     assert invoke(*args, "--patcher", "space", "-q").exit_code == 0

@@ -12,8 +12,20 @@ from click.testing import CliRunner
 from bytepatch.cli.main import cli
 from bytepatch.entropy import NgramConfig, NgramModel
 
-TRAIN = ["--preset", "tiny", "--steps", "3", "--batch-size", "2", "--seq-len", "64", "--device", "cpu",
-         "train.eval_batches=1", "train.log_every=1"]  # fmt: skip
+TRAIN = [
+    "--preset",
+    "tiny",
+    "--steps",
+    "3",
+    "--batch-size",
+    "2",
+    "--seq-len",
+    "64",
+    "--device",
+    "cpu",
+    "train.eval_batches=1",
+    "train.log_every=1",
+]
 
 
 def invoke(*args: str, ok: bool = True):

@@ -16,8 +16,19 @@ from bytepatch.models.hf import load_blt, load_patcher
 from tests.models.hf.tiny import save_hf
 
 transformers = pytest.importorskip("transformers")
-TRAIN = ["--steps", "5", "--batch-size", "2", "--seq-len", "64", "--device", "cpu",
-         "train.eval_batches=1", "train.log_every=1", "train.eval_every=5"]  # fmt: skip
+TRAIN = [
+    "--steps",
+    "5",
+    "--batch-size",
+    "2",
+    "--seq-len",
+    "64",
+    "--device",
+    "cpu",
+    "train.eval_batches=1",
+    "train.log_every=1",
+    "train.eval_every=5",
+]
 
 
 def invoke(*args: str, ok: bool = True):
@@ -43,8 +54,18 @@ def setup(tmp_path_factory) -> dict[str, Path]:
     source = Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py"
     corpus = root / "decoder.txt"
     corpus.write_bytes(source.read_bytes()[:6000])
-    invoke("segment", str(corpus), "-o", str(root / "data"), "--doc-per-line", "--entropy-model", str(root / "blt"),
-           "--device", "cpu", "-q")  # fmt: skip
+    invoke(
+        "segment",
+        str(corpus),
+        "-o",
+        str(root / "data"),
+        "--doc-per-line",
+        "--entropy-model",
+        str(root / "blt"),
+        "--device",
+        "cpu",
+        "-q",
+    )
     return {"root": root, "blt": root / "blt", "corpus": corpus, "data": root / "data"}
 
 
@@ -113,8 +134,7 @@ def test_train_init_refuses_data_patched_otherwise(setup, tmp_path):
 
 def test_convert_refuses_clearly(setup, tmp_path):
     # a bytepatch BLT with the default (strict) alignment has no transformers equivalent
-    invoke("segment", str(setup["corpus"]), "-o", str(tmp_path / "space"), "--doc-per-line", "--patcher", "space",
-           "-q")  # fmt: skip
+    invoke("segment", str(setup["corpus"]), "-o", str(tmp_path / "space"), "--doc-per-line", "--patcher", "space", "-q")
     invoke("train", str(tmp_path / "space"), "-o", str(tmp_path / "strict"), "--preset", "tiny", *TRAIN)
     result = invoke("convert", str(tmp_path / "strict"), "-o", str(tmp_path / "out"), ok=False)
     assert result.exit_code != 0 and "decoder_alignment='strict'" in result.output

@@ -90,11 +90,14 @@ def test_html_space(tmp_path: Path) -> None:
     assert "<svg" not in page  # no entropies without the entropy patcher
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "either FILE"),
-    (["x.txt", "--text", "y"], "either FILE"),
-    (["missing.txt"], "does not exist"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "either FILE"),
+        (["x.txt", "--text", "y"], "either FILE"),
+        (["missing.txt"], "does not exist"),
+    ],
+)
 def test_usage_errors(args: list[str], message: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.txt").write_text("x")
@@ -163,7 +166,7 @@ def test_offset_and_length_show_a_window_of_the_whole_documents_patches(tmp_path
     body, listing = result.stdout.split("\n\n")
     shown = unescape(body)
     first_offset = int(listing.splitlines()[1].split()[1])
-    assert first_offset <= 1000 and data[first_offset : 1200] == b"".join(shown)
+    assert first_offset <= 1000 and data[first_offset:1200] == b"".join(shown)
     ends = np.cumsum([len(p) for p in whole]).tolist()
     assert first_offset in [0, *ends]  # the window starts at one of the document's boundaries
     assert "bytes 1,000-1,200" in result.stderr
@@ -180,8 +183,9 @@ def stored(tmp_path_factory) -> Path:
     texts = ["Grüße aus Köln", "中文的内核代码风格 😀", "שלום עולם", "plain ascii text here"]
     corpus.write_text("".join(json.dumps({"text": t, "id": f"doc-{i}"}) + "\n" for i, t in enumerate(texts)))
     out = root / "ds"
-    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--id-field", "id",
-                                      "--save-entropies", "-q"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["segment", str(corpus), "-o", str(out), "--id-field", "id", "--save-entropies", "-q"]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -208,13 +212,16 @@ def test_a_stored_row_shows_its_stored_patches(stored: Path, tmp_path: Path) -> 
     assert "שלום עולם" in re.sub(r"<[^>]+>", "", html) and "<polyline" in html
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--row", "99"], "out of range"),
-    (["--id", "nope"], "no row has id 'nope'"),
-    ([], "give --row N or --id ID"),
-    (["--row", "0", "--threshold", "2"], "--threshold does not apply to a dataset row"),
-    (["--row", "0", "--patcher", "space"], "--patcher does not apply"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--row", "99"], "out of range"),
+        (["--id", "nope"], "no row has id 'nope'"),
+        ([], "give --row N or --id ID"),
+        (["--row", "0", "--threshold", "2"], "--threshold does not apply to a dataset row"),
+        (["--row", "0", "--patcher", "space"], "--patcher does not apply"),
+    ],
+)
 def test_stored_row_errors(stored: Path, args: list[str], message: str) -> None:
     result = run(str(stored), *args)
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output

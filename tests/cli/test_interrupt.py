@@ -41,7 +41,9 @@ def corpus(tmp_path_factory) -> Path:
 def interrupt(cmd: list[str], out: Path, delay: float) -> tuple[int, str]:
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not out.exists() or not any(p.suffix in (".arrow", ".parquet", ".tmp") for p in out.iterdir()):  # patching began
+    while not out.exists() or not any(
+        p.suffix in (".arrow", ".parquet", ".tmp") for p in out.iterdir()
+    ):  # patching began
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -55,8 +57,9 @@ def interrupt(cmd: list[str], out: Path, delay: float) -> tuple[int, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("delay", [0.0, 0.3, 0.9])
-def test_ctrl_c_exits_130_with_one_line_and_no_manifest(tmp_path: Path, corpus: Path, workers: int,
-                                                        delay: float) -> None:  # fmt: skip
+def test_ctrl_c_exits_130_with_one_line_and_no_manifest(
+    tmp_path: Path, corpus: Path, workers: int, delay: float
+) -> None:
     out = tmp_path / "out"
     cmd = [*BIN, str(corpus), "-o", str(out), "--shard-size-mb", "0.2", "--workers", str(workers)]
     code, err = interrupt(cmd, out, delay)

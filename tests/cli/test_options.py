@@ -20,8 +20,7 @@ def commands() -> dict[str, click.Command]:
     return {name: cli.get_command(ctx, name) for name in COMMANDS if cli.get_command(ctx, name) is not None}
 
 
-@pytest.mark.parametrize("long, short", [("--entropy-model", "-m"), ("--target-patch-size", "-s"),
-                                         ("--output", "-o")])  # fmt: skip
+@pytest.mark.parametrize("long, short", [("--entropy-model", "-m"), ("--target-patch-size", "-s"), ("--output", "-o")])
 def test_the_same_option_has_the_same_short_flag_everywhere(long: str, short: str) -> None:
     having = {name: p for name, c in commands().items() for p in c.params if long in p.opts}
     assert len(having) >= 2, having
@@ -34,14 +33,19 @@ def test_a_short_flag_means_one_thing_per_command() -> None:
         assert len(shorts) == len(set(shorts)), (name, shorts)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["segment", str(SAMPLE), "-o", "{tmp}/o", "--patcher", "space", "--threshold", "2"],
-     "--threshold applies to --patcher entropy only, not --patcher space"),
-    (["segment", str(SAMPLE), "-o", "{tmp}/o", "--patcher", "stride", "-s", "6"], "--target-patch-size applies"),
-    (["segment", str(SAMPLE), "-o", "{tmp}/o", "--patcher", "space", "-m", "default"], "--entropy-model applies"),
-    (["segment", str(SAMPLE), "-o", "{tmp}/o", "--stride", "8"], "--stride applies to --patcher stride only"),
-    (["inspect", "--text", "abc", "--patcher", "stride", "--threshold-add", "0.5"], "--threshold-add applies"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["segment", str(SAMPLE), "-o", "{tmp}/o", "--patcher", "space", "--threshold", "2"],
+            "--threshold applies to --patcher entropy only, not --patcher space",
+        ),
+        (["segment", str(SAMPLE), "-o", "{tmp}/o", "--patcher", "stride", "-s", "6"], "--target-patch-size applies"),
+        (["segment", str(SAMPLE), "-o", "{tmp}/o", "--patcher", "space", "-m", "default"], "--entropy-model applies"),
+        (["segment", str(SAMPLE), "-o", "{tmp}/o", "--stride", "8"], "--stride applies to --patcher stride only"),
+        (["inspect", "--text", "abc", "--patcher", "stride", "--threshold-add", "0.5"], "--threshold-add applies"),
+    ],
+)
 def test_options_the_patcher_would_ignore_are_errors(args: list[str], message: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, [a.replace("{tmp}", str(tmp_path)) for a in args])
     assert result.exit_code == 2 and message in result.output, result.output
@@ -53,8 +57,11 @@ def test_help_examples_render_intact(name: str) -> None:
     command = commands().get(name)
     if command is None:
         pytest.skip(f"{name} is not available in this build")
-    examples = [line.strip() for line in (command.help or "").splitlines()
-                if re.match(r"\s*(bytepatch|torchrun|cat|echo) ", line)]  # fmt: skip
+    examples = [
+        line.strip()
+        for line in (command.help or "").splitlines()
+        if re.match(r"\s*(bytepatch|torchrun|cat|echo) ", line)
+    ]
     shown = {line.strip() for line in CliRunner().invoke(cli, [name, "--help"]).output.splitlines()}
     assert [e for e in examples if e not in shown] == []
 

@@ -17,10 +17,11 @@ def write_log(run: Path, n: int = 30) -> list[dict]:
     run.mkdir()
     records = []
     for step in range(1, n + 1):
-        records.append({"step": step, "loss": 5.0 / step ** 0.5, "bits_per_byte": 7.2 / step ** 0.5,
-                        "bytes_per_s": 1000.0 + step})  # fmt: skip
+        records.append(
+            {"step": step, "loss": 5.0 / step**0.5, "bits_per_byte": 7.2 / step**0.5, "bytes_per_s": 1000.0 + step}
+        )
         if step % 10 == 0:
-            records.append({"step": step, "held_out_bits_per_byte": 8.0 / step ** 0.5})
+            records.append({"step": step, "held_out_bits_per_byte": 8.0 / step**0.5})
     (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return records
 

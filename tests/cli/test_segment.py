@@ -275,7 +275,7 @@ def test_space_run_loads_neither_numba_nor_pandas_nor_torch(tmp_path: Path):
 import sys
 from bytepatch.cli.main import cli
 try:
-    cli(["segment", {str(SAMPLE)!r}, "-o", {str(tmp_path / 'out')!r}, "--patcher", "space", "-q"])
+    cli(["segment", {str(SAMPLE)!r}, "-o", {str(tmp_path / "out")!r}, "--patcher", "space", "-q"])
 except SystemExit as exc:
     assert not exc.code, exc.code
 print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"numba", "llvmlite", "pandas", "torch"}}))
@@ -296,8 +296,6 @@ def test_dataset_without_entropies_is_compact(tmp_path: Path):
     shards = open_dataset(out).to_table()  # noqa: F841 (DuckDB reads the Arrow table by name)
     total = duckdb.sql("select sum(len(patch_lengths)) from shards").fetchall()[0][0]
     assert total == json.loads((out / "manifest.json").read_text())["patches"]
-
-
 
 
 @pytest.mark.slow

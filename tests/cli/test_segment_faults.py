@@ -148,8 +148,20 @@ def test_a_one_gigabyte_document(tmp_path: Path, corpus: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("patcher", ["space", "stride", pytest.param("entropy", marks=pytest.mark.xfail(
-    strict=True, reason="regression after 3444ab6: the entropy path's marginal cost grew to ~3.1x (was 2.0x at 300 MB)"))])
+@pytest.mark.parametrize(
+    "patcher",
+    [
+        "space",
+        "stride",
+        pytest.param(
+            "entropy",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="regression after 3444ab6: the entropy path's marginal cost grew to ~3.1x (was 2.0x at 300 MB)",
+            ),
+        ),
+    ],
+)
 def test_one_long_document_costs_under_3x_its_size_with_every_patcher(tmp_path: Path, corpus: Path, patcher: str):
     """What one long document costs per byte: peak RSS of a 120 MB document minus that of
     an 8 MB one (both patched in windows, so both load the same code), over 112 MB."""

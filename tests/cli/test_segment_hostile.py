@@ -75,8 +75,12 @@ def test_duplicate_ids_are_a_warning(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["parquet", "arrow"])
 def test_dictionary_encoded_text_columns_are_read(tmp_path, fmt):
-    table = pa.table({"text": pa.array(["alpha beta", "gamma", "alpha beta"]).dictionary_encode(),
-                      "id": pa.array(["a", "b", "c"]).dictionary_encode()})  # fmt: skip
+    table = pa.table(
+        {
+            "text": pa.array(["alpha beta", "gamma", "alpha beta"]).dictionary_encode(),
+            "id": pa.array(["a", "b", "c"]).dictionary_encode(),
+        }
+    )
     path = tmp_path / f"cat.{fmt}"
     if fmt == "parquet":
         pq.write_table(table, path)

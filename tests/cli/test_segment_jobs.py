@@ -66,8 +66,22 @@ def test_torchrun_is_refused_with_what_replaces_it(tmp_path: Path, corpus: Path,
 def test_jobs_with_different_settings_are_not_merged(tmp_path: Path, corpus: Path):
     out = tmp_path / "out"
     assert segment(str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index", "0").exit_code == 0
-    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index",
-                                      "1", "--patcher", "stride", "-q"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "segment",
+            str(corpus),
+            "-o",
+            str(out),
+            "--num-shards",
+            "2",
+            "--shard-index",
+            "1",
+            "--patcher",
+            "stride",
+            "-q",
+        ],
+    )
     assert result.exit_code != 0 and "other inputs or settings" in result.output
     assert not (out / "manifest.json").exists()
 
@@ -103,8 +117,9 @@ def test_jobs_split_inside_one_big_file(tmp_path: Path):
     assert segment(str(big), "-o", str(tmp_path / "one")).exit_code == 0
     out = tmp_path / "many"
     for index in range(4):
-        result = segment(str(big), "-o", str(out), "--num-shards", "4", "--shard-index", str(index),
-                         "--shard-size-mb", "0.02")  # fmt: skip
+        result = segment(
+            str(big), "-o", str(out), "--num-shards", "4", "--shard-index", str(index), "--shard-size-mb", "0.02"
+        )
         assert result.exit_code == 0 and "gets no input" not in result.output
         assert len(list(out.glob(f"train-{index:05d}-*.arrow"))) >= 1  # every job did work
     assert rows(out) == rows(tmp_path / "one")
@@ -114,7 +129,19 @@ def test_a_job_without_work_warns(tmp_path: Path, capsys):
     small = tmp_path / "small.txt"
     small.write_text("one document")
     result = CliRunner().invoke(
-        cli, ["segment", str(small), "-o", str(tmp_path / "o"), "--patcher", "space", "--num-shards", "2",
-              "--shard-index", "1"])  # fmt: skip
+        cli,
+        [
+            "segment",
+            str(small),
+            "-o",
+            str(tmp_path / "o"),
+            "--patcher",
+            "space",
+            "--num-shards",
+            "2",
+            "--shard-index",
+            "1",
+        ],
+    )
     assert result.exit_code == 0
     assert "job 1 of 2 gets no input" in result.output + capsys.readouterr().err

@@ -29,8 +29,9 @@ def dataset(tmp_path_factory) -> Path:
     corpus = root / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in DOCS))
     out = root / "ds"
-    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--patcher", "space",
-                                      "--shard-size-mb", "0.0005", "-q"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["segment", str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.0005", "-q"]
+    )
     assert result.exit_code == 0, result.output
     assert len(list(out.glob("*.arrow"))) > 1  # several shards: stats must stream across them
     return out

@@ -15,8 +15,19 @@ from bytepatch.cli.main import cli
 from bytepatch.models.train.state import safe_torch_load
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = ["--preset", "tiny", "--batch-size", "2", "--seq-len", "64", "--device", "cpu", "train.log_every=1",
-        "train.eval_batches=2", "train.eval_fraction=0.1"]  # fmt: skip
+FAST = [
+    "--preset",
+    "tiny",
+    "--batch-size",
+    "2",
+    "--seq-len",
+    "64",
+    "--device",
+    "cpu",
+    "train.log_every=1",
+    "train.eval_batches=2",
+    "train.eval_fraction=0.1",
+]
 
 
 def invoke(*args: str):
@@ -60,9 +71,14 @@ def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     shown = invoke("report", str(run), "--html", str(page), "--svg", str(svg))
     assert shown.exit_code == 0, shown.output
     assert "held-out bits/byte" in shown.output and "last step" in shown.output
-    lines = {e.findtext("{http://www.w3.org/2000/svg}title"): e for e in ET.parse(svg).iter("{http://www.w3.org/2000/svg}polyline")}
+    lines = {
+        e.findtext("{http://www.w3.org/2000/svg}title"): e
+        for e in ET.parse(svg).iter("{http://www.w3.org/2000/svg}polyline")
+    }
     assert len(lines["train bits/byte"].get("points").split()) == 18
-    assert len(lines["held-out bits/byte"].get("points").split()) == sum("held_out_bits_per_byte" in r for r in records(run))
+    assert len(lines["held-out bits/byte"].get("points").split()) == sum(
+        "held_out_bits_per_byte" in r for r in records(run)
+    )
     assert page.read_text().count("<svg") == 2 and "<script" not in page.read_text()
 
 
@@ -86,8 +102,9 @@ def test_user_errors_are_clear(tmp_path: Path, dataset: Path):
 
 
 def test_baseline_model_flag(tmp_path: Path, dataset: Path):
-    result = invoke("train", str(dataset), "-o", str(tmp_path / "b"), "--model", "baseline", "--steps", "2", *FAST,
-                    "n_layers=1")  # fmt: skip
+    result = invoke(
+        "train", str(dataset), "-o", str(tmp_path / "b"), "--model", "baseline", "--steps", "2", *FAST, "n_layers=1"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["n_layers"] == 1
 
@@ -95,8 +112,23 @@ def test_baseline_model_flag(tmp_path: Path, dataset: Path):
 @pytest.mark.slow
 def test_torchrun_two_gloo_ranks(tmp_path: Path, dataset: Path):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "bytepatch.cli.main", "train", str(dataset), "-o", str(run), "--steps", "3", *FAST]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "bytepatch.cli.main",
+        "train",
+        str(dataset),
+        "-o",
+        str(run),
+        "--steps",
+        "3",
+        *FAST,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

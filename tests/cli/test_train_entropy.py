@@ -19,8 +19,18 @@ from bytepatch.models.train.state import safe_torch_load
 # Trains a model in a module-scoped fixture: the whole module is in the slow tier.
 pytestmark = pytest.mark.slow
 
-TINY = {"preset": "tiny", "steps": 16, "batch_size": 4, "seq_len": 64, "lr": 3e-3, "eval_every": 8,
-        "save_every": 4, "log_every": 2, "eval_bytes": 6000, "held_out_fraction": 0.2}  # fmt: skip
+TINY = {
+    "preset": "tiny",
+    "steps": 16,
+    "batch_size": 4,
+    "seq_len": 64,
+    "lr": 3e-3,
+    "eval_every": 8,
+    "save_every": 4,
+    "log_every": 2,
+    "eval_bytes": 6000,
+    "held_out_fraction": 0.2,
+}
 FLAGS = {"held_out_fraction": "--held-out"}
 
 
@@ -86,15 +96,19 @@ def test_segment_uses_the_trained_directory(trained, corpus, tmp_path):
     from bytepatch.dataset import open_dataset
 
     result = CliRunner().invoke(
-        cli, ["segment", str(corpus), "-o", str(tmp_path / "ds"), "--entropy-model", str(trained), "-q"],
+        cli,
+        ["segment", str(corpus), "-o", str(tmp_path / "ds"), "--entropy-model", str(trained), "-q"],
         catch_exceptions=False,
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     table = open_dataset(tmp_path / "ds").to_table()
     sizes = [sum(p) for p in table.column("patch_lengths").to_pylist()]
     assert sizes == [len(b) for b in table.column("bytes").to_pylist()]
     meta = open_dataset(tmp_path / "ds").metadata
-    assert meta["entropy_model"]["kind"] == "transformer" and meta["entropy_model"]["fingerprint"] == load(trained).fingerprint
+    assert (
+        meta["entropy_model"]["kind"] == "transformer"
+        and meta["entropy_model"]["fingerprint"] == load(trained).fingerprint
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
@@ -123,8 +137,16 @@ def test_interrupted_then_resumed_run_equals_the_straight_run(trained, corpus, t
 
 
 def test_divergence_stops_with_a_clear_error(corpus, tmp_path):
-    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(tmp_path / "x"),
-                                      *args_for({**TINY, "lr": 1e9, "steps": 30, "save_every": 100})])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train-entropy",
+            str(corpus),
+            "-o",
+            str(tmp_path / "x"),
+            *args_for({**TINY, "lr": 1e9, "steps": 30, "save_every": 100}),
+        ],
+    )
     assert result.exit_code == 1
     assert "training diverged" in result.output and "Lower --lr" in result.output and "step 2" in result.output
     assert not (tmp_path / "x" / "config.json").exists()
@@ -155,10 +177,24 @@ def test_train_entropy_runs_data_parallel_under_torchrun(corpus, tmp_path):
     import sys
 
     out = tmp_path / "lm"
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "bytepatch.cli.main", "train-entropy", str(corpus), "-o", str(out), *args_for({**TINY, "steps": 4})]  # fmt: skip
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "bytepatch.cli.main",
+        "train-entropy",
+        str(corpus),
+        "-o",
+        str(out),
+        *args_for({**TINY, "steps": 4}),
+    ]
+    result = subprocess.run(
+        args, capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     ckpt = safe_torch_load(out / "checkpoint.pt")
     assert ckpt["extra"]["world_size"] == 2 and ckpt["extra"]["step"] == 4

@@ -15,8 +15,11 @@ from tests.fuzz_mutations import mutation
 
 def saved() -> dict:
     g = torch.Generator().manual_seed(0)
-    return {"format": 1, "model": {"w": torch.randn(16, 8, generator=g), "b": torch.zeros(8, dtype=torch.bfloat16)},
-            "extra": {"step": 7, "name": "run", "lr": [0.1, 0.01]}}  # fmt: skip
+    return {
+        "format": 1,
+        "model": {"w": torch.randn(16, 8, generator=g), "b": torch.zeros(8, dtype=torch.bfloat16)},
+        "extra": {"step": 7, "name": "run", "lr": [0.1, 0.01]},
+    }
 
 
 def same(a, b) -> bool:

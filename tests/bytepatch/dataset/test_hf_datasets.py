@@ -85,8 +85,12 @@ def test_segment_reads_a_save_to_disk_directory_as_rows(tmp_path: Path):
     rows = open_dataset(tmp_path / "out").to_table().to_pylist()
     assert [r["bytes"] for r in rows] == [t.encode() for t in texts]  # no dataset_info.json/state.json rows
     # A saved DatasetDict: every split, in order.
-    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": texts[:5]}),
-                               "test": datasets.Dataset.from_dict({"text": texts[5:7]})})  # fmt: skip
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"text": texts[:5]}),
+            "test": datasets.Dataset.from_dict({"text": texts[5:7]}),
+        }
+    )
     dd.save_to_disk(str(tmp_path / "dd"))
     segment(str(tmp_path / "dd"), "-o", str(tmp_path / "out2"), "--patcher", "space")
     got = sorted(r["bytes"] for r in open_dataset(tmp_path / "out2").to_table().to_pylist())
@@ -113,8 +117,9 @@ def test_map_recipe_equals_segment(tmp_path: Path):
     model = tmp_path / "ngram"
     docs = [json.loads(line)["text"].encode() for line in JSONL.read_text().splitlines()]
     NgramModel.fit(docs, NgramConfig(order=3, min_count=1)).save(model)
-    segment(str(JSONL), "-o", str(tmp_path / "out"), "--entropy-model", str(model), "--threshold", "1.5",
-            "--id-field", "id")  # fmt: skip
+    segment(
+        str(JSONL), "-o", str(tmp_path / "out"), "--entropy-model", str(model), "--threshold", "1.5", "--id-field", "id"
+    )
     saved = tmp_path / "mapped"
     args = [str(model), str(JSONL), str(tmp_path / "cache"), str(saved)]
     subprocess.run([sys.executable, "-c", MAP_RECIPE, *args], check=True, capture_output=True, timeout=300)

@@ -73,8 +73,18 @@ def refresh_entry(ds: Path, index: int) -> None:
 
 
 # 13.3: manifest shard entries are plain file names inside the dataset directory
-@pytest.mark.parametrize("name", ["../other/part-00000.arrow", "/etc/passwd", "../../../../etc/passwd", "sub/part.arrow",
-                                  "..", "", ".manifest.json"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../other/part-00000.arrow",
+        "/etc/passwd",
+        "../../../../etc/passwd",
+        "sub/part.arrow",
+        "..",
+        "",
+        ".manifest.json",
+    ],
+)
 def test_manifest_entries_must_be_plain_names(ds, tmp_path, name):
     other = tmp_path / "other"
     shutil.copytree(ds, other)
@@ -162,8 +172,17 @@ def test_a_shard_entry_whose_counts_disagree_with_the_file_is_refused(ds):
         read_all(ds)
 
 
-@pytest.mark.parametrize("text", ["", "{", "[]", '{"format": "bytepatch-dataset"}', "\xff\xfe",
-                                  '{"format": "bytepatch-dataset", "format_version": "1"}'])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        '{"format": "bytepatch-dataset"}',
+        "\xff\xfe",
+        '{"format": "bytepatch-dataset", "format_version": "1"}',
+    ],
+)
 def test_manifest_that_is_not_json_or_misses_keys_is_a_clean_error(ds, text):
     (ds / "manifest.json").write_text(text, encoding="latin-1")
     with pytest.raises(ValueError, match="manifest"):

@@ -57,7 +57,10 @@ def test_entropy_model_path_is_never_written():
 
 def test_data_signature_spells_out_every_patcher_setting():
     sig = DataSignature.from_dict({"patcher": {"patcher": "space"}}, "run config data")
-    assert sig.to_dict() == {"patcher": {"patcher": "space", "max_patch_length": None}, "entropy_model_fingerprint": None}
+    assert sig.to_dict() == {
+        "patcher": {"patcher": "space", "max_patch_length": None},
+        "entropy_model_fingerprint": None,
+    }
     with pytest.raises(ConfigError, match="run config data.patcher: unknown patcher"):
         DataSignature.from_dict({"patcher": {"patcher": "nope"}}, "run config data")
     with pytest.raises(ConfigError, match="entropy_model_fingerprint must be a string"):

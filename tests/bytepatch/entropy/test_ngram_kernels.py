@@ -122,8 +122,17 @@ def test_kernels_run_as_python_with_jit_disabled():
 def test_entropies_are_identical_for_any_thread_count_and_task_cut(docs, threads, task_bytes):
     data, offsets = pack_documents(docs + [TEXT])  # one long document: cut inside it too
     t = MODEL._tables
-    args = (data, offsets, 5, t["base"], t["base_sum_plogp"], t["slots"], t["pair_meta"], t["stream_prob"],
-            t["stream_byte"])  # fmt: skip
+    args = (
+        data,
+        offsets,
+        5,
+        t["base"],
+        t["base_sum_plogp"],
+        t["slots"],
+        t["pair_meta"],
+        t["stream_prob"],
+        t["stream_byte"],
+    )
     want_h, want_s = K.ngram_entropies(*args)
     got_h, got_s = K.ngram_entropies(*args, threads=threads, task_bytes=task_bytes)
     np.testing.assert_array_equal(got_h, want_h)  # bit for bit, not approximately

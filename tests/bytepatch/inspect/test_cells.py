@@ -72,8 +72,10 @@ def test_right_to_left_patches_are_isolated_in_html() -> None:
     assert "unicode-bidi:isolate" in page
     text = page[page.index('<div class="text">') :]
     # no text sits outside an isolating element, so the bidi algorithm cannot reorder patches
-    assert re.sub(r"<(i|b)\b[^>]*>.*?</\1>|<span class=\"cut\"[^>]*>.*?</span>", "", text.split("</div>")[0]) \
+    assert (
+        re.sub(r"<(i|b)\b[^>]*>.*?</\1>|<span class=\"cut\"[^>]*>.*?</span>", "", text.split("</div>")[0])
         == '<div class="text">'
+    )
 
 
 @given(st.binary(max_size=40), st.data())

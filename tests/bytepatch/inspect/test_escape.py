@@ -14,8 +14,17 @@ def test_plain_text_is_shown_as_is() -> None:
 
 def test_invalid_utf8_and_controls_are_escaped() -> None:
     segments = escape_bytes(b"a\xffb\x1b[31m\r\x00\x07\xe2\x80\xae")
-    assert segments == [("a", False), ("\\xff", True), ("b", False), ("\\e", True), ("[31m", False),
-                        ("\\r", True), ("\\0", True), ("\\x07", True), ("\\u202e", True)]  # fmt: skip
+    assert segments == [
+        ("a", False),
+        ("\\xff", True),
+        ("b", False),
+        ("\\e", True),
+        ("[31m", False),
+        ("\\r", True),
+        ("\\0", True),
+        ("\\x07", True),
+        ("\\u202e", True),
+    ]
     # nothing that could drive a terminal survives
     shown = "".join(t for t, _ in segments)
     assert not any(ord(c) < 32 or c == "\u202e" for c in shown)

@@ -39,10 +39,12 @@ def test_small_histograms_stop_at_the_longest_patch() -> None:
 
 
 def test_batch_stats_counts() -> None:
-    batch = pa.record_batch({
-        "bytes": pa.array([b"abcd", b"", b"xyz"], type=pa.large_binary()),
-        "patch_lengths": pa.array([[1, 3], [], [3]], type=pa.list_(pa.int32())),
-    })  # fmt: skip
+    batch = pa.record_batch(
+        {
+            "bytes": pa.array([b"abcd", b"", b"xyz"], type=pa.large_binary()),
+            "patch_lengths": pa.array([[1, 3], [], [3]], type=pa.list_(pa.int32())),
+        }
+    )
     s = batch_stats([batch, batch]).to_dict()
     assert (s["documents"], s["empty_documents"], s["bytes"], s["patches"]) == (6, 2, 14, 6)
     assert s["patch_size"] == {"mean": 14 / 6, "median": 3.0, "p99": 3.0, "min": 1, "max": 3}
@@ -72,10 +74,12 @@ def test_histogram_svg_has_one_bar_per_bin() -> None:
 def test_report_shows_model_and_calibration_from_metadata() -> None:
     from bytepatch.inspect.report import stats_text
 
-    batch = pa.record_batch({
-        "bytes": pa.array([b"abcd"], type=pa.large_binary()),
-        "patch_lengths": pa.array([[1, 3]], type=pa.list_(pa.int32())),
-    })  # fmt: skip
+    batch = pa.record_batch(
+        {
+            "bytes": pa.array([b"abcd"], type=pa.large_binary()),
+            "patch_lengths": pa.array([[1, 3]], type=pa.list_(pa.int32())),
+        }
+    )
     metadata = {
         "patcher": {"patcher": "entropy", "threshold": 1.335442066192627, "threshold_add": None},
         "entropy_model": {"name": "default", "kind": "ngram", "fingerprint": "ab" * 32},

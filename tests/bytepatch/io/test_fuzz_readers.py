@@ -63,7 +63,11 @@ def test_jsonl(values, damage, gz):
     got = read(path)
     expected = jsonl_reference(data, str(path))
     if isinstance(got, InputError):
-        assert expected is None or any(len(line) > 0 and line.strip() == b"" for line in data.split(b"\n")) or expected is None
+        assert (
+            expected is None
+            or any(len(line) > 0 and line.strip() == b"" for line in data.split(b"\n"))
+            or expected is None
+        )
     else:
         assert got == expected
 

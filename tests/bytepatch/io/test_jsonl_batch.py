@@ -27,8 +27,11 @@ def _batch_docs(path: Path, cfg: ReaderConfig = ReaderConfig()):
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=st.lists(st.tuples(texts, st.integers()), min_size=1, max_size=20), final_newline=st.booleans(),
-       ascii_only=st.booleans())  # fmt: skip
+@given(
+    rows=st.lists(st.tuples(texts, st.integers()), min_size=1, max_size=20),
+    final_newline=st.booleans(),
+    ascii_only=st.booleans(),
+)
 def test_batch_equals_the_line_reader(tmp_path_factory, rows, final_newline, ascii_only):
     path = tmp_path_factory.mktemp("j") / "d.jsonl"
     lines = [json.dumps({"n": n, "text": t, "extra": [1, {"a": None}]}, ensure_ascii=ascii_only) for t, n in rows]
@@ -49,7 +52,7 @@ def test_batch_equals_the_line_reader(tmp_path_factory, rows, final_newline, asc
         b'{"text": "\xff"}\n',  # invalid UTF-8
         b'{"text": "\\ud800"}\n',  # lone surrogate
         b'{"text": "a"} trailing\n',
-        b'[1, 2]\n',
+        b"[1, 2]\n",
         b"",
     ],
 )

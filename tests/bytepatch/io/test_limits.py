@@ -34,7 +34,9 @@ def bomb(path: Path, n_bytes: int, line: bytes | None = None) -> Path:
 def test_a_gzip_bomb_stops_at_the_cap_naming_the_file(tmp_path):
     path = bomb(tmp_path / "bomb.txt.gz", 64 << 20)
     assert path.stat().st_size < 200_000
-    with pytest.raises(InputError, match=r"bomb.txt.gz: document is over --max-document-bytes \(1,048,576\) after decompression"):
+    with pytest.raises(
+        InputError, match=r"bomb.txt.gz: document is over --max-document-bytes \(1,048,576\) after decompression"
+    ):
         read(path)
 
 
@@ -48,10 +50,16 @@ def test_a_gzip_bomb_never_holds_more_than_the_cap(tmp_path):
     )
     # A fresh parent measures its only child: ru_maxrss survives exec, so a child forked
     # straight from this (large) test process would report the test's own size.
-    parent = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", parent, sys.executable, "-c", code, str(path)],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    parent = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", parent, sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     message, peak_kb = out.splitlines()[0], int(out.splitlines()[-1])
     assert "over --max-document-bytes" in message
     assert peak_kb < 400_000, f"{peak_kb / 1e3:.0f} MB peak for a 1 MB cap"
@@ -99,7 +107,11 @@ def test_the_cli_option(tmp_path):
 
     path = tmp_path / "doc.txt"
     path.write_bytes(b"y" * 5000)
-    result = CliRunner().invoke(cli, ["segment", str(path), "-o", str(tmp_path / "o"), "--patcher", "space",
-                                      "--max-document-bytes", "4096"])  # fmt: skip
-    assert result.exit_code == 1 and "doc.txt: document of 5,000 bytes is over --max-document-bytes (4,096)" in result.output
+    result = CliRunner().invoke(
+        cli, ["segment", str(path), "-o", str(tmp_path / "o"), "--patcher", "space", "--max-document-bytes", "4096"]
+    )
+    assert (
+        result.exit_code == 1
+        and "doc.txt: document of 5,000 bytes is over --max-document-bytes (4,096)" in result.output
+    )
     assert not (tmp_path / "o" / "manifest.json").exists()

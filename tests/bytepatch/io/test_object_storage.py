@@ -26,14 +26,20 @@ def s3():
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
-        fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], access_key="testing", secret_key="testing",
-                               region="us-east-1")  # fmt: skip
+        fs = pafs.S3FileSystem(
+            endpoint_override=env["AWS_ENDPOINT_URL"], access_key="testing", secret_key="testing", region="us-east-1"
+        )
         for path in sorted(SAMPLE.iterdir()):
             with fs.open_output_stream(f"{BUCKET}/corpus/{path.name}") as f:
                 f.write(path.read_bytes())
@@ -69,7 +75,9 @@ def test_s3_corpus_in_s3_dataset_out(s3, tmp_path: Path):
     # A second run needs --overwrite, then replaces the dataset.
     again = run(f"s3://{BUCKET}/corpus/", "-o", f"s3://{BUCKET}/out", *args)
     assert again.exit_code != 0 and "--overwrite" in again.output
-    assert run(f"s3://{BUCKET}/corpus/multilingual.txt", "-o", f"s3://{BUCKET}/out", *args, "--overwrite").exit_code == 0
+    assert (
+        run(f"s3://{BUCKET}/corpus/multilingual.txt", "-o", f"s3://{BUCKET}/out", *args, "--overwrite").exit_code == 0
+    )
     assert open_dataset(download(s3, f"{BUCKET}/out", tmp_path / "again")).num_rows == 1
 
 

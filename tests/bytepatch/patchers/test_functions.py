@@ -34,9 +34,22 @@ def test_global_rule_reproduces_the_blt_reference_fixture(golden):
 def test_space_rule_on_the_fixture_sentence(golden):
     patches = bytepatch.SpacePatcher().patches(golden["doc"])
     assert patches == [
-        b"Daenerys ", b"Targaryen ", b"is ", b"in ", b"Game ", b"of ", b"Thrones,", b" a ",
-        b"fantasy ", b"epic ", b"by ", b"George ", b"R.", b"R.", b" Martin.",
-    ]  # fmt: skip
+        b"Daenerys ",
+        b"Targaryen ",
+        b"is ",
+        b"in ",
+        b"Game ",
+        b"of ",
+        b"Thrones,",
+        b" a ",
+        b"fantasy ",
+        b"epic ",
+        b"by ",
+        b"George ",
+        b"R.",
+        b"R.",
+        b" Martin.",
+    ]
 
 
 def test_space_rule_examples():

@@ -79,11 +79,14 @@ def test_patches_reassemble_the_document():
         assert b"".join(p.patches(doc)) == doc
 
 
-@pytest.mark.parametrize("patcher", [
-    EntropyPatcher(EntropyPatcherConfig(threshold=None, threshold_add=0.3, max_patch_length=16)),
-    SpacePatcher(SpacePatcherConfig(max_patch_length=8)),
-    StridePatcher(StridePatcherConfig(stride=6)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "patcher",
+    [
+        EntropyPatcher(EntropyPatcherConfig(threshold=None, threshold_add=0.3, max_patch_length=16)),
+        SpacePatcher(SpacePatcherConfig(max_patch_length=8)),
+        StridePatcher(StridePatcherConfig(stride=6)),
+    ],
+)
 def test_round_trip_through_dict(patcher):
     clone = patcher_from_dict(patcher.to_dict())
     assert type(clone) is type(patcher) and clone.config == patcher.config

@@ -29,6 +29,9 @@ def test_manifest_lists_shards_in_numeric_order():
 def test_a_siblings_temporaries_are_the_siblings():
     """Jobs of one K-job run start side by side: one's half-written files are not the other's."""
     job0, job1 = JobLayout(Path("o"), "arrow", 2, 0), JobLayout(Path("o"), "arrow", 2, 1)
-    for tmp in ("..bytepatch-run-00001-of-00002.json.host.example-14553-9d1b868a.tmp",
-                ".train-00001-00003.arrow.h-1-0badcafe.tmp", ".manifest-00001-of-00002.json.h-1-0badcafe.tmp"):  # fmt: skip
+    for tmp in (
+        "..bytepatch-run-00001-of-00002.json.host.example-14553-9d1b868a.tmp",
+        ".train-00001-00003.arrow.h-1-0badcafe.tmp",
+        ".manifest-00001-of-00002.json.h-1-0badcafe.tmp",
+    ):
         assert written_by_bytepatch(tmp) and job0.sibling(tmp) and not job0.owns(tmp) and job1.owns(tmp)

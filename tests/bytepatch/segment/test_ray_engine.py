@@ -95,8 +95,9 @@ def test_a_worker_killed_mid_run_still_gives_the_whole_dataset(local_ray, corpus
 
     def run() -> None:
         try:
-            result["manifest"] = segment_with_ray([str(data)], out, built.patcher, ReaderConfig(), options,
-                                                  built.entropy_model, RayOptions(actors=2))  # fmt: skip
+            result["manifest"] = segment_with_ray(
+                [str(data)], out, built.patcher, ReaderConfig(), options, built.entropy_model, RayOptions(actors=2)
+            )
         except BaseException as exc:  # re-raised below, in the test's thread
             result["error"] = exc
 
@@ -122,12 +123,28 @@ def test_a_worker_killed_mid_run_still_gives_the_whole_dataset(local_ray, corpus
 
 def test_ray_engine_refuses_what_it_cannot_do(corpus, tmp_path: Path, monkeypatch):
     data, _ = corpus
-    result = CliRunner().invoke(cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--patcher", "space",
-                                      "--engine", "ray", "--num-shards", "2", "--shard-index", "0"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "segment",
+            str(data),
+            "-o",
+            str(tmp_path / "o"),
+            "--patcher",
+            "space",
+            "--engine",
+            "ray",
+            "--num-shards",
+            "2",
+            "--shard-index",
+            "0",
+        ],
+    )
     assert result.exit_code != 0 and "drop --num-shards" in result.output
     result = CliRunner().invoke(cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--ray-address", "auto"])
     assert result.exit_code != 0 and "need --engine ray" in result.output
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if Ray were not installed
-    result = CliRunner().invoke(cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--patcher", "space",
-                                      "--engine", "ray"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--patcher", "space", "--engine", "ray"]
+    )
     assert result.exit_code != 0 and "pip install 'ray[data]'" in result.output and "Traceback" not in result.output

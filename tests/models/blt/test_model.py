@@ -169,8 +169,14 @@ VARIANTS = {
     # cross-attention only in the first decoder layer, two hash functions.
     "mismatched": BLTConfig(
         encoder=LocalEncoderConfig(
-            n_layers=2, dim=16, n_heads=2, ngram_sizes=(3, 4), hash_table_size=31, hash_functions=2,
-            cross_attn_heads=2, cross_attn_all_layers=True,
+            n_layers=2,
+            dim=16,
+            n_heads=2,
+            ngram_sizes=(3, 4),
+            hash_table_size=31,
+            hash_functions=2,
+            cross_attn_heads=2,
+            cross_attn_all_layers=True,
         ),
         latent=GlobalConfig(n_layers=1, dim=48, n_heads=4),
         decoder=LocalDecoderConfig(n_layers=2, dim=24, n_heads=2, cross_attn_heads=3, cross_attn_all_layers=False),

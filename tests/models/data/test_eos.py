@@ -51,9 +51,7 @@ SPECS = {
 }
 
 
-@pytest.mark.parametrize(
-    "name, residual", [*((name, "reference") for name in sorted(SPECS)), ("space", "single")]
-)
+@pytest.mark.parametrize("name, residual", [*((name, "reference") for name in sorted(SPECS)), ("space", "single")])
 def test_no_prediction_sees_its_own_target_at_the_end_of_a_document(ngram, name, residual):
     spec = SPECS[name]
     model = reference_blt(residual)

@@ -21,9 +21,7 @@ def batches(loader: PackedLoader, n: int) -> list[dict]:
 
 
 def same(a: list[dict], b: list[dict]) -> bool:
-    return all(
-        torch.equal(x[k], y[k]) for x, y in zip(a, b, strict=True) for k in ("ids", "targets", "patch_lengths")
-    )
+    return all(torch.equal(x[k], y[k]) for x, y in zip(a, b, strict=True) for k in ("ids", "targets", "patch_lengths"))
 
 
 def decode_docs(ids: torch.Tensor) -> list[bytes]:
@@ -108,8 +106,11 @@ def test_evaluation_covers_every_held_out_byte_once(space_dataset: Path):
     source = DocumentSource([space_dataset])
     _, held = source.split(0.3)
     for world in (1, 2):
-        n = sum(b["n_bytes"] for r in range(world)
-                for b in evaluation_batches(source, held, batch_size=3, seq_len=24, rank=r, world_size=world))  # fmt: skip
+        n = sum(
+            b["n_bytes"]
+            for r in range(world)
+            for b in evaluation_batches(source, held, batch_size=3, seq_len=24, rank=r, world_size=world)
+        )
         assert n == source.total_bytes(held)
 
 

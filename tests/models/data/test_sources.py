@@ -74,8 +74,11 @@ def test_bad_patch_lengths_name_the_shard_and_row(space_dataset: Path, tmp_path:
         lengths[3] = [x + 1 for x in lengths[3]]
         field = table.schema.field("patch_lengths")
         i = table.schema.get_field_index("patch_lengths")
-        return table.set_column(i, field, pa.array(lengths, field.type)).replace_schema_metadata(
-            table.schema.metadata).to_batches()
+        return (
+            table.set_column(i, field, pa.array(lengths, field.type))
+            .replace_schema_metadata(table.schema.metadata)
+            .to_batches()
+        )
 
     shard = rewrite_shard(copy, corrupt)
     source = DocumentSource([copy])

@@ -31,7 +31,9 @@ def test_packed_stream_batches_resume_and_ignore_cross_document_targets():
     flat_idx = idx.flatten()
     # Where the next id is BOS (a new document) the target is ignored; elsewhere target = next id.
     assert torch.all((tgt == IGNORE_INDEX) | (tgt >= 4))
-    assert torch.equal(flat_idx[1:][tgt.flatten()[:-1] != IGNORE_INDEX], tgt.flatten()[:-1][tgt.flatten()[:-1] != IGNORE_INDEX])
+    assert torch.equal(
+        flat_idx[1:][tgt.flatten()[:-1] != IGNORE_INDEX], tgt.flatten()[:-1][tgt.flatten()[:-1] != IGNORE_INDEX]
+    )
     b = PackedStream(docs, seed=1)
     [b.next_batch(2, 5) for _ in range(3)]
     c = PackedStream(docs, seed=1)
@@ -41,4 +43,3 @@ def test_packed_stream_batches_resume_and_ignore_cross_document_targets():
         assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
     with pytest.raises(ValueError, match="batch-size"):
         PackedStream([b"ab"], 0).next_batch(4, 8)
-

@@ -126,7 +126,9 @@ def test_blt_stepper_equals_forward_for_given_patches():
     A first patch of 3 bytes (a window cut mid-document) leaves bytes with no patch state to read.
     """
     g = torch.Generator().manual_seed(1)
-    for alignment, all_layers, first in itertools.product(("strict", "reference", "reference-hf"), (False, True), (1, 3)):
+    for alignment, all_layers, first in itertools.product(
+        ("strict", "reference", "reference-hf"), (False, True), (1, 3)
+    ):
         model = tiny_blt(alignment, cross_attn_all_layers=all_layers, n_layers=2)
         lengths = [first, 3, 1, 6, 2, 7, 4, 1, 5]
         T = sum(lengths)
@@ -199,9 +201,10 @@ def test_prefilled_session_equals_recompute_session(ngram, name):
     torch.testing.assert_close(cached.start(prompt), slow.start(prompt), atol=1e-4, rtol=1e-4)
     for byte in b" after the prompt":
         torch.testing.assert_close(cached.feed(byte), slow.feed(byte), atol=1e-4, rtol=1e-4)
-    assert cached.patcher.lengths().tolist() == patcher_from_dict(spec, model=ngram).patch_lengths(
-        prompt + b" after the prompt"
-    ).tolist()
+    assert (
+        cached.patcher.lengths().tolist()
+        == patcher_from_dict(spec, model=ngram).patch_lengths(prompt + b" after the prompt").tolist()
+    )
 
 
 @pytest.mark.slow
@@ -228,7 +231,11 @@ def test_entropy_streams_push_many_equals_push(ngram):
     torch.manual_seed(0)
     lm = TransformerEntropyModel(ByteTransformer(replace(TRANSFORMER_PRESETS["tiny"], window=8)))
     doc = TEXT[2000:2100]
-    for make in (lambda: WindowEntropyStream(ngram), lambda: WindowEntropyStream(lm), lambda: TransformerEntropyStream(lm)):
+    for make in (
+        lambda: WindowEntropyStream(ngram),
+        lambda: WindowEntropyStream(lm),
+        lambda: TransformerEntropyStream(lm),
+    ):
         one, many = make(), make()
         singles = []
         for b in doc:

@@ -136,8 +136,9 @@ def test_port_end_to_end_patching_equals_bytepatch_online_patching(tmp_path):
 
 def reference_blt(seed: int, **changes) -> BLT:
     settings = dict(
-        encoder=LocalEncoderConfig(n_layers=1, dim=32, n_heads=2, window=WINDOW, hash_table_size=101,
-                                   cross_attn_heads=2, intermediate_size=72),  # fmt: skip
+        encoder=LocalEncoderConfig(
+            n_layers=1, dim=32, n_heads=2, window=WINDOW, hash_table_size=101, cross_attn_heads=2, intermediate_size=72
+        ),
         latent=GlobalConfig(n_layers=2, dim=64, n_heads=4),
         decoder=LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=WINDOW, cross_attn_heads=2),
         cross_attn_k=2,
@@ -196,14 +197,20 @@ def test_bytepatch_to_hf_to_bytepatch_is_bit_exact(tmp_path):
     [
         ({"decoder_alignment": "strict"}, "decoder_alignment='strict'"),
         ({"cross_attn_residual": "single"}, "cross_attn_residual='single'"),
-        ({"decoder": LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=WINDOW, cross_attn_heads=4)},
-         "decoder.cross_attn_heads=4"),
-        ({"decoder": LocalDecoderConfig(n_layers=2, dim=64, n_heads=2, window=WINDOW, cross_attn_heads=2)},
-         "encoder.dim=32 != decoder.dim=64"),
-        ({"decoder": LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=8, cross_attn_heads=2)},
-         "encoder.window=16 != decoder.window=8"),
+        (
+            {"decoder": LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=WINDOW, cross_attn_heads=4)},
+            "decoder.cross_attn_heads=4",
+        ),
+        (
+            {"decoder": LocalDecoderConfig(n_layers=2, dim=64, n_heads=2, window=WINDOW, cross_attn_heads=2)},
+            "encoder.dim=32 != decoder.dim=64",
+        ),
+        (
+            {"decoder": LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=8, cross_attn_heads=2)},
+            "encoder.window=16 != decoder.window=8",
+        ),
     ],
-)  # fmt: skip
+)
 def test_export_refuses_settings_without_a_port_equivalent(tmp_path, changes, names):
     with pytest.raises(UnsupportedSetting, match=names.replace("(", r"\(")):
         save_blt(reference_blt(0, **changes), tmp_path / "out")
@@ -217,14 +224,47 @@ def test_every_documented_refusal_is_listed():
 @pytest.mark.parametrize(
     "config, names",
     [
-        ({"encoder_config": dict(hidden_size=32, num_attention_heads=2, num_key_value_heads=1, num_hidden_layers=1,
-                                 cross_attn_k=2, hidden_size_global=48)}, "num_key_value_heads=1"),
-        ({"encoder_config": dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, cross_attn_k=2,
-                                 cross_attn_all_layers=True, hidden_size_global=48)}, "cross_attn_all_layers=true"),
-        ({"encoder_config": dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=1, cross_attn_k=2,
-                                 hidden_size_global=48, hidden_act="gelu")}, "hidden_act='gelu'"),
+        (
+            {
+                "encoder_config": dict(
+                    hidden_size=32,
+                    num_attention_heads=2,
+                    num_key_value_heads=1,
+                    num_hidden_layers=1,
+                    cross_attn_k=2,
+                    hidden_size_global=48,
+                )
+            },
+            "num_key_value_heads=1",
+        ),
+        (
+            {
+                "encoder_config": dict(
+                    hidden_size=32,
+                    num_attention_heads=2,
+                    num_hidden_layers=2,
+                    cross_attn_k=2,
+                    cross_attn_all_layers=True,
+                    hidden_size_global=48,
+                )
+            },
+            "cross_attn_all_layers=true",
+        ),
+        (
+            {
+                "encoder_config": dict(
+                    hidden_size=32,
+                    num_attention_heads=2,
+                    num_hidden_layers=1,
+                    cross_attn_k=2,
+                    hidden_size_global=48,
+                    hidden_act="gelu",
+                )
+            },
+            "hidden_act='gelu'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_import_refuses_port_settings_bytepatch_cannot_compute(tmp_path, config, names):
     random_hf_model(0, **config).save_pretrained(str(tmp_path / "blt"))
     with pytest.raises(UnsupportedSetting, match=names):

@@ -26,8 +26,9 @@ def hf_config(*, patcher: bool = True, window: int | None = WINDOW, **top: Any):
         decoder_config=dict(local, num_hidden_layers=2, intermediate_size=96),
         # 2 x 32 != 48: the port's token_embedding_projection (bytepatch's latent.in_proj) is exercised
         global_config=dict(hidden_size=48, num_attention_heads=4, num_hidden_layers=2, intermediate_size=112),
-        patcher_config=dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64,
-                            sliding_window=window),  # fmt: skip
+        patcher_config=dict(
+            hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64, sliding_window=window
+        ),
     )
     kwargs.update(top)
     return BltConfig(**kwargs)

@@ -73,7 +73,9 @@ def test_chunked_path_is_taken_and_gradients_match_dense():
 
 def test_chunked_mask_grows_linearly_with_length():
     """The whole point: at a fixed window the mask (and the scores) grow like T, not T^2."""
-    sizes = {T: self_mask(T, window=64, doc_ids=torch.zeros(1, T, dtype=torch.long)).tensor.numel() for T in (2048, 16384)}
+    sizes = {
+        T: self_mask(T, window=64, doc_ids=torch.zeros(1, T, dtype=torch.long)).tensor.numel() for T in (2048, 16384)
+    }
     assert sizes[16384] <= 8 * sizes[2048] * 1.01
     assert sizes[16384] < 16384 * 2 * 128  # T x (chunk + window - 1), nowhere near T^2 = 268M
 

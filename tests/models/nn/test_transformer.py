@@ -1,6 +1,5 @@
 """Tests for the byte-level baseline / entropy-LM transformer."""
 
-
 import pytest
 import torch
 

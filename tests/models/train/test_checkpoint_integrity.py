@@ -25,10 +25,27 @@ def invoke(*args: str):
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("ckpt")
     data = tmp / "data"
-    assert invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
+    assert (
+        invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
+    )
     run = tmp / "run"
-    result = invoke("train", str(data), "-o", str(run), "--preset", "tiny", "--steps", "2", "--batch-size", "2",
-                    "--seq-len", "32", "--device", "cpu", "train.eval_batches=1")  # fmt: skip
+    result = invoke(
+        "train",
+        str(data),
+        "-o",
+        str(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "32",
+        "--device",
+        "cpu",
+        "train.eval_batches=1",
+    )
     assert result.exit_code == 0, result.output
     return run, data
 
@@ -79,9 +96,19 @@ def rewrite(file: Path, change) -> None:
     [
         (lambda c: [1, 2, 3], "not a bytepatch train checkpoint"),
         (lambda c: {**c, "extra": []}, "not a bytepatch train checkpoint"),
-        (lambda c: {**c, "model": {k: v[..., :1] if v.dim() else v for k, v in c["model"].items()}}, "weights do not fit"),
-        (lambda c: {**c, "model": {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
-                                   for k, v in c["model"].items()}}, "holds NaN or infinite values"),  # fmt: skip
+        (
+            lambda c: {**c, "model": {k: v[..., :1] if v.dim() else v for k, v in c["model"].items()}},
+            "weights do not fit",
+        ),
+        (
+            lambda c: {
+                **c,
+                "model": {
+                    k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in c["model"].items()
+                },
+            },
+            "holds NaN or infinite values",
+        ),
     ],
 )
 def test_a_malformed_checkpoint_is_a_one_line_error(run, trained, change, message):

@@ -10,8 +10,17 @@ from bytepatch.models.train import RunConfig, TrainConfig, apply_overrides, pres
 
 def test_overrides_reach_nested_model_fields_and_the_trainer():
     run = RunConfig("blt", PRESETS["tiny"], TrainConfig())
-    run = apply_overrides(run, ["encoder.dim=48", "latent.n_layers=3", "encoder.ngram_sizes=[3,4]",
-                                "encoder.window=null", "train.warmup_steps=7", "train.lr=1"])  # fmt: skip
+    run = apply_overrides(
+        run,
+        [
+            "encoder.dim=48",
+            "latent.n_layers=3",
+            "encoder.ngram_sizes=[3,4]",
+            "encoder.window=null",
+            "train.warmup_steps=7",
+            "train.lr=1",
+        ],
+    )
     assert run.model.encoder.dim == 48 and run.model.latent.n_layers == 3
     assert run.model.encoder.ngram_sizes == (3, 4) and run.model.encoder.window is None
     assert run.train.warmup_steps == 7 and run.train.lr == 1.0 and isinstance(run.train.lr, float)
@@ -34,8 +43,10 @@ def test_bad_overrides_are_rejected(override, message):
 
 
 def test_round_trip_and_unknown_keys():
-    for run in (RunConfig("blt", PRESETS["small"], TrainConfig(steps=3)),
-                RunConfig("baseline", TRANSFORMER_PRESETS["tiny"], TrainConfig()), ):  # fmt: skip
+    for run in (
+        RunConfig("blt", PRESETS["small"], TrainConfig(steps=3)),
+        RunConfig("baseline", TRANSFORMER_PRESETS["tiny"], TrainConfig()),
+    ):
         assert RunConfig.from_dict(run.to_dict()) == run
     d = RunConfig("blt", PRESETS["tiny"], TrainConfig()).to_dict()
     d["train"]["bogus"] = 1

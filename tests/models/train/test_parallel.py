@@ -74,9 +74,27 @@ def test_interrupt_checkpoints_and_resume_is_exact(tmp_path: Path, sample_datase
 
 @pytest.mark.slow
 def test_ctrl_c_on_the_command_line_checkpoints_and_exits_130(tmp_path: Path, sample_dataset: Path):
-    args = [sys.executable, "-m", "bytepatch.cli.main", "train", str(sample_dataset), "-o", str(tmp_path / "r"),
-            "--preset", "tiny", "--device", "cpu", "--steps", "100000", "--batch-size", "2", "--seq-len", "64",
-            "train.log_every=1", "train.eval_every=100000"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "bytepatch.cli.main",
+        "train",
+        str(sample_dataset),
+        "-o",
+        str(tmp_path / "r"),
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--steps",
+        "100000",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "64",
+        "train.log_every=1",
+        "train.eval_every=100000",
+    ]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # wait until training runs, then press Ctrl-C
         if line.startswith("step 3/"):
@@ -100,10 +118,34 @@ def test_compiled_training_follows_the_eager_run(tmp_path: Path, sample_dataset:
 
 
 def _torchrun(tmp: Path, dataset: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "bytepatch.cli.main", "train", str(dataset), "-o", str(tmp / name), "--preset", "tiny",
-            "--device", "cpu", "--steps", "4", "--batch-size", "2", "--seq-len", "64", "train.log_every=1",
-            "train.eval_every=2", "train.eval_batches=2", *extra]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "bytepatch.cli.main",
+        "train",
+        str(dataset),
+        "-o",
+        str(tmp / name),
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "64",
+        "train.log_every=1",
+        "train.eval_every=2",
+        "train.eval_batches=2",
+        *extra,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, cwd=tmp)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -125,7 +167,8 @@ def test_fsdp2_on_two_cpu_ranks_equals_ddp_and_resumes_exactly(tmp_path: Path, s
         assert torch.equal(fsdp["model"][k], resumed["model"][k]), k
     assert losses(tmp_path / "fsdp") == losses(tmp_path / "resumed")
     assert fsdp["extra"]["metrics"]["held_out_bits_per_byte"] == pytest.approx(
-        ddp["extra"]["metrics"]["held_out_bits_per_byte"], rel=1e-5)  # fmt: skip
+        ddp["extra"]["metrics"]["held_out_bits_per_byte"], rel=1e-5
+    )
 
 
 @pytest.mark.slow

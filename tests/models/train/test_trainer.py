@@ -87,7 +87,9 @@ def _segment(tmp: Path, name: str, docs: list[str]) -> Path:
     src = tmp / f"{name}.jsonl"
     src.write_text("".join(_json.dumps({"id": f"d{i}", "text": d}) + "\n" for i, d in enumerate(docs)))
     out = tmp / name
-    result = CliRunner().invoke(cli, ["segment", str(src), "-o", str(out), "--id-field", "id", "-q", "--patcher", "space"])
+    result = CliRunner().invoke(
+        cli, ["segment", str(src), "-o", str(out), "--id-field", "id", "-q", "--patcher", "space"]
+    )
     assert result.exit_code == 0, result.output
     return out
 
