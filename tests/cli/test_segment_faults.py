@@ -153,13 +153,7 @@ def test_a_one_gigabyte_document(tmp_path: Path, corpus: Path):
     [
         "space",
         "stride",
-        pytest.param(
-            "entropy",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="regression after 3444ab6: the entropy path's marginal cost grew to ~3.1x (was 2.0x at 300 MB)",
-            ),
-        ),
+        "entropy",
     ],
 )
 def test_one_long_document_costs_under_3x_its_size_with_every_patcher(tmp_path: Path, corpus: Path, patcher: str):
