@@ -353,19 +353,7 @@ class NgramModel:
         if not docs:
             return [], []
         data, offsets = pack_documents(docs)
-        t = self._tables
-        h, s = K.ngram_entropies(
-            data,
-            offsets,
-            self.config.order,
-            t["base"],
-            t["base_sum_plogp"],
-            t["slots"],
-            t["pair_meta"],
-            t["stream_prob"],
-            t["stream_byte"],
-            threads=threads,
-        )
+        h, s = self._kernel(data, offsets, threads)
         return np.split(h, offsets[1:-1]), np.split(s, offsets[1:-1])
 
     def entropies_flat(self, data: np.ndarray, offsets: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -377,8 +365,12 @@ class NgramModel:
             raise ValueError("offsets must start at 0 and end at len(data)")
         if np.any(offsets[1:] < offsets[:-1]):
             raise ValueError("offsets must be non-decreasing")
+        return self._kernel(data, offsets, threads)[0]
+
+    def _kernel(self, data: np.ndarray, offsets: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """Flat entropies and surprisals of packed documents, from the model's tables."""
         t = self._tables
-        h, _ = K.ngram_entropies(
+        return K.ngram_entropies(
             data,
             offsets,
             self.config.order,
@@ -390,7 +382,6 @@ class NgramModel:
             t["stream_byte"],
             threads=threads,
         )
-        return h
 
     def entropies(self, docs: Sequence[bytes], threads: int = 1) -> list[np.ndarray]:
         return self.entropies_and_surprisals(docs, threads)[0]
