@@ -365,7 +365,14 @@ class NgramModel:
             raise ValueError("offsets must start at 0 and end at len(data)")
         if np.any(offsets[1:] < offsets[:-1]):
             raise ValueError("offsets must be non-decreasing")
-        return self._kernel(data, offsets, threads)[0]
+        return self._entropy_kernel(data, offsets, threads)
+
+    def _entropy_kernel(self, data: np.ndarray, offsets: np.ndarray, threads: int) -> np.ndarray:
+        """Flat entropies of packed documents: one lookup of each byte's longest context."""
+        t = self._tables
+        return K.ngram_entropies_only(
+            data, offsets, self.config.order, t["hslots"], t["short_h"], t["pair_meta"], threads=threads
+        )
 
     def _kernel(self, data: np.ndarray, offsets: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
         """Flat entropies and surprisals of packed documents, from the model's tables."""
@@ -384,7 +391,11 @@ class NgramModel:
         )
 
     def entropies(self, docs: Sequence[bytes], threads: int = 1) -> list[np.ndarray]:
-        return self.entropies_and_surprisals(docs, threads)[0]
+        docs = as_documents(docs)
+        if not docs:
+            return []
+        data, offsets = pack_documents(docs)
+        return np.split(self._entropy_kernel(data, offsets, threads), offsets[1:-1])
 
     def cross_entropy(self, docs: Sequence[bytes]) -> float:
         """Mean surprisal in bits per byte; ValueError when the documents hold no byte."""
@@ -497,7 +508,17 @@ _ARRAY_DTYPES = {
 _CONFIG_KEYS = {"kind", "format_version", "config", "default_threshold", "fingerprint", "stats"}
 
 
-_TABLE_NAMES = ["base_p1", "base", "base_sum_plogp", "slots", "pair_meta", "stream_prob", "stream_byte"]
+_TABLE_NAMES = [
+    "base_p1",
+    "base",
+    "base_sum_plogp",
+    "slots",
+    "pair_meta",
+    "stream_prob",
+    "stream_byte",
+    "hslots",
+    "short_h",
+]
 
 
 def _cache_key(weights: Path, config: NgramConfig) -> str | None:
@@ -665,14 +686,18 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
     if missing >= 0:
         raise ValueError(f"contexts are not prefix-closed: the suffix of context {missing} is not stored")
     dense, sum_plogp = K.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
+    pair_meta = K.pair_index(slots)
+    hslots, short_h = K.entropy_index(dense, sum_plogp, slots, pair_meta, stream_prob, stream_byte)
     return {
         "base_p1": base,
         "base": dense,
         "base_sum_plogp": sum_plogp,
         "slots": slots,
-        "pair_meta": K.pair_index(slots),
+        "pair_meta": pair_meta,
         "stream_prob": stream_prob,
         "stream_byte": stream_byte,
+        "hslots": hslots,
+        "short_h": short_h,
     }
 
 

@@ -508,6 +508,63 @@ def ngram_entropies_into(
                 d += 1
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _blend(
+    found: np.ndarray,  # int64 (_, MAX_ORDER): meta words of the stored contexts, shortest first
+    i: int,  # the row of `found` to read
+    nf: int,  # how many contexts were found
+    first: int,  # contexts below this index are folded into the dense row
+    row: int,  # the dense row
+    x: int,  # the byte whose probability is returned
+    base: np.ndarray,
+    base_sum_plogp: np.ndarray,
+    stream_prob: np.ndarray,
+    stream_byte: np.ndarray,
+    acc: np.ndarray,  # float64 (256,) scratch
+    in_support: np.ndarray,  # bool (256,) scratch, all False on entry and on return
+    support: np.ndarray,  # int64 (256,) scratch
+) -> tuple[float, float]:
+    """(entropy clamped to [0, ln 256], P(x)) of the distribution of a found context chain.
+
+    Longest context first, each hands its back-off weight to the shorter ones. The one
+    place this arithmetic lives: the per-byte kernel and the per-context table
+    (`context_entropies`) both call it, which keeps their values identical bit for bit.
+    """
+    w = 1.0
+    n_support = 0
+    for f in range(nf - 1, first - 1, -1):
+        head = found[i, f] & 0xFFFFFFFF
+        n_succ = (found[i, f] >> 32) & 0x1FF
+        for q in range(head + 1, head + 1 + n_succ):
+            b = stream_byte[q]
+            if not in_support[b]:
+                in_support[b] = True
+                support[n_support] = b
+                n_support += 1
+                acc[b] = 0.0
+            acc[b] += w * stream_prob[q]
+        w *= stream_prob[head]
+    p_x = w * base[row, x, 0]
+    if in_support[x]:
+        p_x += acc[x]
+    h = 0.0
+    mass_s = 0.0
+    plogp_s = 0.0
+    for s in range(n_support):
+        b = support[s]
+        base_b = base[row, b, 0]
+        p = acc[b] + w * base_b
+        if p > 0.0:
+            h -= p * np.log(p)
+        mass_s += base_b
+        plogp_s += base[row, b, 1]
+        in_support[b] = False
+    if w > 0.0:
+        rest = max(1.0 - mass_s, 0.0)
+        h -= w * np.log(w) * rest + w * (base_sum_plogp[row] - plogp_s)
+    return min(max(h, 0.0), _LN256), p_x
+
+
 @numba.njit(cache=True, nogil=True)
 def _entropy_range(
     data: np.ndarray,
@@ -616,44 +673,14 @@ def _entropy_range(
                 head = found[i, f] & 0xFFFFFFFF
                 fsink += stream_prob[head]
                 sink ^= np.uint64(stream_byte[head + 1])
-        # Pass 3: blend longest first; each context hands its back-off weight to the shorter ones.
+        # Pass 3: blend the found contexts into the entropy and the byte's probability.
         for t in range(b0, b1):
             i = t - b0
-            row = rows[i]
-            w = 1.0
-            n_support = 0
-            for f in range(n_found[i] - 1, firsts[i] - 1, -1):
-                head = found[i, f] & 0xFFFFFFFF
-                n_succ = (found[i, f] >> 32) & 0x1FF
-                for q in range(head + 1, head + 1 + n_succ):
-                    b = stream_byte[q]
-                    if not in_support[b]:
-                        in_support[b] = True
-                        support[n_support] = b
-                        n_support += 1
-                        acc[b] = 0.0
-                    acc[b] += w * stream_prob[q]
-                w *= stream_prob[head]
-            x = data[t]
-            p_x = w * base[row, x, 0]
-            if in_support[x]:
-                p_x += acc[x]
-            h = 0.0
-            mass_s = 0.0
-            plogp_s = 0.0
-            for s in range(n_support):
-                b = support[s]
-                base_b = base[row, b, 0]
-                p = acc[b] + w * base_b
-                if p > 0.0:
-                    h -= p * np.log(p)
-                mass_s += base_b
-                plogp_s += base[row, b, 1]
-                in_support[b] = False
-            if w > 0.0:
-                rest = max(1.0 - mass_s, 0.0)
-                h -= w * np.log(w) * rest + w * (base_sum_plogp[row] - plogp_s)
-            entropy[t] = min(max(h, 0.0), _LN256)
+            h, p_x = _blend(
+                found, i, n_found[i], firsts[i], rows[i], data[t], base, base_sum_plogp, stream_prob, stream_byte, acc,
+                in_support, support,
+            )  # fmt: skip
+            entropy[t] = h
             surprisal[t] = -np.log(p_x)
     if sink == np.uint64(1) and fsink == -1.0:  # never true: keeps the touching loads alive
         entropy[lo] = np.float32(fsink)
@@ -713,6 +740,278 @@ def ngram_entropies(
     finally:
         numba.set_num_threads(previous)
     return entropy, surprisal
+
+
+# ------------------------------------------------- entropies from the longest context
+#
+# A byte's entropy depends on nothing but the longest stored context before it: contexts
+# are prefix-closed, so that one context fixes the whole chain of shorter ones, the dense
+# row and the blend. `entropy_index` therefore evaluates `_blend` once per stored context
+# (and once per dense row, for bytes with no stored context) and the entropy-only kernel
+# just finds the longest context of each byte and reads its value: no stream, no dense
+# rows and no logarithms per byte, and the same float32 as `ngram_entropies` bit for bit.
+
+
+def entropy_index(
+    base: np.ndarray,  # see ngram_entropies
+    base_sum_plogp: np.ndarray,
+    slots: np.ndarray,
+    pair_meta: np.ndarray,
+    stream_prob: np.ndarray,
+    stream_byte: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tables of `ngram_entropies_only`: (hslots, short_h).
+
+    hslots (capacity, 2) uint64 has the layout of `slots` (same keys in the same
+    places); word 1 holds, in its low 32 bits, the float32 entropy of the distribution
+    whose longest context is that key. short_h (65792 + 257,) float32: the entropy after
+    each 2-symbol context (row as in `pair_index`) or, where that context is not stored,
+    after its previous symbol alone, then after each previous symbol alone (row 65792 + r,
+    r = 256 for BOS).
+    """
+    hslots = np.empty_like(slots)
+    short_h = np.empty(65792 + 257, dtype=np.float32)
+    _fill_entropy_index(
+        base, base_sum_plogp, slots, pair_meta, stream_prob, stream_byte, hslots, hslots.view(np.float32), short_h
+    )
+    return hslots, short_h
+
+
+@numba.njit(cache=True, nogil=True)
+def _chain_entropy(
+    key: np.uint64,
+    slots: np.ndarray,
+    bits: np.uint64,
+    base: np.ndarray,
+    base_sum_plogp: np.ndarray,
+    stream_prob: np.ndarray,
+    stream_byte: np.ndarray,
+    found: np.ndarray,
+    acc: np.ndarray,
+    in_support: np.ndarray,
+    support: np.ndarray,
+) -> np.float32:
+    """The entropy after a stored context `key` (>= 2 symbols), as `_entropy_range` computes it."""
+    n = np.int64(key >> np.uint64(_N_SHIFT))
+    packed = key & np.uint64((1 << 56) - 1)
+    for j in range(2, n + 1):  # every suffix, shortest first: the kernel's `found` row
+        suffix = key
+        if j < n:
+            mask = (np.uint64(1) << np.uint64(8 * j)) - np.uint64(1)
+            suffix = (np.uint64(j) << np.uint64(_N_SHIFT)) | (packed & mask)
+        found[0, j - 2] = _lookup(slots, suffix, bits)
+    nf = n - 1
+    row = np.int64(packed & np.uint64(255))  # the previous byte
+    first = 0
+    for f in range(nf - 1, -1, -1):
+        dense = (found[0, f] >> 41) - 1
+        if dense >= 0:
+            row = 257 + dense
+            first = f + 1
+            break
+    h, _ = _blend(found, 0, nf, first, row, 0, base, base_sum_plogp, stream_prob, stream_byte, acc, in_support, support)
+    return np.float32(h)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _fill_entropy_index(
+    base: np.ndarray,
+    base_sum_plogp: np.ndarray,
+    slots: np.ndarray,
+    pair_meta: np.ndarray,
+    stream_prob: np.ndarray,
+    stream_byte: np.ndarray,
+    hslots: np.ndarray,
+    hslots_f32: np.ndarray,  # float32 (capacity, 4): the same memory as hslots
+    short_h: np.ndarray,
+) -> None:
+    capacity = slots.shape[0]
+    bits = _table_bits(capacity)
+    n_tasks = 64
+    per_task = (capacity + n_tasks - 1) // n_tasks
+    for task in numba.prange(n_tasks):
+        found = np.empty((1, MAX_ORDER), dtype=np.int64)
+        acc = np.zeros(256, dtype=np.float64)
+        in_support = np.zeros(256, dtype=np.bool_)
+        support = np.empty(256, dtype=np.int64)
+        for s in range(task * per_task, min((task + 1) * per_task, capacity)):
+            key = slots[s, 0]
+            hslots[s, 0] = key
+            hslots[s, 1] = np.uint64(0)
+            if key == EMPTY:
+                continue
+            h = _chain_entropy(
+                key, slots, bits, base, base_sum_plogp, stream_prob, stream_byte, found, acc, in_support, support
+            )
+            hslots_f32[s, 2] = h  # word 1's first 4 bytes: where the kernel reads it
+    found = np.empty((1, MAX_ORDER), dtype=np.int64)
+    acc = np.zeros(256, dtype=np.float64)
+    in_support = np.zeros(256, dtype=np.bool_)
+    support = np.empty(256, dtype=np.int64)
+    for r in range(257):  # no stored context: the previous symbol's row alone
+        h, _ = _blend(found, 0, 0, 0, r, 0, base, base_sum_plogp, stream_prob, stream_byte, acc, in_support, support)
+        short_h[65792 + r] = np.float32(h)
+    for r in range(65792):
+        if pair_meta[r] >= 0:
+            key = np.uint64(2) << np.uint64(_N_SHIFT)
+            key |= np.uint64(r) if r < 65536 else _BOS_BIT | np.uint64(r - 65536)
+            short_h[r] = _chain_entropy(
+                key, slots, bits, base, base_sum_plogp, stream_prob, stream_byte, found, acc, in_support, support
+            )
+        else:
+            short_h[r] = short_h[65792 + (r & 255)]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def ngram_entropies_only_into(
+    data: np.ndarray,  # uint8 (total_bytes,)
+    offsets: np.ndarray,  # int64 (n_docs + 1,)
+    task_doc: np.ndarray,  # int64: see entropy_tasks
+    task_lo: np.ndarray,
+    task_hi: np.ndarray,
+    order: int,
+    hslots: np.ndarray,  # uint64 (capacity, 2): see entropy_index
+    hslots_f32: np.ndarray,  # float32 (capacity, 4): the same memory, to read the entropies
+    short_h: np.ndarray,  # float32 (65792 + 257,)
+    pair_meta: np.ndarray,  # int64 (65792,): which 2-symbol contexts are stored
+    entropy: np.ndarray,  # float32 (total_bytes,): written
+) -> None:
+    """Fills `entropy` task by task over Numba's threads (see `ngram_entropies_into`)."""
+    for k in numba.prange(task_lo.shape[0]):
+        if task_doc[k] >= 0:
+            _entropy_only_range(
+                data, task_doc[k], task_lo[k], task_hi[k], order, hslots, hslots_f32, short_h, pair_meta, entropy
+            )
+        else:
+            d = -1 - task_doc[k]
+            while offsets[d] < task_hi[k]:
+                _entropy_only_range(
+                    data, offsets[d], offsets[d], offsets[d + 1], order, hslots, hslots_f32, short_h, pair_meta, entropy
+                )
+                d += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _entropy_only_range(
+    data: np.ndarray,
+    doc_start: np.int64,
+    lo: np.int64,
+    hi: np.int64,
+    order: int,
+    hslots: np.ndarray,
+    hslots_f32: np.ndarray,
+    short_h: np.ndarray,
+    pair_meta: np.ndarray,
+    entropy: np.ndarray,
+) -> None:
+    """Entropies of bytes lo..hi-1 of the document starting at doc_start: per byte, the
+    value of its longest stored context. Probes go in blocks of _BLOCK positions, all
+    issued before any is resolved, as in `_entropy_range`."""
+    bits = _table_bits(hslots.shape[0])
+    mask = hslots.shape[0] - 1
+    keys = np.empty((_BLOCK, MAX_ORDER), dtype=np.uint64)
+    n_keys = np.empty(_BLOCK, dtype=np.int64)
+    sink = np.uint64(0)
+    for b0 in range(lo, hi, _BLOCK):
+        b1 = min(b0 + _BLOCK, hi)
+        # Pass 1: the short-context entropy, and the keys of the longer contexts (touched).
+        for t in range(b0, b1):
+            i = t - b0
+            pos = t - doc_start
+            n_keys[i] = 0
+            if pos == 0:
+                entropy[t] = short_h[65792 + BOS_ROW]
+                continue
+            packed = np.uint64(data[t - 1])
+            if pos == 1:
+                r = 65536 + np.int64(data[t - 1])
+            else:
+                packed |= np.uint64(data[t - 2]) << np.uint64(8)
+                r = np.int64(packed)
+            entropy[t] = short_h[r]
+            if pair_meta[r] < 0:  # prefix closure: no longer context is stored either
+                continue
+            jmax = min(order - 1, pos + 1)
+            n = 0
+            for j in range(3, jmax + 1):
+                if j <= pos:
+                    packed |= np.uint64(data[t - j]) << np.uint64(8 * (j - 1))
+                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | packed
+                else:
+                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
+                keys[i, n] = key
+                sink ^= hslots[_slot(key, bits), 0]
+                n += 1
+            n_keys[i] = n
+        # Pass 2: the longest stored context wins (stop at the first miss).
+        for t in range(b0, b1):
+            i = t - b0
+            for q in range(n_keys[i]):
+                key = keys[i, q]
+                s = _slot(key, bits)
+                hit = -1
+                while True:
+                    k = hslots[s, 0]
+                    if k == key:
+                        hit = s
+                        break
+                    if k == EMPTY:
+                        break
+                    s = (s + 1) & mask
+                if hit < 0:
+                    break
+                entropy[t] = hslots_f32[hit, 2]
+    if sink == np.uint64(1) and lo == -1:  # never true: keeps the touching loads alive
+        entropy[0] = np.float32(0.0)
+
+
+def ngram_entropies_only(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    order: int,
+    hslots: np.ndarray,  # see entropy_index
+    short_h: np.ndarray,
+    pair_meta: np.ndarray,
+    threads: int = 1,
+    task_bytes: int = TASK_BYTES,
+) -> np.ndarray:
+    """The entropies `ngram_entropies` returns (bit for bit), without the surprisals, from
+    the per-context table `entropy_index` builds: one lookup of the longest context per byte."""
+    total = data.shape[0]
+    entropy = np.empty(total, dtype=np.float32)
+    if total == 0:
+        return entropy
+    task_doc, lo, hi = entropy_tasks(offsets, task_bytes)
+    hslots = np.ascontiguousarray(hslots)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, len(lo))))
+    try:
+        ngram_entropies_only_into(
+            data, offsets, task_doc, lo, hi, order, hslots, hslots.view(np.float32), short_h, pair_meta, entropy
+        )
+    finally:
+        numba.set_num_threads(previous)
+    return entropy
+
+
+def context_entropies_py(
+    keys: list[int],
+    order: int,
+    base_prob: np.ndarray,
+    contexts: dict[int, tuple[float, dict[int, float]]],
+) -> np.ndarray:
+    """Twin of `entropy_index`: the entropy after each context key, from the full distribution."""
+    out = np.empty(len(keys), dtype=np.float64)
+    for q, key in enumerate(keys):
+        n, bos, packed = split_key(key)
+        n_bytes = n - int(bos)
+        history = bytes((packed >> (8 * i)) & 255 for i in range(n_bytes - 1, -1, -1))
+        if not bos:  # a history that does not reach BOS: pad in front so no longer BOS context applies
+            history = b"\x00" * order + history
+        p = ngram_distribution_py(history, min(order, n + 1), base_prob, contexts)
+        nz = p[p > 0]
+        out[q] = min(max(-np.sum(nz * np.log(nz)), 0.0), _LN256)
+    return out
 
 
 def ngram_distribution_py(

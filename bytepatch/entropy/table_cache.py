@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-LAYOUT_VERSION = 2  # bump whenever the derived tables change shape or meaning
+LAYOUT_VERSION = 3  # bump whenever the derived tables change shape or meaning
 META_FILE = "meta.json"
 
 

@@ -157,3 +157,48 @@ def test_pair_index_agrees_with_probing():
     rows = [(ord("a") << 8) | ord("b"), 65536 + ord("t")]
     assert meta[rows].tolist() == K.lookup_many(t["slots"], np.array(keys, dtype=np.uint64)).tolist()
     assert len(meta) == 65536 + 256
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    train=docs_strategy,
+    test=docs_strategy,
+    order=st.integers(3, K.MAX_ORDER),
+    min_count=st.integers(1, 3),
+    dense_rows=st.sampled_from([0, 1, 8, 1 << 15]),
+    threads=st.integers(1, 3),
+    task_bytes=st.sampled_from([1, 3, 1 << 16]),
+)
+def test_entropy_only_kernel_equals_full_kernel_bit_for_bit(
+    train, test, order, min_count, dense_rows, threads, task_bytes
+):
+    """Looking up each byte's longest context gives exactly the full kernel's float32."""
+    fitted = fit(train + [b"ab ab ba"], order=order, min_count=min_count, max_successors=3)
+    model = NgramModel(fitted.config, fitted.arrays, dense_rows=dense_rows)
+    t = model._tables
+    data, offsets = pack_documents(test + [b"abab abba"])
+    want, _ = K.ngram_entropies(
+        data, offsets, order, t["base"], t["base_sum_plogp"], t["slots"], t["pair_meta"], t["stream_prob"],
+        t["stream_byte"],
+    )  # fmt: skip
+    got = K.ngram_entropies_only(
+        data, offsets, order, t["hslots"], t["short_h"], t["pair_meta"], threads=threads, task_bytes=task_bytes
+    )
+    np.testing.assert_array_equal(got, want)
+
+
+def test_entropy_index_matches_full_distribution_twin():
+    """Every stored context's entropy (and every previous-symbol row's) against the twin."""
+    t = MODEL._tables
+    contexts = _context_dict(MODEL.arrays, t)
+    occupied = t["hslots"][:, 0] != K.EMPTY
+    keys = t["hslots"][occupied, 0].tolist()
+    got = t["hslots"][occupied].view(np.float32)[:, 2]
+    want = K.context_entropies_py(keys, 5, t["base_p1"], contexts)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    assert np.array_equal(t["hslots"][:, 0], t["slots"][:, 0])  # same keys in the same places
+    rows = np.array([-(p * np.log(p)).sum() for p in t["base_p1"]])
+    np.testing.assert_allclose(t["short_h"][65792:], rows, atol=2e-5)
+    stored = t["pair_meta"] >= 0
+    fallback = t["short_h"][65792 + (np.arange(65792) & 255)]
+    np.testing.assert_array_equal(t["short_h"][:65792][~stored], fallback[~stored])
