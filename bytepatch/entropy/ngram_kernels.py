@@ -20,6 +20,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bytepatch.kernels.prefetch import prefetch
+
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # never a valid key: valid keys are < 2**60
 MAX_ORDER = 7  # 7 bytes + the BOS flag + the 3-bit length fit in 60 bits
 BOS_ROW = 256  # row of the dense tables used when the previous symbol is BOS
@@ -891,6 +893,9 @@ def ngram_entropies_only_into(
                 d += 1
 
 
+PREFETCH_AHEAD = 16  # positions between asking for a byte's slot and reading it
+
+
 @numba.njit(cache=True, nogil=True)
 def _entropy_only_range(
     data: np.ndarray,
@@ -910,67 +915,51 @@ def _entropy_only_range(
     Contexts are prefix-closed, so the longest stored one is found by probing the longest
     candidate first and going shorter only on a miss: on text like the training data the
     first probe almost always hits (94% of bytes on held-out Python docs), so a byte costs
-    one random cache line instead of one per context length. Probes go in blocks of
-    _BLOCK positions whose first slots are touched before any is resolved (independent
-    loads, all in flight at once), as in `_entropy_range`.
+    one random cache line, which is prefetched PREFETCH_AHEAD positions before it is read.
+    The last order - 1 bytes roll through one integer, so a key costs a mask and an or.
     """
     bits = _table_bits(hslots.shape[0])
     mask = hslots.shape[0] - 1
-    keys = np.empty((_BLOCK, MAX_ORDER), dtype=np.uint64)
-    n_keys = np.empty(_BLOCK, dtype=np.int64)
-    sink = np.uint64(0)
-    for b0 in range(lo, hi, _BLOCK):
-        b1 = min(b0 + _BLOCK, hi)
-        # Pass 1: the short-context entropy, the keys of the longer contexts; touch the longest.
-        for t in range(b0, b1):
-            i = t - b0
-            pos = t - doc_start
-            n_keys[i] = 0
-            if pos == 0:
-                entropy[t] = short_h[65792 + BOS_ROW]
-                continue
-            packed = np.uint64(data[t - 1])
-            if pos == 1:
-                r = 65536 + np.int64(data[t - 1])
-            else:
-                packed |= np.uint64(data[t - 2]) << np.uint64(8)
-                r = np.int64(packed)
-            entropy[t] = short_h[r]
-            if pair_meta[r] < 0:  # prefix closure: no longer context is stored either
-                continue
-            jmax = min(order - 1, pos + 1)
-            n = 0
-            for j in range(3, jmax + 1):
-                if j <= pos:
-                    packed |= np.uint64(data[t - j]) << np.uint64(8 * (j - 1))
-                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | packed
-                else:
-                    key = (np.uint64(j) << np.uint64(_N_SHIFT)) | _BOS_BIT | packed
-                keys[i, n] = key
-                n += 1
-            if n > 0:
-                sink ^= hslots[_slot(keys[i, n - 1], bits), 0]
-            n_keys[i] = n
-        # Pass 2: longest first; the first hit is the longest stored context.
-        for t in range(b0, b1):
-            i = t - b0
-            for q in range(n_keys[i] - 1, -1, -1):
-                key = keys[i, q]
-                s = _slot(key, bits)
-                hit = -1
-                while True:
-                    k = hslots[s, 0]
-                    if k == key:
-                        hit = s
-                        break
-                    if k == EMPTY:
-                        break
-                    s = (s + 1) & mask
-                if hit >= 0:
-                    entropy[t] = hslots_f32[hit, 2]
+    jmax = order - 1  # the longest context, in symbols
+    window = (np.uint64(1) << np.uint64(8 * jmax)) - np.uint64(1)
+    top = np.uint64(jmax) << np.uint64(_N_SHIFT)
+    roll = np.uint64(0)  # the bytes before t (at most jmax, all of this document), newest lowest
+    for u in range(max(doc_start, lo - jmax), lo - 1):
+        roll = ((roll << np.uint64(8)) | np.uint64(data[u])) & window
+    ahead = np.uint64(0)  # the same for position t + PREFETCH_AHEAD
+    for u in range(max(doc_start, lo + PREFETCH_AHEAD - 1 - jmax), min(lo + PREFETCH_AHEAD - 1, hi)):
+        ahead = ((ahead << np.uint64(8)) | np.uint64(data[u])) & window
+    for t in range(lo, hi):
+        if t + PREFETCH_AHEAD - 1 < hi:
+            ahead = ((ahead << np.uint64(8)) | np.uint64(data[t + PREFETCH_AHEAD - 1])) & window
+            prefetch(hslots, _slot(top | ahead, bits))
+        pos = t - doc_start
+        if pos == 0:
+            entropy[t] = short_h[65792 + BOS_ROW]
+            continue
+        roll = ((roll << np.uint64(8)) | np.uint64(data[t - 1])) & window
+        r = 65536 + np.int64(roll) if pos == 1 else np.int64(roll & np.uint64(0xFFFF))
+        entropy[t] = short_h[r]
+        if pair_meta[r] < 0:  # prefix closure: no longer context is stored either
+            continue
+        j = min(jmax, pos + 1)
+        if j < 3:
+            continue
+        key = (np.uint64(j) << np.uint64(_N_SHIFT)) | (roll & ((np.uint64(1) << np.uint64(8 * j)) - np.uint64(1)))
+        if pos < j:  # the context reaches back to BOS
+            key |= _BOS_BIT
+        while j >= 3:  # longest first: the first hit is the longest stored context
+            s = _slot(key, bits)
+            while True:
+                k = hslots[s, 0]
+                if k == key or k == EMPTY:
                     break
-    if sink == np.uint64(1) and lo == -1:  # never true: keeps the touching loads alive
-        entropy[0] = np.float32(0.0)
+                s = (s + 1) & mask
+            if k == key:
+                entropy[t] = hslots_f32[s, 2]
+                break
+            j -= 1
+            key = (np.uint64(j) << np.uint64(_N_SHIFT)) | (roll & ((np.uint64(1) << np.uint64(8 * j)) - np.uint64(1)))
 
 
 def ngram_entropies_only(
