@@ -40,7 +40,10 @@ from pathlib import Path
 
 DOCS_DIR = Path("/usr/share/doc/python3.11/html/_sources")
 BIN = Path(sys.executable).with_name("bytepatch")
-ENV = {**os.environ, "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+# PYTHONDONTWRITEBYTECODE (set on some dev machines) would make every run recompile our
+# modules from source (~50 ms): an installed package has its bytecode, so both sides get it.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV.update(RAYON_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
 
 BPE_SCRIPT = r"""
 import json, sys

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
@@ -73,6 +72,8 @@ def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
 
 
 def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) -> Iterator[Document]:
+    import pyarrow.compute as pc  # here, not at the top: its import costs ~50 ms, which JSONL and text runs skip
+
     name = span.name if span is not None else path
     row = span.first_row if span is not None else 0
     try:

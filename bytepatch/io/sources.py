@@ -54,11 +54,11 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     if not inputs:
         raise InputError("<arguments>", "no input given")
     out: list[Source] = []
-    seen: set[str] = set()
+    seen: set = set()
     names: dict[str, str] = {}
 
     def add(path: str, root: str | None) -> None:
-        key = path if path == STDIN or is_uri(path) else os.path.realpath(path)
+        key = path if path == STDIN or is_uri(path) else _identity(path)
         if key in seen:
             return
         seen.add(key)
@@ -100,6 +100,17 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
         else:
             raise InputError(spec, "no such file or directory")
     return out
+
+
+def _identity(path: str) -> tuple[int, int] | str:
+    """What makes two paths the same file: (device, inode), one stat, where `realpath` would
+    lstat every component of the path (and it catches hard links too); the resolved path
+    if the file cannot be stat'ed (its reader will name the error)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (st.st_dev, st.st_ino)
 
 
 def _id_name(path: str, root: str | None) -> str:

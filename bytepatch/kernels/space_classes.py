@@ -21,7 +21,22 @@ def _space_like_table() -> np.ndarray:
 
 
 SPACE_LIKE = _space_like_table()
-_NOT_SPACE_LIKE = (SPACE_LIKE ^ 1).astype(bool)
+
+
+def word_bytes(data: np.ndarray) -> np.ndarray:
+    """Bool per byte: not space-like (`~SPACE_LIKE[data]`, computed without the table).
+
+    A 256-entry gather (`table[data]`) runs at ~1 ns per byte; these three range tests in
+    wrapping uint8 arithmetic are SIMD passes, about twice as fast on long inputs.
+    """
+    x = np.subtract(data, 48, dtype=np.uint8)  # '0'..'9' -> 0..9
+    word = x < 10
+    np.bitwise_or(data, 32, out=x)  # 'A'..'Z' -> 'a'..'z'
+    np.subtract(x, 97, out=x)  # 'a'..'z' -> 0..25
+    word |= x < 26
+    np.bitwise_and(data, 0xC0, out=x)  # 0x80..0xBF: UTF-8 continuation bytes
+    word |= x == 0x80
+    return word
 
 
 def space_lengths_numpy(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,10 +49,10 @@ def space_lengths_numpy(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarr
     offsets = np.asarray(offsets, dtype=np.int64)
     if n == 0:
         return np.zeros(0, dtype=np.int32), np.zeros(len(offsets), dtype=np.int64)
-    word = _NOT_SPACE_LIKE[data]  # letters, digits, continuation bytes
+    word = word_bytes(data)  # letters, digits, continuation bytes
     starts = np.zeros(n, dtype=bool)
     if n > 2:
-        np.logical_and(word[:-2], ~word[1:-1], out=starts[2:])  # t-2 is a word byte, t-1 space-like
+        np.greater(word[:-2], word[1:-1], out=starts[2:])  # t-2 is a word byte, t-1 space-like
     lo = offsets[:-1]
     nonempty = offsets[1:] > lo
     second = lo + 1
@@ -63,8 +78,8 @@ def space_starts_numpy(data: np.ndarray) -> np.ndarray:
     starts = np.zeros(n, dtype=np.uint8)
     if n == 0:
         return starts
-    word = _NOT_SPACE_LIKE[data]
+    word = word_bytes(data)
     if n > 2:
-        np.logical_and(word[:-2], ~word[1:-1], out=starts[2:].view(bool))
+        np.greater(word[:-2], word[1:-1], out=starts[2:].view(bool))
     starts[0] = 1
     return starts

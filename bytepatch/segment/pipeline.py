@@ -120,10 +120,11 @@ def segment_corpus(
         "shard_size_mb": options.shard_size_mb,
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
-    run_key = _digest({**settings, "inputs": _stamps(all_files), "jobs": options.num_jobs})
+    stamps = dict(zip(all_files, _stamps(all_files)))  # one stat per file (thousands of files: it shows)
+    run_key = _digest({**settings, "inputs": [stamps[f] for f in all_files], "jobs": options.num_jobs})
     run_state = {
         **settings,
-        "inputs": _stamps(files),
+        "inputs": [stamps[f] for f in files],
         "job": [options.job, options.num_jobs],
         "run_key": run_key,
         "splits": [[s.path, span.start, span.end] for s, span in parts],

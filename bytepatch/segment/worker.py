@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from bytepatch.dataset.files import write_shard
 from bytepatch.dataset.integrity import checksums
@@ -65,8 +64,8 @@ class ShardWriter:
             sums = checksums(layout.out / name)  # read back from the page cache: what is on disk
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        # Per-row counts only: combine_chunks() would copy every patch length once more.
-        n_patches = int(pc.sum(pc.list_value_length(table.column("patch_lengths"))).as_py() or 0)
+        # From each chunk's list offsets: no copy of the lengths, no pyarrow.compute import (~50 ms).
+        n_patches = sum(_list_values(chunk) for chunk in table.column("patch_lengths").chunks)
         return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
 
     def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
@@ -125,6 +124,13 @@ class ShardWriter:
                 texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
                 entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
         return self.patcher.patch_batch(docs, entropies), entropies
+
+
+def _list_values(array: pa.ListArray) -> int:
+    """How many values the (possibly sliced) list array's rows hold together."""
+    if len(array) == 0:
+        return 0
+    return int(array.offsets[len(array)].as_py()) - int(array.offsets[0].as_py())
 
 
 GROUP_BYTES = 4 << 20  # document bytes whose entropies are computed together

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 
 from bytepatch.kernels.reference import is_space_like_ref
 from bytepatch.kernels.space import space_lengths
-from bytepatch.kernels.space_classes import SPACE_LIKE, space_lengths_numpy
+from bytepatch.kernels.space_classes import SPACE_LIKE, space_lengths_numpy, word_bytes
 from bytepatch.ragged import Ragged
 from tests.bytepatch.strategies import batches
 
@@ -45,3 +45,9 @@ def test_numpy_space_starts_equal_the_numba_kernel(docs):
         data = np.frombuffer(doc, dtype=np.uint8)
         want = space_starts(data, np.array([0, len(data)], dtype=np.int64))
         np.testing.assert_array_equal(space_starts_numpy(data), want)
+
+
+def test_word_bytes_are_the_complement_of_the_class_table_for_every_byte():
+    every = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(word_bytes(every), SPACE_LIKE[every] == 0)
+    np.testing.assert_array_equal(word_bytes(np.tile(every, 3)[5:]), SPACE_LIKE[np.tile(every, 3)[5:]] == 0)
