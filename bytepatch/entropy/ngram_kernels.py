@@ -880,17 +880,44 @@ def ngram_entropies_only_into(
 ) -> None:
     """Fills `entropy` task by task over Numba's threads (see `ngram_entropies_into`)."""
     for k in numba.prange(task_lo.shape[0]):
-        if task_doc[k] >= 0:
-            _entropy_only_range(
-                data, task_doc[k], task_lo[k], task_hi[k], order, hslots, hslots_f32, short_h, pair_meta, entropy
-            )
-        else:
-            d = -1 - task_doc[k]
-            while offsets[d] < task_hi[k]:
-                _entropy_only_range(
-                    data, offsets[d], offsets[d], offsets[d + 1], order, hslots, hslots_f32, short_h, pair_meta, entropy
-                )
-                d += 1
+        _entropy_only_task(
+            data, offsets, task_doc[k], task_lo[k], task_hi[k], order, hslots, hslots_f32, short_h, pair_meta, entropy
+        )
+
+
+@numba.njit(cache=True, nogil=True)
+def ngram_entropies_only_serial(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    task_doc: np.ndarray,
+    task_lo: np.ndarray,
+    task_hi: np.ndarray,
+    order: int,
+    hslots: np.ndarray,
+    hslots_f32: np.ndarray,
+    short_h: np.ndarray,
+    pair_meta: np.ndarray,
+    entropy: np.ndarray,
+) -> None:
+    """`ngram_entropies_only_into` on the calling thread alone: no threading layer to start,
+    and safe to call from several Python threads at once (the GIL is released)."""
+    for k in range(task_lo.shape[0]):
+        _entropy_only_task(
+            data, offsets, task_doc[k], task_lo[k], task_hi[k], order, hslots, hslots_f32, short_h, pair_meta, entropy
+        )
+
+
+@numba.njit(cache=True, nogil=True)
+def _entropy_only_task(data, offsets, doc, lo, hi, order, hslots, hslots_f32, short_h, pair_meta, entropy) -> None:
+    """One task of `entropy_tasks` (see `ngram_entropies_into`)."""
+    if doc >= 0:  # a range of one long document
+        _entropy_only_range(data, doc, lo, hi, order, hslots, hslots_f32, short_h, pair_meta, entropy)
+        return
+    d = -1 - doc  # whole short documents from d on
+    while offsets[d] < hi:
+        start, end = offsets[d], offsets[d + 1]
+        _entropy_only_range(data, start, start, end, order, hslots, hslots_f32, short_h, pair_meta, entropy)
+        d += 1
 
 
 PREFETCH_AHEAD = 16  # positions between asking for a byte's slot and reading it
@@ -980,12 +1007,14 @@ def ngram_entropies_only(
         return entropy
     task_doc, lo, hi = entropy_tasks(offsets, task_bytes)
     hslots = np.ascontiguousarray(hslots)
+    args = (data, offsets, task_doc, lo, hi, order, hslots, hslots.view(np.float32), short_h, pair_meta, entropy)
+    if threads <= 1 or len(lo) <= 1:
+        ngram_entropies_only_serial(*args)
+        return entropy
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, len(lo))))
     try:
-        ngram_entropies_only_into(
-            data, offsets, task_doc, lo, hi, order, hslots, hslots.view(np.float32), short_h, pair_meta, entropy
-        )
+        ngram_entropies_only_into(*args)
     finally:
         numba.set_num_threads(previous)
     return entropy

@@ -10,6 +10,8 @@ cannot carry a loaded model cheaply.
 from __future__ import annotations
 
 import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -48,6 +50,7 @@ class ShardWriter:
         self.on_patched = on_patched  # called with the document bytes of each group once patched
         self.patcher: Patcher = job.patcher
         self.model = getattr(job.patcher, "model", None)
+        self._report_lock = threading.Lock()
 
     def table(self, chunk: Chunk) -> pa.Table:
         """The chunk's rows, patched, as a table of the dataset schema."""
@@ -73,32 +76,23 @@ class ShardWriter:
         offsets) when they are kept.
 
         Documents go in groups of about GROUP_BYTES, long ones alone and window by window,
-        so the float32 entropies (4 bytes per byte) exist for one group at a time and a
-        shard's memory stays near its own size.
+        so the float32 entropies (4 bytes per byte) exist for one group at a time (per
+        thread) and a shard's memory stays near its own size. With `threads` > 1 and
+        kernels that release the GIL, groups are patched on that many threads at once
+        (results kept in order, so the rows never depend on it).
         """
         keep = self.job.save_entropies and self.patcher.needs_entropies
         data = np.frombuffer(chunk.data, dtype=np.uint8)
-        offsets = chunk.offsets
-        lengths: list[np.ndarray] = []
-        counts: list[np.ndarray] = []
-        kept: list[np.ndarray] = []
-        for i, j in _groups(offsets, self.job.window):
-            if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
-                rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
-                check_storable(rows, chunk.ids[i])
-                lengths.append(rows)
-                counts.append(np.array([len(rows)]))
-                if keep:
-                    kept.append(h)
-                self._report(int(offsets[j] - offsets[i]))
-                continue
-            group = Ragged(data[offsets[i] : offsets[j]], offsets[i : j + 1] - offsets[i])  # no copy
-            patches, h = self._patch_batch(group)
-            lengths.append(patches.values)
-            counts.append(patches.row_lengths())
-            if keep:
-                kept.append(h.values.astype(np.float16))
-            self._report(int(offsets[j] - offsets[i]))
+        groups = list(_groups(chunk.offsets, self.job.window))
+        threads = min(self.job.threads, len(groups))
+        if threads > 1 and self._groups_in_threads():
+            with ThreadPoolExecutor(threads, thread_name_prefix="bytepatch-group") as pool:
+                parts = list(pool.map(lambda g: self._patch_group(chunk, data, g, keep, 1), groups))
+        else:
+            parts = [self._patch_group(chunk, data, g, keep, self.job.threads) for g in groups]
+        lengths = [p[0] for p in parts]
+        counts = [p[1] for p in parts]
+        kept = [p[2] for p in parts if p[2] is not None]
         # One long document is one array already: concatenating would copy it.
         flat = lengths[0] if len(lengths) == 1 else np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
         patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
@@ -106,24 +100,49 @@ class ShardWriter:
         if not keep:
             return flat, patch_offsets, None
         ent = kept[0] if len(kept) == 1 else np.concatenate(kept) if kept else np.zeros(0, np.float16)
-        return flat, patch_offsets, (ent, offsets)
+        return flat, patch_offsets, (ent, chunk.offsets)
+
+    def _groups_in_threads(self) -> bool:
+        """Whether groups may be patched concurrently: model-free patchers (NumPy and Numba
+        kernels that release the GIL) and entropy models with a GIL-free flat kernel."""
+        return self.model is None or hasattr(self.model, "entropies_flat")
+
+    def _patch_group(
+        self, chunk: Chunk, data: np.ndarray, group: tuple[int, int], keep: bool, threads: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(patch lengths, patches per document, float16 entropies if kept) of documents i..j-1."""
+        i, j = group
+        offsets = chunk.offsets
+        if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
+            rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
+            check_storable(rows, chunk.ids[i])
+            self._report(int(offsets[j] - offsets[i]))
+            return rows, np.array([len(rows)]), h if keep else None
+        docs = Ragged(data[offsets[i] : offsets[j]], offsets[i : j + 1] - offsets[i])  # no copy
+        patches, h = self._patch_batch(docs, threads)
+        self._report(int(offsets[j] - offsets[i]))
+        return patches.values, patches.row_lengths(), h.values.astype(np.float16) if keep else None
 
     def _report(self, n_bytes: int) -> None:
         if self.on_patched is not None:
-            self.on_patched(n_bytes)
+            with self._report_lock:  # groups may finish on several threads
+                self.on_patched(n_bytes)
 
-    def _patch_batch(self, docs: Ragged) -> tuple[Ragged, Ragged | None]:
+    def _patch_batch(self, docs: Ragged, threads: int) -> tuple[Ragged, Ragged | None]:
         entropies = None
         if self.patcher.needs_entropies:
             if self.model is None:
                 raise ValueError("the entropy patcher needs an entropy model")
             flat = getattr(self.model, "entropies_flat", None)
             if flat is not None:  # documents stay back to back: no per-document copies
-                entropies = Ragged(flat(docs.values, docs.offsets, threads=self.job.threads), docs.offsets)
+                entropies = Ragged(flat(docs.values, docs.offsets, threads=threads), docs.offsets)
             else:
                 texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
                 entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
         return self.patcher.patch_batch(docs, entropies), entropies
+
+
+GROUP_BYTES = 4 << 20  # document bytes whose entropies are computed together
 
 
 def _list_values(array: pa.ListArray) -> int:
@@ -131,9 +150,6 @@ def _list_values(array: pa.ListArray) -> int:
     if len(array) == 0:
         return 0
     return int(array.offsets[len(array)].as_py()) - int(array.offsets[0].as_py())
-
-
-GROUP_BYTES = 4 << 20  # document bytes whose entropies are computed together
 
 
 def _groups(offsets: np.ndarray, window: int):

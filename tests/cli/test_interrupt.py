@@ -21,14 +21,15 @@ BIN = [sys.executable, "-m", "bytepatch.cli.main", "segment"]
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """About 12 MB of real text (the stdlib sources, three times) as one JSONL file: enough
-    work left after the first shard that a loaded machine cannot finish before the signal."""
+    """About 48 MB of real text (the stdlib sources, twelve times) as one JSONL file: enough
+    work left after the first shard (entropy segment runs at ~15-40 MB/s per core) that no
+    machine finishes before the signal."""
     import sysconfig
 
     path = tmp_path_factory.mktemp("corpus") / "code.jsonl"
     size = 0
     with open(path, "w", encoding="utf-8") as f:
-        for copy in range(3):
+        for copy in range(12):
             for src in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
                 text = src.read_text(encoding="utf-8", errors="replace")
                 f.write(json.dumps({"text": text, "id": f"{copy}/{src.name}"}) + "\n")
