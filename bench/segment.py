@@ -16,7 +16,14 @@ blank lines, ~100 bytes each, as in sentence- or paragraph-level corpora).
 
 Targets (issue 11): entropy segment >= 4x BPE on 1 core, 2 threads >= 1.8x of 1;
 space >= 20x BPE end to end and >= 40x on the marginal cost per byte, 1 MB in <= 0.5 s
-wall; a dataset without entropies <= 1.35x the bytes of its text.
+wall, 2 threads >= 1.8x of 1 on 48 MB; a dataset without entropies <= 1.35x the bytes of
+its text; peak memory with N workers or threads about one model copy, not N.
+
+Thread scaling is wall time on the larger corpus, shown two ways: whole runs (start-up
+included: imports and Numba's cache load are serial, so they cap the ratio) and the
+marginal cost (each run minus the same command on one tiny document). Memory is the
+peak of the summed PSS of the process and its children, sampled every 10 ms: PSS counts
+a page shared by N processes (the memory-mapped model tables) once, not N times.
 
     python bench/segment.py [--size-mb 24] [--repeats 3]
 
@@ -110,6 +117,16 @@ def build_corpora(root: Path, size_mb: float) -> dict[str, tuple[list[Path], int
             one_mb += len(p.encode())
             n += 1
     corpora["1 MB"] = ([root / "1mb.jsonl"], one_mb, n, "jsonl")
+    big = root / "big"  # the thread-scaling corpus: twice the whole-file size, sources repeated as needed
+    big.mkdir()
+    big_bytes, k = 0, 0
+    while big_bytes < 2 * target and files:
+        src = files[k % len(files)]
+        data = src.read_bytes()
+        (big / f"{k:05d}_{src.name}").write_bytes(data)
+        big_bytes += len(data)
+        k += 1
+    corpora["scaling"] = (sorted(big.iterdir()), big_bytes, k, "files")
     (root / "tiny.jsonl").write_text(json.dumps({"text": "Hello, world."}) + "\n")
     corpora["tiny"] = ([root / "tiny.jsonl"], 13, 1, "jsonl")
     return corpora
@@ -180,6 +197,10 @@ def run(tmp: Path, args) -> None:
         cases[("space", corpus)] = segment(corpus, "--patcher", "space", "--threads", "1")
         cases[("entropy", corpus)] = segment(corpus, "--threads", "1")
         cases[("entropy2", corpus)] = segment(corpus, "--threads", "2")
+    for tool, extra in (("space", ("--patcher", "space")), ("entropy", ())):
+        for threads in ("1", "2"):
+            for corpus in ("scaling", "tiny"):
+                cases[(f"{tool}-t{threads}", corpus)] = segment(corpus, *extra, "--threads", threads)
     for corpus in ("1 MB", "tiny"):
         cases[("bpe", corpus)] = bpe(corpus)
         cases[("space", corpus)] = segment(corpus, "--patcher", "space", "--threads", "1")
@@ -196,6 +217,80 @@ def run(tmp: Path, args) -> None:
     c = {k: statistics.median(v) for k, v in cpu.items()}
     w = {k: statistics.median(v) for k, v in wall.items()}
     report(corpora, c, w, tmp, segment)
+    report_scaling(corpora, w)
+    report_memory(corpora, segment)
+
+
+def report_scaling(corpora, w) -> None:
+    mb = corpora["scaling"][1] / 1e6
+    print(f"\nthreads on {mb:.0f} MB of whole files (wall seconds, medians; targets: 2 threads >= 1.8x of 1)")
+    for tool in ("space", "entropy"):
+        one, two = w[(f"{tool}-t1", "scaling")], w[(f"{tool}-t2", "scaling")]
+        m1 = one - w[(f"{tool}-t1", "tiny")]
+        m2 = two - w[(f"{tool}-t2", "tiny")]
+        print(
+            f"  {tool:<8} 1 thread {one:5.2f} s, 2 threads {two:5.2f} s: whole run {one / two:4.2f}x, "
+            f"marginal (minus start-up) {m1 / max(m2, 1e-9):4.2f}x  {'ok' if m1 / max(m2, 1e-9) >= 1.8 else 'BELOW target'}"
+        )
+
+
+def peak_pss_mb(cmd: list[str]) -> float:
+    """Peak of the summed PSS (MB) of a command's process tree, sampled every 10 ms."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, sum(_pss_kb(pid) for pid in _tree(proc.pid)))
+        time.sleep(0.01)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return peak / 1024
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def report_memory(corpora, segment) -> None:
+    if not os.path.exists("/proc/self/smaps_rollup"):
+        print("\npeak memory: needs Linux /proc (skipped)")
+        return
+    print("\npeak memory (summed PSS of the process tree), entropy segment on whole files, 4 MB shards:")
+    base = None
+    for label, extra in (
+        ("1 worker, 1 thread", ("--workers", "1", "--threads", "1")),
+        ("1 worker, 2 threads", ("--workers", "1", "--threads", "2")),
+        ("2 workers, 1 thread each", ("--workers", "2", "--threads", "1")),
+    ):
+        pss = statistics.median(
+            peak_pss_mb(segment("whole files", *extra, "--shard-size-mb", "4")) for _ in range(3)
+        )
+        base = base or pss
+        print(f"  {label:<26} {pss:7.0f} MB  ({pss / base:4.2f}x of one worker)")
 
 
 def report(corpora, c, w, tmp, segment) -> None:
