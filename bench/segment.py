@@ -286,9 +286,7 @@ def report_memory(corpora, segment) -> None:
         ("1 worker, 2 threads", ("--workers", "1", "--threads", "2")),
         ("2 workers, 1 thread each", ("--workers", "2", "--threads", "1")),
     ):
-        pss = statistics.median(
-            peak_pss_mb(segment("whole files", *extra, "--shard-size-mb", "4")) for _ in range(3)
-        )
+        pss = statistics.median(peak_pss_mb(segment("whole files", *extra, "--shard-size-mb", "4")) for _ in range(3))
         base = base or pss
         print(f"  {label:<26} {pss:7.0f} MB  ({pss / base:4.2f}x of one worker)")
 
