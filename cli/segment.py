@@ -58,8 +58,9 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="Threads per worker for the n-gram entropy kernel [default: CPUs available to this "
-    "process (affinity, cgroup quota), divided among --workers].",
+    help="Threads per worker: shards and their document groups are patched and written on this many "
+    "threads, sharing one model [default: CPUs available to this process (affinity, cgroup quota), "
+    "divided among --workers].",
 )
 @click.option("--save-entropies", is_flag=True, help="Store per-byte entropies (float16) in the dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --output.")

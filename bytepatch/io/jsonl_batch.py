@@ -39,13 +39,17 @@ class DocumentBatch:
         return len(self.ids)
 
 
-def _every_line_opens_an_object(data: bytes) -> bool:
-    """True when every line's first byte is `{` (no blank or indented line)."""
+def _lines_if_each_opens_an_object(data: bytes) -> int | None:
+    """The number of lines when every line's first byte is `{` (no blank or indented
+    line), else None; one pass over the newlines serves both."""
     if not data:
-        return False
+        return None
     raw = np.frombuffer(data, dtype=np.uint8)
-    starts = np.flatnonzero(raw[:-1] == 10) + 1  # bytes after a newline (not after the final one)
-    return bool(raw[0] == _OPEN_BRACE and np.all(raw[starts] == _OPEN_BRACE))
+    newlines = np.flatnonzero(raw == 10)
+    starts = newlines[newlines < len(raw) - 1] + 1  # bytes after a newline (not after the final one)
+    if raw[0] != _OPEN_BRACE or not np.all(raw[starts] == _OPEN_BRACE):
+        return None
+    return len(newlines) + (0 if raw[-1] == 10 else 1)
 
 
 def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> DocumentBatch | None:
@@ -61,7 +65,8 @@ def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> 
             data = f.read(limit)
     except OSError:
         return None  # the line reader reports it
-    if len(data) > MAX_BYTES or not _every_line_opens_an_object(data):
+    lines = None if len(data) > MAX_BYTES else _lines_if_each_opens_an_object(data)
+    if lines is None:
         return None  # e.g. a blank line, which the line reader skips: line numbers would shift
     import pyarrow.json as pj
 
@@ -73,7 +78,6 @@ def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> 
         column.validate(full=True)  # UTF-8: Arrow's parser does not check it
     except (pa.ArrowException, ValueError):
         return None
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     # Every line starts an object, so no line yields 0 rows; with as many rows as lines, no
     # line yields 2 either: row i is line i + 1. (Lone surrogates, invalid JSON: Arrow raises.)
     if table.num_rows != lines or column.null_count:

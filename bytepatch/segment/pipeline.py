@@ -23,6 +23,7 @@ import signal
 import threading
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -261,6 +262,8 @@ def _run(
     todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
         writer = ShardWriter(job, on_patched=progress.update)
+        if job.threads > 1:
+            return _run_threads(todo, writer, job.threads, shards, progress)
         for chunk in todo:
             shards.append(writer(chunk))
             progress.add_written(shards.entries[-1].bytes)
@@ -290,6 +293,32 @@ def _run(
                 shards.append(_wait(pending.popleft(), progress, patched))
         except BaseException:
             pool.terminate()
+            raise
+    return shards.entries
+
+
+def _run_threads(todo: Iterable[Chunk], writer: ShardWriter, threads: int, shards: _Journal, progress: Progress):
+    """One process, `threads` threads: shards are patched and written on pool threads (the
+    kernels, compression, checksums and file writes release the GIL) while this thread
+    reads the next chunk, and each shard's document groups are spread over the threads
+    too (`ShardWriter`). At most `threads` chunks are in flight (memory), and shards are
+    recorded in input order, as with one thread."""
+    with ThreadPoolExecutor(threads, thread_name_prefix="bytepatch-shard") as pool:
+        pending: collections.deque = collections.deque()
+        try:
+            for chunk in todo:
+                pending.append(pool.submit(writer, chunk))
+                del chunk
+                while len(pending) >= threads:
+                    shards.append(pending.popleft().result())
+                    progress.add_written(shards.entries[-1].bytes)
+            while pending:
+                shards.append(pending.popleft().result())
+                progress.add_written(shards.entries[-1].bytes)
+        except BaseException:
+            # Shards already running finish (each is written atomically, but not recorded, so a
+            # resumed run writes them again); the rest never start.
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
     return shards.entries
 

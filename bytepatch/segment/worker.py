@@ -54,9 +54,10 @@ class ShardWriter:
 
     def table(self, chunk: Chunk) -> pa.Table:
         """The chunk's rows, patched, as a table of the dataset schema."""
-        lengths, patch_offsets, entropies = self._patch(chunk)
+        offsets = chunk.offsets  # built from a list each time: once per shard, not once per group
+        lengths, patch_offsets, entropies = self._patch(chunk, offsets)
         stored = entropies if self.job.save_entropies else None
-        return build_table(chunk.ids, chunk.data, chunk.offsets, lengths, patch_offsets, self.job.schema, stored)
+        return build_table(chunk.ids, chunk.data, offsets, lengths, patch_offsets, self.job.schema, stored)
 
     def __call__(self, chunk: Chunk) -> ShardInfo:
         table = self.table(chunk)
@@ -71,7 +72,9 @@ class ShardWriter:
         n_patches = sum(_list_values(chunk) for chunk in table.column("patch_lengths").chunks)
         return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
 
-    def _patch(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    def _patch(
+        self, chunk: Chunk, offsets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
         offsets) when they are kept.
 
@@ -83,13 +86,13 @@ class ShardWriter:
         """
         keep = self.job.save_entropies and self.patcher.needs_entropies
         data = np.frombuffer(chunk.data, dtype=np.uint8)
-        groups = list(_groups(chunk.offsets, self.job.window))
+        groups = list(_groups(offsets, self.job.window))
         threads = min(self.job.threads, len(groups))
         if threads > 1 and self._groups_in_threads():
             with ThreadPoolExecutor(threads, thread_name_prefix="bytepatch-group") as pool:
-                parts = list(pool.map(lambda g: self._patch_group(chunk, data, g, keep, 1), groups))
+                parts = list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
         else:
-            parts = [self._patch_group(chunk, data, g, keep, self.job.threads) for g in groups]
+            parts = [self._patch_group(chunk, data, offsets, g, keep, self.job.threads) for g in groups]
         lengths = [p[0] for p in parts]
         counts = [p[1] for p in parts]
         kept = [p[2] for p in parts if p[2] is not None]
@@ -100,7 +103,7 @@ class ShardWriter:
         if not keep:
             return flat, patch_offsets, None
         ent = kept[0] if len(kept) == 1 else np.concatenate(kept) if kept else np.zeros(0, np.float16)
-        return flat, patch_offsets, (ent, chunk.offsets)
+        return flat, patch_offsets, (ent, offsets)
 
     def _groups_in_threads(self) -> bool:
         """Whether groups may be patched concurrently: model-free patchers (NumPy and Numba
@@ -108,11 +111,10 @@ class ShardWriter:
         return self.model is None or hasattr(self.model, "entropies_flat")
 
     def _patch_group(
-        self, chunk: Chunk, data: np.ndarray, group: tuple[int, int], keep: bool, threads: int
+        self, chunk: Chunk, data: np.ndarray, offsets: np.ndarray, group: tuple[int, int], keep: bool, threads: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(patch lengths, patches per document, float16 entropies if kept) of documents i..j-1."""
         i, j = group
-        offsets = chunk.offsets
         if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
             rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
             check_storable(rows, chunk.ids[i])
