@@ -218,9 +218,11 @@ def test_entropy_threads_do_not_change_the_rows(tmp_path: Path):
 
 @pytest.mark.parametrize("patcher", ["entropy", "space"])
 def test_groups_patched_on_threads_give_the_rows_of_one_thread(tmp_path: Path, monkeypatch, patcher: str):
-    """Tiny groups, so the sample is dozens of them, patched on 3 threads at once."""
+    """Tiny groups and shards, so the sample is dozens of each, with 3 shards in flight and
+    (entropy) 3 groups of a shard patched at once."""
     monkeypatch.setattr("bytepatch.segment.worker.GROUP_BYTES", 1500)
-    args = [str(SAMPLE), "--patcher", patcher, "-q"] + (["--save-entropies"] if patcher == "entropy" else [])
+    args = [str(SAMPLE), "--patcher", patcher, "-q", "--shard-size-mb", "0.004"]
+    args += ["--save-entropies"] if patcher == "entropy" else []
     assert run(*args, "-o", str(tmp_path / "t1"), "--threads", "1").exit_code == 0
     assert run(*args, "-o", str(tmp_path / "t3"), "--threads", "3").exit_code == 0
     assert rows(tmp_path / "t1") == rows(tmp_path / "t3")
