@@ -261,9 +261,10 @@ def _run(
     workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
     todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        writer = ShardWriter(job, on_patched=progress.update)
         if job.threads > 1:
+            writer = ShardWriter(job, on_patched=progress.update, concurrent=True)
             return _run_threads(todo, writer, job.threads, shards, progress)
+        writer = ShardWriter(job, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
             progress.add_written(shards.entries[-1].bytes)

@@ -45,8 +45,13 @@ class ShardJob:
 
 
 class ShardWriter:
-    def __init__(self, job: ShardJob, on_patched: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, job: ShardJob, on_patched: Callable[[int], None] | None = None, concurrent: bool = False
+    ) -> None:
         self.job = job
+        # Called from several threads at once (one shard each): every kernel call then stays
+        # on its own thread, since Numba's threading layers are not all safe to re-enter.
+        self.concurrent = concurrent
         self.on_patched = on_patched  # called with the document bytes of each group once patched
         self.patcher: Patcher = job.patcher
         self.model = getattr(job.patcher, "model", None)
@@ -92,7 +97,8 @@ class ShardWriter:
             with ThreadPoolExecutor(threads, thread_name_prefix="bytepatch-group") as pool:
                 parts = list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
         else:
-            parts = [self._patch_group(chunk, data, offsets, g, keep, self.job.threads) for g in groups]
+            kernel_threads = 1 if self.concurrent else self.job.threads
+            parts = [self._patch_group(chunk, data, offsets, g, keep, kernel_threads) for g in groups]
         lengths = [p[0] for p in parts]
         counts = [p[1] for p in parts]
         kept = [p[2] for p in parts if p[2] is not None]
