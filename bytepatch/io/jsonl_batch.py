@@ -1,29 +1,35 @@
-"""Fast path for JSONL: a whole file parsed by `pyarrow.json` into one buffer of documents.
+"""Fast path for JSONL: blocks of lines parsed by `pyarrow.json` into one buffer of documents.
 
 The line-by-line reader (`text.read_jsonl`) costs a few microseconds per document in
 Python (json.loads, encode, a Document object, an append): on paragraph-sized
 documents that is most of a space-patcher run. Here Arrow's C++ parser reads the file
 into a string column whose data buffer *is* the documents back to back, so the
 segment pipeline takes them as one `DocumentBatch` without touching each document.
+`read_jsonl_blocks` does this BLOCK_BYTES of whole lines at a time, so a file of any
+size is held one block (and its parsed copy) at a time.
 
-It only ever returns what the line reader would: it takes a file only when every line
+It only ever returns what the line reader would: it takes a block only when every line
 is one JSON object whose text field is a string (Arrow then has exactly one row per
 line, so row i is line i + 1), the strings are valid UTF-8 and no id field is asked
 for; anything else (a parse error, a blank line, two objects on a line, a missing
-field, invalid UTF-8, a lone surrogate, a gzip file, a file over MAX_BYTES) returns
-None and the caller reads the file line by line, which names the offending line.
+field, invalid UTF-8, a lone surrogate, a gzip file, a line over MAX_BYTES) hands the
+rest of the input, from that block's first line, to the line reader, which names the
+offending line.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from bytepatch.io.documents import ReaderConfig, Span
 
-MAX_BYTES = 1 << 30  # the whole file is held in memory once; larger files stream line by line
+MAX_BYTES = 1 << 30  # read_jsonl_batch holds a whole span; a longer line than this goes line by line
+BLOCK_BYTES = 32 << 20  # read_jsonl_blocks parses this much at a time: memory is bounded, not the file size
 _OPEN_BRACE = ord("{")
 
 
@@ -55,7 +61,7 @@ def _lines_if_each_opens_an_object(data: bytes) -> int | None:
 def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> DocumentBatch | None:
     """The documents of the file (or of the byte range `span` names, which starts and ends
     at line starts) as one batch, or None when the line reader must handle them."""
-    if cfg.id_field is not None or path.lower().endswith(".gz"):
+    if not _eligible(path, cfg):
         return None
     span = span or Span(path)
     try:
@@ -65,7 +71,62 @@ def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> 
             data = f.read(limit)
     except OSError:
         return None  # the line reader reports it
-    lines = None if len(data) > MAX_BYTES else _lines_if_each_opens_an_object(data)
+    if len(data) > MAX_BYTES:
+        return None
+    return _parse_block(data, cfg, span.name, span.first_line)
+
+
+def read_jsonl_blocks(
+    path: str, cfg: ReaderConfig, span: Span | None = None, block_bytes: int = BLOCK_BYTES
+) -> Iterator[DocumentBatch | Span]:
+    """The file (or span) as batches of about `block_bytes` of whole lines, so memory stays
+    bounded however large the file. Where a block cannot take the fast path (see the module
+    docstring), yields instead the `Span` of the rest of the input, from that block's first
+    line, for the line reader, and stops; the documents (and ids) are the same either way."""
+    span = span or Span(path)
+    if not _eligible(path, cfg):
+        yield span
+        return
+    pos, line, end = span.start, span.first_line, span.end
+    size = block_bytes
+    try:
+        with open(path, "rb") as f:
+            if end is None:
+                end = os.fstat(f.fileno()).st_size
+            while pos < end:
+                f.seek(pos)
+                raw = f.read(min(size, end - pos))
+                if not raw:
+                    break  # the file shrank: the line reader reports what is left
+                cut = len(raw)
+                if pos + len(raw) < end:  # not the last block: end it after its last newline
+                    cut = raw.rfind(b"\n") + 1  # searched from the end: cheap
+                    if cut == 0:  # one line longer than the block
+                        if size >= MAX_BYTES:
+                            break  # the line reader judges it
+                        size *= 2
+                        continue
+                batch = _parse_block(memoryview(raw)[:cut], cfg, span.name, line)
+                if batch is None:
+                    break
+                yield batch
+                pos += cut
+                line += len(batch)
+                size = block_bytes
+    except OSError:
+        pass  # the line reader reports it
+    if end is None or pos < end:
+        yield Span(span.name, pos, span.end, first_line=line)
+
+
+def _eligible(path: str, cfg: ReaderConfig) -> bool:
+    return cfg.id_field is None and not path.lower().endswith(".gz")
+
+
+def _parse_block(data: bytes | memoryview, cfg: ReaderConfig, name: str, first_line: int) -> DocumentBatch | None:
+    """The documents of whole JSONL lines `data` (line `first_line` first) as one batch, or
+    None when the line reader must judge them."""
+    lines = _lines_if_each_opens_an_object(data)
     if lines is None:
         return None  # e.g. a blank line, which the line reader skips: line numbers would shift
     import pyarrow.json as pj
@@ -86,5 +147,5 @@ def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> 
     offsets = offsets.astype(np.int64)
     values = column.buffers()[2]
     body = memoryview(values)[offsets[0] : offsets[-1]] if len(column) else memoryview(b"")
-    ids = [f"{span.name}:{i}" for i in range(span.first_line, span.first_line + len(column))]
+    ids = [f"{name}:{i}" for i in range(first_line, first_line + len(column))]
     return DocumentBatch(ids, body, offsets - offsets[0])

@@ -41,7 +41,7 @@ from bytepatch.errors import OutputError
 from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
 from bytepatch.io.documents import Document
 from bytepatch.io.fs import file_size, is_uri, stamp
-from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_batch
+from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
 from bytepatch.io.sources import STDIN, detect_format
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
@@ -438,13 +438,20 @@ def _digest(value: Any) -> str:
 
 
 def _read_fast(path: str, reader: ReaderConfig, span: Span | None) -> Iterable[Document | DocumentBatch]:
-    """A JSONL file (or split) as one batch when Arrow parses it exactly as the line reader
-    would (see io/jsonl_batch.py), else document by document; the chunks are the same."""
+    """A JSONL file (or split) in batches of lines wherever Arrow parses them exactly as the
+    line reader would (see io/jsonl_batch.py), else document by document; the chunks are
+    the same either way."""
     if path != STDIN and not is_uri(path) and detect_format(path, reader.input_format) == "jsonl":
-        batch = read_jsonl_batch(path, reader, span)
-        if batch is not None:
-            return [batch]
+        return _jsonl_fast(path, reader, span)
     return read_source(path, reader, span)
+
+
+def _jsonl_fast(path: str, reader: ReaderConfig, span: Span | None) -> Iterator[Document | DocumentBatch]:
+    for item in read_jsonl_blocks(path, reader, span):
+        if isinstance(item, Span):  # the rest, from this line on, goes line by line
+            yield from read_source(path, reader, item)
+            return
+        yield item
 
 
 def _counting(

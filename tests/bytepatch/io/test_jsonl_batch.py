@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bytepatch.io import ReaderConfig
 from bytepatch.io.documents import Span
-from bytepatch.io.jsonl_batch import read_jsonl_batch
+from bytepatch.io.jsonl_batch import read_jsonl_batch, read_jsonl_blocks
 from bytepatch.io.text import read_jsonl
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -84,3 +84,43 @@ def test_a_span_reads_its_lines_with_their_numbers(tmp_path: Path):
     data = bytes(batch.data)
     got = [(i, data[a:b]) for i, a, b in zip(batch.ids, batch.offsets[:-1].tolist(), batch.offsets[1:].tolist())]
     assert got == want == [("name:3", b"row 2"), ("name:4", b"row 3"), ("name:5", b"row 4")]
+
+
+def _blocks_docs(path: Path, block_bytes: int, span: Span | None = None):
+    """What the pipeline reads: batches, then (after a declined block) the line reader."""
+    out = []
+    for item in read_jsonl_blocks(str(path), ReaderConfig(), span, block_bytes=block_bytes):
+        if isinstance(item, Span):
+            out += [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig(), item)]
+            break
+        data = bytes(item.data)
+        out += [(i, data[a:b]) for i, a, b in zip(item.ids, item.offsets[:-1].tolist(), item.offsets[1:].tolist())]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(texts, min_size=1, max_size=30),
+    block_bytes=st.integers(1, 200),
+    blank_at=st.one_of(st.none(), st.integers(0, 29)),
+    final_newline=st.booleans(),
+)
+def test_blocks_equal_the_line_reader(tmp_path_factory, rows, block_bytes, blank_at, final_newline):
+    """Any block size (lines longer than a block included), with or without a line the
+    fast path must decline part way: the same documents and ids as line by line."""
+    path = tmp_path_factory.mktemp("j") / "d.jsonl"
+    lines = [json.dumps({"text": t}) for t in rows]
+    if blank_at is not None and blank_at < len(lines):
+        lines.insert(blank_at, "")
+    path.write_bytes(("\n".join(lines) + ("\n" if final_newline else "")).encode())
+    want = [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig())]
+    assert _blocks_docs(path, block_bytes, Span(str(path))) == want
+
+
+def test_blocks_of_a_span_keep_its_line_numbers(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    lines = [json.dumps({"text": f"row {i}"}) + "\n" for i in range(40)]
+    path.write_text("".join(lines))
+    span = Span("name", len("".join(lines[:7])), len("".join(lines[:31])), first_line=8)
+    got = _blocks_docs(path, 50, span)
+    assert got == [(f"name:{i + 1}", f"row {i}".encode()) for i in range(7, 31)]
