@@ -1,7 +1,11 @@
 """Segmentation at scale, side by side in one run: peak memory and worker scaling.
 
-1. Peak RSS of `bytepatch segment` (default entropy patcher and model) on 1 MB and on
-   100 MB of JSONL: streaming means the two stay within 1.5x of each other.
+1. Peak RSS of `bytepatch segment` (default entropy patcher and model) on 1 MB, 100 MB
+   and 300 MB of JSONL. Memory follows the shard size (64 MB by default: its documents,
+   patch lengths and compressed write), not the corpus: 100 MB and 300 MB, both past one
+   shard, must peak within 1.1x of each other. 1 MB vs 100 MB shows the cost of one full
+   shard over the base process (the old 1.5x target; the base shrank to ~220 MB once the
+   model tables were memory-mapped, so one shard's working set now weighs more in it).
 2. Throughput of `bytepatch segment` with --workers 1 and --workers 2 on the same input.
 
     python bench/scale.py [--big-mb 100] [--workers-mb 64]
@@ -54,13 +58,16 @@ def measure(cmd: list[str]) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--big-mb", type=float, default=100.0)
+    parser.add_argument("--huge-mb", type=float, default=300.0)
     parser.add_argument("--workers-mb", type=float, default=64.0)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bytepatch-scale-"))
     try:
         small, big, mid = tmp / "small.jsonl", tmp / "big.jsonl", tmp / "mid.jsonl"
+        huge = tmp / "huge.jsonl"
         make_jsonl(small, 1)
         make_jsonl(big, args.big_mb)
+        make_jsonl(huge, args.huge_mb)
         n_mid = make_jsonl(mid, args.workers_mb)
         seg = [BYTEPATCH, "segment", "-q", "--overwrite"]
         subprocess.run([*seg, str(small), "-o", str(tmp / "warm")], check=True)  # warm Numba's cache
@@ -68,8 +75,14 @@ def main() -> None:
         s_big, rss_big = measure([*seg, str(big), "-o", str(tmp / "o2")])
         print(f"peak RSS, 1 MB input:       {rss_small / 1e3:8.0f} MB  ({s_small:.1f} s)")
         print(f"peak RSS, {args.big_mb:.0f} MB input:     {rss_big / 1e3:8.0f} MB  ({s_big:.1f} s)")
+        s_huge, rss_huge = measure([*seg, str(huge), "-o", str(tmp / "o3")])
+        print(f"peak RSS, {args.huge_mb:.0f} MB input:     {rss_huge / 1e3:8.0f} MB  ({s_huge:.1f} s)")
+        flat = rss_huge / rss_big
+        print(
+            f"{args.huge_mb:.0f} MB vs {args.big_mb:.0f} MB: {flat:.2f}x  [{'ok' if flat <= 1.1 else 'ABOVE 1.1x target'}]"
+        )
         ratio = rss_big / rss_small
-        print(f"ratio: {ratio:.2f}x  [{'ok' if ratio <= 1.5 else 'ABOVE 1.5x target'}]")
+        print(f"{args.big_mb:.0f} MB vs 1 MB: {ratio:.2f}x  [{'ok' if ratio <= 1.5 else 'above the old 1.5x'}]")
         rates = {}
         for w in (1, 2):
             s, _ = measure([*seg, str(mid), "-o", str(tmp / f"w{w}"), "--workers", str(w), "--shard-size-mb", "4"])

@@ -263,7 +263,7 @@ def _run(
     if workers == 1:
         if job.threads > 1:
             writer = ShardWriter(job, on_patched=progress.update, concurrent=True)
-            return _run_threads(todo, writer, job.threads, shards, progress)
+            return _run_pipelined(todo, writer, shards, progress)
         writer = ShardWriter(job, on_patched=progress.update)
         for chunk in todo:
             shards.append(writer(chunk))
@@ -298,27 +298,26 @@ def _run(
     return shards.entries
 
 
-def _run_threads(todo: Iterable[Chunk], writer: ShardWriter, threads: int, shards: _Journal, progress: Progress):
-    """One process, `threads` threads: shards are patched and written on pool threads (the
-    kernels, compression, checksums and file writes release the GIL) while this thread
-    reads the next chunk, and each shard's document groups are spread over the threads
-    too (`ShardWriter`). At most `threads` chunks are in flight (memory), and shards are
-    recorded in input order, as with one thread."""
-    with ThreadPoolExecutor(threads, thread_name_prefix="bytepatch-shard") as pool:
-        pending: collections.deque = collections.deque()
+def _run_pipelined(todo: Iterable[Chunk], writer: ShardWriter, shards: _Journal, progress: Progress):
+    """One process, --threads threads: a shard is patched and written on a pool thread while
+    this thread reads the next chunk, and behind the n-gram model its document groups are
+    spread over the threads (`ShardWriter`). One shard in flight plus the one being read
+    bounds memory at two shards for any thread count; shards are recorded in input order."""
+    with ThreadPoolExecutor(1, thread_name_prefix="bytepatch-shard") as pool:
+        pending = None
         try:
-            for chunk in todo:
-                pending.append(pool.submit(writer, chunk))
-                del chunk
-                while len(pending) >= threads:
-                    shards.append(pending.popleft().result())
+            for chunk in todo:  # reading the next chunk overlaps the pending shard
+                if pending is not None:
+                    shards.append(pending.result())
                     progress.add_written(shards.entries[-1].bytes)
-            while pending:
-                shards.append(pending.popleft().result())
+                pending = pool.submit(writer, chunk)
+                del chunk
+            if pending is not None:
+                shards.append(pending.result())
                 progress.add_written(shards.entries[-1].bytes)
         except BaseException:
-            # Shards already running finish (each is written atomically, but not recorded, so a
-            # resumed run writes them again); the rest never start.
+            # A shard already running finishes (written atomically, but not recorded, so a
+            # resumed run writes it again).
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return shards.entries
