@@ -261,10 +261,9 @@ def _run(
     workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
     todo = _skip_finished(chunks, finished, shards, job.layout, progress)
     if workers == 1:
-        if job.threads > 1:
-            writer = ShardWriter(job, on_patched=progress.update, concurrent=True)
-            return _run_pipelined(todo, writer, shards, progress)
         writer = ShardWriter(job, on_patched=progress.update)
+        if job.threads > 1:
+            return _run_pipelined(todo, writer, shards, progress)
         for chunk in todo:
             shards.append(writer(chunk))
             progress.add_written(shards.entries[-1].bytes)
@@ -302,7 +301,9 @@ def _run_pipelined(todo: Iterable[Chunk], writer: ShardWriter, shards: _Journal,
     """One process, --threads threads: a shard is patched and written on a pool thread while
     this thread reads the next chunk, and behind the n-gram model its document groups are
     spread over the threads (`ShardWriter`). One shard in flight plus the one being read
-    bounds memory at two shards for any thread count; shards are recorded in input order."""
+    bounds memory at two shards for any thread count, and only the pool thread ever calls
+    the kernels (Numba's threading layers are not all safe to enter from two threads at
+    once); shards are recorded in input order."""
     with ThreadPoolExecutor(1, thread_name_prefix="bytepatch-shard") as pool:
         pending = None
         try:

@@ -45,13 +45,8 @@ class ShardJob:
 
 
 class ShardWriter:
-    def __init__(
-        self, job: ShardJob, on_patched: Callable[[int], None] | None = None, concurrent: bool = False
-    ) -> None:
+    def __init__(self, job: ShardJob, on_patched: Callable[[int], None] | None = None) -> None:
         self.job = job
-        # Called from several threads at once (one shard each): every kernel call then stays
-        # on its own thread, since Numba's threading layers are not all safe to re-enter.
-        self.concurrent = concurrent
         self.on_patched = on_patched  # called with the document bytes of each group once patched
         self.patcher: Patcher = job.patcher
         self.model = getattr(job.patcher, "model", None)
@@ -85,9 +80,9 @@ class ShardWriter:
 
         Documents go in groups of about GROUP_BYTES, long ones alone and window by window,
         so the float32 entropies (4 bytes per byte) exist for one group at a time (per
-        thread) and a shard's memory stays near its own size. With `threads` > 1 and
-        kernels that release the GIL, groups are patched on that many threads at once
-        (results kept in order, so the rows never depend on it).
+        thread) and a shard's memory stays near its own size. With `threads` > 1 behind a
+        GIL-free entropy kernel (`_groups_in_threads`), groups are patched on that many
+        threads at once (results kept in order, so the rows never depend on it).
         """
         keep = self.job.save_entropies and self.patcher.needs_entropies
         data = np.frombuffer(chunk.data, dtype=np.uint8)
@@ -97,8 +92,7 @@ class ShardWriter:
             with ThreadPoolExecutor(threads, thread_name_prefix="bytepatch-group") as pool:
                 parts = list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
         else:
-            kernel_threads = 1 if self.concurrent else self.job.threads
-            parts = [self._patch_group(chunk, data, offsets, g, keep, kernel_threads) for g in groups]
+            parts = [self._patch_group(chunk, data, offsets, g, keep, self.job.threads) for g in groups]
         lengths = [p[0] for p in parts]
         counts = [p[1] for p in parts]
         kept = [p[2] for p in parts if p[2] is not None]
