@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import click
 
@@ -81,36 +82,7 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 @click.option("--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001) [default: start a local one].")
 @click.option("--ray-actors", type=click.IntRange(min=1), help="Ray actors patching at once [default: one per CPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-def segment(
-    inputs: tuple[str, ...],
-    output: str,
-    patcher: str,
-    entropy_model: str,
-    device: str,
-    threshold: float | None,
-    threshold_add: float | None,
-    target_patch_size: float | None,
-    stride: int,
-    max_patch_length: int | None,
-    text_field: str,
-    id_field: str | None,
-    doc_per_line: bool,
-    input_format: str,
-    max_document_bytes: int,
-    shard_format: str,
-    shard_size_mb: float,
-    workers: int,
-    threads: int | None,
-    save_entropies: bool,
-    overwrite: bool,
-    resume: bool,
-    num_shards: int | None,
-    shard_index: int | None,
-    engine: str,
-    ray_address: str | None,
-    ray_actors: int | None,
-    quiet: bool,
-) -> None:
+def segment(**options) -> None:
     """Segment INPUT... into patches and write an Arrow dataset to --output.
 
     Inputs are text files (one document each, or one per line with --doc-per-line),
@@ -132,59 +104,75 @@ def segment(
     Several jobs, one dataset (each job takes every K-th split of about --shard-size-mb):
       bytepatch segment corpus/ -o out/ --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
     """
-    reject_inapplicable(click.get_current_context(), patcher)
-    num_jobs, job, dist = _job_split(num_shards, shard_index)
-    if engine != "ray" and (ray_address or ray_actors):
+    args = SegmentArgs(**options)
+    reject_inapplicable(click.get_current_context(), args.patcher)
+    num_jobs, job = _job_split(args.num_shards, args.shard_index)
+    if args.engine != "ray" and (args.ray_address or args.ray_actors):
         raise click.UsageError("--ray-address and --ray-actors need --engine ray")
-    reader = ReaderConfig(text_field, id_field, doc_per_line, input_format, max_document_bytes=max_document_bytes)
+    reader = ReaderConfig(
+        args.text_field,
+        args.id_field,
+        args.doc_per_line,
+        args.input_format,
+        max_document_bytes=args.max_document_bytes,
+    )
     with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
-        manifest, calibrated_for = _segment(
-            inputs,
-            output,
-            patcher,
-            entropy_model,
-            device,
-            threshold,
-            threshold_add,
-            target_patch_size,
-            stride,
-            max_patch_length,
-            shard_format,
-            shard_size_mb,
-            workers,
-            threads,
-            save_entropies,
-            overwrite,
-            resume,
-            quiet,
-            num_jobs,
-            job,
-            dist,
-            reader,
-            (engine, ray_address, ray_actors),
-        )
-    if manifest is None:
-        if not quiet:
-            click.echo(f"{output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
+        manifest, calibrated_for = _segment(args, reader, num_jobs, job)
+    if args.quiet:
         return
-    if not quiet:
-        n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
-        mean = b / p if p else 0.0
+    if manifest is None:
+        click.echo(f"{args.output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
+        return
+    n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
+    mean = b / p if p else 0.0
+    shards = len(manifest["shards"])
+    click.echo(
+        f"{args.output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), {shards} shard(s)",
+        err=True,
+    )
+    if args.workers > shards:
         click.echo(
-            f"{output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), "
-            f"{len(manifest['shards'])} shard(s)",
+            f"note: {shards} shard(s) for --workers {args.workers}: a worker patches one shard at a time, so only "
+            f"{shards} could run; use --threads, or a smaller --shard-size-mb to split the input",
             err=True,
         )
-        if workers > len(manifest["shards"]):
-            click.echo(
-                f"note: {len(manifest['shards'])} shard(s) for --workers {workers}: a worker patches one "
-                f"shard at a time, so only {len(manifest['shards'])} could run; use --threads, or a smaller "
-                "--shard-size-mb to split the input",
-                err=True,
-            )
-        hint = calibration_hint(mean, calibrated_for)
-        if hint:
-            click.echo(hint, err=True)
+    hint = calibration_hint(mean, calibrated_for)
+    if hint:
+        click.echo(hint, err=True)
+
+
+@dataclass(frozen=True)
+class SegmentArgs:
+    """The options of `segment`, as click parses them (one field per option)."""
+
+    inputs: tuple[str, ...]
+    output: str
+    patcher: str
+    entropy_model: str
+    device: str
+    threshold: float | None
+    threshold_add: float | None
+    target_patch_size: float | None
+    stride: int
+    max_patch_length: int | None
+    text_field: str
+    id_field: str | None
+    doc_per_line: bool
+    input_format: str
+    max_document_bytes: int
+    shard_format: str
+    shard_size_mb: float
+    workers: int
+    threads: int | None
+    save_entropies: bool
+    overwrite: bool
+    resume: bool
+    num_shards: int | None
+    shard_index: int | None
+    engine: str
+    ray_address: str | None
+    ray_actors: int | None
+    quiet: bool
 
 
 FAR = 0.15  # relative distance from the model's calibration target that earns a hint
@@ -214,134 +202,81 @@ def _calibration_target(model: object) -> float | None:
     return None
 
 
-def _segment(
-    inputs,
-    output,
-    patcher,
-    entropy_model,
-    device,
-    threshold,
-    threshold_add,
-    target_patch_size,
-    stride,
-    max_patch_length,
-    shard_format,
-    shard_size_mb,
-    workers,
-    threads,
-    save_entropies,
-    overwrite,
-    resume,
-    quiet,
-    num_jobs,
-    job,
-    dist,
-    reader,
-    engine=("local", None, None),
-):
-    """Run the segmentation; bad input and output errors become one-line click errors."""
+def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
+    """Run the segmentation: (manifest, the mean patch size the default threshold was
+    calibrated for, if it is in use). Bad input and output errors become one-line click errors."""
     try:
+        if args.save_entropies and args.patcher != "entropy":
+            raise click.UsageError("--save-entropies needs --patcher entropy")
         built = patcher_from_options(
-            patcher,
-            entropy_model,
-            threshold,
-            threshold_add,
-            target_patch_size,
-            stride,
-            max_patch_length,
-            inputs,
+            args.patcher,
+            args.entropy_model,
+            args.threshold,
+            args.threshold_add,
+            args.target_patch_size,
+            args.stride,
+            args.max_patch_length,
+            args.inputs,
             reader,
-            device,
+            args.device,
         )
-        if threshold is not None and threshold <= 0:  # legal, but almost surely a mistake
+        if args.threshold is not None and args.threshold <= 0:  # legal, but almost surely a mistake
             click.echo(
-                f"warning: --threshold {threshold:g} makes every byte a patch (entropies are never negative; "
+                f"warning: --threshold {args.threshold:g} makes every byte a patch (entropies are never negative; "
                 "thresholds are in nats, typically 1 to 3)",
                 err=True,
             )
-        if engine[0] == "ray":
-            manifest = _segment_on_ray(
-                inputs,
-                output,
-                built,
-                reader,
-                shard_format,
-                shard_size_mb,
-                save_entropies,
-                overwrite,
-                resume,
-                quiet,
-                num_jobs,
-                patcher,
-                engine,
-            )
-            return manifest, None
-        workers = _cap_workers(workers, quiet)
-        uses_default = (
-            patcher == "entropy" and threshold is None and threshold_add is None and target_patch_size is None
-        )
+        if args.engine == "ray":
+            return _segment_on_ray(args, built, reader, num_jobs), None
+        workers = _cap_workers(args.workers, args.quiet)
+        uses_default = args.patcher == "entropy" and args.threshold is None and args.threshold_add is None
+        uses_default = uses_default and args.target_patch_size is None
         calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
-        if save_entropies and patcher != "entropy":
-            raise click.UsageError("--save-entropies needs --patcher entropy")
         options = SegmentOptions(
-            shard_format,
-            shard_size_mb,
+            args.shard_format,
+            args.shard_size_mb,
             workers,
-            overwrite,
-            resume,
-            save_entropies,
-            show_progress=not quiet,
+            args.overwrite,
+            args.resume,
+            args.save_entropies,
+            show_progress=not args.quiet,
             calibration=built.calibration,
             num_jobs=num_jobs,
             job=job,
-            merge=dist is None,
-            threads=threads or _default_threads(workers),
+            threads=args.threads or _default_threads(workers),
         )
-        manifest = segment_corpus(inputs, output, built.patcher, reader, options, built.entropy_model)
-        if dist is not None:
-            manifest = dist.finish(output, options)
+        manifest = segment_corpus(args.inputs, args.output, built.patcher, reader, options, built.entropy_model)
     except (InputError, OutputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
-        raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from exc
+        raise click.ClickException(f"{exc.filename or args.output}: {exc.strerror or exc}") from exc
     return manifest, calibrated_for
 
 
-def _segment_on_ray(
-    inputs,
-    output,
-    built,
-    reader,
-    shard_format,
-    shard_size_mb,
-    save_entropies,
-    overwrite,
-    resume,
-    quiet,
-    num_jobs,
-    patcher,
-    engine,
-):
+def _segment_on_ray(args: SegmentArgs, built, reader: ReaderConfig, num_jobs: int):
     from bytepatch.segment.ray_engine import RayOptions, segment_with_ray
 
-    if save_entropies and patcher != "entropy":
-        raise click.UsageError("--save-entropies needs --patcher entropy")
     if num_jobs != 1:
         raise click.UsageError("--engine ray splits the work itself; drop --num-shards/--shard-index")
-    _, address, actors = engine
     options = SegmentOptions(
-        shard_format,
-        shard_size_mb,
+        args.shard_format,
+        args.shard_size_mb,
         1,
-        overwrite,
-        resume,
-        save_entropies,
-        show_progress=not quiet,
+        args.overwrite,
+        args.resume,
+        args.save_entropies,
+        show_progress=not args.quiet,
         calibration=built.calibration,
         threads=1,
     )
     return segment_with_ray(
-        inputs, output, built.patcher, reader, options, built.entropy_model, RayOptions(address, actors)
+        args.inputs,
+        args.output,
+        built.patcher,
+        reader,
+        options,
+        built.entropy_model,
+        RayOptions(args.ray_address, args.ray_actors),
     )
 
 
@@ -362,19 +297,19 @@ def _default_threads(workers: int) -> int:
     return max(1, available_cpus() // workers)
 
 
-def _job_split(num_shards: int | None, shard_index: int | None):
-    """(number of jobs, this job, None) for this run. The third slot held a torchrun
-    coordinator: segmenting under torchrun is retired (docs/cluster.md says what replaces
-    it), and a run under it is refused rather than have every rank write the whole corpus."""
+def _job_split(num_shards: int | None, shard_index: int | None) -> tuple[int, int]:
+    """(number of jobs, this job) for this run. Segmenting under torchrun is retired
+    (docs/cluster.md says what replaces it): a run under it is refused rather than have
+    every rank write the whole corpus."""
     if (num_shards is None) != (shard_index is None):
         raise click.UsageError("--num-shards and --shard-index go together")
     if num_shards is not None:
         if shard_index >= num_shards:
             raise click.UsageError(f"--shard-index must be below --num-shards ({num_shards}), got {shard_index}")
-        return num_shards, shard_index, None
+        return num_shards, shard_index
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ:
         raise click.UsageError(
             "segment no longer runs under torchrun: use --engine ray for a cluster, or "
             "--num-shards K --shard-index I for a scheduler's job array (docs/cluster.md)"
         )
-    return 1, 0, None
+    return 1, 0
