@@ -30,6 +30,7 @@ from bytepatch.io.documents import ReaderConfig, Span
 
 MAX_BYTES = 1 << 30  # read_jsonl_batch holds a whole span; a longer line than this goes line by line
 BLOCK_BYTES = 32 << 20  # read_jsonl_blocks parses this much at a time: memory is bounded, not the file size
+PARSE_BLOCK_BYTES = 8 << 20  # pyarrow.json's unit of (threaded) parsing
 _OPEN_BRACE = ord("{")
 
 
@@ -45,17 +46,19 @@ class DocumentBatch:
         return len(self.ids)
 
 
-def _lines_if_each_opens_an_object(data: bytes) -> int | None:
-    """The number of lines when every line's first byte is `{` (no blank or indented
-    line), else None; one pass over the newlines serves both."""
-    if not data:
+def _line_stats(data: bytes | memoryview) -> tuple[int, int] | None:
+    """(number of lines, longest line in bytes) when every line's first byte is `{` (no
+    blank or indented line), else None; one pass over the newlines serves all three."""
+    if not len(data):
         return None
     raw = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(raw == 10)
     starts = newlines[newlines < len(raw) - 1] + 1  # bytes after a newline (not after the final one)
     if raw[0] != _OPEN_BRACE or not np.all(raw[starts] == _OPEN_BRACE):
         return None
-    return len(newlines) + (0 if raw[-1] == 10 else 1)
+    ends = np.append(newlines, len(raw)) if raw[-1] != 10 else newlines
+    longest = int(np.max(np.diff(ends, prepend=-1))) if len(ends) else len(raw)
+    return len(newlines) + (0 if raw[-1] == 10 else 1), longest
 
 
 def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> DocumentBatch | None:
@@ -126,15 +129,20 @@ def _eligible(path: str, cfg: ReaderConfig) -> bool:
 def _parse_block(data: bytes | memoryview, cfg: ReaderConfig, name: str, first_line: int) -> DocumentBatch | None:
     """The documents of whole JSONL lines `data` (line `first_line` first) as one batch, or
     None when the line reader must judge them."""
-    lines = _lines_if_each_opens_an_object(data)
-    if lines is None:
+    stats = _line_stats(data)
+    if stats is None:
         return None  # e.g. a blank line, which the line reader skips: line numbers would shift
+    lines, longest = stats
     import pyarrow.json as pj
 
     schema = pa.schema([pa.field(cfg.text_field, pa.string())])
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
-        table = pj.read_json(pa.BufferReader(data), parse_options=options)
+        # 8 MB parse blocks rather than Arrow's 1 MB: a quarter less CPU and wall on 24 MB of
+        # paragraphs (fewer chunks to stitch), still several blocks to parse on threads. Arrow
+        # refuses a line longer than a block, so a block always holds the longest line.
+        read = pj.ReadOptions(block_size=max(PARSE_BLOCK_BYTES, longest + 1))
+        table = pj.read_json(pa.BufferReader(data), read_options=read, parse_options=options)
         column = table.column(cfg.text_field).combine_chunks()
         column.validate(full=True)  # UTF-8: Arrow's parser does not check it
     except (pa.ArrowException, ValueError):

@@ -124,3 +124,13 @@ def test_blocks_of_a_span_keep_its_line_numbers(tmp_path: Path):
     span = Span("name", len("".join(lines[:7])), len("".join(lines[:31])), first_line=8)
     got = _blocks_docs(path, 50, span)
     assert got == [(f"name:{i + 1}", f"row {i}".encode()) for i in range(7, 31)]
+
+
+def test_lines_longer_than_a_parse_block_stay_on_the_fast_path(tmp_path: Path, monkeypatch):
+    """Arrow refuses a line longer than its parse block: the block grows to the longest line."""
+    monkeypatch.setattr("bytepatch.io.jsonl_batch.PARSE_BLOCK_BYTES", 64)
+    path = tmp_path / "d.jsonl"
+    lines = [json.dumps({"text": "x" * n}) for n in (10, 300, 5, 1000)]
+    path.write_text("\n".join(lines) + "\n")
+    want = [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig())]
+    assert _batch_docs(path) == want  # not None: no fallback to the line reader
