@@ -116,7 +116,8 @@ def _identity(path: str) -> tuple[int, int] | str:
 def _id_name(path: str, root: str | None) -> str:
     if root is None:
         return os.path.basename(path)
-    return Path(os.path.relpath(path, root)).as_posix()
+    relative = os.path.relpath(path, root)
+    return relative if os.sep == "/" else relative.replace(os.sep, "/")
 
 
 def _glob_root(pattern: str) -> str:
@@ -225,7 +226,7 @@ def detect_format(path: str, forced: str = "auto") -> str:
         return forced
     if path == STDIN:
         return "text"
-    name = Path(path).name.lower()
+    name = os.path.basename(path).lower()  # not pathlib: called per file, thousands of times
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
         return "jsonl"
     if name.endswith(".parquet"):
