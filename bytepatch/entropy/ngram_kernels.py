@@ -473,41 +473,27 @@ def ngram_entropies_into(
     values do not depend on the number of threads or on how the tasks were cut.
     """
     for k in numba.prange(task_lo.shape[0]):
-        if task_doc[k] >= 0:
-            _entropy_range(
-                data,
-                task_doc[k],
-                task_lo[k],
-                task_hi[k],
-                order,
-                base,
-                base_sum_plogp,
-                slots,
-                pair_meta,
-                stream_prob,
-                stream_byte,
-                entropy,
-                surprisal,
-            )
-        else:
-            d = -1 - task_doc[k]
-            while offsets[d] < task_hi[k]:
-                _entropy_range(
-                    data,
-                    offsets[d],
-                    offsets[d],
-                    offsets[d + 1],
-                    order,
-                    base,
-                    base_sum_plogp,
-                    slots,
-                    pair_meta,
-                    stream_prob,
-                    stream_byte,
-                    entropy,
-                    surprisal,
-                )
-                d += 1
+        _entropy_task(
+            data, offsets, task_doc[k], task_lo[k], task_hi[k], order, base, base_sum_plogp, slots, pair_meta,
+            stream_prob, stream_byte, entropy, surprisal,
+        )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _entropy_task(
+    data, offsets, doc, lo, hi, order, base, base_sum_plogp, slots, pair_meta, stream_prob, stream_byte, entropy,
+    surprisal,
+) -> None:  # fmt: skip
+    """One task of `entropy_tasks`: a range of one long document, or whole short documents."""
+    tables = (order, base, base_sum_plogp, slots, pair_meta, stream_prob, stream_byte, entropy, surprisal)
+    if doc >= 0:
+        _entropy_range(data, doc, lo, hi, *tables)
+        return
+    d = -1 - doc  # whole short documents from d on
+    while offsets[d] < hi:
+        start, end = offsets[d], offsets[d + 1]
+        _entropy_range(data, start, start, end, *tables)
+        d += 1
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -720,27 +706,8 @@ def ngram_entropies(
     if total == 0:
         return entropy, surprisal
     task_doc, lo, hi = entropy_tasks(offsets, task_bytes)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, len(lo))))
-    try:
-        ngram_entropies_into(
-            data,
-            offsets,
-            task_doc,
-            lo,
-            hi,
-            order,
-            base,
-            base_sum_plogp,
-            slots,
-            pair_meta,
-            stream_prob,
-            stream_byte,
-            entropy,
-            surprisal,
-        )
-    finally:
-        numba.set_num_threads(previous)
+    tables = (order, base, base_sum_plogp, slots, pair_meta, stream_prob, stream_byte)
+    _on_threads(ngram_entropies_into, (data, offsets, task_doc, lo, hi, *tables, entropy, surprisal), threads, len(lo))
     return entropy, surprisal
 
 
@@ -1011,13 +978,19 @@ def ngram_entropies_only(
     if threads <= 1 or len(lo) <= 1:
         ngram_entropies_only_serial(*args)
         return entropy
+    _on_threads(ngram_entropies_only_into, args, threads, len(lo))
+    return entropy
+
+
+def _on_threads(kernel, args: tuple, threads: int, n_tasks: int) -> None:
+    """Run a `prange` kernel on min(threads, tasks, Numba's pool) threads, then restore
+    the previous setting (it is per calling thread, but callers may share one)."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, len(lo))))
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, n_tasks)))
     try:
-        ngram_entropies_only_into(*args)
+        kernel(*args)
     finally:
         numba.set_num_threads(previous)
-    return entropy
 
 
 def context_entropies_py(
