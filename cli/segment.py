@@ -232,19 +232,8 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
         uses_default = args.patcher == "entropy" and args.threshold is None and args.threshold_add is None
         uses_default = uses_default and args.target_patch_size is None
         calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
-        options = SegmentOptions(
-            args.shard_format,
-            args.shard_size_mb,
-            workers,
-            args.overwrite,
-            args.resume,
-            args.save_entropies,
-            show_progress=not args.quiet,
-            calibration=built.calibration,
-            num_jobs=num_jobs,
-            job=job,
-            threads=args.threads or _default_threads(workers),
-        )
+        threads = args.threads or _default_threads(workers)
+        options = _segment_options(args, built, workers, threads, num_jobs=num_jobs, job=job)
         manifest = segment_corpus(args.inputs, args.output, built.patcher, reader, options, built.entropy_model)
     except (InputError, OutputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -258,17 +247,7 @@ def _segment_on_ray(args: SegmentArgs, built, reader: ReaderConfig, num_jobs: in
 
     if num_jobs != 1:
         raise click.UsageError("--engine ray splits the work itself; drop --num-shards/--shard-index")
-    options = SegmentOptions(
-        args.shard_format,
-        args.shard_size_mb,
-        1,
-        args.overwrite,
-        args.resume,
-        args.save_entropies,
-        show_progress=not args.quiet,
-        calibration=built.calibration,
-        threads=1,
-    )
+    options = _segment_options(args, built, workers=1, threads=1)
     return segment_with_ray(
         args.inputs,
         args.output,
@@ -277,6 +256,25 @@ def _segment_on_ray(args: SegmentArgs, built, reader: ReaderConfig, num_jobs: in
         options,
         built.entropy_model,
         RayOptions(args.ray_address, args.ray_actors),
+    )
+
+
+def _segment_options(
+    args: SegmentArgs, built, workers: int, threads: int, num_jobs: int = 1, job: int = 0
+) -> SegmentOptions:
+    """The library's options for this command line."""
+    return SegmentOptions(
+        args.shard_format,
+        args.shard_size_mb,
+        workers,
+        args.overwrite,
+        args.resume,
+        args.save_entropies,
+        show_progress=not args.quiet,
+        calibration=built.calibration,
+        num_jobs=num_jobs,
+        job=job,
+        threads=threads,
     )
 
 
