@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from bytepatch.io.documents import ReaderConfig, Span
 
-MAX_BYTES = 1 << 30  # read_jsonl_batch holds a whole span; a longer line than this goes line by line
+MAX_BYTES = 1 << 30  # a line longer than this goes to the line reader (a block never grows past it)
 BLOCK_BYTES = 32 << 20  # read_jsonl_blocks parses this much at a time: memory is bounded, not the file size
 PARSE_BLOCK_BYTES = 8 << 20  # pyarrow.json's unit of (threaded) parsing
 _OPEN_BRACE = ord("{")
@@ -59,24 +59,6 @@ def _line_stats(data: bytes | memoryview) -> tuple[int, int] | None:
     ends = np.append(newlines, len(raw)) if raw[-1] != 10 else newlines
     longest = int(np.max(np.diff(ends, prepend=-1))) if len(ends) else len(raw)
     return len(newlines) + (0 if raw[-1] == 10 else 1), longest
-
-
-def read_jsonl_batch(path: str, cfg: ReaderConfig, span: Span | None = None) -> DocumentBatch | None:
-    """The documents of the file (or of the byte range `span` names, which starts and ends
-    at line starts) as one batch, or None when the line reader must handle them."""
-    if not _eligible(path, cfg):
-        return None
-    span = span or Span(path)
-    try:
-        with open(path, "rb") as f:
-            f.seek(span.start)
-            limit = MAX_BYTES + 1 if span.end is None else min(MAX_BYTES + 1, span.end - span.start)
-            data = f.read(limit)
-    except OSError:
-        return None  # the line reader reports it
-    if len(data) > MAX_BYTES:
-        return None
-    return _parse_block(data, cfg, span.name, span.first_line)
 
 
 def read_jsonl_blocks(
