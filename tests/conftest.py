@@ -1,4 +1,4 @@
-"""Shared test fixtures: paths to the golden reference data and small corpora."""
+"""Shared test fixtures: the golden reference data, the sample corpus as a dataset, one torch thread."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The shared helper modules assert too: show the compared values when they fail.
+pytest.register_assert_rewrite("tests.tiny_runs", "tests.torchrun")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -33,3 +36,32 @@ def golden() -> dict:
         "starts": col("start")[1 : n + 1].astype(np.uint8),  # token position t+1 = byte t
         "patch": col("patch"),
     }
+
+
+@pytest.fixture(scope="session")
+def sample_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's sample corpus (examples/sample) segmented with space patches; read only."""
+    from click.testing import CliRunner
+
+    from bytepatch.cli.main import cli
+
+    out = tmp_path_factory.mktemp("train-data") / "space"
+    args = ["segment", str(REPO / "examples" / "sample"), "-o", str(out), "--patcher", "space", "-q"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module (use with `pytest.mark.usefixtures`), restored afterwards.
+
+    Batch-1 generation and stepping are chains of tiny matmuls: extra threads only add
+    synchronisation (20x slower on a loaded 2-core machine). Other tests keep their threads.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

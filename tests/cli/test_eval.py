@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset
+from tests.tiny_runs import train_tiny
 
 # Trains a model in a module-scoped fixture: the whole module is in the slow tier.
 pytestmark = pytest.mark.slow
@@ -22,39 +23,14 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def train_tiny(data: Path, run: Path, steps: int, batch_size: int, seq_len: int) -> None:
-    result = invoke(
-        "train",
-        str(data),
-        "-o",
-        str(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        str(steps),
-        "--batch-size",
-        str(batch_size),
-        "--seq-len",
-        str(seq_len),
-        "--device",
-        "cpu",
-        "train.eval_batches=1",
-    )
-    assert result.exit_code == 0, result.output
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def trained(tmp_path_factory: pytest.TempPathFactory, sample_dataset: Path) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("cli-eval")
-    data = tmp / "space"
-    assert (
-        invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
-    )
     small = tmp / "small"  # what is evaluated: 19 short documents, so the tests stay fast
     args = ("segment", str(REPO / "examples" / "sample" / "multilingual.txt"), "-o", str(small), "--doc-per-line")
     assert invoke(*args, "--patcher", "space", "-q").exit_code == 0
     run = tmp / "run"
-    train_tiny(data, run, steps=3, batch_size=2, seq_len=64)
+    train_tiny(sample_dataset, run, steps=3, batch_size=2, seq_len=64)
     return run, small
 
 

@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import sysconfig
 from pathlib import Path
 
 import pytest
-import torch
-from click.testing import CliRunner
 
-from bytepatch.cli.main import cli
 from bytepatch.entropy import NgramConfig, NgramModel
+from tests.tiny_runs import JSON_DECODER, invoke, train_tiny
 
-TRAIN = [
-    "--preset",
-    "tiny",
-    "--steps",
-    "3",
-    "--batch-size",
-    "2",
-    "--seq-len",
-    "64",
-    "--device",
-    "cpu",
-    "train.eval_batches=1",
-    "train.log_every=1",
-]
-
-
-def invoke(*args: str, ok: bool = True):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Batch-1 generation is a chain of tiny matmuls: one thread is fastest (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Batch-1 generation is a chain of tiny matmuls: one thread is fastest (restored after).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     """Real text, one document per line: Python's json decoder source (~350 lines)."""
-    source = Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py"
     path = tmp_path_factory.mktemp("corpus") / "decoder.txt"
-    path.write_bytes(source.read_bytes())
+    path.write_bytes(JSON_DECODER.read_bytes())
     return path
 
 
@@ -58,8 +26,8 @@ def runs(corpus, tmp_path_factory) -> dict[str, Path]:
     """A BLT trained on entropy patches (the shipped default model) and a byte baseline."""
     root = tmp_path_factory.mktemp("runs")
     invoke("segment", str(corpus), "-o", str(root / "data"), "--doc-per-line", "--max-patch-length", "8", "--quiet")
-    invoke("train", str(root / "data"), "-o", str(root / "blt"), *TRAIN)
-    invoke("train", str(root / "data"), "-o", str(root / "baseline"), "--model", "baseline", *TRAIN)
+    train_tiny(root / "data", root / "blt", "train.log_every=1")
+    train_tiny(root / "data", root / "baseline", "--model", "baseline", "train.log_every=1")
     return {"blt": root / "blt", "baseline": root / "baseline"}
 
 

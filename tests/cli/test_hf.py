@@ -4,18 +4,17 @@ eval, generate, train --init, and `bytepatch convert` both ways (tiny random che
 from __future__ import annotations
 
 import json
-import sysconfig
 from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from bytepatch.cli.main import cli
 from bytepatch.models.hf import load_blt, load_patcher
 from tests.models.hf.tiny import save_hf
+from tests.tiny_runs import JSON_DECODER, invoke, train_tiny
 
 transformers = pytest.importorskip("transformers")
+pytestmark = pytest.mark.usefixtures("one_thread")
 TRAIN = [
     "--steps",
     "5",
@@ -31,29 +30,13 @@ TRAIN = [
 ]
 
 
-def invoke(*args: str, ok: bool = True):
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict[str, Path]:
     """A tiny random BltForCausalLM (with patcher), a corpus, and the corpus patched by that patcher."""
     root = tmp_path_factory.mktemp("hf")
     save_hf(root / "blt", seed=31)
-    source = Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py"
     corpus = root / "decoder.txt"
-    corpus.write_bytes(source.read_bytes()[:6000])
+    corpus.write_bytes(JSON_DECODER.read_bytes()[:6000])
     invoke(
         "segment",
         str(corpus),
@@ -135,7 +118,7 @@ def test_train_init_refuses_data_patched_otherwise(setup, tmp_path):
 def test_convert_refuses_clearly(setup, tmp_path):
     # a bytepatch BLT with the default (strict) alignment has no transformers equivalent
     invoke("segment", str(setup["corpus"]), "-o", str(tmp_path / "space"), "--doc-per-line", "--patcher", "space", "-q")
-    invoke("train", str(tmp_path / "space"), "-o", str(tmp_path / "strict"), "--preset", "tiny", *TRAIN)
+    train_tiny(tmp_path / "space", tmp_path / "strict", "train.log_every=1", "train.eval_every=5", steps=5)
     result = invoke("convert", str(tmp_path / "strict"), "-o", str(tmp_path / "out"), ok=False)
     assert result.exit_code != 0 and "decoder_alignment='strict'" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from bytepatch.cli.main import cli
 from bytepatch.models.train.state import safe_torch_load
 
-REPO = Path(__file__).resolve().parents[2]
 FAST = [
     "--preset",
     "tiny",
@@ -34,22 +33,14 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cli-train") / "space"
-    result = invoke("segment", str(REPO / "examples" / "sample"), "-o", str(out), "--patcher", "space", "-q")
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.slow
-def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
+def test_train_end_to_end_loss_goes_down(tmp_path: Path, sample_dataset: Path):
     run = tmp_path / "run"
-    result = invoke("train", str(dataset), "-o", str(run), "--steps", "16", "--lr", "3e-3", *FAST)
+    result = invoke("train", str(sample_dataset), "-o", str(run), "--steps", "16", "--lr", "3e-3", *FAST)
     assert result.exit_code == 0, result.output
     assert "held-out" in result.output and "bytes/s" in result.output and "FLOP/s" in result.output
     steps = [r for r in records(run) if "loss" in r]
@@ -61,7 +52,7 @@ def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
     saved = json.loads((run / "config.json").read_text())
     assert saved["model_type"] == "blt" and saved["train"]["steps"] == 16 and saved["train"]["seq_len"] == 64
     # config.json is a valid --config; resuming picks it up without repeating the flags.
-    more = invoke("train", str(dataset), "-o", str(run), "--resume", "--steps", "18")
+    more = invoke("train", str(sample_dataset), "-o", str(run), "--resume", "--steps", "18")
     assert more.exit_code == 0, more.output
     assert "resumed from" in more.output and records(run)[-1]["step"] == 18
     # `bytepatch report` draws this run's curves from its log
@@ -83,8 +74,8 @@ def test_train_end_to_end_loss_goes_down(tmp_path: Path, dataset: Path):
 
 
 @pytest.mark.slow
-def test_stop_and_resume_from_the_cli(tmp_path: Path, dataset: Path):
-    args = [str(dataset), "--steps", "4", *FAST]
+def test_stop_and_resume_from_the_cli(tmp_path: Path, sample_dataset: Path):
+    args = [str(sample_dataset), "--steps", "4", *FAST]
     assert invoke("train", *args, "-o", str(tmp_path / "a")).exit_code == 0
     assert invoke("train", *args, "-o", str(tmp_path / "b"), "--stop-at", "2").exit_code == 0
     assert invoke("train", *args, "-o", str(tmp_path / "b"), "--resume").exit_code == 0
@@ -92,25 +83,24 @@ def test_stop_and_resume_from_the_cli(tmp_path: Path, dataset: Path):
     assert loss(tmp_path / "a") == loss(tmp_path / "b")
 
 
-def test_user_errors_are_clear(tmp_path: Path, dataset: Path):
-    bad = invoke("train", str(dataset), "-o", str(tmp_path / "x"), "--steps", "1", "encoder.dimm=3")
+def test_user_errors_are_clear(tmp_path: Path, sample_dataset: Path):
+    bad = invoke("train", str(sample_dataset), "-o", str(tmp_path / "x"), "--steps", "1", "encoder.dimm=3")
     assert bad.exit_code != 0 and "unknown key 'encoder.dimm'" in bad.output
     missing = invoke("train", str(tmp_path / "nope"), "-o", str(tmp_path / "y"), "--steps", "1")
     assert missing.exit_code != 0 and "not a bytepatch dataset" in missing.output
-    both = invoke("train", str(dataset), "-o", str(tmp_path / "z"), "--preset", "tiny", "--config", "c.json")
+    both = invoke("train", str(sample_dataset), "-o", str(tmp_path / "z"), "--preset", "tiny", "--config", "c.json")
     assert both.exit_code != 0
 
 
-def test_baseline_model_flag(tmp_path: Path, dataset: Path):
-    result = invoke(
-        "train", str(dataset), "-o", str(tmp_path / "b"), "--model", "baseline", "--steps", "2", *FAST, "n_layers=1"
-    )
+def test_baseline_model_flag(tmp_path: Path, sample_dataset: Path):
+    args = ["--model", "baseline", "--steps", "2", *FAST, "n_layers=1"]
+    result = invoke("train", str(sample_dataset), "-o", str(tmp_path / "b"), *args)
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["n_layers"] == 1
 
 
 @pytest.mark.slow
-def test_torchrun_two_gloo_ranks(tmp_path: Path, dataset: Path):
+def test_torchrun_two_gloo_ranks(tmp_path: Path, sample_dataset: Path):
     run = tmp_path / "ddp"
     cmd = [
         sys.executable,
@@ -122,7 +112,7 @@ def test_torchrun_two_gloo_ranks(tmp_path: Path, dataset: Path):
         "-m",
         "bytepatch.cli.main",
         "train",
-        str(dataset),
+        str(sample_dataset),
         "-o",
         str(run),
         "--steps",
@@ -145,19 +135,19 @@ def _no_traceback(result) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
 
 
-def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path, dataset: Path, monkeypatch):
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path, sample_dataset: Path, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    args = ["train", str(dataset), "-o", str(tmp_path / "r"), "--steps", "1", *FAST, "--device", "cuda"]
+    args = ["train", str(sample_dataset), "-o", str(tmp_path / "r"), "--steps", "1", *FAST, "--device", "cuda"]
     result = CliRunner().invoke(cli, args)
     _no_traceback(result)
     assert "cannot start training on device 'cuda'" in result.output and "no CUDA device" in result.output
 
 
-def test_batch_size_and_seq_len_are_checked_at_parse_time(tmp_path: Path, dataset: Path):
+def test_batch_size_and_seq_len_are_checked_at_parse_time(tmp_path: Path, sample_dataset: Path):
     for flag, value in (("--batch-size", "0"), ("--seq-len", "1"), ("--steps", "0")):
-        result = CliRunner().invoke(cli, ["train", str(dataset), "-o", str(tmp_path / "r"), *FAST, flag, value])
+        result = CliRunner().invoke(cli, ["train", str(sample_dataset), "-o", str(tmp_path / "r"), *FAST, flag, value])
         assert result.exit_code == 2 and "Invalid value" in result.output
 
 
@@ -195,8 +185,8 @@ def _damaged_copy(dataset: Path, tmp_path: Path, damage: str) -> tuple[Path, Pat
 
 
 @pytest.mark.parametrize("damage", ["truncate", "patch_lengths"])
-def test_damaged_data_is_a_clear_error_naming_the_shard(tmp_path: Path, dataset: Path, damage: str):
-    copy, shard = _damaged_copy(dataset, tmp_path, damage)
+def test_damaged_data_is_a_clear_error_naming_the_shard(tmp_path: Path, sample_dataset: Path, damage: str):
+    copy, shard = _damaged_copy(sample_dataset, tmp_path, damage)
     result = CliRunner().invoke(cli, ["train", str(copy), "-o", str(tmp_path / "r"), "--steps", "2", *FAST])
     _no_traceback(result)
     assert str(shard) in result.output

@@ -23,14 +23,8 @@ from bytepatch.patchers import patcher_from_dict
 TEXT = (Path(__file__).resolve().parents[3] / "models" / "blt" / "model.py").read_bytes()  # real text, fixed
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Batch-1 stepping is a chain of tiny matmuls: extra threads only add synchronisation
-    (20x slower on a loaded 2-core machine). Restored afterwards: other tests keep theirs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Batch-1 stepping is a chain of tiny matmuls: one torch thread (tests/conftest.py; restored afterwards).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,27 +1,13 @@
-"""A small real dataset (the repository's sample corpus, space patches) and a fast tiny run config."""
+"""A fast tiny run config (the data, `sample_dataset`, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from bytepatch.cli.main import cli
 from bytepatch.models import PRESETS
 from bytepatch.models.train import RunConfig, TrainConfig
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="session")
-def sample_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("train-data") / "space"
-    args = ["segment", str(REPO / "examples" / "sample"), "-o", str(out), "--patcher", "space", "-q"]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return out
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
 from bytepatch.models.files import CHECKSUM_KEY, atomic_torch_save, safe_torch_load
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.tiny_runs import train_tiny
 
 
 def invoke(*args: str):
@@ -22,32 +21,9 @@ def invoke(*args: str):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path]:
-    tmp = tmp_path_factory.mktemp("ckpt")
-    data = tmp / "data"
-    assert (
-        invoke("segment", str(REPO / "examples" / "sample"), "-o", str(data), "--patcher", "space", "-q").exit_code == 0
-    )
-    run = tmp / "run"
-    result = invoke(
-        "train",
-        str(data),
-        "-o",
-        str(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--seq-len",
-        "32",
-        "--device",
-        "cpu",
-        "train.eval_batches=1",
-    )
-    assert result.exit_code == 0, result.output
-    return run, data
+def trained(tmp_path_factory, sample_dataset: Path) -> tuple[Path, Path]:
+    run = train_tiny(sample_dataset, tmp_path_factory.mktemp("ckpt") / "run", steps=2, seq_len=32)
+    return run, sample_dataset
 
 
 @pytest.fixture
