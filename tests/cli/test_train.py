@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
 from bytepatch.models.train.state import safe_torch_load
+from tests.torchrun import torchrun
 
 FAST = [
     "--preset",
@@ -102,26 +100,7 @@ def test_baseline_model_flag(tmp_path: Path, sample_dataset: Path):
 @pytest.mark.slow
 def test_torchrun_two_gloo_ranks(tmp_path: Path, sample_dataset: Path):
     run = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "bytepatch.cli.main",
-        "train",
-        str(sample_dataset),
-        "-o",
-        str(run),
-        "--steps",
-        "3",
-        *FAST,
-    ]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = torchrun("train", str(sample_dataset), "-o", str(run), "--steps", "3", *FAST, cwd=tmp_path, timeout=300)
     assert "cpu x 2" in done.stderr
     ckpt = safe_torch_load(run / "checkpoint.pt")
     loaders = ckpt["extra"]["loader"]

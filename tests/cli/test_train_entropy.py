@@ -15,6 +15,7 @@ from bytepatch.cli.main import cli
 from bytepatch.models.entropy_lm import load
 from bytepatch.models.entropy_lm.train import TrainingInterrupted, entropy_settings, train_entropy_lm
 from bytepatch.models.train.state import safe_torch_load
+from tests.torchrun import torchrun
 
 # Trains a model in a module-scoped fixture: the whole module is in the slow tier.
 pytestmark = pytest.mark.slow
@@ -172,30 +173,8 @@ def test_user_errors(corpus, trained, tmp_path):
 
 @pytest.mark.slow
 def test_train_entropy_runs_data_parallel_under_torchrun(corpus, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     out = tmp_path / "lm"
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "bytepatch.cli.main",
-        "train-entropy",
-        str(corpus),
-        "-o",
-        str(out),
-        *args_for({**TINY, "steps": 4}),
-    ]
-    result = subprocess.run(
-        args, capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    torchrun("train-entropy", str(corpus), "-o", str(out), *args_for({**TINY, "steps": 4}), cwd=tmp_path)
     ckpt = safe_torch_load(out / "checkpoint.pt")
     assert ckpt["extra"]["world_size"] == 2 and ckpt["extra"]["step"] == 4
     assert len(ckpt["extra"]["loader"]) == 2 and ckpt["extra"]["loader"][0] == ckpt["extra"]["loader"][1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from bytepatch.models import PRESETS, TRANSFORMER_PRESETS, BLT, ByteTransformer
 from bytepatch.models.train import RunConfig, TrainingInterrupted, train
 from bytepatch.models.train.parallel import checkpoint_activations
 from bytepatch.models.train.state import safe_torch_load
+from tests.torchrun import torchrun
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -118,15 +118,8 @@ def test_compiled_training_follows_the_eager_run(tmp_path: Path, sample_dataset:
 
 
 def _torchrun(tmp: Path, dataset: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "bytepatch.cli.main",
+    """4 steps of the tiny preset under torchrun (2 ranks) into tmp/name."""
+    return torchrun(
         "train",
         str(dataset),
         "-o",
@@ -145,11 +138,8 @@ def _torchrun(tmp: Path, dataset: Path, name: str, *extra: str) -> subprocess.Co
         "train.eval_every=2",
         "train.eval_batches=2",
         *extra,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, cwd=tmp)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+        cwd=tmp,
+    )
 
 
 @pytest.mark.slow
