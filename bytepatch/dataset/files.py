@@ -6,6 +6,7 @@ complete but is not: a final name always means complete content.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -48,31 +49,89 @@ ONE_DOC_RAW_BYTES = 8 << 20  # ... and so is a shard of one document patched in 
 
 def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
     """Write one shard atomically; returns its size in bytes."""
+    # Compression holds a compressed copy of each buffer while writing: for a shard made
+    # of one huge document that would double peak memory, so those stay raw.
+    huge = table.nbytes > COMPRESS_MAX_BYTES or (table.num_rows == 1 and table.nbytes > ONE_DOC_RAW_BYTES)
+    shard = ShardFile(path, table.schema, fmt, compress=not huge)
+    try:
+        shard.write(table)
+    except BaseException:
+        shard.abort()
+        raise
+    return shard.commit()
 
-    def write(target: Path) -> None:
-        if fmt == "arrow":
-            # The IPC *stream* format, as Hugging Face `datasets` writes and memory-maps `.arrow`
-            # files (`Dataset.from_file`); `read_arrow_table` reads both it and the file format.
-            # Compression holds a compressed copy of each buffer while writing: for a shard
-            # made of one huge document that would double peak memory, so those stay raw.
-            huge = table.nbytes > COMPRESS_MAX_BYTES or (table.num_rows == 1 and table.nbytes > ONE_DOC_RAW_BYTES)
-            compression = None if huge else ARROW_COMPRESSION
-            options = pa.ipc.IpcWriteOptions(compression=compression, use_threads=True)
-            with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-                writer.write_table(table, max_chunksize=64 * 1024)
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
 
-            pq.write_table(table, str(target), compression="zstd")
-        else:
+class ShardFile:
+    """One shard written table by table under a temporary name: `commit` makes it final
+    (fsync, then rename) and `abort` removes it, so a final name always means complete
+    content, however many pieces it was written in.
+
+    Arrow shards use the IPC *stream* format, as Hugging Face `datasets` writes and
+    memory-maps `.arrow` files (`Dataset.from_file`); `read_arrow_table` reads both it and
+    the file format. `threads`: whether Arrow may compress on its own thread pool.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, fmt: str, compress: bool = True, threads: bool = True) -> None:
+        if fmt not in SHARD_SUFFIX:
             raise ValueError(f"unknown shard format {fmt!r}")
+        self.path = path
+        self.fmt = fmt
+        self.tmp = tmp_path(path)
+        self._sink = None
+        try:
+            if fmt == "arrow":
+                compression = ARROW_COMPRESSION if compress else None
+                options = pa.ipc.IpcWriteOptions(compression=compression, use_threads=threads)
+                self._sink = pa.OSFile(str(self.tmp), "wb")
+                self._writer = pa.ipc.new_stream(self._sink, schema, options=options)
+            else:
+                import pyarrow.parquet as pq
 
-    atomic_write(path, write)
-    return path.stat().st_size
+                self._writer = pq.ParquetWriter(str(self.tmp), schema, compression="zstd")
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, table: pa.Table) -> None:
+        if self.fmt == "arrow":
+            self._writer.write_table(table, max_chunksize=64 * 1024)
+        else:
+            self._writer.write_table(table)
+
+    def commit(self) -> int:
+        """Close, fsync and rename to the final name; returns the file's size in bytes."""
+        try:
+            self._close()
+            with open(self.tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path.stat().st_size
+
+    def abort(self) -> None:
+        """Drop the temporary file (the final name is never touched)."""
+        with contextlib.suppress(Exception):
+            self._close()
+        self.tmp.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        writer, sink = getattr(self, "_writer", None), self._sink
+        self._writer = self._sink = None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            if sink is not None:
+                sink.close()
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, lambda target: target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+def write_json(path: Path, data: dict[str, Any], indent: int | None = 2) -> None:
+    """`data` as JSON, atomically; `indent=None` for files only bytepatch reads (Python's
+    indenting encoder is pure Python: ~40 ms for the run state of 3,000 inputs)."""
+    text = json.dumps(data, indent=indent, sort_keys=True)
+    atomic_write(path, lambda target: target.write_text(text + "\n"))
 
 
 ARROW_FILE_MAGIC = b"ARROW1"  # the IPC file format starts (and ends) with it; the stream format does not

@@ -30,6 +30,10 @@ class Source:
 
     path: str
     name: str  # the path relative to the INPUT argument's root (see `expand_sources`)
+    # From the one stat taken when the inputs are listed (None for stdin, URIs, or a
+    # file that could not be stat'ed, whose reader names the error):
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
@@ -58,7 +62,10 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     names: dict[str, str] = {}
 
     def add(path: str, root: str | None) -> None:
-        key = path if path == STDIN or is_uri(path) else _identity(path)
+        st = None if path == STDIN or is_uri(path) else _stat(path)
+        # (device, inode) says two paths are one file (hard links too) in one stat, where
+        # `realpath` would lstat every component of the path.
+        key = path if path == STDIN or is_uri(path) else (st.st_dev, st.st_ino) if st else os.path.realpath(path)
         if key in seen:
             return
         seen.add(key)
@@ -70,7 +77,7 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
                 "ids; pass their common directory instead",
             )
         names[name] = path
-        out.append(Source(path, name))
+        out.append(Source(path, name, st.st_size if st else None, st.st_mtime_ns if st else None))
 
     for spec in inputs:
         if spec == STDIN:
@@ -102,20 +109,19 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     return out
 
 
-def _identity(path: str) -> tuple[int, int] | str:
-    """What makes two paths the same file: (device, inode), one stat, where `realpath` would
-    lstat every component of the path (and it catches hard links too); the resolved path
-    if the file cannot be stat'ed (its reader will name the error)."""
+def _stat(path: str) -> os.stat_result | None:
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
-        return os.path.realpath(path)
-    return (st.st_dev, st.st_ino)
+        return None
 
 
 def _id_name(path: str, root: str | None) -> str:
     if root is None:
         return os.path.basename(path)
+    prefix = root.rstrip("/") + "/"
+    if os.sep == "/" and path.startswith(prefix):  # a walk's path is root/...: no need to normalise
+        return path[len(prefix) :]
     relative = os.path.relpath(path, root)
     return relative if os.sep == "/" else relative.replace(os.sep, "/")
 

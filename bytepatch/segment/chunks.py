@@ -21,6 +21,7 @@ from bytepatch.io.documents import Document
 from bytepatch.io.jsonl_batch import DocumentBatch
 
 MAX_DOCS_PER_CHUNK = 1_000_000  # keeps per-shard id lists bounded for tiny documents
+GROUP_BYTES = 4 << 20  # document bytes patched (and their entropies held) together
 
 
 @dataclass
@@ -59,6 +60,14 @@ class Chunk:
             self.data += doc.data  # grows in place (mremap for large buffers): no copy of the rest
         self.ends.append(len(self.data))
 
+    def add(self, piece: Document | tuple[DocumentBatch, int, int]) -> Chunk:
+        """Append one document or a batch's documents lo..hi-1; returns the chunk."""
+        if isinstance(piece, Document):
+            self.append(piece)
+        else:
+            self.extend(*piece)
+        return self
+
     def extend(self, batch: DocumentBatch, lo: int, hi: int) -> None:
         """Append documents lo..hi-1 of a batch in one step (one copy of their bytes at most)."""
         a, b = int(batch.offsets[lo]), int(batch.offsets[hi])
@@ -73,37 +82,124 @@ class Chunk:
         self.ends.extend((batch.offsets[lo + 1 : hi + 1] - a + base).tolist())
 
 
-def chunk_documents(documents: Iterable[Document | DocumentBatch], max_bytes: int) -> Iterator[Chunk]:
-    """Consecutive chunks of at most `max_bytes` (a larger single document is its own chunk).
+Piece = Document | tuple[DocumentBatch, int, int]  # one document, or documents lo..hi-1 of a batch
 
-    Batches are split exactly where their documents, appended one by one, would have
-    closed a chunk: the chunks (so the shards) never depend on how the input was read.
+
+def shard_pieces(documents: Iterable[Document | DocumentBatch], max_bytes: int) -> Iterator[tuple[int, Piece]]:
+    """(shard index, piece) in input order: the one rule for where shards close.
+
+    A shard takes documents while they fit in `max_bytes` (a larger single document is a
+    shard of its own) and it holds fewer than MAX_DOCS_PER_CHUNK. Batches are split
+    exactly where their documents, taken one by one, would have closed a shard, so the
+    shards never depend on how the input was read.
     """
-    chunk = Chunk(0)
+    index, size, count = 0, 0, 0
     for doc in documents:
         if isinstance(doc, DocumentBatch):
             lo = 0
             while lo < len(doc):
-                hi = _batch_fit(chunk, doc, lo, max_bytes)
-                if hi == lo:  # the next document closes this chunk
-                    yield chunk
-                    chunk = Chunk(chunk.index + 1)
-                    hi = max(lo + 1, _batch_fit(chunk, doc, lo, max_bytes))
-                chunk.extend(doc, lo, hi)
+                hi = _batch_fit(size, count, doc, lo, max_bytes)
+                if hi == lo:  # the next document closes this shard
+                    index, size, count = index + 1, 0, 0
+                    hi = max(lo + 1, _batch_fit(size, count, doc, lo, max_bytes))
+                yield index, (doc, lo, hi)
+                size += int(doc.offsets[hi] - doc.offsets[lo])
+                count += hi - lo
                 lo = hi
             continue
-        if len(chunk) and (len(chunk.data) + len(doc.data) > max_bytes or len(chunk) >= MAX_DOCS_PER_CHUNK):
+        if count and (size + len(doc.data) > max_bytes or count >= MAX_DOCS_PER_CHUNK):
+            index, size, count = index + 1, 0, 0
+        yield index, doc
+        size += len(doc.data)
+        count += 1
+
+
+def chunk_documents(documents: Iterable[Document | DocumentBatch], max_bytes: int) -> Iterator[Chunk]:
+    """Consecutive chunks of at most `max_bytes`, one per shard (`shard_pieces`)."""
+    chunk = Chunk(0)
+    for index, piece in shard_pieces(documents, max_bytes):
+        if index != chunk.index:
             yield chunk
-            chunk = Chunk(chunk.index + 1)
-        chunk.append(doc)
+            chunk = Chunk(index)
+        chunk.add(piece)
     if len(chunk):
         yield chunk
 
 
-def _batch_fit(chunk: Chunk, batch: DocumentBatch, lo: int, max_bytes: int) -> int:
-    """The end of the run of batch documents from `lo` that the one-by-one rule would add to `chunk`."""
-    size = len(chunk.data) + (batch.offsets[lo + 1 :] - batch.offsets[lo])  # chunk size after each document
-    count = len(chunk) + np.arange(len(batch) - lo)  # documents in the chunk before each one
+@dataclass(frozen=True)
+class ShardEnd:
+    """Marks that shard `index` has received all its documents."""
+
+    index: int
+
+
+def stream_groups(
+    documents: Iterable[Document | DocumentBatch], max_bytes: int, window: int, group_bytes: int | None = None
+) -> Iterator[Chunk | ShardEnd]:
+    """The shards of `chunk_documents` as they are read: groups of consecutive documents
+    (chunks of at most `group_bytes`, or one larger document; a document over `window`
+    bytes is a group of its own, as it is patched window by window), each followed, when
+    its shard is complete, by that shard's `ShardEnd`.
+
+    A shard never has to be held whole: its groups can be patched and written while the
+    next ones are read. Concatenating a shard's groups gives its chunk exactly (tested).
+    """
+    limit = GROUP_BYTES if group_bytes is None else group_bytes
+    group = Chunk(0)
+    started = False  # whether shard 0 has a document (the input may hold none)
+    for index, piece in shard_pieces(documents, max_bytes):
+        started = True
+        if index != group.index:
+            if len(group):
+                yield group
+            yield ShardEnd(group.index)
+            group = Chunk(index)
+        if isinstance(piece, Document):  # the rule below for one document, without NumPy calls
+            long = len(piece.data) > window
+            if len(group) and (long or len(group.data) + len(piece.data) > limit):
+                yield group
+                group = Chunk(index)
+            group.append(piece)
+            if long:
+                yield group
+                group = Chunk(index)
+            continue
+        batch, lo, hi = piece
+        sizes = np.diff(batch.offsets[lo : hi + 1])
+        base = lo
+        ends = np.cumsum(sizes)  # bytes of the piece's documents up to and including each
+        long_docs = np.flatnonzero(sizes > window) + base
+        while lo < hi:
+            if sizes[lo - base] > window:  # alone, in a group of its own
+                if len(group):
+                    yield group
+                yield Chunk(index).add((batch, lo, lo + 1))
+                group = Chunk(index)
+                lo += 1
+                continue
+            taken = int(ends[lo - base - 1]) if lo > base else 0
+            stop = int(np.searchsorted(ends, taken + limit - len(group.data), side="right")) + base
+            nxt = int(np.searchsorted(long_docs, lo))
+            stop = min(stop, hi, int(long_docs[nxt]) if nxt < len(long_docs) else hi)
+            if stop <= lo:  # the next document does not fit this group
+                if len(group):
+                    yield group
+                    group = Chunk(index)
+                    continue
+                stop = lo + 1  # one document larger than a group
+            group.add((batch, lo, stop))
+            lo = stop
+    if len(group):
+        yield group
+    if started:
+        yield ShardEnd(group.index)
+
+
+def _batch_fit(size: int, count: int, batch: DocumentBatch, lo: int, max_bytes: int) -> int:
+    """The end of the run of batch documents from `lo` that the one-by-one rule would add
+    to a shard of `size` bytes and `count` documents."""
+    size = size + (batch.offsets[lo + 1 :] - batch.offsets[lo])  # shard size after each document
+    count = count + np.arange(len(batch) - lo)  # documents in the shard before each one
     refused = (count > 0) & ((size > max_bytes) | (count >= MAX_DOCS_PER_CHUNK))
     first = int(np.argmax(refused)) if refused.any() else len(batch) - lo
     return lo + first

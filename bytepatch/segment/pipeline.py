@@ -1,9 +1,13 @@
-"""`segment_corpus`: inputs -> documents -> chunks -> shards -> manifest.
+"""`segment_corpus`: inputs -> documents -> shards -> manifest.
 
-The main process reads and chunks documents (cheap, sequential, deterministic); the
-patching and shard writing (the expensive part once an entropy model is involved) run
-in up to `workers` processes, with a bounded number of chunks in flight so memory stays
-proportional to shard size x workers, not to corpus size. The manifest is written last.
+The main process reads documents (sequential, deterministic). With one worker (the
+default) shards are streamed: documents go in groups of a few MB that are patched and
+appended to their shard's file as they are read, on `threads` threads (`stream.py`).
+With `workers` > 1, whole shard-sized chunks are patched and written in that many
+processes, a bounded number in flight. Either way shard k holds the same rows
+(`chunks.shard_pieces` is the one rule), memory is bounded by the group or shard size,
+not the corpus, and the manifest is written last; an interrupted run's finished shards
+are kept by `--resume` once checked against the input (`resume.py`).
 
 Several jobs may share one output directory (`num_jobs`/`job`, see `layout.py`): each
 takes every K-th split of the inputs (`bytepatch.io.splits`: inside large files too),
@@ -21,18 +25,14 @@ import math
 import multiprocessing
 import signal
 import threading
-import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import pyarrow as pa
 
 from bytepatch.cpus import available_cpus
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, read_arrow_table, write_json
-from bytepatch.dataset.integrity import ShardError, check_rows, checksums
+from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import dataset_schema
@@ -47,8 +47,10 @@ from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
-from bytepatch.segment.chunks import Chunk, chunk_documents
+from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
+from bytepatch.segment.stream import run_streamed
 from bytepatch.segment.windows import DEFAULT_WINDOW
 from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
 
@@ -121,7 +123,7 @@ def segment_corpus(
         "shard_size_mb": options.shard_size_mb,
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
-    stamps = dict(zip(all_files, _stamps(all_files)))  # one stat per file (thousands of files: it shows)
+    stamps = {s.path: _stamp(s) for s in sources}
     run_key = _digest({**settings, "inputs": [stamps[f] for f in all_files], "jobs": options.num_jobs})
     run_state = {
         **settings,
@@ -136,14 +138,15 @@ def segment_corpus(
         _remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
         schema = dataset_schema(options.save_entropies, metadata)
         job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
-        finished = _finished_shards(layout)
-        total = _total_size(files) if len(parts) == len(files) else None
+        finished = finished_shards(layout)
+        mine = set(files)
+        total = _total_size([s for s in sources if s.path in mine]) if len(parts) == len(files) else None
         progress = Progress(total, enabled=options.show_progress, label="patched")
-        documents = (doc for s, span in parts for doc in _read_fast(s.path, reader, span))
+        documents = (doc for s, span in parts for doc in _read_fast(s.path, reader, span, options.threads > 1))
         ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
-        chunks = chunk_documents(_counting(documents, progress, ids), int(options.shard_size_mb * 1e6))
+        counted = _counting(documents, progress, ids)
         try:
-            shards = _run(chunks, job, options.workers, finished, progress)
+            shards = _run(counted, int(options.shard_size_mb * 1e6), job, options.workers, finished, progress)
         finally:
             progress.close()
             _remove_temporaries(layout)
@@ -248,27 +251,23 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
 
 
 def _run(
-    chunks: Iterable[Chunk],
+    documents: Iterable[Document | DocumentBatch],
+    shard_bytes: int,
     job: ShardJob,
     workers: int,
     finished: dict[int, tuple[Path, dict]],
     progress: Progress | None = None,
 ) -> list[ShardInfo]:
-    """Patch and write every chunk; `progress` counts bytes patched (as each group of
-    documents is done, in whichever process) and bytes written (as each shard lands)."""
+    """Patch and write every shard of `documents`; `progress` counts bytes patched (as each
+    group of documents is done, in whichever process) and bytes written (as each shard lands)."""
     progress = progress or Progress(None, enabled=False)
-    shards = _Journal(job.layout.journal)
+    shards = Journal(job.layout.journal)
     workers = min(workers, available_cpus())  # more processes than CPUs only cost memory
-    todo = _skip_finished(chunks, finished, shards, job.layout, progress)
-    if workers == 1:
+    if workers == 1:  # one process: shards streamed, a group at a time, on --threads threads
         writer = ShardWriter(job, on_patched=progress.update)
-        if job.threads > 1:
-            return _run_pipelined(todo, writer, shards, progress)
-        for chunk in todo:
-            shards.append(writer(chunk))
-            progress.add_written(shards.entries[-1].bytes)
-            del chunk  # else it stays alive while the next chunk is read: two shards in memory
-        return shards.entries
+        groups = stream_groups(documents, shard_bytes, job.window)
+        return run_streamed(groups, writer, shards, finished, progress, job.threads)
+    todo = _skip_finished(chunk_documents(documents, shard_bytes), finished, shards, job.layout, progress)
     # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
     # Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
@@ -297,33 +296,6 @@ def _run(
     return shards.entries
 
 
-def _run_pipelined(todo: Iterable[Chunk], writer: ShardWriter, shards: _Journal, progress: Progress):
-    """One process, --threads threads: a shard is patched and written on a pool thread while
-    this thread reads the next chunk, and behind the n-gram model its document groups are
-    spread over the threads (`ShardWriter`). One shard in flight plus the one being read
-    bounds memory at two shards for any thread count, and only the pool thread ever calls
-    the kernels (Numba's threading layers are not all safe to enter from two threads at
-    once); shards are recorded in input order."""
-    with ThreadPoolExecutor(1, thread_name_prefix="bytepatch-shard") as pool:
-        pending = None
-        try:
-            for chunk in todo:  # reading the next chunk overlaps the pending shard
-                if pending is not None:
-                    shards.append(pending.result())
-                    progress.add_written(shards.entries[-1].bytes)
-                pending = pool.submit(writer, chunk)
-                del chunk
-            if pending is not None:
-                shards.append(pending.result())
-                progress.add_written(shards.entries[-1].bytes)
-        except BaseException:
-            # A shard already running finishes (written atomically, but not recorded, so a
-            # resumed run writes it again).
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return shards.entries
-
-
 def _wait(result: Any, progress: Progress, patched: Any) -> ShardInfo:
     """The shard of one worker task, updating the progress line while it runs."""
     while not result.ready():
@@ -339,115 +311,59 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-class _Journal:
-    """The shards this job has finished, each appended (fsynced) to a journal as it is
-    done, with its checksums: a resumed run keeps a shard only if it still matches."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: list[ShardInfo] = []
-
-    def append(self, info: ShardInfo, record: bool = True) -> None:
-        self.entries.append(info)
-        if record:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(asdict(info)) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-
-
-def _read_journal(path: Path) -> dict[str, dict]:
-    """name -> entry of each shard a previous run recorded (a torn last line is ignored)."""
-    out: dict[str, dict] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return out
-    for line in lines:
-        try:
-            entry = json.loads(line)
-            out[entry["file"]] = entry
-        except (ValueError, KeyError, TypeError):
-            continue
-    return out
-
-
 def _skip_finished(
     chunks: Iterable[Chunk],
     finished: dict[int, tuple[Path, dict]],
-    shards: _Journal,
+    shards: Journal,
     layout: JobLayout,
     progress: Progress,
 ):
     """Chunks still to do; finished ones go straight to `shards` (their input is still read,
     because chunk boundaries are only known by reading) once they are checked to hold
-    exactly the documents just read: a kept shard must never stand for other input."""
+    exactly the documents just read."""
     seen = set()
     for chunk in chunks:
         seen.add(chunk.index)
         if chunk.index in finished:
-            shards.append(_kept_shard(*finished[chunk.index], chunk, layout.shard_format), record=False)
+            kept = KeptShard(chunk.index, *finished[chunk.index], layout.shard_format)
+            kept.check(chunk)
+            shards.append(kept.info(), record=False)
             progress.skip(shards.entries[-1].bytes)  # done in an earlier run
         else:
             yield chunk
         del chunk  # drop it before the next one is read (memory: one shard at a time)
-    extra = sorted(finished[i][0].name for i in set(finished) - seen)
-    if extra:
-        raise OutputError(
-            f"{layout.out}: {', '.join(extra[:3])} match no part of the inputs any more; rerun with --overwrite"
-        )
+    check_none_left(finished, seen, layout)
 
 
-def _kept_shard(path: Path, recorded: dict, chunk: Chunk, shard_format: str) -> ShardInfo:
-    """The manifest entry of a finished shard, read once, after checking it holds `chunk`
-    and that every row is valid (its checksum was checked by `_finished_shards`)."""
-    table = _read_shard(path, shard_format, ["id", "bytes", "patch_lengths"])
-    try:
-        _, n_patches = check_rows(table, str(path))
-    except ShardError as exc:
-        raise OutputError(f"{exc}; rerun with --overwrite") from None
-    same = table.num_rows == len(chunk) and table.column("id").to_pylist() == chunk.ids
-    same = same and b"".join(table.column("bytes").to_pylist()) == bytes(chunk.data)
-    if not same:
-        raise OutputError(
-            f"{path}: holds other documents than the inputs now give; the inputs changed since the "
-            "interrupted run, so rerun with --overwrite"
-        )
-    sums = {k: recorded[k] for k in ("file_size", "crc32", "sha256")}
-    return ShardInfo(chunk.index, path.name, len(chunk), len(chunk.data), n_patches, **sums)
-
-
-def _read_shard(path: Path, shard_format: str, columns: list[str]) -> pa.Table:
-    if shard_format == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path, columns=columns)
-    return read_arrow_table(path, columns)
-
-
-def _stamps(files: list[str]) -> list[list]:
-    """(path, size, mtime) of each input: a resumed run refuses inputs changed since."""
-    out = []
-    for f in files:
-        out.append(stamp(f) if f != STDIN else [f])
-    return out
+def _stamp(source: Source) -> list:
+    """[path, size, mtime_ns] of an input (from the stat taken when it was listed): a
+    resumed run refuses inputs changed since."""
+    if source.path == STDIN:
+        return [source.path]
+    if source.size is None or source.mtime_ns is None:
+        return stamp(source.path)  # a URI, or a file that could not be stat'ed: its error, now
+    return [source.path, source.size, source.mtime_ns]
 
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _read_fast(path: str, reader: ReaderConfig, span: Span | None) -> Iterable[Document | DocumentBatch]:
+def _read_fast(
+    path: str, reader: ReaderConfig, span: Span | None, threads: bool = True
+) -> Iterable[Document | DocumentBatch]:
     """A JSONL file (or split) in batches of lines wherever Arrow parses them exactly as the
     line reader would (see io/jsonl_batch.py), else document by document; the chunks are
     the same either way."""
     if path != STDIN and not is_uri(path) and detect_format(path, reader.input_format) == "jsonl":
-        return _jsonl_fast(path, reader, span)
+        return _jsonl_fast(path, reader, span, threads)
     return read_source(path, reader, span)
 
 
-def _jsonl_fast(path: str, reader: ReaderConfig, span: Span | None) -> Iterator[Document | DocumentBatch]:
-    for item in read_jsonl_blocks(path, reader, span):
+def _jsonl_fast(
+    path: str, reader: ReaderConfig, span: Span | None, threads: bool
+) -> Iterator[Document | DocumentBatch]:
+    for item in read_jsonl_blocks(path, reader, span, threads=threads):
         if isinstance(item, Span):  # the rest, from this line on, goes line by line
             yield from read_source(path, reader, item)
             return
@@ -496,9 +412,10 @@ class _DuplicateIds:
             )
 
 
-def _total_size(files: list[str]) -> int | None:
+def _total_size(sources: list[Source]) -> int | None:
+    """Bytes of input (for the progress line), None when unknown (stdin)."""
     try:
-        return sum(file_size(f) for f in files if f != STDIN) or None
+        return sum(s.size if s.size is not None else file_size(s.path) for s in sources if s.path != STDIN) or None
     except OSError:
         return None
 
@@ -535,28 +452,8 @@ def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict)
         for name in mine:
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(layout.run_state, run_state)
+    write_json(layout.run_state, run_state, indent=None)  # read by --resume only
     return False
-
-
-def _finished_shards(layout: JobLayout) -> dict[int, tuple[Path, dict]]:
-    """Shards a previous (interrupted) run of this job completed, with their journal
-    entries. Final names are only ever complete, but a shard is kept only if it still
-    has the size and SHA-256 recorded when it was written: one damaged since (or never
-    recorded, e.g. killed between rename and record) is written again."""
-    journal = _read_journal(layout.journal)
-    finished = {}
-    for path in sorted(layout.out.iterdir()):
-        chunk = layout.chunk_of(path.name)
-        if chunk is None:
-            continue
-        entry = journal.get(path.name)
-        if entry is not None and all(entry.get(k) == v for k, v in checksums(path).items()):
-            finished[chunk] = (path, entry)
-        else:
-            why = "does not match its recorded checksum" if entry else "was never recorded as finished"
-            print(f"{path}: {why}; writing it again", file=sys.stderr)
-    return finished
 
 
 def _remove_temporaries(layout: JobLayout) -> None:

@@ -13,6 +13,7 @@ import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -25,6 +26,7 @@ from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.errors import OutputError
 from bytepatch.patchers import Patcher
 from bytepatch.ragged import Ragged
+from bytepatch.segment import chunks
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.windows import DEFAULT_WINDOW, patch_long_document
@@ -52,28 +54,28 @@ class ShardWriter:
         self.model = getattr(job.patcher, "model", None)
         self._report_lock = threading.Lock()
 
-    def table(self, chunk: Chunk) -> pa.Table:
-        """The chunk's rows, patched, as a table of the dataset schema."""
+    def table(self, chunk: Chunk, threads: int | None = None) -> pa.Table:
+        """The chunk's rows, patched, as a table of the dataset schema, on `threads` threads
+        (default: the job's; 1 from a thread that runs beside others patching)."""
         offsets = chunk.offsets  # built from a list each time: once per shard, not once per group
-        lengths, patch_offsets, entropies = self._patch(chunk, offsets)
+        lengths, patch_offsets, entropies = self._patch(
+            chunk, offsets, self.job.threads if threads is None else threads
+        )
         stored = entropies if self.job.save_entropies else None
         return build_table(chunk.ids, chunk.data, offsets, lengths, patch_offsets, self.job.schema, stored)
 
     def __call__(self, chunk: Chunk) -> ShardInfo:
         table = self.table(chunk)
         layout = self.job.layout
-        name = layout.shard_name(chunk.index)
+        path = layout.out / layout.shard_name(chunk.index)
         try:
-            write_shard(table, layout.out / name, layout.shard_format)
-            sums = checksums(layout.out / name)  # read back from the page cache: what is on disk
+            write_shard(table, path, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
-            raise OutputError(f"{layout.out / name}: cannot write shard: {exc}") from exc
-        # From each chunk's list offsets: no copy of the lengths, no pyarrow.compute import (~50 ms).
-        n_patches = sum(_list_values(chunk) for chunk in table.column("patch_lengths").chunks)
-        return ShardInfo(chunk.index, name, len(chunk), len(chunk.data), n_patches, **sums)
+            raise OutputError(f"{path}: cannot write shard: {exc}") from exc
+        return shard_info(chunk.index, path, len(chunk), len(chunk.data), patches_in(table))
 
     def _patch(
-        self, chunk: Chunk, offsets: np.ndarray
+        self, chunk: Chunk, offsets: np.ndarray, threads: int
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
         offsets) when they are kept.
@@ -87,12 +89,11 @@ class ShardWriter:
         keep = self.job.save_entropies and self.patcher.needs_entropies
         data = np.frombuffer(chunk.data, dtype=np.uint8)
         groups = list(_groups(offsets, self.job.window))
-        threads = min(self.job.threads, len(groups))
-        if threads > 1 and self._groups_in_threads():
-            with ThreadPoolExecutor(threads, thread_name_prefix="bytepatch-group") as pool:
+        if min(threads, len(groups)) > 1 and self._groups_in_threads():
+            with ThreadPoolExecutor(min(threads, len(groups)), thread_name_prefix="bytepatch-group") as pool:
                 parts = list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
         else:
-            parts = [self._patch_group(chunk, data, offsets, g, keep, self.job.threads) for g in groups]
+            parts = [self._patch_group(chunk, data, offsets, g, keep, threads) for g in groups]
         lengths = [p[0] for p in parts]
         counts = [p[1] for p in parts]
         kept = [p[2] for p in parts if p[2] is not None]
@@ -145,7 +146,20 @@ class ShardWriter:
         return self.patcher.patch_batch(docs, entropies), entropies
 
 
-GROUP_BYTES = 4 << 20  # document bytes whose entropies are computed together
+def shard_info(index: int, path: Path, rows: int, n_bytes: int, n_patches: int) -> ShardInfo:
+    """The manifest entry of a shard just written, its checksums read back from the page
+    cache (what is on disk)."""
+    try:
+        sums = checksums(path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot read back the shard just written: {exc}") from exc
+    return ShardInfo(index, path.name, rows, n_bytes, n_patches, **sums)
+
+
+def patches_in(table: pa.Table) -> int:
+    """How many patches a table's rows hold, from each chunk's list offsets: no copy of the
+    lengths, no pyarrow.compute import (~50 ms)."""
+    return sum(_list_values(chunk) for chunk in table.column("patch_lengths").chunks)
 
 
 def _list_values(array: pa.ListArray) -> int:
@@ -165,7 +179,7 @@ def _groups(offsets: np.ndarray, window: int):
     for stop in long_docs + [n_docs]:
         i = start
         while i < stop:
-            j = int(np.searchsorted(offsets, offsets[i] + GROUP_BYTES, side="right")) - 1
+            j = int(np.searchsorted(offsets, offsets[i] + chunks.GROUP_BYTES, side="right")) - 1
             j = min(max(j, i + 1), stop)
             yield i, j
             i = j

@@ -117,9 +117,10 @@ def test_existing_output_needs_overwrite(tmp_path: Path):
     assert refused.exit_code != 0 and "did not write" in refused.output and (out / "notes.md").exists()
 
 
-def test_resume_redoes_only_missing_shards(tmp_path: Path):
+@pytest.mark.parametrize("threads", ["1", "3"])  # shards streamed on the calling thread, or on a pool
+def test_resume_redoes_only_missing_shards(tmp_path: Path, threads: str):
     out = tmp_path / "out"
-    args = [str(SAMPLE), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.005", "-q"]
+    args = [str(SAMPLE), "-o", str(out), "--patcher", "space", "--threads", threads, "--shard-size-mb", "0.005", "-q"]
     assert run(*args).exit_code == 0
     complete = rows(out)
     shards = sorted(out.glob("train-*.arrow"))
@@ -220,7 +221,7 @@ def test_entropy_threads_do_not_change_the_rows(tmp_path: Path):
 def test_groups_patched_on_threads_give_the_rows_of_one_thread(tmp_path: Path, monkeypatch, patcher: str):
     """Tiny groups and shards, so the sample is dozens of each, with 3 shards in flight and
     (entropy) 3 groups of a shard patched at once."""
-    monkeypatch.setattr("bytepatch.segment.worker.GROUP_BYTES", 1500)
+    monkeypatch.setattr("bytepatch.segment.chunks.GROUP_BYTES", 1500)
     args = [str(SAMPLE), "--patcher", patcher, "-q", "--shard-size-mb", "0.004"]
     args += ["--save-entropies"] if patcher == "entropy" else []
     assert run(*args, "-o", str(tmp_path / "t1"), "--threads", "1").exit_code == 0
@@ -255,13 +256,14 @@ def test_unwritable_report_paths_are_clear_errors(tmp_path: Path):
         assert result.exit_code == 1 and "cannot write" in result.output and result.exception.__class__ is SystemExit
 
 
-def test_resume_refuses_inputs_that_changed(tmp_path: Path):
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_resume_refuses_inputs_that_changed(tmp_path: Path, threads: str):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i in range(6):
         (corpus / f"f{i}.txt").write_bytes(f"document {i} ".encode() * 2000)
     out = tmp_path / "out"
-    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q"]
+    args = [str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "--shard-size-mb", "0.02", "-q"]
     assert run(*args).exit_code == 0
     (out / "manifest.json").unlink()
     sorted(out.glob("train-*.arrow"))[-1].unlink()

@@ -10,7 +10,7 @@ import pytest
 from bytepatch.io import ReaderConfig
 from bytepatch.progress import Progress
 from bytepatch.segment import SegmentOptions, segment_corpus
-from bytepatch.segment import pipeline, worker
+from bytepatch.segment import chunks, pipeline
 
 
 class Terminal(io.StringIO):
@@ -39,7 +39,7 @@ def test_progress_tracks_patching_and_writing(tmp_path: Path, monkeypatch, worke
     src.write_text("".join(lines))
     total = sum(len(line) - 1 for line in lines)  # document bytes (one per line, newline dropped)
     monkeypatch.setattr(pipeline, "Progress", Recording)
-    monkeypatch.setattr(worker, "GROUP_BYTES", 20_000)  # several progress steps per shard
+    monkeypatch.setattr(chunks, "GROUP_BYTES", 20_000)  # several progress steps per shard
     spec = {"patcher": "space", "max_patch_length": None}
     options = SegmentOptions(shard_size_mb=0.2, workers=workers, show_progress=True)
     segment_corpus([str(src)], tmp_path / "out", spec, ReaderConfig(doc_per_line=True), options)

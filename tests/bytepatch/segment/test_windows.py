@@ -95,7 +95,7 @@ def test_groups_and_windows_do_not_change_entropy_rows(tmp_path, monkeypatch):
     from bytepatch.entropy.registry import load_entropy_model
     from bytepatch.io import ReaderConfig
     from bytepatch.segment import SegmentOptions, segment_corpus
-    from bytepatch.segment import worker
+    from bytepatch.segment import chunks
 
     sample = Path(__file__).resolve().parents[3] / "examples" / "sample"
     model = load_entropy_model("default")
@@ -108,5 +108,5 @@ def test_groups_and_windows_do_not_change_entropy_rows(tmp_path, monkeypatch):
         return sorted((r.id, r.bytes, tuple(r.patch_lengths), tuple(r.entropies)) for r in open_dataset(tmp_path / out))
 
     whole = run("whole", 1 << 30)
-    monkeypatch.setattr(worker, "GROUP_BYTES", 3000)
+    monkeypatch.setattr(chunks, "GROUP_BYTES", 3000)
     assert run("grouped", 2000) == whole

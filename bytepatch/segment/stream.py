@@ -1,0 +1,213 @@
+"""One process, shards streamed: groups are patched as they are read and written as they
+are patched, so reading, patching and writing overlap even inside one shard.
+
+With `threads` = 1 everything runs on the calling thread, one group after the other.
+With more, the calling thread reads and groups documents (`chunks.stream_groups`), a
+pool patches groups (behind the n-gram model or a model-free rule, on `threads`
+threads: the n-gram kernel's serial entry releases the GIL and starts no threading
+layer, and the rules are NumPy passes; a torch model gets one thread, with its own
+intra-op threads), and one writer thread appends each patched group to its shard's file
+in input order and finishes a shard at its end. At most a few groups per thread are in
+flight, so memory is bounded by groups, not shards, for any thread count. The rows
+never depend on `threads`: groups are cut before any thread sees them and written in
+order (tested).
+"""
+
+from __future__ import annotations
+
+import collections
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pyarrow as pa
+
+from bytepatch.dataset.files import ONE_DOC_RAW_BYTES, ShardFile
+from bytepatch.dataset.manifest import ShardInfo
+from bytepatch.errors import OutputError
+from bytepatch.progress import Progress
+from bytepatch.segment.chunks import Chunk, ShardEnd
+from bytepatch.segment.resume import Journal, KeptShard, check_none_left
+from bytepatch.segment.worker import ShardWriter, patches_in, shard_info
+
+
+def run_streamed(
+    items: Iterable[Chunk | ShardEnd],
+    writer: ShardWriter,
+    journal: Journal,
+    finished: dict[int, tuple[Path, dict]],
+    progress: Progress,
+    threads: int = 1,
+) -> list[ShardInfo]:
+    """Patch and write the groups of `items` (from `stream_groups`), each shard recorded
+    in `journal` as it is finished; shards in `finished` (an interrupted run's) are
+    checked against their groups instead, and kept."""
+    shards = _Shards(writer, finished, arrow_threads=threads > 1)
+    seen: set[int] = set()
+    try:
+        if threads == 1:
+            for item in items:
+                seen.add(item.index)
+                if item.index in finished:
+                    _land(shards.check(item), journal, progress)
+                else:
+                    _land(shards.write(item, lambda: writer.table(item)), journal, progress)  # noqa: B023
+        else:
+            _run_on_threads(items, writer, shards, journal, progress, threads, seen)
+    except BaseException:
+        shards.abort()
+        raise
+    check_none_left(finished, seen, writer.job.layout)
+    return journal.entries
+
+
+def _run_on_threads(
+    items: Iterable[Chunk | ShardEnd],
+    writer: ShardWriter,
+    shards: _Shards,
+    journal: Journal,
+    progress: Progress,
+    threads: int,
+    seen: set[int],
+) -> None:
+    patchers = threads if _patch_on_threads(writer) else 1
+    limit = 2 * patchers + 2  # groups in flight: enough to keep every thread busy
+    with (
+        ThreadPoolExecutor(patchers, thread_name_prefix="bytepatch-patch") as patch_pool,
+        ThreadPoolExecutor(1, thread_name_prefix="bytepatch-write") as write_pool,
+    ):
+        pending: collections.deque[Future] = collections.deque()
+        try:
+            for item in items:  # read on this thread
+                seen.add(item.index)
+                if item.index in shards.finished:  # a kept shard is checked here, in order
+                    pending.append(_done(shards.check(item)))
+                elif isinstance(item, Chunk):
+                    patched = patch_pool.submit(writer.table, item, 1)
+                    pending.append(write_pool.submit(shards.write, item, patched.result))
+                else:
+                    pending.append(write_pool.submit(shards.write, item, None))
+                del item
+                while pending and (pending[0].done() or len(pending) > limit):
+                    _land(pending.popleft().result(), journal, progress)
+            while pending:
+                _land(pending.popleft().result(), journal, progress)
+        except BaseException:
+            # Let running tasks finish and drop queued ones before the caller removes the
+            # shard being written.
+            patch_pool.shutdown(wait=True, cancel_futures=True)
+            write_pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _patch_on_threads(writer: ShardWriter) -> bool:
+    """Whether several groups may be patched at once: not behind a model without the
+    GIL-free flat kernel (a torch model runs its own threads)."""
+    return writer.model is None or hasattr(writer.model, "entropies_flat")
+
+
+def _done(value: object) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _land(result: tuple[ShardInfo, bool] | None, journal: Journal, progress: Progress) -> None:
+    """Record a finished shard (in input order): written now, or kept from an earlier run."""
+    if result is None:
+        return
+    info, written = result
+    journal.append(info, record=written)
+    if written:
+        progress.add_written(info.bytes)
+    else:
+        progress.skip(info.bytes)
+
+
+@dataclass
+class _Open:
+    """The shard being written: its file and what it holds so far."""
+
+    file: ShardFile
+    rows: int = 0
+    n_bytes: int = 0
+    n_patches: int = 0
+
+
+class _Shards:
+    """Appends patched groups to their shard's file and finishes each shard at its end
+    (`write`: one thread at a time, the writer thread or the caller's); checks the groups
+    of a shard kept from an interrupted run (`check`: the reading thread)."""
+
+    def __init__(self, writer: ShardWriter, finished: dict[int, tuple[Path, dict]], arrow_threads: bool) -> None:
+        self.job = writer.job
+        self.finished = finished
+        self.arrow_threads = arrow_threads
+        self.open: _Open | None = None
+        self.kept: KeptShard | None = None
+        self.failed = False
+
+    def check(self, item: Chunk | ShardEnd) -> tuple[ShardInfo, bool] | None:
+        """Match one group of a kept shard; at its end, its manifest entry."""
+        if isinstance(item, ShardEnd):
+            kept, self.kept = self.kept, None
+            assert kept is not None, f"shard {item.index} ended before any of its documents"
+            return kept.info(), False
+        if self.kept is None:
+            self.kept = KeptShard(item.index, *self.finished[item.index], self.job.layout.shard_format)
+        self.kept.check(item)
+        return None
+
+    def write(self, item: Chunk | ShardEnd, patched: Callable[[], pa.Table] | None) -> tuple[ShardInfo, bool] | None:
+        """Append one group (its table is `patched()`); at a shard's end, commit the file
+        and give its manifest entry. After a failure nothing more is written: the tasks
+        queued behind it must not commit a shard that lacks the failed group."""
+        if self.failed:
+            raise RuntimeError("an earlier group of this run failed")
+        try:
+            return self._write(item, patched)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def _write(self, item: Chunk | ShardEnd, patched: Callable[[], pa.Table] | None) -> tuple[ShardInfo, bool] | None:
+        if isinstance(item, ShardEnd):
+            return self._end(item.index), True
+        table = patched()
+        if self.open is None:
+            self.open = _Open(self._create(item, table.schema))
+        try:
+            self.open.file.write(table)
+        except OSError as exc:
+            raise OutputError(f"{self.open.file.path}: cannot write shard: {exc}") from exc
+        self.open.rows += len(item)
+        self.open.n_bytes += len(item.data)
+        self.open.n_patches += patches_in(table)
+        return None
+
+    def _create(self, first: Chunk, schema: pa.Schema) -> ShardFile:
+        layout = self.job.layout
+        path = layout.out / layout.shard_name(first.index)
+        # Compression keeps a compressed copy of each buffer while it is written: a shard
+        # that starts with one huge document (patched in windows) stays raw (memory bound).
+        compress = not (len(first) == 1 and len(first.data) > ONE_DOC_RAW_BYTES)
+        try:
+            return ShardFile(path, schema, layout.shard_format, compress=compress, threads=self.arrow_threads)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write shard: {exc}") from exc
+
+    def _end(self, index: int) -> ShardInfo:
+        shard, self.open = self.open, None
+        assert shard is not None, f"shard {index} ended before any of its documents"
+        try:
+            shard.file.commit()
+        except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
+            raise OutputError(f"{shard.file.path}: cannot write shard: {exc}") from exc
+        return shard_info(index, shard.file.path, shard.rows, shard.n_bytes, shard.n_patches)
+
+    def abort(self) -> None:
+        """Remove the shard being written, if any (an interrupted run leaves no partial shard)."""
+        if self.open is not None:
+            self.open.file.abort()
+            self.open = None

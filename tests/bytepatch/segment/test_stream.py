@@ -1,0 +1,86 @@
+"""Streamed shards: a failure mid-shard leaves only whole, recorded shards, on any thread count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bytepatch.dataset.reader import open_dataset
+from bytepatch.io import ReaderConfig
+from bytepatch.segment import SegmentOptions, chunks, segment_corpus
+from bytepatch.segment.worker import ShardWriter
+
+
+def _corpus(tmp_path: Path) -> Path:
+    src = tmp_path / "corpus.txt"
+    src.write_text("".join(f"line {i}: the quick brown fox {i * 7919}\n" for i in range(4000)))
+    return src
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_failure_mid_shard_leaves_only_whole_recorded_shards(tmp_path: Path, monkeypatch, threads: int):
+    src = _corpus(tmp_path)
+    monkeypatch.setattr(chunks, "GROUP_BYTES", 5_000)  # several groups per shard
+    calls = []
+    table = ShardWriter.table
+
+    def failing(self, chunk, threads=None):
+        calls.append(chunk.index)
+        if len(calls) == 23:  # inside the third or fourth shard, not at its start
+            raise RuntimeError("patching failed")
+        return table(self, chunk, threads)
+
+    monkeypatch.setattr(ShardWriter, "table", failing)
+    out = tmp_path / "out"
+    options = SegmentOptions(shard_size_mb=0.04, threads=threads, show_progress=False)
+    spec = {"patcher": "space", "max_patch_length": None}
+    with pytest.raises(RuntimeError, match="patching failed"):
+        segment_corpus([str(src)], out, spec, ReaderConfig(doc_per_line=True), options)
+    assert calls[21] == calls[22]  # it failed part way through a shard
+    assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+    recorded = [json.loads(line)["file"] for line in (out / ".bytepatch-shards.jsonl").read_text().splitlines()]
+    on_disk = sorted(p.name for p in out.glob("train-*.arrow"))
+    assert recorded == on_disk and len(on_disk) >= 2  # every shard left is whole and recorded
+    # ... and a resumed run keeps them and finishes the rest, as one run would have.
+    monkeypatch.setattr(ShardWriter, "table", table)
+    resumed = SegmentOptions(shard_size_mb=0.04, threads=threads, show_progress=False, resume=True)
+    segment_corpus([str(src)], out, spec, ReaderConfig(doc_per_line=True), resumed)
+    whole = tmp_path / "whole"
+    segment_corpus([str(src)], whole, spec, ReaderConfig(doc_per_line=True), SegmentOptions(shard_size_mb=0.04))
+    as_rows = lambda d: [(r.id, r.bytes, tuple(r.patch_lengths)) for r in open_dataset(d)]  # noqa: E731
+    assert as_rows(out) == as_rows(whole)
+
+
+def test_after_a_failed_group_no_task_queued_behind_it_commits_its_shard(tmp_path: Path):
+    """The writer thread runs the tasks queued behind a failed one before the reading thread
+    sees the failure: none of them may finish the shard that lacks the failed group."""
+    from bytepatch.dataset.schema import dataset_schema
+    from bytepatch.io.documents import Document
+    from bytepatch.patchers import PatcherSpec
+    from bytepatch.segment.chunks import Chunk, ShardEnd
+    from bytepatch.segment.layout import JobLayout
+    from bytepatch.segment.stream import _Shards
+    from bytepatch.segment.worker import ShardJob
+
+    (tmp_path / "out").mkdir()
+    layout = JobLayout(tmp_path / "out", "arrow", 1, 0)
+    patcher = PatcherSpec.from_dict({"patcher": "space", "max_patch_length": None}).build()
+    job = ShardJob(layout, dataset_schema(False, {}), patcher, False)
+    writer = ShardWriter(job)
+    shards = _Shards(writer, {}, arrow_threads=False)
+    groups = [Chunk(0).add(Document(f"d{i}", b"some words here")) for i in range(3)]
+
+    def broken():
+        raise RuntimeError("patching failed")
+
+    shards.write(groups[0], lambda: writer.table(groups[0]))
+    with pytest.raises(RuntimeError, match="patching failed"):
+        shards.write(groups[1], broken)
+    with pytest.raises(RuntimeError, match="earlier group"):
+        shards.write(groups[2], lambda: writer.table(groups[2]))
+    with pytest.raises(RuntimeError, match="earlier group"):
+        shards.write(ShardEnd(0), None)
+    shards.abort()
+    assert not list((tmp_path / "out").iterdir())  # neither a final shard nor a temporary
