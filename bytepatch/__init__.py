@@ -4,52 +4,85 @@ The core library (this package) never imports torch: patchers, kernels, readers 
 datasets work with NumPy, Numba and pyarrow alone. Models live in `bytepatch.models`.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from bytepatch._version import __version__
-from bytepatch.patchers import (
-    EntropyPatcher,
-    EntropyPatcherConfig,
-    IncrementalPatcher,
-    Patcher,
-    PatcherSpec,
-    SpacePatcher,
-    SpacePatcherConfig,
-    StridePatcher,
-    StridePatcherConfig,
-    entropy_patch_lengths,
-    patcher_from_dict,
-    space_patch_lengths,
-    stride_patch_lengths,
-)
-from bytepatch.ragged import Ragged
+
+# Public names -> the module that defines them, imported on first use: `import bytepatch`
+# (and so the `bytepatch` command, before it has picked a command) loads neither NumPy
+# nor pyarrow, and the kernels alone never load pyarrow.
+_EXPORTS = {
+    **dict.fromkeys(
+        [
+            "EntropyPatcher",
+            "EntropyPatcherConfig",
+            "IncrementalPatcher",
+            "Patcher",
+            "PatcherSpec",
+            "SpacePatcher",
+            "SpacePatcherConfig",
+            "StridePatcher",
+            "StridePatcherConfig",
+            "entropy_patch_lengths",
+            "patcher_from_dict",
+            "space_patch_lengths",
+            "stride_patch_lengths",
+        ],
+        "bytepatch.patchers",
+    ),
+    "Ragged": "bytepatch.ragged",
+    "open_dataset": "bytepatch.dataset",
+    "Dataset": "bytepatch.dataset",
+    "load_patcher": "bytepatch.pretrained",
+    "build_patcher": "bytepatch.pretrained",
+    "patch_table": "bytepatch.table",
+    "patcher_metadata": "bytepatch.table",
+    "DatasetMetadata": "bytepatch.dataset.metadata",
+    "DataSignature": "bytepatch.dataset.metadata",
+    "EntropyModelRef": "bytepatch.entropy.ref",
+    "open_entropy_model": "bytepatch.entropy.source",
+    "SharedModel": "bytepatch.entropy.source",
+}
+
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from bytepatch.dataset import Dataset, open_dataset
+    from bytepatch.dataset.metadata import DatasetMetadata, DataSignature
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.entropy.source import SharedModel, open_entropy_model
+    from bytepatch.patchers import (
+        EntropyPatcher,
+        EntropyPatcherConfig,
+        IncrementalPatcher,
+        Patcher,
+        PatcherSpec,
+        SpacePatcher,
+        SpacePatcherConfig,
+        StridePatcher,
+        StridePatcherConfig,
+        entropy_patch_lengths,
+        patcher_from_dict,
+        space_patch_lengths,
+        stride_patch_lengths,
+    )
+    from bytepatch.pretrained import build_patcher, load_patcher
+    from bytepatch.ragged import Ragged
+    from bytepatch.table import patch_table, patcher_metadata
 
 
 def __getattr__(name: str):
-    # Lazy so that `import bytepatch` for the kernels alone does not load pyarrow.
-    if name in ("open_dataset", "Dataset"):
-        from bytepatch import dataset
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bytepatch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return getattr(dataset, name)
-    if name in ("load_patcher", "build_patcher"):
-        from bytepatch import pretrained
 
-        return getattr(pretrained, name)
-    if name in ("patch_table", "patcher_metadata"):
-        from bytepatch import table
-
-        return getattr(table, name)
-    if name in ("DatasetMetadata", "DataSignature"):
-        from bytepatch.dataset import metadata
-
-        return getattr(metadata, name)
-    if name == "EntropyModelRef":
-        from bytepatch.entropy.ref import EntropyModelRef
-
-        return EntropyModelRef
-    if name in ("open_entropy_model", "SharedModel"):
-        from bytepatch.entropy import source
-
-        return getattr(source, name)
-    raise AttributeError(f"module 'bytepatch' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 __all__ = [

@@ -30,3 +30,28 @@ def test_no_command_imports_another_command():
     assert {"segment", "inspect_cmd", "generate", "eval_cmd"} <= commands
     offenders = {p.stem: sorted(_imported_cli_modules(p) & commands) for p in CLI.glob("*.py")}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_command_sets_numpys_blas_threads_before_numpy_is_imported():
+    """OpenBLAS spins a thread per CPU at NumPy's import (~70 ms of CPU per process, and
+    bytepatch never calls NumPy's BLAS): the console script asks for one thread, which only
+    works while nothing it imports before `main()` has imported NumPy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bytepatch, bytepatch.cli.main\n"
+        "print(sorted({'numpy', 'pyarrow', 'numba', 'torch'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+    from bytepatch.cli.main import quiet_numpy_blas
+
+    env: dict[str, str] = {}
+    quiet_numpy_blas(env)
+    assert env == {"OPENBLAS_NUM_THREADS": "1"}
+    mine = {"OPENBLAS_NUM_THREADS": "4"}
+    quiet_numpy_blas(mine)
+    assert mine == {"OPENBLAS_NUM_THREADS": "4"}  # the user's choice stands
+
