@@ -54,4 +54,3 @@ def test_the_command_sets_numpys_blas_threads_before_numpy_is_imported():
     mine = {"OPENBLAS_NUM_THREADS": "4"}
     quiet_numpy_blas(mine)
     assert mine == {"OPENBLAS_NUM_THREADS": "4"}  # the user's choice stands
-
