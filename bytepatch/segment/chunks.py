@@ -13,7 +13,7 @@ whole, rather than thousands of heap blocks that leave the heap fragmented.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Generator, Iterable, Iterator
 
 import numpy as np
 
@@ -154,45 +154,60 @@ def stream_groups(
                 yield group
             yield ShardEnd(group.index)
             group = Chunk(index)
-        if isinstance(piece, Document):  # the rule below for one document, without NumPy calls
-            long = len(piece.data) > window
-            if len(group) and (long or len(group.data) + len(piece.data) > limit):
-                yield group
-                group = Chunk(index)
-            group.append(piece)
-            if long:
-                yield group
-                group = Chunk(index)
-            continue
-        batch, lo, hi = piece
-        sizes = np.diff(batch.offsets[lo : hi + 1])
-        base = lo
-        ends = np.cumsum(sizes)  # bytes of the piece's documents up to and including each
-        long_docs = np.flatnonzero(sizes > window) + base
-        while lo < hi:
-            if sizes[lo - base] > window:  # alone, in a group of its own
-                if len(group):
-                    yield group
-                yield Chunk(index).add((batch, lo, lo + 1))
-                group = Chunk(index)
-                lo += 1
-                continue
-            taken = int(ends[lo - base - 1]) if lo > base else 0
-            stop = int(np.searchsorted(ends, taken + limit - len(group.data), side="right")) + base
-            nxt = int(np.searchsorted(long_docs, lo))
-            stop = min(stop, hi, int(long_docs[nxt]) if nxt < len(long_docs) else hi)
-            if stop <= lo:  # the next document does not fit this group
-                if len(group):
-                    yield group
-                    group = Chunk(index)
-                    continue
-                stop = lo + 1  # one document larger than a group
-            group.add((batch, lo, stop))
-            lo = stop
+        if isinstance(piece, Document):
+            group = yield from _add_document(group, piece, window, limit)
+        else:
+            group = yield from _add_batch(group, *piece, window, limit)
     if len(group):
         yield group
     if started:
         yield ShardEnd(group.index)
+
+
+def _add_document(group: Chunk, doc: Document, window: int, limit: int) -> Generator[Chunk, None, Chunk]:
+    """Add one document to the open group, yielding the groups it completes; returns the
+    open group (`_add_batch`'s rule, without NumPy calls: thousands of files add up)."""
+    long = len(doc.data) > window
+    if len(group) and (long or len(group.data) + len(doc.data) > limit):
+        yield group
+        group = Chunk(group.index)
+    group.append(doc)
+    if long:  # alone in its group
+        yield group
+        group = Chunk(group.index)
+    return group
+
+
+def _add_batch(
+    group: Chunk, batch: DocumentBatch, lo: int, hi: int, window: int, limit: int
+) -> Generator[Chunk, None, Chunk]:
+    """Add documents lo..hi-1 of a batch to the open group, a run at a time (each a view of
+    the batch's buffer when it starts a group), yielding the groups they complete."""
+    sizes = np.diff(batch.offsets[lo : hi + 1])
+    base = lo
+    ends = np.cumsum(sizes)  # bytes of the piece's documents up to and including each
+    long_docs = np.flatnonzero(sizes > window) + base
+    while lo < hi:
+        if sizes[lo - base] > window:  # alone, in a group of its own
+            if len(group):
+                yield group
+            yield Chunk(group.index).add((batch, lo, lo + 1))
+            group = Chunk(group.index)
+            lo += 1
+            continue
+        taken = int(ends[lo - base - 1]) if lo > base else 0
+        stop = int(np.searchsorted(ends, taken + limit - len(group.data), side="right")) + base
+        nxt = int(np.searchsorted(long_docs, lo))
+        stop = min(stop, hi, int(long_docs[nxt]) if nxt < len(long_docs) else hi)
+        if stop <= lo:  # the next document does not fit this group
+            if len(group):
+                yield group
+                group = Chunk(group.index)
+                continue
+            stop = lo + 1  # one document larger than a group
+        group.add((batch, lo, stop))
+        lo = stop
+    return group
 
 
 def _batch_fit(size: int, count: int, batch: DocumentBatch, lo: int, max_bytes: int) -> int:

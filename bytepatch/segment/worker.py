@@ -10,11 +10,12 @@ cannot carry a loaded model cheaply.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +27,7 @@ from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.errors import OutputError
 from bytepatch.patchers import Patcher
 from bytepatch.ragged import Ragged
+from bytepatch.io.jsonl_batch import DocumentBatch
 from bytepatch.segment import chunks
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
@@ -88,7 +90,7 @@ class ShardWriter:
         """
         keep = self.job.save_entropies and self.patcher.needs_entropies
         data = np.frombuffer(chunk.data, dtype=np.uint8)
-        groups = list(_groups(offsets, self.job.window))
+        groups = list(_groups(chunk, offsets, self.job.window))
         if min(threads, len(groups)) > 1 and self._groups_in_threads():
             with ThreadPoolExecutor(min(threads, len(groups)), thread_name_prefix="bytepatch-group") as pool:
                 parts = list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
@@ -169,23 +171,16 @@ def _list_values(array: pa.ListArray) -> int:
     return int(array.offsets[len(array)].as_py()) - int(array.offsets[0].as_py())
 
 
-def _groups(offsets: np.ndarray, window: int):
-    """Index ranges [i, j) of consecutive documents, about GROUP_BYTES each (at most that
-    many bytes, or one larger document); a document over `window` bytes is a range of its
-    own (it is patched in windows). One search per group, not a loop per document."""
-    n_docs = len(offsets) - 1
-    long_docs = np.flatnonzero(np.diff(offsets) > window).tolist()
-    start = 0
-    for stop in long_docs + [n_docs]:
-        i = start
-        while i < stop:
-            j = int(np.searchsorted(offsets, offsets[i] + chunks.GROUP_BYTES, side="right")) - 1
-            j = min(max(j, i + 1), stop)
-            yield i, j
-            i = j
-        if stop < n_docs:
-            yield stop, stop + 1
-        start = stop + 1
+def _groups(chunk: Chunk, offsets: np.ndarray, window: int) -> Iterator[tuple[int, int]]:
+    """Index ranges [i, j) of the chunk's documents in the groups `chunks.stream_groups`
+    makes (one rule for both paths): about GROUP_BYTES each, a document over `window`
+    bytes alone (it is patched in windows)."""
+    batch = DocumentBatch(chunk.ids, memoryview(chunk.data), offsets)
+    i = 0
+    for group in chunks.stream_groups([batch], sys.maxsize, window):
+        if isinstance(group, Chunk):
+            yield i, i + len(group)
+            i += len(group)
 
 
 _STATE: dict[str, ShardWriter] = {}
