@@ -17,14 +17,10 @@ merges the job manifests into `manifest.json`.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import json
 import math
-import multiprocessing
-import signal
-import threading
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,10 +45,11 @@ from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+from bytepatch.segment.processes import run_in_processes
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
 from bytepatch.segment.stream import run_streamed
 from bytepatch.segment.windows import DEFAULT_WINDOW
-from bytepatch.segment.worker import ShardJob, ShardWriter, init_worker, run_in_worker
+from bytepatch.segment.worker import ShardJob, ShardWriter
 
 
 @dataclass(frozen=True)
@@ -268,47 +265,10 @@ def _run(
         groups = stream_groups(documents, shard_bytes, job.window)
         return run_streamed(groups, writer, shards, finished, progress, job.threads)
     todo = _skip_finished(chunk_documents(documents, shard_bytes), finished, shards, job.layout, progress)
-    # spawn, not fork: forking a process that may hold torch/OpenMP threads can deadlock.
-    ctx = multiprocessing.get_context("spawn")
-    # Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
-    # handles it and terminates them, so an interrupt prints one line, not a traceback
-    # per worker. An ignored signal stays ignored across exec, so spawned children start
-    # with it ignored, even before `init_worker` runs.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
-    try:
-        patched = ctx.Value("q", 0)  # bytes patched by all workers, for the progress line
-        pool = ctx.Pool(workers, initializer=init_worker, initargs=(job, patched))
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    with pool:
-        pending: collections.deque = collections.deque()
-        try:
-            for chunk in todo:
-                pending.append(pool.apply_async(run_in_worker, (chunk,)))
-                while len(pending) >= 2 * workers:  # bounded in-flight chunks = bounded memory
-                    shards.append(_wait(pending.popleft(), progress, patched))
-            while pending:
-                shards.append(_wait(pending.popleft(), progress, patched))
-        except BaseException:
-            pool.terminate()
-            raise
+    for info in run_in_processes(todo, job, workers, lambda n: progress.set_done(progress.skipped + n)):
+        shards.append(info)
+        progress.add_written(info.bytes)
     return shards.entries
-
-
-def _wait(result: Any, progress: Progress, patched: Any) -> ShardInfo:
-    """The shard of one worker task, updating the progress line while it runs."""
-    while not result.ready():
-        result.wait(0.25)
-        progress.set_done(progress.skipped + patched.value)
-    shard = result.get()
-    progress.set_done(progress.skipped + patched.value)
-    progress.add_written(shard.bytes)
-    return shard
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
 
 
 def _skip_finished(

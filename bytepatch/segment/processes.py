@@ -1,0 +1,173 @@
+"""`--workers N`: shard-sized chunks patched and written in N spawned processes.
+
+Each worker has its own pipe, and the main thread sends it one chunk at a time, only
+when it is idle; results come back in any order and are handed on in input order.
+`multiprocessing.Pool` was used before, but it sends tasks from a background thread:
+a chunk (up to a shard, far larger than a pipe's buffer) could leave that thread
+blocked in a write when Ctrl-C terminated the workers, and `Pool.terminate` then waited
+for it forever. Here nothing but the main thread writes to a worker, so an interrupt
+kills the workers and returns.
+
+Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
+handles it and stops them, so an interrupt prints one line, not a traceback per
+worker. A signal ignored at exec stays ignored, so each worker is started with SIGINT
+ignored for the moment of its spawn, before `init_worker` runs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Iterable, Iterator
+
+from bytepatch.dataset.manifest import ShardInfo
+from bytepatch.errors import OutputError
+from bytepatch.segment.chunks import Chunk
+from bytepatch.segment.worker import ShardJob, init_worker, run_in_worker
+
+POLL_S = 0.25  # how often the progress line is refreshed while workers run
+
+
+def run_in_processes(
+    chunks: Iterable[Chunk], job: ShardJob, workers: int, on_patched: Callable[[int], None] = lambda n: None
+) -> Iterator[ShardInfo]:
+    """Patch and write every chunk in `workers` processes; yields their shards in input
+    order. `on_patched` gets the bytes patched by all workers so far, every POLL_S."""
+    ctx = multiprocessing.get_context("spawn")  # not fork: a forked torch/OpenMP process can deadlock
+    patched = ctx.Value("q", 0)  # bytes patched by all workers, for the progress line
+    pool = _Workers(ctx, workers, job, patched)
+    try:
+        yield from pool.run(chunks, lambda: on_patched(int(patched.value)))
+        pool.close()
+    finally:
+        pool.kill()  # after an error or an interrupt; a no-op once closed
+
+
+class _Workers:
+    def __init__(self, ctx: Any, n: int, job: ShardJob, patched: Any) -> None:
+        self.patched = patched
+        self.procs: list[Any] = []
+        self.conns: list[Connection] = []
+        try:
+            for _ in range(n):
+                here, there = ctx.Pipe()
+                proc = ctx.Process(target=_serve, args=(there, job, patched), daemon=True)
+                _start_ignoring_sigint(proc)
+                there.close()
+                self.procs.append(proc)
+                self.conns.append(here)
+        except BaseException:
+            self.kill()
+            raise
+
+    def run(self, chunks: Iterable[Chunk], on_wait: Callable[[], None]) -> Iterator[ShardInfo]:
+        idle = list(range(len(self.procs)))
+        busy: dict[int, int] = {}  # worker -> chunk index it holds
+        done: dict[int, ShardInfo] = {}
+        order: list[int] = []  # chunk indices in input order, not yet yielded
+        todo = iter(chunks)
+        more = True
+        while more or busy:
+            while more and idle:
+                chunk = next(todo, None)
+                if chunk is None:
+                    more = False
+                    break
+                w = idle.pop()
+                try:
+                    self.conns[w].send(chunk)  # one chunk per worker: it reads it at once
+                except OSError:  # a broken pipe: the worker is gone
+                    raise self._died(w) from None
+                busy[w] = chunk.index
+                order.append(chunk.index)
+                del chunk
+            if busy:
+                for w in self._ready(busy, on_wait):
+                    done[busy.pop(w)] = self._result(w)
+                    idle.append(w)
+            while order and order[0] in done:
+                yield done.pop(order.pop(0))
+
+    def _ready(self, busy: dict[int, int], on_wait: Callable[[], None]) -> list[int]:
+        by_conn = {self.conns[w]: w for w in busy}
+        while True:
+            ready = wait(list(by_conn), timeout=POLL_S)
+            on_wait()
+            if ready:
+                return [by_conn[c] for c in ready]
+
+    def _result(self, w: int) -> ShardInfo:
+        try:
+            status, value = self.conns[w].recv()
+        except (EOFError, OSError):
+            raise self._died(w) from None
+        if status == "error":
+            raise value
+        return value
+
+    def _died(self, w: int) -> OutputError:
+        proc = self.procs[w]
+        proc.join(timeout=5)
+        return OutputError(
+            f"worker process {proc.pid} died (exit code {proc.exitcode}) while writing a shard; "
+            "rerun with --resume (out of memory? try fewer --workers or a smaller --shard-size-mb)"
+        )
+
+    def close(self) -> None:
+        """Let every worker finish and exit."""
+        for conn in self.conns:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join()
+        self._close_conns()
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.kill()
+        for proc in self.procs:
+            proc.join()
+        self._close_conns()
+
+    def _close_conns(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+        self.procs = []
+
+
+def _start_ignoring_sigint(proc: Any) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        proc.start()  # only the main thread may change handlers; init_worker ignores it soon
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _serve(conn: Connection, job: ShardJob, patched: Any) -> None:
+    """A worker: chunks in, ("ok", shard) or ("error", exception) out, until None or EOF."""
+    init_worker(job, patched)
+    while True:
+        try:
+            chunk = conn.recv()
+        except EOFError:
+            return
+        if chunk is None:
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", run_in_worker(chunk))
+        except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+            reply = ("error", exc)
+        del chunk
+        try:
+            conn.send(reply)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))

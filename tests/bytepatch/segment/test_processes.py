@@ -1,0 +1,56 @@
+"""--workers N: worker errors and deaths reach the parent as clear errors, never a hang."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from bytepatch.dataset.schema import dataset_schema
+from bytepatch.errors import OutputError
+from bytepatch.io.documents import Document
+from bytepatch.patchers import PatcherSpec
+from bytepatch.segment.chunks import Chunk
+from bytepatch.segment.layout import JobLayout
+from bytepatch.segment.processes import run_in_processes
+from bytepatch.segment.worker import ShardJob
+
+
+def _job(out: Path) -> ShardJob:
+    patcher = PatcherSpec.from_dict({"patcher": "space", "max_patch_length": None}).build()
+    return ShardJob(JobLayout(out, "arrow", 1, 0), dataset_schema(False, {}), patcher, False)
+
+
+def _chunks(n: int) -> list[Chunk]:
+    return [Chunk(i).add(Document(f"d{i}", b"some words, then more words " * 50)) for i in range(n)]
+
+
+def test_shards_come_back_in_input_order(tmp_path: Path):
+    (tmp_path / "out").mkdir()
+    shards = list(run_in_processes(_chunks(7), _job(tmp_path / "out"), 2))
+    assert [s.index for s in shards] == list(range(7))
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.arrow")) == [s.file for s in shards]
+    assert multiprocessing.active_children() == []
+
+
+def test_an_error_in_a_worker_is_raised_in_the_parent(tmp_path: Path):
+    with pytest.raises(OutputError, match="cannot write shard"):  # the output directory does not exist
+        list(run_in_processes(_chunks(4), _job(tmp_path / "missing"), 2))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path: Path):
+    (tmp_path / "out").mkdir()
+
+    def chunks():
+        yield from _chunks(2)
+        for child in multiprocessing.active_children():  # a worker killed (say, out of memory)
+            os.kill(child.pid, signal.SIGKILL)
+        yield from _chunks(4)[2:]
+
+    with pytest.raises(OutputError, match=r"worker process \d+ died"):
+        list(run_in_processes(chunks(), _job(tmp_path / "out"), 2))
+    assert multiprocessing.active_children() == []
