@@ -6,7 +6,7 @@ arrives. Inside a Numba dispatcher or a torch call it can surface as something e
 `except ValueError` on the way up can turn it into an ordinary error message. So the
 handler also records that SIGINT came: whatever exception then ends the command, it
 is reported as the interruption it is. Worker processes ignore SIGINT (see
-`bytepatch.segment.pipeline`); the parent stops them.
+`bytepatch.segment.processes`); the parent stops them.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class Chunk:
         return len(self.ids)
 
     def __getstate__(self) -> dict:
-        # Pool workers get chunks by pickle; a view of a batch's buffer is sent as bytes.
+        # Worker processes get chunks by pickle; a view of a batch's buffer is sent as bytes.
         state = dict(self.__dict__)
         if isinstance(state["data"], memoryview):
             state["data"] = state["data"].tobytes()
