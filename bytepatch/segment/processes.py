@@ -11,7 +11,7 @@ kills the workers and returns.
 Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
 handles it and stops them, so an interrupt prints one line, not a traceback per
 worker. A signal ignored at exec stays ignored, so each worker is started with SIGINT
-ignored for the moment of its spawn, before `init_worker` runs.
+ignored for the moment of its spawn, before `worker_writer` ignores it for good.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.errors import OutputError
 from bytepatch.segment.chunks import Chunk
-from bytepatch.segment.worker import ShardJob, init_worker, run_in_worker
+from bytepatch.segment.worker import ShardJob, worker_writer
 
 POLL_S = 0.25  # how often the progress line is refreshed while workers run
 
@@ -143,7 +143,7 @@ class _Workers:
 
 def _start_ignoring_sigint(proc: Any) -> None:
     if threading.current_thread() is not threading.main_thread():
-        proc.start()  # only the main thread may change handlers; init_worker ignores it soon
+        proc.start()  # only the main thread may change handlers; worker_writer ignores it soon
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -154,7 +154,7 @@ def _start_ignoring_sigint(proc: Any) -> None:
 
 def _serve(conn: Connection, job: ShardJob, patched: Any) -> None:
     """A worker: chunks in, ("ok", shard) or ("error", exception) out, until None or EOF."""
-    init_worker(job, patched)
+    writer = worker_writer(job, patched)
     while True:
         try:
             chunk = conn.recv()
@@ -163,7 +163,7 @@ def _serve(conn: Connection, job: ShardJob, patched: Any) -> None:
         if chunk is None:
             return
         try:
-            reply: tuple[str, Any] = ("ok", run_in_worker(chunk))
+            reply: tuple[str, Any] = ("ok", writer(chunk))
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
             reply = ("error", exc)
         del chunk

@@ -1,10 +1,11 @@
-"""Turns one chunk into one shard: entropies (if needed), patch lengths, atomic write.
+"""Turns documents into a shard's rows: entropies (if needed), patch lengths, a table;
+and one chunk into one written shard.
 
-Runs in the main process (`--workers 1`) or in pool processes. A pool process receives
-the patcher once, in the initializer (an entropy patcher's `SharedModel` pickles as a
-reference and loads the model in that process), and keeps its writer in this module's
-`_STATE` for its lifetime: the standard multiprocessing pattern, since pool tasks
-cannot carry a loaded model cheaply.
+Runs in the main process (streamed shards, `stream.py`) or in worker processes
+(`processes.py`). A worker process receives the job once, when it starts (an entropy
+patcher's `SharedModel` pickles as a reference and loads the model in that process),
+and keeps its `worker_writer` for its lifetime, since a task cannot carry a loaded model
+cheaply.
 """
 
 from __future__ import annotations
@@ -183,19 +184,14 @@ def _groups(chunk: Chunk, offsets: np.ndarray, window: int) -> Iterator[tuple[in
             i += len(group)
 
 
-_STATE: dict[str, ShardWriter] = {}
-
-
-def init_worker(job: ShardJob, patched: Any = None) -> None:
-    """Set up one pool worker; `patched` is a shared counter of bytes patched (all workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+def worker_writer(job: ShardJob, patched: Any = None) -> ShardWriter:
+    """The writer of one worker process, which ignores SIGINT from now on (the parent
+    handles Ctrl-C and stops the workers); `patched` is a shared counter of the bytes
+    patched by all workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def report(n_bytes: int) -> None:
         with patched.get_lock():
             patched.value += n_bytes
 
-    _STATE["writer"] = ShardWriter(job, on_patched=report if patched is not None else None)
-
-
-def run_in_worker(chunk: Chunk) -> ShardInfo:
-    return _STATE["writer"](chunk)
+    return ShardWriter(job, on_patched=report if patched is not None else None)
