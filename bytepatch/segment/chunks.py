@@ -1,12 +1,15 @@
-"""Groups the document stream into shard-sized chunks.
+"""Cuts the document stream into shards, and shards into groups.
 
-Chunk boundaries depend only on the documents and the shard size, never on the
-number of workers, so shard k always holds the same rows: that is what makes
-`--workers N` produce the same dataset and `--resume` able to skip finished shards.
+Shard boundaries (`shard_pieces`, the one rule) depend only on the documents and the
+shard size, never on the number of workers or threads, so shard k always holds the same
+rows: that is what makes `--workers N` and `--threads T` produce the same dataset and
+`--resume` able to skip finished shards. `chunk_documents` gathers each shard whole (for
+worker processes); `stream_groups` hands it on in groups of a few MB as it is read (for
+the streamed single-process run), followed by a `ShardEnd`.
 
-A chunk keeps its documents in one contiguous buffer plus offsets, not as a list of
-byte strings: the buffer becomes the dataset's `bytes` column without a copy, the
-patch kernels read it in place, and memory is one allocation that the OS takes back
+A chunk or group keeps its documents in one contiguous buffer plus offsets, not as a
+list of byte strings: the buffer becomes the dataset's `bytes` column without a copy,
+the patch kernels read it in place, and memory is one allocation that the OS takes back
 whole, rather than thousands of heap blocks that leave the heap fragmented.
 """
 
