@@ -17,35 +17,35 @@ merges the job manifests into `manifest.json`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 
 from bytepatch.cpus import available_cpus
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX, write_json
-from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
+from bytepatch.dataset.files import SHARD_SUFFIX, write_json
+from bytepatch.dataset.manifest import ShardInfo, build_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import dataset_schema
 from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import OutputError
-from bytepatch.io import ReaderConfig, Source, Span, expand_sources, read_source
+from bytepatch.io import ReaderConfig, Source, Span, expand_sources
 from bytepatch.io.documents import Document
 from bytepatch.io.fs import file_size, is_uri, stamp
-from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
-from bytepatch.io.sources import STDIN, detect_format
+from bytepatch.io.jsonl_batch import DocumentBatch
+from bytepatch.io.sources import STDIN
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
-from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+from bytepatch.segment.output import finish, job_lock, prepare_output, remove_temporaries
 from bytepatch.segment.processes import run_in_processes
+from bytepatch.segment.reading import DuplicateIds, counting, read_documents
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
 from bytepatch.segment.stream import run_streamed
 from bytepatch.segment.windows import DEFAULT_WINDOW
@@ -129,24 +129,24 @@ def segment_corpus(
         "run_key": run_key,
         "splits": [[s.path, span.start, span.end] for s, span in parts],
     }
-    with _lock(layout):
-        if _prepare_output(layout, options, run_state):
-            return _finish(layout, options)
-        _remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
+    with job_lock(layout):
+        if prepare_output(layout, options.overwrite, options.resume, run_state):
+            return finish(layout, options.merge)
+        remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
         schema = dataset_schema(options.save_entropies, metadata)
         job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         finished = finished_shards(layout)
         mine = set(files)
         total = _total_size([s for s in sources if s.path in mine]) if len(parts) == len(files) else None
         progress = Progress(total, enabled=options.show_progress, label="patched")
-        documents = (doc for s, span in parts for doc in _read_fast(s.path, reader, span, options.threads > 1))
-        ids = _DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
-        counted = _counting(documents, progress, ids)
+        documents = read_documents(parts, reader, threads=options.threads > 1)
+        ids = DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
+        counted = counting(documents, progress, ids)
         try:
             shards = _run(counted, int(options.shard_size_mb * 1e6), job, options.workers, finished, progress)
         finally:
             progress.close()
-            _remove_temporaries(layout)
+            remove_temporaries(layout)
         if ids is not None:
             ids.report()
         try:
@@ -155,7 +155,7 @@ def segment_corpus(
             )
         except OSError as exc:
             raise OutputError(f"{layout.job_manifest}: cannot write the manifest: {exc}") from exc
-        return _finish(layout, options)
+        return finish(layout, options.merge)
 
 
 def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model):
@@ -202,49 +202,6 @@ def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptio
             file=sys.stderr,
         )
     return mine
-
-
-@contextlib.contextmanager
-def _lock(layout: JobLayout) -> Iterator[None]:
-    """This job's exclusive lock on the output for the whole run (each job of a K-job run
-    holds its own, so siblings run side by side but two runs of one job never do)."""
-    lock = DirectoryLock(layout.out, "bytepatch segment", layout.lock_name)
-    try:
-        lock.acquire()
-    except LockedError as exc:
-        raise OutputError(str(exc)) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _finish(layout: JobLayout, options: SegmentOptions) -> dict[str, Any] | None:
-    if layout.single:
-        return read_manifest(layout.out)
-    return merge_job_manifests(layout) if options.merge else None
-
-
-def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
-    """Write manifest.json from all job manifests if every job has finished, else None.
-
-    Every job writes its own manifest before calling this, so the last job to finish
-    always sees all of them; jobs finishing together write identical content, atomically.
-    """
-    paths = layout.job_manifests()
-    if not all(p.exists() for p in paths):
-        return None
-    parts = [json.loads(p.read_text()) for p in paths]
-    for path, part in zip(paths, parts):
-        if part.get("run_key") != parts[0].get("run_key"):
-            raise OutputError(
-                f"{path}: this job ran on other inputs or settings than {paths[0].name}; "
-                "all jobs must see the same inputs and settings (rerun the odd one with --overwrite)"
-            )
-    shards = [ShardInfo(**s) for part in parts for s in part["shards"]]
-    manifest = build_manifest(parts[0]["metadata"], shards, parts[0]["shard_format"])
-    write_json(layout.out / MANIFEST, manifest)
-    return manifest
 
 
 def _run(
@@ -309,114 +266,9 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _read_fast(
-    path: str, reader: ReaderConfig, span: Span | None, threads: bool = True
-) -> Iterable[Document | DocumentBatch]:
-    """A JSONL file (or split) in batches of lines wherever Arrow parses them exactly as the
-    line reader would (see io/jsonl_batch.py), else document by document; the chunks are
-    the same either way."""
-    if path != STDIN and not is_uri(path) and detect_format(path, reader.input_format) == "jsonl":
-        return _jsonl_fast(path, reader, span, threads)
-    return read_source(path, reader, span)
-
-
-def _jsonl_fast(
-    path: str, reader: ReaderConfig, span: Span | None, threads: bool
-) -> Iterator[Document | DocumentBatch]:
-    for item in read_jsonl_blocks(path, reader, span, threads=threads):
-        if isinstance(item, Span):  # the rest, from this line on, goes line by line
-            yield from read_source(path, reader, item)
-            return
-        yield item
-
-
-def _counting(
-    documents: Iterable[Document | DocumentBatch], progress: Progress, ids: _DuplicateIds | None = None
-) -> Iterable[Document | DocumentBatch]:
-    for doc in documents:
-        progress.add_read(len(doc.data))
-        if ids is not None:
-            for doc_id in doc.ids if isinstance(doc, DocumentBatch) else [doc.id]:
-                ids.add(doc_id)
-        yield doc
-    progress.reading_done()
-
-
-class _DuplicateIds:
-    """Notices ids given twice (legal, but it makes rows ambiguous to trace): a warning,
-    not an error. Keeps 8-byte digests of at most MAX ids, so memory stays bounded."""
-
-    MAX = 5_000_000
-
-    def __init__(self) -> None:
-        self.seen: set[bytes] = set()
-        self.count = 0
-        self.first: str | None = None
-
-    def add(self, doc_id: str) -> None:
-        if len(self.seen) >= self.MAX:
-            return
-        key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        if key in self.seen:
-            self.count += 1
-            self.first = self.first if self.first is not None else doc_id
-        else:
-            self.seen.add(key)
-
-    def report(self) -> None:
-        if self.count:
-            print(
-                f"warning: {self.count:,} document id(s) appear more than once (first: {self.first!r}); "
-                "rows with one id cannot be told apart by it",
-                file=sys.stderr,
-            )
-
-
 def _total_size(sources: list[Source]) -> int | None:
     """Bytes of input (for the progress line), None when unknown (stdin)."""
     try:
         return sum(s.size if s.size is not None else file_size(s.path) for s in sources if s.path != STDIN) or None
     except OSError:
         return None
-
-
-def _prepare_output(layout: JobLayout, options: SegmentOptions, run_state: dict) -> bool:
-    """Make the output ready for this job; True when a resumed job had already finished."""
-    out = layout.out
-    if options.resume:
-        if not layout.run_state.exists():
-            raise OutputError(f"{out}: nothing to resume (no {layout.run_state.name}); run without --resume")
-        previous = json.loads(layout.run_state.read_text())
-        # run_key also covers the other jobs' inputs: the merge checks those.
-        changed = sorted(k for k in run_state if k != "run_key" and previous.get(k) != run_state[k])
-        if changed:
-            raise OutputError(f"{out}: cannot resume, settings differ from the interrupted run: {', '.join(changed)}")
-        return layout.job_manifest.exists()
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a directory")
-    if out.exists():
-        names = [p.name for p in out.iterdir() if not is_lock_file(p.name)]
-        foreign = [n for n in names if not written_by_bytepatch(n)]
-        # Ours to replace: this job's files, and any bytepatch file of another layout (an
-        # earlier single run, another K), which would otherwise sit beside the new shards.
-        mine = [n for n in names if written_by_bytepatch(n) and not layout.sibling(n)]
-        if foreign:  # never write a dataset among the user's own files
-            what = "refusing to overwrite, it" if mine else "output directory is not empty: it"
-            raise OutputError(
-                f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory"
-            )
-        if mine and not options.overwrite:
-            raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
-        # The dataset manifest goes first, so a half-deleted dataset never looks complete.
-        (out / MANIFEST).unlink(missing_ok=True)
-        for name in mine:
-            (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(layout.run_state, run_state, indent=None)  # read by --resume only
-    return False
-
-
-def _remove_temporaries(layout: JobLayout) -> None:
-    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
-        if layout.owns(p.name):
-            p.unlink(missing_ok=True)

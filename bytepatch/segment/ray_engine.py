@@ -40,6 +40,7 @@ from bytepatch.patchers import Patcher
 from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+from bytepatch.segment.output import job_lock, prepare_output
 from bytepatch.segment.worker import ShardJob, ShardWriter
 
 RAY_HINT = "pip install 'ray[data]'  (or: pip install 'bytepatch[ray]')"
@@ -67,8 +68,6 @@ def segment_with_ray(
     should hold a `SharedModel`, as `bytepatch.load_patcher` builds it, so actors receive
     a reference, not the weights); rows are those of a local run (as a set: shards are
     cut per split, so their boundaries differ)."""
-    from bytepatch.segment.pipeline import _lock, _prepare_output
-
     ray = _import_ray()
     if options.resume:
         raise OutputError(
@@ -104,8 +103,8 @@ def segment_with_ray(
         return manifest
     single = JobLayout(Path(output), options.shard_format)
     run_state = {"engine": "ray", "reader": asdict(reader), "metadata": metadata, "splits": len(splits)}
-    with _lock(single):
-        _prepare_output(single, options, run_state)
+    with job_lock(single):
+        prepare_output(single, options.overwrite, options.resume, run_state)
         job = ShardJob(single, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         try:
             shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress)

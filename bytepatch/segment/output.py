@@ -1,0 +1,103 @@
+"""The output directory of one segmentation job: its lock, making it ready (the
+--overwrite/--resume rules: never among the user's own files, never half-deleted so it
+looks complete), its temporaries, and the dataset manifest merged from the jobs'."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, Iterator
+
+from bytepatch.dataset.files import TMP_SUFFIX, write_json
+from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
+from bytepatch.errors import OutputError
+from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
+from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+
+
+@contextlib.contextmanager
+def job_lock(layout: JobLayout) -> Iterator[None]:
+    """This job's exclusive lock on the output for the whole run (each job of a K-job run
+    holds its own, so siblings run side by side but two runs of one job never do)."""
+    lock = DirectoryLock(layout.out, "bytepatch segment", layout.lock_name)
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        raise OutputError(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def finish(layout: JobLayout, merge: bool) -> dict[str, Any] | None:
+    """The dataset manifest once this job is done: its own (one job), or merged from every
+    job's when it finishes last (`merge`; else a coordinator merges), or None."""
+    if layout.single:
+        return read_manifest(layout.out)
+    return merge_job_manifests(layout) if merge else None
+
+
+def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
+    """Write manifest.json from all job manifests if every job has finished, else None.
+
+    Every job writes its own manifest before calling this, so the last job to finish
+    always sees all of them; jobs finishing together write identical content, atomically.
+    """
+    paths = layout.job_manifests()
+    if not all(p.exists() for p in paths):
+        return None
+    parts = [json.loads(p.read_text()) for p in paths]
+    for path, part in zip(paths, parts):
+        if part.get("run_key") != parts[0].get("run_key"):
+            raise OutputError(
+                f"{path}: this job ran on other inputs or settings than {paths[0].name}; "
+                "all jobs must see the same inputs and settings (rerun the odd one with --overwrite)"
+            )
+    shards = [ShardInfo(**s) for part in parts for s in part["shards"]]
+    manifest = build_manifest(parts[0]["metadata"], shards, parts[0]["shard_format"])
+    write_json(layout.out / MANIFEST, manifest)
+    return manifest
+
+
+def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: dict) -> bool:
+    """Make the output ready for this job; True when a resumed job had already finished."""
+    out = layout.out
+    if resume:
+        if not layout.run_state.exists():
+            raise OutputError(f"{out}: nothing to resume (no {layout.run_state.name}); run without --resume")
+        previous = json.loads(layout.run_state.read_text())
+        # run_key also covers the other jobs' inputs: the merge checks those.
+        changed = sorted(k for k in run_state if k != "run_key" and previous.get(k) != run_state[k])
+        if changed:
+            raise OutputError(f"{out}: cannot resume, settings differ from the interrupted run: {', '.join(changed)}")
+        return layout.job_manifest.exists()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory")
+    if out.exists():
+        names = [p.name for p in out.iterdir() if not is_lock_file(p.name)]
+        foreign = [n for n in names if not written_by_bytepatch(n)]
+        # Ours to replace: this job's files, and any bytepatch file of another layout (an
+        # earlier single run, another K), which would otherwise sit beside the new shards.
+        mine = [n for n in names if written_by_bytepatch(n) and not layout.sibling(n)]
+        if foreign:  # never write a dataset among the user's own files
+            what = "refusing to overwrite, it" if mine else "output directory is not empty: it"
+            raise OutputError(
+                f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory"
+            )
+        if mine and not overwrite:
+            raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
+        # The dataset manifest goes first, so a half-deleted dataset never looks complete.
+        (out / MANIFEST).unlink(missing_ok=True)
+        for name in mine:
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(layout.run_state, run_state, indent=None)  # read by --resume only
+    return False
+
+
+def remove_temporaries(layout: JobLayout) -> None:
+    """This job's temporaries: a killed run's, or a failed one's (never complete)."""
+    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
+        if layout.owns(p.name):
+            p.unlink(missing_ok=True)

@@ -1,0 +1,86 @@
+"""The documents of a job's parts, in input order, as fast as the format allows, counted
+for the progress line and checked for ids given twice."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from typing import Iterable, Iterator, Sequence
+
+from bytepatch.io import ReaderConfig, Source, Span, read_source
+from bytepatch.io.documents import Document
+from bytepatch.io.fs import is_uri
+from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
+from bytepatch.io.sources import STDIN, detect_format
+from bytepatch.progress import Progress
+
+
+def read_documents(
+    parts: Sequence[tuple[Source, Span]], reader: ReaderConfig, threads: bool = False
+) -> Iterator[Document | DocumentBatch]:
+    """Every document of `parts`, in order (`threads`: Arrow may parse JSON on its pool)."""
+    for source, span in parts:
+        yield from read_fast(source.path, reader, span, threads)
+
+
+def read_fast(
+    path: str, reader: ReaderConfig, span: Span | None, threads: bool = True
+) -> Iterable[Document | DocumentBatch]:
+    """A JSONL file (or split) in batches of lines wherever Arrow parses them exactly as the
+    line reader would (see io/jsonl_batch.py), else document by document; the chunks are
+    the same either way."""
+    if path != STDIN and not is_uri(path) and detect_format(path, reader.input_format) == "jsonl":
+        return _jsonl_fast(path, reader, span, threads)
+    return read_source(path, reader, span)
+
+
+def _jsonl_fast(
+    path: str, reader: ReaderConfig, span: Span | None, threads: bool
+) -> Iterator[Document | DocumentBatch]:
+    for item in read_jsonl_blocks(path, reader, span, threads=threads):
+        if isinstance(item, Span):  # the rest, from this line on, goes line by line
+            yield from read_source(path, reader, item)
+            return
+        yield item
+
+
+def counting(
+    documents: Iterable[Document | DocumentBatch], progress: Progress, ids: DuplicateIds | None = None
+) -> Iterable[Document | DocumentBatch]:
+    for doc in documents:
+        progress.add_read(len(doc.data))
+        if ids is not None:
+            for doc_id in doc.ids if isinstance(doc, DocumentBatch) else [doc.id]:
+                ids.add(doc_id)
+        yield doc
+    progress.reading_done()
+
+
+class DuplicateIds:
+    """Notices ids given twice (legal, but it makes rows ambiguous to trace): a warning,
+    not an error. Keeps 8-byte digests of at most MAX ids, so memory stays bounded."""
+
+    MAX = 5_000_000
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, doc_id: str) -> None:
+        if len(self.seen) >= self.MAX:
+            return
+        key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        if key in self.seen:
+            self.count += 1
+            self.first = self.first if self.first is not None else doc_id
+        else:
+            self.seen.add(key)
+
+    def report(self) -> None:
+        if self.count:
+            print(
+                f"warning: {self.count:,} document id(s) appear more than once (first: {self.first!r}); "
+                "rows with one id cannot be told apart by it",
+                file=sys.stderr,
+            )
