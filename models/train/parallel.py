@@ -19,9 +19,10 @@ the module used for the step; the weights stay those of the plain module.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -45,6 +46,20 @@ def init_distributed(device_name: str) -> tuple[int, int, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size(), device
+
+
+@contextlib.contextmanager
+def process_group_scope() -> Iterator[None]:
+    """On the way out, destroy a process group that `init_distributed` joined inside: one
+    left to interpreter exit can abort the process after the run has finished (gloo's
+    threads: "terminate called without an active exception", exit -6). A group the
+    caller had already set up is left alone."""
+    had = dist.is_available() and dist.is_initialized()
+    try:
+        yield
+    finally:
+        if not had and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def all_sum(values: list[float], device: torch.device, world: int) -> list[float]:

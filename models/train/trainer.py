@@ -53,7 +53,14 @@ from bytepatch.models.train.config import RunConfig
 from bytepatch.models.train.data import DatasetData, DocumentData
 from bytepatch.models.train.interrupt import StopOnSigint, TrainingInterrupted
 from bytepatch.models.train.metrics import batch_nll, forward_flops_per_byte, mean_patch_size
-from bytepatch.models.train.parallel import all_sum, full_state, init_distributed, load_full_state, prepare_model
+from bytepatch.models.train.parallel import (
+    all_sum,
+    full_state,
+    init_distributed,
+    load_full_state,
+    prepare_model,
+    process_group_scope,
+)
 from bytepatch.models.train.resume import check_resumable, prepare_output, truncate_log
 from bytepatch.models.train.schedule import WarmupCosine, set_lr
 from bytepatch.models.train.state import atomic_write_text, set_rng_state, write_state
@@ -185,6 +192,22 @@ def fit(
     the run config as `DIR/config.json` (train-entropy keeps that name for its model).
     `init_state`: weights to start a new run from (fine-tuning, `train --init`) instead of a fresh init.
     """
+    with process_group_scope():
+        return _fit(run, open_data, output, resume, overwrite, stop_at, log, interrupt_after, write_config, init_state)
+
+
+def _fit(
+    run: RunConfig,
+    open_data: OpenData,
+    output: str | Path,
+    resume: bool,
+    overwrite: bool,
+    stop_at: int | None,
+    log: Log,
+    interrupt_after: Callable[[int], bool] | None,
+    write_config: bool,
+    init_state: dict[str, torch.Tensor] | None,
+) -> dict[str, Any]:
     # On rank 0 with the default log (stderr): a live progress line (step, loss, bytes/s,
     # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
     progress = StepProgress(run.train.steps) if log is _stderr else None
