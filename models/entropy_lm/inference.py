@@ -119,8 +119,8 @@ def scoring_chunk(attn_impl: str, window: int | None) -> int | None:
     A chunk of T = window new positions after window - 1 cached ones scored as one dense
     block computes T x (2 window - 1) scores, half of them masked out; in chunks of c
     queries each reads only its c + window - 1 keys: a quarter window scores 37% fewer,
-    which on CPU made `small` 10-15% faster (bench/entropy_lm.py). The values are the same
-    (tested against `model.forward`)."""
+    which on CPU made `small` 6-10% faster (bench/entropy_lm.py). The values are those of
+    `model.forward` up to float rounding (tested)."""
     chunk = chunk_for(attn_impl)
     if chunk == 0 and window is not None:
         return max(DEFAULT_MIN_CHUNK, window // 4)
