@@ -46,8 +46,9 @@ def run_in_processes(
 
 
 class _Workers:
+    """N worker processes and the pipe to each (`run` feeds them, `close` or `kill` ends them)."""
+
     def __init__(self, ctx: Any, n: int, job: ShardJob, patched: Any) -> None:
-        self.patched = patched
         self.procs: list[Any] = []
         self.conns: list[Connection] = []
         try:
