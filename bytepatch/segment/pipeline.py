@@ -4,10 +4,11 @@ The main process reads documents (sequential, deterministic). With one worker (t
 default) shards are streamed: documents go in groups of a few MB that are patched and
 appended to their shard's file as they are read, on `threads` threads (`stream.py`).
 With `workers` > 1, whole shard-sized chunks are patched and written in that many
-processes, a bounded number in flight. Either way shard k holds the same rows
+processes, one chunk per worker in flight (`processes.py`). Either way shard k holds the same rows
 (`chunks.shard_pieces` is the one rule), memory is bounded by the group or shard size,
 not the corpus, and the manifest is written last; an interrupted run's finished shards
-are kept by `--resume` once checked against the input (`resume.py`).
+are kept by `--resume` once checked against the input (`resume.py`). The output
+directory's rules live in `output.py`, reading in `reading.py`.
 
 Several jobs may share one output directory (`num_jobs`/`job`, see `layout.py`): each
 takes every K-th split of the inputs (`bytepatch.io.splits`: inside large files too),
