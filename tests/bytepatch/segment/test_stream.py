@@ -84,3 +84,38 @@ def test_after_a_failed_group_no_task_queued_behind_it_commits_its_shard(tmp_pat
         shards.write(ShardEnd(0), None)
     shards.abort()
     assert not list((tmp_path / "out").iterdir())  # neither a final shard nor a temporary
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_groups_in_flight_stay_bounded_whatever_the_input_size(tmp_path: Path, monkeypatch, threads: int):
+    """Memory is a few groups per thread, not the shard: the reading thread waits once
+    2 x threads + 2 groups are read but not yet written."""
+    from bytepatch.segment import pipeline, stream
+
+    src = _corpus(tmp_path)
+    monkeypatch.setattr(chunks, "GROUP_BYTES", 2_000)  # ~60 groups in one shard
+    read, written, most = [0], [0], [0]
+    groups = pipeline.stream_groups
+
+    def counted(*args, **kwargs):
+        for item in groups(*args, **kwargs):
+            if isinstance(item, chunks.Chunk):
+                read[0] += 1
+                most[0] = max(most[0], read[0] - written[0])
+            yield item
+
+    write = stream._Shards.write
+
+    def counting_write(self, item, patched):
+        out = write(self, item, patched)
+        if isinstance(item, chunks.Chunk):
+            written[0] += 1
+        return out
+
+    monkeypatch.setattr(pipeline, "stream_groups", counted)
+    monkeypatch.setattr(stream._Shards, "write", counting_write)
+    options = SegmentOptions(shard_size_mb=1, threads=threads, show_progress=False)
+    spec = {"patcher": "space", "max_patch_length": None}
+    segment_corpus([str(src)], tmp_path / "out", spec, ReaderConfig(doc_per_line=True), options)
+    assert read[0] == written[0] > 40  # one shard of many groups
+    assert most[0] <= 2 * threads + 2 + 1  # the in-flight limit, plus the group just read
