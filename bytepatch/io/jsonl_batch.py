@@ -94,6 +94,7 @@ def read_jsonl_blocks(
                 batch = _parse_block(memoryview(raw)[:cut], cfg, span.name, line, threads)
                 if batch is None:
                     break
+                del raw  # the batch holds Arrow's copy: the raw block need not live while it is used
                 yield batch
                 pos += cut
                 line += len(batch)
