@@ -29,12 +29,17 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = tmp_path(path)
     try:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Make a fully written temporary file final: fsync its content, then rename it."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 # Arrow IPC buffer compression (part of the Arrow format: pyarrow, pandas, polars, DuckDB
@@ -102,9 +107,7 @@ class ShardFile:
         """Close, fsync and rename to the final name; returns the file's size in bytes."""
         try:
             self._close()
-            with open(self.tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -65,9 +65,10 @@ def read_jsonl_blocks(
     path: str, cfg: ReaderConfig, span: Span | None = None, block_bytes: int = BLOCK_BYTES, threads: bool = True
 ) -> Iterator[DocumentBatch | Span]:
     """The file (or span) as batches of about `block_bytes` of whole lines, so memory stays
-    bounded however large the file (`threads`: whether Arrow parses on its thread pool). Where a block cannot take the fast path (see the module
-    docstring), yields instead the `Span` of the rest of the input, from that block's first
-    line, for the line reader, and stops; the documents (and ids) are the same either way."""
+    bounded however large the file (`threads`: whether Arrow parses on its thread pool).
+    Where a block cannot take the fast path (see the module docstring), yields instead the
+    `Span` of the rest of the input, from that block's first line, for the line reader, and
+    stops; the documents (and ids) are the same either way."""
     span = span or Span(path)
     if not _eligible(path, cfg):
         yield span

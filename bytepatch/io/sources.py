@@ -62,10 +62,11 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     names: dict[str, str] = {}
 
     def add(path: str, root: str | None) -> None:
-        st = None if path == STDIN or is_uri(path) else _stat(path)
+        local = path != STDIN and not is_uri(path)
+        st = _stat(path) if local else None
         # (device, inode) says two paths are one file (hard links too) in one stat, where
         # `realpath` would lstat every component of the path.
-        key = path if path == STDIN or is_uri(path) else (st.st_dev, st.st_ino) if st else os.path.realpath(path)
+        key = (st.st_dev, st.st_ino) if st else os.path.realpath(path) if local else path
         if key in seen:
             return
         seen.add(key)
