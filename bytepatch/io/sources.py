@@ -60,10 +60,11 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     out: list[Source] = []
     seen: set = set()
     names: dict[str, str] = {}
+    walked: dict[str, os.stat_result] = {}  # what walking directories stat'ed already
 
     def add(path: str, root: str | None) -> None:
         local = path != STDIN and not is_uri(path)
-        st = _stat(path) if local else None
+        st = (walked.pop(path, None) or _stat(path)) if local else None
         # (device, inode) says two paths are one file (hard links too) in one stat, where
         # `realpath` would lstat every component of the path.
         key = (st.st_dev, st.st_ino) if st else os.path.realpath(path) if local else path
@@ -90,7 +91,7 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
             for f in files:
                 add(f, None if f == spec else spec.rstrip("/"))
         elif os.path.isdir(spec):
-            files = _walk(spec)
+            files = _walk(spec, walked)
             if not files:
                 raise InputError(spec, "directory contains no files")
             for f in files:
@@ -99,7 +100,7 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
             add(spec, None)
         elif GLOB_CHARS & set(spec):
             matches = sorted(m for m in glob.glob(spec, recursive=True))
-            files = [f for m in matches for f in (_walk(m) if os.path.isdir(m) else _regular(m))]
+            files = [f for m in matches for f in (_walk(m, walked) if os.path.isdir(m) else _regular(m))]
             if not files:
                 raise InputError(spec, "pattern matches no files")
             root = _glob_root(spec)
@@ -138,19 +139,20 @@ def _glob_root(pattern: str) -> str:
     return str(Path(*fixed)) if fixed else "."
 
 
-def _walk(root: str) -> list[str]:
+def _walk(root: str, stats: dict[str, os.stat_result] | None = None) -> list[str]:
     """Every regular file under `root`: each directory's files (sorted), then its
     subdirectories (sorted). Nothing is skipped silently: an unreadable directory, a
     broken link, a symlink loop or a FIFO/socket/device stops the walk naming the path.
     Symbolic links are followed (a link to a directory is read like the directory); a
-    loop is detected by the (device, inode) of the directories above."""
+    loop is detected by the (device, inode) of the directories above. `stats` gets each
+    file's stat, taken to tell files from directories, so it is not taken twice."""
     found: list[str] = []
     st = _stat(root)
-    _visit(root, {(st.st_dev, st.st_ino)}, found)
+    _visit(root, {(st.st_dev, st.st_ino)}, found, {} if stats is None else stats)
     return found
 
 
-def _visit(path: str, above: set[tuple[int, int]], found: list[str]) -> None:
+def _visit(path: str, above: set[tuple[int, int]], found: list[str], stats: dict[str, os.stat_result]) -> None:
     try:
         with os.scandir(path) as it:
             names = sorted(e.name for e in it if not e.name.startswith("."))
@@ -167,6 +169,7 @@ def _visit(path: str, above: set[tuple[int, int]], found: list[str]) -> None:
             subdirs.append((full, key))
         elif stat.S_ISREG(st.st_mode):
             files.append(name)
+            stats[full] = st
         else:
             raise InputError(full, f"not a regular file ({_kind(st.st_mode)}); directories are read for files only")
     saved = hf_saved_dataset_files(path, files)
@@ -177,7 +180,7 @@ def _visit(path: str, above: set[tuple[int, int]], found: list[str]) -> None:
         files.remove(HF_DATASET_DICT)
     found += [os.path.join(path, f) for f in files]
     for full, key in subdirs:
-        _visit(full, above | {key}, found)
+        _visit(full, above | {key}, found, stats)
 
 
 def _regular(path: str) -> list[str]:
