@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import os
 import signal
+import sys
 from typing import MutableMapping
 
 import click
@@ -76,7 +77,45 @@ def main() -> None:
     # options, loading a model): one line and 130, not click's "Aborted!" and exit 1.
     signal.signal(signal.SIGINT, _interrupted)
     quiet_numpy_blas(os.environ)
-    cli()
+    try:
+        cli()
+    except SystemExit as exc:
+        if "torch.distributed" in sys.modules and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            end_rank(exit_status(exc.code))
+        raise
+
+
+def end_rank(status: int) -> None:
+    """Exit a torchrun rank (one that imported torch.distributed) without interpreter
+    shutdown, once its output is flushed.
+
+    Why: a DDP run leaves gloo's process group alive after `destroy_process_group` (torch
+    keeps a reference), and gloo's worker threads release each finished collective a
+    moment after the caller has its result. Releasing one drops tensors, which needs the
+    GIL; a rank that is already shutting its interpreter down then ends that thread
+    inside a C++ destructor, and the process aborts after a finished run ("terminate
+    called without an active exception", exit -6), which torchrun reports as a failed
+    job. Nothing is left to run at that point: every file the command wrote is closed
+    (checkpoints are fsynced and renamed), so the rank flushes its streams and leaves.
+    """
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(status)
+
+
+def exit_status(code: object) -> int:
+    """The exit status `sys.exit(code)` gives (a message is printed to stderr, status 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def quiet_numpy_blas(env: MutableMapping[str, str]) -> None:

@@ -50,10 +50,10 @@ def init_distributed(device_name: str) -> tuple[int, int, torch.device]:
 
 @contextlib.contextmanager
 def process_group_scope() -> Iterator[None]:
-    """On the way out, destroy a process group that `init_distributed` joined inside: one
-    left to interpreter exit can abort the process after the run has finished (gloo's
-    threads: "terminate called without an active exception", exit -6). A group the
-    caller had already set up is left alone."""
+    """On the way out, destroy a process group that `init_distributed` joined inside; a
+    group the caller had already set up is left alone. (With DDP, torch keeps the gloo
+    group's threads alive even so: the `bytepatch` command ends its torchrun ranks
+    without interpreter shutdown, see `cli/main.py` `end_rank`.)"""
     had = dist.is_available() and dist.is_initialized()
     try:
         yield
