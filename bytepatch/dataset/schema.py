@@ -9,10 +9,12 @@ and the entropy model's fingerprint, so any shard alone says how it was made.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
+
+from bytepatch.io.line_ids import LineIds
 
 FORMAT_VERSION = 1
 METADATA_KEY = b"bytepatch"
@@ -67,10 +69,15 @@ def binary_array(data: bytes | bytearray | memoryview, offsets: np.ndarray) -> p
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, buffers)
 
 
-def string_array(values: list[str]) -> pa.StringArray:
+def string_array(values: Sequence[str]) -> pa.StringArray:
     """A string column built from one UTF-8 buffer and offsets: `pa.array(list)` would
     import pandas (~0.2 s and 40 MB per process) only to ask whether the list is a
-    pandas object."""
+    pandas object. `LineIds` build their buffer with array passes."""
+    if isinstance(values, LineIds):
+        data_u8, offsets = values.utf8()
+        if offsets[-1] > INT32_MAX:
+            raise ValueError("a shard's ids hold more than 2^31 bytes; lower --shard-size-mb")
+        return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data_u8))
     joined = "".join(values)
     if joined.isascii():  # the common case: one encode, and characters are bytes
         data, parts = joined.encode("ascii"), values
@@ -85,7 +92,7 @@ def string_array(values: list[str]) -> pa.StringArray:
 
 
 def build_table(
-    ids: list[str],
+    ids: Sequence[str],
     data: bytes | bytearray | memoryview,
     offsets: np.ndarray,
     lengths: np.ndarray,

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from bytepatch.io.documents import ReaderConfig, Span
+from bytepatch.io.line_ids import LineIds
 
 MAX_BYTES = 1 << 30  # a line longer than this goes to the line reader (a block never grows past it)
 BLOCK_BYTES = 32 << 20  # read_jsonl_blocks parses this much at a time: memory is bounded, not the file size
@@ -38,7 +39,7 @@ _OPEN_BRACE = ord("{")
 class DocumentBatch:
     """Documents stored back to back: row i is data[offsets[i]:offsets[i+1]], with id ids[i]."""
 
-    ids: list[str]
+    ids: Sequence[str]  # a list, or the LineIds of the lines the documents came from
     data: bytes | memoryview
     offsets: np.ndarray  # int64, len(ids) + 1, from 0 to len(data)
 
@@ -141,5 +142,4 @@ def _parse_block(
     offsets = offsets.astype(np.int64)
     values = column.buffers()[2]
     body = memoryview(values)[offsets[0] : offsets[-1]] if len(column) else memoryview(b"")
-    ids = [f"{name}:{i}" for i in range(first_line, first_line + len(column))]
-    return DocumentBatch(ids, body, offsets - offsets[0])
+    return DocumentBatch(LineIds(name, first_line, len(column)), body, offsets - offsets[0])

@@ -16,11 +16,12 @@ whole, rather than thousands of heap blocks that leave the heap fragmented.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generator, Iterable, Iterator
+from typing import Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from bytepatch.io.documents import Document
+from bytepatch.io.line_ids import joined_ids
 from bytepatch.io.jsonl_batch import DocumentBatch
 
 MAX_DOCS_PER_CHUNK = 1_000_000  # keeps per-shard id lists bounded for tiny documents
@@ -30,7 +31,7 @@ GROUP_BYTES = 4 << 20  # document bytes patched (and their entropies held) toget
 @dataclass
 class Chunk:
     index: int
-    ids: list[str] = field(default_factory=list)
+    ids: Sequence[str] = field(default_factory=list)  # a list, or LineIds while one file's lines run on
     data: bytes | bytearray = b""  # every document, back to back
     ends: list[int] = field(default_factory=list)  # end offset of each document in `data`
 
@@ -54,7 +55,10 @@ class Chunk:
         return memoryview(self.data)[start : self.ends[i]]
 
     def append(self, doc: Document) -> None:
-        self.ids.append(doc.id)
+        if isinstance(self.ids, list):
+            self.ids.append(doc.id)
+        else:
+            self.ids = joined_ids(self.ids, [doc.id])
         if not self.ends:
             self.data = doc.data  # a lone (maybe huge) document is kept as is, not copied
         else:
@@ -75,7 +79,7 @@ class Chunk:
         """Append documents lo..hi-1 of a batch in one step (one copy of their bytes at most)."""
         a, b = int(batch.offsets[lo]), int(batch.offsets[hi])
         base = len(self.data)
-        self.ids.extend(batch.ids[lo:hi])
+        self.ids = joined_ids(self.ids, batch.ids[lo:hi])
         if not self.ends:
             self.data = batch.data[a:b]  # kept as is (a view), like a lone document
         else:
