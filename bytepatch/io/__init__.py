@@ -19,10 +19,11 @@ READERS: dict[str, Callable[[str, ReaderConfig, Span | None], Iterator[Document]
 }
 
 
-def read_source(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
+def read_source(path: str, cfg: ReaderConfig, span: Span | None = None, fmt: str | None = None) -> Iterator[Document]:
     """The documents of one source (a file or `-`), or of the part of it `span` names;
-    ids start with `span.name` (default: the path as given)."""
-    fmt = detect_format(path, cfg.input_format)
+    ids start with `span.name` (default: the path as given). `fmt`: its format, when the
+    caller has detected it already."""
+    fmt = fmt or detect_format(path, cfg.input_format)
     if path == STDIN and fmt in ("parquet", "arrow"):
         raise InputError("<stdin>", f"{fmt} cannot be read from stdin; pass a file")
     return READERS[fmt](path, cfg, span)

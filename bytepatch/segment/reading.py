@@ -29,9 +29,10 @@ def read_fast(
     """A JSONL file (or split) in batches of lines wherever Arrow parses them exactly as the
     line reader would (see io/jsonl_batch.py), else document by document; the chunks are
     the same either way."""
-    if path != STDIN and not is_uri(path) and detect_format(path, reader.input_format) == "jsonl":
+    fmt = detect_format(path, reader.input_format)
+    if fmt == "jsonl" and path != STDIN and not is_uri(path):
         return _jsonl_fast(path, reader, span, threads)
-    return read_source(path, reader, span)
+    return read_source(path, reader, span, fmt)
 
 
 def _jsonl_fast(
