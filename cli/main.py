@@ -7,11 +7,13 @@ command module may import heavy libraries at its top without slowing the rest.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
 import os
 import signal
 import sys
+import threading
 from typing import MutableMapping
 
 import click
@@ -95,11 +97,13 @@ def end_rank(status: int) -> None:
     GIL; a rank that is already shutting its interpreter down then ends that thread
     inside a C++ destructor, and the process aborts after a finished run ("terminate
     called without an active exception", exit -6), which torchrun reports as a failed
-    job. Nothing is left to run at that point: every file the command wrote is closed
-    (checkpoints are fsynced and renamed), so the rank flushes its streams and leaves.
+    job. So the rank does what exit does up to that point (waits for its non-daemon
+    threads, runs the atexit handlers, flushes its streams) and leaves before it.
     """
-    if "logging" in sys.modules:
-        sys.modules["logging"].shutdown()
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

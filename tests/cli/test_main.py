@@ -10,11 +10,16 @@ import pytest
 
 from bytepatch.cli.main import exit_status
 
-# An atexit hook prints a marker: it runs only when the interpreter shuts down normally.
+# Markers: an atexit handler, and an object of __main__ that only interpreter shutdown
+# (which clears the module's globals) deletes.
 ENTRY = (
-    "import atexit, sys\n"
+    "import atexit, os, sys\n"
     "import torch.distributed\n"
-    "atexit.register(lambda: print('interpreter shutdown', file=sys.stderr))\n"
+    "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+    "class Marker:\n"
+    "    def __del__(self, write=os.write):\n"
+    "        write(2, b'interpreter shutdown\\n')\n"
+    "keep = Marker()\n"
     "from bytepatch.cli.main import main\n"
     "main()\n"
 )
@@ -44,6 +49,7 @@ def test_a_torchrun_rank_skips_interpreter_shutdown_but_keeps_its_output_and_sta
     assert failed.returncode not in (0, -6)
     assert "/no/such/input.jsonl" in failed.stderr
     for result in (ok, failed):
-        # Ranks (WORLD_SIZE > 1, torch.distributed imported) leave at once: a DDP run's
-        # gloo threads could otherwise abort the finished process during shutdown.
+        # Ranks (WORLD_SIZE > 1, torch.distributed imported) run what exit runs, then leave
+        # before interpreter shutdown, where a DDP run's gloo threads could abort them.
+        assert "atexit ran" in result.stderr
         assert ("interpreter shutdown" in result.stderr) == (world_size == "1")
