@@ -21,8 +21,8 @@ from typing import Generator, Iterable, Iterator, Sequence
 import numpy as np
 
 from bytepatch.io.documents import Document
-from bytepatch.io.line_ids import joined_ids
 from bytepatch.io.jsonl_batch import DocumentBatch
+from bytepatch.io.line_ids import joined_ids
 
 MAX_DOCS_PER_CHUNK = 1_000_000  # keeps per-shard id lists bounded for tiny documents
 GROUP_BYTES = 4 << 20  # document bytes patched (and their entropies held) together
