@@ -115,3 +115,15 @@ def test_the_cli_option(tmp_path):
         and "doc.txt: document of 5,000 bytes is over --max-document-bytes (4,096)" in result.output
     )
     assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_a_text_file_over_the_cap_is_refused_naming_it_and_one_at_the_cap_is_read(tmp_path):
+    over = tmp_path / "over.txt"
+    over.write_bytes(b"x" * (CAP + 1))
+    with pytest.raises(InputError, match="over --max-document-bytes") as err:
+        read(over)
+    assert "over.txt" in str(err.value)
+    exact = tmp_path / "exact.txt"
+    exact.write_bytes(b"y" * CAP)
+    (doc,) = read(exact)
+    assert doc.data == b"y" * CAP
