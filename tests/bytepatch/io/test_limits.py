@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -127,3 +129,26 @@ def test_a_text_file_over_the_cap_is_refused_naming_it_and_one_at_the_cap_is_rea
     exact.write_bytes(b"y" * CAP)
     (doc,) = read(exact)
     assert doc.data == b"y" * CAP
+
+
+def test_a_plain_file_is_read_in_one_go_and_anything_unusual_goes_the_general_way(tmp_path):
+    from bytepatch.io.text import _read_plain_file
+
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"hello\n")
+    assert _read_plain_file(str(path), CAP) == b"hello\n"
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert _read_plain_file(str(empty), CAP) == b""
+    assert _read_plain_file(str(path), 3) is None  # over the cap: the general path names it
+    assert _read_plain_file(str(tmp_path / "missing.txt"), CAP) is None  # so does a missing file
+    assert _read_plain_file("/dev/null", CAP) is None  # not a regular file: read as a stream
+    if hasattr(os, "mkfifo"):  # a pipe is not even opened here (opening waits for a writer)
+        pipe = tmp_path / "pipe"
+        os.mkfifo(pipe)
+        got: list = []
+        probe = threading.Thread(target=lambda: got.append(_read_plain_file(str(pipe), CAP)), daemon=True)
+        probe.start()
+        probe.join(timeout=10)
+        assert got == [None]
+    assert [bytes(d.data) for d in read(Path("/dev/null"))] == [b""]

@@ -135,7 +135,15 @@ def test_unreadable_file(tmp_path: Path, monkeypatch):
                 raise PermissionError(13, "Permission denied", str(p))
             return real_open(file, *args, **kwargs)
 
+        real_os_open = os.open
+
+        def denying_os_open(file, *args, **kwargs):
+            if str(file) == str(p):
+                raise PermissionError(13, "Permission denied", str(p))
+            return real_os_open(file, *args, **kwargs)
+
         monkeypatch.setattr("builtins.open", denying_open)
+        monkeypatch.setattr("os.open", denying_os_open)  # whole text files are opened with os.open
     with pytest.raises(InputError, match="secret.txt: cannot open: Permission denied"):
         docs_of(str(p))
 
@@ -145,3 +153,27 @@ def test_read_error_names_the_file():
     # /proc/self/mem opens but fails on read (EIO) even for root: a real I/O error.
     with pytest.raises(InputError, match="/proc/self/mem: cannot read"):
         docs_of("/proc/self/mem")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_given_as_input_is_read_whole(tmp_path: Path):
+    """A pipe is a stream: never opened and closed unread (what a writer had put in it would
+    be lost, and the reader would then wait forever for another writer)."""
+    import threading
+
+    pipe = tmp_path / "stream.txt"
+    os.mkfifo(pipe)
+    payload = b"written through a pipe\n" * 1000
+
+    def write() -> None:
+        with open(pipe, "wb") as f:  # blocks until the reader opens the pipe
+            f.write(payload)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(docs_of(str(pipe))), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "reading the pipe hung"
+    assert [bytes(data) for _, data in got] == [payload]
