@@ -45,7 +45,6 @@ from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import finish, job_lock, prepare_output, remove_temporaries
-from bytepatch.segment.processes import run_in_processes
 from bytepatch.segment.reading import DuplicateIds, counting, read_documents
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
 from bytepatch.segment.stream import run_streamed
@@ -222,6 +221,10 @@ def _run(
         writer = ShardWriter(job, on_patched=progress.update)
         groups = stream_groups(documents, shard_bytes, job.window)
         return run_streamed(groups, writer, shards, finished, progress, job.threads)
+    # Imported here: multiprocessing and its pipes cost ~9 ms of every run's start-up, and
+    # one process (the default) never uses them.
+    from bytepatch.segment.processes import run_in_processes
+
     todo = _skip_finished(chunk_documents(documents, shard_bytes), finished, shards, job.layout, progress)
     for info in run_in_processes(todo, job, workers, lambda n: progress.set_done(progress.skipped + n)):
         shards.append(info)
