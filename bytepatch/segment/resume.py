@@ -19,6 +19,7 @@ import pyarrow as pa
 from bytepatch.dataset.files import read_arrow_table
 from bytepatch.dataset.integrity import ShardError, check_rows, checksums
 from bytepatch.dataset.manifest import ShardInfo
+from bytepatch.dataset.schema import binary_array, string_array
 from bytepatch.errors import OutputError
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
@@ -97,8 +98,10 @@ class KeptShard:
         """Refuse the shard unless its next rows are exactly these documents."""
         n = len(documents)
         rows = self.table.slice(self.rows, n)
-        same = rows.num_rows == n and rows.column("id").to_pylist() == documents.ids
-        same = same and b"".join(rows.column("bytes").to_pylist()) == bytes(documents.data)
+        # Compared as Arrow columns: no Python string or bytes object per row.
+        same = rows.num_rows == n and rows.column("id").combine_chunks().equals(string_array(documents.ids))
+        kept = rows.column("bytes").combine_chunks()
+        same = same and kept.equals(binary_array(documents.data, documents.offsets))
         if not same:
             self._refuse()
         self.rows += n
