@@ -98,10 +98,11 @@ class KeptShard:
         """Refuse the shard unless its next rows are exactly these documents."""
         n = len(documents)
         rows = self.table.slice(self.rows, n)
-        # Compared as Arrow columns: no Python string or bytes object per row.
-        same = rows.num_rows == n and rows.column("id").combine_chunks().equals(string_array(documents.ids))
-        kept = rows.column("bytes").combine_chunks()
-        same = same and kept.equals(binary_array(documents.data, documents.offsets))
+        same = (  # compared as Arrow columns: no Python string or bytes object per row
+            rows.num_rows == n
+            and rows.column("id").combine_chunks().equals(string_array(documents.ids))
+            and rows.column("bytes").combine_chunks().equals(binary_array(documents.data, documents.offsets))
+        )
         if not same:
             self._refuse()
         self.rows += n
