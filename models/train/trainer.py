@@ -170,6 +170,7 @@ def open_documents(docs: Iterable[tuple[str, bytes]], eval_bytes: int) -> OpenDa
     return open_data
 
 
+@process_group_scope()  # a group joined inside is destroyed on the way out
 def fit(
     run: RunConfig,
     open_data: OpenData,
@@ -192,22 +193,6 @@ def fit(
     the run config as `DIR/config.json` (train-entropy keeps that name for its model).
     `init_state`: weights to start a new run from (fine-tuning, `train --init`) instead of a fresh init.
     """
-    with process_group_scope():
-        return _fit(run, open_data, output, resume, overwrite, stop_at, log, interrupt_after, write_config, init_state)
-
-
-def _fit(
-    run: RunConfig,
-    open_data: OpenData,
-    output: str | Path,
-    resume: bool,
-    overwrite: bool,
-    stop_at: int | None,
-    log: Log,
-    interrupt_after: Callable[[int], bool] | None,
-    write_config: bool,
-    init_state: dict[str, torch.Tensor] | None,
-) -> dict[str, Any]:
     # On rank 0 with the default log (stderr): a live progress line (step, loss, bytes/s,
     # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
     progress = StepProgress(run.train.steps) if log is _stderr else None
