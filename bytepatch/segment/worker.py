@@ -26,9 +26,9 @@ from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
 from bytepatch.errors import OutputError
+from bytepatch.io.jsonl_batch import DocumentBatch
 from bytepatch.patchers import Patcher
 from bytepatch.ragged import Ragged
-from bytepatch.io.jsonl_batch import DocumentBatch
 from bytepatch.segment import chunks
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
