@@ -572,6 +572,10 @@ def _read_arrays(weights: Path) -> dict[str, np.ndarray]:
     unknown = sorted(set(arrays) - set(_ARRAY_DTYPES))
     if unknown:
         raise ValueError(f"{weights}: unknown arrays {unknown}; expected {sorted(_ARRAY_DTYPES)}")
+    # A member whose stored name lost its .npy suffix comes back as raw bytes, not an array.
+    raw = sorted(name for name, value in arrays.items() if not isinstance(value, np.ndarray))
+    if raw:
+        raise ValueError(f"{weights}: corrupt: {raw} not stored as .npy arrays")
     return arrays
 
 

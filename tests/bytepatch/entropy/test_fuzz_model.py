@@ -42,3 +42,21 @@ def test_damaged_model_files(model_dir, damage, name):
     assert model.fingerprint == reference.fingerprint
     for a, b in zip(model.entropies(TEXT), reference.entropies(TEXT)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_array_stored_without_its_npy_suffix_is_refused(model_dir):
+    """Found by the fuzzer: a member that is not named .npy nor starts like one comes back
+    from np.load as raw bytes."""
+    import zipfile
+
+    copy = Path(tempfile.mkdtemp(prefix="fz-")) / "m"
+    shutil.copytree(model_dir, copy)
+    weights = copy / "ngram.npz"
+    with zipfile.ZipFile(model_dir / "ngram.npz") as src, zipfile.ZipFile(weights, "w") as dst:
+        for item in src.infolist():
+            if item.filename == "discounts.npy":
+                dst.writestr("discounts", b"not an array")
+            else:
+                dst.writestr(item.filename, src.read(item.filename))
+    with pytest.raises(ValueError, match=r"ngram.npz: corrupt: \['discounts'\] not stored as .npy arrays"):
+        NgramModel.load(copy)
