@@ -66,6 +66,42 @@ def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
     return shard.commit()
 
 
+IPC_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # an Arrow IPC stream's end: continuation marker, length 0
+BATCH_ROWS = 64 * 1024  # rows per record batch
+
+
+def encode_batches(table: pa.Table, compress: bool = True, threads: bool = False) -> pa.Buffer:
+    """The table's record batches as encapsulated Arrow IPC messages (LZ4-compressed when
+    `compress`), without the stream's schema message and end marker: the bytes
+    `ShardFile.write_encoded` appends. Compressing is most of the cost of writing, so the
+    streamed run does it here, on the thread that patched the group, and its one writer
+    thread only copies bytes into the file. `threads`: Arrow may compress the table's
+    buffers on its own pool."""
+    stream = _ipc_stream(table.schema, table, compress, threads)
+    start = _schema_message_end(stream)
+    if stream[len(stream) - len(IPC_EOS) :].to_pybytes() != IPC_EOS:
+        raise RuntimeError("pyarrow wrote an IPC stream without its end marker")
+    return stream.slice(start, len(stream) - len(IPC_EOS) - start)
+
+
+def _ipc_stream(schema: pa.Schema, table: pa.Table | None, compress: bool, threads: bool) -> pa.Buffer:
+    options = pa.ipc.IpcWriteOptions(compression=ARROW_COMPRESSION if compress else None, use_threads=threads)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema, options=options) as writer:
+        if table is not None:
+            writer.write_table(table, max_chunksize=BATCH_ROWS)
+    return sink.getvalue()
+
+
+def _schema_message_end(stream: pa.Buffer) -> int:
+    """Where the first message of an IPC stream (its schema, which has no body) ends: after
+    the continuation marker, the int32 length of its metadata and the metadata."""
+    head = stream[:8].to_pybytes()
+    if len(head) < 8 or head[:4] != IPC_EOS[:4]:
+        raise RuntimeError("pyarrow wrote an IPC stream that does not start with a schema message")
+    return 8 + int.from_bytes(head[4:], "little", signed=True)
+
+
 class ShardFile:
     """One shard written table by table under a temporary name: `commit` makes it final
     (fsync, then rename) and `abort` removes it, so a final name always means complete
@@ -73,7 +109,12 @@ class ShardFile:
 
     Arrow shards use the IPC *stream* format, as Hugging Face `datasets` writes and
     memory-maps `.arrow` files (`Dataset.from_file`); `read_arrow_table` reads both it and
-    the file format. `threads`: whether Arrow may compress on its own thread pool.
+    the file format. A compressed shard is the stream's schema message, then the record
+    batches of each table in order (`write`, or `write_encoded` with what
+    `encode_batches` compressed on another thread), then the end marker: byte for byte
+    what one Arrow stream writer would write (tested). An uncompressed one is written by
+    an Arrow stream writer straight from the tables' buffers. `threads`: whether Arrow
+    may compress on its own thread pool.
     """
 
     def __init__(self, path: Path, schema: pa.Schema, fmt: str, compress: bool = True, threads: bool = True) -> None:
@@ -81,14 +122,18 @@ class ShardFile:
             raise ValueError(f"unknown shard format {fmt!r}")
         self.path = path
         self.fmt = fmt
+        self.compress = compress
+        self.threads = threads
         self.tmp = tmp_path(path)
-        self._sink = None
+        self._sink = self._writer = None
         try:
             if fmt == "arrow":
-                compression = ARROW_COMPRESSION if compress else None
-                options = pa.ipc.IpcWriteOptions(compression=compression, use_threads=threads)
                 self._sink = pa.OSFile(str(self.tmp), "wb")
-                self._writer = pa.ipc.new_stream(self._sink, schema, options=options)
+                if compress:
+                    head = _ipc_stream(schema, None, compress, threads)
+                    self._sink.write(head.slice(0, _schema_message_end(head)))
+                else:  # written straight from the table's buffers: no copy of a huge document
+                    self._writer = pa.ipc.new_stream(self._sink, schema)
             else:
                 import pyarrow.parquet as pq
 
@@ -98,14 +143,24 @@ class ShardFile:
             raise
 
     def write(self, table: pa.Table) -> None:
-        if self.fmt == "arrow":
-            self._writer.write_table(table, max_chunksize=64 * 1024)
+        if self._writer is None:
+            self.write_encoded(encode_batches(table, self.compress, self.threads))
+        elif self.fmt == "arrow":
+            self._writer.write_table(table, max_chunksize=BATCH_ROWS)
         else:
             self._writer.write_table(table)
+
+    def write_encoded(self, messages: pa.Buffer) -> None:
+        """Append record batches that `encode_batches` compressed (a compressed Arrow shard only)."""
+        if self.fmt != "arrow" or not self.compress:
+            raise ValueError("encoded record batches go into compressed Arrow shards only")
+        self._sink.write(messages)
 
     def commit(self) -> int:
         """Close, fsync and rename to the final name; returns the file's size in bytes."""
         try:
+            if self._writer is None and self._sink is not None:
+                self._sink.write(IPC_EOS)
             self._close()
             publish(self.tmp, self.path)
         except BaseException:
@@ -120,7 +175,7 @@ class ShardFile:
         self.tmp.unlink(missing_ok=True)
 
     def _close(self) -> None:
-        writer, sink = getattr(self, "_writer", None), self._sink
+        writer, sink = self._writer, self._sink
         self._writer = self._sink = None
         try:
             if writer is not None:

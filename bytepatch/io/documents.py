@@ -10,6 +10,22 @@ class Document:
     id: str  # file, file:line, file#row, or the input's own id field
     data: bytes  # exactly as read (UTF-8 for JSON text; raw bytes for text files)
 
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class FileDocument:
+    """A whole local regular file as one document, listed but not read yet. `segment`
+    reads it straight into the buffer of the group that takes it, on the thread that
+    patches that group (`segment.chunks.Chunk.data`), so the reading thread only lists
+    files. `size` is the listing's: a file that no longer has it is an error then."""
+
+    id: str
+    path: str
+    size: int
+
 
 DEFAULT_MAX_DOCUMENT_BYTES = 1 << 31  # 2 GiB
 

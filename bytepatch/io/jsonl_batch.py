@@ -46,6 +46,11 @@ class DocumentBatch:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def size(self) -> int:
+        """Bytes of all its documents."""
+        return len(self.data)
+
 
 def _line_stats(data: bytes | memoryview) -> tuple[int, int] | None:
     """(number of lines, longest line in bytes) when every line's first byte is `{` (no

@@ -34,6 +34,7 @@ class Source:
     # file that could not be stat'ed, whose reader names the error):
     size: int | None = None
     mtime_ns: int | None = None
+    regular: bool = False  # a regular file (not a FIFO, a device, stdin or a URI)
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
@@ -79,7 +80,10 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
                 "ids; pass their common directory instead",
             )
         names[name] = path
-        out.append(Source(path, name, st.st_size if st else None, st.st_mtime_ns if st else None))
+        if st is None:
+            out.append(Source(path, name))
+        else:
+            out.append(Source(path, name, st.st_size, st.st_mtime_ns, stat.S_ISREG(st.st_mode)))
 
     for spec in inputs:
         if spec == STDIN:

@@ -14,7 +14,7 @@ import zlib
 from contextlib import contextmanager
 from typing import IO, Iterator
 
-from bytepatch.io.documents import Document, ReaderConfig, Span
+from bytepatch.io.documents import Document, FileDocument, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import is_uri, open_input
 from bytepatch.io.sources import STDIN
@@ -105,6 +105,32 @@ def _read_plain_file(path: str, cap: int) -> bytes | None:
     finally:
         os.close(fd)
     return data if len(data) == st.st_size else None
+
+
+def read_file_into(doc: FileDocument, out: memoryview) -> None:
+    """Read the file `doc` names straight into `out` (`doc.size` bytes): no bytes object
+    per file, no copy. A file that cannot be read, or that no longer has the size it was
+    listed with, is an InputError naming it: the documents around it were already placed
+    by that size."""
+    extra = bytearray(1)  # a file that grew is seen, not cut
+    got = 0
+    try:
+        fd = os.open(doc.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            while True:  # one read, unless over ~2 GB (Linux reads at most that at once)
+                n = os.readv(fd, [out[got:], extra])
+                got += n
+                if n == 0 or got >= doc.size:
+                    break
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise InputError(doc.path, f"cannot read: {exc.strerror or exc}") from exc
+    if got != doc.size:
+        now = "more" if got > doc.size else f"{got:,}"
+        raise InputError(
+            doc.path, f"changed while being read: listed at {doc.size:,} bytes, now {now}; rerun on files at rest"
+        )
 
 
 def _read_whole(f: IO[bytes], cap: int, where: str) -> bytes | bytearray:

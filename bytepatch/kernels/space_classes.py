@@ -23,19 +23,34 @@ def _space_like_table() -> np.ndarray:
 SPACE_LIKE = _space_like_table()
 
 
-def word_bytes(data: np.ndarray) -> np.ndarray:
+WORD_BLOCK = 1 << 17  # bytes classified per step: its scratch stays in L2, reused
+
+
+def word_bytes(data: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Bool per byte: not space-like (`~SPACE_LIKE[data]`, computed without the table).
 
-    A 256-entry gather (`table[data]`) runs at ~1 ns per byte; these three range tests in
-    wrapping uint8 arithmetic are SIMD passes, about twice as fast on long inputs.
+    A 256-entry gather (`table[data]`) runs at ~2 ns per byte; three range tests in
+    wrapping uint8 arithmetic are SIMD passes, about 4x faster. They run a block at a
+    time into one output, with two scratch blocks reused: full-size temporaries would be
+    four fresh allocations per call, and in a fresh process their page faults cost more
+    than the arithmetic (the space rule took ~2x longer on 48 MB).
     """
-    x = np.subtract(data, 48, dtype=np.uint8)  # '0'..'9' -> 0..9
-    word = x < 10
-    np.bitwise_or(data, 32, out=x)  # 'A'..'Z' -> 'a'..'z'
-    np.subtract(x, 97, out=x)  # 'a'..'z' -> 0..25
-    word |= x < 26
-    np.bitwise_and(data, 0xC0, out=x)  # 0x80..0xBF: UTF-8 continuation bytes
-    word |= x == 0x80
+    n = data.shape[0]
+    word = np.empty(n, dtype=bool) if out is None else out
+    x = np.empty(min(n, WORD_BLOCK), dtype=np.uint8)
+    t = np.empty(min(n, WORD_BLOCK), dtype=bool)
+    for i in range(0, n, WORD_BLOCK):
+        d, w = data[i : i + WORD_BLOCK], word[i : i + WORD_BLOCK]
+        xb, tb = x[: len(d)], t[: len(d)]
+        np.subtract(d, 48, out=xb, dtype=np.uint8)  # '0'..'9' -> 0..9
+        np.less(xb, 10, out=w)
+        np.bitwise_or(d, 32, out=xb)  # 'A'..'Z' -> 'a'..'z'
+        np.subtract(xb, 97, out=xb)  # 'a'..'z' -> 0..25
+        np.less(xb, 26, out=tb)
+        w |= tb
+        np.bitwise_and(d, 0xC0, out=xb)  # 0x80..0xBF: UTF-8 continuation bytes
+        np.equal(xb, 0x80, out=tb)
+        w |= tb
     return word
 
 
@@ -50,9 +65,11 @@ def space_lengths_numpy(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarr
     if n == 0:
         return np.zeros(0, dtype=np.int32), np.zeros(len(offsets), dtype=np.int64)
     word = word_bytes(data)  # letters, digits, continuation bytes
-    starts = np.zeros(n, dtype=bool)
+    starts = np.empty(n, dtype=bool)
+    starts[:2] = False
     if n > 2:
         np.greater(word[:-2], word[1:-1], out=starts[2:])  # t-2 is a word byte, t-1 space-like
+    del word
     lo = offsets[:-1]
     nonempty = offsets[1:] > lo
     second = lo + 1

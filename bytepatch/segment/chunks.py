@@ -15,35 +15,71 @@ whole, rather than thousands of heap blocks that leave the heap fragmented.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from bytepatch.io.documents import Document
+from bytepatch.io.documents import Document, FileDocument
 from bytepatch.io.jsonl_batch import DocumentBatch
 from bytepatch.io.line_ids import joined_ids
+from bytepatch.io.text import read_file_into
 
 MAX_DOCS_PER_CHUNK = 1_000_000  # keeps per-shard id lists bounded for tiny documents
 GROUP_BYTES = 4 << 20  # document bytes patched (and their entropies held) together
 
 
-@dataclass
 class Chunk:
-    index: int
-    ids: Sequence[str] = field(default_factory=list)  # a list, or LineIds while one file's lines run on
-    data: bytes | bytearray = b""  # every document, back to back
-    ends: list[int] = field(default_factory=list)  # end offset of each document in `data`
+    """Consecutive documents of one shard: their ids, and their bytes back to back in
+    `data` with each one's end offset in `ends`.
+
+    The pieces are joined into `data` on first use, not as they are added: on the thread
+    that patches the chunk, which also reads the files listed but not read yet
+    (`FileDocument`) straight into it. So the thread that reads and groups documents
+    neither copies bytes nor opens files, and a lone document or a run of one batch is
+    kept as is, without a copy.
+    """
+
+    __slots__ = ("index", "ids", "ends", "_pieces", "_data")
+
+    def __init__(
+        self,
+        index: int,
+        ids: Sequence[str] | None = None,
+        data: bytes | bytearray | memoryview = b"",
+        ends: list[int] | None = None,
+    ) -> None:
+        self.index = index
+        self.ids: Sequence[str] = [] if ids is None else ids  # a list, or LineIds while one file's lines run on
+        self.ends: list[int] = [] if ends is None else ends  # end offset of each document in `data`
+        self._pieces: list[bytes | bytearray | memoryview | FileDocument] = []
+        self._data: bytes | bytearray | memoryview | None = data
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getstate__(self) -> dict:
-        # Worker processes get chunks by pickle; a view of a batch's buffer is sent as bytes.
-        state = dict(self.__dict__)
-        if isinstance(state["data"], memoryview):
-            state["data"] = state["data"].tobytes()
-        return state
+    def __getstate__(self) -> tuple:
+        # Worker processes get chunks by pickle: files not read yet go as names (the worker
+        # reads them), a view of a batch's buffer as bytes.
+        pieces = [p.tobytes() if isinstance(p, memoryview) else p for p in self._pieces]
+        data = self._data.tobytes() if isinstance(self._data, memoryview) else self._data
+        return self.index, self.ids, self.ends, pieces, data
+
+    def __setstate__(self, state: tuple) -> None:
+        self.index, self.ids, self.ends, self._pieces, self._data = state
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all its documents (without joining them)."""
+        return self.ends[-1] if self.ends else 0
+
+    @property
+    def data(self) -> bytes | bytearray | memoryview:
+        """Every document, back to back (joined, and listed files read, on first use)."""
+        if self._data is None:
+            self._data = _join(self._pieces, self.nbytes)
+            self._pieces = []
+        return self._data
 
     @property
     def offsets(self) -> np.ndarray:
@@ -54,45 +90,61 @@ class Chunk:
         start = self.ends[i - 1] if i else 0
         return memoryview(self.data)[start : self.ends[i]]
 
-    def append(self, doc: Document) -> None:
+    def _add_piece(self, piece: bytes | bytearray | memoryview | FileDocument) -> None:
+        if self._data is not None:  # joined already (or new): what it holds is the first piece
+            self._pieces = [self._data] if len(self._data) else []
+            self._data = None
+        self._pieces.append(piece)
+
+    def append(self, doc: Document | FileDocument) -> None:
         if isinstance(self.ids, list):
             self.ids.append(doc.id)
         else:
             self.ids = joined_ids(self.ids, [doc.id])
-        if not self.ends:
-            self.data = doc.data  # a lone (maybe huge) document is kept as is, not copied
-        else:
-            if not isinstance(self.data, bytearray):
-                self.data = bytearray(self.data)
-            self.data += doc.data  # grows in place (mremap for large buffers): no copy of the rest
-        self.ends.append(len(self.data))
+        self._add_piece(doc if isinstance(doc, FileDocument) else doc.data)
+        self.ends.append(self.nbytes + doc.size)
 
-    def add(self, piece: Document | tuple[DocumentBatch, int, int]) -> Chunk:
+    def add(self, piece: Document | FileDocument | tuple[DocumentBatch, int, int]) -> Chunk:
         """Append one document or a batch's documents lo..hi-1; returns the chunk."""
-        if isinstance(piece, Document):
-            self.append(piece)
-        else:
+        if isinstance(piece, tuple):
             self.extend(*piece)
+        else:
+            self.append(piece)
         return self
 
     def extend(self, batch: DocumentBatch, lo: int, hi: int) -> None:
-        """Append documents lo..hi-1 of a batch in one step (one copy of their bytes at most)."""
+        """Append documents lo..hi-1 of a batch (a view of its buffer: copied when joined)."""
         a, b = int(batch.offsets[lo]), int(batch.offsets[hi])
-        base = len(self.data)
+        base = self.nbytes
         self.ids = joined_ids(self.ids, batch.ids[lo:hi])
-        if not self.ends:
-            self.data = batch.data[a:b]  # kept as is (a view), like a lone document
-        else:
-            if not isinstance(self.data, bytearray):
-                self.data = bytearray(self.data)
-            self.data += batch.data[a:b]
+        self._add_piece(memoryview(batch.data)[a:b])
         self.ends.extend((batch.offsets[lo + 1 : hi + 1] - a + base).tolist())
 
 
-Piece = Document | tuple[DocumentBatch, int, int]  # one document, or documents lo..hi-1 of a batch
+def _join(pieces: list[bytes | bytearray | memoryview | FileDocument], size: int) -> bytes | bytearray | memoryview:
+    """The pieces back to back in one buffer; a lone piece in memory is kept as is."""
+    if len(pieces) == 1 and not isinstance(pieces[0], FileDocument):
+        return pieces[0]
+    out = np.empty(size, dtype=np.uint8)  # every byte is written below: no need to zero it
+    view = memoryview(out)
+    pos = 0
+    for piece in pieces:
+        if isinstance(piece, FileDocument):
+            read_file_into(piece, view[pos : pos + piece.size])
+            pos += piece.size
+        else:
+            raw = np.frombuffer(piece, dtype=np.uint8)  # any buffer (bytes, a view of any format)
+            out[pos : pos + len(raw)] = raw
+            pos += len(raw)
+    return view
 
 
-def shard_pieces(documents: Iterable[Document | DocumentBatch], max_bytes: int) -> Iterator[tuple[int, Piece]]:
+Piece = Document | FileDocument | tuple[DocumentBatch, int, int]  # a document, or documents lo..hi-1 of a batch
+
+
+def shard_pieces(
+    documents: Iterable[Document | FileDocument | DocumentBatch], max_bytes: int
+) -> Iterator[tuple[int, Piece]]:
     """(shard index, piece) in input order: the one rule for where shards close.
 
     A shard takes documents while they fit in `max_bytes` (a larger single document is a
@@ -114,14 +166,14 @@ def shard_pieces(documents: Iterable[Document | DocumentBatch], max_bytes: int) 
                 count += hi - lo
                 lo = hi
             continue
-        if count and (size + len(doc.data) > max_bytes or count >= MAX_DOCS_PER_CHUNK):
+        if count and (size + doc.size > max_bytes or count >= MAX_DOCS_PER_CHUNK):
             index, size, count = index + 1, 0, 0
         yield index, doc
-        size += len(doc.data)
+        size += doc.size
         count += 1
 
 
-def chunk_documents(documents: Iterable[Document | DocumentBatch], max_bytes: int) -> Iterator[Chunk]:
+def chunk_documents(documents: Iterable[Document | FileDocument | DocumentBatch], max_bytes: int) -> Iterator[Chunk]:
     """Consecutive chunks of at most `max_bytes`, one per shard (`shard_pieces`)."""
     chunk = Chunk(0)
     for index, piece in shard_pieces(documents, max_bytes):
@@ -141,7 +193,10 @@ class ShardEnd:
 
 
 def stream_groups(
-    documents: Iterable[Document | DocumentBatch], max_bytes: int, window: int, group_bytes: int | None = None
+    documents: Iterable[Document | FileDocument | DocumentBatch],
+    max_bytes: int,
+    window: int,
+    group_bytes: int | None = None,
 ) -> Iterator[Chunk | ShardEnd]:
     """The shards of `chunk_documents` as they are read: groups of consecutive documents
     (chunks of at most `group_bytes`, or one larger document; a document over `window`
@@ -161,7 +216,7 @@ def stream_groups(
                 yield group
             yield ShardEnd(group.index)
             group = Chunk(index)
-        if isinstance(piece, Document):
+        if not isinstance(piece, tuple):
             group = yield from _add_document(group, piece, window, limit)
         else:
             group = yield from _add_batch(group, *piece, window, limit)
@@ -171,11 +226,11 @@ def stream_groups(
         yield ShardEnd(group.index)
 
 
-def _add_document(group: Chunk, doc: Document, window: int, limit: int) -> Generator[Chunk, None, Chunk]:
+def _add_document(group: Chunk, doc: Document | FileDocument, window: int, limit: int) -> Generator[Chunk, None, Chunk]:
     """Add one document to the open group, yielding the groups it completes; returns the
     open group (`_add_batch`'s rule, without NumPy calls: thousands of files add up)."""
-    long = len(doc.data) > window
-    if len(group) and (long or len(group.data) + len(doc.data) > limit):
+    long = doc.size > window
+    if len(group) and (long or group.nbytes + doc.size > limit):
         yield group
         group = Chunk(group.index)
     group.append(doc)
@@ -203,7 +258,7 @@ def _add_batch(
             lo += 1
             continue
         taken = int(ends[lo - base - 1]) if lo > base else 0
-        stop = int(np.searchsorted(ends, taken + limit - len(group.data), side="right")) + base
+        stop = int(np.searchsorted(ends, taken + limit - group.nbytes, side="right")) + base
         nxt = int(np.searchsorted(long_docs, lo))
         stop = min(stop, hi, int(long_docs[nxt]) if nxt < len(long_docs) else hi)
         if stop <= lo:  # the next document does not fit this group

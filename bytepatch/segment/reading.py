@@ -8,7 +8,7 @@ import sys
 from typing import Iterable, Iterator, Sequence
 
 from bytepatch.io import ReaderConfig, Source, Span, read_source
-from bytepatch.io.documents import Document
+from bytepatch.io.documents import Document, FileDocument
 from bytepatch.io.fs import is_uri
 from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
 from bytepatch.io.sources import STDIN, detect_format
@@ -17,10 +17,30 @@ from bytepatch.progress import Progress
 
 def read_documents(
     parts: Sequence[tuple[Source, Span]], reader: ReaderConfig, threads: bool = False
-) -> Iterator[Document | DocumentBatch]:
-    """Every document of `parts`, in order (`threads`: Arrow may parse JSON on its pool)."""
+) -> Iterator[Document | FileDocument | DocumentBatch]:
+    """Every document of `parts`, in order (`threads`: Arrow may parse JSON on its pool).
+    A whole plain-text file is listed, not read (`FileDocument`): its group reads it on
+    the thread that patches it, so with --threads the reading thread is not the limit on
+    a directory of many files."""
     for source, span in parts:
-        yield from read_fast(source.path, reader, span, threads)
+        if _deferred(source, span, reader):
+            yield FileDocument(span.name, source.path, source.size)  # type: ignore[arg-type]
+        else:
+            yield from read_fast(source.path, reader, span, threads)
+
+
+def _deferred(source: Source, span: Span, reader: ReaderConfig) -> bool:
+    """Whether the part is a whole local regular text file of known size under the cap
+    (anything else is read now, by the reader that names its problems)."""
+    return (
+        source.regular
+        and span.whole
+        and not reader.doc_per_line
+        and source.size is not None
+        and source.size <= reader.max_document_bytes
+        and detect_format(source.path, reader.input_format) == "text"
+        and not source.path.lower().endswith(".gz")
+    )
 
 
 def read_fast(
@@ -46,10 +66,10 @@ def _jsonl_fast(
 
 
 def counting(
-    documents: Iterable[Document | DocumentBatch], progress: Progress, ids: DuplicateIds | None = None
-) -> Iterable[Document | DocumentBatch]:
+    documents: Iterable[Document | FileDocument | DocumentBatch], progress: Progress, ids: DuplicateIds | None = None
+) -> Iterable[Document | FileDocument | DocumentBatch]:
     for doc in documents:
-        progress.add_read(len(doc.data))
+        progress.add_read(doc.size)
         if ids is not None:
             for doc_id in doc.ids if isinstance(doc, DocumentBatch) else [doc.id]:
                 ids.add(doc_id)

@@ -106,7 +106,7 @@ class KeptShard:
         if not same:
             self._refuse()
         self.rows += n
-        self.nbytes += len(documents.data)
+        self.nbytes += documents.nbytes
 
     def info(self) -> ShardInfo:
         if self.rows != self.table.num_rows:

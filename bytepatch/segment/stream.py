@@ -2,12 +2,13 @@
 are patched, so reading, patching and writing overlap even inside one shard.
 
 With `threads` = 1 everything runs on the calling thread, one group after the other.
-With more, the calling thread reads and groups documents (`chunks.stream_groups`), a
-pool patches groups (behind the n-gram model or a model-free rule, on `threads`
-threads: the n-gram kernel's serial entry releases the GIL and starts no threading
-layer, and the rules are NumPy passes; a torch model gets one thread, with its own
-intra-op threads), and one writer thread appends each patched group to its shard's file
-in input order and finishes a shard at its end. At most a few groups per thread are in
+With more, the calling thread reads and groups documents (`chunks.stream_groups`; the
+files of a directory are only listed there), a pool reads, patches and compresses
+groups (behind the n-gram model or a model-free rule, on `threads` threads: the n-gram
+kernel's serial entry releases the GIL and starts no threading layer, and the rules are
+NumPy passes; a torch model gets one thread, with its own intra-op threads), and one
+writer thread appends each group's encoded record batches to its shard's file in input
+order and finishes a shard at its end. At most a few groups per thread are in
 flight, so memory is bounded by groups, not shards, for any thread count. The rows
 never depend on `threads`: groups are cut before any thread sees them and written in
 order (tested).
@@ -19,11 +20,11 @@ import collections
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pyarrow as pa
 
-from bytepatch.dataset.files import ONE_DOC_RAW_BYTES, ShardFile
+from bytepatch.dataset.files import ONE_DOC_RAW_BYTES, ShardFile, encode_batches
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.errors import OutputError
 from bytepatch.progress import Progress
@@ -51,8 +52,10 @@ def run_streamed(
                 seen.add(item.index)
                 if item.index in finished:
                     _land(shards.check(item), journal, progress)
+                elif isinstance(item, Chunk):
+                    _land(shards.write(item, shards.patch(item, shards.compressed(item))), journal, progress)
                 else:
-                    _land(shards.write(item, lambda: writer.table(item)), journal, progress)  # noqa: B023
+                    _land(shards.write(item, None), journal, progress)
         else:
             _run_on_threads(items, writer, shards, journal, progress, threads, seen)
     except BaseException:
@@ -84,8 +87,8 @@ def _run_on_threads(
                 if item.index in shards.finished:  # a kept shard is checked here, in order
                     pending.append(_done(shards.check(item)))
                 elif isinstance(item, Chunk):
-                    patched = patch_pool.submit(writer.table, item, 1)
-                    pending.append(write_pool.submit(shards.write, item, patched.result))
+                    patched = patch_pool.submit(shards.patch, item, shards.compressed(item), 1, patchers == 1)
+                    pending.append(write_pool.submit(shards.write, item, patched))
                 else:
                     pending.append(write_pool.submit(shards.write, item, None))
                 del item
@@ -125,6 +128,16 @@ def _land(result: tuple[ShardInfo, bool] | None, journal: Journal, progress: Pro
         progress.skip(info.bytes)
 
 
+@dataclass(frozen=True)
+class _Patched:
+    """A group ready to append: its record batches encoded for an Arrow shard (compressed
+    on the patch thread), or its table for a Parquet one."""
+
+    rows: pa.Buffer | pa.Table  # a table for a Parquet or an uncompressed shard
+    patches: int
+    compress: bool  # whether its shard is compressed (decided by the shard's first group)
+
+
 @dataclass
 class _Open:
     """The shard being written: its file and what it holds so far."""
@@ -136,12 +149,15 @@ class _Open:
 
 
 class _Shards:
-    """Appends patched groups to their shard's file and finishes each shard at its end
-    (`write`: one thread at a time, the writer thread or the caller's); checks the groups
-    of a shard kept from an interrupted run (`check`: the reading thread)."""
+    """Patches and encodes groups (`patch`: any thread), appends them to their shard's
+    file and finishes each shard at its end (`write`: one thread at a time, the writer
+    thread or the caller's); checks the groups of a shard kept from an interrupted run
+    (`check`: the reading thread)."""
 
     def __init__(self, writer: ShardWriter, finished: dict[int, tuple[Path, dict]], arrow_threads: bool) -> None:
+        self.writer = writer
         self.job = writer.job
+        self._shard, self._compress = -1, True  # the shard of the last group read, and its compression
         self.finished = finished
         self.arrow_threads = arrow_threads
         self.open: _Open | None = None
@@ -159,41 +175,60 @@ class _Shards:
         self.kept.check(item)
         return None
 
-    def write(self, item: Chunk | ShardEnd, patched: Callable[[], pa.Table] | None) -> tuple[ShardInfo, bool] | None:
-        """Append one group (its table is `patched()`); at a shard's end, commit the file
-        and give its manifest entry. After a failure nothing more is written: the tasks
-        queued behind it must not commit a shard that lacks the failed group."""
+    def compressed(self, first: Chunk) -> bool:
+        """Whether the shard of group `first` is compressed, decided by its first group
+        (groups come here in order, on the reading thread). Compression keeps a compressed
+        copy of each buffer while it is written: a shard that starts with one huge
+        document (patched in windows) stays raw (memory bound)."""
+        if first.index != self._shard:
+            self._shard = first.index
+            self._compress = not (len(first) == 1 and first.nbytes > ONE_DOC_RAW_BYTES)
+        return self._compress
+
+    def patch(self, item: Chunk, compress: bool, threads: int | None = None, arrow_pool: bool = False) -> _Patched:
+        """Patch one group on `threads` threads (default: the job's) and encode its rows for
+        the shard, compressing them on Arrow's pool when `arrow_pool` (any thread: the
+        patch pool, where several groups compress at once)."""
+        table = self.writer.table(item, threads)
+        encode = compress and self.job.layout.shard_format == "arrow"
+        rows = encode_batches(table, threads=arrow_pool) if encode else table
+        return _Patched(rows, patches_in(table), compress)
+
+    def write(self, item: Chunk | ShardEnd, patched: _Patched | Future | None) -> tuple[ShardInfo, bool] | None:
+        """Append one patched group (or its future's result); at a shard's end, commit the
+        file and give its manifest entry. After a failure nothing more is written: the
+        tasks queued behind it must not commit a shard that lacks the failed group."""
         if self.failed:
             raise RuntimeError("an earlier group of this run failed")
         try:
-            return self._write(item, patched)
+            return self._write(item, patched.result() if isinstance(patched, Future) else patched)
         except BaseException:
             self.failed = True
             raise
 
-    def _write(self, item: Chunk | ShardEnd, patched: Callable[[], pa.Table] | None) -> tuple[ShardInfo, bool] | None:
+    def _write(self, item: Chunk | ShardEnd, patched: _Patched | None) -> tuple[ShardInfo, bool] | None:
         if isinstance(item, ShardEnd):
             return self._end(item.index), True
-        table = patched()
+        assert patched is not None
         if self.open is None:
-            self.open = _Open(self._create(item, table.schema))
+            self.open = _Open(self._create(item, patched.compress))
         try:
-            self.open.file.write(table)
+            if isinstance(patched.rows, pa.Table):
+                self.open.file.write(patched.rows)
+            else:
+                self.open.file.write_encoded(patched.rows)
         except OSError as exc:
             raise OutputError(f"{self.open.file.path}: cannot write shard: {exc}") from exc
         self.open.rows += len(item)
-        self.open.n_bytes += len(item.data)
-        self.open.n_patches += patches_in(table)
+        self.open.n_bytes += item.nbytes
+        self.open.n_patches += patched.patches
         return None
 
-    def _create(self, first: Chunk, schema: pa.Schema) -> ShardFile:
+    def _create(self, first: Chunk, compress: bool) -> ShardFile:
         layout = self.job.layout
         path = layout.out / layout.shard_name(first.index)
-        # Compression keeps a compressed copy of each buffer while it is written: a shard
-        # that starts with one huge document (patched in windows) stays raw (memory bound).
-        compress = not (len(first) == 1 and len(first.data) > ONE_DOC_RAW_BYTES)
         try:
-            return ShardFile(path, schema, layout.shard_format, compress=compress, threads=self.arrow_threads)
+            return ShardFile(path, self.job.schema, layout.shard_format, compress=compress, threads=self.arrow_threads)
         except OSError as exc:
             raise OutputError(f"{path}: cannot write shard: {exc}") from exc
 

@@ -75,7 +75,7 @@ class ShardWriter:
             write_shard(table, path, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{path}: cannot write shard: {exc}") from exc
-        return shard_info(chunk.index, path, len(chunk), len(chunk.data), patches_in(table))
+        return shard_info(chunk.index, path, len(chunk), chunk.nbytes, patches_in(table))
 
     def _patch(
         self, chunk: Chunk, offsets: np.ndarray, threads: int

@@ -109,3 +109,27 @@ def test_stale_temporaries_of_a_dead_run_are_removed_at_start(tmp_path, text):
     result = run(str(text), "-o", str(out), "--patcher", "space", "-q", "--resume")
     assert result.exit_code == 0, result.output
     assert not stale.exists() and (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, monkeypatch, threads):
+    """Files are placed by the size the listing gave and read later, by the thread that
+    patches them: one that changed since is an error, not a silently shifted dataset."""
+    import bytepatch.segment.pipeline as pipeline
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(5):
+        (corpus / f"{i}.txt").write_text(f"document {i} " * 50)
+    listed = pipeline.expand_sources
+
+    def list_then_change(inputs):
+        sources = listed(inputs)
+        (corpus / "3.txt").write_text("grown " * 100)
+        return sources
+
+    monkeypatch.setattr(pipeline, "expand_sources", list_then_change)
+    out = tmp_path / "out"
+    result = run(str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "-q")
+    one_line_error(result, f"{corpus / '3.txt'}: changed while being read: listed at 550 bytes, now more")
+    assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bytepatch.kernels.reference import is_space_like_ref
 from bytepatch.kernels.space import space_lengths
-from bytepatch.kernels.space_classes import SPACE_LIKE, space_lengths_numpy, word_bytes
+from bytepatch.kernels.space_classes import SPACE_LIKE, WORD_BLOCK, space_lengths_numpy, word_bytes
 from bytepatch.ragged import Ragged
 from tests.bytepatch.strategies import batches
 
@@ -51,3 +52,10 @@ def test_word_bytes_are_the_complement_of_the_class_table_for_every_byte():
     every = np.arange(256, dtype=np.uint8)
     np.testing.assert_array_equal(word_bytes(every), SPACE_LIKE[every] == 0)
     np.testing.assert_array_equal(word_bytes(np.tile(every, 3)[5:]), SPACE_LIKE[np.tile(every, 3)[5:]] == 0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), extra=st.integers(-3, 3), blocks=st.integers(1, 3))
+def test_word_bytes_across_blocks_equal_the_table(seed, extra, blocks):
+    data = np.random.default_rng(seed).integers(0, 256, blocks * WORD_BLOCK + extra, dtype=np.uint8)
+    np.testing.assert_array_equal(word_bytes(data), SPACE_LIKE[data] == 0)

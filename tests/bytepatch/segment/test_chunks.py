@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.io.documents import Document
+from bytepatch.io.documents import Document, FileDocument
+from bytepatch.io.errors import InputError
 from bytepatch.io.jsonl_batch import DocumentBatch
 from bytepatch.segment import chunks as C
 
@@ -96,3 +101,85 @@ def test_streamed_groups_make_the_same_shards(sizes, max_bytes, cuts, window, gr
 
 def test_no_documents_make_no_shard():
     assert list(C.stream_groups([], 10, 4, 4)) == []
+
+
+def _listed(docs: list[Document], directory: Path, which: list[bool]) -> list[Document | FileDocument]:
+    """The documents, those picked by `which` written to files and listed, not read."""
+    out: list[Document | FileDocument] = []
+    for i, (doc, as_file) in enumerate(zip(docs, which + [False] * len(docs))):
+        if as_file:
+            path = directory / f"{i}.txt"
+            path.write_bytes(doc.data)
+            out.append(FileDocument(doc.id, str(path), len(doc.data)))
+        else:
+            out.append(doc)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 12), max_size=20),
+    which=st.lists(st.booleans(), max_size=20),
+    max_bytes=st.integers(1, 40),
+    window=st.integers(1, 14),
+    group_bytes=st.integers(1, 20),
+)
+def test_files_listed_not_read_make_the_same_chunks_and_groups(sizes, which, max_bytes, window, group_bytes):
+    docs = [Document(f"d{i}", bytes([65 + i % 26]) * n) for i, n in enumerate(sizes)]
+    with tempfile.TemporaryDirectory() as tmp:
+        listed = _listed(docs, Path(tmp), which)
+        assert _view(C.chunk_documents(listed, max_bytes)) == _view(C.chunk_documents(docs, max_bytes))
+        items = list(C.stream_groups(listed, max_bytes, window, group_bytes))
+        want = list(C.stream_groups(docs, max_bytes, window, group_bytes))
+        assert [_view([g]) if isinstance(g, C.Chunk) else g for g in items] == [
+            _view([g]) if isinstance(g, C.Chunk) else g for g in want
+        ]
+
+
+def test_a_chunk_reads_its_files_when_its_bytes_are_first_used(tmp_path: Path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_bytes(b"first file")
+    b.write_bytes(b"second")
+    chunk = (
+        C.Chunk(0).add(FileDocument("a", str(a), 10)).add(Document("m", b"in memory")).add(FileDocument("b", str(b), 6))
+    )
+    assert chunk.nbytes == 25 and chunk.ends == [10, 19, 25]
+    # Pickled for a worker process before it is read: the worker reads the files.
+    clone = pickle.loads(pickle.dumps(chunk))
+    assert bytes(clone.data) == bytes(chunk.data) == b"first filein memorysecond"
+    assert bytes(pickle.loads(pickle.dumps(chunk)).data) == b"first filein memorysecond"
+
+
+def test_a_lone_document_or_batch_run_is_kept_without_a_copy():
+    data = b"x" * 100
+    assert C.Chunk(0).add(Document("d", data)).data is data
+    batch = DocumentBatch(["a", "b"], memoryview(data), np.array([0, 40, 100]))
+    view = C.Chunk(0).add((batch, 0, 2)).data
+    assert isinstance(view, memoryview) and view.obj is data
+
+
+@pytest.mark.parametrize(
+    ("now", "message"),
+    [
+        (b"longer than listed", "changed while being read: listed at 6 bytes, now more"),
+        (b"abc", "changed while being read: listed at 6 bytes, now 3"),
+        (None, "cannot read"),
+    ],
+)
+def test_a_file_changed_or_gone_since_it_was_listed_is_an_error_naming_it(tmp_path: Path, now, message):
+    path = tmp_path / "a.txt"
+    if now is not None:
+        path.write_bytes(now)
+    chunk = C.Chunk(0).add(Document("m", b"memory")).add(FileDocument("a.txt", str(path), 6))
+    with pytest.raises(InputError, match=message) as err:
+        chunk.data
+    assert err.value.source == str(path)
+
+
+def test_an_empty_file_that_grew_is_seen(tmp_path: Path):
+    path = tmp_path / "e.txt"
+    path.write_bytes(b"")
+    assert bytes(C.Chunk(0).add(FileDocument("e", str(path), 0)).data) == b""
+    path.write_bytes(b"now text")
+    with pytest.raises(InputError, match="listed at 0 bytes, now more"):
+        C.Chunk(0).add(FileDocument("e", str(path), 0)).data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -72,14 +73,14 @@ def test_after_a_failed_group_no_task_queued_behind_it_commits_its_shard(tmp_pat
     shards = _Shards(writer, {}, arrow_threads=False)
     groups = [Chunk(0).add(Document(f"d{i}", b"some words here")) for i in range(3)]
 
-    def broken():
-        raise RuntimeError("patching failed")
+    broken: Future = Future()  # what the patch pool hands on for a group that failed
+    broken.set_exception(RuntimeError("patching failed"))
 
-    shards.write(groups[0], lambda: writer.table(groups[0]))
+    shards.write(groups[0], shards.patch(groups[0], compress=True))
     with pytest.raises(RuntimeError, match="patching failed"):
         shards.write(groups[1], broken)
     with pytest.raises(RuntimeError, match="earlier group"):
-        shards.write(groups[2], lambda: writer.table(groups[2]))
+        shards.write(groups[2], shards.patch(groups[2], compress=True))
     with pytest.raises(RuntimeError, match="earlier group"):
         shards.write(ShardEnd(0), None)
     shards.abort()

@@ -1,0 +1,80 @@
+"""Shard files: record batches encoded on any thread and appended make exactly the Arrow
+IPC stream one stream writer would write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bytepatch.dataset.files import ARROW_COMPRESSION, BATCH_ROWS, ShardFile, encode_batches, read_arrow_table
+from bytepatch.dataset.schema import dataset_schema
+
+SCHEMA = dataset_schema(False, {"patcher": {"patcher": "space"}})
+
+
+def _table(sizes: list[int], seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    docs = [bytes(rng.integers(32, 127, n, dtype=np.uint8)) for n in sizes]
+    lengths = [[len(d)] if d else [] for d in docs]
+    return pa.Table.from_arrays(
+        [
+            pa.array([f"d{i}" for i in range(len(docs))]),
+            pa.array(docs, pa.large_binary()),
+            pa.array(lengths, pa.list_(pa.int32())),
+        ],
+        schema=SCHEMA,
+    )
+
+
+def _one_writer(path: Path, tables: list[pa.Table], compress: bool) -> bytes:
+    options = pa.ipc.IpcWriteOptions(compression=ARROW_COMPRESSION if compress else None)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, SCHEMA, options=options) as writer:
+        for table in tables:
+            writer.write_table(table, max_chunksize=BATCH_ROWS)
+    return path.read_bytes()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    groups=st.lists(st.lists(st.integers(0, 300), max_size=20), max_size=4),
+    compress=st.booleans(),
+    encoded=st.lists(st.booleans(), min_size=4, max_size=4),
+    seed=st.integers(0, 1000),
+)
+def test_appended_groups_equal_one_stream_writer_byte_for_byte(tmp_path_factory, groups, compress, encoded, seed):
+    tmp = tmp_path_factory.mktemp("shard")
+    tables = [_table(sizes, seed + i) for i, sizes in enumerate(groups)]
+    shard = ShardFile(tmp / "train-00000.arrow", SCHEMA, "arrow", compress=compress, threads=False)
+    for table, pre in zip(tables, encoded):
+        if pre and compress:  # compressed elsewhere (a patch thread), appended by the writer
+            shard.write_encoded(encode_batches(table, compress))
+        else:
+            shard.write(table)
+    shard.commit()
+    written = (tmp / "train-00000.arrow").read_bytes()
+    assert written == _one_writer(tmp / "reference.arrow", tables, compress)
+    assert read_arrow_table(tmp / "train-00000.arrow").equals(
+        pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    )
+
+
+def test_a_batch_of_more_rows_than_one_record_batch_holds(tmp_path: Path):
+    table = _table([1] * (BATCH_ROWS + 5), 0)
+    shard = ShardFile(tmp_path / "s.arrow", SCHEMA, "arrow")
+    shard.write_encoded(encode_batches(table))
+    shard.commit()
+    assert (tmp_path / "s.arrow").read_bytes() == _one_writer(tmp_path / "r.arrow", [table], True)
+
+
+@pytest.mark.parametrize(("fmt", "compress"), [("parquet", True), ("arrow", False)])
+def test_encoded_batches_are_for_compressed_arrow_shards_only(tmp_path: Path, fmt: str, compress: bool):
+    shard = ShardFile(tmp_path / f"s.{fmt}", SCHEMA, fmt, compress=compress)
+    with pytest.raises(ValueError, match="compressed Arrow shards only"):
+        shard.write_encoded(encode_batches(_table([3], 0)))
+    shard.abort()
+    assert not list(tmp_path.iterdir())
