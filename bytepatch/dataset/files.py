@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from bytepatch.dataset.integrity import Checksums
+
 TMP_SUFFIX = ".tmp"
 SHARD_SUFFIX = {"arrow": ".arrow", "parquet": ".parquet"}
 
@@ -52,8 +54,8 @@ COMPRESS_MAX_BYTES = 512 << 20  # larger shards are written uncompressed
 ONE_DOC_RAW_BYTES = 8 << 20  # ... and so is a shard of one document patched in windows (memory bound)
 
 
-def write_shard(table: pa.Table, path: Path, fmt: str) -> int:
-    """Write one shard atomically; returns its size in bytes."""
+def write_shard(table: pa.Table, path: Path, fmt: str) -> dict[str, object] | None:
+    """Write one shard atomically; returns what `ShardFile.commit` does."""
     # Compression holds a compressed copy of each buffer while writing: for a shard made
     # of one huge document that would double peak memory, so those stay raw.
     huge = table.nbytes > COMPRESS_MAX_BYTES or (table.num_rows == 1 and table.nbytes > ONE_DOC_RAW_BYTES)
@@ -126,12 +128,14 @@ class ShardFile:
         self.threads = threads
         self.tmp = tmp_path(path)
         self._sink = self._writer = None
+        self._sums: Checksums | None = None  # of the bytes written, where they all pass here
         try:
             if fmt == "arrow":
                 self._sink = pa.OSFile(str(self.tmp), "wb")
                 if compress:
+                    self._sums = Checksums()
                     head = _ipc_stream(schema, None, compress, threads)
-                    self._sink.write(head.slice(0, _schema_message_end(head)))
+                    self._put(head.slice(0, _schema_message_end(head)))
                 else:  # written straight from the table's buffers: no copy of a huge document
                     self._writer = pa.ipc.new_stream(self._sink, schema)
             else:
@@ -154,19 +158,25 @@ class ShardFile:
         """Append record batches that `encode_batches` compressed (a compressed Arrow shard only)."""
         if self.fmt != "arrow" or not self.compress:
             raise ValueError("encoded record batches go into compressed Arrow shards only")
-        self._sink.write(messages)
+        self._put(messages)
 
-    def commit(self) -> int:
-        """Close, fsync and rename to the final name; returns the file's size in bytes."""
+    def _put(self, data: pa.Buffer | bytes) -> None:
+        self._sink.write(data)
+        self._sums.update(data)  # here, on the writer thread, while the next groups are patched
+
+    def commit(self) -> dict[str, object] | None:
+        """Close, fsync and rename to the final name. Returns the file's size and checksums
+        (`integrity.checksums`) when every byte was written through here (a compressed
+        Arrow shard), else None: those are read back from the file."""
         try:
-            if self._writer is None and self._sink is not None:
-                self._sink.write(IPC_EOS)
+            if self._sums is not None:
+                self._put(IPC_EOS)
             self._close()
             publish(self.tmp, self.path)
         except BaseException:
             self.abort()
             raise
-        return self.path.stat().st_size
+        return self._sums.result() if self._sums is not None else None
 
     def abort(self) -> None:
         """Drop the temporary file (the final name is never touched)."""

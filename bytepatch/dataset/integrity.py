@@ -25,15 +25,28 @@ from bytepatch.errors import ShardError
 READ_BLOCK = 1 << 22
 
 
+class Checksums:
+    """Size, CRC-32 and SHA-256 of bytes given in order: a file's, as it is written."""
+
+    def __init__(self) -> None:
+        self.crc, self.sha, self.size = 0, hashlib.sha256(), 0
+
+    def update(self, block: bytes | memoryview | pa.Buffer) -> None:
+        self.crc = zlib.crc32(block, self.crc)
+        self.sha.update(block)
+        self.size += len(block)
+
+    def result(self) -> dict[str, object]:
+        return {"file_size": self.size, "crc32": f"{self.crc:08x}", "sha256": self.sha.hexdigest()}
+
+
 def checksums(path: Path) -> dict[str, object]:
     """Size, CRC-32 and SHA-256 of a file, in one pass."""
-    crc, sha, size = 0, hashlib.sha256(), 0
+    sums = Checksums()
     with open(path, "rb") as f:
         while block := f.read(READ_BLOCK):
-            crc = zlib.crc32(block, crc)
-            sha.update(block)
-            size += len(block)
-    return {"file_size": size, "crc32": f"{crc:08x}", "sha256": sha.hexdigest()}
+            sums.update(block)
+    return sums.result()
 
 
 def check_plain_name(name: object, where: str) -> str:

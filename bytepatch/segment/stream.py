@@ -236,10 +236,10 @@ class _Shards:
         shard, self.open = self.open, None
         assert shard is not None, f"shard {index} ended before any of its documents"
         try:
-            shard.file.commit()
+            sums = shard.file.commit()
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{shard.file.path}: cannot write shard: {exc}") from exc
-        return shard_info(index, shard.file.path, shard.rows, shard.n_bytes, shard.n_patches)
+        return shard_info(index, shard.file.path, shard.rows, shard.n_bytes, shard.n_patches, sums)
 
     def abort(self) -> None:
         """Remove the shard being written, if any (an interrupted run leaves no partial shard)."""

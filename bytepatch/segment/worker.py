@@ -72,10 +72,10 @@ class ShardWriter:
         layout = self.job.layout
         path = layout.out / layout.shard_name(chunk.index)
         try:
-            write_shard(table, path, layout.shard_format)
+            sums = write_shard(table, path, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{path}: cannot write shard: {exc}") from exc
-        return shard_info(chunk.index, path, len(chunk), chunk.nbytes, patches_in(table))
+        return shard_info(chunk.index, path, len(chunk), chunk.nbytes, patches_in(table), sums)
 
     def _patch(
         self, chunk: Chunk, offsets: np.ndarray, threads: int
@@ -149,13 +149,16 @@ class ShardWriter:
         return self.patcher.patch_batch(docs, entropies), entropies
 
 
-def shard_info(index: int, path: Path, rows: int, n_bytes: int, n_patches: int) -> ShardInfo:
-    """The manifest entry of a shard just written, its checksums read back from the page
-    cache (what is on disk)."""
-    try:
-        sums = checksums(path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot read back the shard just written: {exc}") from exc
+def shard_info(
+    index: int, path: Path, rows: int, n_bytes: int, n_patches: int, sums: dict[str, object] | None = None
+) -> ShardInfo:
+    """The manifest entry of a shard just written: `sums` are its checksums taken as it was
+    written (`ShardFile.commit`); without them they are read back from the page cache."""
+    if sums is None:
+        try:
+            sums = checksums(path)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot read back the shard just written: {exc}") from exc
     return ShardInfo(index, path.name, rows, n_bytes, n_patches, **sums)
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bytepatch.dataset.files import ARROW_COMPRESSION, BATCH_ROWS, ShardFile, encode_batches, read_arrow_table
+from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.schema import dataset_schema
 
 SCHEMA = dataset_schema(False, {"patcher": {"patcher": "space"}})
@@ -55,8 +56,10 @@ def test_appended_groups_equal_one_stream_writer_byte_for_byte(tmp_path_factory,
             shard.write_encoded(encode_batches(table, compress))
         else:
             shard.write(table)
-    shard.commit()
+    sums = shard.commit()
     written = (tmp / "train-00000.arrow").read_bytes()
+    # Checksums taken as the bytes were written are the file's (or left to a read-back).
+    assert sums == (checksums(tmp / "train-00000.arrow") if compress else None)
     assert written == _one_writer(tmp / "reference.arrow", tables, compress)
     assert read_arrow_table(tmp / "train-00000.arrow").equals(
         pa.concat_tables(tables) if tables else SCHEMA.empty_table()
