@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bytepatch.entropy import ngram_kernels as K
+from bytepatch.entropy import ngram_keys
 from bytepatch.entropy import table_cache as TC
 from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config
 from bytepatch.strict import from_dict
@@ -57,8 +57,8 @@ class NgramConfig:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{field.name} must be an integer, got {value!r}")
             object.__setattr__(self, field.name, int(value))
-        if not 3 <= self.order <= K.MAX_ORDER:
-            raise ValueError(f"order must be in 3..{K.MAX_ORDER}, got {self.order}")
+        if not 3 <= self.order <= ngram_keys.MAX_ORDER:
+            raise ValueError(f"order must be in 3..{ngram_keys.MAX_ORDER}, got {self.order}")
         if self.min_count < 1:
             raise ValueError(f"min_count must be >= 1, got {self.min_count}")
         if not 1 <= self.max_successors <= 256:
@@ -88,13 +88,21 @@ def pack_documents(docs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- fitting
 
 
+def _kernels():
+    """The Numba kernels, imported on first use: a process that only describes or passes
+    on a model (the parent of `--workers`) never pays Numba's import (~0.4 s, ~60 MB)."""
+    from bytepatch.entropy import ngram_kernels
+
+    return ngram_kernels
+
+
 class NgramCounter:
     """Streaming exact n-gram counts (orders 1..N) in one growing open-addressing table."""
 
     def __init__(self, config: NgramConfig | None = None) -> None:
         self.config = config or NgramConfig()
         capacity = 1 << max(4, (self.config.initial_capacity - 1).bit_length())
-        self.keys = np.full(capacity, K.EMPTY, dtype=np.uint64)
+        self.keys = np.full(capacity, ngram_keys.EMPTY, dtype=np.uint64)
         self.counts = np.zeros(capacity, dtype=np.uint32)
         self.fill = 0
         self.n_bytes = 0
@@ -119,19 +127,19 @@ class NgramCounter:
         d = 0
         while d < len(docs):
             max_fill = int(self.keys.shape[0] * _LOAD_FACTOR)
-            self.fill, d = K.count_ngrams(data, offsets, d, order, self.keys, self.counts, self.fill, max_fill)
+            self.fill, d = _kernels().count_ngrams(data, offsets, d, order, self.keys, self.counts, self.fill, max_fill)
             if d < len(docs):  # the next document might not fit: grow until it does
                 need = self.fill + order * int(offsets[d + 1] - offsets[d])
                 capacity = self.keys.shape[0]
                 while capacity * _LOAD_FACTOR < need:
                     capacity *= 2
-                self.keys, self.counts = K.rehash(self.keys, self.counts, capacity)
+                self.keys, self.counts = _kernels().rehash(self.keys, self.counts, capacity)
         self.n_bytes += int(offsets[-1])
         self.n_docs += len(docs)
 
     def entries(self) -> tuple[np.ndarray, np.ndarray]:
         """All (key, count) pairs, sorted by key (so grouped by order, then context)."""
-        used = self.keys != K.EMPTY
+        used = self.keys != ngram_keys.EMPTY
         keys, counts = self.keys[used], self.counts[used].astype(np.int64)
         perm = np.argsort(keys, kind="stable")
         return keys[perm], counts[perm]
@@ -214,7 +222,7 @@ def kneser_ney_tables(keys: np.ndarray, counts: np.ndarray, config: NgramConfig)
     unigram[_packed(keys[sel]).astype(np.int64)] = adjusted[sel]
     bigram = np.zeros((257, 256), dtype=np.uint32)
     sel = orders == 2
-    rows = np.where(_has_bos(keys[sel]), K.BOS_ROW, (_packed(keys[sel]) >> np.uint64(8)).astype(np.int64))
+    rows = np.where(_has_bos(keys[sel]), ngram_keys.BOS_ROW, (_packed(keys[sel]) >> np.uint64(8)).astype(np.int64))
     bigram[rows, (_packed(keys[sel]) & np.uint64(255)).astype(np.int64)] = adjusted[sel]
 
     parts = [_long_contexts(keys[orders == n], adjusted[orders == n], n, config) for n in range(3, order + 1)]
@@ -370,14 +378,14 @@ class NgramModel:
     def _entropy_kernel(self, data: np.ndarray, offsets: np.ndarray, threads: int) -> np.ndarray:
         """Flat entropies of packed documents: one lookup of each byte's longest context."""
         t = self._tables
-        return K.ngram_entropies_only(
+        return _kernels().ngram_entropies_only(
             data, offsets, self.config.order, t["hslots"], t["short_h"], t["pair_meta"], threads=threads
         )
 
     def _kernel(self, data: np.ndarray, offsets: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
         """Flat entropies and surprisals of packed documents, from the model's tables."""
         t = self._tables
-        return K.ngram_entropies(
+        return _kernels().ngram_entropies(
             data,
             offsets,
             self.config.order,
@@ -414,10 +422,11 @@ class NgramModel:
         history = bytes(context)
         pos = len(history)
         t = self._tables
-        p = t["base_p1"][history[-1] if pos >= 1 else K.BOS_ROW].copy()
+        p = t["base_p1"][history[-1] if pos >= 1 else ngram_keys.BOS_ROW].copy()
         lengths = range(2, min(self.config.order - 1, pos + 1) + 1)
-        keys = np.array([K.context_key_py(history, pos, j) for j in lengths], dtype=np.uint64)
-        for meta in K.lookup_many(t["slots"], keys).tolist():
+        kernels = _kernels()
+        keys = np.array([kernels.context_key_py(history, pos, j) for j in lengths], dtype=np.uint64)
+        for meta in kernels.lookup_many(t["slots"], keys).tolist():
             if meta < 0:  # prefix closure: no longer context is stored either
                 break
             head, n_succ = meta & 0xFFFFFFFF, (meta >> 32) & 0x1FF
@@ -665,7 +674,8 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
     base = _interpolate(bi, d[2], np.broadcast_to(base_uni, bi.shape))  # (257, 256), float64
 
     ctx_keys, succ_len = arrays["ctx_keys"], arrays["succ_len"]
-    head, stream_prob, stream_byte, bad = K.build_stream(
+    kernels = _kernels()
+    head, stream_prob, stream_byte, bad = kernels.build_stream(
         ctx_keys, arrays["ctx_total"], succ_len, arrays["succ_byte"], arrays["succ_count"], d
     )
     if bad >= 0:
@@ -685,13 +695,13 @@ def _probability_tables(arrays: dict[str, np.ndarray], dense_rows: int) -> dict[
     # (a slot is 16 bytes, so a run of 4 costs one cache line) while the table stays small
     # enough for more of it to live in the caches.
     capacity = 1 << max(4, (int(math.ceil(len(ctx_keys) / _INDEX_LOAD)) - 1).bit_length())
-    slots = K.build_slots(ctx_keys, head, succ_len, ctx_dense, capacity)
-    missing = K.first_missing_suffix(slots, ctx_keys)
+    slots = kernels.build_slots(ctx_keys, head, succ_len, ctx_dense, capacity)
+    missing = kernels.first_missing_suffix(slots, ctx_keys)
     if missing >= 0:
         raise ValueError(f"contexts are not prefix-closed: the suffix of context {missing} is not stored")
-    dense, sum_plogp = K.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
-    pair_meta = K.pair_index(slots)
-    hslots, short_h = K.entropy_index(dense, sum_plogp, slots, pair_meta, stream_prob, stream_byte)
+    dense, sum_plogp = kernels.dense_tables(base, ctx_keys[chosen], slots, stream_prob, stream_byte)
+    pair_meta = kernels.pair_index(slots)
+    hslots, short_h = kernels.entropy_index(dense, sum_plogp, slots, pair_meta, stream_prob, stream_byte)
     return {
         "base_p1": base,
         "base": dense,

@@ -20,11 +20,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bytepatch.entropy.ngram_keys import BOS_ROW, EMPTY, MAX_ORDER  # noqa: F401 - K.EMPTY etc. for callers
 from bytepatch.kernels.prefetch import prefetch
 
-EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # never a valid key: valid keys are < 2**60
-MAX_ORDER = 7  # 7 bytes + the BOS flag + the 3-bit length fit in 60 bits
-BOS_ROW = 256  # row of the dense tables used when the previous symbol is BOS
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
 _N_SHIFT = 57
 _BOS_BIT = np.uint64(1) << np.uint64(56)

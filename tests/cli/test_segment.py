@@ -329,3 +329,32 @@ def test_jsonl_fast_path_writes_the_same_shards_as_the_line_reader(tmp_path: Pat
     assert len(fast.shard_files) == len(slow.shard_files) > 2
     for i in range(len(fast.shard_files)):
         assert fast.read_shard(i).to_pylist() == slow.read_shard(i).to_pylist()
+
+
+@pytest.mark.slow
+def test_the_parent_of_worker_processes_never_imports_numba(tmp_path: Path):
+    """It reads and hands out chunks; the n-gram kernels run in the workers. Numba's import
+    is ~0.4 s and ~60 MB the parent would hold beside its workers (issue 11: memory with N
+    workers)."""
+    code = f"""
+import sys
+from bytepatch.cli.main import cli
+if __name__ == "__main__":
+    try:
+        cli(["segment", {str(SAMPLE)!r}, "-o", {str(tmp_path / "out")!r}, "--workers", "2",
+             "--shard-size-mb", "0.05", "-q"])
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+    print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"numba", "llvmlite", "torch"}}))
+"""
+    script = tmp_path / "parent.py"  # a file, not -c: spawned workers re-import the main module
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert run(str(SAMPLE), "-o", str(tmp_path / "one"), "--shard-size-mb", "0.05", "-q").exit_code == 0
+    assert _rows(tmp_path / "out") == _rows(tmp_path / "one")
+
+
+def _rows(path: Path) -> list[tuple]:
+    table = open_dataset(path).to_table()
+    return list(zip(table.column("id").to_pylist(), table.column("patch_lengths").to_pylist()))
