@@ -25,7 +25,7 @@ marginal cost (each run minus the same command on one tiny document). Memory is 
 peak of the summed PSS of the process and its children, sampled every 10 ms: PSS counts
 a page shared by N processes (the memory-mapped model tables) once, not N times.
 
-    python bench/segment.py [--size-mb 24] [--repeats 3]
+    python bench/segment.py [--size-mb 24] [--repeats 5]
 
 Needs the `bench` extra (`pip install -e .[bench]`).
 """
@@ -157,7 +157,7 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=float, default=24.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)  # 3 was too few on a shared 2-core machine
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bytepatch-bench-"))
     try:
