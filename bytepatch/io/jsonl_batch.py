@@ -82,17 +82,17 @@ def read_jsonl_blocks(
     pos, line, end = span.start, span.first_line, span.end
     size = block_bytes
     try:
-        with open(path, "rb", buffering=0) as f:
+        with open(path, "rb") as f:
             if end is None:
                 end = os.fstat(f.fileno()).st_size
             while pos < end:
                 f.seek(pos)
-                raw = _read_block(f, min(size, end - pos))
-                if not len(raw):
+                raw = f.read(min(size, end - pos))
+                if not raw:
                     break  # the file shrank: the line reader reports what is left
                 cut = len(raw)
                 if pos + len(raw) < end:  # not the last block: end it after its last newline
-                    cut = _last_newline(raw) + 1
+                    cut = raw.rfind(b"\n") + 1  # searched from the end: cheap
                     if cut == 0:  # one line longer than the block
                         if size >= MAX_BYTES:
                             break  # the line reader judges it
@@ -110,31 +110,6 @@ def read_jsonl_blocks(
         pass  # the line reader reports it
     if end is None or pos < end:
         yield Span(span.name, pos, span.end, first_line=line)
-
-
-def _read_block(f, size: int) -> memoryview:
-    """Up to `size` bytes, read straight into a NumPy buffer. NumPy asks the kernel for
-    huge pages for large arrays: a 32 MB block costs ~15 page faults instead of the
-    ~6,300 of a bytes object, which matter most when the kernel is busy reclaiming
-    memory another process just freed."""
-    buf = np.empty(size, dtype=np.uint8)
-    got = 0
-    while got < size and (n := f.readinto(memoryview(buf)[got:])):
-        got += n
-    return memoryview(buf)[:got]
-
-
-def _last_newline(data: memoryview, step: int = 1 << 16) -> int:
-    """Offset of the last newline in `data` (-1 if none), searched back from the end."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    hi = len(raw)
-    while hi > 0:
-        lo = max(0, hi - step)
-        found = np.flatnonzero(raw[lo:hi] == 10)
-        if len(found):
-            return lo + int(found[-1])
-        hi, step = lo, step * 2
-    return -1
 
 
 def _eligible(path: str, cfg: ReaderConfig) -> bool:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bytepatch.io import ReaderConfig
 from bytepatch.io.documents import Span
-from bytepatch.io.jsonl_batch import DocumentBatch, _last_newline, _read_block, read_jsonl_blocks
+from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
 from bytepatch.io.text import read_jsonl
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -148,19 +148,3 @@ def test_lines_longer_than_a_parse_block_stay_on_the_fast_path(tmp_path: Path, m
     path.write_text("\n".join(lines) + "\n")
     want = [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig())]
     assert _batch_docs(path) == want  # not None: no fallback to the line reader
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=300), step=st.integers(1, 40))
-def test_last_newline_is_rfind(data, step):
-    assert _last_newline(memoryview(data), step) == data.rfind(b"\n")
-
-
-def test_blocks_are_read_whole_into_numpy_buffers(tmp_path):
-    path = tmp_path / "f.bin"
-    path.write_bytes(bytes(range(256)) * 40)
-    with open(path, "rb", buffering=0) as f:
-        f.seek(100)
-        assert bytes(_read_block(f, 5000)) == (bytes(range(256)) * 40)[100:5100]
-        assert len(_read_block(f, 99999)) == 10240 - 5100  # the rest, at the end of the file
-        assert len(_read_block(f, 10)) == 0
