@@ -23,33 +23,34 @@ def read_documents(
     the thread that patches it, so with --threads the reading thread is not the limit on
     a directory of many files."""
     for source, span in parts:
-        if _deferred(source, span, reader):
+        fmt = detect_format(source.path, reader.input_format)
+        if _deferred(source, span, reader, fmt):
             yield FileDocument(span.name, source.path, source.size)  # type: ignore[arg-type]
         else:
-            yield from read_fast(source.path, reader, span, threads)
+            yield from read_fast(source.path, reader, span, threads, fmt)
 
 
-def _deferred(source: Source, span: Span, reader: ReaderConfig) -> bool:
+def _deferred(source: Source, span: Span, reader: ReaderConfig, fmt: str) -> bool:
     """Whether the part is a whole local regular text file of known size under the cap
     (anything else is read now, by the reader that names its problems)."""
     return (
-        source.regular
+        fmt == "text"
+        and source.regular
         and span.whole
         and not reader.doc_per_line
         and source.size is not None
         and source.size <= reader.max_document_bytes
-        and detect_format(source.path, reader.input_format) == "text"
         and not source.path.lower().endswith(".gz")
     )
 
 
 def read_fast(
-    path: str, reader: ReaderConfig, span: Span | None, threads: bool = True
+    path: str, reader: ReaderConfig, span: Span | None, threads: bool = True, fmt: str | None = None
 ) -> Iterable[Document | DocumentBatch]:
     """A JSONL file (or split) in batches of lines wherever Arrow parses them exactly as the
     line reader would (see io/jsonl_batch.py), else document by document; the chunks are
-    the same either way."""
-    fmt = detect_format(path, reader.input_format)
+    the same either way. `fmt`: its format, when the caller has detected it already."""
+    fmt = fmt or detect_format(path, reader.input_format)
     if fmt == "jsonl" and path != STDIN and not is_uri(path):
         return _jsonl_fast(path, reader, span, threads)
     return read_source(path, reader, span, fmt)
