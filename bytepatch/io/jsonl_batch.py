@@ -30,7 +30,7 @@ from bytepatch.io.documents import ReaderConfig, Span
 from bytepatch.io.line_ids import LineIds
 
 MAX_BYTES = 1 << 30  # a line longer than this goes to the line reader (a block never grows past it)
-BLOCK_BYTES = 32 << 20  # read_jsonl_blocks parses this much at a time: memory is bounded, not the file size
+BLOCK_BYTES = 8 << 20  # read_jsonl_blocks parses this much at a time: memory is bounded, not the file size
 PARSE_BLOCK_BYTES = 8 << 20  # pyarrow.json's unit of (threaded) parsing
 _OPEN_BRACE = ord("{")
 
@@ -82,34 +82,51 @@ def read_jsonl_blocks(
     pos, line, end = span.start, span.first_line, span.end
     size = block_bytes
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
             if end is None:
                 end = os.fstat(f.fileno()).st_size
+            # One buffer, reused for every block: Arrow's parser copies the documents out of
+            # it, and pages touched once cost far less than a fresh block each time (on a VM
+            # a fresh page can cost a host fault: docs/performance.md).
+            block = bytearray(min(size, end - pos))
             while pos < end:
-                f.seek(pos)
-                raw = f.read(min(size, end - pos))
-                if not raw:
+                want = min(size, end - pos)
+                if len(block) < want:
+                    block = bytearray(want)  # a line longer than a block: it grew
+                got = _read_at(f, memoryview(block)[:want], pos)
+                if not got:
                     break  # the file shrank: the line reader reports what is left
-                cut = len(raw)
-                if pos + len(raw) < end:  # not the last block: end it after its last newline
-                    cut = raw.rfind(b"\n") + 1  # searched from the end: cheap
+                cut = got
+                if pos + got < end:  # not the last block: end it after its last newline
+                    cut = block.rfind(b"\n", 0, got) + 1  # searched from the end: cheap
                     if cut == 0:  # one line longer than the block
                         if size >= MAX_BYTES:
                             break  # the line reader judges it
                         size *= 2
                         continue
-                batch = _parse_block(memoryview(raw)[:cut], cfg, span.name, line, threads)
-                if batch is None:
+                batches = _parse_block(memoryview(block)[:cut], cfg, span.name, line, threads)
+                if batches is None:
                     break
-                del raw  # the batch holds Arrow's copy: the raw block need not live while it is used
-                yield batch
+                yield from batches
                 pos += cut
-                line += len(batch)
+                line += sum(len(b) for b in batches)
                 size = block_bytes
     except OSError:
         pass  # the line reader reports it
     if end is None or pos < end:
         yield Span(span.name, pos, span.end, first_line=line)
+
+
+def _read_at(f, into: memoryview, pos: int) -> int:
+    """Fill `into` from byte `pos` of `f` (fewer bytes only at the end of the file)."""
+    f.seek(pos)
+    got = 0
+    while got < len(into):
+        n = f.readinto(into[got:])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def _eligible(path: str, cfg: ReaderConfig) -> bool:
@@ -118,9 +135,10 @@ def _eligible(path: str, cfg: ReaderConfig) -> bool:
 
 def _parse_block(
     data: bytes | memoryview, cfg: ReaderConfig, name: str, first_line: int, threads: bool = True
-) -> DocumentBatch | None:
-    """The documents of whole JSONL lines `data` (line `first_line` first) as one batch, or
-    None when the line reader must judge them."""
+) -> list[DocumentBatch] | None:
+    """The documents of whole JSONL lines `data` (line `first_line` first), one batch per
+    chunk Arrow parsed (kept apart: joining them would copy every document once more), or
+    None when the line reader must judge them. No batch refers to `data`."""
     stats = _line_stats(data)
     if stats is None:
         return None  # e.g. a blank line, which the line reader skips: line numbers would shift
@@ -135,16 +153,22 @@ def _parse_block(
         # refuses a line longer than a block, so a block always holds the longest line.
         read = pj.ReadOptions(block_size=max(PARSE_BLOCK_BYTES, longest + 1), use_threads=threads)
         table = pj.read_json(pa.BufferReader(data), read_options=read, parse_options=options)
-        column = table.column(cfg.text_field).combine_chunks()
-        column.validate(full=True)  # UTF-8: Arrow's parser does not check it
+        chunks = table.column(cfg.text_field).chunks
+        for column in chunks:
+            column.validate(full=True)  # UTF-8: Arrow's parser does not check it
     except (pa.ArrowException, ValueError):
         return None
     # Every line starts an object, so no line yields 0 rows; with as many rows as lines, no
     # line yields 2 either: row i is line i + 1. (Lone surrogates, invalid JSON: Arrow raises.)
-    if table.num_rows != lines or column.null_count:
+    if table.num_rows != lines or any(column.null_count for column in chunks):
         return None  # two objects on a line, or a missing/null text field: the line reader says which
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
-    offsets = offsets.astype(np.int64)
-    values = column.buffers()[2]
-    body = memoryview(values)[offsets[0] : offsets[-1]] if len(column) else memoryview(b"")
-    return DocumentBatch(LineIds(name, first_line, len(column)), body, offsets - offsets[0])
+    batches = []
+    for column in chunks:
+        if not len(column):
+            continue
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+        offsets = offsets.astype(np.int64)
+        body = memoryview(column.buffers()[2])[offsets[0] : offsets[-1]]
+        batches.append(DocumentBatch(LineIds(name, first_line, len(column)), body, offsets - offsets[0]))
+        first_line += len(column)
+    return batches

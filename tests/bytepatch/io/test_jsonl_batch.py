@@ -20,7 +20,8 @@ texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 def _one_batch(path: Path, cfg: ReaderConfig = ReaderConfig(), span: Span | None = None) -> DocumentBatch | None:
     """A small file (or span) in one block: its batch, or None when the fast path declines
-    it (the blocks reader then hands the whole input to the line reader)."""
+    it (the blocks reader then hands the whole input to the line reader). A block under
+    Arrow's parse block is one chunk, hence one batch."""
     items = list(read_jsonl_blocks(str(path), cfg, span))
     if not items:  # an empty input: no batch and nothing left over (the line reader yields none either)
         assert list(read_jsonl(str(path), cfg, span)) == []
@@ -101,9 +102,11 @@ def test_a_span_reads_its_lines_with_their_numbers(tmp_path: Path):
 
 
 def _blocks_docs(path: Path, block_bytes: int, span: Span | None = None):
-    """What the pipeline reads: batches, then (after a declined block) the line reader."""
+    """What the pipeline reads: batches, then (after a declined block) the line reader.
+    All batches are taken before any is read, as the pipeline holds several: one that
+    referred to the reader's reused block would show the next block's bytes."""
     out = []
-    for item in read_jsonl_blocks(str(path), ReaderConfig(), span, block_bytes=block_bytes):
+    for item in list(read_jsonl_blocks(str(path), ReaderConfig(), span, block_bytes=block_bytes)):
         if isinstance(item, Span):
             out += [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig(), item)]
             break
@@ -147,4 +150,18 @@ def test_lines_longer_than_a_parse_block_stay_on_the_fast_path(tmp_path: Path, m
     lines = [json.dumps({"text": "x" * n}) for n in (10, 300, 5, 1000)]
     path.write_text("\n".join(lines) + "\n")
     want = [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig())]
-    assert _batch_docs(path) == want  # not None: no fallback to the line reader
+    assert _blocks_docs(path, 1 << 20) == want
+    items = list(read_jsonl_blocks(str(path), ReaderConfig()))
+    assert items and all(isinstance(item, DocumentBatch) for item in items)  # no fallback to the line reader
+
+
+def test_a_block_of_several_parse_chunks_keeps_their_order_and_line_numbers(tmp_path: Path, monkeypatch):
+    """Arrow parses a block in chunks; each becomes a batch (joining them would copy every
+    document again), numbered from where the one before ended."""
+    monkeypatch.setattr("bytepatch.io.jsonl_batch.PARSE_BLOCK_BYTES", 256)
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(200)))
+    items = list(read_jsonl_blocks(str(path), ReaderConfig()))
+    assert len(items) > 1 and all(isinstance(item, DocumentBatch) for item in items)
+    assert [i for item in items for i in item.ids] == [f"{path}:{n}" for n in range(1, 201)]
+    assert _blocks_docs(path, 1 << 20) == [(f"{path}:{i + 1}", f"row {i}".encode()) for i in range(200)]
