@@ -17,6 +17,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from bytepatch.dataset.integrity import Checksums
+from bytepatch.dataset.ipc import encode_table
 
 TMP_SUFFIX = ".tmp"
 SHARD_SUFFIX = {"arrow": ".arrow", "parquet": ".parquet"}
@@ -45,10 +46,12 @@ def publish(tmp: Path, path: Path) -> None:
 
 
 # Arrow IPC buffer compression (part of the Arrow format: pyarrow, pandas, polars, DuckDB
-# and HF datasets decompress transparently). Patch lengths are mostly small integers and
-# compress ~5x; text ~2x. Without it a dataset took 1.5-2.3x its text (int32 lengths);
-# with it ~0.6x, at ~0.1 s per 24 MB written and a decompression (GB/s) when read.
-# LZ4 rather than zstd: it decompresses several times faster for training loaders.
+# and HF datasets decompress transparently), buffer by buffer (dataset/ipc.py): ids,
+# offsets and patch lengths (small integers, ~3-5x smaller) are LZ4-compressed; document
+# bytes and float entropies are stored raw, so readers memory-map them zero-copy and
+# writing skips LZ4's slowest, least rewarding part. A dataset without entropies takes
+# ~1.2x its text (raw int32 lengths: 1.5-2.3x). LZ4 rather than zstd: it decompresses
+# several times faster for training loaders.
 ARROW_COMPRESSION = "lz4"
 COMPRESS_MAX_BYTES = 512 << 20  # larger shards are written uncompressed
 ONE_DOC_RAW_BYTES = 8 << 20  # ... and so is a shard of one document patched in windows (memory bound)
@@ -72,36 +75,25 @@ IPC_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # an Arrow IPC stream's end: cont
 BATCH_ROWS = 64 * 1024  # rows per record batch
 
 
-def encode_batches(table: pa.Table, compress: bool = True, threads: bool = False) -> pa.Buffer:
-    """The table's record batches as encapsulated Arrow IPC messages (LZ4-compressed when
-    `compress`), without the stream's schema message and end marker: the bytes
-    `ShardFile.write_encoded` appends. Compressing is most of the cost of writing, so the
-    streamed run does it here, on the thread that patched the group, and its one writer
-    thread only copies bytes into the file. `threads`: Arrow may compress the table's
-    buffers on its own pool."""
-    stream = _ipc_stream(table.schema, table, compress, threads)
-    start = _schema_message_end(stream)
-    if stream[len(stream) - len(IPC_EOS) :].to_pybytes() != IPC_EOS:
-        raise RuntimeError("pyarrow wrote an IPC stream without its end marker")
-    return stream.slice(start, len(stream) - len(IPC_EOS) - start)
+def encode_batches(table: pa.Table) -> list[pa.Buffer | bytes]:
+    """The table's record batches as encapsulated Arrow IPC messages with buffer-wise
+    compression (`ipc.encode_table`), without the stream's schema message and end marker:
+    the pieces `ShardFile.write_encoded` appends. Compressing is most of the cost of
+    writing, so the streamed run does it here, on the thread that patched the group, and
+    its one writer thread only copies bytes into the file."""
+    return encode_table(table, BATCH_ROWS)
 
 
-def _ipc_stream(schema: pa.Schema, table: pa.Table | None, compress: bool, threads: bool) -> pa.Buffer:
-    options = pa.ipc.IpcWriteOptions(compression=ARROW_COMPRESSION if compress else None, use_threads=threads)
+def _schema_message(schema: pa.Schema) -> pa.Buffer:
+    """The first message of an Arrow IPC stream of `schema` (pyarrow writes it)."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, schema, options=options) as writer:
-        if table is not None:
-            writer.write_table(table, max_chunksize=BATCH_ROWS)
-    return sink.getvalue()
-
-
-def _schema_message_end(stream: pa.Buffer) -> int:
-    """Where the first message of an IPC stream (its schema, which has no body) ends: after
-    the continuation marker, the int32 length of its metadata and the metadata."""
+    pa.ipc.new_stream(sink, schema).close()
+    stream = sink.getvalue()
     head = stream[:8].to_pybytes()
     if len(head) < 8 or head[:4] != IPC_EOS[:4]:
         raise RuntimeError("pyarrow wrote an IPC stream that does not start with a schema message")
-    return 8 + int.from_bytes(head[4:], "little", signed=True)
+    # after the continuation marker, the int32 length of its metadata and the metadata
+    return stream.slice(0, 8 + int.from_bytes(head[4:], "little", signed=True))
 
 
 class ShardFile:
@@ -111,21 +103,19 @@ class ShardFile:
 
     Arrow shards use the IPC *stream* format, as Hugging Face `datasets` writes and
     memory-maps `.arrow` files (`Dataset.from_file`); `read_arrow_table` reads both it and
-    the file format. A compressed shard is the stream's schema message, then the record
-    batches of each table in order (`write`, or `write_encoded` with what
-    `encode_batches` compressed on another thread), then the end marker: byte for byte
-    what one Arrow stream writer would write (tested). An uncompressed one is written by
-    an Arrow stream writer straight from the tables' buffers. `threads`: whether Arrow
-    may compress on its own thread pool.
+    the file format. A compressed shard is the stream's schema message (pyarrow's), then
+    the record batches of each table in order (`write`, or `write_encoded` with what
+    `encode_batches` encoded on another thread), then the end marker; its buffers are
+    compressed one by one (dataset/ipc.py). An uncompressed one is written by an Arrow
+    stream writer straight from the tables' buffers.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema, fmt: str, compress: bool = True, threads: bool = True) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, fmt: str, compress: bool = True) -> None:
         if fmt not in SHARD_SUFFIX:
             raise ValueError(f"unknown shard format {fmt!r}")
         self.path = path
         self.fmt = fmt
         self.compress = compress
-        self.threads = threads
         self.tmp = tmp_path(path)
         self._sink = self._writer = None
         self._sums: Checksums | None = None  # of the bytes written, where they all pass here
@@ -134,8 +124,7 @@ class ShardFile:
                 self._sink = pa.OSFile(str(self.tmp), "wb")
                 if compress:
                     self._sums = Checksums()
-                    head = _ipc_stream(schema, None, compress, threads)
-                    self._put(head.slice(0, _schema_message_end(head)))
+                    self._put(_schema_message(schema))
                 else:  # written straight from the table's buffers: no copy of a huge document
                     self._writer = pa.ipc.new_stream(self._sink, schema)
             else:
@@ -148,17 +137,18 @@ class ShardFile:
 
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
-            self.write_encoded(encode_batches(table, self.compress, self.threads))
+            self.write_encoded(encode_batches(table))
         elif self.fmt == "arrow":
             self._writer.write_table(table, max_chunksize=BATCH_ROWS)
         else:
             self._writer.write_table(table)
 
-    def write_encoded(self, messages: pa.Buffer) -> None:
-        """Append record batches that `encode_batches` compressed (a compressed Arrow shard only)."""
+    def write_encoded(self, messages: list[pa.Buffer | bytes]) -> None:
+        """Append record batches that `encode_batches` encoded (a compressed Arrow shard only)."""
         if self.fmt != "arrow" or not self.compress:
             raise ValueError("encoded record batches go into compressed Arrow shards only")
-        self._put(messages)
+        for piece in messages:
+            self._put(piece)
 
     def _put(self, data: pa.Buffer | bytes) -> None:
         self._sink.write(data)

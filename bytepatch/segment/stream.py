@@ -44,7 +44,7 @@ def run_streamed(
     """Patch and write the groups of `items` (from `stream_groups`), each shard recorded
     in `journal` as it is finished; shards in `finished` (an interrupted run's) are
     checked against their groups instead, and kept."""
-    shards = _Shards(writer, finished, arrow_threads=threads > 1)
+    shards = _Shards(writer, finished)
     seen: set[int] = set()
     try:
         if threads == 1:
@@ -87,7 +87,7 @@ def _run_on_threads(
                 if item.index in shards.finished:  # a kept shard is checked here, in order
                     pending.append(_done(shards.check(item)))
                 elif isinstance(item, Chunk):
-                    patched = patch_pool.submit(shards.patch, item, shards.compressed(item), 1, patchers == 1)
+                    patched = patch_pool.submit(shards.patch, item, shards.compressed(item), 1)
                     pending.append(write_pool.submit(shards.write, item, patched))
                 else:
                     pending.append(write_pool.submit(shards.write, item, None))
@@ -133,7 +133,7 @@ class _Patched:
     """A group ready to append: its record batches encoded for an Arrow shard (compressed
     on the patch thread), or its table for a Parquet one."""
 
-    rows: pa.Buffer | pa.Table  # a table for a Parquet or an uncompressed shard
+    rows: list[pa.Buffer | bytes] | pa.Table  # a table for a Parquet or an uncompressed shard
     patches: int
     compress: bool  # whether its shard is compressed (decided by the shard's first group)
 
@@ -154,12 +154,11 @@ class _Shards:
     thread or the caller's); checks the groups of a shard kept from an interrupted run
     (`check`: the reading thread)."""
 
-    def __init__(self, writer: ShardWriter, finished: dict[int, tuple[Path, dict]], arrow_threads: bool) -> None:
+    def __init__(self, writer: ShardWriter, finished: dict[int, tuple[Path, dict]]) -> None:
         self.writer = writer
         self.job = writer.job
         self._shard, self._compress = -1, True  # the shard of the last group read, and its compression
         self.finished = finished
-        self.arrow_threads = arrow_threads
         self.open: _Open | None = None
         self.kept: KeptShard | None = None
         self.failed = False
@@ -185,13 +184,12 @@ class _Shards:
             self._compress = not (len(first) == 1 and first.nbytes > ONE_DOC_RAW_BYTES)
         return self._compress
 
-    def patch(self, item: Chunk, compress: bool, threads: int | None = None, arrow_pool: bool = False) -> _Patched:
+    def patch(self, item: Chunk, compress: bool, threads: int | None = None) -> _Patched:
         """Patch one group on `threads` threads (default: the job's) and encode its rows for
-        the shard, compressing them on Arrow's pool when `arrow_pool` (any thread: the
-        patch pool, where several groups compress at once)."""
+        the shard (any thread: the patch pool, where several groups compress at once)."""
         table = self.writer.table(item, threads)
         encode = compress and self.job.layout.shard_format == "arrow"
-        rows = encode_batches(table, threads=arrow_pool) if encode else table
+        rows = encode_batches(table) if encode else table
         return _Patched(rows, patches_in(table), compress)
 
     def write(self, item: Chunk | ShardEnd, patched: _Patched | Future | None) -> tuple[ShardInfo, bool] | None:
@@ -228,7 +226,7 @@ class _Shards:
         layout = self.job.layout
         path = layout.out / layout.shard_name(first.index)
         try:
-            return ShardFile(path, self.job.schema, layout.shard_format, compress=compress, threads=self.arrow_threads)
+            return ShardFile(path, self.job.schema, layout.shard_format, compress=compress)
         except OSError as exc:
             raise OutputError(f"{path}: cannot write shard: {exc}") from exc
 

@@ -70,7 +70,7 @@ def test_after_a_failed_group_no_task_queued_behind_it_commits_its_shard(tmp_pat
     patcher = PatcherSpec.from_dict({"patcher": "space", "max_patch_length": None}).build()
     job = ShardJob(layout, dataset_schema(False, {}), patcher, False)
     writer = ShardWriter(job)
-    shards = _Shards(writer, {}, arrow_threads=False)
+    shards = _Shards(writer, {})
     groups = [Chunk(0).add(Document(f"d{i}", b"some words here")) for i in range(3)]
 
     broken: Future = Future()  # what the patch pool hands on for a group that failed
