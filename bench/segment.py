@@ -4,8 +4,12 @@ Every figure is a whole command as a user runs it, in a fresh process: `bytepatc
 segment` (reading files, patching, writing Arrow shards) against a Python process that
 loads a BPE-32k `tokenizers` tokenizer (trained beforehand on the same text, not
 timed), reads the same inputs and calls `encode_batch` with one thread. The commands
-run interleaved (A B C, A B C, ...) and each figure is the median of --repeats, because
-on a shared machine neighbours come and go; costs are CPU seconds (user + system of
+run interleaved, every command once per round, and each figure is the median of
+--repeats, because on a shared machine neighbours come and go. Each round runs them in
+its own shuffled order (seeded, so a rerun repeats it): in one fixed order a command
+always follows the same one, and on a VM the process after one that freed a gigabyte
+(the BPE process) pays more for its first touches of fresh memory (the paragraph space
+run: 0.53 s CPU right after BPE, 0.43 s after itself, medians of 5); costs are CPU seconds (user + system of
 the child), which a busy neighbour disturbs far less than wall time; the 1 MB and
 2-thread figures are wall time, since that is what they are about.
 
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import shutil
 import statistics
@@ -209,8 +214,10 @@ def run(tmp: Path, args) -> None:
         subprocess.run(cmd, check=True, env=ENV, stdout=subprocess.DEVNULL)
     cpu: dict = {k: [] for k in cases}
     wall: dict = {k: [] for k in cases}
-    for _ in range(args.repeats):  # interleaved: each round runs every command once
-        for key, cmd in cases.items():
+    for round_ in range(args.repeats):  # interleaved: each round runs every command once
+        order = list(cases.items())
+        random.Random(round_).shuffle(order)
+        for key, cmd in order:
             c, w = timed(cmd)
             cpu[key].append(c)
             wall[key].append(w)
