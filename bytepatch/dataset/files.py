@@ -45,14 +45,9 @@ def publish(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
-# Arrow IPC buffer compression (part of the Arrow format: pyarrow, pandas, polars, DuckDB
-# and HF datasets decompress transparently), buffer by buffer (dataset/ipc.py): ids,
-# offsets and patch lengths (small integers, ~3-5x smaller) are LZ4-compressed; document
-# bytes and float entropies are stored raw, so readers memory-map them zero-copy and
-# writing skips LZ4's slowest, least rewarding part. A dataset without entropies takes
-# ~1.2x its text (raw int32 lengths: 1.5-2.3x). LZ4 rather than zstd: it decompresses
-# several times faster for training loaders.
-ARROW_COMPRESSION = "lz4"
+# Arrow shards use IPC buffer compression buffer by buffer (dataset/ipc.py): ids, offsets
+# and patch lengths LZ4-compressed, document bytes and entropies raw (memory-mapped
+# zero-copy by readers); a dataset without entropies takes ~1.2x its text.
 COMPRESS_MAX_BYTES = 512 << 20  # larger shards are written uncompressed
 ONE_DOC_RAW_BYTES = 8 << 20  # ... and so is a shard of one document patched in windows (memory bound)
 

@@ -2,9 +2,9 @@
 
 The Arrow IPC format compresses each body buffer on its own: a compressed buffer is its
 uncompressed length (int64) then an LZ4 frame, and a length of -1 marks one stored as is
-(Arrow's C++ writer does this for buffers that do not shrink enough; every reader
-decodes it: pyarrow, polars, DuckDB, Hugging Face `datasets`, arrow-rs). pyarrow's
-writer offers one choice for the whole batch, so this module writes the message itself:
+(Arrow's C++ writer does this for buffers that do not shrink enough, so readers decode
+it; tests hold that pyarrow, polars and Hugging Face `datasets` do). pyarrow's writer
+offers one choice for the whole batch, so this module writes the message itself:
 
 - offsets, ids and patch lengths (small integers, repetitive) are LZ4-compressed: 3-5x
   smaller at GB/s;
@@ -22,6 +22,7 @@ own memory, never copied.
 from __future__ import annotations
 
 import struct
+
 import pyarrow as pa
 
 ALIGNMENT = 8  # body buffers and the metadata are padded to it (Arrow's IPC alignment)
