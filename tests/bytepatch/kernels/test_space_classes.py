@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bytepatch.kernels.reference import is_space_like_ref
 from bytepatch.kernels.space import space_lengths
-from bytepatch.kernels.space_classes import SPACE_LIKE, WORD_BLOCK, space_lengths_numpy, word_bytes
+from bytepatch.kernels.space_classes import SPACE_LIKE, WORD_BLOCK, rule_starts, space_lengths_numpy
 from bytepatch.ragged import Ragged
 from tests.bytepatch.strategies import batches
 
@@ -48,14 +48,51 @@ def test_numpy_space_starts_equal_the_numba_kernel(docs):
         np.testing.assert_array_equal(space_starts_numpy(data), want)
 
 
-def test_word_bytes_are_the_complement_of_the_class_table_for_every_byte():
+def _rule_starts_ref(data: np.ndarray) -> np.ndarray:
+    word = SPACE_LIKE[data] == 0
+    want = np.zeros(len(data), dtype=bool)
+    want[2:] = word[:-2] & ~word[1:-1]
+    return want
+
+
+def test_rule_starts_follow_the_class_table_for_every_byte():
     every = np.arange(256, dtype=np.uint8)
-    np.testing.assert_array_equal(word_bytes(every), SPACE_LIKE[every] == 0)
-    np.testing.assert_array_equal(word_bytes(np.tile(every, 3)[5:]), SPACE_LIKE[np.tile(every, 3)[5:]] == 0)
+    for data in (every, np.tile(every, 3)[5:], every[::-1], every[:1], every[:2]):
+        np.testing.assert_array_equal(rule_starts(data), _rule_starts_ref(data))
 
 
 @settings(max_examples=50, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), extra=st.integers(-3, 3), blocks=st.integers(1, 3))
-def test_word_bytes_across_blocks_equal_the_table(seed, extra, blocks):
+def test_rule_starts_across_blocks_equal_the_table(seed, extra, blocks):
+    """Blocks carry two bytes of look-behind: a start right after a block boundary counts."""
     data = np.random.default_rng(seed).integers(0, 256, blocks * WORD_BLOCK + extra, dtype=np.uint8)
-    np.testing.assert_array_equal(word_bytes(data), SPACE_LIKE[data] == 0)
+    np.testing.assert_array_equal(rule_starts(data), _rule_starts_ref(data))
+    words = np.frombuffer(b"ab " * (blocks * WORD_BLOCK // 3 + 2), dtype=np.uint8)[: blocks * WORD_BLOCK + extra]
+    np.testing.assert_array_equal(rule_starts(words), _rule_starts_ref(words))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), extra=st.integers(-3, 3), blocks=st.integers(1, 3), density=st.floats(0, 1))
+def test_positions_found_a_block_at_a_time_equal_flatnonzero(seed, extra, blocks, density):
+    from bytepatch.kernels.space_classes import _flat_positions
+
+    flags = np.random.default_rng(seed).random(blocks * WORD_BLOCK + extra) < density
+    got = _flat_positions(flags)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, np.flatnonzero(flags))
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), docs=st.integers(1, 40))
+def test_numpy_space_lengths_over_several_blocks_equal_the_numba_kernel(seed, docs):
+    """Batches larger than a block (the strategy's are smaller): text-like bytes, so
+    patches start in every block, and document boundaries anywhere."""
+    rng = np.random.default_rng(seed)
+    alphabet = np.frombuffer(b"abcdefghij  ,.\n\xc3\xa9", dtype=np.uint8)
+    values = alphabet[rng.integers(0, len(alphabet), 3 * WORD_BLOCK + 7)]
+    cuts = np.sort(rng.integers(0, len(values), docs - 1))
+    offsets = np.concatenate([[0], cuts, [len(values)]]).astype(np.int64)
+    want_lengths, want_offsets = space_lengths(values, offsets)
+    got_lengths, got_offsets = space_lengths_numpy(values, offsets)
+    np.testing.assert_array_equal(got_lengths, want_lengths)
+    np.testing.assert_array_equal(got_offsets, want_offsets)
