@@ -88,7 +88,7 @@ def read_jsonl_blocks(
             # One buffer, reused for every block: Arrow's parser copies the documents out of
             # it, and pages touched once cost far less than a fresh block each time (on a VM
             # a fresh page can cost a host fault: docs/performance.md).
-            block = bytearray(min(size, end - pos))
+            block = bytearray(max(0, min(size, end - pos)))  # a span past a shrunk file's end: none
             while pos < end:
                 want = min(size, end - pos)
                 if len(block) < want:

@@ -165,3 +165,10 @@ def test_a_block_of_several_parse_chunks_keeps_their_order_and_line_numbers(tmp_
     assert len(items) > 1 and all(isinstance(item, DocumentBatch) for item in items)
     assert [i for item in items for i in item.ids] == [f"{path}:{n}" for n in range(1, 201)]
     assert _blocks_docs(path, 1 << 20) == [(f"{path}:{i + 1}", f"row {i}".encode()) for i in range(200)]
+
+
+def test_a_span_past_the_end_of_a_shrunk_file_reads_as_the_line_reader_does(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": "a"}) + "\n")
+    span = Span(str(path), 100, None, first_line=5)  # planned before the file shrank
+    assert _blocks_docs(path, 1 << 20, span) == [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig(), span)]
