@@ -73,9 +73,9 @@ BATCH_ROWS = 64 * 1024  # rows per record batch
 def encode_batches(table: pa.Table) -> list[pa.Buffer | bytes]:
     """The table's record batches as encapsulated Arrow IPC messages with buffer-wise
     compression (`ipc.encode_table`), without the stream's schema message and end marker:
-    the pieces `ShardFile.write_encoded` appends. Compressing is most of the cost of
-    writing, so the streamed run does it here, on the thread that patched the group, and
-    its one writer thread only copies bytes into the file."""
+    the pieces `ShardFile.write_encoded` appends. The streamed run encodes (and
+    LZ4-compresses the integer buffers) here, on the thread that patched the group, so
+    its one writer thread only copies bytes into the file and hashes them."""
     return encode_table(table, BATCH_ROWS)
 
 
@@ -110,10 +110,11 @@ class ShardFile:
             raise ValueError(f"unknown shard format {fmt!r}")
         self.path = path
         self.fmt = fmt
-        self.compress = compress
         self.tmp = tmp_path(path)
         self._sink = self._writer = None
-        self._sums: Checksums | None = None  # of the bytes written, where they all pass here
+        self._sums: Checksums | None = (
+            None  # of the bytes written: set for a compressed Arrow shard, all of whose bytes pass here
+        )
         try:
             if fmt == "arrow":
                 self._sink = pa.OSFile(str(self.tmp), "wb")
@@ -131,7 +132,7 @@ class ShardFile:
             raise
 
     def write(self, table: pa.Table) -> None:
-        if self._writer is None:
+        if self._sums is not None:
             self.write_encoded(encode_batches(table))
         elif self.fmt == "arrow":
             self._writer.write_table(table, max_chunksize=BATCH_ROWS)
@@ -140,7 +141,7 @@ class ShardFile:
 
     def write_encoded(self, messages: list[pa.Buffer | bytes]) -> None:
         """Append record batches that `encode_batches` encoded (a compressed Arrow shard only)."""
-        if self.fmt != "arrow" or not self.compress:
+        if self._sums is None:
             raise ValueError("encoded record batches go into compressed Arrow shards only")
         for piece in messages:
             self._put(piece)
