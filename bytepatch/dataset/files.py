@@ -112,9 +112,8 @@ class ShardFile:
         self.fmt = fmt
         self.tmp = tmp_path(path)
         self._sink = self._writer = None
-        self._sums: Checksums | None = (
-            None  # of the bytes written: set for a compressed Arrow shard, all of whose bytes pass here
-        )
+        # Checksums of the bytes written: kept for a compressed Arrow shard, whose every byte passes here.
+        self._sums: Checksums | None = None
         try:
             if fmt == "arrow":
                 self._sink = pa.OSFile(str(self.tmp), "wb")
