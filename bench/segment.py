@@ -31,7 +31,8 @@ what 2 threads give on this machine for work that is not ours (SHA-256 in cache,
 the ceiling for any pass over memory (1.3-1.4x on the shared 2-core machine of
 docs/performance.md, where the hashing gets 1.9-2.0x). Memory is the peak of the summed
 PSS of the process and its children, sampled every 10 ms: PSS counts a page shared by
-N processes (the memory-mapped model tables) once, not N times.
+N processes (the memory-mapped model tables) once, not N times; beside it, the part of
+that peak which is the model's tables, so "one model copy" is read off, not inferred.
 
     python bench/segment.py [--size-mb 24] [--repeats 5]
 
@@ -289,16 +290,20 @@ def machine_scaling(repeats: int = 9) -> tuple[float, float]:
     return ratios[0], ratios[1]
 
 
-def peak_pss_mb(cmd: list[str]) -> float:
-    """Peak of the summed PSS (MB) of a command's process tree, sampled every 10 ms."""
+def peak_pss_mb(cmd: list[str], tables: str) -> tuple[float, float]:
+    """Peak of the summed PSS (MB) of a command's process tree, sampled every 10 ms, and
+    how much of that peak is mappings of files under `tables` (the model's tables)."""
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL)
-    peak = 0
+    peak, at_peak = 0, 0
     while proc.poll() is None:
-        peak = max(peak, sum(_pss_kb(pid) for pid in _tree(proc.pid)))
+        pids = _tree(proc.pid)
+        total = sum(_pss_kb(pid) for pid in pids)
+        if total > peak:  # the per-mapping split is dearer: read only at a new peak
+            peak, at_peak = total, sum(_mapped_pss_kb(pid, tables) for pid in pids)
         time.sleep(0.01)
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
-    return peak / 1024
+    return peak / 1024, at_peak / 1024
 
 
 def _tree(root: int) -> list[int]:
@@ -330,10 +335,30 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
+def _mapped_pss_kb(pid: int, prefix: str) -> int:
+    """PSS (KB) of a process's mappings of files whose path starts with `prefix`."""
+    total, counting = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(None, 1)[0]
+                if not head.endswith(":"):  # a mapping's first line: range, perms, ..., path
+                    parts = line.split(None, 5)
+                    counting = len(parts) == 6 and parts[5].startswith(prefix)
+                elif counting and head == "Pss:":
+                    total += int(line.split()[1])
+    except OSError:
+        pass
+    return total
+
+
 def report_memory(corpora, segment) -> None:
     if not os.path.exists("/proc/self/smaps_rollup"):
         print("\npeak memory: needs Linux /proc (skipped)")
         return
+    from bytepatch.entropy.table_cache import cache_root
+
+    tables = str(cache_root()) + os.sep
     print("\npeak memory (summed PSS of the process tree), entropy segment on whole files, 4 MB shards:")
     base = None
     for label, extra in (
@@ -341,9 +366,14 @@ def report_memory(corpora, segment) -> None:
         ("1 worker, 2 threads", ("--workers", "1", "--threads", "2")),
         ("2 workers, 1 thread each", ("--workers", "2", "--threads", "1")),
     ):
-        pss = statistics.median(peak_pss_mb(segment("whole files", *extra, "--shard-size-mb", "4")) for _ in range(3))
-        base = base or pss
-        print(f"  {label:<26} {pss:7.0f} MB  ({pss / base:4.2f}x of one worker)")
+        runs = [peak_pss_mb(segment("whole files", *extra, "--shard-size-mb", "4"), tables) for _ in range(3)]
+        pss = statistics.median(total for total, _ in runs)
+        model = statistics.median(mapped for _, mapped in runs)
+        base = base or (pss, model)
+        print(
+            f"  {label:<26} {pss:7.0f} MB  ({pss / base[0]:4.2f}x of one worker); of it the model's "
+            f"memory-mapped tables {model:4.0f} MB ({model / max(base[1], 1e-9):4.2f}x)"
+        )
 
 
 def report(corpora, c, w, tmp, segment) -> None:
