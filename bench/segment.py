@@ -28,7 +28,7 @@ included: imports and Numba's cache load are serial, so they cap the ratio) and 
 marginal cost (each run minus the same command on one tiny document). Beside them:
 what 2 threads give on this machine for work that is not ours (SHA-256 in cache, a
 64 MB memory copy). On a VM whose cores share the host's memory bandwidth, the copy is
-the ceiling for any pass over memory (1.3-1.4x on the shared 2-core machine of
+the ceiling for work that saturates it (1.3-1.4x on the shared 2-core machine of
 docs/performance.md, where the hashing gets 1.9-2.0x). Memory is the peak of the summed
 PSS of the process and its children, sampled every 10 ms: PSS counts a page shared by
 N processes (the memory-mapped model tables) once, not N times; beside it, the part of
@@ -256,8 +256,8 @@ def machine_scaling(repeats: int = 9) -> tuple[float, float]:
     """What 2 threads give over 1 on this machine for (compute in cache, memory copies):
     the same work on 1 thread and split over 2, interleaved, wall-time medians. Both
     release the GIL. Where cores are real but share their memory bandwidth (a VM slice of
-    a large host), the first is ~2x and the second far less; patching reads, classifies,
-    copies and hashes every byte, so its scaling lies between them."""
+    a large host), the first is ~2x and the second far less: the bounds that the
+    hardware sets, against which patching's own figures are read."""
     import hashlib
 
     import numpy as np
