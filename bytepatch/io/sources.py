@@ -68,7 +68,7 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
         st = (walked.pop(path, None) or _stat(path)) if local else None
         # (device, inode) says two paths are one file (hard links too) in one stat, where
         # `realpath` would lstat every component of the path.
-        key = (st.st_dev, st.st_ino) if st else os.path.realpath(path) if local else path
+        key = (st.st_dev, st.st_ino) if st else path
         if key in seen:
             return
         seen.add(key)
@@ -113,13 +113,6 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
         else:
             raise InputError(spec, "no such file or directory")
     return out
-
-
-def _stat(path: str) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
 
 
 def _id_name(path: str, root: str | None) -> str:

@@ -67,3 +67,11 @@ def test_an_unreadable_subdirectory_stops_the_walk(tmp_path, monkeypatch):
             expand_inputs([str(corpus)])
     finally:
         locked.chmod(0o755)
+
+
+def test_a_file_gone_between_its_check_and_its_stat_is_an_error_naming_it(tmp_path, monkeypatch):
+    """A file argument deleted after `exists` said yes (another process racing the listing)."""
+    gone = tmp_path / "gone.txt"
+    monkeypatch.setattr(os.path, "exists", lambda path: True)
+    with pytest.raises(InputError, match=r"gone.txt: cannot read: No such file or directory"):
+        expand_inputs([str(gone)])
