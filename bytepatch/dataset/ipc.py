@@ -10,7 +10,8 @@ offers one choice for the whole batch, so this module writes the message itself:
   smaller at GB/s;
 - document bytes and floating-point values are stored raw. LZ4 halves text at ~0.4
   GB/s, the largest single cost of writing a space-patched shard, and raw text is
-  memory-mapped zero-copy by every reader (pyarrow slices it straight from the map).
+  memory-mapped zero-copy by pyarrow and Hugging Face `datasets` (sliced straight from
+  the map; polars' stream reader copies it).
 
 A message is the encapsulation of the IPC format (continuation marker, metadata length,
 a `Message` flatbuffer, padding, the body); the flatbuffer is built here, field by field,
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pyarrow as pa
 
 ALIGNMENT = 8  # body buffers and the metadata are padded to it (Arrow's IPC alignment)
@@ -50,7 +52,7 @@ def encode_batch(batch: pa.RecordBatch, codec: pa.Codec) -> list[pa.Buffer | byt
     nodes: list[tuple[int, int]] = []
     body: list[tuple[pa.Buffer | None, bool]] = []  # (buffer, stored raw)
     for column in batch.columns:
-        _flatten(_rebased(column), nodes, body)
+        _flatten(column, nodes, body)
     refs: list[tuple[int, int]] = []
     pieces: list[pa.Buffer | bytes] = []
     small = bytearray()  # small pieces joined: one write each, not three per buffer
@@ -76,24 +78,34 @@ def encode_batch(batch: pa.RecordBatch, codec: pa.Codec) -> list[pa.Buffer | byt
     return [first, *pieces, bytes(small)] if small else [first, *pieces]
 
 
-def _rebased(array: pa.Array) -> pa.Array:
-    """`array` with no slice offset anywhere in it (a batch cut from a larger table is a
-    slice): concatenating one array writes its values from offset 0 (a copy of the slice;
-    the groups bytepatch writes are rarely over one batch)."""
-    return pa.concat_arrays([array]) if _sliced(array) else array
-
-
-def _sliced(array: pa.Array) -> bool:
-    if array.offset:
-        return True
-    if _offset_width(array.type):
-        if _offset_at(array, 0):
-            return True
-        if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
-            return _sliced(array.values)
-    elif pa.types.is_struct(array.type):
-        return any(_sliced(array.field(i)) for i in range(array.type.num_fields))
-    return False
+def _flatten(array: pa.Array, nodes: list[tuple[int, int]], body: list[tuple[pa.Buffer | None, bool]]) -> None:
+    """Field nodes and body buffers in the IPC order, depth first, a node's own buffers
+    before its children's; each buffer cut to the rows the array holds (a batch cut from
+    a larger table is a slice of it, as Arrow's writer handles it too). A slice's offsets
+    are rebased to start at 0 (a copy of n + 1 integers); its values, document bytes and
+    floats stay views of the table's memory."""
+    kind, n, start = array.type, len(array), array.offset
+    nodes.append((n, array.null_count))
+    buffers = array.buffers()
+    body.append((_bits(buffers[0], start, n) if array.null_count else None, False))
+    width = _offset_width(kind)
+    if width:
+        offsets, first, last = _row_offsets(buffers[1], width, start, n)
+        body.append((offsets, False))
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            _flatten(array.values.slice(first, last - first), nodes, body)  # `values` ignores the slice
+        else:  # binary or string: the document bytes are stored raw, ids compressed
+            body.append(
+                (_cut(buffers[2], first, last - first), pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
+            )
+    elif pa.types.is_struct(kind):
+        for i in range(kind.num_fields):
+            _flatten(array.field(i).slice(0, n), nodes, body)  # `field` applies the struct's slice
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        size = kind.bit_width // 8
+        body.append((_cut(buffers[1], start * size, n * size), pa.types.is_floating(kind)))
+    else:
+        raise TypeError(f"cannot encode Arrow type {kind} here")
 
 
 def _offset_width(kind: pa.DataType) -> int:
@@ -105,44 +117,32 @@ def _offset_width(kind: pa.DataType) -> int:
     return 0
 
 
-def _offset_at(array: pa.Array, i: int) -> int:
-    width = _offset_width(array.type)
-    offsets = array.buffers()[1]
-    if offsets is None or offsets.size < (i + 1) * width:
-        return 0  # an empty array may have no offsets at all
-    return int.from_bytes(offsets[i * width : (i + 1) * width].to_pybytes(), "little", signed=True)
+def _row_offsets(buffer: pa.Buffer | None, width: int, start: int, n: int) -> tuple[pa.Buffer, int, int]:
+    """The n + 1 offsets of rows start .. start + n counted from 0, and where those rows'
+    values begin and end in the values. n + 1 offsets even for no rows: polars reads the
+    first offset of any offsets buffer."""
+    if buffer is None or n == 0:
+        return pa.py_buffer(bytes(width)), 0, 0
+    offsets = np.frombuffer(buffer, dtype=np.int32 if width == 4 else np.int64, count=start + n + 1)[start:]
+    first, last = int(offsets[0]), int(offsets[-1])
+    if first == 0:
+        return buffer.slice(start * width, (n + 1) * width), 0, last
+    return pa.py_buffer(offsets - offsets[0]), first, last
 
 
-def _flatten(array: pa.Array, nodes: list[tuple[int, int]], body: list[tuple[pa.Buffer | None, bool]]) -> None:
-    """Field nodes and body buffers in the IPC order, depth first, a node's own buffers
-    before its children's; each buffer cut to what the array's rows use (a buffer may be
-    larger than its array: a view of a bigger one), as Arrow's writer does."""
-    kind, n = array.type, len(array)
-    nodes.append((n, array.null_count))
-    buffers = array.buffers()
-    validity = buffers[0].slice(0, (n + 7) // 8) if array.null_count and buffers[0] is not None else None
-    body.append((validity, False))
-    width = _offset_width(kind)
-    if width:
-        end = _offset_at(array, n)
-        # n + 1 offsets even for no rows: polars reads the first offset of any offsets buffer
-        offsets = buffers[1] if n else None
-        body.append((_cut(offsets, (n + 1) * width) if offsets is not None else pa.py_buffer(bytes(width)), False))
-        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-            _flatten(array.values.slice(0, end), nodes, body)
-        else:  # binary or string: the document bytes are stored raw, ids compressed
-            body.append((_cut(buffers[2], end), pa.types.is_binary(kind) or pa.types.is_large_binary(kind)))
-    elif pa.types.is_struct(kind):
-        for i in range(kind.num_fields):
-            _flatten(array.field(i).slice(0, n), nodes, body)
-    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        body.append((_cut(buffers[1], n * kind.bit_width // 8), pa.types.is_floating(kind)))
-    else:
-        raise TypeError(f"cannot encode Arrow type {kind} here")
+def _bits(bitmap: pa.Buffer | None, start: int, n: int) -> pa.Buffer | None:
+    """Bits start .. start + n of a validity bitmap, from bit 0 (shifted only when the
+    slice does not start on a byte)."""
+    if bitmap is None:
+        return None
+    if start % 8 == 0:
+        return _cut(bitmap, start // 8, (n + 7) // 8)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8, count=(start + n + 7) // 8), bitorder="little")
+    return pa.py_buffer(np.packbits(bits[start : start + n], bitorder="little"))
 
 
-def _cut(buffer: pa.Buffer | None, size: int) -> pa.Buffer | None:
-    return None if buffer is None or size == 0 else buffer.slice(0, size)
+def _cut(buffer: pa.Buffer | None, start: int, size: int) -> pa.Buffer | None:
+    return None if buffer is None or size == 0 else buffer.slice(start, size)
 
 
 class _Flat:

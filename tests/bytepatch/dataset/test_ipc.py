@@ -126,3 +126,22 @@ def test_a_type_it_does_not_lay_out_is_refused():
     table = pa.table({"flag": pa.array([True, False])})
     with pytest.raises(TypeError, match="cannot encode Arrow type bool"):
         encode_table(table, 10)
+
+
+def test_batches_cut_from_a_larger_table_keep_its_document_bytes_and_floats_uncopied():
+    """A table over one record batch is cut into slices; their offsets are rebased (a few
+    integers), but the document bytes and entropies written are the table's own memory."""
+    n, size = 12, 100_000  # each batch's text and floats are over SMALL_PIECE: pieces of their own
+    table = pa.table(
+        {
+            "bytes": pa.array([bytes([65 + i]) * size for i in range(n)], pa.large_binary()),
+            "entropies": pa.array([np.full(size, i, np.float16) for i in range(n)], pa.list_(pa.float16())),
+        }
+    )
+    text = table.column("bytes").chunk(0).buffers()[2]
+    floats = table.column("entropies").chunk(0).values.buffers()[1]
+    pieces = [p for p in encode_table(table, 5) if isinstance(p, pa.Buffer) and p.size >= size]
+    inside = lambda p, b: b.address <= p.address and p.address + p.size <= b.address + b.size  # noqa: E731
+    assert sum(inside(p, text) for p in pieces) == 3 and sum(inside(p, floats) for p in pieces) == 3  # 5 + 5 + 2 rows
+    back = pa.ipc.open_stream(_stream(table, 5)).read_all()
+    assert back.equals(table)
