@@ -70,12 +70,21 @@ IPC_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # an Arrow IPC stream's end: cont
 BATCH_ROWS = 64 * 1024  # rows per record batch
 
 
-def encode_batches(table: pa.Table) -> list[pa.Buffer | bytes]:
+def encode_batches(table: pa.Table, schema: pa.Schema) -> list[pa.Buffer | bytes]:
     """The table's record batches as encapsulated Arrow IPC messages with buffer-wise
     compression (`ipc.encode_table`), without the stream's schema message and end marker:
-    the pieces `ShardFile.write_encoded` appends. The streamed run encodes (and
-    LZ4-compresses the integer buffers) here, on the thread that patched the group, so
-    its one writer thread only copies bytes into the file and hashes them."""
+    the pieces `ShardFile.write_encoded` appends to a shard of `schema`. The streamed run
+    encodes (and LZ4-compresses the integer buffers) here, on the thread that patched the
+    group, so its one writer thread only copies bytes into the file and hashes them.
+
+    A table whose columns differ from `schema` is refused: nothing in the format would
+    tell a reader, which decodes the buffers by the schema message already written (a
+    list<int64> written as list<int32> reads back as other numbers)."""
+    if not table.schema.equals(schema):
+        raise ValueError(
+            f"a table of schema {table.schema.to_string(show_schema_metadata=False)!r} "
+            f"does not fit a shard of schema {schema.to_string(show_schema_metadata=False)!r}"
+        )
     return encode_table(table, BATCH_ROWS)
 
 
@@ -110,6 +119,7 @@ class ShardFile:
             raise ValueError(f"unknown shard format {fmt!r}")
         self.path = path
         self.fmt = fmt
+        self.schema = schema
         self.tmp = tmp_path(path)
         self._sink = self._writer = None
         # Checksums of the bytes written: kept for a compressed Arrow shard, whose every byte passes here.
@@ -132,7 +142,7 @@ class ShardFile:
 
     def write(self, table: pa.Table) -> None:
         if self._sums is not None:
-            self.write_encoded(encode_batches(table))
+            self.write_encoded(encode_batches(table, self.schema))
         elif self.fmt == "arrow":
             self._writer.write_table(table, max_chunksize=BATCH_ROWS)
         else:

@@ -189,7 +189,7 @@ class _Shards:
         the shard (any thread: the patch pool, where several groups compress at once)."""
         table = self.writer.table(item, threads)
         encode = compress and self.job.layout.shard_format == "arrow"
-        rows = encode_batches(table) if encode else table
+        rows = encode_batches(table, self.job.schema) if encode else table
         return _Patched(rows, patches_in(table), compress)
 
     def write(self, item: Chunk | ShardEnd, patched: _Patched | Future | None) -> tuple[ShardInfo, bool] | None:

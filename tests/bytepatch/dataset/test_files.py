@@ -53,7 +53,7 @@ def test_appended_groups_make_one_stream_of_every_table(tmp_path_factory, groups
     shard = ShardFile(tmp / "train-00000.arrow", SCHEMA, "arrow", compress=compress)
     for table, pre in zip(tables, encoded):
         if pre and compress:  # encoded elsewhere (a patch thread), appended by the writer
-            shard.write_encoded(encode_batches(table))
+            shard.write_encoded(encode_batches(table, SCHEMA))
         else:
             shard.write(table)
     sums = shard.commit()
@@ -70,7 +70,7 @@ def test_appended_groups_make_one_stream_of_every_table(tmp_path_factory, groups
 def test_a_batch_of_more_rows_than_one_record_batch_holds(tmp_path: Path):
     table = _table([1] * (BATCH_ROWS + 5), 0)
     shard = ShardFile(tmp_path / "s.arrow", SCHEMA, "arrow")
-    shard.write_encoded(encode_batches(table))
+    shard.write_encoded(encode_batches(table, SCHEMA))
     shard.commit()
     batches = pa.ipc.open_stream((tmp_path / "s.arrow").read_bytes()).read_all().to_batches()
     assert [b.num_rows for b in batches] == [BATCH_ROWS, 5]
@@ -81,6 +81,21 @@ def test_a_batch_of_more_rows_than_one_record_batch_holds(tmp_path: Path):
 def test_encoded_batches_are_for_compressed_arrow_shards_only(tmp_path: Path, fmt: str, compress: bool):
     shard = ShardFile(tmp_path / f"s.{fmt}", SCHEMA, fmt, compress=compress)
     with pytest.raises(ValueError, match="compressed Arrow shards only"):
-        shard.write_encoded(encode_batches(_table([3], 0)))
+        shard.write_encoded(encode_batches(_table([3], 0), SCHEMA))
     shard.abort()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_table_that_does_not_fit_the_shard_schema_is_refused(tmp_path: Path):
+    """The batches are decoded by the schema message already written: a list<int64> table
+    in a list<int32> shard would read back as other numbers, so it is never written."""
+    wide = pa.schema([f.with_type(pa.list_(pa.int64())) if f.name == "patch_lengths" else f for f in SCHEMA])
+    table = _table([3, 4], 0).cast(wide)
+    shard = ShardFile(tmp_path / "s.arrow", SCHEMA, "arrow")
+    with pytest.raises(ValueError, match="does not fit a shard of schema"):
+        shard.write(table)
+    with pytest.raises(ValueError, match="does not fit a shard of schema"):
+        encode_batches(table, SCHEMA)
+    shard.write(_table([3, 4], 0))  # the shard is untouched: a fitting table still goes in
+    shard.commit()
+    assert read_arrow_table(tmp_path / "s.arrow").equals(_table([3, 4], 0))
