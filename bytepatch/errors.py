@@ -40,6 +40,11 @@ class InputError(BytepatchError):
             where += f" (row {row})"
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self) -> tuple:
+        # Pickled from a worker process to the parent: rebuilt from the fields, since
+        # Exception's default would call __init__ with the message alone.
+        return (type(self), (self.source, self.reason, self.line, self.row))
+
 
 class OutputError(BytepatchError):
     """The output directory cannot be used as asked, or writing to it failed."""

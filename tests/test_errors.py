@@ -41,3 +41,24 @@ def test_bugs_keep_their_traceback():
     with pytest.raises(KeyError):
         with user_errors():
             raise KeyError("a bug")
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    return [cls] + [c for sub in cls.__subclasses__() for c in _all_subclasses(sub)]
+
+
+def test_every_error_survives_pickling_as_it_does_between_processes():
+    """Worker processes hand their errors to the parent pickled: each must come back as
+    the same class with the same message (and an InputError with its fields)."""
+    import pickle
+
+    import bytepatch.models.errors  # noqa: F401 - registers the model layer's subclasses
+    from bytepatch.errors import InputError
+
+    for cls in _all_subclasses(BytepatchError):
+        error = InputError("a.jsonl", "malformed JSON", line=3) if cls is InputError else cls("some reason")
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is cls and str(back) == str(error)
+    back = pickle.loads(pickle.dumps(InputError("t.parquet", "not text", row=7)))
+    assert (back.source, back.reason, back.line, back.row) == ("t.parquet", "not text", None, 7)
+    assert str(back) == "t.parquet (row 7): not text"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bytepatch.dataset.schema import dataset_schema
-from bytepatch.errors import OutputError
-from bytepatch.io.documents import Document
+from bytepatch.errors import InputError, OutputError
+from bytepatch.io.documents import Document, FileDocument
 from bytepatch.patchers import PatcherSpec
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
@@ -39,6 +39,18 @@ def test_shards_come_back_in_input_order(tmp_path: Path):
 def test_an_error_in_a_worker_is_raised_in_the_parent(tmp_path: Path):
     with pytest.raises(OutputError, match="cannot write shard"):  # the output directory does not exist
         list(run_in_processes(_chunks(4), _job(tmp_path / "missing"), 2))
+    assert multiprocessing.active_children() == []
+
+
+def test_an_input_error_in_a_worker_reaches_the_parent_naming_the_file(tmp_path: Path):
+    """A file listed, then gone before a worker reads it: the parent gets the worker's
+    InputError with its fields (it once arrived as a TypeError from unpickling it)."""
+    (tmp_path / "out").mkdir()
+    gone = str(tmp_path / "gone.txt")
+    chunks = _chunks(2) + [Chunk(2).add(FileDocument("gone.txt", gone, 100))]
+    with pytest.raises(InputError, match="gone.txt: cannot read") as info:
+        list(run_in_processes(chunks, _job(tmp_path / "out"), 2))
+    assert info.value.source == gone and "No such file" in info.value.reason
     assert multiprocessing.active_children() == []
 
 
