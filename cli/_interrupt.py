@@ -1,4 +1,5 @@
-"""Ctrl-C anywhere in a command: one line on stderr, exit status 130, never a traceback.
+"""Ctrl-C (or SIGTERM, SIGHUP) anywhere in a command: one line on stderr, exit status
+128 + the signal's number (130 for Ctrl-C), never a traceback.
 
 Python raises KeyboardInterrupt wherever the main thread happens to be when SIGINT
 arrives. Inside a Numba dispatcher or a torch call it can surface as something else
@@ -7,6 +8,12 @@ arrives. Inside a Numba dispatcher or a torch call it can surface as something e
 handler also records that SIGINT came: whatever exception then ends the command, it
 is reported as the interruption it is. Worker processes ignore SIGINT (see
 `bytepatch.segment.processes`); the parent stops them.
+
+SIGTERM (what `timeout`, Slurm and `docker stop` send) and SIGHUP (a closed terminal)
+take the same path, so the run's clean-up (workers stopped, temporaries removed) runs
+for them too; by default Python would just die. The first signal is the only one
+acted on: later ones are ignored, so a second Ctrl-C cannot break the clean-up halfway
+(SIGKILL still can, as it can anything).
 """
 
 from __future__ import annotations
@@ -21,25 +28,35 @@ from typing import Any
 import click
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextmanager
-def exit_130_on_interrupt(message: str) -> Iterator[None]:
-    """Run the block; if SIGINT arrives, print `message` and exit 130 whatever was raised."""
+def exit_on_interrupt(message: str) -> Iterator[None]:
+    """Run the block; if SIGINT, SIGTERM or SIGHUP arrives, print `message` and exit
+    128 + its number (130 for SIGINT) whatever was raised."""
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        for sig in caught:  # one interruption: the clean-up it starts runs to its end
+            signal.signal(sig, signal.SIG_IGN)
         received.append(signum)
         raise KeyboardInterrupt
 
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, handler) if main else None
+    # A signal already ignored stays so: `nohup` ignores SIGHUP, a shell's `cmd &` SIGINT.
+    caught = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN] if main else []
+    previous = {sig: signal.signal(sig, handler) for sig in caught}
     try:
         yield
-    except BaseException as exc:  # noqa: BLE001 - re-raised unless SIGINT came
+    except BaseException as exc:  # noqa: BLE001 - re-raised unless a stop signal came
         if received or isinstance(exc, KeyboardInterrupt):
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the exit
+            for sig in caught:  # nor may a later one interrupt the exit
+                signal.signal(sig, signal.SIG_IGN)
             click.echo(message, err=True)
-            sys.exit(130)
+            sys.exit(128 + (received[0] if received else signal.SIGINT))
         raise
     finally:
-        if main and previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler_before in previous.items():
+            if handler_before is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler_before)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import click
 
 from bytepatch.cli._patching import patcher_from_options
-from bytepatch.cli._interrupt import exit_130_on_interrupt
+from bytepatch.cli._interrupt import exit_on_interrupt
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
 from bytepatch.io import FORMATS, InputError, ReaderConfig
 from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
@@ -116,7 +116,7 @@ def segment(**options) -> None:
         args.input_format,
         max_document_bytes=args.max_document_bytes,
     )
-    with exit_130_on_interrupt("interrupted: no manifest written; finish with --resume"):
+    with exit_on_interrupt("interrupted: no manifest written; finish with --resume"):
         manifest, calibrated_for = _segment(args, reader, num_jobs, job)
     if args.quiet:
         return

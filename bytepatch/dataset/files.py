@@ -40,9 +40,14 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def publish(tmp: Path, path: Path) -> None:
     """Make a fully written temporary file final: fsync its content, then rename it."""
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
+    sync(tmp)
     os.replace(tmp, path)
+
+
+def sync(path: Path) -> None:
+    """fsync a file's content to disk."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 # Arrow shards use IPC buffer compression buffer by buffer (dataset/ipc.py): ids, offsets
@@ -52,8 +57,12 @@ COMPRESS_MAX_BYTES = 512 << 20  # larger shards are written uncompressed
 ONE_DOC_RAW_BYTES = 8 << 20  # ... and so is a shard of one document patched in windows (memory bound)
 
 
-def write_shard(table: pa.Table, path: Path, fmt: str) -> dict[str, object] | None:
-    """Write one shard atomically; returns what `ShardFile.commit` does."""
+def write_shard_unpublished(table: pa.Table, path: Path, fmt: str) -> tuple[dict[str, object] | None, Path]:
+    """Write one shard complete and fsync'ed, but under its temporary name: (what
+    `ShardFile.commit` returns, the temporary's path). Renaming it to `path` is left to
+    whoever holds the output directory: a worker process's shards are published by its
+    parent, so a worker that outlives a killed parent never puts a file under a final
+    name in a directory that another run may own by then."""
     # Compression holds a compressed copy of each buffer while writing: for a shard made
     # of one huge document that would double peak memory, so those stay raw.
     huge = table.nbytes > COMPRESS_MAX_BYTES or (table.num_rows == 1 and table.nbytes > ONE_DOC_RAW_BYTES)
@@ -63,7 +72,7 @@ def write_shard(table: pa.Table, path: Path, fmt: str) -> dict[str, object] | No
     except BaseException:
         shard.abort()
         raise
-    return shard.commit()
+    return shard.commit(rename=False), shard.tmp
 
 
 IPC_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # an Arrow IPC stream's end: continuation marker, length 0
@@ -159,15 +168,19 @@ class ShardFile:
         self._sink.write(data)
         self._sums.update(data)  # here, on the writer thread, while the next groups are patched
 
-    def commit(self) -> dict[str, object] | None:
-        """Close, fsync and rename to the final name. Returns the file's size and checksums
+    def commit(self, rename: bool = True) -> dict[str, object] | None:
+        """Close, fsync and rename to the final name (`rename=False`: left at `self.tmp`
+        for the caller to rename). Returns the file's size and checksums
         (`integrity.checksums`) when every byte was written through here (a compressed
         Arrow shard), else None: those are read back from the file."""
         try:
             if self._sums is not None:
                 self._put(IPC_EOS)
             self._close()
-            publish(self.tmp, self.path)
+            if rename:
+                publish(self.tmp, self.path)
+            else:
+                sync(self.tmp)
         except BaseException:
             self.abort()
             raise

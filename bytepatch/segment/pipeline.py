@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import sys
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -226,9 +227,12 @@ def _run(
     from bytepatch.segment.processes import run_in_processes
 
     todo = _skip_finished(chunk_documents(documents, shard_bytes), finished, shards, job.layout, progress)
-    for info in run_in_processes(todo, job, workers, lambda n: progress.set_done(progress.skipped + n)):
-        shards.append(info)
-        progress.add_written(info.bytes)
+    # closing(): if recording a shard fails, the workers are stopped now, before the caller
+    # removes the temporaries, not whenever the traceback lets go of the generator.
+    with closing(run_in_processes(todo, job, workers, lambda n: progress.set_done(progress.skipped + n))) as results:
+        for info in results:
+            shards.append(info)
+            progress.add_written(info.bytes)
     return shards.entries
 
 

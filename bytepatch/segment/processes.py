@@ -12,12 +12,21 @@ Workers ignore SIGINT (Ctrl-C reaches the whole process group): the parent alone
 handles it and stops them, so an interrupt prints one line, not a traceback per
 worker. A signal ignored at exec stays ignored, so each worker is started with SIGINT
 ignored for the moment of its spawn, before `worker_writer` ignores it for good.
+
+Only the parent, which holds the output directory's lock, puts files under final
+names: a worker writes its shard complete and fsync'ed under a temporary name and the
+parent renames it when the result arrives. A worker whose parent was killed (SIGTERM
+from a scheduler, SIGKILL) therefore never lands a shard in a directory that a later
+run may own by then; on Linux the kernel also kills it when the parent dies
+(`PR_SET_PDEATHSIG`), and elsewhere it stops at the closed pipe, dropping its temporary.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
@@ -25,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.errors import OutputError
 from bytepatch.segment.chunks import Chunk
-from bytepatch.segment.worker import ShardJob, worker_writer
+from bytepatch.segment.worker import PendingShard, ShardJob, worker_writer
 
 POLL_S = 0.25  # how often the progress line is refreshed while workers run
 
@@ -54,7 +63,7 @@ class _Workers:
         try:
             for _ in range(n):
                 here, there = ctx.Pipe()
-                proc = ctx.Process(target=_serve, args=(there, job, patched), daemon=True)
+                proc = ctx.Process(target=_serve, args=(there, job, patched, os.getpid()), daemon=True)
                 _start_ignoring_sigint(proc)
                 there.close()
                 self.procs.append(proc)
@@ -106,7 +115,8 @@ class _Workers:
             raise self._died(w) from None
         if status == "error":
             raise value
-        return value
+        value.publish()
+        return value.info
 
     def _died(self, w: int) -> OutputError:
         proc = self.procs[w]
@@ -153,8 +163,10 @@ def _start_ignoring_sigint(proc: Any) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _serve(conn: Connection, job: ShardJob, patched: Any) -> None:
-    """A worker: chunks in, ("ok", shard) or ("error", exception) out, until None or EOF."""
+def _serve(conn: Connection, job: ShardJob, patched: Any, parent: int) -> None:
+    """A worker: chunks in, ("ok", PendingShard) or ("error", exception) out, until None or
+    EOF. `parent`: the pid of the process that started it."""
+    _die_with_parent(parent)
     writer = worker_writer(job, patched)
     while True:
         try:
@@ -164,11 +176,34 @@ def _serve(conn: Connection, job: ShardJob, patched: Any) -> None:
         if chunk is None:
             return
         try:
-            reply: tuple[str, Any] = ("ok", writer(chunk))
+            reply: tuple[str, Any] = ("ok", writer.write_unpublished(chunk))
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
             reply = ("error", exc)
         del chunk
         try:
             conn.send(reply)
+        except OSError:  # the parent is gone: its shard must not outlive it, even unnamed
+            if isinstance(reply[1], PendingShard):
+                reply[1].discard()
+            return
         except Exception:  # noqa: BLE001 - an exception that does not pickle
             conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, ask the kernel to SIGKILL this worker when its parent dies, however it
+    dies (a killed parent runs no cleanup). The request follows the thread that started
+    the worker, which is the thread iterating `run_in_processes`: it outlives the pool."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl (another libc): the closed pipe stops it
+        return
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)

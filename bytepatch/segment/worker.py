@@ -10,6 +10,7 @@ cheaply.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from bytepatch.dataset.files import write_shard
+from bytepatch.dataset.files import write_shard_unpublished
 from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
@@ -68,14 +69,27 @@ class ShardWriter:
         return build_table(chunk.ids, chunk.data, offsets, lengths, patch_offsets, self.job.schema, stored)
 
     def __call__(self, chunk: Chunk) -> ShardInfo:
+        """Patch the chunk and write its shard under its final name."""
+        pending = self.write_unpublished(chunk)
+        pending.publish()
+        return pending.info
+
+    def write_unpublished(self, chunk: Chunk) -> PendingShard:
+        """Patch the chunk and write its shard complete but under a temporary name, for
+        the process that holds the output directory to publish (a worker's parent)."""
         table = self.table(chunk)
         layout = self.job.layout
         path = layout.out / layout.shard_name(chunk.index)
         try:
-            sums = write_shard(table, path, layout.shard_format)
+            sums, tmp = write_shard_unpublished(table, path, layout.shard_format)
         except OSError as exc:  # disk full, quota, permissions: the temporary is already gone
             raise OutputError(f"{path}: cannot write shard: {exc}") from exc
-        return shard_info(chunk.index, path, len(chunk), chunk.nbytes, patches_in(table), sums)
+        try:
+            info = shard_info(chunk.index, path, len(chunk), chunk.nbytes, patches_in(table), sums, written=tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return PendingShard(info, tmp, path)
 
     def _patch(
         self, chunk: Chunk, offsets: np.ndarray, threads: int
@@ -149,16 +163,44 @@ class ShardWriter:
         return self.patcher.patch_batch(docs, entropies), entropies
 
 
-def shard_info(
-    index: int, path: Path, rows: int, n_bytes: int, n_patches: int, sums: dict[str, object] | None = None
-) -> ShardInfo:
-    """The manifest entry of a shard just written: `sums` are its checksums taken as it was
-    written (`ShardFile.commit`); without them they are read back from the page cache."""
-    if sums is None:
+@dataclass(frozen=True)
+class PendingShard:
+    """A shard written in full under its temporary name (`tmp`), not yet under `path`."""
+
+    info: ShardInfo
+    tmp: Path
+    path: Path
+
+    def publish(self) -> None:
+        """Rename it to its final name (its content is fsync'ed already)."""
         try:
-            sums = checksums(path)
+            os.replace(self.tmp, self.path)
         except OSError as exc:
-            raise OutputError(f"{path}: cannot read back the shard just written: {exc}") from exc
+            self.discard()
+            raise OutputError(f"{self.path}: cannot write shard: {exc}") from exc
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+def shard_info(
+    index: int,
+    path: Path,
+    rows: int,
+    n_bytes: int,
+    n_patches: int,
+    sums: dict[str, object] | None = None,
+    written: Path | None = None,
+) -> ShardInfo:
+    """The manifest entry of a shard just written (to `written`, if not yet at `path`):
+    `sums` are its checksums taken as it was written (`ShardFile.commit`); without them
+    they are read back from the page cache."""
+    if sums is None:
+        source = written or path
+        try:
+            sums = checksums(source)
+        except OSError as exc:
+            raise OutputError(f"{source}: cannot read back the shard just written: {exc}") from exc
     return ShardInfo(index, path.name, rows, n_bytes, n_patches, **sums)
 
 

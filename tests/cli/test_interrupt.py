@@ -68,3 +68,112 @@ def test_ctrl_c_exits_130_with_one_line_and_no_manifest(
     assert code == 130, err
     assert lines == ["interrupted: no manifest written; finish with --resume"], err
     assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes whose parent is `pid` (Linux /proc), not multiprocessing's
+    resource tracker, which leaves on its own once its parent's pipe closes."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start_and_wait_for_patching(cmd: list[str], out: Path, workers: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while (
+        not out.exists()
+        or not any(p.suffix in (".arrow", ".tmp") for p in out.iterdir())
+        or (workers > 1 and len(_children(proc.pid)) < workers)
+    ):
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_like_ctrl_c(tmp_path: Path, corpus: Path, workers: int) -> None:
+    """What `timeout`, Slurm and `docker stop` send, to the main process only: the same
+    clean stop as Ctrl-C (exit 128 + 15), workers stopped, no temporaries."""
+    out = tmp_path / "out"
+    cmd = [*BIN, str(corpus), "-o", str(out), "--shard-size-mb", "0.2", "--workers", str(workers)]
+    proc = _start_and_wait_for_patching(cmd, out, workers)
+    children = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.strip() and "\r" not in line]
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert lines == ["interrupted: no manifest written; finish with --resume"], err
+    assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+    assert not [pid for pid in children if _alive(pid)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their parent on Linux")
+def test_workers_of_a_killed_run_die_with_it_and_land_no_shard(tmp_path: Path, corpus: Path) -> None:
+    """SIGKILL gives the main process no clean-up: its workers must not go on and put
+    shards under final names in a directory that the next run may own by then."""
+    out = tmp_path / "out"
+    cmd = [*BIN, str(corpus), "-o", str(out), "--shard-size-mb", "4", "--workers", "2", "-q"]
+    proc = _start_and_wait_for_patching(cmd, out, 2)
+    workers = _children(proc.pid)
+    proc.kill()
+    proc.wait()
+    landed = {p.name: p.stat().st_mtime_ns for p in out.glob("train-*.arrow")}
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "the workers outlived their parent"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("train-*.arrow")} == landed
+
+
+def test_a_second_signal_does_not_break_the_clean_up_of_the_first():
+    from bytepatch.cli._interrupt import exit_on_interrupt
+
+    cleaned = []
+    with pytest.raises(SystemExit) as info:
+        with exit_on_interrupt("interrupted"):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # interrupted here
+            except KeyboardInterrupt:
+                os.kill(os.getpid(), signal.SIGTERM)  # during the clean-up: ignored
+                time.sleep(0.05)
+                cleaned.append(True)
+                raise
+    assert info.value.code == 130 and cleaned
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back afterwards
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP")
+def test_a_signal_ignored_before_stays_ignored():
+    """`nohup` ignores SIGHUP: a run under it must not stop when the terminal closes."""
+    from bytepatch.cli._interrupt import exit_on_interrupt
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with exit_on_interrupt("interrupted"):
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from bytepatch.dataset.integrity import check_file
 from bytepatch.dataset.schema import dataset_schema
 from bytepatch.errors import InputError, OutputError
 from bytepatch.io.documents import Document, FileDocument
@@ -16,7 +18,7 @@ from bytepatch.patchers import PatcherSpec
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.processes import run_in_processes
-from bytepatch.segment.worker import ShardJob
+from bytepatch.segment.worker import ShardJob, ShardWriter
 
 
 def _job(out: Path) -> ShardJob:
@@ -40,6 +42,18 @@ def test_an_error_in_a_worker_is_raised_in_the_parent(tmp_path: Path):
     with pytest.raises(OutputError, match="cannot write shard"):  # the output directory does not exist
         list(run_in_processes(_chunks(4), _job(tmp_path / "missing"), 2))
     assert multiprocessing.active_children() == []
+
+
+def test_a_worker_leaves_its_shard_unnamed_for_the_parent_to_publish(tmp_path: Path):
+    """Only the process holding the directory's lock names shards: a worker's is complete
+    and fsync'ed under a temporary name, renamed when its result reaches the parent."""
+    out = tmp_path / "out"
+    out.mkdir()
+    pending = ShardWriter(_job(out)).write_unpublished(_chunks(1)[0])
+    assert not pending.path.exists() and pending.tmp.exists() and pending.tmp.parent == out
+    pending.publish()
+    assert pending.path.exists() and not pending.tmp.exists()
+    check_file(pending.path, asdict(pending.info), full=True)  # its checksums are the file's
 
 
 def test_an_input_error_in_a_worker_reaches_the_parent_naming_the_file(tmp_path: Path):
