@@ -185,9 +185,9 @@ def train(
             )
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
-    except TrainingInterrupted as exc:  # Ctrl-C: the checkpoint is written, the run can go on
+    except TrainingInterrupted as exc:  # Ctrl-C, SIGTERM: the checkpoint is written, the run can go on
         click.echo(f"{output}: {exc}", err=True)
-        sys.exit(130)
+        sys.exit(128 + exc.signum)
     if summary["rank"] != 0:  # under torchrun, one summary line
         return
     bpb = summary["held_out_bits_per_byte"]

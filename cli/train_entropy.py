@@ -124,4 +124,4 @@ def train_entropy(
         raise click.ClickException(str(exc)) from exc
     except TrainingInterrupted as exc:
         click.echo(f"{output}: {exc}", err=True)
-        sys.exit(130)
+        sys.exit(128 + exc.signum)

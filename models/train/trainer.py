@@ -51,7 +51,7 @@ from bytepatch.models.train.checkpoint import (
 )
 from bytepatch.models.train.config import RunConfig
 from bytepatch.models.train.data import DatasetData, DocumentData
-from bytepatch.models.train.interrupt import StopOnSigint, TrainingInterrupted
+from bytepatch.models.train.interrupt import StopOnSignal, TrainingInterrupted
 from bytepatch.models.train.metrics import batch_nll, forward_flops_per_byte, mean_patch_size
 from bytepatch.models.train.parallel import (
     all_sum,
@@ -209,10 +209,10 @@ def fit(
     start_bytes = s.counters["train_bytes"]  # a resumed run's rate counts this process's bytes only
     s.model.train()
     try:
-        with StopOnSigint() as sigint:
+        with StopOnSignal() as stop_signal:
             while s.step < t.steps:
                 lr = schedule(s.step)
-                wants_stop = sigint.requested or (interrupt_after is not None and interrupt_after(s.step + 1))
+                wants_stop = stop_signal.requested or (interrupt_after is not None and interrupt_after(s.step + 1))
                 stats = train_step(s, lr, wants_stop)
                 last = s.step == t.steps
                 if progress is not None:
@@ -227,7 +227,7 @@ def fit(
                 if s.step % t.save_every == 0 or last or planned or stats["stop"]:
                     checkpoint(s)
                 if stats["stop"]:
-                    raise TrainingInterrupted(s.step)
+                    raise TrainingInterrupted(s.step, stop_signal.signum)
                 if planned:
                     s.say(f"stopped after step {s.step}; continue with --resume")
                     break

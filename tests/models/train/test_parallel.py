@@ -73,7 +73,10 @@ def test_interrupt_checkpoints_and_resume_is_exact(tmp_path: Path, sample_datase
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_the_command_line_checkpoints_and_exits_130(tmp_path: Path, sample_dataset: Path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; a scheduler's stop
+def test_a_stop_signal_on_the_command_line_checkpoints_and_exits_128_plus_it(
+    tmp_path: Path, sample_dataset: Path, signum: int
+):
     args = [
         sys.executable,
         "-m",
@@ -98,10 +101,10 @@ def test_ctrl_c_on_the_command_line_checkpoints_and_exits_130(tmp_path: Path, sa
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # wait until training runs, then press Ctrl-C
         if line.startswith("step 3/"):
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             break
     rest = proc.stderr.read()
-    assert proc.wait(timeout=120) == 130, rest
+    assert proc.wait(timeout=120) == 128 + signum, rest
     assert "interrupted after step" in rest and "--resume" in rest
     step = safe_torch_load(tmp_path / "r" / "checkpoint.pt")["extra"]["step"]
     assert step >= 3 and losses(tmp_path / "r")[-1][0] == step
