@@ -73,6 +73,13 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
             return
         seen.add(key)
         name = "<stdin>" if path == STDIN else _id_name(path, root)
+        try:
+            name.encode("utf-8")  # ids are stored as UTF-8
+        except UnicodeEncodeError:
+            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(
+                shown, "file name is not valid UTF-8, so it cannot name its documents; rename it"
+            ) from None
         if name in names:
             raise InputError(
                 path,

@@ -32,6 +32,8 @@ def open_binary(path: str) -> Iterator[IO[bytes]]:
         raise InputError(path, f"cannot open: {exc.strerror or exc}") from exc
     with raw:
         if path.lower().endswith(".gz"):
+            if not is_uri(path) and os.path.getsize(path) == 0:  # gzip reads it as empty, silently
+                raise InputError(path, "empty file, not a gzip stream (an interrupted download?)")
             with gzip.GzipFile(fileobj=raw) as gz:
                 yield gz
         else:
@@ -69,8 +71,10 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
     lineno = span.first_line - 1 if span is not None else 0
     try:
         with open_binary(path) as f:
-            # JSON escapes make a line longer than its text: allow some slack, check the text after.
-            for lineno, line in _lines(f, span, cfg.max_document_bytes + JSON_SLACK, where):
+            # JSON escapes make a line longer than its text, up to 6 bytes per byte (a control
+            # character as \u00XX); the line may hold other fields too. The text is checked after.
+            limit = JSON_ESCAPE * cfg.max_document_bytes + JSON_SLACK
+            for lineno, line in _lines(f, span, limit, where):
                 if not line.strip():
                     continue
                 yield _parse_json_line(line, where, lineno, cfg, name)
@@ -78,7 +82,8 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
         raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
 
 
-JSON_SLACK = 1 << 20
+JSON_ESCAPE = 6  # the most bytes of JSON one byte of text can take
+JSON_SLACK = 1 << 20  # room for a line's other fields
 READ_BLOCK = 1 << 24
 
 
@@ -181,7 +186,10 @@ def _lines(f: IO[bytes], span: Span | None, limit: int, where: str) -> Iterator[
             return
         if len(line) >= limit and not line.endswith(b"\n"):
             raise InputError(
-                where, f"no end of line within {limit:,} bytes: the line is over --max-document-bytes", line=lineno
+                where,
+                f"no end of line within {limit:,} bytes: the line is longer than any document under "
+                "--max-document-bytes can make it",
+                line=lineno,
             )
         pos += len(line)
         yield lineno, line
@@ -190,9 +198,16 @@ def _lines(f: IO[bytes], span: Span | None, limit: int, where: str) -> Iterator[
 
 def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_name: str | None = None) -> Document:
     try:
-        obj = json.loads(line)
+        # Decoded here: json.loads(bytes) would guess UTF-16 or UTF-32 from the first bytes.
+        decoded = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(name, f"invalid UTF-8 at byte {exc.start} (JSON must be UTF-8)", line=lineno) from exc
+    if lineno == 1 and decoded.startswith("\ufeff"):  # a byte order mark, as some editors write
+        decoded = decoded[1:]
+    try:
+        obj = json.loads(decoded, parse_int=_parse_int)
+    except RecursionError as exc:
+        raise InputError(name, "malformed JSON: nested too deeply", line=lineno) from exc
     except ValueError as exc:
         raise InputError(name, f"malformed JSON: {exc}", line=lineno) from exc
     if not isinstance(obj, dict):
@@ -201,7 +216,7 @@ def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_
         keys = ", ".join(sorted(obj)[:10]) or "none"
         raise InputError(name, f"missing field {cfg.text_field!r} (fields: {keys})", line=lineno)
     text = obj[cfg.text_field]
-    if not isinstance(text, str):
+    if not isinstance(text, str) or isinstance(text, _LongInt):
         raise InputError(name, f"field {cfg.text_field!r} is {_json_type(text)}, not a string", line=lineno)
     try:
         data = text.encode("utf-8")
@@ -228,10 +243,30 @@ def _doc_id(obj: dict, cfg: ReaderConfig, name: str, lineno: int, id_name: str) 
         raise InputError(
             name, f"id field {cfg.id_field!r} is {_json_type(value)}, not a string or integer", line=lineno
         )
-    return str(value)
+    doc_id = str(value)
+    try:
+        doc_id.encode("utf-8")  # stored as UTF-8: a lone surrogate cannot be
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            name, f"id field {cfg.id_field!r} holds a lone surrogate at char {exc.start}", line=lineno
+        ) from exc
+    return doc_id
+
+
+class _LongInt(str):
+    """A JSON integer past Python's int-from-string limit (4,300 digits), kept as its
+    digits: the line is valid JSON, and Arrow's reader (the fast path) takes it too."""
+
+
+def _parse_int(digits: str) -> int | _LongInt:
+    try:
+        return int(digits)
+    except ValueError:
+        return _LongInt(digits)
 
 
 def _json_type(value: object) -> str:
-    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), "null" if value is None else type(value).__name__
+    kinds = {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(
+        type(value), "a number" if isinstance(value, _LongInt) else "null" if value is None else "a string"
     )

@@ -93,7 +93,9 @@ def test_damaged_gzip_text(damage):
     path = write(damage(clean), ".txt.gz")
     got = read(path)
     try:
-        expected = gzip.decompress(path.read_bytes())
+        data = path.read_bytes()
+        # Python's gzip reads zero bytes as an empty stream; `gzip -t` and bytepatch refuse it.
+        expected = gzip.decompress(data) if data else None
     except Exception:  # noqa: BLE001 - any failure of the reference means: must be refused
         expected = None
     if isinstance(got, InputError):

@@ -69,12 +69,30 @@ def test_batch_equals_the_line_reader(tmp_path_factory, rows, final_newline, asc
         b'{"text": "a"} trailing\n',
         b"[1, 2]\n",
         b"",
+        # one object over two lines balancing two on one line: rows == lines, ids would be wrong
+        b'{"text": "a", "meta":\n{"k": 1}}\n{"text": "b"} {"text": "c"}\n',
+        b'{"text": "a", "meta": "\xff"}\n',  # invalid UTF-8 outside the text field
+        b'{"text": "a", "\xfe": 1}\n',  # ... or in a key
+        b'{"text": "a"}  \n',  # a line not ending in "}": the line reader judges it
     ],
 )
 def test_declines_what_the_line_reader_must_judge(tmp_path: Path, content: bytes):
     path = tmp_path / "d.jsonl"
     path.write_bytes(content)
     assert _batch_docs(path) is None
+
+
+def test_crlf_lines_stay_on_the_fast_path(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"text": "a"}\r\n{"text": "b"}\r\n{"text": "c"}')
+    assert _batch_docs(path) == [(f"{path}:1", b"a"), (f"{path}:2", b"b"), (f"{path}:3", b"c")]
+
+
+def test_declines_a_document_over_the_cap_for_the_line_reader_to_name(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"text": "0123456789"}\n{"text": "0123456789a"}\n')
+    assert _batch_docs(path, ReaderConfig(max_document_bytes=11)) is not None
+    assert _batch_docs(path, ReaderConfig(max_document_bytes=10)) is None
 
 
 def test_declines_id_fields_and_gzip(tmp_path: Path):

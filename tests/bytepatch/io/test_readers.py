@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bytepatch.io import InputError, expand_inputs, iter_documents
+from bytepatch.io import InputError, ReaderConfig, expand_inputs, iter_documents, read_source
 
 
 def docs_of(*inputs: str, **kw) -> list[tuple[str, bytes]]:
@@ -53,6 +53,10 @@ def test_jsonl_and_gzip(tmp_path: Path):
         (b'["text"]', "expected a JSON object"),
         (b'{"text": "\xff"}', "invalid UTF-8"),
         (b'{"text": "\\ud800"}', "lone surrogate"),
+        (b'{"text": "a", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),  # not a RecursionError
+        ('{"text": "\u00e9"}'.encode("utf-16-le"), "invalid UTF-8"),  # not guessed to be UTF-16
+        (b'\xef\xbb\xbf{"text": "a"}', "malformed JSON"),  # a byte order mark is for line 1 only
+        (b'{"text": ' + b"1" * 5000 + b"}", "'text' is a number, not a string"),
     ],
 )
 def test_bad_jsonl_lines_name_file_and_line(tmp_path: Path, line: bytes, message: str):
@@ -61,6 +65,33 @@ def test_bad_jsonl_lines_name_file_and_line(tmp_path: Path, line: bytes, message
     with pytest.raises(InputError, match=message) as err:
         docs_of(str(p))
     assert err.value.line == 2 and str(p) in str(err.value)
+
+
+def test_jsonl_lines_the_fast_reader_takes_the_line_reader_takes_too(tmp_path: Path):
+    """Both readers must agree, whichever one a block lands on (`id_field` forces the line
+    reader): a byte order mark on line 1, an integer past Python's 4,300-digit limit in
+    another field, a document under the cap whose escapes make its line 3x longer."""
+    big = "\u00e9" * 500_000  # 1,000,000 bytes of UTF-8, 3,000,000 as escaped JSON
+    lines = ['{"id": "a", "text": "x", "n": ' + "9" * 5000 + "}", json.dumps({"id": "b", "text": big})]
+    p = tmp_path / "ok.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+    cfg = ReaderConfig(id_field="id", max_document_bytes=1 << 20)
+    assert [(d.id, d.data) for d in read_source(str(p), cfg)] == [("a", b"x"), ("b", big.encode())]
+
+
+def test_an_id_that_cannot_be_stored_as_utf8_names_its_line(tmp_path: Path):
+    p = tmp_path / "ids.jsonl"
+    p.write_bytes(b'{"id": "ok", "text": "a"}\n{"id": "x\\ud800", "text": "b"}\n')
+    with pytest.raises(InputError, match=r"ids.jsonl:2: id field 'id' holds a lone surrogate"):
+        docs_of(str(p), id_field="id")
+
+
+@pytest.mark.parametrize("name", ["empty.jsonl.gz", "empty.txt.gz"])
+def test_an_empty_gz_file_is_not_an_empty_corpus(tmp_path: Path, name: str):
+    """A zero-byte .gz (a failed download) is no gzip stream; gzip itself reads it as empty."""
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(InputError, match=f"{name}: empty file, not a gzip stream"):
+        docs_of(str(tmp_path / name))
 
 
 def test_corrupt_gzip_is_an_error(tmp_path: Path):

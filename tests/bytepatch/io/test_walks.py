@@ -75,3 +75,15 @@ def test_a_file_gone_between_its_check_and_its_stat_is_an_error_naming_it(tmp_pa
     monkeypatch.setattr(os.path, "exists", lambda path: True)
     with pytest.raises(InputError, match=r"gone.txt: cannot read: No such file or directory"):
         expand_inputs([str(gone)])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_a_file_name_that_is_not_utf8_is_refused_naming_it(tmp_path):
+    """Its documents' ids could not be stored (ids are UTF-8): refused when listed, with a
+    printable name, not as an encoding error once a shard is written."""
+    try:
+        (tmp_path / os.fsdecode(b"bad\xff.txt")).write_bytes(b"x")
+    except OSError:  # a filesystem that refuses such names
+        pytest.skip("this filesystem refuses non-UTF-8 names")
+    with pytest.raises(InputError, match=r"bad\\xff\.txt: file name is not valid UTF-8"):
+        expand_inputs([str(tmp_path)])
