@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -59,7 +60,8 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
     if not inputs:
         raise InputError("<arguments>", "no input given")
     out: list[Source] = []
-    seen: set = set()
+    seen: dict = {}  # (device, inode) or path -> the first path naming it
+    again: list[tuple[str, str]] = []  # (path, the earlier path of the same file)
     names: dict[str, str] = {}
     walked: dict[str, os.stat_result] = {}  # what walking directories stat'ed already
 
@@ -70,8 +72,10 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
         # `realpath` would lstat every component of the path.
         key = (st.st_dev, st.st_ino) if st else path
         if key in seen:
+            if path != seen[key]:
+                again.append((path, seen[key]))
             return
-        seen.add(key)
+        seen[key] = path
         name = "<stdin>" if path == STDIN else _id_name(path, root)
         try:
             name.encode("utf-8")  # ids are stored as UTF-8
@@ -119,6 +123,13 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
                 add(f, root)
         else:
             raise InputError(spec, "no such file or directory")
+    if again:  # hard or symbolic links to a file listed before: read once, said once
+        path, first = again[0]
+        print(
+            f"note: {len(again):,} input path(s) name a file listed before (a hard or symbolic link), "
+            f"read once (first: {path}, the same file as {first})",
+            file=sys.stderr,
+        )
     return out
 
 
@@ -179,6 +190,15 @@ def _visit(path: str, above: set[tuple[int, int]], found: list[str], stats: dict
     saved = hf_saved_dataset_files(path, files)
     if saved is not None:  # a `datasets` save_to_disk directory: its rows, not its JSON files
         found += saved
+        used = {HF_STATE, HF_INFO, *(os.path.basename(f) for f in saved)}
+        other = [name for name in files if name not in used] + [os.path.basename(d) for d, _ in subdirs]
+        if other:  # cache files of a `map`, or files put there by hand: skipped, but said
+            print(
+                f"note: {path} is a Hugging Face `datasets` save_to_disk directory: reading the "
+                f"{len(saved)} data file(s) its state.json lists, skipping {len(other)} other "
+                f"entr{'y' if len(other) == 1 else 'ies'} (first: {sorted(other)[0]})",
+                file=sys.stderr,
+            )
         return
     if HF_DATASET_DICT in files:  # a saved DatasetDict: its splits are the subdirectories
         files.remove(HF_DATASET_DICT)

@@ -87,3 +87,29 @@ def test_a_file_name_that_is_not_utf8_is_refused_naming_it(tmp_path):
         pytest.skip("this filesystem refuses non-UTF-8 names")
     with pytest.raises(InputError, match=r"bad\\xff\.txt: file name is not valid UTF-8"):
         expand_inputs([str(tmp_path)])
+
+
+def test_links_to_a_file_listed_before_are_read_once_and_said(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_bytes(b"A")
+    (tmp_path / "sub" / "z.txt").write_bytes(b"Z")
+    os.link(tmp_path / "a.txt", tmp_path / "hard.txt")
+    os.symlink(tmp_path / "sub" / "z.txt", tmp_path / "link.txt")
+    assert [Path(p).name for p in expand_inputs([str(tmp_path)])] == ["a.txt", "link.txt"]
+    err = capsys.readouterr().err
+    assert "note: 2 input path(s) name a file listed before" in err and "hard.txt" in err
+    expand_inputs([str(tmp_path / "a.txt"), str(tmp_path / "a.txt")])  # one path twice: nothing to say
+    assert capsys.readouterr().err == ""
+
+
+def test_entries_a_saved_datasets_directory_does_not_list_are_skipped_and_said(tmp_path, capsys):
+    import json
+
+    (tmp_path / "data-00000-of-00001.arrow").write_bytes(b"")
+    (tmp_path / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    (tmp_path / "dataset_info.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "sub").mkdir()
+    assert [Path(p).name for p in expand_inputs([str(tmp_path)])] == ["data-00000-of-00001.arrow"]
+    err = capsys.readouterr().err
+    assert "save_to_disk directory" in err and "skipping 2 other entries (first: notes.txt)" in err
