@@ -53,15 +53,19 @@ def read_text(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterato
         if data is not None:
             yield Document(name, data)
             return
+    lineno = None
     try:
         with open_binary(path) as f:
             if not cfg.doc_per_line:
                 yield Document(name, _read_whole(f, cfg.max_document_bytes, where))
                 return
+            lineno = span.first_line - 1 if span is not None else 0
             for lineno, line in _lines(f, span, cfg.max_document_bytes + 1, where):
                 yield Document(f"{name}:{lineno}", line[:-1] if line.endswith(b"\n") else line)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(where, f"cannot read: {exc}") from exc
+        if lineno is None:
+            raise InputError(where, f"cannot read: {exc}") from exc
+        raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
 
 
 def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:

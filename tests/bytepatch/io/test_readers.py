@@ -94,6 +94,14 @@ def test_an_empty_gz_file_is_not_an_empty_corpus(tmp_path: Path, name: str):
         docs_of(str(tmp_path / name))
 
 
+def test_a_truncated_gzip_read_by_lines_names_the_line_reached(tmp_path: Path):
+    p = tmp_path / "lines.txt.gz"
+    p.write_bytes(gzip.compress(b"".join(b"line %d\n" % i for i in range(20_000)))[:20_000])
+    with pytest.raises(InputError, match=r"lines.txt.gz:\d+: cannot read after line \d+") as err:
+        docs_of(str(p), doc_per_line=True)
+    assert err.value.line > 1
+
+
 def test_corrupt_gzip_is_an_error(tmp_path: Path):
     p = tmp_path / "x.jsonl.gz"
     p.write_bytes(gzip.compress(b'{"text": "a"}\n' * 1000)[:60])
