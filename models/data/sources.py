@@ -122,11 +122,13 @@ def _load_shard(table: pa.Table) -> _Shard:
 
 
 def content_signature(manifest: dict[str, Any]) -> dict[str, Any]:
-    """What identifies a dataset's content cheaply: manifest totals and each shard's file, documents, bytes, patches."""
+    """What identifies a dataset's content cheaply: manifest totals and each shard's file,
+    documents, bytes, patches and checksums (other text of the same sizes differs there)."""
     keys = ("documents", "bytes", "patches")
+    shard_keys = (*keys, "crc32", "sha256")
     return {
         **{k: manifest.get(k) for k in keys},
-        "shards": [{"file": sh.get("file"), **{k: sh.get(k) for k in keys}} for sh in manifest.get("shards", [])],
+        "shards": [{"file": sh.get("file"), **{k: sh.get(k) for k in shard_keys}} for sh in manifest.get("shards", [])],
     }
 
 

@@ -19,6 +19,8 @@ each `world` consecutive ones, so the position stays one pair of integers.
 
 from __future__ import annotations
 
+import zlib
+
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,7 @@ class DatasetData:
         self.info = {
             "datasets": [str(p) for p in source.paths],
             "eval_datasets": [str(p) for p in held.paths] if eval_datasets else [],
+            "eval_content": held.content() if eval_datasets else [],
             "patcher": source.signature["patcher"],
             "entropy_model": _entropy_model_json(source.datasets[0].info.entropy_model),
             "signature": source.signature,
@@ -112,16 +115,14 @@ class DatasetData:
                 f"{path}: the run was trained on {', '.join(map(str, was))}, not "
                 f"{', '.join(map(str, now))}; resume with the same datasets in the same order"
             )
-        for old, new in zip(saved["content"], self.source.content()):
-            old_c, new_c = ({k: v for k, v in c.items() if k != "path"} for c in (old, new))
-            if old_c != new_c:
-                raise TrainingError(
-                    f"{path}: dataset {new['path']} changed since the checkpoint (its manifest "
-                    f"lists {new_c['documents']} documents, {new_c['bytes']} bytes in "
-                    f"{len(new_c['shards'])} shards; the run saw {old_c['documents']}, "
-                    f"{old_c['bytes']}, {len(old_c['shards'])}); resume on the same data or start "
-                    "a new run"
-                )
+        _check_same_content(path, saved["content"], self.source.content())
+        if "eval_datasets" in saved:  # checkpoints of every version with content signatures have it
+            was = [Path(p).resolve() for p in saved["eval_datasets"]]
+            now = [Path(p).resolve() for p in self.info["eval_datasets"]]
+            if was != now:
+                shown = ", ".join(map(str, was)) or "a held-out share of the training data"
+                raise TrainingError(f"{path}: the run was evaluated on {shown}; resume with the same --eval-dataset")
+            _check_same_content(path, saved.get("eval_content", []), self.held.content() if now else [])
 
     def evaluate(
         self,
@@ -181,6 +182,7 @@ class DocumentData:
             "train_bytes": sum(map(len, split.train)),
             "held_out_documents": len(split.held_out),
             "held_out_bytes": sum(map(len, split.held_out)),
+            "crc32": _documents_crc(split.train + split.held_out),  # other text of the same sizes differs here
         }
         self.info = {"corpus": corpus, "eval_bytes": eval_bytes}
         self.entropies: list[np.ndarray] | None = None  # of the latest evaluation, for calibration
@@ -202,9 +204,12 @@ class DocumentData:
         pass
 
     def check_resume(self, path: Path, saved: dict[str, Any]) -> None:
-        if saved.get("corpus") != self.info["corpus"]:
+        corpus = dict(self.info["corpus"])
+        if "crc32" not in (saved.get("corpus") or {}):  # a checkpoint from before the digest
+            corpus.pop("crc32")
+        if saved.get("corpus") != corpus:
             raise TrainingError(
-                f"{path}: the inputs differ from the checkpointed run ({saved.get('corpus')} vs {self.info['corpus']})"
+                f"{path}: the inputs differ from the checkpointed run ({saved.get('corpus')} vs {corpus})"
             )
         if saved.get("eval_bytes") != self.info["eval_bytes"]:
             raise TrainingError(
@@ -246,3 +251,35 @@ class DocumentData:
 def _entropy_model_json(ref: EntropyModelRef | None) -> dict[str, Any] | None:
     """The checkpoint's record of the datasets' entropy model (`EntropyModelRef` as JSON)."""
     return None if ref is None else ref.to_dict()
+
+
+def _check_same_content(path: Path, saved: list[dict[str, Any]], current: list[dict[str, Any]]) -> None:
+    """Refuse a resume on a dataset whose manifest changed: totals, shards and (for
+    checkpoints that recorded them) each shard's checksums."""
+    for old, new in zip(saved, current):
+        old_c, new_c = ({k: v for k, v in c.items() if k != "path"} for c in (old, new))
+        keys = set().union(*(sh.keys() for sh in old_c.get("shards", [])))
+        if keys:  # compare what the checkpoint recorded: older ones have no shard checksums
+            new_c["shards"] = [{k: v for k, v in sh.items() if k in keys} for sh in new_c["shards"]]
+        if old_c == new_c:
+            continue
+        counts = [(c["documents"], c["bytes"], len(c["shards"])) for c in (old_c, new_c)]
+        what = (
+            "its shards' checksums differ from the ones the run saw"
+            if counts[0] == counts[1]
+            else f"its manifest lists {new_c['documents']} documents, {new_c['bytes']} bytes in "
+            f"{len(new_c['shards'])} shards; the run saw {old_c['documents']}, {old_c['bytes']}, "
+            f"{len(old_c['shards'])}"
+        )
+        raise TrainingError(
+            f"{path}: dataset {new['path']} changed since the checkpoint ({what}); resume on the same "
+            "data or start a new run"
+        )
+
+
+def _documents_crc(docs: list[bytes]) -> str:
+    """CRC-32 over the documents and their lengths, in order."""
+    crc = 0
+    for doc in docs:
+        crc = zlib.crc32(doc, zlib.crc32(len(doc).to_bytes(8, "little"), crc))
+    return f"{crc:08x}"

@@ -55,7 +55,20 @@ def check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: in
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """Drop records after the checkpointed step (the interrupted run's, about to be redone)."""
+    """Drop records after the checkpointed step (the interrupted run's, about to be redone),
+    and any line that is not a record: a run killed while appending leaves half a line,
+    which was written after the checkpoint too."""
     if path.exists():
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and json.loads(ln)["step"] <= step]
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = [ln for ln in text.splitlines() if (_step_of(ln) or step + 1) <= step]
         atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+
+
+def _step_of(line: str) -> int | None:
+    """The step of a log record, or None for a line that is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    value = record.get("step") if isinstance(record, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

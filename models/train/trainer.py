@@ -107,8 +107,11 @@ class Session:
 
     def record(self, event: dict[str, Any]) -> None:
         if self.rank == 0:
-            with (self.out / LOG_FILE).open("a", encoding="utf-8") as f:
-                f.write(json.dumps(event) + "\n")
+            try:
+                with (self.out / LOG_FILE).open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(event) + "\n")
+            except OSError as exc:
+                raise TrainingError(f"{self.out / LOG_FILE}: cannot write: {exc.strerror or exc}") from exc
 
 
 # -- entry points -----------------------------------------------------------------------------
@@ -223,6 +226,10 @@ def fit(
                     if progress is not None:
                         progress.status("evaluating held-out bits/byte")
                     evaluate(s)
+                if s.world == 1 and stop_signal.requested and not last:  # came during this step or its evaluation
+                    stats["stop"] = (
+                        True  # stop now (several ranks agree on a stop in a step's all-reduce: a step later)
+                    )
                 planned = stop_at is not None and s.step >= stop_at and not last
                 if s.step % t.save_every == 0 or last or planned or stats["stop"]:
                     checkpoint(s)
@@ -256,9 +263,12 @@ def set_up(
         raise TrainingError(f"cannot start training on device {run.train.device!r}: {exc}") from exc
     s = Session(run, out, rank, world, device, log if rank == 0 else (lambda line: None))
     _check_output_everywhere(s, resume, overwrite)
-    saved = read_checkpoint(s.ckpt_path) if resume else None
-    if saved is not None:
-        s.run = run = _keep_warmup(run, RunConfig.from_dict(saved["extra"]["run"]).train)
+    try:
+        saved = read_checkpoint(s.ckpt_path) if resume else None
+        if saved is not None:
+            s.run = run = _keep_warmup(run, RunConfig.from_dict(saved["extra"]["run"]).train)
+    except (ValueError, KeyError, TypeError) as exc:  # damaged, truncated, or not a run's checkpoint
+        raise TrainingError(_naming(s.ckpt_path, exc)) from exc
     try:
         s.data = open_data(run, saved["extra"] if saved else None, rank, world)
         if saved is not None:
@@ -289,6 +299,12 @@ def _check_output_everywhere(s: Session, resume: bool, overwrite: bool) -> None:
         raise problem or TrainingError(f"rank 0 refused the output directory {s.out}; see its message")
     if problem is not None:
         raise problem
+
+
+def _naming(path: Path, exc: BaseException, what: str = "") -> str:
+    """The error's message, led by the file it concerns unless it names it already."""
+    message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    return message if str(path) in message else f"{path}: {what}{message}"
 
 
 def _keep_warmup(run: RunConfig, saved_train: Any) -> RunConfig:
@@ -331,10 +347,13 @@ def _build(s: Session, saved: dict[str, Any] | None, init_state: dict[str, torch
             )  # --overwrite: never leave the old run's checkpoint beside the new config
         return
     extra = saved["extra"]
-    load_full_state(s.model, s.optimizer, saved["model"], saved["optimizer"], t.parallel, s.world)
-    set_rng_state(saved["rng"])
-    s.data.load_state_dict(extra["loader"][s.rank])
-    s.step, s.counters, s.metrics = int(extra["step"]), dict(extra["counters"]), dict(extra["metrics"])
+    try:  # a checkpoint whose checksums match can still lack a part or hold a foreign one
+        load_full_state(s.model, s.optimizer, saved["model"], saved["optimizer"], t.parallel, s.world)
+        set_rng_state(saved["rng"])
+        s.data.load_state_dict(extra["loader"][s.rank])
+        s.step, s.counters, s.metrics = int(extra["step"]), dict(extra["counters"]), dict(extra["metrics"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise TrainingError(_naming(s.ckpt_path, exc, "cannot restore the run from it: ")) from exc
     if s.rank == 0:
         truncate_log(s.out / LOG_FILE, s.step)
     s.say(f"resumed from {s.ckpt_path} at step {s.step}")
@@ -440,4 +459,13 @@ def checkpoint(s: Session) -> None:
             "counters": s.counters,
             "metrics": s.metrics,
         }
-        write_state(s.ckpt_path, model_state, optim_state, extra)
+        try:
+            write_state(s.ckpt_path, model_state, optim_state, extra)
+        except (OSError, RuntimeError) as exc:  # torch's zip writer reports a failed write as a RuntimeError
+            io_error = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+            if not isinstance(io_error, OSError):
+                raise
+            raise TrainingError(
+                f"{s.ckpt_path}: cannot write the checkpoint ({io_error.strerror or io_error}); "
+                "one written before, if any, is intact"
+            ) from exc

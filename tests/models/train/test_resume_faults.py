@@ -1,0 +1,127 @@
+"""What a resume meets after a fault: a torn log line, a damaged checkpoint, other data
+of the same size, another held-out set, a full disk; and what a stop signal costs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bytepatch.models.train import LOG_FILE, RunConfig, TrainingError, train
+from bytepatch.models.train.resume import truncate_log
+from tests.models.train.test_trainer import _segment, losses, quiet
+
+
+def _docs(upper: bool = False) -> list[str]:
+    docs = [f"document {i}: " + "words and more words " * (3 + i % 5) for i in range(24)]
+    return [d.swapcase() for d in docs] if upper else docs
+
+
+def test_a_torn_last_log_line_is_dropped_on_resume(tmp_path: Path):
+    log = tmp_path / LOG_FILE
+    log.write_text('{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.9}\n{"step": 3, "lo')
+    truncate_log(log, 2)
+    assert log.read_text() == '{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.9}\n'
+
+
+def test_resume_refuses_same_sized_data_whose_text_changed(tmp_path: Path, tiny_run: RunConfig):
+    data = _segment(tmp_path, "data", _docs())
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=2))
+    train(run, [data], tmp_path / "r", stop_at=1, log=quiet)
+    import shutil
+
+    shutil.rmtree(data)
+    _segment(tmp_path, "data", _docs(upper=True))  # same documents, bytes and patches: other letters
+    with pytest.raises(TrainingError, match="shards' checksums differ"):
+        train(run, [data], tmp_path / "r", resume=True, log=quiet)
+
+
+def test_resume_refuses_another_held_out_set(tmp_path: Path, tiny_run: RunConfig):
+    data, held, other = (_segment(tmp_path, n, _docs(n == "other")) for n in ("data", "held", "other"))
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=2))
+    train(run, [data], tmp_path / "r", eval_datasets=[held], stop_at=1, log=quiet)
+    for eval_datasets in ([other], None):
+        with pytest.raises(TrainingError, match="resume with the same --eval-dataset"):
+            train(run, [data], tmp_path / "r", eval_datasets=eval_datasets, resume=True, log=quiet)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "drop_rng"])
+def test_a_damaged_checkpoint_is_a_training_error_naming_it(tmp_path: Path, tiny_run: RunConfig, damage: str):
+    from bytepatch.models.files import atomic_torch_save
+    from bytepatch.models.train.state import safe_torch_load
+
+    data = _segment(tmp_path, "data", _docs())
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=2))
+    train(run, [data], tmp_path / "r", stop_at=1, log=quiet)
+    ckpt = tmp_path / "r" / "checkpoint.pt"
+    if damage == "truncate":
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    else:  # checksums that match, content that does not restore
+        saved = safe_torch_load(ckpt)
+        del saved["rng"]
+        atomic_torch_save(saved, ckpt)
+    with pytest.raises(TrainingError, match=str(ckpt)):
+        train(run, [data], tmp_path / "r", resume=True, log=quiet)
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_training_error(tmp_path: Path, tiny_run: RunConfig, monkeypatch):
+    import bytepatch.models.train.trainer as trainer
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer, "write_state", full_disk)
+    data = _segment(tmp_path, "data", _docs())
+    with pytest.raises(TrainingError, match=r"checkpoint.pt: cannot write the checkpoint \(No space left on device\)"):
+        train(replace(tiny_run, train=replace(tiny_run.train, steps=1)), [data], tmp_path / "r", log=quiet)
+
+
+def test_a_stop_signal_during_a_step_stops_after_that_step(tmp_path: Path, tiny_run: RunConfig, monkeypatch):
+    import bytepatch.models.train.trainer as trainer
+    from bytepatch.models.train import TrainingInterrupted
+
+    step = trainer.train_step
+
+    def signalled_in_step_2(s, lr, wants_stop):
+        stats = step(s, lr, wants_stop)
+        if s.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return stats
+
+    monkeypatch.setattr(trainer, "train_step", signalled_in_step_2)
+    data = _segment(tmp_path, "data", _docs())
+    with pytest.raises(TrainingInterrupted) as info:
+        train(tiny_run, [data], tmp_path / "r", log=quiet)
+    assert info.value.step == 2 and info.value.signum == signal.SIGTERM
+    assert losses(tmp_path / "r")[-1][0] == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX modes")
+def test_run_files_get_the_umask_mode_not_0600(tmp_path: Path, tiny_run: RunConfig):
+    data = _segment(tmp_path, "data", _docs())
+    old = os.umask(0o022)
+    try:
+        train(replace(tiny_run, train=replace(tiny_run.train, steps=1)), [data], tmp_path / "r", log=quiet)
+    finally:
+        os.umask(old)
+    for name in ("checkpoint.pt", "config.json"):
+        assert stat.S_IMODE((tmp_path / "r" / name).stat().st_mode) == 0o644, name
+
+
+def test_train_entropy_resume_refuses_other_text_of_the_same_sizes(tmp_path: Path):
+    from bytepatch.models.train.data import DocumentData
+
+    def data(docs: list[str]) -> DocumentData:
+        pairs = [(f"d{i}", d.encode()) for i, d in enumerate(docs)]
+        return DocumentData(
+            pairs, batch_size=2, seq_len=32, seed=0, eval_fraction=0.2, eval_bytes=1000, rank=0, world=1
+        )
+
+    saved = data(_docs()).info
+    data(_docs()).check_resume(tmp_path / "checkpoint.pt", saved)  # the same text resumes
+    with pytest.raises(TrainingError, match="the inputs differ"):
+        data(_docs(upper=True)).check_resume(tmp_path / "checkpoint.pt", saved)
