@@ -28,13 +28,13 @@ import torch
 
 from bytepatch.entropy.base import CONFIG_FILE, as_documents, check_model_config, read_model_config, score
 from bytepatch.models.entropy_lm.inference import StreamingScorer, receptive_field
-from bytepatch.models.files import atomic_torch_save, atomic_write_text, safe_torch_load
+from bytepatch.models.files import atomic_torch_save, atomic_write_text, content_checksums, safe_torch_load
 from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
 
 KIND = "transformer"
 FORMAT = 1
 WEIGHTS_FILE = "model.pt"
-CONFIG_KEYS = {"kind", "format", "model", "default_threshold", "weights", "training"}
+CONFIG_KEYS = {"kind", "format", "model", "default_threshold", "weights", "weights_crc32", "training"}
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -147,12 +147,16 @@ class TransformerEntropyModel:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write DIR/model.pt then DIR/config.json, each atomically (config last: it marks completion)."""
+        """Write DIR/model.pt then DIR/config.json, each atomically (config last: it marks
+        completion). The config records the CRC-32 of the weights it goes with: a save
+        over an earlier model that is killed between the two files leaves new weights
+        beside the old config, which `load` then refuses instead of pairing them."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu", torch.float32) for k, v in self.model.state_dict().items()}
         atomic_torch_save(state, path / WEIGHTS_FILE)
-        atomic_write_text(path / CONFIG_FILE, json.dumps(self.config_json(), indent=2, sort_keys=True) + "\n")
+        config = {**self.config_json(), "weights_crc32": content_checksums(state, full=False)["crc32"]}
+        atomic_write_text(path / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, **options: Any) -> TransformerEntropyModel:
@@ -169,6 +173,12 @@ class TransformerEntropyModel:
             raise ValueError(f"{where}: bad 'model' config ({exc})") from exc
         weights = path / cfg.get("weights", WEIGHTS_FILE)
         state = safe_torch_load(weights)
+        want = cfg.get("weights_crc32")  # absent in models saved before it was recorded
+        if want is not None and content_checksums(state, full=False)["crc32"] != want:
+            raise ValueError(
+                f"{weights}: not the weights {where} was written with (a save interrupted between the two "
+                "files?); save or train the model again"
+            )
         model = ByteTransformer(config)
         try:
             model.load_state_dict(state, strict=True)

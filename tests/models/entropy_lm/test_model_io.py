@@ -103,3 +103,20 @@ def test_device_and_precision_options_are_checked():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             TransformerEntropyModel(model, device="cuda")
+
+
+def test_weights_from_another_save_are_refused_not_paired_with_this_config(tmp_path):
+    """A save over an earlier model killed between its two files leaves the new weights
+    beside the old config (threshold, training record): load and verify refuse it."""
+    from click.testing import CliRunner
+
+    from bytepatch.cli.main import cli
+    from bytepatch.models.entropy_lm.model import WEIGHTS_FILE
+
+    make(seed=0).save(tmp_path / "m")
+    make(seed=1).save(tmp_path / "newer")
+    (tmp_path / "m" / WEIGHTS_FILE).write_bytes((tmp_path / "newer" / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(ValueError, match="not the weights .*config.json was written with"):
+        load(tmp_path / "m")
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "m")])
+    assert result.exit_code != 0 and "not the weights" in result.output
