@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bytepatch.lock import is_lock_file
 from bytepatch.models.train.checkpoint import CHECKPOINT_FILE
 from bytepatch.models.train.config import RESUMABLE_CHANGES, RunConfig
 from bytepatch.models.train.state import atomic_write_text
@@ -24,6 +25,31 @@ def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
         raise TrainingError(f"{out}: no {CHECKPOINT_FILE} to resume from")
     if has_ckpt and not (resume or overwrite):
         raise TrainingError(f"{out}: already holds a {CHECKPOINT_FILE}; pass --resume to continue or --overwrite")
+    foreign = sorted(p.name for p in out.iterdir() if not _a_runs_own(p)) if out.is_dir() else []
+    if foreign and not (resume or overwrite):  # a new run would replace config.json and log.jsonl
+        raise TrainingError(
+            f"{out}: holds files a training run did not write ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new directory, or pass --overwrite"
+        )
+
+
+RUN_FILES = {CHECKPOINT_FILE, "config.json", "log.jsonl", "model.pt"}  # model.pt: train-entropy's export
+
+
+def _a_runs_own(path: Path) -> bool:
+    """A file a training run writes (or leaves: its lock, a killed write's temporary); a
+    config.json only if it is a run's config or train-entropy's model config."""
+    name = path.name
+    if name == "config.json":
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(config, dict) and config.get("kind") == "transformer":
+                return True
+            RunConfig.from_dict(config)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return False
+        return True
+    return name in RUN_FILES or is_lock_file(name) or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: int) -> None:

@@ -125,3 +125,23 @@ def test_train_entropy_resume_refuses_other_text_of_the_same_sizes(tmp_path: Pat
     data(_docs()).check_resume(tmp_path / "checkpoint.pt", saved)  # the same text resumes
     with pytest.raises(TrainingError, match="the inputs differ"):
         data(_docs(upper=True)).check_resume(tmp_path / "checkpoint.pt", saved)
+
+
+def test_a_new_run_refuses_a_directory_holding_other_files(tmp_path: Path, tiny_run: RunConfig):
+    """Without --overwrite a fresh run may replace only what a run writes: config.json,
+    log.jsonl (a run killed before its first checkpoint leaves both), never the user's."""
+    data = _segment(tmp_path, "data", _docs())
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=1))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"mine": 1}')
+    with pytest.raises(TrainingError, match=r"holds files a training run did not write \(config.json\)"):
+        train(run, [data], mine, log=quiet)
+    assert (mine / "config.json").read_text() == '{"mine": 1}'
+    with pytest.raises(TrainingError, match="did not write"):
+        train(run, [data], data, log=quiet)  # a dataset directory
+    crashed = tmp_path / "crashed"
+    train(run, [data], crashed, log=quiet)
+    (crashed / "checkpoint.pt").unlink()  # as if killed before its first checkpoint
+    train(run, [data], crashed, log=quiet)  # its own files: a new run goes ahead
+    assert (crashed / "checkpoint.pt").exists()
