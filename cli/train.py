@@ -68,7 +68,7 @@ from bytepatch.cli._threads import set_torch_threads, threads_option
 )
 @click.option(
     "--stop-at",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Stop (with a checkpoint) after this step, e.g. before a job's time limit; continue with --resume.",
 )

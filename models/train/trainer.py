@@ -203,6 +203,9 @@ def fit(
         run, open_data, Path(output), resume, overwrite, progress.say if progress else log, write_config, init_state
     )
     t = s.run.train
+    if stop_at is not None and stop_at <= s.step:  # it would train one step past it
+        s.data.close()
+        raise TrainingError(f"{s.ckpt_path}: the run is at step {s.step} already; --stop-at {stop_at} is not after it")
     if progress is not None:
         progress.start_step = progress.step = s.step
         if s.rank != 0:

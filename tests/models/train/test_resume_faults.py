@@ -145,3 +145,11 @@ def test_a_new_run_refuses_a_directory_holding_other_files(tmp_path: Path, tiny_
     (crashed / "checkpoint.pt").unlink()  # as if killed before its first checkpoint
     train(run, [data], crashed, log=quiet)  # its own files: a new run goes ahead
     assert (crashed / "checkpoint.pt").exists()
+
+
+def test_stop_at_a_step_the_run_has_passed_is_refused(tmp_path: Path, tiny_run: RunConfig):
+    data = _segment(tmp_path, "data", _docs())
+    train(tiny_run, [data], tmp_path / "r", stop_at=3, log=quiet)
+    with pytest.raises(TrainingError, match="at step 3 already; --stop-at 2 is not after it"):
+        train(tiny_run, [data], tmp_path / "r", resume=True, stop_at=2, log=quiet)
+    assert losses(tmp_path / "r")[-1][0] == 3
