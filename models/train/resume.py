@@ -86,7 +86,7 @@ def truncate_log(path: Path, step: int) -> None:
     which was written after the checkpoint too."""
     if path.exists():
         text = path.read_text(encoding="utf-8", errors="replace")
-        lines = [ln for ln in text.splitlines() if (_step_of(ln) or step + 1) <= step]
+        lines = [ln for ln in text.splitlines() if (n := _step_of(ln)) is not None and n <= step]
         atomic_write_text(path, "".join(ln + "\n" for ln in lines))
 
 

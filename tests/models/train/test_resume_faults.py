@@ -23,9 +23,9 @@ def _docs(upper: bool = False) -> list[str]:
 
 def test_a_torn_last_log_line_is_dropped_on_resume(tmp_path: Path):
     log = tmp_path / LOG_FILE
-    log.write_text('{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.9}\n{"step": 3, "lo')
+    log.write_text('{"step": 0, "bpb": 8.0}\n{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.9}\n{"step": 3, "lo')
     truncate_log(log, 2)
-    assert log.read_text() == '{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.9}\n'
+    assert log.read_text() == '{"step": 0, "bpb": 8.0}\n{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.9}\n'
 
 
 def test_resume_refuses_same_sized_data_whose_text_changed(tmp_path: Path, tiny_run: RunConfig):
