@@ -229,10 +229,10 @@ def fit(
                     if progress is not None:
                         progress.status("evaluating held-out bits/byte")
                     evaluate(s)
-                if s.world == 1 and stop_signal.requested and not last:  # came during this step or its evaluation
-                    stats["stop"] = (
-                        True  # stop now (several ranks agree on a stop in a step's all-reduce: a step later)
-                    )
+                # A stop asked during this step or its evaluation: stop now, not after the next
+                # step (several ranks agree on a stop in a step's all-reduce: one step later).
+                if s.world == 1 and stop_signal.requested and not last:
+                    stats["stop"] = True
                 planned = stop_at is not None and s.step >= stop_at and not last
                 if s.step % t.save_every == 0 or last or planned or stats["stop"]:
                     checkpoint(s)
