@@ -35,10 +35,11 @@ def _verify_entropy_model(path: Path) -> str | None:
     import json
 
     try:
-        kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("kind")
-    except (OSError, ValueError, AttributeError):
-        kind = None
-    if kind is None and (path / "checkpoint.pt").exists():
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    run_config = isinstance(config, dict) and "kind" not in config and "model" in config and "train" in config
+    if run_config and (path / "checkpoint.pt").exists() and not (path / "model.pt").exists():
         return None  # a `train` run's own config.json
     from bytepatch.entropy.base import read_model_config
 

@@ -6,6 +6,7 @@ Used by training checkpoints (`train/state.py`) and by saved entropy models
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import os
@@ -29,7 +30,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: boo
         # mkstemp makes the file 0600: give it what open() would, so others on a shared
         # machine can read a checkpoint or model as they can a dataset.
         if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_umask())
+            with contextlib.suppress(OSError):  # a filesystem without modes (vfat): keep its own
+                os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
             f.flush()

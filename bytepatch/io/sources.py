@@ -80,7 +80,10 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
         try:
             name.encode("utf-8")  # ids are stored as UTF-8
         except UnicodeEncodeError:
-            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            try:  # the bytes a POSIX name had; a Windows name's lone surrogate is shown escaped
+                shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
             raise InputError(
                 shown, "file name is not valid UTF-8, so it cannot name its documents; rename it"
             ) from None

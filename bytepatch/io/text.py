@@ -32,12 +32,18 @@ def open_binary(path: str) -> Iterator[IO[bytes]]:
         raise InputError(path, f"cannot open: {exc.strerror or exc}") from exc
     with raw:
         if path.lower().endswith(".gz"):
-            if not is_uri(path) and os.path.getsize(path) == 0:  # gzip reads it as empty, silently
+            if not is_uri(path) and _empty_regular_file(path):  # gzip reads it as empty, silently
                 raise InputError(path, "empty file, not a gzip stream (an interrupted download?)")
             with gzip.GzipFile(fileobj=raw) as gz:
                 yield gz
         else:
             yield raw
+
+
+def _empty_regular_file(path: str) -> bool:
+    """A regular file of 0 bytes (a FIFO also has size 0, and may be read)."""
+    st = os.stat(path)
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 def _display(path: str) -> str:

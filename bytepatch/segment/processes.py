@@ -160,7 +160,10 @@ def _start_ignoring_sigint(proc: Any) -> None:
     try:
         proc.start()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # Put back only what it set: a stop signal during the spawn may have changed the
+        # handlers (the CLI then ignores further ones while it cleans up).
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _serve(conn: Connection, job: ShardJob, patched: Any, parent: int) -> None:

@@ -33,19 +33,17 @@ def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
         )
 
 
-RUN_FILES = {CHECKPOINT_FILE, "config.json", "log.jsonl", "model.pt"}  # model.pt: train-entropy's export
+RUN_FILES = {CHECKPOINT_FILE, "config.json", "log.jsonl"}
 
 
 def _a_runs_own(path: Path) -> bool:
     """A file a training run writes (or leaves: its lock, a killed write's temporary); a
-    config.json only if it is a run's config or train-entropy's model config."""
+    config.json only if it is a run's config (an entropy model's is not: `train` would
+    replace it, and `train-entropy` refuses model files itself)."""
     name = path.name
     if name == "config.json":
         try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(config, dict) and config.get("kind") == "transformer":
-                return True
-            RunConfig.from_dict(config)
+            RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return False
         return True

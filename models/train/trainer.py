@@ -200,12 +200,17 @@ def fit(
     # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
     progress = StepProgress(run.train.steps) if log is _stderr else None
     s = set_up(
-        run, open_data, Path(output), resume, overwrite, progress.say if progress else log, write_config, init_state
+        run,
+        open_data,
+        Path(output),
+        resume,
+        overwrite,
+        progress.say if progress else log,
+        write_config,
+        init_state,
+        stop_at,
     )
     t = s.run.train
-    if stop_at is not None and stop_at <= s.step:  # it would train one step past it
-        s.data.close()
-        raise TrainingError(f"{s.ckpt_path}: the run is at step {s.step} already; --stop-at {stop_at} is not after it")
     if progress is not None:
         progress.start_step = progress.step = s.step
         if s.rank != 0:
@@ -258,6 +263,7 @@ def set_up(
     log: Log,
     write_config: bool,
     init_state: dict[str, torch.Tensor] | None = None,
+    stop_at: int | None = None,
 ) -> Session:
     """Join the process group, check the output, open the data, build (or restore) model and optimizer."""
     try:
@@ -272,6 +278,9 @@ def set_up(
             s.run = run = _keep_warmup(run, RunConfig.from_dict(saved["extra"]["run"]).train)
     except (ValueError, KeyError, TypeError) as exc:  # damaged, truncated, or not a run's checkpoint
         raise TrainingError(_naming(s.ckpt_path, exc)) from exc
+    at = int(saved["extra"].get("step", 0)) if saved is not None else 0
+    if stop_at is not None and stop_at <= at:  # checked before anything is written: it would step past it
+        raise TrainingError(f"{s.ckpt_path}: the run is at step {at} already; --stop-at {stop_at} is not after it")
     try:
         s.data = open_data(run, saved["extra"] if saved else None, rank, world)
         if saved is not None:

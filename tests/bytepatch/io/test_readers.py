@@ -86,6 +86,20 @@ def test_an_id_that_cannot_be_stored_as_utf8_names_its_line(tmp_path: Path):
         docs_of(str(p), id_field="id")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_gz_named_pipe_is_read_not_taken_for_an_empty_file(tmp_path: Path):
+    import threading
+
+    fifo = tmp_path / "p.jsonl.gz"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(gzip.compress(b'{"text": "a"}\n')))
+    writer.start()
+    try:
+        assert [d for _, d in docs_of(str(fifo))] == [b"a"]
+    finally:
+        writer.join(timeout=10)
+
+
 @pytest.mark.parametrize("name", ["empty.jsonl.gz", "empty.txt.gz"])
 def test_an_empty_gz_file_is_not_an_empty_corpus(tmp_path: Path, name: str):
     """A zero-byte .gz (a failed download) is no gzip stream; gzip itself reads it as empty."""

@@ -150,6 +150,41 @@ def test_a_new_run_refuses_a_directory_holding_other_files(tmp_path: Path, tiny_
 def test_stop_at_a_step_the_run_has_passed_is_refused(tmp_path: Path, tiny_run: RunConfig):
     data = _segment(tmp_path, "data", _docs())
     train(tiny_run, [data], tmp_path / "r", stop_at=3, log=quiet)
+    config = (tmp_path / "r" / "config.json").read_text()
+    more = replace(tiny_run, train=replace(tiny_run.train, steps=9))
     with pytest.raises(TrainingError, match="at step 3 already; --stop-at 2 is not after it"):
-        train(tiny_run, [data], tmp_path / "r", resume=True, stop_at=2, log=quiet)
+        train(more, [data], tmp_path / "r", resume=True, stop_at=2, log=quiet)
     assert losses(tmp_path / "r")[-1][0] == 3
+    assert (tmp_path / "r" / "config.json").read_text() == config  # refused before anything was written
+
+
+def test_a_new_run_refuses_an_entropy_models_directory(tmp_path: Path, tiny_run: RunConfig):
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
+
+    data = _segment(tmp_path, "data", _docs())
+    lm = TransformerEntropyModel(ByteTransformer(ByteTransformerConfig(n_layers=1, dim=16, n_heads=2, window=8)))
+    lm.save(tmp_path / "m")
+    config = (tmp_path / "m" / "config.json").read_text()
+    with pytest.raises(TrainingError, match="did not write"):
+        train(replace(tiny_run, train=replace(tiny_run.train, steps=1)), [data], tmp_path / "m", log=quiet)
+    assert (tmp_path / "m" / "config.json").read_text() == config
+
+
+def test_verify_checks_the_model_beside_a_run_even_when_its_config_is_damaged(tmp_path: Path, tiny_run: RunConfig):
+    from click.testing import CliRunner
+
+    from bytepatch.cli.main import cli
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
+
+    data = _segment(tmp_path, "data", _docs())
+    run_dir = tmp_path / "r"  # what train-entropy leaves: a run's checkpoint beside the model it exported
+    train(replace(tiny_run, train=replace(tiny_run.train, steps=1)), [data], run_dir, log=quiet)
+    TransformerEntropyModel(ByteTransformer(ByteTransformerConfig(n_layers=1, dim=16, n_heads=2, window=8))).save(
+        run_dir
+    )
+    assert CliRunner().invoke(cli, ["verify", str(run_dir)]).exit_code == 0
+    (run_dir / "config.json").write_text((run_dir / "config.json").read_text()[:100])  # torn
+    result = CliRunner().invoke(cli, ["verify", str(run_dir)])
+    assert result.exit_code != 0 and "config.json" in result.output
