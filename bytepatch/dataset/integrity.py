@@ -110,8 +110,11 @@ def check_rows(table: pa.Table | pa.RecordBatch, where: str, first_row: int = 0)
         k = int(np.flatnonzero(values < 1)[0])
         row = int(np.searchsorted(offsets, k, side="right")) - 1
         raise ShardError(f"{where} row {first_row + row}: patch length {int(values[k])} (lengths must be >= 1)")
-    sums = np.add.reduceat(values, offsets[:-1]) if len(values) else np.zeros(len(offsets) - 1, np.int64)
-    sums = np.where(np.diff(offsets) > 0, sums, 0)  # reduceat of an empty row yields a neighbour's value
+    # Row sums from a prefix sum: reduceat refuses a start equal to len(values), which a
+    # shard ending in empty documents has, and gives an empty row a neighbour's value.
+    prefix = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(values, out=prefix[1:])
+    sums = prefix[offsets[1:]] - prefix[offsets[:-1]]
     bad = np.flatnonzero(sums != n_bytes)
     if len(bad):
         r = int(bad[0])

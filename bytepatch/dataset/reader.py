@@ -25,6 +25,9 @@ class DatasetRow:
     entropies: list[float] | None = None
 
 
+ROWS_PER_READ = 1024  # rows turned into Python objects at a time while iterating row by row
+
+
 class Dataset:
     """A complete dataset directory (one with a manifest)."""
 
@@ -80,6 +83,8 @@ class Dataset:
 
     def iter_batches(self, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
         """Record batches from the current position on; the position advances as they go."""
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
         shard, row = self._position
         while shard < len(self.shard_files):
             table = self.read_shard(shard)
@@ -92,11 +97,24 @@ class Dataset:
             self._position = (shard, row)
 
     def __iter__(self) -> Iterator[DatasetRow]:
-        for batch in self.iter_batches():
-            for record in batch.to_pylist():
-                yield DatasetRow(**record)
+        """Rows from the current position on; the position advances row by row, so a
+        `state_dict` taken between rows resumes at the next one."""
+        shard, row = self._position
+        while shard < len(self.shard_files):
+            table = self.read_shard(shard)
+            while row < table.num_rows:
+                for record in table.slice(row, ROWS_PER_READ).to_pylist():
+                    row += 1
+                    self._position = (shard, row)
+                    yield DatasetRow(**record)
+            shard, row = shard + 1, 0
+            self._position = (shard, row)
 
     def to_table(self) -> pa.Table:
+        if not self.shard_files:  # a dataset of no documents: its columns, no rows
+            from bytepatch.dataset.schema import dataset_schema
+
+            return dataset_schema(bool(self.metadata.get("save_entropies")), self.metadata).empty_table()
         return pa.concat_tables(self.read_shard(i) for i in range(len(self.shard_files)))
 
     def state_dict(self) -> dict[str, int]:
@@ -104,7 +122,13 @@ class Dataset:
         return {"shard": self._position[0], "row": self._position[1]}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self._position = (int(state["shard"]), int(state["row"]))
+        try:
+            shard, row = int(state["shard"]), int(state["row"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{self.path}: not a dataset position: {state!r}") from exc
+        if not 0 <= shard <= len(self.shard_files) or row < 0:
+            raise ValueError(f"{self.path}: position {state!r} is outside the dataset's {len(self.shard_files)} shards")
+        self._position = (shard, row)
 
 
 def open_dataset(path: str | Path) -> Dataset:

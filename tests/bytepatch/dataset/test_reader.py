@@ -67,3 +67,53 @@ def test_progress_draws_only_on_a_terminal_after_the_delay():
     quiet = Terminal()
     Progress(10, stream=quiet, delay_s=3600).update(5)
     assert quiet.getvalue() == ""
+
+
+def test_a_position_taken_between_rows_resumes_at_the_next_row(dataset: Path):
+    everything = [r.id for r in open_dataset(dataset)]
+    ds = open_dataset(dataset)
+    it = iter(ds)
+    seen = [next(it).id for _ in range(10)]
+    resumed = open_dataset(dataset)
+    resumed.load_state_dict(ds.state_dict())  # once lost the rest of a 1,024-row batch
+    assert seen + [r.id for r in resumed] == everything
+
+
+@pytest.mark.parametrize("state", [{"shard": -1, "row": 0}, {"shard": 0, "row": -3}, {"shard": 10**6, "row": 0}, {}])
+def test_a_position_outside_the_dataset_is_refused(dataset: Path, state: dict):
+    with pytest.raises(ValueError, match="position"):
+        open_dataset(dataset).load_state_dict(state)
+
+
+def test_batches_of_no_rows_are_refused_not_an_endless_loop(dataset: Path):
+    with pytest.raises(ValueError, match="batch_rows must be at least 1"):
+        next(open_dataset(dataset).iter_batches(0))
+
+
+def _segment_texts(out: Path, texts: dict[str, bytes]) -> Path:
+    src = out.parent / f"{out.name}-src"
+    src.mkdir()
+    for name, data in texts.items():
+        (src / name).write_bytes(data)
+    options = SegmentOptions(show_progress=False)
+    segment_corpus([str(src)], out, {"patcher": "space"}, ReaderConfig(), options)
+    return out
+
+
+def test_a_shard_ending_in_empty_documents_reads(tmp_path: Path):
+    """The row check summed lengths with reduceat, which refused a start at the end of the
+    values: every reader failed on such a (valid) shard."""
+    out = _segment_texts(tmp_path / "ds", {"a.txt": b"hello world", "b.txt": b"", "c.txt": b""})
+    assert [(r.id, r.bytes, r.patch_lengths) for r in open_dataset(out)] == [
+        ("a.txt", b"hello world", [6, 5]),
+        ("b.txt", b"", []),
+        ("c.txt", b"", []),
+    ]
+
+
+def test_an_empty_dataset_is_an_empty_table(tmp_path: Path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    options = SegmentOptions(show_progress=False)
+    segment_corpus([str(tmp_path / "empty.jsonl")], tmp_path / "ds", {"patcher": "space"}, ReaderConfig(), options)
+    table = open_dataset(tmp_path / "ds").to_table()
+    assert table.num_rows == 0 and table.column_names == ["id", "bytes", "patch_lengths"]
