@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from bytepatch.inspect.escape import terminal_safe
 from bytepatch.patchers.base import Patcher
 
 
@@ -90,9 +91,12 @@ class PatchView:
 
 
 def format_settings(settings: dict[str, Any]) -> str:
-    """`key=value, ...` for the settings that are set (floats to 4 significant digits)."""
+    """`key=value, ...` for the settings that are set (floats to 4 significant digits).
+    Values come from files (a dataset's ids and metadata): escaped, never printed raw."""
     return ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items() if v is not None
+        f"{k}={v:.4g}" if isinstance(v, float) else terminal_safe(f"{k}={v}")
+        for k, v in settings.items()
+        if v is not None
     )
 
 

@@ -50,3 +50,12 @@ def test_round_trip_of_any_chunks(chunks: list[bytes]) -> None:
 def test_round_trip_of_any_text(texts: list[str]) -> None:
     chunks = [t.encode("utf-8", errors="surrogatepass") for t in texts]
     assert unescape("|".join(escaped_text(c, "|") for c in chunks)) == chunks
+
+
+def test_settings_from_a_dataset_are_escaped_in_the_summary_line():
+    """An id or metadata value holding a terminal escape (a file name can) is shown, not run."""
+    from bytepatch.inspect.view import format_settings
+
+    line = format_settings({"id": "a\x1b]0;PWNED\x07b.txt", "patcher": "space\x1b[31m", "threshold": 1.23456})
+    assert "\x1b" not in line and "\x07" not in line
+    assert line == "id=a\\e]0;PWNED\\x07b.txt, patcher=space\\e[31m, threshold=1.235"
