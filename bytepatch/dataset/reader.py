@@ -114,7 +114,8 @@ class Dataset:
         if not self.shard_files:  # a dataset of no documents: its columns, no rows
             from bytepatch.dataset.schema import dataset_schema
 
-            return dataset_schema(bool(self.metadata.get("save_entropies")), self.metadata).empty_table()
+            with_entropies = "entropies" in (self.metadata.get("columns") or [])
+            return dataset_schema(with_entropies, self.metadata).empty_table()
         return pa.concat_tables(self.read_shard(i) for i in range(len(self.shard_files)))
 
     def state_dict(self) -> dict[str, int]:
