@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
-
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+from bytepatch.signals import catch_stop_signals, restore
 
 
 @contextmanager
@@ -38,25 +36,20 @@ def exit_on_interrupt(message: str) -> Iterator[None]:
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
-        for sig in caught:  # one interruption: the clean-up it starts runs to its end
+        for sig in previous:  # one interruption: the clean-up it starts runs to its end
             signal.signal(sig, signal.SIG_IGN)
         received.append(signum)
         raise KeyboardInterrupt
 
-    main = threading.current_thread() is threading.main_thread()
-    # A signal already ignored stays so: `nohup` ignores SIGHUP, a shell's `cmd &` SIGINT.
-    caught = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN] if main else []
-    previous = {sig: signal.signal(sig, handler) for sig in caught}
+    previous = catch_stop_signals(handler)
     try:
         yield
     except BaseException as exc:  # noqa: BLE001 - re-raised unless a stop signal came
         if received or isinstance(exc, KeyboardInterrupt):
-            for sig in caught:  # nor may a later one interrupt the exit
+            for sig in previous:  # nor may a later one interrupt the exit
                 signal.signal(sig, signal.SIG_IGN)
             click.echo(message, err=True)
             sys.exit(128 + (received[0] if received else signal.SIGINT))
         raise
     finally:
-        for sig, handler_before in previous.items():
-            if handler_before is not None:  # None: set outside Python, cannot be put back
-                signal.signal(sig, handler_before)
+        restore(previous)

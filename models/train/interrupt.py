@@ -9,10 +9,9 @@ that was ignored when training started (`nohup` ignores SIGHUP) stays ignored.
 from __future__ import annotations
 
 import signal
-import threading
 from typing import Any
 
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+from bytepatch.signals import catch_stop_signals, restore
 
 
 class TrainingInterrupted(Exception):
@@ -42,14 +41,9 @@ class StopOnSignal:
         self.requested, self.signum = True, signum
 
     def __enter__(self) -> StopOnSignal:
-        if threading.current_thread() is threading.main_thread():  # signal handlers live on the main thread only
-            for sig in STOP_SIGNALS:
-                if signal.getsignal(sig) is not signal.SIG_IGN:
-                    self._previous[sig] = signal.signal(sig, self._handle)
+        self._previous = catch_stop_signals(self._handle)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for sig, previous in self._previous.items():
-            if previous is not None:  # None: set outside Python, cannot be put back
-                signal.signal(sig, previous)
+        restore(self._previous)
         self._previous = {}
