@@ -25,9 +25,6 @@ class DatasetRow:
     entropies: list[float] | None = None
 
 
-ROWS_PER_READ = 1024  # rows turned into Python objects at a time while iterating row by row
-
-
 class Dataset:
     """A complete dataset directory (one with a manifest)."""
 
@@ -99,16 +96,11 @@ class Dataset:
     def __iter__(self) -> Iterator[DatasetRow]:
         """Rows from the current position on; the position advances row by row, so a
         `state_dict` taken between rows resumes at the next one."""
-        shard, row = self._position
-        while shard < len(self.shard_files):
-            table = self.read_shard(shard)
-            while row < table.num_rows:
-                for record in table.slice(row, ROWS_PER_READ).to_pylist():
-                    row += 1
-                    self._position = (shard, row)
-                    yield DatasetRow(**record)
-            shard, row = shard + 1, 0
-            self._position = (shard, row)
+        for batch in self.iter_batches():
+            shard, end = self._position  # iter_batches has moved past the whole batch
+            for row, record in enumerate(batch.to_pylist(), start=end - batch.num_rows + 1):
+                self._position = (shard, row)
+                yield DatasetRow(**record)
 
     def to_table(self) -> pa.Table:
         if not self.shard_files:  # a dataset of no documents: its columns, no rows
