@@ -32,14 +32,10 @@ def _verify_run(path: Path) -> str:
 
 def _verify_entropy_model(path: Path) -> str | None:
     """An entropy model's check, or None when DIR/config.json is not one's (a run's config)."""
-    import json
+    from bytepatch.models.train.resume import is_run_config
 
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = None
-    run_config = isinstance(config, dict) and "kind" not in config and "model" in config and "train" in config
-    if run_config and (path / "checkpoint.pt").exists() and not (path / "model.pt").exists():
+    run_dir = (path / "checkpoint.pt").exists() and not (path / "model.pt").exists()
+    if run_dir and is_run_config(path / "config.json"):
         return None  # a `train` run's own config.json
     from bytepatch.entropy.base import read_model_config
 

@@ -42,12 +42,18 @@ def _a_runs_own(path: Path) -> bool:
     replace it, and `train-entropy` refuses model files itself)."""
     name = path.name
     if name == "config.json":
-        try:
-            RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return False
-        return True
+        return is_run_config(path)
     return name in RUN_FILES or is_lock_file(name) or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def is_run_config(path: Path) -> bool:
+    """Whether the file is a training run's config.json (not an entropy model's, nor
+    anything else of that name)."""
+    try:
+        RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return True
 
 
 def check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: int) -> None:
