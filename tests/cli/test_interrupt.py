@@ -80,7 +80,7 @@ def _children(pid: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        if int(fields[1]) == pid and b"spawn_main" in cmdline:
+        if int(fields[1]) == pid and b"resource_tracker" not in cmdline:  # forked or spawned
             found.append(int(stat.parent.name))
     return found
 

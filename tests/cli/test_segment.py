@@ -332,10 +332,9 @@ def test_jsonl_fast_path_writes_the_same_shards_as_the_line_reader(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_the_parent_of_worker_processes_never_imports_numba(tmp_path: Path):
-    """It reads and hands out chunks; the n-gram kernels run in the workers. Numba's import
-    is ~0.4 s and ~60 MB the parent would hold beside its workers (issue 11: memory with N
-    workers)."""
+def test_the_parent_of_worker_processes_never_imports_torch(tmp_path: Path):
+    """The n-gram model is NumPy and Numba only; torch in the parent would also make its
+    forked workers unsafe (they are spawned then, each loading its own copy)."""
     code = f"""
 import sys
 from bytepatch.cli.main import cli
@@ -345,7 +344,7 @@ if __name__ == "__main__":
              "--shard-size-mb", "0.05", "-q"])
     except SystemExit as exc:
         assert not exc.code, exc.code
-    print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"numba", "llvmlite", "torch"}}))
+    print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch"}}))
 """
     script = tmp_path / "parent.py"  # a file, not -c: spawned workers re-import the main module
     script.write_text(code)

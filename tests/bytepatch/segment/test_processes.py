@@ -5,6 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +20,9 @@ from bytepatch.io.documents import Document, FileDocument
 from bytepatch.patchers import PatcherSpec
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
-from bytepatch.segment.processes import run_in_processes
+from bytepatch.entropy import load_entropy_model
+from bytepatch.segment import processes
+from bytepatch.segment.processes import run_in_processes, start_method
 from bytepatch.segment.worker import ShardJob, ShardWriter
 
 
@@ -30,7 +35,16 @@ def _chunks(n: int) -> list[Chunk]:
     return [Chunk(i).add(Document(f"d{i}", b"some words, then more words " * 50)) for i in range(n)]
 
 
-def test_shards_come_back_in_input_order(tmp_path: Path):
+@pytest.fixture(params=["fork", "spawn"])
+def method(request, monkeypatch) -> str:
+    """Run a test's workers forked, then spawned, whatever this process would choose."""
+    if request.param not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {request.param} here")
+    monkeypatch.setattr(processes, "start_method", lambda job: request.param)
+    return request.param
+
+
+def test_shards_come_back_in_input_order(tmp_path: Path, method: str):
     (tmp_path / "out").mkdir()
     shards = list(run_in_processes(_chunks(7), _job(tmp_path / "out"), 2))
     assert [s.index for s in shards] == list(range(7))
@@ -38,7 +52,7 @@ def test_shards_come_back_in_input_order(tmp_path: Path):
     assert multiprocessing.active_children() == []
 
 
-def test_an_error_in_a_worker_is_raised_in_the_parent(tmp_path: Path):
+def test_an_error_in_a_worker_is_raised_in_the_parent(tmp_path: Path, method: str):
     with pytest.raises(OutputError, match="cannot write shard"):  # the output directory does not exist
         list(run_in_processes(_chunks(4), _job(tmp_path / "missing"), 2))
     assert multiprocessing.active_children() == []
@@ -56,7 +70,7 @@ def test_a_worker_leaves_its_shard_unnamed_for_the_parent_to_publish(tmp_path: P
     check_file(pending.path, asdict(pending.info), full=True)  # its checksums are the file's
 
 
-def test_an_input_error_in_a_worker_reaches_the_parent_naming_the_file(tmp_path: Path):
+def test_an_input_error_in_a_worker_reaches_the_parent_naming_the_file(tmp_path: Path, method: str):
     """A file listed, then gone before a worker reads it: the parent gets the worker's
     InputError with its fields (it once arrived as a TypeError from unpickling it)."""
     (tmp_path / "out").mkdir()
@@ -68,7 +82,7 @@ def test_an_input_error_in_a_worker_reaches_the_parent_naming_the_file(tmp_path:
     assert multiprocessing.active_children() == []
 
 
-def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path: Path):
+def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path: Path, method: str):
     (tmp_path / "out").mkdir()
 
     def chunks():
@@ -84,9 +98,121 @@ def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path: Path):
 
 def test_the_pipeline_imports_multiprocessing_only_for_worker_processes():
     """~9 ms of start-up that a one-process run (the default) never uses."""
-    import subprocess
-    import sys
-
     code = "import sys, bytepatch.segment.pipeline; print('multiprocessing' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_workers_are_forked_until_numbas_thread_pool_starts(tmp_path: Path):
+    """With GNU OpenMP, a child forked after the pool started aborts in a parallel kernel
+    ("fork() called from a process already using GNU OpenMP"). A fresh process, as the
+    pool lives for the process's lifetime."""
+    code = f"""
+import numpy as np
+from bytepatch import open_entropy_model
+from bytepatch.dataset.schema import dataset_schema
+from bytepatch.patchers import PatcherSpec
+from bytepatch.segment.layout import JobLayout
+from bytepatch.segment.processes import start_method
+from bytepatch.segment.worker import ShardJob
+model = open_entropy_model()
+patcher = PatcherSpec.from_dict({{"patcher": "entropy", "threshold": 2.0}}).build(model)
+job = ShardJob(JobLayout({str(tmp_path)!r}, "arrow", 1, 0), dataset_schema(False, {{}}), patcher, False)
+print(start_method(job))
+data = np.frombuffer(b"some words " * 100_000, dtype=np.uint8)
+model.entropies_flat(data, np.array([0, len(data)]), threads=2)  # many tasks: the pool starts
+print(start_method(job))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["fork", "spawn"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_workers_are_spawned_beside_torch_or_another_thread(tmp_path: Path, monkeypatch):
+    job = _job(tmp_path)
+    monkeypatch.setattr(processes, "_numba_pool_started", lambda: False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert start_method(job) == "fork" or threading.active_count() > 1
+    monkeypatch.setitem(sys.modules, "torch", sys)  # anything: only the name is looked up
+    assert start_method(job) == "spawn"  # a forked torch/OpenMP runtime can deadlock
+    monkeypatch.delitem(sys.modules, "torch")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:  # another thread may hold a lock the child would inherit locked
+        assert start_method(job) == "spawn"
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_workers_that_load_torch_are_spawned(tmp_path: Path, monkeypatch):
+    """A model that is not of a core kind (say, a transformer) may load torch: spawned."""
+    monkeypatch.setattr(processes, "_numba_pool_started", lambda: False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    spec = PatcherSpec.from_dict({"patcher": "entropy", "threshold": 2.0})
+    transformer_like = load_entropy_model("default")  # loaded, not a SharedModel: kind unknown
+    job = ShardJob(JobLayout(tmp_path, "arrow", 1, 0), dataset_schema(False, {}), spec.build(transformer_like), False)
+    assert start_method(job) == "spawn"
+
+
+def test_forked_and_spawned_workers_write_the_same_shards(tmp_path: Path, monkeypatch):
+    """The shipped entropy model, loaded and warmed in the parent before a fork."""
+    from bytepatch import open_entropy_model
+
+    spec = PatcherSpec.from_dict({"patcher": "entropy", "threshold": 2.0})
+    files = {}
+    for how in ("fork", "spawn"):
+        out = tmp_path / how
+        out.mkdir()
+        job = ShardJob(
+            JobLayout(out, "arrow", 1, 0), dataset_schema(False, {}), spec.build(open_entropy_model()), False
+        )
+        monkeypatch.setattr(processes, "start_method", lambda job: how)
+        shards = list(run_in_processes(_chunks(5), job, 2))
+        files[how] = [(s.file, s.sha256) for s in shards]
+    assert files["fork"] == files["spawn"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_a_forked_worker_holds_no_other_workers_pipe(tmp_path: Path, monkeypatch):
+    """Else the parent's end of worker 1's pipe stays open in worker 2, and worker 1 would
+    not see the pipe close if the parent went away."""
+    monkeypatch.setattr(processes, "start_method", lambda job: "fork")
+    pool = processes._Workers(multiprocessing.get_context("fork"), 2, _job(tmp_path), multiprocessing.Value("q", 0))
+    try:
+        first = os.stat(pool.conns[0].fileno()).st_ino  # the parent's end of worker 1's pipe
+        list(pool.run(_chunks(2), lambda: None))  # both workers past their start-up
+        held = set()
+        for fd in os.listdir(f"/proc/{pool.procs[1].pid}/fd"):
+            try:
+                held.add(os.stat(f"/proc/{pool.procs[1].pid}/fd/{fd}").st_ino)
+            except OSError:
+                pass
+        assert first not in held
+    finally:
+        pool.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_a_forked_worker_dies_of_sigterm_instead_of_running_the_parents_handler(tmp_path: Path, monkeypatch):
+    """It inherits the parent's Python handlers; a spawned worker has the defaults."""
+    (tmp_path / "out").mkdir()
+    ran = tmp_path / "ran"
+    previous = signal.signal(signal.SIGTERM, lambda *_: ran.write_text(str(os.getpid())))
+    monkeypatch.setattr(processes, "start_method", lambda job: "fork")
+
+    def chunks():
+        yield from _chunks(2)
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGTERM)
+        yield from _chunks(4)[2:]
+
+    try:
+        with pytest.raises(OutputError, match=r"worker process \d+ died \(exit code -15\)"):
+            list(run_in_processes(chunks(), _job(tmp_path / "out"), 2))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not ran.exists()
