@@ -28,6 +28,7 @@ back to their defaults, as a spawned one has them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -45,6 +46,8 @@ from bytepatch.segment.worker import PendingShard, ShardJob, ShardWriter, worker
 from bytepatch.signals import STOP_SIGNALS
 
 POLL_S = 0.25  # how often the progress line is refreshed while workers run
+# Blocked while a worker starts (SIGINT is ignored then instead: the parent handles it).
+_OTHER_STOP_SIGNALS = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT]
 
 
 def run_in_processes(
@@ -213,12 +216,18 @@ class _Workers:
 
 
 def _start_ignoring_sigint(proc: Any) -> None:
+    """Start `proc` with SIGINT ignored and the other stop signals blocked: a forked worker
+    runs the parent's Python handlers until `_serve` puts the defaults back, so a SIGTERM
+    in that moment waits, blocked, and then kills it as it would a spawned one (the mask
+    survives both fork and exec)."""
     if threading.current_thread() is not threading.main_thread():
-        proc.start()  # only the main thread may change handlers; worker_writer ignores it soon
+        with _blocked(_OTHER_STOP_SIGNALS):
+            proc.start()  # only the main thread may change handlers; worker_writer ignores it soon
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        proc.start()
+        with _blocked(_OTHER_STOP_SIGNALS):
+            proc.start()
     finally:
         # Put back only what it set: a stop signal during the spawn may have changed the
         # handlers (the CLI then ignores further ones while it cleans up).
@@ -234,6 +243,8 @@ def _serve(conn: Connection, job: ShardJob, patched: Any, parent: int, inherited
     for fd in inherited:
         os.close(fd)
     _default_stop_handlers()
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _OTHER_STOP_SIGNALS)  # blocked by the parent for the start
     writer = worker_writer(job, patched)
     while True:
         try:
@@ -257,12 +268,25 @@ def _serve(conn: Connection, job: ShardJob, patched: Any, parent: int, inherited
             conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
 
 
+@contextlib.contextmanager
+def _blocked(signals: list[int]) -> Iterator[None]:
+    """Hold `signals` back from this thread meanwhile (where signal masks exist)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _default_stop_handlers() -> None:
     """A forked worker inherits the parent's Python handlers for SIGTERM and SIGHUP, which
     would run the parent's clean-up in it: put back the default that a spawned worker
     has (the signal kills it; the parent sees it die). Ignored ones stay ignored."""
-    for sig in STOP_SIGNALS:
-        if sig != signal.SIGINT and signal.getsignal(sig) is not signal.SIG_IGN:
+    for sig in _OTHER_STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, signal.SIG_DFL)
 
 
