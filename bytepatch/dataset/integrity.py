@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bytepatch.dataset.schema import dataset_schema
 from bytepatch.errors import ShardError
 
 READ_BLOCK = 1 << 22
+_SCHEMA = dataset_schema(True, {})  # every column a shard may hold, with its type
 
 
 class Checksums:
@@ -95,15 +97,17 @@ def check_rows(table: pa.Table | pa.RecordBatch, where: str, first_row: int = 0)
     """Every row's invariants: patch lengths >= 1 summing to the document's byte count
     (an empty document has none); entropies, when stored, one per byte and finite.
     Returns the (bytes, patches) totals of the rows."""
+    check_columns(table.schema, where)
     names = table.schema.names
-    for col in ("id", "bytes", "patch_lengths"):
-        if col not in names:
-            raise ShardError(f"{where}: no column {col!r}")
     n_bytes = _value_lengths(table.column("bytes"))
     lengths = table.column("patch_lengths")
     if _has_nulls(table, ("id", "bytes", "patch_lengths")):
         bad = next(i for c in ("id", "bytes", "patch_lengths") for i, v in enumerate(_nulls(table.column(c))) if v)
         raise ShardError(f"{where} row {first_row + bad}: null value")
+    for col in ("patch_lengths", "entropies"):
+        row = _first_null_item(table.column(col)) if col in names else None
+        if row is not None:
+            raise ShardError(f"{where} row {first_row + row}: null value inside {col}")
     values, offsets = _flat(lengths)
     values = values.astype(np.int64, copy=False)
     if len(values) and values.min() < 1:
@@ -127,11 +131,54 @@ def check_rows(table: pa.Table | pa.RecordBatch, where: str, first_row: int = 0)
         bad = np.flatnonzero(np.diff(ent_offsets) != n_bytes)
         if len(bad):
             raise ShardError(f"{where} row {first_row + int(bad[0])}: entropies do not give one value per byte")
-        if len(ent_values) and not np.isfinite(ent_values.astype(np.float32)).all():
-            k = int(np.flatnonzero(~np.isfinite(ent_values.astype(np.float32)))[0])
+        ent = ent_values.astype(np.float32)
+        bad_ent = ~np.isfinite(ent) | (ent < 0)  # an entropy is >= 0 bits
+        if bad_ent.any():
+            k = int(np.flatnonzero(bad_ent)[0])
             row = int(np.searchsorted(ent_offsets, k, side="right")) - 1
-            raise ShardError(f"{where} row {first_row + row}: entropy is not a finite number")
+            what = "is negative" if np.isfinite(ent[k]) else "is not a finite number"
+            raise ShardError(f"{where} row {first_row + row}: entropy {float(ent[k])} {what}")
     return int(n_bytes.sum()), len(values)
+
+
+def check_columns(schema: pa.Schema, where: str) -> None:
+    """The shard's columns are the dataset schema's (docs/dataset.md), each once and of
+    its type: a shard of other types can pass its checksums (they are the writer's) and
+    would be read as other data, or fail halfway with an error that names nothing."""
+    expected = _SCHEMA
+    names = schema.names
+    for col in ("id", "bytes", "patch_lengths"):
+        if col not in names:
+            raise ShardError(f"{where}: no column {col!r}")
+    for name in names:
+        if names.count(name) > 1:
+            raise ShardError(f"{where}: column {name!r} appears {names.count(name)} times")
+        if expected.get_field_index(name) < 0:
+            raise ShardError(
+                f"{where}: unexpected column {name!r} (a shard holds {', '.join(expected.names)}; the last is optional)"
+            )
+        got, want = schema.field(name).type, expected.field(name).type
+        same = got.value_type == want.value_type if pa.types.is_list(want) and pa.types.is_list(got) else got == want
+        if not same:
+            raise ShardError(f"{where}: column {name!r} is {_type_name(got)}, not {_type_name(want)}")
+
+
+def _type_name(kind: pa.DataType) -> str:
+    return str(kind).replace("halffloat", "float16")  # Arrow's name for it; the docs say float16
+
+
+def _first_null_item(column) -> int | None:
+    """The row of the first null value inside a list column, if any."""
+    import pyarrow.compute as pc
+
+    base = 0
+    for chunk in _chunks(column):
+        items = chunk.flatten()  # the values the rows hold (a slice's own, not its buffer's)
+        if items.null_count:
+            k = int(np.flatnonzero(items.is_null().to_numpy(zero_copy_only=False))[0])
+            return base + int(pc.list_parent_indices(chunk)[k].as_py())
+        base += len(chunk)
+    return None
 
 
 def _has_nulls(table, columns) -> bool:

@@ -99,11 +99,20 @@ class DatasetMetadata:
             data["format_version"],
             PatcherSpec.from_dict(data["patcher"]),
             EntropyModelRef.from_json(data["entropy_model"]),
-            tuple(data["columns"]),
+            tuple(data["columns"]) if isinstance(data["columns"], list) else data["columns"],
             data.get("calibration"),
         )
 
     def __post_init__(self) -> None:
+        if not isinstance(self.bytepatch_version, str):
+            raise ConfigError(f"dataset metadata bytepatch_version must be a string, got {self.bytepatch_version!r}")
+        if not isinstance(self.format_version, int) or isinstance(self.format_version, bool):
+            raise ConfigError(f"dataset metadata format_version must be an integer, got {self.format_version!r}")
+        if self.columns not in (REQUIRED_COLUMNS, REQUIRED_COLUMNS + ("entropies",)):
+            raise ConfigError(
+                f"dataset metadata columns must be {list(REQUIRED_COLUMNS)}, optionally with 'entropies' last; "
+                f"got {list(self.columns) if isinstance(self.columns, tuple) else self.columns!r}"
+            )
         if self.calibration is not None and not isinstance(self.calibration, dict):
             raise ConfigError(f"dataset metadata calibration must be an object, got {self.calibration!r}")
 

@@ -31,6 +31,10 @@ class Dataset:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)  # checks names, keys and totals
+        try:  # read strictly once: stats, inspect and training rely on its types
+            self._info = DatasetMetadata.from_dict(self.manifest["metadata"])
+        except ValueError as exc:
+            raise ConfigError(f"{self.path / 'manifest.json'}: metadata: {exc}") from exc
         self._position = (0, 0)  # (shard, row within shard) of the next row to yield
         # Built once: a 100k-shard dataset must not rebuild this list per shard read.
         self._shard_files = [self.path / s["file"] for s in self.manifest["shards"]]
@@ -42,11 +46,9 @@ class Dataset:
 
     @property
     def info(self) -> DatasetMetadata:
-        """`metadata`, typed and read strictly (a ConfigError names an unknown or missing key)."""
-        try:
-            return DatasetMetadata.from_dict(self.metadata)
-        except ValueError as exc:
-            raise ConfigError(f"{self.path}: metadata: {exc}") from exc
+        """`metadata`, typed (read strictly when the dataset was opened: a ConfigError
+        named an unknown or missing key, or a value of the wrong type)."""
+        return self._info
 
     @property
     def num_rows(self) -> int:
@@ -73,6 +75,10 @@ class Dataset:
         except (OSError, pa.ArrowException) as exc:
             raise ShardError(f"{path}: cannot read shard {index} of dataset {self.path} ({exc})") from exc
         n_bytes, n_patches = check_rows(table, str(path))
+        if tuple(table.schema.names) != self._info.columns:
+            raise ShardError(
+                f"{path}: holds the columns {table.schema.names}, but the manifest lists {list(self._info.columns)}"
+            )
         for what, got in (("documents", table.num_rows), ("bytes", n_bytes), ("patches", n_patches)):
             if got != entry[what]:
                 raise ShardError(f"{path}: holds {got:,} {what}, but the manifest lists {entry[what]:,}")

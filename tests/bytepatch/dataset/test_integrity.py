@@ -4,6 +4,7 @@ other data (issue 13.3 and 13.4)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -221,9 +222,126 @@ def test_shard_paths_are_built_once_not_per_lookup(ds):
 
 def test_stats_never_prints_control_or_zero_width_characters_from_metadata(ds):
     m = manifest(ds)
-    m["metadata"]["patcher"] = {"patcher": "space\x1b]0;pwned\x07\u200b\ufeff", "max_patch_length": None}
+    hostile = "m\x1b]0;pwned\x07\u200b\ufeff"
+    m["metadata"]["entropy_model"] = {"name": hostile, "kind": "ngram", "fingerprint": "f", "precision": "fp32"}
     save_manifest(ds, m)
     result = CliRunner().invoke(cli, ["stats", str(ds)])
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\u200b" not in result.output and "\ufeff" not in result.output
-    assert "space\\e]0;pwned\\x07\\u200b\\ufeff" in result.output
+    assert "m\\e]0;pwned\\x07\\u200b\\ufeff" in result.output
+    m["metadata"]["patcher"] = {"patcher": "space" + hostile, "max_patch_length": None}  # refused, still escaped
+    save_manifest(ds, m)
+    result = CliRunner().invoke(cli, ["stats", str(ds)])
+    assert result.exit_code == 1 and "unknown patcher" in result.output
+    assert "\x1b" not in result.output and "\u200b" not in result.output and "\ufeff" not in result.output
+
+
+def replace_shard(ds: Path, index: int, table: pa.Table) -> None:
+    """Write `table` as shard `index` and make the manifest agree (checksums and counts):
+    what a hostile or buggy writer can produce, that only the types give away."""
+    m = manifest(ds)
+    entry = m["shards"][index]
+    path = ds / entry["file"]
+    path.unlink()
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    entry.update(checksums(path), documents=table.num_rows)
+    entry["bytes"] = sum(len(b) for b in table.column("bytes").to_pylist())
+    entry["patches"] = sum(len(x) for x in table.column("patch_lengths").to_pylist())
+    for key in ("documents", "bytes", "patches"):
+        m[key] = sum(s[key] for s in m["shards"])
+    save_manifest(ds, m)
+
+
+IDS = pa.array(["a", "b"])
+DOCS = pa.array([b"hello", b"hi"], pa.large_binary())
+LENGTHS = pa.array([[2, 3], [2]], pa.list_(pa.int32()))
+
+
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        ({"id": pa.array([1, 2]), "bytes": DOCS, "patch_lengths": LENGTHS}, "column 'id' is int64, not string"),
+        ({"id": IDS, "bytes": pa.array(["hello", "hi"]), "patch_lengths": LENGTHS}, "'bytes' is string, not large_binary"),
+        (
+            {"id": IDS, "bytes": DOCS, "patch_lengths": pa.array([["2", "3"], ["2"]])},
+            "'patch_lengths' is list<item: string>, not list<item: int32>",
+        ),
+        (
+            {"id": IDS, "bytes": DOCS, "patch_lengths": pa.array([[2.5, 2.5], [2.0]], pa.list_(pa.float64()))},
+            "'patch_lengths' is list<item: double>",
+        ),
+        (
+            {"id": IDS, "bytes": DOCS, "patch_lengths": pa.array([[2, 3], [1, 1]], pa.list_(pa.int32(), 2))},
+            "'patch_lengths' is fixed_size_list",
+        ),
+        ({"id": IDS, "bytes": DOCS, "patch_lengths": pa.array([{"a": 1}, {"a": 2}])}, "'patch_lengths' is struct"),
+        ({"id": IDS, "bytes": DOCS, "patch_lengths": LENGTHS, "junk": pa.array([1, 2])}, "unexpected column 'junk'"),
+        (
+            {"id": IDS, "bytes": DOCS, "patch_lengths": pa.array([[2, None, 3], [2]], pa.list_(pa.int32()))},
+            "row 0: null value inside patch_lengths",
+        ),
+    ],
+)
+def test_a_shard_of_other_column_types_is_refused_though_its_checksums_agree(ds, columns, message):
+    """Such a shard passed `verify`, and was read as other data (floats truncated, strings
+    parsed as numbers, ids of another type) or failed with a traceback."""
+    replace_shard(ds, 1, pa.table(columns))
+    with pytest.raises(ShardError, match=re.escape(message)):
+        open_dataset(ds).read_shard(1)
+    result = CliRunner().invoke(cli, ["verify", str(ds)])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_column_twice_is_refused(ds):
+    table = pa.Table.from_arrays([IDS, DOCS, LENGTHS, IDS], names=["id", "bytes", "patch_lengths", "id"])
+    replace_shard(ds, 0, table)
+    with pytest.raises(ShardError, match="column 'id' appears 2 times"):
+        open_dataset(ds).read_shard(0)
+
+
+def test_shard_columns_must_be_the_manifests(ds):
+    """A shard with entropies in a dataset whose manifest lists none (or the reverse) is
+    refused, not read with a column that differs from one shard to the next."""
+    entropies = pa.array([[1.0] * 5, [1.0] * 2], pa.list_(pa.float16()))
+    replace_shard(ds, 0, pa.table({"id": IDS, "bytes": DOCS, "patch_lengths": LENGTHS, "entropies": entropies}))
+    with pytest.raises(ShardError, match=r"holds the columns \['id', 'bytes', 'patch_lengths', 'entropies'\]"):
+        open_dataset(ds).read_shard(0)
+
+
+def test_a_negative_entropy_is_refused(ds):
+    m = manifest(ds)
+    m["metadata"]["columns"] = ["id", "bytes", "patch_lengths", "entropies"]
+    save_manifest(ds, m)
+    for i in range(len(m["shards"])):
+        entropies = pa.array([[-1.0] * 5, [1.0] * 2] if i == 1 else [[1.0] * 5, [1.0] * 2], pa.list_(pa.float16()))
+        replace_shard(ds, i, pa.table({"id": IDS, "bytes": DOCS, "patch_lengths": LENGTHS, "entropies": entropies}))
+    open_dataset(ds).read_shard(0)  # entropies of 0 and more are fine
+    with pytest.raises(ShardError, match="row 0: entropy -1.0 is negative"):
+        open_dataset(ds).read_shard(1)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("patcher", 5, "a patcher must be a JSON object"),
+        ("entropy_model", "x", "entropy model record must be a JSON object"),
+        ("calibration", [1], "calibration must be an object"),
+        ("columns", 3, "columns must be ['id', 'bytes', 'patch_lengths'], optionally with 'entropies' last; got 3"),
+        ("columns", "id", "got 'id'"),
+        ("columns", ["id", "bytes"], "got ['id', 'bytes']"),
+        ("bytepatch_version", [1], "bytepatch_version must be a string"),
+        ("format_version", "1", "format_version must be an integer"),
+    ],
+)
+def test_manifest_metadata_of_the_wrong_type_is_refused_on_open(ds, key, value, message):
+    """`stats` and `inspect` printed tracebacks ('int' object has no attribute 'items')."""
+    m = manifest(ds)
+    m["metadata"][key] = value
+    save_manifest(ds, m)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        open_dataset(ds)
+    for command in ("stats", "verify"):
+        result = CliRunner().invoke(cli, [command, str(ds)])
+        assert result.exit_code == 1 and "manifest.json: metadata:" in result.output, result.output
+        assert message in result.output and "Traceback" not in result.output, result.output
