@@ -262,7 +262,10 @@ LENGTHS = pa.array([[2, 3], [2]], pa.list_(pa.int32()))
     "columns, message",
     [
         ({"id": pa.array([1, 2]), "bytes": DOCS, "patch_lengths": LENGTHS}, "column 'id' is int64, not string"),
-        ({"id": IDS, "bytes": pa.array(["hello", "hi"]), "patch_lengths": LENGTHS}, "'bytes' is string, not large_binary"),
+        (
+            {"id": IDS, "bytes": pa.array(["hello", "hi"]), "patch_lengths": LENGTHS},
+            "'bytes' is string, not large_binary",
+        ),
         (
             {"id": IDS, "bytes": DOCS, "patch_lengths": pa.array([["2", "3"], ["2"]])},
             "'patch_lengths' is list<item: string>, not list<item: int32>",
