@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -21,6 +22,9 @@ from bytepatch.dataset.ipc import encode_table
 
 TMP_SUFFIX = ".tmp"
 SHARD_SUFFIX = {"arrow": ".arrow", "parquet": ".parquet"}
+# Any shard name bytepatch writes or wrote: train-00000, a job's train-00001-00000, and
+# older versions' part-*. Counters are zero-padded to 5 digits and simply grow past 99,999.
+SHARD_NAME = re.compile(r"^(?:part|train)-(\d{5,})(?:-(\d{5,}))?\.(arrow|parquet)$")
 
 
 def tmp_path(path: Path) -> Path:

@@ -1,8 +1,9 @@
 """Full verification of a dataset: what `bytepatch verify DATASET` runs.
 
 Everything `Dataset.read_shard` checks on every read (names, manifest keys and totals,
-size + CRC-32, row invariants, per-shard counts), plus each shard's SHA-256 and the
-dataset's totals recomputed from the rows themselves.
+size + CRC-32, row invariants, per-shard counts), plus each shard's SHA-256, the
+dataset's totals recomputed from the rows themselves, and no file named as a shard
+beside the listed ones.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bytepatch.dataset.files import SHARD_NAME
 from bytepatch.dataset.integrity import ShardError, check_file
 from bytepatch.dataset.reader import Dataset
 
@@ -27,6 +29,7 @@ def verify_dataset(path: str | Path) -> VerifyReport:
     """Check every file and row of the dataset at `path`; raises ValueError (ShardError
     for a shard) naming the file, and the row where one is at fault."""
     ds = Dataset(path)
+    check_no_unlisted_shards(ds)
     documents = n_bytes = patches = 0
     for i, entry in enumerate(ds.manifest["shards"]):
         check_file(ds.shard_files[i], entry, full=True)
@@ -39,3 +42,22 @@ def verify_dataset(path: str | Path) -> VerifyReport:
             raise ShardError(f"{ds.path}: the shards hold {got:,} {what}, the manifest says {ds.manifest[what]:,}")
     with_sums = sum(1 for e in ds.manifest["shards"] if e.get("sha256"))
     return VerifyReport(len(ds.shard_files), documents, n_bytes, patches, with_sums)
+
+
+def check_no_unlisted_shards(ds: Dataset) -> None:
+    """Refuse a file named as a shard that the manifest does not list: bytepatch's readers
+    skip it, but the documented glob readers and `datasets.load_dataset(DIR)` would read
+    its rows with the others (a copy, a leftover of another run)."""
+    listed = {entry["file"] for entry in ds.manifest["shards"]}
+    try:
+        names = sorted(entry.name for entry in ds.path.iterdir())
+    except OSError as exc:
+        raise ShardError(f"{ds.path}: cannot list the directory ({exc})") from exc
+    stray = [name for name in names if SHARD_NAME.match(name) and name not in listed]
+    if stray:
+        more = f" and {len(stray) - 1} more" if len(stray) > 1 else ""
+        raise ShardError(
+            f"{ds.path / stray[0]}{more}: named as a shard but not listed in the manifest; other readers "
+            "(a glob of the shards, datasets.load_dataset) would read its rows too: remove it, or rerun "
+            "segment with --overwrite"
+        )

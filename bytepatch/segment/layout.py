@@ -20,13 +20,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bytepatch.dataset.files import SHARD_SUFFIX, TMP_SUFFIX
+from bytepatch.dataset.files import SHARD_NAME, SHARD_SUFFIX, TMP_SUFFIX
 from bytepatch.dataset.manifest import MANIFEST
 
 SHARD_PREFIX = "train-"  # see the module docstring; "part-" is the name older versions wrote
-# Counters are zero-padded to 5 digits and simply grow past 99,999 (train-100000.arrow):
-# names stay recognisable at any count, and the manifest lists shards in numeric order.
-_ANY_SHARD = re.compile(r"^(?:part|train)-(\d{5,})(?:-(\d{5,}))?\.(arrow|parquet)$")
 _ANY_JOB_FILE = re.compile(
     r"^(manifest-\d{5,}-of-\d{5,}\.json|\.bytepatch-run(-\d{5,}-of-\d{5,})?\.json|\.bytepatch-shards(-\d{5,}-of-\d{5,})?\.jsonl)$"
 )
@@ -56,7 +53,7 @@ class JobLayout:
 
     def chunk_of(self, name: str) -> int | None:
         """The chunk index of one of this job's shard file names, else None."""
-        m = _ANY_SHARD.match(name)
+        m = SHARD_NAME.match(name)
         if not m or "." + m.group(3) != SHARD_SUFFIX[self.shard_format]:
             return None
         if self.single:
@@ -99,7 +96,7 @@ class JobLayout:
             (f"{tag}.json", f"{tag}.jsonl")
         ):
             return not self.owns(name)
-        m = _ANY_SHARD.match(name)
+        m = SHARD_NAME.match(name)
         return bool(m and m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name))
 
 
@@ -114,7 +111,7 @@ def _final_name(name: str) -> str:
 
 def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
-    if name == MANIFEST or _ANY_SHARD.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
+    if name == MANIFEST or SHARD_NAME.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
         return True
     # Temporaries are "." + the final name + a unique tail: "..bytepatch-run-...json.<host>-<pid>-<rand>.tmp".
     return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-", "..bytepatch-")) and name.endswith(

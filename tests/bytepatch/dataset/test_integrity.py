@@ -348,3 +348,16 @@ def test_manifest_metadata_of_the_wrong_type_is_refused_on_open(ds, key, value, 
         result = CliRunner().invoke(cli, [command, str(ds)])
         assert result.exit_code == 1 and "manifest.json: metadata:" in result.output, result.output
         assert message in result.output and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.parametrize("name", ["train-00099.arrow", "part-00000.arrow", "train-00000-00003.parquet"])
+def test_verify_refuses_a_file_named_as_a_shard_that_the_manifest_does_not_list(ds, name):
+    """bytepatch's readers go by the manifest, but a glob of the shards and
+    `datasets.load_dataset(DIR)` would read the stray file's rows with the others."""
+    first = ds / manifest(ds)["shards"][0]["file"]
+    shutil.copyfile(first, ds / name)
+    assert len(read_all(ds)) > 0  # reading by the manifest is unaffected
+    result = CliRunner().invoke(cli, ["verify", str(ds)])
+    assert result.exit_code == 1 and f"{name}: named as a shard but not listed" in result.output, result.output
+    (ds / name).unlink()
+    assert CliRunner().invoke(cli, ["verify", str(ds)]).exit_code == 0
