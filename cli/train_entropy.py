@@ -98,7 +98,13 @@ def train_entropy(
     """
     set_torch_threads(threads)
     # torch is imported here, not at module top, so other commands never pay for it.
-    from bytepatch.models.entropy_lm.train import TrainingError, TrainingInterrupted, entropy_settings, train_entropy_lm
+    from bytepatch.models.entropy_lm.train import (
+        TrainingAborted,
+        TrainingError,
+        TrainingInterrupted,
+        entropy_settings,
+        train_entropy_lm,
+    )
 
     try:
         run, options = entropy_settings(
@@ -123,5 +129,8 @@ def train_entropy(
     except (InputError, TrainingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except TrainingInterrupted as exc:
+        click.echo(f"{output}: {exc}", err=True)
+        sys.exit(128 + exc.signum)
+    except TrainingAborted as exc:  # a second signal: the last checkpoint written stays
         click.echo(f"{output}: {exc}", err=True)
         sys.exit(128 + exc.signum)

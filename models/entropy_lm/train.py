@@ -28,13 +28,20 @@ from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS
 from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from bytepatch.models.train.config import RunConfig, TrainConfig
 from bytepatch.models.train.data import DocumentData
-from bytepatch.models.train.interrupt import TrainingInterrupted
+from bytepatch.models.train.interrupt import TrainingAborted, TrainingInterrupted
 from bytepatch.models.train.step import TrainingError
 from bytepatch.models.train.trainer import fit
 
 MODEL_FILES = ("config.json", "model.pt")  # the exported entropy model
 
-__all__ = ["EntropyLMOptions", "TrainingError", "TrainingInterrupted", "entropy_settings", "train_entropy_lm"]
+__all__ = [
+    "EntropyLMOptions",
+    "TrainingAborted",
+    "TrainingError",
+    "TrainingInterrupted",
+    "entropy_settings",
+    "train_entropy_lm",
+]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from bytepatch.models.train.config import (
     preset_config,
 )
 from bytepatch.models.train.metrics import batch_nll, bits_per_byte, forward_flops_per_byte
-from bytepatch.models.train.interrupt import TrainingInterrupted
+from bytepatch.models.train.interrupt import TrainingAborted, TrainingInterrupted
 from bytepatch.models.train.trainer import TrainingError, fit, open_documents, train
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "TrainingError",
+    "TrainingAborted",
     "TrainingInterrupted",
     "apply_overrides",
     "batch_nll",

@@ -26,9 +26,24 @@ class TrainingInterrupted(Exception):
         return (type(self), (self.step, self.signum))
 
 
+class TrainingAborted(KeyboardInterrupt):
+    """A second stop signal: training stops at once, without a checkpoint of the current
+    step (the last one written stays, and `--resume` starts there). A KeyboardInterrupt,
+    so that no `except Exception` on the way out can swallow it."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(
+            "stopped at once by a second signal: no checkpoint of this step; --resume starts from the last one"
+        )
+        self.signum = int(signum)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.signum,))
+
+
 class StopOnSignal:
     """The first stop signal asks the loop to stop after the current step (and
-    checkpoint); a second one aborts."""
+    checkpoint); a second one aborts (`TrainingAborted`)."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -37,7 +52,7 @@ class StopOnSignal:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
-            raise KeyboardInterrupt
+            raise TrainingAborted(signum)
         self.requested, self.signum = True, signum
 
     def __enter__(self) -> StopOnSignal:

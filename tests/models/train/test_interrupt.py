@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bytepatch.models.train.interrupt import StopOnSignal, TrainingInterrupted
+from bytepatch.models.train.interrupt import StopOnSignal, TrainingAborted, TrainingInterrupted
 
 
 def test_the_first_stop_signal_is_recorded_and_a_second_aborts():
@@ -18,9 +18,10 @@ def test_the_first_stop_signal_is_recorded_and_a_second_aborts():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.05)
         assert stop.requested and stop.signum == signal.SIGTERM
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(TrainingAborted) as info:  # a KeyboardInterrupt: no `except Exception` stops it
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(5)
+        assert isinstance(info.value, KeyboardInterrupt) and info.value.signum == signal.SIGINT
     assert signal.getsignal(signal.SIGTERM) is before  # put back
 
 
@@ -39,3 +40,5 @@ def test_a_signal_ignored_before_training_stays_ignored():
 def test_training_interrupted_keeps_its_step_and_signal_through_pickling():
     back = pickle.loads(pickle.dumps(TrainingInterrupted(7, signal.SIGTERM)))
     assert (back.step, back.signum) == (7, signal.SIGTERM) and "after step 7" in str(back)
+    aborted = pickle.loads(pickle.dumps(TrainingAborted(signal.SIGTERM)))
+    assert aborted.signum == signal.SIGTERM and "second signal" in str(aborted)
