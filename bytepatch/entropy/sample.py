@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from bytepatch.io import ReaderConfig, expand_inputs, read_source
+from bytepatch.io.sources import Note, note_to_stderr
 
 MAX_OPEN = 64  # inputs read at once (open files) while sampling round-robin
 DOCUMENT_SHARE = 16  # kept for callers: the old per-document share of the sample
@@ -53,9 +54,12 @@ def spread_order(n: int, width: int = MAX_OPEN) -> list[int]:
     return [i for r in range(stride) for i in range(r, n, stride)]
 
 
-def round_robin(inputs: Sequence[str], reader: ReaderConfig, max_open: int = MAX_OPEN) -> Iterator[bytes]:
-    """Every non-empty document of the inputs, taking one from each open input in turn."""
-    paths = expand_inputs(list(inputs))
+def round_robin(
+    inputs: Sequence[str], reader: ReaderConfig, max_open: int = MAX_OPEN, note: Note = note_to_stderr
+) -> Iterator[bytes]:
+    """Every non-empty document of the inputs, taking one from each open input in turn
+    (`note`: as for `expand_inputs`)."""
+    paths = expand_inputs(list(inputs), note)
     pending = deque(paths[i] for i in spread_order(len(paths), max_open))
     active: deque[Iterator] = deque()
     try:
@@ -83,11 +87,14 @@ def sample_documents(inputs: Sequence[str], reader: ReaderConfig, sample_bytes: 
     return [data for data, _ in sample_pieces(inputs, reader, sample_bytes)]
 
 
-def sample_pieces(inputs: Sequence[str], reader: ReaderConfig, sample_bytes: int) -> list[Piece]:
-    """The sample as (bytes, context length) pieces, in corpus order."""
+def sample_pieces(
+    inputs: Sequence[str], reader: ReaderConfig, sample_bytes: int, note: Note = note_to_stderr
+) -> list[Piece]:
+    """The sample as (bytes, context length) pieces, in corpus order (`note`: as for
+    `expand_inputs`)."""
     if sample_bytes < 1:
         raise ValueError(f"sample size must be >= 1 byte, got {sample_bytes}")
-    return spread_sample(round_robin(inputs, reader), sample_bytes)
+    return spread_sample(round_robin(inputs, reader, note=note), sample_bytes)
 
 
 def piece_entropies(model: Any, sample: Sequence[Piece]) -> list[np.ndarray]:

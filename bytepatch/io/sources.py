@@ -16,7 +16,7 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import is_uri, list_uri
@@ -38,18 +38,28 @@ class Source:
     regular: bool = False  # a regular file (not a FIFO, a device, stdin or a URI)
 
 
-def expand_inputs(inputs: Sequence[str]) -> list[str]:
+Note = Optional[Callable[[str], None]]  # where a listing's notes go; None: not said
+
+
+def note_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def expand_inputs(inputs: Sequence[str], note: Note = note_to_stderr) -> list[str]:
     """Every file the inputs name, directories recursively, in a stable order
     (the paths of `expand_sources`)."""
-    return [s.path for s in expand_sources(inputs)]
+    return [s.path for s in expand_sources(inputs, note)]
 
 
-def expand_sources(inputs: Sequence[str]) -> list[Source]:
+def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[Source]:
     """Every file the inputs name, directories recursively, in a stable order, each with
     its id name.
 
     The order of the arguments is kept; each directory and glob is sorted. A file named
     twice is read once. Missing paths and globs matching nothing are errors.
+
+    `note` gets a line about paths that name a file listed before (None: not said, when
+    another listing of the same inputs says it).
 
     Id names do not depend on the working directory: a file inside a directory argument
     is named by its path relative to that directory (`corpus/` -> `a/b.jsonl`), a file
@@ -126,12 +136,11 @@ def expand_sources(inputs: Sequence[str]) -> list[Source]:
                 add(f, root)
         else:
             raise InputError(spec, "no such file or directory")
-    if again:  # hard or symbolic links to a file listed before: read once, said once
+    if again and note is not None:  # hard or symbolic links to a file listed before: read once, said once
         path, first = again[0]
-        print(
+        note(
             f"note: {len(again):,} input path(s) name a file listed before (a hard or symbolic link), "
-            f"read once (first: {path}, the same file as {first})",
-            file=sys.stderr,
+            f"read once (first: {path}, the same file as {first})"
         )
     return out
 

@@ -113,3 +113,19 @@ def test_entries_a_saved_datasets_directory_does_not_list_are_skipped_and_said(t
     assert [Path(p).name for p in expand_inputs([str(tmp_path)])] == ["data-00000-of-00001.arrow"]
     err = capsys.readouterr().err
     assert "save_to_disk directory" in err and "skipping 2 other entries (first: notes.txt)" in err
+
+
+def test_segment_with_target_patch_size_says_the_links_note_once(tmp_path):
+    """The calibration sample lists the inputs too; the note came twice."""
+    from click.testing import CliRunner
+
+    from bytepatch.cli.main import cli
+
+    (tmp_path / "in").mkdir()
+    sample = Path(__file__).resolve().parents[3] / "examples" / "sample" / "multilingual.txt"
+    (tmp_path / "in" / "a.txt").write_bytes(sample.read_bytes())
+    os.symlink(tmp_path / "in" / "a.txt", tmp_path / "in" / "link.txt")
+    args = ["segment", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--target-patch-size", "4.5", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("name a file listed before") == 1, result.output
