@@ -186,10 +186,9 @@ def train(
             )
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
-    except TrainingInterrupted as exc:  # Ctrl-C, SIGTERM: the checkpoint is written, the run can go on
-        click.echo(f"{output}: {exc}", err=True)
-        sys.exit(128 + exc.signum)
-    except TrainingAborted as exc:  # a second signal: the last checkpoint written stays
+    # Ctrl-C, SIGTERM: the checkpoint is written, the run can go on; after a second signal
+    # (TrainingAborted) the last checkpoint written stays.
+    except (TrainingInterrupted, TrainingAborted) as exc:
         click.echo(f"{output}: {exc}", err=True)
         sys.exit(128 + exc.signum)
     if summary["rank"] != 0:  # under torchrun, one summary line

@@ -128,9 +128,6 @@ def train_entropy(
             train_entropy_lm(docs, output, run, options, resume=resume, overwrite=overwrite)
     except (InputError, TrainingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    except TrainingInterrupted as exc:
-        click.echo(f"{output}: {exc}", err=True)
-        sys.exit(128 + exc.signum)
-    except TrainingAborted as exc:  # a second signal: the last checkpoint written stays
+    except (TrainingInterrupted, TrainingAborted) as exc:  # a checkpoint is there for --resume
         click.echo(f"{output}: {exc}", err=True)
         sys.exit(128 + exc.signum)

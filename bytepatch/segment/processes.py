@@ -69,7 +69,7 @@ def start_method(job: ShardJob) -> str:
     """The start method for workers: "fork" where it is safe, else "spawn".
 
     A forked worker shares the parent's pages: interpreter, NumPy, Numba's loaded kernels,
-    the model (2 workers took 1.16x the memory of one run, against 1.5x spawned, where
+    the model (2 workers took ~1.15x the memory of one run, against 1.5x spawned, where
     each worker re-imports everything), and it starts without ~0.5 s of imports. Safe
     means: Linux (macOS's system libraries are not fork-safe); no torch in the process
     (a forked torch/OpenMP runtime can deadlock), nor a model that would load it; Numba's
