@@ -8,9 +8,10 @@ shell's `cmd &` SIGINT), and handlers set outside Python cannot be put back.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -28,3 +29,18 @@ def restore(previous: dict[int, Any]) -> None:
     for sig, handler in previous.items():
         if handler is not None:  # None: set outside Python, cannot be put back
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def blocked(signals: list[int] | tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Hold `signals` back from this thread meanwhile, where signal masks exist (a signal
+    sent to the process may still reach another of its threads). A process forked or
+    spawned meanwhile starts with them held back too."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

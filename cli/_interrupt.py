@@ -14,19 +14,52 @@ take the same path, so the run's clean-up (workers stopped, temporaries removed)
 for them too; by default Python would just die. The first signal is the only one
 acted on: later ones are ignored, so a second Ctrl-C cannot break the clean-up halfway
 (SIGKILL still can, as it can anything).
+
+A KeyboardInterrupt raised inside a callback from C through ctypes is printed and
+dropped, and the run would go on, deaf to further signals. Numba loading a kernel calls
+back into Python that way (llvmlite's object cache), so a signal handled there is put
+off: the handler returns, and a thread waits until the main thread has left the
+callback, then marks the signal as come again (`_thread.interrupt_main`), for Python to
+run the handler at its next check. Should one be lost all the same (a
+callback of another library), the run goes on to its end and the command says so.
 """
 
 from __future__ import annotations
 
+import _thread
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import click
 
 from bytepatch.signals import catch_stop_signals, restore
+
+
+# Code that C calls back through ctypes, where a raised exception is dropped.
+_CALLBACK_PACKAGES = (f"{os.sep}llvmlite{os.sep}",)
+
+
+def in_callback_from_c(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside a known callback from C (see the module docstring)."""
+    while frame is not None:
+        if any(p in frame.f_code.co_filename for p in _CALLBACK_PACKAGES):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _again_outside_callbacks(signum: int) -> None:
+    main = threading.main_thread().ident
+    while in_callback_from_c(sys._current_frames().get(main)):
+        time.sleep(0.001)
+    _thread.interrupt_main(signum)  # does nothing if the signal is ignored by then
 
 
 @contextmanager
@@ -36,6 +69,9 @@ def exit_on_interrupt(message: str) -> Iterator[None]:
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        if in_callback_from_c(frame):
+            threading.Thread(target=_again_outside_callbacks, args=(signum,), daemon=True).start()
+            return
         for sig in previous:  # one interruption: the clean-up it starts runs to its end
             signal.signal(sig, signal.SIG_IGN)
         received.append(signum)
@@ -44,6 +80,12 @@ def exit_on_interrupt(message: str) -> Iterator[None]:
     previous = catch_stop_signals(handler)
     try:
         yield
+        if received:  # its KeyboardInterrupt was lost on the way (see the module docstring)
+            click.echo(
+                f"note: a stop signal ({signal.Signals(received[0]).name}) came where it could not stop the run, "
+                "which went on and finished; its output is complete",
+                err=True,
+            )
     except BaseException as exc:  # noqa: BLE001 - re-raised unless a stop signal came
         if received or isinstance(exc, KeyboardInterrupt):
             for sig in previous:  # nor may a later one interrupt the exit

@@ -53,7 +53,7 @@ from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Worker processes (each loads its own patcher; --threads is usually the better lever).",
+    help="Worker processes (forked on Linux, sharing the loaded model; --threads is usually the better lever).",
 )
 @click.option(
     "--threads",

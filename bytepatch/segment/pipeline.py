@@ -94,7 +94,7 @@ def segment_corpus(
 
     Returns the dataset manifest, or None when this is one of several jobs and others
     have not finished yet. `patcher` is the patcher (an entropy patcher carries its
-    model: give it a `SharedModel`, as `bytepatch.load_patcher` does, so each worker
+    model: give it a `SharedModel`, as `bytepatch.load_patcher` does, so a spawned worker
     process loads its own copy instead of receiving the weights through a pipe), or a
     model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
     the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).

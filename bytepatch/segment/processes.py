@@ -28,7 +28,6 @@ back to their defaults, as a spawned one has them.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import signal
@@ -42,8 +41,8 @@ from bytepatch.entropy.registry import CORE_KINDS
 from bytepatch.entropy.source import SharedModel
 from bytepatch.errors import OutputError
 from bytepatch.segment.chunks import Chunk
-from bytepatch.segment.worker import PendingShard, ShardJob, ShardWriter, worker_writer
-from bytepatch.signals import STOP_SIGNALS
+from bytepatch.segment.worker import PendingShard, ShardJob, warm_up, worker_writer
+from bytepatch.signals import STOP_SIGNALS, blocked
 
 POLL_S = 0.25  # how often the progress line is refreshed while workers run
 # Blocked while a worker starts (SIGINT is ignored then instead: the parent handles it).
@@ -108,13 +107,6 @@ def _model_is_core(model: Any) -> bool:
     return isinstance(model, SharedModel) and model.kind in CORE_KINDS
 
 
-def warm_up(job: ShardJob) -> None:
-    """Load the model and every kernel a worker calls, in this process, before forking:
-    the workers then share them instead of each loading its own."""
-    sample = b"Warm up: the kernels and the model load here, once, for every worker.\n" * 4
-    ShardWriter(job).table(Chunk(0, ["warm-up"], sample, [len(sample)]), threads=1)
-
-
 class _Workers:
     """N worker processes and the pipe to each (`run` feeds them, `close` or `kill` ends them)."""
 
@@ -124,8 +116,10 @@ class _Workers:
         try:
             for _ in range(n):
                 here, there = ctx.Pipe()
-                # A forked worker inherits this side of the earlier workers' pipes: it closes them.
-                inherited = [c.fileno() for c in self.conns] if ctx.get_start_method() == "fork" else []
+                # A forked worker inherits this side of its own pipe and of the earlier workers':
+                # it closes them, so that it sees its pipe close if this process goes away.
+                forked = ctx.get_start_method() == "fork"
+                inherited = [c.fileno() for c in [*self.conns, here]] if forked else []
                 proc = ctx.Process(target=_serve, args=(there, job, patched, os.getpid(), inherited), daemon=True)
                 _start_ignoring_sigint(proc)
                 there.close()
@@ -221,12 +215,12 @@ def _start_ignoring_sigint(proc: Any) -> None:
     in that moment waits, blocked, and then kills it as it would a spawned one (the mask
     survives both fork and exec)."""
     if threading.current_thread() is not threading.main_thread():
-        with _blocked(_OTHER_STOP_SIGNALS):
+        with blocked(_OTHER_STOP_SIGNALS):
             proc.start()  # only the main thread may change handlers; worker_writer ignores it soon
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with _blocked(_OTHER_STOP_SIGNALS):
+        with blocked(_OTHER_STOP_SIGNALS):
             proc.start()
     finally:
         # Put back only what it set: a stop signal during the spawn may have changed the
@@ -238,7 +232,7 @@ def _start_ignoring_sigint(proc: Any) -> None:
 def _serve(conn: Connection, job: ShardJob, patched: Any, parent: int, inherited: list[int]) -> None:
     """A worker: chunks in, ("ok", PendingShard) or ("error", exception) out, until None or
     EOF. `parent`: the pid of the process that started it; `inherited`: file descriptors
-    a forked worker holds but must not (the parent's ends of other workers' pipes)."""
+    a forked worker holds but must not (the parent's ends of the workers' pipes)."""
     _die_with_parent(parent)
     for fd in inherited:
         os.close(fd)
@@ -266,19 +260,6 @@ def _serve(conn: Connection, job: ShardJob, patched: Any, parent: int, inherited
             return
         except Exception:  # noqa: BLE001 - an exception that does not pickle
             conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
-
-
-@contextlib.contextmanager
-def _blocked(signals: list[int]) -> Iterator[None]:
-    """Hold `signals` back from this thread meanwhile (where signal masks exist)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _default_stop_handlers() -> None:

@@ -43,7 +43,7 @@ class ShardJob:
     layout: JobLayout
     schema: pa.Schema
     # An entropy patcher carries its model; a `SharedModel` pickles as a reference, so
-    # each worker process loads its own copy once.
+    # each spawned worker process loads its own copy once (forked ones share the parent's).
     patcher: Patcher
     save_entropies: bool
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
@@ -227,6 +227,13 @@ def _groups(chunk: Chunk, offsets: np.ndarray, window: int) -> Iterator[tuple[in
         if isinstance(group, Chunk):
             yield i, i + len(group)
             i += len(group)
+
+
+def warm_up(job: ShardJob) -> None:
+    """Load the model and the kernels the job's patching calls, in this process, now:
+    before a fork, so that the workers share them instead of each loading its own."""
+    sample = b"Warm up: the kernels and the model load here, once, for every worker.\n" * 4
+    ShardWriter(job).table(Chunk(0, ["warm-up"], sample, [len(sample)]), threads=1)
 
 
 def worker_writer(job: ShardJob, patched: Any = None) -> ShardWriter:

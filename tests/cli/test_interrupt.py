@@ -178,3 +178,89 @@ def test_a_signal_ignored_before_stays_ignored():
             time.sleep(0.05)
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def _call_from_c(function) -> None:
+    """Call `function` back from C through ctypes, as llvmlite calls Numba's object cache:
+    libc's qsort with it as the comparison of two items."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+    def callback(a, b):
+        function()
+        return 0
+
+    items = (ctypes.c_int * 2)(2, 1)
+    libc.qsort(items, 2, ctypes.sizeof(ctypes.c_int), compare(callback))
+
+
+def _signal_in_callback(filename: str) -> None:
+    """Send SIGTERM from code whose frames look like `filename`'s, called back from C;
+    the handler runs there, at the callback's next check."""
+    code = compile("import os, signal\ndef send():\n    os.kill(os.getpid(), signal.SIGTERM)\n", filename, "exec")
+    space: dict = {}
+    exec(code, space)
+
+    def send_and_spin():
+        space["send"]()
+        for _ in range(1000):  # the handler's checks come between instructions
+            pass
+
+    _call_from_c(send_and_spin)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="libc qsort through ctypes")
+def test_a_signal_handled_inside_llvmlites_callback_is_put_off_until_after_it():
+    """An exception raised inside a ctypes callback is printed and dropped: the run went on
+    to the end and ignored every later signal. Numba loading a kernel runs llvmlite's."""
+    from bytepatch.cli._interrupt import exit_on_interrupt
+
+    after = []
+    with pytest.raises(SystemExit) as info:
+        with exit_on_interrupt("interrupted"):
+            _signal_in_callback(os.path.join(os.sep, "site-packages", "llvmlite", "binding", "fake.py"))
+            after.append("back from C")
+            time.sleep(5)  # interrupted here, at the latest
+    assert info.value.code == 128 + signal.SIGTERM and after == ["back from C"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="libc qsort through ctypes")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost KeyboardInterrupt
+def test_a_signal_lost_in_another_librarys_callback_is_said_when_the_run_ends(capsys):
+    from bytepatch.cli._interrupt import exit_on_interrupt
+
+    with exit_on_interrupt("interrupted"):
+        _signal_in_callback(os.path.join(os.sep, "elsewhere", "lib.py"))  # its KeyboardInterrupt is lost
+    assert "note: a stop signal (SIGTERM) came where it could not stop the run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_while_numba_loads_a_kernel_stops_the_run(tmp_path: Path, corpus: Path, workers: int) -> None:
+    """Numba's object cache calls back into Python from LLVM, on the main thread while it
+    loads the first kernels (with --workers, before the workers are forked)."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "from numba.core import codegen\n"
+        "hook = codegen.JITCodeLibrary._object_compiled_hook.__func__\n"
+        "sent = []\n"
+        "def signalling(cls, module, buf):\n"
+        "    if not sent:\n"
+        "        sent.append(1)\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return hook(cls, module, buf)\n"
+        "codegen.JITCodeLibrary._object_compiled_hook = classmethod(signalling)\n"
+        "from bytepatch.cli.main import cli\n"
+        "if __name__ == '__main__':\n"
+        "    cli(sys.argv[1:])\n"
+    )
+    out = tmp_path / "out"
+    args = ["segment", str(corpus), "-o", str(out), "--workers", str(workers), "--threads", "1", "-q"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 130, proc.stderr
+    assert "interrupted: no manifest written" in proc.stderr and "ctypes callback" not in proc.stderr
+    assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
