@@ -28,17 +28,22 @@ class TrainingInterrupted(Exception):
 
 class TrainingAborted(KeyboardInterrupt):
     """A second stop signal: training stops at once, without a checkpoint of the current
-    step (the last one written stays, and `--resume` starts there). A KeyboardInterrupt,
-    so that no `except Exception` on the way out can swallow it."""
+    step (the last one written stays, and `--resume` starts there; `checkpointed`: whether
+    there is one). A KeyboardInterrupt, so that no `except Exception` on the way out can
+    swallow it."""
 
-    def __init__(self, signum: int = signal.SIGINT) -> None:
-        super().__init__(
-            "stopped at once by a second signal: no checkpoint of this step; --resume starts from the last one"
-        )
-        self.signum = int(signum)
+    def __init__(self, signum: int = signal.SIGINT, checkpointed: bool = True) -> None:
+        if checkpointed:
+            message = (
+                "stopped at once by a second signal: no checkpoint of this step; --resume starts from the last one"
+            )
+        else:  # a first signal does not cut a step short: two early ones can come before any checkpoint
+            message = "stopped at once by a second signal, before any checkpoint was written: start the run again"
+        super().__init__(message)
+        self.signum, self.checkpointed = int(signum), checkpointed
 
     def __reduce__(self) -> tuple:
-        return (type(self), (self.signum,))
+        return (type(self), (self.signum, self.checkpointed))
 
 
 class StopOnSignal:

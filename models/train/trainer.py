@@ -51,7 +51,7 @@ from bytepatch.models.train.checkpoint import (
 )
 from bytepatch.models.train.config import RunConfig
 from bytepatch.models.train.data import DatasetData, DocumentData
-from bytepatch.models.train.interrupt import StopOnSignal, TrainingInterrupted
+from bytepatch.models.train.interrupt import StopOnSignal, TrainingAborted, TrainingInterrupted
 from bytepatch.models.train.metrics import batch_nll, forward_flops_per_byte, mean_patch_size
 from bytepatch.models.train.parallel import (
     all_sum,
@@ -246,6 +246,8 @@ def fit(
                 if planned:
                     s.say(f"stopped after step {s.step}; continue with --resume")
                     break
+    except TrainingAborted as exc:  # say whether --resume has anything to start from
+        raise TrainingAborted(exc.signum, s.ckpt_path.exists()) from None
     finally:
         if progress is not None:
             progress.close()

@@ -111,15 +111,18 @@ def test_a_stop_signal_on_the_command_line_checkpoints_and_exits_128_plus_it(
 
 
 @pytest.mark.slow
-def test_a_second_stop_signal_exits_at_once_with_its_code_and_one_line(tmp_path: Path, sample_dataset: Path):
+@pytest.mark.parametrize("save_every", [2, 100000])
+def test_a_second_stop_signal_exits_at_once_with_its_code_and_one_line(
+    tmp_path: Path, sample_dataset: Path, save_every: int
+):
     """It printed "Aborted!" and exited 1, as if the run had failed; the checkpoint
-    written before stays good for --resume."""
+    written before stays good for --resume, and without one the line says so."""
     args = [sys.executable, "-m", "bytepatch.cli.main", "train", str(sample_dataset), "-o", str(tmp_path / "r")]
     args += ["--preset", "tiny", "--device", "cpu", "--steps", "100000", "--batch-size", "2", "--seq-len", "64"]
-    args += ["train.log_every=1", "train.eval_every=100000", "train.save_every=2"]
+    args += ["train.log_every=1", "train.eval_every=100000", f"train.save_every={save_every}"]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
-        if line.startswith("step 3/"):  # a checkpoint of step 2 is written
+        if line.startswith("step 3/"):
             proc.send_signal(signal.SIGTERM)  # two kinds: two of one kind may merge into one
             proc.send_signal(signal.SIGINT)
             break
@@ -127,7 +130,11 @@ def test_a_second_stop_signal_exits_at_once_with_its_code_and_one_line(tmp_path:
     assert proc.wait(timeout=120) in (128 + signal.SIGINT, 128 + signal.SIGTERM), rest  # the one handled second
     lines = [line for line in rest.splitlines() if line.strip() and "\r" not in line]
     assert len(lines) == 1 and "stopped at once by a second signal" in lines[0] and "Traceback" not in rest, rest
-    assert safe_torch_load(tmp_path / "r" / "checkpoint.pt")["extra"]["step"] >= 2
+    if save_every == 2:  # a checkpoint of step 2 is written
+        assert safe_torch_load(tmp_path / "r" / "checkpoint.pt")["extra"]["step"] >= 2 and "--resume" in lines[0]
+    else:
+        assert not (tmp_path / "r" / "checkpoint.pt").exists()
+        assert "before any checkpoint was written: start the run again" in lines[0], lines
 
 
 @pytest.mark.slow
