@@ -236,15 +236,17 @@ def test_stats_never_prints_control_or_zero_width_characters_from_metadata(ds):
     assert "\x1b" not in result.output and "\u200b" not in result.output and "\ufeff" not in result.output
 
 
-def replace_shard(ds: Path, index: int, table: pa.Table) -> None:
-    """Write `table` as shard `index` and make the manifest agree (checksums and counts):
-    what a hostile or buggy writer can produce, that only the types give away."""
+def replace_shard(ds: Path, index: int, table: pa.Table, edit=lambda stream: stream) -> None:
+    """Write `table` as shard `index`, its IPC stream changed by `edit`, and make the
+    manifest agree (checksums and counts): what a hostile or buggy writer can produce."""
     m = manifest(ds)
     entry = m["shards"][index]
     path = ds / entry["file"]
-    path.unlink()
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
+    path.unlink()
+    path.write_bytes(edit(sink.getvalue().to_pybytes()))
     entry.update(checksums(path), documents=table.num_rows)
     entry["bytes"] = sum(len(b) for b in table.column("bytes").to_pylist())
     entry["patches"] = sum(len(x) for x in table.column("patch_lengths").to_pylist())
@@ -361,3 +363,23 @@ def test_verify_refuses_a_file_named_as_a_shard_that_the_manifest_does_not_list(
     assert result.exit_code == 1 and f"{name}: named as a shard but not listed" in result.output, result.output
     (ds / name).unlink()
     assert CliRunner().invoke(cli, ["verify", str(ds)]).exit_code == 0
+
+
+def test_offsets_outside_a_column_are_refused_not_read_past_the_buffer(ds):
+    """A string or list column whose offsets point past its values: `verify` passed it and
+    an id was read beyond its buffer, or crashed with an IndexError."""
+    import numpy as np
+
+    ids = pa.array(["a", "bc"])
+    good = np.array([0, 1, 3], np.int32).tobytes()  # the ids' offsets, as the stream holds them
+    bad = np.array([0, 1, 900], np.int32).tobytes()
+
+    def past_the_end(stream: bytes) -> bytes:
+        assert stream.count(good) == 1
+        return stream.replace(good, bad)
+
+    replace_shard(ds, 0, pa.table({"id": ids, "bytes": DOCS, "patch_lengths": LENGTHS}), past_the_end)
+    with pytest.raises(ShardError, match="not a valid Arrow table .*offsets"):
+        open_dataset(ds).read_shard(0)
+    result = CliRunner().invoke(cli, ["verify", str(ds)])
+    assert result.exit_code == 1 and "not a valid Arrow table" in result.output and "Traceback" not in result.output
