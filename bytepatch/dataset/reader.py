@@ -4,6 +4,7 @@ this class only adds the manifest's guarantees and the resume state."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,6 +15,7 @@ from bytepatch.dataset.files import read_arrow_table
 from bytepatch.dataset.integrity import ShardError, check_file, check_rows
 from bytepatch.dataset.manifest import read_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
+from bytepatch.dataset.schema import METADATA_KEY
 from bytepatch.errors import ConfigError
 
 
@@ -79,6 +81,8 @@ class Dataset:
             raise ShardError(
                 f"{path}: holds the columns {table.schema.names}, but the manifest lists {list(self._info.columns)}"
             )
+        if _own_metadata(table.schema) != self.metadata:  # a shard alone says how it was made: the same
+            raise ShardError(f"{path}: its own metadata (how its rows were made) differs from the manifest's")
         for what, got in (("documents", table.num_rows), ("bytes", n_bytes), ("patches", n_patches)):
             if got != entry[what]:
                 raise ShardError(f"{path}: holds {got:,} {what}, but the manifest lists {entry[what]:,}")
@@ -128,6 +132,15 @@ class Dataset:
         if not 0 <= shard <= len(self.shard_files) or row < 0:
             raise ValueError(f"{self.path}: position {state!r} is outside the dataset's {len(self.shard_files)} shards")
         self._position = (shard, row)
+
+
+def _own_metadata(schema: pa.Schema) -> Any:
+    """The JSON a shard's schema holds under the `bytepatch` key (None if absent or not JSON)."""
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    try:
+        return None if raw is None else json.loads(raw)
+    except ValueError:
+        return None
 
 
 def open_dataset(path: str | Path) -> Dataset:

@@ -225,6 +225,8 @@ def test_stats_never_prints_control_or_zero_width_characters_from_metadata(ds):
     hostile = "m\x1b]0;pwned\x07\u200b\ufeff"
     m["metadata"]["entropy_model"] = {"name": hostile, "kind": "ngram", "fingerprint": "f", "precision": "fp32"}
     save_manifest(ds, m)
+    for i, entry in enumerate(m["shards"]):  # the shards say the same, as a hostile writer would make them
+        replace_shard(ds, i, read_arrow_table(ds / entry["file"]).replace_schema_metadata(None))
     result = CliRunner().invoke(cli, ["stats", str(ds)])
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\u200b" not in result.output and "\ufeff" not in result.output
@@ -242,6 +244,8 @@ def replace_shard(ds: Path, index: int, table: pa.Table, edit=lambda stream: str
     m = manifest(ds)
     entry = m["shards"][index]
     path = ds / entry["file"]
+    if table.schema.metadata is None:  # the shard's own record of how it was made: the manifest's
+        table = table.replace_schema_metadata({b"bytepatch": json.dumps(m["metadata"]).encode()})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
@@ -383,3 +387,16 @@ def test_offsets_outside_a_column_are_refused_not_read_past_the_buffer(ds):
         open_dataset(ds).read_shard(0)
     result = CliRunner().invoke(cli, ["verify", str(ds)])
     assert result.exit_code == 1 and "not a valid Arrow table" in result.output and "Traceback" not in result.output
+
+
+def test_a_shard_whose_own_metadata_differs_from_the_manifest_is_refused(ds):
+    """Any shard alone says how its rows were made (docs/dataset.md); one saying otherwise
+    than the manifest passed `verify`, and misled whoever read it alone."""
+    table = read_arrow_table(ds / manifest(ds)["shards"][0]["file"])
+    own = json.loads(table.schema.metadata[b"bytepatch"])
+    own["patcher"] = {"patcher": "space", "max_patch_length": 3}
+    replace_shard(ds, 0, table.replace_schema_metadata({b"bytepatch": json.dumps(own).encode()}))
+    with pytest.raises(ShardError, match="its own metadata .* differs from the manifest's"):
+        open_dataset(ds).read_shard(0)
+    result = CliRunner().invoke(cli, ["verify", str(ds)])
+    assert result.exit_code == 1 and "differs from the manifest's" in result.output, result.output
