@@ -264,3 +264,27 @@ def test_ctrl_c_while_numba_loads_a_kernel_stops_the_run(tmp_path: Path, corpus:
     assert proc.returncode == 130, proc.stderr
     assert "interrupted: no manifest written" in proc.stderr and "ctypes callback" not in proc.stderr
     assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+
+
+def test_ctrl_c_before_a_command_handles_it_ends_the_run_even_inside_an_import_callback(tmp_path: Path):
+    """Importlib calls back from weakref callbacks, where a raised SystemExit is printed and
+    dropped: the command ran on (or hung on a module lock). Code whose frames look like
+    importlib's, run from a weakref callback, receives the Ctrl-C here."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import os, signal, sys, weakref\n"
+        "from bytepatch.cli import main as entry\n"
+        "signal.signal(signal.SIGINT, entry._interrupted)  # what main() installs first\n"
+        "code = compile('import os, signal\\ndef send():\\n    os.kill(os.getpid(), signal.SIGINT)\\n"
+        "    for _ in range(1000): pass\\n', '<frozen importlib._bootstrap>', 'exec')\n"
+        "space = {}\n"
+        "exec(code, space)\n"
+        "class Thing: pass\n"
+        "thing = Thing()\n"
+        "ref = weakref.ref(thing, lambda r: space['send']())\n"
+        "del thing  # the callback runs here\n"
+        "print('ran on')\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130 and "ran on" not in proc.stdout, (proc.stdout, proc.stderr)
+    assert proc.stderr.strip() == "interrupted", proc.stderr
