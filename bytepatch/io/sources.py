@@ -58,8 +58,9 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[S
     The order of the arguments is kept; each directory and glob is sorted. A file named
     twice is read once. Missing paths and globs matching nothing are errors.
 
-    `note` gets a line about paths that name a file listed before (None: not said, when
-    another listing of the same inputs says it).
+    `note` gets a line about paths that name a file listed before, and about entries a
+    `datasets` save_to_disk directory holds beside its data (None: not said, when another
+    listing of the same inputs says it).
 
     Id names do not depend on the working directory: a file inside a directory argument
     is named by its path relative to that directory (`corpus/` -> `a/b.jsonl`), a file
@@ -119,7 +120,7 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[S
             for f in files:
                 add(f, None if f == spec else spec.rstrip("/"))
         elif os.path.isdir(spec):
-            files = _walk(spec, walked)
+            files = _walk(spec, walked, note)
             if not files:
                 raise InputError(spec, "directory contains no files")
             for f in files:
@@ -128,7 +129,7 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[S
             add(spec, None)
         elif GLOB_CHARS & set(spec):
             matches = sorted(m for m in glob.glob(spec, recursive=True))
-            files = [f for m in matches for f in (_walk(m, walked) if os.path.isdir(m) else _regular(m))]
+            files = [f for m in matches for f in (_walk(m, walked, note) if os.path.isdir(m) else _regular(m))]
             if not files:
                 raise InputError(spec, "pattern matches no files")
             root = _glob_root(spec)
@@ -166,20 +167,23 @@ def _glob_root(pattern: str) -> str:
     return str(Path(*fixed)) if fixed else "."
 
 
-def _walk(root: str, stats: dict[str, os.stat_result] | None = None) -> list[str]:
+def _walk(root: str, stats: dict[str, os.stat_result] | None = None, note: Note = note_to_stderr) -> list[str]:
     """Every regular file under `root`: each directory's files (sorted), then its
     subdirectories (sorted). Nothing is skipped silently: an unreadable directory, a
     broken link, a symlink loop or a FIFO/socket/device stops the walk naming the path.
     Symbolic links are followed (a link to a directory is read like the directory); a
     loop is detected by the (device, inode) of the directories above. `stats` gets each
-    file's stat, taken to tell files from directories, so it is not taken twice."""
+    file's stat, taken to tell files from directories, so it is not taken twice. `note`:
+    as for `expand_sources`, here for the entries a `datasets` directory skips."""
     found: list[str] = []
     st = _stat(root)
-    _visit(root, {(st.st_dev, st.st_ino)}, found, {} if stats is None else stats)
+    _visit(root, {(st.st_dev, st.st_ino)}, found, {} if stats is None else stats, note)
     return found
 
 
-def _visit(path: str, above: set[tuple[int, int]], found: list[str], stats: dict[str, os.stat_result]) -> None:
+def _visit(
+    path: str, above: set[tuple[int, int]], found: list[str], stats: dict[str, os.stat_result], note: Note
+) -> None:
     try:
         with os.scandir(path) as it:
             names = sorted(e.name for e in it if not e.name.startswith("."))
@@ -204,19 +208,18 @@ def _visit(path: str, above: set[tuple[int, int]], found: list[str], stats: dict
         found += saved
         used = {HF_STATE, HF_INFO, *(os.path.basename(f) for f in saved)}
         other = [name for name in files if name not in used] + [os.path.basename(d) for d, _ in subdirs]
-        if other:  # cache files of a `map`, or files put there by hand: skipped, but said
-            print(
+        if other and note is not None:  # cache files of a `map`, or files put there by hand: skipped, but said
+            note(
                 f"note: {path} is a Hugging Face `datasets` save_to_disk directory: reading the "
                 f"{len(saved)} data file(s) its state.json lists, skipping {len(other)} other "
-                f"entr{'y' if len(other) == 1 else 'ies'} (first: {sorted(other)[0]})",
-                file=sys.stderr,
+                f"entr{'y' if len(other) == 1 else 'ies'} (first: {sorted(other)[0]})"
             )
         return
     if HF_DATASET_DICT in files:  # a saved DatasetDict: its splits are the subdirectories
         files.remove(HF_DATASET_DICT)
     found += [os.path.join(path, f) for f in files]
     for full, key in subdirs:
-        _visit(full, above | {key}, found, stats)
+        _visit(full, above | {key}, found, stats, note)
 
 
 def _regular(path: str) -> list[str]:

@@ -113,6 +113,9 @@ def test_entries_a_saved_datasets_directory_does_not_list_are_skipped_and_said(t
     assert [Path(p).name for p in expand_inputs([str(tmp_path)])] == ["data-00000-of-00001.arrow"]
     err = capsys.readouterr().err
     assert "save_to_disk directory" in err and "skipping 2 other entries (first: notes.txt)" in err
+    # A second listing of the same inputs (segment's calibration sample) says nothing: it came twice.
+    assert [Path(p).name for p in expand_inputs([str(tmp_path)], note=None)] == ["data-00000-of-00001.arrow"]
+    assert capsys.readouterr().err == ""
 
 
 def test_segment_with_target_patch_size_says_the_links_note_once(tmp_path):
