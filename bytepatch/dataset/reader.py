@@ -4,7 +4,6 @@ this class only adds the manifest's guarantees and the resume state."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,7 +14,7 @@ from bytepatch.dataset.files import read_arrow_table
 from bytepatch.dataset.integrity import ShardError, check_file, check_rows
 from bytepatch.dataset.manifest import read_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
-from bytepatch.dataset.schema import METADATA_KEY
+from bytepatch.dataset.schema import read_metadata
 from bytepatch.errors import ConfigError
 
 
@@ -81,7 +80,11 @@ class Dataset:
             raise ShardError(
                 f"{path}: holds the columns {table.schema.names}, but the manifest lists {list(self._info.columns)}"
             )
-        if _own_metadata(table.schema) != self.metadata:  # a shard alone says how it was made: the same
+        try:  # a shard alone says how its rows were made: the same as the manifest
+            own = read_metadata(table.schema)
+        except ValueError:  # none, or not JSON
+            own = None
+        if own != self.metadata:
             raise ShardError(f"{path}: its own metadata (how its rows were made) differs from the manifest's")
         for what, got in (("documents", table.num_rows), ("bytes", n_bytes), ("patches", n_patches)):
             if got != entry[what]:
@@ -116,8 +119,7 @@ class Dataset:
         if not self.shard_files:  # a dataset of no documents: its columns, no rows
             from bytepatch.dataset.schema import dataset_schema
 
-            with_entropies = "entropies" in (self.metadata.get("columns") or [])
-            return dataset_schema(with_entropies, self.metadata).empty_table()
+            return dataset_schema("entropies" in self._info.columns, self.metadata).empty_table()
         return pa.concat_tables(self.read_shard(i) for i in range(len(self.shard_files)))
 
     def state_dict(self) -> dict[str, int]:
@@ -132,15 +134,6 @@ class Dataset:
         if not 0 <= shard <= len(self.shard_files) or row < 0:
             raise ValueError(f"{self.path}: position {state!r} is outside the dataset's {len(self.shard_files)} shards")
         self._position = (shard, row)
-
-
-def _own_metadata(schema: pa.Schema) -> Any:
-    """The JSON a shard's schema holds under the `bytepatch` key (None if absent or not JSON)."""
-    raw = (schema.metadata or {}).get(METADATA_KEY)
-    try:
-        return None if raw is None else json.loads(raw)
-    except ValueError:
-        return None
 
 
 def open_dataset(path: str | Path) -> Dataset:
