@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -46,13 +46,18 @@ from bytepatch.signals import catch_stop_signals, restore
 _CALLBACK_PACKAGES = (f"{os.sep}llvmlite{os.sep}",)
 
 
-def in_callback_from_c(frame: FrameType | None) -> bool:
-    """Whether `frame` runs inside a known callback from C (see the module docstring)."""
+def runs_in(frame: FrameType | None, is_file: Callable[[str], bool]) -> bool:
+    """Whether `frame`, or a frame that called it, runs code of a file `is_file` picks."""
     while frame is not None:
-        if any(p in frame.f_code.co_filename for p in _CALLBACK_PACKAGES):
+        if is_file(frame.f_code.co_filename):
             return True
         frame = frame.f_back
     return False
+
+
+def in_callback_from_c(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside a known callback from C (see the module docstring)."""
+    return runs_in(frame, lambda name: any(p in name for p in _CALLBACK_PACKAGES))
 
 
 def _again_outside_callbacks(signum: int) -> None:

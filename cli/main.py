@@ -21,7 +21,7 @@ from typing import MutableMapping
 import click
 
 from bytepatch import __version__
-from bytepatch.cli._interrupt import in_callback_from_c
+from bytepatch.cli._interrupt import in_callback_from_c, runs_in
 
 # name -> "module:attribute"; each module lives in cli/ (installed as bytepatch.cli).
 COMMANDS: dict[str, str] = {
@@ -150,21 +150,13 @@ def collect_cycles_less_often() -> None:
 def _interrupted(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     click.echo("interrupted", err=True)
-    if _in_import(frame) or in_callback_from_c(frame):
+    if runs_in(frame, lambda name: name.startswith("<frozen importlib")) or in_callback_from_c(frame):
         # An exception raised here can be dropped (importlib's weakref callbacks, ctypes
         # callbacks print and ignore it: the command then ran on, or hung on a module
         # lock), and nothing of the command's is written while it imports: leave now.
         sys.stderr.flush()
         os._exit(130)
     raise SystemExit(130)
-
-
-def _in_import(frame: FrameType | None) -> bool:
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        frame = frame.f_back
-    return False
 
 
 if __name__ == "__main__":  # `python -m bytepatch.cli.main`, e.g. under torchrun
