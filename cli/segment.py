@@ -14,6 +14,7 @@ from bytepatch.io import FORMATS, InputError, ReaderConfig
 from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
+from bytepatch.segment.output import check_output_apart
 
 
 @click.command()
@@ -208,6 +209,7 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
     try:
         if args.save_entropies and args.patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
+        check_output_apart(args.inputs, args.output)  # before calibration reads the inputs
         built = patcher_from_options(
             args.patcher,
             args.entropy_model,

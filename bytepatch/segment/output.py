@@ -5,12 +5,17 @@ looks complete), its temporaries, and the dataset manifest merged from the jobs'
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
-from typing import Any, Iterator
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 from bytepatch.dataset.files import TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.errors import OutputError
+from bytepatch.io.fs import is_uri
+from bytepatch.io.sources import GLOB_CHARS, STDIN
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 
@@ -28,6 +33,37 @@ def job_lock(layout: JobLayout) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def check_output_apart(inputs: Sequence[str], output: str | Path) -> None:
+    """Refuse an output directory that an input directory's walk would read (the run
+    would patch its own shards, and --overwrite would delete them while they are
+    listed as input), and an input file inside the output directory (which --overwrite
+    replaces). Hidden directories are never walked, so an output under one is fine."""
+    if is_uri(str(output)):
+        return
+    out = os.path.realpath(output)
+    for spec in inputs:
+        if spec == STDIN or is_uri(spec):
+            continue
+        globbed = bool(GLOB_CHARS & set(spec)) and not os.path.exists(spec)
+        for path in sorted(glob.glob(spec, recursive=True)) if globbed else [spec]:
+            real = os.path.realpath(path)
+            if os.path.isdir(path):
+                rel = os.path.relpath(out, real)
+                parts = [] if rel == os.curdir else rel.split(os.sep)
+                if parts[:1] != [os.pardir] and not any(part.startswith(".") for part in parts):
+                    where = "is the input directory" if not parts else f"is inside the input directory {path}"
+                    raise OutputError(
+                        f"{output}: the output directory {where}, so the run would read its own shards as "
+                        "input; write the dataset outside the inputs (or in a hidden directory, which "
+                        "walks skip)"
+                    )
+            elif real.startswith(out.rstrip(os.sep) + os.sep):
+                raise OutputError(
+                    f"{path}: this input is inside the output directory {output}, which the run replaces; "
+                    "move it out or write the dataset elsewhere"
+                )
 
 
 def finish(layout: JobLayout, merge: bool) -> dict[str, Any] | None:

@@ -45,7 +45,7 @@ from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
-from bytepatch.segment.output import finish, job_lock, prepare_output, remove_temporaries
+from bytepatch.segment.output import check_output_apart, finish, job_lock, prepare_output, remove_temporaries
 from bytepatch.segment.reading import DuplicateIds, counting, read_documents
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
 from bytepatch.segment.stream import run_streamed
@@ -99,6 +99,7 @@ def segment_corpus(
     model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
     the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
     """
+    check_output_apart(inputs, output)
     if is_uri(str(output)):
         return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)

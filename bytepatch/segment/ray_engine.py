@@ -40,7 +40,7 @@ from bytepatch.patchers import Patcher
 from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
-from bytepatch.segment.output import job_lock, prepare_output
+from bytepatch.segment.output import check_output_apart, job_lock, prepare_output
 from bytepatch.segment.worker import ShardJob, ShardWriter
 
 RAY_HINT = "pip install 'ray[data]'  (or: pip install 'bytepatch[ray]')"
@@ -75,6 +75,7 @@ def segment_with_ray(
         )
     if options.num_jobs != 1:
         raise OutputError("--num-shards/--shard-index split the work between separate jobs; --engine ray needs neither")
+    check_output_apart(inputs, output)
     sources = expand_sources(inputs)
     if any(s.path == STDIN for s in sources):
         raise OutputError("--engine ray cannot read stdin: the workers read the inputs themselves; pass files")

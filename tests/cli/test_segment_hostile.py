@@ -133,3 +133,40 @@ def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, mo
     result = run(str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "-q")
     one_line_error(result, f"{corpus / '3.txt'}: changed while being read: listed at 550 bytes, now more")
     assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))
+
+
+def test_an_output_inside_an_input_directory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """`segment . -o out` would read its own shards as input on a second run, and
+    --overwrite would delete them while they are listed: refused, the first time too."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "a.txt").write_text("doc one\n")
+    (project / "sub").mkdir()
+    (project / "sub" / "b.txt").write_text("doc two\n")
+    monkeypatch.chdir(project)
+    one_line_error(
+        run(".", "-o", "out", "--patcher", "space"), "out: the output directory is inside the input directory ."
+    )
+    assert not (project / "out").exists()
+    one_line_error(run(".", "-o", ".", "--patcher", "space"), "the output directory is the input directory")
+    one_line_error(run(str(project), "-o", "deep/er/out", "--patcher", "space"), "inside the input directory")
+    one_line_error(
+        run("*", "-o", "sub/out", "--patcher", "space"), "inside the input directory sub"
+    )  # a glob's directory
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == ["a.txt", "sub", "sub/b.txt"]
+    # Beside the input, or under a hidden directory (walks skip those), it is fine, and stays so when rerun.
+    for out in ("../beside", ".hidden/out"):
+        for extra in ((), ("--overwrite",)):
+            result = run(".", "-o", out, "--patcher", "space", "-q", *extra)
+            assert result.exit_code == 0, result.output
+            assert open_dataset(out).num_rows == 2
+
+
+def test_an_input_inside_the_output_directory_is_refused(tmp_path, text):
+    out = tmp_path / "out"
+    assert run(str(text), "-o", str(out), "--patcher", "space", "-q").exit_code == 0
+    shard = next(out.glob("*.arrow"))
+    one_line_error(
+        run(str(shard), "-o", str(out), "--patcher", "space", "--overwrite"), "is inside the output directory"
+    )
+    assert open_dataset(out).num_rows == 1  # untouched
