@@ -15,7 +15,8 @@ from bytepatch.io.errors import InputError
 from bytepatch.io.fs import open_arrow_file
 
 BATCH_ROWS = 1024
-TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
+# The view types are what polars writes by default (`write_ipc`); they read like the others.
+TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.string_view(), pa.binary_view())
 
 
 def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
@@ -63,6 +64,8 @@ def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
     for col in wanted:
         if col not in names:
             raise InputError(path, f"missing column {col!r} (columns: {', '.join(names[:10])})")
+        if names.count(col) > 1:  # which one is the text? Arrow allows the duplicate; we do not guess
+            raise InputError(path, f"column {col!r} appears {names.count(col)} times; rename all but one")
     kind = schema.field(cfg.text_field).type
     if pa.types.is_dictionary(kind):  # e.g. pandas categoricals: decoded batch by batch
         kind = kind.value_type

@@ -103,7 +103,8 @@ def as_uint8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
 
 def as_ragged(docs: Any) -> Ragged:
     """A batch of documents as a ragged uint8 batch: a `Ragged` as is, a list of
-    str/bytes/uint8 arrays (str as UTF-8), or a pyarrow string/binary array (zero-copy)."""
+    str/bytes/uint8 arrays (str as UTF-8), or a pyarrow string/binary array (zero-copy;
+    a view type is cast, which copies)."""
     if isinstance(docs, Ragged):
         return docs
     if type(docs).__module__.startswith("pyarrow"):
@@ -124,6 +125,8 @@ def _arrow_ragged(array: Any) -> Ragged:
         or pa.types.is_large_string(array.type)
         or pa.types.is_binary(array.type)
         or pa.types.is_large_binary(array.type)
+        or pa.types.is_string_view(array.type)  # polars' default
+        or pa.types.is_binary_view(array.type)
     ):
         raise TypeError(
             f"expected a pyarrow string or binary array, got {getattr(array, 'type', type(array).__name__)}"

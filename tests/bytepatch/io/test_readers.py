@@ -136,6 +136,26 @@ def test_parquet_and_arrow(tmp_path: Path):
     assert [i for i, _ in docs_of(str(tmp_path / "s.arrow"), id_field="key")] == ["x", "y", "z"]
 
 
+def test_view_typed_text_and_ids_read_like_strings(tmp_path: Path):
+    """polars writes string_view columns by default (`write_ipc`); they were refused."""
+    table = pa.table({"text": pa.array(["a", "bé"], pa.string_view()), "key": pa.array([b"x", b"y"], pa.binary_view())})
+    pq.write_table(table, tmp_path / "v.parquet")
+    with pa.OSFile(str(tmp_path / "v.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    for name in ("v.parquet", "v.arrow"):
+        assert docs_of(str(tmp_path / name), id_field="key") == [("x", b"a"), ("y", "bé".encode())]
+
+
+def test_a_duplicated_column_name_is_an_error_naming_it(tmp_path: Path):
+    table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"])], names=["text", "text"])
+    pq.write_table(table, tmp_path / "dup.parquet")
+    with pa.OSFile(str(tmp_path / "dup.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    for name in ("dup.parquet", "dup.arrow"):
+        with pytest.raises(InputError, match=f"{name}: column 'text' appears 2 times"):
+            docs_of(str(tmp_path / name))
+
+
 def test_columnar_errors(tmp_path: Path):
     pq.write_table(pa.table({"text": ["a", None]}), tmp_path / "null.parquet")
     with pytest.raises(InputError, match="row 1") as err:
