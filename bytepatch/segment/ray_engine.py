@@ -21,6 +21,7 @@ and fingerprint (`bytepatch.entropy.source`), checked when each actor loads it.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +33,7 @@ from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.remote import join, prepare_remote_output, upload
 from bytepatch.dataset.schema import dataset_schema
 from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.errors import BytepatchError
 from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
 from bytepatch.io.fs import is_uri
 from bytepatch.io.sources import STDIN, Source
@@ -41,7 +43,7 @@ from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import check_output_apart, job_lock, prepare_output
-from bytepatch.segment.worker import ShardJob, ShardWriter
+from bytepatch.segment.worker import ShardJob, ShardWriter, empty_shard
 
 RAY_HINT = "pip install 'ray[data]'  (or: pip install 'bytepatch[ray]')"
 
@@ -97,8 +99,11 @@ def segment_with_ray(
             options.threads,
         )
         shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress, uri)
-        manifest = build_manifest(metadata, shards, options.shard_format)
         with tempfile.TemporaryDirectory(prefix="bytepatch-manifest-") as tmp:
+            if not shards:  # no documents: the dataset still holds one (empty) shard
+                shards = [empty_shard(job, Path(tmp))]
+                upload(Path(tmp) / shards[0].file, join(uri, shards[0].file))
+            manifest = build_manifest(metadata, shards, options.shard_format)
             write_json(Path(tmp) / MANIFEST, manifest)
             upload(Path(tmp) / MANIFEST, join(uri, MANIFEST))
         return manifest
@@ -108,7 +113,9 @@ def segment_with_ray(
         prepare_output(single, options.overwrite, options.resume, run_state)
         job = ShardJob(single, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         try:
-            shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress)
+            shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress) or [
+                empty_shard(job)
+            ]
         finally:
             _remove_temporaries(single.out)
         manifest = build_manifest(metadata, shards, options.shard_format)
@@ -168,7 +175,16 @@ def _run(
     finally:
         if started_here:
             ray.shutdown()
-    return [ShardInfo(**{k: (None if v is None or v != v else v) for k, v in row.items()}) for row in rows]
+    failed = [row for row in rows if row.get(ERROR) is not None]
+    if failed:  # the user's to fix (a bad row, an unwritable output): the error itself, not Ray's wrapping
+        raise min((pickle.loads(row[ERROR]) for row in failed), key=lambda pair: pair[0])[1]
+    fields = {f.name for f in dataclasses.fields(ShardInfo)}
+    return [
+        ShardInfo(**{k: (None if v is None or v != v else v) for k, v in row.items() if k in fields}) for row in rows
+    ]
+
+
+ERROR = "error"  # a row of SplitWriter's output: a pickled (split, BytepatchError) in place of a shard
 
 
 class SplitWriter:
@@ -181,15 +197,28 @@ class SplitWriter:
         if model is not None:
             model.entropies([b"warm up"])  # load the model now, once per actor (a SharedModel loads lazily)
         self.job, self.reader, self.shard_bytes, self.num_splits, self.uri = job, reader, shard_bytes, num_splits, uri
-        if uri is not None:  # shards are written here, uploaded, then deleted
-            self.job = dataclasses.replace(
-                job, layout=JobLayout(Path(tempfile.mkdtemp(prefix="bytepatch-ray-")), job.layout.shard_format)
-            )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         out: dict[str, list] = {f.name: [] for f in dataclasses.fields(ShardInfo)}
+        out[ERROR] = []
+        try:
+            if self.uri is None:
+                self._write(batch, self.job.layout.out, out)
+            else:
+                # Object storage: each shard is written here, uploaded, then deleted; the directory
+                # goes with the call (an actor is killed, not closed, when the dataset is done).
+                with tempfile.TemporaryDirectory(prefix="bytepatch-ray-") as staging:
+                    self._write(batch, Path(staging), out)
+        except BytepatchError as exc:
+            # Returned, not raised: Ray Data would wrap it in its own exception, whose message is
+            # a remote traceback. The driver raises it (the first split's, as a local run would).
+            out = {key: [None] for key in out}
+            out[ERROR] = [pickle.dumps((int(min(batch["split"])), exc))]
+        return out
+
+    def _write(self, batch: dict[str, Any], directory: Path, out: dict[str, list]) -> None:
         for split, path, span in zip(batch["split"], batch["path"], batch["span"]):
-            layout = JobLayout(self.job.layout.out, self.job.layout.shard_format, self.num_splits, int(split))
+            layout = JobLayout(directory, self.job.layout.shard_format, self.num_splits, int(split))
             writer = ShardWriter(dataclasses.replace(self.job, layout=layout))
             documents = read_source(str(path), self.reader, Span(**dict(span)))
             for chunk in chunk_documents(documents, self.shard_bytes):
@@ -200,7 +229,7 @@ class SplitWriter:
                     local.unlink()
                 for key, value in asdict(info).items():
                     out[key].append(value)
-        return out
+                out[ERROR].append(None)
 
 
 def _remove_temporaries(out: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -95,9 +96,14 @@ def tempfile_dir() -> str:
 
 
 @pytest.mark.slow  # starts a local Ray instance
-def test_ray_engine_reads_and_writes_s3(s3, tmp_path: Path):
-    """The cluster recipe of docs/cluster.md: S3 in, Ray actors upload each shard, manifest last."""
+def test_ray_engine_reads_and_writes_s3(s3, tmp_path: Path, monkeypatch):
+    """The cluster recipe of docs/cluster.md: S3 in, Ray actors upload each shard, manifest
+    last, and leave no staging directory behind (each actor's stayed, one per run)."""
     ray = pytest.importorskip("ray", reason="pip install 'ray[data]' (the test extra installs it)")
+    staging = tmp_path / "actors-tmp"
+    staging.mkdir()
+    monkeypatch.setenv("RAY_TMPDIR", tempfile.gettempdir())  # Ray's own sockets stay at a short path
+    monkeypatch.setenv("TMPDIR", str(staging))  # the actors' temporary files go here
     with s3.open_output_stream(f"{BUCKET}/big/big.jsonl") as f:
         f.write((SAMPLE / "stdlib_docstrings.jsonl").read_bytes() * 3)
     args = ["--patcher", "space", "--shard-size-mb", "0.03"]
@@ -112,3 +118,4 @@ def test_ray_engine_reads_and_writes_s3(s3, tmp_path: Path):
     assert run(str(local), "-o", str(tmp_path / "local"), *args).exit_code == 0
     got = download(s3, f"{BUCKET}/ray-out", tmp_path / "from-s3")
     assert rows(got) == rows(tmp_path / "local") and len(open_dataset(got).manifest["shards"]) > 3
+    assert not list(staging.iterdir())

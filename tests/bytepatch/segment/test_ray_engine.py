@@ -121,6 +121,28 @@ def test_a_worker_killed_mid_run_still_gives_the_whole_dataset(local_ray, corpus
     assert not list(out.glob(".*.tmp"))  # the killed worker's temporary is gone
 
 
+def test_a_bad_row_is_the_one_line_error_of_a_local_run(local_ray, tmp_path: Path):
+    """Ray Data wrapped the reader's error in its own, printed as a 160-line remote traceback."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"text": "ok"}\n{"text": null}\n')
+    args = ["segment", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--patcher", "space", "-q"]
+    result = CliRunner().invoke(cli, [*args, "--engine", "ray"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert (
+        result.output.strip().splitlines()[-1]
+        == "Error: " + str(tmp_path / "in" / "a.jsonl") + ":2: field 'text' is null, not a string"
+    )
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_corpus_of_no_documents_gives_one_empty_shard(local_ray, tmp_path: Path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("")
+    segment(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--patcher", "space", "--engine", "ray")
+    ds = open_dataset(tmp_path / "out")
+    assert ds.num_rows == 0 and [s["file"] for s in ds.manifest["shards"]] == ["train-00000.arrow"]
+
+
 def test_ray_engine_refuses_what_it_cannot_do(corpus, tmp_path: Path, monkeypatch):
     data, _ = corpus
     result = CliRunner().invoke(
