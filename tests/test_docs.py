@@ -74,3 +74,34 @@ def test_float16_entropies_read_in_polars_and_duckdb(tmp_path: Path) -> None:
     rest = table.drop_columns(["entropies"])  # noqa: F841 - DuckDB finds it by name
     assert duckdb.sql("select count(*) from rest").fetchall() == [(1,)]
     assert "do not read the optional float16" not in (ROOT / "docs" / "dataset.md").read_text()
+
+
+def test_the_parquet_form_reads_as_dataset_md_says(tmp_path: Path) -> None:
+    """pandas and pyarrow.dataset take the list of shards (the directory also holds manifest.json)."""
+    import glob
+
+    import pandas as pd
+    import pyarrow.dataset as pds
+
+    src = tmp_path / "corpus.jsonl"
+    src.write_text("".join(json.dumps({"text": f"document {i}"}) + "\n" for i in range(50)))
+    out = tmp_path / "out"
+    args = [
+        "segment",
+        str(src),
+        "-o",
+        str(out),
+        "--format",
+        "parquet",
+        "--patcher",
+        "space",
+        "--shard-size-mb",
+        "0.0002",
+    ]
+    assert CliRunner().invoke(cli, [*args, "-q"]).exit_code == 0
+    files = sorted(glob.glob(f"{out}/*.parquet"))
+    assert len(files) > 1
+    assert len(pd.read_parquet(files)) == 50
+    assert pds.dataset(files, format="parquet").to_table().num_rows == 50
+    text = (ROOT / "docs" / "dataset.md").read_text()
+    assert 'files = sorted(glob.glob("out/*.parquet"))' in text and "pd.read_parquet(files)" in text

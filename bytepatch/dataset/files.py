@@ -156,6 +156,8 @@ class ShardFile:
     def write(self, table: pa.Table) -> None:
         if self._sums is not None:
             self.write_encoded(encode_batches(table, self.schema))
+        elif self.fmt == "arrow" and not table.num_rows:  # one batch of no rows: write_table writes none
+            self._writer.write_batch(pa.RecordBatch.from_pylist([], schema=self.schema))
         elif self.fmt == "arrow":
             self._writer.write_table(table, max_chunksize=BATCH_ROWS)
         else:

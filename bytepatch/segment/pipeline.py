@@ -50,7 +50,7 @@ from bytepatch.segment.reading import DuplicateIds, counting, read_documents
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
 from bytepatch.segment.stream import run_streamed
 from bytepatch.segment.windows import DEFAULT_WINDOW
-from bytepatch.segment.worker import ShardJob, ShardWriter
+from bytepatch.segment.worker import ShardJob, ShardWriter, empty_shard
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ def _run(
     if workers == 1:  # one process: shards streamed, a group at a time, on --threads threads
         writer = ShardWriter(job, on_patched=progress.update)
         groups = stream_groups(documents, shard_bytes, job.window)
-        return run_streamed(groups, writer, shards, finished, progress, job.threads)
+        return run_streamed(groups, writer, shards, finished, progress, job.threads) or _no_documents(job)
     # Imported here: multiprocessing and its pipes cost ~9 ms of every run's start-up, and
     # one process (the default) never uses them.
     from bytepatch.segment.processes import run_in_processes
@@ -234,7 +234,13 @@ def _run(
         for info in results:
             shards.append(info)
             progress.add_written(info.bytes)
-    return shards.entries
+    return shards.entries or _no_documents(job)
+
+
+def _no_documents(job: ShardJob) -> list[ShardInfo]:
+    """The shards of a run that read no documents: one empty shard (`empty_shard`),
+    written by the first job only, so a dataset always has a file that holds its schema."""
+    return [empty_shard(job)] if job.layout.job == 0 else []
 
 
 def _skip_finished(

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from bytepatch.dataset.files import write_shard_unpublished
+from bytepatch.dataset.files import ShardFile, write_shard_unpublished
 from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
 from bytepatch.dataset.schema import build_table, check_storable
@@ -181,6 +181,31 @@ class PendingShard:
 
     def discard(self) -> None:
         self.tmp.unlink(missing_ok=True)
+
+
+def empty_shard(job: ShardJob, directory: Path | None = None) -> ShardInfo:
+    """Shard 0 with no rows, written (to `directory`, default the job's output) and
+    published: a corpus of no documents still gives a dataset with one file holding the
+    schema and metadata, so glob readers (`datasets.load_dataset(DIR)`, a
+    `pa.concat_tables` over the shards) find its columns rather than no file at all, or
+    manifest.json taken for the data. Not journaled: an interrupted run rewrites it."""
+    layout = job.layout
+    path = (directory or layout.out) / layout.shard_name(0)
+    # One record batch of no rows, not none: readers that build columns from the batches
+    # (`datasets.Dataset.from_file`) fail on a stream without any. Pyarrow's own writer
+    # (uncompressed) writes it; the compressed encoder cuts no batch from no rows.
+    table = job.schema.empty_table()
+    try:
+        shard = ShardFile(path, job.schema, layout.shard_format, compress=False)
+        try:
+            shard.write(table)
+        except BaseException:
+            shard.abort()
+            raise
+        shard.commit()
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write shard: {exc}") from exc
+    return shard_info(0, path, 0, 0, 0)
 
 
 def shard_info(

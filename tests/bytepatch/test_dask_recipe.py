@@ -53,7 +53,13 @@ def test_dask_recipe_equals_segment(tmp_path: Path):
     df = dd.read_parquet(str(corpus), split_row_groups=True)
     assert df.npartitions > 1
     meta = {"id": str, "bytes": object, "patch_lengths": object}
-    patched = df.map_partitions(patch_partition, patcher, meta=meta).compute()
+    rows = df.map_partitions(patch_partition, patcher, meta=meta)
+    patched = rows.compute()
     got = sorted((r.id, r.bytes, tuple(r.patch_lengths)) for r in patched.itertuples())
     expected = sorted((r.id, r.bytes, tuple(r.patch_lengths)) for r in open_dataset(tmp_path / "out"))
     assert got == expected
+    # The recipe ends by writing Parquet, with the schema docs/engines.md gives.
+    schema = pa.schema([("id", pa.string()), ("bytes", pa.large_binary()), ("patch_lengths", pa.list_(pa.int32()))])
+    rows.to_parquet(str(tmp_path / "patched"), schema=schema)
+    written = pq.read_table(tmp_path / "patched").to_pylist()
+    assert sorted((r["id"], r["bytes"], tuple(r["patch_lengths"])) for r in written) == expected

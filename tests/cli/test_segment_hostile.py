@@ -170,3 +170,30 @@ def test_an_input_inside_the_output_directory_is_refused(tmp_path, text):
         run(str(shard), "-o", str(out), "--patcher", "space", "--overwrite"), "is inside the output directory"
     )
     assert open_dataset(out).num_rows == 1  # untouched
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+@pytest.mark.parametrize("extra", [(), ("--workers", "2"), ("--num-shards", "2")])
+def test_a_corpus_of_no_documents_gives_one_empty_shard_that_readers_take(tmp_path, fmt, extra):
+    """Without a shard, glob readers found no file (`pa.concat_tables` of nothing) or took
+    manifest.json for the data (`datasets.load_dataset(DIR)` returned it as a row)."""
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), empty)
+    out = tmp_path / "out"
+    args = [str(empty), "-o", str(out), "--patcher", "space", "-q", "--format", fmt]
+    jobs = [[*extra, "--shard-index", str(i)] for i in range(2)] if "--num-shards" in extra else [list(extra)]
+    for job in jobs:
+        result = run(*args, *job)
+        assert result.exit_code == 0, result.output
+    shards = sorted(out.glob(f"*.{fmt}"))
+    assert len(shards) == 1
+    ds = open_dataset(out)
+    assert ds.num_rows == 0 and len(ds.manifest["shards"]) == 1
+    assert CliRunner().invoke(cli, ["verify", str(out)]).exit_code == 0
+    if fmt == "arrow":
+        table = pa.ipc.open_stream(shards[0]).read_all()
+        datasets = pytest.importorskip("datasets")
+        assert datasets.Dataset.from_file(str(shards[0])).column_names == table.column_names
+    else:
+        table = pq.read_table(shards[0])
+    assert table.num_rows == 0 and table.column_names == ["id", "bytes", "patch_lengths"]
