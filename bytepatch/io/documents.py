@@ -25,6 +25,7 @@ class FileDocument:
     id: str
     path: str
     size: int
+    sniff: bool = True  # its format was guessed: refuse it if its first bytes are not text (io/sniff.py)
 
 
 DEFAULT_MAX_DOCUMENT_BYTES = 1 << 31  # 2 GiB

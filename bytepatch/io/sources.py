@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import is_uri, list_uri
+from bytepatch.io.sniff import compressed_suffix
 
 STDIN = "-"
 GLOB_CHARS = set("*?[")
@@ -270,16 +271,27 @@ def hf_saved_dataset_files(directory: str, filenames: list[str]) -> list[str] | 
 
 
 def detect_format(path: str, forced: str = "auto") -> str:
-    """The reader for a path: the forced format, else by suffix; stdin defaults to text."""
+    """The reader for a path: the forced format, else by suffix; stdin defaults to text.
+    A compressed or archive suffix other than .gz is an error naming the file."""
     if forced != "auto":
         return forced
     if path == STDIN:
         return "text"
     name = os.path.basename(path).lower()  # not pathlib: called per file, thousands of times
-    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
+    # ".json": as Hugging Face names JSON Lines files (`load_dataset("json")` reads them).
+    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")):
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith((".arrow", ".feather", ".ipc")):
         return "arrow"
+    if name.endswith((".parquet.gz", ".arrow.gz", ".feather.gz", ".ipc.gz")):
+        raise InputError(path, "a gzip-compressed columnar file is not read: gunzip it (the format compresses itself)")
+    compression = compressed_suffix(name)
+    if compression is not None:
+        raise InputError(
+            path,
+            f"{compression} files are not read (of compressed files only .gz is): decompress it, "
+            "or pass --input-format text to take its bytes as they are",
+        )
     return "text"

@@ -17,6 +17,7 @@ from typing import IO, Iterator
 from bytepatch.io.documents import Document, FileDocument, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import is_uri, open_input
+from bytepatch.io.sniff import HEAD_BYTES, check_text
 from bytepatch.io.sources import STDIN
 
 
@@ -54,20 +55,34 @@ def read_text(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterato
     """A whole file as one document, or (doc_per_line) each line without its newline."""
     where = _display(path)
     name = span.name if span is not None else where
+    sniff = cfg.input_format == "auto"  # a guessed format: say so if the bytes are not text
     if not cfg.doc_per_line and path != STDIN and not is_uri(path) and not path.lower().endswith(".gz"):
         data = _read_plain_file(path, cfg.max_document_bytes)
         if data is not None:
+            if sniff:
+                check_text(where, data)
             yield Document(name, data)
             return
     lineno = None
     try:
         with open_binary(path) as f:
             if not cfg.doc_per_line:
-                yield Document(name, _read_whole(f, cfg.max_document_bytes, where))
+                data = _read_whole(f, cfg.max_document_bytes, where)
+                if sniff:
+                    check_text(where, data)
+                yield Document(name, data)
                 return
             lineno = span.first_line - 1 if span is not None else 0
+            head = bytearray() if sniff and lineno == 0 else None  # the file's first bytes, over its first lines
             for lineno, line in _lines(f, span, cfg.max_document_bytes + 1, where):
+                if head is not None:
+                    head += line[: HEAD_BYTES - len(head)]
+                    if len(head) == HEAD_BYTES:
+                        check_text(where, head)
+                        head = None
                 yield Document(f"{name}:{lineno}", line[:-1] if line.endswith(b"\n") else line)
+            if head is not None:
+                check_text(where, head)
     except (OSError, EOFError, zlib.error) as exc:
         if lineno is None:
             raise InputError(where, f"cannot read: {exc}") from exc
@@ -90,6 +105,12 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
                 yield _parse_json_line(line, where, lineno, cfg, name)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
+    except InputError as exc:
+        if cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
+            raise
+        # A .json name is taken for JSON Lines (as `datasets` does); it may be one JSON document.
+        hint = " (a .json file is read as JSON Lines, one object per line; --input-format text takes it whole)"
+        raise InputError(exc.source, exc.reason + hint, exc.line, exc.row) from exc
 
 
 JSON_ESCAPE = 6  # the most bytes of JSON one byte of text can take

@@ -23,6 +23,7 @@ import numpy as np
 from bytepatch.io.documents import Document, FileDocument
 from bytepatch.io.jsonl_batch import DocumentBatch
 from bytepatch.io.line_ids import joined_ids
+from bytepatch.io.sniff import HEAD_BYTES, check_text
 from bytepatch.io.text import read_file_into
 
 MAX_DOCS_PER_CHUNK = 1_000_000  # keeps per-shard id lists bounded for tiny documents
@@ -131,6 +132,8 @@ def _join(pieces: list[bytes | bytearray | memoryview | FileDocument], size: int
     for piece in pieces:
         if isinstance(piece, FileDocument):
             read_file_into(piece, view[pos : pos + piece.size])
+            if piece.sniff:
+                check_text(piece.path, view[pos : pos + min(piece.size, HEAD_BYTES)])
             pos += piece.size
         else:
             raw = np.frombuffer(piece, dtype=np.uint8)  # any buffer (bytes, a view of any format)

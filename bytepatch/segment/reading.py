@@ -25,7 +25,8 @@ def read_documents(
     for source, span in parts:
         fmt = detect_format(source.path, reader.input_format)
         if _deferred(source, span, reader, fmt):
-            yield FileDocument(span.name, source.path, source.size)  # type: ignore[arg-type]
+            sniff = reader.input_format == "auto"
+            yield FileDocument(span.name, source.path, source.size, sniff)  # type: ignore[arg-type]
         else:
             yield from read_fast(source.path, reader, span, threads, fmt)
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bytepatch.io import InputError, ReaderConfig, read_source
+from bytepatch.io.sniff import binary_kind
 from tests.fuzz_mutations import mutation
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -75,8 +76,13 @@ def test_jsonl(values, damage, gz):
 @SETTINGS
 @given(st.binary(max_size=400), st.booleans())
 def test_text_is_read_byte_for_byte(data, per_line):
+    """Any bytes, as they are: always with --input-format text; guessed (a .txt name),
+    unless their first bytes are a compressed or binary format's (io/sniff.py)."""
     path = write(data, ".txt")
     got = read(path, doc_per_line=per_line)
+    if binary_kind(data) is not None:
+        assert isinstance(got, InputError) and "not text" in str(got)
+        got = read(path, doc_per_line=per_line, input_format="text")
     if not per_line:
         assert got == [(str(path), data)]
     else:

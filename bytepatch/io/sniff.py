@@ -1,0 +1,85 @@
+"""What a file taken as text really holds, by its name and its first bytes: compressed,
+archive and binary container formats would otherwise be patched as their raw bytes
+(a `.zst` corpus became documents of Zstandard frames, silently).
+
+Only files whose format was guessed (`--input-format auto`) are checked; `--input-format
+text` takes any bytes as they are, for whoever means to patch them. Plain bytes that
+match no signature (invalid UTF-8, NUL bytes) are text as far as bytepatch is concerned.
+"""
+
+from __future__ import annotations
+
+from bytepatch.io.errors import InputError
+
+# (offset, signature, what it is). Each is long enough that text does not start with it
+# by chance (gzip includes its method byte; bzip2 its block magic).
+SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x1f\x8b\x08", "gzip-compressed data"),
+    (0, b"\xfd7zXZ\x00", "xz-compressed data"),
+    (0, b"\x28\xb5\x2f\xfd", "Zstandard-compressed data"),
+    (0, b"\x04\x22\x4d\x18", "LZ4-compressed data"),
+    (0, b"PK\x03\x04", "a zip archive (or a docx/xlsx/jar)"),
+    (0, b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (0, b"Rar!\x1a\x07", "a RAR archive"),
+    (0, b"PAR1", "a Parquet file"),
+    (0, b"ARROW1", "an Arrow IPC file"),
+    (0, b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"GIF87a", "a GIF image"),
+    (0, b"GIF89a", "a GIF image"),
+    (0, b"%PDF-", "a PDF document"),
+    (0, b"\x7fELF", "an executable (ELF)"),
+    (0, b"SQLite format 3\x00", "an SQLite database"),
+    (257, b"ustar", "a tar archive"),
+)
+HEAD_BYTES = 262  # enough for every signature above
+_FIRST = {magic[0] for offset, magic, _ in SIGNATURES if offset == 0}
+_BZIP2 = (b"BZh", b"1AY&SY")  # "BZh", a block size digit, then the first block's magic
+
+# Suffixes of compressed or archive files (gzip aside, which is read): refused by name.
+COMPRESSED_SUFFIXES = {
+    ".xz": "xz",
+    ".lzma": "lzma",
+    ".bz2": "bzip2",
+    ".zst": "Zstandard",
+    ".zstd": "Zstandard",
+    ".lz4": "LZ4",
+    ".br": "Brotli",
+    ".zip": "zip",
+    ".7z": "7-Zip",
+    ".rar": "RAR",
+    ".tar": "tar",
+    ".tgz": "tar",
+    ".tbz2": "tar",
+}
+
+
+def binary_kind(head: bytes | bytearray | memoryview) -> str | None:
+    """What the first bytes of a file say it is (None: nothing but text, as far as known)."""
+    head = bytes(head[:HEAD_BYTES])
+    if head[:1] and head[0] in _FIRST:
+        for offset, magic, kind in SIGNATURES:
+            if offset == 0 and head.startswith(magic):
+                return kind
+    if head.startswith(_BZIP2[0]) and head[3:4].isdigit() and head[4:10] == _BZIP2[1]:
+        return "bzip2-compressed data"
+    if head[257:262] == b"ustar":
+        return "a tar archive"
+    return None
+
+
+def check_text(where: str, head: bytes | bytearray | memoryview) -> None:
+    """Refuse a file guessed to be text whose first bytes say it is something else."""
+    kind = binary_kind(head)
+    if kind is not None:
+        raise InputError(
+            where,
+            f"looks like {kind} (its first bytes), not text; decompress or convert it, "
+            "or pass --input-format text to take its bytes as they are",
+        )
+
+
+def compressed_suffix(name: str) -> str | None:
+    """The compression or archive a lower-case file name's suffix names (gzip aside)."""
+    dot = name.rfind(".")
+    return COMPRESSED_SUFFIXES.get(name[dot:]) if dot >= 0 else None
