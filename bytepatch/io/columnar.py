@@ -6,7 +6,8 @@ naming the row: a null is not an empty document, and guessing would corrupt data
 
 from __future__ import annotations
 
-from typing import Iterator
+import sys
+from typing import Generator, Iterator
 
 import pyarrow as pa
 
@@ -54,8 +55,30 @@ def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
             raise InputError(path, f"not a readable Arrow IPC file or stream: {exc}") from exc
         schema = stream.schema
         batches = lambda: iter(stream)  # noqa: E731
+        _columns(path, schema, cfg)
+        rows = yield from _documents(path, cfg, batches, span)
+        if not _ends_a_stream(source):
+            # Valid by the format, but every writer we know ends its streams with the marker:
+            # without it the file was most likely cut between two batches.
+            print(
+                f"warning: {path}: the Arrow IPC stream has no end-of-stream marker: it may be truncated "
+                f"(read {rows:,} rows)",
+                file=sys.stderr,
+            )
+        return
     _columns(path, schema, cfg)
     yield from _documents(path, cfg, batches, span)
+
+
+# The end-of-stream marker: continuation, then a length of 0. (Streams of Arrow < 0.15
+# ended with the 4 zero bytes alone, which a batch's zero padding also ends with.)
+_STREAM_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def _ends_a_stream(source) -> bool:
+    """Whether the IPC stream in `source` ends with the end-of-stream marker."""
+    size = source.size()
+    return size >= len(_STREAM_END) and source.read_at(len(_STREAM_END), size - len(_STREAM_END)) == _STREAM_END
 
 
 def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
@@ -74,7 +97,8 @@ def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
     return wanted
 
 
-def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) -> Iterator[Document]:
+def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) -> Generator[Document, None, int]:
+    """The documents of the batches, in order; returns how many rows were read."""
     import pyarrow.compute as pc  # here, not at the top: its import costs ~50 ms, which JSONL and text runs skip
 
     name = span.name if span is not None else path
@@ -105,6 +129,7 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
             row += len(values)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"corrupt or truncated data after row {row}: {exc}", row=row) from exc
+    return row - (span.first_row if span is not None else 0)
 
 
 def _decoded(column: pa.Array) -> pa.Array:

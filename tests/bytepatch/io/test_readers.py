@@ -156,6 +156,24 @@ def test_a_duplicated_column_name_is_an_error_naming_it(tmp_path: Path):
             docs_of(str(tmp_path / name))
 
 
+def test_an_arrow_stream_cut_between_batches_is_warned_of(tmp_path: Path, capsys):
+    """Such a stream reads as a shorter valid one; only its missing end marker tells."""
+    table = pa.table({"text": [f"d{i}" for i in range(8)]})
+    with pa.OSFile(str(tmp_path / "full.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        ends = []
+        for batch in table.to_batches(max_chunksize=2):
+            w.write_batch(batch)
+            ends.append(sink.tell())
+    (tmp_path / "cut.arrow").write_bytes((tmp_path / "full.arrow").read_bytes()[: ends[1]])
+    assert len(docs_of(str(tmp_path / "full.arrow"))) == 8
+    assert capsys.readouterr().err == ""
+    assert len(docs_of(str(tmp_path / "cut.arrow"))) == 4
+    assert (
+        f"warning: {tmp_path / 'cut.arrow'}: the Arrow IPC stream has no end-of-stream marker"
+        in capsys.readouterr().err
+    )
+
+
 def test_columnar_errors(tmp_path: Path):
     pq.write_table(pa.table({"text": ["a", None]}), tmp_path / "null.parquet")
     with pytest.raises(InputError, match="row 1") as err:
