@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from bytepatch.dataset import MANIFEST
+from bytepatch.dataset.reader import not_local
+from bytepatch.io.fs import is_uri
 
 
 @click.command("verify")
@@ -24,6 +26,8 @@ def verify(paths: tuple[str, ...]) -> None:
     """
     for path in paths:
         try:
+            if is_uri(path):  # Path() would fold "s3://" into "s3:/"
+                raise ValueError(not_local(path))
             line = _verify_one(Path(path))
         except (OSError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc

@@ -16,6 +16,7 @@ from bytepatch.dataset.manifest import read_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import read_metadata
 from bytepatch.errors import ConfigError
+from bytepatch.io.fs import is_uri
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Dataset:
     """A complete dataset directory (one with a manifest)."""
 
     def __init__(self, path: str | Path) -> None:
+        if is_uri(str(path)):  # Path() would also fold "s3://" into "s3:/"
+            raise ConfigError(not_local(str(path)))
         self.path = Path(path)
         self.manifest = read_manifest(self.path)  # checks names, keys and totals
         try:  # read strictly once: stats, inspect and training rely on its types
@@ -134,6 +137,14 @@ class Dataset:
         if not 0 <= shard <= len(self.shard_files) or row < 0:
             raise ValueError(f"{self.path}: position {state!r} is outside the dataset's {len(self.shard_files)} shards")
         self._position = (shard, row)
+
+
+def not_local(uri: str) -> str:
+    """The error for a dataset given as a URI: datasets are read from local directories."""
+    return (
+        f"{uri}: datasets are read from a local directory, not from object storage; copy it "
+        f"first (e.g. `aws s3 cp --recursive {uri} DIR`), then give DIR"
+    )
 
 
 def open_dataset(path: str | Path) -> Dataset:

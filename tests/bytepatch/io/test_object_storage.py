@@ -73,6 +73,11 @@ def test_s3_corpus_in_s3_dataset_out(s3, tmp_path: Path):
     assert rows(got) == rows(tmp_path / "local")  # ids relative to the URI root, as to a local root
     manifest = json.loads((got / "manifest.json").read_text())
     assert len(manifest["shards"]) > 1 and not list(Path(tempfile_dir()).glob("bytepatch-stage-*"))
+    # Reading commands say to copy it (they said "s3:/.../: no manifest.json", a false and mangled name).
+    for command in ("verify", "stats"):
+        result = CliRunner().invoke(cli, [command, f"s3://{BUCKET}/out"])
+        assert result.exit_code == 1, result.output
+        assert f"Error: s3://{BUCKET}/out: datasets are read from a local directory" in result.output
     # A second run needs --overwrite, then replaces the dataset.
     again = run(f"s3://{BUCKET}/corpus/", "-o", f"s3://{BUCKET}/out", *args)
     assert again.exit_code != 0 and "--overwrite" in again.output
