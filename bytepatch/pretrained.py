@@ -126,17 +126,18 @@ def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | 
         parts = sample_pieces([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES, note=None)
         entropies, pieces = piece_entropies(model, parts), len(parts)
     result = calibrate_threshold(entropies, target, rule="global", max_patch_length=max_len)
+    sampled = sum(map(len, entropies))
     if log is not None:
         log(
             f"calibrated threshold {result.threshold:.6g} nats: mean patch size {result.mean_patch_size:.3f} "
-            f"on {sum(map(len, entropies)):,} sample bytes in {pieces:,} pieces spread over the input"
+            f"on {sampled:,} sample bytes in {pieces:,} pieces spread over the input"
         )
     threshold = float(result.threshold)
     return threshold, {
         "target_patch_size": target,
         "threshold": threshold,
         "rule": "global",
-        "sample_bytes": CALIBRATION_SAMPLE_BYTES,
+        "sample_bytes": sampled,  # the bytes sampled (the whole corpus when it is under the sample size)
     }
 
 

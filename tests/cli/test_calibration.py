@@ -64,6 +64,18 @@ def test_target_patch_size_holds_on_the_whole_corpus(
     achieved = manifest["bytes"] / manifest["patches"]
     assert abs(achieved / target - 1) < 0.03, f"mean patch size {achieved:.3f} for target {target}"
     assert "note: mean patch size" not in result.stderr  # on target: no calibration hint
+    sampled = manifest["metadata"]["calibration"]["sample_bytes"]  # what was sampled, not the nominal size
+    assert 0 < sampled <= 1.3 * 100_000 and f"on {sampled:,} sample bytes" in result.stderr
+
+
+def test_calibration_records_the_bytes_it_sampled_on_a_small_corpus(tmp_path: Path) -> None:
+    """It recorded the nominal 8 MB sample size even for a corpus of a few bytes."""
+    src = tmp_path / "small.md"
+    src.write_bytes((Path(__file__).resolve().parents[2] / "README.md").read_bytes())
+    result = CliRunner().invoke(cli, ["segment", str(src), "-o", str(tmp_path / "out"), "--target-patch-size", "4"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "out" / "manifest.json").read_text())["metadata"]
+    assert meta["calibration"]["sample_bytes"] == src.stat().st_size
 
 
 def test_default_threshold_far_from_its_target_says_how_to_calibrate(drifting_corpus: Path, tmp_path: Path) -> None:
