@@ -106,7 +106,8 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
         # run_key also covers the other jobs' inputs: the merge checks those.
         changed = sorted(k for k in run_state if k != "run_key" and previous.get(k) != run_state[k])
         if changed:
-            raise OutputError(f"{out}: cannot resume, settings differ from the interrupted run: {', '.join(changed)}")
+            what = ", ".join(_input_change(previous.get(k), run_state[k]) if k == "inputs" else k for k in changed)
+            raise OutputError(f"{out}: cannot resume, settings differ from the interrupted run: {what}")
         return layout.job_manifest.exists()
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
@@ -130,6 +131,24 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
     out.mkdir(parents=True, exist_ok=True)
     write_json(layout.run_state, run_state, indent=None)  # read by --resume only
     return False
+
+
+def _input_change(before: Any, now: list) -> str:
+    """ "inputs", saying which input changed and how (the first that did)."""
+    if not isinstance(before, list):
+        return "inputs"
+    old = {entry[0]: entry for entry in before if isinstance(entry, list) and entry}
+    new = {entry[0]: entry for entry in now}
+    for path, entry in new.items():
+        if path not in old:
+            return f"inputs ({path} was not an input then)"
+        if old[path] != entry:
+            size = "" if old[path][1:2] == entry[1:2] else f", size {old[path][1]} -> {entry[1]} bytes"
+            return f"inputs ({path} changed since{size}: rerun with --overwrite)"
+    gone = [path for path in old if path not in new]
+    if gone:
+        return f"inputs ({gone[0]} is no longer an input)"
+    return "inputs (their order)"
 
 
 def remove_temporaries(layout: JobLayout) -> None:
