@@ -106,7 +106,8 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
     except InputError as exc:
-        if cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
+        not_lines = exc.reason.startswith(("malformed JSON", "expected a JSON object"))
+        if not not_lines or cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
             raise
         # A .json name is taken for JSON Lines (as `datasets` does); it may be one JSON document.
         hint = " (a .json file is read as JSON Lines, one object per line; --input-format text takes it whole)"

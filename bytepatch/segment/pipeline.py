@@ -46,7 +46,7 @@ from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import check_output_apart, finish, job_lock, prepare_output, remove_temporaries
-from bytepatch.segment.reading import DuplicateIds, counting, read_documents
+from bytepatch.segment.reading import DuplicateIds, counting, note_unused_fields, read_documents
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
 from bytepatch.segment.stream import run_streamed
 from bytepatch.segment.windows import DEFAULT_WINDOW
@@ -104,6 +104,7 @@ def segment_corpus(
         return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
     sources = expand_sources(inputs)
+    note_unused_fields(sources, reader)
     all_files = [s.path for s in sources]
     parts = job_parts(sources, reader, options)
     files = list(dict.fromkeys(s.path for s, _ in parts))

@@ -15,6 +15,19 @@ from bytepatch.io.sources import STDIN, detect_format
 from bytepatch.progress import Progress
 
 
+def note_unused_fields(sources: Sequence[Source], reader: ReaderConfig) -> None:
+    """Warn when --text-field/--id-field name a field and no input has fields (all plain
+    text): the option does nothing there, and a typo in a script would go unnoticed."""
+    given = [f"--{k}-field" for k, v in (("text", reader.text_field != "text"), ("id", reader.id_field)) if v]
+    if given and all(detect_format(s.path, reader.input_format) == "text" for s in sources):
+        print(
+            f"warning: {' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to JSONL, Parquet and "
+            "Arrow inputs; these are all "
+            "plain text (one document per file or line, ids from file names and line numbers)",
+            file=sys.stderr,
+        )
+
+
 def read_documents(
     parts: Sequence[tuple[Source, Span]], reader: ReaderConfig, threads: bool = False
 ) -> Iterator[Document | FileDocument | DocumentBatch]:

@@ -197,3 +197,16 @@ def test_a_corpus_of_no_documents_gives_one_empty_shard_that_readers_take(tmp_pa
     else:
         table = pq.read_table(shards[0])
     assert table.num_rows == 0 and table.column_names == ["id", "bytes", "patch_lengths"]
+
+
+def test_field_options_on_plain_text_inputs_are_warned_of(tmp_path, text):
+    """--text-field/--id-field do nothing for text files: a typo went unnoticed."""
+    result = run(str(text), "-o", str(tmp_path / "out"), "--patcher", "space", "-q", "--text-field", "body")
+    assert result.exit_code == 0
+    assert "warning: --text-field applies to JSONL, Parquet and Arrow inputs; these are all plain text" in result.stderr
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text('{"body": "x"}\n')
+    result = run(
+        str(text), str(jsonl), "-o", str(tmp_path / "mixed"), "--patcher", "space", "-q", "--text-field", "body"
+    )
+    assert result.exit_code == 0 and "warning" not in result.stderr

@@ -96,6 +96,9 @@ def test_json_files_are_json_lines_and_a_whole_json_document_is_told_so(tmp_path
     with pytest.raises(InputError, match=r"config.json:1: malformed JSON.*read as JSON Lines.*--input-format text"):
         list(read_source(str(pretty), ReaderConfig()))
     assert [d.data for d in read_source(str(pretty), ReaderConfig(input_format="text"))] == [pretty.read_bytes()]
+    # A JSON Lines problem of a .json file gets no such hint: it is JSON Lines.
+    with pytest.raises(InputError, match=r"hf.json:1: missing id field 'id'$"):
+        list(read_source(str(lines), ReaderConfig(id_field="id")))
 
 
 @pytest.mark.parametrize("extra", [(), ("--doc-per-line",), ("--threads", "2")])
