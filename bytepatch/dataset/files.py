@@ -156,12 +156,20 @@ class ShardFile:
     def write(self, table: pa.Table) -> None:
         if self._sums is not None:
             self.write_encoded(encode_batches(table, self.schema))
-        elif self.fmt == "arrow" and not table.num_rows:  # one batch of no rows: write_table writes none
-            self._writer.write_batch(pa.RecordBatch.from_pylist([], schema=self.schema))
         elif self.fmt == "arrow":
             self._writer.write_table(table, max_chunksize=BATCH_ROWS)
         else:
             self._writer.write_table(table)
+
+    def write_empty(self) -> None:
+        """Append one record batch of no rows: readers that build columns from the batches
+        (`datasets.Dataset.from_file`) fail on a stream of none, and `write` skips empty
+        tables, as pyarrow's writer does."""
+        batch = pa.RecordBatch.from_pylist([], schema=self.schema)
+        if self.fmt == "arrow" and self._sums is None:
+            self._writer.write_batch(batch)
+        else:
+            self.write(pa.Table.from_batches([batch]))
 
     def write_encoded(self, messages: list[pa.Buffer | bytes]) -> None:
         """Append record batches that `encode_batches` encoded (a compressed Arrow shard only)."""

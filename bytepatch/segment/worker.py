@@ -191,14 +191,10 @@ def empty_shard(job: ShardJob, directory: Path | None = None) -> ShardInfo:
     manifest.json taken for the data. Not journaled: an interrupted run rewrites it."""
     layout = job.layout
     path = (directory or layout.out) / layout.shard_name(0)
-    # One record batch of no rows, not none: readers that build columns from the batches
-    # (`datasets.Dataset.from_file`) fail on a stream without any. Pyarrow's own writer
-    # (uncompressed) writes it; the compressed encoder cuts no batch from no rows.
-    table = job.schema.empty_table()
     try:
         shard = ShardFile(path, job.schema, layout.shard_format, compress=False)
         try:
-            shard.write(table)
+            shard.write_empty()
         except BaseException:
             shard.abort()
             raise
