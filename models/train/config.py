@@ -71,6 +71,25 @@ class TrainConfig:
             raise ValueError(f"train.seq_len must be >= 2, got {self.seq_len}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
+        # A negative clip norm flips every gradient (training climbs the loss) and 0 zeroes them
+        # (nothing learns, silently): both are refused, as are the other out-of-range knobs.
+        if not (self.grad_clip > 0 and math.isfinite(self.grad_clip)):
+            raise ValueError(f"train.grad_clip must be a positive finite number, got {self.grad_clip}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"train.weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ValueError(f"train.warmup_steps must be >= 0 or null, got {self.warmup_steps}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if not 0 <= self.eval_fraction < 1:
+            raise ValueError(f"train.eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        if self.eval_batches is not None and self.eval_batches < 1:
+            raise ValueError(f"train.eval_batches must be >= 1 or null (all batches), got {self.eval_batches}")
+        if self.prefetch < 0:
+            raise ValueError(f"train.prefetch must be >= 0, got {self.prefetch}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"train.device must be cpu, cuda or auto, got {self.device!r}")
         if self.parallel not in ("ddp", "fsdp"):

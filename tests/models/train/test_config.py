@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bytepatch.models import PRESETS, TRANSFORMER_PRESETS
@@ -54,3 +56,29 @@ def test_round_trip_and_unknown_keys():
         RunConfig.from_dict(d)
     with pytest.raises(ValueError, match="unknown baseline preset"):
         preset_config("baseline", "1b")
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("grad_clip", -1.0, "train.grad_clip must be a positive finite number, got -1.0"),
+        ("grad_clip", 0.0, "train.grad_clip must be a positive finite number"),
+        ("grad_clip", float("inf"), "train.grad_clip must be a positive finite number"),
+        ("weight_decay", -0.1, "train.weight_decay must be a finite number >= 0"),
+        ("beta1", 1.0, r"train.beta1 must be in \[0, 1\)"),
+        ("beta2", -0.5, r"train.beta2 must be in \[0, 1\)"),
+        ("warmup_steps", -5, "train.warmup_steps must be >= 0 or null"),
+        ("min_lr_ratio", 5.0, r"train.min_lr_ratio must be in \[0, 1\]"),
+        ("min_lr_ratio", -0.1, r"train.min_lr_ratio must be in \[0, 1\]"),
+        ("eval_fraction", 1.0, r"train.eval_fraction must be in \[0, 1\)"),
+        ("eval_batches", 0, "train.eval_batches must be >= 1 or null"),
+        ("prefetch", -1, "train.prefetch must be >= 0"),
+        ("batch_size", 0, "train.batch_size must be >= 1"),
+        ("steps", -3, "train.steps must be >= 1"),
+    ],
+)
+def test_out_of_range_trainer_settings_name_the_key(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{key: value})
+    with pytest.raises(ValueError, match=message):  # the same through a key=value override
+        apply_overrides(RunConfig("blt", PRESETS["tiny"], TrainConfig()), [f"train.{key}={json.dumps(value)}"])

@@ -1,0 +1,40 @@
+"""`bytepatch train` on bad settings and data: one line naming the key or file, non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bytepatch.cli.main import cli
+
+FAST = ["--preset", "tiny", "--batch-size", "2", "--seq-len", "64", "--device", "cpu", "--steps", "2"]
+
+
+def train(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["train", *args])
+
+
+def one_line_error(result: Result, match: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
+    assert len(lines) == 1 and match in lines[0], result.output
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.grad_clip=-1", "train.grad_clip must be a positive finite number, got -1.0"),
+        ("train.grad_clip=0", "train.grad_clip must be a positive finite number, got 0.0"),
+        ("train.weight_decay=-1", "train.weight_decay must be a finite number >= 0"),
+        ("train.beta2=1", "train.beta2 must be in [0, 1)"),
+        ("train.eval_batches=0", "train.eval_batches must be >= 1 or null"),
+    ],
+)
+def test_out_of_range_trainer_settings_are_refused(tmp_path: Path, sample_dataset: Path, override: str, message: str):
+    run = tmp_path / "run"
+    one_line_error(train(str(sample_dataset), "-o", str(run), *FAST, override), message)
+    assert not run.exists()  # refused before anything is written
