@@ -262,6 +262,10 @@ class DocumentSource:
         n_held = int(min(max((scores < held_out_fraction).sum(), 1), len(self) - 1))
         return np.sort(order[n_held:]), np.sort(order[:n_held])
 
+    def manifest_bytes(self) -> int:
+        """Document bytes of every dataset, from the manifests' totals (no shard is read)."""
+        return sum(int(ds.manifest.get("bytes") or 0) for ds in self.datasets)
+
     def total_bytes(self, indices: np.ndarray) -> int:
         """Document bytes of `indices`, from the byte offsets (no document is copied)."""
         indices = np.asarray(indices, dtype=np.int64)

@@ -64,8 +64,7 @@ class DatasetData:
         else:
             held = source
             train_docs, held_docs = source.split(eval_fraction)
-        if not len(held_docs):
-            raise ValueError("no held-out documents: set train.eval_fraction > 0 or pass --eval-dataset")
+        _check_has_bytes(source, held, held_docs, bool(eval_datasets))
         if reference_eos:  # before the loader starts packing rows
             source.end_rule = held.end_rule = end_rule_for(
                 source.signature, source.datasets[0].metadata.get("entropy_model")
@@ -246,6 +245,26 @@ class DocumentData:
         finally:
             model.train(was_training)
         return (bits, n) if self.rank == 0 else (0.0, 0)
+
+
+def _check_has_bytes(source: DocumentSource, held: DocumentSource, held_docs: np.ndarray, eval_given: bool) -> None:
+    """Refuse training or held-out documents without a byte: bits per byte of no bytes is
+    undefined, and a run would report 0.000 for a model that learnt nothing. Totals come
+    from the manifests; the held-out share's bytes from its shards (the split read them)."""
+    names = lambda src: ", ".join(map(str, src.paths))  # noqa: E731
+    held_bytes = held.total_bytes(held_docs) if len(held_docs) else 0
+    if eval_given and not held_bytes:
+        raise ValueError(f"--eval-dataset {names(held)}: no bytes to evaluate (no documents, or only empty ones)")
+    if not len(held_docs):
+        raise ValueError("no held-out documents: set train.eval_fraction > 0 or pass --eval-dataset")
+    train_bytes = source.manifest_bytes() - (0 if eval_given else held_bytes)
+    if not train_bytes:
+        raise ValueError(f"{names(source)}: no bytes to train on (no documents, or only empty ones)")
+    if not held_bytes:
+        raise ValueError(
+            f"{names(source)}: the held-out documents are all empty, so nothing can be evaluated; "
+            "pass --eval-dataset or change train.eval_fraction"
+        )
 
 
 def _entropy_model_json(ref: EntropyModelRef | None) -> dict[str, Any] | None:

@@ -443,7 +443,12 @@ def evaluate(s: Session) -> float:
     except ValueError as exc:
         raise TrainingError(f"bad held-out data: {exc}") from exc
     bits, n_bytes = all_sum([bits, n_bytes], s.device, s.world)
-    s.metrics["held_out_bits_per_byte"] = bpb = bits / max(n_bytes, 1)
+    if not n_bytes:  # bits per byte of nothing is undefined: never report 0.0 for it
+        raise TrainingError(
+            f"no held-out byte was scored in train.eval_batches={s.run.train.eval_batches} batches "
+            "(their documents are empty); raise train.eval_batches or pass another --eval-dataset"
+        )
+    s.metrics["held_out_bits_per_byte"] = bpb = bits / n_bytes
     s.record({"step": s.step, "held_out_bits_per_byte": bpb, **s.counters})
     s.say(f"step {s.step}/{s.run.train.steps}  held-out {bpb:.4f} bits/byte")
     s.last_log = (

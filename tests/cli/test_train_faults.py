@@ -38,3 +38,36 @@ def test_out_of_range_trainer_settings_are_refused(tmp_path: Path, sample_datase
     run = tmp_path / "run"
     one_line_error(train(str(sample_dataset), "-o", str(run), *FAST, override), message)
     assert not run.exists()  # refused before anything is written
+
+
+def segment_jsonl(tmp_path: Path, name: str, texts: list[str]) -> Path:
+    """A space-patched dataset of `texts`, one document each."""
+    import json
+
+    src = tmp_path / f"{name}.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    out = tmp_path / name
+    result = CliRunner().invoke(cli, ["segment", str(src), "-o", str(out), "--patcher", "space", "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_dataset_without_bytes_is_refused_for_training(tmp_path: Path):
+    empty = segment_jsonl(tmp_path, "empty", ["", "", "", ""])
+    one_line_error(train(str(empty), "-o", str(tmp_path / "run"), *FAST), f"{empty}: no bytes to train on")
+
+
+@pytest.mark.parametrize("texts", [[], ["", ""]])
+def test_an_eval_dataset_without_bytes_is_refused(tmp_path: Path, sample_dataset: Path, texts: list[str]):
+    empty = segment_jsonl(tmp_path, "empty", texts)
+    result = train(str(sample_dataset), "-o", str(tmp_path / "run"), *FAST, "--eval-dataset", str(empty))
+    one_line_error(result, f"--eval-dataset {empty}: no bytes to evaluate")
+
+
+def test_held_out_batches_without_a_byte_are_never_reported_as_zero_bits(tmp_path: Path, sample_dataset: Path):
+    # 64 empty documents (BOS, EOS each) fill the first batch of 2 rows of 64 ids: it scores no byte.
+    held = segment_jsonl(tmp_path, "held", [""] * 64 + ["some text at last"])
+    args = [*FAST, "--eval-dataset", str(held), "train.eval_batches=1"]
+    result = train(str(sample_dataset), "-o", str(tmp_path / "run"), *args)
+    one_line_error(result, "no held-out byte was scored in train.eval_batches=1 batches")
+    assert "0.0000 bits/byte" not in result.output
