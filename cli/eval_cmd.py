@@ -52,6 +52,7 @@ def eval_cmd(
     """
     set_torch_threads(threads)
     import json
+    import math
     from pathlib import Path
 
     import numpy as np
@@ -87,6 +88,11 @@ def eval_cmd(
         raise click.ClickException(f"cannot evaluate {kind}: {exc}") from exc
     if not n_bytes:  # bits per byte of nothing is undefined; never print NaN (not valid JSON)
         raise click.ClickException(f"{kind}: no bytes to evaluate (every document is empty)")
+    if not math.isfinite(bits):  # NaN is not JSON, and no figure of such a model means anything
+        raise click.ClickException(
+            f"{meta['path']}: model output is not finite on {kind} (its forward pass overflows: the weights of a "
+            "diverged run?); evaluate an earlier checkpoint or retrain with a lower --lr"
+        )
     result = {
         "checkpoint": meta["path"],
         "data": kind,

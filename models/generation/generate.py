@@ -50,6 +50,7 @@ from torch import nn
 from bytepatch.entropy.base import EntropyModel
 from bytepatch.ids import BOS_ID, EOS_ID, OFFSET, VOCAB_SIZE
 from bytepatch.models.blt.model import BLT
+from bytepatch.models.errors import ModelError
 from bytepatch.models.generation.online_entropy import entropy_stream
 from bytepatch.models.generation.stepper import stepper_for
 from bytepatch.models.nn.transformer import ByteTransformer
@@ -76,6 +77,10 @@ class Sampling:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 
 
+class NonFiniteOutput(ModelError, ValueError):
+    """The model's logits hold NaN or infinity: nothing can be sampled from them."""
+
+
 def allowed_ids(stop_at_eos: bool, vocab_size: int = VOCAB_SIZE) -> torch.Tensor:
     """Mask (vocab,) of the ids generation may produce: the 256 bytes, and EOS if it stops."""
     mask = torch.zeros(vocab_size, dtype=torch.bool)
@@ -86,10 +91,18 @@ def allowed_ids(stop_at_eos: bool, vocab_size: int = VOCAB_SIZE) -> torch.Tensor
 
 def sample_next(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:
     """One id from logits (vocab,) under the sampling rules of the module docstring."""
-    logits = logits.float().cpu().masked_fill(~allowed_ids(sampling.stop_at_eos, logits.shape[-1]), -math.inf)
+    allowed = allowed_ids(sampling.stop_at_eos, logits.shape[-1])
+    logits = logits.float().cpu()
+    if not torch.isfinite(logits[allowed]).all():  # argmax would pick a NaN, multinomial would crash
+        raise NonFiniteOutput(
+            "model output is not finite (its forward pass overflows: the weights of a diverged run?); "
+            "use an earlier checkpoint or retrain with a lower --lr"
+        )
+    logits = logits.masked_fill(~allowed, -math.inf)
     if sampling.temperature == 0:
         return int(logits.argmax())
-    probs = torch.softmax(logits / sampling.temperature, dim=-1)
+    # Shifted by the maximum first: a tiny temperature then sends the others to -inf, never to nan.
+    probs = torch.softmax((logits - logits.max()) / sampling.temperature, dim=-1)
     if sampling.top_p < 1:
         sorted_probs, order = probs.sort(descending=True)
         before = sorted_probs.cumsum(-1) - sorted_probs  # mass of the more likely ids

@@ -449,6 +449,7 @@ def evaluate(s: Session) -> float:
             "(their documents are empty); raise train.eval_batches or pass another --eval-dataset"
         )
     s.metrics["held_out_bits_per_byte"] = bpb = bits / n_bytes
+    check_finite("held-out bits per byte", bpb, s.step, s.ckpt_path, DIVERGED_HINT)  # never NaN in the log
     s.record({"step": s.step, "held_out_bits_per_byte": bpb, **s.counters})
     s.say(f"step {s.step}/{s.run.train.steps}  held-out {bpb:.4f} bits/byte")
     s.last_log = (

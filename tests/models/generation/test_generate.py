@@ -15,7 +15,14 @@ from bytepatch.entropy import NgramConfig, NgramModel
 from bytepatch.ids import BOS_ID, EOS_ID, OFFSET
 from bytepatch.models import BLT, PRESETS, TRANSFORMER_PRESETS, ByteTransformer
 from bytepatch.models.entropy_lm import TransformerEntropyModel
-from bytepatch.models.generation.generate import CachedSession, RecomputeSession, Sampling, generate_bytes, sample_next
+from bytepatch.models.generation.generate import (
+    CachedSession,
+    NonFiniteOutput,
+    RecomputeSession,
+    Sampling,
+    generate_bytes,
+    sample_next,
+)
 from bytepatch.models.generation.online_entropy import TransformerEntropyStream, WindowEntropyStream
 from bytepatch.models.generation.stepper import BLTStepper, TransformerStepper
 from bytepatch.patchers import patcher_from_dict
@@ -285,6 +292,24 @@ def test_sample_next_rules():
     assert draws == {EOS_ID, OFFSET + 65}
     draws = {sample_next(logits, Sampling(temperature=1, top_p=0.5), g) for _ in range(50)}
     assert draws == {EOS_ID}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_logits_are_a_clear_error_not_a_crash(bad):
+    logits = torch.zeros(260)
+    logits[OFFSET + 7] = bad
+    for temperature in (0, 1):
+        with pytest.raises(NonFiniteOutput, match="model output is not finite"):
+            sample_next(logits, Sampling(temperature=temperature), torch.Generator().manual_seed(0))
+    logits = torch.zeros(260)
+    logits[BOS_ID] = float("nan")  # an id that is never sampled may hold anything
+    assert OFFSET <= sample_next(logits, Sampling(temperature=1), torch.Generator().manual_seed(0)) < 260
+
+
+def test_a_tiny_temperature_samples_the_most_likely_byte():
+    logits = torch.zeros(260)
+    logits[OFFSET + 65] = 3e38  # finite; divided by a tiny temperature it overflowed to inf, then nan
+    assert sample_next(logits, Sampling(temperature=1e-30), torch.Generator().manual_seed(0)) == OFFSET + 65
 
 
 def trained_to_stop(model: torch.nn.Module, lengths: list[int] | None) -> torch.nn.Module:

@@ -94,6 +94,19 @@ def test_a_malformed_checkpoint_is_a_one_line_error(run, trained, change, messag
     assert len([ln for ln in result.output.splitlines() if ln.startswith("Error")]) == 1
 
 
+def test_a_checkpoint_whose_output_overflows_is_a_one_line_error(run, trained):
+    """Finite weights so large that the forward pass overflows (as a diverging run can leave):
+    eval printed `"bits_per_byte": NaN` (not JSON) with exit 0, generate crashed in torch.multinomial."""
+    rewrite(run / "checkpoint.pt", lambda c: {**c, "model": {k: v * 1e30 for k, v in c["model"].items()}})
+    text = "some text to score"
+    for args in (["eval", str(run), text, "--text"], ["generate", str(run), "-p", "a", "-n", "3", "--seed", "0"]):
+        result = invoke(*args, "--device", "cpu")
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert isinstance(result.exception, SystemExit), result.exception
+        (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
+        assert "model output is not finite" in line
+
+
 def test_eval_on_a_directory_without_a_checkpoint(tmp_path, trained):
     result = invoke("eval", str(tmp_path), str(trained[1]), "--device", "cpu")
     assert result.exit_code == 1 and "checkpoint.pt: no such file" in result.output and "Traceback" not in result.output
