@@ -57,6 +57,7 @@ class DatasetData:
     ) -> None:
         """`reference_eos`: frame EOS by the patcher's rule (a BLT with decoder_alignment="reference")."""
         self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
+        _check_distinct_paths(datasets, eval_datasets or [])
         source = DocumentSource(list(datasets), expected, expected_from if expected is not None else "")
         if eval_datasets:
             held = DocumentSource(list(eval_datasets), source.signature, f"training dataset {source.paths[0]}")
@@ -64,6 +65,7 @@ class DatasetData:
         else:
             held = source
             train_docs, held_docs = source.split(eval_fraction)
+        _check_distinct_content(source, held if eval_datasets else None)
         _check_has_bytes(source, held, held_docs, bool(eval_datasets))
         if reference_eos:  # before the loader starts packing rows
             source.end_rule = held.end_rule = end_rule_for(
@@ -245,6 +247,53 @@ class DocumentData:
         finally:
             model.train(was_training)
         return (bits, n) if self.rank == 0 else (0.0, 0)
+
+
+def _check_distinct_paths(datasets: list[str | Path], eval_datasets: list[str | Path]) -> None:
+    """Refuse a dataset named twice (its documents would be trained on twice, or scored twice)
+    and an `--eval-dataset` that is a training dataset (held-out bits/byte would be measured
+    on training data). Paths are compared resolved: `data`, `./data` and a link to it are one."""
+    seen: dict[Path, tuple[str, str]] = {}
+    for role, paths in (("dataset", datasets), ("--eval-dataset", eval_datasets)):
+        for path in paths:
+            resolved = Path(path).resolve()
+            if resolved not in seen:
+                seen[resolved] = (role, str(path))
+                continue
+            first_role, first = seen[resolved]
+            if first_role != role:
+                raise ValueError(
+                    f"--eval-dataset {path} is also a training dataset ({first}): held-out bits per byte "
+                    "would be measured on training data; hold out another dataset"
+                )
+            raise ValueError(f"{role} {path} is given twice ({first} and {path}); name each dataset once")
+
+
+def _check_distinct_content(source: DocumentSource, held: DocumentSource | None) -> None:
+    """Refuse datasets that share a shard (same checksum, documents and bytes): a copy of a
+    dataset, or one built from another's shards, would be trained on twice or held out from itself."""
+    owner: dict[str, tuple[str, Path]] = {}
+    for role, src in (("dataset", source), ("--eval-dataset", held)):
+        for entry in src.content() if src is not None else []:
+            for shard in entry["shards"]:
+                digest = shard.get("sha256") or shard.get("crc32")
+                if not digest or not shard.get("documents"):  # empty shards are alike in every dataset
+                    continue
+                key = f"{digest}:{shard.get('documents')}:{shard.get('bytes')}"
+                here = (f"{role} {entry['path']}", Path(entry["path"]) / str(shard.get("file")))
+                first = owner.setdefault(key, here)
+                if first[0] == here[0]:
+                    continue
+                what = {
+                    "dataset": "its documents would be trained on twice",
+                    "--eval-dataset": "its documents would be scored twice",
+                }[role]
+                if not first[0].startswith(role):
+                    what = "held-out bits per byte would be measured on training data"
+                raise ValueError(
+                    f"{here[0]} holds the same shard as {first[0]} ({here[1]} = {first[1]}): {what}; "
+                    "use datasets with distinct documents"
+                )
 
 
 def _check_has_bytes(source: DocumentSource, held: DocumentSource, held_docs: np.ndarray, eval_given: bool) -> None:

@@ -71,3 +71,26 @@ def test_held_out_batches_without_a_byte_are_never_reported_as_zero_bits(tmp_pat
     result = train(str(sample_dataset), "-o", str(tmp_path / "run"), *args)
     one_line_error(result, "no held-out byte was scored in train.eval_batches=1 batches")
     assert "0.0000 bits/byte" not in result.output
+
+
+def test_a_dataset_given_twice_is_refused(tmp_path: Path, sample_dataset: Path, monkeypatch):
+    monkeypatch.chdir(sample_dataset.parent)
+    name = sample_dataset.name
+    result = train(name, f"./{name}/", "-o", str(tmp_path / "run"), *FAST)
+    one_line_error(result, f"dataset ./{name}/ is given twice ({name} and ./{name}/)")
+    result = train(name, "-o", str(tmp_path / "run"), *FAST, "--eval-dataset", str(sample_dataset))
+    one_line_error(result, f"--eval-dataset {sample_dataset} is also a training dataset ({name})")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_copy_of_a_dataset_is_refused_as_held_out_or_second_training_set(tmp_path: Path, sample_dataset: Path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sample_dataset, copy)
+    result = train(str(sample_dataset), "-o", str(tmp_path / "run"), *FAST, "--eval-dataset", str(copy))
+    one_line_error(result, f"--eval-dataset {copy} holds the same shard as dataset {sample_dataset}")
+    assert "measured on training data" in result.output
+    result = train(str(sample_dataset), str(copy), "-o", str(tmp_path / "run"), *FAST)
+    one_line_error(result, f"dataset {copy} holds the same shard as dataset {sample_dataset}")
+    assert "trained on twice" in result.output

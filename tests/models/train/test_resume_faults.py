@@ -41,7 +41,8 @@ def test_resume_refuses_same_sized_data_whose_text_changed(tmp_path: Path, tiny_
 
 
 def test_resume_refuses_another_held_out_set(tmp_path: Path, tiny_run: RunConfig):
-    data, held, other = (_segment(tmp_path, n, _docs(n == "other")) for n in ("data", "held", "other"))
+    data, other = (_segment(tmp_path, n, _docs(n == "other")) for n in ("data", "other"))
+    held = _segment(tmp_path, "held", [f"held out {d}" for d in _docs()])  # not the training data's shard
     run = replace(tiny_run, train=replace(tiny_run.train, steps=2))
     train(run, [data], tmp_path / "r", eval_datasets=[held], stop_at=1, log=quiet)
     for eval_datasets in ([other], None):
