@@ -184,7 +184,8 @@ def train(
                 stop_at=stop_at,
                 init_state=init_state,
             )
-    except TrainingError as exc:
+    # ValueError: a setting refused where the schedule, optimizer or data is built.
+    except (TrainingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     # Ctrl-C, SIGTERM: the checkpoint is written, the run can go on; after a second signal
     # (TrainingAborted) the last checkpoint written stays.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from bytepatch.models.field_types import check_field_types
 from bytepatch.models.nn.layers import ATTENTION_IMPLS, swiglu_hidden_dim
 from bytepatch.models.nn.transformer import VOCAB_SIZE
 from bytepatch.strict import check_keys, from_dict
@@ -34,18 +35,23 @@ class StackConfig:
     # (the transformers port stores `intermediate_size`) carry their exact widths here.
     intermediate_size: int | None = None
 
+    key_prefix = ""  # how an override names this part's fields (`encoder.dim=64`); not a field
+
     def __post_init__(self) -> None:
+        check_field_types(self, self.key_prefix)  # first: the checks below compare numbers
         if self.intermediate_size is not None and self.intermediate_size < 1:
-            raise ValueError(
-                f"{type(self).__name__}.intermediate_size must be >= 1 or None, got {self.intermediate_size}"
-            )
-        if self.n_layers < 1:
-            raise ValueError(f"{type(self).__name__}.n_layers must be >= 1, got {self.n_layers}")
+            raise ValueError(f"{self.key_prefix}intermediate_size must be >= 1 or null, got {self.intermediate_size}")
+        for name in ("n_layers", "dim", "n_heads", "multiple_of"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{self.key_prefix}{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("rope_theta", "ffn_dim_multiplier", "norm_eps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{self.key_prefix}{name} must be > 0, got {getattr(self, name)}")
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
             raise ValueError(f"{type(self).__name__}: dim {self.dim} / n_heads {self.n_heads} must be an even integer")
         window = getattr(self, "window", None)
         if window is not None and window < 1:
-            raise ValueError(f"{type(self).__name__}.window must be >= 1 or None, got {window}")
+            raise ValueError(f"{self.key_prefix}window must be >= 1 or null, got {window}")
         cross_heads = getattr(self, "cross_attn_heads", None)
         if cross_heads is not None and self.dim % cross_heads:
             raise ValueError(f"{type(self).__name__}: dim {self.dim} not divisible by cross_attn_heads {cross_heads}")
@@ -59,6 +65,7 @@ class StackConfig:
 
 @dataclass(frozen=True)
 class LocalEncoderConfig(StackConfig):
+    key_prefix = "encoder."
     window: int | None = 512  # sliding self-attention window over bytes (incl. the byte itself)
     ngram_sizes: tuple[int, ...] = (3, 4, 5, 6, 7, 8)  # hashed byte n-grams ending at each byte; () disables
     hash_table_size: int = 500_002  # buckets per n-gram table (paper: 500,002)
@@ -76,9 +83,12 @@ class LocalEncoderConfig(StackConfig):
 class GlobalConfig(StackConfig):
     """The latent transformer over patches: plain causal attention, no window."""
 
+    key_prefix = "latent."
+
 
 @dataclass(frozen=True)
 class LocalDecoderConfig(StackConfig):
+    key_prefix = "decoder."
     window: int | None = 512  # sliding self-attention window over bytes
     cross_attn_heads: int = 4  # heads of the cross-attention reading patch states
     cross_attn_all_layers: bool = True  # cross-attend before every layer (released 1B) or only the first
@@ -103,6 +113,7 @@ class BLTConfig:
     attn_impl: str = "sdpa"  # "sdpa" (linear-memory masks, fused kernel), "dense" (T x T masks) or "reference" (tests)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.cross_attn_k < 1:
             raise ValueError(f"cross_attn_k must be >= 1, got {self.cross_attn_k}")
         if self.decoder_alignment not in DECODER_ALIGNMENTS:

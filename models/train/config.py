@@ -18,7 +18,8 @@ sets it. A dataset patched otherwise is refused.
 
 Overrides: `encoder.dim=64` or `latent.n_layers=4` (BLT, dotted into the parts),
 `n_layers=4` (baseline), `train.warmup_steps=10` (trainer). Values are parsed as
-JSON (`null`, `true`, `[3, 4]`, numbers) and fall back to the raw string.
+JSON (`null`, `true`, `[3, 4]`, numbers) and fall back to the raw string; every
+field's type is then checked (`models.field_types`): `train.steps=1.5` is an error.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.blt.presets import PRESETS
+from bytepatch.models.field_types import check_field_types
 from bytepatch.dataset.metadata import DataSignature
 from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformerConfig
 from bytepatch.strict import check_keys
@@ -64,6 +66,7 @@ class TrainConfig:
     activation_checkpointing: bool = False  # recompute each transformer block in backward (memory for compute)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "train.")  # first: the checks below compare numbers
         for name in ("steps", "batch_size", "eval_every", "log_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -88,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"train.eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if self.eval_batches is not None and self.eval_batches < 1:
             raise ValueError(f"train.eval_batches must be >= 1 or null (all batches), got {self.eval_batches}")
+        if not 0 <= self.seed < 2**63:  # torch and numpy seed generators take this range
+            raise ValueError(f"train.seed must be in [0, 2**63), got {self.seed}")
         if self.prefetch < 0:
             raise ValueError(f"train.prefetch must be >= 0, got {self.prefetch}")
         if self.device not in ("cpu", "cuda", "auto"):
@@ -182,7 +187,14 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ValueError(f"{path}: {exc}") from exc
 
 
+# Spellings of non-finite floats that are not JSON (`--lr nan` arrives as "train.lr=nan"): parsed
+# as the floats they name, so the type check says "must be a finite number, got nan".
+NON_FINITE = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf}
+
+
 def _parse_value(raw: str) -> Any:
+    if raw.strip().lower() in NON_FINITE:
+        return NON_FINITE[raw.strip().lower()]
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
@@ -203,11 +215,7 @@ def _set_path(cfg: Any, keys: list[str], value: Any, full: str) -> Any:
         return replace(cfg, **{keys[0]: _set_path(current, keys[1:], value, full)})
     if is_dataclass(current):
         raise ValueError(f"key {full!r} names a section; set one of its fields, e.g. {full}.dim=64")
-    if isinstance(current, tuple) and isinstance(value, list):
-        value = tuple(value)
-    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    return replace(cfg, **{keys[0]: value})
+    return replace(cfg, **{keys[0]: value})  # the config's __post_init__ checks the type and normalises
 
 
 def apply_overrides(run: RunConfig, overrides: list[str]) -> RunConfig:

@@ -94,3 +94,30 @@ def test_a_copy_of_a_dataset_is_refused_as_held_out_or_second_training_set(tmp_p
     result = train(str(sample_dataset), str(copy), "-o", str(tmp_path / "run"), *FAST)
     one_line_error(result, f"dataset {copy} holds the same shard as dataset {sample_dataset}")
     assert "trained on twice" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lr", "nan"], "train.lr must be a finite number, got nan (float)"),  # was "'>' not supported ..."
+        (["train.steps=1.5"], "train.steps must be an integer, got 1.5 (float)"),  # was accepted
+        (["train.batch_size=2.5"], "train.batch_size must be an integer, got 2.5 (float)"),  # was a traceback
+        (["train.seed=abc"], "train.seed must be an integer, got 'abc' (str)"),
+    ],
+)
+def test_values_of_the_wrong_type_are_one_line_errors(tmp_path: Path, sample_dataset: Path, args, message):
+    one_line_error(train(str(sample_dataset), "-o", str(tmp_path / "run"), *FAST, *args), message)
+
+
+def test_a_config_file_with_a_string_for_a_number_names_file_and_key(tmp_path: Path, sample_dataset: Path):
+    import json
+
+    from bytepatch.models import PRESETS
+    from bytepatch.models.train import RunConfig, TrainConfig
+
+    config = RunConfig("blt", PRESETS["tiny"], TrainConfig(device="cpu")).to_dict()
+    config["train"]["steps"] = "100"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    result = train(str(sample_dataset), "-o", str(tmp_path / "run"), "--config", str(path))
+    one_line_error(result, f"{path}: train.steps must be an integer, got '100' (str)")
