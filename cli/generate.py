@@ -98,6 +98,10 @@ def generate(
         torch.set_num_threads(threads)
     if prompt_file is not None and prompt:
         raise click.UsageError("pass --prompt or --prompt-file, not both")
+    try:  # before the checkpoint loads: click's FloatRange lets inf and nan through, Sampling does not
+        sampling = Sampling(max_bytes, temperature, top_p, seed)
+    except ValueError as exc:
+        raise click.ClickException(str(exc).replace("temperature", "--temperature").replace("top_p", "--top-p"))
     # argv arrives decoded with surrogateescape on POSIX: encoding the same way gives back its bytes.
     data = prompt_file.read() if prompt_file is not None else prompt.encode("utf-8", "surrogateescape")
     try:
@@ -118,7 +122,6 @@ def generate(
         except ValueError as exc:
             raise click.ClickException(f"cannot load checkpoint {checkpoint!r}: {exc}") from exc
         entropy = recorded_entropy_model(recorded, entropy_model, dev, near=run_places(meta))
-    sampling = Sampling(max_bytes, temperature, top_p, seed)
     out = sys.stdout.buffer  # raw bytes: nothing is encoded or replaced
     if echo:
         out.write(data)

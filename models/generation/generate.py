@@ -73,7 +73,7 @@ class Sampling:
             raise ValueError(f"max_bytes must be >= 0, got {self.max_bytes}")
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
             raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
+        if not 0 < self.top_p <= 1:  # nan fails here too
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 
 

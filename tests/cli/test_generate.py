@@ -86,3 +86,18 @@ def test_entropy_model_runs_at_the_recorded_precision(tmp_path, capsys, precisio
     assert model.autocast is None  # fp32 on CPU whatever was recorded
     warned = "boundaries may differ slightly" in capsys.readouterr().err
     assert warned == (precision == "bf16")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-t", "inf"], "--temperature must be a finite number >= 0, got inf"),
+        (["-t", "nan"], "--temperature must be a finite number >= 0, got nan"),
+        (["--top-p", "nan"], "--top-p must be in (0, 1], got nan"),
+    ],
+)
+def test_non_finite_sampling_settings_are_one_line_errors(runs, args, message):
+    result = invoke("generate", str(runs["baseline"]), "-p", "a", "-n", "3", *args, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
+    assert line == f"Error: {message}"
