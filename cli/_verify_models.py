@@ -24,7 +24,7 @@ def _verify_run(path: Path) -> str:
     from bytepatch.models.train.checkpoint import load_checkpoint
 
     had_sums = _has_checksums(path / "checkpoint.pt", CHECKSUM_KEY)
-    safe_torch_load(path / "checkpoint.pt", full=True)  # CRC-32 and SHA-256 of the content
+    safe_torch_load(path / "checkpoint.pt", full=True, what="checkpoint")  # CRC-32 and SHA-256 of the content
     _, _, meta = load_checkpoint(path)  # the weights fit the config and are finite
     sums = "checksums match" if had_sums else "written before checksums existed (structure checked only)"
     return f"training run at step {meta.get('step')}, {sums}"

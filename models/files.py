@@ -106,8 +106,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), binary=False)
 
 
-def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", full: bool = False) -> Any:
-    """`torch.load` restricted to tensors and plain containers, with errors that name the file.
+def safe_torch_load(
+    path: str | Path, map_location: str | torch.device = "cpu", full: bool = False, what: str = "model file"
+) -> Any:
+    """`torch.load` restricted to tensors and plain containers, with errors that name the file
+    (`what` it should have been: "checkpoint", "model file") in one line.
 
     The content checksums written by `atomic_torch_save` are checked (CRC-32; SHA-256 too
     with `full`) and removed; files written before checksums existed load unchecked."""
@@ -117,7 +120,8 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        raise ValueError(f"{path}: not a readable weights-only torch file ({type(exc).__name__}: {exc})") from exc
+        # Not torch's message: several lines, and advice (weights_only=False) that would run the file's code.
+        raise ValueError(f"{path}: not a readable bytepatch {what} (damaged, or another kind of file)") from exc
     damaged = ValueError(f"{path}: checksum mismatch: the file is damaged (its content differs from when it was saved)")
     if isinstance(obj, dict) and CHECKSUM_KEY in obj:
         recorded = obj.pop(CHECKSUM_KEY)

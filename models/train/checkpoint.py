@@ -79,7 +79,7 @@ def checkpoint_path(path: str | Path) -> Path:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dict, validated to be a bytepatch training checkpoint."""
     file = checkpoint_path(path)
-    ckpt = safe_torch_load(file)
+    ckpt = safe_torch_load(file, what="checkpoint")
     extra = ckpt.get("extra") if isinstance(ckpt, dict) else None
     if not isinstance(extra, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or extra.get("kind") != KIND:
         raise ValueError(f"{file}: not a bytepatch train checkpoint (written by `bytepatch train`)")

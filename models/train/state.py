@@ -100,7 +100,7 @@ def restore_state(
     restore_rng: bool = True,
 ) -> dict[str, Any]:
     """Load a checkpoint into `model` (and `optimizer`), restore RNGs, and return its `extra` dict."""
-    ckpt = safe_torch_load(path)
+    ckpt = safe_torch_load(path, what="checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a bytepatch checkpoint (format {CHECKPOINT_FORMAT})")
     model.load_state_dict(ckpt["model"])

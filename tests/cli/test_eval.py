@@ -70,7 +70,10 @@ def test_eval_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path, trained):
     bad = tmp_path / "x.pt"
     bad.write_bytes(b"not a checkpoint")
     result = invoke("eval", str(bad), str(data), "--device", "cpu")
-    assert result.exit_code != 0 and "not a readable weights-only torch file" in result.output
+    assert (
+        result.exit_code != 0
+        and "not a readable bytepatch checkpoint (damaged, or another kind of file)" in result.output
+    )
 
 
 def test_eval_text_with_the_checkpoints_entropy_model(tmp_path: Path):

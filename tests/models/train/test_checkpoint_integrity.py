@@ -7,6 +7,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -105,6 +106,24 @@ def test_a_checkpoint_whose_output_overflows_is_a_one_line_error(run, trained):
         assert isinstance(result.exception, SystemExit), result.exception
         (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
         assert "model output is not finite" in line
+
+
+@pytest.mark.parametrize("command", ["eval", "generate", "train --resume", "verify"])
+def test_a_file_of_random_bytes_as_checkpoint_is_one_short_line(run, trained, command):
+    """torch's own message is 7 lines and advises weights_only=False (which would run the file's code)."""
+    (run / "checkpoint.pt").write_bytes(np.random.default_rng(0).bytes(5000))
+    args = {
+        "eval": ["eval", str(run), "some text", "--text", "--device", "cpu"],
+        "generate": ["generate", str(run), "-p", "a", "--device", "cpu"],
+        "train --resume": ["train", str(trained[1]), "-o", str(run), "--resume", "--steps", "3"],
+        "verify": ["verify", str(run)],
+    }[command]
+    result = invoke(*args)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.count("\n") == 1 and "weights_only" not in result.output, result.output
+    assert f"{run / 'checkpoint.pt'}: not a readable bytepatch checkpoint (damaged, or another kind of file)" in (
+        result.output
+    )
 
 
 def test_eval_on_a_directory_without_a_checkpoint(tmp_path, trained):
