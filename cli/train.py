@@ -116,7 +116,6 @@ def train(
     from pathlib import Path
 
     from bytepatch.models.train import (
-        CONFIG_FILE,
         RunConfig,
         TrainConfig,
         TrainingError,
@@ -139,8 +138,8 @@ def train(
         )
     init_state = None
     try:
-        if resume and not config_file and not preset and (Path(output) / CONFIG_FILE).exists():
-            run = load_run_config(Path(output) / CONFIG_FILE)  # resume: the saved run unless told otherwise
+        if resume and not config_file and not preset and (saved := _saved_run(Path(output))) is not None:
+            run = saved  # resume: the saved run unless told otherwise
             if model_type and model_type != run.model_type:
                 raise click.ClickException(f"{output} holds a {run.model_type} run, not {model_type}")
         elif config_file:
@@ -201,6 +200,30 @@ def train(
         f"{held}, {summary['train_flops']:.3g} training FLOPs",
         err=True,
     )
+
+
+def _saved_run(out):
+    """The run a resume continues: DIR/config.json, or, when that is missing or unreadable, the run
+    config stored in the checkpoint (the defaults would differ: "cannot resume with different
+    settings"); None without a checkpoint (the trainer then says there is nothing to resume)."""
+    from bytepatch.models.train import CHECKPOINT_FILE, CONFIG_FILE, RunConfig, load_run_config
+    from bytepatch.models.train.checkpoint import read_checkpoint
+
+    config = out / CONFIG_FILE
+    problem = "is missing"
+    if config.exists():
+        try:
+            return load_run_config(config)
+        except ValueError as exc:
+            problem = f"is unreadable ({exc})"
+    if not (out / CHECKPOINT_FILE).is_file():
+        return None
+    try:
+        run = RunConfig.from_dict(read_checkpoint(out)["extra"]["run"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"note: {config} {problem}; resuming with the run config saved in {out / CHECKPOINT_FILE}", err=True)
+    return run
 
 
 def _init_run(path: str, model_type: str | None):

@@ -121,3 +121,24 @@ def test_a_config_file_with_a_string_for_a_number_names_file_and_key(tmp_path: P
     path.write_text(json.dumps(config))
     result = train(str(sample_dataset), "-o", str(tmp_path / "run"), "--config", str(path))
     one_line_error(result, f"{path}: train.steps must be an integer, got '100' (str)")
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_resume_without_a_readable_config_json_takes_the_checkpoints_run(
+    tmp_path: Path, sample_dataset: Path, damage: str
+):
+    import json
+
+    run = tmp_path / "run"
+    args = [*FAST, "train.eval_batches=1", "train.prefetch=0"]
+    assert train(str(sample_dataset), "-o", str(run), *args, "--stop-at", "1").exit_code == 0
+    saved = json.loads((run / "config.json").read_text())
+    if damage == "missing":
+        (run / "config.json").unlink()
+    else:
+        (run / "config.json").write_text("{not json")
+    # No flag repeated: the defaults (batch 8, seq_len 1024) were refused as "different settings".
+    result = train(str(sample_dataset), "-o", str(run), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resuming with the run config saved in" in result.output and "step 2/2" in result.output
+    assert json.loads((run / "config.json").read_text()) == saved
