@@ -15,6 +15,7 @@ model (`config.json` + `model.pt`, beside `checkpoint.pt` so training can be ext
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -54,6 +55,9 @@ class EntropyLMOptions:
     def __post_init__(self) -> None:
         if self.eval_bytes < 1:
             raise ValueError(f"eval_bytes must be >= 1, got {self.eval_bytes}")
+        # Checked here, before training: calibration after the whole run would only warn.
+        if not (math.isfinite(self.target_patch_size) and self.target_patch_size >= 1):
+            raise ValueError(f"target patch size must be a finite number >= 1 (bytes), got {self.target_patch_size}")
 
 
 def entropy_settings(

@@ -181,3 +181,13 @@ def test_train_entropy_runs_data_parallel_under_torchrun(corpus, tmp_path):
     events = log_events(out)
     assert [e["step"] for e in events if "loss" in e] == [2, 4] and events[-1]["train_rows"] == 4 * 4 * 2
     assert load(out).default_threshold is not None
+
+
+@pytest.mark.parametrize("size", ["0", "nan", "-3", "inf", "0.5"])
+def test_a_target_patch_size_calibration_cannot_reach_is_refused_before_training(corpus, tmp_path, size):
+    out = tmp_path / "lm"
+    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), *args_for(TINY), "-s", size])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
+    assert line.startswith("Error: target patch size must be a finite number >= 1 (bytes), got ")
+    assert not out.exists()  # nothing trained (it trained the whole run, then warned)
