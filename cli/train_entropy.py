@@ -123,6 +123,8 @@ def train_entropy(
             device=device,
             target_patch_size=target_patch_size,
         )
+        if resume:  # the checkpoint's settings for every option not given on this command line
+            run, options = _resumed_settings(click.get_current_context(), output, run, options)
         docs = ((d.id, d.data) for d in iter_documents(inputs, text_field, id_field, doc_per_line, input_format))
         with output_lock(output, "train-entropy"):
             train_entropy_lm(docs, output, run, options, resume=resume, overwrite=overwrite)
@@ -131,3 +133,41 @@ def train_entropy(
     except (TrainingInterrupted, TrainingAborted) as exc:  # a checkpoint is there for --resume
         click.echo(f"{output}: {exc}", err=True)
         sys.exit(128 + exc.signum)
+
+
+# Options whose value a resume takes from the checkpoint unless given, and the TrainConfig field each sets.
+RESUMED_FIELDS = {
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "seq_len": "seq_len",
+    "lr": "lr",
+    "warmup_steps": "warmup_steps",
+    "seed": "seed",
+    "held_out": "eval_fraction",
+    "eval_every": "eval_every",
+    "save_every": "save_every",
+    "log_every": "log_every",
+    "device": "device",
+}
+
+
+def _resumed_settings(ctx: click.Context, output: str, run, options):
+    """(run, options) of `--resume`: the checkpoint's model and settings, except the options given
+    explicitly (click's defaults are not choices: `--steps` left out must not turn a finished
+    200-step run into a 2000-step one). No checkpoint: unchanged (the trainer says so)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from bytepatch.models.train import CHECKPOINT_FILE, RunConfig
+    from bytepatch.models.train.checkpoint import read_checkpoint
+
+    if not (Path(output) / CHECKPOINT_FILE).is_file():
+        return run, options
+    extra = read_checkpoint(output)["extra"]
+    saved = RunConfig.from_dict(extra["run"])
+    given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
+    train = replace(saved.train, **{f: getattr(run.train, f) for o, f in RESUMED_FIELDS.items() if given(o)})
+    model = run.model if given("preset") else saved.model
+    if not given("eval_bytes") and isinstance(extra.get("data", {}).get("eval_bytes"), int):
+        options = replace(options, eval_bytes=extra["data"]["eval_bytes"])
+    return replace(run, model=model, train=train), options

@@ -191,3 +191,20 @@ def test_a_target_patch_size_calibration_cannot_reach_is_refused_before_training
     (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
     assert line.startswith("Error: target patch size must be a finite number >= 1 (bytes), got ")
     assert not out.exists()  # nothing trained (it trained the whole run, then warned)
+
+
+def test_resume_takes_the_checkpoints_settings_for_options_not_given(trained, corpus, tmp_path):
+    """As documented (`--preset small --resume  # after Ctrl-C`): no original flag needs repeating,
+    and a left-out --steps keeps the run's 16 steps (the default 2000 was taken as a choice)."""
+    import shutil
+
+    out = tmp_path / "lm"
+    shutil.copytree(trained, out)
+    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "steps 16," in result.output and "resumed from" in result.output
+    assert safe_torch_load(out / "checkpoint.pt")["extra"]["step"] == 16
+    # An option given explicitly still counts: 20 steps extends the run.
+    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), "--resume", "--steps", "20"])
+    assert result.exit_code == 0, result.output
+    assert safe_torch_load(out / "checkpoint.pt")["extra"]["step"] == 20
