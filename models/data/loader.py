@@ -199,7 +199,7 @@ def packed_batches(get: Callable[[int], Framed | None], *, batch_size: int, seq_
     while True:
         rows = []
         for _ in range(batch_size):
-            packed = pack_row(get, position, seq_len)
+            packed = pack_row(get, position, seq_len, pad=False)  # the last row as long as it is
             if packed is None:
                 break
             row, position = packed

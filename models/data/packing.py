@@ -114,14 +114,17 @@ class Row:
 
 
 def pack_row(
-    get: Callable[[int], Framed | None], position: tuple[int, int], seq_len: int
+    get: Callable[[int], Framed | None], position: tuple[int, int], seq_len: int, pad: bool = True
 ) -> tuple[Row, tuple[int, int]] | None:
     """Cut the next row of `seq_len` ids starting at `position`; returns (row, next position).
 
     `get(k)` returns the k-th framed document of the stream, or None past its end;
     a position is (document k, offset into its framed ids). Returns None when the
     stream is exhausted. The next position is where the next row starts (the row's
-    last target is the id found there).
+    last target is the id found there). The stream's last row is padded to `seq_len`,
+    or (`pad=False`, evaluation) left as long as what it holds: `collate` pads it only as
+    far as the longest row of its batch, so a short text under a long --seq-len costs
+    its own length, not seq_len.
     """
     k, offset = position
     ids, lengths = [], []
@@ -139,6 +142,9 @@ def pack_row(
     if room == seq_len:
         return None
     lookahead = doc.ids[offset] if doc is not None else IGNORE_INDEX
+    if room and not pad:  # end of a finite stream, kept short
+        seq_len, room = seq_len - room, 0
+        lookahead = IGNORE_INDEX
     if room:  # end of a finite stream: one pad patch whose targets are ignored
         ids.append(np.full(room, PAD_ID, dtype=np.int64))
         lengths.append(np.array([room], dtype=np.int64))
@@ -152,7 +158,10 @@ def pack_row(
 
 
 def collate(rows: list[Row]) -> dict[str, np.ndarray | int]:
-    """Stack rows into (B, T) ids/targets and (B, P) right-zero-padded patch lengths."""
+    """Stack rows into (B, T) ids/targets and (B, P) right-zero-padded patch lengths; a
+    row shorter than the longest (an unpadded last row) gets a pad patch of ignored targets."""
+    longest = max(len(r.ids) for r in rows)
+    rows = [r if len(r.ids) == longest else _padded(r, longest) for r in rows]
     n_patches = max(len(r.lengths) for r in rows)
     lengths = np.zeros((len(rows), n_patches), dtype=np.int64)
     for i, r in enumerate(rows):
@@ -163,3 +172,11 @@ def collate(rows: list[Row]) -> dict[str, np.ndarray | int]:
         "patch_lengths": lengths,
         "n_bytes": sum(r.n_bytes for r in rows),
     }
+
+
+def _padded(row: Row, length: int) -> Row:
+    """`row` padded to `length` ids with one pad patch whose targets are ignored (as `pack_row` pads)."""
+    room = length - len(row.ids)
+    ids = np.concatenate([row.ids, np.full(room, PAD_ID, dtype=np.int64)])
+    targets = np.concatenate([row.targets, np.full(room, IGNORE_INDEX, dtype=np.int64)])
+    return Row(ids, targets, np.concatenate([row.lengths, [room]]).astype(np.int64), row.n_bytes)

@@ -155,3 +155,24 @@ def test_packed_batches_of_framed_documents_equal_the_dataset_path(space_dataset
     want = list(evaluation_batches(source, docs, batch_size=3, seq_len=16))
     assert len(got) == len(want) > 1 and same(got, want)
     assert [b["n_bytes"] for b in got] == [b["n_bytes"] for b in want]
+
+
+def test_the_last_row_of_evaluation_is_not_padded_to_a_long_seq_len(space_dataset: Path):
+    """A short text under a long --seq-len cost memory for seq_len positions (1.5 GB for
+    1 KB at 200,000): the last row is as long as what it holds, padded only to the
+    longest row of its batch, and scores the same bytes."""
+    from bytepatch.models.data import packed_batches
+
+    source = DocumentSource([space_dataset])
+    framed = [source.framed(0)]
+    n = len(framed[0].ids)
+    (short,) = list(packed_batches(lambda k: framed[k] if k < 1 else None, batch_size=2, seq_len=100 * n))
+    (exact,) = list(packed_batches(lambda k: framed[k] if k < 1 else None, batch_size=2, seq_len=n))
+    assert short["ids"].shape == (1, n) and same([short], [exact])
+    # Beside a full row, the last one is padded to it, with one pad patch of ignored targets.
+    docs = np.arange(len(source))
+    batches = list(evaluation_batches(source, docs, batch_size=64, seq_len=16))
+    last = batches[-1]
+    assert last["ids"].shape[1] == 16 and int(last["patch_lengths"].sum(1).min()) == 16
+    total = sum(len(source.framed(int(d)).ids) for d in docs)
+    assert sum(b["n_bytes"] for b in batches) == sum(int((b["targets"] >= 4).sum()) for b in batches) <= total
