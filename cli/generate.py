@@ -37,7 +37,7 @@ import click
     show_default=True,
     help="Nucleus sampling: draw from the most likely bytes holding this much probability.",
 )
-@click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed for reproducible sampling.")
 @click.option("--echo", is_flag=True, help="Write the prompt before the continuation.")
 @click.option(
     "--entropy-model",

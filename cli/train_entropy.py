@@ -21,7 +21,9 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option("--seq-len", type=click.IntRange(min=2), default=1024, show_default=True, help="Bytes per row.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (warmup, then cosine).")
 @click.option("--warmup-steps", type=click.IntRange(min=0), help="Linear warmup steps [default: 5% of --steps].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Model init and data order.")
+@click.option(
+    "--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Model init and data order."
+)
 @click.option(
     "--held-out",
     "held_out",

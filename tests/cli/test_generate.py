@@ -101,3 +101,10 @@ def test_non_finite_sampling_settings_are_one_line_errors(runs, args, message):
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
     assert line == f"Error: {message}"
+
+
+def test_a_seed_out_of_range_is_a_usage_error(runs):
+    """It was torch's 'Overflow when unpacking long long'."""
+    result = invoke("generate", str(runs["baseline"]), "-p", "a", "-n", "3", "--seed", str(10**23), ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for '--seed'" in result.output and "0<=x<=9223372036854775807" in result.output
