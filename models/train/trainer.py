@@ -329,6 +329,24 @@ def _keep_warmup(run: RunConfig, saved_train: Any) -> RunConfig:
     return run
 
 
+def _misfit(model: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> str:
+    """The first way `weights` do not fit `model`'s tensors, and how many tensors differ, in one line."""
+    missing = [k for k in model if k not in weights]
+    extra = [k for k in weights if k not in model]
+    shapes = [k for k in model if k in weights and tuple(model[k].shape) != tuple(weights[k].shape)]
+    if shapes:
+        k = shapes[0]
+        first = f"{k} is {tuple(weights[k].shape)} in the weights, {tuple(model[k].shape)} in the model"
+    elif missing:
+        first = f"{missing[0]} is missing from the weights"
+    elif extra:
+        first = f"{extra[0]} is not in the model"
+    else:
+        return "their tensors differ"
+    n = len(set(missing) | set(extra) | set(shapes))
+    return first + (f" ({n} tensors differ)" if n > 1 else "")
+
+
 def _build(s: Session, saved: dict[str, Any] | None, init_state: dict[str, torch.Tensor] | None = None) -> None:
     """Model and optimizer, fresh (seeded, or from `init_state`) or restored from `saved` with RNGs, data position
     and counters."""
@@ -338,8 +356,11 @@ def _build(s: Session, saved: dict[str, Any] | None, init_state: dict[str, torch
     if init_state is not None and saved is None:
         try:
             s.model.load_state_dict(init_state)
-        except RuntimeError as exc:
-            raise TrainingError(f"the --init weights do not fit the run's model config ({exc})") from exc
+        except RuntimeError as exc:  # torch's message lists every tensor, one per line
+            raise TrainingError(
+                f"the --init weights do not fit the run's model config: {_misfit(s.model.state_dict(), init_state)}; "
+                "drop the overrides that change the model's shape"
+            ) from exc
     s.model = s.model.to(s.device)
     if saved is not None:
         check_resumable(s.ckpt_path, saved["extra"], s.run, s.world)

@@ -142,3 +142,14 @@ def test_resume_without_a_readable_config_json_takes_the_checkpoints_run(
     assert result.exit_code == 0, result.output
     assert "resuming with the run config saved in" in result.output and "step 2/2" in result.output
     assert json.loads((run / "config.json").read_text()) == saved
+
+
+def test_init_weights_of_another_shape_are_one_line(tmp_path: Path, sample_dataset: Path):
+    """`train --init RUN encoder.dim=64` printed torch's state_dict report, a line per tensor."""
+    first = tmp_path / "first"
+    result = train(str(sample_dataset), "-o", str(first), *FAST)
+    assert result.exit_code == 0, result.output
+    rest = [a for a in FAST if a not in ("--preset", "tiny")]  # --init takes the run's model
+    wider = train(str(sample_dataset), "-o", str(tmp_path / "wider"), *rest, "--init", str(first), "encoder.dim=64")
+    one_line_error(wider, "the --init weights do not fit the run's model config: ")
+    assert "in the weights" in wider.output and "tensors differ" in wider.output
