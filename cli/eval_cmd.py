@@ -20,6 +20,8 @@ from bytepatch.cli._threads import set_torch_threads, threads_option
     default=None,
     help="Entropy model to patch text with (default: the checkpoint's, by name; checked by fingerprint).",
 )
+@click.option("--text-field", default="text", show_default=True, help="JSONL field / Parquet column of a corpus DATA.")
+@click.option("--doc-per-line", is_flag=True, help="Each line of a text DATA is one document (as in segment).")
 @threads_option
 def eval_cmd(
     checkpoint: str,
@@ -29,6 +31,8 @@ def eval_cmd(
     device: str,
     as_text: bool,
     entropy_model: str | None,
+    text_field: str,
+    doc_per_line: bool,
     threads: int | None,
 ) -> None:
     """Print the bits per byte of CHECKPOINT on DATA as one JSON line.
@@ -80,8 +84,10 @@ def eval_cmd(
             batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
             n_docs = len(source)
         else:
-            texts = [data.encode("utf-8", "surrogateescape")] if as_text else _read_corpus(data)
-            batches = _text_batches(texts, meta, batch_size, seq_len, entropy_model, dev)
+            texts = (
+                [data.encode("utf-8", "surrogateescape")] if as_text else _read_corpus(data, text_field, doc_per_line)
+            )
+            batches = _text_batches(texts, meta, batch_size, seq_len, entropy_model, dev, kind)
             n_docs = len(texts)
         bits, n_bytes, _ = bits_per_byte(meta["model_type"], model, batches, dev, amp)
     except (OSError, ValueError, pa.ArrowException) as exc:  # mismatched, truncated or unreadable data
@@ -104,24 +110,26 @@ def eval_cmd(
     click.echo(json.dumps(result))
 
 
-def _read_corpus(path: str) -> list[bytes]:
+def _read_corpus(path: str, text_field: str, doc_per_line: bool) -> list[bytes]:
     """The documents of a corpus file or directory, read as `bytepatch segment` reads them."""
     from bytepatch.io import InputError, iter_documents
 
     try:
-        return [doc.data for doc in iter_documents([path])]
+        return [doc.data for doc in iter_documents([path], text_field=text_field, doc_per_line=doc_per_line)]
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None, device):
+def _text_batches(
+    docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None, device, where: str
+):
     """Patch `docs` like the training data and pack them as evaluation batches."""
     import numpy as np
 
     from bytepatch.models.data import frame, packed_batches
 
     if not any(docs):
-        raise click.ClickException("no text to evaluate")
+        raise click.ClickException(f"{where}: no text to evaluate (no document, or only empty ones)")
     # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
     lengths = _patch_like_training(docs, meta, entropy_model, device)
     rule = _end_rule(meta, entropy_model, device)

@@ -99,6 +99,23 @@ def test_eval_on_a_corpus_file_equals_eval_on_its_dataset(trained, tmp_path: Pat
     assert math.isclose(from_file["bits_per_byte"], from_dataset["bits_per_byte"], rel_tol=1e-5)
 
 
+def test_eval_reads_a_corpus_with_segments_field_and_line_options(trained, tmp_path: Path):
+    """eval had no --text-field/--doc-per-line: a corpus with another field could not be read."""
+    run, small = trained
+    docs = [r.bytes for r in open_dataset(small)]
+    body = tmp_path / "body.jsonl"
+    body.write_text("".join(json.dumps({"body": d.decode()}) + "\n" for d in docs))
+    text = tmp_path / "lines.txt"
+    text.write_bytes(b"".join(d + b"\n" for d in docs))
+    from_dataset = json.loads(invoke("eval", str(run), str(small)).output)
+    for got in (
+        json.loads(invoke("eval", str(run), str(body), "--text-field", "body").output),
+        json.loads(invoke("eval", str(run), str(text), "--doc-per-line").output),
+    ):
+        assert got["bytes"] == from_dataset["bytes"] and got["documents"] == len(docs)
+        assert math.isclose(got["bits_per_byte"], from_dataset["bits_per_byte"], rel_tol=1e-5)
+
+
 def test_eval_a_missing_path_is_an_error_not_text(trained, tmp_path: Path):
     run, _ = trained
     result = invoke("eval", str(run), str(tmp_path / "held_out.jsonll"), "--device", "cpu")
@@ -118,6 +135,7 @@ def test_eval_only_empty_documents_is_an_error_not_nan(trained, tmp_path: Path):
     empty.write_text(json.dumps({"text": ""}) + "\n")
     result = invoke("eval", str(run), str(empty), "--device", "cpu")
     assert result.exit_code != 0 and "NaN" not in result.output
+    assert f"Error: {empty}: no text to evaluate" in result.output
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
