@@ -25,18 +25,29 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def _load_blt_config(preset: str):
+def _load_config(preset: str):
+    """("blt" or "baseline", the model config) of a BLT preset, a BLT config .json, or a
+    training run's config.json (or its directory), whose model may be either kind."""
     from bytepatch.models import PRESETS, BLTConfig
+    from bytepatch.models.train import RunConfig
 
     if preset in PRESETS:
-        return PRESETS[preset]
+        return "blt", PRESETS[preset]
     path = Path(preset)
+    if path.is_dir() and (path / "config.json").is_file():
+        path = path / "config.json"  # a run directory
     if path.suffix == ".json" and path.is_file():
         try:
-            return BLTConfig.from_dict(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and "model" in data:  # a run's config.json: its model section
+                run = RunConfig.from_dict(data)
+                return run.model_type, run.model
+            return "blt", BLTConfig.from_dict(data)
         except (ValueError, TypeError) as exc:
-            raise click.ClickException(f"{path}: not a valid BLT config: {exc}") from exc
-    raise click.ClickException(f"unknown BLT preset {preset!r}; choose from {', '.join(PRESETS)} or a config .json")
+            raise click.ClickException(f"{path}: not a valid BLT or run config: {exc}") from exc
+    raise click.ClickException(
+        f"unknown BLT preset {preset!r}; choose from {', '.join(PRESETS)}, a config .json or a run directory"
+    )
 
 
 @click.command("model-info")
@@ -47,8 +58,9 @@ def _load_blt_config(preset: str):
 def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> None:
     """Print parameters per part and forward FLOPs per byte of PRESET.
 
-    PRESET is a BLT preset (tiny, small, 400m, 1b) or a BLT config saved as
-    JSON; with --baseline, a byte-level transformer preset (tiny, small, base,
+    PRESET is a BLT preset (tiny, small, 400m, 1b), a BLT config saved as
+    JSON, or a training run (its directory or config.json, BLT or baseline);
+    with --baseline, a byte-level transformer preset (tiny, small, base,
     entropy-paper). FLOPs follow the BLT paper's accounting: the global model
     runs once per patch, so its share shrinks as --patch-size grows.
 
@@ -70,16 +82,15 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
         transformer_param_counts,
     )
 
-    if baseline:
-        if preset not in TRANSFORMER_PRESETS:
-            raise click.ClickException(
-                f"unknown transformer preset {preset!r}; choose from {', '.join(TRANSFORMER_PRESETS)}"
-            )
-        tcfg = TRANSFORMER_PRESETS[preset]
-        click.echo(f"byte transformer {preset!r}: {tcfg.n_layers} layers, dim {tcfg.dim}, window {tcfg.window}")
-        params, flops = transformer_param_counts(tcfg), transformer_flops_per_byte(tcfg, seq_len)
+    if baseline and preset not in TRANSFORMER_PRESETS:
+        raise click.ClickException(
+            f"unknown transformer preset {preset!r}; choose from {', '.join(TRANSFORMER_PRESETS)}"
+        )
+    kind, cfg = ("baseline", TRANSFORMER_PRESETS[preset]) if baseline else _load_config(preset)
+    if kind == "baseline":
+        click.echo(f"byte transformer {preset!r}: {cfg.n_layers} layers, dim {cfg.dim}, window {cfg.window}")
+        params, flops = transformer_param_counts(cfg), transformer_flops_per_byte(cfg, seq_len)
     else:
-        cfg = _load_blt_config(preset)
         click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes, context {seq_len} bytes")
         params, flops = blt_param_counts(cfg), blt_flops_per_byte(cfg, patch_size, seq_len)
     rows = [("part", "parameters", "FLOPs/byte (fwd)")]

@@ -45,6 +45,20 @@ def test_json_config(tmp_path):
     assert result.exit_code != 0 and "typo" in result.output
 
 
+@pytest.mark.parametrize("kind", ["blt", "baseline"])
+def test_a_runs_config_or_directory(tmp_path, kind):
+    """docs/training.md calls a run's config.json a valid config; model-info refused it."""
+    from bytepatch.models.train import RunConfig, TrainConfig
+
+    model = PRESETS["tiny"] if kind == "blt" else TRANSFORMER_PRESETS["tiny"]
+    (tmp_path / "config.json").write_text(json.dumps(RunConfig(kind, model, TrainConfig()).to_dict()))
+    expected = CliRunner().invoke(model_info, ["tiny"] + (["--baseline"] if kind == "baseline" else []))
+    for given in (tmp_path, tmp_path / "config.json"):
+        result = CliRunner().invoke(model_info, [str(given)])
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[1:] == expected.output.splitlines()[1:]  # all but the name
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
