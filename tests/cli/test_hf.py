@@ -137,3 +137,15 @@ def test_entropy_model_directory_round_trip(setup, tmp_path):
     assert load_patcher(tmp_path / "patcher").fingerprint == load_patcher(setup["blt"]).fingerprint
     invoke("convert", str(tmp_path / "patcher"), "-o", str(tmp_path / "back"))
     assert json.loads((tmp_path / "back" / "config.json").read_text())["kind"] == "transformer"
+
+
+def test_a_transformers_directory_with_a_broken_config_says_so(setup, tmp_path):
+    """It said '.../checkpoint.pt: no such file', about a file such a directory never has."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(setup["blt"], broken)
+    (broken / "config.json").write_text("{")
+    result = invoke("eval", str(broken), "--text", "hello", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{broken / 'config.json'}: not valid JSON" in result.output
