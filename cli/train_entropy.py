@@ -170,6 +170,10 @@ def _resumed_settings(ctx: click.Context, output: str, run, options):
     given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
     train = replace(saved.train, **{f: getattr(run.train, f) for o, f in RESUMED_FIELDS.items() if given(o)})
     model = run.model if given("preset") else saved.model
-    if not given("eval_bytes") and isinstance(extra.get("data", {}).get("eval_bytes"), int):
-        options = replace(options, eval_bytes=extra["data"]["eval_bytes"])
+    data = extra.get("data", {})
+    if not given("eval_bytes") and isinstance(data.get("eval_bytes"), int):
+        options = replace(options, eval_bytes=data["eval_bytes"])
+    target = data.get("target_patch_size")  # absent from checkpoints written before it was kept
+    if not given("target_patch_size") and isinstance(target, (int, float)) and not isinstance(target, bool):
+        options = replace(options, target_patch_size=float(target))
     return replace(run, model=model, train=train), options

@@ -110,6 +110,7 @@ def train_entropy_lm(
                 eval_bytes=options.eval_bytes,
                 rank=rank,
                 world=world,
+                record={"target_patch_size": options.target_patch_size},  # for a resume that does not repeat it
             )
         )
         return opened[-1]

@@ -170,7 +170,10 @@ class DocumentData:
         eval_bytes: int,
         rank: int,
         world: int,
+        record: dict[str, Any] | None = None,
     ) -> None:
+        """`record`: more settings kept with the checkpoint's data section (what a resume
+        takes unless told otherwise), not compared on resume."""
         from bytepatch.models.entropy_lm.data import PackedStream, sample_prefix, split_documents
 
         split = split_documents(docs, eval_fraction)
@@ -185,7 +188,7 @@ class DocumentData:
             "held_out_bytes": sum(map(len, split.held_out)),
             "crc32": _documents_crc(split.train + split.held_out),  # other text of the same sizes differs here
         }
-        self.info = {"corpus": corpus, "eval_bytes": eval_bytes}
+        self.info = {**(record or {}), "corpus": corpus, "eval_bytes": eval_bytes}
         self.entropies: list[np.ndarray] | None = None  # of the latest evaluation, for calibration
 
     def __next__(self) -> dict[str, Any]:

@@ -208,3 +208,13 @@ def test_resume_takes_the_checkpoints_settings_for_options_not_given(trained, co
     result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), "--resume", "--steps", "20"])
     assert result.exit_code == 0, result.output
     assert safe_torch_load(out / "checkpoint.pt")["extra"]["step"] == 20
+
+
+def test_resume_keeps_the_target_patch_size_it_was_started_with(corpus, tmp_path):
+    """The target was not kept in the checkpoint: a resume without it calibrated for 4.5."""
+    out = tmp_path / "lm"
+    settings = {**TINY, "steps": 4, "eval_every": 4, "target_patch_size": 3.5}
+    assert run(str(corpus), "-o", str(out), *args_for(settings)).exit_code == 0
+    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), "--resume", "--steps", "6"])
+    assert result.exit_code == 0, result.output
+    assert load(out).training["calibration"]["target_patch_size"] == 3.5
