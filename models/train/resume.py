@@ -73,7 +73,7 @@ def check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: in
     if saved.model_type != run.model_type or saved.model != run.model:
         raise TrainingError(
             f"{path}: the checkpoint's model ({saved.model_type}) differs from the requested one; "
-            "resume without --preset/--config/overrides or with the same ones"
+            "resume without the options that set the model (--preset, --config, overrides), or with the run's"
         )
     changed = sorted(
         k
