@@ -98,17 +98,28 @@ def sample_pieces(
 
 
 def piece_entropies(model: Any, sample: Sequence[Piece]) -> list[np.ndarray]:
-    """The entropies of the sample's own bytes (contexts dropped), joined into one array.
+    """The entropies of the sample's own bytes (contexts dropped), one array per run of
+    pieces that starts at a document's first byte, as `calibrate_threshold` takes documents.
 
-    Joined, because each piece is a stretch of a document, not a document: its first
-    byte must not count as a forced patch start (that would bias the mean patch size
-    down by about one patch per piece). Only per-byte rules care (the global threshold);
-    a relative rule or a cap sees one junction per piece, a negligible effect.
+    A piece that starts a document (no context) starts an array: its first byte is a
+    forced patch start in `segment`, and on short documents those starts are a large
+    share of the patches (one per document: on 16-byte lines, target 8 came out 7.05).
+    A piece from inside a document is appended to the array before it: its first byte
+    must not count as a forced start (that would bias the mean patch size down by about
+    one patch per piece). A relative rule or a cap sees one junction per appended piece,
+    a negligible effect.
     """
     if not sample:
         return []
     hs = model.entropies([data for data, _ in sample])
-    return [np.concatenate([np.asarray(h, dtype=np.float32)[ctx:] for h, (_, ctx) in zip(hs, sample)])]
+    runs: list[list[np.ndarray]] = []
+    for h, (_, ctx) in zip(hs, sample):
+        own = np.asarray(h, dtype=np.float32)[ctx:]
+        if ctx == 0 or not runs:  # no context: the piece starts its document
+            runs.append([own])
+        else:
+            runs[-1].append(own)
+    return [np.concatenate(run) if len(run) > 1 else run[0] for run in runs]
 
 
 def pieces(data: bytes, width: int, context: int = CONTEXT) -> Iterator[Piece]:
@@ -148,7 +159,7 @@ def spread_sample(docs: Iterator[bytes], sample_bytes: int, seed: int = 0) -> li
                     continue
                 kept[stratum] = (u, order, piece)
                 total += len(piece[0]) - (len(old[2][0]) if old else 0)
-                while total > 2 * sample_bytes:
+                while total > 2 * sample_bytes and len(kept) > 1:  # one piece may outgrow a tiny sample
                     kept, total = _merge(kept)
                     level += 1
     finally:

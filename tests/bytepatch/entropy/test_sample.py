@@ -89,6 +89,47 @@ def test_sample_entropies_drop_the_contexts_and_match_the_corpus():
     assert joined.tobytes() == np.frombuffer(data, dtype=np.uint8).astype(np.float32).tobytes()
 
 
+def test_each_document_start_begins_an_array_with_its_forced_patch_start(tmp_path):
+    """Joined into one array, the sample lost the patch start every document forces: on
+    lines of ~16 bytes, calibrating to 8 gave 7.05 bytes per patch in `segment`."""
+
+    class Identity:
+        def entropies(self, docs):
+            return [np.frombuffer(d, dtype=np.uint8).astype(np.float32) for d in docs]
+
+    docs = [bytes(range(250)), b"short", bytes(range(100, 200))]
+    parts = [p for d in docs for p in pieces(d, 64)]
+    got = piece_entropies(Identity(), parts)
+    assert [a.tobytes() for a in got] == [np.frombuffer(d, np.uint8).astype(np.float32).tobytes() for d in docs]
+
+
+def test_calibration_on_short_documents_gives_segments_mean(tmp_path):
+    """End to end: the threshold calibrated on a sample of short documents gives the
+    target mean patch size when those documents are patched."""
+    from bytepatch import load_patcher
+    from bytepatch.entropy.calibrate import calibrate_threshold
+    from bytepatch.entropy.registry import load_entropy_model
+
+    words = (Path(__file__).resolve().parents[3] / "README.md").read_text().split()
+    lines = [" ".join(words[i : i + 3]) for i in range(0, 3000, 3)]
+    path = tmp_path / "short.txt"
+    path.write_text("\n".join(lines) + "\n")
+    model = load_entropy_model("default")
+    result = calibrate_threshold(piece_entropies(model, sample_pieces([str(path)], LINES, 1 << 20)), 8.0)
+    patcher = load_patcher("entropy", threshold=float(result.threshold))
+    docs = [line.encode() for line in lines]
+    achieved = sum(map(len, docs)) / sum(len(patcher.patch_lengths(d)) for d in docs)
+    assert abs(achieved / 8.0 - 1) < 0.03, achieved
+
+
+@pytest.mark.timeout(60)
+def test_a_sample_smaller_than_one_piece_still_ends(tmp_path):
+    """`--sample-bytes 10` looped forever: one piece (64 bytes and context) outgrew 2 x 10."""
+    path = write_lines(tmp_path / "a.txt", "x", 500, width=40)
+    sample = sample_pieces([str(path)], ReaderConfig(), 10)
+    assert len(sample) == 1
+
+
 def test_small_corpus_is_taken_whole_and_sampling_is_deterministic(tmp_path):
     path = tmp_path / "c.jsonl"
     texts = ["alpha", "", "beta gamma", "delta"]
