@@ -120,7 +120,7 @@ def fit_entropy(
             "target_mean_patch_size": target_patch_size,
             "achieved": round(result.mean_patch_size, 4),
             "rule": "global",
-            "sample": f"{sum(len(p) for p, _ in sample):,} bytes of the training inputs",
+            "sample": f"{sum(len(p) - ctx for p, ctx in sample):,} bytes of the training inputs",  # contexts not
         }
         model.save(output)
     click.echo(
@@ -194,6 +194,10 @@ def calibrate(
     """
     if not (math.isfinite(target_patch_size) and target_patch_size >= 1):
         raise click.ClickException(f"--target-patch-size must be >= 1, got {target_patch_size}")
+    if not math.isfinite(threshold_add):
+        raise click.UsageError(f"--threshold-add must be a finite number, got {threshold_add}")
+    if threshold_add and rule != "both":  # global searches the threshold alone; relative searches this one
+        raise click.UsageError("--threshold-add is held fixed by --rule both only; drop it, or pass --rule both")
     model = load_model(entropy_model)
     try:
         sample = sample_pieces(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)

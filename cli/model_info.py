@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -70,8 +71,8 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
 
         bytepatch model-info entropy-paper --baseline
     """
-    if patch_size < 1:
-        raise click.ClickException(f"--patch-size must be >= 1 byte, got {patch_size}")
+    if not (math.isfinite(patch_size) and patch_size >= 1):  # nan compares False both ways
+        raise click.ClickException(f"--patch-size must be a finite number >= 1 byte, got {patch_size}")
     if seq_len < 1:
         raise click.ClickException(f"--seq-len must be >= 1, got {seq_len}")
     from bytepatch.models import (

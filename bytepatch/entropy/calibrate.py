@@ -23,6 +23,8 @@ patches there can be, so small targets may be out of reach; that is reported.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -107,6 +109,8 @@ def calibrate_threshold(
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if not target_patch_size >= 1.0:
         raise ValueError(f"target patch size must be >= 1 byte, got {target_patch_size}")
+    if not math.isfinite(threshold_add):  # nan made every search range empty, reported as out of reach
+        raise ValueError(f"threshold_add must be a finite number, got {threshold_add}")
     values, offsets = _flatten(entropies)
     n_bytes, n_docs = len(values), len(offsets) - 1
     inner = np.ones(n_bytes, dtype=bool)  # bytes t >= 1 of their document: the candidates

@@ -17,6 +17,8 @@ and masking waste, as the paper does.
 
 from __future__ import annotations
 
+import math
+
 from bytepatch.models.blt.config import BLTConfig, StackConfig
 from bytepatch.models.nn.transformer import ByteTransformerConfig
 
@@ -80,7 +82,7 @@ def _cross_flops(dim: int, n_queries: float, n_keys: float, keys_per_query: floa
 
 def blt_flops_per_byte(c: BLTConfig, mean_patch_size: float, seq_len: int = 8192) -> dict[str, float]:
     """Forward FLOPs per byte by part for a mean patch size and a context of `seq_len` bytes."""
-    if mean_patch_size < 1:
+    if not (math.isfinite(mean_patch_size) and mean_patch_size >= 1):  # nan passed `< 1`
         raise ValueError(f"mean patch size must be >= 1 byte, got {mean_patch_size}")
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")

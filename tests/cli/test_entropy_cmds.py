@@ -31,6 +31,9 @@ def test_fit_eval_calibrate_round_trip(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["kind"] == "ngram"
 
+    sample = json.loads((out / "config.json").read_text())["stats"]["threshold_calibration"]["sample"]
+    assert int(sample.split()[0].replace(",", "")) <= Path(corpus).stat().st_size  # contexts are not counted
+
     result = run("eval-entropy", corpus, "--entropy-model", out)
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout.strip().splitlines()[-1])
@@ -62,6 +65,9 @@ def test_default_model_is_used_without_flags(corpus):
         (["calibrate", "{corpus}", "-s", "0.5"], "target-patch-size"),
         (["calibrate", "{corpus}", "-s", "100000"], "outside"),
         (["fit-entropy", "{corpus}", "-o", "{tmp}/m", "--order", "12"], "order"),
+        (["calibrate", "{corpus}", "-s", "4", "--rule", "both", "--threshold-add", "nan"], "finite number, got nan"),
+        (["calibrate", "{corpus}", "-s", "4", "--threshold-add", "0.3"], "held fixed by --rule both only"),
+        (["model-info", "tiny", "--patch-size", "nan"], "--patch-size must be a finite number"),
     ],
 )
 def test_user_errors_exit_nonzero_with_a_message(corpus, tmp_path, args, message):

@@ -38,6 +38,11 @@ def test_larger_target_needs_larger_threshold(entropies):
     assert small < large
 
 
+def test_a_threshold_add_that_is_not_finite_is_refused(entropies):
+    with pytest.raises(ValueError, match="threshold_add must be a finite number, got nan"):
+        calibrate_threshold(entropies, 6.0, "both", threshold_add=float("nan"))
+
+
 def test_unreachable_targets_are_reported(entropies):
     with pytest.raises(ValueError, match="outside"):
         calibrate_threshold(entropies, 10_000.0)
