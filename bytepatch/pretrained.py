@@ -36,31 +36,52 @@ class BuiltPatcher:
 def build_patcher(
     patcher: str = "entropy",
     *,
-    entropy_model: Any = "default",
+    entropy_model: Any = None,
     threshold: float | None = None,
     threshold_add: float | None = None,
     target_patch_size: float | None = None,
     calibration_data: Sequence[str | bytes] | None = None,
     reader: ReaderConfig | None = None,
-    stride: int = 4,
+    stride: int | None = None,
     max_patch_length: int | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     log: Any = None,
 ) -> BuiltPatcher:
     """The patcher `bytepatch segment` builds from these options, with its provenance.
 
-    `entropy_model` is a name or directory (as `--entropy-model`) or an already loaded
-    model. `calibration_data` (with `target_patch_size`) is either input paths, sampled
-    like `segment` samples its inputs (read with `reader`), or documents (bytes/str).
-    `log`, if given, receives the one-line calibration summary.
+    `entropy_model` is a name or directory (as `--entropy-model`; default "default") or
+    an already loaded model. `calibration_data` (with `target_patch_size`) is either input
+    paths (str), sampled like `segment` samples its inputs (read with `reader`), or
+    documents (bytes). `stride` (default 4) is the stride patcher's; `device` (default
+    "cpu") is where a transformer entropy model runs. An option of another patcher is an
+    error, as on the command line. `log`, if given, receives the one-line calibration summary.
     """
+    if patcher not in ("entropy", "space", "stride"):
+        raise PatcherOptionError(f"unknown patcher {patcher!r}; known: entropy, space, stride")
+    entropy_only = {
+        "entropy_model": entropy_model,
+        "threshold": threshold,
+        "threshold_add": threshold_add,
+        "target_patch_size": target_patch_size,
+        "calibration_data": calibration_data,
+        "device": device,
+    }
+    foreign = [k for k, v in entropy_only.items() if v is not None] if patcher != "entropy" else []
+    foreign += ["stride"] if stride is not None and patcher != "stride" else []
+    if foreign:  # silently dropped, a typo or a wrong patcher name would go unnoticed
+        raise PatcherOptionError(
+            f"{', '.join(foreign)} do{'es' if len(foreign) == 1 else ''} not apply to the {patcher} patcher"
+        )
     if patcher == "stride":
-        return BuiltPatcher(StridePatcher(StridePatcherConfig(stride, max_patch_length)))
+        return BuiltPatcher(StridePatcher(StridePatcherConfig(4 if stride is None else stride, max_patch_length)))
     if patcher == "space":
         return BuiltPatcher(SpacePatcher(SpacePatcherConfig(max_patch_length)))
-    if patcher != "entropy":
-        raise PatcherOptionError(f"unknown patcher {patcher!r}; known: entropy, space, stride")
-    model, name = _model(entropy_model, device)
+    if calibration_data is not None and target_patch_size is None:
+        raise PatcherOptionError("calibration_data is the sample for target_patch_size; give both or neither")
+    device = "cpu" if device is None else device
+    if device not in ("cpu", "auto") and not device.startswith(("cuda", "mps", "xpu")):
+        raise PatcherOptionError(f"device must be cpu, auto or an accelerator (cuda, cuda:1, ...), got {device!r}")
+    model, name = _model("default" if entropy_model is None else entropy_model, device)
     ref = EntropyModelRef.of(model, name)
     calibration = None
     if target_patch_size is not None:

@@ -45,9 +45,9 @@ def patcher_from_options(
             threshold=threshold,
             threshold_add=threshold_add,
             target_patch_size=target,
-            calibration_data=list(inputs),
+            calibration_data=list(inputs) if target is not None else None,
             reader=reader,
-            stride=stride,
+            stride=stride if patcher == "stride" else None,  # the command line says which options go together
             max_patch_length=max_len,
             log=lambda m: click.echo(m, err=True),
         )

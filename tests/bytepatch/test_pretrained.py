@@ -96,6 +96,24 @@ def test_a_model_without_default_threshold_needs_one(small_model: Path):
         bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4)
 
 
+@pytest.mark.parametrize(
+    "patcher, options, message",
+    [
+        ("space", {"threshold": 1.0}, "threshold does not apply to the space patcher"),
+        ("stride", {"target_patch_size": 6, "calibration_data": ["x"]}, "target_patch_size, calibration_data do not"),
+        ("entropy", {"stride": 7}, "stride does not apply to the entropy patcher"),
+        ("entropy", {"device": "bogus"}, "device must be cpu, auto or an accelerator"),
+        ("entropy", {"calibration_data": ["x"]}, "calibration_data is the sample for target_patch_size"),
+    ],
+)
+def test_options_of_another_patcher_are_refused_as_on_the_command_line(patcher, options, message):
+    """They were dropped silently: load_patcher("space", threshold=1.0) gave a space patcher."""
+    from bytepatch.errors import PatcherOptionError
+
+    with pytest.raises(PatcherOptionError, match=message):
+        bytepatch.load_patcher(patcher, **options)
+
+
 def test_batch_calls_take_str_bytes_and_arrow_arrays():
     patcher = bytepatch.load_patcher("space")
     docs = ["hello world", "naïve café", b"\xff\x00 raw", ""]
