@@ -77,10 +77,10 @@ class PatcherBase:
     def config(self) -> Any:
         return self._config
 
-    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+    def patch_lengths(self, data: str | bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
+    def patches(self, data: str | bytes, entropies: np.ndarray | None = None) -> list[bytes]:
         return split_into_patches(data, self.patch_lengths(data, entropies))
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,15 +90,18 @@ class PatcherBase:
         return f"{type(self).__name__}({self._config})"
 
 
-def as_uint8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
-    """A document's bytes as a uint8 array, without copying when possible."""
+def as_uint8(data: str | bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
+    """A document's bytes as a uint8 array, without copying when possible (a str as
+    UTF-8, as the batch calls take it)."""
+    if isinstance(data, str):
+        return np.frombuffer(data.encode("utf-8"), dtype=np.uint8)
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8 or data.ndim != 1:
             raise TypeError(f"expected a 1-D uint8 array, got {data.dtype} with shape {data.shape}")
         return data
     if isinstance(data, (bytes, bytearray, memoryview)):
         return np.frombuffer(data, dtype=np.uint8)
-    raise TypeError(f"expected bytes or a uint8 array, got {type(data).__name__}")
+    raise TypeError(f"expected str, bytes or a uint8 array, got {type(data).__name__}")
 
 
 def as_ragged(docs: Any) -> Ragged:
@@ -111,8 +114,13 @@ def as_ragged(docs: Any) -> Ragged:
         return _arrow_ragged(docs)
     if isinstance(docs, (str, bytes, bytearray, memoryview)):
         raise TypeError("pass a batch of documents (e.g. [text]), not a single document; patch_lengths takes one")
-    rows = list(docs)
-    return Ragged.from_bytes([d.encode("utf-8") if isinstance(d, str) else as_uint8(d) for d in rows])
+    out = []
+    for i, d in enumerate(docs):
+        try:
+            out.append(d.encode("utf-8") if isinstance(d, str) else as_uint8(d))
+        except TypeError as exc:  # which one, in a batch of thousands
+            raise TypeError(f"document {i}: {exc}") from None
+    return Ragged.from_bytes(out)
 
 
 def _arrow_ragged(array: Any) -> Ragged:
@@ -142,8 +150,9 @@ def _arrow_ragged(array: Any) -> Ragged:
     return Ragged(data[start : int(offsets[-1])], offsets - start)
 
 
-def split_into_patches(data: bytes | np.ndarray, lengths: np.ndarray) -> list[bytes]:
-    raw = bytes(as_uint8(data).tobytes()) if isinstance(data, np.ndarray) else bytes(data)
+def split_into_patches(data: str | bytes | np.ndarray, lengths: np.ndarray) -> list[bytes]:
+    """The document's bytes (a str as UTF-8) cut at `lengths`."""
+    raw = as_uint8(data).tobytes() if isinstance(data, (str, np.ndarray)) else bytes(data)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     return [raw[s:e] for s, e in zip(starts.tolist(), ends.tolist())]

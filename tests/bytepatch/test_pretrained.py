@@ -133,6 +133,13 @@ def test_batch_calls_take_str_bytes_and_arrow_arrays():
         patcher.patch_batch("hello")
     with pytest.raises(ValueError, match="document 1 is null"):
         patcher.patch_batch(pa.array(["a", None]))
+    with pytest.raises(TypeError, match="document 1: expected str, bytes or a uint8 array, got NoneType"):
+        patcher.patch_batch([b"a", None])
+    # One document as str, as the batch calls take it (it was a TypeError).
+    for name in ("space", "stride", "entropy"):
+        one = bytepatch.load_patcher(name)
+        assert one.patch_lengths("naïve café").tolist() == one.patch_lengths("naïve café".encode()).tolist()
+        assert one.patches("naïve café") == one.patches("naïve café".encode())
 
 
 def test_patch_table_gives_segment_rows_and_schema(tmp_path: Path, small_model: Path):
