@@ -92,7 +92,7 @@ def inspect_cmd(
       echo "hello world" | bytepatch inspect - --patcher stride --stride 3 --no-color
     """
     if file and file != "-" and Path(file).is_dir():
-        view = _stored(file, row, row_id, offset, length)
+        view = _stored(file, text, row, row_id, offset, length)
         return _show(
             view, html_path, f"bytepatch inspect: {Path(file).name} row {view.settings['row']}", verbose, color
         )
@@ -135,8 +135,10 @@ def _show(view, html_path: str | None, title: str, verbose: bool, color: bool | 
 PATCHER_OPTIONS = ("patcher", "entropy_model", "threshold", "threshold_add", "stride", "max_patch_length")
 
 
-def _stored(path: str, row: int | None, row_id: str | None, offset: int, length: int):
-    """The stored row's view (windowed like a file); patcher options do not apply to it."""
+def _stored(path: str, text: str | None, row: int | None, row_id: str | None, offset: int, length: int):
+    """The stored row's view (windowed like a file); patcher options and --text do not apply to it."""
+    if text is not None:  # checked here: the dataset branch never reaches _read_input's FILE/--text check
+        raise click.UsageError("--text does not apply to a dataset row: give either a DATASET or --text, not both")
     ctx = click.get_current_context()
     given = [
         name
@@ -146,7 +148,9 @@ def _stored(path: str, row: int | None, row_id: str | None, offset: int, length:
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise click.UsageError(f"{flag} does not apply to a dataset row: its stored patches are shown, not recomputed")
-    if (row is None) == (row_id is None):
+    if row is not None and row_id is not None:
+        raise click.UsageError("--row and --id exclude each other: give one of them")
+    if row is None and row_id is None:
         raise click.UsageError(f"{path} is a directory: give --row N or --id ID to show one of its rows")
     from bytepatch.inspect.stored import stored_view
 

@@ -220,6 +220,9 @@ def test_a_stored_row_shows_its_stored_patches(stored: Path, tmp_path: Path) -> 
         ([], "give --row N or --id ID"),
         (["--row", "0", "--threshold", "2"], "--threshold does not apply to a dataset row"),
         (["--row", "0", "--patcher", "space"], "--patcher does not apply"),
+        (["--row", "0", "--text", "hi"], "--text does not apply to a dataset row"),
+        (["--id", "doc-0", "--text", "hi"], "--text does not apply to a dataset row"),
+        (["--row", "0", "--id", "doc-0"], "--row and --id exclude each other"),
     ],
 )
 def test_stored_row_errors(stored: Path, args: list[str], message: str) -> None:
