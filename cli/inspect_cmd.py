@@ -9,9 +9,11 @@ from pathlib import Path
 import click
 
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable
+from bytepatch.cli._pages import write_page
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
 from bytepatch.inspect.view import short_fingerprint
+from bytepatch.io.fs import shown_path
 from bytepatch.patchers import PATCHERS
 
 
@@ -93,9 +95,8 @@ def inspect_cmd(
     """
     if file and file != "-" and Path(file).is_dir():
         view = _stored(file, text, row, row_id, offset, length)
-        return _show(
-            view, html_path, f"bytepatch inspect: {Path(file).name} row {view.settings['row']}", verbose, color
-        )
+        title = f"bytepatch inspect: {shown_path(Path(file).name)} row {view.settings['row']}"
+        return _show(view, html_path, title, verbose, color)
     reject_inapplicable(click.get_current_context(), patcher)
     if row is not None or row_id is not None:
         raise click.UsageError("--row and --id show a row of a DATASET directory written by `bytepatch segment`")
@@ -113,17 +114,15 @@ def inspect_cmd(
             view = view.window(offset, length)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _show(view, html_path, f"bytepatch inspect: {Path(file).name if file and file != '-' else 'text'}", verbose, color)
+    name = shown_path(Path(file).name) if file and file != "-" else "text"  # a name need not be UTF-8
+    _show(view, html_path, f"bytepatch inspect: {name}", verbose, color)
 
 
 def _show(view, html_path: str | None, title: str, verbose: bool, color: bool | None) -> None:
     """Write the HTML page, or print the terminal view (and listing); the summary to stderr."""
     if html_path:
-        try:
-            Path(html_path).write_text(inspect_page(view, title), encoding="utf-8")
-        except OSError as exc:
-            raise click.ClickException(f"{html_path}: cannot write: {exc.strerror or exc}") from exc
-        click.echo(f"{html_path}: {view.summary()}", err=True)
+        write_page(html_path, inspect_page(view, title))
+        click.echo(f"{shown_path(html_path)}: {view.summary()}", err=True)
         return
     use_color = color if color is not None else sys.stdout.isatty() and "NO_COLOR" not in os.environ
     click.echo(render_color(view) if use_color else render_plain(view), color=use_color)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from bytepatch.cli._pages import write_page
 from bytepatch.inspect.curves import report_page, report_svg, run_summary
 
 LOG_FILE = "log.jsonl"
@@ -36,10 +37,7 @@ def report(run: str, html_path: str | None, svg_path: str | None) -> None:
     name = Path(run).name if Path(run).is_dir() else Path(run).parent.name
     for target, text in ((html_path, lambda: report_page(name, records)), (svg_path, lambda: report_svg(records))):
         if target:
-            try:
-                Path(target).write_text(text(), encoding="utf-8")
-            except OSError as exc:
-                raise click.ClickException(f"{target}: cannot write: {exc.strerror or exc}") from exc
+            write_page(target, text())
             click.echo(f"wrote {target}", err=True)
 
 

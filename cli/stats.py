@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
+from bytepatch.cli._pages import write_page
 from bytepatch.dataset import open_dataset
 from bytepatch.inspect.report import stats_page, stats_svg, stats_text
 from bytepatch.stats import dataset_stats
@@ -37,8 +37,5 @@ def stats(dataset: str, as_json: bool, html_path: str | None, svg_path: str | No
         raise click.ClickException(str(exc)) from exc
     for path, render in ((html_path, lambda: stats_page(dataset, report)), (svg_path, lambda: stats_svg(report))):
         if path:
-            try:
-                Path(path).write_text(render(), encoding="utf-8")
-            except OSError as exc:
-                raise click.ClickException(f"{path}: cannot write: {exc.strerror or exc}") from exc
+            write_page(path, render())
     click.echo(json.dumps(report) if as_json else stats_text(dataset, report))

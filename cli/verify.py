@@ -8,7 +8,7 @@ import click
 
 from bytepatch.dataset import MANIFEST
 from bytepatch.dataset.reader import not_local
-from bytepatch.io.fs import is_uri
+from bytepatch.io.fs import is_uri, shown_path
 
 
 @click.command("verify")
@@ -29,9 +29,9 @@ def verify(paths: tuple[str, ...]) -> None:
             if is_uri(path):  # Path() would fold "s3://" into "s3:/"
                 raise ValueError(not_local(path))
             line = _verify_one(Path(path))
-        except (OSError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
-        click.echo(f"{path}: ok, {line}")
+        except (OSError, ValueError) as exc:  # the message names the path: shown escaped if not UTF-8
+            raise click.ClickException(shown_path(str(exc))) from exc
+        click.echo(f"{shown_path(path)}: ok, {line}")
 
 
 def _verify_one(path: Path) -> str:

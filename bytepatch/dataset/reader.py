@@ -16,7 +16,7 @@ from bytepatch.dataset.manifest import read_manifest
 from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import read_metadata
 from bytepatch.errors import ConfigError
-from bytepatch.io.fs import is_uri
+from bytepatch.io.fs import is_uri, shown_path
 
 
 @dataclass
@@ -33,6 +33,12 @@ class Dataset:
     def __init__(self, path: str | Path) -> None:
         if is_uri(str(path)):  # Path() would also fold "s3://" into "s3:/"
             raise ConfigError(not_local(str(path)))
+        try:  # pyarrow opens files by UTF-8 name only: say so here, not as an encoding error
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                f"{shown_path(path)}: the path is not valid UTF-8 (pyarrow cannot open it); rename it"
+            ) from None
         self.path = Path(path)
         self.manifest = read_manifest(self.path)  # checks names, keys and totals
         try:  # read strictly once: stats, inspect and training rely on its types

@@ -24,6 +24,17 @@ NATIVE_SCHEMES = {"s3": "s3", "gs": "gs", "gcs": "gs", "file": "file"}
 FSSPEC_HINTS = {"hf": "huggingface_hub", "az": "adlfs", "abfs": "adlfs", "http": "aiohttp", "https": "aiohttp"}
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """`path` (or a message naming one) as printable text: a POSIX name that is not UTF-8 (decoded by Python with
+    surrogateescape) shows its bytes as `\\xNN`, a lone surrogate (Windows) as `\\udcNN`,
+    so a message or page naming it can always be written as UTF-8."""
+    text = os.fspath(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @contextlib.contextmanager
 def storage_errors(uri: str) -> Iterator[None]:
     """Turn whatever a storage backend raises (pyarrow, fsspec implementations, their

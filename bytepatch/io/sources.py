@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import is_uri, list_uri
+from bytepatch.io.fs import is_uri, list_uri, shown_path
 from bytepatch.io.sniff import compressed_suffix
 
 STDIN = "-"
@@ -92,12 +92,8 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[S
         try:
             name.encode("utf-8")  # ids are stored as UTF-8
         except UnicodeEncodeError:
-            try:  # the bytes a POSIX name had; a Windows name's lone surrogate is shown escaped
-                shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            except UnicodeEncodeError:
-                shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
             raise InputError(
-                shown, "file name is not valid UTF-8, so it cannot name its documents; rename it"
+                shown_path(path), "file name is not valid UTF-8, so it cannot name its documents; rename it"
             ) from None
         if name in names:
             raise InputError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -233,3 +234,42 @@ def test_stored_row_errors(stored: Path, args: list[str], message: str) -> None:
 def test_row_needs_a_dataset() -> None:
     result = run("--text", "abc", "--row", "0")
     assert result.exit_code == 2 and "DATASET directory" in result.output
+
+
+def _non_utf8(parent: Path, name: bytes) -> Path:
+    """A path under `parent` whose last name is the given (not UTF-8) bytes."""
+    path = parent / os.fsdecode(name)
+    try:
+        path.write_bytes(b"")
+        path.unlink()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this filesystem refuses non-UTF-8 names")
+    return path
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_the_page(tmp_path: Path) -> None:
+    path = _non_utf8(tmp_path, b"bad\xff")
+    path.write_bytes(b"a\xffb")
+    out = tmp_path / "page.html"
+    result = run(str(path), "--patcher", "space", "--html", str(out))
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "<title>bytepatch inspect: bad\\xff</title>" in page and page.endswith("</html>\n")
+    bad_out = _non_utf8(tmp_path, b"out\xff.html")
+    result = run(str(path), "--patcher", "space", "--html", str(bad_out))
+    assert result.exit_code == 0 and "out\\xff.html: 3 bytes" in result.stderr
+    assert bad_out.read_bytes() == page.encode()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_a_dataset_directory_that_is_not_utf8_is_one_clear_error(stored: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = _non_utf8(tmp_path, b"d\xff")
+    shutil.copytree(stored, copy)
+    shown = os.fsencode(copy).decode("utf-8", "backslashreplace")  # .../d\xff
+    for args in (["inspect", str(copy), "--row", "0"], ["stats", str(copy)], ["verify", str(copy)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output == f"Error: {shown}: the path is not valid UTF-8 (pyarrow cannot open it); rename it\n"
