@@ -42,9 +42,10 @@ def escape_char(ch: str) -> str | None:
 
 
 def terminal_safe(text: str) -> str:
-    """Text from a file (metadata, names) made safe to print: control characters (ESC,
-    so no OSC/CSI sequences), zero-width and other format characters (BOM, bidi
-    overrides) and line separators are shown as escapes, never sent raw."""
+    """Text from a file (metadata, names, ids) made safe to print or put in a page's
+    heading and tables: control characters (ESC, so no OSC/CSI sequences), zero-width
+    and other format characters (BOM, bidi overrides) and line separators are shown as
+    escapes, never sent raw."""
     out = []
     for ch in text:
         cat = unicodedata.category(ch)

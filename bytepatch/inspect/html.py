@@ -16,6 +16,7 @@ from __future__ import annotations
 from html import escape
 
 from bytepatch.inspect.cells import Cell, describe_cut, document_cells
+from bytepatch.inspect.escape import terminal_safe
 from bytepatch.inspect.svg import DETAIL_MAX, entropy_svg
 from bytepatch.inspect.view import PatchView
 
@@ -40,15 +41,22 @@ def page(title: str, body: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n"
-        f"<body>\n<h1>{escape(title)}</h1>\n{body}\n</body></html>\n"
+        f"<title>{_outside(title)}</title><style>{CSS}</style></head>\n"
+        f"<body>\n<h1>{_outside(title)}</h1>\n{body}\n</body></html>\n"
     )
 
 
 def key_values(rows: dict[str, object]) -> str:
     """A two-column table of labels and values (values are escaped)."""
-    cells = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows.items())
+    cells = "".join(f"<tr><td>{_outside(k)}</td><td>{_outside(str(v))}</td></tr>" for k, v in rows.items())
     return f'<table class="kv">{cells}</table>'
+
+
+def _outside(text: str) -> str:
+    """Text from outside the document (a file name, a row id, metadata) as HTML: control,
+    bidi and zero-width characters escaped as in the terminal summary (an override would
+    reorder the heading, a raw ESC is invisible), then HTML-escaped."""
+    return escape(terminal_safe(text))
 
 
 def patched_text_html(view: PatchView) -> str:

@@ -273,3 +273,18 @@ def test_a_dataset_directory_that_is_not_utf8_is_one_clear_error(stored: Path, t
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 1, (args, result.output)
         assert result.output == f"Error: {shown}: the path is not valid UTF-8 (pyarrow cannot open it); rename it\n"
+
+
+def test_a_row_id_with_control_and_bidi_characters_is_escaped_in_the_page(tmp_path: Path) -> None:
+    import json
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"text": "hi there", "id": "<s>\x1b[31m\u202e&"}) + "\n")
+    out = tmp_path / "ds"
+    seg = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--id-field", "id", "--patcher", "space"])
+    assert seg.exit_code == 0, seg.output
+    page = tmp_path / "ids.html"
+    assert run(str(out), "--row", "0", "--html", str(page)).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "\x1b" not in html and "\u202e" not in html
+    assert "<td>id</td><td>&lt;s&gt;\\e[31m\\u202e&amp;</td>" in html

@@ -114,3 +114,14 @@ def test_html_page_is_self_contained_and_escapes_the_text(golden: dict) -> None:
     assert page.count("<svg") == 1 and "<script" not in page.lower()
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert page.count('<i title="#') + page.count('<b title="#') == len(_golden_view(golden).lengths)
+
+
+def test_html_header_and_settings_escape_control_and_bidi_characters() -> None:
+    """A file name or row id is text from outside: an ESC or a bidi override in it must not
+    reach the page raw (the document text, the plot labels and the terminal escape them)."""
+    view = build_view(b"ab", SpacePatcher(), extra={"id": "<s>\x1b[31m\u202e&\u200b"})
+    page = inspect_page(view, "bytepatch inspect: esc\x1b[31mred\u202eRTL")
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200b]", page)
+    assert "<title>bytepatch inspect: esc\\e[31mred\\u202eRTL</title>" in page
+    assert "<h1>bytepatch inspect: esc\\e[31mred\\u202eRTL</h1>" in page
+    assert "<td>id</td><td>&lt;s&gt;\\e[31m\\u202e&amp;\\u200b</td>" in page
