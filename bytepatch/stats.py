@@ -41,10 +41,11 @@ class LengthHistogram:
     def total(self) -> int:
         return int(self.counts.sum())
 
-    def quantile(self, q: float) -> float:
-        """The q-quantile with NumPy's default (linear) interpolation, from the counts alone."""
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile with NumPy's default (linear) interpolation, from the counts alone;
+        None without patches (there is no such length: 0 would read as a measurement)."""
         if self.total == 0:
-            return 0.0
+            return None
         cum = np.cumsum(self.counts)
         pos = q * (self.total - 1)
         lo, hi = np.searchsorted(cum, [np.floor(pos), np.ceil(pos)], side="right")
@@ -92,11 +93,13 @@ class DatasetStats:
         self.histogram.add(pc.list_flatten(batch.column("patch_lengths")).to_numpy(zero_copy_only=False))
 
     @property
-    def mean_patch_size(self) -> float:
-        return self.bytes / self.patches if self.patches else 0.0
+    def mean_patch_size(self) -> float | None:
+        """bytes / patches; None when there are no patches (only empty documents)."""
+        return self.bytes / self.patches if self.patches else None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready numbers (the `--json` output)."""
+        """Plain JSON-ready numbers (the `--json` output); the patch sizes are null
+        when the dataset holds no patches."""
         h = self.histogram
         return {
             "documents": self.documents,
@@ -108,8 +111,8 @@ class DatasetStats:
                 "mean": self.mean_patch_size,
                 "median": h.quantile(0.5),
                 "p99": h.quantile(0.99),
-                "min": int(h.values[0]) if h.total else 0,
-                "max": int(h.values[-1]) if h.total else 0,
+                "min": int(h.values[0]) if h.total else None,
+                "max": int(h.values[-1]) if h.total else None,
             },
             "histogram": [{"low": lo, "high": hi, "count": c} for lo, hi, c in h.bins()],
             "length_counts": {str(v): int(c) for v, c in zip(h.values.tolist(), h.counts.tolist())},

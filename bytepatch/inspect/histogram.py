@@ -69,6 +69,8 @@ def histogram_svg(bins: list[Bin], title: str = "patch lengths") -> str:
             f'<text x="{x + SVG_BAR / 2:.0f}" y="{y0 + 14}" text-anchor="end" '
             f'transform="rotate(-45 {x + SVG_BAR / 2:.0f} {y0 + 14})">{escape(label)}</text>'
         )
+    if not bins:  # only empty documents: say so rather than draw an empty chart
+        body.append(f'<text x="{x0 + plot_w / 2:.0f}" y="{y0 - plot_h / 2:.0f}" text-anchor="middle">no patches</text>')
     body.append(f'<line class="axis" x1="{x0}" x2="{x0}" y1="{MARGIN["top"]}" y2="{y0}"/>')
     body.append(f'<line class="axis" x1="{x0}" x2="{x0 + plot_w}" y1="{y0}" y2="{y0}"/>')
     body.append(

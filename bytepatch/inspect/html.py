@@ -118,7 +118,9 @@ def inspect_page(view: PatchView, title: str = "bytepatch inspect") -> str:
         {
             "bytes": f"{len(view.data):,}",
             "patches": f"{len(view.lengths):,}",
-            "mean patch size": f"{view.mean_patch_size:.2f} bytes",
+            "mean patch size": "n/a (no patches)"
+            if view.mean_patch_size is None
+            else f"{view.mean_patch_size:.2f} bytes",
         }
     )
     body = [

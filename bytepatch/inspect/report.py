@@ -33,11 +33,14 @@ def model_line(model: dict[str, Any] | None) -> str:
 def summary_rows(s: dict[str, Any]) -> dict[str, str]:
     """Label -> value rows shared by the text and HTML reports."""
     size = s["patch_size"]
+    no_patches = size["mean"] is None  # only empty documents: no size to report, not zeros
     rows = {
         "documents": f"{s['documents']:,}" + (f" ({s['empty_documents']:,} empty)" if s["empty_documents"] else ""),
         "bytes": f"{s['bytes']:,}",
         "patches": f"{s['patches']:,}",
-        "patch size": f"mean {size['mean']:.2f}, median {size['median']:g}, p99 {size['p99']:g}, "
+        "patch size": "n/a (no patches)"
+        if no_patches
+        else f"mean {size['mean']:.2f}, median {size['median']:g}, p99 {size['p99']:g}, "
         f"min {size['min']}, max {size['max']}",
         "patcher": settings_line(s["patcher"]),
         "entropy model": model_line(s["entropy_model"]),

@@ -54,8 +54,9 @@ class PatchView:
         return self.settings.get("threshold_add")
 
     @property
-    def mean_patch_size(self) -> float:
-        return len(self.data) / len(self.lengths) if len(self.lengths) else 0.0
+    def mean_patch_size(self) -> float | None:
+        """Bytes per patch; None for an empty document (it has no patches)."""
+        return len(self.data) / len(self.lengths) if len(self.lengths) else None
 
     def __iter__(self) -> Iterator[Patch]:
         for i, (start, n) in enumerate(zip(self.offsets.tolist(), self.lengths.tolist())):
@@ -83,11 +84,9 @@ class PatchView:
     def summary(self) -> str:
         """One line: bytes, patches, mean size and the patcher settings."""
         settings = format_settings(self.settings)
+        mean = "mean n/a" if self.mean_patch_size is None else f"mean {self.mean_patch_size:.2f} bytes/patch"
         where = f" at bytes {self.origin:,}-{self.origin + len(self.data):,}" if self.origin else ""
-        return (
-            f"{len(self.data):,} bytes{where}, {len(self.lengths):,} patches "
-            f"(mean {self.mean_patch_size:.2f} bytes/patch); {settings}"
-        )
+        return f"{len(self.data):,} bytes{where}, {len(self.lengths):,} patches ({mean}); {settings}"
 
 
 def format_settings(settings: dict[str, Any]) -> str:

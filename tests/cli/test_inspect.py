@@ -288,3 +288,8 @@ def test_a_row_id_with_control_and_bidi_characters_is_escaped_in_the_page(tmp_pa
     html = page.read_text(encoding="utf-8")
     assert "\x1b" not in html and "\u202e" not in html
     assert "<td>id</td><td>&lt;s&gt;\\e[31m\\u202e&amp;</td>" in html
+
+
+def test_empty_text_says_n_a_not_a_mean_of_zero() -> None:
+    result = run("--text", "", "--patcher", "space", "--no-color")
+    assert result.exit_code == 0 and result.stderr.startswith("0 bytes, 0 patches (mean n/a);"), result.output

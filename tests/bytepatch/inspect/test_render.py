@@ -125,3 +125,10 @@ def test_html_header_and_settings_escape_control_and_bidi_characters() -> None:
     assert "<title>bytepatch inspect: esc\\e[31mred\\u202eRTL</title>" in page
     assert "<h1>bytepatch inspect: esc\\e[31mred\\u202eRTL</h1>" in page
     assert "<td>id</td><td>&lt;s&gt;\\e[31m\\u202e&amp;\\u200b</td>" in page
+
+
+def test_an_empty_document_has_no_mean_patch_size() -> None:
+    view = build_view(b"", SpacePatcher())
+    assert view.mean_patch_size is None
+    assert view.summary().startswith("0 bytes, 0 patches (mean n/a);")
+    assert "<td>mean patch size</td><td>n/a (no patches)</td>" in inspect_page(view)

@@ -53,8 +53,30 @@ def test_batch_stats_counts() -> None:
 
 def test_empty_stats() -> None:
     s = batch_stats([]).to_dict()
-    assert s["patches"] == 0 and s["histogram"] == [] and s["patch_size"]["median"] == 0.0
+    assert s["patches"] == 0 and s["histogram"] == []
     assert "no patches" in histogram_text([])
+
+
+def test_only_empty_documents_have_no_patch_size_not_zeros() -> None:
+    """No patches: every patch size is null in JSON and n/a in the reports (0 would read as a measurement)."""
+    import xml.etree.ElementTree as ET
+
+    from bytepatch.inspect.report import stats_page, stats_svg, stats_text
+
+    batch = pa.record_batch(
+        {
+            "bytes": pa.array([b"", b""], type=pa.large_binary()),
+            "patch_lengths": pa.array([[], []], pa.list_(pa.int32())),
+        }
+    )
+    s = batch_stats([batch]).to_dict()
+    assert s["patch_size"] == {"mean": None, "median": None, "p99": None, "min": None, "max": None}
+    text = stats_text("ds", s)
+    assert "patch size     n/a (no patches)" in text and "0.00" not in text
+    page = stats_page("ds", s)
+    assert "n/a (no patches)" in page and "0.00" not in page
+    svg = ET.fromstring(stats_svg(s))
+    assert "no patches" in "".join(svg.itertext())
 
 
 def test_text_bars_scale_to_the_largest_bin() -> None:
