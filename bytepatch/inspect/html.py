@@ -88,7 +88,9 @@ def patched_text_html(view: PatchView) -> str:
             tip = f"#{view.first_index + i} @{view.origin + int(offsets[i])} +{int(view.lengths[i])}"
             if entropies is not None:
                 tip += f" h={float(entropies[offsets[i]]):.2f}"
-            parts.append(f'{PATCH_TAGS[i % 2][0][:-1]} title="{tip}">')
+            if view.first_index + i in view.notes:
+                tip += f" ({view.notes[view.first_index + i]})"
+            parts.append(f'{PATCH_TAGS[i % 2][0][:-1]} title="{_attr(tip)}">')
             open_patch = i
         parts.append(_cell_html(cell))
     if open_patch >= 0:

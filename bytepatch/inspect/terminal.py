@@ -78,7 +78,8 @@ def render_listing(view: PatchView) -> str:
     for p in view:
         h = f"{p.entropy:7.3f} " if p.entropy is not None else ""
         text = _clip("".join(texts.get(p.index, [])))
-        note = f"  ({notes[p.index]})" if p.index in notes else ""
+        remarks = [r for r in (notes.get(p.index), view.notes.get(p.index)) if r]
+        note = f"  ({'; '.join(remarks)})" if remarks else ""
         lines.append(f"{p.index:>6} {p.offset:>8} {len(p.data):>5} {h}'{text}'{note}")
     return "\n".join(lines)
 

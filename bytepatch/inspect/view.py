@@ -32,6 +32,9 @@ class PatchView:
     settings: dict[str, Any] = field(default_factory=dict)  # the patcher's to_dict() (+ model info)
     origin: int = 0  # byte offset of `data` in the whole document (a window, see `window`)
     first_index: int = 0  # index of the first patch in the whole document
+    # Patch index (in the whole document) -> a remark the listing and tooltips show, e.g.
+    # where stored float16 entropies disagree with the stored boundary (see `stored`).
+    notes: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         total = int(np.sum(self.lengths, dtype=np.int64))
@@ -78,7 +81,7 @@ class PatchView:
             lengths[-1] -= int(ends[last]) - stop  # cut the last patch at the window's end
         h = None if self.entropies is None else self.entropies[start:stop]
         return PatchView(
-            self.data[start:stop], lengths, h, self.settings, self.origin + start, self.first_index + first
+            self.data[start:stop], lengths, h, self.settings, self.origin + start, self.first_index + first, self.notes
         )
 
     def summary(self) -> str:

@@ -293,3 +293,29 @@ def test_a_row_id_with_control_and_bidi_characters_is_escaped_in_the_page(tmp_pa
 def test_empty_text_says_n_a_not_a_mean_of_zero() -> None:
     result = run("--text", "", "--patcher", "space", "--no-color")
     assert result.exit_code == 0 and result.stderr.startswith("0 bytes, 0 patches (mean n/a);"), result.output
+
+
+def test_stored_float16_entropies_that_disagree_with_a_stored_boundary_are_noted(
+    ngram_dir: Path, tmp_path: Path
+) -> None:
+    """segment decides on float32 entropies and stores them as float16: a threshold between
+    a byte's float32 value and its (lower) float16 rounding starts a patch there, and the
+    stored value shown is below the threshold. The row says so rather than contradict itself."""
+    from bytepatch.entropy import load_entropy_model
+
+    text = "def inspect(view): return render(view) if view else None"
+    h = load_entropy_model(ngram_dir).entropies([text.encode()])[0].astype(np.float32)
+    k = next(t for t in range(1, len(h)) if float(np.float16(h[t])) < float(h[t]))
+    threshold = (float(np.float16(h[k])) + float(h[k])) / 2
+    assert float(np.float16(h[k])) < threshold < float(h[k])
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(text)
+    out = tmp_path / "ds"
+    args = [str(corpus), "-o", str(out), "-m", str(ngram_dir), "--threshold", repr(threshold), "--save-entropies"]
+    seg = CliRunner().invoke(cli, ["segment", *args, "-q"])
+    assert seg.exit_code == 0, seg.output
+    result = run(str(out), "--row", "0", "--verbose", "--no-color")
+    assert result.exit_code == 0, result.output
+    assert "entropies=float16, rounded after the boundaries were decided on float32" in result.stderr
+    rows = {int(r.split()[1]): r for r in result.stdout.split("\n\n")[1].splitlines()[1:]}
+    assert "float16-rounded h does not cross the threshold here, yet a patch starts" in rows[k]
