@@ -100,7 +100,7 @@ def inspect_cmd(
     reject_inapplicable(click.get_current_context(), patcher)
     if row is not None or row_id is not None:
         raise click.UsageError("--row and --id show a row of a DATASET directory written by `bytepatch segment`")
-    data = _read_input(file, text, offset, length)
+    data, goes_on = _read_input(file, text, offset, length)
     try:
         # The same patcher settings and defaults as `segment` (one place decides them).
         built = patcher_from_options(
@@ -110,10 +110,10 @@ def inspect_cmd(
         entropies = built.patcher.model.entropies([data])[0] if ref is not None else None
         extra = {"entropy_model": ref.name, "fingerprint": short_fingerprint(ref.fingerprint)} if ref else {}
         view = build_view(data, built.patcher, entropies, extra)
-        if offset or (length and len(data) > length):
-            view = view.window(offset, length)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    where = "--text" if text is not None else "<stdin>" if file == "-" else shown_path(file)
+    view = _window(view, offset, length, goes_on, where)
     name = shown_path(Path(file).name) if file and file != "-" else "text"  # a name need not be UTF-8
     _show(view, html_path, f"bytepatch inspect: {name}", verbose, color)
 
@@ -155,23 +155,35 @@ def _stored(path: str, text: str | None, row: int | None, row_id: str | None, of
 
     try:
         view = stored_view(path, row, row_id)
-        if offset or (length and len(view.data) > length):
-            if length and len(view.data) > offset + length:
-                click.echo(
-                    f"note: showing bytes {offset:,}-{offset + length:,} of the row's {len(view.data):,} "
-                    "(--offset/--length to choose; --length 0 for all)",
-                    err=True,
-                )
-            view = view.window(offset, length)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    total = len(view.data)
+    where = f"{shown_path(path)} row {view.settings['row']}"
+    return _window(view, offset, length, bool(length) and total > offset + length, where, total)
+
+
+def _window(view, offset: int, length: int, goes_on: bool, where: str, total: int | None = None):
+    """The window --offset/--length ask for, and a note on stderr when the input goes on
+    past it. The note is written after the window widens back to the start of the patch
+    holding --offset, so it gives the same bytes as the summary line."""
+    if offset or (length and len(view.data) > length):
+        try:
+            view = view.window(offset, length)
+        except ValueError as exc:  # --offset past the end: name the input it is past the end of
+            raise click.ClickException(f"{where}: {exc}") from exc
+    if goes_on:
+        end = view.origin + len(view.data)
+        span = f"bytes {view.origin:,}-{end:,}" if view.origin else f"the first {end:,} bytes"
+        of = f" of the row's {total:,}" if total is not None else ""
+        click.echo(f"note: showing {span}{of} (--offset/--length to choose; --length 0 for all)", err=True)
     return view
 
 
-def _read_input(file: str | None, text: str | None, offset: int, length: int) -> bytes:
+def _read_input(file: str | None, text: str | None, offset: int, length: int) -> tuple[bytes, bool]:
     """The bytes to patch: --text (as given on the command line) or FILE / - (stdin), up to
-    the end of the window. Everything before the window is patched too, so the window's
-    boundaries (and entropies) are those of the whole document."""
+    the end of the window, and whether the input goes on past it. Everything before the
+    window is patched too, so the window's boundaries (and entropies) are those of the
+    whole document."""
     if (file is None) == (text is None):
         raise click.UsageError("give either FILE (or - for stdin) or --text, not both and not neither")
     end = offset + length if length else 0
@@ -180,8 +192,5 @@ def _read_input(file: str | None, text: str | None, offset: int, length: int) ->
     else:
         with click.open_file(file, "rb") as f:
             data = f.read(end + 1) if end else f.read()
-    if end and len(data) > end:
-        where = f"bytes {offset:,}-{end:,}" if offset else f"the first {length:,} bytes"
-        click.echo(f"note: showing {where} (--offset/--length to choose; --length 0 for all)", err=True)
-        data = data[:end]
-    return data
+    goes_on = bool(end) and len(data) > end
+    return (data[:end] if goes_on else data), goes_on

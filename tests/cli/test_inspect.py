@@ -170,9 +170,29 @@ def test_offset_and_length_show_a_window_of_the_whole_documents_patches(tmp_path
     assert first_offset <= 1000 and data[first_offset:1200] == b"".join(shown)
     ends = np.cumsum([len(p) for p in whole]).tolist()
     assert first_offset in [0, *ends]  # the window starts at one of the document's boundaries
-    assert "bytes 1,000-1,200" in result.stderr
+    note, summary = result.stderr.splitlines()
+    assert f"showing bytes {first_offset:,}-1,200 " in note and f" at bytes {first_offset:,}-1,200," in summary
     past = run(str(path), "--patcher", "space", "--offset", str(len(data) + 5))
-    assert past.exit_code != 0 and "past the end" in past.output
+    assert past.exit_code == 1 and past.output == (
+        f"Error: {path}: --offset {len(data) + 5:,} is past the end of the input ({len(data):,} bytes)\n"
+    )
+
+
+def test_a_row_window_note_gives_the_bytes_the_summary_gives(stored: Path) -> None:
+    """The window widens back to the start of the patch holding --offset: the note says so too."""
+    from bytepatch.dataset import open_dataset
+
+    row = list(open_dataset(stored))[3]
+    starts = (np.cumsum(row.patch_lengths) - row.patch_lengths).tolist()
+    start = next(s for s, n in zip(starts, row.patch_lengths) if n > 1 and s + 4 < len(row.bytes))
+    result = run(str(stored), "--row", "3", "--offset", str(start + 1), "--length", "3", "--no-color")
+    assert result.exit_code == 0, result.output
+    note, summary = result.stderr.splitlines()
+    end = start + 1 + 3
+    assert note.startswith(f"note: showing bytes {start:,}-{end:,} of the row's {len(row.bytes):,} ")
+    assert f" at bytes {start:,}-{end:,}," in summary
+    past = run(str(stored), "--row", "3", "--offset", str(len(row.bytes)))
+    assert past.exit_code == 1 and past.output.startswith(f"Error: {stored} row 3: --offset {len(row.bytes)} is past")
 
 
 @pytest.fixture(scope="module")
