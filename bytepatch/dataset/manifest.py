@@ -61,6 +61,8 @@ def write_manifest(directory: Path, metadata: dict[str, Any], shards: list[Shard
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
+    if not Path(directory).exists():  # say what is wrong: a missing directory has no manifest either
+        raise FileNotFoundError(f"{directory}: no such directory")
     if not path.exists():
         hint = (
             " (an interrupted run? finish it with `bytepatch segment ... --resume`)" if Path(directory).is_dir() else ""

@@ -105,4 +105,4 @@ def test_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     result = stats(str(tmp_path / "nope"))
     assert result.exit_code == 1
-    assert "nope" in result.output and "Traceback" not in result.output
+    assert result.output == f"Error: {tmp_path / 'nope'}: no such directory\n"  # not "no manifest.json"
