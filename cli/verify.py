@@ -15,26 +15,41 @@ from bytepatch.io.fs import is_uri, shown_path
 @click.argument("paths", nargs=-1, required=True, metavar="DATASET|RUN|MODEL...")
 def verify(paths: tuple[str, ...]) -> None:
     """Check every byte of DATASET (a `segment` output), RUN (a `train` or
-    `train-entropy` output) or MODEL (an entropy model directory) against its recorded
-    checksums and invariants. Reading already checks sizes and a fast checksum; this
-    also checks SHA-256 of every file and every row. Exit 1 names the first fault.
+    `train-entropy` output) or MODEL (an entropy model directory, or `default`: the
+    shipped model, as in `--entropy-model default`) against its recorded checksums and
+    invariants. Reading already checks sizes and a fast checksum; this also checks
+    SHA-256 of every file and every row. Exit 1 names the first fault.
 
     \b
     Examples:
       bytepatch verify out/
       bytepatch verify runs/tiny/ models/ngram/
+      bytepatch verify default
     """
     for path in paths:
         try:
             if is_uri(path):  # Path() would fold "s3://" into "s3:/"
                 raise ValueError(not_local(path))
-            line = _verify_one(Path(path))
+            target = _directory(path)
+            line = _verify_one(target) + ("" if target == Path(path) else f" (the shipped model, {target})")
         except (OSError, ValueError) as exc:  # the message names the path: shown escaped if not UTF-8
             raise click.ClickException(shown_path(str(exc))) from exc
         click.echo(f"{shown_path(path)}: ok, {line}")
 
 
+def _directory(path: str) -> Path:
+    """The directory `path` names: itself, or the shipped entropy model for a packaged
+    name (`default`, as `--entropy-model` takes it) when no such path exists here."""
+    from bytepatch.entropy.registry import DEFAULT_NAMES, resolve_model_path
+
+    if path in DEFAULT_NAMES and not Path(path).exists():
+        return resolve_model_path(path)
+    return Path(path)
+
+
 def _verify_one(path: Path) -> str:
+    if not path.exists():
+        raise ValueError(f"{path}: no such directory")
     if not path.is_dir():
         raise ValueError(f"{path}: not a directory")
     if (path / MANIFEST).exists():
