@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 from bytepatch.dataset.files import TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
 from bytepatch.errors import OutputError
-from bytepatch.io.fs import is_uri
+from bytepatch.io.fs import is_uri, shown_path
 from bytepatch.io.sources import GLOB_CHARS, STDIN
 from bytepatch.lock import DirectoryLock, LockedError, is_lock_file
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
@@ -39,7 +39,14 @@ def check_output_apart(inputs: Sequence[str], output: str | Path) -> None:
     """Refuse an output directory that an input directory's walk would read (the run
     would patch its own shards, and --overwrite would delete them while they are
     listed as input), and an input file inside the output directory (which --overwrite
-    replaces). Hidden directories are never walked, so an output under one is fine."""
+    replaces). Hidden directories are never walked, so an output under one is fine. An
+    output path that is not UTF-8 is refused too, before anything is created."""
+    try:
+        os.fspath(output).encode("utf-8")
+    except UnicodeEncodeError:  # before anything is created: pyarrow opens files by UTF-8 name only
+        raise OutputError(
+            f"{shown_path(output)}: the path is not valid UTF-8 (pyarrow cannot write it); choose another"
+        )
     if is_uri(str(output)):
         return
     out = os.path.realpath(output)

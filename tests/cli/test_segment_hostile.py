@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -210,3 +211,10 @@ def test_field_options_on_plain_text_inputs_are_warned_of(tmp_path, text):
         str(text), str(jsonl), "-o", str(tmp_path / "mixed"), "--patcher", "space", "-q", "--text-field", "body"
     )
     assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+def test_an_output_path_that_is_not_utf8_is_refused_before_it_is_created(tmp_path, text):
+    """pyarrow opens files by UTF-8 name only: the run failed with a codec error and left the directory."""
+    out = os.fsdecode(bytes(tmp_path) + b"/out\xff")
+    one_line_error(run(str(text), "-o", out, "--patcher", "space"), "out\\xff: the path is not valid UTF-8")
+    assert not os.path.exists(out)
