@@ -16,8 +16,9 @@ from bytepatch.io.errors import InputError
 from bytepatch.io.fs import open_arrow_file
 
 BATCH_ROWS = 1024
-# The view types are what polars writes by default (`write_ipc`); they read like the others.
-TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.string_view(), pa.binary_view())
+# The view types (pyarrow >= 16) are what polars writes by default (`write_ipc`); they read like the others.
+_VIEWS = (getattr(pa, "string_view", None), getattr(pa, "binary_view", None))
+TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary()) + tuple(v() for v in _VIEWS if v)
 
 
 def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:

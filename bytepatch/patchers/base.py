@@ -123,6 +123,11 @@ def as_ragged(docs: Any) -> Ragged:
     return Ragged.from_bytes(out)
 
 
+def _view_types(pa: Any) -> tuple:
+    """string_view and binary_view, where this pyarrow has them (>= 16)."""
+    return tuple(make() for make in (getattr(pa, "string_view", None), getattr(pa, "binary_view", None)) if make)
+
+
 def _arrow_ragged(array: Any) -> Ragged:
     import pyarrow as pa
 
@@ -133,8 +138,7 @@ def _arrow_ragged(array: Any) -> Ragged:
         or pa.types.is_large_string(array.type)
         or pa.types.is_binary(array.type)
         or pa.types.is_large_binary(array.type)
-        or pa.types.is_string_view(array.type)  # polars' default
-        or pa.types.is_binary_view(array.type)
+        or array.type in _view_types(pa)  # polars' default
     ):
         raise TypeError(
             f"expected a pyarrow string or binary array, got {getattr(array, 'type', type(array).__name__)}"
