@@ -20,7 +20,6 @@ from typing import Callable, Optional, Sequence
 
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import is_uri, list_uri, shown_path
-from bytepatch.io.sniff import compressed_suffix
 
 STDIN = "-"
 GLOB_CHARS = set("*?[")
@@ -52,7 +51,7 @@ def expand_inputs(inputs: Sequence[str], note: Note = note_to_stderr) -> list[st
     return [s.path for s in expand_sources(inputs, note)]
 
 
-def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[Source]:
+def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: str | None = None) -> list[Source]:
     """Every file the inputs name, directories recursively, in a stable order, each with
     its id name.
 
@@ -63,6 +62,9 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[S
     `datasets` save_to_disk directory holds beside its data (None: not said, when another
     listing of the same inputs says it).
 
+    `output`: a local directory the run writes; a walk that reaches it (through a glob or
+    a link) or a file inside it is an error, since the run would read its own shards.
+
     Id names do not depend on the working directory: a file inside a directory argument
     is named by its path relative to that directory (`corpus/` -> `a/b.jsonl`), a file
     argument by its file name, a glob match by its path relative to the directory before
@@ -71,6 +73,7 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[S
     """
     if not inputs:
         raise InputError("<arguments>", "no input given")
+    avoid = _Avoid.of(output)
     out: list[Source] = []
     seen: dict = {}  # (device, inode) or path -> the first path naming it
     again: list[tuple[str, str]] = []  # (path, the earlier path of the same file)
@@ -117,16 +120,19 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr) -> list[S
             for f in files:
                 add(f, None if f == spec else spec.rstrip("/"))
         elif os.path.isdir(spec):
-            files = _walk(spec, walked, note)
+            files = _walk(spec, walked, note, avoid)
             if not files:
                 raise InputError(spec, "directory contains no files")
             for f in files:
                 add(f, spec)
         elif os.path.exists(spec):
+            avoid.check_file(spec)
             add(spec, None)
         elif GLOB_CHARS & set(spec):
             matches = sorted(m for m in glob.glob(spec, recursive=True))
-            files = [f for m in matches for f in (_walk(m, walked, note) if os.path.isdir(m) else _regular(m))]
+            files = [
+                f for m in matches for f in (_walk(m, walked, note, avoid) if os.path.isdir(m) else _regular(m, avoid))
+            ]
             if not files:
                 raise InputError(spec, "pattern matches no files")
             root = _glob_root(spec)
@@ -164,7 +170,42 @@ def _glob_root(pattern: str) -> str:
     return str(Path(*fixed)) if fixed else "."
 
 
-def _walk(root: str, stats: dict[str, os.stat_result] | None = None, note: Note = note_to_stderr) -> list[str]:
+@dataclass(frozen=True)
+class _Avoid:
+    """The output directory a listing must not read: its (device, inode), and its path
+    as a prefix (`abspath`, string work only: a listing may name many thousands of files)."""
+
+    name: str = ""
+    key: tuple[int, int] | None = None
+    prefix: str | None = None
+
+    @classmethod
+    def of(cls, output: str | None) -> "_Avoid":
+        if output is None or is_uri(str(output)):
+            return cls()
+        try:
+            st = os.stat(output)
+        except OSError:
+            st = None  # not there yet: nothing under it to read
+        key = (st.st_dev, st.st_ino) if st is not None and stat.S_ISDIR(st.st_mode) else None
+        return cls(str(output), key, os.path.abspath(output).rstrip(os.sep) + os.sep)
+
+    def check_dir(self, path: str, key: tuple[int, int]) -> None:
+        if key == self.key:
+            raise InputError(
+                path,
+                f"is the output directory {self.name} (the inputs lead into it), so the run would read "
+                "its own shards as input; write the dataset outside the inputs",
+            )
+
+    def check_file(self, path: str) -> None:
+        if self.prefix is not None and os.path.abspath(path).startswith(self.prefix):
+            raise InputError(path, f"is inside the output directory {self.name}, which the run replaces")
+
+
+def _walk(
+    root: str, stats: dict[str, os.stat_result] | None = None, note: Note = note_to_stderr, avoid: _Avoid = _Avoid()
+) -> list[str]:
     """Every regular file under `root`: each directory's files (sorted), then its
     subdirectories (sorted). Nothing is skipped silently: an unreadable directory, a
     broken link, a symlink loop or a FIFO/socket/device stops the walk naming the path.
@@ -174,12 +215,18 @@ def _walk(root: str, stats: dict[str, os.stat_result] | None = None, note: Note 
     as for `expand_sources`, here for the entries a `datasets` directory skips."""
     found: list[str] = []
     st = _stat(root)
-    _visit(root, {(st.st_dev, st.st_ino)}, found, {} if stats is None else stats, note)
+    avoid.check_dir(root, (st.st_dev, st.st_ino))
+    _visit(root, {(st.st_dev, st.st_ino)}, found, {} if stats is None else stats, note, avoid)
     return found
 
 
 def _visit(
-    path: str, above: set[tuple[int, int]], found: list[str], stats: dict[str, os.stat_result], note: Note
+    path: str,
+    above: set[tuple[int, int]],
+    found: list[str],
+    stats: dict[str, os.stat_result],
+    note: Note,
+    avoid: _Avoid = _Avoid(),
 ) -> None:
     try:
         with os.scandir(path) as it:
@@ -194,6 +241,7 @@ def _visit(
             key = (st.st_dev, st.st_ino)
             if key in above:
                 raise InputError(full, "symbolic link loop: it leads back to a directory above it")
+            avoid.check_dir(full, key)
             subdirs.append((full, key))
         elif stat.S_ISREG(st.st_mode):
             files.append(name)
@@ -216,11 +264,12 @@ def _visit(
         files.remove(HF_DATASET_DICT)
     found += [os.path.join(path, f) for f in files]
     for full, key in subdirs:
-        _visit(full, above | {key}, found, stats, note)
+        _visit(full, above | {key}, found, stats, note, avoid)
 
 
-def _regular(path: str) -> list[str]:
+def _regular(path: str, avoid: _Avoid = _Avoid()) -> list[str]:
     """[path] if it is a regular file (a glob match), else an error naming it."""
+    avoid.check_file(path)
     st = _stat(path)
     if not stat.S_ISREG(st.st_mode):
         raise InputError(path, f"not a regular file ({_kind(st.st_mode)}); globs match files only")
@@ -267,8 +316,7 @@ def hf_saved_dataset_files(directory: str, filenames: list[str]) -> list[str] | 
 
 
 def detect_format(path: str, forced: str = "auto") -> str:
-    """The reader for a path: the forced format, else by suffix; stdin defaults to text.
-    A compressed or archive suffix other than .gz is an error naming the file."""
+    """The reader for a path: the forced format, else by suffix; stdin defaults to text."""
     if forced != "auto":
         return forced
     if path == STDIN:
@@ -281,13 +329,4 @@ def detect_format(path: str, forced: str = "auto") -> str:
         return "parquet"
     if name.endswith((".arrow", ".feather", ".ipc")):
         return "arrow"
-    if name.endswith((".parquet.gz", ".arrow.gz", ".feather.gz", ".ipc.gz")):
-        raise InputError(path, "a gzip-compressed columnar file is not read: gunzip it (the format compresses itself)")
-    compression = compressed_suffix(name)
-    if compression is not None:
-        raise InputError(
-            path,
-            f"{compression} files are not read (of compressed files only .gz is): decompress it, "
-            "or pass --input-format text to take its bytes as they are",
-        )
-    return "text"
+    return "text"  # compressed data or a binary format under another name: `io/sniff.py` says so on reading

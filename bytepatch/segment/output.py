@@ -5,7 +5,7 @@ looks complete), its temporaries, and the dataset manifest merged from the jobs'
 from __future__ import annotations
 
 import contextlib
-import glob
+import fnmatch
 import json
 import os
 from pathlib import Path
@@ -39,8 +39,11 @@ def check_output_apart(inputs: Sequence[str], output: str | Path) -> None:
     """Refuse an output directory that an input directory's walk would read (the run
     would patch its own shards, and --overwrite would delete them while they are
     listed as input), and an input file inside the output directory (which --overwrite
-    replaces). Hidden directories are never walked, so an output under one is fine. An
-    output path that is not UTF-8 is refused too, before anything is created."""
+    replaces), by the inputs as given: cheap, and before the output exists, so a first
+    run is refused as a rerun would be. Hidden directories are never walked, so an
+    output under one is fine. Globs, and links that lead into the output, are caught by
+    the listing itself (`expand_sources(..., output=)`). An output path that is not
+    UTF-8 is refused too, before anything is created."""
     try:
         os.fspath(output).encode("utf-8")
     except UnicodeEncodeError:  # before anything is created: pyarrow opens files by UTF-8 name only
@@ -53,24 +56,40 @@ def check_output_apart(inputs: Sequence[str], output: str | Path) -> None:
     for spec in inputs:
         if spec == STDIN or is_uri(spec):
             continue
-        globbed = bool(GLOB_CHARS & set(spec)) and not os.path.exists(spec)
-        for path in sorted(glob.glob(spec, recursive=True)) if globbed else [spec]:
-            real = os.path.realpath(path)
-            if os.path.isdir(path):
-                rel = os.path.relpath(out, real)
-                parts = [] if rel == os.curdir else rel.split(os.sep)
-                if parts[:1] != [os.pardir] and not any(part.startswith(".") for part in parts):
-                    where = "is the input directory" if not parts else f"is inside the input directory {path}"
-                    raise OutputError(
-                        f"{output}: the output directory {where}, so the run would read its own shards as "
-                        "input; write the dataset outside the inputs (or in a hidden directory, which "
-                        "walks skip)"
-                    )
-            elif real.startswith(out.rstrip(os.sep) + os.sep):
+        if GLOB_CHARS & set(spec) and not os.path.exists(spec):
+            _check_pattern(spec, output)
+            continue
+        if os.path.isdir(spec):
+            rel = os.path.relpath(out, os.path.realpath(spec))
+            parts = [] if rel == os.curdir else rel.split(os.sep)
+            if parts[:1] != [os.pardir] and not any(part.startswith(".") for part in parts):
+                where = "is the input directory" if not parts else f"is inside the input directory {spec}"
                 raise OutputError(
-                    f"{path}: this input is inside the output directory {output}, which the run replaces; "
-                    "move it out or write the dataset elsewhere"
+                    f"{output}: the output directory {where}, so the run would read its own shards as "
+                    "input; write the dataset outside the inputs (or in a hidden directory, which "
+                    "walks skip)"
                 )
+        elif os.path.realpath(spec).startswith(out.rstrip(os.sep) + os.sep):
+            raise OutputError(
+                f"{spec}: this input is inside the output directory {output}, which the run replaces; "
+                "move it out or write the dataset elsewhere"
+            )
+
+
+def _check_pattern(pattern: str, output: str | Path) -> None:
+    """Refuse an output that a glob matches, or lies under a directory it matches (by name,
+    so a first run, before the output exists, is refused as a rerun would be; fnmatch's
+    `*` also crosses `/`, which only errs towards refusing)."""
+    parts = os.path.abspath(output).split(os.sep)
+    wanted = os.path.abspath(pattern)
+    for i in range(len(parts), 1, -1):
+        if fnmatch.fnmatchcase(os.sep.join(parts[:i]), wanted):
+            if not any(part.startswith(".") for part in parts[i:]):  # a hidden part is never walked
+                raise OutputError(
+                    f"{output}: the output directory is inside what the input pattern {pattern} matches, so "
+                    "the run would read its own shards as input; write the dataset outside the inputs"
+                )
+            return
 
 
 def finish(layout: JobLayout, merge: bool) -> dict[str, Any] | None:

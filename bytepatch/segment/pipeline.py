@@ -103,7 +103,7 @@ def segment_corpus(
     if is_uri(str(output)):
         return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
-    sources = expand_sources(inputs)
+    sources = expand_sources(inputs, output=str(output))
     note_unused_fields(sources, reader)
     all_files = [s.path for s in sources]
     parts = job_parts(sources, reader, options)

@@ -79,7 +79,7 @@ def segment_with_ray(
     if options.num_jobs != 1:
         raise OutputError("--num-shards/--shard-index split the work between separate jobs; --engine ray needs neither")
     check_output_apart(inputs, output)
-    sources = expand_sources(inputs)
+    sources = expand_sources(inputs, output=str(output))
     note_unused_fields(sources, reader)
     if any(s.path == STDIN for s in sources):
         raise OutputError("--engine ray cannot read stdin: the workers read the inputs themselves; pass files")

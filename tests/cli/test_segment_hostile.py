@@ -124,8 +124,8 @@ def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, mo
         (corpus / f"{i}.txt").write_text(f"document {i} " * 50)
     listed = pipeline.expand_sources
 
-    def list_then_change(inputs):
-        sources = listed(inputs)
+    def list_then_change(inputs, **options):
+        sources = listed(inputs, **options)
         (corpus / "3.txt").write_text("grown " * 100)
         return sources
 
@@ -152,7 +152,7 @@ def test_an_output_inside_an_input_directory_is_refused_before_anything_is_writt
     one_line_error(run(".", "-o", ".", "--patcher", "space"), "the output directory is the input directory")
     one_line_error(run(str(project), "-o", "deep/er/out", "--patcher", "space"), "inside the input directory")
     one_line_error(
-        run("*", "-o", "sub/out", "--patcher", "space"), "inside the input directory sub"
+        run("*", "-o", "sub/out", "--patcher", "space"), "inside what the input pattern * matches"
     )  # a glob's directory
     assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == ["a.txt", "sub", "sub/b.txt"]
     # Beside the input, or under a hidden directory (walks skip those), it is fine, and stays so when rerun.
@@ -218,3 +218,28 @@ def test_an_output_path_that_is_not_utf8_is_refused_before_it_is_created(tmp_pat
     out = os.fsdecode(bytes(tmp_path) + b"/out\xff")
     one_line_error(run(str(text), "-o", out, "--patcher", "space"), "out\\xff: the path is not valid UTF-8")
     assert not os.path.exists(out)
+
+
+def test_an_output_reached_through_a_link_in_the_input_is_refused_before_it_is_deleted(tmp_path, monkeypatch):
+    """realpath said apart; the walk, following `corpus/data -> ../elsewhere`, read the
+    dataset, and --overwrite deleted it before failing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("doc one\\n")
+    (tmp_path / "corpus" / "data").symlink_to(tmp_path / "elsewhere")
+    assert run("corpus", "-o", "elsewhere/out", "--patcher", "space", "-q").exit_code == 0
+    one_line_error(
+        run("corpus", "-o", "elsewhere/out", "--patcher", "space", "--overwrite"),
+        "corpus/data/out: is the output directory elsewhere/out (the inputs lead into it)",
+    )
+    assert open_dataset("elsewhere/out").num_rows == 1  # untouched
+
+
+def test_a_pattern_that_cannot_match_the_output_does_not_refuse_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n")
+    for _ in range(2):  # and rerun: the shards are not *.md
+        assert run("docs/*.md", "-o", "docs/out", "--patcher", "space", "-q", "--overwrite").exit_code == 0
+    assert open_dataset("docs/out").num_rows == 1
