@@ -1,6 +1,9 @@
-"""What a file taken as text really holds, by its name and its first bytes: compressed,
-archive and binary container formats would otherwise be patched as their raw bytes
-(a `.zst` corpus became documents of Zstandard frames, silently).
+"""What a file taken as text really holds, by its first bytes: compressed, archive and
+binary container formats would otherwise be patched as their raw bytes (a `.zst`
+corpus became documents of Zstandard frames, silently). A name alone decides nothing
+(`notes.tar` may be text); only the compressions without a signature (`.br`, `.lzma`)
+go by name, and then only when the bytes are not UTF-8 either (`globo.com.br` of HTML
+is text).
 
 Only files whose format was guessed (`--input-format auto`) are checked; `--input-format
 text` takes any bytes as they are, for whoever means to patch them. Plain bytes that
@@ -8,6 +11,8 @@ match no signature (invalid UTF-8, NUL bytes) are text as far as bytepatch is co
 """
 
 from __future__ import annotations
+
+import codecs
 
 from bytepatch.io.errors import InputError
 
@@ -30,28 +35,16 @@ SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"%PDF-", "a PDF document"),
     (0, b"\x7fELF", "an executable (ELF)"),
     (0, b"SQLite format 3\x00", "an SQLite database"),
-    (257, b"ustar", "a tar archive"),
+    (257, b"ustar\x00", "a tar archive"),  # POSIX
+    (257, b"ustar ", "a tar archive"),  # GNU
 )
-HEAD_BYTES = 262  # enough for every signature above
+HEAD_BYTES = 263  # enough for every signature above
 _FIRST = {magic[0] for offset, magic, _ in SIGNATURES if offset == 0}
 _BZIP2 = (b"BZh", b"1AY&SY")  # "BZh", a block size digit, then the first block's magic
 
-# Suffixes of compressed or archive files (gzip aside, which is read): refused by name.
-COMPRESSED_SUFFIXES = {
-    ".xz": "xz",
-    ".lzma": "lzma",
-    ".bz2": "bzip2",
-    ".zst": "Zstandard",
-    ".zstd": "Zstandard",
-    ".lz4": "LZ4",
-    ".br": "Brotli",
-    ".zip": "zip",
-    ".7z": "7-Zip",
-    ".rar": "RAR",
-    ".tar": "tar",
-    ".tgz": "tar",
-    ".tbz2": "tar",
-}
+# Compressions without a signature: named by the suffix, refused when the bytes are not
+# UTF-8 either (a host name like `globo.com.br` holding HTML is text).
+UNSIGNED_SUFFIXES = {".br": "Brotli-compressed data", ".lzma": "LZMA-compressed data"}
 
 
 def binary_kind(head: bytes | bytearray | memoryview) -> str | None:
@@ -63,14 +56,20 @@ def binary_kind(head: bytes | bytearray | memoryview) -> str | None:
                 return kind
     if head.startswith(_BZIP2[0]) and head[3:4].isdigit() and head[4:10] == _BZIP2[1]:
         return "bzip2-compressed data"
-    if head[257:262] == b"ustar":
+    if head[257:263] in (b"ustar\x00", b"ustar "):
         return "a tar archive"
     return None
 
 
 def check_text(where: str, head: bytes | bytearray | memoryview) -> None:
-    """Refuse a file guessed to be text whose first bytes say it is something else."""
+    """Refuse a file guessed to be text whose first bytes say it is something else (or,
+    for a compression without a signature, whose name says so and bytes are not UTF-8)."""
     kind = binary_kind(head)
+    if kind is None:
+        dot = where.rfind(".")
+        unsigned = UNSIGNED_SUFFIXES.get(where[dot:].lower()) if dot >= 0 else None
+        if unsigned is not None and not _utf8_start(bytes(head[:HEAD_BYTES])):
+            kind = unsigned
     if kind is not None:
         raise InputError(
             where,
@@ -79,7 +78,10 @@ def check_text(where: str, head: bytes | bytearray | memoryview) -> None:
         )
 
 
-def compressed_suffix(name: str) -> str | None:
-    """The compression or archive a lower-case file name's suffix names (gzip aside)."""
-    dot = name.rfind(".")
-    return COMPRESSED_SUFFIXES.get(name[dot:]) if dot >= 0 else None
+def _utf8_start(head: bytes) -> bool:
+    """Whether `head` is UTF-8, but for a character cut at its end."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True

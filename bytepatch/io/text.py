@@ -106,11 +106,16 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
     except InputError as exc:
-        not_lines = exc.reason.startswith(("malformed JSON", "expected a JSON object"))
-        if not not_lines or cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
+        # Only the first line tells a whole JSON document (pretty-printed, an array, one
+        # object without the text field) from JSON Lines; a later bad line is a bad line.
+        first = exc.line == 1 and exc.reason.startswith(("malformed JSON", "expected a JSON object", "missing field"))
+        if not first or cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
             raise
         # A .json name is taken for JSON Lines (as `datasets` does); it may be one JSON document.
-        hint = " (a .json file is read as JSON Lines, one object per line; --input-format text takes it whole)"
+        hint = (
+            " (a .json file is read as JSON Lines, one object per line; to take JSON documents as text, "
+            "pass them with --input-format text, or leave them out)"
+        )
         raise InputError(exc.source, exc.reason + hint, exc.line, exc.row) from exc
 
 
