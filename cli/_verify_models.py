@@ -32,11 +32,13 @@ def _verify_run(path: Path) -> str:
 
 def _verify_entropy_model(path: Path) -> str | None:
     """An entropy model's check, or None when DIR/config.json is not one's (a run's config)."""
+    from bytepatch.models.train import load_run_config
     from bytepatch.models.train.resume import is_run_config
 
     run_dir = (path / "checkpoint.pt").exists() and not (path / "model.pt").exists()
     if run_dir and is_run_config(path / "config.json"):
-        return None  # a `train` run's own config.json
+        load_run_config(path / "config.json")  # a run's own config.json: damaged or invalid is a fault here
+        return None
     from bytepatch.entropy.base import read_model_config
 
     kind = read_model_config(path).get("kind")  # names what is wrong with one that is not a model's

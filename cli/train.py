@@ -206,6 +206,8 @@ def _saved_run(out):
     """The run a resume continues: DIR/config.json, or, when that is missing or unreadable, the run
     config stored in the checkpoint (the defaults would differ: "cannot resume with different
     settings"); None without a checkpoint (the trainer then says there is nothing to resume)."""
+    import json
+
     from bytepatch.models.train import CHECKPOINT_FILE, CONFIG_FILE, RunConfig, load_run_config
     from bytepatch.models.train.checkpoint import read_checkpoint
 
@@ -213,9 +215,14 @@ def _saved_run(out):
     problem = "is missing"
     if config.exists():
         try:
-            return load_run_config(config)
-        except ValueError as exc:
+            json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # damaged: the checkpoint's copy is the run's
             problem = f"is unreadable ({exc})"
+        else:  # readable: a value refused there is the user's to mend, not to be ignored
+            try:
+                return load_run_config(config)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
     if not (out / CHECKPOINT_FILE).is_file():
         return None
     try:

@@ -26,17 +26,17 @@ def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
     if has_ckpt and not (resume or overwrite):
         raise TrainingError(f"{out}: already holds a {CHECKPOINT_FILE}; pass --resume to continue or --overwrite")
     foreign = sorted(p.name for p in out.iterdir() if not _a_runs_own(p)) if out.is_dir() else []
-    if "config.json" in foreign and not resume:
+    if foreign and not (resume or overwrite):  # a new run would replace config.json and log.jsonl
+        raise TrainingError(
+            f"{out}: holds files a training run did not write ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new directory, or pass --overwrite"
+        )
+    if "config.json" in foreign and overwrite:
         # --overwrite replaces a run: a config.json that is not a run's (an entropy model's, the
         # user's) would be replaced and the rest left beside the new run, half one, half the other.
         raise TrainingError(
             f"{out}: holds a config.json that is not a training run's (an entropy model's?), which a new run "
             "would replace; choose an empty or new directory"
-        )
-    if foreign and not (resume or overwrite):  # a new run would replace config.json and log.jsonl
-        raise TrainingError(
-            f"{out}: holds files a training run did not write ({', '.join(foreign[:3])}"
-            f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new directory, or pass --overwrite"
         )
 
 
@@ -53,14 +53,21 @@ def _a_runs_own(path: Path) -> bool:
     return name in RUN_FILES or is_lock_file(name) or (name.startswith(".") and name.endswith(".tmp"))
 
 
+RUN_KEYS = {"model_type", "model", "train", "data"}
+
+
 def is_run_config(path: Path) -> bool:
-    """Whether the file is a training run's config.json (not an entropy model's, nor
-    anything else of that name)."""
+    """Whether the file is a training run's config.json, not an entropy model's (whose
+    keys differ) nor anything else of that name: told by its keys, not by validating it
+    (a run's config with a value refused since, or damaged beside the run's checkpoint,
+    is still the run's, for --overwrite to replace)."""
     try:
-        RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return False
-    return True
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # damaged: the run's if the run's checkpoint or log is beside it
+        return any((path.parent / name).is_file() for name in (CHECKPOINT_FILE, "log.jsonl")) and not any(
+            (path.parent / name).is_file() for name in ("model.pt", "model.safetensors")
+        )
+    return isinstance(data, dict) and "model" in data and set(data) <= RUN_KEYS
 
 
 def check_resumable(path: Path, extra: dict[str, Any], run: RunConfig, world: int) -> None:

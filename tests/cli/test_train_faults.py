@@ -153,3 +153,32 @@ def test_init_weights_of_another_shape_are_one_line(tmp_path: Path, sample_datas
     wider = train(str(sample_dataset), "-o", str(tmp_path / "wider"), *rest, "--init", str(first), "encoder.dim=64")
     one_line_error(wider, "the --init weights do not fit the run's model config: ")
     assert "in the weights" in wider.output and "tensors differ" in wider.output
+
+
+def test_resume_refuses_a_config_json_with_a_value_it_refuses(tmp_path: Path, sample_dataset: Path):
+    """A readable config.json the user edited wrongly is reported, not replaced by the
+    checkpoint's run in silence (only a missing or damaged one is)."""
+    import json
+
+    run = tmp_path / "run"
+    assert train(str(sample_dataset), "-o", str(run), *FAST, "train.prefetch=0", "--stop-at", "1").exit_code == 0
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["steps"] = 1.5
+    (run / "config.json").write_text(json.dumps(config))
+    one_line_error(train(str(sample_dataset), "-o", str(run), "--resume"), "train.steps must be an integer, got 1.5")
+
+
+def test_overwrite_replaces_a_run_whose_config_json_is_damaged_or_outdated(tmp_path: Path, sample_dataset: Path):
+    """A run's config.json, damaged or holding a value refused since, was taken for another
+    kind of file, and --overwrite refused the run's own directory."""
+    import json
+
+    run = tmp_path / "run"
+    assert train(str(sample_dataset), "-o", str(run), *FAST, "train.prefetch=0").exit_code == 0
+    text = (run / "config.json").read_text()
+    outdated = json.loads(text)
+    outdated["train"]["grad_clip"] = 0.0
+    for config in (text[:40], json.dumps(outdated)):
+        (run / "config.json").write_text(config)
+        result = train(str(sample_dataset), "-o", str(run), *FAST, "train.prefetch=0", "--overwrite")
+        assert result.exit_code == 0, result.output
