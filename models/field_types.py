@@ -70,7 +70,10 @@ def _coerce(hint: Any, value: Any) -> Any:
     if hint is int:
         return int(value) if isinstance(value, numbers.Integral) else _WRONG
     if hint is float:
-        ok = isinstance(value, numbers.Real) and math.isfinite(value)
+        try:
+            ok = isinstance(value, numbers.Real) and math.isfinite(value)
+        except OverflowError:  # an integer too large for a float (a JSON 1 followed by 400 zeros)
+            return _WRONG
         return float(value) if ok and type(value) is not float else (value if ok else _WRONG)
     if hint in (str, bool):
         return value if isinstance(value, hint) else _WRONG

@@ -166,10 +166,16 @@ class ShardFile:
         (`datasets.Dataset.from_file`) fail on a stream of none, and `write` skips empty
         tables, as pyarrow's writer does."""
         batch = pa.RecordBatch.from_pylist([], schema=self.schema)
-        if self.fmt == "arrow" and self._sums is None:
-            self._writer.write_batch(batch)
-        else:
+        if self.fmt == "parquet":
             self.write(pa.Table.from_batches([batch]))
+        elif self._sums is None:
+            self._writer.write_batch(batch)
+        else:  # compressed: the encoder cuts no batch from no rows; pyarrow's message, uncompressed, is valid here
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, self.schema) as writer:
+                writer.write_batch(batch)
+            stream = sink.getvalue()
+            self._put(stream[len(_schema_message(self.schema)) : stream.size - len(IPC_EOS)])
 
     def write_encoded(self, messages: list[pa.Buffer | bytes]) -> None:
         """Append record batches that `encode_batches` encoded (a compressed Arrow shard only)."""

@@ -149,7 +149,8 @@ def not_local(uri: str) -> str:
     """The error for a dataset given as a URI: datasets are read from local directories."""
     return (
         f"{uri}: datasets are read from a local directory, not from object storage; copy it "
-        f"first (e.g. `aws s3 cp --recursive {uri} DIR`), then give DIR"
+        "first with the storage's own tool (`aws s3 cp --recursive`, `gcloud storage cp -r`, "
+        "`huggingface-cli download`), then give that directory"
     )
 
 

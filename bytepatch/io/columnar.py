@@ -71,14 +71,21 @@ def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
     yield from _documents(path, cfg, batches, span)
 
 
-# The end-of-stream marker: continuation, then a length of 0. (Streams of Arrow < 0.15
-# ended with the 4 zero bytes alone, which a batch's zero padding also ends with.)
+# The end-of-stream marker: continuation, then a length of 0. (A legacy-framed stream
+# ends with the 4 zero bytes alone: a batch's zero padding ends so too, so they count
+# only where the framing is legacy.)
 _STREAM_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 
 def _ends_a_stream(source) -> bool:
-    """Whether the IPC stream in `source` ends with the end-of-stream marker."""
+    """Whether the IPC stream in `source` ends with the end-of-stream marker. A stream in
+    the legacy framing (messages without the 0xFFFFFFFF continuation: Arrow < 0.15, or
+    `use_legacy_format`, as for Spark 2) ends with 4 zero bytes instead."""
     size = source.size()
+    if size < 4:
+        return False
+    if source.read_at(4, 0) != _STREAM_END[:4]:  # legacy framing
+        return source.read_at(4, size - 4) == b"\x00\x00\x00\x00"
     return size >= len(_STREAM_END) and source.read_at(len(_STREAM_END), size - len(_STREAM_END)) == _STREAM_END
 
 

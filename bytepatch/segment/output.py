@@ -117,7 +117,13 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
                 "all jobs must see the same inputs and settings (rerun the odd one with --overwrite)"
             )
     shards = [ShardInfo(**s) for part in parts for s in part["shards"]]
-    manifest = build_manifest(parts[0]["metadata"], shards, parts[0]["shard_format"])
+    metadata = parts[0]["metadata"]
+    if not shards:  # no job read a document: one empty shard holds the schema, as for one job
+        from bytepatch.dataset.schema import dataset_schema
+        from bytepatch.segment.worker import empty_shard
+
+        shards = [empty_shard(layout, dataset_schema("entropies" in metadata["columns"], metadata))]
+    manifest = build_manifest(metadata, shards, parts[0]["shard_format"])
     write_json(layout.out / MANIFEST, manifest)
     return manifest
 

@@ -239,9 +239,10 @@ def _run(
 
 
 def _no_documents(job: ShardJob) -> list[ShardInfo]:
-    """The shards of a run that read no documents: one empty shard (`empty_shard`),
-    written by the first job only, so a dataset always has a file that holds its schema."""
-    return [empty_shard(job)] if job.layout.job == 0 else []
+    """The shards of a run that read no documents: one empty shard (`empty_shard`), so a
+    dataset always has a file that holds its schema. One of K jobs writes none: other
+    jobs may have documents; the merge writes it if none had (`merge_job_manifests`)."""
+    return [empty_shard(job.layout, job.schema)] if job.layout.single else []
 
 
 def _skip_finished(

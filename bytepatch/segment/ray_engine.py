@@ -103,7 +103,7 @@ def segment_with_ray(
         shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress, uri)
         with tempfile.TemporaryDirectory(prefix="bytepatch-manifest-") as tmp:
             if not shards:  # no documents: the dataset still holds one (empty) shard
-                shards = [empty_shard(job, Path(tmp))]
+                shards = [empty_shard(job.layout, schema, Path(tmp))]
                 upload(Path(tmp) / shards[0].file, join(uri, shards[0].file))
             manifest = build_manifest(metadata, shards, options.shard_format)
             write_json(Path(tmp) / MANIFEST, manifest)
@@ -116,7 +116,7 @@ def segment_with_ray(
         job = ShardJob(single, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
         try:
             shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress) or [
-                empty_shard(job)
+                empty_shard(single, schema)
             ]
         finally:
             _remove_temporaries(single.out)

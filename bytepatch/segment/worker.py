@@ -183,16 +183,15 @@ class PendingShard:
         self.tmp.unlink(missing_ok=True)
 
 
-def empty_shard(job: ShardJob, directory: Path | None = None) -> ShardInfo:
+def empty_shard(layout: JobLayout, schema: pa.Schema, directory: Path | None = None) -> ShardInfo:
     """Shard 0 with no rows, written (to `directory`, default the job's output) and
     published: a corpus of no documents still gives a dataset with one file holding the
     schema and metadata, so glob readers (`datasets.load_dataset(DIR)`, a
     `pa.concat_tables` over the shards) find its columns rather than no file at all, or
     manifest.json taken for the data. Not journaled: an interrupted run rewrites it."""
-    layout = job.layout
     path = (directory or layout.out) / layout.shard_name(0)
     try:
-        shard = ShardFile(path, job.schema, layout.shard_format, compress=False)
+        shard = ShardFile(path, schema, layout.shard_format, compress=False)
         try:
             shard.write_empty()
         except BaseException:

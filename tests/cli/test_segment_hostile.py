@@ -243,3 +243,18 @@ def test_a_pattern_that_cannot_match_the_output_does_not_refuse_it(tmp_path, mon
     for _ in range(2):  # and rerun: the shards are not *.md
         assert run("docs/*.md", "-o", "docs/out", "--patcher", "space", "-q", "--overwrite").exit_code == 0
     assert open_dataset("docs/out").num_rows == 1
+
+
+def test_a_job_without_documents_writes_no_empty_shard_beside_the_others(tmp_path):
+    """Job 0 wrote an empty shard whenever it alone read no document; only a dataset of
+    no documents at all gets one (written by the merge)."""
+    empty = tmp_path / "a_empty.parquet"
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), empty)
+    (tmp_path / "b.jsonl").write_text('{"text": "x"}\n')
+    out = tmp_path / "out"
+    for i in range(2):
+        args = [str(empty), str(tmp_path / "b.jsonl"), "-o", str(out), "--patcher", "space", "-q"]
+        result = run(*args, "--num-shards", "2", "--shard-index", str(i), "--shard-size-mb", "0.000001")
+        assert result.exit_code == 0, result.output
+    ds = open_dataset(out)
+    assert ds.num_rows == 1 and [s["documents"] for s in ds.manifest["shards"]] == [1]

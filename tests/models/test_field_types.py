@@ -61,3 +61,11 @@ def test_an_annotation_it_does_not_know_is_a_bug_not_a_user_error():
 
     with pytest.raises(TypeError, match="does not know the annotation"):
         Odd({})
+
+
+def test_an_integer_too_large_for_a_float_field_is_refused_not_raised():
+    """math.isfinite(10**400) raises OverflowError: it was a traceback."""
+    from bytepatch.models.train import TrainConfig
+
+    with pytest.raises(ValueError, match="train.lr must be a finite number"):
+        TrainConfig(lr=10**400)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,3 +100,19 @@ def test_a_table_that_does_not_fit_the_shard_schema_is_refused(tmp_path: Path):
     shard.write(_table([3, 4], 0))  # the shard is untouched: a fitting table still goes in
     shard.commit()
     assert read_arrow_table(tmp_path / "s.arrow").equals(_table([3, 4], 0))
+
+
+@pytest.mark.parametrize("fmt, compress", [("arrow", True), ("arrow", False), ("parquet", False)])
+def test_an_empty_shard_holds_one_batch_of_no_rows(tmp_path, fmt, compress):
+    """Readers that build columns from the batches (datasets.Dataset.from_file) fail on
+    none; the compressed encoder cut none from no rows."""
+    path = tmp_path / f"train-00000.{fmt}"
+    shard = ShardFile(path, SCHEMA, fmt, compress=compress)
+    shard.write_empty()
+    shard.commit()
+    if fmt == "arrow":
+        table = pa.ipc.open_stream(path).read_all()
+        assert table.num_rows == 0 and all(c.num_chunks == 1 for c in table.columns)
+        assert read_arrow_table(path).num_rows == 0
+    else:
+        assert pq.read_table(path).num_rows == 0 and pq.read_table(path).schema.names == SCHEMA.names

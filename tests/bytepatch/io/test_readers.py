@@ -172,6 +172,13 @@ def test_an_arrow_stream_cut_between_batches_is_warned_of(tmp_path: Path, capsys
         f"warning: {tmp_path / 'cut.arrow'}: the Arrow IPC stream has no end-of-stream marker"
         in capsys.readouterr().err
     )
+    # The legacy framing (Spark 2 interop) ends with 4 zero bytes: complete, no warning.
+    legacy = pa.ipc.IpcWriteOptions(use_legacy_format=True)
+    with pa.OSFile(str(tmp_path / "legacy.arrow"), "wb") as sink:
+        with pa.ipc.new_stream(sink, table.schema, options=legacy) as w:
+            w.write_table(table)
+    assert len(docs_of(str(tmp_path / "legacy.arrow"))) == 8
+    assert capsys.readouterr().err == ""
 
 
 def test_columnar_errors(tmp_path: Path):
