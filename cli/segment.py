@@ -125,12 +125,10 @@ def segment(**options) -> None:
         click.echo(f"{args.output}: job {job} of {num_jobs} done; manifest.json follows when all jobs are", err=True)
         return
     n, b, p = manifest["documents"], manifest["bytes"], manifest["patches"]
-    mean = b / p if p else 0.0
+    mean = b / p if p else 0.0  # 0: no hint below
+    size = f"mean {mean:.2f} bytes/patch" if p else "mean n/a"  # no patches: no mean to show, as in stats
     shards = len(manifest["shards"])
-    click.echo(
-        f"{args.output}: {n:,} documents, {b:,} bytes, {p:,} patches (mean {mean:.2f} bytes/patch), {shards} shard(s)",
-        err=True,
-    )
+    click.echo(f"{args.output}: {n:,} documents, {b:,} bytes, {p:,} patches ({size}), {shards} shard(s)", err=True)
     if args.workers > shards:
         click.echo(
             f"note: {shards} shard(s) for --workers {args.workers}: a worker patches one shard at a time, so only "

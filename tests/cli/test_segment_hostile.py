@@ -186,6 +186,9 @@ def test_a_corpus_of_no_documents_gives_one_empty_shard_that_readers_take(tmp_pa
     for job in jobs:
         result = run(*args, *job)
         assert result.exit_code == 0, result.output
+    if not extra:  # the summary line: no patches, no mean (it said "mean 0.00 bytes/patch")
+        summary = run(str(empty), "-o", str(tmp_path / "again"), "--patcher", "space", "--format", fmt)
+        assert "0 documents, 0 bytes, 0 patches (mean n/a), 1 shard(s)" in summary.output
     shards = sorted(out.glob(f"*.{fmt}"))
     assert len(shards) == 1
     ds = open_dataset(out)
