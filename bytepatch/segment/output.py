@@ -77,19 +77,37 @@ def check_output_apart(inputs: Sequence[str], output: str | Path) -> None:
 
 
 def _check_pattern(pattern: str, output: str | Path) -> None:
-    """Refuse an output that a glob matches, or lies under a directory it matches (by name,
-    so a first run, before the output exists, is refused as a rerun would be; fnmatch's
-    `*` also crosses `/`, which only errs towards refusing)."""
+    """Refuse an output that a glob matches, or lies under a directory it matches and
+    walks into (by name, so a first run, before the output exists, is refused as a rerun
+    would be), matching as `glob` does: part by part, a wildcard never taking a leading
+    `.`, `**` only non-hidden parts."""
     parts = os.path.abspath(output).split(os.sep)
-    wanted = os.path.abspath(pattern)
+    wanted = os.path.abspath(pattern).split(os.sep)
     for i in range(len(parts), 1, -1):
-        if fnmatch.fnmatchcase(os.sep.join(parts[:i]), wanted):
+        if _glob_match(parts[:i], wanted):
             if not any(part.startswith(".") for part in parts[i:]):  # a hidden part is never walked
                 raise OutputError(
                     f"{output}: the output directory is inside what the input pattern {pattern} matches, so "
                     "the run would read its own shards as input; write the dataset outside the inputs"
                 )
             return
+
+
+def _glob_match(parts: list[str], pattern: list[str]) -> bool:
+    """Whether path `parts` match `pattern` parts as `glob.glob(..., recursive=True)` would."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":  # zero or more non-hidden parts
+        for k in range(len(parts) + 1):
+            if k and parts[k - 1].startswith("."):
+                return False
+            if _glob_match(parts[k:], rest):
+                return True
+        return False
+    if not parts or (parts[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(parts[0], head) and _glob_match(parts[1:], rest)
 
 
 def finish(layout: JobLayout, merge: bool) -> dict[str, Any] | None:
@@ -122,7 +140,10 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
         from bytepatch.dataset.schema import dataset_schema
         from bytepatch.segment.worker import empty_shard
 
-        shards = [empty_shard(layout, dataset_schema("entropies" in metadata["columns"], metadata))]
+        # Named as job 0's first shard whichever job merges: merges by two jobs (finishing
+        # together, or one rerun) write the same file, which the manifest lists.
+        first = JobLayout(layout.out, layout.shard_format, layout.num_jobs, 0)
+        shards = [empty_shard(first, dataset_schema("entropies" in metadata["columns"], metadata))]
     manifest = build_manifest(metadata, shards, parts[0]["shard_format"])
     write_json(layout.out / MANIFEST, manifest)
     return manifest
