@@ -261,3 +261,18 @@ def test_a_job_without_documents_writes_no_empty_shard_beside_the_others(tmp_pat
         assert result.exit_code == 0, result.output
     ds = open_dataset(out)
     assert ds.num_rows == 1 and [s["documents"] for s in ds.manifest["shards"]] == [1]
+
+
+def test_the_empty_shard_of_k_jobs_is_one_file_whichever_job_merges(tmp_path):
+    """Each merging job wrote it under its own name: a rerun of another job left a second
+    file the manifest did not list, and verify failed."""
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), empty)
+    out = tmp_path / "out"
+    args = [str(empty), "-o", str(out), "--patcher", "space", "-q", "--num-shards", "2"]
+    for i, extra in ((0, ()), (1, ()), (0, ("--resume",))):
+        result = run(*args, "--shard-index", str(i), *extra)
+        assert result.exit_code == 0, result.output
+    assert [p.name for p in sorted(out.glob("*.arrow"))] == ["train-00000-00000.arrow"]
+    verified = CliRunner().invoke(cli, ["verify", str(out)])
+    assert verified.exit_code == 0, verified.output
