@@ -8,6 +8,7 @@ where the last good one was.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -17,9 +18,16 @@ from bytepatch.io.fs import shown_path
 
 
 def write_page(path: str, text: str) -> None:
-    """`text` as UTF-8 at `path`, atomically; a one-line ClickException names the path."""
+    """`text` as UTF-8 at `path`, atomically where `path` is (or will be) a regular file;
+    a link is followed to the file it names (and stays a link), and a device or pipe
+    (`/dev/stdout`) is written directly. A one-line ClickException names the path."""
     data = text.encode("utf-8")  # a bug (a raw surrogate) raises here, before any file exists
+    target = Path(os.path.realpath(path))  # through a link: replace the file it names, not the link
     try:
-        atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
+        if target.exists() and not target.is_file():  # a device, a pipe: no temporary beside it
+            with open(target, "wb") as f:
+                f.write(data)
+        else:
+            atomic_write(target, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:
         raise click.ClickException(f"{shown_path(path)}: cannot write: {exc.strerror or exc}") from exc

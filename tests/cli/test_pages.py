@@ -36,3 +36,25 @@ def test_text_that_cannot_be_encoded_creates_no_file(tmp_path: Path) -> None:
     with pytest.raises(UnicodeEncodeError):  # a bug: callers escape what they put in a page
         write_page(str(out), "raw \udcff")
     assert not out.exists()
+
+
+def test_a_link_stays_a_link_and_a_pipe_is_written_into(tmp_path: Path) -> None:
+    """The temporary-and-rename replaced a link with a file, and failed on /dev/fd/1."""
+    import os
+    import threading
+
+    (tmp_path / "web").mkdir()
+    real = tmp_path / "web" / "real.svg"
+    real.write_text("old")
+    link = tmp_path / "link.svg"
+    link.symlink_to(real)
+    write_page(str(link), "<svg/>")
+    assert link.is_symlink() and real.read_text() == "<svg/>"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    write_page(str(fifo), "<p>through a pipe</p>")
+    reader.join(10)
+    assert got == [b"<p>through a pipe</p>"] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
