@@ -36,6 +36,8 @@ class Dataset:
         try:  # pyarrow opens files by UTF-8 name only: say so here, not as an encoding error
             str(path).encode("utf-8")
         except UnicodeEncodeError:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"{shown_path(path)}: no such directory") from None
             raise ConfigError(
                 f"{shown_path(path)}: the path is not valid UTF-8 (pyarrow cannot open it); rename it"
             ) from None

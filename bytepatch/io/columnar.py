@@ -17,8 +17,8 @@ from bytepatch.io.fs import open_arrow_file
 
 BATCH_ROWS = 1024
 # The view types (pyarrow >= 16) are what polars writes by default (`write_ipc`); they read like the others.
-_VIEWS = (getattr(pa, "string_view", None), getattr(pa, "binary_view", None))
-TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary()) + tuple(v() for v in _VIEWS if v)
+VIEW_TYPES = tuple(make() for make in (getattr(pa, "string_view", None), getattr(pa, "binary_view", None)) if make)
+TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary()) + VIEW_TYPES
 
 
 def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:

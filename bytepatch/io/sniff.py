@@ -64,24 +64,28 @@ def binary_kind(head: bytes | bytearray | memoryview) -> str | None:
 def check_text(where: str, head: bytes | bytearray | memoryview) -> None:
     """Refuse a file guessed to be text whose first bytes say it is something else (or,
     for a compression without a signature, whose name says so and bytes are not UTF-8)."""
-    kind = binary_kind(head)
+    kind, why = binary_kind(head), "its first bytes"
     if kind is None:
         dot = where.rfind(".")
         unsigned = UNSIGNED_SUFFIXES.get(where[dot:].lower()) if dot >= 0 else None
-        if unsigned is not None and not _utf8_start(bytes(head[:HEAD_BYTES])):
-            kind = unsigned
+        if unsigned is not None and _not_text(bytes(head[:HEAD_BYTES])):
+            kind, why = unsigned, "its name, and bytes that are neither UTF-8 nor text"
     if kind is not None:
         raise InputError(
             where,
-            f"looks like {kind} (its first bytes), not text; decompress or convert it, "
+            f"looks like {kind} ({why}), not text; decompress or convert it, "
             "or pass --input-format text to take its bytes as they are",
         )
 
 
-def _utf8_start(head: bytes) -> bool:
-    """Whether `head` is UTF-8, but for a character cut at its end."""
+_CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}  # C0 controls text does not hold (tab, LF, FF, CR aside)
+
+
+def _not_text(head: bytes) -> bool:
+    """Whether `head` is neither UTF-8 (but for a character cut at its end) nor text in a
+    single-byte encoding (Latin-1, cp1252: no C0 controls), as compressed data is."""
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        return False
-    return True
+        return bool(_CONTROLS.intersection(head))
+    return False

@@ -94,6 +94,7 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
     where = _display(path)
     name = span.name if span is not None else where
     lineno = span.first_line - 1 if span is not None else 0
+    started = span is not None and span.first_line > 1  # a later part of the file: not its start
     try:
         with open_binary(path) as f:
             # JSON escapes make a line longer than its text, up to 6 bytes per byte (a control
@@ -103,19 +104,24 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
                 if not line.strip():
                     continue
                 yield _parse_json_line(line, where, lineno, cfg, name)
+                started = True
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(where, f"cannot read after line {lineno}: {exc}", line=lineno + 1) from exc
     except InputError as exc:
-        # Only the first line tells a whole JSON document (pretty-printed, an array, one
-        # object without the text field) from JSON Lines; a later bad line is a bad line.
-        first = exc.line == 1 and exc.reason.startswith(("malformed JSON", "expected a JSON object", "missing field"))
-        if not first or cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
+        # Only the first line that holds anything tells a whole JSON document (pretty-printed,
+        # an array, one object without the text field) from JSON Lines; a later bad line is a
+        # bad line. A .json name is taken for JSON Lines (as `datasets` does).
+        if started or cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
             raise
-        # A .json name is taken for JSON Lines (as `datasets` does); it may be one JSON document.
-        hint = (
-            " (a .json file is read as JSON Lines, one object per line; to take JSON documents as text, "
-            "pass them with --input-format text, or leave them out)"
-        )
+        if exc.reason.startswith(("malformed JSON", "expected a JSON object")):
+            hint = (
+                " (a .json file is read as JSON Lines, one object per line; to take JSON documents as text, "
+                "pass them with --input-format text, or leave them out)"
+            )
+        elif exc.reason.startswith("missing field"):
+            hint = " (a .json file is read as JSON Lines: --text-field names the field; a JSON document is not one)"
+        else:
+            raise
         raise InputError(exc.source, exc.reason + hint, exc.line, exc.row) from exc
 
 

@@ -123,13 +123,10 @@ def as_ragged(docs: Any) -> Ragged:
     return Ragged.from_bytes(out)
 
 
-def _view_types(pa: Any) -> tuple:
-    """string_view and binary_view, where this pyarrow has them (>= 16)."""
-    return tuple(make() for make in (getattr(pa, "string_view", None), getattr(pa, "binary_view", None)) if make)
-
-
 def _arrow_ragged(array: Any) -> Ragged:
     import pyarrow as pa
+
+    from bytepatch.io.columnar import VIEW_TYPES
 
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
@@ -138,7 +135,7 @@ def _arrow_ragged(array: Any) -> Ragged:
         or pa.types.is_large_string(array.type)
         or pa.types.is_binary(array.type)
         or pa.types.is_large_binary(array.type)
-        or array.type in _view_types(pa)  # polars' default
+        or array.type in VIEW_TYPES  # polars' default
     ):
         raise TypeError(
             f"expected a pyarrow string or binary array, got {getattr(array, 'type', type(array).__name__)}"

@@ -26,17 +26,17 @@ def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
     if has_ckpt and not (resume or overwrite):
         raise TrainingError(f"{out}: already holds a {CHECKPOINT_FILE}; pass --resume to continue or --overwrite")
     foreign = sorted(p.name for p in out.iterdir() if not _a_runs_own(p)) if out.is_dir() else []
-    if foreign and not (resume or overwrite):  # a new run would replace config.json and log.jsonl
-        raise TrainingError(
-            f"{out}: holds files a training run did not write ({', '.join(foreign[:3])}"
-            f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new directory, or pass --overwrite"
-        )
-    if "config.json" in foreign and overwrite:
+    if "config.json" in foreign and not resume:
         # --overwrite replaces a run: a config.json that is not a run's (an entropy model's, the
         # user's) would be replaced and the rest left beside the new run, half one, half the other.
         raise TrainingError(
             f"{out}: holds a config.json that is not a training run's (an entropy model's?), which a new run "
             "would replace; choose an empty or new directory"
+        )
+    if foreign and not (resume or overwrite):  # a new run would replace config.json and log.jsonl
+        raise TrainingError(
+            f"{out}: holds files a training run did not write ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new directory, or pass --overwrite"
         )
 
 

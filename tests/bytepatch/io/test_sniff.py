@@ -76,13 +76,17 @@ def test_names_alone_refuse_nothing_but_compressed_content_is_refused(tmp_path: 
         "d.jsonl.xz": (lzma.compress(TEXT), "looks like xz-compressed data"),
         "d.txt.bz2": (bz2.compress(TEXT), "looks like bzip2-compressed data"),
         "p.parquet.gz": (gzip.compress(parquet_bytes(tmp_path)), "looks like a Parquet file"),
-        "blob.br": (bytes([0x8B, 0x02, 0x80]) + bytes(range(128, 256)), "looks like Brotli-compressed data"),
+        "blob.br": (
+            bytes([0x8B, 0x02, 0x80, 0x01]) + bytes(range(128, 256)),
+            "looks like Brotli-compressed data \\(its name",
+        ),
     }
     for name, (data, match) in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InputError, match=f"{name}: {match}"):
             list(read_source(str(tmp_path / name), ReaderConfig()))
     texts = {"globo.com.br": b"<html>ol\xc3\xa1</html>", "notes.tar": TEXT, "old.lzma": b"plain notes\n"}
+    texts["latin1.com.br"] = "<title>Notícias</title>\r\n".encode("latin-1")  # not UTF-8, still text
     # "custard" puts "ustar" at byte 257: not a tar header ("ustar\0" or "ustar ").
     texts["recipe.txt"] = b"x" * 256 + b"custard pie\n"
     for name, data in texts.items():
@@ -111,8 +115,12 @@ def test_json_files_are_json_lines_and_a_whole_json_document_is_told_so(tmp_path
     assert "JSON Lines" not in str(err.value)
     package = tmp_path / "package.json"  # one minified JSON document
     package.write_text('{"name": "x", "version": "1.0"}\n')
-    with pytest.raises(InputError, match=r"package.json:1: missing field 'text'.*read as JSON Lines"):
+    with pytest.raises(InputError, match=r"package.json:1: missing field 'text'.*read as JSON Lines: --text-field"):
         list(read_source(str(package), ReaderConfig()))
+    blank_first = tmp_path / "spaced.json"  # a document after a blank line: its first line holding anything
+    blank_first.write_text('\n{\n  "text": "x"\n}\n')
+    with pytest.raises(InputError, match=r"spaced.json:2: malformed JSON.*--input-format text"):
+        list(read_source(str(blank_first), ReaderConfig()))
 
 
 @pytest.mark.parametrize("extra", [(), ("--doc-per-line",), ("--threads", "2")])
