@@ -22,12 +22,12 @@ def write_page(path: str, text: str) -> None:
     a link is followed to the file it names (and stays a link), and a device or pipe
     (`/dev/stdout`) is written directly. A one-line ClickException names the path."""
     data = text.encode("utf-8")  # a bug (a raw surrogate) raises here, before any file exists
-    target = Path(os.path.realpath(path))  # through a link: replace the file it names, not the link
+    given = Path(path)
     try:
-        if target.exists() and not target.is_file():  # a device, a pipe: no temporary beside it
-            with open(target, "wb") as f:
+        if given.exists() and not given.is_file():  # a device, a pipe (/dev/fd/1 too): no temporary beside it
+            with open(given, "wb") as f:
                 f.write(data)
-        else:
-            atomic_write(target, lambda tmp: tmp.write_bytes(data))
+        else:  # through a link: replace the file it names, not the link
+            atomic_write(Path(os.path.realpath(path)), lambda tmp: tmp.write_bytes(data))
     except OSError as exc:
         raise click.ClickException(f"{shown_path(path)}: cannot write: {exc.strerror or exc}") from exc
