@@ -10,7 +10,7 @@ import click
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_on_interrupt
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
-from bytepatch.io import FORMATS, InputError, ReaderConfig
+from bytepatch.io import FORMATS, InputError, ReaderConfig, expand_sources
 from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
@@ -208,6 +208,10 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
         if args.save_entropies and args.patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
         check_output_apart(args.inputs, args.output)  # before calibration reads the inputs
+        if args.target_patch_size is not None:
+            # Calibration lists the inputs itself: a link inside them into the output is refused
+            # here, as the run's own listing would (`expand_sources(output=)`), not read as input.
+            expand_sources(args.inputs, note=None, output=args.output)
         built = patcher_from_options(
             args.patcher,
             args.entropy_model,

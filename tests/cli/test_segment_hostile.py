@@ -236,6 +236,11 @@ def test_an_output_reached_through_a_link_in_the_input_is_refused_before_it_is_d
         run("corpus", "-o", "elsewhere/out", "--patcher", "space", "--overwrite"),
         "corpus/data/out: is the output directory elsewhere/out (the inputs lead into it)",
     )
+    # Calibration lists the inputs before the run does: it read the dataset's manifest.json as JSON Lines.
+    one_line_error(
+        run("corpus", "-o", "elsewhere/out", "--overwrite", "--target-patch-size", "4"),
+        "corpus/data/out: is the output directory elsewhere/out",
+    )
     assert open_dataset("elsewhere/out").num_rows == 1  # untouched
 
 
