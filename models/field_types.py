@@ -46,6 +46,21 @@ def check_field_types(obj: Any, prefix: str = "") -> None:
             object.__setattr__(obj, f.name, fixed)
 
 
+SCALES = ("rope_theta", "ffn_dim_multiplier", "norm_eps")  # the positive floats of a transformer stack
+
+
+def check_sizes(obj: Any, prefix: str, counts: tuple[str, ...], scales: tuple[str, ...]) -> None:
+    """Raise ValueError naming `prefix + field` unless every field in `counts` is >= 1 (layers,
+    widths, heads) and every one in `scales` is > 0 (a RoPE base, an epsilon); after
+    `check_field_types`, so they are numbers. The shape checks every model config shares."""
+    for name in counts:
+        if getattr(obj, name) < 1:
+            raise ValueError(f"{prefix}{name} must be >= 1, got {getattr(obj, name)}")
+    for name in scales:
+        if getattr(obj, name) <= 0:
+            raise ValueError(f"{prefix}{name} must be > 0, got {getattr(obj, name)}")
+
+
 _WRONG = object()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from bytepatch.models.field_types import check_field_types
+from bytepatch.models.field_types import SCALES, check_field_types, check_sizes
 from bytepatch.models.nn.layers import ATTENTION_IMPLS, swiglu_hidden_dim
 from bytepatch.models.nn.transformer import VOCAB_SIZE
 from bytepatch.strict import check_keys, from_dict
@@ -41,12 +41,7 @@ class StackConfig:
         check_field_types(self, self.key_prefix)  # first: the checks below compare numbers
         if self.intermediate_size is not None and self.intermediate_size < 1:
             raise ValueError(f"{self.key_prefix}intermediate_size must be >= 1 or null, got {self.intermediate_size}")
-        for name in ("n_layers", "dim", "n_heads", "multiple_of"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{self.key_prefix}{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("rope_theta", "ffn_dim_multiplier", "norm_eps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{self.key_prefix}{name} must be > 0, got {getattr(self, name)}")
+        check_sizes(self, self.key_prefix, ("n_layers", "dim", "n_heads", "multiple_of"), SCALES)
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
             raise ValueError(f"{type(self).__name__}: dim {self.dim} / n_heads {self.n_heads} must be an even integer")
         window = getattr(self, "window", None)

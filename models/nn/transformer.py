@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bytepatch.models.field_types import check_field_types
+from bytepatch.models.field_types import SCALES, check_field_types, check_sizes
 from bytepatch.models.nn.attention import chunk_for, self_mask
 from bytepatch.models.nn.layers import (
     ATTENTION_IMPLS,
@@ -67,12 +67,7 @@ class ByteTransformerConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)  # first: the checks below compare numbers
-        for name in ("n_layers", "dim", "n_heads", "multiple_of", "vocab_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("rope_theta", "ffn_dim_multiplier", "norm_eps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_sizes(self, "", ("n_layers", "dim", "n_heads", "multiple_of", "vocab_size"), SCALES)
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
             raise ValueError(f"dim {self.dim} / n_heads {self.n_heads} must be an even integer head size")
         if self.window is not None and self.window < 1:
