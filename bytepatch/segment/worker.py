@@ -191,16 +191,16 @@ def empty_shard(layout: JobLayout, schema: pa.Schema, directory: Path | None = N
     manifest.json taken for the data. Not journaled: an interrupted run rewrites it."""
     path = (directory or layout.out) / layout.shard_name(0)
     try:
-        shard = ShardFile(path, schema, layout.shard_format, compress=False)
+        shard = ShardFile(path, schema, layout.shard_format)  # as every shard: its checksums taken as written
         try:
             shard.write_empty()
         except BaseException:
             shard.abort()
             raise
-        shard.commit()
+        sums = shard.commit()
     except OSError as exc:
         raise OutputError(f"{path}: cannot write shard: {exc}") from exc
-    return shard_info(0, path, 0, 0, 0)
+    return shard_info(0, path, 0, 0, 0, sums)
 
 
 def shard_info(
