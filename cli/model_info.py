@@ -31,6 +31,7 @@ def _load_config(preset: str):
     training run's config.json (or its directory), whose model may be either kind."""
     from bytepatch.models import PRESETS, BLTConfig
     from bytepatch.models.train import RunConfig
+    from bytepatch.models.train.resume import is_run_dict
 
     if preset in PRESETS:
         return "blt", PRESETS[preset]
@@ -40,7 +41,7 @@ def _load_config(preset: str):
     if path.suffix == ".json" and path.is_file():
         try:
             data = json.loads(path.read_text())
-            if isinstance(data, dict) and "model" in data:  # a run's config.json: its model section
+            if is_run_dict(data):  # a run's config.json: its model section
                 run = RunConfig.from_dict(data)
                 return run.model_type, run.model
             return "blt", BLTConfig.from_dict(data)

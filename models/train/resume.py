@@ -67,6 +67,11 @@ def is_run_config(path: Path) -> bool:
         return any((path.parent / name).is_file() for name in (CHECKPOINT_FILE, "log.jsonl")) and not any(
             (path.parent / name).is_file() for name in ("model.pt", "model.safetensors")
         )
+    return is_run_dict(data)
+
+
+def is_run_dict(data: Any) -> bool:
+    """Whether parsed JSON is shaped as a run's config (a model section, only run keys)."""
     return isinstance(data, dict) and "model" in data and set(data) <= RUN_KEYS
 
 
