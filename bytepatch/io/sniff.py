@@ -13,6 +13,7 @@ match no signature (invalid UTF-8, NUL bytes) are text as far as bytepatch is co
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterable
 
 from bytepatch.io.errors import InputError
 
@@ -47,6 +48,12 @@ _BZIP2 = (b"BZh", b"1AY&SY")  # "BZh", a block size digit, then the first block'
 UNSIGNED_SUFFIXES = {".br": "Brotli-compressed data", ".lzma": "LZMA-compressed data"}
 
 
+# Names of compressed or archived data that bytepatch does not open (it reads `.gz`): a
+# listed file so named is sniffed before the run starts (`check_named_inputs`), so a run
+# stops before patching the files listed ahead of it. Any other name is sniffed on reading.
+COMPRESSED_SUFFIXES = (".zst", ".zstd", ".xz", ".bz2", ".lz4", ".br", ".lzma", ".zip", ".7z", ".rar", ".tar")
+
+
 def binary_kind(head: bytes | bytearray | memoryview) -> str | None:
     """What the first bytes of a file say it is (None: nothing but text, as far as known)."""
     head = bytes(head[:HEAD_BYTES])
@@ -76,6 +83,20 @@ def check_text(where: str, head: bytes | bytearray | memoryview) -> None:
             f"looks like {kind} ({why}), not text; decompress or convert it, "
             "or pass --input-format text to take its bytes as they are",
         )
+
+
+def check_named_inputs(paths: Iterable[str]) -> None:
+    """`check_text` on each regular file among `paths` whose name is that of compressed or
+    archived data (COMPRESSED_SUFFIXES), by its first bytes; other names cost nothing."""
+    for path in paths:
+        if not path.lower().endswith(COMPRESSED_SUFFIXES):
+            continue
+        try:
+            with open(path, "rb") as f:
+                head = f.read(HEAD_BYTES)
+        except OSError:
+            continue  # not readable (or not a file): its reader names the error
+        check_text(path, head)
 
 
 _CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}  # C0 controls text does not hold (tab, LF, FF, CR aside)

@@ -46,7 +46,13 @@ from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import check_output_apart, finish, job_lock, prepare_output, remove_temporaries
-from bytepatch.segment.reading import DuplicateIds, counting, note_unused_fields, read_documents
+from bytepatch.segment.reading import (
+    DuplicateIds,
+    check_named_inputs_early,
+    counting,
+    note_unused_fields,
+    read_documents,
+)
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left, finished_shards
 from bytepatch.segment.stream import run_streamed
 from bytepatch.segment.windows import DEFAULT_WINDOW
@@ -105,6 +111,7 @@ def segment_corpus(
     layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
     sources = expand_sources(inputs, output=str(output))
     note_unused_fields(sources, reader)
+    check_named_inputs_early(sources, reader)
     all_files = [s.path for s in sources]
     parts = job_parts(sources, reader, options)
     files = list(dict.fromkeys(s.path for s, _ in parts))

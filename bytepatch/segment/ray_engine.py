@@ -43,7 +43,7 @@ from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import check_output_apart, job_lock, prepare_output
-from bytepatch.segment.reading import note_unused_fields
+from bytepatch.segment.reading import check_named_inputs_early, note_unused_fields
 from bytepatch.segment.worker import ShardJob, ShardWriter, empty_shard
 
 RAY_HINT = "pip install 'ray[data]'  (or: pip install 'bytepatch[ray]')"
@@ -81,6 +81,7 @@ def segment_with_ray(
     check_output_apart(inputs, output)
     sources = expand_sources(inputs, output=str(output))
     note_unused_fields(sources, reader)
+    check_named_inputs_early(sources, reader)
     if any(s.path == STDIN for s in sources):
         raise OutputError("--engine ray cannot read stdin: the workers read the inputs themselves; pass files")
     shard_bytes = max(1, int(options.shard_size_mb * 1e6))

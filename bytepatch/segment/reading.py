@@ -11,6 +11,7 @@ from bytepatch.io import ReaderConfig, Source, Span, read_source
 from bytepatch.io.documents import Document, FileDocument
 from bytepatch.io.fs import is_uri
 from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
+from bytepatch.io.sniff import check_named_inputs
 from bytepatch.io.sources import STDIN, detect_format
 from bytepatch.progress import Progress
 
@@ -26,6 +27,14 @@ def note_unused_fields(sources: Sequence[Source], reader: ReaderConfig) -> None:
             "plain text (one document per file or line, ids from file names and line numbers)",
             file=sys.stderr,
         )
+
+
+def check_named_inputs_early(sources: Sequence[Source], reader: ReaderConfig) -> None:
+    """Refuse, before anything is read or written, a listed file named as compressed data
+    (`.zst`, `.xz`, ...) whose first bytes say it is (see io/sniff.py): found on reading,
+    it would stop the run after patching the files listed before it."""
+    if reader.input_format == "auto":
+        check_named_inputs(s.path for s in sources if s.regular and detect_format(s.path) == "text")
 
 
 def read_documents(

@@ -136,3 +136,21 @@ def test_segment_refuses_an_image_in_a_directory_and_takes_it_when_told(tmp_path
     result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "forced"), "--input-format", "text"])
     assert result.exit_code == 0, result.output
     assert b"".join(r.bytes for r in open_dataset(tmp_path / "forced")).startswith(b"# A page")
+
+
+def test_a_file_named_as_compressed_is_refused_before_the_run_writes_anything(tmp_path: Path):
+    """Found on reading, a `.zst` corpus stopped the run after the files before it were
+    patched into shards; named so, it is now sniffed when the inputs are listed. A text
+    file under such a name is still taken."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("plain text first\n")
+    (corpus / "b.txt.xz").write_bytes(lzma.compress(TEXT))
+    out = tmp_path / "out"
+    args = ["segment", str(corpus), "--patcher", "space", "-q", "--shard-size-mb", "0.000001", "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and f"Error: {corpus / 'b.txt.xz'}: looks like xz-compressed data" in result.output
+    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+    (corpus / "b.txt.xz").write_bytes(b"notes about xz, in plain text\n")
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert len(list(open_dataset(out))) == 2
