@@ -226,7 +226,7 @@ def _saved_run(out):
     if not (out / CHECKPOINT_FILE).is_file():
         return None
     try:
-        run = RunConfig.from_dict(read_checkpoint(out)["extra"]["run"])
+        run = RunConfig.from_dict(read_checkpoint(out, settings_only=True)["extra"]["run"])
     except (ValueError, KeyError, TypeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"note: {config} {problem}; resuming with the run config saved in {out / CHECKPOINT_FILE}", err=True)

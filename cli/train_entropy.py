@@ -165,7 +165,7 @@ def _resumed_settings(ctx: click.Context, output: str, run, options):
 
     if not (Path(output) / CHECKPOINT_FILE).is_file():
         return run, options
-    extra = read_checkpoint(output)["extra"]
+    extra = read_checkpoint(output, settings_only=True)["extra"]  # the trainer reads it in full
     saved = RunConfig.from_dict(extra["run"])
     given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
     train = replace(saved.train, **{f: getattr(run.train, f) for o, f in RESUMED_FIELDS.items() if given(o)})

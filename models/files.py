@@ -107,21 +107,32 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def safe_torch_load(
-    path: str | Path, map_location: str | torch.device = "cpu", full: bool = False, what: str = "model file"
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    full: bool = False,
+    what: str = "model file",
+    unchecked_mmap: bool = False,
 ) -> Any:
     """`torch.load` restricted to tensors and plain containers, with errors that name the file
     (`what` it should have been: "checkpoint", "model file") in one line.
 
     The content checksums written by `atomic_torch_save` are checked (CRC-32; SHA-256 too
-    with `full`) and removed; files written before checksums existed load unchecked."""
+    with `full`) and removed; files written before checksums existed load unchecked.
+    `unchecked_mmap`: the tensors memory-mapped and the checksums not checked, so only the
+    parts used are read: for a caller that needs the plain entries of a file read in full
+    (and checked) later."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        obj = torch.load(path, map_location=map_location, weights_only=True, mmap=unchecked_mmap)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
         # Not torch's message: several lines, and advice (weights_only=False) that would run the file's code.
         raise ValueError(f"{path}: not a readable bytepatch {what} (damaged, or another kind of file)") from exc
+    if unchecked_mmap:
+        if isinstance(obj, dict):
+            obj.pop(CHECKSUM_KEY, None)
+        return obj
     damaged = ValueError(f"{path}: checksum mismatch: the file is damaged (its content differs from when it was saved)")
     if isinstance(obj, dict) and CHECKSUM_KEY in obj:
         recorded = obj.pop(CHECKSUM_KEY)

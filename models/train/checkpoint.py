@@ -76,10 +76,14 @@ def checkpoint_path(path: str | Path) -> Path:
     return path / CHECKPOINT_FILE if path.is_dir() else path
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint dict, validated to be a bytepatch training checkpoint."""
+def read_checkpoint(path: str | Path, settings_only: bool = False) -> dict[str, Any]:
+    """The raw checkpoint dict, validated to be a bytepatch training checkpoint.
+
+    `settings_only`: for its plain entries (`extra`) alone, before a trainer reads it in
+    full: the tensors are memory-mapped, not read, and the checksums are left to that full
+    read (an entropy-paper checkpoint is about a gigabyte)."""
     file = checkpoint_path(path)
-    ckpt = safe_torch_load(file, what="checkpoint")
+    ckpt = safe_torch_load(file, what="checkpoint", unchecked_mmap=settings_only)
     extra = ckpt.get("extra") if isinstance(ckpt, dict) else None
     if not isinstance(extra, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or extra.get("kind") != KIND:
         raise ValueError(f"{file}: not a bytepatch train checkpoint (written by `bytepatch train`)")

@@ -145,3 +145,31 @@ def test_checksums_are_removed_on_load_and_old_files_still_load(tmp_path):
     torch.save({"w": torch.ones(3)}, tmp_path / "old.pt")  # written before checksums existed
     assert set(safe_torch_load(tmp_path / "old.pt")) == {"w"}
     assert CHECKSUM_KEY not in safe_torch_load(tmp_path / "a.pt", full=True)
+
+
+def _bytes_read() -> int:
+    return int(
+        next(line for line in Path("/proc/self/io").read_text().splitlines() if line.startswith("rchar")).split()[1]
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts bytes read through /proc/self/io (Linux)")
+def test_reading_a_checkpoints_settings_maps_its_tensors_instead_of_reading_them(tmp_path: Path):
+    """`train-entropy --resume` reads the settings, then the trainer reads the file in full:
+    the first read no longer reads (and checksums) a second copy of every tensor."""
+    from bytepatch.models.train.checkpoint import CHECKPOINT_FORMAT, KIND, VERSION, read_checkpoint
+
+    file = tmp_path / "checkpoint.pt"
+    extra = {"kind": KIND, "version": VERSION, "run": {"steps": 7}}
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "extra": extra, "model": {"w": torch.ones(4 << 20)}}, file)
+    size = file.stat().st_size
+    before = _bytes_read()
+    assert read_checkpoint(tmp_path, settings_only=True)["extra"]["run"] == {"steps": 7}
+    settings_read = _bytes_read() - before
+    before = _bytes_read()
+    assert read_checkpoint(tmp_path)["model"]["w"].sum() == 4 << 20
+    assert settings_read < size // 8 <= size <= _bytes_read() - before
+    flip_inside_a_tensor(file)  # the full read still checks every tensor
+    assert read_checkpoint(tmp_path, settings_only=True)["extra"]["run"] == {"steps": 7}
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        read_checkpoint(tmp_path)
