@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,12 @@ def test_the_parquet_form_reads_as_dataset_md_says(tmp_path: Path) -> None:
     assert pds.dataset(files, format="parquet").to_table().num_rows == 50
     text = (ROOT / "docs" / "dataset.md").read_text()
     assert 'files = sorted(glob.glob("out/*.parquet"))' in text and "pd.read_parquet(files)" in text
+
+
+def test_inspect_md_verbose_listing_is_what_inspect_prints() -> None:
+    """The `--verbose | cat` example of docs/inspect.md, run as written, prints the block shown."""
+    doc = (ROOT / "docs" / "inspect.md").read_text()
+    block = re.search(r"```\n\$ bytepatch inspect (--text [^\n]*--verbose) \| cat\n(.*?)```", doc, re.DOTALL)
+    result = CliRunner().invoke(cli, ["inspect", *shlex.split(block.group(1))])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip("\n") == block.group(2).strip("\n")
