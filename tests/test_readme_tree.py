@@ -20,3 +20,12 @@ def test_readme_tree_matches_models_folder() -> None:
         f for f in files if f not in named and not f.endswith("/__init__.py") and f.split("/")[0] not in folders
     )
     assert unlisted == [], f"models/ files missing from the README tree: {unlisted}"
+
+
+def test_models_md_module_map_names_files_that_exist() -> None:
+    text = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    block = text.split("Module map, one noun per file:", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([\w/]+\.py)`", block))
+    present = {p.relative_to(ROOT / "models").as_posix() for p in (ROOT / "models").rglob("*.py")}
+    missing = sorted(n for n in named if not any(p == n or p.endswith("/" + n) for p in present))
+    assert named and missing == [], f"docs/models.md's module map names files that do not exist: {missing}"
