@@ -115,3 +115,17 @@ def test_inspect_md_verbose_listing_is_what_inspect_prints() -> None:
     result = CliRunner().invoke(cli, ["inspect", *shlex.split(block.group(1))])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip("\n") == block.group(2).strip("\n")
+
+
+def test_repository_paths_cited_in_the_docs_exist() -> None:
+    """A file path the README or docs/ name (`cli/_patching.py`, `tests/...`) is a file of this repository."""
+    cited = {
+        (doc.relative_to(ROOT).as_posix(), m.group(1))
+        for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for m in re.finditer(
+            r"(?<![\w/.-])((?:bytepatch|cli|models|tests|bench|scripts|examples)/[\w/.-]*\.(?:py|md|jsonl|txt))",
+            doc.read_text(),
+        )
+    }
+    assert len(cited) > 20
+    assert sorted(c for c in cited if not (ROOT / c[1]).exists()) == []
