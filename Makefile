@@ -47,6 +47,10 @@ bench-all: bench
 	$(BIN)/python bench/entropy_ngram.py
 	$(BIN)/python bench/entropy_lm.py
 	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/attention.py
+	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/long_document.py
 
 clean:
 	rm -rf $(VENV) demo-out build *.egg-info

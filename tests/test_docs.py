@@ -129,3 +129,14 @@ def test_repository_paths_cited_in_the_docs_exist() -> None:
     }
     assert len(cited) > 20
     assert sorted(c for c in cited if not (ROOT / c[1]).exists()) == []
+
+
+def test_make_bench_all_runs_every_benchmark_but_paper_claim() -> None:
+    """README: `make bench-all` runs all of bench/ but the 20-minute paper_claim.py."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nbench-all:", 1)[1].split("\n\n", 1)[0]
+    bench = makefile.split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    run = set(re.findall(r"bench/(\w+\.py)", recipe + bench))
+    scripts = {p.name for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")}
+    assert run == scripts - {"paper_claim.py"}
+    assert "`make bench-all` all but the last" in (ROOT / "README.md").read_text()
