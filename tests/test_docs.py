@@ -140,3 +140,10 @@ def test_make_bench_all_runs_every_benchmark_but_paper_claim() -> None:
     scripts = {p.name for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")}
     assert run == scripts - {"paper_claim.py"}
     assert "`make bench-all` all but the last" in (ROOT / "README.md").read_text()
+
+
+def test_readme_bench_table_has_a_row_per_benchmark() -> None:
+    """README: "Each script in `bench/` is one command" with a row in the table."""
+    text = (ROOT / "README.md").read_text()
+    rows = set(re.findall(r"^\| `python bench/(\w+\.py)", text, re.MULTILINE))
+    assert rows == {p.name for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")}
