@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
@@ -147,3 +148,12 @@ def test_readme_bench_table_has_a_row_per_benchmark() -> None:
     text = (ROOT / "README.md").read_text()
     rows = set(re.findall(r"^\| `python bench/(\w+\.py)", text, re.MULTILINE))
     assert rows == {p.name for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")}
+
+
+def test_readme_dependencies_name_every_package_of_the_extras() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    section = (ROOT / "README.md").read_text().split("## Dependencies", 1)[1].split("\n## ", 1)[0].lower()
+    names = {re.split(r"[\[<>=]", req)[0] for reqs in extras.values() for req in reqs}
+    assert names and sorted(n for n in names if n.lower() not in section) == []
