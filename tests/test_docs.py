@@ -157,3 +157,11 @@ def test_readme_dependencies_name_every_package_of_the_extras() -> None:
     section = (ROOT / "README.md").read_text().split("## Dependencies", 1)[1].split("\n## ", 1)[0].lower()
     names = {re.split(r"[\[<>=]", req)[0] for reqs in extras.values() for req in reqs}
     assert names and sorted(n for n in names if n.lower() not in section) == []
+
+
+def test_cli_md_segment_synopsis_lists_every_segment_option() -> None:
+    synopsis = (ROOT / "docs" / "cli.md").read_text().split("```\nbytepatch segment INPUT...", 1)[1].split("```")[0]
+    result = CliRunner().invoke(cli, ["segment", "--help"])
+    options = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", result.output, re.MULTILINE)) - {"--help"}
+    assert len(options) > 20
+    assert sorted(o for o in options if not re.search(rf"{o}(?![\w-])", synopsis)) == []
