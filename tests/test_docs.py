@@ -176,3 +176,40 @@ def test_a_command_synopsis_lists_every_option_of_its_help(command: str, doc: st
     options = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", result.output, re.MULTILINE)) - {"--help"}
     assert synopses and options
     assert sorted(o for o in options if not re.search(rf"{o}(?![\w-])", "".join(synopses))) == []
+
+
+def test_training_md_checkpoint_layout_is_what_train_writes(sample_dataset: Path, tmp_path: Path) -> None:
+    import torch
+
+    from tests.tiny_runs import train_tiny
+
+    run = train_tiny(sample_dataset, tmp_path / "run", steps=2, seq_len=32)
+    saved = torch.load(run / "checkpoint.pt", weights_only=True)
+    doc = (ROOT / "docs" / "training.md").read_text().split("## Checkpoints", 1)[1].split("For inference", 1)[0]
+
+    def documented(key: str) -> set[str]:  # the keys of `"key": {...}` as docs/training.md lists them
+        return set(re.findall(r'"(\w+)"', re.search(rf'"{key}": \{{([^}}]*)\}}', doc).group(1)))
+
+    layout = doc[doc.index('{"format"') :]
+    top, depth = set(), 0
+    for m in re.finditer(r'[{}]|"(\w+)":', layout):
+        depth += {"{": 1, "}": -1}.get(m.group(0), 0)
+        if m.group(1) and depth == 1:
+            top.add(m.group(1))
+        if depth == 0:
+            break
+    assert set(saved) == top
+    assert {k for k in saved["rng"]} <= documented("rng") | {"cuda"}
+    assert set(saved["extra"]["data"]) == documented("data")
+    assert set(saved["extra"]["counters"]) == documented("counters")
+    assert set(saved["extra"]["metrics"]) == documented("metrics")
+    assert set(saved["__bytepatch_checksums__"]) == documented("__bytepatch_checksums__")
+
+
+def test_entropy_lm_md_config_json_keys_are_the_loaders() -> None:
+    from bytepatch.models.entropy_lm.model import CONFIG_KEYS
+
+    doc = (ROOT / "docs" / "entropy-lm.md").read_text()
+    block = doc.split("lm/config.json", 1)[1].split("lm/model.pt", 1)[0]
+    top = set(re.findall(r'"(\w+)":', block))
+    assert top == CONFIG_KEYS
