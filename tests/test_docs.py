@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import click
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -213,3 +214,16 @@ def test_entropy_lm_md_config_json_keys_are_the_loaders() -> None:
     block = doc.split("lm/config.json", 1)[1].split("lm/model.pt", 1)[0]
     top = set(re.findall(r'"(\w+)":', block))
     assert top == CONFIG_KEYS
+
+
+def test_cli_md_option_vocabulary_names_every_command_taking_the_option() -> None:
+    doc = (ROOT / "docs" / "cli.md").read_text().split("## One option vocabulary", 1)[1]
+    for short, long in (("-m", "--entropy-model"), ("-s", "--target-patch-size")):
+        listed = set(re.search(rf"`{short}/{long}` \(([^)]*)\)", doc).group(1).split(", "))
+        ctx = click.Context(cli)
+        commands = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
+        taking = {name for name, command in commands.items() if any(long in p.opts for p in command.params)}
+        assert listed == taking
+        for name in taking:
+            (param,) = [p for p in commands[name].params if long in p.opts]
+            assert short in param.opts, f"{name} {long}"
