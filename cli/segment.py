@@ -118,7 +118,7 @@ def segment(**options) -> None:
         max_document_bytes=args.max_document_bytes,
     )
     with exit_on_interrupt("interrupted: no manifest written; finish with --resume"):
-        manifest, calibrated_for = _segment(args, reader, num_jobs, job)
+        manifest, calibrated_for, workers = _segment(args, reader, num_jobs, job)
     if args.quiet:
         return
     if manifest is None:
@@ -129,9 +129,9 @@ def segment(**options) -> None:
     size = f"mean {mean:.2f} bytes/patch" if p else "mean n/a"  # no patches: no mean to show, as in stats
     shards = len(manifest["shards"])
     click.echo(f"{args.output}: {n:,} documents, {b:,} bytes, {p:,} patches ({size}), {shards} shard(s)", err=True)
-    if args.workers > shards:
+    if workers > shards:  # the workers that ran: --workers capped at the CPUs
         click.echo(
-            f"note: {shards} shard(s) for --workers {args.workers}: a worker patches one shard at a time, so only "
+            f"note: {shards} shard(s) for --workers {workers}: a worker patches one shard at a time, so only "
             f"{shards} could run; use --threads, or a smaller --shard-size-mb to split the input",
             err=True,
         )
@@ -203,7 +203,8 @@ def _calibration_target(model: object) -> float | None:
 
 def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
     """Run the segmentation: (manifest, the mean patch size the default threshold was
-    calibrated for, if it is in use). Bad input and output errors become one-line click errors."""
+    calibrated for, if it is in use, the worker processes it ran with). Bad input and output
+    errors become one-line click errors."""
     try:
         if args.save_entropies and args.patcher != "entropy":
             raise click.UsageError("--save-entropies needs --patcher entropy")
@@ -231,7 +232,7 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
                 err=True,
             )
         if args.engine == "ray":
-            return _segment_on_ray(args, built, reader, num_jobs), None
+            return _segment_on_ray(args, built, reader, num_jobs), None, args.workers
         workers = _cap_workers(args.workers, args.quiet)
         uses_default = args.patcher == "entropy" and args.threshold is None and args.threshold_add is None
         uses_default = uses_default and args.target_patch_size is None
@@ -243,7 +244,7 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or args.output}: {exc.strerror or exc}") from exc
-    return manifest, calibrated_for
+    return manifest, calibrated_for, workers
 
 
 def _segment_on_ray(args: SegmentArgs, built, reader: ReaderConfig, num_jobs: int):

@@ -101,6 +101,19 @@ def test_workers_are_capped_at_the_available_cpus(tmp_path, text):
     assert f"note: --workers 1000 capped at {available_cpus()}, the CPUs available" in result.output
 
 
+def test_the_idle_workers_note_counts_the_workers_left_after_the_cap(tmp_path, monkeypatch):
+    """--workers 8 on one CPU runs one worker: three shards keep it busy, so no note says that
+    only three of eight could run."""
+    monkeypatch.setattr("bytepatch.cpus.available_cpus", lambda: 1)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": "word " * 400}) + "\n" for _ in range(6)))
+    args = ["-o", str(tmp_path / "out"), "--patcher", "space", "--shard-size-mb", "0.004", "--workers", "8"]
+    result = run(str(src), *args)
+    assert result.exit_code == 0, result.output
+    assert "note: --workers 8 capped at 1, the CPUs available" in result.output
+    assert "3 shard(s)" in result.output and "could run" not in result.output
+
+
 def test_stale_temporaries_of_a_dead_run_are_removed_at_start(tmp_path, text):
     out = tmp_path / "out"
     assert run(str(text), "-o", str(out), "--patcher", "space", "-q").exit_code == 0
