@@ -3,21 +3,28 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 TORCH_PIN := torch==2.13.0
 
 .PHONY: setup demo test test-fast lint format bench bench-all clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py
+# The package and its runtime dependencies only: all `make demo` needs.
+$(RUNTIME_STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	# The pin installs a CPU build from local disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
+	$(BIN)/python -m pip install -q -e . "$(TORCH_PIN)"
+	touch $(RUNTIME_STAMP)
+
+# ... plus the test and bench extras, for everything else.
+$(STAMP): $(RUNTIME_STAMP) pyproject.toml setup.py
 	$(BIN)/python -m pip install -q -e ".[test,bench]" "$(TORCH_PIN)"
 	touch $(STAMP)
 
-demo: setup
+demo: $(RUNTIME_STAMP)
 	rm -rf demo-out
 	$(BIN)/bytepatch segment examples/sample --output demo-out
 	$(BIN)/bytepatch stats demo-out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -34,3 +35,19 @@ def test_building_the_wheel_emits_no_packaging_warnings(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "bytepatch/assets/entropy/default/config.json" in names  # the shipped model still ships
     assert "bytepatch/cli/main.py" in names and "bytepatch/models/__init__.py" in names
+
+
+def test_make_demo_installs_the_runtime_dependencies_only(tmp_path: Path) -> None:
+    """The README's first command, `make demo`, on a fresh machine: it sets up a venv with
+    the package and its runtime dependencies (torch, numpy, numba, click, pyarrow) and no
+    extra; the test and bench extras (Ray, transformers, moto, ...) are `make setup`'s."""
+    venv = tmp_path / "fresh-venv"  # not there yet: every setup step is due
+    result = subprocess.run(
+        ["make", "-n", "demo", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    installs = [line for line in result.stdout.splitlines() if "pip install" in line and "--upgrade pip" not in line]
+    assert installs, result.stdout
+    assert any(re.search(r'-e "?\.(?:"|\s|$)', line) for line in installs), installs  # the package itself
+    assert not any("[" in line for line in installs), installs  # no extra: `.[test,bench]` is `make setup`'s
+    assert "bytepatch segment examples/sample" in result.stdout
