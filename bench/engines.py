@@ -45,6 +45,12 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=8.0, help="corpus size in MB")
     parser.add_argument("--shard-size-mb", type=float, default=1.0)
     args = parser.parse_args()
+    try:
+        import ray.data  # noqa: F401
+    except ImportError:
+        sys.exit(
+            "bench/engines.py runs `segment --engine ray`, and Ray Data is not installed: pip install 'bytepatch[ray]'"
+        )
 
     import bytepatch
 

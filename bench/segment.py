@@ -36,7 +36,7 @@ that peak which is the model's tables, so "one model copy" is read off, not infe
 
     python bench/segment.py [--size-mb 24] [--repeats 5]
 
-Needs the `bench` extra (`pip install -e .[bench]`).
+Needs the `bench` extra (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -170,6 +170,12 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=24.0)
     parser.add_argument("--repeats", type=int, default=5)  # 3 was too few on a shared 2-core machine
     args = parser.parse_args()
+    try:
+        import tokenizers  # noqa: F401
+    except ImportError:
+        sys.exit(
+            "bench/segment.py compares against HF tokenizers, which is not installed: pip install 'bytepatch[bench]'"
+        )
     tmp = Path(tempfile.mkdtemp(prefix="bytepatch-bench-"))
     try:
         run(tmp, args)
