@@ -22,6 +22,12 @@ from bytepatch.io.errors import InputError
 
 NATIVE_SCHEMES = {"s3": "s3", "gs": "gs", "gcs": "gs", "file": "file"}
 FSSPEC_HINTS = {"hf": "huggingface_hub", "az": "adlfs", "abfs": "adlfs", "http": "aiohttp", "https": "aiohttp"}
+EXTRA_HINTS = {"hf": "bytepatch[datasets]"}  # schemes one of bytepatch's extras provides (pyproject.toml)
+
+
+def _install_hint(scheme: str, packages: str) -> str:
+    extra = EXTRA_HINTS.get(scheme)
+    return f"pip install {packages}" + (f", or: pip install '{extra}'" if extra else "")
 
 
 def shown_path(path: str | os.PathLike) -> str:
@@ -72,13 +78,12 @@ def filesystem(uri: str) -> tuple[Any, str]:
     try:
         import fsspec
     except ModuleNotFoundError:
-        raise InputError(
-            uri, f"URI scheme {scheme!r} needs fsspec: pip install fsspec {FSSPEC_HINTS.get(scheme, '')}".rstrip()
-        ) from None
+        packages = f"fsspec {FSSPEC_HINTS.get(scheme, '')}".rstrip()
+        raise InputError(uri, f"URI scheme {scheme!r} needs fsspec: {_install_hint(scheme, packages)}") from None
     try:
         impl = fsspec.filesystem(scheme)
     except (ImportError, ValueError) as exc:
-        hint = f" (pip install {FSSPEC_HINTS[scheme]})" if scheme in FSSPEC_HINTS else ""
+        hint = f" ({_install_hint(scheme, FSSPEC_HINTS[scheme])})" if scheme in FSSPEC_HINTS else ""
         raise InputError(uri, f"URI scheme {scheme!r} is not available{hint}: {exc}") from exc
     return pafs.PyFileSystem(pafs.FSSpecHandler(impl)), uri.split("://", 1)[1]
 
