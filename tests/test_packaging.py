@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -51,3 +52,20 @@ def test_make_demo_installs_the_runtime_dependencies_only(tmp_path: Path) -> Non
     assert any(re.search(r'-e "?\.(?:"|\s|$)', line) for line in installs), installs  # the package itself
     assert not any("[" in line for line in installs), installs  # no extra: `.[test,bench]` is `make setup`'s
     assert "bytepatch segment examples/sample" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_sdist_holds_the_package_and_no_stray_part_of_the_test_suite(tmp_path: Path) -> None:
+    """setuptools adds tests/test*.py to an sdist by default: five files of tests/ without
+    their conftest, helpers or data, which cannot run. The sdist is the package's source."""
+    code = "import sys, setuptools.build_meta as b; print(b.build_sdist(sys.argv[1]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sdist = tmp_path / result.stdout.strip().splitlines()[-1]
+    with tarfile.open(sdist) as tar:
+        names = [name.split("/", 1)[1] for name in tar.getnames() if "/" in name]
+    assert "bytepatch/assets/entropy/default/ngram.npz" in names and "cli/main.py" in names
+    assert "models/__init__.py" in names and "setup.py" in names and "README.md" in names
+    assert [name for name in names if name.startswith("tests")] == []
