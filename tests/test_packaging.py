@@ -36,6 +36,8 @@ def test_building_the_wheel_emits_no_packaging_warnings(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "bytepatch/assets/entropy/default/config.json" in names  # the shipped model still ships
     assert "bytepatch/cli/main.py" in names and "bytepatch/models/__init__.py" in names
+    # pyproject declares MIT: the text itself goes with the package.
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), [n for n in names if "dist-info" in n]
 
 
 def test_make_demo_installs_the_runtime_dependencies_only(tmp_path: Path) -> None:
