@@ -74,12 +74,9 @@ def _from_hf(src: str, out, kind: str) -> None:
 
 
 def _to_hf(src: str, out, entropy_override: str | None) -> None:
-    from pathlib import Path
-
     from bytepatch.cli._entropy_model import load_model
-    from bytepatch.entropy.base import CONFIG_FILE
 
-    if (Path(src) / CONFIG_FILE).exists() and not (Path(src) / "checkpoint.pt").exists():
+    if _is_entropy_model_dir(src):
         _entropy_to_hf(src, out)
         return
     from bytepatch.models.hf.convert import run_dir_to_hf
@@ -112,6 +109,20 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
             err=True,
         )
     run_dir_to_hf(src, out, lm, patcher, model)
+
+
+def _is_entropy_model_dir(src: str) -> bool:
+    """Whether SRC is an entropy-model directory, told by its config.json (a string 'kind').
+
+    Not by the absence of checkpoint.pt: `train-entropy` keeps one beside the model for --resume.
+    """
+    from bytepatch.entropy.base import read_model_config
+
+    try:
+        read_model_config(src)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _entropy_to_hf(src: str, out) -> None:

@@ -149,3 +149,43 @@ def test_a_transformers_directory_with_a_broken_config_says_so(setup, tmp_path):
     result = invoke("eval", str(broken), "--text", "hello", ok=False)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"{broken / 'config.json'}: not valid JSON" in result.output
+
+
+def test_convert_takes_a_train_entropy_directory_with_its_resume_checkpoint(setup, tmp_path):
+    """`train-entropy` keeps checkpoint.pt beside the model; convert took the directory for a run
+    ('holds a baseline model') instead of exporting the entropy model as a BltPatcher."""
+    lm_dir = tmp_path / "lm"
+    invoke(
+        "train-entropy",
+        str(setup["corpus"]),
+        "--doc-per-line",
+        "-o",
+        str(lm_dir),
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "64",
+        "--eval-bytes",
+        "512",
+        "--held-out",
+        "0.2",
+        "-s",
+        "2",
+    )
+    assert (lm_dir / "checkpoint.pt").exists()
+    result = invoke("convert", str(lm_dir), "-o", str(tmp_path / "patcher"), ok=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "patcher" / "config.json").read_text())["model_type"] == "blt_patcher"
+    from bytepatch.models.entropy_lm import load
+
+    lm = load(lm_dir)
+    port = transformers.models.blt.modeling_blt.BltPatcher.from_pretrained(str(tmp_path / "patcher")).eval()
+    doc = setup["corpus"].read_bytes()[:200]
+    ids = torch.tensor([[1, *(b + 4 for b in doc)]])
+    with torch.no_grad():
+        port_h = port(ids)[0][0, :-1].numpy()
+    assert abs(port_h - lm.entropies([doc])[0]).max() < 1e-4
