@@ -36,6 +36,9 @@ def _load_config(preset: str):
     if preset in PRESETS:
         return "blt", PRESETS[preset]
     path = Path(preset)
+    hf = _hf_config(path)
+    if hf is not None:
+        return hf
     if path.is_dir() and (path / "config.json").is_file():
         path = path / "config.json"  # a run directory
     if path.suffix == ".json" and path.is_file():
@@ -52,6 +55,27 @@ def _load_config(preset: str):
     )
 
 
+def _hf_config(path: Path):
+    """("blt" or "baseline", the config) of a `transformers` BLT or BltPatcher directory (or its
+    config.json), else None: every command takes the released BLT's directory, model-info too."""
+    from bytepatch.models.hf import hf_model_type
+    from bytepatch.models.hf.checkpoint import read_config
+    from bytepatch.models.hf.config_map import PATCHER_MODEL_TYPE, blt_config_from_hf, patcher_config_from_hf
+
+    directory = path.parent if path.name == "config.json" and path.is_file() else path
+    kind = hf_model_type(directory)
+    if kind is None:
+        return None
+    where = str(directory / "config.json")
+    try:
+        cfg = read_config(directory)
+        if kind == PATCHER_MODEL_TYPE:  # a BltPatcher alone: the byte transformer it is
+            return "baseline", patcher_config_from_hf(cfg, where)
+        return "blt", blt_config_from_hf(cfg, where)
+    except ValueError as exc:  # a port setting bytepatch cannot compute, named
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("model-info")
 @click.argument("preset")
 @click.option("--patch-size", type=float, default=4.5, show_default=True, help="Mean patch size in bytes.")
@@ -61,7 +85,8 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
     """Print parameters per part and forward FLOPs per byte of PRESET.
 
     PRESET is a BLT preset (tiny, small, 400m, 1b), a BLT config saved as
-    JSON, or a training run (its directory or config.json, BLT or baseline);
+    JSON, a training run (its directory or config.json, BLT or baseline), or
+    a `transformers` BLT (or BltPatcher) directory such as the released blt-1b-hf;
     with --baseline, a byte-level transformer preset (tiny, small, base,
     entropy-paper). FLOPs follow the BLT paper's accounting: the global model
     runs once per patch, so its share shrinks as --patch-size grows.

@@ -70,3 +70,22 @@ def test_a_runs_config_or_directory(tmp_path, kind):
 def test_user_errors(args, message):
     result = CliRunner().invoke(model_info, args)
     assert result.exit_code != 0 and message in result.output
+
+
+def test_a_transformers_blt_directory(tmp_path):
+    """The docs say every command takes the released BLT's directory; model-info refused its config.json."""
+    pytest.importorskip("transformers")
+    from tests.models.hf.tiny import save_hf
+
+    port = save_hf(tmp_path / "blt", seed=0)
+    blt_params = sum(p.numel() for n, p in port.named_parameters() if ".patcher." not in n)
+    for given in (tmp_path / "blt", tmp_path / "blt" / "config.json"):
+        result = CliRunner().invoke(model_info, [str(given)])
+        assert result.exit_code == 0, result.output
+        total = next(line for line in result.output.splitlines() if line.startswith("total"))
+        assert f"{blt_params:,}" in total
+    port.model.patcher.save_pretrained(str(tmp_path / "patcher"))  # a BltPatcher directory alone
+    result = CliRunner().invoke(model_info, [str(tmp_path / "patcher")])
+    assert result.exit_code == 0, result.output
+    total = next(line for line in result.output.splitlines() if line.startswith("total"))
+    assert f"{sum(p.numel() for p in port.model.patcher.parameters()):,}" in total
