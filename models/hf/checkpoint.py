@@ -17,6 +17,7 @@ in float32 and autocast); they are written in float32.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,8 @@ def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
     """The entropy model of a `BltForCausalLM` directory (its patcher) or of a `BltPatcher` directory.
 
     Its default threshold is the directory's `patching_threshold` (a patcher saved
-    alone carries none: the paper's 1.335442066192627 nats then).
+    alone by the port carries none: the paper's 1.335442066192627 nats then;
+    `save_patcher` writes the entropy model's own).
     """
     path = Path(path)
     cfg = read_config(path)
@@ -171,7 +173,7 @@ def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
         hf = read_tensors(path)
         pconf = config_map.patcher_config_from_hf(cfg, str(where))
         _check_extras(hf, {t for _, t in weights.patcher_name_pairs(pconf, "")}, path)
-        return _entropy_model(cfg, hf, where, "", REFERENCE_THRESHOLD, **options)
+        return _entropy_model(cfg, hf, where, "", _alone_threshold(cfg, where), **options)
     if kind != config_map.MODEL_TYPE:
         raise ValueError(f"{where}: model_type {kind!r} is neither 'blt' nor 'blt_patcher'")
     spec = config_map.patcher_spec_from_hf(cfg, str(where))
@@ -184,6 +186,17 @@ def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
     return _entropy_model(
         cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **options
     )
+
+
+def _alone_threshold(cfg: dict[str, Any], where: Path) -> float:
+    """Default threshold of a BltPatcher saved alone: the `patching_threshold` that `save_patcher`
+    writes (the port keeps such an extra key through save_pretrained), else the paper's."""
+    value = cfg.get("patching_threshold")
+    if value is None:
+        return REFERENCE_THRESHOLD
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}: patching_threshold must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _prepare_dir(path: Path) -> None:
@@ -223,7 +236,10 @@ def save_patcher(entropy_model: TransformerEntropyModel, path: str | Path) -> No
     state = entropy_model.model.state_dict()
     tensors = {t: state[o].detach().float().clone() for o, t in weights.patcher_name_pairs(entropy_model.config, "")}
     save_file(tensors, path / WEIGHTS_FILE)
-    _write_json(path / CONFIG_FILE, {**cfg, "architectures": ["BltPatcher"]})
+    # The port's BltPatcherConfig has no threshold; without this key a calibrated entropy model
+    # came back from its BltPatcher with the paper's 1.335 nats, and patched differently.
+    extra = {"architectures": ["BltPatcher"], "patching_threshold": float(entropy_model.default_threshold)}
+    _write_json(path / CONFIG_FILE, {**cfg, **extra})
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -290,6 +290,30 @@ def test_patcher_saved_alone(tmp_path):
     with torch.no_grad():
         port_h = hf.model.patcher(ids)[0][0, :-1].numpy()
     np.testing.assert_allclose(lm.entropies([doc])[0], port_h, atol=1e-5)
+    assert lm.default_threshold == pytest.approx(1.335442066192627)  # the port saved no threshold: the paper's
+
+
+def test_a_patcher_keeps_its_calibrated_threshold_through_the_port(tmp_path):
+    """save_patcher dropped the entropy model's threshold: back from its BltPatcher (even re-saved
+    by the port) it patched with the paper's 1.335 nats instead of the one it was calibrated to."""
+    from transformers.models.blt.modeling_blt import BltPatcher
+
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.hf import save_patcher
+    from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
+
+    torch.manual_seed(25)
+    net = ByteTransformer(ByteTransformerConfig(n_layers=1, dim=32, n_heads=2, window=WINDOW)).eval()
+    lm = TransformerEntropyModel(net, 4.75, {})
+    save_patcher(lm, tmp_path / "patcher")
+    BltPatcher.from_pretrained(str(tmp_path / "patcher")).save_pretrained(str(tmp_path / "resaved"))
+    for where in ("patcher", "resaved"):
+        back = load_patcher(tmp_path / where)
+        assert back.default_threshold == 4.75 and back.fingerprint == lm.fingerprint
+    config = tmp_path / "patcher" / "config.json"
+    config.write_text(config.read_text().replace('"patching_threshold": 4.75', '"patching_threshold": "high"'))
+    with pytest.raises(ValueError, match=f"{config}: patching_threshold must be a finite number"):
+        load_patcher(tmp_path / "patcher")
 
 
 def test_loading_needs_neither_transformers_nor_safetensors(tmp_path):
