@@ -46,6 +46,9 @@ class HFCheckpoint:
     entropy_model: TransformerEntropyModel | None  # the port's patcher, when the directory has one
     patcher: dict[str, Any]  # bytepatch patcher settings of the port's own patching (threshold, max length)
     path: Path
+    # Without the port's patcher: the entropy model (record) a bytepatch export says its data was
+    # patched with (`patcher` then holds that run's patcher settings); None otherwise.
+    entropy_ref: dict[str, Any] | None = None
 
 
 def hf_model_type(path: str | Path) -> str | None:
@@ -150,12 +153,16 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
     _check_extras(hf, weights.expected_hf_names(config, pconf), path)
     model = BLT(config)
     _load_into(model, weights.blt_state_from_hf(hf, config, str(path)), path)
-    entropy = None
+    entropy, ref = None, None
     if has_patcher:
         entropy = _entropy_model(
             cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **entropy_options
         )
-    return HFCheckpoint(model.eval(), entropy, spec, path)
+    else:
+        recorded = config_map.recorded_patching(cfg, str(where))
+        if recorded is not None:
+            spec, ref = recorded
+    return HFCheckpoint(model.eval(), entropy, spec, path, ref)
 
 
 def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
@@ -210,8 +217,12 @@ def save_blt(
     path: str | Path,
     entropy_model: TransformerEntropyModel | None = None,
     patcher: dict[str, Any] | None = None,
+    patching: dict[str, Any] | None = None,
 ) -> None:
     """Write `model` (and its entropy model as the port's patcher) to a new directory.
+
+    `patching` (`config_map.patching_record`), for an export without the port's patcher,
+    records how the run's data was patched; `load_blt` reads it back.
 
     Raises `UnsupportedSetting` naming the first setting with no `transformers`
     equivalent (see `config_map.EXPORT_REFUSALS`). The weights are written first,
@@ -220,6 +231,8 @@ def save_blt(
     path = Path(path)
     pconf = entropy_model.config if entropy_model is not None else None
     cfg = config_map.hf_config_from_blt(model.config, pconf, patcher)
+    if patching is not None and entropy_model is None:
+        cfg[config_map.PATCHING_KEY] = patching
     _prepare_dir(path)
     tensors = weights.hf_state_from_blt(model.state_dict(), model.config)
     if entropy_model is not None:

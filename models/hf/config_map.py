@@ -206,6 +206,35 @@ def patcher_spec_from_hf(cfg: dict[str, Any], where: str = "config.json") -> dic
     }
 
 
+# Extra config.json key (the port keeps unknown keys) of an export without the port's patcher:
+# how bytepatch patched the run's data (space, stride, an n-gram entropy model), so that the
+# directory, and a run converted back from it, still evaluate and fine-tune on that data.
+PATCHING_KEY = "bytepatch_patching"
+
+
+def patching_record(patcher: dict[str, Any], entropy_model: dict[str, Any] | None) -> dict[str, Any]:
+    """The PATCHING_KEY value: bytepatch patcher settings and the entropy-model record (or None)."""
+    return {"patcher": dict(patcher), "entropy_model": None if entropy_model is None else dict(entropy_model)}
+
+
+def recorded_patching(cfg: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """(patcher settings, entropy-model record or None) that PATCHING_KEY records, else None."""
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.patchers import PatcherSpec
+
+    record = cfg.get(PATCHING_KEY)
+    if record is None:
+        return None
+    try:
+        if not isinstance(record, dict) or set(record) != {"patcher", "entropy_model"}:
+            raise ValueError("expected an object with keys patcher, entropy_model")
+        spec = PatcherSpec.from_dict(record["patcher"])
+        ref = EntropyModelRef.from_json(record["entropy_model"])
+    except ValueError as exc:
+        raise ValueError(f"{where}: {PATCHING_KEY}: {exc}") from None
+    return spec.to_dict(), None if ref is None else ref.to_dict()
+
+
 def _refuse(setting: str, detail: str) -> None:
     raise UnsupportedSetting(f"cannot export to transformers: {setting} ({detail}; {EXPORT_REFUSALS_HINT})")
 

@@ -24,6 +24,7 @@ from bytepatch.entropy.registry import TRANSFORMERS_KIND
 from bytepatch.models.blt.model import BLT
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.entropy_lm import TransformerEntropyModel
+from bytepatch.models.hf import config_map
 from bytepatch.models.hf.checkpoint import HFCheckpoint, hf_model_type, load_blt, load_patcher, save_blt, save_patcher
 from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, KIND, VERSION
 from bytepatch.models.train.config import RunConfig, TrainConfig
@@ -46,10 +47,10 @@ def checkpoint_view(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 def _metadata(ckpt: HFCheckpoint, entropy_name: str, entropy_kind: str) -> dict[str, Any]:
     lm = ckpt.entropy_model
-    info = None
+    info = ckpt.entropy_ref  # a patcher-less bytepatch export: the model its data was patched with
     if lm is not None:
         info = {"name": entropy_name, "kind": entropy_kind, "fingerprint": lm.fingerprint, "precision": "fp32"}
-    fingerprint = None if lm is None else lm.fingerprint
+    fingerprint = None if info is None else info["fingerprint"]
     patcher = patcher_from_dict(ckpt.patcher).to_dict()  # every setting spelled out, as a dataset records it
     return {
         "model_type": "blt",
@@ -99,10 +100,18 @@ def run_dir_to_hf(
     entropy_model: TransformerEntropyModel | None,
     patcher: dict[str, Any] | None,
     model: BLT,
+    recorded_entropy_model: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a loaded bytepatch BLT (and its transformer entropy model) as a `transformers` directory."""
+    """Write a loaded bytepatch BLT (and its transformer entropy model) as a `transformers` directory.
+
+    Without the port's patcher (space or stride patches, an n-gram entropy model), the run's
+    patcher settings and `recorded_entropy_model` are kept in config.json (PATCHING_KEY).
+    """
     spec = patcher if patcher is not None and patcher.get("patcher") == "entropy" and entropy_model else None
-    save_blt(model, out, entropy_model=entropy_model if spec else None, patcher=spec)
+    patching = None
+    if spec is None and patcher is not None:
+        patching = config_map.patching_record(patcher, recorded_entropy_model)
+    save_blt(model, out, entropy_model=entropy_model if spec else None, patcher=spec, patching=patching)
     return Path(out)
 
 

@@ -189,3 +189,25 @@ def test_convert_takes_a_train_entropy_directory_with_its_resume_checkpoint(setu
     with torch.no_grad():
         port_h = port(ids)[0][0, :-1].numpy()
     assert abs(port_h - lm.entropies([doc])[0]).max() < 1e-4
+
+
+def test_a_space_patched_export_still_evaluates_on_its_data(setup, tmp_path):
+    """A run patched by the space patcher exports without the port's patcher; the directory then
+    claimed the port's entropy patching, so eval and train --init refused the run's own data
+    ("patcher setting 'patcher' is 'space', but checkpoint ... has 'entropy'"), also once converted back."""
+    data = tmp_path / "space"
+    invoke("segment", str(setup["corpus"]), "-o", str(data), "--doc-per-line", "--patcher", "space", "-q")
+    run = train_tiny(data, tmp_path / "run", "decoder_alignment=reference", "cross_attn_residual=reference")
+    invoke("convert", str(run), "-o", str(tmp_path / "hf"))
+    port = transformers.BltForCausalLM.from_pretrained(str(tmp_path / "hf"))  # the record is a key the port keeps
+    assert port.config.patch_in_forward is False
+    invoke("convert", str(tmp_path / "hf"), "-o", str(tmp_path / "back"))
+
+    def bits(checkpoint: Path, *what: str) -> float:
+        out = invoke("eval", str(checkpoint), *what, "--device", "cpu", "--seq-len", "64").output  # the run's rows
+        return json.loads(out)["bits_per_byte"]
+
+    for what in ((str(data),), ("--text", "a space-patched line of text")):
+        expected = bits(run, *what)
+        assert bits(tmp_path / "hf", *what) == bits(tmp_path / "back", *what) == expected
+    invoke("train", str(data), "-o", str(tmp_path / "ft"), "--init", str(tmp_path / "hf"), *TRAIN)

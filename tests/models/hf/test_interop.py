@@ -316,6 +316,21 @@ def test_a_patcher_keeps_its_calibrated_threshold_through_the_port(tmp_path):
         load_patcher(tmp_path / "patcher")
 
 
+def test_a_patcherless_export_records_how_its_data_was_patched(tmp_path):
+    from bytepatch.models.hf.config_map import PATCHING_KEY, patching_record
+
+    model = reference_blt(27)
+    ngram = {"name": "default", "kind": "ngram", "fingerprint": "f" * 8, "precision": "fp32"}
+    stride = {"patcher": "stride", "stride": 3, "max_patch_length": None}
+    save_blt(model, tmp_path / "a", patching=patching_record(stride, ngram))
+    ckpt = load_blt(tmp_path / "a")
+    assert (ckpt.patcher, ckpt.entropy_ref) == (stride, ngram)
+    config = tmp_path / "a" / "config.json"
+    config.write_text(config.read_text().replace('"stride": 3', '"stride": "three"'))
+    with pytest.raises(ValueError, match=f"{config}: {PATCHING_KEY}: .*stride"):
+        load_blt(tmp_path / "a")
+
+
 def test_loading_needs_neither_transformers_nor_safetensors(tmp_path):
     import subprocess
     import sys
