@@ -108,7 +108,8 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
             "have; exporting without a patcher (pass patch_lengths to the port)",
             err=True,
         )
-    run_dir_to_hf(src, out, lm, patcher, model, info)
+    seq_len = ((meta.get("run") or {}).get("train") or {}).get("seq_len")
+    run_dir_to_hf(src, out, lm, patcher, model, info, seq_len)
 
 
 def _is_entropy_model_dir(src: str) -> bool:

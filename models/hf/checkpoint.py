@@ -49,6 +49,7 @@ class HFCheckpoint:
     # Without the port's patcher: the entropy model (record) a bytepatch export says its data was
     # patched with (`patcher` then holds that run's patcher settings); None otherwise.
     entropy_ref: dict[str, Any] | None = None
+    seq_len: int | None = None  # the bytepatch run's row length a bytepatch export records (eval's default)
 
 
 def hf_model_type(path: str | Path) -> str | None:
@@ -162,7 +163,7 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
         recorded = config_map.recorded_patching(cfg, str(where))
         if recorded is not None:
             spec, ref = recorded
-    return HFCheckpoint(model.eval(), entropy, spec, path, ref)
+    return HFCheckpoint(model.eval(), entropy, spec, path, ref, config_map.recorded_seq_len(cfg, str(where)))
 
 
 def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
@@ -218,11 +219,13 @@ def save_blt(
     entropy_model: TransformerEntropyModel | None = None,
     patcher: dict[str, Any] | None = None,
     patching: dict[str, Any] | None = None,
+    seq_len: int | None = None,
 ) -> None:
     """Write `model` (and its entropy model as the port's patcher) to a new directory.
 
     `patching` (`config_map.patching_record`), for an export without the port's patcher,
-    records how the run's data was patched; `load_blt` reads it back.
+    records how the run's data was patched, and `seq_len` the run's row length; `load_blt`
+    reads both back.
 
     Raises `UnsupportedSetting` naming the first setting with no `transformers`
     equivalent (see `config_map.EXPORT_REFUSALS`). The weights are written first,
@@ -233,6 +236,8 @@ def save_blt(
     cfg = config_map.hf_config_from_blt(model.config, pconf, patcher)
     if patching is not None and entropy_model is None:
         cfg[config_map.PATCHING_KEY] = patching
+    if seq_len is not None:
+        cfg[config_map.SEQ_LEN_KEY] = int(seq_len)
     _prepare_dir(path)
     tensors = weights.hf_state_from_blt(model.state_dict(), model.config)
     if entropy_model is not None:

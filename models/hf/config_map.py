@@ -212,6 +212,21 @@ def patcher_spec_from_hf(cfg: dict[str, Any], where: str = "config.json") -> dic
 PATCHING_KEY = "bytepatch_patching"
 
 
+# Extra config.json key: the bytepatch run's row length (ids per row), which `eval` packs rows to by
+# default; without it a run converted to transformers and back scored other rows (and other bits per byte).
+SEQ_LEN_KEY = "bytepatch_seq_len"
+
+
+def recorded_seq_len(cfg: dict[str, Any], where: str) -> int | None:
+    """The SEQ_LEN_KEY value (an integer >= 2), or None when absent (the port's own directories)."""
+    value = cfg.get(SEQ_LEN_KEY)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(f"{where}: {SEQ_LEN_KEY} must be an integer >= 2, got {value!r}")
+    return value
+
+
 def patching_record(patcher: dict[str, Any], entropy_model: dict[str, Any] | None) -> dict[str, Any]:
     """The PATCHING_KEY value: bytepatch patcher settings and the entropy-model record (or None)."""
     return {"patcher": dict(patcher), "entropy_model": None if entropy_model is None else dict(entropy_model)}

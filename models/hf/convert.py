@@ -56,7 +56,8 @@ def _metadata(ckpt: HFCheckpoint, entropy_name: str, entropy_kind: str) -> dict[
         "model_type": "blt",
         "step": 0,
         "path": str(ckpt.path),
-        "run": RunConfig("blt", ckpt.model.config, TrainConfig()).to_dict(),
+        # a bytepatch export's row length, else the trainer's default (the port records none)
+        "run": RunConfig("blt", ckpt.model.config, _train_config(ckpt.seq_len)).to_dict(),
         "data": {
             "datasets": [],
             "eval_datasets": [],
@@ -70,6 +71,10 @@ def _metadata(ckpt: HFCheckpoint, entropy_name: str, entropy_kind: str) -> dict[
         "metrics": {"held_out_bits_per_byte": None, "loss": None},
         "converted_from": str(ckpt.path),
     }
+
+
+def _train_config(seq_len: int | None) -> TrainConfig:
+    return TrainConfig() if seq_len is None else TrainConfig(seq_len=seq_len)
 
 
 def hf_to_run_dir(src: str | Path, out: str | Path) -> Path:
@@ -101,17 +106,21 @@ def run_dir_to_hf(
     patcher: dict[str, Any] | None,
     model: BLT,
     recorded_entropy_model: dict[str, Any] | None = None,
+    seq_len: int | None = None,
 ) -> Path:
     """Write a loaded bytepatch BLT (and its transformer entropy model) as a `transformers` directory.
 
     Without the port's patcher (space or stride patches, an n-gram entropy model), the run's
-    patcher settings and `recorded_entropy_model` are kept in config.json (PATCHING_KEY).
+    patcher settings and `recorded_entropy_model` are kept in config.json (PATCHING_KEY);
+    `seq_len`, the run's row length, is kept too (SEQ_LEN_KEY), so `eval` packs the same rows.
     """
     spec = patcher if patcher is not None and patcher.get("patcher") == "entropy" and entropy_model else None
     patching = None
     if spec is None and patcher is not None:
         patching = config_map.patching_record(patcher, recorded_entropy_model)
-    save_blt(model, out, entropy_model=entropy_model if spec else None, patcher=spec, patching=patching)
+    save_blt(
+        model, out, entropy_model=entropy_model if spec else None, patcher=spec, patching=patching, seq_len=seq_len
+    )
     return Path(out)
 
 

@@ -211,3 +211,17 @@ def test_a_space_patched_export_still_evaluates_on_its_data(setup, tmp_path):
         expected = bits(run, *what)
         assert bits(tmp_path / "hf", *what) == bits(tmp_path / "back", *what) == expected
     invoke("train", str(data), "-o", str(tmp_path / "ft"), "--init", str(tmp_path / "hf"), *TRAIN)
+
+
+def test_eval_packs_the_runs_rows_after_a_round_trip(setup, tmp_path):
+    """eval packs rows of the run's seq_len; a run exported to transformers (and back) fell back to
+    the trainer's default 1024, so `eval` of the same weights on the same data gave other bits per byte."""
+    run = tmp_path / "ft"
+    invoke("train", str(setup["data"]), "-o", str(run), "--init", str(setup["blt"]), *TRAIN)  # rows of 64 ids
+    invoke("convert", str(run), "-o", str(tmp_path / "hf"))
+    invoke("convert", str(tmp_path / "hf"), "-o", str(tmp_path / "back"))
+    scores = [
+        json.loads(invoke("eval", str(where), str(setup["data"]), "--device", "cpu").output)["bits_per_byte"]
+        for where in (run, tmp_path / "hf", tmp_path / "back")
+    ]
+    assert scores[0] == scores[1] == scores[2]

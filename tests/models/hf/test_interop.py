@@ -331,6 +331,17 @@ def test_a_patcherless_export_records_how_its_data_was_patched(tmp_path):
         load_blt(tmp_path / "a")
 
 
+def test_an_export_records_the_runs_row_length(tmp_path):
+    from bytepatch.models.hf.config_map import SEQ_LEN_KEY
+
+    save_blt(reference_blt(29), tmp_path / "a", seq_len=96)
+    assert load_blt(tmp_path / "a").seq_len == 96
+    config = tmp_path / "a" / "config.json"
+    config.write_text(config.read_text().replace(f'"{SEQ_LEN_KEY}": 96', f'"{SEQ_LEN_KEY}": 1.5'))
+    with pytest.raises(ValueError, match=f"{config}: {SEQ_LEN_KEY} must be an integer"):
+        load_blt(tmp_path / "a")
+
+
 def test_loading_needs_neither_transformers_nor_safetensors(tmp_path):
     import subprocess
     import sys
