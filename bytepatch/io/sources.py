@@ -262,9 +262,41 @@ def _visit(
         return
     if HF_DATASET_DICT in files:  # a saved DatasetDict: its splits are the subdirectories
         files.remove(HF_DATASET_DICT)
+        subdirs = _dataset_dict_splits(path, subdirs, note)
     found += [os.path.join(path, f) for f in files]
     for full, key in subdirs:
         _visit(full, above | {key}, found, stats, note, avoid)
+
+
+def _dataset_dict_splits(
+    path: str, subdirs: list[tuple[str, tuple[int, int]]], note: Note
+) -> list[tuple[str, tuple[int, int]]]:
+    """The split directories of a saved `DatasetDict` in the order its dataset_dict.json
+    lists them, as `load_from_disk` gives them (a sorted walk put "test" before "train");
+    a directory it does not list is skipped, and said, as `load_from_disk` skips it."""
+    index = os.path.join(path, HF_DATASET_DICT)
+    try:
+        with open(index, encoding="utf-8") as f:
+            splits = json.load(f)["splits"]
+        if not isinstance(splits, list) or not all(isinstance(name, str) for name in splits):
+            raise TypeError(f"'splits' is {splits!r}, not a list of names")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(index, f"not a readable `datasets` DatasetDict index: {exc}") from exc
+    by_name = {os.path.basename(full): (full, key) for full, key in subdirs}
+    missing = [name for name in splits if name not in by_name]
+    if missing:
+        raise InputError(
+            os.path.join(path, missing[0]),
+            "split listed in dataset_dict.json but missing (an incomplete save_to_disk?)",
+        )
+    other = sorted(set(by_name) - set(splits))
+    if other and note is not None:
+        note(
+            f"note: {path} is a Hugging Face `datasets` DatasetDict: reading the split(s) its "
+            f"dataset_dict.json lists ({', '.join(splits)}), skipping {len(other)} other "
+            f"director{'y' if len(other) == 1 else 'ies'} (first: {other[0]})"
+        )
+    return [by_name[name] for name in dict.fromkeys(splits)]
 
 
 def _regular(path: str, avoid: _Avoid = _Avoid()) -> list[str]:

@@ -84,7 +84,13 @@ def test_segment_reads_a_save_to_disk_directory_as_rows(tmp_path: Path):
     segment(str(saved), "-o", str(tmp_path / "out"), "--patcher", "space")
     rows = open_dataset(tmp_path / "out").to_table().to_pylist()
     assert [r["bytes"] for r in rows] == [t.encode() for t in texts]  # no dataset_info.json/state.json rows
-    # A saved DatasetDict: every split, in order.
+
+
+def test_segment_reads_a_saved_dataset_dict_in_its_split_order(tmp_path: Path):
+    """Every split, in the order dataset_dict.json lists them (as `load_from_disk` gives
+    them: a sorted walk read "test" before "train"); a directory it does not list is
+    skipped, as `load_from_disk` skips it, and said; a listed split missing is an error."""
+    texts = [f"document number {i}" for i in range(7)]
     dd = datasets.DatasetDict(
         {
             "train": datasets.Dataset.from_dict({"text": texts[:5]}),
@@ -92,9 +98,20 @@ def test_segment_reads_a_save_to_disk_directory_as_rows(tmp_path: Path):
         }
     )
     dd.save_to_disk(str(tmp_path / "dd"))
-    segment(str(tmp_path / "dd"), "-o", str(tmp_path / "out2"), "--patcher", "space")
-    got = sorted(r["bytes"] for r in open_dataset(tmp_path / "out2").to_table().to_pylist())
-    assert got == sorted(t.encode() for t in texts[:7])
+    datasets.Dataset.from_dict({"text": ["not a split"]}).save_to_disk(str(tmp_path / "dd" / "scratch"))
+    result = CliRunner().invoke(
+        cli, ["segment", str(tmp_path / "dd"), "-o", str(tmp_path / "out"), "--patcher", "space"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "DatasetDict: reading the split(s) its dataset_dict.json lists (train, test), skipping 1" in result.output
+    rows = open_dataset(tmp_path / "out").to_table().to_pylist()
+    assert [r["bytes"] for r in rows] == [t.encode() for t in texts]
+    assert rows[0]["id"].startswith("train/") and rows[-1]["id"].startswith("test/")
+    (tmp_path / "dd" / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "validation"]}))
+    result = CliRunner().invoke(
+        cli, ["segment", str(tmp_path / "dd"), "-o", str(tmp_path / "o2"), "--patcher", "space"]
+    )
+    assert result.exit_code == 1 and "validation: split listed in dataset_dict.json but missing" in result.output
 
 
 MAP_RECIPE = """
