@@ -46,18 +46,24 @@ def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:
 
 
 def recorded_entropy_model(
-    ref: EntropyModelRef | None, override: str | None, device: Any = None, near: Sequence[str | Path] = ()
+    ref: EntropyModelRef | None,
+    override: str | None,
+    device: Any = None,
+    near: Sequence[str | Path] = (),
+    note: str | None = None,
 ):
     """The entropy model a dataset or checkpoint recorded, checked by fingerprint (None if none).
 
-    `override` (`--entropy-model`) names where the model is now, if it moved. A
+    `override` (`--entropy-model`) names where the model is now, if it moved; refused when
+    nothing was recorded, saying why (`note`: the checkpoint's `patching_note`, if any). A
     transformer entropy model runs at the recorded precision: bf16 autocast needs CUDA,
     so a bf16-patched dataset read without a GPU is scored in fp32, with a warning that a
     byte whose entropy sits at the threshold may start a patch differently.
     """
     if ref is None:
         if override is not None:
-            raise click.ClickException("this checkpoint's patcher uses no entropy model; drop --entropy-model")
+            why = f" ({note})" if note else ""
+            raise click.ClickException(f"this checkpoint's patcher uses no entropy model{why}; drop --entropy-model")
         return None
     import torch
 

@@ -62,7 +62,7 @@ def eval_cmd(
     import numpy as np
     import pyarrow as pa
 
-    from bytepatch.models.data import DocumentSource, evaluation_batches
+    from bytepatch.models.data import evaluation_batches
     from bytepatch.models.entropy_lm.model import autocast_dtype, resolve_device
     from bytepatch.models.train import bits_per_byte, load_checkpoint
 
@@ -78,7 +78,7 @@ def eval_cmd(
     kind = "<text>" if as_text else data
     try:
         if not as_text and Path(data).is_dir() and (Path(data) / "manifest.json").exists():
-            source = DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
+            source = _dataset_source(data, meta)
             source.end_rule = _end_rule(meta, entropy_model, dev)
             docs = np.arange(len(source))
             batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
@@ -108,6 +108,20 @@ def eval_cmd(
         "step": meta["step"],
     }
     click.echo(json.dumps(result))
+
+
+def _dataset_source(data: str, meta: dict):
+    """DATA as documents, refused unless patched like the checkpoint's data (what to do said when known)."""
+    from bytepatch.models.data import DocumentSource
+    from bytepatch.models.errors import DatasetMismatchError
+
+    try:
+        return DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
+    except DatasetMismatchError as exc:
+        note = meta["data"].get("patching_note")  # e.g. a transformers BLT without a patcher: one byte per patch
+        if not note:
+            raise
+        raise DatasetMismatchError(f"{exc} ({note})") from None
 
 
 def _read_corpus(path: str, text_field: str, doc_per_line: bool) -> list[bytes]:
@@ -160,7 +174,8 @@ def _end_rule(meta: dict, entropy_model: str | None, device):
         recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
-    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device)  # checked by fingerprint
+    note = meta["data"].get("patching_note")
+    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device, note=note)  # by fingerprint
     try:
         return end_rule(meta["data"]["patcher"], model)
     except ValueError as exc:
@@ -186,7 +201,7 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
     model = _entropy_model.recorded_entropy_model(
-        recorded, entropy_model, device, near=_entropy_model.run_places(meta)
+        recorded, entropy_model, device, near=_entropy_model.run_places(meta), note=meta["data"].get("patching_note")
     )  # checked by fingerprint
     try:
         patcher = spec.build(model)

@@ -121,7 +121,8 @@ def generate(
             recorded = EntropyModelRef.from_json(meta["data"].get("entropy_model"))
         except ValueError as exc:
             raise click.ClickException(f"cannot load checkpoint {checkpoint!r}: {exc}") from exc
-        entropy = recorded_entropy_model(recorded, entropy_model, dev, near=run_places(meta))
+        note = meta["data"].get("patching_note")
+        entropy = recorded_entropy_model(recorded, entropy_model, dev, near=run_places(meta), note=note)
     out = sys.stdout.buffer  # raw bytes: nothing is encoded or replaced
     if echo:
         out.write(data)

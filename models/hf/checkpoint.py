@@ -50,6 +50,8 @@ class HFCheckpoint:
     # patched with (`patcher` then holds that run's patcher settings); None otherwise.
     entropy_ref: dict[str, Any] | None = None
     seq_len: int | None = None  # the bytepatch run's row length a bytepatch export records (eval's default)
+    # Why the checkpoint patches as it does, when that is not obvious (config_map.PER_BYTE_NOTE); shown in errors.
+    note: str | None = None
 
 
 def hf_model_type(path: str | Path) -> str | None:
@@ -154,7 +156,7 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
     _check_extras(hf, weights.expected_hf_names(config, pconf), path)
     model = BLT(config)
     _load_into(model, weights.blt_state_from_hf(hf, config, str(path)), path)
-    entropy, ref = None, None
+    entropy, ref, note = None, None, None
     if has_patcher:
         entropy = _entropy_model(
             cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **entropy_options
@@ -163,7 +165,11 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
         recorded = config_map.recorded_patching(cfg, str(where))
         if recorded is not None:
             spec, ref = recorded
-    return HFCheckpoint(model.eval(), entropy, spec, path, ref, config_map.recorded_seq_len(cfg, str(where)))
+        elif not cfg.get("patch_in_forward", True):  # the port's default is a patcher
+            # The port then patches one byte per patch; its entropy settings (threshold) are unused.
+            spec, note = dict(config_map.PER_BYTE_PATCHER), config_map.PER_BYTE_NOTE
+    seq_len = config_map.recorded_seq_len(cfg, str(where))
+    return HFCheckpoint(model.eval(), entropy, spec, path, ref, seq_len, note)
 
 
 def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:

@@ -206,6 +206,16 @@ def patcher_spec_from_hf(cfg: dict[str, Any], where: str = "config.json") -> dic
     }
 
 
+# The port's BLT without a patcher (patch_in_forward=false), given no patch_lengths, makes every
+# position a patch of its own (BltModel.forward: `process_patch_lengths(torch.ones(...))`). That is
+# bytepatch's stride patcher with stride 1: BOS and EOS are patches of one too, as bytepatch frames them.
+PER_BYTE_PATCHER: dict[str, Any] = {"patcher": "stride", "stride": 1, "max_patch_length": None}
+PER_BYTE_NOTE = (
+    "a transformers BLT without a patcher (patch_in_forward=false) reads one byte per patch, as the port "
+    "does without patch_lengths; segment its data with --patcher stride --stride 1"
+)
+
+
 # Extra config.json key (the port keeps unknown keys) of an export without the port's patcher:
 # how bytepatch patched the run's data (space, stride, an n-gram entropy model), so that the
 # directory, and a run converted back from it, still evaluate and fine-tune on that data.

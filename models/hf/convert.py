@@ -66,6 +66,8 @@ def _metadata(ckpt: HFCheckpoint, entropy_name: str, entropy_kind: str) -> dict[
             "entropy_model_fingerprint": fingerprint,
             # what a dataset must have been patched with to be evaluated or fine-tuned on (the port's own patching)
             "signature": {"patcher": patcher, "entropy_model_fingerprint": fingerprint},
+            # why it patches so, for error messages (a port directory without a patcher), else None
+            "patching_note": ckpt.note,
         },
         "counters": {"train_flops": 0.0, "train_bytes": 0, "train_rows": 0},
         "metrics": {"held_out_bits_per_byte": None, "loss": None},

@@ -4,6 +4,7 @@ eval, generate, train --init, and `bytepatch convert` both ways (tiny random che
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,60 @@ def test_eval_packs_the_runs_rows_after_a_round_trip(setup, tmp_path):
         for where in (run, tmp_path / "hf", tmp_path / "back")
     ]
     assert scores[0] == scores[1] == scores[2]
+
+
+def test_a_port_directory_without_a_patcher_reads_one_byte_per_patch(setup, tmp_path):
+    """A transformers BLT with no patcher (patch_in_forward=false) was read as entropy patching without an
+    entropy model: `eval --text` and `generate` said "EntropyPatcher needs entropies", adding -m said "this
+    checkpoint's patcher uses no entropy model", and `eval DATA` wanted data patched at threshold 1.335.
+    The port itself, given no patch_lengths, makes every position a patch: so does bytepatch now."""
+    from bytepatch.ids import EOS_ID, OFFSET
+
+    port = save_hf(tmp_path / "np", seed=35, patcher=False)
+    np_dir = str(tmp_path / "np")
+    text = b"one byte per patch, longer than the window"
+    ids = torch.tensor([[1, *(b + OFFSET for b in text), EOS_ID]])
+    with torch.no_grad():
+        logp = torch.log_softmax(port(input_ids=ids, use_cache=False).logits.double(), -1)[0, :-2]
+    expected = -logp.gather(1, ids[0, 1:-1, None]).sum().item() / math.log(2) / len(text)  # byte targets only
+    scored = json.loads(invoke("eval", np_dir, "--text", text.decode(), "--device", "cpu").output)
+    assert scored["bits_per_byte"] == pytest.approx(expected, rel=1e-5)
+
+    # greedy generation == the port's own forward, one byte at a time (bytes and EOS only, as bytepatch samples)
+    prompt, want = b"def decode(", []
+    seq = [1, *(b + OFFSET for b in prompt)]
+    for _ in range(6):
+        with torch.no_grad():
+            logits = port(input_ids=torch.tensor([seq]), use_cache=False).logits[0, -1]
+        logits[:OFFSET] = torch.where(torch.arange(OFFSET) == EOS_ID, logits[:OFFSET], -math.inf)
+        token = int(logits.argmax())
+        if token == EOS_ID:
+            break
+        want.append(token - OFFSET)
+        seq.append(token)
+    args = ("generate", np_dir, "-p", prompt.decode(), "-n", "6", "-t", "0", "--device", "cpu")
+    assert invoke(*args).stdout_bytes == bytes(want)
+
+    # data patched otherwise is refused in one line that says what to do; so is an entropy model
+    result = invoke("eval", np_dir, str(setup["data"]), "--device", "cpu", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "--patcher stride --stride 1" in result.output
+    for cmd in (("eval", np_dir, "--text", "hi"), ("generate", np_dir, "-p", "hi")):
+        result = invoke(*cmd, "--device", "cpu", "-m", str(setup["blt"]), ok=False)
+        assert (
+            result.exit_code == 1 and "one byte per patch" in result.output and "drop --entropy-model" in result.output
+        )
+    per_byte = tmp_path / "per-byte"
+    invoke(
+        "segment",
+        str(setup["corpus"]),
+        "-o",
+        str(per_byte),
+        "--doc-per-line",
+        "--patcher",
+        "stride",
+        "--stride",
+        "1",
+        "-q",
+    )
+    assert json.loads(invoke("eval", np_dir, str(per_byte), "--device", "cpu").output)["bytes"] > 0

@@ -357,3 +357,30 @@ def test_loading_needs_neither_transformers_nor_safetensors(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) > 0
+
+
+def test_a_port_directory_without_a_patcher_reads_one_byte_per_patch(tmp_path):
+    """Without `patch_lengths` the port's BLT with no patcher makes every position a patch of its own;
+    bytepatch read such a directory as the port's entropy patching with no entropy model, so eval and
+    generate could not patch text ("EntropyPatcher needs entropies, or an entropy model")."""
+    from bytepatch.models.data import frame
+    from bytepatch.models.data.eos import end_rule
+    from bytepatch.patchers import PatcherSpec
+
+    hf = save_hf(tmp_path / "blt", seed=33, patcher=False)
+    ckpt = load_blt(tmp_path / "blt")
+    assert ckpt.entropy_model is None and ckpt.entropy_ref is None
+    assert ckpt.patcher == {"patcher": "stride", "stride": 1, "max_patch_length": None}
+    # bytepatch's framing of a document (BOS, its bytes, EOS) with that patcher == the port's own forward
+    doc = bytes(np.random.default_rng(2).integers(0, 256, 40, dtype=np.uint8))  # > window
+    patcher = PatcherSpec.from_dict(ckpt.patcher).build()
+    lengths = patcher.patch_lengths(doc)
+    framed = frame(
+        doc, lengths, name="doc", eos_starts_patch=end_rule(ckpt.patcher)(np.frombuffer(doc, np.uint8), lengths)
+    )
+    ids = torch.tensor(framed.ids, dtype=torch.long)[None]
+    with torch.no_grad():
+        mine = ckpt.model(ids, torch.tensor(framed.lengths)[None])[0]
+    diff = (mine - theirs(hf, ids)).abs().max().item()
+    print(f"\nno patcher: max |logit difference| = {diff:.3g}")
+    assert diff < TOL
