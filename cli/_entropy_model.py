@@ -85,6 +85,14 @@ def recorded_entropy_model(
     return model
 
 
+def find_recorded_entropy_model(
+    ref: EntropyModelRef, override: str | None, device: str = "cpu", near: Sequence[str | Path] = ()
+) -> EntropyModel:
+    """The recorded entropy model as stored, found as `recorded_entropy_model` finds it (checked by
+    fingerprint), with no precision set: for a command that copies the model instead of running it."""
+    return _find_recorded(ref, override, device, near)[1]
+
+
 COPIED_NAME = "entropy_model"  # a copy of the entropy model inside a run directory
 
 

@@ -74,8 +74,6 @@ def _from_hf(src: str, out, kind: str) -> None:
 
 
 def _to_hf(src: str, out, entropy_override: str | None) -> None:
-    from bytepatch.cli._entropy_model import load_model
-
     if _is_entropy_model_dir(src):
         _entropy_to_hf(src, out)
         return
@@ -87,21 +85,18 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
         raise click.ClickException(f"{src} holds a {meta['model_type']} model; only a BLT has a transformers format")
     data = meta.get("data") or {}
     patcher, info = data.get("patcher"), data.get("entropy_model")
-    lm = None
-    if info is not None or entropy_override is not None:
-        lm = load_model(entropy_override or info["name"])
-        if info is not None and lm.fingerprint != info.get("fingerprint"):
-            raise click.ClickException(
-                f"entropy model {entropy_override or info['name']!r} is not the one the run's "
-                "data was patched with (fingerprint differs)"
-            )
+    lm = _exported_entropy_model(meta, entropy_override)
     if lm is not None and getattr(lm, "kind", None) != "transformer":
+        unusable, lm = lm.kind, None
+    else:
+        unusable = info.get("kind") if info is not None and lm is None else None
+    if unusable is not None:
+        ignored = " (--entropy-model is not used)" if entropy_override is not None else ""
         click.echo(
-            f"note: the run's entropy model is a {lm.kind} model, which the port cannot run; "
-            "exporting without a patcher (patch_in_forward=false)",
+            f"note: the run's entropy model is a {unusable} model, which the port cannot run; "
+            f"exporting without a patcher (patch_in_forward=false){ignored}",
             err=True,
         )
-        lm = None
     elif patcher is not None and patcher.get("patcher") != "entropy":
         click.echo(
             f"note: the run was patched with the {patcher.get('patcher')} patcher, which the port does not "
@@ -110,6 +105,33 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
         )
     seq_len = ((meta.get("run") or {}).get("train") or {}).get("seq_len")
     run_dir_to_hf(src, out, lm, patcher, model, info, seq_len)
+
+
+def _exported_entropy_model(meta: dict, override: str | None):
+    """The run's entropy model when it may become the port's patcher, else None.
+
+    A core-kind (n-gram) model is never exported, so it is not loaded: its record is
+    kept and the model itself need not exist any more. Any other kind is loaded (the
+    caller checks it is a transformer). The transformer is looked for where
+    `eval` looks (its recorded name, the run directory, `--entropy-model`) and checked
+    by fingerprint; when it is nowhere, the error names the recorded path and the option.
+    """
+    from bytepatch.cli._entropy_model import find_recorded_entropy_model, run_places
+    from bytepatch.entropy.ref import EntropyModelRef
+    from bytepatch.entropy.registry import CORE_KINDS
+
+    data = meta.get("data") or {}
+    try:
+        ref = EntropyModelRef.from_json(data.get("entropy_model"))
+    except ValueError as exc:
+        raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
+    if ref is None:
+        if override is not None:
+            raise click.ClickException("the run's data was patched without an entropy model; drop --entropy-model")
+        return None
+    if ref.kind in CORE_KINDS or (data.get("patcher") or {}).get("patcher") != "entropy":
+        return None
+    return find_recorded_entropy_model(ref, override, near=run_places(meta))
 
 
 def _is_entropy_model_dir(src: str) -> bool:

@@ -283,3 +283,40 @@ def test_a_port_directory_without_a_patcher_reads_one_byte_per_patch(setup, tmp_
         "-q",
     )
     assert json.loads(invoke("eval", np_dir, str(per_byte), "--device", "cpu").output)["bytes"] > 0
+
+
+def test_convert_a_run_whose_entropy_model_moved(setup, tmp_path):
+    """convert stopped with "cannot load entropy model ...: no such directory" and no hint of
+    --entropy-model; the message now names the recorded path and the option, and -m works."""
+    import shutil
+
+    lm = tmp_path / "lm"
+    shutil.copytree(setup["blt"], lm)  # the port's patcher: a transformer entropy model, exported as such
+    data = tmp_path / "data"
+    invoke("segment", str(setup["corpus"]), "-o", str(data), "--doc-per-line", "-m", str(lm), "--device", "cpu", "-q")
+    run = train_tiny(data, tmp_path / "run", "decoder_alignment=reference", "cross_attn_residual=reference")
+    lm.rename(tmp_path / "moved")
+    result = invoke("convert", str(run), "-o", str(tmp_path / "hf"), ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert str(lm) in result.output and "--entropy-model" in result.output
+    invoke("convert", str(run), "-o", str(tmp_path / "hf"), "--entropy-model", str(tmp_path / "moved"))
+    assert load_blt(tmp_path / "hf").entropy_model.fingerprint == load_patcher(setup["blt"]).fingerprint
+
+
+def test_convert_a_run_patched_by_an_ngram_model_does_not_load_it(setup, tmp_path):
+    """An n-gram entropy model is never exported (the port cannot run it), yet convert loaded it,
+    and stopped when it had moved."""
+    import shutil
+
+    ngram = tmp_path / "ngram"
+    invoke("fit-entropy", str(setup["corpus"]), "--doc-per-line", "-o", str(ngram), "-s", "3")
+    data = tmp_path / "data"
+    invoke("segment", str(setup["corpus"]), "-o", str(data), "--doc-per-line", "-m", str(ngram), "-q")
+    run = train_tiny(data, tmp_path / "run", "decoder_alignment=reference", "cross_attn_residual=reference")
+    recorded = json.loads((data / "manifest.json").read_text())["metadata"]["entropy_model"]
+    shutil.rmtree(ngram)
+    result = invoke("convert", str(run), "-o", str(tmp_path / "hf"))
+    assert "ngram model, which the port cannot run" in result.output
+    ckpt = load_blt(tmp_path / "hf")
+    assert ckpt.entropy_model is None and ckpt.entropy_ref["fingerprint"] == recorded["fingerprint"]
