@@ -68,9 +68,10 @@ def _again_outside_callbacks(signum: int) -> None:
 
 
 @contextmanager
-def exit_on_interrupt(message: str) -> Iterator[None]:
+def exit_on_interrupt(message: str | Callable[[], str]) -> Iterator[None]:
     """Run the block; if SIGINT, SIGTERM or SIGHUP arrives, print `message` and exit
-    128 + its number (130 for SIGINT) whatever was raised."""
+    128 + its number (130 for SIGINT) whatever was raised. A callable `message` is asked
+    then, after the clean-up, when what to advise depends on how far the run got."""
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
@@ -95,7 +96,7 @@ def exit_on_interrupt(message: str) -> Iterator[None]:
         if received or isinstance(exc, KeyboardInterrupt):
             for sig in previous:  # nor may a later one interrupt the exit
                 signal.signal(sig, signal.SIG_IGN)
-            click.echo(message, err=True)
+            click.echo(message() if callable(message) else message, err=True)
             sys.exit(128 + (received[0] if received else signal.SIGINT))
         raise
     finally:

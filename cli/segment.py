@@ -117,7 +117,7 @@ def segment(**options) -> None:
         args.input_format,
         max_document_bytes=args.max_document_bytes,
     )
-    with exit_on_interrupt("interrupted: no manifest written; finish with --resume"):
+    with exit_on_interrupt(lambda: interrupted_advice(args, num_jobs, job)):
         manifest, calibrated_for, workers = _segment(args, reader, num_jobs, job)
     if args.quiet:
         return
@@ -138,6 +138,27 @@ def segment(**options) -> None:
     hint = calibration_hint(mean, calibrated_for)
     if hint:
         click.echo(hint, err=True)
+
+
+def interrupted_advice(args: SegmentArgs, num_jobs: int, job: int) -> str:
+    """The line an interrupted run ends with: `--resume` only where it can finish the run.
+    It cannot before the run state is written (calibration, listing), for stdin, for an
+    object-storage output or with --engine ray, and would refuse there; say what works."""
+    from pathlib import Path
+
+    from bytepatch.io.fs import is_uri
+    from bytepatch.io.sources import STDIN
+    from bytepatch.segment.layout import JobLayout
+
+    if args.engine == "ray" or is_uri(args.output):
+        return (
+            "interrupted: no manifest written; --resume needs a local output and --engine local: rerun with --overwrite"
+        )
+    if STDIN in args.inputs:
+        return "interrupted: no manifest written; --resume cannot replay stdin: run the command again with --overwrite"
+    if not JobLayout(Path(args.output), args.shard_format, num_jobs, job).run_state.exists():
+        return "interrupted: nothing written; run the command again"
+    return "interrupted: no manifest written; finish with --resume"
 
 
 @dataclass(frozen=True)

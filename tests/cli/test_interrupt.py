@@ -39,12 +39,16 @@ def corpus(tmp_path_factory) -> Path:
     return path
 
 
+def _is_shard(path: Path) -> bool:
+    """A shard or a shard's temporary: patching has begun (the run state's temporary,
+    `.bytepatch-run.json.*.tmp`, comes before the run can be resumed)."""
+    return path.name.startswith(("train-", ".train-")) and path.suffix in (".arrow", ".parquet", ".tmp")
+
+
 def interrupt(cmd: list[str], out: Path, delay: float) -> tuple[int, str]:
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not out.exists() or not any(
-        p.suffix in (".arrow", ".parquet", ".tmp") for p in out.iterdir()
-    ):  # patching began
+    while not out.exists() or not any(_is_shard(p) for p in out.iterdir()):  # patching began
         assert proc.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -98,7 +102,7 @@ def _start_and_wait_for_patching(cmd: list[str], out: Path, workers: int) -> sub
     deadline = time.monotonic() + 120
     while (
         not out.exists()
-        or not any(p.suffix in (".arrow", ".tmp") for p in out.iterdir())
+        or not any(_is_shard(p) for p in out.iterdir())
         or (workers > 1 and len(_children(proc.pid)) < workers)
     ):
         assert proc.poll() is None, "the run ended before it could be stopped"
@@ -288,3 +292,47 @@ def test_ctrl_c_before_a_command_handles_it_ends_the_run_even_inside_an_import_c
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130 and "ran on" not in proc.stdout, (proc.stdout, proc.stderr)
     assert proc.stderr.strip() == "interrupted", proc.stderr
+
+
+def _stop_and_read(proc: subprocess.Popen) -> tuple[int, list[str]]:
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, [line for line in err.splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_ctrl_c_before_the_output_exists_does_not_advise_resume(tmp_path: Path) -> None:
+    """Calibration reads the inputs before the output is made: `--resume` would answer
+    "nothing to resume", so the line must not send the user there."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    cmd = [*BIN, str(fifo), "-o", str(out), "--target-patch-size", "4", "-q"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    writer = open(fifo, "wb")  # returns once the run has opened the pipe to read it
+    try:
+        time.sleep(0.2)
+        code, lines = _stop_and_read(proc)
+    finally:
+        writer.close()
+    assert code == 130, lines
+    assert not out.exists()
+    assert lines == ["interrupted: nothing written; run the command again"], lines
+
+
+def test_ctrl_c_while_reading_stdin_does_not_advise_resume(tmp_path: Path) -> None:
+    """`--resume cannot replay stdin`: an interrupted run from `-` is run again, not resumed."""
+    out = tmp_path / "out"
+    cmd = [*BIN, "-", "-o", str(out), "--input-format", "jsonl", "--patcher", "space", "-q"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (out / ".bytepatch-run.json").exists():  # the run is reading stdin now
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    code, lines = _stop_and_read(proc)
+    assert code == 130, lines
+    assert lines == [
+        "interrupted: no manifest written; --resume cannot replay stdin: run the command again with --overwrite"
+    ], lines
+    assert not (out / "manifest.json").exists()
