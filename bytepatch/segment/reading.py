@@ -4,10 +4,11 @@ for the progress line and checked for ids given twice."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from typing import Iterable, Iterator, Sequence
 
-from bytepatch.io import ReaderConfig, Source, Span, read_source
+from bytepatch.io import InputError, ReaderConfig, Source, Span, read_source
 from bytepatch.io.documents import Document, FileDocument
 from bytepatch.io.fs import is_uri
 from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
@@ -51,6 +52,29 @@ def read_documents(
             yield FileDocument(span.name, source.path, source.size, sniff)  # type: ignore[arg-type]
         else:
             yield from read_fast(source.path, reader, span, threads, fmt)
+            check_unchanged(source)
+
+
+def check_unchanged(source: Source) -> None:
+    """Refuse a local file that no longer has the size and mtime it was listed with, once
+    its part is read. The run state (what --resume compares) records the listing, and a
+    file that grew, lost whole lines or was rewritten meanwhile reads without an error:
+    rows would be added or dropped silently. (Whole text files are checked by size as
+    their group reads them: `io.text.read_file_into`.)"""
+    if not source.regular or source.size is None or source.mtime_ns is None:
+        return  # stdin, a URI, a pipe: nothing to compare with
+    try:
+        st = os.stat(source.path)
+    except OSError as exc:
+        raise InputError(
+            source.path, f"changed while being read: {exc.strerror or exc}; rerun on files at rest"
+        ) from exc
+    if (st.st_size, st.st_mtime_ns) != (source.size, source.mtime_ns):
+        now = f"now {st.st_size:,}" if st.st_size != source.size else "the same size, but modified since"
+        raise InputError(
+            source.path,
+            f"changed while being read: listed at {source.size:,} bytes, {now}; rerun on files at rest",
+        )
 
 
 def _deferred(source: Source, span: Span, reader: ReaderConfig, fmt: str) -> bool:

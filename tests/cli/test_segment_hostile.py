@@ -149,6 +149,28 @@ def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, mo
     assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))
 
 
+def test_a_jsonl_file_grown_after_it_was_listed_stops_the_run_naming_it(tmp_path, monkeypatch):
+    """A JSONL file read at once (not placed by size) that gained lines since the listing
+    gave a dataset with the new lines in it and exit 0, unlike the run state's record."""
+    import bytepatch.segment.pipeline as pipeline
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(f'{{"text": "document {i}"}}\n' for i in range(20)))
+    listed = pipeline.expand_sources
+
+    def list_then_append(inputs, **options):
+        sources = listed(inputs, **options)
+        with open(corpus, "a") as f:
+            f.write('{"text": "written later"}\n')
+        return sources
+
+    monkeypatch.setattr(pipeline, "expand_sources", list_then_append)
+    out = tmp_path / "out"
+    result = run(str(corpus), "-o", str(out), "--patcher", "space", "-q")
+    one_line_error(result, f"{corpus}: changed while being read: listed at 470 bytes, now 496; rerun on files at rest")
+    assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+
+
 def test_an_output_inside_an_input_directory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     """`segment . -o out` would read its own shards as input on a second run, and
     --overwrite would delete them while they are listed: refused, the first time too."""

@@ -41,3 +41,52 @@ def test_a_file_over_the_cap_is_refused_by_its_reader_at_once(tmp_path: Path):
     (tmp_path / "c.txt").write_bytes(b"one\ntwo\n")
     with pytest.raises(InputError, match="max-document-bytes"):
         _read([str(tmp_path / "c.txt")], ReaderConfig(max_document_bytes=4))
+
+
+def _write_input(path: Path, lines: list[bytes]) -> None:
+    body = b"".join(lines)
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(body))
+    elif path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"text": [line.decode() for line in lines]}), path)
+    else:
+        path.write_bytes(body)
+
+
+@pytest.mark.parametrize(
+    "name, cfg",
+    [
+        ("a.jsonl", ReaderConfig()),
+        ("a.jsonl.gz", ReaderConfig()),
+        ("a.txt", ReaderConfig(doc_per_line=True)),
+        ("a.parquet", ReaderConfig()),
+    ],
+)
+@pytest.mark.parametrize("change", ["grown", "cut at a line", "same size"])
+def test_a_file_read_at_once_that_changed_since_it_was_listed_is_refused(tmp_path: Path, name, cfg, change):
+    """The run state (and --resume) records each input as listed: a file that grew (a log
+    still written), lost whole lines, or was rewritten before it was read gave a dataset
+    of other documents than the listing's, silently (rows added or dropped)."""
+    path = tmp_path / name
+    text = (lambda i: b'{"text": "document %d"}\n' % i) if "jsonl" in name else (lambda i: b"document %d\n" % i)
+    lines = [text(i) for i in range(10, 30)]
+    _write_input(path, lines)
+    [source] = expand_sources([str(path)])
+    if change == "grown":
+        _write_input(path, lines + lines)
+    elif change == "cut at a line":
+        _write_input(path, lines[:10])
+    else:  # the same size, other documents (a new mtime)
+        _write_input(path, [line.replace(b"1", b"2") for line in lines])
+        import os
+
+        os.utime(path, ns=(source.mtime_ns + 10**9, source.mtime_ns + 10**9))
+    with pytest.raises(InputError, match=f"{name}: changed while being read: listed at .*; rerun on files at rest"):
+        _read_parts([(source, Span(source.name))], cfg)
+
+
+def _read_parts(parts, cfg: ReaderConfig) -> list:
+    return list(read_documents(parts, cfg))
