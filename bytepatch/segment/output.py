@@ -110,6 +110,28 @@ def _glob_match(parts: list[str], pattern: list[str]) -> bool:
     return fnmatch.fnmatchcase(parts[0], head) and _glob_match(parts[1:], rest)
 
 
+def check_shards_present(out: Path, shards: Sequence[ShardInfo]) -> None:
+    """Refuse to write a manifest listing a shard that is no longer in the output at the
+    size it was written (the directory deleted or cleaned while the run wrote, on the
+    same path): the manifest would make a dataset with missing files look complete. One
+    stat per shard; the next read checks the content."""
+    for info in shards:
+        path = out / info.file
+        try:
+            size = os.stat(path).st_size
+        except OSError as exc:
+            raise OutputError(
+                f"{path}: a shard of this run, no longer there ({exc.strerror or exc}); was the output "
+                "directory removed or cleaned meanwhile? No manifest written; rerun with --resume (--overwrite "
+                "if its run state is gone too)"
+            ) from None
+        if size != info.file_size:
+            raise OutputError(
+                f"{path}: a shard of this run, written at {info.file_size:,} bytes, now {size:,}; no manifest written, "
+                "rerun with --resume"
+            )
+
+
 def finish(layout: JobLayout, merge: bool) -> dict[str, Any] | None:
     """The dataset manifest once this job is done: its own (one job), or merged from every
     job's when it finishes last (`merge`; else a coordinator merges), or None."""
@@ -135,6 +157,7 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
                 "all jobs must see the same inputs and settings (rerun the odd one with --overwrite)"
             )
     shards = [ShardInfo(**s) for part in parts for s in part["shards"]]
+    check_shards_present(layout.out, shards)
     metadata = parts[0]["metadata"]
     if not shards:  # no job read a document: one empty shard holds the schema, as for one job
         from bytepatch.dataset.schema import dataset_schema

@@ -45,7 +45,14 @@ from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
-from bytepatch.segment.output import check_output_apart, finish, job_lock, prepare_output, remove_temporaries
+from bytepatch.segment.output import (
+    check_output_apart,
+    check_shards_present,
+    finish,
+    job_lock,
+    prepare_output,
+    remove_temporaries,
+)
 from bytepatch.segment.reading import (
     DuplicateIds,
     check_named_inputs_early,
@@ -159,6 +166,7 @@ def segment_corpus(
             remove_temporaries(layout)
         if ids is not None:
             ids.report()
+        check_shards_present(layout.out, shards)
         try:
             write_json(
                 layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key}

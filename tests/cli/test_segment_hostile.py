@@ -171,6 +171,31 @@ def test_a_jsonl_file_grown_after_it_was_listed_stops_the_run_naming_it(tmp_path
     assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_shard_gone_from_the_output_before_the_manifest_fails_the_run(tmp_path, monkeypatch, workers):
+    """The output directory deleted (`rm -rf out`) or cleaned while the run writes: the
+    run ended with exit 0 and a manifest listing shards that no longer existed."""
+    import bytepatch.segment.pipeline as pipeline
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(40)))
+    write_shards = pipeline._run
+
+    def run_then_lose_one(*args, **kwargs):
+        shards = write_shards(*args, **kwargs)
+        (tmp_path / "out" / shards[1].file).unlink()
+        return shards
+
+    monkeypatch.setattr(pipeline, "_run", run_then_lose_one)
+    out = tmp_path / "out"
+    result = run(str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "--workers", workers)
+    one_line_error(result, f"{out / 'train-00001.arrow'}: a shard of this run, no longer there")
+    assert not (out / "manifest.json").exists()
+    monkeypatch.setattr(pipeline, "_run", write_shards)
+    assert run(str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "--resume").exit_code == 0
+    assert open_dataset(out).num_rows == 40
+
+
 def test_an_output_inside_an_input_directory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     """`segment . -o out` would read its own shards as input on a second run, and
     --overwrite would delete them while they are listed: refused, the first time too."""
