@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import hashlib
 import os
+import sys
 import zlib
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: boo
     Readers see the old file or the complete new one, never a partial write.
     """
     path = Path(path)
+    handled = sys.exc_info()[1]  # a caller's own exception: not one raised by this write
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -37,9 +39,27 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], binary: boo
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        stop = _stop_under(exc, handled)
+        if stop is not None:  # a stop signal must reach the caller as itself (exit 130, its line)
+            raise stop.with_traceback(stop.__traceback__) from None
         raise
+
+
+def _stop_under(exc: BaseException, handled: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (a stop signal) that `exc` was raised while handling, if any,
+    short of `handled` (what the caller was handling already).
+    torch's zip writer ends its archive on the way out of an exception; cut short, the
+    archive then fails with a RuntimeError ("unexpected pos") that hides the signal."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc.__context__
+    while cause is not None and cause is not handled and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__context__
+    return None
 
 
 def _umask() -> int:
