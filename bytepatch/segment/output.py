@@ -178,7 +178,7 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
     if resume:
         if not layout.run_state.exists():
             raise OutputError(f"{out}: nothing to resume (no {layout.run_state.name}); run without --resume")
-        previous = json.loads(layout.run_state.read_text())
+        previous = _read_run_state(layout.run_state)
         # run_key also covers the other jobs' inputs: the merge checks those.
         changed = sorted(k for k in run_state if k != "run_key" and previous.get(k) != run_state[k])
         if changed:
@@ -207,6 +207,21 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
     out.mkdir(parents=True, exist_ok=True)
     write_json(layout.run_state, run_state, indent=None)  # read by --resume only
     return False
+
+
+def _read_run_state(path: Path) -> dict[str, Any]:
+    """The interrupted run's settings, or an error naming the file: a damaged one said only
+    what json or the UTF-8 codec found (no file), or crashed on a value that is no object."""
+    again = "the interrupted run cannot be resumed, rerun with --overwrite"
+    try:
+        state = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot read the run state: {exc.strerror or exc}") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        raise OutputError(f"{path}: not a readable run state ({exc}); {again}") from None
+    if not isinstance(state, dict):
+        raise OutputError(f"{path}: not a readable run state (a JSON {type(state).__name__}, not an object); {again}")
+    return state
 
 
 def _input_change(before: Any, now: list) -> str:

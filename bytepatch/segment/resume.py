@@ -69,6 +69,8 @@ def finished_shards(layout: JobLayout) -> dict[int, tuple[Path, dict]]:
         chunk = layout.chunk_of(path.name)
         if chunk is None:
             continue
+        if not path.is_file():  # checksumming a FIFO would block for ever; a directory cannot be read
+            raise OutputError(f"{path}: not a regular file, though named like a shard of this run; move it away")
         entry = journal.get(path.name)
         if entry is not None and all(entry.get(k) == v for k, v in checksums(path).items()):
             finished[chunk] = (path, entry)

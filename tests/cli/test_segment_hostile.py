@@ -341,3 +341,40 @@ def test_the_empty_shard_of_k_jobs_is_one_file_whichever_job_merges(tmp_path):
     assert [p.name for p in sorted(out.glob("*.arrow"))] == ["train-00000-00000.arrow"]
     verified = CliRunner().invoke(cli, ["verify", str(out)])
     assert verified.exit_code == 0, verified.output
+
+
+@pytest.fixture
+def interrupted(tmp_path) -> tuple[Path, list[str]]:
+    """An output left by an interrupted run (no manifest), and the arguments to resume it."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q"]
+    assert run(*args).exit_code == 0
+    (out / "manifest.json").unlink()
+    return out, args
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"a string"', b"\xff\xfe\x00", b""])
+def test_a_damaged_run_state_is_a_one_line_error_naming_it(interrupted, content):
+    """--resume on a damaged .bytepatch-run.json said only `Expecting property name ...`
+    or `'utf-8' codec can't decode ...` (no file), or crashed with AttributeError."""
+    out, args = interrupted
+    (out / ".bytepatch-run.json").write_bytes(content)
+    result = run(*args, "--resume")
+    one_line_error(result, f"{out / '.bytepatch-run.json'}: not a readable run state")
+    assert "--overwrite" in result.output
+    assert run(*args, "--overwrite").exit_code == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_a_fifo_named_like_a_shard_is_refused_not_read(interrupted):
+    """--resume checksums the shards an interrupted run left: a FIFO under a shard's name
+    blocked the run forever (no writer ever comes)."""
+    out, args = interrupted
+    (out / "train-00001.arrow").unlink()
+    os.mkfifo(out / "train-00001.arrow")
+    result = run(*args, "--resume")
+    one_line_error(result, f"{out / 'train-00001.arrow'}: not a regular file")
+    assert run(*args, "--overwrite").exit_code == 0
