@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from bytepatch.dataset.files import TMP_SUFFIX, write_json
-from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, read_manifest
+from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, check_manifest, read_manifest
 from bytepatch.errors import OutputError
 from bytepatch.io.fs import is_uri, shown_path
 from bytepatch.io.sources import GLOB_CHARS, STDIN
@@ -149,14 +149,14 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     paths = layout.job_manifests()
     if not all(p.exists() for p in paths):
         return None
-    parts = [json.loads(p.read_text()) for p in paths]
+    parts = [_read_job_manifest(p, job) for job, p in enumerate(paths)]
     for path, part in zip(paths, parts):
         if part.get("run_key") != parts[0].get("run_key"):
             raise OutputError(
                 f"{path}: this job ran on other inputs or settings than {paths[0].name}; "
                 "all jobs must see the same inputs and settings (rerun the odd one with --overwrite)"
             )
-    shards = [ShardInfo(**s) for part in parts for s in part["shards"]]
+    shards = [ShardInfo(**s) for part in parts for s in part["shards"]]  # entries checked on reading
     check_shards_present(layout.out, shards)
     metadata = parts[0]["metadata"]
     if not shards:  # no job read a document: one empty shard holds the schema, as for one job
@@ -170,6 +170,29 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
     manifest = build_manifest(metadata, shards, parts[0]["shard_format"])
     write_json(layout.out / MANIFEST, manifest)
     return manifest
+
+
+def _read_job_manifest(path: Path, job: int) -> dict[str, Any]:
+    """One job's manifest, checked as a dataset manifest is (keys, types, totals, entries
+    of exactly ShardInfo's fields), or an error naming it: a damaged one ended the merging
+    job with json's or the codec's message alone, or crashed on a missing key."""
+    from dataclasses import fields
+
+    again = f"rerun that job (--shard-index {job} --overwrite)"
+    try:
+        part = json.loads(path.read_bytes())
+        if not isinstance(part, dict):
+            raise ValueError(f"a JSON {type(part).__name__}, not an object")
+        check_manifest(part, "")
+        names = {f.name for f in fields(ShardInfo)}
+        for i, entry in enumerate(part["shards"]):
+            if set(entry) - names:
+                raise ValueError(f"shard entry {i} has unknown keys {sorted(set(entry) - names)}")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot read the job manifest: {exc.strerror or exc}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and check_manifest's
+        raise OutputError(f"{path}: not a readable job manifest ({str(exc).removeprefix(': ')}); {again}") from None
+    return part
 
 
 def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: dict) -> bool:

@@ -378,3 +378,23 @@ def test_a_fifo_named_like_a_shard_is_refused_not_read(interrupted):
     result = run(*args, "--resume")
     one_line_error(result, f"{out / 'train-00001.arrow'}: not a regular file")
     assert run(*args, "--overwrite").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "content", [b"{not json", b"[1]", b"\xff\xfe", b'{"run_key": "%s"}', b'{"run_key": "%s", "shards": [{"x": 1}]}']
+)
+def test_a_damaged_job_manifest_is_one_line_naming_it_when_the_last_job_merges(tmp_path, content):
+    """The job finishing last reads every job manifest: a damaged one ended it with json's or
+    the codec's message alone, or crashed (AttributeError, KeyError, TypeError)."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
+    assert run(*args, "--shard-index", "0").exit_code == 0
+    damaged = out / "manifest-00000-of-00002.json"
+    key = json.loads(damaged.read_text())["run_key"].encode()
+    damaged.write_bytes(content.replace(b"%s", key))
+    result = run(*args, "--shard-index", "1")
+    one_line_error(result, f"{damaged}: not a readable job manifest")
+    assert "--shard-index 0 --overwrite" in result.output
+    assert not (out / "manifest.json").exists()
