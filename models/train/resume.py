@@ -108,7 +108,12 @@ def truncate_log(path: Path, step: int) -> None:
     and any line that is not a record: a run killed while appending leaves half a line,
     which was written after the checkpoint too."""
     if path.exists():
-        text = path.read_text(encoding="utf-8", errors="replace")
+        if not path.is_file():  # a FIFO would block the read for ever, a directory fail with a traceback
+            raise TrainingError(f"{path}: not a regular file; move it away (the run's log is rewritten here)")
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise TrainingError(f"{path}: cannot read the run's log: {exc.strerror or exc}") from None
         lines = [ln for ln in text.splitlines() if (n := _step_of(ln)) is not None and n <= step]
         atomic_write_text(path, "".join(ln + "\n" for ln in lines))
 

@@ -28,6 +28,22 @@ def test_a_torn_last_log_line_is_dropped_on_resume(tmp_path: Path):
     assert log.read_text() == '{"step": 0, "bpb": 8.0}\n{"step": 1, "loss": 5.0}\n{"step": 2, "loss": 4.9}\n'
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_log_that_is_no_file_is_a_training_error_naming_it(tmp_path: Path, kind: str):
+    """A directory in the log's place ended `train --resume` with IsADirectoryError's
+    traceback; a FIFO blocked it for ever (the log is read whole, and no writer comes)."""
+    log = tmp_path / LOG_FILE
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs a FIFO")
+        os.mkfifo(log)
+    else:
+        log.mkdir()
+    with pytest.raises(TrainingError, match=f"{log}: not a regular file; move it away"):
+        truncate_log(log, 2)
+
+
 def test_resume_refuses_same_sized_data_whose_text_changed(tmp_path: Path, tiny_run: RunConfig):
     data = _segment(tmp_path, "data", _docs())
     run = replace(tiny_run, train=replace(tiny_run.train, steps=2))
