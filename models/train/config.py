@@ -177,6 +177,8 @@ def preset_config(model_type: str, preset: str) -> BLTConfig | ByteTransformerCo
 
 def load_run_config(path: str | Path) -> RunConfig:
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read for ever
+        raise ValueError(f"{path}: not a regular file, so not a JSON run config; move it away")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

@@ -62,6 +62,8 @@ def is_run_config(path: Path) -> bool:
     (a run's config with a value refused since, or damaged beside the run's checkpoint,
     is still the run's, for --overwrite to replace)."""
     try:
+        if not path.is_file():  # a FIFO would block the read for ever: taken as damaged
+            raise OSError(f"{path}: not a regular file")
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # damaged: the run's if the run's checkpoint or log is beside it
         return any((path.parent / name).is_file() for name in (CHECKPOINT_FILE, "log.jsonl")) and not any(
