@@ -213,7 +213,9 @@ def _saved_run(out):
 
     config = out / CONFIG_FILE
     problem = "is missing"
-    if config.exists():
+    if config.exists() and not config.is_file():  # a FIFO would block the read for ever: taken as damaged
+        problem = "is not a regular file"
+    elif config.exists():
         try:
             json.loads(config.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:  # damaged: the checkpoint's copy is the run's

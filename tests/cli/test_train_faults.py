@@ -123,11 +123,13 @@ def test_a_config_file_with_a_string_for_a_number_names_file_and_key(tmp_path: P
     one_line_error(result, f"{path}: train.steps must be an integer, got '100' (str)")
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+@pytest.mark.parametrize("damage", ["missing", "corrupt", pytest.param("fifo", marks=pytest.mark.timeout(120))])
 def test_resume_without_a_readable_config_json_takes_the_checkpoints_run(
     tmp_path: Path, sample_dataset: Path, damage: str
 ):
+    """A FIFO in config.json's place (no writer ever comes) blocked `train --resume` for ever."""
     import json
+    import os
 
     run = tmp_path / "run"
     args = [*FAST, "train.eval_batches=1", "train.prefetch=0"]
@@ -135,6 +137,11 @@ def test_resume_without_a_readable_config_json_takes_the_checkpoints_run(
     saved = json.loads((run / "config.json").read_text())
     if damage == "missing":
         (run / "config.json").unlink()
+    elif damage == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs a FIFO")
+        (run / "config.json").unlink()
+        os.mkfifo(run / "config.json")
     else:
         (run / "config.json").write_text("{not json")
     # No flag repeated: the defaults (batch 8, seq_len 1024) were refused as "different settings".
