@@ -264,7 +264,10 @@ def save_patcher(entropy_model: TransformerEntropyModel, path: str | Path) -> No
     save_file(tensors, path / WEIGHTS_FILE)
     # The port's BltPatcherConfig has no threshold; without this key a calibrated entropy model
     # came back from its BltPatcher with the paper's 1.335 nats, and patched differently.
-    extra = {"architectures": ["BltPatcher"], "patching_threshold": float(entropy_model.default_threshold)}
+    # An uncalibrated one (default_threshold None: calibration failed) has none to keep.
+    extra: dict[str, Any] = {"architectures": ["BltPatcher"]}
+    if entropy_model.default_threshold is not None:
+        extra["patching_threshold"] = float(entropy_model.default_threshold)
     _write_json(path / CONFIG_FILE, {**cfg, **extra})
 
 

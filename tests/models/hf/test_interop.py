@@ -316,6 +316,24 @@ def test_a_patcher_keeps_its_calibrated_threshold_through_the_port(tmp_path):
         load_patcher(tmp_path / "patcher")
 
 
+def test_a_patcher_without_a_calibrated_threshold_exports(tmp_path):
+    """An entropy model whose calibration failed (`train-entropy` then writes default_threshold
+    null) ended `convert` to a BltPatcher with a TypeError traceback (float(None))."""
+    from transformers.models.blt.modeling_blt import BltPatcher
+
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.hf import save_patcher
+    from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
+
+    torch.manual_seed(26)
+    net = ByteTransformer(ByteTransformerConfig(n_layers=1, dim=32, n_heads=2, window=WINDOW)).eval()
+    lm = TransformerEntropyModel(net, None, {})
+    save_patcher(lm, tmp_path / "patcher")
+    BltPatcher.from_pretrained(str(tmp_path / "patcher"))  # still the port's directory
+    back = load_patcher(tmp_path / "patcher")
+    assert back.default_threshold == pytest.approx(1.335442066192627) and back.fingerprint == lm.fingerprint
+
+
 def test_a_patcherless_export_records_how_its_data_was_patched(tmp_path):
     from bytepatch.models.hf.config_map import PATCHING_KEY, patching_record
 
