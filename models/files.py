@@ -145,7 +145,15 @@ def safe_torch_load(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True, mmap=unchecked_mmap)
+        try:
+            obj = torch.load(path, map_location=map_location, weights_only=True, mmap=unchecked_mmap)
+        except Exception:
+            if not unchecked_mmap:
+                raise
+            # A filesystem that cannot map files (some FUSE and network mounts): read it
+            # whole, checked, as without the option; a damaged file fails the same way.
+            unchecked_mmap = False
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
         # Not torch's message: several lines, and advice (weights_only=False) that would run the file's code.
         raise ValueError(f"{path}: not a readable bytepatch {what} (damaged, or another kind of file)") from exc

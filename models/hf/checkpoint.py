@@ -56,9 +56,9 @@ class HFCheckpoint:
 
 def hf_model_type(path: str | Path) -> str | None:
     """ "blt" or "blt_patcher" when `path` is a `transformers` BLT directory, else None (never raises)."""
-    if not (Path(path) / CONFIG_FILE).is_file():  # a FIFO there would block the open for ever
-        return None
     try:
+        if not (Path(path) / CONFIG_FILE).is_file():  # a FIFO there would block the open for ever
+            return None
         with open(Path(path) / CONFIG_FILE, encoding="utf-8") as f:
             cfg = json.load(f)
     except (OSError, ValueError):

@@ -173,3 +173,16 @@ def test_reading_a_checkpoints_settings_maps_its_tensors_instead_of_reading_them
     assert read_checkpoint(tmp_path, settings_only=True)["extra"]["run"] == {"steps": 7}
     with pytest.raises(ValueError, match="checksum mismatch"):
         read_checkpoint(tmp_path)
+
+
+def test_a_checkpoint_torch_cannot_map_still_gives_its_settings(tmp_path: Path):
+    """The settings read maps the tensors; where torch cannot map the file (one in torch's
+    legacy format here; a filesystem without mmap alike), it is read whole, as before."""
+    from bytepatch.models.train.checkpoint import CHECKPOINT_FORMAT, KIND, VERSION, read_checkpoint
+
+    extra = {"kind": KIND, "version": VERSION, "run": {"steps": 7}}
+    ckpt = {"format": CHECKPOINT_FORMAT, "extra": extra, "model": {"w": torch.ones(8)}}
+    torch.save(ckpt, tmp_path / "checkpoint.pt", _use_new_zipfile_serialization=False)
+    with pytest.raises(RuntimeError, match="mmap"):
+        torch.load(tmp_path / "checkpoint.pt", weights_only=True, mmap=True)
+    assert read_checkpoint(tmp_path, settings_only=True)["extra"]["run"] == {"steps": 7}
