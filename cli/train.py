@@ -125,6 +125,7 @@ def train(
         load_run_config,
         preset_config,
     )
+    from bytepatch.models.errors import DatasetMismatchError
     from bytepatch.models.train import train as run_training
 
     # One variadic argument, split here: click allows only one nargs=-1 argument per command.
@@ -136,7 +137,7 @@ def train(
         raise click.ClickException(
             "--init starts a new run from its weights and config; drop --resume/--preset/--config"
         )
-    init_state = None
+    init_state, init_note = None, None
     try:
         if resume and not config_file and not preset and (saved := _saved_run(Path(output))) is not None:
             run = saved  # resume: the saved run unless told otherwise
@@ -149,7 +150,7 @@ def train(
             if model_type and model_type != run.model_type:
                 raise click.ClickException(f"{config_file} configures a {run.model_type} model, not {model_type}")
         elif init:
-            run, init_state = _init_run(init, model_type)
+            run, init_state, init_note = _init_run(init, model_type)
         else:
             kind = model_type or "blt"
             run = RunConfig(kind, preset_config(kind, preset or "tiny"), TrainConfig())
@@ -185,7 +186,10 @@ def train(
             )
     # ValueError: a setting refused where the schedule, optimizer or data is built.
     except (TrainingError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        # Data patched otherwise than --init's model: say how that model patches, where it needs saying.
+        mismatch = isinstance(exc, DatasetMismatchError) or isinstance(exc.__cause__, DatasetMismatchError)
+        note = f" ({init_note})" if mismatch and init_note else ""
+        raise click.ClickException(f"{exc}{note}") from exc
     # Ctrl-C, SIGTERM: the checkpoint is written, the run can go on; after a second signal
     # (TrainingAborted) the last checkpoint written stays.
     except (TrainingInterrupted, TrainingAborted) as exc:
@@ -236,7 +240,8 @@ def _saved_run(out):
 
 
 def _init_run(path: str, model_type: str | None):
-    """(run config, weights) of `train --init PATH`: the model and the data signature it was trained on."""
+    """(run config, weights, how it patches when that needs saying) of `train --init PATH`:
+    the model and the data signature it was trained on."""
     from bytepatch.models.train import RunConfig, TrainConfig, load_checkpoint
 
     try:
@@ -246,5 +251,6 @@ def _init_run(path: str, model_type: str | None):
     if model_type and model_type != meta["model_type"]:
         raise click.ClickException(f"--init {path} holds a {meta['model_type']} model, not {model_type}")
     # The model learnt on patches from this patcher and entropy model: pin the datasets to them.
-    signature = (meta.get("data") or {}).get("signature")
-    return RunConfig(meta["model_type"], config, TrainConfig(), data=signature), model.state_dict()
+    data = meta.get("data") or {}
+    run = RunConfig(meta["model_type"], config, TrainConfig(), data=data.get("signature"))
+    return run, model.state_dict(), data.get("patching_note")  # the note: e.g. one byte per patch

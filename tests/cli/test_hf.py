@@ -264,6 +264,20 @@ def test_a_port_directory_without_a_patcher_reads_one_byte_per_patch(setup, tmp_
     result = invoke("eval", np_dir, str(setup["data"]), "--device", "cpu", ok=False)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1 and "--patcher stride --stride 1" in result.output
+    args = (
+        "train",
+        str(setup["data"]),
+        "-o",
+        str(tmp_path / "ft"),
+        "--init",
+        np_dir,
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+    )
+    result = invoke(*args, ok=False)  # fine-tuning on it says the same
+    assert result.exit_code == 1 and "--patcher stride --stride 1" in result.output and "Traceback" not in result.output
     for cmd in (("eval", np_dir, "--text", "hi"), ("generate", np_dir, "-p", "hi")):
         result = invoke(*cmd, "--device", "cpu", "-m", str(setup["blt"]), ok=False)
         assert (
