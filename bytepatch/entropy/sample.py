@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bytepatch.io import ReaderConfig, expand_inputs, read_source
+from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
 from bytepatch.io.sources import Note, note_to_stderr
 
 MAX_OPEN = 64  # inputs read at once (open files) while sampling round-robin
@@ -59,13 +59,14 @@ def round_robin(
 ) -> Iterator[bytes]:
     """Every non-empty document of the inputs, taking one from each open input in turn
     (`note`: as for `expand_inputs`)."""
-    paths = expand_inputs(list(inputs), note)
-    pending = deque(paths[i] for i in spread_order(len(paths), max_open))
+    sources = expand_sources(list(inputs), note)
+    pending = deque(sources[i] for i in spread_order(len(sources), max_open))
     active: deque[Iterator] = deque()
     try:
         while pending or active:
             while pending and len(active) < max_open:
-                active.append(iter(read_source(pending.popleft(), reader)))
+                listed = pending.popleft()  # ids named by path, as without a span
+                active.append(iter(read_source(listed.path, reader, Span(listed.path, regular=listed.regular))))
             source = active.popleft()
             for doc in source:
                 if doc.data:

@@ -39,7 +39,7 @@ def iter_documents(
     """Every document of every input, in a deterministic order."""
     cfg = ReaderConfig(text_field, id_field, doc_per_line, input_format)
     for source in expand_sources(inputs):
-        yield from read_source(source.path, cfg, Span(source.name))
+        yield from read_source(source.path, cfg, Span(source.name, regular=source.regular))
 
 
 __all__ = [

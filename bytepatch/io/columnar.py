@@ -25,7 +25,7 @@ def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iter
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(open_arrow_file(path))
+        pf = pq.ParquetFile(open_arrow_file(path, span is not None and span.regular))
         schema = pf.schema_arrow
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"not a readable Parquet file: {exc}") from exc
@@ -41,7 +41,7 @@ def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iter
 
 def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
     try:
-        source = open_arrow_file(path)
+        source = open_arrow_file(path, span is not None and span.regular)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"cannot open: {exc}") from exc
     try:

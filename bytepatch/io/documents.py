@@ -69,6 +69,9 @@ class Span:
     end: int | None = None  # end byte / row group, exclusive; None: the end of the file
     first_line: int = 1  # line number at `start`
     first_row: int = 0  # row number of the first row of row group `start`
+    # The listing found a local regular file (`Source.regular`): one that is no longer one
+    # is refused, never opened blocking (a FIFO put in its place would hang the run).
+    regular: bool = False
 
     @property
     def whole(self) -> bool:

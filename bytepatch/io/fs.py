@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 from typing import IO, Any, Iterator
 
 from bytepatch.io.errors import InputError
@@ -88,24 +89,70 @@ def filesystem(uri: str) -> tuple[Any, str]:
     return pafs.PyFileSystem(pafs.FSSpecHandler(impl)), uri.split("://", 1)[1]
 
 
-def open_input(path: str) -> IO[bytes]:
-    """A local file or URI opened for buffered, seekable binary reading."""
+def open_listed(path: str, regular: bool = False) -> int:
+    """A local file opened for reading, as a descriptor. `regular`: the listing found a
+    regular file there. Such a file is opened without blocking and must still be one: a
+    FIFO put in its place since would block the open (and every read) for ever, and a
+    pyarrow open does so with the main thread deaf to stop signals. Anything else opens
+    as it is (a FIFO named explicitly is read as a pipe). One fstat a file; O_NONBLOCK is
+    left set, as it does nothing to a regular file's reads (open(2))."""
+    if not regular:
+        return os.open(path, os.O_RDONLY | _CLOEXEC)
+    fd = os.open(path, OPEN_LISTED)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(path, no_longer_regular(mode))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+OPEN_LISTED = os.O_RDONLY | _CLOEXEC | getattr(os, "O_NONBLOCK", 0)  # how `open_listed` opens a regular file
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket"))
+
+
+def no_longer_regular(mode: int) -> str:
+    """The reason for refusing a file listed as regular that now has `mode`."""
+    kind = next((name for test, name in _KINDS if test(mode)), "a device or special file")
+    return f"is no longer a regular file (now {kind}) since the inputs were listed; rerun on files at rest"
+
+
+def open_input(path: str, regular: bool = False) -> IO[bytes]:
+    """A local file or URI opened for buffered, seekable binary reading (`regular`: as
+    for `open_listed`)."""
     if not is_uri(path):
-        return open(path, "rb")
+        return os.fdopen(open_listed(path, regular), "rb") if regular else open(path, "rb")
     fs, inner = filesystem(path)
     with storage_errors(path):
         return io.BufferedReader(fs.open_input_file(inner), buffer_size=1 << 20)
 
 
-def open_arrow_file(path: str) -> Any:
-    """A pyarrow random-access file: memory-mapped when local, read through pyarrow.fs for a URI."""
+def open_arrow_file(path: str, regular: bool = False) -> Any:
+    """A pyarrow random-access file: memory-mapped when local, read through pyarrow.fs for
+    a URI. `regular` (as for `open_listed`): mapped from a descriptor opened without
+    blocking, since `pa.memory_map` opens the path itself."""
     import pyarrow as pa
 
-    if not is_uri(path):
+    if is_uri(path):
+        fs, inner = filesystem(path)
+        with storage_errors(path):
+            return fs.open_input_file(inner)
+    if not regular:
         return pa.memory_map(path, "r")
-    fs, inner = filesystem(path)
-    with storage_errors(path):
-        return fs.open_input_file(inner)
+    import mmap
+
+    fd = open_listed(path, regular)
+    try:
+        size = os.fstat(fd).st_size
+        if not size:  # mmap refuses an empty file; pyarrow says it is too small all the same
+            return pa.BufferReader(b"")
+        # Zero-copy as pa.memory_map is; the buffer keeps the map alive, the map its own descriptor.
+        return pa.BufferReader(pa.py_buffer(mmap.mmap(fd, size, access=mmap.ACCESS_READ)))
+    finally:
+        os.close(fd)
 
 
 def stamp(path: str) -> list:

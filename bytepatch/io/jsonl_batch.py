@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from bytepatch.io.documents import ReaderConfig, Span
+from bytepatch.io.fs import open_listed
 from bytepatch.io.line_ids import LineIds
 
 MAX_BYTES = 1 << 30  # a line longer than this goes to the line reader (a block never grows past it)
@@ -108,7 +109,7 @@ def read_jsonl_blocks(
     pos, line, end = span.start, span.first_line, span.end
     size = block_bytes
     try:
-        with open(path, "rb", buffering=0) as f:
+        with open(open_listed(path, span.regular), "rb", buffering=0) as f:  # a FIFO since: refused
             if end is None:
                 end = os.fstat(f.fileno()).st_size
             # One buffer, reused for every block: Arrow's parser copies the documents out of
@@ -140,7 +141,7 @@ def read_jsonl_blocks(
     except OSError:
         pass  # the line reader reports it
     if end is None or pos < end:
-        yield Span(span.name, pos, span.end, first_line=line)
+        yield Span(span.name, pos, span.end, first_line=line, regular=span.regular)
 
 
 def _read_at(f, into: memoryview, pos: int) -> int:

@@ -13,9 +13,11 @@ match no signature (invalid UTF-8, NUL bytes) are text as far as bytepatch is co
 from __future__ import annotations
 
 import codecs
+import os
 from collections.abc import Iterable
 
 from bytepatch.io.errors import InputError
+from bytepatch.io.fs import open_listed
 
 # (offset, signature, what it is). Each is long enough that text does not start with it
 # by chance (gzip includes its method byte; bzip2 its block magic).
@@ -92,7 +94,8 @@ def check_named_inputs(paths: Iterable[str]) -> None:
         if not path.lower().endswith(COMPRESSED_SUFFIXES):
             continue
         try:
-            with open(path, "rb") as f:
+            # Listed as regular files: one replaced by a FIFO since is refused, not waited on.
+            with os.fdopen(open_listed(path, True), "rb") as f:
                 head = f.read(HEAD_BYTES)
         except OSError:
             continue  # not readable (or not a file): its reader names the error

@@ -36,7 +36,7 @@ def plan_splits(sources: Sequence[Source], cfg: ReaderConfig, target_bytes: int)
 
 def _file_splits(source: Source, cfg: ReaderConfig, target: int) -> list[Span]:
     path = source.path
-    whole = [Span(source.name)]
+    whole = [Span(source.name, regular=source.regular)]
     if path == STDIN or path.lower().endswith(".gz"):
         return whole
     fmt = detect_format(path, cfg.input_format)
@@ -56,13 +56,13 @@ def _line_splits(source: Source, target: int) -> list[Span]:
     start, first_line, lines, base = 0, 1, 0, 0
     want = target - 1  # a cut follows the first newline at or after this offset
     try:
-        with open_input(source.path) as f:
+        with open_input(source.path, source.regular) as f:  # a FIFO since the listing: refused
             while block := f.read(BLOCK):
                 i = 0  # newlines of block[:i] are counted
                 while (nl := block.find(b"\n", max(i, want - base))) >= 0:
                     lines += block.count(b"\n", i, nl + 1)
                     i = nl + 1
-                    spans.append(Span(source.name, start, base + i, first_line))
+                    spans.append(Span(source.name, start, base + i, first_line, regular=source.regular))
                     start, first_line = base + i, lines + 1
                     want = start + target - 1
                 lines += block.count(b"\n", i)
@@ -70,11 +70,11 @@ def _line_splits(source: Source, target: int) -> list[Span]:
     except OSError as exc:
         raise InputError(source.path, f"cannot read: {exc}") from exc
     if start < base:
-        spans.append(Span(source.name, start, None, first_line))
+        spans.append(Span(source.name, start, None, first_line, regular=source.regular))
     elif spans:  # the file ends exactly at a cut: the last range runs to the end
         last = spans.pop()
-        spans.append(Span(source.name, last.start, None, last.first_line))
-    return spans if len(spans) > 1 else [Span(source.name)]
+        spans.append(Span(source.name, last.start, None, last.first_line, regular=source.regular))
+    return spans if len(spans) > 1 else [Span(source.name, regular=source.regular)]
 
 
 def _parquet_splits(source: Source, target: int) -> list[Span]:
@@ -84,7 +84,7 @@ def _parquet_splits(source: Source, target: int) -> list[Span]:
     from bytepatch.io.fs import open_input
 
     try:
-        with open_input(source.path) as f:
+        with open_input(source.path, source.regular) as f:
             meta = pq.ParquetFile(f).metadata
     except (OSError, pa.ArrowException) as exc:
         raise InputError(source.path, f"not a readable Parquet file: {exc}") from exc
@@ -95,8 +95,8 @@ def _parquet_splits(source: Source, target: int) -> list[Span]:
         size += group.total_byte_size
         row += group.num_rows
         if size >= target and g + 1 < meta.num_row_groups:
-            spans.append(Span(source.name, start, g + 1, 1, first_row))
+            spans.append(Span(source.name, start, g + 1, 1, first_row, regular=source.regular))
             start, first_row, size = g + 1, row, 0
     if not spans:
-        return [Span(source.name)]
-    return spans + [Span(source.name, start, None, 1, first_row)]
+        return [Span(source.name, regular=source.regular)]
+    return spans + [Span(source.name, start, None, 1, first_row, regular=source.regular)]

@@ -16,24 +16,25 @@ from typing import IO, Iterator
 
 from bytepatch.io.documents import Document, FileDocument, ReaderConfig, Span
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import is_uri, open_input
+from bytepatch.io.fs import OPEN_LISTED, is_uri, no_longer_regular, open_input, open_listed
 from bytepatch.io.sniff import HEAD_BYTES, check_text
 from bytepatch.io.sources import STDIN
 
 
 @contextmanager
-def open_binary(path: str) -> Iterator[IO[bytes]]:
-    """The file (or stdin) as a binary stream, transparently gunzipped for `.gz` names."""
+def open_binary(path: str, regular: bool = False) -> Iterator[IO[bytes]]:
+    """The file (or stdin) as a binary stream, transparently gunzipped for `.gz` names
+    (`regular`: the listing found a regular file, see `fs.open_listed`)."""
     if path == STDIN:
         yield sys.stdin.buffer
         return
     try:
-        raw = open_input(path)  # a local file, or a URI through pyarrow.fs
+        raw = open_input(path, regular)  # a local file, or a URI through pyarrow.fs
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror or exc}") from exc
     with raw:
         if path.lower().endswith(".gz"):
-            if not is_uri(path) and _empty_regular_file(path):  # gzip reads it as empty, silently
+            if not is_uri(path) and _empty_regular_file(raw):  # gzip reads it as empty, silently
                 raise InputError(path, "empty file, not a gzip stream (an interrupted download?)")
             with gzip.GzipFile(fileobj=raw) as gz:
                 yield gz
@@ -41,9 +42,9 @@ def open_binary(path: str) -> Iterator[IO[bytes]]:
             yield raw
 
 
-def _empty_regular_file(path: str) -> bool:
-    """A regular file of 0 bytes (a FIFO also has size 0, and may be read)."""
-    st = os.stat(path)
+def _empty_regular_file(f: IO[bytes]) -> bool:
+    """An open regular file of 0 bytes (a FIFO also has size 0, and may be read)."""
+    st = os.fstat(f.fileno())
     return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
@@ -56,8 +57,9 @@ def read_text(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterato
     where = _display(path)
     name = span.name if span is not None else where
     sniff = cfg.input_format == "auto"  # a guessed format: say so if the bytes are not text
+    regular = span is not None and span.regular
     if not cfg.doc_per_line and path != STDIN and not is_uri(path) and not path.lower().endswith(".gz"):
-        data = _read_plain_file(path, cfg.max_document_bytes)
+        data = _read_plain_file(path, cfg.max_document_bytes, regular)
         if data is not None:
             if sniff:
                 check_text(where, data)
@@ -65,7 +67,7 @@ def read_text(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterato
             return
     lineno = None
     try:
-        with open_binary(path) as f:
+        with open_binary(path, regular) as f:
             if not cfg.doc_per_line:
                 data = _read_whole(f, cfg.max_document_bytes, where)
                 if sniff:
@@ -96,7 +98,7 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
     lineno = span.first_line - 1 if span is not None else 0
     started = span is not None and span.first_line > 1  # a later part of the file: not its start
     try:
-        with open_binary(path) as f:
+        with open_binary(path, span is not None and span.regular) as f:
             # JSON escapes make a line longer than its text, up to 6 bytes per byte (a control
             # character as \u00XX); the line may hold other fields too. The text is checked after.
             limit = JSON_ESCAPE * cfg.max_document_bytes + JSON_SLACK
@@ -130,7 +132,7 @@ JSON_SLACK = 1 << 20  # room for a line's other fields
 READ_BLOCK = 1 << 24
 
 
-def _read_plain_file(path: str, cap: int) -> bytes | None:
+def _read_plain_file(path: str, cap: int, regular: bool = False) -> bytes | None:
     """A local regular file's bytes with a few bare system calls (stat, open, one read,
     close), or None when anything is unusual (an error, not a regular file, over `cap`, a
     read that does not end exactly at the size stat gave: the file changed, or a read
@@ -140,12 +142,13 @@ def _read_plain_file(path: str, cap: int) -> bytes | None:
     files and reads them with `read_file_into` instead; this serves the other readers
     (`iter_documents`, the Ray engine, calibration samples). The type is checked before
     opening: a FIFO opened and closed unread could lose what a writer had already put
-    in it."""
+    in it. `regular` (the listing found a regular file): a FIFO in its place since is an
+    InputError (`fs.open_listed`), as is one met here between the stat and the open."""
     try:
         st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > cap:
-            return None
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        if (not stat.S_ISREG(st.st_mode) and not regular) or st.st_size > cap:
+            return None  # e.g. a FIFO named as an input: the general path reads it as a pipe
+        fd = open_listed(path, True)  # a regular file a moment ago: refused, not waited on, if no longer one
     except OSError:
         return None
     try:
@@ -165,8 +168,13 @@ def read_file_into(doc: FileDocument, out: memoryview) -> None:
     extra = bytearray(1)  # a file that grew is seen, not cut
     got = 0
     try:
-        fd = os.open(doc.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # Listed as a regular file: a FIFO put in its place since is refused, not waited on
+        # (`fs.open_listed`, inlined: this runs once per file of a directory of small files).
+        fd = os.open(doc.path, OPEN_LISTED)
         try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise InputError(doc.path, no_longer_regular(mode))
             while True:  # one read, unless over ~2 GB (Linux reads at most that at once)
                 n = os.readv(fd, [out[got:], extra])
                 got += n

@@ -209,7 +209,7 @@ def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptio
     K-th split of the inputs cut into splits of about a shard each (inside large files
     too), so one big file still gives every job work. A job left without any split says so."""
     if options.num_jobs == 1:
-        return [(s, Span(s.name)) for s in sources]
+        return [(s, Span(s.name, regular=s.regular)) for s in sources]
     splits = plan_splits(sources, reader, max(1, int(options.shard_size_mb * 1e6)))
     mine = splits[options.job :: options.num_jobs]
     if not mine:

@@ -3,6 +3,7 @@ for the progress line and checked for ids given twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sys
@@ -46,6 +47,8 @@ def read_documents(
     the thread that patches it, so with --threads the reading thread is not the limit on
     a directory of many files."""
     for source, span in parts:
+        if source.regular and not span.regular:  # its readers refuse a FIFO put in its place since
+            span = dataclasses.replace(span, regular=True)
         fmt = detect_format(source.path, reader.input_format)
         if _deferred(source, span, reader, fmt):
             sniff = reader.input_format == "auto"

@@ -398,3 +398,53 @@ def test_a_damaged_job_manifest_is_one_line_naming_it_when_the_last_job_merges(t
     one_line_error(result, f"{damaged}: not a readable job manifest")
     assert "--shard-index 0 --overwrite" in result.output
     assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("name", ["b.txt", "b.parquet", "b.zst"])
+def test_a_file_replaced_by_a_fifo_after_it_was_listed_stops_the_run_naming_it(tmp_path, monkeypatch, name):
+    """A file listed as regular, then replaced by a FIFO before it was read, hung the run
+    for ever (Parquet: inside pyarrow's open, deaf to SIGTERM; a name of compressed data:
+    when its first bytes were sniffed, before anything was read)."""
+    import threading
+
+    import bytepatch.segment.pipeline as pipeline
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    pq.write_table(pa.table({"text": ["document"]}), corpus / "a.parquet")
+    pq.write_table(pa.table({"text": ["document"]}), corpus / "b.parquet")
+    for plain in ("a.txt", "b.txt", "b.zst"):
+        (corpus / plain).write_text("document")
+    listed = pipeline.expand_sources
+
+    def list_then_fifo(inputs, **options):
+        sources = listed(inputs, **options)
+        (corpus / name).unlink()
+        os.mkfifo(corpus / name)
+        return sources
+
+    done, hung = threading.Event(), []
+
+    def unblock() -> None:  # a run still waiting after 5 s: end its wait, so the test fails, not hangs
+        done.wait(5)
+        while not done.is_set():
+            try:
+                os.close(os.open(corpus / name, os.O_WRONLY | os.O_NONBLOCK))
+                hung.append(True)
+            except OSError:
+                pass
+            done.wait(0.05)
+
+    monkeypatch.setattr(pipeline, "expand_sources", list_then_fifo)
+    watchdog = threading.Thread(target=unblock, daemon=True)
+    watchdog.start()
+    out = tmp_path / "out"
+    try:
+        result = run(str(corpus), "-o", str(out), "--patcher", "space", "-q")
+    finally:
+        done.set()
+        watchdog.join()
+    assert not hung, "waited on the FIFO"
+    one_line_error(result, f"{corpus / name}: is no longer a regular file (now a FIFO) since the inputs were listed")
+    assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))

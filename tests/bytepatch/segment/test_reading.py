@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import os
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -90,3 +94,86 @@ def test_a_file_read_at_once_that_changed_since_it_was_listed_is_refused(tmp_pat
 
 def _read_parts(parts, cfg: ReaderConfig) -> list:
     return list(read_documents(parts, cfg))
+
+
+@contextmanager
+def _unblocking(fifo: Path, after: float = 5.0) -> Iterator[list[bool]]:
+    """Runs the body; should it still be waiting on `fifo` after `after` seconds (an open
+    or read blocked for ever), opens and closes the FIFO's write end, over and over, so
+    the reader sees an end of file and the test fails instead of hanging. Yields a list
+    that holds True once that had to be done."""
+    done, hung = threading.Event(), []
+
+    def unblock() -> None:
+        if done.wait(after):
+            return
+        while not done.is_set():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while nobody reads it
+                hung[:] = [True]
+            except OSError:
+                pass
+            done.wait(0.05)
+
+    thread = threading.Thread(target=unblock, daemon=True)
+    thread.start()
+    try:
+        yield hung
+    finally:
+        done.set()
+        thread.join()
+
+
+def _write_any(path: Path) -> None:
+    if path.suffix == ".arrow":
+        import pyarrow as pa
+
+        with pa.ipc.new_file(path, pa.schema([("text", pa.string())])) as writer:
+            writer.write_table(pa.table({"text": ["one", "two"]}))
+    else:
+        _write_input(path, [b'{"text": "one", "id": "a"}\n' if "jsonl" in path.name else b"one\n"])
+
+
+FIFO_CASES = [
+    ("a.txt", ReaderConfig()),  # listed for its group, read by `read_file_into`
+    ("a.txt", ReaderConfig(doc_per_line=True)),
+    ("a.jsonl", ReaderConfig()),  # the fast reader
+    ("a.jsonl", ReaderConfig(id_field="id")),  # the line reader
+    ("a.jsonl.gz", ReaderConfig()),
+    ("a.parquet", ReaderConfig()),
+    ("a.arrow", ReaderConfig()),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("name, cfg", FIFO_CASES)
+@pytest.mark.parametrize("how", ["read", "split", "read_source"])
+def test_a_file_replaced_by_a_fifo_after_the_listing_is_refused_not_waited_on(tmp_path: Path, name, cfg, how):
+    """An input listed as a regular file, then replaced by a FIFO before it was read, hung
+    the run for ever (a Parquet file's open inside pyarrow even ignored SIGTERM): every
+    reader, the split planner too, opens a file listed as regular without blocking."""
+    from bytepatch.io import read_source
+    from bytepatch.io.splits import plan_splits
+    from bytepatch.io.text import read_file_into
+
+    path = tmp_path / name
+    _write_any(path)
+    [source] = expand_sources([str(path)])
+    path.unlink()
+    os.mkfifo(path)
+
+    def read() -> None:
+        if how == "split":
+            plan_splits([source], cfg, 1)
+        elif how == "read_source":  # as `iter_documents`, the Ray engine and calibration read
+            list(read_source(source.path, cfg, Span(source.name, regular=source.regular)))
+        for doc in _read_parts([(source, Span(source.name))], cfg):
+            if isinstance(doc, FileDocument):
+                read_file_into(doc, memoryview(bytearray(doc.size)))
+
+    with _unblocking(path) as hung, pytest.raises(InputError) as caught:
+        read()
+    assert not hung, "waited on the FIFO"
+    assert str(caught.value) == (
+        f"{path}: is no longer a regular file (now a FIFO) since the inputs were listed; rerun on files at rest"
+    )
