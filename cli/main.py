@@ -22,6 +22,7 @@ import click
 
 from bytepatch import __version__
 from bytepatch.cli._interrupt import in_callback_from_c, runs_in
+from bytepatch.signals import STOP_SIGNALS
 
 # name -> "module:attribute"; each module lives in cli/ (installed as bytepatch.cli).
 COMMANDS: dict[str, str] = {
@@ -86,9 +87,38 @@ def main() -> None:
     try:
         cli()
     except SystemExit as exc:
+        exiting(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
         if "torch.distributed" in sys.modules and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             end_rank(exit_status(exc.code))
         raise
+    except BaseException:
+        exiting(1)
+        raise
+
+
+def exiting(status: int) -> None:
+    """The command is done (its output complete, or its error said): from now on a stop
+    signal ends the process at once, quietly, with the command's own `status`.
+
+    Why: the exit still runs Python's atexit callbacks and joins threads (torch's and
+    Ray's take a moment), and the handlers a command puts back on leaving are those of
+    start-up: `_interrupted`'s SystemExit raised inside an atexit callback was printed
+    with its traceback ("Exception ignored in atexit callback") after a finished run.
+    Cutting the exit short still lets a signal stop an exit that hangs."""
+    handled = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]  # `nohup`: stays so
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        for sig in handled:  # nor may a second signal interrupt the leaving
+            signal.signal(sig, signal.SIG_IGN)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be said
+                pass
+        os._exit(status)
+
+    for sig in handled:
+        signal.signal(sig, leave)
 
 
 def end_rank(status: int) -> None:

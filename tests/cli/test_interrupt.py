@@ -336,3 +336,48 @@ def test_ctrl_c_while_reading_stdin_does_not_advise_resume(tmp_path: Path) -> No
         "interrupted: no manifest written; --resume cannot replay stdin: run the command again with --overwrite"
     ], lines
     assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("signals", [("SIGINT", "SIGTERM"), ("SIGTERM", "SIGINT"), ("SIGHUP",)])
+def test_a_stop_signal_while_a_finished_command_exits_is_a_clean_exit(tmp_path: Path, signals) -> None:
+    """Stop signals sent while a finished run exits (here from an atexit callback, the
+    last to run, as a late Ctrl-C then `timeout`'s SIGTERM landed after `train` had
+    saved and said its summary): the start-up handler, put back when the command left,
+    raised SystemExit(130) inside the callback ("Exception ignored in atexit callback",
+    a traceback), and SIGTERM killed the process. The output is complete: exit 0, quietly."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import atexit, os, signal, sys\n"
+        "from bytepatch.cli import main as entry\n"
+        "def late_signals():  # registered before the command's own: runs last\n"
+        f"    for name in {list(signals)!r}:\n"
+        "        os.kill(os.getpid(), getattr(signal, name))\n"
+        "        for _ in range(1000): pass  # Python runs its handler here\n"
+        "    print('exit went on')\n"
+        "atexit.register(late_signals)\n"
+        "sys.argv = ['bytepatch', *sys.argv[1:]]\n"
+        "entry.main()\n"
+    )
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("a few words, then some more. " * 20)
+    out = tmp_path / "out"
+    args = ["segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", ""), proc.stderr
+    assert (out / "manifest.json").exists()
+
+
+def test_a_stop_signal_while_a_failed_command_exits_keeps_its_status(tmp_path: Path) -> None:
+    """The same, after a command that failed: its one-line error and exit 1 stand."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import atexit, os, signal, sys\n"
+        "from bytepatch.cli import main as entry\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), [0 for _ in range(1000)]))\n"
+        "sys.argv = ['bytepatch', *sys.argv[1:]]\n"
+        "entry.main()\n"
+    )
+    args = ["segment", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "out"), "--patcher", "space"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1 and "missing.txt" in lines[0], proc.stderr
