@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bytepatch.dataset.files import write_json
+from bytepatch.dataset.files import SHARD_NAME, write_json
 from bytepatch.dataset.integrity import check_plain_name, check_totals
 from bytepatch.dataset.schema import FORMAT_VERSION
 
@@ -88,7 +88,8 @@ _COUNTS = ("documents", "bytes", "patches")
 
 def check_manifest(manifest: dict[str, Any], where: str) -> None:
     """Every key a reader relies on, with its type; shard entries are plain file names,
-    listed once each; the totals are the sums over the shards."""
+    listed once each, in name order, each `index` (where given) the number its name
+    ends with; the totals are the sums over the shards."""
     for key, kind in (("metadata", dict), ("shards", list), ("shard_format", str)):
         if not isinstance(manifest.get(key), kind):
             raise ValueError(f"{where}: {key!r} is missing or not a {kind.__name__}")
@@ -105,12 +106,43 @@ def check_manifest(manifest: dict[str, Any], where: str) -> None:
         if name in seen:
             raise ValueError(f"{at}: {name!r} is listed twice")
         seen.add(name)
+        _check_index(entry.get("index"), name, at)
         for key in (*_COUNTS, "file_size"):
             _count(entry.get(key), f"{at} ({name}) {key!r}")
         for key in ("crc32", "sha256"):
             if entry.get(key) is not None and not isinstance(entry[key], str):
                 raise ValueError(f"{at} ({name}): {key!r} is not a string")
+    _check_order([entry["file"] for entry in manifest["shards"]], where)
     check_totals(manifest, where)
+
+
+def _check_index(index: Any, name: str, at: str) -> None:
+    """An entry's `index` is a count and, for a shard name bytepatch writes
+    (`train-CCCCC`, `train-JJJJJ-CCCCC`, older `part-CCCCC`), its chunk number C: every
+    version wrote it so. None (a manifest made by hand without it) is not checked."""
+    if index is None:
+        return
+    _count(index, f"{at} ({name}) 'index'")
+    m = SHARD_NAME.match(name)
+    if m and index != int(m.group(2) or m.group(1)):
+        raise ValueError(f"{at} ({name}): 'index' is {index}, but its name says {int(m.group(2) or m.group(1))}")
+
+
+def _check_order(names: list[str], where: str) -> None:
+    """Shards listed in name order, as `build_manifest` lists them: the manifest's order is
+    the dataset's row order, and `datasets` or a sorted glob read the shards in name
+    order, so a manifest reordered by hand made bytepatch read other rows than they do.
+    Natural order (train-99999 before train-100000) or, as versions before it wrote past
+    99,999 shards, plain string order (the same below that); plain order costs no key."""
+    if all(a < b for a, b in zip(names, names[1:])):
+        return
+    keys = [natural_key(name) for name in names]
+    for i in range(1, len(keys)):
+        if keys[i] < keys[i - 1]:
+            raise ValueError(
+                f"{where}: shard entry {i} ({names[i]}) is listed after {names[i - 1]}, out of name order "
+                "(shards are listed in name order, the dataset's row order: reordered by hand?)"
+            )
 
 
 def _count(value: Any, what: str) -> None:

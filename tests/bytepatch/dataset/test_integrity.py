@@ -400,3 +400,58 @@ def test_a_shard_whose_own_metadata_differs_from_the_manifest_is_refused(ds):
         open_dataset(ds).read_shard(0)
     result = CliRunner().invoke(cli, ["verify", str(ds)])
     assert result.exit_code == 1 and "differs from the manifest's" in result.output, result.output
+
+
+def verify_fails(path: Path, match: str) -> None:
+    result = CliRunner().invoke(cli, ["verify", str(path)])
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert result.exit_code == 1 and len(lines) == 1 and match in lines[0], result.output
+
+
+def test_a_manifest_whose_shards_were_reordered_is_refused(ds):
+    """The manifest's order is the dataset's row order; `datasets` and a sorted glob read
+    the shards in name order. A shard list reordered by hand passed `verify`, and
+    bytepatch then read the rows in another order than every other reader."""
+    m = manifest(ds)
+    assert len(m["shards"]) >= 3
+    m["shards"][1], m["shards"][2] = m["shards"][2], m["shards"][1]
+    save_manifest(ds, m)
+    first, second = m["shards"][1]["file"], m["shards"][2]["file"]
+    verify_fails(ds, f"{ds / 'manifest.json'}: shard entry 2 ({second}) is listed after {first}, out of name order")
+    with pytest.raises(ValueError, match="out of name order"):
+        open_dataset(ds)
+
+
+@pytest.mark.parametrize("index", [-1, 7, "0", True])
+def test_a_shard_entry_whose_index_is_not_its_names_number_is_refused(ds, index):
+    """`index` was never checked: -1, or the number of another shard, passed `verify`."""
+    m = manifest(ds)
+    m["shards"][0]["index"] = index
+    save_manifest(ds, m)
+    name = m["shards"][0]["file"]
+    reason = "'index' is 7, but its name says 0" if index == 7 else f"'index' is {index!r}, not a count"
+    verify_fails(ds, f"{ds / 'manifest.json'}: shard entry 0 ({name})")
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        open_dataset(ds)
+
+
+def test_manifests_in_the_orders_earlier_versions_wrote_still_read(ds, tmp_path):
+    """Plain string order, as versions before natural order listed more than 99,999
+    shards (train-100000 before train-99999), and entries without `index` (made by hand)
+    are read (job names, train-JJJJJ-CCCCC: tests/cli/test_segment_jobs.py)."""
+    rows = read_all(ds)
+    m = manifest(ds)
+    for i, entry in enumerate(m["shards"]):
+        name = f"train-{99_998 + i}.arrow"  # 99998, 99999, 100000, ...
+        (ds / entry["file"]).rename(tmp_path / name)
+        entry["file"], entry["index"] = name, 99_998 + i
+    for entry in m["shards"]:
+        (tmp_path / entry["file"]).rename(ds / entry["file"])
+    m["shards"].sort(key=lambda e: e["file"])  # in plain string order
+    assert m["shards"][0]["file"] == "train-100000.arrow"
+    save_manifest(ds, m)
+    assert sorted(read_all(ds)) == sorted(rows)
+    for entry in m["shards"]:
+        del entry["index"]
+    save_manifest(ds, m)
+    assert sorted(read_all(ds)) == sorted(rows)
