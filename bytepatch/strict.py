@@ -32,10 +32,16 @@ def check_keys(data: Any, known: Iterable[str], what: str, required: Iterable[st
         raise ConfigError(f"{what} must be a JSON object with keys {', '.join(known)}, got {data!r}")
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"unknown {what} keys: {', '.join(map(str, unknown))} (known: {', '.join(known)})")
+        raise ConfigError(f"unknown {what} keys: {', '.join(map(_shown, unknown))} (known: {', '.join(known)})")
     missing = [k for k in required if k not in data]
     if missing:
         raise ConfigError(f"{what} lacks required keys: {', '.join(missing)}")
+
+
+def _shown(key: Any) -> str:
+    """A key as the message shows it: as it is, or quoted when it would not print as one
+    line of plain text (a newline in a damaged manifest's key split the one-line error)."""
+    return key if isinstance(key, str) and key.isprintable() else repr(key)
 
 
 def from_dict(cls: type[T], data: Any, what: str | None = None) -> T:

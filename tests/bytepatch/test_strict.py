@@ -38,3 +38,10 @@ def test_check_keys_names_the_record():
     check_keys({"a": 1}, ["a", "b"], "thing", required=["a"])
     with pytest.raises(ConfigError, match="unknown run config data keys: bogus"):
         check_keys({"bogus": 1}, ["patcher"], "run config data")
+
+
+def test_an_unknown_key_that_would_break_the_line_is_quoted():
+    """A damaged manifest's key holding a newline split the one-line error in two."""
+    with pytest.raises(ConfigError) as info:
+        check_keys({"colu\ns": 1, "bogus": 2}, ["columns"], "dataset metadata")
+    assert str(info.value) == "unknown dataset metadata keys: bogus, 'colu\\ns' (known: columns)"
