@@ -176,7 +176,7 @@ def _read_job_manifest(path: Path, job: int) -> dict[str, Any]:
     """One job's manifest, checked as a dataset manifest is (keys, types, totals, entries
     of exactly ShardInfo's fields), or an error naming it: a damaged one ended the merging
     job with json's or the codec's message alone, or crashed on a missing key."""
-    from dataclasses import fields
+    from dataclasses import MISSING, fields
 
     again = f"rerun that job (--shard-index {job} --overwrite)"
     try:
@@ -185,9 +185,15 @@ def _read_job_manifest(path: Path, job: int) -> dict[str, Any]:
             raise ValueError(f"a JSON {type(part).__name__}, not an object")
         check_manifest(part, "")
         names = {f.name for f in fields(ShardInfo)}
+        needed = {f.name for f in fields(ShardInfo) if f.default is MISSING}
         for i, entry in enumerate(part["shards"]):
             if set(entry) - names:
                 raise ValueError(f"shard entry {i} has unknown keys {sorted(set(entry) - names)}")
+            if needed - set(entry):  # check_manifest covers all but `index`
+                raise ValueError(f"shard entry {i} lacks {sorted(needed - set(entry))}")
+            index = entry["index"]
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                raise ValueError(f"shard entry {i} 'index' is {index!r}, not a count")
     except OSError as exc:
         raise OutputError(f"{path}: cannot read the job manifest: {exc.strerror or exc}") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and check_manifest's

@@ -448,3 +448,26 @@ def test_a_file_replaced_by_a_fifo_after_it_was_listed_stops_the_run_naming_it(t
     assert not hung, "waited on the FIFO"
     one_line_error(result, f"{corpus / name}: is no longer a regular file (now a FIFO) since the inputs were listed")
     assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["index dropped", "index not a count"])
+def test_a_job_manifest_shard_entry_short_of_a_field_is_one_line_naming_it(tmp_path, damage):
+    """Entries were checked for unknown keys only: one without `index` (a field
+    check_manifest does not cover) crashed the merging job with ShardInfo's TypeError."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
+    assert run(*args, "--shard-index", "0").exit_code == 0
+    damaged = out / "manifest-00000-of-00002.json"
+    part = json.loads(damaged.read_text())
+    for entry in part["shards"]:
+        if damage == "index dropped":
+            del entry["index"]
+        else:
+            entry["index"] = "first"
+    damaged.write_text(json.dumps(part))
+    result = run(*args, "--shard-index", "1")
+    one_line_error(result, f"{damaged}: not a readable job manifest (shard entry 0")
+    assert "--shard-index 0 --overwrite" in result.output
+    assert not (out / "manifest.json").exists()
