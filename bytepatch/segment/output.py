@@ -179,6 +179,8 @@ def _read_job_manifest(path: Path, job: int) -> dict[str, Any]:
     from dataclasses import MISSING, fields
 
     again = f"rerun that job (--shard-index {job} --overwrite)"
+    if not path.is_file():  # reading a FIFO would block for ever
+        raise OutputError(f"{path}: not a regular file, though named like a job manifest; {again}")
     try:
         part = json.loads(path.read_bytes())
         if not isinstance(part, dict):
@@ -242,6 +244,8 @@ def _read_run_state(path: Path) -> dict[str, Any]:
     """The interrupted run's settings, or an error naming the file: a damaged one said only
     what json or the UTF-8 codec found (no file), or crashed on a value that is no object."""
     again = "the interrupted run cannot be resumed, rerun with --overwrite"
+    if not path.is_file():  # reading a FIFO would block for ever
+        raise OutputError(f"{path}: not a regular file, though named like the run state; {again}")
     try:
         state = json.loads(path.read_bytes())
     except OSError as exc:

@@ -45,6 +45,8 @@ class Journal:
 def read_journal(path: Path) -> dict[str, dict]:
     """name -> entry of each shard a previous run recorded (a torn last line is ignored)."""
     out: dict[str, dict] = {}
+    if path.exists() and not path.is_file():  # reading a FIFO would block for ever
+        raise OutputError(f"{path}: not a regular file, though named like this run's journal; move it away")
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError):

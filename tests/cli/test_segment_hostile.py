@@ -471,3 +471,34 @@ def test_a_job_manifest_shard_entry_short_of_a_field_is_one_line_naming_it(tmp_p
     one_line_error(result, f"{damaged}: not a readable job manifest (shard entry 0")
     assert "--shard-index 0 --overwrite" in result.output
     assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+@pytest.mark.parametrize("name", [".bytepatch-run.json", ".bytepatch-shards.jsonl"])
+def test_a_fifo_in_place_of_the_run_state_or_journal_is_refused_not_read(interrupted, name):
+    """--resume reads the run state and the journal of finished shards: a FIFO under either
+    name blocked the run forever, as one under a shard's name did."""
+    out, args = interrupted
+    (out / name).unlink()
+    os.mkfifo(out / name)
+    result = run(*args, "--resume")
+    one_line_error(result, f"{out / name}: not a regular file")
+    assert run(*args, "--overwrite").exit_code == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_a_fifo_in_place_of_a_job_manifest_is_refused_not_read(tmp_path):
+    """The job finishing last reads every job manifest: a FIFO under one's name blocked it."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
+    assert run(*args, "--shard-index", "0").exit_code == 0
+    damaged = out / "manifest-00000-of-00002.json"
+    damaged.unlink()
+    os.mkfifo(damaged)
+    result = run(*args, "--shard-index", "1")
+    one_line_error(result, f"{damaged}: not a regular file")
+    assert "--shard-index 0 --overwrite" in result.output
