@@ -110,11 +110,14 @@ def _glob_match(parts: list[str], pattern: list[str]) -> bool:
     return fnmatch.fnmatchcase(parts[0], head) and _glob_match(parts[1:], rest)
 
 
-def check_shards_present(out: Path, shards: Sequence[ShardInfo]) -> None:
+RESUME_ADVICE = "rerun with --resume (--overwrite if its run state is gone too)"
+
+
+def check_shards_present(out: Path, shards: Sequence[ShardInfo], again: str = RESUME_ADVICE) -> None:
     """Refuse to write a manifest listing a shard that is no longer in the output at the
     size it was written (the directory deleted or cleaned while the run wrote, on the
     same path): the manifest would make a dataset with missing files look complete. One
-    stat per shard; the next read checks the content."""
+    stat per shard; the next read checks the content. `again`: what rewrites the shard."""
     for info in shards:
         path = out / info.file
         try:
@@ -122,13 +125,12 @@ def check_shards_present(out: Path, shards: Sequence[ShardInfo]) -> None:
         except OSError as exc:
             raise OutputError(
                 f"{path}: a shard of this run, no longer there ({exc.strerror or exc}); was the output "
-                "directory removed or cleaned meanwhile? No manifest written; rerun with --resume (--overwrite "
-                "if its run state is gone too)"
+                f"directory removed or cleaned meanwhile? No manifest written; {again}"
             ) from None
         if size != info.file_size:
             raise OutputError(
                 f"{path}: a shard of this run, written at {info.file_size:,} bytes, now {size:,}; no manifest written, "
-                "rerun with --resume"
+                f"{again}"
             )
 
 
@@ -156,8 +158,12 @@ def merge_job_manifests(layout: JobLayout) -> dict[str, Any] | None:
                 f"{path}: this job ran on other inputs or settings than {paths[0].name}; "
                 "all jobs must see the same inputs and settings (rerun the odd one with --overwrite)"
             )
-    shards = [ShardInfo(**s) for part in parts for s in part["shards"]]  # entries checked on reading
-    check_shards_present(layout.out, shards)
+    shards: list[ShardInfo] = []
+    for job, part in enumerate(parts):  # entries checked on reading
+        mine = [ShardInfo(**s) for s in part["shards"]]
+        # That job's --resume would find its job manifest and count itself finished.
+        check_shards_present(layout.out, mine, f"rerun that job (--shard-index {job} --overwrite)")
+        shards += mine
     metadata = parts[0]["metadata"]
     if not shards:  # no job read a document: one empty shard holds the schema, as for one job
         from bytepatch.dataset.schema import dataset_schema

@@ -502,3 +502,19 @@ def test_a_fifo_in_place_of_a_job_manifest_is_refused_not_read(tmp_path):
     result = run(*args, "--shard-index", "1")
     one_line_error(result, f"{damaged}: not a regular file")
     assert "--shard-index 0 --overwrite" in result.output
+
+
+def test_a_shard_of_another_job_gone_before_the_merge_names_the_job_to_rerun(tmp_path):
+    """The merging job found a shard of job 0 missing and said "rerun with --resume": job 0
+    resumed finds its job manifest, counts itself finished and merges into the same error."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
+    out = tmp_path / "out"
+    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
+    assert run(*args, "--shard-index", "0").exit_code == 0
+    (out / "train-00000-00001.arrow").unlink()
+    result = run(*args, "--shard-index", "1")
+    one_line_error(result, f"{out / 'train-00000-00001.arrow'}: a shard of this run, no longer there")
+    assert "--shard-index 0 --overwrite" in result.output
+    assert run(*args, "--shard-index", "0", "--overwrite").exit_code == 0  # as advised
+    assert open_dataset(out).num_rows == 20
