@@ -42,7 +42,7 @@ from bytepatch.patchers import Patcher
 from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
-from bytepatch.segment.output import check_output_apart, job_lock, prepare_output
+from bytepatch.segment.output import check_output_apart, check_shards_present, job_lock, prepare_output
 from bytepatch.segment.reading import check_named_inputs_early, note_unused_fields
 from bytepatch.segment.worker import ShardJob, ShardWriter, empty_shard
 
@@ -121,6 +121,7 @@ def segment_with_ray(
             ]
         finally:
             _remove_temporaries(single.out)
+        check_shards_present(single.out, shards, "rerun with --overwrite")  # as a local run does
         manifest = build_manifest(metadata, shards, options.shard_format)
         try:
             write_json(single.out / MANIFEST, manifest)

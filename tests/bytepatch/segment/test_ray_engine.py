@@ -170,3 +170,26 @@ def test_ray_engine_refuses_what_it_cannot_do(corpus, tmp_path: Path, monkeypatc
         cli, ["segment", str(data), "-o", str(tmp_path / "o"), "--patcher", "space", "--engine", "ray"]
     )
     assert result.exit_code != 0 and "pip install 'ray[data]'" in result.output and "Traceback" not in result.output
+
+
+def test_a_shard_gone_from_the_output_before_the_manifest_fails_the_run(local_ray, corpus, tmp_path, monkeypatch):
+    """As for a local run: the output cleaned while Ray wrote gave exit 0 and a manifest
+    listing a shard that no longer existed. --resume is no Ray option: the line says --overwrite."""
+    import bytepatch.segment.ray_engine as ray_engine
+
+    data, _ = corpus
+    out = tmp_path / "out"
+    write_shards = ray_engine._run
+
+    def run_then_lose_one(*args, **kwargs):
+        shards = write_shards(*args, **kwargs)
+        (out / shards[1].file).unlink()
+        return shards
+
+    monkeypatch.setattr(ray_engine, "_run", run_then_lose_one)
+    args = ["segment", str(data), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.05", "-q"]
+    result = CliRunner().invoke(cli, [*args, "--engine", "ray"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "a shard of this run, no longer there" in result.output and "rerun with --overwrite" in result.output
+    assert "--resume" not in result.output
+    assert not (out / "manifest.json").exists()
