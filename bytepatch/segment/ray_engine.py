@@ -43,7 +43,7 @@ from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import check_output_apart, check_shards_present, job_lock, prepare_output
-from bytepatch.segment.reading import check_named_inputs_early, note_unused_fields
+from bytepatch.segment.reading import check_named_inputs_early, check_unchanged, note_unused_fields
 from bytepatch.segment.worker import ShardJob, ShardWriter, empty_shard
 
 RAY_HINT = "pip install 'ray[data]'  (or: pip install 'bytepatch[ray]')"
@@ -156,7 +156,18 @@ def _run(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = show_progress
         actors = ray_options.actors or max(1, int(ray.cluster_resources().get("CPU", 1) // ray_options.cpus_per_actor))
-        items = [{"split": i, "path": s.path, "span": asdict(span)} for i, (s, span) in enumerate(splits)]
+        # With the listing's stat, to refuse a file changed since (`check_unchanged`), as a local run does.
+        items = [
+            {
+                "split": i,
+                "path": s.path,
+                "span": asdict(span),
+                "size": s.size,
+                "mtime_ns": s.mtime_ns,
+                "regular": s.regular,
+            }
+            for i, (s, span) in enumerate(splits)
+        ]
         rows = (
             ray.data.from_items(items, override_num_blocks=max(1, len(items)))
             .map_batches(
@@ -221,7 +232,8 @@ class SplitWriter:
         return out
 
     def _write(self, batch: dict[str, Any], directory: Path, out: dict[str, list]) -> None:
-        for split, path, span in zip(batch["split"], batch["path"], batch["span"]):
+        stats = zip(batch["size"], batch["mtime_ns"], batch["regular"])
+        for split, path, span, (size, mtime_ns, regular) in zip(batch["split"], batch["path"], batch["span"], stats):
             layout = JobLayout(directory, self.job.layout.shard_format, self.num_splits, int(split))
             writer = ShardWriter(dataclasses.replace(self.job, layout=layout))
             documents = read_source(str(path), self.reader, Span(**dict(span)))
@@ -234,6 +246,12 @@ class SplitWriter:
                 for key, value in asdict(info).items():
                     out[key].append(value)
                 out[ERROR].append(None)
+            check_unchanged(Source(str(path), str(path), _count(size), _count(mtime_ns), bool(regular)))
+
+
+def _count(value: Any) -> int | None:
+    """An integer column's value as Ray Data hands it over (a null may come as NaN)."""
+    return None if value is None or value != value else int(value)
 
 
 def _remove_temporaries(out: Path) -> None:

@@ -193,3 +193,28 @@ def test_a_shard_gone_from_the_output_before_the_manifest_fails_the_run(local_ra
     assert "a shard of this run, no longer there" in result.output and "rerun with --overwrite" in result.output
     assert "--resume" not in result.output
     assert not (out / "manifest.json").exists()
+
+
+def test_a_jsonl_file_grown_after_it_was_listed_stops_the_run_naming_it(local_ray, tmp_path, monkeypatch):
+    """As for a local run: a file that gained lines since the listing gave a dataset with
+    the new lines in it and exit 0 on Ray, where a local run refuses it."""
+    import bytepatch.segment.ray_engine as ray_engine
+
+    (tmp_path / "in").mkdir()
+    corpus = tmp_path / "in" / "corpus.jsonl"
+    corpus.write_text("".join(f'{{"text": "document {i}"}}\n' for i in range(20)))
+    listed = ray_engine.expand_sources
+
+    def list_then_append(inputs, **options):
+        sources = listed(inputs, **options)
+        with open(corpus, "a") as f:
+            f.write('{"text": "written later"}\n')
+        return sources
+
+    monkeypatch.setattr(ray_engine, "expand_sources", list_then_append)
+    out = tmp_path / "out"
+    args = ["segment", str(tmp_path / "in"), "-o", str(out), "--patcher", "space", "-q", "--engine", "ray"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{corpus}: changed while being read: listed at 470 bytes, now 496" in result.output
+    assert not (out / "manifest.json").exists()
