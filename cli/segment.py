@@ -117,7 +117,8 @@ def segment(**options) -> None:
         args.input_format,
         max_document_bytes=args.max_document_bytes,
     )
-    with exit_on_interrupt(lambda: interrupted_advice(args, num_jobs, job)):
+    before = _run_state_stamp(args, num_jobs, job)  # an earlier run's, if any: not this run's to resume
+    with exit_on_interrupt(lambda: interrupted_advice(args, num_jobs, job, before)):
         manifest, calibrated_for, workers = _segment(args, reader, num_jobs, job)
     if args.quiet:
         return
@@ -140,15 +141,13 @@ def segment(**options) -> None:
         click.echo(hint, err=True)
 
 
-def interrupted_advice(args: SegmentArgs, num_jobs: int, job: int) -> str:
+def interrupted_advice(args: SegmentArgs, num_jobs: int, job: int, before: tuple[int, int] | None = None) -> str:
     """The line an interrupted run ends with: `--resume` only where it can finish the run.
-    It cannot before the run state is written (calibration, listing), for stdin, for an
-    object-storage output or with --engine ray, and would refuse there; say what works."""
-    from pathlib import Path
-
+    It cannot before this run wrote its run state (calibration, listing; `before`: the
+    stamp of one an earlier run left, which --resume would resume instead), for stdin, for
+    an object-storage output or with --engine ray, and would refuse there; say what works."""
     from bytepatch.io.fs import is_uri
     from bytepatch.io.sources import STDIN
-    from bytepatch.segment.layout import JobLayout
 
     if args.engine == "ray" or is_uri(args.output):
         return (
@@ -156,9 +155,26 @@ def interrupted_advice(args: SegmentArgs, num_jobs: int, job: int) -> str:
         )
     if STDIN in args.inputs:
         return "interrupted: no manifest written; --resume cannot replay stdin: run the command again with --overwrite"
-    if not JobLayout(Path(args.output), args.shard_format, num_jobs, job).run_state.exists():
+    now = _run_state_stamp(args, num_jobs, job)
+    if now is None or (now == before and not args.resume):  # written atomically: a new one is a new file
         return "interrupted: nothing written; run the command again"
     return "interrupted: no manifest written; finish with --resume"
+
+
+def _run_state_stamp(args: SegmentArgs, num_jobs: int, job: int) -> tuple[int, int] | None:
+    """(inode, mtime) of this job's run state in a local output, None if there is none."""
+    from pathlib import Path
+
+    from bytepatch.io.fs import is_uri
+    from bytepatch.segment.layout import JobLayout
+
+    if is_uri(args.output):
+        return None
+    try:
+        st = os.stat(JobLayout(Path(args.output), args.shard_format, num_jobs, job).run_state)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 @dataclass(frozen=True)

@@ -381,3 +381,25 @@ def test_a_stop_signal_while_a_failed_command_exits_keeps_its_status(tmp_path: P
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1 and "missing.txt" in lines[0], proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_ctrl_c_before_an_overwrite_replaced_the_old_run_does_not_advise_resume(tmp_path: Path) -> None:
+    """The run state on disk was an earlier, finished run's: `--resume` would resume that one
+    (or refuse, its settings differing), so the line must not send the user there."""
+    out = tmp_path / "out"
+    (tmp_path / "old.txt").write_text("an earlier run's text\n")
+    earlier = subprocess.run([*BIN, str(tmp_path / "old.txt"), "-o", str(out), "--patcher", "space", "-q"])
+    assert earlier.returncode == 0 and (out / ".bytepatch-run.json").exists()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    cmd = [*BIN, str(fifo), "-o", str(out), "--target-patch-size", "4", "--overwrite", "-q"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    writer = open(fifo, "wb")  # returns once the run has opened the pipe to read it (calibration)
+    try:
+        time.sleep(0.2)
+        code, lines = _stop_and_read(proc)
+    finally:
+        writer.close()
+    assert code == 130, lines
+    assert lines == ["interrupted: nothing written; run the command again"], lines
