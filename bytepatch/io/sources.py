@@ -277,10 +277,11 @@ def _dataset_dict_splits(
     index = os.path.join(path, HF_DATASET_DICT)
     try:
         with open(index, encoding="utf-8") as f:
-            splits = json.load(f)["splits"]
+            data = json.load(f)
+        splits = data.get("splits") if isinstance(data, dict) else None
         if not isinstance(splits, list) or not all(isinstance(name, str) for name in splits):
-            raise TypeError(f"'splits' is {splits!r}, not a list of names")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError("expected a JSON object whose 'splits' is a list of split names")
+    except (OSError, ValueError) as exc:
         raise InputError(index, f"not a readable `datasets` DatasetDict index: {exc}") from exc
     by_name = {os.path.basename(full): (full, key) for full, key in subdirs}
     missing = [name for name in splits if name not in by_name]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bytepatch.io import InputError, expand_inputs
+from bytepatch.io import InputError, expand_inputs, expand_sources
 
 
 def tree(root: Path) -> Path:
@@ -132,3 +132,17 @@ def test_segment_with_target_patch_size_says_the_links_note_once(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.output.count("name a file listed before") == 1, result.output
+
+
+@pytest.mark.parametrize("index", ["{}", "[]", '{"splits": "train"}', '{"splits": [1]}'])
+def test_a_dataset_dict_index_without_a_list_of_splits_says_what_it_lacks(tmp_path: Path, index: str):
+    """dataset_dict.json without its "splits" said `index: 'splits'` (a KeyError's text) or
+    `list indices must be integers or slices, not str`: the file named, the reason not."""
+    (tmp_path / "dd" / "train").mkdir(parents=True)
+    (tmp_path / "dd" / "train" / "a.txt").write_text("text\n")
+    (tmp_path / "dd" / "dataset_dict.json").write_text(index)
+    with pytest.raises(InputError) as caught:
+        expand_sources([str(tmp_path / "dd")])
+    message = str(caught.value)
+    assert str(tmp_path / "dd" / "dataset_dict.json") in message
+    assert "a JSON object whose 'splits' is a list of split names" in message, message
