@@ -90,7 +90,10 @@ def _ends_a_stream(source) -> bool:
 
 
 def _columns(path: str, schema: pa.Schema, cfg: ReaderConfig) -> list[str]:
-    names = schema.names
+    try:
+        names = schema.names
+    except UnicodeDecodeError as exc:  # a damaged schema: Arrow checks no field name's UTF-8
+        raise InputError(path, f"a column name is not valid UTF-8 (a damaged file?): {exc}") from None
     wanted = [cfg.text_field] + ([cfg.id_field] if cfg.id_field else [])
     for col in wanted:
         if col not in names:

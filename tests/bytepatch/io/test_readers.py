@@ -275,3 +275,18 @@ def test_a_named_pipe_given_as_input_is_read_whole(tmp_path: Path):
     reader.join(timeout=30)
     assert not reader.is_alive(), "reading the pipe hung"
     assert [bytes(data) for _, data in got] == [payload]
+
+
+@pytest.mark.parametrize("writer", [pa.ipc.new_stream, pa.ipc.new_file])
+def test_an_arrow_file_with_a_column_name_not_utf8_is_one_error_naming_it(tmp_path: Path, writer):
+    """A damaged schema (a field name's bytes not UTF-8: Arrow does not check them) raised
+    pyarrow's UnicodeDecodeError from `schema.names`, a traceback (found by test_fuzz_readers)."""
+    path = tmp_path / "a.arrow"
+    table = pa.table({"text": ["one", "two"], "zq": [1, 2]})
+    with pa.OSFile(str(path), "wb") as sink, writer(sink, table.schema) as w:
+        w.write_table(table)
+    data = path.read_bytes()
+    assert data.count(b"zq") >= 1
+    path.write_bytes(data.replace(b"zq", b"\xe9q"))
+    with pytest.raises(InputError, match="a column name is not valid UTF-8"):
+        list(read_source(str(path), ReaderConfig()))
