@@ -156,14 +156,13 @@ def _run(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = show_progress
         actors = ray_options.actors or max(1, int(ray.cluster_resources().get("CPU", 1) // ray_options.cpus_per_actor))
-        # With the listing's stat, to refuse a file changed since (`check_unchanged`), as a local run does.
+        # With the listing's size, to refuse a file that changed size since (`check_unchanged`).
         items = [
             {
                 "split": i,
                 "path": s.path,
                 "span": asdict(span),
                 "size": s.size,
-                "mtime_ns": s.mtime_ns,
                 "regular": s.regular,
             }
             for i, (s, span) in enumerate(splits)
@@ -232,8 +231,8 @@ class SplitWriter:
         return out
 
     def _write(self, batch: dict[str, Any], directory: Path, out: dict[str, list]) -> None:
-        stats = zip(batch["size"], batch["mtime_ns"], batch["regular"])
-        for split, path, span, (size, mtime_ns, regular) in zip(batch["split"], batch["path"], batch["span"], stats):
+        stats = zip(batch["size"], batch["regular"])
+        for split, path, span, (size, regular) in zip(batch["split"], batch["path"], batch["span"], stats):
             layout = JobLayout(directory, self.job.layout.shard_format, self.num_splits, int(split))
             writer = ShardWriter(dataclasses.replace(self.job, layout=layout))
             documents = read_source(str(path), self.reader, Span(**dict(span)))
@@ -246,7 +245,9 @@ class SplitWriter:
                 for key, value in asdict(info).items():
                     out[key].append(value)
                 out[ERROR].append(None)
-            check_unchanged(Source(str(path), str(path), _count(size), _count(mtime_ns), bool(regular)))
+            # By size alone: a node may hold its own copy of the inputs at the same path
+            # (copied, so of another mtime), which a shared filesystem's mtime check would refuse.
+            check_unchanged(Source(str(path), str(path), _count(size), None, bool(regular)))
 
 
 def _count(value: Any) -> int | None:

@@ -59,12 +59,12 @@ def read_documents(
 
 
 def check_unchanged(source: Source) -> None:
-    """Refuse a local file that no longer has the size and mtime it was listed with, once
-    its part is read. The run state (what --resume compares) records the listing, and a
+    """Refuse a local file that no longer has the size and mtime it was listed with (the
+    size alone when no mtime is given), once its part is read. The run state (what --resume compares) records the listing, and a
     file that grew, lost whole lines or was rewritten meanwhile reads without an error:
     rows would be added or dropped silently. (Whole text files are checked by size as
     their group reads them: `io.text.read_file_into`.)"""
-    if not source.regular or source.size is None or source.mtime_ns is None:
+    if not source.regular or source.size is None:
         return  # stdin, a URI, a pipe: nothing to compare with
     try:
         st = os.stat(source.path)
@@ -72,7 +72,7 @@ def check_unchanged(source: Source) -> None:
         raise InputError(
             source.path, f"changed while being read: {exc.strerror or exc}; rerun on files at rest"
         ) from exc
-    if (st.st_size, st.st_mtime_ns) != (source.size, source.mtime_ns):
+    if st.st_size != source.size or source.mtime_ns not in (None, st.st_mtime_ns):  # no mtime: by size alone
         now = f"now {st.st_size:,}" if st.st_size != source.size else "the same size, but modified since"
         raise InputError(
             source.path,

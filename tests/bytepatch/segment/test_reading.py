@@ -11,10 +11,10 @@ from typing import Iterator
 
 import pytest
 
-from bytepatch.io import InputError, ReaderConfig, Span, expand_sources
+from bytepatch.io import InputError, ReaderConfig, Source, Span, expand_sources
 from bytepatch.io.documents import Document, FileDocument
 from bytepatch.io.jsonl_batch import DocumentBatch
-from bytepatch.segment.reading import read_documents
+from bytepatch.segment.reading import check_unchanged, read_documents
 
 
 def _read(paths: list[str], cfg: ReaderConfig = ReaderConfig()) -> list:
@@ -177,3 +177,19 @@ def test_a_file_replaced_by_a_fifo_after_the_listing_is_refused_not_waited_on(tm
     assert str(caught.value) == (
         f"{path}: is no longer a regular file (now a FIFO) since the inputs were listed; rerun on files at rest"
     )
+
+
+def test_without_an_mtime_a_file_is_checked_by_size_alone(tmp_path: Path):
+    """The Ray engine's actors check by size alone: a node may hold its own copy of the
+    inputs at the same path, copied at another mtime. With the listing's mtime (a local
+    run), a rewrite of the same size is refused too."""
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "a"}\n')
+    [source] = expand_sources([str(path)])
+    os.utime(path, ns=(source.mtime_ns + 10**9, source.mtime_ns + 10**9))  # copied: another mtime
+    check_unchanged(Source(source.path, source.name, source.size, None, True))
+    with pytest.raises(InputError, match="the same size, but modified since"):
+        check_unchanged(source)
+    path.write_text('{"text": "ab"}\n')
+    with pytest.raises(InputError, match="listed at 14 bytes, now 15"):
+        check_unchanged(Source(source.path, source.name, source.size, None, True))
