@@ -339,8 +339,13 @@ def hf_saved_dataset_files(directory: str, filenames: list[str]) -> list[str] | 
     try:
         with open(state_path, encoding="utf-8") as f:
             state = json.load(f)
-        files = [os.path.join(directory, entry["filename"]) for entry in state["_data_files"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        entries = state.get("_data_files") if isinstance(state, dict) else None
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("filename"), str) for e in entries
+        ):  # said, not a KeyError's bare "'_data_files'"
+            raise ValueError("expected a JSON object whose '_data_files' lists {'filename': ...} entries")
+        files = [os.path.join(directory, entry["filename"]) for entry in entries]
+    except (OSError, ValueError) as exc:
         raise InputError(state_path, f"not a readable `datasets` save_to_disk state file: {exc}") from exc
     missing = [f for f in files if not os.path.isfile(f)]
     if missing:

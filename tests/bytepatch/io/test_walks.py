@@ -118,6 +118,17 @@ def test_entries_a_saved_datasets_directory_does_not_list_are_skipped_and_said(t
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("state", [{}, [], {"_data_files": {}}, {"_data_files": [{"name": "x.arrow"}]}])
+def test_a_damaged_save_to_disk_state_file_says_what_it_lacks(tmp_path, state):
+    """It said a KeyError's bare "'_data_files'" or "list indices must be integers"."""
+    import json
+
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    (tmp_path / "dataset_info.json").write_text("{}")
+    with pytest.raises(InputError, match=r"state.json: not a readable .*'_data_files' lists \{'filename'"):
+        expand_inputs([str(tmp_path)])
+
+
 def test_segment_with_target_patch_size_says_the_links_note_once(tmp_path):
     """The calibration sample lists the inputs too; the note came twice."""
     from click.testing import CliRunner
