@@ -76,6 +76,37 @@ def _hf_config(path: Path):
         raise click.ClickException(str(exc)) from exc
 
 
+def _fixed_patch_size(path: Path) -> float | None:
+    """The patch size a model's own patching fixes, when it does: a run or an export
+    patched with the stride patcher (its stride), a transformers BLT without a patcher (one
+    byte per patch, as the port reads it). None when it varies with the text, or is unknown."""
+    from bytepatch.models.hf import hf_model_type
+    from bytepatch.models.train import CHECKPOINT_FILE
+
+    directory = path.parent if path.name == "config.json" else path
+    try:
+        if hf_model_type(directory) is not None:
+            from bytepatch.models.hf.checkpoint import read_config
+            from bytepatch.models.hf.config_map import recorded_patching
+
+            cfg = read_config(directory)
+            recorded = recorded_patching(cfg, str(directory / "config.json"))
+            if recorded is None:
+                return None if cfg.get("patch_in_forward", True) else 1.0  # the port's default is a patcher
+            patcher = recorded[0]
+        elif (directory / CHECKPOINT_FILE).is_file():
+            from bytepatch.models.train.checkpoint import read_checkpoint
+
+            patcher = read_checkpoint(directory, settings_only=True)["extra"]["data"]["patcher"]
+        else:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the config itself is read (and its problems said) by _load_config
+    if isinstance(patcher, dict) and patcher.get("patcher") == "stride" and patcher.get("stride"):
+        return float(patcher["stride"])
+    return None
+
+
 @click.command("model-info")
 @click.argument("preset")
 @click.option("--patch-size", type=float, default=4.5, show_default=True, help="Mean patch size in bytes.")
@@ -118,7 +149,12 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
         click.echo(f"byte transformer {preset!r}: {cfg.n_layers} layers, dim {cfg.dim}, window {cfg.window}")
         params, flops = transformer_param_counts(cfg), transformer_flops_per_byte(cfg, seq_len)
     else:
-        click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes, context {seq_len} bytes")
+        fixed = None if baseline else _fixed_patch_size(Path(preset))
+        why = ""
+        source = click.get_current_context().get_parameter_source("patch_size")
+        if fixed is not None and source == click.core.ParameterSource.DEFAULT:
+            patch_size, why = fixed, " (its patching's, fixed)"
+        click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes{why}, context {seq_len} bytes")
         params, flops = blt_param_counts(cfg), blt_flops_per_byte(cfg, patch_size, seq_len)
     rows = [("part", "parameters", "FLOPs/byte (fwd)")]
     for part, n in params.items():

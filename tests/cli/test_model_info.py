@@ -89,3 +89,28 @@ def test_a_transformers_blt_directory(tmp_path):
     assert result.exit_code == 0, result.output
     total = next(line for line in result.output.splitlines() if line.startswith("total"))
     assert f"{sum(p.numel() for p in port.model.patcher.parameters()):,}" in total
+
+
+def test_a_model_whose_patching_fixes_the_patch_size_defaults_to_it(tmp_path):
+    """A transformers BLT without a patcher reads one byte per patch, a stride-patched run
+    its stride: the default 4.5 gave FLOPs 4.5x too low for the global model."""
+    pytest.importorskip("transformers")
+    from bytepatch.cli.main import cli
+    from tests.models.hf.tiny import save_hf
+    from tests.tiny_runs import train_tiny
+
+    save_hf(tmp_path / "np", seed=0, patcher=False)
+    result = CliRunner().invoke(model_info, [str(tmp_path / "np")])
+    assert result.exit_code == 0 and "mean patch size 1 bytes (its patching's, fixed)" in result.output
+    given = CliRunner().invoke(model_info, [str(tmp_path / "np"), "--patch-size", "6"])
+    assert "mean patch size 6 bytes, context" in given.output  # an explicit choice stands
+    save_hf(tmp_path / "with", seed=0)  # its own entropy patcher: the size varies with the text
+    assert "mean patch size 4.5 bytes, context" in CliRunner().invoke(model_info, [str(tmp_path / "with")]).output
+
+    corpus, strided = tmp_path / "c.txt", tmp_path / "strided"
+    corpus.write_text("".join(f"line {i} of a small corpus\n" for i in range(200)))
+    args = ["segment", str(corpus), "-o", str(strided), "--patcher", "stride", "--stride", "3", "--doc-per-line", "-q"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    run = train_tiny(strided, tmp_path / "run", steps=1, seq_len=32)
+    result = CliRunner().invoke(model_info, [str(run)])
+    assert result.exit_code == 0 and "mean patch size 3 bytes (its patching's, fixed)" in result.output
