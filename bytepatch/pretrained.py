@@ -142,8 +142,8 @@ def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | 
         sample = _truncate([bytes(d) for d in docs], CALIBRATION_SAMPLE_BYTES)
         entropies, pieces = model.entropies(sample), len(sample)
     else:  # spread over the whole corpus, in pieces (see bytepatch.entropy.sample)
-        # Silent about links to one file (each is sampled once all the same): the run that
-        # reads the corpus says it, once.
+        # Silent about links to one file (each is sampled once all the same) and about
+        # inputs that may be truncated: the run that reads the corpus says it, once.
         parts = sample_pieces([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES, note=None)
         entropies, pieces = piece_entropies(model, parts), len(parts)
     result = calibrate_threshold(entropies, target, rule="global", max_patch_length=max_len)

@@ -111,7 +111,8 @@ def fit_entropy(
             raise click.ClickException("no bytes to fit on: the inputs hold no non-empty document")
         model = counter.finalize()
         try:
-            sample = sample_pieces(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
+            reader = ReaderConfig(text_field=text_field, doc_per_line=doc_per_line)
+            sample = sample_pieces(inputs, reader, sample_bytes, note=None)  # the fit above said its notes
             result = calibrate_threshold(piece_entropies(model, sample), target_patch_size, rule="global")
         except (InputError, ValueError) as exc:
             raise click.ClickException(f"cannot calibrate a default threshold: {exc}") from exc

@@ -58,7 +58,7 @@ def round_robin(
     inputs: Sequence[str], reader: ReaderConfig, max_open: int = MAX_OPEN, note: Note = note_to_stderr
 ) -> Iterator[bytes]:
     """Every non-empty document of the inputs, taking one from each open input in turn
-    (`note`: as for `expand_inputs`)."""
+    (`note`: as for `expand_inputs`, and for the readers' warnings)."""
     sources = expand_sources(list(inputs), note)
     pending = deque(sources[i] for i in spread_order(len(sources), max_open))
     active: deque[Iterator] = deque()
@@ -66,7 +66,8 @@ def round_robin(
         while pending or active:
             while pending and len(active) < max_open:
                 listed = pending.popleft()  # ids named by path, as without a span
-                active.append(iter(read_source(listed.path, reader, Span(listed.path, regular=listed.regular))))
+                span = Span(listed.path, regular=listed.regular)
+                active.append(iter(read_source(listed.path, reader, span, note=note)))
             source = active.popleft()
             for doc in source:
                 if doc.data:
@@ -92,7 +93,7 @@ def sample_pieces(
     inputs: Sequence[str], reader: ReaderConfig, sample_bytes: int, note: Note = note_to_stderr
 ) -> list[Piece]:
     """The sample as (bytes, context length) pieces, in corpus order (`note`: as for
-    `expand_inputs`)."""
+    `round_robin`)."""
     if sample_bytes < 1:
         raise ValueError(f"sample size must be >= 1 byte, got {sample_bytes}")
     return spread_sample(round_robin(inputs, reader, note=note), sample_bytes)

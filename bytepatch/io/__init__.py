@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence
 from bytepatch.io.columnar import read_arrow, read_parquet
 from bytepatch.io.documents import FORMATS, Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
-from bytepatch.io.sources import STDIN, Source, detect_format, expand_inputs, expand_sources
+from bytepatch.io.sources import STDIN, Note, Source, detect_format, expand_inputs, expand_sources, note_to_stderr
 from bytepatch.io.text import read_jsonl, read_text
 
 READERS: dict[str, Callable[[str, ReaderConfig, Span | None], Iterator[Document]]] = {
@@ -19,13 +19,17 @@ READERS: dict[str, Callable[[str, ReaderConfig, Span | None], Iterator[Document]
 }
 
 
-def read_source(path: str, cfg: ReaderConfig, span: Span | None = None, fmt: str | None = None) -> Iterator[Document]:
+def read_source(
+    path: str, cfg: ReaderConfig, span: Span | None = None, fmt: str | None = None, note: Note = note_to_stderr
+) -> Iterator[Document]:
     """The documents of one source (a file or `-`), or of the part of it `span` names;
     ids start with `span.name` (default: the path as given). `fmt`: its format, when the
-    caller has detected it already."""
+    caller has detected it already. `note`: where warnings about the input go (None: not said)."""
     fmt = fmt or detect_format(path, cfg.input_format)
     if path == STDIN and fmt in ("parquet", "arrow"):
         raise InputError("<stdin>", f"{fmt} cannot be read from stdin; pass a file")
+    if fmt == "arrow":  # the one reader with a warning: a stream that may be truncated
+        return read_arrow(path, cfg, span, note)
     return READERS[fmt](path, cfg, span)
 
 

@@ -6,7 +6,6 @@ naming the row: a null is not an empty document, and guessing would corrupt data
 
 from __future__ import annotations
 
-import sys
 from typing import Generator, Iterator
 
 import pyarrow as pa
@@ -14,6 +13,7 @@ import pyarrow as pa
 from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import open_arrow_file
+from bytepatch.io.sources import Note, note_to_stderr
 
 BATCH_ROWS = 1024
 # The view types (pyarrow >= 16) are what polars writes by default (`write_ipc`); they read like the others.
@@ -39,7 +39,11 @@ def read_parquet(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iter
     yield from _documents(path, cfg, batches, span)
 
 
-def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
+def read_arrow(
+    path: str, cfg: ReaderConfig, span: Span | None = None, note: Note = note_to_stderr
+) -> Iterator[Document]:
+    """The documents of an Arrow IPC file or stream; `note` gets the warning about a stream
+    that may be truncated (None: not said)."""
     try:
         source = open_arrow_file(path, span is not None and span.regular)
     except (OSError, pa.ArrowException) as exc:
@@ -58,13 +62,12 @@ def read_arrow(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
         batches = lambda: iter(stream)  # noqa: E731
         _columns(path, schema, cfg)
         rows = yield from _documents(path, cfg, batches, span)
-        if not _ends_a_stream(source):
+        if note is not None and not _ends_a_stream(source):
             # Valid by the format, but every writer we know ends its streams with the marker:
             # without it the file was most likely cut between two batches.
-            print(
+            note(
                 f"warning: {path}: the Arrow IPC stream has no end-of-stream marker: it may be truncated "
-                f"(read {rows:,} rows)",
-                file=sys.stderr,
+                f"(read {rows:,} rows)"
             )
         return
     _columns(path, schema, cfg)

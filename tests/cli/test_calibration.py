@@ -83,3 +83,25 @@ def test_default_threshold_far_from_its_target_says_how_to_calibrate(drifting_co
     assert result.exit_code == 0, result.output
     assert "mean " in result.stderr and "bytes/patch" in result.stderr
     assert "calibrated for 4.5 bytes" in result.stderr and "--target-patch-size" in result.stderr
+
+
+def test_a_truncated_arrow_stream_is_warned_of_once_per_run(tmp_path: Path) -> None:
+    """The calibration sample reads the inputs before (segment) or after (fit-entropy) the
+    run reads them: only the run warns. The sample alone (calibrate) warns too."""
+    import pyarrow as pa
+
+    table = pa.table({"text": [p for code in _stdlib_code(20_000) for p in code.split("\n\n") if p.strip()]})
+    full = tmp_path / "full.arrow"
+    with pa.OSFile(str(full), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=10)
+    src = tmp_path / "cut.arrow"
+    src.write_bytes(full.read_bytes()[:-8])  # without its end-of-stream marker
+    warning = f"warning: {src}: the Arrow IPC stream has no end-of-stream marker"
+    for command in (
+        ["segment", str(src), "-o", str(tmp_path / "out"), "--target-patch-size", "6"],
+        ["fit-entropy", str(src), "--order", "3", "--target-patch-size", "6", "--output", str(tmp_path / "model")],
+        ["calibrate", str(src), "--target-patch-size", "6"],
+    ):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count(warning) == 1, (command[0], result.stderr)
