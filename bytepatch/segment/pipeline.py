@@ -46,6 +46,7 @@ from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import (
+    RESUME_ADVICE,
     check_output_apart,
     check_shards_present,
     finish,
@@ -115,7 +116,15 @@ def segment_corpus(
     check_output_apart(inputs, output)
     if is_uri(str(output)):
         return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
-    layout = JobLayout(Path(output), options.shard_format, options.num_jobs, options.job)
+    return _segment_to_directory(inputs, Path(output), patcher, reader, options, entropy_model, RESUME_ADVICE)
+
+
+def _segment_to_directory(
+    inputs, output: Path, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model, again: str
+) -> dict[str, Any] | None:
+    """`segment_corpus` into a local directory; `again`: what to rerun if a shard is gone
+    from it before the manifest (`check_shards_present`)."""
+    layout = JobLayout(output, options.shard_format, options.num_jobs, options.job)
     sources = expand_sources(inputs, output=str(output))
     note_unused_fields(sources, reader)
     check_named_inputs_early(sources, reader)
@@ -166,7 +175,7 @@ def segment_corpus(
             remove_temporaries(layout)
         if ids is not None:
             ids.report()
-        check_shards_present(layout.out, shards)
+        check_shards_present(layout.out, shards, again)
         try:
             write_json(
                 layout.job_manifest, {**build_manifest(metadata, shards, options.shard_format), "run_key": run_key}
@@ -196,9 +205,12 @@ def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: Se
     prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
     staging = Path(tempfile.mkdtemp(prefix="bytepatch-stage-"))
     try:
+        dataset = staging / "dataset"
+        check_output_apart(inputs, dataset)  # as for any local output: an input directory may hold $TMPDIR
         local = dataclasses.replace(options, overwrite=False)
-        manifest = segment_corpus(inputs, staging / "dataset", patcher, reader, local, entropy_model)
-        publish_dataset(staging / "dataset", uri, manifest)
+        again = "rerun with --overwrite"  # object storage keeps no run state to --resume from
+        manifest = _segment_to_directory(inputs, dataset, patcher, reader, local, entropy_model, again)
+        publish_dataset(dataset, uri, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest

@@ -87,6 +87,25 @@ def test_s3_corpus_in_s3_dataset_out(s3, tmp_path: Path):
     assert open_dataset(download(s3, f"{BUCKET}/out", tmp_path / "again")).num_rows == 1
 
 
+def test_a_shard_gone_from_the_staging_folder_says_to_rerun_with_overwrite(s3, monkeypatch):
+    """The local staging folder cleaned while the run writes: the error said "rerun with
+    --resume", which an object-storage output refuses."""
+    import bytepatch.segment.pipeline as pipeline
+
+    write_shards = pipeline._run
+
+    def run_then_lose_one(documents, shard_bytes, job, *args, **kwargs):
+        shards = write_shards(documents, shard_bytes, job, *args, **kwargs)
+        (job.layout.out / shards[1].file).unlink()
+        return shards
+
+    monkeypatch.setattr(pipeline, "_run", run_then_lose_one)
+    result = run(f"s3://{BUCKET}/corpus/", "-o", f"s3://{BUCKET}/lost", "--patcher", "space", "--shard-size-mb", "0.02")
+    assert result.exit_code == 1 and "a shard of this run, no longer there" in result.output, result.output
+    assert "rerun with --overwrite" in result.output and "--resume" not in result.output
+    assert not s3.get_file_info(f"{BUCKET}/lost/manifest.json").is_file
+
+
 def test_missing_objects_and_unknown_schemes_are_clear_errors(s3, tmp_path: Path):
     result = run(f"s3://{BUCKET}/nothing-here/", "-o", str(tmp_path / "o"), "--patcher", "space")
     assert result.exit_code == 1 and "nothing-here" in result.output and "Traceback" not in result.output
