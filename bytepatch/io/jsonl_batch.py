@@ -21,6 +21,7 @@ reader, which names the offending line.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -103,8 +104,8 @@ def read_jsonl_blocks(
     `Span` of the rest of the input, from that block's first line, for the line reader, and
     stops; the documents (and ids) are the same either way."""
     span = span or Span(path)
-    if not _eligible(path, cfg):
-        yield span
+    if not _eligible(path, cfg) or not (span.regular or _is_regular(path)):
+        yield span  # e.g. a FIFO named as an input: its size (0) is no end, the line reader reads it
         return
     pos, line, end = span.start, span.first_line, span.end
     size = block_bytes
@@ -154,6 +155,15 @@ def _read_at(f, into: memoryview, pos: int) -> int:
             break
         got += n
     return got
+
+
+def _is_regular(path: str) -> bool:
+    """A regular file (checked before opening: a FIFO opened and closed unread loses what
+    its writer had put in it); an error is the line reader's to report."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
 
 
 def _eligible(path: str, cfg: ReaderConfig) -> bool:

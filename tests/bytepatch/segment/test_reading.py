@@ -193,3 +193,22 @@ def test_without_an_mtime_a_file_is_checked_by_size_alone(tmp_path: Path):
     path.write_text('{"text": "ab"}\n')
     with pytest.raises(InputError, match="listed at 14 bytes, now 15"):
         check_unchanged(Source(source.path, source.name, source.size, None, True))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_jsonl_fifo_named_as_an_input_is_read_as_a_pipe(tmp_path: Path):
+    """A FIFO named `*.jsonl` went to the block reader, which took its size (0) for the
+    end, read nothing and closed it: every line written to it was lost, and the run said
+    0 documents. It goes to the line reader, as stdin does."""
+    fifo = tmp_path / "p.jsonl"
+    os.mkfifo(fifo)
+    lines = b"".join(b'{"text": "doc %d"}\n' % i for i in range(3))
+    writer = threading.Thread(target=lambda: fifo.write_bytes(lines))
+    writer.start()
+    try:
+        with _unblocking(fifo) as hung:
+            docs = _read([str(fifo)])
+    finally:
+        writer.join()
+    assert not hung, "waited on the FIFO"
+    assert [bytes(d.data) for d in docs] == [b"doc 0", b"doc 1", b"doc 2"]
