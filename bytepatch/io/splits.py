@@ -15,10 +15,13 @@ newlines), which is small next to computing entropies for the same bytes.
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Sequence
 
 from bytepatch.io.documents import ReaderConfig, Span
 from bytepatch.io.errors import InputError
+from bytepatch.io.fs import is_uri
 from bytepatch.io.sources import STDIN, Source, detect_format
 
 BLOCK = 16 << 20  # bytes read at a time while counting lines
@@ -37,7 +40,7 @@ def plan_splits(sources: Sequence[Source], cfg: ReaderConfig, target_bytes: int)
 def _file_splits(source: Source, cfg: ReaderConfig, target: int) -> list[Span]:
     path = source.path
     whole = [Span(source.name, regular=source.regular)]
-    if path == STDIN or path.lower().endswith(".gz"):
+    if path == STDIN or path.lower().endswith(".gz") or _pipe(source):
         return whole
     fmt = detect_format(path, cfg.input_format)
     if fmt == "parquet":
@@ -45,6 +48,17 @@ def _file_splits(source: Source, cfg: ReaderConfig, target: int) -> list[Span]:
     if fmt == "jsonl" or (fmt == "text" and cfg.doc_per_line):
         return _line_splits(source, target)
     return whole
+
+
+def _pipe(source: Source) -> bool:
+    """A local input that is not a regular file (a FIFO named as an input): reading it to
+    plan splits would leave nothing for the reading. Checked before anything opens it."""
+    if source.regular or is_uri(source.path):
+        return False
+    try:
+        return not stat.S_ISREG(os.stat(source.path).st_mode)
+    except OSError:
+        return False  # the planning pass reports it
 
 
 def _line_splits(source: Source, target: int) -> list[Span]:

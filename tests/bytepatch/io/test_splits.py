@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -79,3 +81,25 @@ def test_two_inputs_with_one_id_name_are_refused(tmp_path: Path):
         (tmp_path / d / "a.txt").write_text(d)
     with pytest.raises(InputError, match="same id name 'a.txt'"):
         expand_sources([str(tmp_path / "x" / "a.txt"), str(tmp_path / "y" / "a.txt")])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_as_an_input_is_one_split_not_read_to_plan_them(tmp_path: Path):
+    """Planning splits read a FIFO named as an input to find its line ends, so nothing was
+    left for the reading: a run with --num-shards waited on it for ever. A pipe is read
+    once, whole, as stdin is."""
+    fifo = tmp_path / "p.jsonl"
+    os.mkfifo(fifo)
+    sources = expand_sources([str(fifo)])
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b'{"text": "a"}\n' * 50))
+    writer.start()
+    try:
+        assert [span for _, span in plan_splits(sources, ReaderConfig(), 20)] == [Span("p.jsonl")]
+        docs = [
+            d.data
+            for s, span in plan_splits(sources, ReaderConfig(), 20)
+            for d in read_source(s.path, ReaderConfig(), span)
+        ]
+    finally:
+        writer.join()
+    assert docs == [b"a"] * 50
