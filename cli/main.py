@@ -87,7 +87,7 @@ def main() -> None:
     try:
         cli()
     except SystemExit as exc:
-        exiting(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
+        exiting(status_of(exc.code))
         if "torch.distributed" in sys.modules and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             end_rank(exit_status(exc.code))
         raise
@@ -110,12 +110,7 @@ def exiting(status: int) -> None:
     def leave(signum: int, frame: FrameType | None) -> None:
         for sig in handled:  # nor may a second signal interrupt the leaving
             signal.signal(sig, signal.SIG_IGN)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe: nothing more can be said
-                pass
-        os._exit(status)
+        flush_and_leave(status)
 
     for sig in handled:
         signal.signal(sig, leave)
@@ -138,6 +133,11 @@ def end_rank(status: int) -> None:
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
     atexit._run_exitfuncs()
+    flush_and_leave(status)
+
+
+def flush_and_leave(status: int) -> None:
+    """Flush stdout and stderr, then end the process at once with `status` (no interpreter shutdown)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -146,14 +146,18 @@ def end_rank(status: int) -> None:
     os._exit(status)
 
 
-def exit_status(code: object) -> int:
-    """The exit status `sys.exit(code)` gives (a message is printed to stderr, status 1)."""
+def status_of(code: object) -> int:
+    """The exit status `sys.exit(code)` gives: 0 for None, the number, else 1 (a message)."""
     if code is None:
         return 0
-    if isinstance(code, int):
-        return code
-    print(code, file=sys.stderr)
-    return 1
+    return code if isinstance(code, int) else 1
+
+
+def exit_status(code: object) -> int:
+    """`status_of(code)`, printing the message to stderr as `sys.exit(code)` would."""
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    return status_of(code)
 
 
 def quiet_numpy_blas(env: MutableMapping[str, str]) -> None:
