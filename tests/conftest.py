@@ -65,3 +65,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for a fuzz test's examples (hypothesis cannot take `tmp_path` per example):
+    under pytest's base temporary directory, which pytest prunes, where `tempfile`'s
+    default left one folder per example in /tmp for good."""
+    return tmp_path_factory.mktemp("examples")

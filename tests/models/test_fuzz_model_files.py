@@ -34,8 +34,8 @@ def same(a, b) -> bool:
 
 @settings(max_examples=80, deadline=None)
 @given(mutation())
-def test_damaged_torch_files(damage):
-    path = Path(tempfile.mkdtemp(prefix="fz-")) / "checkpoint.pt"
+def test_damaged_torch_files(scratch, damage):
+    path = Path(tempfile.mkdtemp(prefix="fz-", dir=scratch)) / "checkpoint.pt"
     atomic_torch_save(saved(), path)
     path.write_bytes(damage(path.read_bytes()))
     try:

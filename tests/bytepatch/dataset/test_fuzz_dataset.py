@@ -31,8 +31,8 @@ def rows(path: Path) -> list:
     return [(r.id, r.bytes, r.patch_lengths, r.entropies) for r in open_dataset(path)]
 
 
-def damaged_copy(dataset: Path, name: str, damage) -> Path:
-    copy = Path(tempfile.mkdtemp(prefix="fz-")) / "ds"
+def damaged_copy(dataset: Path, name: str, damage, scratch: Path) -> Path:
+    copy = Path(tempfile.mkdtemp(prefix="fz-", dir=scratch)) / "ds"
     shutil.copytree(dataset, copy)
     target = copy / name
     target.write_bytes(damage(target.read_bytes()))
@@ -53,14 +53,14 @@ def check(copy: Path, expected: list, names: str) -> None:
 
 @SETTINGS
 @given(mutation())
-def test_damaged_manifest(dataset, damage):
+def test_damaged_manifest(dataset, scratch, damage):
     path, expected = dataset
-    check(damaged_copy(path, "manifest.json", damage), expected, "manifest")
+    check(damaged_copy(path, "manifest.json", damage, scratch), expected, "manifest")
 
 
 @SETTINGS
 @given(mutation())
-def test_damaged_shard(dataset, damage):
+def test_damaged_shard(dataset, scratch, damage):
     path, expected = dataset
     shard = sorted(p.name for p in path.glob("*.arrow"))[1]
-    check(damaged_copy(path, shard, damage), expected, shard)
+    check(damaged_copy(path, shard, damage, scratch), expected, shard)

@@ -29,9 +29,9 @@ def model_dir(tmp_path_factory) -> Path:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation(), st.sampled_from(["config.json", "ngram.npz"]))
-def test_damaged_model_files(model_dir, damage, name):
+def test_damaged_model_files(model_dir, scratch, damage, name):
     reference = NgramModel.load(model_dir)
-    copy = Path(tempfile.mkdtemp(prefix="fz-")) / "m"
+    copy = Path(tempfile.mkdtemp(prefix="fz-", dir=scratch)) / "m"
     shutil.copytree(model_dir, copy)
     (copy / name).write_bytes(damage((copy / name).read_bytes()))
     try:
@@ -44,12 +44,12 @@ def test_damaged_model_files(model_dir, damage, name):
         np.testing.assert_array_equal(a, b)
 
 
-def test_an_array_stored_without_its_npy_suffix_is_refused(model_dir):
+def test_an_array_stored_without_its_npy_suffix_is_refused(model_dir, scratch):
     """Found by the fuzzer: a member that is not named .npy nor starts like one comes back
     from np.load as raw bytes."""
     import zipfile
 
-    copy = Path(tempfile.mkdtemp(prefix="fz-")) / "m"
+    copy = Path(tempfile.mkdtemp(prefix="fz-", dir=scratch)) / "m"
     shutil.copytree(model_dir, copy)
     weights = copy / "ngram.npz"
     with zipfile.ZipFile(model_dir / "ngram.npz") as src, zipfile.ZipFile(weights, "w") as dst:

@@ -31,8 +31,8 @@ def read(path: Path, **kw) -> list[tuple[str, bytes]] | InputError:
         return exc
 
 
-def write(data: bytes, suffix: str) -> Path:
-    d = Path(tempfile.mkdtemp(prefix="fuzz-"))
+def write(data: bytes, suffix: str, scratch: Path) -> Path:
+    d = Path(tempfile.mkdtemp(prefix="fuzz-", dir=scratch))
     path = d / f"input{suffix}"
     path.write_bytes(data)
     return path
@@ -57,10 +57,10 @@ def jsonl_reference(data: bytes, name: str) -> list[tuple[str, bytes]] | None:
 
 @SETTINGS
 @given(texts, mutation(), st.booleans())
-def test_jsonl(values, damage, gz):
+def test_jsonl(scratch, values, damage, gz):
     clean = "".join(json.dumps({"text": t}) + "\n" for t in values).encode()
     data = damage(clean)
-    path = write(gzip.compress(data) if gz else data, ".jsonl.gz" if gz else ".jsonl")
+    path = write(gzip.compress(data) if gz else data, ".jsonl.gz" if gz else ".jsonl", scratch)
     got = read(path)
     expected = jsonl_reference(data, str(path))
     if isinstance(got, InputError):
@@ -75,10 +75,10 @@ def test_jsonl(values, damage, gz):
 
 @SETTINGS
 @given(st.binary(max_size=400), st.booleans())
-def test_text_is_read_byte_for_byte(data, per_line):
+def test_text_is_read_byte_for_byte(scratch, data, per_line):
     """Any bytes, as they are: always with --input-format text; guessed (a .txt name),
     unless their first bytes are a compressed or binary format's (io/sniff.py)."""
-    path = write(data, ".txt")
+    path = write(data, ".txt", scratch)
     got = read(path, doc_per_line=per_line)
     if binary_kind(data) is not None:
         assert isinstance(got, InputError) and "not text" in str(got)
@@ -94,9 +94,9 @@ def test_text_is_read_byte_for_byte(data, per_line):
 
 @SETTINGS
 @given(mutation())
-def test_damaged_gzip_text(damage):
+def test_damaged_gzip_text(scratch, damage):
     clean = gzip.compress(b"some text to compress " * 40)
-    path = write(damage(clean), ".txt.gz")
+    path = write(damage(clean), ".txt.gz", scratch)
     got = read(path)
     try:
         data = path.read_bytes()
@@ -136,7 +136,7 @@ def _columnar_reference(path: Path, fmt: str) -> list[bytes] | None:
 
 @SETTINGS
 @given(texts, mutation(), st.sampled_from(["parquet", "arrow-file", "arrow-stream"]))
-def test_parquet_and_arrow(values, damage, fmt):
+def test_parquet_and_arrow(scratch, values, damage, fmt):
     sink = io.BytesIO()
     if fmt == "parquet":
         pq.write_table(_table(values), sink)
@@ -146,7 +146,7 @@ def test_parquet_and_arrow(values, damage, fmt):
         with writer(sink, table.schema) as w:
             w.write_table(table)
     kind = "parquet" if fmt == "parquet" else "arrow"
-    path = write(damage(sink.getvalue()), f".{kind}")
+    path = write(damage(sink.getvalue()), f".{kind}", scratch)
     got = read(path)
     expected = _columnar_reference(path, kind)
     if isinstance(got, InputError):
