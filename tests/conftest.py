@@ -1,4 +1,5 @@
-"""Shared test fixtures: the golden reference data, the sample corpus as a dataset, one torch thread."""
+"""Shared test fixtures: the golden reference data, the sample corpus as a dataset, one torch thread,
+a scratch folder for fuzz examples, and a table cache of the run's own."""
 
 from __future__ import annotations
 
@@ -15,6 +16,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "reference" / "blt_tokens_with_entropies.json"
 FIXTURE_GOLDEN = REPO / "tests" / "data" / "blt_tokens_with_entropies.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_table_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The derived tables of every model the tests train (and of the shipped one) go in a
+    cache under pytest's base temporary directory, for this process and the commands it
+    starts: in the user's ~/.cache/bytepatch, one run of the suite left ~250 MB."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BYTEPATCH_CACHE_DIR", str(tmp_path_factory.mktemp("table-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")
