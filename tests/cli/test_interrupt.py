@@ -300,21 +300,27 @@ def _stop_and_read(proc: subprocess.Popen) -> tuple[int, list[str]]:
     return proc.returncode, [line for line in err.splitlines() if line.strip()]
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
-def test_ctrl_c_before_the_output_exists_does_not_advise_resume(tmp_path: Path) -> None:
-    """Calibration reads the inputs before the output is made: `--resume` would answer
-    "nothing to resume", so the line must not send the user there."""
+def _stop_while_calibrating(tmp_path: Path, *args: str) -> tuple[int, list[str]]:
+    """Ctrl-C to `segment` on a FIFO with `--target-patch-size 4 ARGS`, while calibration
+    waits on the pipe: (exit status, stderr's non-blank lines)."""
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    out = tmp_path / "out"
-    cmd = [*BIN, str(fifo), "-o", str(out), "--target-patch-size", "4", "-q"]
+    cmd = [*BIN, str(fifo), "--target-patch-size", "4", *args, "-q"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
     writer = open(fifo, "wb")  # returns once the run has opened the pipe to read it
     try:
         time.sleep(0.2)
-        code, lines = _stop_and_read(proc)
+        return _stop_and_read(proc)
     finally:
         writer.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_ctrl_c_before_the_output_exists_does_not_advise_resume(tmp_path: Path) -> None:
+    """Calibration reads the inputs before the output is made: `--resume` would answer
+    "nothing to resume", so the line must not send the user there."""
+    out = tmp_path / "out"
+    code, lines = _stop_while_calibrating(tmp_path, "-o", str(out))
     assert code == 130, lines
     assert not out.exists()
     assert lines == ["interrupted: nothing written; run the command again"], lines
@@ -391,15 +397,6 @@ def test_ctrl_c_before_an_overwrite_replaced_the_old_run_does_not_advise_resume(
     (tmp_path / "old.txt").write_text("an earlier run's text\n")
     earlier = subprocess.run([*BIN, str(tmp_path / "old.txt"), "-o", str(out), "--patcher", "space", "-q"])
     assert earlier.returncode == 0 and (out / ".bytepatch-run.json").exists()
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    cmd = [*BIN, str(fifo), "-o", str(out), "--target-patch-size", "4", "--overwrite", "-q"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    writer = open(fifo, "wb")  # returns once the run has opened the pipe to read it (calibration)
-    try:
-        time.sleep(0.2)
-        code, lines = _stop_and_read(proc)
-    finally:
-        writer.close()
+    code, lines = _stop_while_calibrating(tmp_path, "-o", str(out), "--overwrite")
     assert code == 130, lines
     assert lines == ["interrupted: nothing written; run the command again"], lines

@@ -380,17 +380,24 @@ def test_a_fifo_named_like_a_shard_is_refused_not_read(interrupted):
     assert run(*args, "--overwrite").exit_code == 0
 
 
-@pytest.mark.parametrize(
-    "content", [b"{not json", b"[1]", b"\xff\xfe", b'{"run_key": "%s"}', b'{"run_key": "%s", "shards": [{"x": 1}]}']
-)
-def test_a_damaged_job_manifest_is_one_line_naming_it_when_the_last_job_merges(tmp_path, content):
-    """The job finishing last reads every job manifest: a damaged one ended it with json's or
-    the codec's message alone, or crashed (AttributeError, KeyError, TypeError)."""
+@pytest.fixture
+def first_job_done(tmp_path) -> tuple[Path, list[str]]:
+    """The output of job 0 of 2 (20 documents, small shards), and the arguments the jobs share."""
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
     out = tmp_path / "out"
     args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
     assert run(*args, "--shard-index", "0").exit_code == 0
+    return out, args
+
+
+@pytest.mark.parametrize(
+    "content", [b"{not json", b"[1]", b"\xff\xfe", b'{"run_key": "%s"}', b'{"run_key": "%s", "shards": [{"x": 1}]}']
+)
+def test_a_damaged_job_manifest_is_one_line_naming_it_when_the_last_job_merges(first_job_done, content):
+    """The job finishing last reads every job manifest: a damaged one ended it with json's or
+    the codec's message alone, or crashed (AttributeError, KeyError, TypeError)."""
+    out, args = first_job_done
     damaged = out / "manifest-00000-of-00002.json"
     key = json.loads(damaged.read_text())["run_key"].encode()
     damaged.write_bytes(content.replace(b"%s", key))
@@ -451,14 +458,10 @@ def test_a_file_replaced_by_a_fifo_after_it_was_listed_stops_the_run_naming_it(t
 
 
 @pytest.mark.parametrize("damage", ["index dropped", "index not a count"])
-def test_a_job_manifest_shard_entry_short_of_a_field_is_one_line_naming_it(tmp_path, damage):
+def test_a_job_manifest_shard_entry_short_of_a_field_is_one_line_naming_it(first_job_done, damage):
     """Entries were checked for unknown keys only: one without `index` (a field
     check_manifest does not cover) crashed the merging job with ShardInfo's TypeError."""
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
-    out = tmp_path / "out"
-    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
-    assert run(*args, "--shard-index", "0").exit_code == 0
+    out, args = first_job_done
     damaged = out / "manifest-00000-of-00002.json"
     part = json.loads(damaged.read_text())
     for entry in part["shards"]:
@@ -489,13 +492,9 @@ def test_a_fifo_in_place_of_the_run_state_or_journal_is_refused_not_read(interru
 
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
-def test_a_fifo_in_place_of_a_job_manifest_is_refused_not_read(tmp_path):
+def test_a_fifo_in_place_of_a_job_manifest_is_refused_not_read(first_job_done):
     """The job finishing last reads every job manifest: a FIFO under one's name blocked it."""
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
-    out = tmp_path / "out"
-    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
-    assert run(*args, "--shard-index", "0").exit_code == 0
+    out, args = first_job_done
     damaged = out / "manifest-00000-of-00002.json"
     damaged.unlink()
     os.mkfifo(damaged)
@@ -504,14 +503,10 @@ def test_a_fifo_in_place_of_a_job_manifest_is_refused_not_read(tmp_path):
     assert "--shard-index 0 --overwrite" in result.output
 
 
-def test_a_shard_of_another_job_gone_before_the_merge_names_the_job_to_rerun(tmp_path):
+def test_a_shard_of_another_job_gone_before_the_merge_names_the_job_to_rerun(first_job_done):
     """The merging job found a shard of job 0 missing and said "rerun with --resume": job 0
     resumed finds its job manifest, counts itself finished and merges into the same error."""
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": f"document {i} " * 400}) + "\n" for i in range(20)))
-    out = tmp_path / "out"
-    args = [str(corpus), "-o", str(out), "--patcher", "space", "--shard-size-mb", "0.02", "-q", "--num-shards", "2"]
-    assert run(*args, "--shard-index", "0").exit_code == 0
+    out, args = first_job_done
     (out / "train-00000-00001.arrow").unlink()
     result = run(*args, "--shard-index", "1")
     one_line_error(result, f"{out / 'train-00000-00001.arrow'}: a shard of this run, no longer there")
