@@ -25,6 +25,7 @@ from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
 from bytepatch.entropy.sample import piece_entropies, sample_pieces
 from bytepatch.io import InputError, ReaderConfig, iter_documents
+from bytepatch.io.sources import check_readable_twice
 
 BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
 
@@ -100,6 +101,10 @@ def fit_entropy(
     try:
         config = NgramConfig(order=order, min_count=min_count, max_contexts=max_contexts)
     except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        check_readable_twice(inputs, "fit-entropy (the fit, then a sample to calibrate the default threshold)")
+    except InputError as exc:
         raise click.ClickException(str(exc)) from exc
     with output_lock(output, "fit-entropy"):  # first: a directory in use is reported as such
         if any(p.name != LOCK_NAME for p in Path(output).iterdir()) and not overwrite:

@@ -12,6 +12,7 @@ from bytepatch.cli._interrupt import exit_on_interrupt
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
 from bytepatch.io import FORMATS, InputError, ReaderConfig, expand_sources
 from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
+from bytepatch.io.sources import check_readable_twice
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 from bytepatch.segment.output import check_output_apart
@@ -247,6 +248,7 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
             raise click.UsageError("--save-entropies needs --patcher entropy")
         check_output_apart(args.inputs, args.output)  # before calibration reads the inputs
         if args.target_patch_size is not None:
+            check_readable_twice(args.inputs, "--target-patch-size (a sample to calibrate the threshold, then the run)")
             # Calibration lists the inputs itself: a link inside them into the output is refused
             # here, as the run's own listing would (`expand_sources(output=)`), not read as input.
             expand_sources(args.inputs, note=None, output=args.output)

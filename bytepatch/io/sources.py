@@ -149,6 +149,31 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
     return out
 
 
+def check_readable_twice(inputs: Sequence[str], why: str) -> None:
+    """Refuse stdin and a named FIFO, socket or device among `inputs` for a command that
+    reads its inputs twice (`why`, e.g. "--target-patch-size (a sample to calibrate the
+    threshold, then the run)"): the second read finds them spent, so the command went on
+    with nothing (a dataset of 0 documents, exit 0) or waited for ever on the pipe.
+    Regular files, directories, globs and URIs can be read again; a missing path is left
+    to the listing, which names it."""
+    for spec in inputs:
+        if spec == STDIN:
+            name, kind = "<stdin>", "standard input"
+        elif is_uri(spec):
+            continue
+        else:
+            try:
+                mode = os.stat(spec).st_mode
+            except OSError:
+                continue
+            if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+                continue
+            name, kind = shown_path(spec), _kind(mode)
+        raise InputError(
+            name, f"{kind} can be read only once, and {why} reads the inputs twice: save it to a file and name that"
+        )
+
+
 def _id_name(path: str, root: str | None) -> str:
     if root is None:
         return os.path.basename(path)

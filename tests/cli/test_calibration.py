@@ -8,6 +8,7 @@ the corpus' first bytes would see only code and miss the target by about 20%.
 from __future__ import annotations
 
 import base64
+import os
 import json
 import random
 import sysconfig
@@ -105,3 +106,29 @@ def test_a_truncated_arrow_stream_is_warned_of_once_per_run(tmp_path: Path) -> N
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 0, result.output
         assert result.stderr.count(warning) == 1, (command[0], result.stderr)
+
+
+@pytest.mark.timeout(60)  # a FIFO that is opened waits for a writer
+@pytest.mark.parametrize("command", ["segment", "fit-entropy"])
+@pytest.mark.parametrize("pipe", ["stdin", "fifo"])
+def test_a_pipe_is_refused_where_the_inputs_are_read_twice(tmp_path: Path, command: str, pipe: str) -> None:
+    """Calibration read stdin to its end, then the run found it empty: `segment -
+    --target-patch-size 4` wrote a dataset of 0 documents and exited 0, and `fit-entropy -`
+    blamed the data ("needs at least one non-empty document"); a named FIFO hung them."""
+    corpus = "".join(json.dumps({"text": text}) + "\n" for text in _stdlib_code(100_000))
+    out = tmp_path / "out"
+    args = [command, "-o", str(out)]
+    args += ["--input-format", "jsonl", "--target-patch-size", "4"] if command == "segment" else []
+    if pipe == "stdin":
+        source, name, kind = "-", "<stdin>", "standard input"
+    else:
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)  # nothing writes it: were it opened, the command would wait for ever
+        source, name, kind = str(fifo), str(fifo), "a FIFO"
+    result = CliRunner().invoke(cli, [*args, source], input=corpus)
+    assert result.exit_code == 1, result.output
+    assert f"{name}: {kind} can be read only once" in result.output and "save it to a file" in result.output
+    assert not out.exists() or not any(out.iterdir())
+    saved = tmp_path / "corpus.jsonl"  # as advised
+    saved.write_text(corpus)
+    assert CliRunner().invoke(cli, [*args, str(saved)]).exit_code == 0
