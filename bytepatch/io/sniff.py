@@ -44,6 +44,12 @@ SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 HEAD_BYTES = 263  # enough for every signature above
 _FIRST = {magic[0] for offset, magic, _ in SIGNATURES if offset == 0}
 _BZIP2 = (b"BZh", b"1AY&SY")  # "BZh", a block size digit, then the first block's magic
+# An Arrow IPC stream (what `.arrows` files, `datasets` caches and bytepatch's own shards
+# hold) has no magic: it starts with the continuation marker, then the schema message's
+# length, which the format pads to a multiple of 8. Four 0xFF bytes are not UTF-8, nor
+# likely text in a single-byte encoding ("ÿ" is y with diaeresis in Latin-1).
+_ARROW_CONTINUATION = b"\xff\xff\xff\xff"
+_ARROW_MAX_SCHEMA = 1 << 26  # a schema message is small; text that happens to start so rarely gives one
 
 # Compressions without a signature: named by the suffix, refused when the bytes are not
 # UTF-8 either (a host name like `globo.com.br` holding HTML is text).
@@ -65,6 +71,10 @@ def binary_kind(head: bytes | bytearray | memoryview) -> str | None:
                 return kind
     if head.startswith(_BZIP2[0]) and head[3:4].isdigit() and head[4:10] == _BZIP2[1]:
         return "bzip2-compressed data"
+    if head.startswith(_ARROW_CONTINUATION) and len(head) >= 8:
+        length = int.from_bytes(head[4:8], "little", signed=True)
+        if 0 < length <= _ARROW_MAX_SCHEMA and length % 8 == 0:
+            return "an Arrow IPC stream"
     if head[257:263] in (b"ustar\x00", b"ustar "):
         return "a tar archive"
     return None

@@ -390,6 +390,7 @@ def detect_format(path: str, forced: str = "auto") -> str:
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
-    if name.endswith((".arrow", ".feather", ".ipc")):
+    # ".arrows": the Arrow project's name for a file in the IPC stream format.
+    if name.endswith((".arrow", ".arrows", ".feather", ".ipc")):
         return "arrow"
     return "text"  # compressed data or a binary format under another name: `io/sniff.py` says so on reading

@@ -154,3 +154,28 @@ def test_a_file_named_as_compressed_is_refused_before_the_run_writes_anything(tm
     (corpus / "b.txt.xz").write_bytes(b"notes about xz, in plain text\n")
     assert CliRunner().invoke(cli, args).exit_code == 0
     assert len(list(open_dataset(out))) == 2
+
+
+def test_an_arrow_ipc_stream_is_read_as_arrow_under_arrows_and_refused_as_text(tmp_path: Path):
+    """An Arrow IPC stream has no magic bytes, so a `.arrows` file (the Arrow project's name
+    for the stream format) was taken as one text document of its raw bytes, exit 0; so was
+    a stream under a text name."""
+    table = pa.table({"text": ["hello", "world"]})
+    stream = tmp_path / "corpus.arrows"
+    with pa.ipc.new_stream(stream, table.schema) as writer:
+        writer.write_table(table)
+    assert detect_format(str(stream)) == "arrow"
+    assert [(d.id, d.data) for d in read_source(str(stream), ReaderConfig())] == [
+        (f"{stream}#0", b"hello"),
+        (f"{stream}#1", b"world"),
+    ]
+    assert binary_kind(stream.read_bytes()) == "an Arrow IPC stream"
+    named_text = tmp_path / "stream.bin"
+    named_text.write_bytes(stream.read_bytes())
+    with pytest.raises(InputError, match=r"stream.bin: looks like an Arrow IPC stream \(its first bytes\)"):
+        list(read_source(str(named_text), ReaderConfig()))
+    assert binary_kind("ÿÿÿÿ! in Latin-1".encode("latin-1")) is None  # the marker alone is not a stream
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["segment", str(stream), "--patcher", "space", "-q", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [bytes(r.bytes) for r in open_dataset(out)] == [b"hello", b"world"]
