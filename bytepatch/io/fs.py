@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import stat
+import urllib.parse
 from typing import IO, Any, Iterator
 
 from bytepatch.io.errors import InputError
@@ -192,4 +193,15 @@ def list_uri(uri: str) -> list[str] | None:
         files = [i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
     root = inner.rstrip("/")
     visible = [p for p in files if not any(part.startswith(".") for part in p[len(root) :].split("/"))]
-    return [prefix + p for p in sorted(visible)]
+    if scheme_of(uri) not in NATIVE_SCHEMES:  # fsspec takes the path after :// as it is
+        return [prefix + p for p in sorted(visible)]
+    # pyarrow parses a native URI (`filesystem`): a name's `#` starts a fragment, `?` a query,
+    # `%41` is "A", and a space or non-ASCII letter does not parse. Quoted, each object's URI
+    # opens that object: `c#d.txt` was read as the object `c`, `g%41.txt` as `gA.txt`.
+    return [prefix + urllib.parse.quote(p, safe="/") for p in sorted(visible)]
+
+
+def uri_name(uri: str) -> str:
+    """The object path a URI names, as its listing gave it: a native URI (`filesystem`)
+    unquoted, as pyarrow opens it; others as they are."""
+    return urllib.parse.unquote(uri) if scheme_of(uri) in NATIVE_SCHEMES else uri

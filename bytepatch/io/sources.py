@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import is_uri, list_uri, shown_path
+from bytepatch.io.fs import is_uri, list_uri, shown_path, uri_name
 
 STDIN = "-"
 GLOB_CHARS = set("*?[")
@@ -175,6 +175,8 @@ def check_readable_twice(inputs: Sequence[str], why: str) -> None:
 
 
 def _id_name(path: str, root: str | None) -> str:
+    if is_uri(path):  # ids name objects as stored (`c#d.txt`), not as quoted in their URIs (`c%23d.txt`)
+        path, root = uri_name(path), None if root is None else uri_name(root)
     if root is None:
         return os.path.basename(path)
     prefix = root.rstrip("/") + "/"

@@ -1,9 +1,17 @@
-"""bytepatch.io.fs: a URI whose scheme needs a package that is not installed."""
+"""bytepatch.io.fs: a URI whose scheme needs a package that is not installed; listed URIs."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bytepatch.cli.main import cli
+from bytepatch.dataset import open_dataset
+from bytepatch.io import ReaderConfig, read_source
+from bytepatch.io.fs import list_uri, uri_name
 
 WITHOUT_HUB = """
 import sys
@@ -26,3 +34,36 @@ def test_an_hf_uri_without_huggingface_hub_names_the_bytepatch_extra():
     assert len(lines) == 1, out
     assert "hf://datasets/org/name/data.jsonl" in lines[0]
     assert "pip install huggingface_hub" in lines[0] and "pip install 'bytepatch[datasets]'" in lines[0]
+
+
+# Object names that a URI does not carry as they are: `#` starts a fragment, `?` a query,
+# `%41` is "A"; a space or a non-ASCII letter does not parse.
+AWKWARD_NAMES = {
+    "c": b"one\n",
+    "c#d.txt": b"two\n",
+    "g%41.txt": b"percent\n",
+    "gA.txt": b"A\n",
+    "sp ace.txt": b"space\n",
+    "h\u00e9.txt": b"accent\n",
+    "q?x=1.txt": b"query\n",
+}
+
+
+def test_a_listed_uri_prefix_reads_each_object_under_its_own_name(tmp_path: Path):
+    """A listing's URIs were the object paths pasted after the scheme, and pyarrow parses
+    them: `c#d.txt` was read as the object `c` and `g%41.txt` as `gA.txt` (exit 0, wrong
+    rows), `hé.txt` stopped the run with a parse error."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, data in AWKWARD_NAMES.items():
+        (corpus / name).write_bytes(data)
+    uris = list_uri(f"file://{corpus}/")
+    assert len(uris) == len(AWKWARD_NAMES)
+    assert {uri_name(u).rsplit("/", 1)[1] for u in uris} == set(AWKWARD_NAMES)
+    for uri in uris:
+        name = uri_name(uri).rsplit("/", 1)[1]
+        assert [d.data for d in read_source(uri, ReaderConfig())] == [AWKWARD_NAMES[name]], uri
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["segment", f"file://{corpus}", "-o", str(out), "--patcher", "space", "-q"])
+    assert result.exit_code == 0, result.output
+    assert {r.id: bytes(r.bytes) for r in open_dataset(out)} == AWKWARD_NAMES

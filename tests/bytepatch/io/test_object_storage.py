@@ -113,6 +113,19 @@ def test_missing_objects_and_unknown_schemes_are_clear_errors(s3, tmp_path: Path
     assert result.exit_code == 1 and "'nosuchscheme'" in result.output and "Traceback" not in result.output
 
 
+def test_objects_whose_names_a_uri_does_not_carry_as_they_are_are_read_by_their_own_names(s3, tmp_path: Path):
+    """`c#d.txt` was read as the object `c` and `g%41.txt` as `gA.txt` (exit 0, wrong rows):
+    listed object paths went into URIs unquoted, and pyarrow parses a URI."""
+    from tests.bytepatch.io.test_fs import AWKWARD_NAMES
+
+    for name, data in AWKWARD_NAMES.items():
+        with s3.open_output_stream(f"{BUCKET}/awkward/{name}") as f:
+            f.write(data)
+    result = run(f"s3://{BUCKET}/awkward/", "-o", str(tmp_path / "out"), "--patcher", "space")
+    assert result.exit_code == 0, result.output
+    assert {r.id: bytes(r.bytes) for r in open_dataset(tmp_path / "out")} == AWKWARD_NAMES
+
+
 def tempfile_dir() -> str:
     import tempfile
 
