@@ -24,7 +24,7 @@ from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
 from bytepatch.entropy.sample import piece_entropies, sample_pieces
-from bytepatch.io import InputError, ReaderConfig, iter_documents
+from bytepatch.io import FORMATS, InputError, ReaderConfig, iter_documents
 from bytepatch.io.sources import check_readable_twice
 
 BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
@@ -36,15 +36,26 @@ def input_options(fn):
         "--text-field", default="text", show_default=True, help="JSONL/Parquet/Arrow column holding the text."
     )(fn)
     fn = click.option("--doc-per-line", is_flag=True, help="Each line of a text file is a document.")(fn)
+    # As segment and train-entropy take it: the readers' errors (a .json document, a PNG
+    # among text files) advise it, and these commands refused it as an unknown option.
+    fn = click.option(
+        "--input-format",
+        type=click.Choice(FORMATS),
+        default="auto",
+        show_default=True,
+        help="How to read the inputs (auto: by file name; text: any file's bytes as they are).",
+    )(fn)
     return click.argument("inputs", nargs=-1, required=True)(fn)
 
 
-def batches(inputs: Sequence[str], text_field: str, doc_per_line: bool) -> Iterator[list[bytes]]:
+def batches(
+    inputs: Sequence[str], text_field: str, doc_per_line: bool, input_format: str = "auto"
+) -> Iterator[list[bytes]]:
     """Lists of documents of about BATCH_BYTES, every document of the inputs in order."""
     batch: list[bytes] = []
     size = 0
     try:
-        for doc in iter_documents(list(inputs), text_field=text_field, doc_per_line=doc_per_line):
+        for doc in iter_documents(list(inputs), text_field, doc_per_line=doc_per_line, input_format=input_format):
             batch.append(doc.data)
             size += len(doc.data)
             if size >= BATCH_BYTES:
@@ -85,7 +96,17 @@ def batches(inputs: Sequence[str], text_field: str, doc_per_line: bool) -> Itera
 )
 @click.option("--overwrite", is_flag=True, help="Replace a model already in --output.")
 def fit_entropy(
-    inputs, text_field, doc_per_line, output, order, min_count, max_contexts, target_patch_size, sample_bytes, overwrite
+    inputs,
+    text_field,
+    doc_per_line,
+    input_format,
+    output,
+    order,
+    min_count,
+    max_contexts,
+    target_patch_size,
+    sample_bytes,
+    overwrite,
 ):
     """Fit a byte n-gram entropy model on INPUT... in one streaming pass, then calibrate
     its default threshold to --target-patch-size on a sample of the same inputs.
@@ -110,13 +131,13 @@ def fit_entropy(
         if any(p.name != LOCK_NAME for p in Path(output).iterdir()) and not overwrite:
             raise click.ClickException(f"{output}: exists and is not empty; pass --overwrite to replace it")
         counter = NgramCounter(config)
-        for batch in batches(inputs, text_field, doc_per_line):
+        for batch in batches(inputs, text_field, doc_per_line, input_format):
             counter.update(batch)
         if counter.n_bytes == 0:
             raise click.ClickException("no bytes to fit on: the inputs hold no non-empty document")
         model = counter.finalize()
         try:
-            reader = ReaderConfig(text_field=text_field, doc_per_line=doc_per_line)
+            reader = ReaderConfig(text_field=text_field, doc_per_line=doc_per_line, input_format=input_format)
             sample = sample_pieces(inputs, reader, sample_bytes, note=None)  # the fit above said its notes
             result = calibrate_threshold(piece_entropies(model, sample), target_patch_size, rule="global")
         except (InputError, ValueError) as exc:
@@ -139,7 +160,7 @@ def fit_entropy(
 @click.command("eval-entropy")
 @input_options
 @entropy_model_option()
-def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
+def eval_entropy(inputs, text_field, doc_per_line, input_format, entropy_model):
     """Print bits per byte and mean entropy of an entropy model on INPUT... (one JSON line).
 
     \b
@@ -150,7 +171,7 @@ def eval_entropy(inputs, text_field, doc_per_line, entropy_model):
     model = load_model(entropy_model)
     bits = nats = 0.0
     n_bytes = 0
-    for batch in batches(inputs, text_field, doc_per_line):
+    for batch in batches(inputs, text_field, doc_per_line, input_format):
         hs, batch_bits, batch_bytes = score(model, batch)
         bits += batch_bits
         nats += sum(float(h.sum(dtype="float64")) for h in hs)
@@ -180,6 +201,7 @@ def calibrate(
     inputs,
     text_field,
     doc_per_line,
+    input_format,
     target_patch_size,
     entropy_model,
     rule,
@@ -206,7 +228,8 @@ def calibrate(
         raise click.UsageError("--threshold-add is held fixed by --rule both only; drop it, or pass --rule both")
     model = load_model(entropy_model)
     try:
-        sample = sample_pieces(inputs, ReaderConfig(text_field=text_field, doc_per_line=doc_per_line), sample_bytes)
+        reader = ReaderConfig(text_field=text_field, doc_per_line=doc_per_line, input_format=input_format)
+        sample = sample_pieces(inputs, reader, sample_bytes)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
     entropies = piece_entropies(model, sample)

@@ -177,3 +177,26 @@ def test_calibrate_samples_a_bounded_spread_sample(tmp_path, tiny_model):
 def test_calibrate_sample_bytes_must_be_positive(corpus):
     result = run("calibrate", corpus, "-s", "4", "--sample-bytes", "0")
     assert result.exit_code == 2 and "sample-bytes" in result.output
+
+
+def test_the_input_format_the_readers_errors_advise_is_taken(tmp_path):
+    """A `.json` document or a PNG among the inputs stops these commands with advice to
+    pass --input-format text, which they refused: `No such option '--input-format'`."""
+    document = tmp_path / "settings.json"
+    document.write_text('{\n  "text": "a pretty-printed JSON document, not JSON Lines"\n}\n')
+    image = tmp_path / "logo.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"pixels of an image, taken as bytes " * 20)
+    model = tmp_path / "model"
+    cases = {
+        "eval-entropy": [],
+        "calibrate": ["-s", "2"],
+        "fit-entropy": ["--order", "3", "--min-count", "1", "-s", "2", "--output", model, "--overwrite"],
+    }
+    for command, extra in cases.items():
+        for path, advice in ((document, "pass them with --input-format text"), (image, "pass --input-format text")):
+            result = run(command, path, *extra)
+            assert result.exit_code == 1 and advice in result.output, (command, result.output)
+            result = run(command, path, *extra, "--input-format", "text")
+            assert result.exit_code == 0, (command, result.output)
+    result = run("eval-entropy", image, "--input-format", "text")
+    assert json.loads(result.stdout.strip().splitlines()[-1])["bytes"] == image.stat().st_size
