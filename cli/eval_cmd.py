@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from bytepatch.cli._threads import set_torch_threads, threads_option
+
+if TYPE_CHECKING:
+    from bytepatch.entropy.base import EntropyModel
+
+
+# The checkpoint's entropy model, found on first use (None when its patcher needs none).
+RecordedModel = Callable[[], "EntropyModel | None"]
 
 
 @click.command("eval")
@@ -55,6 +65,7 @@ def eval_cmd(
         bytepatch eval runs/tiny --text "The quick brown fox"
     """
     set_torch_threads(threads)
+    import functools
     import json
     import math
     from pathlib import Path
@@ -74,12 +85,14 @@ def eval_cmd(
     except (OSError, ValueError) as exc:  # OSError: no checkpoint.pt in the directory
         raise click.ClickException(str(exc)) from exc
     seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
+    # Found once (by fingerprint, wherever generate finds it) for the patches and the EOS rule alike.
+    recorded = functools.cache(lambda: _recorded_model(meta, entropy_model, dev))
     amp = autocast_dtype(dev, "auto")
     kind = "<text>" if as_text else data
     try:
         if not as_text and Path(data).is_dir() and (Path(data) / "manifest.json").exists():
             source = _dataset_source(data, meta)
-            source.end_rule = _end_rule(meta, entropy_model, dev)
+            source.end_rule = _end_rule(meta, recorded)
             docs = np.arange(len(source))
             batches = evaluation_batches(source, docs, batch_size=batch_size, seq_len=seq_len)
             n_docs = len(source)
@@ -87,7 +100,7 @@ def eval_cmd(
             texts = (
                 [data.encode("utf-8", "surrogateescape")] if as_text else _read_corpus(data, text_field, doc_per_line)
             )
-            batches = _text_batches(texts, meta, batch_size, seq_len, entropy_model, dev, kind)
+            batches = _text_batches(texts, meta, batch_size, seq_len, recorded, kind)
             n_docs = len(texts)
         bits, n_bytes, _ = bits_per_byte(meta["model_type"], model, batches, dev, amp)
     except (OSError, ValueError, pa.ArrowException) as exc:  # mismatched, truncated or unreadable data
@@ -134,9 +147,7 @@ def _read_corpus(path: str, text_field: str, doc_per_line: bool) -> list[bytes]:
         raise click.ClickException(str(exc)) from exc
 
 
-def _text_batches(
-    docs: list[bytes], meta: dict, batch_size: int, seq_len: int, entropy_model: str | None, device, where: str
-):
+def _text_batches(docs: list[bytes], meta: dict, batch_size: int, seq_len: int, recorded: RecordedModel, where: str):
     """Patch `docs` like the training data and pack them as evaluation batches."""
     import numpy as np
 
@@ -145,8 +156,8 @@ def _text_batches(
     if not any(docs):
         raise click.ClickException(f"{where}: no text to evaluate (no document, or only empty ones)")
     # Empty documents stay: their BOS/EOS take room in the rows, exactly as in a dataset.
-    lengths = _patch_like_training(docs, meta, entropy_model, device)
-    rule = _end_rule(meta, entropy_model, device)
+    lengths = _patch_like_training(docs, meta, recorded)
+    rule = _end_rule(meta, recorded)
     framed = [
         frame(
             d,
@@ -162,27 +173,40 @@ def _text_batches(
 GROUP_BYTES = 4 << 20  # documents patched per patch_batch call: bounded memory, few calls
 
 
-def _end_rule(meta: dict, entropy_model: str | None, device):
-    """Under the reference decoder alignment, EOS follows the patcher's rule (`models.data.eos`), as in training."""
-    if meta["model_type"] != "blt" or meta["run"]["model"].get("decoder_alignment") != "reference":
-        return None
+def _recorded_model(meta: dict, entropy_model: str | None, device: Any) -> EntropyModel | None:
+    """The entropy model the checkpoint's data was patched with (None if none), checked by fingerprint.
+
+    Looked for where `generate` looks: `--entropy-model`, the recorded name, and near the run and its
+    datasets (a converted transformers BLT keeps its patcher as RUN/entropy_model, under an absolute name
+    that no longer resolves once the run directory moves).
+    """
     from bytepatch.cli import _entropy_model
     from bytepatch.entropy.ref import EntropyModelRef
-    from bytepatch.models.data.eos import end_rule
 
     try:
         recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
     note = meta["data"].get("patching_note")
-    model = _entropy_model.recorded_entropy_model(recorded, entropy_model, device, note=note)  # by fingerprint
+    return _entropy_model.recorded_entropy_model(
+        recorded, entropy_model, device, near=_entropy_model.run_places(meta), note=note
+    )
+
+
+def _end_rule(meta: dict, recorded: RecordedModel):
+    """Under the reference decoder alignment, EOS follows the patcher's rule (`models.data.eos`), as in training."""
+    if meta["model_type"] != "blt" or meta["run"]["model"].get("decoder_alignment") != "reference":
+        return None
+    from bytepatch.models.data.eos import end_rule
+
+    model = recorded()
     try:
         return end_rule(meta["data"]["patcher"], model)
     except ValueError as exc:
         raise click.ClickException(f"cannot frame documents like the training data: {exc}") from exc
 
 
-def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | None, device) -> list:
+def _patch_like_training(docs: list[bytes], meta: dict, recorded: RecordedModel) -> list:
     """Patch lengths of every doc from the patcher recorded in the checkpoint (baseline: one patch, unused).
 
     The entropy model is resolved (loaded, fingerprint checked) once, and documents
@@ -190,19 +214,14 @@ def _patch_like_training(docs: list[bytes], meta: dict, entropy_model: str | Non
     """
     if meta["model_type"] == "baseline":
         return [[len(d)] if d else [] for d in docs]
-    from bytepatch.cli import _entropy_model
-    from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.patchers import PatcherSpec
     from bytepatch.ragged import Ragged
 
     try:
         spec = PatcherSpec.from_dict(meta["data"]["patcher"])
-        recorded = EntropyModelRef.from_json(meta["data"]["entropy_model"])
     except ValueError as exc:
         raise click.ClickException(f"checkpoint {meta['path']}: {exc}") from exc
-    model = _entropy_model.recorded_entropy_model(
-        recorded, entropy_model, device, near=_entropy_model.run_places(meta), note=meta["data"].get("patching_note")
-    )  # checked by fingerprint
+    model = recorded()
     try:
         patcher = spec.build(model)
         out: list = []

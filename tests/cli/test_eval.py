@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset
-from tests.tiny_runs import train_tiny
+from tests.tiny_runs import JSON_DECODER, train_tiny
 
 # Trains a model in a module-scoped fixture: the whole module is in the slow tier.
 pytestmark = pytest.mark.slow
@@ -171,3 +171,45 @@ def test_eval_resolves_the_entropy_model_once(tmp_path: Path, monkeypatch):
     result = invoke("eval", str(run), str(corpus), "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert len(calls) == 1 and json.loads(result.output)["documents"] == 12
+
+
+def test_eval_finds_a_reference_runs_entropy_model_in_the_run_directory(tmp_path: Path, monkeypatch):
+    """Under decoder_alignment=reference (every converted transformers BLT) EOS follows the patcher's rule,
+    whose entropy model was looked up by its recorded name only: a run whose model is found as its copy
+    in the run directory (as `convert` writes it) failed "cannot find the entropy model", though it was there."""
+    import shutil
+
+    import bytepatch.cli._entropy_model as resolver
+    from bytepatch.entropy import NgramConfig, NgramModel
+
+    source = tmp_path / "sample.txt"
+    source.write_bytes(JSON_DECODER.read_bytes())
+    NgramModel.fit([source.read_bytes()], NgramConfig(order=3, min_count=1)).save(tmp_path / "ngram")
+    data = tmp_path / "data"
+    args = (
+        "segment",
+        str(source),
+        "-o",
+        str(data),
+        "--doc-per-line",
+        "-m",
+        str(tmp_path / "ngram"),
+        "-q",
+        "--threshold",
+        "2",
+    )
+    assert invoke(*args).exit_code == 0
+    run = train_tiny(
+        data, tmp_path / "run", "decoder_alignment=reference", "cross_attn_residual=reference", steps=1, seq_len=32
+    )
+    shutil.move(tmp_path / "ngram", run / "entropy_model")  # the recorded path no longer resolves
+    calls = []
+    real = resolver.recorded_entropy_model
+    monkeypatch.setattr(resolver, "recorded_entropy_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    text = invoke("eval", str(run), "--text", "Grüße aus Köln", "--device", "cpu")
+    assert text.exit_code == 0, text.output
+    assert json.loads(text.output)["bytes"] == len("Grüße aus Köln".encode())
+    assert len(calls) == 1  # found once, for the patches and for EOS alike
+    dataset = invoke("eval", str(run), str(data), "--device", "cpu")
+    assert dataset.exit_code == 0, dataset.output
+    assert json.loads(dataset.output)["bytes"] == open_dataset(data).manifest["bytes"]
