@@ -79,6 +79,18 @@ def eval_cmd(
 
     if not as_text and not Path(data).exists():
         raise click.ClickException(f"{data}: no such dataset or file (to score literal text, pass --text)")
+    is_dataset = not as_text and Path(data).is_dir() and (Path(data) / "manifest.json").exists()
+    ctx = click.get_current_context()
+    corpus_options = [
+        f"--{name.replace('_', '-')}"
+        for name in ("text_field", "doc_per_line")
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+    ]
+    if corpus_options and (as_text or is_dataset):  # they would be ignored: say so instead
+        raise click.UsageError(
+            f"{' and '.join(corpus_options)} read a corpus file or directory only, not "
+            f"{'literal --text' if as_text else 'a dataset (its documents are stored)'}; drop them"
+        )
     try:
         dev = resolve_device(device)
         model, _, meta = load_checkpoint(checkpoint, device=dev)
@@ -87,10 +99,14 @@ def eval_cmd(
     seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
     # Found once (by fingerprint, wherever generate finds it) for the patches and the EOS rule alike.
     recorded = functools.cache(lambda: _recorded_model(meta, entropy_model, dev))
+    if entropy_model is not None:  # checked even where unused (a dataset is patched already), never ignored
+        if meta["model_type"] == "baseline":
+            raise click.ClickException("the byte baseline uses no patches, so no entropy model; drop --entropy-model")
+        recorded()  # refuses one of another fingerprint, or any for a patcher that needs none
     amp = autocast_dtype(dev, "auto")
     kind = "<text>" if as_text else data
     try:
-        if not as_text and Path(data).is_dir() and (Path(data) / "manifest.json").exists():
+        if is_dataset:
             source = _dataset_source(data, meta)
             source.end_rule = _end_rule(meta, recorded)
             docs = np.arange(len(source))

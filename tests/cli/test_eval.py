@@ -213,3 +213,18 @@ def test_eval_finds_a_reference_runs_entropy_model_in_the_run_directory(tmp_path
     dataset = invoke("eval", str(run), str(data), "--device", "cpu")
     assert dataset.exit_code == 0, dataset.output
     assert json.loads(dataset.output)["bytes"] == open_dataset(data).manifest["bytes"]
+
+
+def test_eval_refuses_options_it_would_ignore(trained, sample_dataset: Path, tmp_path: Path):
+    """--text-field/--doc-per-line read a corpus file only, and --entropy-model patches text: given where they
+    do nothing (literal --text, a dataset, a baseline, a BLT whose patcher needs no model) they were ignored."""
+    run, small = trained
+    baseline = train_tiny(sample_dataset, tmp_path / "baseline", "--model", "baseline", steps=1, seq_len=32)
+    for args in (("--text", "some text", "--doc-per-line"), (str(small), "--text-field", "body")):
+        result = invoke("eval", str(run), *args, "--device", "cpu")
+        assert result.exit_code == 2 and "read a corpus file or directory only" in result.output, result.output
+    model = str(REPO / "examples" / "sample")  # never loaded: refused before
+    for checkpoint, data in ((baseline, str(small)), (baseline, "--text"), (run, str(small))):
+        args = ("eval", str(checkpoint), data, *(["hello"] if data == "--text" else []), "-m", model)
+        result = invoke(*args, "--device", "cpu")
+        assert result.exit_code == 1 and "drop --entropy-model" in result.output, result.output
