@@ -27,8 +27,9 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
 
 
 def _load_config(preset: str):
-    """("blt" or "baseline", the model config) of a BLT preset, a BLT config .json, or a
-    training run's config.json (or its directory), whose model may be either kind."""
+    """("blt" or "baseline", the model config) of a BLT preset, a BLT config .json, a
+    training run's config.json (or its directory), whose model may be either kind, or a
+    transformer entropy model's."""
     from bytepatch.models import PRESETS, BLTConfig
     from bytepatch.models.train import RunConfig
     from bytepatch.models.train.resume import is_run_dict
@@ -44,6 +45,8 @@ def _load_config(preset: str):
     if path.suffix == ".json" and path.is_file():
         try:
             data = json.loads(path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("kind"), str):  # an entropy model's directory
+                return _entropy_model_config(path, data)
             if is_run_dict(data):  # a run's config.json: its model section
                 run = RunConfig.from_dict(data)
                 return run.model_type, run.model
@@ -53,6 +56,22 @@ def _load_config(preset: str):
     raise click.ClickException(
         f"unknown BLT preset {preset!r}; choose from {', '.join(PRESETS)}, a config .json or a run directory"
     )
+
+
+def _entropy_model_config(path: Path, data: dict):
+    """("baseline", its ByteTransformerConfig) of a transformer entropy model's config.json (what
+    `train-entropy` writes, the model a BltPatcher directory holds); any other kind has none."""
+    from bytepatch.models import ByteTransformerConfig
+
+    if data["kind"] != "transformer":
+        raise click.ClickException(
+            f"{path.parent} is an {data['kind']} entropy model (counts, not a neural network): it has no "
+            "parameters or FLOPs to show; model-info takes a BLT or byte-transformer model, preset or run"
+        )
+    try:
+        return "baseline", ByteTransformerConfig.from_dict(data["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise click.ClickException(f"{path}: bad 'model' config of a transformer entropy model ({exc})") from exc
 
 
 def _hf_config(path: Path):
@@ -116,8 +135,9 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
     """Print parameters per part and forward FLOPs per byte of PRESET.
 
     PRESET is a BLT preset (tiny, small, 400m, 1b), a BLT config saved as
-    JSON, a training run (its directory or config.json, BLT or baseline), or
-    a `transformers` BLT (or BltPatcher) directory such as the released blt-1b-hf;
+    JSON, a training run (its directory or config.json, BLT or baseline), a
+    transformer entropy model (`train-entropy`'s directory), or a
+    `transformers` BLT (or BltPatcher) directory such as the released blt-1b-hf;
     with --baseline, a byte-level transformer preset (tiny, small, base,
     entropy-paper). FLOPs follow the BLT paper's accounting: the global model
     runs once per patch, so its share shrinks as --patch-size grows.

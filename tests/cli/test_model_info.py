@@ -114,3 +114,22 @@ def test_a_model_whose_patching_fixes_the_patch_size_defaults_to_it(tmp_path):
     run = train_tiny(strided, tmp_path / "run", steps=1, seq_len=32)
     result = CliRunner().invoke(model_info, [str(run)])
     assert result.exit_code == 0 and "mean patch size 3 bytes (its patching's, fixed)" in result.output
+
+
+def test_an_entropy_model_directory(tmp_path):
+    """A BltPatcher directory was described, but bytepatch's own entropy LM (what `train-entropy` writes, what
+    `convert` turns into that BltPatcher) was refused as 'not a valid BLT or run config: unknown BLTConfig keys'."""
+    from bytepatch.entropy import NgramConfig, NgramModel
+    from bytepatch.models import ByteTransformer
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+
+    TransformerEntropyModel(ByteTransformer(TRANSFORMER_PRESETS["tiny"])).save(tmp_path / "lm")
+    expected = CliRunner().invoke(model_info, ["tiny", "--baseline"])
+    for given in (tmp_path / "lm", tmp_path / "lm" / "config.json"):
+        result = CliRunner().invoke(model_info, [str(given)])
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[1:] == expected.output.splitlines()[1:]  # all but the name
+    NgramModel.fit([b"some text to count " * 20], NgramConfig(order=3)).save(tmp_path / "ngram")
+    result = CliRunner().invoke(model_info, [str(tmp_path / "ngram")])
+    assert result.exit_code == 1 and "is an ngram entropy model" in result.output, result.output
+    assert "BLTConfig" not in result.output
