@@ -45,6 +45,20 @@ def target_patch_size_option(default: float | None = None, required: bool = Fals
     )
 
 
+def max_document_bytes_option() -> Callable:
+    """`--max-document-bytes N`: every command that reads corpora takes it, since their
+    readers' errors for a larger document name it."""
+    from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
+
+    return click.option(
+        "--max-document-bytes",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_DOCUMENT_BYTES,
+        show_default=True,
+        help="Refuse a document (file, line or row) larger than this, before holding it in memory.",
+    )
+
+
 def given(ctx: click.Context, name: str) -> bool:
     """Whether the user set option `name` (on the command line or by environment)."""
     source = ctx.get_parameter_source(name)

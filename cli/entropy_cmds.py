@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from bytepatch.cli._entropy_model import load_model
-from bytepatch.cli._options import entropy_model_option, target_patch_size_option
+from bytepatch.cli._options import entropy_model_option, max_document_bytes_option, target_patch_size_option
 from bytepatch.cli._output_lock import output_lock
 from bytepatch.lock import LOCK_NAME
 from bytepatch.entropy.base import score
@@ -45,17 +45,33 @@ def input_options(fn):
         show_default=True,
         help="How to read the inputs (auto: by file name; text: any file's bytes as they are).",
     )(fn)
+    fn = max_document_bytes_option()(fn)
     return click.argument("inputs", nargs=-1, required=True)(fn)
 
 
-def batches(
-    inputs: Sequence[str], text_field: str, doc_per_line: bool, input_format: str = "auto"
-) -> Iterator[list[bytes]]:
+def reader_config(text_field: str, doc_per_line: bool, input_format: str, max_document_bytes: int) -> ReaderConfig:
+    """How `input_options` say to read the inputs."""
+    return ReaderConfig(
+        text_field=text_field,
+        doc_per_line=doc_per_line,
+        input_format=input_format,
+        max_document_bytes=max_document_bytes,
+    )
+
+
+def batches(inputs: Sequence[str], reader: ReaderConfig) -> Iterator[list[bytes]]:
     """Lists of documents of about BATCH_BYTES, every document of the inputs in order."""
     batch: list[bytes] = []
     size = 0
     try:
-        for doc in iter_documents(list(inputs), text_field, doc_per_line=doc_per_line, input_format=input_format):
+        docs = iter_documents(
+            list(inputs),
+            reader.text_field,
+            doc_per_line=reader.doc_per_line,
+            input_format=reader.input_format,
+            max_document_bytes=reader.max_document_bytes,
+        )
+        for doc in docs:
             batch.append(doc.data)
             size += len(doc.data)
             if size >= BATCH_BYTES:
@@ -100,6 +116,7 @@ def fit_entropy(
     text_field,
     doc_per_line,
     input_format,
+    max_document_bytes,
     output,
     order,
     min_count,
@@ -130,14 +147,14 @@ def fit_entropy(
     with output_lock(output, "fit-entropy"):  # first: a directory in use is reported as such
         if any(p.name != LOCK_NAME for p in Path(output).iterdir()) and not overwrite:
             raise click.ClickException(f"{output}: exists and is not empty; pass --overwrite to replace it")
+        reader = reader_config(text_field, doc_per_line, input_format, max_document_bytes)
         counter = NgramCounter(config)
-        for batch in batches(inputs, text_field, doc_per_line, input_format):
+        for batch in batches(inputs, reader):
             counter.update(batch)
         if counter.n_bytes == 0:
             raise click.ClickException("no bytes to fit on: the inputs hold no non-empty document")
         model = counter.finalize()
         try:
-            reader = ReaderConfig(text_field=text_field, doc_per_line=doc_per_line, input_format=input_format)
             sample = sample_pieces(inputs, reader, sample_bytes, note=None)  # the fit above said its notes
             result = calibrate_threshold(piece_entropies(model, sample), target_patch_size, rule="global")
         except (InputError, ValueError) as exc:
@@ -160,7 +177,7 @@ def fit_entropy(
 @click.command("eval-entropy")
 @input_options
 @entropy_model_option()
-def eval_entropy(inputs, text_field, doc_per_line, input_format, entropy_model):
+def eval_entropy(inputs, text_field, doc_per_line, input_format, max_document_bytes, entropy_model):
     """Print bits per byte and mean entropy of an entropy model on INPUT... (one JSON line).
 
     \b
@@ -171,7 +188,7 @@ def eval_entropy(inputs, text_field, doc_per_line, input_format, entropy_model):
     model = load_model(entropy_model)
     bits = nats = 0.0
     n_bytes = 0
-    for batch in batches(inputs, text_field, doc_per_line, input_format):
+    for batch in batches(inputs, reader_config(text_field, doc_per_line, input_format, max_document_bytes)):
         hs, batch_bits, batch_bytes = score(model, batch)
         bits += batch_bits
         nats += sum(float(h.sum(dtype="float64")) for h in hs)
@@ -202,6 +219,7 @@ def calibrate(
     text_field,
     doc_per_line,
     input_format,
+    max_document_bytes,
     target_patch_size,
     entropy_model,
     rule,
@@ -228,7 +246,7 @@ def calibrate(
         raise click.UsageError("--threshold-add is held fixed by --rule both only; drop it, or pass --rule both")
     model = load_model(entropy_model)
     try:
-        reader = ReaderConfig(text_field=text_field, doc_per_line=doc_per_line, input_format=input_format)
+        reader = reader_config(text_field, doc_per_line, input_format, max_document_bytes)
         sample = sample_pieces(inputs, reader, sample_bytes)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -9,9 +9,13 @@ import click
 
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_on_interrupt
-from bytepatch.cli._options import entropy_model_option, reject_inapplicable, target_patch_size_option
+from bytepatch.cli._options import (
+    entropy_model_option,
+    max_document_bytes_option,
+    reject_inapplicable,
+    target_patch_size_option,
+)
 from bytepatch.io import FORMATS, InputError, ReaderConfig, expand_sources
-from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES
 from bytepatch.io.sources import check_readable_twice
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
@@ -41,13 +45,7 @@ from bytepatch.segment.output import check_output_apart
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
-@click.option(
-    "--max-document-bytes",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_DOCUMENT_BYTES,
-    show_default=True,
-    help="Refuse a document (file, line or row) larger than this, before holding it in memory.",
-)
+@max_document_bytes_option()
 @click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
 @click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")
 @click.option(

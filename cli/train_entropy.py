@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from bytepatch.cli._options import max_document_bytes_option
 from bytepatch.cli._output_lock import output_lock
 from bytepatch.cli._threads import set_torch_threads, threads_option
 
@@ -57,6 +58,7 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@max_document_bytes_option()
 @threads_option
 def train_entropy(
     inputs: tuple[str, ...],
@@ -81,6 +83,7 @@ def train_entropy(
     id_field: str | None,
     doc_per_line: bool,
     input_format: str,
+    max_document_bytes: int,
     threads: int | None,
 ) -> None:
     """Train a byte-transformer entropy LM on INPUT... and write it to --output.
@@ -127,7 +130,8 @@ def train_entropy(
         )
         if resume:  # the checkpoint's settings for every option not given on this command line
             run, options = _resumed_settings(click.get_current_context(), output, run, options)
-        docs = ((d.id, d.data) for d in iter_documents(inputs, text_field, id_field, doc_per_line, input_format))
+        read = iter_documents(inputs, text_field, id_field, doc_per_line, input_format, max_document_bytes)
+        docs = ((d.id, d.data) for d in read)
         with output_lock(output, "train-entropy"):
             train_entropy_lm(docs, output, run, options, resume=resume, overwrite=overwrite)
     except (InputError, TrainingError, ValueError) as exc:

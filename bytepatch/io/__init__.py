@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence
 
 from bytepatch.io.columnar import read_arrow, read_parquet
-from bytepatch.io.documents import FORMATS, Document, ReaderConfig, Span
+from bytepatch.io.documents import DEFAULT_MAX_DOCUMENT_BYTES, FORMATS, Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 from bytepatch.io.sources import STDIN, Note, Source, detect_format, expand_inputs, expand_sources, note_to_stderr
 from bytepatch.io.text import read_jsonl, read_text
@@ -39,9 +39,10 @@ def iter_documents(
     id_field: str | None = None,
     doc_per_line: bool = False,
     input_format: str = "auto",
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
 ) -> Iterator[Document]:
     """Every document of every input, in a deterministic order."""
-    cfg = ReaderConfig(text_field, id_field, doc_per_line, input_format)
+    cfg = ReaderConfig(text_field, id_field, doc_per_line, input_format, max_document_bytes)
     for source in expand_sources(inputs):
         yield from read_source(source.path, cfg, Span(source.name, regular=source.regular))
 

@@ -166,7 +166,7 @@ def test_calibrate_samples_a_bounded_spread_sample(tmp_path, tiny_model):
     big.write_text(SNIPPET * 200)  # one long document
     small = tmp_path / "small.jsonl"
     lines = [line for line in SNIPPET.splitlines() if line]
-    small.write_text("".join(json.dumps({"text": t}) + "\n" for t in lines))
+    small.write_text("".join(json.dumps({"text": t}) + "\n" for t in lines * 4))
     result = run("calibrate", big, small, "-s", "4", "-m", tiny_model, "--sample-bytes", "16000")
     assert result.exit_code == 0, result.output
     # At most 16000 bytes of pieces with their context (own bytes counted), not the whole long document.
@@ -200,3 +200,37 @@ def test_the_input_format_the_readers_errors_advise_is_taken(tmp_path):
             assert result.exit_code == 0, (command, result.output)
     result = run("eval-entropy", image, "--input-format", "text")
     assert json.loads(result.stdout.strip().splitlines()[-1])["bytes"] == image.stat().st_size
+
+
+@pytest.mark.parametrize("command", ["eval-entropy", "calibrate", "fit-entropy", "train-entropy"])
+def test_the_document_cap_their_errors_name_is_taken(tmp_path, command):
+    """A document over the cap stopped these commands with `over --max-document-bytes`,
+    an option they refused as unknown: with a larger corpus document there was no way on."""
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [line for line in SNIPPET.splitlines() if line]
+    corpus.write_text(
+        json.dumps({"text": " ".join(lines)}) + "\n" + "".join(json.dumps({"text": t}) + "\n" for t in lines * 4)
+    )
+    big = len(" ".join(lines).encode())
+    extra = {
+        "eval-entropy": [],
+        "calibrate": ["-s", "2"],
+        "fit-entropy": ["--order", "3", "--min-count", "1", "-s", "2", "--output", tmp_path / "ngram"],
+        "train-entropy": [
+            "--preset",
+            "tiny",
+            "--steps",
+            "1",
+            "--seq-len",
+            "32",
+            "--batch-size",
+            "2",
+            "-o",
+            tmp_path / "lm",
+        ],
+    }[command]
+    result = run(command, corpus, *extra, "--max-document-bytes", big - 1)
+    assert result.exit_code == 1, result.output
+    assert f"{corpus}:1: document of {big:,} bytes is over --max-document-bytes ({big - 1:,})" in result.output
+    result = run(command, corpus, *extra, "--max-document-bytes", big, *(["--overwrite"] if "-o" in extra else []))
+    assert result.exit_code == 0, result.output
