@@ -28,7 +28,7 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option(
     "--held-out",
     "held_out",
-    type=float,
+    type=click.FloatRange(0, 1, max_open=True),  # checked here, so the error names --held-out
     default=0.05,
     show_default=True,
     help="Fraction of documents (by id hash) held out for evaluation and calibration.",

@@ -169,6 +169,10 @@ def test_user_errors(corpus, trained, tmp_path):
     one.write_text("just one document")
     assert "at least 2" in fails(str(one), "-o", str(tmp_path / "o"))
     assert "missing.jsonl" in fails(str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "m"))
+    # Named as the user gave it (it said `train.eval_fraction must be in [0, 1)`), before anything is made.
+    for fraction in ("1", "1.5", "-0.1"):
+        assert "Invalid value for '--held-out'" in fails(str(corpus), "-o", str(tmp_path / "h"), "--held-out", fraction)
+    assert not (tmp_path / "h").exists()
 
 
 @pytest.mark.slow
