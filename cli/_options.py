@@ -45,6 +45,20 @@ def target_patch_size_option(default: float | None = None, required: bool = Fals
     )
 
 
+def input_format_option() -> Callable:
+    """`--input-format auto|text|jsonl|parquet|arrow`: every command that reads corpora takes
+    it, since their readers' errors (a `.json` document, a PNG among text files) advise it."""
+    from bytepatch.io.documents import FORMATS
+
+    return click.option(
+        "--input-format",
+        type=click.Choice(FORMATS),
+        default="auto",
+        show_default=True,
+        help="How to read the inputs (auto: by file name; text: any file's bytes as they are).",
+    )
+
+
 def max_document_bytes_option() -> Callable:
     """`--max-document-bytes N`: every command that reads corpora takes it, since their
     readers' errors for a larger document name it."""

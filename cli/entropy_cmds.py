@@ -17,14 +17,19 @@ from pathlib import Path
 import click
 
 from bytepatch.cli._entropy_model import load_model
-from bytepatch.cli._options import entropy_model_option, max_document_bytes_option, target_patch_size_option
+from bytepatch.cli._options import (
+    entropy_model_option,
+    input_format_option,
+    max_document_bytes_option,
+    target_patch_size_option,
+)
 from bytepatch.cli._output_lock import output_lock
 from bytepatch.lock import LOCK_NAME
 from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
 from bytepatch.entropy.sample import piece_entropies, sample_pieces
-from bytepatch.io import FORMATS, InputError, ReaderConfig, iter_documents
+from bytepatch.io import InputError, ReaderConfig, iter_documents
 from bytepatch.io.sources import check_readable_twice
 
 BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
@@ -36,15 +41,7 @@ def input_options(fn):
         "--text-field", default="text", show_default=True, help="JSONL/Parquet/Arrow column holding the text."
     )(fn)
     fn = click.option("--doc-per-line", is_flag=True, help="Each line of a text file is a document.")(fn)
-    # As segment and train-entropy take it: the readers' errors (a .json document, a PNG
-    # among text files) advise it, and these commands refused it as an unknown option.
-    fn = click.option(
-        "--input-format",
-        type=click.Choice(FORMATS),
-        default="auto",
-        show_default=True,
-        help="How to read the inputs (auto: by file name; text: any file's bytes as they are).",
-    )(fn)
+    fn = input_format_option()(fn)
     fn = max_document_bytes_option()(fn)
     return click.argument("inputs", nargs=-1, required=True)(fn)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bytepatch.cli._options import input_format_option, max_document_bytes_option
 from bytepatch.cli._threads import set_torch_threads, threads_option
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ RecordedModel = Callable[[], "EntropyModel | None"]
 )
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / Parquet column of a corpus DATA.")
 @click.option("--doc-per-line", is_flag=True, help="Each line of a text DATA is one document (as in segment).")
+@input_format_option()
+@max_document_bytes_option()
 @threads_option
 def eval_cmd(
     checkpoint: str,
@@ -43,6 +46,8 @@ def eval_cmd(
     entropy_model: str | None,
     text_field: str,
     doc_per_line: bool,
+    input_format: str,
+    max_document_bytes: int,
     threads: int | None,
 ) -> None:
     """Print the bits per byte of CHECKPOINT on DATA as one JSON line.
@@ -83,7 +88,7 @@ def eval_cmd(
     ctx = click.get_current_context()
     corpus_options = [
         f"--{name.replace('_', '-')}"
-        for name in ("text_field", "doc_per_line")
+        for name in ("text_field", "doc_per_line", "input_format", "max_document_bytes")
         if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
     ]
     if corpus_options and (as_text or is_dataset):  # they would be ignored: say so instead
@@ -114,7 +119,9 @@ def eval_cmd(
             n_docs = len(source)
         else:
             texts = (
-                [data.encode("utf-8", "surrogateescape")] if as_text else _read_corpus(data, text_field, doc_per_line)
+                [data.encode("utf-8", "surrogateescape")]
+                if as_text
+                else _read_corpus(data, text_field, doc_per_line, input_format, max_document_bytes)
             )
             batches = _text_batches(texts, meta, batch_size, seq_len, recorded, kind)
             n_docs = len(texts)
@@ -153,12 +160,15 @@ def _dataset_source(data: str, meta: dict):
         raise DatasetMismatchError(f"{exc} ({note})") from None
 
 
-def _read_corpus(path: str, text_field: str, doc_per_line: bool) -> list[bytes]:
+def _read_corpus(
+    path: str, text_field: str, doc_per_line: bool, input_format: str, max_document_bytes: int
+) -> list[bytes]:
     """The documents of a corpus file or directory, read as `bytepatch segment` reads them."""
     from bytepatch.io import InputError, iter_documents
 
     try:
-        return [doc.data for doc in iter_documents([path], text_field=text_field, doc_per_line=doc_per_line)]
+        docs = iter_documents([path], text_field, None, doc_per_line, input_format, max_document_bytes)
+        return [doc.data for doc in docs]
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -11,11 +11,12 @@ from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_on_interrupt
 from bytepatch.cli._options import (
     entropy_model_option,
+    input_format_option,
     max_document_bytes_option,
     reject_inapplicable,
     target_patch_size_option,
 )
-from bytepatch.io import FORMATS, InputError, ReaderConfig, expand_sources
+from bytepatch.io import InputError, ReaderConfig, expand_sources
 from bytepatch.io.sources import check_readable_twice
 from bytepatch.patchers import PATCHERS
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
@@ -44,7 +45,7 @@ from bytepatch.segment.output import check_output_apart
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
-@click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@input_format_option()
 @max_document_bytes_option()
 @click.option("--format", "shard_format", type=click.Choice(["arrow", "parquet"]), default="arrow", show_default=True)
 @click.option("--shard-size-mb", type=float, default=64.0, show_default=True, help="Document bytes per shard.")

@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from bytepatch.cli._options import max_document_bytes_option
+from bytepatch.cli._options import input_format_option, max_document_bytes_option
 from bytepatch.cli._output_lock import output_lock
 from bytepatch.cli._threads import set_torch_threads, threads_option
 
-from bytepatch.io import FORMATS, InputError, iter_documents
+from bytepatch.io import InputError, iter_documents
 
 
 @click.command()
@@ -57,7 +57,7 @@ from bytepatch.io import FORMATS, InputError, iter_documents
 @click.option("--text-field", default="text", show_default=True, help="JSONL field / column holding the text.")
 @click.option("--id-field", help="JSONL field / column to use as the document id.")
 @click.option("--doc-per-line", is_flag=True, help="Plain text: one document per line, not per file.")
-@click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@input_format_option()
 @max_document_bytes_option()
 @threads_option
 def train_entropy(

@@ -116,6 +116,28 @@ def test_eval_reads_a_corpus_with_segments_field_and_line_options(trained, tmp_p
         assert math.isclose(got["bits_per_byte"], from_dataset["bits_per_byte"], rel_tol=1e-5)
 
 
+def test_eval_takes_the_reading_options_its_readers_errors_advise(trained, tmp_path: Path):
+    """A `.json` document said to pass --input-format text and a larger document to raise
+    --max-document-bytes, options eval refused as unknown: such a corpus could not be scored."""
+    run, small = trained
+    docs = [r.bytes for r in open_dataset(small)]
+    document = tmp_path / "notes.json"
+    document.write_bytes(docs[0])
+    result = invoke("eval", str(run), str(document), "--device", "cpu")
+    assert result.exit_code == 1 and "--input-format text" in result.output, result.output
+    as_text = json.loads(invoke("eval", str(run), str(document), "--input-format", "text", "--device", "cpu").output)
+    assert as_text["bytes"] == len(docs[0]) and as_text["documents"] == 1
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes(b"".join(d + b"\n" for d in docs))
+    cap = max(len(d) for d in docs)
+    result = invoke("eval", str(run), str(lines), "--doc-per-line", "--max-document-bytes", str(cap - 1))
+    assert result.exit_code == 1 and "under --max-document-bytes" in result.output, result.output
+    got = json.loads(invoke("eval", str(run), str(lines), "--doc-per-line", "--max-document-bytes", str(cap)).output)
+    assert got["documents"] == len(docs)
+    result = invoke("eval", str(run), str(small), "--input-format", "jsonl")
+    assert result.exit_code == 2 and "read a corpus file or directory only" in result.output, result.output
+
+
 def test_eval_a_missing_path_is_an_error_not_text(trained, tmp_path: Path):
     run, _ = trained
     result = invoke("eval", str(run), str(tmp_path / "held_out.jsonll"), "--device", "cpu")
