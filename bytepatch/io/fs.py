@@ -65,6 +65,23 @@ def scheme_of(uri: str) -> str:
     return uri.split("://", 1)[0].lower()
 
 
+def split_query(uri: str) -> tuple[str, str]:
+    """(the URI without its query, the query with its `?`, or "") for a native URI
+    (`filesystem`): pyarrow takes the query as the filesystem's options
+    (`s3://b/p/?endpoint_override=host:port`), never as part of an object's path, which
+    names a literal `?` as `%3F`. Other schemes' URIs have no query: ("uri", "")."""
+    if not is_uri(uri) or scheme_of(uri) not in NATIVE_SCHEMES:
+        return uri, ""
+    base, mark, query = uri.partition("?")
+    return base, mark + query
+
+
+def without_query(path: str) -> str:
+    """`path` as its name's suffix is read (`.jsonl`, `.gz`): a native URI without its
+    query (`x.jsonl?region=r` is a JSONL object); anything else as it is."""
+    return split_query(path)[0]
+
+
 def filesystem(uri: str) -> tuple[Any, str]:
     """(pyarrow FileSystem, path inside it) for a URI; a clear InputError if no
     installed package handles its scheme."""
@@ -183,7 +200,10 @@ def list_uri(uri: str) -> list[str] | None:
     fs, inner = filesystem(uri)
     with storage_errors(uri):
         info = fs.get_file_info(inner)
-    prefix = uri[: len(uri) - len(inner)] if uri.endswith(inner) else f"{scheme_of(uri)}://"
+    # Every listed object's URI keeps the prefix's query: it holds the filesystem's options
+    # (endpoint, region, ...), without which the object was read from the default server.
+    base, query = split_query(uri)
+    prefix = base[: len(base) - len(inner)] if base.endswith(inner) else f"{scheme_of(uri)}://"
     if info.type == pafs.FileType.File:
         return [uri]
     if info.type != pafs.FileType.Directory:
@@ -194,14 +214,15 @@ def list_uri(uri: str) -> list[str] | None:
     root = inner.rstrip("/")
     visible = [p for p in files if not any(part.startswith(".") for part in p[len(root) :].split("/"))]
     if scheme_of(uri) not in NATIVE_SCHEMES:  # fsspec takes the path after :// as it is
-        return [prefix + p for p in sorted(visible)]
+        return [prefix + p for p in sorted(visible)]  # (and `query` is "")
     # pyarrow parses a native URI (`filesystem`): a name's `#` starts a fragment, `?` a query,
     # `%41` is "A", and a space or non-ASCII letter does not parse. Quoted, each object's URI
     # opens that object: `c#d.txt` was read as the object `c`, `g%41.txt` as `gA.txt`.
-    return [prefix + urllib.parse.quote(p, safe="/") for p in sorted(visible)]
+    return [prefix + urllib.parse.quote(p, safe="/") + query for p in sorted(visible)]
 
 
 def uri_name(uri: str) -> str:
     """The object path a URI names, as its listing gave it: a native URI (`filesystem`)
-    unquoted, as pyarrow opens it; others as they are."""
-    return urllib.parse.unquote(uri) if scheme_of(uri) in NATIVE_SCHEMES else uri
+    without its query (the filesystem's options, not part of any name) and unquoted, as
+    pyarrow opens it; others as they are."""
+    return urllib.parse.unquote(split_query(uri)[0]) if scheme_of(uri) in NATIVE_SCHEMES else uri

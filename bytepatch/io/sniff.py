@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import open_listed
+from bytepatch.io.fs import open_listed, without_query
 
 # (offset, signature, what it is). Each is long enough that text does not start with it
 # by chance (gzip includes its method byte; bzip2 its block magic).
@@ -85,8 +85,9 @@ def check_text(where: str, head: bytes | bytearray | memoryview) -> None:
     for a compression without a signature, whose name says so and bytes are not UTF-8)."""
     kind, why = binary_kind(head), "its first bytes"
     if kind is None:
-        dot = where.rfind(".")
-        unsigned = UNSIGNED_SUFFIXES.get(where[dot:].lower()) if dot >= 0 else None
+        name = without_query(where)  # a URI's query holds options, not a suffix
+        dot = name.rfind(".")
+        unsigned = UNSIGNED_SUFFIXES.get(name[dot:].lower()) if dot >= 0 else None
         if unsigned is not None and _not_text(bytes(head[:HEAD_BYTES])):
             kind, why = unsigned, "its name, and bytes that are neither UTF-8 nor text"
     if kind is not None:

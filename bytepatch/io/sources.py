@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import is_uri, list_uri, shown_path, uri_name
+from bytepatch.io.fs import is_uri, list_uri, shown_path, uri_name, without_query
 
 STDIN = "-"
 GLOB_CHARS = set("*?[")
@@ -386,7 +386,8 @@ def detect_format(path: str, forced: str = "auto") -> str:
         return forced
     if path == STDIN:
         return "text"
-    name = os.path.basename(path).lower()  # not pathlib: called per file, thousands of times
+    # not pathlib: called per file, thousands of times; a URI's query holds options, not a suffix
+    name = os.path.basename(without_query(path)).lower()
     # ".json": as Hugging Face names JSON Lines files (`load_dataset("json")` reads them).
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")):
         return "jsonl"

@@ -21,7 +21,7 @@ from typing import Sequence
 
 from bytepatch.io.documents import ReaderConfig, Span
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import is_uri
+from bytepatch.io.fs import is_uri, without_query
 from bytepatch.io.sources import STDIN, Source, detect_format
 
 BLOCK = 16 << 20  # bytes read at a time while counting lines
@@ -40,7 +40,7 @@ def plan_splits(sources: Sequence[Source], cfg: ReaderConfig, target_bytes: int)
 def _file_splits(source: Source, cfg: ReaderConfig, target: int) -> list[Span]:
     path = source.path
     whole = [Span(source.name, regular=source.regular)]
-    if path == STDIN or path.lower().endswith(".gz") or _pipe(source):
+    if path == STDIN or without_query(path).lower().endswith(".gz") or _pipe(source):
         return whole
     fmt = detect_format(path, cfg.input_format)
     if fmt == "parquet":

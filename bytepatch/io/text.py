@@ -16,7 +16,7 @@ from typing import IO, Iterator
 
 from bytepatch.io.documents import Document, FileDocument, ReaderConfig, Span
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import OPEN_LISTED, is_uri, no_longer_regular, open_input, open_listed
+from bytepatch.io.fs import OPEN_LISTED, is_uri, no_longer_regular, open_input, open_listed, without_query
 from bytepatch.io.sniff import HEAD_BYTES, check_text
 from bytepatch.io.sources import STDIN
 
@@ -33,7 +33,7 @@ def open_binary(path: str, regular: bool = False) -> Iterator[IO[bytes]]:
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror or exc}") from exc
     with raw:
-        if path.lower().endswith(".gz"):
+        if without_query(path).lower().endswith(".gz"):  # (a URI's query holds options, not a suffix)
             if not is_uri(path) and _empty_regular_file(raw):  # gzip reads it as empty, silently
                 raise InputError(path, "empty file, not a gzip stream (an interrupted download?)")
             with gzip.GzipFile(fileobj=raw) as gz:
@@ -113,7 +113,7 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
         # Only the first line that holds anything tells a whole JSON document (pretty-printed,
         # an array, one object without the text field) from JSON Lines; a later bad line is a
         # bad line. A .json name is taken for JSON Lines (as `datasets` does).
-        if started or cfg.input_format != "auto" or not where.lower().endswith((".json", ".json.gz")):
+        if started or cfg.input_format != "auto" or not without_query(where).lower().endswith((".json", ".json.gz")):
             raise
         if exc.reason.startswith(("malformed JSON", "expected a JSON object")):
             hint = (

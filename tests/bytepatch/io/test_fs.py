@@ -67,3 +67,21 @@ def test_a_listed_uri_prefix_reads_each_object_under_its_own_name(tmp_path: Path
     result = CliRunner().invoke(cli, ["segment", f"file://{corpus}", "-o", str(out), "--patcher", "space", "-q"])
     assert result.exit_code == 0, result.output
     assert {r.id: bytes(r.bytes) for r in open_dataset(out)} == AWKWARD_NAMES
+
+
+def test_a_query_on_a_uri_prefix_stays_on_each_listed_object_and_out_of_its_id(tmp_path: Path):
+    """The query holds the filesystem's options (`s3://b/p/?endpoint_override=...`): the
+    listed objects' URIs lost it (read with default options), their ids were `../x`, and
+    a JSONL object with the query was read as text (its name no longer ended in `.jsonl`)."""
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "a.txt").write_bytes(b"plain\n")
+    (corpus / "sub" / "b.jsonl").write_bytes(b'{"text": "json"}\n')
+    uris = list_uri(f"file://{corpus}/?use_mmap=true")
+    assert uris == [f"file://{corpus}/a.txt?use_mmap=true", f"file://{corpus}/sub/b.jsonl?use_mmap=true"]
+    assert [uri_name(u) for u in uris] == [f"file://{corpus}/a.txt", f"file://{corpus}/sub/b.jsonl"]
+    out = tmp_path / "out"
+    args = ["segment", f"file://{corpus}/?use_mmap=true", "-o", str(out), "--patcher", "space", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert {r.id: bytes(r.bytes) for r in open_dataset(out)} == {"a.txt": b"plain\n", "sub/b.jsonl:1": b"json"}

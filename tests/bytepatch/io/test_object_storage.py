@@ -156,3 +156,22 @@ def test_ray_engine_reads_and_writes_s3(s3, tmp_path: Path, monkeypatch):
     got = download(s3, f"{BUCKET}/ray-out", tmp_path / "from-s3")
     assert rows(got) == rows(tmp_path / "local") and len(open_dataset(got).manifest["shards"]) > 3
     assert not list(staging.iterdir())
+
+
+def test_a_query_string_on_a_prefix_reaches_every_object_it_lists(s3, tmp_path: Path, monkeypatch):
+    """`s3://bucket/prefix/?endpoint_override=...`: the prefix was listed on that server, but
+    each object's URI lost the query, so the objects were read from the default endpoint
+    (here: nothing listens there), and their ids were `../corpus/x`."""
+    import os
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: only the query finds the server
+    query = f"?endpoint_override={endpoint.split('://', 1)[1]}&scheme=http"
+    result = run(f"s3://{BUCKET}/corpus/{query}", "-o", str(tmp_path / "q"), "--patcher", "space")
+    assert result.exit_code == 0, result.output
+    assert run(str(SAMPLE), "-o", str(tmp_path / "local"), "--patcher", "space").exit_code == 0
+    assert rows(tmp_path / "q") == rows(tmp_path / "local")  # ids relative to the prefix, not `../corpus/x`
+    # One object's URI with a query: its id is its name, not the tail of the query.
+    result = run(f"s3://{BUCKET}/corpus/multilingual.txt{query}", "-o", str(tmp_path / "one"), "--patcher", "space")
+    assert result.exit_code == 0, result.output
+    assert [r.id for r in open_dataset(tmp_path / "one")] == ["multilingual.txt"]
