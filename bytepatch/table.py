@@ -41,7 +41,7 @@ def patch_table(
 ) -> pa.Table:
     """Rows of the dataset schema for the documents in column `text_field`.
 
-    Ids come from column `id_field` (strings or integers), or from `ids`; one of the two
+    Ids come from column `id_field` (strings, UTF-8 binary or integers), or from `ids`; one of the two
     is required, since a dataset row must be traceable to its source. `metadata` is the
     schema metadata (default: `patcher_metadata(patcher, save_entropies)`).
     """
@@ -88,5 +88,12 @@ def _ids(table: pa.Table, id_field: str | None, ids: Sequence[str] | None) -> li
     for row, value in enumerate(values):
         if value is None or isinstance(value, bool) or not isinstance(value, (str, int, bytes)):
             raise ValueError(f"row {row}: id {value!r} is not a string or integer")
-        out.append(value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value))
+        if isinstance(value, bytes):
+            try:
+                # Ids are stored as UTF-8; an escaped spelling (b"\\xff" -> "\\xff") could be another
+                # row's real id, so a binary id without one is refused, as `segment` refuses it.
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"row {row}: id {value[:40]!r} is not valid UTF-8 (byte {exc.start})") from None
+        out.append(str(value))
     return out

@@ -1,7 +1,8 @@
 """Parquet and Arrow IPC readers, streaming record batches so memory stays bounded.
 
 The text column may be string or binary (binary is kept as is). Nulls are errors
-naming the row: a null is not an empty document, and guessing would corrupt data.
+naming the row: a null is not an empty document, and guessing would corrupt data. An
+id column (`--id-field`) may be string, binary or integer; a binary id must be UTF-8.
 """
 
 from __future__ import annotations
@@ -154,4 +155,15 @@ def _decoded(column: pa.Array) -> pa.Array:
 def _id(path: str, value: object, row: int, field: str | None) -> str:
     if value is None or isinstance(value, bool) or not isinstance(value, (str, int, bytes)):
         raise InputError(path, f"id column {field!r} is {value!r}, not a string or integer", row=row)
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+    if not isinstance(value, bytes):
+        return str(value)
+    try:
+        # Ids are stored as UTF-8. An escaped spelling (b"\\xff" -> "\\xff") could be a real
+        # id of another row, so a binary id without one is refused, as JSONL refuses a lone surrogate.
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path,
+            f"id column {field!r} is not valid UTF-8 (byte {exc.start}: {value[:40]!r}); ids are stored as UTF-8",
+            row=row,
+        ) from None

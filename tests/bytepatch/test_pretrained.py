@@ -166,6 +166,15 @@ def test_patch_table_gives_segment_rows_and_schema(tmp_path: Path, small_model: 
         bytepatch.patch_table(source, patcher)
 
 
+def test_patch_table_refuses_a_binary_id_that_is_not_utf8_as_segment_does():
+    """b"\\xff" became the id "\\xff", which another row may hold as its real id."""
+    patcher = bytepatch.load_patcher("space")
+    table = pa.table({"text": ["a b", "c"], "id": pa.array([b"ok", b"\xff"], pa.binary())})
+    with pytest.raises(ValueError, match=r"row 1: id b'\\xff' is not valid UTF-8"):
+        bytepatch.patch_table(table, patcher, id_field="id")
+    assert bytepatch.patch_table(table.slice(0, 1), patcher, id_field="id").column("id").to_pylist() == ["ok"]
+
+
 def test_entropy_patcher_pickles_as_a_reference(small_model: Path, tmp_path: Path):
     patcher = bytepatch.load_patcher(entropy_model=small_model, threshold=1.0)
     blob = pickle.dumps(patcher)

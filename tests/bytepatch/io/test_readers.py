@@ -146,6 +146,19 @@ def test_view_typed_text_and_ids_read_like_strings(tmp_path: Path):
         assert docs_of(str(tmp_path / name), id_field="key") == [("x", b"a"), ("y", "bé".encode())]
 
 
+def test_a_binary_id_that_is_not_utf8_names_its_row(tmp_path: Path):
+    """A binary id column's b"\\xff" became the text "\\xff" (exit 0), which a real id can
+    be too: ids are stored as UTF-8, so an id without a UTF-8 spelling stops the run, as
+    the JSONL reader's lone surrogate does."""
+    table = pa.table({"text": ["a", "b", "c"], "key": pa.array([b"ok", b"\\xff", b"\xff"], pa.binary())})
+    pq.write_table(table, tmp_path / "b.parquet")
+    with pa.OSFile(str(tmp_path / "b.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    for name in ("b.parquet", "b.arrow"):
+        with pytest.raises(InputError, match=rf"{name} \(row 2\): id column 'key' is not valid UTF-8"):
+            docs_of(str(tmp_path / name), id_field="key")
+
+
 def test_a_duplicated_column_name_is_an_error_naming_it(tmp_path: Path):
     table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"])], names=["text", "text"])
     pq.write_table(table, tmp_path / "dup.parquet")
