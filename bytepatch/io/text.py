@@ -92,7 +92,8 @@ def read_text(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterato
 
 
 def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterator[Document]:
-    """One document per JSON object line. Blank lines are not documents and are skipped."""
+    """One document per JSON object line. Blank lines (JSON whitespace only) are not
+    documents and are skipped."""
     where = _display(path)
     name = span.name if span is not None else where
     lineno = span.first_line - 1 if span is not None else 0
@@ -103,7 +104,7 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
             # character as \u00XX); the line may hold other fields too. The text is checked after.
             limit = JSON_ESCAPE * cfg.max_document_bytes + JSON_SLACK
             for lineno, line in _lines(f, span, limit, where):
-                if not line.strip():
+                if not line.strip(JSON_WHITESPACE):
                     continue
                 yield _parse_json_line(line, where, lineno, cfg, name)
                 started = True
@@ -129,6 +130,9 @@ def read_jsonl(path: str, cfg: ReaderConfig, span: Span | None = None) -> Iterat
 
 JSON_ESCAPE = 6  # the most bytes of JSON one byte of text can take
 JSON_SLACK = 1 << 20  # room for a line's other fields
+# JSON's whitespace (RFC 8259): a line of only these is blank. Not bytes.strip()'s set, which
+# adds vertical tab and form feed: json.loads refuses those, so such a line is malformed.
+JSON_WHITESPACE = b" \t\n\r"
 READ_BLOCK = 1 << 24
 
 

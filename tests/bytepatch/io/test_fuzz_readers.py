@@ -39,10 +39,11 @@ def write(data: bytes, suffix: str, scratch: Path) -> Path:
 
 
 def jsonl_reference(data: bytes, name: str) -> list[tuple[str, bytes]] | None:
-    """An independent reading: every non-blank line a JSON object with a string "text"."""
+    """An independent reading: every non-blank line (blank: JSON whitespace only) a JSON
+    object with a string "text"."""
     rows = []
     for i, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
+        if not line.strip(b" \t\r"):
             continue
         try:
             obj = json.loads(line.decode("utf-8"))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.io import ReaderConfig
+from bytepatch.io import InputError, ReaderConfig
 from bytepatch.io.documents import Span
 from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
 from bytepatch.io.text import read_jsonl
@@ -150,6 +150,20 @@ def test_blocks_equal_the_line_reader(tmp_path_factory, rows, block_bytes, blank
     path.write_bytes(("\n".join(lines) + ("\n" if final_newline else "")).encode())
     want = [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig())]
     assert _blocks_docs(path, block_bytes, Span(str(path))) == want
+
+
+@pytest.mark.parametrize("line", [b"\x0b", b"\x0c", b"\t\x0c \r"])
+def test_a_line_of_whitespace_json_does_not_know_is_refused_by_both_readers(tmp_path: Path, line: bytes):
+    """JSON whitespace is space, tab, LF and CR; Python's `bytes.strip` also takes vertical
+    tab and form feed, so such a line was skipped as blank (exit 0) by the line reader,
+    to which the fast path hands it."""
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"text": "a"}\n \t\r\n' + line + b'\n{"text": "b"}\n')
+    assert _batch_docs(path) is None  # the fast path declines it ...
+    for block_bytes in (1, 15, 1 << 20):  # ... wherever a block falls; the line reader names it
+        with pytest.raises(InputError, match="malformed JSON") as err:
+            _blocks_docs(path, block_bytes, Span(str(path)))
+        assert err.value.line == 3
 
 
 def test_blocks_of_a_span_keep_its_line_numbers(tmp_path: Path):

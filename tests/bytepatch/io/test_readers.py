@@ -57,6 +57,9 @@ def test_jsonl_and_gzip(tmp_path: Path):
         ('{"text": "\u00e9"}'.encode("utf-16-le"), "invalid UTF-8"),  # not guessed to be UTF-16
         (b'\xef\xbb\xbf{"text": "a"}', "malformed JSON"),  # a byte order mark is for line 1 only
         (b'{"text": ' + b"1" * 5000 + b"}", "'text' is a number, not a string"),
+        (b"\x0b", "malformed JSON"),  # vertical tab and form feed: whitespace to Python, not to JSON
+        (b"\x0c", "malformed JSON"),
+        (b" \x0c\r", "malformed JSON"),
     ],
 )
 def test_bad_jsonl_lines_name_file_and_line(tmp_path: Path, line: bytes, message: str):
