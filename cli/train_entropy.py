@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -127,10 +129,19 @@ def train_entropy(
             log_every=log_every,
             device=device,
             target_patch_size=target_patch_size,
+            reading={
+                "text_field": text_field,
+                "id_field": id_field,
+                "doc_per_line": doc_per_line,
+                "input_format": input_format,
+            },
         )
         if resume:  # the checkpoint's settings for every option not given on this command line
             run, options = _resumed_settings(click.get_current_context(), output, run, options)
-        read = iter_documents(inputs, text_field, id_field, doc_per_line, input_format, max_document_bytes)
+        r = options.reading
+        read = iter_documents(
+            inputs, r["text_field"], r["id_field"], r["doc_per_line"], r["input_format"], max_document_bytes
+        )
         docs = ((d.id, d.data) for d in read)
         with output_lock(output, "train-entropy"):
             train_entropy_lm(docs, output, run, options, resume=resume, overwrite=overwrite)
@@ -154,6 +165,17 @@ RESUMED_FIELDS = {
     "save_every": "save_every",
     "log_every": "log_every",
     "device": "device",
+}
+
+# Options that say how the inputs are read, kept with the checkpoint (`data.reading`): a resume
+# reads the inputs as the run did unless one is given, and one given otherwise is refused by
+# name (read differently, a one-file corpus without --doc-per-line is one document, and the
+# resume failed on the held-out split instead of continuing the run).
+READING_OPTIONS = {
+    "text_field": "--text-field",
+    "id_field": "--id-field",
+    "doc_per_line": "--doc-per-line",
+    "input_format": "--input-format",
 }
 
 
@@ -180,4 +202,24 @@ def _resumed_settings(ctx: click.Context, output: str, run, options):
     target = data.get("target_patch_size")  # absent from checkpoints written before it was kept
     if not given("target_patch_size") and isinstance(target, (int, float)) and not isinstance(target, bool):
         options = replace(options, target_patch_size=float(target))
+    options = replace(options, reading=_resumed_reading(output, data.get("reading"), options.reading, given))
     return replace(run, model=model, train=train), options
+
+
+def _resumed_reading(output: str, saved: Any, reading: dict[str, Any], given: Callable[[str], bool]) -> dict[str, Any]:
+    """How a resume reads its inputs: as the run did (`saved`, the checkpoint's record), except
+    that an option given with another value is refused, naming it. A checkpoint written before
+    the record was kept (`saved` not a dict): the options as given, as before."""
+    if not isinstance(saved, dict):
+        return reading
+    diffs = [
+        f"{flag}: {saved.get(name)!r} -> {reading[name]!r}"
+        for name, flag in READING_OPTIONS.items()
+        if name in saved and given(name) and saved[name] != reading[name]
+    ]
+    if diffs:
+        raise ValueError(
+            f"{output}: cannot resume with different settings ({', '.join(diffs)}): the run read its inputs "
+            "otherwise; resume without the option to read them as the run did"
+        )
+    return {name: saved.get(name, value) if not given(name) else value for name, value in reading.items()}

@@ -51,6 +51,9 @@ class EntropyLMOptions:
 
     eval_bytes: int = 262_144  # held-out bytes scored per evaluation and for calibration (a fixed prefix sample)
     target_patch_size: float = 4.5  # the default threshold gives this mean patch size on the held-out sample
+    # How the inputs were read (train-entropy's --text-field, --id-field, --doc-per-line, --input-format),
+    # kept with the checkpoint: a resume must read them the same way, or its documents are others.
+    reading: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.eval_bytes < 1:
@@ -66,6 +69,7 @@ def entropy_settings(
     held_out_fraction: float = 0.05,
     eval_bytes: int = 262_144,
     target_patch_size: float = 4.5,
+    reading: dict[str, Any] | None = None,
     **train: Any,
 ) -> tuple[RunConfig, EntropyLMOptions]:
     """(run config, entropy options) from train-entropy's settings; `train` are `TrainConfig` fields."""
@@ -75,7 +79,9 @@ def entropy_settings(
         raise ValueError(f"preset {preset!r} has no sliding window; the entropy LM needs one")
     train.setdefault("device", "cpu")
     config = TrainConfig(eval_fraction=held_out_fraction, **train)
-    return RunConfig("baseline", TRANSFORMER_PRESETS[preset], config), EntropyLMOptions(eval_bytes, target_patch_size)
+    return RunConfig("baseline", TRANSFORMER_PRESETS[preset], config), EntropyLMOptions(
+        eval_bytes, target_patch_size, reading
+    )
 
 
 def train_entropy_lm(
@@ -97,6 +103,9 @@ def train_entropy_lm(
     out = Path(output)
     _check_model_files(out, resume, overwrite)
     opened: list[DocumentData] = []
+    record: dict[str, Any] = {"target_patch_size": options.target_patch_size}
+    if options.reading is not None:
+        record["reading"] = dict(options.reading)
 
     def open_data(run: RunConfig, saved: Any, rank: int, world: int) -> DocumentData:
         t = run.train
@@ -110,7 +119,7 @@ def train_entropy_lm(
                 eval_bytes=options.eval_bytes,
                 rank=rank,
                 world=world,
-                record={"target_patch_size": options.target_patch_size},  # for a resume that does not repeat it
+                record=record,  # for a resume that does not repeat them
             )
         )
         return opened[-1]

@@ -222,3 +222,20 @@ def test_resume_keeps_the_target_patch_size_it_was_started_with(corpus, tmp_path
     result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), "--resume", "--steps", "6"])
     assert result.exit_code == 0, result.output
     assert load(out).training["calibration"]["target_patch_size"] == 3.5
+
+
+def test_resume_reads_the_inputs_as_the_run_did(tmp_path):
+    """How the inputs were read was not kept: a resume without --doc-per-line read a one-file
+    corpus as one document and failed ('need at least 2 non-empty documents')."""
+    lines = tmp_path / "lines.txt"
+    lines.write_text("".join(f"line {i}: some text to learn from, {i * 7919 % 1000}\n" for i in range(200)))
+    out = tmp_path / "lm"
+    settings = {**TINY, "steps": 2, "eval_every": 2, "eval_bytes": 500}
+    assert run(str(lines), "-o", str(out), "--doc-per-line", *args_for(settings)).exit_code == 0
+    result = CliRunner().invoke(cli, ["train-entropy", str(lines), "-o", str(out), "--resume", "--steps", "3"])
+    assert result.exit_code == 0, result.output
+    assert safe_torch_load(out / "checkpoint.pt")["extra"]["step"] == 3
+    # A reading option given otherwise is refused by name, before anything is read.
+    result = CliRunner().invoke(cli, ["train-entropy", str(lines), "-o", str(out), "--resume", "--text-field", "body"])
+    assert result.exit_code == 1
+    assert "cannot resume with different settings (--text-field: 'text' -> 'body')" in result.output
