@@ -195,7 +195,14 @@ def _resumed_settings(ctx: click.Context, output: str, run, options):
     saved = RunConfig.from_dict(extra["run"])
     given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
     train = replace(saved.train, **{f: getattr(run.train, f) for o, f in RESUMED_FIELDS.items() if given(o)})
-    model = run.model if given("preset") else saved.model
+    if given("preset") and run.model != saved.model:
+        # Said here, in train-entropy's words: the trainer's message is `train`'s (--config,
+        # overrides, neither of which train-entropy has) and names the model type, not the preset.
+        raise ValueError(
+            f"{output}: the run was started with {_preset_of(saved.model)}, not --preset {ctx.params['preset']}; "
+            "resume without --preset (the run's model is kept), or with the run's preset"
+        )
+    model = saved.model
     data = extra.get("data", {})
     if not given("eval_bytes") and isinstance(data.get("eval_bytes"), int):
         options = replace(options, eval_bytes=data["eval_bytes"])
@@ -204,6 +211,16 @@ def _resumed_settings(ctx: click.Context, output: str, run, options):
         options = replace(options, target_patch_size=float(target))
     options = replace(options, reading=_resumed_reading(output, data.get("reading"), options.reading, given))
     return replace(run, model=model, train=train), options
+
+
+def _preset_of(model: Any) -> str:
+    """The preset a saved model config is, in words ("--preset tiny"), or its shape when none is."""
+    from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS
+
+    name = next((n for n, config in TRANSFORMER_PRESETS.items() if config == model), None)
+    if name is not None:
+        return f"--preset {name}"
+    return f"a model of no preset (n_layers {model.n_layers}, dim {model.dim}, n_heads {model.n_heads})"
 
 
 def _resumed_reading(output: str, saved: Any, reading: dict[str, Any], given: Callable[[str], bool]) -> dict[str, Any]:

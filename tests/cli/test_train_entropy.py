@@ -239,3 +239,14 @@ def test_resume_reads_the_inputs_as_the_run_did(tmp_path):
     result = CliRunner().invoke(cli, ["train-entropy", str(lines), "-o", str(out), "--resume", "--text-field", "body"])
     assert result.exit_code == 1
     assert "cannot resume with different settings (--text-field: 'text' -> 'body')" in result.output
+
+
+def test_resume_with_another_preset_names_the_runs_preset(trained, corpus):
+    """It said `train`'s words: 'the checkpoint's model (baseline) differs ...; resume without the
+    options that set the model (--preset, --config, overrides)', options train-entropy lacks."""
+    result = CliRunner().invoke(
+        cli, ["train-entropy", str(corpus), "-o", str(trained), "--resume", "--preset", "small"]
+    )
+    assert result.exit_code == 1
+    assert "the run was started with --preset tiny, not --preset small; resume without --preset" in result.output
+    assert "--config" not in result.output and "baseline" not in result.output
