@@ -280,6 +280,7 @@ def set_up(
             s.run = run = _keep_warmup(run, RunConfig.from_dict(saved["extra"]["run"]).train)
     except (ValueError, KeyError, TypeError) as exc:  # damaged, truncated, or not a run's checkpoint
         raise TrainingError(_naming(s.ckpt_path, exc)) from exc
+    _check_warmup(run)
     at = int(saved["extra"].get("step", 0)) if saved is not None else 0
     if stop_at is not None and stop_at <= at:  # checked before anything is written: it would step past it
         raise TrainingError(f"{s.ckpt_path}: the run is at step {at} already; --stop-at {stop_at} is not after it")
@@ -319,6 +320,18 @@ def _naming(path: Path, exc: BaseException, what: str = "") -> str:
     """The error's message, led by the file it concerns unless it names it already."""
     message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
     return message if str(path) in message else f"{path}: {what}{message}"
+
+
+def _check_warmup(run: RunConfig) -> None:
+    """Refuse a warmup longer than the run: the learning rate would never reach its peak.
+    Checked when a run starts or resumes (the warmup a resume keeps included), not in
+    `TrainConfig`, so that a checkpoint saved with such a setting still loads for eval."""
+    t = run.train
+    if t.warmup > t.steps:
+        raise TrainingError(
+            f"a warmup of {t.warmup} steps (train.warmup_steps, --warmup-steps) is longer than the run's {t.steps} steps: "
+            "the learning rate would never reach its peak; lower the warmup or raise the steps"
+        )
 
 
 def _keep_warmup(run: RunConfig, saved_train: Any) -> RunConfig:

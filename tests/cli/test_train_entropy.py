@@ -250,3 +250,14 @@ def test_resume_with_another_preset_names_the_runs_preset(trained, corpus):
     assert result.exit_code == 1
     assert "the run was started with --preset tiny, not --preset small; resume without --preset" in result.output
     assert "--config" not in result.output and "baseline" not in result.output
+
+
+def test_a_warmup_longer_than_the_run_is_refused_before_training(corpus, tmp_path):
+    """It was accepted: the learning rate rose for the whole run and never reached --lr."""
+    out = tmp_path / "lm"
+    result = CliRunner().invoke(
+        cli, ["train-entropy", str(corpus), "-o", str(out), *args_for({**TINY, "steps": 4}), "--warmup-steps", "5"]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "a warmup of 5 steps (train.warmup_steps, --warmup-steps) is longer than the run's 4 steps" in result.output
+    assert not (out / "checkpoint.pt").exists()

@@ -32,6 +32,8 @@ def one_line_error(result: Result, match: str) -> None:
         ("train.weight_decay=-1", "train.weight_decay must be a finite number >= 0"),
         ("train.beta2=1", "train.beta2 must be in [0, 1)"),
         ("train.eval_batches=0", "train.eval_batches must be >= 1 or null"),
+        # Accepted silently: the learning rate never reached its peak (FAST runs 2 steps).
+        ("train.warmup_steps=3", "a warmup of 3 steps (train.warmup_steps, --warmup-steps) is longer than the run's 2"),
     ],
 )
 def test_out_of_range_trainer_settings_are_refused(tmp_path: Path, sample_dataset: Path, override: str, message: str):
