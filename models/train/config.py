@@ -183,10 +183,34 @@ def load_run_config(path: str | Path) -> RunConfig:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot read a JSON run config ({exc})") from exc
+    if (what := _other_config(data, path)) is not None:  # not a run's: say what it is, not every unknown key
+        raise ValueError(f"{path}: {what}")
     try:
         return RunConfig.from_dict(data)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
+
+
+def _other_config(data: Any, path: Path) -> str | None:
+    """What a config.json that is not a run's is, with what to do instead (None: taken as a run's,
+    so its own errors name the key). An entropy model's config has a string `kind`, a
+    `transformers` BLT's a `model_type` of blt or blt_patcher and no `model` section (as
+    `models.hf.checkpoint.hf_model_type` tells them); both were refused listing every key."""
+    if not isinstance(data, dict) or "model" in data and set(data) <= {"model_type", "model", "train", "data"}:
+        return None
+    if isinstance(data.get("kind"), str):
+        return (
+            f"an entropy model's config ({data['kind']}, written by train-entropy or fit-entropy), not a "
+            "training run's; train one with train-entropy, or pass a run's config.json or --preset"
+        )
+    if "model" not in data and data.get("model_type") == "blt_patcher":
+        return "a transformers BltPatcher's config (an entropy model), not a training run's"
+    if "model" not in data and data.get("model_type") == "blt":
+        return (
+            f"a transformers BLT's config, not a training run's; fine-tune it with `train --init {path.parent}`, "
+            f"or make a run of it with `bytepatch convert {path.parent} -o RUN`"
+        )
+    return None
 
 
 # Spellings of non-finite floats that are not JSON (`--lr nan` arrives as "train.lr=nan"): parsed

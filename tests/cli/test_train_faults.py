@@ -191,3 +191,22 @@ def test_overwrite_replaces_a_run_whose_config_json_is_damaged_or_outdated(tmp_p
         (run / "config.json").write_text(config)
         result = train(str(sample_dataset), "-o", str(run), *FAST, "train.prefetch=0", "--overwrite")
         assert result.exit_code == 0, result.output
+
+
+def test_config_of_an_entropy_model_or_a_transformers_blt_says_what_it_is(tmp_path: Path, sample_dataset: Path):
+    """Both were refused listing every key the run config does not know."""
+    import json
+
+    lm = tmp_path / "lm" / "config.json"
+    lm.parent.mkdir()
+    lm.write_text(json.dumps({"kind": "transformer", "format": 1, "model": {"dim": 64}, "weights": "model.pt"}))
+    result = train(str(sample_dataset), "-o", str(tmp_path / "run"), "--config", str(lm))
+    one_line_error(result, f"{lm}: an entropy model's config (transformer, written by train-entropy or fit-entropy)")
+    hf = tmp_path / "hf" / "config.json"
+    hf.parent.mkdir()
+    hf.write_text(json.dumps({"model_type": "blt", "architectures": ["BltForCausalLM"], "vocab_size": 260}))
+    result = train(str(sample_dataset), "-o", str(tmp_path / "run"), "--config", str(hf))
+    one_line_error(
+        result, f"a transformers BLT's config, not a training run's; fine-tune it with `train --init {hf.parent}`"
+    )
+    assert not (tmp_path / "run").exists()
