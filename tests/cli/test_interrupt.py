@@ -6,6 +6,7 @@ shards are being patched (mostly inside the Numba n-gram kernels), at several mo
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -301,21 +302,34 @@ def _stop_and_read(proc: subprocess.Popen) -> tuple[int, list[str]]:
 
 
 def _stop_while_calibrating(tmp_path: Path, *args: str) -> tuple[int, list[str]]:
-    """Ctrl-C to `segment` on a FIFO with `--target-patch-size 4 ARGS`, while calibration
-    waits on the pipe: (exit status, stderr's non-blank lines)."""
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    cmd = [*BIN, str(fifo), "--target-patch-size", "4", *args, "-q"]
+    """Ctrl-C to `segment --target-patch-size 4 ARGS` while calibration reads its input: (exit
+    status, stderr's non-blank lines). The input is gzip JSONL, 0.3 GB of text in 2 MB, which
+    calibration decompresses to reach its spread sample, so it holds the file open for a
+    second or more; the signal goes as soon as /proc shows it open. (A FIFO, which blocked
+    calibration for as long as needed, is refused up front since calibration would empty it.)"""
+    corpus = tmp_path / "corpus.jsonl.gz"
+    line = (json.dumps({"text": "The quick brown fox jumps over the lazy dog. " * 40}) + "\n").encode()
+    with gzip.open(corpus, "wb", compresslevel=1) as f:
+        for _ in range(3):
+            f.write(line * 60_000)
+    cmd = [*BIN, str(corpus), "--target-patch-size", "4", *args, "-q"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    writer = open(fifo, "wb")  # returns once the run has opened the pipe to read it
+    fds = Path("/proc") / str(proc.pid) / "fd"
+    deadline = time.monotonic() + 60
+    while not _holds_open(fds, corpus):
+        assert proc.poll() is None and time.monotonic() < deadline, "calibration never opened the input"
+        time.sleep(0.001)
+    return _stop_and_read(proc)
+
+
+def _holds_open(fds: Path, path: Path) -> bool:
     try:
-        time.sleep(0.2)
-        return _stop_and_read(proc)
-    finally:
-        writer.close()
+        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
+    except OSError:  # a descriptor closed while listed
+        return False
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="reads /proc")
 def test_ctrl_c_before_the_output_exists_does_not_advise_resume(tmp_path: Path) -> None:
     """Calibration reads the inputs before the output is made: `--resume` would answer
     "nothing to resume", so the line must not send the user there."""
@@ -389,7 +403,7 @@ def test_a_stop_signal_while_a_failed_command_exits_keeps_its_status(tmp_path: P
     assert proc.returncode == 1 and len(lines) == 1 and "missing.txt" in lines[0], proc.stderr
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="reads /proc")
 def test_ctrl_c_before_an_overwrite_replaced_the_old_run_does_not_advise_resume(tmp_path: Path) -> None:
     """The run state on disk was an earlier, finished run's: `--resume` would resume that one
     (or refuse, its settings differing), so the line must not send the user there."""
