@@ -1,9 +1,10 @@
 """Shared test fixtures: the golden reference data, the sample corpus as a dataset, one torch thread,
-a scratch folder for fuzz examples, and a table cache of the run's own."""
+a scratch folder for fuzz examples, a table cache of the run's own, and a Ctrl-C that raises."""
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "reference" / "blt_tokens_with_entropies.json"
 FIXTURE_GOLDEN = REPO / "tests" / "data" / "blt_tokens_with_entropies.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sigint_raises():
+    """Ctrl-C raises KeyboardInterrupt in the suite and in the commands it starts, however the
+    suite was started: a shell starts a background job (`make test &` in a script) with SIGINT
+    ignored, Python then keeps it ignored, and every signal test failed."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture(scope="session", autouse=True)
