@@ -24,12 +24,13 @@ from bytepatch.cli._options import (
     target_patch_size_option,
 )
 from bytepatch.cli._output_lock import output_lock
+from bytepatch.cli.errors import user_errors
 from bytepatch.lock import LOCK_NAME
 from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import RULES, calibrate_threshold
 from bytepatch.entropy.ngram import NgramConfig, NgramCounter
 from bytepatch.entropy.sample import piece_entropies, sample_pieces
-from bytepatch.io import InputError, ReaderConfig, iter_documents
+from bytepatch.io import InputError, ReaderConfig, read_inputs
 from bytepatch.io.sources import check_readable_twice
 
 BATCH_BYTES = 1 << 22  # documents per model call: ~4 MB keeps memory flat on any corpus
@@ -61,14 +62,7 @@ def batches(inputs: Sequence[str], reader: ReaderConfig) -> Iterator[list[bytes]
     batch: list[bytes] = []
     size = 0
     try:
-        docs = iter_documents(
-            list(inputs),
-            reader.text_field,
-            doc_per_line=reader.doc_per_line,
-            input_format=reader.input_format,
-            max_document_bytes=reader.max_document_bytes,
-        )
-        for doc in docs:
+        for doc in read_inputs(list(inputs), reader):
             batch.append(doc.data)
             size += len(doc.data)
             if size >= BATCH_BYTES:
@@ -137,10 +131,8 @@ def fit_entropy(
         config = NgramConfig(order=order, min_count=min_count, max_contexts=max_contexts)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    try:
+    with user_errors():
         check_readable_twice(inputs, "fit-entropy (the fit, then a sample to calibrate the default threshold)")
-    except InputError as exc:
-        raise click.ClickException(str(exc)) from exc
     with output_lock(output, "fit-entropy"):  # first: a directory in use is reported as such
         if any(p.name != LOCK_NAME for p in Path(output).iterdir()) and not overwrite:
             raise click.ClickException(f"{output}: exists and is not empty; pass --overwrite to replace it")

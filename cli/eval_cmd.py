@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bytepatch.cli._options import input_format_option, max_document_bytes_option
+from bytepatch.cli._options import given, input_format_option, max_document_bytes_option
 from bytepatch.cli._threads import set_torch_threads, threads_option
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def eval_cmd(
     corpus_options = [
         f"--{name.replace('_', '-')}"
         for name in ("text_field", "doc_per_line", "input_format", "max_document_bytes")
-        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+        if given(ctx, name)
     ]
     if corpus_options and (as_text or is_dataset):  # they would be ignored: say so instead
         raise click.UsageError(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from bytepatch.cli._options import given as option_given
 from bytepatch.cli._options import input_format_option, max_document_bytes_option
 from bytepatch.cli._output_lock import output_lock
 from bytepatch.cli._threads import set_torch_threads, threads_option
@@ -193,7 +195,7 @@ def _resumed_settings(ctx: click.Context, output: str, run, options):
         return run, options
     extra = read_checkpoint(output, settings_only=True)["extra"]  # the trainer reads it in full
     saved = RunConfig.from_dict(extra["run"])
-    given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
+    given = functools.partial(option_given, ctx)
     train = replace(saved.train, **{f: getattr(run.train, f) for o, f in RESUMED_FIELDS.items() if given(o)})
     if given("preset") and run.model != saved.model:
         # Said here, in train-entropy's words: the trainer's message is `train`'s (--config,

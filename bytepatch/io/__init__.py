@@ -43,6 +43,11 @@ def iter_documents(
 ) -> Iterator[Document]:
     """Every document of every input, in a deterministic order."""
     cfg = ReaderConfig(text_field, id_field, doc_per_line, input_format, max_document_bytes)
+    return read_inputs(inputs, cfg)
+
+
+def read_inputs(inputs: Sequence[str], cfg: ReaderConfig) -> Iterator[Document]:
+    """`iter_documents` for a `ReaderConfig` already made."""
     for source in expand_sources(inputs):
         yield from read_source(source.path, cfg, Span(source.name, regular=source.regular))
 
@@ -59,5 +64,6 @@ __all__ = [
     "expand_inputs",
     "expand_sources",
     "iter_documents",
+    "read_inputs",
     "read_source",
 ]

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from bytepatch import open_dataset
 from bytepatch.cli.main import cli
 from bytepatch.cpus import available_cpus
+from tests.listing import append_after_listing
 
 
 def run(*args: str):
@@ -156,15 +157,7 @@ def test_a_jsonl_file_grown_after_it_was_listed_stops_the_run_naming_it(tmp_path
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(f'{{"text": "document {i}"}}\n' for i in range(20)))
-    listed = pipeline.expand_sources
-
-    def list_then_append(inputs, **options):
-        sources = listed(inputs, **options)
-        with open(corpus, "a") as f:
-            f.write('{"text": "written later"}\n')
-        return sources
-
-    monkeypatch.setattr(pipeline, "expand_sources", list_then_append)
+    append_after_listing(monkeypatch, pipeline, corpus)
     out = tmp_path / "out"
     result = run(str(corpus), "-o", str(out), "--patcher", "space", "-q")
     one_line_error(result, f"{corpus}: changed while being read: listed at 470 bytes, now 496; rerun on files at rest")

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset
 from bytepatch.entropy import NgramConfig, NgramModel
+from tests.listing import append_after_listing
 
 ray = pytest.importorskip("ray", reason="pip install 'ray[data]' (the test extra installs it)")
 
@@ -203,15 +204,7 @@ def test_a_jsonl_file_grown_after_it_was_listed_stops_the_run_naming_it(local_ra
     (tmp_path / "in").mkdir()
     corpus = tmp_path / "in" / "corpus.jsonl"
     corpus.write_text("".join(f'{{"text": "document {i}"}}\n' for i in range(20)))
-    listed = ray_engine.expand_sources
-
-    def list_then_append(inputs, **options):
-        sources = listed(inputs, **options)
-        with open(corpus, "a") as f:
-            f.write('{"text": "written later"}\n')
-        return sources
-
-    monkeypatch.setattr(ray_engine, "expand_sources", list_then_append)
+    append_after_listing(monkeypatch, ray_engine, corpus)
     out = tmp_path / "out"
     args = ["segment", str(tmp_path / "in"), "-o", str(out), "--patcher", "space", "-q", "--engine", "ray"]
     result = CliRunner().invoke(cli, args)
