@@ -17,6 +17,7 @@ Failures become `click.ClickException` naming the model and the reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from typing import Any
 import click
 
 from bytepatch.cli.errors import user_errors
-from bytepatch.entropy.base import EntropyModel
+from bytepatch.entropy.base import CONFIG_FILE, EntropyModel
 from bytepatch.entropy.ref import EntropyModelRef
+from bytepatch.entropy.registry import DEFAULT_NAMES
 from bytepatch.entropy.source import SharedModel, open_entropy_model
 
 
@@ -36,7 +38,35 @@ def resolve_entropy_model(name_or_path: str, device: str = "cpu") -> SharedModel
     the CPU whatever it says (their kernels are CPU code).
     """
     with user_errors(f"cannot load entropy model {name_or_path!r}: "):
-        return open_entropy_model(name_or_path, device)
+        try:
+            return open_entropy_model(name_or_path, device)
+        except ValueError:
+            if (what := _training_run(name_or_path)) is not None:
+                raise click.ClickException(
+                    f"cannot load entropy model {name_or_path!r}: it is the directory of a `bytepatch train` "
+                    f"run ({what}), not an entropy model; --entropy-model takes a directory written by "
+                    f"fit-entropy or train-entropy, or a name ({', '.join(DEFAULT_NAMES)}); eval, generate and "
+                    "convert take the run"
+                ) from None
+            raise
+
+
+def _training_run(name_or_path: str) -> str | None:
+    """What checkpoint a training run's directory holds ("a BLT checkpoint"), None if it is no run's.
+
+    Asked only once the load failed: a run's config.json has no 'kind', and the core could only
+    say that field is missing. Told by the config's keys as `train` and `model-info` tell it.
+    """
+    from bytepatch.models.train.resume import is_run_config
+
+    config = Path(name_or_path) / CONFIG_FILE
+    if not is_run_config(config):
+        return None
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type", "blt")
+    except (OSError, ValueError):  # damaged beside the run's checkpoint: still the run's
+        model_type = None
+    return {"blt": "a BLT checkpoint", "baseline": "a byte-baseline checkpoint"}.get(model_type, "a checkpoint")
 
 
 def load_model(name_or_path: str, device: str = "cpu") -> EntropyModel:

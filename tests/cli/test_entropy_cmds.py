@@ -234,3 +234,34 @@ def test_the_document_cap_their_errors_name_is_taken(tmp_path, command):
     assert f"{corpus}:1: document of {big:,} bytes is over --max-document-bytes ({big - 1:,})" in result.output
     result = run(command, corpus, *extra, "--max-document-bytes", big, *(["--overwrite"] if "-o" in extra else []))
     assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory, sample_dataset) -> Path:
+    """The directory of a tiny `bytepatch train` run: a BLT checkpoint, not an entropy model."""
+    from tests.tiny_runs import train_tiny
+
+    return train_tiny(sample_dataset, tmp_path_factory.mktemp("train") / "run", steps=1)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval-entropy", "{corpus}"],
+        ["calibrate", "{corpus}", "-s", "4"],
+        ["segment", "{corpus}", "-o", "{tmp}/out"],
+        ["inspect", "{corpus}"],
+    ],
+)
+def test_a_train_run_given_as_the_entropy_model_is_named_as_one(corpus, tmp_path, train_run, args):
+    """`-m RUN` said "RUN/config.json: expected a JSON object with a string 'kind' field"."""
+    result = run(*(a.format(corpus=corpus, tmp=tmp_path) for a in args), "-m", train_run)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0] == (
+        f"Error: cannot load entropy model '{train_run}': it is the directory of a `bytepatch train` run (a BLT "
+        "checkpoint), not an entropy model; --entropy-model takes a directory written by fit-entropy or "
+        "train-entropy, or a name (default, ngram-default); eval, generate and convert take the run"
+    )
