@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +69,27 @@ def test_user_errors(runs, tmp_path):
     assert "not both" in fails("generate", str(runs["blt"]), "-p", "a", "--prompt-file", str(other / "config.json"))
     assert "cannot load checkpoint" in fails("generate", str(other / "config.json"))
     assert "top-p" in fails("generate", str(runs["blt"]), "--top-p", "0")
+
+
+@pytest.mark.parametrize("echo", [[], ["--echo"]])
+def test_stops_quietly_when_the_reader_closes_the_pipe(runs, echo):
+    """`generate ... | head -1` ended with status 1: Python's BrokenPipeError, which click turns into exit 1.
+
+    The reader's end is closed before the command starts, so its first write to stdout meets
+    a closed pipe, as after `head` has its line (and these arguments generate bytes, above)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        args = [str(runs["blt"]), "-p", "import json\n", "-n", "40", "--seed", "3", "--top-p", "0.95", *echo]
+        proc = subprocess.run(
+            [sys.executable, "-m", "bytepatch.cli.main", "generate", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (0, b"")
 
 
 @pytest.mark.parametrize("precision", [None, "fp32", "bf16"])
