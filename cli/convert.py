@@ -77,12 +77,14 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
     if _is_entropy_model_dir(src):
         _entropy_to_hf(src, out)
         return
+    from bytepatch.models.hf.config_map import check_exportable
     from bytepatch.models.hf.convert import run_dir_to_hf
     from bytepatch.models.train import load_checkpoint
 
     model, _, meta = load_checkpoint(src)
     if meta["model_type"] != "blt":
         raise click.ClickException(f"{src} holds a {meta['model_type']} model; only a BLT has a transformers format")
+    check_exportable(model.config)  # a model the port cannot compute is refused before its entropy model is sought
     data = meta.get("data") or {}
     patcher, info = data.get("patcher"), data.get("entropy_model")
     lm = _exported_entropy_model(meta, entropy_override)
@@ -90,21 +92,22 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
         unusable, lm = lm.kind, None
     else:
         unusable = info.get("kind") if info is not None and lm is None else None
+    note = None
     if unusable is not None:
         ignored = " (--entropy-model is not used)" if entropy_override is not None else ""
-        click.echo(
+        note = (
             f"note: the run's entropy model is a {unusable} model, which the port cannot run; "
-            f"exporting without a patcher (patch_in_forward=false){ignored}",
-            err=True,
+            f"exported without a patcher (patch_in_forward=false){ignored}"
         )
     elif patcher is not None and patcher.get("patcher") != "entropy":
-        click.echo(
+        note = (
             f"note: the run was patched with the {patcher.get('patcher')} patcher, which the port does not "
-            "have; exporting without a patcher (pass patch_lengths to the port)",
-            err=True,
+            "have; exported without a patcher (pass patch_lengths to the port)"
         )
     seq_len = ((meta.get("run") or {}).get("train") or {}).get("seq_len")
     run_dir_to_hf(src, out, lm, patcher, model, info, seq_len)
+    if note is not None:  # once written: a refusal (a busy --output, a setting of the run's) comes alone
+        click.echo(note, err=True)
 
 
 def _exported_entropy_model(meta: dict, override: str | None):

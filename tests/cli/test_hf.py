@@ -131,6 +131,30 @@ def test_convert_refuses_clearly(setup, tmp_path):
     assert "already in the hf format" in result.output
 
 
+@pytest.mark.parametrize(
+    ("patching", "settings", "refusal"),
+    [
+        (["--patcher", "space"], [], "cannot export to transformers: decoder_alignment='strict'"),
+        ([], [], "cannot export to transformers: decoder_alignment='strict'"),  # the shipped n-gram model
+        (["--patcher", "space"], ["decoder_alignment=reference", "cross_attn_residual=reference"], "not an empty"),
+    ],
+    ids=["strict-space", "strict-ngram", "busy-output"],
+)
+def test_convert_refuses_before_any_note(setup, tmp_path, patching, settings, refusal):
+    """A run patched without the port's patcher (space, an n-gram model) printed "note: ... exporting
+    without a patcher" before the refusal of a strict run or of a busy --output: the refusal comes alone."""
+    data = tmp_path / "data"
+    invoke("segment", str(setup["corpus"]), "-o", str(data), "--doc-per-line", *patching, "-q")
+    run = train_tiny(data, tmp_path / "run", *settings, steps=1)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("x")
+    result = invoke("convert", str(run), "-o", str(tmp_path / "busy"), ok=False)
+    assert result.exit_code == 1
+    assert len(result.output.splitlines()) == 1 and result.output.startswith("Error: "), result.output
+    assert refusal in result.output
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["x"]
+
+
 def test_entropy_model_directory_round_trip(setup, tmp_path):
     invoke("convert", str(setup["blt"]), "-o", str(tmp_path / "run"))
     invoke("convert", str(tmp_path / "run" / "entropy_model"), "-o", str(tmp_path / "patcher"))
