@@ -34,14 +34,17 @@ def entropy_model_option(default: str | None = "default", help: str = ENTROPY_MO
 
 def target_patch_size_option(default: float | None = None, required: bool = False, help: str = TARGET_HELP) -> Callable:
     """`-s/--target-patch-size BYTES`."""
+    # No `default=None` beside `required`: recent click (8.5 here) takes an explicit None default as
+    # a value given, so the option would no longer be required.
+    given = {"default": default} if default is not None else {}
     return click.option(
         "--target-patch-size",
         "-s",
         type=float,
-        default=default,
         required=required,
         show_default=default is not None,
         help=help,
+        **given,
     )
 
 

@@ -62,6 +62,7 @@ def test_default_model_is_used_without_flags(corpus):
     [
         (["eval-entropy", "missing.jsonl"], "missing.jsonl"),
         (["eval-entropy", "{corpus}", "-m", "no/such/model"], "no such directory"),
+        (["calibrate", "{corpus}"], "Missing option '--target-patch-size'"),
         (["calibrate", "{corpus}", "-s", "0.5"], "target-patch-size"),
         (["calibrate", "{corpus}", "-s", "100000"], "outside"),
         (["fit-entropy", "{corpus}", "-o", "{tmp}/m", "--order", "12"], "order"),
