@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bytepatch.entropy import NgramConfig, NgramModel
+from tests.closed_pipe import run_into_closed_pipe
 from tests.tiny_runs import JSON_DECODER, invoke, train_tiny
 
 # Batch-1 generation is a chain of tiny matmuls: one thread is fastest (restored after).
@@ -74,22 +72,9 @@ def test_user_errors(runs, tmp_path):
 @pytest.mark.parametrize("echo", [[], ["--echo"]])
 def test_stops_quietly_when_the_reader_closes_the_pipe(runs, echo):
     """`generate ... | head -1` ended with status 1: Python's BrokenPipeError, which click turns into exit 1.
-
-    The reader's end is closed before the command starts, so its first write to stdout meets
-    a closed pipe, as after `head` has its line (and these arguments generate bytes, above)."""
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        args = [str(runs["blt"]), "-p", "import json\n", "-n", "40", "--seed", "3", "--top-p", "0.95", *echo]
-        proc = subprocess.run(
-            [sys.executable, "-m", "bytepatch.cli.main", "generate", *args],
-            stdout=write,
-            stderr=subprocess.PIPE,
-            timeout=120,
-        )
-    finally:
-        os.close(write)
-    assert (proc.returncode, proc.stderr) == (0, b"")
+    Its first write meets a closed pipe, as after `head` has its line (and these arguments generate bytes)."""
+    args = [str(runs["blt"]), "-p", "import json\n", "-n", "40", "--seed", "3", "--top-p", "0.95", *echo]
+    assert run_into_closed_pipe("generate", *args) == (0, b"")
 
 
 @pytest.mark.parametrize("precision", [None, "fp32", "bf16"])

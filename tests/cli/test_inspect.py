@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from bytepatch import space_patch_lengths, stride_patch_lengths
 from bytepatch.cli.main import cli
+from tests.closed_pipe import run_into_closed_pipe
 from bytepatch.inspect import unescape
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -339,3 +340,12 @@ def test_stored_float16_entropies_that_disagree_with_a_stored_boundary_are_noted
     assert "entropies=float16, rounded after the boundaries were decided on float32" in result.stderr
     rows = {int(r.split()[1]): r for r in result.stdout.split("\n\n")[1].splitlines()[1:]}
     assert "float16-rounded h does not cross the threshold here, yet a patch starts" in rows[k]
+
+
+@pytest.mark.parametrize("flags", [["--no-color"], ["--color", "-v"]])
+def test_stops_quietly_when_the_reader_closes_the_pipe(tmp_path: Path, flags: list[str]) -> None:
+    """`bytepatch inspect FILE | head` ended with status 1 and no word; the summary line (stderr)
+    is left out, since the view it sums up was not shown."""
+    source = tmp_path / "doc.txt"
+    source.write_text("where do the patch boundaries fall? " * 2000)
+    assert run_into_closed_pipe("inspect", str(source), "--patcher", "space", *flags) == (0, b"")

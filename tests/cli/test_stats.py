@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from bytepatch import space_patch_lengths
 from bytepatch.cli.main import cli
+from tests.closed_pipe import run_into_closed_pipe
 
 DOCS = [
     "The quick brown fox jumps over the lazy dog. " * 7,
@@ -106,3 +107,9 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     result = stats(str(tmp_path / "nope"))
     assert result.exit_code == 1
     assert result.output == f"Error: {tmp_path / 'nope'}: no such directory\n"  # not "no manifest.json"
+
+
+@pytest.mark.parametrize("form", [[], ["--json"]])
+def test_stops_quietly_when_the_reader_closes_the_pipe(dataset: Path, form: list[str]) -> None:
+    """`bytepatch stats out/ | head -3` ended with status 1 and no word (click's answer to a broken pipe)."""
+    assert run_into_closed_pipe("stats", str(dataset), *form) == (0, b"")
