@@ -202,8 +202,8 @@ def list_uri(uri: str) -> list[str] | None:
         info = fs.get_file_info(inner)
     # Every listed object's URI keeps the prefix's query: it holds the filesystem's options
     # (endpoint, region, ...), without which the object was read from the default server.
-    base, query = split_query(uri)
-    prefix = base[: len(base) - len(inner)] if base.endswith(inner) else f"{scheme_of(uri)}://"
+    query = split_query(uri)[1]
+    prefix = _authority_prefix(uri)
     if info.type == pafs.FileType.File:
         return [uri]
     if info.type != pafs.FileType.Directory:
@@ -219,6 +219,18 @@ def list_uri(uri: str) -> list[str] | None:
     # `%41` is "A", and a space or non-ASCII letter does not parse. Quoted, each object's URI
     # opens that object: `c#d.txt` was read as the object `c`, `g%41.txt` as `gA.txt`.
     return [prefix + urllib.parse.quote(p, safe="/") + query for p in sorted(visible)]
+
+
+def _authority_prefix(uri: str) -> str:
+    """What goes before a listed object's path in its URI: `scheme://`, and for a native URI
+    (`filesystem`) the userinfo too (`s3://KEY:SECRET@`), which pyarrow takes as the
+    credentials: without it each object was read with the environment's (another account's,
+    or none). The path pyarrow gives (`bucket/key`, `/dir/file`) follows it."""
+    scheme, rest = uri.split("://", 1)
+    if scheme.lower() not in NATIVE_SCHEMES:  # fsspec takes the path after :// as it is
+        return f"{scheme}://"
+    userinfo, at, _ = rest.split("/", 1)[0].rpartition("@")
+    return f"{scheme}://{userinfo}{at}"
 
 
 def uri_name(uri: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -46,6 +48,39 @@ def s3():
                 f.write(path.read_bytes())
         yield fs
     server.stop()
+
+
+@pytest.fixture
+def credentials(s3):
+    """(access key, secret key) of a user of the server, which refuses every other for the
+    test: moto checks each request's signature once its `reset-auth` count is 0. So a read
+    succeeds only if these credentials reach it (the environment's `testing` are refused)."""
+    import boto3
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    name = f"reader-{len(iam.list_users()['Users'])}"
+    iam.create_user(UserName=name)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    iam.put_user_policy(UserName=name, PolicyName="s3", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    _reset_auth(b"0")
+    try:
+        yield key["AccessKeyId"], key["SecretAccessKey"]
+    finally:
+        _reset_auth(b"inf")
+
+
+def _reset_auth(count: bytes) -> None:
+    import os
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", count, {"Content-Type": "text/plain"})
+    urllib.request.urlopen(request).close()
+
+
+def in_uri(key: str, secret: str) -> str:
+    """`KEY:SECRET@` as a URI carries them: an AWS secret may hold `/` and `+`, percent-encoded."""
+    return f"{key}:{urllib.parse.quote(secret, safe='')}@"
 
 
 def run(*args: str):
@@ -175,3 +210,15 @@ def test_a_query_string_on_a_prefix_reaches_every_object_it_lists(s3, tmp_path: 
     result = run(f"s3://{BUCKET}/corpus/multilingual.txt{query}", "-o", str(tmp_path / "one"), "--patcher", "space")
     assert result.exit_code == 0, result.output
     assert [r.id for r in open_dataset(tmp_path / "one")] == ["multilingual.txt"]
+
+
+def test_credentials_in_a_prefix_uri_reach_every_object_it_lists(s3, credentials, tmp_path: Path):
+    """`s3://KEY:SECRET@bucket/prefix/`: pyarrow listed the prefix with them, but the listed
+    objects' URIs lost them (`s3://bucket/prefix/x`), so every object was read with the
+    environment's credentials: here refused (exit 1), elsewhere another account's view."""
+    key, secret = credentials
+    uri = f"s3://{in_uri(key, secret)}{BUCKET}/corpus/"
+    result = run(uri, "-o", str(tmp_path / "out"), "--patcher", "space")
+    assert result.exit_code == 0, result.output
+    assert run(str(SAMPLE), "-o", str(tmp_path / "local"), "--patcher", "space").exit_code == 0
+    assert rows(tmp_path / "out") == rows(tmp_path / "local")  # ids relative to the prefix, as before
