@@ -19,6 +19,8 @@ module caught them as such. The model layer (`bytepatch.models.errors`) and the 
 
 from __future__ import annotations
 
+from bytepatch.redact import redacted
+
 
 class BytepatchError(Exception):
     """A problem the user can fix: bad input, a bad setting, an unusable output."""
@@ -28,10 +30,12 @@ class InputError(BytepatchError):
     """A problem with the user's input that stops the run.
 
     It always names the file and, where known, the line (text/JSONL, 1-based) or row
-    (Parquet/Arrow, 0-based).
+    (Parquet/Arrow, 0-based). A URI's secrets are hidden (`bytepatch.redact`), in the
+    fields too: a caller may show them.
     """
 
     def __init__(self, source: str, reason: str, line: int | None = None, row: int | None = None) -> None:
+        source, reason = redacted(source), redacted(reason)
         self.source, self.reason, self.line, self.row = source, reason, line, row
         where = source
         if line is not None:

@@ -22,6 +22,7 @@ import click
 
 from bytepatch import __version__
 from bytepatch.cli._interrupt import in_callback_from_c, runs_in
+from bytepatch.redact import redacted
 from bytepatch.signals import STOP_SIGNALS
 
 # name -> "module:attribute"; each module lives in cli/ (installed as bytepatch.cli).
@@ -48,6 +49,13 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in COMMANDS if _available(name))
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:  # every command's error line: a URI in it shows no secret
+            exc.message = redacted(exc.message)
+            raise
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = COMMANDS.get(name)

@@ -19,6 +19,7 @@ from bytepatch.cli._options import (
 from bytepatch.io import InputError, ReaderConfig, expand_sources
 from bytepatch.io.sources import check_readable_twice
 from bytepatch.patchers import PATCHERS
+from bytepatch.redact import redacted
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 from bytepatch.segment.output import check_output_apart
 
@@ -129,7 +130,8 @@ def segment(**options) -> None:
     mean = b / p if p else 0.0  # 0: no hint below
     size = f"mean {mean:.2f} bytes/patch" if p else "mean n/a"  # no patches: no mean to show, as in stats
     shards = len(manifest["shards"])
-    click.echo(f"{args.output}: {n:,} documents, {b:,} bytes, {p:,} patches ({size}), {shards} shard(s)", err=True)
+    out = redacted(str(args.output))  # an output URI's credentials are no part of the line
+    click.echo(f"{out}: {n:,} documents, {b:,} bytes, {p:,} patches ({size}), {shards} shard(s)", err=True)
     if workers > shards:  # the workers that ran: --workers capped at the CPUs
         click.echo(
             f"note: {shards} shard(s) for --workers {workers}: a worker patches one shard at a time, so only "

@@ -15,6 +15,7 @@ from bytepatch.io.documents import Document, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import open_arrow_file
 from bytepatch.io.sources import Note, note_to_stderr
+from bytepatch.redact import redacted
 
 BATCH_ROWS = 1024
 # The view types (pyarrow >= 16) are what polars writes by default (`write_ipc`); they read like the others.
@@ -67,7 +68,7 @@ def read_arrow(
             # Valid by the format, but every writer we know ends its streams with the marker:
             # without it the file was most likely cut between two batches.
             note(
-                f"warning: {path}: the Arrow IPC stream has no end-of-stream marker: it may be truncated "
+                f"warning: {redacted(path)}: the Arrow IPC stream has no end-of-stream marker: it may be truncated "
                 f"(read {rows:,} rows)"
             )
         return

@@ -43,6 +43,7 @@ from bytepatch.io.sources import STDIN
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.progress import Progress
+from bytepatch.redact import redacted
 from bytepatch.segment.chunks import Chunk, chunk_documents, stream_groups
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
 from bytepatch.segment.output import (
@@ -146,6 +147,7 @@ def _segment_to_directory(
         "shard_size_mb": options.shard_size_mb,
     }
     # The same for every job of one run: the job manifests are merged only if they agree.
+    # Inputs are named as stored in the run state: a URI without its secrets (`_stamp`).
     stamps = {s.path: _stamp(s) for s in sources}
     run_key = _digest({**settings, "inputs": [stamps[f] for f in all_files], "jobs": options.num_jobs})
     run_state = {
@@ -153,7 +155,7 @@ def _segment_to_directory(
         "inputs": [stamps[f] for f in files],
         "job": [options.job, options.num_jobs],
         "run_key": run_key,
-        "splits": [[s.path, span.start, span.end] for s, span in parts],
+        "splits": [[redacted(s.path), span.start, span.end] for s, span in parts],
     }
     with job_lock(layout):
         if prepare_output(layout, options.overwrite, options.resume, run_state):
@@ -298,11 +300,13 @@ def _skip_finished(
 
 def _stamp(source: Source) -> list:
     """[path, size, mtime_ns] of an input (from the stat taken when it was listed): a
-    resumed run refuses inputs changed since."""
+    resumed run refuses inputs changed since. A URI's secrets are hidden (`bytepatch.redact`):
+    the run state is a file in the dataset's directory, and the object is the same without them."""
     if source.path == STDIN:
         return [source.path]
     if source.size is None or source.mtime_ns is None:
-        return stamp(source.path)  # a URI, or a file that could not be stat'ed: its error, now
+        path, size, mtime_ns = stamp(source.path)  # a URI, or a file that could not be stat'ed: its error, now
+        return [redacted(path), size, mtime_ns]
     return [source.path, source.size, source.mtime_ns]
 
 

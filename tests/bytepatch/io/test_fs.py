@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
@@ -85,3 +86,43 @@ def test_a_query_on_a_uri_prefix_stays_on_each_listed_object_and_out_of_its_id(t
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert {r.id: bytes(r.bytes) for r in open_dataset(out)} == {"a.txt": b"plain\n", "sub/b.jsonl:1": b"json"}
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("s3://AKID:se%2Fcret@bucket/p/x.txt", "s3://AKID:***@bucket/p/x.txt"),
+        # pyarrow's message quoting a URI whose secret holds a raw `/` (it refuses to parse it)
+        ("Cannot parse URI: 's3://AKID:ab/c+d@bucket/x' due to", "Cannot parse URI: 's3://AKID:***@bucket/x' due to"),
+        (
+            "s3://b/p/?endpoint_override=h:9000&secret_key=S&session_token=T&access_key=A&region=r",
+            "s3://b/p/?endpoint_override=h:9000&secret_key=***&session_token=***&access_key=***&region=r",
+        ),
+        ("s3://b/p?secret_key=S: cannot open", "s3://b/p?secret_key=***: cannot open"),
+        (
+            "https://h/o?X-Amz-Credential=C&X-Amz-Date=1&X-Amz-Signature=S",  # a presigned URL
+            "https://h/o?X-Amz-Credential=***&X-Amz-Date=1&X-Amz-Signature=***",
+        ),
+        ("a gs://u:p@b/x and hf://datasets/o/n", "a gs://u:***@b/x and hf://datasets/o/n"),
+        # nothing secret: as it is
+        ("/data/a:b@c.txt", None),
+        ("http://host:8080/p?region=r", None),
+        ("gs://anonymous@bucket/p", None),
+    ],
+)
+def test_redacted_hides_a_uris_password_and_secret_query_options(text: str, shown: str | None):
+    from bytepatch.redact import redacted
+
+    assert redacted(text) == (text if shown is None else shown)
+    assert redacted(redacted(text)) == redacted(text)
+
+
+def test_an_input_error_hides_a_uris_secret_in_its_message_and_fields_through_pickling():
+    import pickle
+
+    from bytepatch.io import InputError
+
+    exc = InputError("s3://AKID:SECRET@b/x.jsonl", "storage error: 's3://AKID:SECRET@b/x.jsonl' refused", line=3)
+    for e in (exc, pickle.loads(pickle.dumps(exc))):
+        assert str(e) == "s3://AKID:***@b/x.jsonl:3: storage error: 's3://AKID:***@b/x.jsonl' refused"
+        assert "SECRET" not in e.source + e.reason

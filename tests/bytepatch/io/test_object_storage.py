@@ -222,3 +222,86 @@ def test_credentials_in_a_prefix_uri_reach_every_object_it_lists(s3, credentials
     assert result.exit_code == 0, result.output
     assert run(str(SAMPLE), "-o", str(tmp_path / "local"), "--patcher", "space").exit_code == 0
     assert rows(tmp_path / "out") == rows(tmp_path / "local")  # ids relative to the prefix, as before
+
+
+def shows(secret: str, text: str | bytes) -> bool:
+    """Whether `text` holds the secret, as given or percent-encoded."""
+    forms = (secret, urllib.parse.quote(secret, safe=""))
+    return any((form.encode() if isinstance(text, bytes) else form) in text for form in forms)
+
+
+def test_an_error_on_an_object_read_with_credentials_names_it_without_the_secret(s3, credentials, tmp_path: Path):
+    """Each listed object keeps the prefix's `KEY:SECRET@` (above), and the error line naming a
+    bad one showed the secret key on stderr (and in a CI log): its password is `***` there."""
+    import os
+
+    key, secret = credentials
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    fs = pafs.S3FileSystem(endpoint_override=endpoint, access_key=key, secret_key=secret, region="us-east-1")
+    with fs.open_output_stream(f"{BUCKET}/bad/broken.jsonl") as f:
+        f.write(b'{"text": "fine"}\n{"text": \n')
+    result = run(f"s3://{in_uri(key, secret)}{BUCKET}/bad/", "-o", str(tmp_path / "out"), "--patcher", "space")
+    assert result.exit_code == 1
+    assert f"Error: s3://{key}:***@{BUCKET}/bad/broken.jsonl:2: " in result.output, result.output
+    assert not shows(secret, result.output)
+
+
+def test_a_warning_on_an_object_read_with_credentials_names_it_without_the_secret(s3, credentials, tmp_path: Path):
+    """The warning about an Arrow stream without its end marker named the object with its secret."""
+    import os
+
+    import pyarrow as pa
+
+    key, secret = credentials
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    fs = pafs.S3FileSystem(endpoint_override=endpoint, access_key=key, secret_key=secret, region="us-east-1")
+    sink = pa.BufferOutputStream()
+    table = pa.table({"text": ["one", "two", "three", "four"]})
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_batch(table.to_batches(max_chunksize=2)[0])
+        cut = sink.tell()  # the stream as far as its first batch: no end-of-stream marker
+    with fs.open_output_stream(f"{BUCKET}/cut/cut.arrow") as f:
+        f.write(sink.getvalue()[:cut])
+    result = run(f"s3://{in_uri(key, secret)}{BUCKET}/cut/", "-o", str(tmp_path / "out"), "--patcher", "space")
+    assert result.exit_code == 0, result.output
+    assert f"warning: s3://{key}:***@{BUCKET}/cut/cut.arrow: the Arrow IPC stream has no end-of" in result.output
+    assert not shows(secret, result.output)
+
+
+def test_nothing_a_run_writes_shows_the_secret_of_its_input_uri(s3, credentials, tmp_path: Path):
+    """The run state beside the shards (`.bytepatch-run.json`, for --resume) stored every
+    input's URI with its secret key; ids are relative to the prefix, so never held it."""
+    key, secret = credentials
+    uri = f"s3://{in_uri(key, secret)}{BUCKET}/corpus/"
+    out = tmp_path / "out"
+    result = run(uri, "-o", str(out), "--patcher", "space")
+    assert result.exit_code == 0, result.output
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    assert written and [p.name for p in written if shows(secret, p.read_bytes())] == []
+    assert f"s3://{key}:***@{BUCKET}/corpus/multilingual.txt" in (out / ".bytepatch-run.json").read_text()
+    # --resume compares the run state as stored: the same inputs still match it.
+    again = run(uri, "-o", str(out), "--patcher", "space", "--resume")
+    assert again.exit_code == 0, again.output
+
+
+def test_lines_hide_a_uris_secret_query_options_and_an_output_uris_password(s3, tmp_path: Path):
+    """Secrets in a query (pyarrow refuses `session_token=` there, quoting the URI in its
+    error) and in the output's URI were printed as given; the server's options stay."""
+    import os
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"].split("://", 1)[1]
+    query = f"?endpoint_override={endpoint}&scheme=http"
+    result = run(f"s3://{BUCKET}/corpus/{query}&session_token=T0KEN", "-o", str(tmp_path / "o"), "--patcher", "space")
+    assert result.exit_code == 1
+    assert f"Error: s3://{BUCKET}/corpus/{query}&session_token=***: " in result.output, result.output
+    assert "T0KEN" not in result.output
+    # The output's error: a prefix holding objects bytepatch did not write.
+    result = run(f"s3://{BUCKET}/corpus/", "-o", f"s3://KEY:S3KRIT@{BUCKET}/corpus/", "--patcher", "space")
+    assert result.exit_code == 1
+    assert f"Error: s3://KEY:***@{BUCKET}/corpus/: output holds objects" in result.output, result.output
+    assert "S3KRIT" not in result.output
+    # A finished run's summary line names its output so too.
+    args = ["segment", f"s3://{BUCKET}/corpus/", "-o", f"s3://KEY:S3KRIT@{BUCKET}/summary/", "--patcher", "space"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"s3://KEY:***@{BUCKET}/summary/: 66 documents" in result.output and "S3KRIT" not in result.output
