@@ -11,6 +11,8 @@ exact resume and DDP as BLT. What is particular to the entropy LM happens after
 training: the default threshold is calibrated on the held-out entropies to the
 target mean patch size (global rule) and the directory becomes a loadable entropy
 model (`config.json` + `model.pt`, beside `checkpoint.pt` so training can be extended).
+A resume that trains past an exported model removes it before its first step (`fit`'s
+`before_steps`), so an interrupted run never leaves an older model beside a newer checkpoint.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from bytepatch.models.train.interrupt import TrainingAborted, TrainingInterrupte
 from bytepatch.models.train.step import TrainingError
 from bytepatch.models.train.trainer import fit
 
-MODEL_FILES = ("config.json", "model.pt")  # the exported entropy model
+MODEL_FILES = ("config.json", "model.pt")  # the exported entropy model (config.json first: it marks it complete)
 
 __all__ = [
     "EntropyLMOptions",
@@ -125,7 +127,15 @@ def train_entropy_lm(
         return opened[-1]
 
     summary = fit(
-        run, open_data, out, resume=resume, overwrite=overwrite, log=log, interrupt_after=stop_after, write_config=False
+        run,
+        open_data,
+        out,
+        resume=resume,
+        overwrite=overwrite,
+        log=log,
+        interrupt_after=stop_after,
+        write_config=False,
+        before_steps=lambda: _remove_model_files(out),
     )
     if summary["rank"] != 0:
         return None
@@ -140,6 +150,16 @@ def _check_model_files(out: Path, resume: bool, overwrite: bool) -> None:
     if overwrite and not resume:
         for name in existing:
             (out / name).unlink()
+
+
+def _remove_model_files(out: Path) -> None:
+    """Remove an exported model before training past it (a resume that extends a finished
+    run): left beside newer checkpoints, an interrupted run's directory held a complete,
+    older model that loaded as the run's result. config.json goes first, in one unlink: it
+    marks a model complete (`TransformerEntropyModel.save` writes it last), so from then on
+    the directory is an unfinished run, as one interrupted before its first export is."""
+    for name in MODEL_FILES:  # config.json, then model.pt
+        (out / name).unlink(missing_ok=True)
 
 
 def _export(

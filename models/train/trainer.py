@@ -186,6 +186,7 @@ def fit(
     interrupt_after: Callable[[int], bool] | None = None,
     write_config: bool = True,
     init_state: dict[str, torch.Tensor] | None = None,
+    before_steps: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Train `run` on the data `open_data` gives, writing checkpoints and the log to `output`.
 
@@ -195,6 +196,8 @@ def fit(
     the current step and raises `TrainingInterrupted`. `write_config`: also write
     the run config as `DIR/config.json` (train-entropy keeps that name for its model).
     `init_state`: weights to start a new run from (fine-tuning, `train --init`) instead of a fresh init.
+    `before_steps`: called on rank 0 once the run is set up (output, checkpoint and data all
+    checked) and before its first step writes anything; not when there is no step left to take.
     """
     # On rank 0 with the default log (stderr): a live progress line (step, loss, bytes/s,
     # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
@@ -215,6 +218,8 @@ def fit(
         progress.start_step = progress.step = s.step
         if s.rank != 0:
             progress = None
+    if before_steps is not None and s.rank == 0 and s.step < t.steps:
+        before_steps()
     schedule = WarmupCosine(t.lr, t.warmup, t.steps, t.min_lr_ratio)
     s.last_log = (time.perf_counter(), s.counters["train_bytes"], s.counters["train_flops"])
     start_bytes = s.counters["train_bytes"]  # a resumed run's rate counts this process's bytes only

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sysconfig
 from pathlib import Path
 
@@ -261,3 +263,37 @@ def test_a_warmup_longer_than_the_run_is_refused_before_training(corpus, tmp_pat
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert "a warmup of 5 steps (train.warmup_steps, --warmup-steps) is longer than the run's 4 steps" in result.output
     assert not (out / "checkpoint.pt").exists()
+
+
+def test_an_interrupted_resume_leaves_no_older_model_that_looks_like_its_result(corpus, tmp_path):
+    """A finished run resumed to train further and stopped by Ctrl-C left the finished run's
+    config.json and model.pt beside the newer checkpoint: a complete model, of step 4, that
+    loaded as the run's result. The resume removes them (config.json first) before its first
+    step; a resume refused before training keeps them; the run's end writes them again."""
+    from bytepatch.io import iter_documents
+
+    out = tmp_path / "lm"
+    settings = {**TINY, "steps": 4, "eval_every": 4}
+    assert run(str(corpus), "-o", str(out), *args_for(settings)).exit_code == 0
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(corpus.read_text().splitlines(keepends=True)[:-3]))
+    result = CliRunner().invoke(cli, ["train-entropy", str(other), "-o", str(out), "--resume", "--steps", "8"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert load(out).training["config"]["steps"] == 4  # refused before training: the finished model stays
+
+    def ctrl_c_before(step: int) -> bool:  # a real SIGINT during step 6: the trainer stops after it
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return False
+
+    docs = [(d.id, d.data) for d in iter_documents([str(corpus)])]
+    with pytest.raises(TrainingInterrupted):
+        resumed = entropy_settings(**{**settings, "steps": 8})
+        train_entropy_lm(docs, out, *resumed, resume=True, log=lambda line: None, stop_after=ctrl_c_before)
+    assert safe_torch_load(out / "checkpoint.pt")["extra"]["step"] == 6
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "log.jsonl"]
+    with pytest.raises(FileNotFoundError, match="has no config.json"):
+        load(out)
+    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert load(out).training["config"]["steps"] == 8
