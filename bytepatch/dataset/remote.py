@@ -16,13 +16,17 @@ from pathlib import Path
 
 from bytepatch.dataset.manifest import MANIFEST
 from bytepatch.errors import OutputError
-from bytepatch.io.fs import filesystem
+from bytepatch.io.fs import filesystem, split_query
 
 CHUNK = 8 << 20  # bytes copied at a time while uploading
 
 
 def join(uri: str, name: str) -> str:
-    return uri.rstrip("/") + "/" + name
+    """The URI of object `name` under the output prefix `uri`, before the prefix's query
+    (`s3://b/out?endpoint_override=h:p` -> `s3://b/out/NAME?endpoint_override=h:p`): the
+    query holds the filesystem's options, and the name pasted after it landed in them."""
+    base, query = split_query(uri)
+    return base.rstrip("/") + "/" + name + query
 
 
 def prepare_remote_output(uri: str, overwrite: bool, owned) -> None:

@@ -305,3 +305,20 @@ def test_lines_hide_a_uris_secret_query_options_and_an_output_uris_password(s3, 
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert f"s3://KEY:***@{BUCKET}/summary/: 66 documents" in result.output and "S3KRIT" not in result.output
+
+
+def test_a_query_string_on_an_output_prefix_keeps_the_dataset_under_it(s3, tmp_path: Path, monkeypatch):
+    """`-o s3://bucket/out?endpoint_override=...`: each object's name was pasted after the
+    query (`...&scheme=http/train-00000.arrow`), so the first upload failed on a scheme
+    `http/train-00000.arrow`. Now the dataset lands under `out/`, on the query's server."""
+    import os
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: only the query finds the server
+    query = f"?endpoint_override={endpoint.split('://', 1)[1]}&scheme=http"
+    args = ["--patcher", "space", "--shard-size-mb", "0.02"]
+    result = run(str(SAMPLE), "-o", f"s3://{BUCKET}/query-out{query}", *args)
+    assert result.exit_code == 0, result.output
+    assert run(str(SAMPLE), "-o", str(tmp_path / "local"), *args).exit_code == 0
+    got = download(s3, f"{BUCKET}/query-out", tmp_path / "from-s3")
+    assert rows(got) == rows(tmp_path / "local") and len(open_dataset(got).manifest["shards"]) > 1
