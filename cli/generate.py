@@ -88,7 +88,6 @@ def generate(
     import torch
 
     from bytepatch.cli._entropy_model import recorded_entropy_model, run_places
-    from bytepatch.cli._stdout import reader_may_leave
     from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.models.entropy_lm.model import resolve_device
     from bytepatch.models.generation.generate import Sampling, iter_generate
@@ -125,15 +124,14 @@ def generate(
         note = meta["data"].get("patching_note")
         entropy = recorded_entropy_model(recorded, entropy_model, dev, near=run_places(meta), note=note)
     out = sys.stdout.buffer  # raw bytes: nothing is encoded or replaced
-    with reader_may_leave():  # `generate ... | head -1`: stop when the reader has enough
-        if echo:
-            out.write(data)
-            out.flush()  # here, where a closed pipe is caught, even if no byte follows
-        try:
-            for byte in iter_generate(
-                model, data, patcher=patcher, entropy_model=entropy, sampling=sampling, cache=not no_cache
-            ):
-                out.write(bytes([byte]))
-                out.flush()  # stream: each byte as soon as it is sampled
-        except ValueError as exc:
-            raise click.ClickException(f"cannot generate from {checkpoint!r}: {exc}") from exc
+    if echo:
+        out.write(data)
+        out.flush()  # now: a reader that has left is found here, even if no byte follows
+    try:
+        for byte in iter_generate(
+            model, data, patcher=patcher, entropy_model=entropy, sampling=sampling, cache=not no_cache
+        ):
+            out.write(bytes([byte]))
+            out.flush()  # stream: each byte as soon as it is sampled
+    except ValueError as exc:
+        raise click.ClickException(f"cannot generate from {checkpoint!r}: {exc}") from exc

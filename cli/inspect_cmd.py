@@ -10,7 +10,6 @@ import click
 
 from bytepatch.cli._options import entropy_model_option, reject_inapplicable
 from bytepatch.cli._pages import write_page
-from bytepatch.cli._stdout import reader_may_leave
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
 from bytepatch.inspect.view import short_fingerprint
@@ -126,10 +125,9 @@ def _show(view, html_path: str | None, title: str, verbose: bool, color: bool | 
         click.echo(f"{shown_path(html_path)}: {view.summary()}", err=True)
         return
     use_color = color if color is not None else sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    with reader_may_leave():  # `bytepatch inspect FILE | head`: the reader has seen enough
-        click.echo(render_color(view) if use_color else render_plain(view), color=use_color)
-        if verbose:
-            click.echo("\n" + render_listing(view))
+    click.echo(render_color(view) if use_color else render_plain(view), color=use_color)
+    if verbose:
+        click.echo("\n" + render_listing(view))
     click.echo(view.summary(), err=True)
 
 

@@ -56,6 +56,12 @@ class LazyGroup(click.Group):
         except click.ClickException as exc:  # every command's error line: a URI in it shows no secret
             exc.message = redacted(exc.message)
             raise
+        except BrokenPipeError:  # `bytepatch inspect FILE | head`: the reader has seen enough
+            from bytepatch.cli._stdout import leave_quietly, reader_left
+
+            if reader_left():
+                leave_quietly()
+            raise
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = COMMANDS.get(name)

@@ -7,7 +7,6 @@ import json
 import click
 
 from bytepatch.cli._pages import write_page
-from bytepatch.cli._stdout import reader_may_leave
 from bytepatch.dataset import open_dataset
 from bytepatch.inspect.report import stats_page, stats_svg, stats_text
 from bytepatch.stats import dataset_stats
@@ -39,5 +38,4 @@ def stats(dataset: str, as_json: bool, html_path: str | None, svg_path: str | No
     for path, render in ((html_path, lambda: stats_page(dataset, report)), (svg_path, lambda: stats_svg(report))):
         if path:
             write_page(path, render())
-    with reader_may_leave():  # `bytepatch stats out/ | head`
-        click.echo(json.dumps(report) if as_json else stats_text(dataset, report))
+    click.echo(json.dumps(report) if as_json else stats_text(dataset, report))
