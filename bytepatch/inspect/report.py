@@ -30,6 +30,13 @@ def model_line(model: dict[str, Any] | None) -> str:
     return f"{model.get('name', '?')} ({model.get('kind', '?')}, fingerprint {fingerprint})"
 
 
+def plain_number(x: float) -> str:
+    """`6`, `1303.4`, `1234567`: a quantile of patch lengths in plain digits (at most two
+    decimals). `:g` wrote lengths of a million bytes or more as `1.23457e+06`, rounded to
+    six digits."""
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
 def summary_rows(s: dict[str, Any]) -> dict[str, str]:
     """Label -> value rows shared by the text and HTML reports."""
     size = s["patch_size"]
@@ -40,7 +47,7 @@ def summary_rows(s: dict[str, Any]) -> dict[str, str]:
         "patches": f"{s['patches']:,}",
         "patch size": "n/a (no patches)"
         if no_patches
-        else f"mean {size['mean']:.2f}, median {size['median']:g}, p99 {size['p99']:g}, "
+        else f"mean {size['mean']:.2f}, median {plain_number(size['median'])}, p99 {plain_number(size['p99'])}, "
         f"min {size['min']}, max {size['max']}",
         "patcher": settings_line(s["patcher"]),
         "entropy model": model_line(s["entropy_model"]),

@@ -113,3 +113,21 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_stops_quietly_when_the_reader_closes_the_pipe(dataset: Path, form: list[str]) -> None:
     """`bytepatch stats out/ | head -3` ended with status 1 and no word (click's answer to a broken pipe)."""
     assert run_into_closed_pipe("stats", str(dataset), *form) == (0, b"")
+
+
+def test_patch_sizes_of_a_million_bytes_and_more_are_printed_in_full(tmp_path: Path) -> None:
+    """The median and p99 of patches over 10^6 bytes read `1.79012e+06` (six digits, in
+    the text report and the HTML page) where `--json` has 1790122.5."""
+    corpus = tmp_path / "long"
+    corpus.mkdir()
+    (corpus / "a.txt").write_bytes(b"x" * 1_234_567)  # no space: one patch each
+    (corpus / "b.txt").write_bytes(b"y" * 2_345_678)
+    out, page = tmp_path / "ds", tmp_path / "s.html"
+    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"])
+    assert result.exit_code == 0, result.output
+    result = stats(str(out), "--html", str(page))
+    assert result.exit_code == 0, result.output
+    s = json.loads(stats(str(out), "--json").stdout)["patch_size"]
+    assert (s["median"], s["p99"]) == (1790122.5, pytest.approx(2334566.89))
+    line = "median 1790122.5, p99 2334566.89, min 1234567, max 2345678"
+    assert line in result.stdout and line in page.read_text()
