@@ -9,6 +9,7 @@ other pictures (`svg`): margins sized from the widest tick label, axis titles.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
@@ -77,20 +78,38 @@ def line_chart(series: dict[str, Series], x_label: str, y_label: str, title: str
     return svg_document(WIDTH, HEIGHT, body, title)
 
 
+CURVES = {"loss": "loss", "bits_per_byte": "train bits/byte", "held_out_bits_per_byte": "held-out bits/byte"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def run_series(records: list[dict[str, Any]]) -> dict[str, Series]:
-    """The curves of a run's log: training loss (nats), training and held-out bits per byte."""
-    out: dict[str, Series] = {"loss": [], "train bits/byte": [], "held-out bits/byte": []}
+    """The curves of a run's log: training loss (nats), training and held-out bits per byte.
+
+    Only finite values are points: a NaN or infinity (`json` reads `NaN`, `Infinity`) has
+    no place on an axis; `non_finite` lists them for the summary."""
+    out: dict[str, Series] = {name: [] for name in CURVES.values()}
     for r in records:
         step = r.get("step")
-        if not isinstance(step, (int, float)):
+        if not (_is_number(step) and math.isfinite(step)):
             continue
-        if isinstance(r.get("loss"), (int, float)):
-            out["loss"].append((step, float(r["loss"])))
-        if isinstance(r.get("bits_per_byte"), (int, float)):
-            out["train bits/byte"].append((step, float(r["bits_per_byte"])))
-        if isinstance(r.get("held_out_bits_per_byte"), (int, float)):
-            out["held-out bits/byte"].append((step, float(r["held_out_bits_per_byte"])))
+        for key, name in CURVES.items():
+            value = r.get(key)
+            if _is_number(value) and math.isfinite(value):
+                out[name].append((step, float(value)))
     return out
+
+
+def non_finite(records: list[dict[str, Any]]) -> list[tuple[Any, str, float]]:
+    """(step, key, value) of every NaN or infinite value the curves leave out."""
+    return [
+        (r.get("step"), key, r[key])
+        for r in records
+        for key in ("step", *CURVES)
+        if _is_number(r.get(key)) and not math.isfinite(r[key])
+    ]
 
 
 def run_summary(records: list[dict[str, Any]]) -> dict[str, str]:
@@ -109,6 +128,12 @@ def run_summary(records: list[dict[str, Any]]) -> dict[str, str]:
     rates = [r["bytes_per_s"] for r in records if isinstance(r.get("bytes_per_s"), (int, float))]
     if rates:
         rows["training speed"] = f"{rates[-1]:,.0f} bytes/s (last record)"
+    skipped = non_finite(records)
+    if skipped:
+        step, key, value = skipped[0]
+        rows["not drawn"] = (
+            f"{len(skipped):,} value(s) that are not finite numbers, the first {key} = {value} at step {step}"
+        )
     return rows
 
 

@@ -61,3 +61,24 @@ def test_a_last_line_being_written_is_skipped(tmp_path: Path) -> None:
         f.write('{"step": 4, "lo')
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "run" / "log.jsonl")])
     assert result.exit_code == 0 and "records         3" in result.output and "last step       3" in result.output
+
+
+def test_non_finite_values_are_left_out_of_the_curves_and_counted(tmp_path: Path) -> None:
+    """A log holding NaN or Infinity (Python's json writes and reads them) ended `report`
+    with an OverflowError traceback as soon as a chart was drawn."""
+    run = tmp_path / "run"
+    write_log(run, 3)
+    with open(run / "log.jsonl", "a") as f:
+        f.write(
+            '{"step": 4, "loss": NaN, "bits_per_byte": Infinity}\n{"step": 5, "held_out_bits_per_byte": -Infinity}\n'
+        )
+    svg, html = tmp_path / "c.svg", tmp_path / "c.html"
+    result = CliRunner().invoke(cli, ["report", str(run), "--svg", str(svg), "--html", str(html)])
+    assert result.exit_code == 0, result.output
+    rows = dict(line.strip().split("  ", 1) for line in result.output.splitlines()[1:] if line.startswith("  "))
+    assert rows["not drawn"].strip() == "3 value(s) that are not finite numbers, the first loss = nan at step 4"
+    assert rows["training loss"].strip() == "5.0000 at step 1 -> 2.8868"  # steps 1-3 (5/sqrt(step)), no nan
+    root = ET.parse(svg).getroot()
+    lines = {e.findtext(SVG + "title"): e.get("points").split() for e in root.iter(SVG + "polyline")}
+    assert len(lines["train bits/byte"]) == 3 and "held-out bits/byte" not in lines
+    assert "nan" not in html.read_text().split("<svg", 1)[1] and "inf" not in svg.read_text()
