@@ -32,9 +32,8 @@ def stored_view(path: str | Path, row: int | None = None, row_id: str | None = N
     counts = [int(s["documents"]) for s in ds.manifest["shards"]]
     if row is not None:
         if not 0 <= row < sum(counts):
-            raise ValueError(
-                f"{path}: row {row} is out of range (the dataset has {sum(counts):,} rows, 0 to {sum(counts) - 1:,})"
-            )
+            rows = f"{sum(counts):,} rows, 0 to {sum(counts) - 1:,}" if sum(counts) else "no rows"
+            raise ValueError(f"{path}: row {row} is out of range (the dataset has {rows})")
         shard = int(np.searchsorted(np.cumsum(counts), row, side="right"))
         table, index = ds.read_shard(shard), row - sum(counts[:shard])
     else:

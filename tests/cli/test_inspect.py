@@ -252,6 +252,18 @@ def test_stored_row_errors(stored: Path, args: list[str], message: str) -> None:
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
 
 
+def test_a_row_of_a_dataset_without_rows_is_out_of_range_of_no_rows(tmp_path: Path) -> None:
+    """A corpus of no documents gives a dataset of no rows: `--row 0` said it had
+    "0 rows, 0 to -1"."""
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(cli, ["segment", str(tmp_path / "empty.jsonl"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    result = run(str(out), "--row", "0")
+    assert result.exit_code == 1
+    assert result.output == f"Error: {out}: row 0 is out of range (the dataset has no rows)\n"
+
+
 def test_row_needs_a_dataset() -> None:
     result = run("--text", "abc", "--row", "0")
     assert result.exit_code == 2 and "DATASET directory" in result.output
