@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from bytepatch.dataset import open_dataset
 from bytepatch.inspect.view import PatchView, short_fingerprint
+from bytepatch.io.fs import shown_path
 
 
 def stored_view(path: str | Path, row: int | None = None, row_id: str | None = None) -> PatchView:
@@ -37,6 +38,12 @@ def stored_view(path: str | Path, row: int | None = None, row_id: str | None = N
         shard = int(np.searchsorted(np.cumsum(counts), row, side="right"))
         table, index = ds.read_shard(shard), row - sum(counts[:shard])
     else:
+        try:
+            row_id.encode("utf-8")
+        except UnicodeEncodeError:  # bytes of the command line that are not UTF-8 (surrogateescape)
+            raise ValueError(
+                f"{path}: no row has id '{shown_path(row_id)}': ids are stored as UTF-8, and this one is not"
+            ) from None
         for shard in range(len(counts)):
             table = ds.read_shard(shard)
             index = pc.index(table.column("id"), pa.scalar(row_id, table.schema.field("id").type)).as_py()

@@ -264,6 +264,17 @@ def test_a_row_of_a_dataset_without_rows_is_out_of_range_of_no_rows(tmp_path: Pa
     assert result.output == f"Error: {out}: row 0 is out of range (the dataset has no rows)\n"
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX arguments are bytes")
+def test_an_id_that_is_not_utf8_is_one_line_naming_the_dataset(stored: Path) -> None:
+    """`--id` given bytes that are not UTF-8 said only "'utf-8' codec can't encode character
+    '\\udcff' in position 0: surrogates not allowed", naming neither the dataset nor the id."""
+    result = run(str(stored), "--id", os.fsdecode(b"doc-\xff"))
+    assert result.exit_code == 1
+    assert (
+        result.output == f"Error: {stored}: no row has id 'doc-\\xff': ids are stored as UTF-8, and this one is not\n"
+    )
+
+
 def test_row_needs_a_dataset() -> None:
     result = run("--text", "abc", "--row", "0")
     assert result.exit_code == 2 and "DATASET directory" in result.output
