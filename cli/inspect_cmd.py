@@ -95,7 +95,8 @@ def inspect_cmd(
     """
     if file and file != "-" and Path(file).is_dir():
         view = _stored(file, text, row, row_id, offset, length)
-        title = f"bytepatch inspect: {shown_path(Path(file).name)} row {view.settings['row']}"
+        name = Path(os.path.abspath(file)).name  # `inspect . --row 0` names the directory, not ''
+        title = f"bytepatch inspect: {shown_path(name)} row {view.settings['row']}"
         return _show(view, html_path, title, verbose, color)
     reject_inapplicable(click.get_current_context(), patcher)
     if row is not None or row_id is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -34,7 +35,8 @@ def report(run: str, html_path: str | None, svg_path: str | None) -> None:
     rows = run_summary(records)
     width = max(len(k) for k in rows)
     click.echo(f"{run}:\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows.items()))
-    name = Path(run).name if Path(run).is_dir() else Path(run).parent.name
+    where = Path(os.path.abspath(run))  # `report .` (or `report log.jsonl`) names the run's directory, not ''
+    name = where.name if where.is_dir() else where.parent.name
     for target, text in ((html_path, lambda: report_page(name, records)), (svg_path, lambda: report_svg(records))):
         if target:
             write_page(target, text())

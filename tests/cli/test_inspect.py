@@ -275,6 +275,16 @@ def test_an_id_that_is_not_utf8_is_one_line_naming_the_dataset(stored: Path) -> 
     )
 
 
+def test_the_page_of_a_row_of_the_current_directory_is_named_after_it(
+    stored: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`bytepatch inspect . --row 0 --html P` inside a dataset titled its page `bytepatch inspect:  row 0`."""
+    monkeypatch.chdir(stored)
+    result = run(".", "--row", "0", "--html", str(tmp_path / "p.html"))
+    assert result.exit_code == 0, result.output
+    assert f"<title>bytepatch inspect: {stored.name} row 0</title>" in (tmp_path / "p.html").read_text()
+
+
 def test_row_needs_a_dataset() -> None:
     result = run("--text", "abc", "--row", "0")
     assert result.exit_code == 2 and "DATASET directory" in result.output

@@ -82,3 +82,13 @@ def test_non_finite_values_are_left_out_of_the_curves_and_counted(tmp_path: Path
     lines = {e.findtext(SVG + "title"): e.get("points").split() for e in root.iter(SVG + "polyline")}
     assert len(lines["train bits/byte"]) == 3 and "held-out bits/byte" not in lines
     assert "nan" not in html.read_text().split("<svg", 1)[1] and "inf" not in svg.read_text()
+
+
+def test_the_page_of_the_current_directory_is_named_after_it(tmp_path: Path, monkeypatch) -> None:
+    """`bytepatch report .` (or `report log.jsonl`) inside a run titled its page `bytepatch report: `."""
+    write_log(tmp_path / "tiny-run", 3)
+    monkeypatch.chdir(tmp_path / "tiny-run")
+    for given in (".", "log.jsonl"):
+        result = CliRunner().invoke(cli, ["report", given, "--html", str(tmp_path / "p.html")])
+        assert result.exit_code == 0, result.output
+        assert "<title>bytepatch report: tiny-run</title>" in (tmp_path / "p.html").read_text()
