@@ -227,3 +227,23 @@ def test_cli_md_option_vocabulary_names_every_command_taking_the_option() -> Non
         for name in taking:
             (param,) = [p for p in commands[name].params if long in p.opts]
             assert short in param.opts, f"{name} {long}"
+
+
+def test_inspect_md_float16_example_is_a_start_that_rounding_hides() -> None:
+    """docs/inspect.md's example of a stored boundary the float16 value does not explain: the
+    float32 value crosses the shipped model's threshold and its float16 rounding does not (the
+    example read "a byte at 2.0668 starts a patch", below the threshold 2.0669)."""
+    from bytepatch.entropy import load_entropy_model
+
+    doc = " ".join((ROOT / "docs" / "inspect.md").read_text().split())
+    m = re.search(
+        r"with threshold (\d+\.\d+) a byte at (\d+\.\d+) \(float32\) starts a patch, "
+        r"and its stored value reads (\d+\.\d+)(?: \((\d+\.\d+) in float16\))?",
+        doc,
+    )
+    threshold = load_entropy_model("default").default_threshold
+    assert m and abs(float(m.group(1)) - threshold) < 5e-4
+    value = np.float32(m.group(2))
+    stored = float(np.float16(value))
+    assert value > threshold >= stored  # the byte starts a patch; its stored value does not cross
+    assert (f"{stored:.3f}", f"{stored:.4f}") == (m.group(3), m.group(4))  # as the listing prints it
