@@ -10,6 +10,7 @@ import click
 
 from bytepatch.cli._pages import write_page
 from bytepatch.inspect.curves import report_page, report_svg, run_summary
+from bytepatch.io.fs import shown_path
 
 LOG_FILE = "log.jsonl"
 
@@ -34,13 +35,16 @@ def report(run: str, html_path: str | None, svg_path: str | None) -> None:
     records = read_log(path)
     rows = run_summary(records)
     width = max(len(k) for k in rows)
-    click.echo(f"{run}:\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows.items()))
+    click.echo(f"{shown_path(run)}:\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows.items()))
     where = Path(os.path.abspath(run))  # `report .` (or `report log.jsonl`) names the run's directory, not ''
     name = where.name if where.is_dir() else where.parent.name
-    for target, text in ((html_path, lambda: report_page(name, records)), (svg_path, lambda: report_svg(records))):
+    for target, text in (
+        (html_path, lambda: report_page(shown_path(name), records)),
+        (svg_path, lambda: report_svg(records)),
+    ):
         if target:
             write_page(target, text())
-            click.echo(f"wrote {target}", err=True)
+            click.echo(f"wrote {shown_path(target)}", err=True)
 
 
 def read_log(path: Path) -> list[dict]:
@@ -50,9 +54,11 @@ def read_log(path: Path) -> list[dict]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise click.ClickException(f"{path}: no such file (is this a run directory of `bytepatch train`?)") from None
+        raise click.ClickException(
+            f"{shown_path(path)}: no such file (is this a run directory of `bytepatch train`?)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{path}: cannot read: {exc}") from exc
+        raise click.ClickException(f"{shown_path(path)}: cannot read: {exc}") from exc
     records = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -62,10 +68,10 @@ def read_log(path: Path) -> list[dict]:
         except json.JSONDecodeError as exc:
             if i == len(lines):
                 continue
-            raise click.ClickException(f"{path}: line {i}: not JSON ({exc.msg})") from exc
+            raise click.ClickException(f"{shown_path(path)}: line {i}: not JSON ({exc.msg})") from exc
         if not isinstance(record, dict):
-            raise click.ClickException(f"{path}: line {i}: not a JSON object")
+            raise click.ClickException(f"{shown_path(path)}: line {i}: not a JSON object")
         records.append(record)
     if not records:
-        raise click.ClickException(f"{path}: no records yet")
+        raise click.ClickException(f"{shown_path(path)}: no records yet")
     return records

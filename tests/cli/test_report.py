@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bytepatch.cli.main import cli
@@ -92,3 +94,28 @@ def test_the_page_of_the_current_directory_is_named_after_it(tmp_path: Path, mon
         result = CliRunner().invoke(cli, ["report", given, "--html", str(tmp_path / "p.html")])
         assert result.exit_code == 0, result.output
         assert "<title>bytepatch report: tiny-run</title>" in (tmp_path / "p.html").read_text()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_names_that_are_not_utf8_are_shown_with_their_bytes_escaped(tmp_path: Path) -> None:
+    """As `inspect` and `stats` show them (`run\\xff`): `report` printed the run as `run�`, the
+    page it wrote as `p\\udcff.html`, and titled the page `bytepatch report: run\\udcff`."""
+    run = tmp_path / os.fsdecode(b"run\xff")
+    try:
+        write_log(run, 3)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this filesystem refuses non-UTF-8 names")
+    page = tmp_path / os.fsdecode(b"p\xff.html")
+    result = CliRunner().invoke(cli, ["report", str(run), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+
+    def shown(path: Path) -> str:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+    assert result.stdout.splitlines()[0] == f"{shown(run)}:"
+    assert result.stderr == f"wrote {shown(page)}\n"
+    assert "<title>bytepatch report: run\\xff</title>" in page.read_text()
+    missing = tmp_path / os.fsdecode(b"empty\xff")
+    missing.mkdir()
+    result = CliRunner().invoke(cli, ["report", str(missing)])
+    assert result.exit_code == 1 and result.output.startswith(f"Error: {shown(missing)}/log.jsonl: no such file")
