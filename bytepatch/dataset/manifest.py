@@ -68,6 +68,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             " (an interrupted run? finish it with `bytepatch segment ... --resume`)" if Path(directory).is_dir() else ""
         )
         raise FileNotFoundError(f"{directory}: not a complete bytepatch dataset, no {MANIFEST}{hint}")
+    if not path.is_file():  # a FIFO would block the read for ever, a directory fails it obscurely
+        raise ValueError(f"{path}: not a regular file, so not a manifest; move it away")
     try:
         manifest = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors

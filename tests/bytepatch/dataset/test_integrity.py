@@ -4,6 +4,7 @@ other data (issue 13.3 and 13.4)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -189,6 +190,26 @@ def test_manifest_that_is_not_json_or_misses_keys_is_a_clean_error(ds, text):
     with pytest.raises(ValueError, match="manifest"):
         open_dataset(ds)
     stats_fails(ds, "manifest.json")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_manifest_that_is_not_a_regular_file_is_refused_unopened(ds, kind):
+    """A FIFO named manifest.json made `stats`, `inspect`, `verify` and `open_dataset` wait for
+    ever for a writer; a directory said `not a readable manifest ([Errno 21] Is a directory ...)`."""
+    (ds / "manifest.json").unlink()
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs FIFOs")
+        os.mkfifo(ds / "manifest.json")
+    else:
+        (ds / "manifest.json").mkdir()
+    with pytest.raises(ValueError, match="manifest.json: not a regular file, so not a manifest"):
+        open_dataset(ds)
+    stats_fails(ds, "manifest.json: not a regular file, so not a manifest; move it away")
+    for command in (["inspect", str(ds), "--row", "0"], ["verify", str(ds)]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1 and "manifest.json: not a regular file" in result.output, result.output
 
 
 def test_verify_reports_a_sound_dataset(ds):
