@@ -11,6 +11,7 @@ corpus exactly as `segment --target-patch-size` samples it.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -78,8 +79,12 @@ def build_patcher(
         return BuiltPatcher(SpacePatcher(SpacePatcherConfig(max_patch_length)))
     if calibration_data is not None and target_patch_size is None:
         raise PatcherOptionError("calibration_data is the sample for target_patch_size; give both or neither")
+    if target_patch_size is not None:
+        if isinstance(target_patch_size, bool) or not isinstance(target_patch_size, numbers.Real):
+            raise PatcherOptionError(f"target_patch_size must be a number of bytes, got {target_patch_size!r}")
+        target_patch_size = float(target_patch_size)  # as the command line's; a NumPy scalar is no JSON
     device = "cpu" if device is None else device
-    if device not in ("cpu", "auto") and not device.startswith(("cuda", "mps", "xpu")):
+    if not isinstance(device, str) or (device not in ("cpu", "auto") and not device.startswith(("cuda", "mps", "xpu"))):
         raise PatcherOptionError(f"device must be cpu, auto or an accelerator (cuda, cuda:1, ...), got {device!r}")
     model, name = _model("default" if entropy_model is None else entropy_model, device)
     ref = EntropyModelRef.of(model, name)

@@ -35,6 +35,16 @@ def check_max_patch_length(value: int | None) -> None:
         raise ValueError(f"max_patch_length must be a positive integer or None, got {value!r}")
 
 
+def plain_settings(config: Any) -> None:
+    """Store a frozen config's NumPy scalar settings (`np.float32(2.0)` from an
+    `np.quantile`, `np.int64(8)`) as the Python numbers they equal: the config is
+    recorded as JSON (dataset metadata, checkpoints), which cannot hold NumPy scalars."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, np.generic):
+            object.__setattr__(config, f.name, value.item())
+
+
 @runtime_checkable
 class Patcher(Protocol):
     """What every patcher offers. `entropies` is only used by patchers that need it."""

@@ -13,7 +13,14 @@ from typing import ClassVar, Protocol, Sequence
 import numpy as np
 
 from bytepatch import kernels  # lazy: Numba loads on first use
-from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length
+from bytepatch.patchers.base import (
+    PatcherBase,
+    PatcherConfig,
+    as_ragged,
+    as_uint8,
+    check_max_patch_length,
+    plain_settings,
+)
 from bytepatch.patchers.functions import check_entropies, check_thresholds, entropy_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -33,6 +40,7 @@ class EntropyPatcherConfig(PatcherConfig):
     max_patch_length: int | None = None  # cap, so low-entropy runs cannot grow without bound
 
     def __post_init__(self) -> None:
+        plain_settings(self)
         check_thresholds(self.threshold, self.threshold_add)
         check_max_patch_length(self.max_patch_length)
 

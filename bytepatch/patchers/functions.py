@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bytepatch import kernels  # lazy: each kernel module (and Numba) loads on first use
 from bytepatch.patchers.base import as_uint8, check_max_patch_length, single
+
+INT64_MAX = np.iinfo(np.int64).max  # the kernels' integers
 
 
 def check_entropies(entropies: np.ndarray) -> np.ndarray:
@@ -27,7 +31,15 @@ def check_thresholds(threshold: float | None, threshold_add: float | None) -> No
     if threshold is None and threshold_add is None:
         raise ValueError("entropy patching needs `threshold`, `threshold_add`, or both")
     for name, value in (("threshold", threshold), ("threshold_add", threshold_add)):
-        if value is not None and not np.isfinite(value):
+        if value is None:
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number (nats) or None, got {value!r}")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int beyond any float
+            finite = False
+        if not finite:
             raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
@@ -68,12 +80,12 @@ def space_patch_lengths(data: bytes | np.ndarray, max_patch_length: int | None =
 def stride_patch_lengths(n_bytes: int, stride: int) -> np.ndarray:
     """Patch lengths of an `n_bytes` document cut every `stride` bytes (MegaByte-style)."""
     check_stride(stride)
-    if isinstance(n_bytes, bool) or not isinstance(n_bytes, (int, np.integer)) or n_bytes < 0:
-        raise ValueError(f"n_bytes must be a non-negative integer, got {n_bytes!r}")
+    if isinstance(n_bytes, bool) or not isinstance(n_bytes, (int, np.integer)) or not 0 <= n_bytes <= INT64_MAX:
+        raise ValueError(f"n_bytes must be a non-negative integer (at most 2**63 - 1), got {n_bytes!r}")
     offsets = single(int(n_bytes))
     return kernels.starts_to_lengths(kernels.stride_starts(offsets, int(stride)), offsets, 0)[0]
 
 
 def check_stride(stride: int) -> None:
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 1 <= stride <= INT64_MAX:
+        raise ValueError(f"stride must be a positive integer (at most 2**63 - 1), got {stride!r}")

@@ -13,7 +13,14 @@ from typing import ClassVar
 import numpy as np
 
 from bytepatch.kernels.space_classes import space_lengths_numpy
-from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length
+from bytepatch.patchers.base import (
+    PatcherBase,
+    PatcherConfig,
+    as_ragged,
+    as_uint8,
+    check_max_patch_length,
+    plain_settings,
+)
 from bytepatch.patchers.functions import space_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -23,6 +30,7 @@ class SpacePatcherConfig(PatcherConfig):
     max_patch_length: int | None = None  # cut longer patches (e.g. long URLs, CJK text)
 
     def __post_init__(self) -> None:
+        plain_settings(self)
         check_max_patch_length(self.max_patch_length)
 
 

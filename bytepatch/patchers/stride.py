@@ -12,7 +12,15 @@ from typing import ClassVar
 import numpy as np
 
 from bytepatch import kernels  # lazy: Numba loads on first use
-from bytepatch.patchers.base import PatcherBase, PatcherConfig, as_ragged, as_uint8, check_max_patch_length, single
+from bytepatch.patchers.base import (
+    PatcherBase,
+    PatcherConfig,
+    as_ragged,
+    as_uint8,
+    check_max_patch_length,
+    plain_settings,
+    single,
+)
 from bytepatch.patchers.functions import check_stride, stride_patch_lengths
 from bytepatch.ragged import Ragged
 
@@ -23,6 +31,7 @@ class StridePatcherConfig(PatcherConfig):
     max_patch_length: int | None = None  # any patcher takes the cap (docs/design.md §3); here it bites below the stride
 
     def __post_init__(self) -> None:
+        plain_settings(self)
         check_stride(self.stride)
         check_max_patch_length(self.max_patch_length)
 

@@ -206,3 +206,23 @@ def test_a_loaded_model_pickles_as_a_reference_too(small_model: Path):
     assert pickle.loads(blob).model is patcher.model  # this process: the memoised model itself
     in_memory = NgramModel.fit([b"abc abc abd"] * 3, NgramConfig(order=3, min_count=1))
     assert pickle.loads(pickle.dumps(in_memory)).fingerprint == in_memory.fingerprint  # not loaded: pickles whole
+
+
+def test_numpy_and_wrongly_typed_options_of_load_patcher(small_model: Path):
+    """A NumPy target_patch_size was recorded as is: the calibration record (dataset
+    metadata) could not be written as JSON; a str target or an int device failed
+    with a bare TypeError / AttributeError."""
+    import json
+
+    from bytepatch.errors import PatcherOptionError
+
+    docs = [d.data for d in iter_documents([str(JSONL)])]
+    built = bytepatch.build_patcher(
+        entropy_model=small_model, target_patch_size=np.float32(4), calibration_data=docs, max_patch_length=np.int64(9)
+    )
+    assert json.loads(json.dumps(built.calibration))["target_patch_size"] == 4.0
+    assert json.loads(json.dumps(bytepatch.patcher_metadata(built.patcher)))["patcher"]["max_patch_length"] == 9
+    with pytest.raises(PatcherOptionError, match="target_patch_size must be a number of bytes, got '4.5'"):
+        bytepatch.load_patcher(entropy_model=small_model, target_patch_size="4.5", calibration_data=docs)
+    with pytest.raises(PatcherOptionError, match="device must be cpu, auto or an accelerator"):
+        bytepatch.load_patcher(device=0)

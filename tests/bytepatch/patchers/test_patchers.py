@@ -119,3 +119,49 @@ def test_import_bytepatch_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert bytepatch.__version__
+
+
+def test_numpy_scalar_settings_are_stored_as_python_numbers():
+    """A threshold from `np.quantile` (np.float32) or an np.int64 stride built a patcher
+    whose rows could not be written: patch_table and segment failed on json.dumps
+    ("Object of type float32 is not JSON serializable")."""
+    import json
+
+    import pyarrow as pa
+
+    patchers = [
+        EntropyPatcher(EntropyPatcherConfig(threshold=np.float32(1.5), threshold_add=np.float64(0.1))),
+        EntropyPatcher(
+            EntropyPatcherConfig(threshold=np.float32(1.5), max_patch_length=np.int64(4)), ByteValueEntropy()
+        ),
+        SpacePatcher(SpacePatcherConfig(max_patch_length=np.int32(8))),
+        StridePatcher(StridePatcherConfig(stride=np.int64(3), max_patch_length=np.uint8(2))),
+    ]
+    for patcher in patchers:
+        for value in patcher.config.to_dict().values():
+            assert value is None or type(value) in (int, float)
+        assert patcher_from_dict(json.loads(json.dumps(patcher.to_dict()))).config == patcher.config
+    assert patchers[1].config.threshold == 1.5 and patchers[3].config.stride == 3
+    assert json.dumps(bytepatch.patcher_metadata(patchers[0]))  # what every shard's schema records
+    for patcher in patchers[2:]:
+        table = bytepatch.patch_table(pa.table({"text": ["a aa  aaa b"]}), patcher, ids=["x"])
+        assert sum(table.column("patch_lengths")[0].as_py()) == 11
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: EntropyPatcherConfig(threshold="1.5"), "threshold must be a number"),
+        (lambda: EntropyPatcherConfig(threshold=True), "threshold must be a number"),
+        (lambda: EntropyPatcherConfig(threshold=None, threshold_add=[0.1]), "threshold_add must be a number"),
+        (lambda: EntropyPatcherConfig(threshold=10**400), "threshold must be a finite number"),
+        (lambda: bytepatch.entropy_patch_lengths(np.ones(3), threshold="1"), "threshold must be a number"),
+        (lambda: StridePatcherConfig(stride=2**70), "stride must be a positive integer"),
+        (lambda: bytepatch.stride_patch_lengths(2**70, 4), "n_bytes must be a non-negative integer"),
+    ],
+)
+def test_settings_of_the_wrong_type_or_size_are_refused_naming_them(make, message):
+    """They raised NumPy's "ufunc 'isfinite' not supported for the input types" (a str),
+    were taken as 1.0 (True), or failed in Numba with "int too big to convert"."""
+    with pytest.raises(ValueError, match=message):
+        make()
