@@ -119,7 +119,7 @@ def as_ragged(docs: Any) -> Ragged:
     str/bytes/uint8 arrays (str as UTF-8), or a pyarrow string/binary array (zero-copy;
     a view type is cast, which copies)."""
     if isinstance(docs, Ragged):
-        return docs
+        return _byte_ragged(docs)
     if type(docs).__module__.startswith("pyarrow"):
         return _arrow_ragged(docs)
     if isinstance(docs, (str, bytes, bytearray, memoryview)):
@@ -127,10 +127,26 @@ def as_ragged(docs: Any) -> Ragged:
     out = []
     for i, d in enumerate(docs):
         try:
-            out.append(d.encode("utf-8") if isinstance(d, str) else as_uint8(d))
+            # Contiguous: the rows are joined through the buffer protocol, which takes no
+            # strided array (a slice like `arr[::2]` was refused as "not a bytes-like object").
+            out.append(d.encode("utf-8") if isinstance(d, str) else np.ascontiguousarray(as_uint8(d)))
         except TypeError as exc:  # which one, in a batch of thousands
             raise TypeError(f"document {i}: {exc}") from None
     return Ragged.from_bytes(out)
+
+
+def _byte_ragged(docs: Ragged) -> Ragged:
+    """A `Ragged` of documents as the kernels take it: uint8 bytes and integer offsets. Other
+    values were patched by element (the stride rule) or sent to the entropy model as
+    their raw bytes, 4 or 8 per value, and refused as a count mismatch."""
+    values, offsets = docs.values, docs.offsets
+    if values.dtype != np.uint8 or values.ndim != 1:
+        raise TypeError(
+            f"a Ragged batch of documents holds 1-D uint8 bytes, got {values.dtype} values with shape {values.shape}"
+        )
+    if offsets.dtype.kind not in "iu":
+        raise TypeError(f"a Ragged batch's offsets are integers, got {offsets.dtype}")
+    return docs
 
 
 def _arrow_ragged(array: Any) -> Ragged:

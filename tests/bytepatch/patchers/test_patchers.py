@@ -165,3 +165,22 @@ def test_settings_of_the_wrong_type_or_size_are_refused_naming_them(make, messag
     were taken as 1.0 (True), or failed in Numba with "int too big to convert"."""
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_batches_of_strided_arrays_and_ragged_batches_of_other_types():
+    """A list of strided uint8 arrays (`arr[::2]`) failed with "sequence item 0: expected a
+    bytes-like object, numpy.ndarray found"; a Ragged of int64 values was patched by
+    element (stride) or refused as an entropy count mismatch, never named."""
+    arr = np.frombuffer(b"a-b-c- -d-e-f- -g", dtype=np.uint8)
+    strided = arr[::2]  # b"abc def g", not contiguous
+    assert not strided.flags.c_contiguous
+    for patcher in (SpacePatcher(), StridePatcher(), EntropyPatcher(EntropyPatcherConfig(1.5), ByteValueEntropy())):
+        expected = patcher.patch_lengths(strided.tobytes()).tolist()
+        assert patcher.patch_lengths(strided).tolist() == expected
+        batch = patcher.patch_batch([strided, b"xy"])
+        assert [r.tolist() for r in batch] == [expected, patcher.patch_lengths(b"xy").tolist()]
+        wide = Ragged(np.frombuffer(b"abc", np.uint8).astype(np.int64), np.array([0, 3]))
+        with pytest.raises(TypeError, match="Ragged batch of documents holds 1-D uint8 bytes, got int64"):
+            patcher.patch_batch(wide)
+        with pytest.raises(TypeError, match="offsets are integers, got float64"):
+            patcher.patch_batch(Ragged(np.zeros(3, np.uint8), np.array([0.0, 3.0])))
