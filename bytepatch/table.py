@@ -69,6 +69,14 @@ def _as_table(data: Any) -> pa.Table:
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
     if isinstance(data, Mapping):
+        for name, column in data.items():
+            if isinstance(column, (str, bytes, bytearray)) or not hasattr(column, "__len__"):
+                # One row's values (`datasets` `map` without batched=True hands the function
+                # a row): pa.table read a str as a column of characters, or failed on lengths.
+                raise TypeError(
+                    f"patch_table takes a batch: a dict of columns, but {name!r} holds one "
+                    f"{type(column).__name__}, not a column (with datasets' map, pass batched=True)"
+                )
         return pa.table(dict(data))
     raise TypeError(f"expected a pyarrow Table, RecordBatch or a dict of columns, got {type(data).__name__}")
 

@@ -156,6 +156,11 @@ def _arrow_ragged(array: Any) -> Ragged:
 
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if isinstance(array, pa.Array) and pa.types.is_null(array.type):
+        # What pyarrow infers for a column of no values or only None (`{"text": []}`).
+        if len(array):
+            raise ValueError("document 0 is null (a null is not an empty document)")
+        return Ragged(np.zeros(0, dtype=np.uint8), np.zeros(1, dtype=np.int64))
     if not isinstance(array, pa.Array) or not (
         pa.types.is_string(array.type)
         or pa.types.is_large_string(array.type)

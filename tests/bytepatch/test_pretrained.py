@@ -226,3 +226,32 @@ def test_numpy_and_wrongly_typed_options_of_load_patcher(small_model: Path):
         bytepatch.load_patcher(entropy_model=small_model, target_patch_size="4.5", calibration_data=docs)
     with pytest.raises(PatcherOptionError, match="device must be cpu, auto or an accelerator"):
         bytepatch.load_patcher(device=0)
+
+
+def test_patch_table_takes_a_dict_of_no_rows_and_names_a_single_row():
+    """{"text": []} (pyarrow infers the null type) was refused as "expected a pyarrow string
+    or binary array, got null", and a column of only None the same way; one row's dict
+    (`Dataset.map` without batched=True) failed in pa.table with "Column 1 named text
+    expected length 2 but got length 11"."""
+    patcher = bytepatch.load_patcher("space")
+    empty = bytepatch.patch_table({"id": [], "text": []}, patcher, id_field="id")
+    assert empty.num_rows == 0 and empty.schema.names == ["id", "bytes", "patch_lengths"]
+    assert patcher.patch_batch(pa.array([], pa.null())).to_list() == []
+    with pytest.raises(ValueError, match="document 0 is null"):
+        bytepatch.patch_table({"id": ["a"], "text": [None]}, patcher, id_field="id")
+    with pytest.raises(TypeError, match=r"'id' holds one str, not a column \(with datasets' map, pass batched=True\)"):
+        bytepatch.patch_table({"id": "d0", "text": "hello world"}, patcher, id_field="id")
+    with pytest.raises(TypeError, match="'id' holds one int"):
+        bytepatch.patch_table({"id": 7, "text": ["hello world"]}, patcher, id_field="id")
+
+
+def test_the_datasets_map_recipe_without_batched_says_what_to_pass():
+    datasets = pytest.importorskip("datasets")
+    patcher = bytepatch.load_patcher("space")
+    ds = datasets.Dataset.from_dict({"id": ["a", "b"], "text": ["hello world", "x y"]})
+    with pytest.raises(TypeError, match="pass batched=True"):
+        ds.map(lambda row: bytepatch.patch_table(row, patcher, id_field="id"), remove_columns=ds.column_names)
+    done = ds.map(
+        lambda b: bytepatch.patch_table(b, patcher, id_field="id"), batched=True, remove_columns=ds.column_names
+    )
+    assert done["patch_lengths"] == [[6, 5], [2, 1]]
