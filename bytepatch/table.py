@@ -94,6 +94,8 @@ def _ids(table: pa.Table, id_field: str | None, ids: Sequence[str] | None) -> li
         raise ValueError(f"got {len(values)} ids for {table.num_rows} rows")
     out = []
     for row, value in enumerate(values):
+        if isinstance(value, np.integer):  # `ids=np.arange(n)`, a NumPy column's values
+            value = int(value)
         if value is None or isinstance(value, bool) or not isinstance(value, (str, int, bytes)):
             raise ValueError(f"row {row}: id {value!r} is not a string or integer")
         if isinstance(value, bytes):

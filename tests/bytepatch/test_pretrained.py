@@ -255,3 +255,13 @@ def test_the_datasets_map_recipe_without_batched_says_what_to_pass():
         lambda b: bytepatch.patch_table(b, patcher, id_field="id"), batched=True, remove_columns=ds.column_names
     )
     assert done["patch_lengths"] == [[6, 5], [2, 1]]
+
+
+def test_patch_table_takes_numpy_integer_ids():
+    """`ids=np.arange(n)` was refused: "row 0: id np.int64(0) is not a string or integer"."""
+    patcher = bytepatch.load_patcher("space")
+    table = pa.table({"text": ["a b", "c"]})
+    for ids in (np.arange(2), np.array([0, 1], dtype=np.uint32), [np.int64(0), np.int16(1)]):
+        assert bytepatch.patch_table(table, patcher, ids=ids).column("id").to_pylist() == ["0", "1"]
+    with pytest.raises(ValueError, match="row 0: id .*0.0.* is not a string or integer"):
+        bytepatch.patch_table(table, patcher, ids=np.array([0, 1.5]))
