@@ -49,6 +49,15 @@ class ShardJob:
     window: int = DEFAULT_WINDOW  # documents longer than this are patched in windows
     threads: int = 1  # threads for entropy models that offer `entropies_flat` (the n-gram model)
 
+    def __post_init__(self) -> None:
+        # 0 failed in range() ("arg 3 must not be zero"), a negative one silently patched long
+        # documents whole, a float failed there too.
+        w = self.window
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+            raise ValueError(
+                f"window (bytes a long document is patched at a time) must be a positive integer, got {w!r}"
+            )
+
 
 class ShardWriter:
     def __init__(self, job: ShardJob, on_patched: Callable[[int], None] | None = None) -> None:

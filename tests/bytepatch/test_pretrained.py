@@ -265,3 +265,14 @@ def test_patch_table_takes_numpy_integer_ids():
         assert bytepatch.patch_table(table, patcher, ids=ids).column("id").to_pylist() == ["0", "1"]
     with pytest.raises(ValueError, match="row 0: id .*0.0.* is not a string or integer"):
         bytepatch.patch_table(table, patcher, ids=np.array([0, 1.5]))
+
+
+@pytest.mark.parametrize("window", [0, -1, 2.5])
+def test_patch_table_refuses_a_window_that_is_not_a_positive_integer(window):
+    """0 failed with "range() arg 3 must not be zero"; -1 patched long documents whole."""
+    patcher = bytepatch.load_patcher("space")
+    with pytest.raises(ValueError, match="window .* must be a positive integer"):
+        bytepatch.patch_table({"text": ["a b c"]}, patcher, ids=["x"], window=window)
+    assert bytepatch.patch_table({"text": ["a b c"]}, patcher, ids=["x"], window=2).column("patch_lengths")[
+        0
+    ].as_py() == [2, 2, 1]
