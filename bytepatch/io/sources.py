@@ -45,6 +45,22 @@ def note_to_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def input_paths(inputs: Sequence[str | os.PathLike]) -> list[str]:
+    """The INPUT arguments as given from Python: a list (any sequence) of str paths, URIs
+    or `pathlib.Path`s. One str was read as a list of one-character paths (refused as
+    "the output directory is inside the input directory /"), and a Path failed with
+    "argument of type 'PosixPath' is not iterable"."""
+    if isinstance(inputs, (str, bytes, os.PathLike)):
+        raise TypeError(f"inputs is a list of paths, e.g. [{os.fspath(inputs)!r}], not one {type(inputs).__name__}")
+    out = []
+    for i, spec in enumerate(inputs):
+        path = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
+        if not isinstance(path, str):
+            raise TypeError(f"input {i} must be a path (str or pathlib.Path), got {type(spec).__name__}: {spec!r}")
+        out.append(path)
+    return out
+
+
 def expand_inputs(inputs: Sequence[str], note: Note = note_to_stderr) -> list[str]:
     """Every file the inputs name, directories recursively, in a stable order
     (the paths of `expand_sources`)."""
@@ -71,6 +87,7 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
     the first wildcard, stdin `<stdin>`. Two inputs with the same name would give
     documents the same ids, which is an error naming both.
     """
+    inputs = input_paths(inputs)
     if not inputs:
         raise InputError("<arguments>", "no input given")
     avoid = _Avoid.of(output)

@@ -39,7 +39,7 @@ from bytepatch.io import ReaderConfig, Source, Span, expand_sources
 from bytepatch.io.documents import Document
 from bytepatch.io.fs import file_size, is_uri, stamp
 from bytepatch.io.jsonl_batch import DocumentBatch
-from bytepatch.io.sources import STDIN
+from bytepatch.io.sources import STDIN, input_paths
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.progress import Progress
@@ -114,6 +114,7 @@ def segment_corpus(
     model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
     the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
     """
+    inputs = input_paths(inputs)
     check_output_apart(inputs, output)
     if is_uri(str(output)):
         return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)

@@ -36,7 +36,7 @@ from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import BytepatchError
 from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
 from bytepatch.io.fs import is_uri
-from bytepatch.io.sources import STDIN, Source
+from bytepatch.io.sources import STDIN, Source, input_paths
 from bytepatch.io.splits import plan_splits
 from bytepatch.patchers import Patcher
 from bytepatch.segment.chunks import chunk_documents
@@ -71,6 +71,7 @@ def segment_with_ray(
     should hold a `SharedModel`, as `bytepatch.load_patcher` builds it, so actors receive
     a reference, not the weights); rows are those of a local run (as a set: shards are
     cut per split, so their boundaries differ)."""
+    inputs = input_paths(inputs)
     ray = _import_ray()
     if options.resume:
         raise OutputError(

@@ -212,3 +212,31 @@ def test_a_jsonl_fifo_named_as_an_input_is_read_as_a_pipe(tmp_path: Path):
         writer.join()
     assert not hung, "waited on the FIFO"
     assert [bytes(d.data) for d in docs] == [b"doc 0", b"doc 1", b"doc 2"]
+
+
+def test_inputs_from_python_may_be_paths_and_one_path_alone_is_refused_naming_it(tmp_path: Path):
+    """From Python, `segment_corpus([Path(...)])` failed with "argument of type 'PosixPath'
+    is not iterable", and `segment_corpus("corpus.jsonl", ...)` read the str as paths of
+    one character each: refused as "the output directory is inside the input directory /"."""
+    from bytepatch.io import iter_documents
+    from bytepatch.segment import SegmentOptions, segment_corpus
+    from bytepatch.patchers import SpacePatcher
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(b'{"text": "hello world"}\n{"text": "x y"}\n')
+    options = SegmentOptions(show_progress=False)
+    manifest = segment_corpus([corpus], tmp_path / "out", SpacePatcher(), options=options)
+    assert manifest["documents"] == 2
+    assert [d.id for d in iter_documents([corpus])] == ["corpus.jsonl:1", "corpus.jsonl:2"]
+    for one in (str(corpus), corpus):
+        with pytest.raises(TypeError, match=r"inputs is a list of paths, e.g. \[.*corpus.jsonl'\], not one"):
+            segment_corpus(one, tmp_path / "out2", SpacePatcher(), options=options)
+        with pytest.raises(TypeError, match="inputs is a list of paths"):
+            list(iter_documents(one))
+    with pytest.raises(TypeError, match="input 1 must be a path .* got int: 3"):
+        segment_corpus([corpus, 3], tmp_path / "out3", SpacePatcher(), options=options)
+    assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists()
+    from bytepatch.segment.ray_engine import segment_with_ray
+
+    with pytest.raises(TypeError, match="inputs is a list of paths"):  # before Ray starts
+        segment_with_ray(str(corpus), tmp_path / "out4", SpacePatcher(), ReaderConfig(), options)
