@@ -12,6 +12,7 @@ corpus exactly as `segment --target-patch-size` samples it.
 from __future__ import annotations
 
 import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 from bytepatch.entropy.ref import EntropyModelRef
 from bytepatch.errors import PatcherOptionError
 from bytepatch.io.documents import ReaderConfig
+from bytepatch.io.sources import input_paths
 from bytepatch.patchers import EntropyPatcher, EntropyPatcherConfig, Patcher, SpacePatcher, SpacePatcherConfig
 from bytepatch.patchers import StridePatcher, StridePatcherConfig
 
@@ -137,19 +139,31 @@ def _model(entropy_model: Any, device: str) -> tuple[Any, str]:
 
 def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | None, log) -> tuple[float, dict]:
     """The global threshold giving mean patch size `target` on a sample (`bytepatch.entropy.sample`)."""
+    import numpy as np
+
     from bytepatch.entropy.calibrate import calibrate_threshold
     from bytepatch.entropy.sample import piece_entropies, sample_pieces
+    from bytepatch.patchers.base import as_uint8
 
-    if isinstance(data, (str, bytes)):
-        raise TypeError("calibration_data is a list of paths or of documents, not one str/bytes")
+    if isinstance(data, (str, bytes, bytearray, memoryview, os.PathLike)):
+        raise TypeError("calibration_data is a list of paths or of documents, not one str/bytes/path")
     docs = list(data)
-    if docs and all(isinstance(d, (bytes, bytearray, memoryview)) for d in docs):
-        sample = _truncate([bytes(d) for d in docs], CALIBRATION_SAMPLE_BYTES)
+    is_doc = [isinstance(d, (bytes, bytearray, memoryview, np.ndarray)) for d in docs]
+    if any(is_doc) and not all(is_doc):
+        # A document among paths was read as a file named "b'...'", a path among documents
+        # sent the documents there too.
+        i = is_doc.index(False) if is_doc[0] else is_doc.index(True)
+        raise TypeError(
+            f"calibration_data mixes documents (bytes) and paths: item 0 is a {type(docs[0]).__name__}, "
+            f"item {i} a {type(docs[i]).__name__}; give a list of one or the other"
+        )
+    if docs and all(is_doc):
+        sample = _truncate([as_uint8(d).tobytes() for d in docs], CALIBRATION_SAMPLE_BYTES)
         entropies, pieces = model.entropies(sample), len(sample)
     else:  # spread over the whole corpus, in pieces (see bytepatch.entropy.sample)
         # Silent about links to one file (each is sampled once all the same) and about
         # inputs that may be truncated: the run that reads the corpus says it, once.
-        parts = sample_pieces([str(d) for d in docs], reader, CALIBRATION_SAMPLE_BYTES, note=None)
+        parts = sample_pieces(input_paths(docs), reader, CALIBRATION_SAMPLE_BYTES, note=None)
         entropies, pieces = piece_entropies(model, parts), len(parts)
     result = calibrate_threshold(entropies, target, rule="global", max_patch_length=max_len)
     sampled = sum(map(len, entropies))

@@ -276,3 +276,24 @@ def test_patch_table_refuses_a_window_that_is_not_a_positive_integer(window):
     assert bytepatch.patch_table({"text": ["a b c"]}, patcher, ids=["x"], window=2).column("patch_lengths")[
         0
     ].as_py() == [2, 2, 1]
+
+
+def test_calibration_data_of_paths_documents_or_arrays_and_mixes_refused(small_model: Path):
+    """A single Path failed with "'PosixPath' object is not iterable"; uint8 arrays, or
+    bytes among paths, were read as files named by their repr (the whole array printed)."""
+    docs = [d.data for d in iter_documents([str(JSONL)])]
+    by_bytes = bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=docs)
+    arrays = [np.frombuffer(d, np.uint8) for d in docs]
+    by_arrays = bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=arrays)
+    assert by_arrays.config == by_bytes.config
+    by_path = bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[JSONL])
+    assert (
+        by_path.config
+        == bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[str(JSONL)]).config
+    )
+    with pytest.raises(TypeError, match="not one str/bytes/path"):
+        bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=JSONL)
+    with pytest.raises(TypeError, match="mixes documents .bytes. and paths: item 0 is a bytes, item 1 a PosixPath"):
+        bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[docs[0], JSONL])
+    with pytest.raises(TypeError, match="item 0 is a str, item 1 a bytes"):
+        bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[str(JSONL), b"x"])
