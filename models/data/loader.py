@@ -76,6 +76,8 @@ class _Stream:
 class PackedLoader:
     """Infinite iterator of packed batches; see the module docstring."""
 
+    _thread: threading.Thread | None = None  # set here too: `close` (from `__del__`) runs on a refused one
+
     def __init__(
         self,
         source: DocumentSource,

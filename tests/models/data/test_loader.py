@@ -176,3 +176,21 @@ def test_the_last_row_of_evaluation_is_not_padded_to_a_long_seq_len(space_datase
     assert last["ids"].shape[1] == 16 and int(last["patch_lengths"].sum(1).min()) == 16
     total = sum(len(source.framed(int(d)).ids) for d in docs)
     assert sum(b["n_bytes"] for b in batches) == sum(int((b["targets"] >= 4).sum()) for b in batches) <= total
+
+
+def test_a_refused_loader_leaves_no_error_behind_when_collected(space_dataset: Path):
+    """`__del__` of a loader whose arguments were refused raised AttributeError ('_thread'),
+    printed as "Exception ignored in ... PackedLoader.__del__" after the real error."""
+    import gc
+    import sys
+
+    source = DocumentSource([space_dataset])
+    unraisable = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        with pytest.raises(ValueError, match="need batch_size >= 1"):
+            PackedLoader(source, np.arange(len(source)), batch_size=0, seq_len=8)
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert unraisable == []
