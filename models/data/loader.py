@@ -44,6 +44,38 @@ from bytepatch.models.data.sources import DocumentSource
 STATE_VERSION = 1
 
 
+def check_sizes(batch_size: Any, seq_len: Any, rank: Any = 0, world_size: Any = 1) -> None:
+    """Integers in range, checked where the loader is made: the packing thread raised
+    on a float batch_size only once started ("data loader worker failed: 'float' object
+    cannot be interpreted as an integer"), and evaluation gave no batch at all for 0."""
+    for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("rank", rank), ("world_size", world_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if batch_size < 1 or seq_len < 2:
+        raise ValueError(f"need batch_size >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} out of range for world size {world_size}")
+
+
+def document_indices(docs: Any, n_docs: int) -> np.ndarray:
+    """`docs` as int64 indices of a source of `n_docs` documents (what `DocumentSource.split`
+    returns). A boolean mask was read as the indices 0 and 1, fractional indices were
+    truncated, and an index out of range failed only when the shuffled stream reached
+    it, in the packing thread, possibly deep into training."""
+    arr = np.asarray(docs)
+    if arr.ndim != 1:
+        raise ValueError(f"docs must be a 1-D array of document indices, got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        raise ValueError("docs are document indices, not a boolean mask; pass np.flatnonzero(mask)")
+    if len(arr) and arr.dtype.kind not in "iu":
+        raise ValueError(f"docs are document indices (integers), got {arr.dtype}")
+    arr = arr.astype(np.int64)
+    outside = (arr < 0) | (arr >= n_docs)
+    if outside.any():
+        raise ValueError(f"docs: document index {int(arr[outside][0])} is out of range for {n_docs} documents")
+    return arr
+
+
 def to_torch(batch: dict[str, Any]) -> dict[str, Any]:
     """A collated batch as CPU tensors, its ids and patch lengths checked here, on the host.
 
@@ -90,14 +122,12 @@ class PackedLoader:
         world_size: int = 1,
         prefetch: int = 4,
     ) -> None:
-        if batch_size < 1 or seq_len < 2:
-            raise ValueError(f"need batch_size >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} out of range for world size {world_size}")
+        check_sizes(batch_size, seq_len, rank, world_size)
+        docs = document_indices(docs, len(source))
         if len(docs) < world_size:
             raise ValueError(f"{len(docs)} training documents cannot be sharded over {world_size} ranks")
         self.batch_size, self.seq_len, self.prefetch = batch_size, seq_len, prefetch
-        self._stream = _Stream(source, np.asarray(docs, dtype=np.int64), seed, rank, world_size)
+        self._stream = _Stream(source, docs, seed, rank, world_size)
         self._meta = {"seed": seed, "rank": rank, "world_size": world_size, "num_docs": len(docs)}
         self._position = 0, 0  # (stream document index k, offset into its framed ids) of the next batch
         self._thread: threading.Thread | None = None
@@ -185,7 +215,8 @@ def evaluation_batches(
     source: DocumentSource, docs: np.ndarray, *, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1
 ) -> Iterator[dict[str, Any]]:
     """Held-out documents `docs[rank::world_size]` in order, packed like training rows; the last batch may be short."""
-    mine = np.asarray(docs, dtype=np.int64)[rank::world_size]
+    check_sizes(batch_size, seq_len, rank, world_size)
+    mine = document_indices(docs, len(source))[rank::world_size]
 
     def get(k: int) -> Framed | None:
         return source.framed(int(mine[k])) if k < len(mine) else None

@@ -194,3 +194,48 @@ def test_a_refused_loader_leaves_no_error_behind_when_collected(space_dataset: P
     finally:
         sys.unraisablehook = hook
     assert unraisable == []
+
+
+@pytest.mark.parametrize(
+    "docs, message",
+    [
+        (lambda n: np.arange(n) % 2 == 0, "not a boolean mask; pass np.flatnonzero"),
+        (lambda n: np.array([0.0, 1.7]), "document indices .integers., got float64"),
+        (lambda n: np.array([0, n]), "document index 40 is out of range for 40 documents"),
+        (lambda n: [0, -1], "document index -1 is out of range"),
+        (lambda n: np.zeros((2, 2), np.int64), "1-D array of document indices"),
+    ],
+)
+def test_documents_that_are_not_indices_of_the_source_are_refused_at_once(space_dataset: Path, docs, message):
+    """A boolean mask was read as the indices 0 and 1 and fractional indices were truncated
+    (silently other documents); an index out of range failed only when the shuffled stream
+    reached it, in the packing thread ("data loader worker failed"), deep into a run."""
+    source = DocumentSource([space_dataset])
+    assert len(source) == 40
+    with pytest.raises(ValueError, match=message):
+        PackedLoader(source, docs(len(source)), batch_size=2, seq_len=16)
+    with pytest.raises(ValueError, match=message):
+        evaluation_batches(source, docs(len(source)), batch_size=2, seq_len=16)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"batch_size": 2.0}, "batch_size must be an integer, got 2.0"),
+        ({"seq_len": 16.0}, "seq_len must be an integer"),
+        ({"batch_size": 0}, "need batch_size >= 1"),
+        ({"seq_len": 0}, "seq_len >= 2"),
+        ({"rank": 2, "world_size": 2}, "rank 2 out of range for world size 2"),
+    ],
+)
+def test_sizes_are_checked_where_the_loader_is_made(space_dataset: Path, options, message):
+    """batch_size=2.0 failed in the packing thread on the first next() ("'float' object
+    cannot be interpreted as an integer"); evaluation with batch_size=0 or seq_len=0, or a
+    rank past the world size, silently gave no batch (bits per byte of nothing)."""
+    source = DocumentSource([space_dataset])
+    kwargs = {"batch_size": 2, "seq_len": 16, **options}
+    with pytest.raises(ValueError, match=message):
+        PackedLoader(source, np.arange(len(source)), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        evaluation_batches(source, np.arange(len(source)), **kwargs)
+    assert len(list(evaluation_batches(source, [], batch_size=2, seq_len=16))) == 0  # nothing held out: no batch
