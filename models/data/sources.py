@@ -24,6 +24,7 @@ trained on differently patched copies of one corpus are evaluated on the same te
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -142,6 +143,8 @@ class DocumentSource:
         expected_from: str = "",
         max_open_shards: int = MAX_OPEN_SHARDS,
     ) -> None:
+        if isinstance(paths, (str, bytes, os.PathLike)):  # a str was read as one-letter directories
+            raise TypeError(f"paths is a list of dataset directories, e.g. [{os.fspath(paths)!r}], not one path")
         if not paths:
             raise ValueError("no datasets given")
         self.paths = [Path(p) for p in paths]

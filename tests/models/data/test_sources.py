@@ -99,3 +99,12 @@ def test_a_truncated_shard_is_a_clear_error(space_dataset: Path, tmp_path: Path)
     shard.write_bytes(shard.read_bytes()[:64])
     with pytest.raises(ValueError, match=rf"{shard}: 64 bytes, but the manifest records .* \(truncated or replaced\)"):
         DocumentSource([copy]).raw(0)
+
+
+def test_one_dataset_path_not_in_a_list_is_refused_naming_it(space_dataset: Path):
+    """DocumentSource("data/train") read the str as directories "d", "a", ...: refused as
+    "d: not a bytepatch dataset (d: no such directory)"."""
+    assert len(DocumentSource([str(space_dataset)])) == len(DocumentSource([space_dataset]))
+    for one in (str(space_dataset), space_dataset):
+        with pytest.raises(TypeError, match=r"paths is a list of dataset directories, e.g. \[.*space'\], not one path"):
+            DocumentSource(one)
