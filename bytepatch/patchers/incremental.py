@@ -150,7 +150,9 @@ class IncrementalPatcher:
         """Feed byte t (with h[t] for the entropy patcher); True if it starts a new patch."""
         if self._finished:
             raise ValueError("this document is finished; start a new IncrementalPatcher")
-        if not 0 <= byte <= 255:
+        # A bool, float or one-byte bytes/str failed inside the rules ("The truth value of an
+        # array ... is ambiguous", "only integers ... are valid indices", a bare TypeError).
+        if isinstance(byte, bool) or not isinstance(byte, (int, np.integer)) or not 0 <= byte <= 255:
             raise ValueError(f"a byte is an integer in 0..255, got {byte!r}")
         starts = self.starts_next(entropy)
         self.state = advance(self.state, byte, entropy if self.needs_entropies else None, starts)

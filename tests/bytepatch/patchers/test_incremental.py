@@ -161,3 +161,13 @@ def test_entropy_rule_reproduces_the_blt_reference_fixture(golden):
     inc = IncrementalPatcher(EntropyPatcherConfig(threshold=REFERENCE_THRESHOLD))
     flags = inc.push_bytes(golden["doc"], golden["entropies"])
     np.testing.assert_array_equal(flags.astype(np.uint8), golden["starts"])
+
+
+@pytest.mark.parametrize("byte", [True, 97.0, "a", b"a", np.float32(3)])
+def test_a_byte_that_is_not_an_integer_is_refused_naming_it(byte):
+    """True failed with "The truth value of an array ... is ambiguous", 97.0 with "only
+    integers ... are valid indices", "a" / b"a" with a bare comparison TypeError."""
+    inc = IncrementalPatcher(SpacePatcher())
+    with pytest.raises(ValueError, match=r"a byte is an integer in 0\.\.255, got"):
+        inc.push(byte)
+    assert inc.push(np.uint8(97)) and inc.n_bytes == 1  # NumPy integers are bytes
