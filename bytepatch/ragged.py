@@ -31,11 +31,20 @@ class Ragged:
         return len(self.offsets) - 1
 
     def __getitem__(self, i: int) -> np.ndarray:
+        # As a list indexes: offsets[-1 : 0] gave row -1 as an empty array (and row -2 as
+        # the last row), and a row past the end failed on offsets[i + 1] ("index 3 ... size 3").
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"a Ragged row index is an integer, got {type(i).__name__}")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"row {i} out of range for {n} rows")
+        i = int(i) % n
         return self.values[self.offsets[i] : self.offsets[i + 1]]
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        values, bounds = self.values, self.offsets.tolist()  # every i in range: no index checks
         for i in range(len(self)):
-            yield self[i]
+            yield values[bounds[i] : bounds[i + 1]]
 
     def row_lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
@@ -58,7 +67,7 @@ class Ragged:
         return cls(values, _offsets(lengths))
 
     def to_list(self) -> list[np.ndarray]:
-        return [self[i] for i in range(len(self))]
+        return list(self)
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:

@@ -184,3 +184,18 @@ def test_batches_of_strided_arrays_and_ragged_batches_of_other_types():
             patcher.patch_batch(wide)
         with pytest.raises(TypeError, match="offsets are integers, got float64"):
             patcher.patch_batch(Ragged(np.zeros(3, np.uint8), np.array([0.0, 3.0])))
+
+
+def test_a_ragged_batch_is_indexed_as_a_list():
+    """lengths[-1] was an empty array and lengths[-2] the last row (offsets[-1:0] and
+    offsets[-2:-1]); a row past the end failed with "index 3 is out of bounds for axis 0"."""
+    out = SpacePatcher().patch_batch(["a b", "c d e"])
+    assert [out[-1].tolist(), out[-2].tolist(), out[np.int64(1)].tolist()] == [[2, 2, 1], [2, 1], [2, 2, 1]]
+    assert [r.tolist() for r in out] == [r.tolist() for r in out.to_list()] == [[2, 1], [2, 2, 1]]
+    for i in (2, -3):
+        with pytest.raises(IndexError, match=f"row {i} out of range for 2 rows"):
+            out[i]
+    with pytest.raises(TypeError, match="row index is an integer, got slice"):
+        out[0:1]
+    with pytest.raises(IndexError, match="row 0 out of range for 0 rows"):
+        SpacePatcher().patch_batch([])[0]
