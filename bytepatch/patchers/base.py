@@ -154,6 +154,13 @@ def _arrow_ragged(array: Any) -> Ragged:
 
     from bytepatch.io.columnar import VIEW_TYPES
 
+    if isinstance(array, (pa.Array, pa.ChunkedArray)) and pa.types.is_dictionary(array.type):
+        # A pandas categorical (`pa.Table.from_pandas`), polars' Categorical: `segment` reads
+        # such a column (decoded, bytepatch.io.columnar), so every engine's patch_table does.
+        if isinstance(array, pa.ChunkedArray):  # chunk by chunk: their dictionaries may differ
+            array = pa.chunked_array([c.dictionary_decode() for c in array.chunks], array.type.value_type)
+        else:
+            array = array.dictionary_decode()
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     if isinstance(array, pa.Array) and pa.types.is_null(array.type):

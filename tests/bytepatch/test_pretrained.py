@@ -297,3 +297,22 @@ def test_calibration_data_of_paths_documents_or_arrays_and_mixes_refused(small_m
         bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[docs[0], JSONL])
     with pytest.raises(TypeError, match="item 0 is a str, item 1 a bytes"):
         bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[str(JSONL), b"x"])
+
+
+def test_a_dictionary_encoded_text_column_is_patched_as_segment_reads_it(tmp_path: Path):
+    """A pandas categorical (`pa.Table.from_pandas`, the Dask recipe) or polars Categorical
+    text column was refused by patch_table ("expected a pyarrow string or binary array, got
+    dictionary<values=string, ...>"), while `segment` reads the same Parquet file."""
+    import pyarrow.parquet as pq
+
+    patcher = bytepatch.load_patcher("space")
+    texts = ["a b", "c dd e", "a b", "", "ünï cödé"]
+    column = pa.array(texts).dictionary_encode()
+    table = pa.table({"id": [f"r{i}" for i in range(len(texts))], "text": column})
+    pq.write_table(table, tmp_path / "cats.parquet")
+    segment(str(tmp_path / "cats.parquet"), "-o", str(tmp_path / "out"), "--patcher", "space", "--id-field", "id")
+    expected = open_dataset(tmp_path / "out").to_table()
+    assert bytepatch.patch_table(table, patcher, id_field="id").to_pylist() == expected.to_pylist()
+    chunked = pa.chunked_array([pa.array(texts[:2]).dictionary_encode(), pa.array(texts[2:]).dictionary_encode()])
+    assert [r.tolist() for r in patcher.patch_batch(chunked)] == [r.tolist() for r in patcher.patch_batch(texts)]
+    assert [r.tolist() for r in patcher.patch_batch(column.slice(1, 2))] == [[2, 3, 1], [2, 1]]
