@@ -38,7 +38,7 @@ from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
 from bytepatch.io.fs import is_uri
 from bytepatch.io.sources import STDIN, Source, input_paths
 from bytepatch.io.splits import plan_splits
-from bytepatch.patchers import Patcher
+from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
@@ -59,7 +59,7 @@ class RayOptions:
 def segment_with_ray(
     inputs: Sequence[str],
     output: str | Path,
-    patcher: Patcher,
+    patcher: Patcher | PatcherSpec | dict[str, Any],
     reader: ReaderConfig,
     options: Any,
     entropy_model: EntropyModelRef | None = None,
@@ -87,6 +87,8 @@ def segment_with_ray(
         raise OutputError("--engine ray cannot read stdin: the workers read the inputs themselves; pass files")
     shard_bytes = max(1, int(options.shard_size_mb * 1e6))
     splits = plan_splits(sources, reader, shard_bytes)
+    if isinstance(patcher, (PatcherSpec, dict)):  # as segment_corpus takes it (it failed on `.needs_entropies`)
+        patcher = (patcher if isinstance(patcher, PatcherSpec) else PatcherSpec.from_dict(patcher)).build()
     if patcher.needs_entropies and getattr(patcher, "model", None) is None:
         raise ValueError("the entropy patcher needs an entropy model: build it with one (bytepatch.load_patcher)")
     metadata = DatasetMetadata.of(patcher, options.save_entropies, options.calibration, entropy_model).to_dict()

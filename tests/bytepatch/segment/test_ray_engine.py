@@ -211,3 +211,22 @@ def test_a_jsonl_file_grown_after_it_was_listed_stops_the_run_naming_it(local_ra
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"{corpus}: changed while being read: listed at 470 bytes, now 496" in result.output
     assert not (out / "manifest.json").exists()
+
+
+def test_from_python_the_patcher_may_be_a_spec_or_dict_as_for_segment_corpus(local_ray, tmp_path: Path):
+    """docs/cluster.md: segment_with_ray takes segment_corpus's arguments, whose patcher may
+    be a PatcherSpec or its JSON dict; segment_with_ray failed on it with "'dict' object has
+    no attribute 'needs_entropies'"."""
+    from bytepatch.io import ReaderConfig
+    from bytepatch.patchers import PatcherSpec
+    from bytepatch.segment import SegmentOptions, segment_corpus
+    from bytepatch.segment.ray_engine import segment_with_ray
+
+    options = SegmentOptions(show_progress=False)
+    spec = {"patcher": "stride", "stride": 3}
+    segment_corpus([JSONL], tmp_path / "local", spec, ReaderConfig(), options)
+    segment_with_ray([JSONL], tmp_path / "dict", spec, ReaderConfig(), options)
+    segment_with_ray([JSONL], tmp_path / "spec", PatcherSpec.from_dict(spec), ReaderConfig(), options)
+    assert rows(tmp_path / "dict") == rows(tmp_path / "spec") == rows(tmp_path / "local")
+    with pytest.raises(ValueError, match="needs an entropy model"):
+        segment_with_ray([JSONL], tmp_path / "entropy", {"patcher": "entropy"}, ReaderConfig(), options)
