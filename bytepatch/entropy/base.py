@@ -95,6 +95,11 @@ def as_documents(docs: Sequence[bytes] | bytes) -> list[bytes]:
     for i, doc in enumerate(docs):
         if isinstance(doc, str):
             raise TypeError(f"document {i} is a str; encode it (documents are bytes, docs/design.md §1)")
+        if isinstance(doc, np.ndarray) and (doc.dtype != np.uint8 or doc.ndim != 1):
+            # bytes() of an int64 array is its raw memory: 8 entropies per value, silently.
+            raise TypeError(
+                f"document {i} is a {doc.dtype} array of shape {doc.shape}; documents are bytes or 1-D uint8 arrays"
+            )
         out.append(bytes(doc))
     return out
 

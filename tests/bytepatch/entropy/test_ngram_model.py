@@ -93,6 +93,21 @@ def test_single_bytes_argument_is_refused(model):
         model.entropies(b"abc")
 
 
+def test_a_document_array_of_another_dtype_is_refused(model):
+    """An int64 array of byte values was read as its raw memory: 8 entropies per value."""
+    doc = np.frombuffer(b"hello world", np.uint8)
+    expected = model.entropies([doc.tobytes()])[0]
+    np.testing.assert_array_equal(model.entropies([doc])[0], expected)
+    np.testing.assert_array_equal(
+        model.entropies([np.frombuffer(b"hheelllloo  wwoorrlldd", np.uint8)[::2]])[0], expected
+    )
+    for bad in (doc.astype(np.int64), doc.reshape(1, -1)):
+        with pytest.raises(TypeError, match="document 1 is a .* array of shape .*; documents are bytes or 1-D uint8"):
+            model.entropies([b"ok", bad])
+        with pytest.raises(TypeError, match="document 0 is a"):
+            model.cross_entropy([bad])
+
+
 def test_default_model_loads_offline_and_is_sane():
     model = load_entropy_model("default")
     assert load_entropy_model("ngram-default") is model
