@@ -87,8 +87,15 @@ class SegmentOptions:
     def __post_init__(self) -> None:
         if self.shard_format not in SHARD_SUFFIX:
             raise ValueError(f"shard format must be one of {sorted(SHARD_SUFFIX)}, got {self.shard_format!r}")
-        if not math.isfinite(self.shard_size_mb) or self.shard_size_mb <= 0:
-            raise ValueError(f"--shard-size-mb must be a positive number, got {self.shard_size_mb}")
+        # From Python a float or a str reached range() or math.isfinite ("'float' object cannot be
+        # interpreted as an integer", "must be real number, not str"), or was taken (threads=2.5).
+        for name in ("workers", "threads", "num_jobs", "job", "window_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        size = self.shard_size_mb
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size <= 0:
+            raise ValueError(f"--shard-size-mb must be a positive number, got {size!r}")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.threads < 1:

@@ -240,3 +240,23 @@ def test_inputs_from_python_may_be_paths_and_one_path_alone_is_refused_naming_it
 
     with pytest.raises(TypeError, match="inputs is a list of paths"):  # before Ray starts
         segment_with_ray(str(corpus), tmp_path / "out4", SpacePatcher(), ReaderConfig(), options)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"workers": 2.0}, "workers must be an integer, got 2.0"),
+        ({"threads": 2.5}, "threads must be an integer, got 2.5"),
+        ({"window_bytes": 1e6}, "window_bytes must be an integer"),
+        ({"shard_size_mb": "64"}, "--shard-size-mb must be a positive number, got '64'"),
+    ],
+)
+def test_segment_options_of_the_wrong_type_are_refused_naming_them(options, message):
+    """workers=2.0 failed inside the run ("'float' object cannot be interpreted as an
+    integer"), shard_size_mb="64" in math.isfinite ("must be real number, not str"), and
+    threads=2.5 was taken as it was."""
+    from bytepatch.segment import SegmentOptions
+
+    with pytest.raises(ValueError, match=message):
+        SegmentOptions(**options)
+    assert SegmentOptions(workers=2, shard_size_mb=1).shard_size_mb == 1
