@@ -124,6 +124,10 @@ data = np.frombuffer(b"some words " * 100_000, dtype=np.uint8)
 model.entropies_flat(data, np.array([0, len(data)]), threads=2)  # many tasks: the pool starts
 print(start_method(job))
 """
+    # The model's derived tables are built (on Numba's pool) by the first process that uses
+    # it: here, not in the process under test, where the pool must not have started yet.
+    warm = "from bytepatch import open_entropy_model; open_entropy_model().entropies([b'warm'])"
+    subprocess.run([sys.executable, "-c", warm], check=True)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["fork", "spawn"]
 
