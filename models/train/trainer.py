@@ -340,9 +340,11 @@ def _check_warmup(run: RunConfig) -> None:
 
 
 def _keep_warmup(run: RunConfig, saved_train: Any) -> RunConfig:
-    """A resume that changes `steps` keeps the warmup the run started with (when it was derived from steps)."""
+    """A resume whose warmup is derived from steps (`warmup_steps` null) keeps the warmup the run has:
+    when it changes `steps`, and when the checkpoint's warmup was pinned by such a resume before
+    (the same --config or --preset command again; deriving it from steps would change it)."""
     t = run.train
-    if t.steps != saved_train.steps and t.warmup_steps is None:
+    if t.warmup_steps is None and (t.steps != saved_train.steps or saved_train.warmup_steps is not None):
         return replace(run, train=replace(t, warmup_steps=saved_train.warmup))
     return run
 

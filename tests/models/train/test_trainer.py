@@ -137,6 +137,28 @@ def test_resume_with_more_steps_keeps_the_warmup(tmp_path: Path, sample_dataset:
     assert lrs[1] == pytest.approx(run.train.lr)  # step 2 ends the warmup of 2, as the run began
 
 
+@pytest.mark.slow
+def test_resuming_an_extended_run_again_with_the_same_config_keeps_its_warmup(
+    tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig
+):
+    """The same `--config`/`--preset` command given again after a resume that extended the run:
+    its warmup_steps is null, the checkpoint's is the pinned 2; it was refused with
+    'cannot resume with different settings (warmup_steps: 2 -> None)'."""
+    import json as _json
+
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=40, eval_every=1000))  # derived warmup: 2
+    straight = replace(run, train=replace(run.train, steps=80, warmup_steps=2))
+    train(straight, [sample_dataset], tmp_path / "a", stop_at=3, log=quiet)
+    train(run, [sample_dataset], tmp_path / "b", stop_at=1, log=quiet)
+    longer = replace(run, train=replace(run.train, steps=80))  # the same command, --steps 80, twice
+    train(longer, [sample_dataset], tmp_path / "b", resume=True, stop_at=2, log=quiet)
+    summary = train(longer, [sample_dataset], tmp_path / "b", resume=True, stop_at=3, log=quiet)
+    assert summary["step"] == 3
+    assert _json.loads((tmp_path / "b" / "config.json").read_text())["train"]["warmup_steps"] == 2
+    lrs = lambda d: [r["lr"] for r in map(_json.loads, (d / "log.jsonl").read_text().splitlines()) if "lr" in r]  # noqa: E731
+    assert lrs(tmp_path / "b") == lrs(tmp_path / "a")  # as a run of 80 steps with a warmup of 2
+
+
 def test_dataset_signature_ignores_the_entropy_models_precision():
     from bytepatch.models.data import data_signature
 
