@@ -101,6 +101,14 @@ def eval_cmd(
         model, _, meta = load_checkpoint(checkpoint, device=dev)
     except (OSError, ValueError) as exc:  # OSError: no checkpoint.pt in the directory
         raise click.ClickException(str(exc)) from exc
+    if "corpus" in meta["data"] and "signature" not in meta["data"]:  # train-entropy's checkpoint (raw documents)
+        # Its byte transformer learnt each document alone (attention kept inside it): packed into rows
+        # across documents, as eval scores a run, it gives another figure than its own scorer's.
+        where = Path(meta["path"]).parent
+        raise click.ClickException(
+            f"{meta['path']}: an entropy LM's training checkpoint (train-entropy), not a BLT or baseline run's; "
+            f"score the model with `bytepatch eval-entropy DATA -m {where}`"
+        )
     seq_len = seq_len or int(meta["run"]["train"]["seq_len"])
     # Found once (by fingerprint, wherever generate finds it) for the patches and the EOS rule alike.
     recorded = functools.cache(lambda: _recorded_model(meta, entropy_model, dev))

@@ -250,3 +250,19 @@ def test_eval_refuses_options_it_would_ignore(trained, sample_dataset: Path, tmp
         args = ("eval", str(checkpoint), data, *(["hello"] if data == "--text" else []), "-m", model)
         result = invoke(*args, "--device", "cpu")
         assert result.exit_code == 1 and "drop --entropy-model" in result.output, result.output
+
+
+def test_eval_of_an_entropy_lms_directory_says_what_to_run(trained, tmp_path: Path):
+    """A train-entropy directory holds a checkpoint.pt too: eval of it on a dataset failed with a traceback
+    (KeyError: 'signature'), and on a file or --text scored the LM packed into rows across documents, which
+    it never saw in training (eval-entropy scores each document alone)."""
+    _, small = trained
+    lm = tmp_path / "lm"
+    args = ("--preset", "tiny", "--steps", "1", "--batch-size", "1", "--seq-len", "32", "--device", "cpu")
+    invoke("train-entropy", str(REPO / "examples" / "sample"), "-o", str(lm), *args)
+    for data in ([str(small)], [str(lm / "config.json")], ["--text", "some text"]):
+        result = CliRunner().invoke(cli, ["eval", str(lm), *data, "--device", "cpu"])
+        assert result.exit_code == 1 and isinstance(result.exception, (SystemExit, type(None))), result.output
+        assert "Traceback" not in result.output and len(result.output.splitlines()) == 1, result.output
+        assert "an entropy LM's training checkpoint (train-entropy)" in result.output
+        assert f"bytepatch eval-entropy DATA -m {lm}" in result.output
