@@ -54,6 +54,11 @@ def convert(src: str, output: str, target: str | None, entropy_model: str | None
         if source == target:
             raise click.ClickException(f"{src} is already in the {target} format")
         if source == "hf":
+            if entropy_model is not None:  # the directory carries its own patcher (or none)
+                raise click.ClickException(
+                    f"{src} is a transformers directory: --entropy-model picks the entropy model of a bytepatch "
+                    "run to export; drop --entropy-model"
+                )
             _from_hf(src, out, kind)
         else:
             _to_hf(src, out, entropy_model)
@@ -75,6 +80,11 @@ def _from_hf(src: str, out, kind: str) -> None:
 
 def _to_hf(src: str, out, entropy_override: str | None) -> None:
     if _is_entropy_model_dir(src):
+        if entropy_override is not None:
+            raise click.ClickException(
+                f"{src} is an entropy model, the one exported: --entropy-model picks the entropy model of a "
+                "bytepatch run to export; drop --entropy-model"
+            )
         _entropy_to_hf(src, out)
         return
     from bytepatch.models.hf.config_map import check_exportable

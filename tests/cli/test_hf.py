@@ -164,6 +164,17 @@ def test_entropy_model_directory_round_trip(setup, tmp_path):
     assert json.loads((tmp_path / "back" / "config.json").read_text())["kind"] == "transformer"
 
 
+def test_convert_refuses_an_entropy_model_option_it_would_not_use(setup, tmp_path):
+    """--entropy-model picks a bytepatch run's entropy model to export; converting a transformers
+    directory or an entropy model's directory took it and ignored it, whatever it named."""
+    invoke("convert", str(setup["blt"]), "-o", str(tmp_path / "run"))
+    for src in (setup["blt"], tmp_path / "run" / "entropy_model"):
+        out = tmp_path / f"out-{src.name}"
+        result = invoke("convert", str(src), "-o", str(out), "-m", str(tmp_path / "nowhere"), ok=False)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert "drop --entropy-model" in result.output and not out.exists()
+
+
 def test_a_transformers_directory_with_a_broken_config_says_so(setup, tmp_path):
     """It said '.../checkpoint.pt: no such file', about a file such a directory never has."""
     import shutil
