@@ -281,6 +281,12 @@ def set_up(
     _check_output_everywhere(s, resume, overwrite)
     try:
         saved = read_checkpoint(s.ckpt_path) if resume else None
+        if saved is not None and saved.get("optimizer") is None:  # `convert` writes weights only, at step 0
+            origin = saved["extra"].get("converted_from")
+            raise TrainingError(
+                f"{s.ckpt_path}: holds weights only{f' (converted from {origin})' if origin else ''}, no optimizer "
+                f"state or data position to resume from; fine-tune it with `train --init {s.out}` and a new -o"
+            )
         if saved is not None:
             s.run = run = _keep_warmup(run, RunConfig.from_dict(saved["extra"]["run"]).train)
     except (ValueError, KeyError, TypeError) as exc:  # damaged, truncated, or not a run's checkpoint

@@ -175,6 +175,22 @@ def test_convert_refuses_an_entropy_model_option_it_would_not_use(setup, tmp_pat
         assert "drop --entropy-model" in result.output and not out.exists()
 
 
+def test_resuming_a_converted_run_says_to_fine_tune_it(setup, tmp_path):
+    """A run directory converted from a transformers BLT holds weights only (step 0, no optimizer
+    state, no data position): `train --resume` in it said 'cannot restore the run from it:
+    AttributeError: 'NoneType' object has no attribute 'copy'' (or, with few --steps, that the
+    default warmup was too long)."""
+    run = tmp_path / "run"
+    invoke("convert", str(setup["blt"]), "-o", str(run))
+    before = sorted(p.name for p in run.iterdir())
+    for extra in ([], ["--steps", "2"]):
+        result = invoke("train", str(setup["data"]), "-o", str(run), "--resume", *extra, ok=False)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert len(result.output.splitlines()) == 1 and "converted from" in result.output, result.output
+        assert f"train --init {run}" in result.output
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
 def test_a_transformers_directory_with_a_broken_config_says_so(setup, tmp_path):
     """It said '.../checkpoint.pt: no such file', about a file such a directory never has."""
     import shutil
