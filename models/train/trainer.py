@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -127,6 +128,9 @@ def train(
 
     `options` are `fit`'s: resume, overwrite, stop_at, log, interrupt_after, init_state.
     """
+    for name, paths in (("datasets", datasets), ("eval_datasets", eval_datasets)):
+        if isinstance(paths, (str, bytes, os.PathLike)):  # its characters were taken for paths
+            raise TypeError(f"{name} is a list of dataset directories, e.g. [{os.fspath(paths)!r}], not one path")
 
     def open_data(run: RunConfig, saved: dict[str, Any] | None, rank: int, world: int) -> DatasetData:
         t = run.train

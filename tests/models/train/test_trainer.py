@@ -94,6 +94,14 @@ def _segment(tmp: Path, name: str, docs: list[str]) -> Path:
     return out
 
 
+def test_one_dataset_path_instead_of_a_list_is_refused_saying_so(tmp_path: Path, sample_dataset: Path, tiny_run):
+    """`train(run, "data/train", out)` iterated the path's characters: 'dataset / is given twice (/ and /)'."""
+    for datasets, held in ((str(sample_dataset), None), ([sample_dataset], sample_dataset)):
+        with pytest.raises(TypeError, match=r"a list of dataset directories, e.g. \[.*\], not one path"):
+            train(tiny_run, datasets, tmp_path / "r", eval_datasets=held, log=quiet)
+    assert not (tmp_path / "r").exists()
+
+
 def test_run_config_data_section_pins_the_patcher(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     one = replace(tiny_run, train=replace(tiny_run.train, steps=1))
     stride = RunConfig.from_dict({**one.to_dict(), "data": {"patcher": {"patcher": "stride", "stride": 4}}})
