@@ -8,7 +8,9 @@ is never flooded. Ordinary messages (`say`) clear the redrawn line first, so the
 never mix. Pure standard library: the trainer calls it, nothing here knows torch.
 
 Trade-off: the ETA assumes the remaining steps run at the mean speed of the steps so
-far in this process (evaluation time included), which is what a user waits for.
+far in this process (evaluation time included), which is what a user waits for. That
+speed counts from `begin()` (the caller's first step), not from the set-up before it
+(opening the data, reading a checkpoint); `elapsed` counts from the start.
 """
 
 from __future__ import annotations
@@ -38,12 +40,17 @@ class StepProgress:
         self.every_s = every_s
         self.now = clock_fn
         self.start = clock_fn()
+        self.steps_start = self.start  # where the speed (bytes/s, ETA) counts from: `begin`
         self._last_draw = -1e18
         self._last_line = -1e18
         self._drawn = False
         self.step = start_step
         self.loss: float | None = None
         self.bytes_done = 0
+
+    def begin(self) -> None:
+        """The steps start now: the time before (set-up) counts in `elapsed`, not in the speed."""
+        self.steps_start = self.now()
 
     def update(self, step: int, loss: float | None = None, bytes_done: int | None = None) -> None:
         """Step `step` is done (with its loss, and the bytes trained on in this process so far)."""
@@ -80,15 +87,16 @@ class StepProgress:
 
     def line(self, now: float) -> str:
         elapsed = max(now - self.start, 1e-9)
+        stepping = max(now - self.steps_start, 1e-9)
         done = self.step - self.start_step
         parts = [f"step {self.step}/{self.total}"]
         if self.loss is not None:
             parts.append(f"loss {self.loss:.4f}")
         if self.bytes_done:
-            parts.append(f"{self.bytes_done / elapsed:,.0f} bytes/s")
+            parts.append(f"{self.bytes_done / stepping:,.0f} bytes/s")
         parts.append(f"elapsed {clock(elapsed)}")
         if done > 0 and self.step < self.total:
-            parts.append(f"ETA {clock((self.total - self.step) * elapsed / done)}")
+            parts.append(f"ETA {clock((self.total - self.step) * stepping / done)}")
         return "  ".join(parts)
 
     def _draw(self, text: str) -> None:

@@ -226,6 +226,8 @@ def fit(
         before_steps()
     schedule = WarmupCosine(t.lr, t.warmup, t.steps, t.min_lr_ratio)
     s.last_log = (time.perf_counter(), s.counters["train_bytes"], s.counters["train_flops"])
+    if progress is not None:  # its speed and ETA count the steps, not the set-up above
+        progress.begin()
     start_bytes = s.counters["train_bytes"]  # a resumed run's rate counts this process's bytes only
     s.model.train()
     try:

@@ -45,3 +45,13 @@ def test_not_a_terminal_writes_a_line_at_least_every_n_seconds() -> None:
     steps = [int(line.split()[1].split("/")[0]) for line in lines]
     assert all(b - a <= 60 for a, b in zip(steps, steps[1:]))  # <= 30 s apart at 2 steps/s
     assert steps[-1] == 1000 and len(lines) < 30  # not flooded either
+
+
+def test_speed_and_eta_count_from_begin_elapsed_from_the_start() -> None:
+    clock, term = Clock(), Terminal()
+    p = StepProgress(100, stream=term, clock_fn=clock)
+    clock.t = 50.0  # set-up: data opened, checkpoint read
+    p.begin()
+    clock.t = 60.0
+    p.update(20, loss=2.5, bytes_done=40_000)
+    assert term.getvalue().endswith("step 20/100  loss 2.5000  4,000 bytes/s  elapsed 1:00  ETA 0:40")

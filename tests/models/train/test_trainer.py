@@ -102,6 +102,19 @@ def test_one_dataset_path_instead_of_a_list_is_refused_saying_so(tmp_path: Path,
     assert not (tmp_path / "r").exists()
 
 
+def test_the_progress_lines_speed_counts_from_the_first_step(tmp_path: Path, sample_dataset: Path, tiny_run, capsys):
+    """The progress line's bytes/s and ETA counted the set-up (opening the data, reading a checkpoint) as
+    training time: after a slow set-up its first line showed a fraction of the speed log.jsonl records."""
+    import time
+
+    one = replace(tiny_run, train=replace(tiny_run.train, steps=1))
+    train(one, [sample_dataset], tmp_path / "r", before_steps=lambda: time.sleep(3))  # the default log: stderr
+    line = next(ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("step 1/1") and "elapsed" in ln)
+    shown = float(line.split("bytes/s")[0].split()[-1].replace(",", ""))
+    logged = json.loads((tmp_path / "r" / LOG_FILE).read_text().splitlines()[0])["bytes_per_s"]
+    assert shown > logged / 2, (line, logged)  # the same step; it was ~1/20 of it
+
+
 def test_run_config_data_section_pins_the_patcher(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
     one = replace(tiny_run, train=replace(tiny_run.train, steps=1))
     stride = RunConfig.from_dict({**one.to_dict(), "data": {"patcher": {"patcher": "stride", "stride": 4}}})
