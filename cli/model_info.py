@@ -165,13 +165,17 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
             f"unknown transformer preset {preset!r}; choose from {', '.join(TRANSFORMER_PRESETS)}"
         )
     kind, cfg = ("baseline", TRANSFORMER_PRESETS[preset]) if baseline else _load_config(preset)
+    source = click.get_current_context().get_parameter_source("patch_size")
+    if kind == "baseline" and source != click.core.ParameterSource.DEFAULT:  # it would change nothing
+        raise click.ClickException(
+            f"--patch-size applies to a BLT; {preset!r} is a byte transformer, which has no patches: drop it"
+        )
     if kind == "baseline":
         click.echo(f"byte transformer {preset!r}: {cfg.n_layers} layers, dim {cfg.dim}, window {cfg.window}")
         params, flops = transformer_param_counts(cfg), transformer_flops_per_byte(cfg, seq_len)
     else:
         fixed = None if baseline else _fixed_patch_size(Path(preset))
         why = ""
-        source = click.get_current_context().get_parameter_source("patch_size")
         if fixed is not None and source == click.core.ParameterSource.DEFAULT:
             patch_size, why = fixed, " (its patching's, fixed)"
         click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes{why}, context {seq_len} bytes")

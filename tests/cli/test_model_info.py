@@ -133,3 +133,17 @@ def test_an_entropy_model_directory(tmp_path):
     result = CliRunner().invoke(model_info, [str(tmp_path / "ngram")])
     assert result.exit_code == 1 and "is an ngram entropy model" in result.output, result.output
     assert "BLTConfig" not in result.output
+
+
+def test_a_patch_size_for_a_byte_transformer_is_refused_not_ignored(tmp_path):
+    """A byte transformer has no patches: `--patch-size` was accepted and the table printed without it."""
+    from bytepatch.models.train import RunConfig, TrainConfig
+
+    (tmp_path / "config.json").write_text(
+        json.dumps(RunConfig("baseline", TRANSFORMER_PRESETS["tiny"], TrainConfig()).to_dict())
+    )
+    for args in (["tiny", "--baseline"], [str(tmp_path)]):
+        result = CliRunner().invoke(model_info, [*args, "--patch-size", "6"])
+        assert result.exit_code == 1 and result.output.startswith("Error: --patch-size"), result.output
+        assert "no patches" in result.output and len(result.output.splitlines()) == 1
+        assert CliRunner().invoke(model_info, args).exit_code == 0
