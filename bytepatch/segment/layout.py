@@ -96,8 +96,14 @@ class JobLayout:
             (f"{tag}.json", f"{tag}.jsonl")
         ):
             return not self.owns(name)
+        # A sibling writes this run's names in this run's format (every job of one run has the
+        # same settings): a shard of the other format, or of the older `part-` prefix, is an
+        # earlier run's, even in this job's own namespace, and kept it sat beside the new
+        # shards for ever (no job owned it), read by a glob reader with the new rows.
         m = SHARD_NAME.match(name)
-        return bool(m and m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name))
+        if not m or not name.startswith(SHARD_PREFIX) or "." + m.group(3) != SHARD_SUFFIX[self.shard_format]:
+            return False
+        return m.group(2) is not None and int(m.group(1)) < self.num_jobs and not self.owns(name)
 
 
 _ANY_TMP = re.compile(r"^\.(.+?\.(?:arrow|parquet|json|jsonl))\..+\.tmp$")

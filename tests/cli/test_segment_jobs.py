@@ -145,3 +145,20 @@ def test_a_job_without_work_warns(tmp_path: Path, capsys):
     )
     assert result.exit_code == 0
     assert "job 1 of 2 gets no input" in result.output + capsys.readouterr().err
+
+
+def test_jobs_rerun_in_the_other_format_leave_no_shard_of_the_earlier_run(tmp_path: Path, corpus: Path):
+    """K jobs rerun with --overwrite in another --format: every shard of the earlier run goes,
+    the job's own included. A shard in the other format was taken for a sibling's and kept,
+    beside the new ones, for ever: `out/*.parquet` (DuckDB, polars) read the old rows."""
+    out = tmp_path / "out"
+    for i in (0, 1):
+        args = [str(corpus), "-o", str(out), "--num-shards", "2", "--shard-index", str(i), "--shard-size-mb", "0.01"]
+        assert segment(*args, "--format", "parquet").exit_code == 0
+    assert list(out.glob("train-00000-*.parquet")) and list(out.glob("train-00001-*.parquet"))
+    base = [str(corpus), "-o", str(out), "--num-shards", "2", "--shard-size-mb", "0.01", "--overwrite"]
+    segment(*base, "--shard-index", "0")  # its merge meets job 1's earlier manifest: refused, as documented
+    assert not list(out.glob("train-00000-*.parquet"))  # this job's own earlier shards
+    assert segment(*base, "--shard-index", "1").exit_code == 0
+    assert not list(out.glob("*.parquet")) and not list(out.glob(".*.tmp"))
+    assert rows(out) == sorted(rows_of_glob(out))

@@ -35,3 +35,11 @@ def test_a_siblings_temporaries_are_the_siblings():
         ".manifest-00001-of-00002.json.h-1-0badcafe.tmp",
     ):
         assert written_by_bytepatch(tmp) and job0.sibling(tmp) and not job0.owns(tmp) and job1.owns(tmp)
+
+
+def test_a_shard_of_another_format_or_prefix_is_no_siblings():
+    """Every job of a run writes `train-` shards in the run's format: others are an earlier run's."""
+    job0 = JobLayout(Path("o"), "arrow", 2, 0)
+    assert job0.sibling("train-00001-00000.arrow")
+    for name in ("train-00001-00000.parquet", "train-00000-00002.parquet", "part-00001-00000.arrow"):
+        assert written_by_bytepatch(name) and not job0.sibling(name) and not job0.owns(name)
