@@ -68,6 +68,9 @@ from bytepatch.segment.windows import DEFAULT_WINDOW
 from bytepatch.segment.worker import ShardJob, ShardWriter, empty_shard
 
 
+MAX_SHARD_BYTES = 1 << 62  # the most --shard-size-mb counts (about 4.6e12 MB): beyond it, no limit
+
+
 @dataclass(frozen=True)
 class SegmentOptions:
     shard_format: str = "arrow"  # arrow (IPC file) | parquet
@@ -102,6 +105,13 @@ class SegmentOptions:
             raise ValueError("threads must be at least 1")
         if self.overwrite and self.resume:
             raise ValueError("--overwrite and --resume exclude each other")
+
+    @property
+    def shard_bytes(self) -> int:
+        """Document bytes per shard (`shard_size_mb` MB). A size too large to count in bytes
+        (1e308 MB is finite, its bytes are not: `int()` of them raised OverflowError, a
+        traceback after the run state was written) means no limit, as any size above the input does."""
+        return int(min(self.shard_size_mb * 1e6, MAX_SHARD_BYTES))
 
 
 def segment_corpus(
@@ -179,7 +189,7 @@ def _segment_to_directory(
         ids = DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
         counted = counting(documents, progress, ids)
         try:
-            shards = _run(counted, int(options.shard_size_mb * 1e6), job, options.workers, finished, progress)
+            shards = _run(counted, options.shard_bytes, job, options.workers, finished, progress)
         finally:
             progress.close()
             remove_temporaries(layout)
@@ -232,7 +242,7 @@ def job_parts(sources: list[Source], reader: ReaderConfig, options: SegmentOptio
     too), so one big file still gives every job work. A job left without any split says so."""
     if options.num_jobs == 1:
         return [(s, Span(s.name, regular=s.regular)) for s in sources]
-    splits = plan_splits(sources, reader, max(1, int(options.shard_size_mb * 1e6)))
+    splits = plan_splits(sources, reader, max(1, options.shard_bytes))
     mine = splits[options.job :: options.num_jobs]
     if not mine:
         print(

@@ -85,7 +85,7 @@ def segment_with_ray(
     check_named_inputs_early(sources, reader)
     if any(s.path == STDIN for s in sources):
         raise OutputError("--engine ray cannot read stdin: the workers read the inputs themselves; pass files")
-    shard_bytes = max(1, int(options.shard_size_mb * 1e6))
+    shard_bytes = max(1, options.shard_bytes)
     splits = plan_splits(sources, reader, shard_bytes)
     if isinstance(patcher, (PatcherSpec, dict)):  # as segment_corpus takes it (it failed on `.needs_entropies`)
         patcher = (patcher if isinstance(patcher, PatcherSpec) else PatcherSpec.from_dict(patcher)).build()

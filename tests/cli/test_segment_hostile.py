@@ -42,6 +42,21 @@ def test_shard_size_must_be_a_positive_number(tmp_path, text, size):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("how", [[], ["--workers", "2"], ["--num-shards", "2"]])
+def test_a_shard_size_too_large_to_count_in_bytes_is_no_limit(tmp_path, text, how):
+    """1e308 MB is a finite number, but not its bytes: int(1e308 * 1e6) raised OverflowError,
+    a traceback after the run state was written. Any size above the input is one shard."""
+    (tmp_path / "more.txt").write_text("And a second document. " * 10)
+    out = tmp_path / "out"
+    args = [str(text), str(tmp_path / "more.txt"), "-o", str(out), "--patcher", "space", "--shard-size-mb", "1e308"]
+    for job in [["--shard-index", "0"], ["--shard-index", "1"]] if "--num-shards" in how else [[]]:
+        result = run(*args, "-q", *how, *job)
+        assert result.exit_code == 0 and not result.output, result.output
+    dataset = open_dataset(out)
+    assert [r.id for r in dataset] == ["in.txt", "more.txt"]
+    assert len(dataset.manifest["shards"]) == (2 if "--num-shards" in how else 1)
+
+
 @pytest.mark.parametrize("value", ["nan", "inf"])
 def test_a_non_finite_threshold_creates_nothing(tmp_path, text, value):
     result = run(str(text), "-o", str(tmp_path / "out"), "--threshold", value)
