@@ -49,6 +49,11 @@ def prepare_remote_output(uri: str, overwrite: bool, owned) -> None:
         raise OutputError(f"{uri}: output is not empty; pass --overwrite to replace it")
     for name in sorted(names, key=lambda n: n != MANIFEST):  # the manifest first: no half dataset looks complete
         fs.delete_file(f"{root}/{name}")
+    if fs.type_name == "local":  # file://: unlike an object store, the OS needs the directory (uploads failed)
+        try:
+            fs.create_dir(root, recursive=True)
+        except OSError as exc:
+            raise OutputError(f"{uri}: cannot create the output directory: {exc}") from exc
 
 
 def upload(local: Path, uri: str) -> None:

@@ -126,3 +126,25 @@ def test_an_input_error_hides_a_uris_secret_in_its_message_and_fields_through_pi
     for e in (exc, pickle.loads(pickle.dumps(exc))):
         assert str(e) == "s3://AKID:***@b/x.jsonl:3: storage error: 's3://AKID:***@b/x.jsonl' refused"
         assert "SECRET" not in e.source + e.reason
+
+
+def test_a_file_uri_output_is_created_as_a_local_path_is(tmp_path: Path):
+    """`-o file:///.../out` (docs/cli.md: a path or `file://`, through the OS) into a
+    directory that does not exist yet: the whole run was patched, then every upload failed
+    (`Failed to open local file ... No such file or directory`): the OS, unlike an object
+    store, needs the directory. Now it is made first, as for a plain path."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("one document here")
+    (corpus / "b.jsonl").write_text('{"text": "two"}\n{"text": "three"}\n')
+    out = tmp_path / "not" / "yet"
+    args = ["segment", str(corpus), "-o", f"file://{out}", "--patcher", "space", "-q", "--shard-size-mb", "0.000001"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    dataset = open_dataset(out)
+    assert {r.id: bytes(r.bytes) for r in dataset} == {
+        "a.txt": b"one document here",
+        "b.jsonl:1": b"two",
+        "b.jsonl:2": b"three",
+    }
+    assert len(dataset.manifest["shards"]) == 3
