@@ -68,10 +68,12 @@ def _again_outside_callbacks(signum: int) -> None:
 
 
 @contextmanager
-def exit_on_interrupt(message: str | Callable[[], str]) -> Iterator[None]:
+def exit_on_interrupt(message: str | Callable[[], str | None]) -> Iterator[None]:
     """Run the block; if SIGINT, SIGTERM or SIGHUP arrives, print `message` and exit
     128 + its number (130 for SIGINT) whatever was raised. A callable `message` is asked
-    then, after the clean-up, when what to advise depends on how far the run got."""
+    then, after the clean-up, when what to advise depends on how far the run got; it
+    answers None when the block's output was complete before the signal came (what was
+    left was to return it): the command then says so and exits 0."""
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
@@ -96,8 +98,17 @@ def exit_on_interrupt(message: str | Callable[[], str]) -> Iterator[None]:
         if received or isinstance(exc, KeyboardInterrupt):
             for sig in previous:  # nor may a later one interrupt the exit
                 signal.signal(sig, signal.SIG_IGN)
-            click.echo(message() if callable(message) else message, err=True)
-            sys.exit(128 + (received[0] if received else signal.SIGINT))
+            signum = received[0] if received else signal.SIGINT
+            text = message() if callable(message) else message
+            if text is None:
+                name = signal.Signals(signum).name
+                click.echo(
+                    f"note: a stop signal ({name}) came once the run had written its output, which is complete",
+                    err=True,
+                )
+                sys.exit(0)
+            click.echo(text, err=True)
+            sys.exit(128 + signum)
         raise
     finally:
         restore(previous)

@@ -119,7 +119,8 @@ def segment(**options) -> None:
         max_document_bytes=args.max_document_bytes,
     )
     before = _run_state_stamp(args, num_jobs, job)  # an earlier run's, if any: not this run's to resume
-    with exit_on_interrupt(lambda: interrupted_advice(args, num_jobs, job, before)):
+    manifest_before = _manifest_stamp(args)  # an earlier dataset's, if any: not this run's result
+    with exit_on_interrupt(lambda: interrupted_advice(args, num_jobs, job, before, manifest_before)):
         manifest, calibrated_for, workers = _segment(args, reader, num_jobs, job)
     if args.quiet:
         return
@@ -143,11 +144,21 @@ def segment(**options) -> None:
         click.echo(hint, err=True)
 
 
-def interrupted_advice(args: SegmentArgs, num_jobs: int, job: int, before: tuple[int, int] | None = None) -> str:
+def interrupted_advice(
+    args: SegmentArgs,
+    num_jobs: int,
+    job: int,
+    before: tuple[int, int] | None = None,
+    manifest_before: tuple[int, int] | None = None,
+) -> str | None:
     """The line an interrupted run ends with: `--resume` only where it can finish the run.
     It cannot before this run wrote its run state (calibration, listing; `before`: the
     stamp of one an earlier run left, which --resume would resume instead), for stdin, for
-    an object-storage output or with --engine ray, and would refuse there; say what works."""
+    an object-storage output or with --engine ray, and would refuse there; say what works.
+    None when the signal came once the dataset was complete: its manifest.json written by
+    this run (`manifest_before`: the stamp of an earlier dataset's, which --overwrite had
+    not removed yet), or found complete by --resume. The line said "no manifest written;
+    finish with --resume" beside a complete dataset, and the run exited 130."""
     from bytepatch.io.fs import is_uri
     from bytepatch.io.sources import STDIN
 
@@ -155,12 +166,29 @@ def interrupted_advice(args: SegmentArgs, num_jobs: int, job: int, before: tuple
         return (
             "interrupted: no manifest written; --resume needs a local output and --engine local: rerun with --overwrite"
         )
+    manifest = _manifest_stamp(args)
+    if manifest is not None and (args.resume or manifest != manifest_before):  # written atomically: a new file
+        return None
     if STDIN in args.inputs:
         return "interrupted: no manifest written; --resume cannot replay stdin: run the command again with --overwrite"
     now = _run_state_stamp(args, num_jobs, job)
     if now is None or (now == before and not args.resume):  # written atomically: a new one is a new file
         return "interrupted: nothing written; run the command again"
     return "interrupted: no manifest written; finish with --resume"
+
+
+def _manifest_stamp(args: SegmentArgs) -> tuple[int, int] | None:
+    """(inode, mtime) of the dataset's manifest.json in a local output, None if there is none."""
+    from bytepatch.dataset.manifest import MANIFEST
+    from bytepatch.io.fs import is_uri
+
+    if is_uri(args.output):
+        return None
+    try:
+        st = os.stat(os.path.join(args.output, MANIFEST))
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _run_state_stamp(args: SegmentArgs, num_jobs: int, job: int) -> tuple[int, int] | None:

@@ -414,3 +414,60 @@ def test_ctrl_c_before_an_overwrite_replaced_the_old_run_does_not_advise_resume(
     code, lines = _stop_while_calibrating(tmp_path, "-o", str(out), "--overwrite")
     assert code == 130, lines
     assert lines == ["interrupted: nothing written; run the command again"], lines
+
+
+LATE_STOP = """
+import os, signal, sys
+import bytepatch.segment.pipeline as pipeline
+finish = pipeline.finish
+def finish_then_stop(layout, merge):  # the signal lands once the dataset's manifest may be written
+    manifest = finish(layout, merge)
+    os.kill(os.getpid(), getattr(signal, os.environ["LATE_SIGNAL"]))
+    for _ in range(1000): pass  # Python runs its handler here
+    return manifest
+pipeline.finish = finish_then_stop
+from bytepatch.cli import main as entry
+sys.argv = ["bytepatch", *sys.argv[1:]]
+entry.main()
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_once_the_manifest_is_written_says_the_output_is_complete(tmp_path: Path, name: str) -> None:
+    """A signal after the run wrote manifest.json, before the command returned: the run said
+    "interrupted: no manifest written; finish with --resume" and exited 130 beside a complete
+    dataset. Now it says the output is complete and exits 0. A job of K that is not the last
+    wrote no manifest.json: it still says to finish with --resume (which merges)."""
+    script = tmp_path / "late.py"
+    script.write_text(LATE_STOP)
+    env = {**os.environ, "LATE_SIGNAL": name}
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("a few words, then some more. " * 20)
+    out = tmp_path / "out"
+    args = ["segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"]
+    for extra in ([], ["--overwrite"], ["--resume"]):  # a run, a rerun, a resume of a finished run
+        proc = subprocess.run([sys.executable, str(script), *args, *extra], capture_output=True, text=True, env=env)
+        note = f"note: a stop signal ({name}) came once the run had written its output, which is complete"
+        assert (proc.returncode, proc.stderr.splitlines()) == (0, [note]), proc.stderr
+    from bytepatch import open_dataset
+
+    assert [r.id for r in open_dataset(out)] == ["in.txt"]
+    jobs = tmp_path / "jobs"
+    job = ["segment", str(corpus), str(tmp_path / "script.py"), "-o", str(jobs), "--patcher", "space", "-q"]
+    (tmp_path / "script.py").write_text("a second input, for the second job")
+    first = subprocess.run(
+        [sys.executable, str(script), *job, "--num-shards", "2", "--shard-index", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    code = 128 + getattr(signal, name)
+    assert (first.returncode, first.stderr.strip()) == (code, "interrupted: no manifest written; finish with --resume")
+    last = subprocess.run(
+        [sys.executable, str(script), *job, "--num-shards", "2", "--shard-index", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert last.returncode == 0 and "which is complete" in last.stderr, last.stderr
+    assert sorted(r.id for r in open_dataset(jobs)) == ["in.txt", "script.py"]
