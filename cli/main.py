@@ -93,6 +93,8 @@ def cli() -> None:
 
 
 def main() -> None:
+    if not getattr(atexit, "_ncallbacks", lambda: 1)():  # none of a program that calls main() to run after
+        atexit.register(leave_after_exit_callbacks)  # registered first: runs last
     # Ctrl-C before a command has set up its own handling (while importing it, parsing
     # options, loading a model): one line and 130, not click's "Aborted!" and exit 1.
     signal.signal(signal.SIGINT, _interrupted)
@@ -119,6 +121,7 @@ def exiting(status: int) -> None:
     start-up: `_interrupted`'s SystemExit raised inside an atexit callback was printed
     with its traceback ("Exception ignored in atexit callback") after a finished run.
     Cutting the exit short still lets a signal stop an exit that hangs."""
+    _exit_status[:] = [status]
     handled = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]  # `nohup`: stays so
 
     def leave(signum: int, frame: FrameType | None) -> None:
@@ -128,6 +131,25 @@ def exiting(status: int) -> None:
 
     for sig in handled:
         signal.signal(sig, leave)
+
+
+_exit_status: list[int] = []  # the done command's own status, once `exiting` has it
+
+
+def leave_after_exit_callbacks() -> None:
+    """The last atexit callback (`main` registers it first): once the command is done, end
+    the process here, with its own status, rather than tear the interpreter down.
+
+    Why: after the atexit callbacks the interpreter puts every signal handler back to the
+    default before it tears its modules down (100-300 ms after a segment run: Numba,
+    pyarrow, NumPy), so a stop signal there killed the process (exit -15, -2: `timeout`
+    and Slurm count a failed job) after a finished run whose output was complete, which
+    `exiting` promises to end with the command's status. Nothing is left to do then:
+    every output is written and closed, and the streams are flushed here. (Only where no
+    atexit callback was registered before `main`, as in the console script: one that was
+    runs after this one, so the process then ends as before.)"""
+    if _exit_status:
+        flush_and_leave(_exit_status[0])
 
 
 def end_rank(status: int) -> None:

@@ -471,3 +471,49 @@ def test_a_stop_signal_once_the_manifest_is_written_says_the_output_is_complete(
     )
     assert last.returncode == 0 and "which is complete" in last.stderr, last.stderr
     assert sorted(r.id for r in open_dataset(jobs)) == ["in.txt", "script.py"]
+
+
+TEARDOWN = """
+import os, signal, sys
+class Late:  # a global of __main__: deleted as the interpreter tears its modules down, after atexit
+    def __del__(self):
+        os.kill(os.getpid(), getattr(signal, os.environ["LATE_SIGNAL"]))
+        for _ in range(1000): pass
+late = Late()
+from bytepatch.cli import main as entry
+entry.COMMANDS["segment"] = "late_command:segment"  # imported once main() runs, as commands are
+sys.argv = ["bytepatch", *sys.argv[1:]]
+entry.main()
+"""
+
+LATE_COMMAND = """
+import atexit, sys
+from bytepatch.cli.segment import segment
+atexit.register(lambda: print("atexit ran", file=sys.stderr))  # a callback of the command's, as Ray's, torch's
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_while_the_interpreter_tears_down_after_a_finished_run_is_a_clean_exit(
+    tmp_path: Path, name: str
+) -> None:
+    """After the atexit callbacks the interpreter puts the default signal handlers back and
+    tears its modules down (100-300 ms after a segment run), and a stop signal there killed
+    the process (exit -15 / -2) after a finished run with complete output. Now the process
+    ends after the last atexit callback, with the command's status; the command's own
+    atexit callbacks still run."""
+    script = tmp_path / "teardown.py"
+    script.write_text(TEARDOWN)
+    (tmp_path / "late_command.py").write_text(LATE_COMMAND)
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("a few words, then some more. " * 20)
+    out = tmp_path / "out"
+    args = ["segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"]
+    env = {**os.environ, "LATE_SIGNAL": name}
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=120)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "atexit ran\n", ""), proc.stderr
+    assert (out / "manifest.json").exists()
+    failed = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=120)
+    lines = failed.stderr.splitlines()
+    assert failed.returncode == 1 and len(lines) == 2 and "not empty" in lines[0], failed.stderr  # its status stands
+    assert lines[1] == "atexit ran"
