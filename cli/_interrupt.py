@@ -20,8 +20,12 @@ dropped, and the run would go on, deaf to further signals. Numba loading a kerne
 back into Python that way (llvmlite's object cache), so a signal handled there is put
 off: the handler returns, and a thread waits until the main thread has left the
 callback, then marks the signal as come again (`_thread.interrupt_main`), for Python to
-run the handler at its next check. Should one be lost all the same (a
-callback of another library), the run goes on to its end and the command says so.
+run the handler at its next check. A signal that lands inside an import is put off the
+same way: C code that imports a module may clear the import's error, and the
+KeyboardInterrupt with it (Arrow does, importing pandas on its first conversion of an
+array to NumPy: the run went on, and with the later signals ignored, no Ctrl-C could
+stop it). Should one be lost all the same (a callback of another library), the run goes
+on to its end and the command says so.
 """
 
 from __future__ import annotations
@@ -60,9 +64,14 @@ def in_callback_from_c(frame: FrameType | None) -> bool:
     return runs_in(frame, lambda name: any(p in name for p in _CALLBACK_PACKAGES))
 
 
+def in_import(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside an import (see the module docstring)."""
+    return runs_in(frame, lambda name: name.startswith("<frozen importlib"))
+
+
 def _again_outside_callbacks(signum: int) -> None:
     main = threading.main_thread().ident
-    while in_callback_from_c(sys._current_frames().get(main)):
+    while in_callback_from_c(frame := sys._current_frames().get(main)) or in_import(frame):
         time.sleep(0.001)
     _thread.interrupt_main(signum)  # does nothing if the signal is ignored by then
 
@@ -77,7 +86,7 @@ def exit_on_interrupt(message: str | Callable[[], str | None]) -> Iterator[None]
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
-        if in_callback_from_c(frame):
+        if in_callback_from_c(frame) or in_import(frame):
             threading.Thread(target=_again_outside_callbacks, args=(signum,), daemon=True).start()
             return
         for sig in previous:  # one interruption: the clean-up it starts runs to its end

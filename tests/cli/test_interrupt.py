@@ -517,3 +517,49 @@ def test_a_stop_signal_while_the_interpreter_tears_down_after_a_finished_run_is_
     lines = failed.stderr.splitlines()
     assert failed.returncode == 1 and len(lines) == 2 and "not empty" in lines[0], failed.stderr  # its status stands
     assert lines[1] == "atexit ran"
+
+
+STOP_IN_IMPORT = """
+import importlib.abc, os, signal, sys
+class StopOnImport(importlib.abc.MetaPathFinder):  # the signal lands inside the import of pandas
+    fired = False
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" and not StopOnImport.fired:
+            StopOnImport.fired = True
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000): pass  # Python runs its handler here, inside the import
+        return None
+sys.meta_path.insert(0, StopOnImport())
+from bytepatch.cli import main as entry
+sys.argv = ["bytepatch", *sys.argv[1:]]
+entry.main()
+"""
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+def test_ctrl_c_inside_an_import_that_arrow_makes_stops_the_run(tmp_path: Path, kind: str) -> None:
+    """Arrow imports pandas on its first conversion of a column to NumPy (reading a Parquet
+    or Arrow input), from C++, and clears the import's error: a Ctrl-C that landed inside
+    that import was dropped, the run went on to its end (exit 0, "came where it could not
+    stop the run"), and since the first signal sets the later ones aside, no Ctrl-C could
+    stop it any more. A signal inside an import is now put off until the import returns."""
+    import pyarrow as pa
+    import pyarrow.feather
+    import pyarrow.parquet as pq
+
+    table = pa.table({"text": [f"document {i}, a few words long" for i in range(50)]})
+    corpus = tmp_path / f"in.{kind}"
+    if kind == "parquet":
+        pq.write_table(table, corpus)
+    else:
+        pyarrow.feather.write_feather(table, corpus, compression="uncompressed")
+    script = tmp_path / "stop_in_import.py"
+    script.write_text(STOP_IN_IMPORT)
+    out = tmp_path / "out"
+    args = ["segment", str(corpus), "-o", str(out), "--patcher", "space", "-q"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.splitlines() == ["interrupted: no manifest written; finish with --resume"], proc.stderr
+    assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+    resumed = subprocess.run([*BIN, str(corpus), "-o", str(out), "--patcher", "space", "-q", "--resume"])
+    assert resumed.returncode == 0 and (out / "manifest.json").exists()
