@@ -92,8 +92,11 @@ def build_patcher(
     ref = EntropyModelRef.of(model, name)
     calibration = None
     if target_patch_size is not None:
-        if threshold is not None or threshold_add is not None:
-            raise PatcherOptionError("--target-patch-size chooses the threshold; do not also pass --threshold")
+        given = [flag for flag, v in (("--threshold", threshold), ("--threshold-add", threshold_add)) if v is not None]
+        if given:  # named as given: "--threshold" alone was said for --threshold-add too
+            raise PatcherOptionError(
+                f"--target-patch-size chooses the threshold; do not also pass {' or '.join(given)}"
+            )
         if calibration_data is None:
             raise PatcherOptionError(
                 "target_patch_size needs calibration_data: the corpus (paths or documents) to sample"

@@ -132,3 +132,15 @@ def test_a_pipe_is_refused_where_the_inputs_are_read_twice(tmp_path: Path, comma
     saved = tmp_path / "corpus.jsonl"  # as advised
     saved.write_text(corpus)
     assert CliRunner().invoke(cli, [*args, str(saved)]).exit_code == 0
+
+
+@pytest.mark.parametrize("given", [["--threshold", "2"], ["--threshold-add", "0.5"]])
+def test_a_threshold_beside_target_patch_size_is_refused_naming_it(tmp_path: Path, given: list[str]) -> None:
+    """--threshold-add with --target-patch-size was refused as "do not also pass --threshold"."""
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("Some words, then more words. " * 20)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["segment", str(corpus), "-o", str(out), "--target-patch-size", "4", *given])
+    assert result.exit_code != 0 and not out.exists(), result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert errors == [f"Error: --target-patch-size chooses the threshold; do not also pass {given[0]}"], result.output
