@@ -17,7 +17,7 @@ from typing import IO, Iterator
 from bytepatch.io.documents import Document, FileDocument, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import OPEN_LISTED, is_uri, no_longer_regular, open_input, open_listed, without_query
-from bytepatch.io.sniff import HEAD_BYTES, check_text
+from bytepatch.io.sniff import HEAD_BYTES, binary_kind, check_text
 from bytepatch.io.sources import STDIN
 
 
@@ -256,6 +256,7 @@ def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_
         # Decoded here: json.loads(bytes) would guess UTF-16 or UTF-32 from the first bytes.
         decoded = line.decode("utf-8")
     except UnicodeDecodeError as exc:
+        _check_not_binary(line, name, lineno)
         raise InputError(name, f"invalid UTF-8 at byte {exc.start} (JSON must be UTF-8)", line=lineno) from exc
     if lineno == 1 and decoded.startswith("\ufeff"):  # a byte order mark, as some editors write
         decoded = decoded[1:]
@@ -264,6 +265,7 @@ def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_
     except RecursionError as exc:
         raise InputError(name, "malformed JSON: nested too deeply", line=lineno) from exc
     except ValueError as exc:
+        _check_not_binary(line, name, lineno)
         raise InputError(name, f"malformed JSON: {exc}", line=lineno) from exc
     if not isinstance(obj, dict):
         raise InputError(name, f"expected a JSON object, got {type(obj).__name__}", line=lineno)
@@ -286,6 +288,20 @@ def _parse_json_line(line: bytes, name: str, lineno: int, cfg: ReaderConfig, id_
             line=lineno,
         )
     return Document(_doc_id(obj, cfg, name, lineno, id_name if id_name is not None else name), data)
+
+
+def _check_not_binary(line: bytes, name: str, lineno: int) -> None:
+    """A first line that is no JSON, of a file whose first bytes say it is compressed or
+    binary data (a `.jsonl` that is gzip, a Parquet file among JSONL files), is refused
+    saying so: "invalid UTF-8 at byte 1" sent the user looking for a bad character."""
+    kind = binary_kind(line) if lineno == 1 else None
+    if kind is not None:
+        raise InputError(
+            name,
+            f"looks like {kind} (its first bytes), not JSON Lines; decompress or convert it, or name it "
+            "for its format (x.jsonl.gz, x.parquet, x.arrow are read as such)",
+            line=lineno,
+        )
 
 
 def _doc_id(obj: dict, cfg: ReaderConfig, name: str, lineno: int, id_name: str) -> str:

@@ -70,6 +70,30 @@ def test_bad_jsonl_lines_name_file_and_line(tmp_path: Path, line: bytes, message
     assert err.value.line == 2 and str(p) in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "head, kind",
+    [
+        (gzip.compress(b'{"text": "a"}\n' * 50), "gzip-compressed data"),
+        (b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4F", "xz-compressed data"),
+        (b"PAR1\x15\x04\x15\x10\n", "a Parquet file"),
+    ],
+)
+@pytest.mark.parametrize("id_field", [None, "id"])  # the fast reader, and the line reader alone
+def test_a_jsonl_file_that_is_compressed_or_binary_says_so(tmp_path: Path, head: bytes, kind: str, id_field):
+    """A `.jsonl` holding gzip (a download the server did not decompress), xz or Parquet
+    was refused as `invalid UTF-8 at byte 1 (JSON must be UTF-8)`, which sent the user
+    looking for a bad character: its first bytes say what it is, as for a text file."""
+    p = tmp_path / "data.jsonl"
+    p.write_bytes(head)
+    with pytest.raises(InputError, match=f"looks like {kind} \\(its first bytes\\), not JSON Lines") as err:
+        docs_of(str(p), id_field=id_field)
+    assert err.value.line == 1 and str(p) in str(err.value)
+    p.write_bytes(b'{"text": "fine", "id": "a"}\n' + head)  # the same bytes after line 1 are a bad line, as before
+    with pytest.raises(InputError, match="invalid UTF-8|malformed JSON") as err:
+        docs_of(str(p), id_field=id_field)
+    assert err.value.line == 2
+
+
 def test_jsonl_lines_the_fast_reader_takes_the_line_reader_takes_too(tmp_path: Path):
     """Both readers must agree, whichever one a block lands on (`id_field` forces the line
     reader): a byte order mark on line 1, an integer past Python's 4,300-digit limit in
