@@ -17,6 +17,7 @@ order (tested).
 from __future__ import annotations
 
 import collections
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,12 @@ class _Shards:
         self.open: _Open | None = None
         self.kept: KeptShard | None = None
         self.failed = False
+        # `write` and `abort` exclude each other, and nothing is written once aborted: a
+        # stop signal inside `ThreadPoolExecutor.submit` can leave a pool thread the pool
+        # does not know of (started, not yet recorded), which its shutdown does not wait
+        # for; it went on to create the shard file after `abort` had looked for it.
+        self._lock = threading.Lock()
+        self.aborted = False
 
     def check(self, item: Chunk | ShardEnd) -> tuple[ShardInfo, bool] | None:
         """Match one group of a kept shard; at its end, its manifest entry."""
@@ -199,7 +206,11 @@ class _Shards:
         if self.failed:
             raise RuntimeError("an earlier group of this run failed")
         try:
-            return self._write(item, patched.result() if isinstance(patched, Future) else patched)
+            ready = patched.result() if isinstance(patched, Future) else patched
+            with self._lock:
+                if self.aborted:
+                    raise RuntimeError("this run was stopped")
+                return self._write(item, ready)
         except BaseException:
             self.failed = True
             raise
@@ -240,7 +251,10 @@ class _Shards:
         return shard_info(index, shard.file.path, shard.rows, shard.n_bytes, shard.n_patches, sums)
 
     def abort(self) -> None:
-        """Remove the shard being written, if any (an interrupted run leaves no partial shard)."""
-        if self.open is not None:
-            self.open.file.abort()
-            self.open = None
+        """Remove the shard being written, if any (an interrupted run leaves no partial shard),
+        once a write in progress on another thread has ended; none follows."""
+        with self._lock:
+            self.aborted = True
+            if self.open is not None:
+                self.open.file.abort()
+                self.open = None

@@ -87,6 +87,54 @@ def test_after_a_failed_group_no_task_queued_behind_it_commits_its_shard(tmp_pat
     assert not list((tmp_path / "out").iterdir())  # neither a final shard nor a temporary
 
 
+def test_abort_waits_for_a_write_in_progress_and_nothing_is_written_after_it(tmp_path: Path, monkeypatch):
+    """A stop signal inside `ThreadPoolExecutor.submit` can leave a writer thread its pool
+    does not wait for: it created the shard's file after `abort` had looked for one, and
+    the interrupted run left a temporary shard behind. `abort` now waits for the write in
+    progress and removes what it wrote; a write after it creates nothing."""
+    import threading
+
+    from bytepatch.dataset.files import ShardFile
+    from bytepatch.dataset.schema import dataset_schema
+    from bytepatch.io.documents import Document
+    from bytepatch.patchers import PatcherSpec
+    from bytepatch.segment.chunks import Chunk
+    from bytepatch.segment.layout import JobLayout
+    from bytepatch.segment.stream import _Shards
+    from bytepatch.segment.worker import ShardJob
+
+    out = tmp_path / "out"
+    out.mkdir()
+    patcher = PatcherSpec.from_dict({"patcher": "space", "max_patch_length": None}).build()
+    shards = _Shards(
+        ShardWriter(ShardJob(JobLayout(out, "arrow", 1, 0), dataset_schema(False, {}), patcher, False)), {}
+    )
+    groups = [Chunk(0).add(Document(f"d{i}", b"some words here")) for i in range(2)]
+    creating, go_on = threading.Event(), threading.Event()
+    real_init = ShardFile.__init__
+
+    def slow_init(self, *args, **kwargs):  # the writer is creating the shard when abort comes
+        creating.set()
+        go_on.wait(10)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ShardFile, "__init__", slow_init)
+    writer = threading.Thread(target=shards.write, args=(groups[0], shards.patch(groups[0], compress=True)))
+    writer.start()
+    assert creating.wait(10)
+    aborting = threading.Thread(target=shards.abort)
+    aborting.start()
+    aborting.join(0.2)
+    assert aborting.is_alive()  # it waits for the write in progress
+    go_on.set()
+    writer.join(10)
+    aborting.join(10)
+    assert not list(out.iterdir())  # what that write created is gone
+    with pytest.raises(RuntimeError, match="stopped"):
+        shards.write(groups[1], shards.patch(groups[1], compress=True))
+    assert not list(out.iterdir())
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 def test_groups_in_flight_stay_bounded_whatever_the_input_size(tmp_path: Path, monkeypatch, threads: int):
     """Memory is a few groups per thread, not the shard: the reading thread waits once
