@@ -9,6 +9,7 @@ import click
 
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_on_interrupt
+from bytepatch.cli._threads import set_torch_threads
 from bytepatch.cli._options import (
     entropy_model_option,
     input_format_option,
@@ -22,6 +23,7 @@ from bytepatch.patchers import PATCHERS
 from bytepatch.redact import redacted
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 from bytepatch.segment.output import check_output_apart
+from bytepatch.segment.worker import on_torch
 
 
 @click.command()
@@ -306,6 +308,8 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
         uses_default = uses_default and args.target_patch_size is None
         calibrated_for = _calibration_target(getattr(built.patcher, "model", None)) if uses_default else None
         threads = args.threads or _default_threads(workers)
+        if workers == 1 and on_torch(built.patcher):
+            set_torch_threads(threads)  # not torch's every-CPU default (workers: share_torch_threads)
         options = _segment_options(args, built, workers, threads, num_jobs=num_jobs, job=job)
         manifest = segment_corpus(args.inputs, args.output, built.patcher, reader, options, built.entropy_model)
     except (InputError, OutputError, ValueError) as exc:

@@ -31,7 +31,7 @@ from bytepatch.errors import OutputError
 from bytepatch.progress import Progress
 from bytepatch.segment.chunks import Chunk, ShardEnd
 from bytepatch.segment.resume import Journal, KeptShard, check_none_left
-from bytepatch.segment.worker import ShardWriter, patches_in, shard_info
+from bytepatch.segment.worker import ShardWriter, on_torch, patches_in, shard_info
 
 
 def run_streamed(
@@ -106,9 +106,8 @@ def _run_on_threads(
 
 
 def _patch_on_threads(writer: ShardWriter) -> bool:
-    """Whether several groups may be patched at once: not behind a model without the
-    GIL-free flat kernel (a torch model runs its own threads)."""
-    return writer.model is None or hasattr(writer.model, "entropies_flat")
+    """Whether several groups may be patched at once: not behind a torch model (it runs its own threads)."""
+    return not on_torch(writer.patcher)
 
 
 def _done(value: object) -> Future:

@@ -31,3 +31,22 @@ def test_eval_applies_threads_before_running(tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_segment_gives_a_torch_entropy_model_its_threads(tmp_path):
+    """`segment -m TRANSFORMER_LM` ran the model on torch's default, every CPU the host
+    reports, whatever --threads said (and with --workers, in every worker at once)."""
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer
+
+    TransformerEntropyModel(ByteTransformer(TRANSFORMER_PRESETS["tiny"]), default_threshold=2.0).save(tmp_path / "lm")
+    (tmp_path / "in.txt").write_text("a few words to patch " * 20)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        args = ["segment", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out"), "-m", str(tmp_path / "lm")]
+        result = CliRunner().invoke(cli, [*args, "--threads", "1", "-q"])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
