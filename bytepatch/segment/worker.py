@@ -282,15 +282,13 @@ def worker_writer(job: ShardJob, patched: Any = None) -> ShardWriter:
 def share_torch_threads(job: ShardJob) -> None:
     """Give a torch entropy model this process's share of the CPUs, `job.threads` (the
     CPUs available over the workers). torch's intra-op default is every CPU the host
-    reports, so each of N worker processes ran that many threads: with 2 workers on 2 CPUs
-    a tiny transformer LM took 131 s against 20 s for one. For processes bytepatch owns
+    reports, so each of N worker processes ran that many threads (2 workers on 2 CPUs, a
+    tiny transformer LM: 1.4-1.6x the wall and the CPU time). For processes bytepatch owns
     (its workers; the command line's own process, `segment`); the n-gram model, with its
     GIL-free kernel, is patched on `job.threads` threads as it is."""
-    if not on_torch(job.patcher):
-        return
-    import torch
-
-    torch.set_num_threads(max(1, job.threads))
+    # on_torch loads a shared model (a spawned worker's) and torch with it: the core never imports torch itself.
+    if on_torch(job.patcher) and (torch := sys.modules.get("torch")) is not None:
+        torch.set_num_threads(max(1, job.threads))
 
 
 def on_torch(patcher: Patcher) -> bool:

@@ -224,30 +224,33 @@ def test_a_forked_worker_dies_of_sigterm_instead_of_running_the_parents_handler(
 
 
 TORCH_WORKER = """
-import torch
+import pickle, sys
+from bytepatch import open_entropy_model
 from bytepatch.dataset.schema import dataset_schema
-from bytepatch.models.entropy_lm import TransformerEntropyModel
-from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer
 from bytepatch.patchers import PatcherSpec
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.worker import ShardJob, worker_writer
 
-torch.set_num_threads(3)  # torch's default is every CPU the host reports
-model = TransformerEntropyModel(ByteTransformer(TRANSFORMER_PRESETS["tiny"]))
-for kind, threads in (("entropy", 1), ("space", 2)):
-    patcher = PatcherSpec.from_dict({"patcher": kind, "threshold": 2.0} if kind == "entropy" else {"patcher": kind})
-    built = patcher.build(model) if kind == "entropy" else patcher.build()
+# As a spawned worker receives it: the model's source, loaded on first use.
+shared = pickle.loads(pickle.dumps(open_entropy_model(LM)))
+for spec, model, threads in (({"patcher": "entropy", "threshold": 2.0}, shared, 1), ({"patcher": "space"}, None, 2)):
+    built = PatcherSpec.from_dict(spec).build(model) if model else PatcherSpec.from_dict(spec).build()
     job = ShardJob(JobLayout(OUT, "arrow", 1, 0), dataset_schema(False, {}), built, False, threads=threads)
     worker_writer(job)
-    print(torch.get_num_threads())
+    print(sys.modules["torch"].get_num_threads())
 """
 
 
 def test_a_worker_gives_a_torch_model_its_share_of_the_cpus(tmp_path: Path):
-    """torch's intra-op threads default to every CPU the host reports, so each of N workers
-    ran that many (2 workers on 2 CPUs: 131 s against 20 s for one). A worker patching with
-    a torch model gives it the job's threads; a model-free one leaves torch alone."""
+    """torch's intra-op threads default to every CPU the host reports (here OMP_NUM_THREADS=3),
+    so each of N workers ran that many. A worker patching with a torch model gives it the
+    job's threads, once it has loaded the model; a model-free one leaves torch alone."""
     pytest.importorskip("torch")
-    code = TORCH_WORKER.replace("OUT", repr(str(tmp_path)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer
+
+    TransformerEntropyModel(ByteTransformer(TRANSFORMER_PRESETS["tiny"]), default_threshold=2.0).save(tmp_path / "lm")
+    code = TORCH_WORKER.replace("OUT", repr(str(tmp_path))).replace("LM", repr(str(tmp_path / "lm")))
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.split() == ["1", "1"]
