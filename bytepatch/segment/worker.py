@@ -283,7 +283,7 @@ def share_torch_threads(job: ShardJob) -> None:
     """Give a torch entropy model this process's share of the CPUs, `job.threads` (the
     CPUs available over the workers). torch's intra-op default is every CPU the host
     reports, so each of N worker processes ran that many threads (2 workers on 2 CPUs, a
-    tiny transformer LM: 1.4-1.6x the wall and the CPU time). For processes bytepatch owns
+    tiny transformer LM: 1.5-10x the wall time of one thread each). For processes bytepatch owns
     (its workers; the command line's own process, `segment`); the n-gram model, with its
     GIL-free kernel, is patched on `job.threads` threads as it is."""
     # on_torch loads a shared model (a spawned worker's) and torch with it: the core never imports torch itself.
