@@ -50,8 +50,7 @@ def input_paths(inputs: Sequence[str | os.PathLike]) -> list[str]:
     or `pathlib.Path`s. One str was read as a list of one-character paths (refused as
     "the output directory is inside the input directory /"), and a Path failed with
     "argument of type 'PosixPath' is not iterable"."""
-    if isinstance(inputs, (str, bytes, os.PathLike)):
-        raise TypeError(f"inputs is a list of paths, e.g. [{os.fspath(inputs)!r}], not one {type(inputs).__name__}")
+    refuse_one_path(inputs, "inputs", "paths")
     out = []
     for i, spec in enumerate(inputs):
         path = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
@@ -59,6 +58,13 @@ def input_paths(inputs: Sequence[str | os.PathLike]) -> list[str]:
             raise TypeError(f"input {i} must be a path (str or pathlib.Path), got {type(spec).__name__}: {spec!r}")
         out.append(path)
     return out
+
+
+def refuse_one_path(value: object, name: str, what: str) -> None:
+    """Refuse one path given from Python where a list of them is taken (`name`, a list of
+    `what`): a str was read as a list of one-character paths, a Path failed as not iterable."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} is a list of {what}, e.g. [{os.fspath(value)!r}], not one path")
 
 
 def expand_inputs(inputs: Sequence[str], note: Note = note_to_stderr) -> list[str]:

@@ -24,7 +24,6 @@ trained on differently patched copies of one corpus are evaluated on the same te
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from bytepatch.dataset import DatasetMetadata, DataSignature, open_dataset
+from bytepatch.io.sources import refuse_one_path
 from bytepatch.models.data.packing import Framed, frame
 from bytepatch.models.entropy_lm.data import held_out_score
 from bytepatch.models.errors import DataError, DatasetMismatchError
@@ -143,8 +143,7 @@ class DocumentSource:
         expected_from: str = "",
         max_open_shards: int = MAX_OPEN_SHARDS,
     ) -> None:
-        if isinstance(paths, (str, bytes, os.PathLike)):  # a str was read as one-letter directories
-            raise TypeError(f"paths is a list of dataset directories, e.g. [{os.fspath(paths)!r}], not one path")
+        refuse_one_path(paths, "paths", "dataset directories")
         if not paths:
             raise ValueError("no datasets given")
         self.paths = [Path(p) for p in paths]

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -40,6 +39,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from bytepatch.io.sources import refuse_one_path
 from bytepatch.models.entropy_lm.model import autocast_dtype
 from bytepatch.models.train.checkpoint import (
     CHECKPOINT_FILE,
@@ -128,9 +128,8 @@ def train(
 
     `options` are `fit`'s: resume, overwrite, stop_at, log, interrupt_after, init_state.
     """
-    for name, paths in (("datasets", datasets), ("eval_datasets", eval_datasets)):
-        if isinstance(paths, (str, bytes, os.PathLike)):  # its characters were taken for paths
-            raise TypeError(f"{name} is a list of dataset directories, e.g. [{os.fspath(paths)!r}], not one path")
+    refuse_one_path(datasets, "datasets", "dataset directories")
+    refuse_one_path(eval_datasets, "eval_datasets", "dataset directories")
 
     def open_data(run: RunConfig, saved: dict[str, Any] | None, rank: int, world: int) -> DatasetData:
         t = run.train
