@@ -14,7 +14,7 @@ from bytepatch.cli._options import input_format_option, max_document_bytes_optio
 from bytepatch.cli._output_lock import output_lock
 from bytepatch.cli._threads import set_torch_threads, threads_option
 
-from bytepatch.io import InputError, iter_documents
+from bytepatch.io import InputError, ReaderConfig, read_inputs
 
 
 @click.command()
@@ -131,19 +131,11 @@ def train_entropy(
             log_every=log_every,
             device=device,
             target_patch_size=target_patch_size,
-            reading={
-                "text_field": text_field,
-                "id_field": id_field,
-                "doc_per_line": doc_per_line,
-                "input_format": input_format,
-            },
+            reading={name: click.get_current_context().params[name] for name in READING_OPTIONS},
         )
         if resume:  # the checkpoint's settings for every option not given on this command line
             run, options = _resumed_settings(click.get_current_context(), output, run, options)
-        r = options.reading
-        read = iter_documents(
-            inputs, r["text_field"], r["id_field"], r["doc_per_line"], r["input_format"], max_document_bytes
-        )
+        read = read_inputs(inputs, ReaderConfig(**options.reading, max_document_bytes=max_document_bytes))
         docs = ((d.id, d.data) for d in read)
         with output_lock(output, "train-entropy"):
             train_entropy_lm(docs, output, run, options, resume=resume, overwrite=overwrite)
