@@ -182,28 +182,27 @@ def interrupted_advice(
 def _manifest_stamp(args: SegmentArgs) -> tuple[int, int] | None:
     """(inode, mtime) of the dataset's manifest.json in a local output, None if there is none."""
     from bytepatch.dataset.manifest import MANIFEST
-    from bytepatch.io.fs import is_uri
 
-    if is_uri(args.output):
-        return None
-    try:
-        st = os.stat(os.path.join(args.output, MANIFEST))
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns
+    return _stamp_in_output(args, MANIFEST)
 
 
 def _run_state_stamp(args: SegmentArgs, num_jobs: int, job: int) -> tuple[int, int] | None:
     """(inode, mtime) of this job's run state in a local output, None if there is none."""
     from pathlib import Path
 
-    from bytepatch.io.fs import is_uri
     from bytepatch.segment.layout import JobLayout
+
+    return _stamp_in_output(args, JobLayout(Path(args.output), args.shard_format, num_jobs, job).run_state.name)
+
+
+def _stamp_in_output(args: SegmentArgs, name: str) -> tuple[int, int] | None:
+    """(inode, mtime) of file `name` in a local output, None for an output URI or no such file."""
+    from bytepatch.io.fs import is_uri
 
     if is_uri(args.output):
         return None
     try:
-        st = os.stat(JobLayout(Path(args.output), args.shard_format, num_jobs, job).run_state)
+        st = os.stat(os.path.join(args.output, name))
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns
