@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from bytepatch.cli._options import given
+
 
 def _human(x: float, unit: str = "") -> str:
     for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -165,8 +167,8 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
             f"unknown transformer preset {preset!r}; choose from {', '.join(TRANSFORMER_PRESETS)}"
         )
     kind, cfg = ("baseline", TRANSFORMER_PRESETS[preset]) if baseline else _load_config(preset)
-    source = click.get_current_context().get_parameter_source("patch_size")
-    if kind == "baseline" and source != click.core.ParameterSource.DEFAULT:  # it would change nothing
+    patch_size_given = given(click.get_current_context(), "patch_size")
+    if kind == "baseline" and patch_size_given:  # it would change nothing
         raise click.ClickException(
             f"--patch-size applies to a BLT; {preset!r} is a byte transformer, which has no patches: drop it"
         )
@@ -176,7 +178,7 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
     else:
         fixed = None if baseline else _fixed_patch_size(Path(preset))
         why = ""
-        if fixed is not None and source == click.core.ParameterSource.DEFAULT:
+        if fixed is not None and not patch_size_given:
             patch_size, why = fixed, " (its patching's, fixed)"
         click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes{why}, context {seq_len} bytes")
         params, flops = blt_param_counts(cfg), blt_flops_per_byte(cfg, patch_size, seq_len)
