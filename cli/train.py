@@ -250,7 +250,9 @@ def _init_run(path: str, model_type: str | None):
         raise click.ClickException(f"cannot load --init {path!r}: {exc}") from exc
     if model_type and model_type != meta["model_type"]:
         raise click.ClickException(f"--init {path} holds a {meta['model_type']} model, not {model_type}")
-    # The model learnt on patches from this patcher and entropy model: pin the datasets to them.
+    # A BLT learnt on patches from this patcher and entropy model: pin the datasets to them. The
+    # baseline never read a patch boundary, so it takes data patched any way: nothing to pin.
     data = meta.get("data") or {}
-    run = RunConfig(meta["model_type"], config, TrainConfig(), data=data.get("signature"))
+    pinned = data.get("signature") if meta["model_type"] == "blt" else None
+    run = RunConfig(meta["model_type"], config, TrainConfig(), data=pinned)
     return run, model.state_dict(), data.get("patching_note")  # the note: e.g. one byte per patch

@@ -142,7 +142,12 @@ class DocumentSource:
         expected: dict[str, Any] | None = None,
         expected_from: str = "",
         max_open_shards: int = MAX_OPEN_SHARDS,
+        *,
+        check_patching: bool = True,
     ) -> None:
+        """`expected`: the signature every dataset must have (None: the first dataset's).
+        `check_patching=False`: datasets patched any way, alike or not, for a model that never
+        reads patch boundaries (the byte baseline); `signature` is then the first dataset's."""
         refuse_one_path(paths, "paths", "dataset directories")
         if not paths:
             raise ValueError("no datasets given")
@@ -154,10 +159,11 @@ class DocumentSource:
             except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{path}: not a bytepatch dataset ({exc})") from exc
         sigs = [data_signature(ds.info) for ds in self.datasets]  # read strictly: a bad key names the dataset
-        if expected is None:
+        if expected is None or not check_patching:
             expected, expected_from = sigs[0], f"dataset {self.paths[0]}"
         for path, sig in zip(self.paths, sigs):
-            check_signature(str(path), sig, expected, expected_from or "the run's config")
+            if check_patching:
+                check_signature(str(path), sig, expected, expected_from or "the run's config")
         self.signature = {
             "patcher": dict(expected.get("patcher") or {}),
             "entropy_model_fingerprint": expected.get("entropy_model_fingerprint"),

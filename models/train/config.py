@@ -14,7 +14,8 @@ On disk (`DIR/config.json`, also accepted by `bytepatch train --config`):
 The optional `data` section is the signature a fresh run expects of its datasets
 (the patcher's settings as a dataset's metadata records them, and the entropy
 model's fingerprint, null for patchers without one); without it the first dataset
-sets it. A dataset patched otherwise is refused.
+sets it. A dataset patched otherwise is refused by a BLT run (the baseline reads no patches:
+its datasets are never compared).
 
 Overrides: `encoder.dim=64` or `latent.n_layers=4` (BLT, dotted into the parts),
 `n_layers=4` (baseline), `train.warmup_steps=10` (trainer). Values are parsed as

@@ -54,13 +54,26 @@ class DatasetData:
         rank: int,
         world: int,
         reference_eos: bool = False,
+        check_patching: bool = True,
     ) -> None:
-        """`reference_eos`: frame EOS by the patcher's rule (a BLT with decoder_alignment="reference")."""
+        """`reference_eos`: frame EOS by the patcher's rule (a BLT with decoder_alignment="reference").
+        `check_patching=False` (the byte baseline, which reads no patch boundaries): the datasets
+        may be patched any way, and `expected` is not compared."""
         self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
         _check_distinct_paths(datasets, eval_datasets or [])
-        source = DocumentSource(list(datasets), expected, expected_from if expected is not None else "")
+        source = DocumentSource(
+            list(datasets),
+            expected,
+            expected_from if expected is not None else "",
+            check_patching=check_patching,
+        )
         if eval_datasets:
-            held = DocumentSource(list(eval_datasets), source.signature, f"training dataset {source.paths[0]}")
+            held = DocumentSource(
+                list(eval_datasets),
+                source.signature,
+                f"training dataset {source.paths[0]}",
+                check_patching=check_patching,
+            )
             train_docs, held_docs = source.split(0.0)[0], held.split(0.0)[0]
         else:
             held = source

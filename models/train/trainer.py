@@ -148,6 +148,7 @@ def train(
             rank=rank,
             world=world,
             reference_eos=_reference_alignment(run),
+            check_patching=run.model_type == "blt",  # the baseline never reads patch boundaries
         )
 
     return fit(run, open_data, output, **options)

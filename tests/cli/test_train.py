@@ -97,6 +97,31 @@ def test_baseline_model_flag(tmp_path: Path, sample_dataset: Path):
     assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["n_layers"] == 1
 
 
+def test_a_baseline_takes_datasets_patched_any_way(tmp_path: Path, sample_dataset: Path):
+    """The baseline never reads patch boundaries, yet a dataset, --eval-dataset or --init run patched
+    otherwise than the first dataset was refused ("patcher setting 'patcher' is 'stride', ..."); a BLT
+    still refuses them."""
+    sample = Path(__file__).resolve().parents[2] / "examples" / "sample"
+    small = {}
+    for patcher in ("stride", "space"):  # distinct shards from sample_dataset's: 19 one-line documents
+        small[patcher] = tmp_path / f"small-{patcher}"
+        args = [str(sample / "multilingual.txt"), "-o", str(small[patcher]), "--doc-per-line", "--patcher", patcher]
+        assert invoke("segment", *args, "-q").exit_code == 0
+    stride = tmp_path / "stride"
+    assert invoke("segment", str(sample), "-o", str(stride), "--patcher", "stride", "-q").exit_code == 0
+    base = ["--model", "baseline", "--steps", "1", *FAST, "n_layers=1"]
+    mixed = [str(sample_dataset), str(small["stride"]), "--eval-dataset", str(small["space"])]
+    first = invoke("train", *mixed, "-o", str(tmp_path / "a"), *base)
+    assert first.exit_code == 0, first.output
+    # --init of that run (trained on space and stride patches) on data patched by a third setting
+    rest = [a for a in base if a not in ("--preset", "tiny", "n_layers=1")]  # --init takes the run's model
+    tuned = invoke("train", str(stride), "-o", str(tmp_path / "b"), "--init", str(tmp_path / "a"), *rest)
+    assert tuned.exit_code == 0, tuned.output
+    assert "data" not in json.loads((tmp_path / "b" / "config.json").read_text())  # nothing pinned
+    blt = invoke("train", *mixed, "-o", str(tmp_path / "c"), "--steps", "1", *FAST)
+    assert blt.exit_code != 0 and "patcher setting 'patcher' is 'stride'" in blt.output
+
+
 @pytest.mark.slow
 def test_torchrun_two_gloo_ranks(tmp_path: Path, sample_dataset: Path):
     run = tmp_path / "ddp"

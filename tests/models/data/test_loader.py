@@ -124,6 +124,15 @@ def test_mismatched_datasets_are_refused(tmp_path: Path, space_dataset: Path, do
         DocumentSource([stride], expected)
 
 
+def test_datasets_patched_any_way_for_a_model_without_patches(tmp_path: Path, space_dataset: Path, docs: list[str]):
+    """`check_patching=False` (the byte baseline): no signature is compared, the first dataset's is kept."""
+    stride = write_dataset(tmp_path, "stride", docs[:5], "--patcher", "stride", "--stride", "4")
+    expected = dict(DocumentSource([space_dataset]).signature, entropy_model_fingerprint="abc123")
+    source = DocumentSource([stride, space_dataset], expected, "checkpoint x.pt", check_patching=False)
+    assert source.signature == DocumentSource([stride]).signature
+    assert len(source) == len(DocumentSource([stride])) + len(DocumentSource([space_dataset]))
+
+
 def test_entropy_model_fingerprint_is_checked(space_dataset: Path):
     expected = dict(DocumentSource([space_dataset]).signature, entropy_model_fingerprint="abc123")
     with pytest.raises(DatasetMismatchError, match="entropy model fingerprint None differs from 'abc123'"):
