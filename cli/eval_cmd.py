@@ -155,12 +155,18 @@ def eval_cmd(
 
 
 def _dataset_source(data: str, meta: dict):
-    """DATA as documents, refused unless patched like the checkpoint's data (what to do said when known)."""
+    """DATA as documents, refused unless patched like the checkpoint's data (what to do said when known);
+    any patching for the baseline, which never reads patch boundaries."""
     from bytepatch.models.data import DocumentSource
     from bytepatch.models.errors import DatasetMismatchError
 
     try:
-        return DocumentSource([data], meta["data"]["signature"], f"checkpoint {meta['path']}")
+        return DocumentSource(
+            [data],
+            meta["data"]["signature"],
+            f"checkpoint {meta['path']}",
+            check_patching=meta["model_type"] == "blt",
+        )
     except DatasetMismatchError as exc:
         note = meta["data"].get("patching_note")  # e.g. a transformers BLT without a patcher: one byte per patch
         if not note:

@@ -65,6 +65,19 @@ def test_eval_refuses_a_differently_patched_dataset(tmp_path: Path, trained):
     assert result.exit_code != 0 and "patcher setting 'patcher' is 'stride'" in result.output
 
 
+def test_eval_of_a_baseline_takes_a_dataset_patched_any_way(tmp_path: Path, trained, sample_dataset: Path):
+    """The baseline reads no patch boundaries, yet a dataset patched otherwise than its training data was
+    refused; its figure is the same whatever the patching (the rows are the same ids)."""
+    _, small = trained  # space patches, as the baseline's training data
+    other = tmp_path / "stride"
+    args = ("segment", str(REPO / "examples" / "sample" / "multilingual.txt"), "-o", str(other), "--doc-per-line")
+    assert invoke(*args, "--patcher", "stride", "-q").exit_code == 0
+    baseline = train_tiny(sample_dataset, tmp_path / "baseline", "--model", "baseline", steps=1, seq_len=32)
+    out = [invoke("eval", str(baseline), str(data), "--device", "cpu") for data in (small, other)]
+    assert all(o.exit_code == 0 for o in out), out[1].output
+    assert json.loads(out[0].output)["bits_per_byte"] == json.loads(out[1].output)["bits_per_byte"]
+
+
 def test_eval_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path, trained):
     _, data = trained
     bad = tmp_path / "x.pt"
