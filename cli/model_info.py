@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,16 +29,17 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def _load_config(preset: str):
-    """("blt" or "baseline", the model config) of a BLT preset, a BLT config .json, a
-    training run's config.json (or its directory), whose model may be either kind, or a
-    transformer entropy model's."""
+def _load_config(preset: str) -> tuple[str, Any, int | None]:
+    """("blt" or "baseline", the model config, its row length or None) of a BLT preset, a BLT
+    config .json, a training run's config.json (or its directory), whose model may be either
+    kind, or a transformer entropy model's. The row length is the one a run was trained with
+    (its train.seq_len, an export's bytepatch_seq_len); None where none is recorded."""
     from bytepatch.models import PRESETS, BLTConfig
     from bytepatch.models.train import RunConfig
     from bytepatch.models.train.resume import is_run_dict
 
     if preset in PRESETS:
-        return "blt", PRESETS[preset]
+        return "blt", PRESETS[preset], None
     path = Path(preset)
     hf = _hf_config(path)
     if hf is not None:
@@ -48,11 +50,11 @@ def _load_config(preset: str):
         try:
             data = json.loads(path.read_text())
             if isinstance(data, dict) and isinstance(data.get("kind"), str):  # an entropy model's directory
-                return _entropy_model_config(path, data)
-            if is_run_dict(data):  # a run's config.json: its model section
+                return (*_entropy_model_config(path, data), None)
+            if is_run_dict(data):  # a run's config.json: its model section, and the rows it was trained on
                 run = RunConfig.from_dict(data)
-                return run.model_type, run.model
-            return "blt", BLTConfig.from_dict(data)
+                return run.model_type, run.model, run.train.seq_len
+            return "blt", BLTConfig.from_dict(data), None
         except (ValueError, TypeError) as exc:
             raise click.ClickException(f"{path}: not a valid BLT or run config: {exc}") from exc
     raise click.ClickException(
@@ -77,11 +79,17 @@ def _entropy_model_config(path: Path, data: dict):
 
 
 def _hf_config(path: Path):
-    """("blt" or "baseline", the config) of a `transformers` BLT or BltPatcher directory (or its
-    config.json), else None: every command takes the released BLT's directory, model-info too."""
+    """("blt" or "baseline", the config, the row length a bytepatch export records or None) of a
+    `transformers` BLT or BltPatcher directory (or its config.json), else None: every command
+    takes the released BLT's directory, model-info too."""
     from bytepatch.models.hf import hf_model_type
     from bytepatch.models.hf.checkpoint import read_config
-    from bytepatch.models.hf.config_map import PATCHER_MODEL_TYPE, blt_config_from_hf, patcher_config_from_hf
+    from bytepatch.models.hf.config_map import (
+        PATCHER_MODEL_TYPE,
+        blt_config_from_hf,
+        patcher_config_from_hf,
+        recorded_seq_len,
+    )
 
     directory = path.parent if path.name == "config.json" and path.is_file() else path
     kind = hf_model_type(directory)
@@ -91,8 +99,8 @@ def _hf_config(path: Path):
     try:
         cfg = read_config(directory)
         if kind == PATCHER_MODEL_TYPE:  # a BltPatcher alone: the byte transformer it is
-            return "baseline", patcher_config_from_hf(cfg, where)
-        return "blt", blt_config_from_hf(cfg, where)
+            return "baseline", patcher_config_from_hf(cfg, where), None
+        return "blt", blt_config_from_hf(cfg, where), recorded_seq_len(cfg, where)
     except ValueError as exc:  # a port setting bytepatch cannot compute, named
         raise click.ClickException(str(exc)) from exc
 
@@ -131,7 +139,13 @@ def _fixed_patch_size(path: Path) -> float | None:
 @click.command("model-info")
 @click.argument("preset")
 @click.option("--patch-size", type=float, default=4.5, show_default=True, help="Mean patch size in bytes.")
-@click.option("--seq-len", type=int, default=8192, show_default=True, help="Context length in bytes.")
+@click.option(
+    "--seq-len",
+    type=int,
+    default=8192,
+    show_default=True,
+    help="Context length in bytes (default for a run: its own row length).",
+)
 @click.option("--baseline", is_flag=True, help="PRESET names a byte-level transformer preset (baseline / entropy LM).")
 def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> None:
     """Print parameters per part and forward FLOPs per byte of PRESET.
@@ -166,21 +180,25 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
         raise click.ClickException(
             f"unknown transformer preset {preset!r}; choose from {', '.join(TRANSFORMER_PRESETS)}"
         )
-    kind, cfg = ("baseline", TRANSFORMER_PRESETS[preset]) if baseline else _load_config(preset)
-    patch_size_given = given(click.get_current_context(), "patch_size")
+    kind, cfg, run_seq_len = ("baseline", TRANSFORMER_PRESETS[preset], None) if baseline else _load_config(preset)
+    ctx = click.get_current_context()
+    patch_size_given = given(ctx, "patch_size")
+    context = f"context {seq_len} bytes"
+    if run_seq_len is not None and not given(ctx, "seq_len"):  # the run's rows, not the option's default
+        seq_len, context = run_seq_len, f"context {run_seq_len} bytes (its training row length)"
     if kind == "baseline" and patch_size_given:  # it would change nothing
         raise click.ClickException(
             f"--patch-size applies to a BLT; {preset!r} is a byte transformer, which has no patches: drop it"
         )
     if kind == "baseline":
-        click.echo(f"byte transformer {preset!r}: {cfg.n_layers} layers, dim {cfg.dim}, window {cfg.window}")
+        click.echo(f"byte transformer {preset!r}: {cfg.n_layers} layers, dim {cfg.dim}, window {cfg.window}, {context}")
         params, flops = transformer_param_counts(cfg), transformer_flops_per_byte(cfg, seq_len)
     else:
         fixed = None if baseline else _fixed_patch_size(Path(preset))
         why = ""
         if fixed is not None and not patch_size_given:
             patch_size, why = fixed, " (its patching's, fixed)"
-        click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes{why}, context {seq_len} bytes")
+        click.echo(f"BLT {preset!r}: mean patch size {patch_size:g} bytes{why}, {context}")
         params, flops = blt_param_counts(cfg), blt_flops_per_byte(cfg, patch_size, seq_len)
     rows = [("part", "parameters", "FLOPs/byte (fwd)")]
     for part, n in params.items():

@@ -52,11 +52,49 @@ def test_a_runs_config_or_directory(tmp_path, kind):
 
     model = PRESETS["tiny"] if kind == "blt" else TRANSFORMER_PRESETS["tiny"]
     (tmp_path / "config.json").write_text(json.dumps(RunConfig(kind, model, TrainConfig()).to_dict()))
-    expected = CliRunner().invoke(model_info, ["tiny"] + (["--baseline"] if kind == "baseline" else []))
+    preset = ["tiny", "--seq-len", str(TrainConfig().seq_len)]  # the run's own rows
+    expected = CliRunner().invoke(model_info, preset + (["--baseline"] if kind == "baseline" else []))
     for given in (tmp_path, tmp_path / "config.json"):
         result = CliRunner().invoke(model_info, [str(given)])
         assert result.exit_code == 0, result.output
         assert result.output.splitlines()[1:] == expected.output.splitlines()[1:]  # all but the name
+
+
+@pytest.mark.parametrize("kind", ["blt", "baseline"])
+def test_a_run_is_counted_at_its_own_row_length(tmp_path, kind):
+    """model-info RUN counted FLOPs at --seq-len's default 8192, not at the run's train.seq_len;
+    --seq-len given still wins."""
+    from bytepatch.models.train import RunConfig, TrainConfig
+
+    model = PRESETS["tiny"] if kind == "blt" else TRANSFORMER_PRESETS["tiny"]
+    run = RunConfig(kind, model, TrainConfig(seq_len=96))
+    (tmp_path / "config.json").write_text(json.dumps(run.to_dict()))
+    preset = ["tiny"] + (["--baseline"] if kind == "baseline" else [])
+
+    def body(args: list[str]) -> list[str]:
+        result = CliRunner().invoke(model_info, args)
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    own = CliRunner().invoke(model_info, [str(tmp_path)]).output
+    assert "context 96 bytes (its training row length)" in own.splitlines()[0]
+    assert own.splitlines()[1:] == body([*preset, "--seq-len", "96"])[1:]
+    assert own.splitlines()[1:] != body(preset)[1:]  # the row length changes the attention FLOPs
+    given = body([str(tmp_path), "--seq-len", "8192"])
+    assert "context 8192 bytes" in given[0] and "its training" not in given[0]
+    assert given[1:] == body(preset)[1:]
+
+
+def test_a_transformers_export_is_counted_at_its_recorded_row_length(tmp_path):
+    """An export of a run records its row length (bytepatch_seq_len), as eval reads it; model-info ignored it."""
+    pytest.importorskip("transformers")
+    from tests.models.hf.tiny import save_hf
+
+    save_hf(tmp_path / "blt", seed=0)
+    config = json.loads((tmp_path / "blt" / "config.json").read_text())
+    (tmp_path / "blt" / "config.json").write_text(json.dumps({**config, "bytepatch_seq_len": 64}))
+    result = CliRunner().invoke(model_info, [str(tmp_path / "blt")])
+    assert result.exit_code == 0 and "context 64 bytes (its training row length)" in result.output, result.output
 
 
 @pytest.mark.parametrize(
