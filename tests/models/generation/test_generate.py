@@ -369,3 +369,19 @@ def test_setup_errors_are_clear(ngram):
         generate_bytes(tiny_blt(), b"a", patcher={"patcher": "bpe"})
     with pytest.raises(ValueError, match="top_p"):
         Sampling(top_p=0)
+
+
+def test_a_str_prompt_is_taken_as_utf8():
+    """A str prompt ended in a bare `TypeError: string argument without an encoding`; it is the
+    text's UTF-8 bytes, as `generate --prompt` takes the command line's text."""
+    text = "Ünïcödé \udcff"  # a lone surrogate stands for the undecodable byte 0xff, as on a command line
+    data = "Ünïcödé ".encode() + b"\xff"
+    for model, patcher in ((tiny_baseline(), None), (tiny_blt(), {"patcher": "space"})):
+        got = generate_bytes(model, text, patcher=patcher, sampling=Sampling(8, temperature=0))
+        assert got == generate_bytes(model, data, patcher=patcher, sampling=Sampling(8, temperature=0))
+        assert isinstance(got, bytes)
+    for wrong in (5, ["a"], None):  # bytes(5) was five zero bytes
+        with pytest.raises(
+            TypeError, match=rf"prompt must be bytes or a str \(taken as UTF-8\), not {type(wrong).__name__}"
+        ):
+            generate_bytes(tiny_baseline(), wrong, sampling=Sampling(1))
