@@ -34,7 +34,6 @@ Nothing is checked while torch.compile traces the model.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bytepatch.models.blt.config import BLTConfig
@@ -43,7 +42,7 @@ from bytepatch.models.nn.attention import chunk_for, self_mask
 from bytepatch.models.nn.layers import init_weights
 from bytepatch.models.blt.local_decoder import LocalDecoder
 from bytepatch.models.blt.local_encoder import LocalEncoder
-from bytepatch.models.nn.transformer import IGNORE_INDEX
+from bytepatch.models.nn.transformer import mean_cross_entropy
 
 
 def _is_compiling() -> bool:
@@ -162,5 +161,5 @@ class BLT(nn.Module):
         logits = self.decoder(byte_states, patch_states, dec_ids, dec_mask)  # (B, T, V)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+            loss = mean_cross_entropy(logits, targets)  # 0, not NaN, when every target is ignored
         return logits, loss

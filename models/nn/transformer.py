@@ -18,6 +18,7 @@ Stable API (other modules build on it):
         doc_ids  (B, T) int, optional: attention never crosses a change of doc id
                  (use `doc_ids_from_bos(idx)` for rows packed with several documents)
         logits   (B, T, 260) float; loss: mean cross-entropy over non-ignored targets
+                 (`mean_cross_entropy`: 0 when every target is ignored, never NaN)
     model.num_params(), ByteTransformerConfig.from_dict(d), cfg.to_dict()
 
 Positions are absolute within the row (RoPE only sees differences, so a document
@@ -48,6 +49,15 @@ from bytepatch.strict import from_dict
 
 VOCAB_SIZE = 260  # 256 byte values + BOE, BOS, EOS, BPE
 IGNORE_INDEX = -100  # targets with this value contribute no loss (F.cross_entropy's default)
+
+
+def mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of `logits` (..., V) over the `targets` (...) that are not IGNORE_INDEX;
+    0 when every target is ignored (F.cross_entropy's mean is 0/0 = NaN there), as the trainer's
+    `batch_nll` counts it: a sum over no targets, divided by at least one."""
+    flat = targets.flatten()
+    total = F.cross_entropy(logits.flatten(0, -2), flat, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (flat != IGNORE_INDEX).sum().clamp(min=1)
 
 
 @dataclass(frozen=True)
@@ -140,5 +150,5 @@ class ByteTransformer(nn.Module):
         logits = self.head(self.norm(x)).float()  # (B, T, V); float32 so the loss is stable under autocast
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+            loss = mean_cross_entropy(logits, targets)
         return logits, loss

@@ -103,6 +103,30 @@ def test_batches_with_different_patch_counts_match_single_rows():
         torch.testing.assert_close(batch[b : b + 1], alone, atol=1e-5, rtol=1e-4)
 
 
+def test_every_target_ignored_is_a_loss_of_zero_not_nan():
+    """A forward whose targets are all -100 (a pad-only batch) gave a NaN loss (0/0 in F.cross_entropy's
+    mean), which a loop checking for divergence stops on; it is 0 with no target counted, as the trainer's
+    batch_nll has it, and bits per byte count no byte of it."""
+    from bytepatch.models.train.metrics import batch_nll
+
+    m = model().train()
+    g = torch.Generator().manual_seed(5)
+    ids = random_ids(12, g)
+    lengths = torch.tensor([random_lengths(12, g)])
+    _, loss = m(ids, lengths, torch.full((1, 12), -100))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+    batch = {"ids": ids, "patch_lengths": lengths, "targets": torch.full((1, 12), -100)}
+    mean, nats, n = batch_nll("blt", m, batch)
+    assert (mean.item(), nats.item(), n.item()) == (0.0, 0.0, 0)
+    targets = torch.cat([ids[:, 1:], torch.full((1, 1), -100)], 1)
+    targets[0, :4] = -100  # some ignored: the mean over the rest, as before
+    logits, loss = m(ids, lengths, targets)
+    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+    torch.testing.assert_close(loss, expected)
+
+
 def test_padding_bytes_never_change_real_positions():
     m = model()
     g = torch.Generator().manual_seed(3)

@@ -29,6 +29,22 @@ def test_shapes_and_ignored_targets():
     torch.testing.assert_close(loss, expected)
 
 
+def test_every_target_ignored_is_a_loss_of_zero_not_nan():
+    """F.cross_entropy's mean over no targets is 0/0 = NaN; the loss is 0 (nothing counted), as
+    the trainer's batch_nll counts such a batch, and its backward gives zero gradients, not NaN."""
+    m = tiny().train()
+    idx = torch.randint(4, 260, (2, 9))
+    _, loss = m(idx, torch.full((2, 9), IGNORE_INDEX))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in m.parameters() if p.grad is not None)
+    targets = torch.randint(4, 260, (2, 9))
+    targets[:, ::2] = IGNORE_INDEX  # some ignored: the mean over the rest, as before
+    logits, loss = m(idx, targets)
+    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+    torch.testing.assert_close(loss, expected)
+
+
 @pytest.mark.parametrize("window", [None, 3])
 def test_causal_perturbing_byte_t_leaves_earlier_logits_unchanged(window):
     m = tiny(window=window)
