@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bytepatch.cli._options import entropy_model_option, reject_inapplicable
+from bytepatch.cli._options import entropy_model_option, given, reject_inapplicable
 from bytepatch.cli._pages import write_page
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.inspect import build_view, inspect_page, render_color, render_listing, render_plain
@@ -140,13 +140,9 @@ def _stored(path: str, text: str | None, row: int | None, row_id: str | None, of
     if text is not None:  # checked here: the dataset branch never reaches _read_input's FILE/--text check
         raise click.UsageError("--text does not apply to a dataset row: give either a DATASET or --text, not both")
     ctx = click.get_current_context()
-    given = [
-        name
-        for name in PATCHER_OPTIONS
-        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
-    ]
-    if given:
-        flag = "--" + given[0].replace("_", "-")
+    chosen = [name for name in PATCHER_OPTIONS if given(ctx, name)]  # as reject_inapplicable asks, on a file
+    if chosen:
+        flag = "--" + chosen[0].replace("_", "-")
         raise click.UsageError(f"{flag} does not apply to a dataset row: its stored patches are shown, not recomputed")
     if row is not None and row_id is not None:
         raise click.UsageError("--row and --id exclude each other: give one of them")

@@ -252,6 +252,18 @@ def test_stored_row_errors(stored: Path, args: list[str], message: str) -> None:
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
 
 
+def test_a_configured_default_is_no_patcher_option_given_for_a_stored_row(stored: Path) -> None:
+    """The stored-row check compared parameter sources by hand and took a default from click's
+    default_map for an option given, refusing it ("--patcher does not apply"); it asks the shared
+    `given()`, as every other check of an option given does (reject_inapplicable, on a file)."""
+    args = ["inspect", str(stored), "--row", "0", "--no-color"]
+    configured = CliRunner().invoke(cli, args, default_map={"inspect": {"patcher": "space", "stride": 3}})
+    assert configured.exit_code == 0, configured.output
+    assert configured.stdout == run(str(stored), "--row", "0", "--no-color").stdout
+    typed = CliRunner().invoke(cli, [*args, "--stride", "3"])
+    assert typed.exit_code == 2 and "--stride does not apply to a dataset row" in typed.output
+
+
 def test_a_row_of_a_dataset_without_rows_is_out_of_range_of_no_rows(tmp_path: Path) -> None:
     """A corpus of no documents gives a dataset of no rows: `--row 0` said it had
     "0 rows, 0 to -1"."""
