@@ -4,8 +4,8 @@
     out = generate_bytes(blt, b"Once upon", patcher=dataset_patcher_dict,
                          entropy_model=model, sampling=Sampling(max_bytes=200, temperature=0.8, seed=1))
 
-The prompt is bytes; a `str` is taken as its UTF-8 encoding (`prompt_bytes`), as
-`bytepatch generate --prompt` takes the command line's text. The output is bytes always.
+The prompt is bytes; a `str` is taken as its UTF-8 encoding (as `bytepatch generate
+--prompt` takes the command line's text) and a list of ints as byte values (`prompt_bytes`). The output is bytes always.
 
 The sequence is `[BOS, prompt bytes..., sampled bytes...]`, BOS being a patch of its
 own, exactly as training frames a document (`bytepatch.models.data.packing`). A new
@@ -42,7 +42,7 @@ device and torch version.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,17 +211,25 @@ def check_setup(
     return spec, entropy_model
 
 
-def prompt_bytes(prompt: bytes | str) -> bytes:
+def prompt_bytes(prompt: bytes | str | Iterable[int]) -> bytes:
     """`prompt` as bytes: a str encoded as UTF-8 (a lone surrogate that stands for an undecodable
     byte, as Python decodes a command line, as that byte: what `generate --prompt` does), a
-    bytes-like object as its bytes. Anything else is a TypeError naming what is wanted (`bytes(5)`
-    would be five zero bytes, `bytes("text")` a bare "string argument without an encoding")."""
+    bytes-like object as its bytes, a sequence of ints as those byte values (0..255). Anything
+    else is a TypeError naming what is wanted (`bytes(5)` would be five zero bytes,
+    `bytes("text")` a bare "string argument without an encoding")."""
     if isinstance(prompt, str):
         return prompt.encode("utf-8", "surrogateescape")
     try:
-        return bytes(memoryview(prompt))  # the buffer protocol only: bytes, bytearray, memoryview, arrays
+        return bytes(memoryview(prompt))  # the buffer protocol: bytes, bytearray, memoryview, arrays
     except TypeError:
-        raise TypeError(f"prompt must be bytes or a str (taken as UTF-8), not {type(prompt).__name__}") from None
+        pass
+    if isinstance(prompt, Iterable) and not isinstance(prompt, Mapping):
+        values = list(prompt)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            if any(not 0 <= v < 256 for v in values):
+                raise ValueError("a prompt given as ints holds byte values, 0..255")
+            return bytes(values)
+    raise TypeError(f"prompt must be bytes, a str (taken as UTF-8) or byte values (ints), not {type(prompt).__name__}")
 
 
 def iter_generate(

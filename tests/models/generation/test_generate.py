@@ -380,8 +380,18 @@ def test_a_str_prompt_is_taken_as_utf8():
         got = generate_bytes(model, text, patcher=patcher, sampling=Sampling(8, temperature=0))
         assert got == generate_bytes(model, data, patcher=patcher, sampling=Sampling(8, temperature=0))
         assert isinstance(got, bytes)
-    for wrong in (5, ["a"], None):  # bytes(5) was five zero bytes
+    for wrong in (5, ["a"], None, {1: 2}):  # bytes(5) was five zero bytes
         with pytest.raises(
-            TypeError, match=rf"prompt must be bytes or a str \(taken as UTF-8\), not {type(wrong).__name__}"
+            TypeError, match=rf"prompt must be bytes, a str \(taken as UTF-8\) .*, not {type(wrong).__name__}"
         ):
             generate_bytes(tiny_baseline(), wrong, sampling=Sampling(1))
+
+
+def test_a_prompt_of_byte_values_is_still_taken():
+    """A list of ints worked as a prompt through `bytes(prompt)`; the str fix must not refuse it."""
+    model = tiny_baseline()
+    want = generate_bytes(model, b"Hi", sampling=Sampling(4, temperature=0))
+    assert generate_bytes(model, [72, 105], sampling=Sampling(4, temperature=0)) == want
+    assert generate_bytes(model, np.frombuffer(b"Hi", np.uint8), sampling=Sampling(4, temperature=0)) == want
+    with pytest.raises(ValueError, match="0..255"):
+        generate_bytes(model, [72, 300], sampling=Sampling(1))
