@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -90,7 +91,8 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
     Id names do not depend on the working directory: a file inside a directory argument
     is named by its path relative to that directory (`corpus/` -> `a/b.jsonl`), a file
     argument by its file name, a glob match by its path relative to the directory before
-    the first wildcard, stdin `<stdin>`. Two inputs with the same name would give
+    the first wildcard, stdin `<stdin>`; a name that ends like a line or row id
+    (`a.jsonl:3`) is escaped (`escaped_id_name`). Two inputs with the same name would give
     documents the same ids, which is an error naming both.
     """
     inputs = input_paths(inputs)
@@ -201,12 +203,30 @@ def _id_name(path: str, root: str | None) -> str:
     if is_uri(path):  # ids name objects as stored (`c#d.txt`), not as quoted in their URIs (`c%23d.txt`)
         path, root = uri_name(path), None if root is None else uri_name(root)
     if root is None:
-        return os.path.basename(path)
+        return escaped_id_name(os.path.basename(path))
     prefix = root.rstrip("/") + "/"
     if os.sep == "/" and path.startswith(prefix):  # a walk's path is root/...: no need to normalise
-        return path[len(prefix) :]
+        return escaped_id_name(path[len(prefix) :])
     relative = os.path.relpath(path, root)
-    return relative if os.sep == "/" else relative.replace(os.sep, "/")
+    return escaped_id_name(relative if os.sep == "/" else relative.replace(os.sep, "/"))
+
+
+# A name ending like a line or row id (`a.jsonl:3`, `a.parquet#0`), or like the escape of one
+# (`a.jsonl%3A3`, which would be a name's escape).
+_ID_LIKE_END = re.compile(r"(?:[:#]|%3A|%23)[0-9]+\Z")
+
+
+def escaped_id_name(name: str) -> str:
+    """`name` as the start of its documents' ids (docs/dataset.md, "Stable ids").
+
+    Ids are `name` (a whole file), `name:line` or `name#row`, so a file named `a.jsonl:3`
+    would give the id of line 3 of `a.jsonl`. A name that ends in `:` or `#` and digits
+    (or in `%3A`/`%23` and digits) has its `%`, `:` and `#` percent-encoded (`a.jsonl%3A3`);
+    every other name is its id name as it is, so ids made before this rule stay valid. No
+    escaped name ends like a line or row id, and no two names share one."""
+    if not _ID_LIKE_END.search(name):
+        return name
+    return name.replace("%", "%25").replace(":", "%3A").replace("#", "%23")
 
 
 def _glob_root(pattern: str) -> str:

@@ -360,3 +360,34 @@ if __name__ == "__main__":
 def _rows(path: Path) -> list[tuple]:
     table = open_dataset(path).to_table()
     return list(zip(table.column("id").to_pylist(), table.column("patch_lengths").to_pylist()))
+
+
+def test_file_names_ending_like_a_line_or_row_id_give_ids_of_their_own(tmp_path: Path):
+    """A file named `a.jsonl:3` (one document) had the id `a.jsonl:3`, the id of line 3 of
+    `a.jsonl` beside it; `a.parquet#0` that of row 0 of `a.parquet`: two rows, one id, exit 0.
+    Such names are escaped now; other names, `:` and `#` inside them included, are not."""
+    import pyarrow.parquet as pq
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_text("".join(f'{{"text": "line {i}"}}\n' for i in range(1, 4)))
+    pq.write_table(pa.table({"text": ["row 0"]}), corpus / "a.parquet")
+    files = {"a.jsonl:3": "file a.jsonl:3", "a.parquet#0": "file a.parquet#0", "a.jsonl%3A3": "file a.jsonl%3A3"}
+    files |= {"c#d.txt": "file c#d.txt", "t10:00.log": "file t10:00.log", "g%41.txt": "file g%41.txt"}
+    for name, text in files.items():
+        (corpus / name).write_text(text)
+    result = run(str(corpus), "-o", str(tmp_path / "out"), "--patcher", "space")
+    assert result.exit_code == 0, result.output
+    got = {r["id"]: r["bytes"].decode() for r in rows(tmp_path / "out")}
+    assert got == {
+        "a.jsonl:1": "line 1",
+        "a.jsonl:2": "line 2",
+        "a.jsonl:3": "line 3",
+        "a.parquet#0": "row 0",
+        "a.jsonl%3A3": "file a.jsonl:3",
+        "a.parquet%230": "file a.parquet#0",
+        "a.jsonl%253A3": "file a.jsonl%3A3",
+        "c#d.txt": "file c#d.txt",  # ordinary names keep their ids
+        "t10:00.log": "file t10:00.log",
+        "g%41.txt": "file g%41.txt",
+    }

@@ -103,3 +103,19 @@ def test_a_fifo_named_as_an_input_is_one_split_not_read_to_plan_them(tmp_path: P
     finally:
         writer.join()
     assert docs == [b"a"] * 50
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(st.text(alphabet="a:#%3A2", min_size=1, max_size=8), min_size=2, max_size=6, unique=True))
+def test_escaped_id_names_are_distinct_and_never_end_like_a_line_or_row_id(names):
+    """Ids are `name`, `name:line` or `name#row`: unambiguous when no escaped name ends in
+    `:digits` or `#digits` and no two names escape alike."""
+    import re
+
+    from bytepatch.io.sources import escaped_id_name
+
+    escaped = [escaped_id_name(n) for n in names]
+    assert len(set(escaped)) == len(names)
+    assert not any(re.search(r"[:#][0-9]+\Z", e) for e in escaped)
+    ids = list(escaped) + [f"{e}{sep}{k}" for e in escaped for sep in ":#" for k in (0, 1, 3, 12)]
+    assert len(set(ids)) == len(ids)
