@@ -9,9 +9,9 @@ split S, chunk C). It returns one manifest entry per shard; the driver writes
 `manifest.json` last, with the same provenance metadata as a local run.
 
 Fault tolerance comes from Ray: actors are restarted and their tasks retried (Ray
-Data's defaults for actor pools, set explicitly here). A retried split rewrites the same
-shard names with the same content, so a worker lost mid-run costs time, never rows;
-temporaries a killed worker left behind are removed at the end.
+Data's defaults for actor pools, max_restarts=-1 and max_task_retries=-1). A retried
+split rewrites the same shard names with the same content, so a worker lost mid-run
+costs time, never rows; temporaries a killed worker left behind are removed at the end.
 
 Every worker must see the inputs, the output directory and the entropy model at the
 same paths (a shared filesystem, or object storage URIs); the model travels as a path
@@ -175,7 +175,7 @@ def _run(
             .map_batches(
                 SplitWriter,
                 batch_size=1,  # one split per task: a retry redoes one split only
-                concurrency=min(actors, max(1, len(items))),
+                compute=ray.data.ActorPoolStrategy(size=min(actors, max(1, len(items)))),
                 num_cpus=ray_options.cpus_per_actor,
                 fn_constructor_kwargs={
                     "job": job,
@@ -184,8 +184,9 @@ def _run(
                     "num_splits": len(splits),
                     "uri": uri,
                 },
-                max_restarts=-1,  # a lost actor is replaced ...
-                max_task_retries=-1,  # ... and its split run again (same shard names: idempotent)
+                # A lost actor is replaced and its split run again (same shard names: idempotent):
+                # Ray Data's actor pools default to max_restarts=-1 and max_task_retries=-1. Not
+                # passed (`ray_remote_args`): Ray 2.60 warns on every run that they go in 2.64.
             )
             .take_all()
         )
