@@ -20,12 +20,14 @@ and fingerprint (`bytepatch.entropy.source`), checked when each actor loads it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import pickle
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from bytepatch.dataset.files import TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest
@@ -153,46 +155,47 @@ def _run(
     uri: str | None = None,
 ) -> list[ShardInfo]:
     started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=ray_options.address, include_dashboard=False, log_to_driver=False)
-    try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = show_progress
-        actors = ray_options.actors or max(1, int(ray.cluster_resources().get("CPU", 1) // ray_options.cpus_per_actor))
-        # With the listing's size, to refuse a file that changed size since (`check_unchanged`).
-        items = [
-            {
-                "split": i,
-                "path": s.path,
-                "span": asdict(span),
-                "size": s.size,
-                "regular": s.regular,
-            }
-            for i, (s, span) in enumerate(splits)
-        ]
-        rows = (
-            ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-            .map_batches(
-                SplitWriter,
-                batch_size=1,  # one split per task: a retry redoes one split only
-                compute=ray.data.ActorPoolStrategy(size=min(actors, max(1, len(items)))),
-                num_cpus=ray_options.cpus_per_actor,
-                fn_constructor_kwargs={
-                    "job": job,
-                    "reader": reader,
-                    "shard_bytes": shard_bytes,
-                    "num_splits": len(splits),
-                    "uri": uri,
-                },
-                # A lost actor is replaced and its split run again (same shard names: idempotent):
-                # Ray Data's actor pools default to max_restarts=-1 and max_task_retries=-1. Not
-                # passed (`ray_remote_args`): Ray 2.60 warns on every run that they go in 2.64.
-            )
-            .take_all()
-        )
-    finally:
+    with _ray_console(ray, quiet=not show_progress):
         if started_here:
-            ray.shutdown()
+            ray.init(address=ray_options.address, include_dashboard=False, log_to_driver=False)
+        try:
+            actors = ray_options.actors or max(
+                1, int(ray.cluster_resources().get("CPU", 1) // ray_options.cpus_per_actor)
+            )
+            # With the listing's size, to refuse a file that changed size since (`check_unchanged`).
+            items = [
+                {
+                    "split": i,
+                    "path": s.path,
+                    "span": asdict(span),
+                    "size": s.size,
+                    "regular": s.regular,
+                }
+                for i, (s, span) in enumerate(splits)
+            ]
+            rows = (
+                ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+                .map_batches(
+                    SplitWriter,
+                    batch_size=1,  # one split per task: a retry redoes one split only
+                    compute=ray.data.ActorPoolStrategy(size=min(actors, max(1, len(items)))),
+                    num_cpus=ray_options.cpus_per_actor,
+                    fn_constructor_kwargs={
+                        "job": job,
+                        "reader": reader,
+                        "shard_bytes": shard_bytes,
+                        "num_splits": len(splits),
+                        "uri": uri,
+                    },
+                    # A lost actor is replaced and its split run again (same shard names: idempotent):
+                    # Ray Data's actor pools default to max_restarts=-1 and max_task_retries=-1. Not
+                    # passed (`ray_remote_args`): Ray 2.60 warns on every run that they go in 2.64.
+                )
+                .take_all()
+            )
+        finally:
+            if started_here:
+                ray.shutdown()
     failed = [row for row in rows if row.get(ERROR) is not None]
     if failed:  # the user's to fix (a bad row, an unwritable output): the error itself, not Ray's wrapping
         raise min((pickle.loads(row[ERROR]) for row in failed), key=lambda pair: pair[0])[1]
@@ -200,6 +203,43 @@ def _run(
     return [
         ShardInfo(**{k: (None if v is None or v != v else v) for k, v in row.items() if k in fields}) for row in rows
     ]
+
+
+# The loggers through which Ray prints on the driver's terminal: "ray" (ray.init's "Started a
+# local Ray instance", Ray core's warnings) and "ray.data", which does not propagate to it.
+RAY_LOGGERS = ("ray", "ray.data")
+
+
+@contextlib.contextmanager
+def _ray_console(ray: Any, quiet: bool) -> Iterator[None]:
+    """Ray Data's progress bars unless `quiet`; under `quiet` (segment -q), Ray prints errors
+    only: its loggers' console handlers (not its log files) at ERROR, and no execution plan.
+    All as it was after the run (from Python, the caller's Ray settings are its own).
+
+    ray.init(logging_level=...) quiets the "ray" logger only, of an instance started here;
+    Ray Data's logger has a console handler of its own, at INFO, which printed the execution
+    plan, "Progress bars disabled" (a warning about -q itself) and the time the run took."""
+    context = ray.data.DataContext.get_current()
+    # print_on_execution_start is newer than some Ray versions bytepatch supports.
+    names = [name for name in ("enable_progress_bars", "print_on_execution_start") if hasattr(context, name)]
+    saved = {name: getattr(context, name) for name in names}
+    raised: list[tuple[logging.Handler, int]] = []
+    context.enable_progress_bars = not quiet
+    if quiet:
+        if "print_on_execution_start" in saved:
+            context.print_on_execution_start = False
+        for name in RAY_LOGGERS:
+            for handler in logging.getLogger(name).handlers:
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                    raised.append((handler, handler.level))
+                    handler.setLevel(max(handler.level, logging.ERROR))
+    try:
+        yield
+    finally:
+        for handler, level in raised:
+            handler.setLevel(level)
+        for name, value in saved.items():
+            setattr(context, name, value)
 
 
 ERROR = "error"  # a row of SplitWriter's output: a pickled (split, BytepatchError) in place of a shard

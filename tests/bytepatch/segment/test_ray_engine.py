@@ -230,3 +230,21 @@ def test_from_python_the_patcher_may_be_a_spec_or_dict_as_for_segment_corpus(loc
     assert rows(tmp_path / "dict") == rows(tmp_path / "spec") == rows(tmp_path / "local")
     with pytest.raises(ValueError, match="needs an entropy model"):
         segment_with_ray([JSONL], tmp_path / "entropy", {"patcher": "entropy"}, ReaderConfig(), options)
+
+
+def test_a_quiet_run_from_python_leaves_the_callers_ray_settings_as_they_were(local_ray, tmp_path: Path):
+    """A run without progress set Ray Data's progress bars off in the caller's DataContext for
+    good; quieting Ray's console is for the run only (docs/cluster.md, "Watch")."""
+    import logging
+
+    from bytepatch.io import ReaderConfig
+    from bytepatch.segment import SegmentOptions
+    from bytepatch.segment.ray_engine import RAY_LOGGERS, segment_with_ray
+
+    context = ray.data.DataContext.get_current()
+    before = (context.enable_progress_bars, context.print_on_execution_start)
+    levels = [(h, h.level) for name in RAY_LOGGERS for h in logging.getLogger(name).handlers]
+    options = SegmentOptions(show_progress=False)
+    segment_with_ray([JSONL], tmp_path / "out", {"patcher": "space"}, ReaderConfig(), options)
+    assert (context.enable_progress_bars, context.print_on_execution_start) == before == (True, True)
+    assert [(h, h.level) for name in RAY_LOGGERS for h in logging.getLogger(name).handlers] == levels
