@@ -104,6 +104,7 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
     again: list[tuple[str, str]] = []  # (path, the earlier path of the same file)
     names: dict[str, str] = {}
     walked: dict[str, os.stat_result] = {}  # what walking directories stat'ed already
+    saved: list[str] = []  # `datasets` save_to_disk directories walked (one of no rows lists no files)
 
     def add(path: str, root: str | None) -> None:
         local = path != STDIN and not is_uri(path)
@@ -145,8 +146,8 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
             for f in files:
                 add(f, None if f == spec else spec.rstrip("/"))
         elif os.path.isdir(spec):
-            files = _walk(spec, walked, note, avoid)
-            if not files:
+            files = _walk(spec, walked, note, avoid, saved)
+            if not files and not saved:  # a saved dataset of no rows is an input of no documents
                 raise InputError(spec, "directory contains no files")
             for f in files:
                 add(f, spec)
@@ -156,9 +157,11 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
         elif GLOB_CHARS & set(spec):
             matches = sorted(m for m in glob.glob(spec, recursive=True))
             files = [
-                f for m in matches for f in (_walk(m, walked, note, avoid) if os.path.isdir(m) else _regular(m, avoid))
+                f
+                for m in matches
+                for f in (_walk(m, walked, note, avoid, saved) if os.path.isdir(m) else _regular(m, avoid))
             ]
-            if not files:
+            if not files and not saved:
                 raise InputError(spec, "pattern matches no files")
             root = _glob_root(spec)
             for f in files:
@@ -274,7 +277,11 @@ class _Avoid:
 
 
 def _walk(
-    root: str, stats: dict[str, os.stat_result] | None = None, note: Note = note_to_stderr, avoid: _Avoid = _Avoid()
+    root: str,
+    stats: dict[str, os.stat_result] | None = None,
+    note: Note = note_to_stderr,
+    avoid: _Avoid = _Avoid(),
+    saved: list[str] | None = None,
 ) -> list[str]:
     """Every regular file under `root`: each directory's files (sorted), then its
     subdirectories (sorted). Nothing is skipped silently: an unreadable directory, a
@@ -282,11 +289,12 @@ def _walk(
     Symbolic links are followed (a link to a directory is read like the directory); a
     loop is detected by the (device, inode) of the directories above. `stats` gets each
     file's stat, taken to tell files from directories, so it is not taken twice. `note`:
-    as for `expand_sources`, here for the entries a `datasets` directory skips."""
+    as for `expand_sources`, here for the entries a `datasets` directory skips. `saved`
+    gets each `datasets` save_to_disk directory read (one of no rows adds no file)."""
     found: list[str] = []
     st = _stat(root)
     avoid.check_dir(root, (st.st_dev, st.st_ino))
-    _visit(root, {(st.st_dev, st.st_ino)}, found, {} if stats is None else stats, note, avoid)
+    _visit(root, {(st.st_dev, st.st_ino)}, found, {} if stats is None else stats, note, avoid, saved)
     return found
 
 
@@ -297,6 +305,7 @@ def _visit(
     stats: dict[str, os.stat_result],
     note: Note,
     avoid: _Avoid = _Avoid(),
+    saved_dirs: list[str] | None = None,
 ) -> None:
     try:
         with os.scandir(path) as it:
@@ -321,6 +330,8 @@ def _visit(
     saved = hf_saved_dataset_files(path, files)
     if saved is not None:  # a `datasets` save_to_disk directory: its rows, not its JSON files
         found += saved
+        if saved_dirs is not None:
+            saved_dirs.append(path)
         used = {HF_STATE, HF_INFO, *(os.path.basename(f) for f in saved)}
         other = [name for name in files if name not in used] + [os.path.basename(d) for d, _ in subdirs]
         if other and note is not None:  # cache files of a `map`, or files put there by hand: skipped, but said
@@ -335,7 +346,7 @@ def _visit(
         subdirs = _dataset_dict_splits(path, subdirs, note)
     found += [os.path.join(path, f) for f in files]
     for full, key in subdirs:
-        _visit(full, above | {key}, found, stats, note, avoid)
+        _visit(full, above | {key}, found, stats, note, avoid, saved_dirs)
 
 
 def _dataset_dict_splits(

@@ -114,6 +114,22 @@ def test_segment_reads_a_saved_dataset_dict_in_its_split_order(tmp_path: Path):
     assert result.exit_code == 1 and "validation: split listed in dataset_dict.json but missing" in result.output
 
 
+def test_a_saved_dataset_of_no_rows_is_an_input_of_no_documents(tmp_path: Path):
+    """`save_to_disk` of an empty Dataset writes no data file (state.json lists none): it was
+    refused as "directory contains no files", beside its two JSON files, where an empty
+    JSONL file gives a dataset of no rows. Now it is one too, alone or as a DatasetDict."""
+    empty = datasets.Dataset.from_dict({"text": []}, features=datasets.Features({"text": datasets.Value("string")}))
+    empty.save_to_disk(str(tmp_path / "empty"))
+    datasets.DatasetDict({"train": empty, "test": empty}).save_to_disk(str(tmp_path / "dd"))
+    for name in ("empty", "dd"):
+        segment(str(tmp_path / name), "-o", str(tmp_path / f"out-{name}"), "--patcher", "space")
+        ds = open_dataset(tmp_path / f"out-{name}")
+        assert ds.num_rows == 0 and len(ds.manifest["shards"]) == 1
+    (tmp_path / "nothing").mkdir()  # a directory of no files at all is still refused
+    result = CliRunner().invoke(cli, ["segment", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "directory contains no files" in result.output
+
+
 MAP_RECIPE = """
 import sys, datasets, bytepatch
 model, jsonl, cache, out = sys.argv[1:]

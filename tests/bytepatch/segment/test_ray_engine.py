@@ -136,9 +136,16 @@ def test_a_bad_row_is_the_one_line_error_of_a_local_run(local_ray, tmp_path: Pat
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
-def test_a_corpus_of_no_documents_gives_one_empty_shard(local_ray, tmp_path: Path):
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "a.jsonl").write_text("")
+@pytest.mark.parametrize("empty", ["jsonl", "saved"])
+def test_a_corpus_of_no_documents_gives_one_empty_shard(local_ray, tmp_path: Path, empty: str):
+    """An empty JSONL file, or a `datasets` save_to_disk directory of no rows (no data file)."""
+    if empty == "jsonl":
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "a.jsonl").write_text("")
+    else:
+        datasets = pytest.importorskip("datasets")
+        features = datasets.Features({"text": datasets.Value("string")})
+        datasets.Dataset.from_dict({"text": []}, features=features).save_to_disk(str(tmp_path / "in"))
     segment(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--patcher", "space", "--engine", "ray")
     ds = open_dataset(tmp_path / "out")
     assert ds.num_rows == 0 and [s["file"] for s in ds.manifest["shards"]] == ["train-00000.arrow"]
