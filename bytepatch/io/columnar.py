@@ -123,7 +123,11 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
         for batch in batches():
             # Arrow IPC has no checksums: a damaged file can hold offsets pointing anywhere or
             # invalid UTF-8. Full validation (linear, cheap next to patching) refuses those.
-            batch.validate(full=True)
+            try:
+                batch.validate(full=True)
+            except pa.ArrowInvalid:
+                _refuse_invalid_utf8(path, batch, row)
+                raise
             texts = _decoded(batch.column(cfg.text_field))
             ids = _decoded(batch.column(cfg.id_field)).to_pylist() if cfg.id_field else None
             if texts.null_count:
@@ -146,6 +150,39 @@ def _documents(path: str, cfg: ReaderConfig, batches, span: Span | None = None) 
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, f"corrupt or truncated data after row {row}: {exc}", row=row) from exc
     return row - (span.first_row if span is not None else 0)
+
+
+# A string type and the binary type of its layout: the same buffers, read without the UTF-8 rule.
+_AS_BINARY = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary()}
+if hasattr(pa, "string_view"):
+    _AS_BINARY[pa.string_view()] = pa.binary_view()
+
+
+def _refuse_invalid_utf8(path: str, batch: pa.RecordBatch, first_row: int) -> None:
+    """Name the first row of a string column that is not UTF-8, when that is why `batch`
+    failed validation: Arrow's message ("corrupt or truncated data after row R: ... at
+    string index I") named the batch's first row, and I counted from there. Returns (for
+    the caller's own error) when the fault is another: offsets out of bounds, say."""
+    for name, column in zip(batch.schema.names, batch.columns):
+        binary = _AS_BINARY.get(column.type)
+        if binary is None:
+            continue
+        raw = column.view(binary)
+        try:
+            raw.validate(full=True)  # the offsets are sound: each value can be read as bytes
+        except pa.ArrowInvalid:
+            return
+        for i, value in enumerate(raw.to_pylist()):
+            try:
+                if value is not None:
+                    value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    path,
+                    f"column {name!r} is a string column holding invalid UTF-8 at byte {exc.start} "
+                    f"({value[:40]!r}); store such text as binary, which is read as it is",
+                    row=first_row + i,
+                ) from None
 
 
 def _decoded(column: pa.Array) -> pa.Array:

@@ -186,6 +186,34 @@ def test_a_binary_id_that_is_not_utf8_names_its_row(tmp_path: Path):
             docs_of(str(tmp_path / name), id_field="key")
 
 
+def test_invalid_utf8_in_a_string_column_names_its_row(tmp_path: Path):
+    """A string column holding bytes that are not UTF-8 (Arrow writers do not check) was
+    refused as "(row 1000): corrupt or truncated data after row 1000: ... at string index
+    500": the row of the batch's start, not the bad one, and a fault it is not. Now the
+    row itself, as a split inside the file reads it too (Parquet row groups)."""
+    from bytepatch.io import Span, expand_sources
+    from bytepatch.io.splits import plan_splits
+
+    values = [b"fine"] * 1500 + [b"bad \xff"] + [b"fine"] * 10
+    table = pa.table({"text": pa.array(values, pa.binary()).view(pa.string())})
+    pq.write_table(table, tmp_path / "u.parquet", row_group_size=400)
+    with pa.OSFile(str(tmp_path / "u.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=1000)
+    large = pa.table({"text": pa.array(values, pa.large_binary()).view(pa.large_string())})
+    with pa.OSFile(str(tmp_path / "l.arrow"), "wb") as sink, pa.ipc.new_file(sink, large.schema) as w:
+        w.write_table(large, max_chunksize=1000)
+    expected = r"\(row 1500\): column 'text' is a string column holding invalid UTF-8 at byte 4"
+    for name in ("u.parquet", "u.arrow", "l.arrow"):
+        with pytest.raises(InputError, match=rf"{name} {expected}"):
+            docs_of(str(tmp_path / name))
+    cfg = ReaderConfig()
+    splits = plan_splits(expand_sources([str(tmp_path / "u.parquet")]), cfg, 100)
+    assert len(splits) > 1 and all(isinstance(span, Span) for _, span in splits)
+    with pytest.raises(InputError, match=expected):
+        for source, span in splits:
+            list(read_source(source.path, cfg, span))
+
+
 def test_a_duplicated_column_name_is_an_error_naming_it(tmp_path: Path):
     table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"])], names=["text", "text"])
     pq.write_table(table, tmp_path / "dup.parquet")
