@@ -164,13 +164,16 @@ def interrupted_advice(
     from bytepatch.io.fs import is_uri
     from bytepatch.io.sources import STDIN
 
+    manifest = _manifest_stamp(args)  # None for an output URI
+    # Written atomically: a new file is this run's. (--resume of a complete dataset finds it complete;
+    # --engine ray refuses --resume, so there the manifest is an earlier run's.)
+    resumed = args.resume and args.engine != "ray"
+    if manifest is not None and (resumed or manifest != manifest_before):
+        return None
     if args.engine == "ray" or is_uri(args.output):
         return (
             "interrupted: no manifest written; --resume needs a local output and --engine local: rerun with --overwrite"
         )
-    manifest = _manifest_stamp(args)
-    if manifest is not None and (args.resume or manifest != manifest_before):  # written atomically: a new file
-        return None
     if STDIN in args.inputs:
         return "interrupted: no manifest written; --resume cannot replay stdin: run the command again with --overwrite"
     now = _run_state_stamp(args, num_jobs, job)

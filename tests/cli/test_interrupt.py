@@ -473,6 +473,44 @@ def test_a_stop_signal_once_the_manifest_is_written_says_the_output_is_complete(
     assert sorted(r.id for r in open_dataset(jobs)) == ["in.txt", "script.py"]
 
 
+LATE_STOP_RAY = """
+import os, signal, sys
+import bytepatch.segment.ray_engine as ray_engine
+write_json = ray_engine.write_json
+def write_then_stop(path, data):  # the signal lands once the dataset's manifest is written
+    write_json(path, data)
+    os.kill(os.getpid(), getattr(signal, os.environ["LATE_SIGNAL"]))
+    for _ in range(1000): pass  # Python runs its handler here
+ray_engine.write_json = write_then_stop
+from bytepatch.cli import main as entry
+sys.argv = ["bytepatch", *sys.argv[1:]]
+entry.main()
+"""
+
+
+@pytest.mark.slow  # starts a local Ray instance per run
+def test_a_stop_signal_once_a_ray_run_wrote_its_manifest_says_the_output_is_complete(tmp_path: Path) -> None:
+    """As for a local run: with --engine ray, a signal after manifest.json was written said
+    "interrupted: no manifest written; ... rerun with --overwrite" and exited 130 beside a
+    complete dataset (the advice for Ray came before looking for the manifest)."""
+    pytest.importorskip("ray", reason="pip install 'ray[data]' (the test extra installs it)")
+    script = tmp_path / "late.py"
+    script.write_text(LATE_STOP_RAY)
+    env = {**os.environ, "LATE_SIGNAL": "SIGINT"}
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("a few words, then some more. " * 20)
+    out = tmp_path / "out"
+    args = ["segment", str(corpus), "-o", str(out), "--patcher", "space", "-q", "--engine", "ray", "--ray-actors", "1"]
+    for extra in ([], ["--overwrite"]):  # a run, a rerun over the finished dataset
+        proc = subprocess.run([sys.executable, str(script), *args, *extra], capture_output=True, text=True, env=env)
+        lines = [line for line in proc.stderr.splitlines() if "core_worker.cc" not in line]  # see test_ray_console
+        note = "note: a stop signal (SIGINT) came once the run had written its output, which is complete"
+        assert (proc.returncode, lines) == (0, [note]), proc.stderr
+    from bytepatch import open_dataset
+
+    assert [r.id for r in open_dataset(out)] == ["in.txt"]
+
+
 TEARDOWN = """
 import os, signal, sys
 class Late:  # a global of __main__: deleted as the interpreter tears its modules down, after atexit
