@@ -425,9 +425,20 @@ def hf_saved_dataset_files(directory: str, filenames: list[str]) -> list[str] | 
             isinstance(e, dict) and isinstance(e.get("filename"), str) for e in entries
         ):  # said, not a KeyError's bare "'_data_files'"
             raise ValueError("expected a JSON object whose '_data_files' lists {'filename': ...} entries")
-        files = [os.path.join(directory, entry["filename"]) for entry in entries]
+        names = [entry["filename"] for entry in entries]
     except (OSError, ValueError) as exc:
         raise InputError(state_path, f"not a readable `datasets` save_to_disk state file: {exc}") from exc
+    for name in names:
+        # save_to_disk lists Arrow files inside the directory (data-00000-of-00001.arrow). Another
+        # name was read as it stood: `../notes.txt` or `/etc/hostname` became documents of the dataset.
+        parts = name.replace("\\", "/").split("/")
+        if os.path.isabs(name) or ".." in parts or not name.endswith(".arrow"):
+            raise InputError(
+                state_path,
+                f"lists the data file {name!r}, not an Arrow file inside the directory as save_to_disk writes them; "
+                "a damaged or hand-edited state.json?",
+            )
+    files = [os.path.join(directory, name) for name in names]
     missing = [f for f in files if not os.path.isfile(f)]
     if missing:
         raise InputError(missing[0], "listed in state.json but missing (an incomplete save_to_disk directory?)")

@@ -130,6 +130,24 @@ def test_a_saved_dataset_of_no_rows_is_an_input_of_no_documents(tmp_path: Path):
     assert result.exit_code == 1 and "directory contains no files" in result.output
 
 
+@pytest.mark.parametrize("listed", ["../notes.txt", "/etc/hostname", "notes.txt", "sub/../../notes.arrow"])
+def test_a_state_json_listing_a_file_outside_its_directory_is_refused(tmp_path: Path, listed: str):
+    """A state.json entry was joined to the directory and read as it stood: `../notes.txt`
+    (a file beside the dataset) and `/etc/hostname` became documents (exit 0), where
+    `load_from_disk` reads Arrow files of the directory only."""
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"text": ["a", "b"]}).save_to_disk(str(saved))
+    (tmp_path / "notes.txt").write_text("private notes beside the dataset")
+    (saved / "notes.txt").write_text("notes inside, not Arrow")
+    state = json.loads((saved / "state.json").read_text())
+    state["_data_files"].append({"filename": listed})
+    (saved / "state.json").write_text(json.dumps(state))
+    result = CliRunner().invoke(cli, ["segment", str(saved), "-o", str(tmp_path / "out"), "--patcher", "space"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{saved / 'state.json'}: lists the data file {listed!r}, not an Arrow file inside" in result.output
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
 MAP_RECIPE = """
 import sys, datasets, bytepatch
 model, jsonl, cache, out = sys.argv[1:]
