@@ -15,12 +15,23 @@ import os
 import re
 import stat
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from bytepatch.io.errors import InputError
-from bytepatch.io.fs import is_uri, list_uri, shown_path, uri_name, without_query
+from bytepatch.io.fs import (
+    NATIVE_SCHEMES,
+    is_uri,
+    list_uri,
+    open_input,
+    scheme_of,
+    shown_path,
+    split_query,
+    uri_name,
+    without_query,
+)
 
 STDIN = "-"
 GLOB_CHARS = set("*?[")
@@ -143,6 +154,7 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
             files = list_uri(spec)
             if not files:
                 raise InputError(spec, "no such object or prefix" if files is None else "prefix holds no objects")
+            files = _saved_datasets_in_listing(spec, files, note, saved)
             for f in files:
                 add(f, None if f == spec else spec.rstrip("/"))
         elif os.path.isdir(spec):
@@ -355,15 +367,7 @@ def _dataset_dict_splits(
     """The split directories of a saved `DatasetDict` in the order its dataset_dict.json
     lists them, as `load_from_disk` gives them (a sorted walk put "test" before "train");
     a directory it does not list is skipped, and said, as `load_from_disk` skips it."""
-    index = os.path.join(path, HF_DATASET_DICT)
-    try:
-        with open(index, encoding="utf-8") as f:
-            data = json.load(f)
-        splits = data.get("splits") if isinstance(data, dict) else None
-        if not isinstance(splits, list) or not all(isinstance(name, str) for name in splits):
-            raise ValueError("expected a JSON object whose 'splits' is a list of split names")
-    except (OSError, ValueError) as exc:
-        raise InputError(index, f"not a readable `datasets` DatasetDict index: {exc}") from exc
+    splits = _split_names(os.path.join(path, HF_DATASET_DICT))
     by_name = {os.path.basename(full): (full, key) for full, key in subdirs}
     missing = [name for name in splits if name not in by_name]
     if missing:
@@ -416,10 +420,35 @@ def hf_saved_dataset_files(directory: str, filenames: list[str]) -> list[str] | 
     (as its state.json lists them), or None when `directory` is not one."""
     if HF_STATE not in filenames or HF_INFO not in filenames:
         return None
-    state_path = os.path.join(directory, HF_STATE)
+    files = [os.path.join(directory, name) for name in _state_names(os.path.join(directory, HF_STATE))]
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise InputError(missing[0], "listed in state.json but missing (an incomplete save_to_disk directory?)")
+    return files
+
+
+def _read_json(path: str) -> Any:
+    """A local or object-storage JSON file's value."""
+    with open_input(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def _split_names(index: str) -> list[str]:
+    """The splits a saved `DatasetDict`'s dataset_dict.json lists, in its order."""
     try:
-        with open(state_path, encoding="utf-8") as f:
-            state = json.load(f)
+        data = _read_json(index)
+        splits = data.get("splits") if isinstance(data, dict) else None
+        if not isinstance(splits, list) or not all(isinstance(name, str) for name in splits):
+            raise ValueError("expected a JSON object whose 'splits' is a list of split names")
+    except (OSError, ValueError) as exc:
+        raise InputError(index, f"not a readable `datasets` DatasetDict index: {exc}") from exc
+    return list(dict.fromkeys(splits))
+
+
+def _state_names(state_path: str) -> list[str]:
+    """The data files a save_to_disk state.json lists, in row order, as names inside its directory."""
+    try:
+        state = _read_json(state_path)
         entries = state.get("_data_files") if isinstance(state, dict) else None
         if not isinstance(entries, list) or not all(
             isinstance(e, dict) and isinstance(e.get("filename"), str) for e in entries
@@ -438,11 +467,92 @@ def hf_saved_dataset_files(directory: str, filenames: list[str]) -> list[str] | 
                 f"lists the data file {name!r}, not an Arrow file inside the directory as save_to_disk writes them; "
                 "a damaged or hand-edited state.json?",
             )
-    files = [os.path.join(directory, name) for name in names]
-    missing = [f for f in files if not os.path.isfile(f)]
-    if missing:
-        raise InputError(missing[0], "listed in state.json but missing (an incomplete save_to_disk directory?)")
-    return files
+    return names
+
+
+def _saved_datasets_in_listing(spec: str, files: list[str], note: Note, saved: list[str]) -> list[str]:
+    """The listing of a URI prefix (`spec`) with the `datasets` save_to_disk directories in it
+    read as local ones are (`_visit`): a saved dataset as the Arrow files its state.json lists,
+    a saved DatasetDict as its own files and then the splits its dataset_dict.json lists, in
+    that order; anything else they hold is skipped, and said. (Their JSON files were read as
+    JSON Lines: "dataset_info.json:1: malformed JSON".) `saved` gets each saved dataset read."""
+
+    def parent(uri: str) -> str:
+        return split_query(uri)[0].rpartition("/")[0]
+
+    def name(uri: str) -> str:
+        return split_query(uri)[0].rpartition("/")[2]
+
+    children: dict[str, set[str]] = {}
+    for uri in files:
+        children.setdefault(parent(uri), set()).add(name(uri))
+    datasets_dirs = {d for d, names in children.items() if HF_STATE in names and HF_INFO in names}
+    dict_dirs = {d for d, names in children.items() if HF_DATASET_DICT in names} - datasets_dirs
+    if not datasets_dirs and not dict_dirs:
+        return files
+    query = split_query(files[0])[1]  # the prefix's filesystem options: every object's URI carries them
+    native = scheme_of(files[0]) in NATIVE_SCHEMES  # listed as quoted paths (`list_uri`)
+    listed = set(files)
+
+    def subdirectory(directory: str, entry: str) -> str:
+        return f"{directory}/{urllib.parse.quote(entry, safe='/') if native else entry}"
+
+    def child(directory: str, entry: str) -> str:
+        return subdirectory(directory, entry) + query
+
+    def under(directory: str, uris: list[str]) -> list[str]:
+        return [u for u in uris if (parent(u) + "/").startswith(directory + "/")]
+
+    def governing(uri: str, below: str | None) -> str | None:
+        """The outermost saved dataset or DatasetDict directory above `uri`, below `below`."""
+        path = parent(uri)
+        found = None
+        while path and path != below and (below is None or path.startswith(below + "/")):
+            if path in datasets_dirs or path in dict_dirs:
+                found = path
+            path = path.rpartition("/")[0]
+        return found
+
+    def resolve(directory: str | None, uris: list[str]) -> list[str]:
+        if directory in datasets_dirs:
+            state = child(directory, HF_STATE)
+            data = [child(directory, entry) for entry in _state_names(state)]
+            missing = [u for u in data if u not in listed]
+            if missing:
+                raise InputError(missing[0], "listed in state.json but missing (an incomplete save_to_disk directory?)")
+            saved.append(directory)
+            return data
+        out: list[str] = []
+        if directory in dict_dirs:
+            out += [u for u in uris if parent(u) == directory and name(u) != HF_DATASET_DICT]
+            for split in _split_names(child(directory, HF_DATASET_DICT)):
+                split_dir = subdirectory(directory, split)
+                if not under(split_dir, uris):
+                    raise InputError(
+                        split_dir, "split listed in dataset_dict.json but missing (an incomplete save_to_disk?)"
+                    )
+                out += resolve(split_dir, under(split_dir, uris))
+            return out
+        done: set[str] = set()
+        for u in uris:
+            owner = governing(u, directory)
+            if owner is None:
+                out.append(u)
+            elif owner not in done:
+                done.add(owner)
+                out += resolve(owner, under(owner, uris))
+        return out
+
+    out = resolve(None, files)
+    kept = set(out)
+    other = [u for u in files if u not in kept and not (name(u) in (HF_STATE, HF_INFO) and parent(u) in datasets_dirs)]
+    other = [u for u in other if not (name(u) == HF_DATASET_DICT and parent(u) in dict_dirs)]
+    if other and note is not None:  # as for a local directory: skipped, but said
+        note(
+            f"note: {spec} holds Hugging Face `datasets` save_to_disk data: reading the data files its "
+            f"state.json and dataset_dict.json files list, skipping {len(other)} other object(s) (first: {other[0]})"
+        )
+    return out
 
 
 def detect_format(path: str, forced: str = "auto") -> str:

@@ -322,3 +322,35 @@ def test_a_query_string_on_an_output_prefix_keeps_the_dataset_under_it(s3, tmp_p
     assert run(str(SAMPLE), "-o", str(tmp_path / "local"), *args).exit_code == 0
     got = download(s3, f"{BUCKET}/query-out", tmp_path / "from-s3")
     assert rows(got) == rows(tmp_path / "local") and len(open_dataset(got).manifest["shards"]) > 1
+
+
+def test_a_saved_datasets_directory_in_s3_reads_as_it_does_locally(s3, tmp_path: Path):
+    """`Dataset.save_to_disk("s3://...")` writes what it writes locally; read from S3, its
+    JSON files were taken as JSON Lines ("dataset_info.json:1: malformed JSON", exit 1).
+    Now a saved Dataset and a saved DatasetDict give the rows and ids of a local run."""
+    datasets = pytest.importorskip("datasets", reason="pip install datasets (the test extra installs it)")
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"text": [f"document {i}" for i in range(30)]}).save_to_disk(str(saved), num_shards=2)
+    (saved / "README.txt").write_text("a note beside the data")  # skipped, and said, as locally
+    splits = {"train": ["t1", "t2"], "test": ["s1"]}
+    dd = datasets.DatasetDict({k: datasets.Dataset.from_dict({"text": v}) for k, v in splits.items()})
+    dd.save_to_disk(str(tmp_path / "dd"))
+    datasets.Dataset.from_dict(
+        {"text": []}, features=datasets.Features({"text": datasets.Value("string")})
+    ).save_to_disk(str(tmp_path / "empty"))
+    for name in ("saved", "dd", "empty"):
+        for path in sorted((tmp_path / name).rglob("*")):
+            if path.is_file():
+                with s3.open_output_stream(f"{BUCKET}/hf/{name}/{path.relative_to(tmp_path / name)}") as f:
+                    f.write(path.read_bytes())
+        on_s3 = CliRunner().invoke(
+            cli, ["segment", f"s3://{BUCKET}/hf/{name}/", "-o", str(tmp_path / f"out-{name}"), "--patcher", "space"]
+        )
+        assert on_s3.exit_code == 0, on_s3.output
+        local = run(str(tmp_path / name), "-o", str(tmp_path / f"local-{name}"), "--patcher", "space")
+        assert local.exit_code == 0, local.output
+        assert [(r.id, r.bytes) for r in open_dataset(tmp_path / f"out-{name}")] == [
+            (r.id, r.bytes) for r in open_dataset(tmp_path / f"local-{name}")
+        ]
+        assert ("README.txt" in on_s3.output) == (name == "saved")
+    assert [r.id for r in open_dataset(tmp_path / "out-dd")][0] == "train/data-00000-of-00001.arrow#0"
