@@ -1,9 +1,11 @@
 """Writing a dataset to object storage (`s3://`, `gs://`, any `pyarrow.fs` URI).
 
 Object stores have no rename and no directory lock, but an object appears only once its
-upload is complete. So a dataset is published shard by shard, each uploaded whole, and
-`manifest.json` is uploaded last: a reader never sees a manifest before every shard it
-lists is complete, and an interrupted run leaves no manifest (rerun with --overwrite).
+upload is closed (`upload` deletes the object of an upload cut short, which pyarrow
+completes on close all the same). So a dataset is published shard by shard, each
+uploaded whole, and `manifest.json` is uploaded last: a reader never sees a manifest
+before every shard it lists is complete, and an interrupted run leaves no manifest
+(rerun with --overwrite).
 The local engine stages the dataset in a local temporary directory and uploads it at
 the end (the trade-off: local disk for one dataset); the Ray engine's actors upload each
 shard as soon as it is written, so no machine holds more than its own shards.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from bytepatch.dataset.files import tmp_path
 from bytepatch.dataset.manifest import MANIFEST
 from bytepatch.errors import OutputError
 from bytepatch.io.fs import filesystem, split_query
@@ -57,13 +60,43 @@ def prepare_remote_output(uri: str, overwrite: bool, owned) -> None:
 
 
 def upload(local: Path, uri: str) -> None:
-    """Copy one local file to `uri` (the object appears when the upload completes)."""
+    """Copy one local file to `uri`; the object appears whole or not at all.
+
+    pyarrow's output streams have no abort: closing one, as leaving a `with` block on an
+    error or Ctrl-C does (and as its destructor does), completes the upload with the bytes
+    written so far, and an interrupted run left half a shard under its final name. So a
+    failed upload's object is deleted; on a local filesystem (`file://`), where a killed
+    process leaves what it wrote, the file is written under a temporary name and renamed."""
     fs, path = filesystem(uri)
+    local_fs = fs.type_name == "local"
+    base, slash, name = path.rpartition("/")
+    target = f"{base}{slash}{tmp_path(Path(name)).name}" if local_fs else path
     try:
-        with open(local, "rb") as src, fs.open_output_stream(path) as dst:
-            shutil.copyfileobj(src, dst, CHUNK)
+        with open(local, "rb") as src:
+            dst = fs.open_output_stream(target)
+            try:
+                shutil.copyfileobj(src, dst, CHUNK)
+            except BaseException:
+                _discard(fs, target, dst)
+                raise
+            dst.close()
+        if local_fs:
+            fs.move(target, path)
     except OSError as exc:
         raise OutputError(f"{uri}: cannot upload {local.name}: {exc}") from exc
+
+
+def _discard(fs, path: str, stream) -> None:
+    """Close a stream whose upload failed, and delete what closing it published (best effort:
+    the error that stopped the upload is the one to report)."""
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - the backend's types are open-ended; the upload failed already
+        pass
+    try:
+        fs.delete_file(path)
+    except Exception:  # noqa: BLE001 - as above
+        pass
 
 
 def publish_dataset(local_dir: Path, uri: str, manifest: dict) -> None:

@@ -354,3 +354,43 @@ def test_a_saved_datasets_directory_in_s3_reads_as_it_does_locally(s3, tmp_path:
         ]
         assert ("README.txt" in on_s3.output) == (name == "saved")
     assert [r.id for r in open_dataset(tmp_path / "out-dd")][0] == "train/data-00000-of-00001.arrow#0"
+
+
+CUT_UPLOAD = """
+import os, signal, sys
+import bytepatch.dataset.remote as remote
+class CutShutil:  # a stop signal lands in the middle of a shard's upload
+    @staticmethod
+    def copyfileobj(src, dst, length=0):
+        data = src.read()
+        dst.write(data[: len(data) // 2])
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000): pass  # Python runs its handler here
+        dst.write(data[len(data) // 2 :])
+remote.shutil = CutShutil
+from bytepatch.cli import main as entry
+sys.argv = ["bytepatch", *sys.argv[1:]]
+entry.main()
+"""
+
+
+@pytest.mark.parametrize("scheme", ["s3", "file"])
+def test_an_upload_cut_short_leaves_no_object_under_a_final_name(s3, tmp_path: Path, scheme: str):
+    """pyarrow completes an upload when its stream is closed, as leaving a `with` on Ctrl-C
+    does: half a shard appeared as out/train-00000.arrow (38,916 of 77,832 bytes), a file
+    with a final name that is not complete (docs/dataset.md, "Atomic writes")."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "cut.py"
+    script.write_text(CUT_UPLOAD)
+    out = f"s3://{BUCKET}/upload-cut" if scheme == "s3" else f"file://{tmp_path / 'cut'}"
+    args = ["segment", str(SAMPLE / "stdlib_docstrings.jsonl"), "-o", out, "--patcher", "space", "-q"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=dict(os.environ))
+    assert proc.returncode == 130 and "rerun with --overwrite" in proc.stderr, proc.stderr
+    if scheme == "s3":
+        left = [i.path for i in s3.get_file_info(pafs.FileSelector(f"{BUCKET}/upload-cut", allow_not_found=True))]
+        assert [p for p in left if p.rsplit("/", 1)[1]] == []  # (pyarrow may keep the prefix as an empty marker)
+    else:
+        assert sorted(os.listdir(tmp_path / "cut")) == []
