@@ -216,6 +216,11 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
         if not layout.run_state.exists():
             raise OutputError(f"{out}: nothing to resume (no {layout.run_state.name}); run without --resume")
         previous = _read_run_state(layout.run_state)
+        if previous.get("engine") == "ray":  # its keys are no local run's: they all "differed"
+            raise OutputError(
+                f"{out}: cannot resume: the run that wrote it used --engine ray, which --resume cannot continue "
+                "(Ray retries failed work itself); rerun with --overwrite"
+            )
         # run_key also covers the other jobs' inputs: the merge checks those.
         changed = sorted(k for k in run_state if k != "run_key" and previous.get(k) != run_state[k])
         if changed:
@@ -236,7 +241,10 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
                 f"{out}: {what} holds files bytepatch did not write: {foreign[:5]}; choose a new directory"
             )
         if mine and not overwrite:
-            raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume")
+            # --resume only where it could continue: not for --engine ray, nor over a Ray run's output.
+            ray = run_state.get("engine") == "ray" or _engine_of(layout.run_state) == "ray"
+            resume_hint = "" if ray else " or --resume"
+            raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it{resume_hint}")
         # The dataset manifest goes first, so a half-deleted dataset never looks complete.
         (out / MANIFEST).unlink(missing_ok=True)
         for name in mine:
@@ -244,6 +252,16 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
     out.mkdir(parents=True, exist_ok=True)
     write_json(layout.run_state, run_state, indent=None)  # read by --resume only
     return False
+
+
+def _engine_of(path: Path) -> str | None:
+    """The engine ("ray") a run state names, if it is a readable one of a Ray run; None
+    otherwise (a local run's has no engine; a damaged one is for --resume to name)."""
+    try:
+        state = json.loads(path.read_bytes()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return state.get("engine") if isinstance(state, dict) else None
 
 
 def _read_run_state(path: Path) -> dict[str, Any]:

@@ -255,3 +255,23 @@ def test_a_quiet_run_from_python_leaves_the_callers_ray_settings_as_they_were(lo
     segment_with_ray([JSONL], tmp_path / "out", {"patcher": "space"}, ReaderConfig(), options)
     assert (context.enable_progress_bars, context.print_on_execution_start) == before == (True, True)
     assert [(h, h.level) for name in RAY_LOGGERS for h in logging.getLogger(name).handlers] == levels
+
+
+def test_an_output_a_ray_run_wrote_is_never_sent_to_resume(local_ray, tmp_path: Path):
+    """--resume cannot continue a Ray run, yet a second run into its output was told "pass
+    --overwrite to replace it or --resume" (Ray's own too, which refuses --resume), and a
+    local --resume there listed every setting as changed ("inputs, job, metadata, ...")."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(f'{{"text": "document {i}"}}\n' for i in range(20)))
+    out = tmp_path / "out"
+    args = ["segment", str(tmp_path / "in"), "-o", str(out), "--patcher", "space", "-q"]
+    segment(*args[1:], "--engine", "ray")
+    (out / "manifest.json").unlink()  # as a Ray run stopped before its end leaves it
+    for engine in ("ray", "local"):
+        result = CliRunner().invoke(cli, [*args, "--engine", engine])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.output.strip().endswith("output directory is not empty; pass --overwrite to replace it")
+    result = CliRunner().invoke(cli, [*args, "--resume"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "cannot resume: the run that wrote it used --engine ray" in result.output
+    assert "rerun with --overwrite" in result.output and "settings differ" not in result.output
