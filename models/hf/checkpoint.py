@@ -150,6 +150,7 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
     where = path / CONFIG_FILE
     config = config_map.blt_config_from_hf(cfg, str(where))
     spec = config_map.patcher_spec_from_hf(cfg, str(where))
+    config_map.check_port_patching(cfg, str(where))
     hf = read_tensors(path)
     has_patcher = any(name.startswith(weights.PATCHER_PREFIX) for name in hf)
     pconf = None

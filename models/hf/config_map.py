@@ -187,6 +187,19 @@ def patcher_config_from_hf(cfg: dict[str, Any], where: str = "patcher_config") -
     )
 
 
+def check_port_patching(cfg: dict[str, Any], where: str) -> None:
+    """Refuse patching settings of a BLT directory whose port patching bytepatch cannot reproduce."""
+    if cfg.get("patch_in_forward", True) and cfg.get("patching_mode", "entropy") == "entropy":
+        # BltPatcher.forward given patch_size=None skips its threshold and returns all-ones lengths (every
+        # position a patch, the last one open): bytepatch read the directory as entropy patching instead.
+        if "patch_size" in cfg and cfg["patch_size"] is None:
+            raise UnsupportedSetting(
+                f"{where}: patch_size=null (the port then ignores its patcher's entropies and makes every "
+                "position a patch, the last one left open; set patch_size to a number: with a "
+                "patching_threshold its value is unused)"
+            )
+
+
 def patcher_spec_from_hf(cfg: dict[str, Any], where: str = "config.json") -> dict[str, Any]:
     """bytepatch patcher settings (`patcher_from_dict` input) of the port's own patching."""
     mode = cfg.get("patching_mode", "entropy")

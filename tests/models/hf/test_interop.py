@@ -402,3 +402,14 @@ def test_a_port_directory_without_a_patcher_reads_one_byte_per_patch(tmp_path):
     diff = (mine - theirs(hf, ids)).abs().max().item()
     print(f"\nno patcher: max |logit difference| = {diff:.3g}")
     assert diff < TOL
+
+
+def test_a_patcher_with_patch_size_null_is_refused(tmp_path):
+    """With patch_size null the port ignores its patcher's entropies and makes every position a patch
+    (the last one open); bytepatch read such a directory as entropy patching at its threshold."""
+    hf = save_hf(tmp_path / "blt", seed=37, patch_size=None)
+    ids = ids_batch(38, rows=1)
+    ones = torch.ones_like(ids)
+    assert torch.equal(theirs(hf, ids), theirs(hf, ids, ones))  # what the port does: one byte per patch
+    with pytest.raises(UnsupportedSetting, match=f"{tmp_path / 'blt' / 'config.json'}: patch_size=null"):
+        load_blt(tmp_path / "blt")
