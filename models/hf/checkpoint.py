@@ -150,9 +150,9 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
     where = path / CONFIG_FILE
     config = config_map.blt_config_from_hf(cfg, str(where))
     spec = config_map.patcher_spec_from_hf(cfg, str(where))
-    config_map.check_port_patching(cfg, str(where))
     hf = read_tensors(path)
     has_patcher = any(name.startswith(weights.PATCHER_PREFIX) for name in hf)
+    config_map.check_port_patching(cfg, str(where), has_patcher)
     pconf = None
     if has_patcher:
         pconf = config_map.patcher_config_from_hf(cfg.get("patcher_config") or {}, f"{where}: patcher_config")
@@ -168,8 +168,7 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
         recorded = config_map.recorded_patching(cfg, str(where))
         if recorded is not None:
             spec, ref = recorded
-        elif not cfg.get("patch_in_forward", True):  # the port's default is a patcher
-            # The port then patches one byte per patch; its entropy settings (threshold) are unused.
+        else:  # patch_in_forward=false (check_port_patching): the port patches one byte per patch
             spec, note = dict(config_map.PER_BYTE_PATCHER), config_map.PER_BYTE_NOTE
     seq_len = config_map.recorded_seq_len(cfg, str(where))
     return HFCheckpoint(model.eval(), entropy, spec, path, ref, seq_len, note)

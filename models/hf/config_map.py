@@ -187,9 +187,25 @@ def patcher_config_from_hf(cfg: dict[str, Any], where: str = "patcher_config") -
     )
 
 
-def check_port_patching(cfg: dict[str, Any], where: str) -> None:
-    """Refuse patching settings of a BLT directory whose port patching bytepatch cannot reproduce."""
-    if cfg.get("patch_in_forward", True) and cfg.get("patching_mode", "entropy") == "entropy":
+def check_port_patching(cfg: dict[str, Any], where: str, has_patcher: bool) -> None:
+    """Refuse patching settings of a BLT directory whose port patching bytepatch cannot reproduce.
+
+    `has_patcher`: whether the weights hold the patcher's tensors (`model.patcher.*`).
+    """
+    in_forward = cfg.get("patch_in_forward", True)  # the port's default is a patcher
+    # The port builds its patcher from patch_in_forward alone: without tensors it would run an
+    # untrained one; with patch_in_forward=false it drops them and patches one byte per position.
+    if in_forward and not has_patcher:
+        raise ValueError(
+            f"{where}: patch_in_forward is true, but the weights hold no patcher (no model.patcher.* tensors); "
+            "the port would patch with an untrained one"
+        )
+    if not in_forward and has_patcher:
+        raise UnsupportedSetting(
+            f"{where}: patch_in_forward=false, but the weights hold a patcher (model.patcher.*), which the port "
+            "then ignores, making every position a patch; set patch_in_forward=true to patch with it"
+        )
+    if in_forward and cfg.get("patching_mode", "entropy") == "entropy":
         # BltPatcher.forward given patch_size=None skips its threshold and returns all-ones lengths (every
         # position a patch, the last one open): bytepatch read the directory as entropy patching instead.
         if "patch_size" in cfg and cfg["patch_size"] is None:

@@ -413,3 +413,24 @@ def test_a_patcher_with_patch_size_null_is_refused(tmp_path):
     assert torch.equal(theirs(hf, ids), theirs(hf, ids, ones))  # what the port does: one byte per patch
     with pytest.raises(UnsupportedSetting, match=f"{tmp_path / 'blt' / 'config.json'}: patch_size=null"):
         load_blt(tmp_path / "blt")
+
+
+def test_patch_in_forward_must_agree_with_the_patcher_weights(tmp_path):
+    """patch_in_forward=false beside patcher tensors was read as entropy patching with that patcher
+    (the port ignores them and patches one byte per position); patch_in_forward=true without them
+    loaded, and eval then said 'EntropyPatcher needs entropies' (the port runs an untrained patcher)."""
+    import json
+
+    from bytepatch.models.hf.safetensors_io import load_file, save_file
+
+    save_hf(tmp_path / "off", seed=39)
+    config = tmp_path / "off" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "patch_in_forward": False}))
+    with pytest.raises(UnsupportedSetting, match=f"{config}: patch_in_forward=false, but the weights hold a patcher"):
+        load_blt(tmp_path / "off")
+
+    save_hf(tmp_path / "on", seed=39)
+    weights = tmp_path / "on" / "model.safetensors"
+    save_file({k: v for k, v in load_file(weights).items() if not k.startswith("model.patcher.")}, weights)
+    with pytest.raises(ValueError, match="patch_in_forward is true, but the weights hold no patcher"):
+        load_blt(tmp_path / "on")
