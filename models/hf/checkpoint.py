@@ -153,17 +153,15 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
     hf = read_tensors(path)
     has_patcher = any(name.startswith(weights.PATCHER_PREFIX) for name in hf)
     config_map.check_port_patching(cfg, str(where), has_patcher)
-    pconf = None
+    pconf, pcfg = None, config_map.sub_config(cfg, "patcher_config", str(where))
     if has_patcher:
-        pconf = config_map.patcher_config_from_hf(cfg.get("patcher_config") or {}, f"{where}: patcher_config")
+        pconf = config_map.patcher_config_from_hf(pcfg, f"{where}: patcher_config")
     _check_extras(hf, weights.expected_hf_names(config, pconf), path)
     model = BLT(config)
     _load_into(model, weights.blt_state_from_hf(hf, config, str(path)), path)
     entropy, ref, note = None, None, None
     if has_patcher:
-        entropy = _entropy_model(
-            cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **entropy_options
-        )
+        entropy = _entropy_model(pcfg, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **entropy_options)
     else:
         recorded = config_map.recorded_patching(cfg, str(where))
         if recorded is not None:
@@ -199,9 +197,8 @@ def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
     hf = {}
     for file in weight_files(path):
         hf.update({k: v.float() for k, v in load_file(file, names).items()})
-    return _entropy_model(
-        cfg.get("patcher_config") or {}, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **options
-    )
+    pcfg = config_map.sub_config(cfg, "patcher_config", str(where))
+    return _entropy_model(pcfg, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **options)
 
 
 def _alone_threshold(cfg: dict[str, Any], where: Path) -> float:

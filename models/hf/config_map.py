@@ -21,18 +21,21 @@ Facts about the port this relies on (transformers 5.x, `models/blt`):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bytepatch.models.blt.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
 from bytepatch.models.errors import UnsupportedSetting
 from bytepatch.models.nn.layers import swiglu_hidden_dim
 from bytepatch.models.nn.transformer import VOCAB_SIZE, ByteTransformerConfig
+from bytepatch.patchers import REFERENCE_THRESHOLD
 
 MODEL_TYPE = "blt"
 PATCHER_MODEL_TYPE = "blt_patcher"
 PART_DEFAULT_THETA = 500000.0  # the port's default_theta for its local encoder/decoder and global model
 PATCHER_DEFAULT_THETA = 10000.0  # the port's patcher has no default_theta: the library default applies
 PORT_DEFAULT_WINDOW = 512  # BltConfig.local_attention_window_len default (the released checkpoints' value)
+PATCHER_DEFAULT_WINDOW = 512  # BltPatcherConfig.sliding_window default
 
 # The bytepatch settings refused on export, and why (docs/models.md shows this list).
 EXPORT_REFUSALS: dict[str, str] = {
@@ -48,9 +51,52 @@ EXPORT_REFUSALS: dict[str, str] = {
 }
 
 
-def _get(d: dict[str, Any], key: str, default: Any, where: str) -> Any:
-    value = d.get(key, default)
-    return default if value is None else value
+# A config.json is data from elsewhere: every value is checked for its type here, so that a null, a
+# string or a list where a number belongs is refused naming the file and the key (it ended in a
+# TypeError traceback, or in a ValueError that named neither).
+_MISSING = object()
+
+
+def _int(d: dict[str, Any], key: str, where: str, default: Any = _MISSING, minimum: int = 1) -> Any:
+    """d[key] as an integer >= minimum; `default` when absent or null (refused when there is none)."""
+    value = d.get(key)
+    if value is None:
+        if default is _MISSING:
+            raise ValueError(f"{where}: {key} is missing (an integer >= {minimum} is needed)")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _float(d: dict[str, Any], key: str, where: str, default: float) -> float:
+    """d[key] as a finite number; `default` when absent or null."""
+    value = d.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _bool(d: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    """d[key] as a JSON boolean; `default` when absent or null."""
+    value = d.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def sub_config(d: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    """d[key] as a JSON object ({} when absent or null)."""
+    value = d.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: {key} must be an object, got {type(value).__name__}")
+    return value
 
 
 def _theta(d: dict[str, Any], default: float, where: str) -> float:
@@ -60,27 +106,26 @@ def _theta(d: dict[str, Any], default: float, where: str) -> float:
     rope_type = params.get("rope_type", params.get("type", "default"))
     if rope_type != "default":
         raise UnsupportedSetting(f"{where}: rope_type {rope_type!r} (only 'default' RoPE is supported)")
-    theta = params.get("rope_theta", d.get("rope_theta", default))
-    return float(default if theta is None else theta)
+    if params.get("rope_theta") is not None:
+        return _float(params, "rope_theta", f"{where}: rope_parameters", default)
+    return _float(d, "rope_theta", where, default)
 
 
 def _check_part(d: dict[str, Any], where: str) -> tuple[int, int, int]:
     """(layers, width, heads) of one part after refusing what bytepatch cannot run exactly."""
-    width = int(_get(d, "hidden_size", 0, where))
-    heads = int(_get(d, "num_attention_heads", 0, where))
-    layers = int(_get(d, "num_hidden_layers", 0, where))
-    if width < 1 or heads < 1 or layers < 1:
-        raise UnsupportedSetting(f"{where}: hidden_size, num_attention_heads and num_hidden_layers must be positive")
-    kv = d.get("num_key_value_heads")
-    if kv is not None and int(kv) != heads:
+    width = _int(d, "hidden_size", where)
+    heads = _int(d, "num_attention_heads", where)
+    layers = _int(d, "num_hidden_layers", where)
+    kv = _int(d, "num_key_value_heads", where, None)
+    if kv is not None and kv != heads:
         raise UnsupportedSetting(
             f"{where}: num_key_value_heads={kv} != num_attention_heads={heads} (grouped-query attention)"
         )
     act = d.get("hidden_act", "silu")
     if act != "silu":
         raise UnsupportedSetting(f"{where}: hidden_act={act!r} (bytepatch's feed-forward is SwiGLU with silu)")
-    head_dim = d.get("head_dim")
-    if head_dim is not None and int(head_dim) != width // heads:
+    head_dim = _int(d, "head_dim", where, None)
+    if head_dim is not None and head_dim != width // heads:
         raise UnsupportedSetting(f"{where}: head_dim={head_dim} != hidden_size / num_attention_heads")
     if d.get("vocab_size", VOCAB_SIZE) not in (None, VOCAB_SIZE):
         raise UnsupportedSetting(f"{where}: vocab_size={d['vocab_size']} (bytepatch's byte vocabulary is {VOCAB_SIZE})")
@@ -89,13 +134,20 @@ def _check_part(d: dict[str, Any], where: str) -> tuple[int, int, int]:
 
 def _ffn(d: dict[str, Any], width: int, where: str) -> int | None:
     """Explicit FFN width, or None when it equals bytepatch's default rule (keeps round trips identical)."""
-    size = d.get("intermediate_size")
-    size = int(size) if size is not None else int(8 * width / 3)  # the port's fallback
+    size = _int(d, "intermediate_size", where, int(8 * width / 3))  # the port's fallback
     return None if size == swiglu_hidden_dim(width) else size
 
 
-def _eps(d: dict[str, Any]) -> float:
-    return float(d.get("rms_norm_eps", d.get("norm_eps", 1e-5)) or 1e-5)
+def _build(cls: type, where: str, **fields: Any) -> Any:
+    """cls(**fields), its own validation errors (a width the heads do not divide evenly...) naming the file."""
+    try:
+        return cls(**fields)
+    except ValueError as exc:
+        raise UnsupportedSetting(f"{where}: {exc}") from None
+
+
+def _eps(d: dict[str, Any], where: str) -> float:
+    return _float(d, "rms_norm_eps", where, _float(d, "norm_eps", where, 1e-5))
 
 
 def blt_config_from_hf(cfg: dict[str, Any], where: str = "config.json") -> BLTConfig:
@@ -106,61 +158,76 @@ def blt_config_from_hf(cfg: dict[str, Any], where: str = "config.json") -> BLTCo
         raise UnsupportedSetting(f"{where}: vocab_size={cfg.get('vocab_size')} (expected {VOCAB_SIZE})")
     if cfg.get("tie_word_embeddings"):
         raise UnsupportedSetting(f"{where}: tie_word_embeddings=true (the port's BLT never ties)")
-    enc, dec, glob = (cfg.get(k) or {} for k in ("encoder_config", "decoder_config", "global_config"))
-    k = int(_get(cfg, "cross_attn_k", 2, where))
+    enc, dec, glob = (sub_config(cfg, k, where) for k in ("encoder_config", "decoder_config", "global_config"))
+    k = _int(cfg, "cross_attn_k", where, 2)
     for name, part in (("encoder_config", enc), ("decoder_config", dec)):
-        if int(part.get("cross_attn_k", k) or k) != k:
+        if _int(part, "cross_attn_k", f"{where}: {name}", k) != k:
             raise UnsupportedSetting(f"{where}: {name}.cross_attn_k={part['cross_attn_k']} != cross_attn_k={k}")
     el, ew, eh = _check_part(enc, f"{where}: encoder_config")
     dl, dw, dh = _check_part(dec, f"{where}: decoder_config")
     gl, gw, gh = _check_part(glob, f"{where}: global_config")
     if ew != dw:
         raise UnsupportedSetting(f"{where}: encoder hidden_size {ew} != decoder hidden_size {dw}")
-    if int(dec.get("hidden_size_global", gw) or gw) != gw:
+    if _int(dec, "hidden_size_global", f"{where}: decoder_config", gw) != gw:
         raise UnsupportedSetting(f"{where}: decoder_config.hidden_size_global != global_config.hidden_size ({gw})")
-    enc_all = bool(enc.get("cross_attn_all_layers", False))
+    enc_all = _bool(enc, "cross_attn_all_layers", f"{where}: encoder_config", False)
     if enc_all and el > 1:
         raise UnsupportedSetting(
             f"{where}: encoder_config.cross_attn_all_layers=true with {el} encoder layers "
             "(the port re-pools the patch queries at every layer; bytepatch and the reference carry them)"
         )
-    window = cfg.get("local_attention_window_len", PORT_DEFAULT_WINDOW)
-    sizes = cfg.get("encoder_hash_byte_group_size") or [3, 4, 5, 6, 7, 8]
-    n_functions = int(_get(cfg, "encoder_hash_byte_group_nb_functions", 1, where))
-    encoder = LocalEncoderConfig(
+    # null means no window (full causal attention); only an absent key takes the port's default
+    window = (
+        _int(cfg, "local_attention_window_len", where, None)
+        if "local_attention_window_len" in cfg
+        else PORT_DEFAULT_WINDOW
+    )
+    sizes = cfg.get("encoder_hash_byte_group_size") or [3, 4, 5, 6, 7, 8]  # the port's `or`: [] is its default
+    if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        raise ValueError(f"{where}: encoder_hash_byte_group_size must be a list of positive integers, got {sizes!r}")
+    n_functions = _int(cfg, "encoder_hash_byte_group_nb_functions", where, 1)
+    encoder = _build(
+        LocalEncoderConfig,
+        where,
         n_layers=el,
         dim=ew,
         n_heads=eh,
         rope_theta=_theta(enc, PART_DEFAULT_THETA, f"{where}: encoder_config"),
-        norm_eps=_eps(enc),
-        intermediate_size=_ffn(enc, ew, where),
-        window=None if window is None else int(window),
-        ngram_sizes=tuple(int(n) for n in sizes),
-        hash_table_size=int(_get(cfg, "encoder_hash_byte_group_vocab", 500002, where)),
+        norm_eps=_eps(enc, f"{where}: encoder_config"),
+        intermediate_size=_ffn(enc, ew, f"{where}: encoder_config"),
+        window=window,
+        ngram_sizes=tuple(sizes),
+        hash_table_size=_int(cfg, "encoder_hash_byte_group_vocab", where, 500002),
         hash_functions=n_functions,
         cross_attn_heads=eh,
         cross_attn_all_layers=enc_all,
     )
-    latent = GlobalConfig(
+    latent = _build(
+        GlobalConfig,
+        where,
         n_layers=gl,
         dim=gw,
         n_heads=gh,
         rope_theta=_theta(glob, PART_DEFAULT_THETA, f"{where}: global_config"),
-        norm_eps=_eps(glob),
-        intermediate_size=_ffn(glob, gw, where),
+        norm_eps=_eps(glob, f"{where}: global_config"),
+        intermediate_size=_ffn(glob, gw, f"{where}: global_config"),
     )
-    decoder = LocalDecoderConfig(
+    decoder = _build(
+        LocalDecoderConfig,
+        where,
         n_layers=dl,
         dim=dw,
         n_heads=dh,
         rope_theta=_theta(dec, PART_DEFAULT_THETA, f"{where}: decoder_config"),
-        norm_eps=_eps(dec),
-        intermediate_size=_ffn(dec, dw, where),
-        window=None if window is None else int(window),  # the port's decoder reuses the encoder's mask
+        norm_eps=_eps(dec, f"{where}: decoder_config"),
+        intermediate_size=_ffn(dec, dw, f"{where}: decoder_config"),
+        window=window,  # the port's decoder reuses the encoder's mask
         cross_attn_heads=dh,
-        cross_attn_all_layers=bool(dec.get("cross_attn_all_layers", True)),
+        cross_attn_all_layers=_bool(dec, "cross_attn_all_layers", f"{where}: decoder_config", True),
     )
-    return BLTConfig(
+    return _build(
+        BLTConfig,
+        where,
         encoder=encoder,
         latent=latent,
         decoder=decoder,
@@ -175,14 +242,16 @@ def patcher_config_from_hf(cfg: dict[str, Any], where: str = "patcher_config") -
     layers, width, heads = _check_part(cfg, where)
     if cfg.get("tie_word_embeddings"):
         raise UnsupportedSetting(f"{where}: tie_word_embeddings=true (the port's patcher never ties)")
-    window = cfg.get("sliding_window", 512)
-    return ByteTransformerConfig(
+    window = _int(cfg, "sliding_window", where, None) if "sliding_window" in cfg else PATCHER_DEFAULT_WINDOW
+    return _build(
+        ByteTransformerConfig,
+        where,
         n_layers=layers,
         dim=width,
         n_heads=heads,
-        window=None if window is None else int(window),
+        window=window,
         rope_theta=_theta(cfg, PATCHER_DEFAULT_THETA, where),
-        norm_eps=_eps(cfg),
+        norm_eps=_eps(cfg, where),
         intermediate_size=_ffn(cfg, width, where),
     )
 
@@ -225,13 +294,14 @@ def patcher_spec_from_hf(cfg: dict[str, Any], where: str = "config.json") -> dic
         raise UnsupportedSetting(
             f"{where}: patching_threshold_add/monotonicity are set, but the port patches by the global threshold only"
         )
-    threshold = cfg.get("patching_threshold", 1.335442066192627)
-    max_len = cfg.get("max_patch_length")
+    if "patching_threshold" in cfg and cfg["patching_threshold"] is None and cfg.get("patch_in_forward", True):
+        # the port's patcher compares entropies with it: None fails there too
+        raise ValueError(f"{where}: patching_threshold is null (the patcher needs a number)")
     return {
         "patcher": "entropy",
-        "threshold": float(threshold),
+        "threshold": _float(cfg, "patching_threshold", where, REFERENCE_THRESHOLD),
         "threshold_add": None,
-        "max_patch_length": None if max_len is None else int(max_len),
+        "max_patch_length": _int(cfg, "max_patch_length", where, None),
     }
 
 

@@ -434,3 +434,31 @@ def test_patch_in_forward_must_agree_with_the_patcher_weights(tmp_path):
     save_file({k: v for k, v in load_file(weights).items() if not k.startswith("model.patcher.")}, weights)
     with pytest.raises(ValueError, match="patch_in_forward is true, but the weights hold no patcher"):
         load_blt(tmp_path / "on")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"patching_threshold": None}, "patching_threshold is null"),
+        ({"patching_threshold": "high"}, "patching_threshold must be a finite number, got 'high'"),
+        ({"max_patch_length": 2.5}, "max_patch_length must be an integer >= 1, got 2.5"),
+        ({"max_patch_length": 0}, "max_patch_length must be an integer >= 1, got 0"),
+        ({"encoder_config": [32]}, "encoder_config must be an object, got list"),
+        ({"patcher_config": "small"}, "patcher_config must be an object, got str"),
+        ({"encoder_hash_byte_group_size": 3}, "encoder_hash_byte_group_size must be a list of positive integers"),
+        ({"cross_attn_k": "2"}, "cross_attn_k must be an integer >= 1, got '2'"),
+        ({"local_attention_window_len": -1}, "local_attention_window_len must be an integer >= 1, got -1"),
+    ],
+)
+def test_a_config_value_of_the_wrong_type_is_refused_naming_file_and_key(tmp_path, change, message):
+    """A null, a string or a list where the port has a number or an object ended in a TypeError or
+    AttributeError traceback (patching_threshold: null, encoder_config: [...]), or in a ValueError
+    naming neither the file nor the key ("could not convert string to float: 'high'")."""
+    import json
+    import re
+
+    save_hf(tmp_path / "blt", seed=41)
+    config = tmp_path / "blt" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **change}))
+    with pytest.raises(ValueError, match=re.escape(f"{config}") + ".*" + re.escape(message)):
+        load_blt(tmp_path / "blt")
