@@ -158,7 +158,8 @@ def load_blt(path: str | Path, **entropy_options: Any) -> HFCheckpoint:
         pconf = config_map.patcher_config_from_hf(pcfg, f"{where}: patcher_config")
     _check_extras(hf, weights.expected_hf_names(config, pconf), path)
     model = BLT(config)
-    _load_into(model, weights.blt_state_from_hf(hf, config, str(path)), path)
+    tied = config_map.tied_embeddings(cfg, str(where))
+    _load_into(model, weights.blt_state_from_hf(hf, config, str(path), tied), path)
     entropy, ref, note = None, None, None
     if has_patcher:
         entropy = _entropy_model(pcfg, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **entropy_options)

@@ -16,7 +16,8 @@ Facts about the port this relies on (transformers 5.x, `models/blt`):
   weights rounds 8/3 * width up to a multiple of 256, the Llama rule);
 - RoPE theta per part in `rope_parameters` (older files: a flat `rope_theta`); when
   absent the port's defaults apply: 5e5 for the local and global models, 1e4 for the patcher;
-- the patcher ("entropy model") is a plain causal byte transformer with a sliding window.
+- the patcher ("entropy model") is a plain causal byte transformer with a sliding window;
+- `tie_word_embeddings` ties the head to the local encoder's byte embedding (the patcher never ties).
 """
 
 from __future__ import annotations
@@ -156,8 +157,7 @@ def blt_config_from_hf(cfg: dict[str, Any], where: str = "config.json") -> BLTCo
         raise UnsupportedSetting(f"{where}: model_type is {cfg.get('model_type')!r}, expected {MODEL_TYPE!r}")
     if cfg.get("vocab_size", VOCAB_SIZE) != VOCAB_SIZE:
         raise UnsupportedSetting(f"{where}: vocab_size={cfg.get('vocab_size')} (expected {VOCAB_SIZE})")
-    if cfg.get("tie_word_embeddings"):
-        raise UnsupportedSetting(f"{where}: tie_word_embeddings=true (the port's BLT never ties)")
+    tied_embeddings(cfg, where)  # a boolean; the weights mapping reads it (bytepatch keeps two equal tensors)
     enc, dec, glob = (sub_config(cfg, k, where) for k in ("encoder_config", "decoder_config", "global_config"))
     k = _int(cfg, "cross_attn_k", where, 2)
     for name, part in (("encoder_config", enc), ("decoder_config", dec)):
@@ -235,6 +235,15 @@ def blt_config_from_hf(cfg: dict[str, Any], where: str = "config.json") -> BLTCo
         decoder_alignment="reference",
         cross_attn_residual="reference",
     )
+
+
+def tied_embeddings(cfg: dict[str, Any], where: str) -> bool:
+    """Whether the port ties its output head to the encoder's byte embedding (`tie_word_embeddings`).
+
+    It then holds one tensor for both (`save_pretrained` writes `lm_head.weight` only); bytepatch's
+    BLT has no tying, so it gets two equal copies, and an export writes them untied (same logits).
+    """
+    return _bool(cfg, "tie_word_embeddings", where, False)
 
 
 def patcher_config_from_hf(cfg: dict[str, Any], where: str = "patcher_config") -> ByteTransformerConfig:

@@ -89,8 +89,34 @@ def _n_tables(c: BLTConfig) -> int:
     return c.encoder.hash_functions * len(c.encoder.ngram_sizes)
 
 
-def blt_state_from_hf(hf: dict[str, torch.Tensor], c: BLTConfig, where: str) -> dict[str, torch.Tensor]:
-    """bytepatch `BLT` state dict from the port's tensors; ValueError names a missing tensor."""
+EMBED_KEY = "model.local_encoder.embed_tokens.weight"
+HEAD_KEY = "lm_head.weight"
+
+
+def untie(hf: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
+    """The port's tensors with both of a tied pair (`tie_word_embeddings`): the file may hold either.
+
+    The port's tie makes the encoder's byte embedding the head (`_tied_weights_keys`), and
+    `save_pretrained` keeps only `lm_head.weight`; two different tensors cannot both be it.
+    """
+    present = [key for key in (HEAD_KEY, EMBED_KEY) if key in hf]
+    if not present:
+        return hf
+    if len(present) == 2 and not torch.equal(hf[HEAD_KEY], hf[EMBED_KEY]):
+        raise ValueError(f"{where}: tie_word_embeddings is true, but {HEAD_KEY} and {EMBED_KEY} differ")
+    shared = hf[present[0]]
+    return {**hf, HEAD_KEY: shared, EMBED_KEY: shared}
+
+
+def blt_state_from_hf(
+    hf: dict[str, torch.Tensor], c: BLTConfig, where: str, tied: bool = False
+) -> dict[str, torch.Tensor]:
+    """bytepatch `BLT` state dict from the port's tensors; ValueError names a missing tensor.
+
+    `tied`: the port's `tie_word_embeddings` (one tensor for the byte embedding and the head).
+    """
+    if tied:
+        hf = untie(hf, where)
     state = {}
     for ours, theirs in blt_name_pairs(c):
         if theirs not in hf:

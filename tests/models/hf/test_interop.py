@@ -462,3 +462,30 @@ def test_a_config_value_of_the_wrong_type_is_refused_naming_file_and_key(tmp_pat
     config.write_text(json.dumps({**json.loads(config.read_text()), **change}))
     with pytest.raises(ValueError, match=re.escape(f"{config}") + ".*" + re.escape(message)):
         load_blt(tmp_path / "blt")
+
+
+def test_tied_embeddings_import_and_export(tmp_path):
+    """The port ties its head to the encoder's byte embedding under tie_word_embeddings=true and saves
+    lm_head.weight alone; bytepatch refused such a directory, saying 'the port's BLT never ties'."""
+    from transformers import BltForCausalLM
+
+    hf = save_hf(tmp_path / "blt", seed=43, tie_word_embeddings=True)
+    assert hf.lm_head.weight.data_ptr() == hf.model.local_encoder.embed_tokens.weight.data_ptr()
+    ckpt = load_blt(tmp_path / "blt")
+    model = ckpt.model
+    assert torch.equal(model.decoder.head.weight, model.encoder.tok_emb.weight)
+    ids = ids_batch(44)
+    diff = (ours(model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max().item()
+    print(f"\ntied: max |logit difference| = {diff:.3g}")
+    assert diff < TOL
+    save_blt(model, tmp_path / "out", entropy_model=ckpt.entropy_model, patcher=ckpt.patcher)  # written untied
+    back = BltForCausalLM.from_pretrained(str(tmp_path / "out")).float().eval()
+    assert torch.equal(theirs(back, ids, LENGTHS), theirs(hf, ids, LENGTHS))
+    # a file holding both tensors of the tied pair, different, has no one meaning
+    from bytepatch.models.hf.safetensors_io import load_file, save_file
+
+    weights = tmp_path / "blt" / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({**tensors, "model.local_encoder.embed_tokens.weight": tensors["lm_head.weight"] + 1}, weights)
+    with pytest.raises(ValueError, match="tie_word_embeddings is true, but lm_head.weight and .* differ"):
+        load_blt(tmp_path / "blt")
