@@ -13,8 +13,9 @@ The hash (same as the BLT reference, so released weights index the same rows):
     bucket = h_n(t) mod table_size                   (floor modulo: always in [0, table_size))
 
 where x are model ids (byte + 4, so BOS=1 etc. take part), positions before the
-start of the row count as id 0, and p = HASH_PRIMES[f] for hash function f (the
-released BLT uses one function, f = 0, for every n). The oldest byte gets p^0 and
+start of the row count as id 0, and p = HASH_PRIMES[f mod 11] for hash function f
+(the released BLT uses one function, f = 0, for every n; from the twelfth function on
+the primes repeat, as in the `transformers` port). The oldest byte gets p^0 and
 the newest p^(n-1). Two's-complement wrapping makes it identical on every
 platform and device.
 """
@@ -48,9 +49,11 @@ def _wrap_int64(v: int) -> int:
 
 def ngram_hash(ids: torch.Tensor, n: int, table_size: int, function: int = 0) -> torch.Tensor:
     """Bucket of the n-gram ending at every position. ids (B, T) int -> (B, T) int64 in [0, table_size)."""
-    if not 0 <= function < len(HASH_PRIMES):
-        raise ValueError(f"hash function index must be in [0, {len(HASH_PRIMES)}), got {function}")
-    prime = HASH_PRIMES[function]
+    if function < 0:
+        raise ValueError(f"hash function index must be >= 0, got {function}")
+    # Past the list the primes repeat, as in the transformers port (`primes[func_nb % len(primes)]`):
+    # the config allowed any number of functions, and the twelfth failed only in the forward pass.
+    prime = HASH_PRIMES[function % len(HASH_PRIMES)]
     powers = torch.tensor([_wrap_int64(prime**i) for i in range(n)], dtype=torch.int64, device=ids.device)
     padded = F.pad(ids.long(), (n - 1, 0))  # (B, T + n - 1); id 0 before the row start
     windows = padded.unfold(1, n, 1)  # (B, T, n): windows[b, t, i] = x[t - n + 1 + i]

@@ -489,3 +489,15 @@ def test_tied_embeddings_import_and_export(tmp_path):
     save_file({**tensors, "model.local_encoder.embed_tokens.weight": tensors["lm_head.weight"] + 1}, weights)
     with pytest.raises(ValueError, match="tie_word_embeddings is true, but lm_head.weight and .* differ"):
         load_blt(tmp_path / "blt")
+
+
+def test_more_hash_functions_than_primes(tmp_path):
+    """The port cycles through its 11 primes; a directory with 12 hash functions loaded and then
+    failed in the forward pass ('hash function index must be in [0, 11), got 11')."""
+    hf = save_hf(
+        tmp_path / "blt", seed=45, encoder_hash_byte_group_nb_functions=12, encoder_hash_byte_group_size=[2, 3]
+    )
+    model = load_blt(tmp_path / "blt").model
+    assert model.config.encoder.hash_functions == 12
+    ids = ids_batch(46)
+    assert (ours(model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max() < TOL
