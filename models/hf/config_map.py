@@ -46,7 +46,6 @@ EXPORT_REFUSALS: dict[str, str] = {
     "encoder.dim != decoder.dim": "the port feeds encoder byte states to the decoder without a projection",
     "encoder.window != decoder.window": "the port has one local_attention_window_len for both local models",
     "encoder.cross_attn_all_layers with > 1 encoder layer": "the port re-pools the patch queries at every layer",
-    "ngram_sizes=()": "the port replaces an empty n-gram list by its default 3..8",
     "vocab_size != 260": "the port's byte vocabulary is fixed",
     "entropy patcher with threshold_add (relative rule)": "the port's patcher applies the global threshold only",
 }
@@ -185,7 +184,9 @@ def blt_config_from_hf(cfg: dict[str, Any], where: str = "config.json") -> BLTCo
     sizes = cfg.get("encoder_hash_byte_group_size") or [3, 4, 5, 6, 7, 8]  # the port's `or`: [] is its default
     if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
         raise ValueError(f"{where}: encoder_hash_byte_group_size must be a list of positive integers, got {sizes!r}")
-    n_functions = _int(cfg, "encoder_hash_byte_group_nb_functions", where, 1)
+    n_functions = _int(cfg, "encoder_hash_byte_group_nb_functions", where, 1, minimum=0)
+    if n_functions == 0:  # the port then has no hash n-gram embeddings (a table of 0 rows), bytepatch no n-grams
+        sizes, n_functions = [], 1
     encoder = _build(
         LocalEncoderConfig,
         where,
@@ -405,8 +406,6 @@ def check_exportable(c: BLTConfig) -> None:
             f"encoder.cross_attn_all_layers=True with {c.encoder.n_layers} encoder layers",
             EXPORT_REFUSALS["encoder.cross_attn_all_layers with > 1 encoder layer"],
         )
-    if not c.encoder.ngram_sizes:
-        _refuse("encoder.ngram_sizes=()", EXPORT_REFUSALS["ngram_sizes=()"])
     if c.vocab_size != VOCAB_SIZE:
         _refuse(f"vocab_size={c.vocab_size}", EXPORT_REFUSALS["vocab_size != 260"])
 
@@ -456,9 +455,10 @@ def hf_config_from_blt(
         "vocab_size": VOCAB_SIZE,
         "cross_attn_k": c.cross_attn_k,
         "local_attention_window_len": e.window,
-        "encoder_hash_byte_group_size": list(e.ngram_sizes),
+        # no n-grams: the port reads an empty size list as its default 3..8, but zero functions as none
+        "encoder_hash_byte_group_size": list(e.ngram_sizes or (3, 4, 5, 6, 7, 8)),
         "encoder_hash_byte_group_vocab": e.hash_table_size,
-        "encoder_hash_byte_group_nb_functions": e.hash_functions,
+        "encoder_hash_byte_group_nb_functions": e.hash_functions if e.ngram_sizes else 0,
         "encoder_config": local(e, e.cross_attn_all_layers),
         "decoder_config": local(d, d.cross_attn_all_layers),
         "global_config": {

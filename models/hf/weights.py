@@ -122,25 +122,26 @@ def blt_state_from_hf(
         if theirs not in hf:
             raise ValueError(f"{where}: missing tensor {theirs!r}")
         state[ours] = hf[theirs]
-    if _n_tables(c):
-        if HASH_KEY not in hf:
-            raise ValueError(f"{where}: missing tensor {HASH_KEY!r}")
-        fused = hf[HASH_KEY]
-        rows = c.encoder.hash_table_size
-        if fused.shape[0] != rows * _n_tables(c):
-            raise ValueError(
-                f"{where}: {HASH_KEY} has {fused.shape[0]} rows, expected {_n_tables(c)} tables x {rows} buckets"
-            )
-        for i in range(_n_tables(c)):
-            state[f"encoder.hash_emb.tables.{i}.weight"] = fused[i * rows : (i + 1) * rows]
+    # The port always has the fused table: 0 rows without n-grams (encoder_hash_byte_group_nb_functions=0).
+    if HASH_KEY not in hf:
+        raise ValueError(f"{where}: missing tensor {HASH_KEY!r}")
+    fused = hf[HASH_KEY]
+    rows = c.encoder.hash_table_size
+    if fused.shape[0] != rows * _n_tables(c):
+        raise ValueError(
+            f"{where}: {HASH_KEY} has {fused.shape[0]} rows, expected {_n_tables(c)} tables x {rows} buckets"
+        )
+    for i in range(_n_tables(c)):
+        state[f"encoder.hash_emb.tables.{i}.weight"] = fused[i * rows : (i + 1) * rows]
     return state
 
 
 def hf_state_from_blt(state: dict[str, torch.Tensor], c: BLTConfig) -> dict[str, torch.Tensor]:
     """The port's tensors from a bytepatch `BLT` state dict (copies: safe to write while training goes on)."""
     out = {theirs: state[ours].detach().clone() for ours, theirs in blt_name_pairs(c)}
-    if _n_tables(c):
-        out[HASH_KEY] = torch.cat([state[f"encoder.hash_emb.tables.{i}.weight"] for i in range(_n_tables(c))], 0)
+    tables = [state[f"encoder.hash_emb.tables.{i}.weight"] for i in range(_n_tables(c))]
+    # without n-grams the port still has its (empty) fused table, and from_pretrained wants the tensor
+    out[HASH_KEY] = torch.cat(tables, 0) if tables else torch.zeros(0, c.encoder.dim)
     return out
 
 
@@ -162,9 +163,7 @@ def hf_state_from_patcher(state: dict[str, torch.Tensor], p: ByteTransformerConf
 
 def expected_hf_names(c: BLTConfig, p: ByteTransformerConfig | None) -> set[str]:
     """Every tensor name a port checkpoint of this config holds (to report unexpected extras)."""
-    names = {theirs for _, theirs in blt_name_pairs(c)}
-    if _n_tables(c):
-        names.add(HASH_KEY)
+    names = {theirs for _, theirs in blt_name_pairs(c)} | {HASH_KEY}
     if p is not None:
         names |= {theirs for _, theirs in patcher_name_pairs(p)}
     return names

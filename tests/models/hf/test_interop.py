@@ -13,6 +13,8 @@ with one placeholder position (`port_view`), exactly what generation does.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -218,7 +220,7 @@ def test_export_refuses_settings_without_a_port_equivalent(tmp_path, changes, na
 
 
 def test_every_documented_refusal_is_listed():
-    assert "decoder_alignment='strict'" in EXPORT_REFUSALS and len(EXPORT_REFUSALS) >= 9
+    assert "decoder_alignment='strict'" in EXPORT_REFUSALS and len(EXPORT_REFUSALS) >= 8
 
 
 @pytest.mark.parametrize(
@@ -501,3 +503,23 @@ def test_more_hash_functions_than_primes(tmp_path):
     assert model.config.encoder.hash_functions == 12
     ids = ids_batch(46)
     assert (ours(model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max() < TOL
+
+
+def test_no_hash_ngrams_both_ways(tmp_path):
+    """encoder_hash_byte_group_nb_functions=0 is the port's BLT without hash n-grams (a fused table of
+    0 rows): bytepatch refused it ('hash_functions must be positive'), and refused to export
+    ngram_sizes=() as if the port had no way to say it."""
+    from transformers import BltForCausalLM
+
+    hf = save_hf(tmp_path / "blt", seed=47, encoder_hash_byte_group_nb_functions=0)
+    model = load_blt(tmp_path / "blt").model
+    assert model.config.encoder.ngram_sizes == () and model.encoder.hash_emb is None
+    ids = ids_batch(48)
+    assert (ours(model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max() < TOL
+
+    mine = reference_blt(49, encoder=replace(reference_blt(0).config.encoder, ngram_sizes=()))
+    save_blt(mine, tmp_path / "out")
+    port = BltForCausalLM.from_pretrained(str(tmp_path / "out")).float().eval()
+    assert (ours(mine, ids, LENGTHS) - theirs(port, ids, LENGTHS)).abs().max() < TOL
+    back = load_blt(tmp_path / "out").model
+    assert back.config == mine.config
