@@ -34,6 +34,7 @@ def _load_config(preset: str) -> tuple[str, Any, int | None]:
     config .json, a training run's config.json (or its directory), whose model may be either
     kind, or a transformer entropy model's. The row length is the one a run was trained with
     (its train.seq_len, an export's bytepatch_seq_len); None where none is recorded."""
+    from bytepatch.entropy.base import other_transformers_model
     from bytepatch.models import PRESETS, BLTConfig
     from bytepatch.models.train import RunConfig
     from bytepatch.models.train.resume import is_run_dict
@@ -49,6 +50,8 @@ def _load_config(preset: str) -> tuple[str, Any, int | None]:
     if path.suffix == ".json" and path.is_file():
         try:
             data = json.loads(path.read_text())
+            if (other := other_transformers_model(data)) is not None:  # not every key a BLT config lacks
+                raise click.ClickException(f"{path}: {other}")
             if isinstance(data, dict) and isinstance(data.get("kind"), str):  # an entropy model's directory
                 return (*_entropy_model_config(path, data), None)
             if is_run_dict(data):  # a run's config.json: its model section, and the rows it was trained on

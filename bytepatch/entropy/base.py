@@ -23,6 +23,25 @@ from bytepatch.errors import ConfigError
 from bytepatch.strict import check_keys
 
 CONFIG_FILE = "config.json"
+# The `transformers` model types bytepatch reads (`bytepatch.models.hf`): BltForCausalLM and BltPatcher.
+TRANSFORMERS_MODEL_TYPES = ("blt", "blt_patcher")
+
+
+def other_transformers_model(config: Any) -> str | None:
+    """What a `transformers` config.json of a model bytepatch does not read is (None for any other config).
+
+    Such a directory (a Llama, a GPT-2...) was taken for a bytepatch run or entropy model and
+    refused for a file it never has ('checkpoint.pt: no such file') or a key it lacks ('kind').
+    """
+    if not isinstance(config, dict) or "kind" in config or "model" in config:  # a bytepatch config
+        return None
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or model_type in TRANSFORMERS_MODEL_TYPES:
+        return None
+    return (
+        f"model_type is {model_type!r}: a transformers model other than BLT; bytepatch reads "
+        "transformers BltForCausalLM ('blt') and BltPatcher ('blt_patcher') directories only"
+    )
 
 
 @runtime_checkable
@@ -71,6 +90,8 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{config_path}: not valid JSON ({exc})") from exc
+    if (other := other_transformers_model(config)) is not None:
+        raise ValueError(f"{config_path}: {other}")
     if not isinstance(config, dict) or not isinstance(config.get("kind"), str):
         raise ValueError(f"{config_path}: expected a JSON object with a string 'kind' field")
     return config

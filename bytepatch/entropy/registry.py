@@ -21,7 +21,7 @@ import functools
 import json
 from pathlib import Path
 
-from bytepatch.entropy.base import CONFIG_FILE, EntropyModel, read_model_config
+from bytepatch.entropy.base import CONFIG_FILE, TRANSFORMERS_MODEL_TYPES, EntropyModel, read_model_config
 from bytepatch.entropy.ngram import NgramModel
 
 # The model shipped inside the package (trained by scripts/train_default_entropy_model.py).
@@ -46,7 +46,6 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 # A `transformers` BLT directory (or a BltPatcher saved alone): its patcher is the entropy model.
 # Its config.json has a "model_type" instead of a "kind"; bytepatch.models.hf loads it.
 TRANSFORMERS_KIND = "transformers-blt"
-TRANSFORMERS_MODEL_TYPES = ("blt", "blt_patcher")
 
 
 def model_kind(name_or_path: str | Path) -> str:

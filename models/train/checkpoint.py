@@ -106,9 +106,12 @@ def load_checkpoint(
     if is_hf_dir(path):
         return checkpoint_view(path, device)
     if Path(path).is_dir() and not (Path(path) / CHECKPOINT_FILE).exists() and (Path(path) / "config.json").is_file():
+        from bytepatch.entropy.base import other_transformers_model
         from bytepatch.models.hf.checkpoint import read_config
 
-        read_config(path)  # a config.json that is not JSON (a damaged transformers directory?) says so
+        cfg = read_config(path)  # a config.json that is not JSON (a damaged transformers directory?) says so
+        if (other := other_transformers_model(cfg)) is not None:  # not "checkpoint.pt: no such file"
+            raise ValueError(f"{Path(path) / 'config.json'}: {other}")
     ckpt = read_checkpoint(path)
     extra = ckpt["extra"]
     file = checkpoint_path(path)

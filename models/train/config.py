@@ -35,6 +35,7 @@ from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.blt.presets import PRESETS
 from bytepatch.models.field_types import check_field_types
 from bytepatch.dataset.metadata import DataSignature
+from bytepatch.entropy.base import other_transformers_model
 from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformerConfig
 from bytepatch.strict import check_keys
 from bytepatch.strict import from_dict as strict_from_dict
@@ -204,6 +205,8 @@ def _other_config(data: Any, path: Path) -> str | None:
             f"an entropy model's config ({data['kind']}, written by train-entropy or fit-entropy), not a "
             "training run's; train one with train-entropy, or pass a run's config.json or --preset"
         )
+    if (other := other_transformers_model(data)) is not None:
+        return other
     if "model" not in data and data.get("model_type") == "blt_patcher":
         return "a transformers BltPatcher's config (an entropy model), not a training run's"
     if "model" not in data and data.get("model_type") == "blt":

@@ -385,3 +385,25 @@ def test_convert_a_run_patched_by_an_ngram_model_does_not_load_it(setup, tmp_pat
     assert "ngram model, which the port cannot run" in result.output
     ckpt = load_blt(tmp_path / "hf")
     assert ckpt.entropy_model is None and ckpt.entropy_ref["fingerprint"] == recorded["fingerprint"]
+
+
+def test_a_transformers_directory_of_another_model_says_what_it_is(tmp_path):
+    """A transformers directory of another model (a Llama...) was taken for a bytepatch run or
+    entropy model: 'checkpoint.pt: no such file', 'expected a JSON object with a string 'kind'
+    field', or model-info's list of every key a BLT config does not know."""
+    other = tmp_path / "llama"
+    save_hf(other, seed=51)
+    config = other / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "model_type": "llama"}))
+    for args in (
+        ("convert", str(other), "-o", str(tmp_path / "out")),
+        ("eval", str(other), "--text", "hello", "--device", "cpu"),
+        ("generate", str(other), "-p", "hello", "--device", "cpu"),
+        ("inspect", "--text", "hello", "-m", str(other)),
+        ("model-info", str(other)),
+    ):
+        result = invoke(*args, ok=False)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert f"{config}: model_type is 'llama': a transformers model other than BLT" in result.output
+    assert not (tmp_path / "out").exists()
