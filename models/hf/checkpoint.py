@@ -69,6 +69,15 @@ def hf_model_type(path: str | Path) -> str | None:
     return kind if kind in (config_map.MODEL_TYPE, config_map.PATCHER_MODEL_TYPE) else None
 
 
+def incomplete_weights(path: str | Path) -> str | None:
+    """The name of a safetensors weight file (or its index, or `save_file`'s temporary) in `path`, else None."""
+    for name in (WEIGHTS_FILE, INDEX_FILE, WEIGHTS_FILE + ".tmp"):
+        if (Path(path) / name).exists():
+            return name
+    shards = sorted(p.name for p in Path(path).glob("*.safetensors"))
+    return shards[0] if shards else None
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     where = Path(path) / CONFIG_FILE
     try:

@@ -112,6 +112,19 @@ def load_checkpoint(
         cfg = read_config(path)  # a config.json that is not JSON (a damaged transformers directory?) says so
         if (other := other_transformers_model(cfg)) is not None:  # not "checkpoint.pt: no such file"
             raise ValueError(f"{Path(path) / 'config.json'}: {other}")
+    if (
+        Path(path).is_dir()
+        and not (Path(path) / CHECKPOINT_FILE).exists()
+        and not (Path(path) / "config.json").exists()
+    ):
+        from bytepatch.models.hf.checkpoint import incomplete_weights
+
+        # transformers weights without the config.json an export writes last: say so, not "no checkpoint.pt"
+        if (found := incomplete_weights(path)) is not None:
+            raise ValueError(
+                f"{path}: holds {found} but no config.json: not a complete transformers directory (an export "
+                "interrupted before its last file, or an incomplete copy); export or copy it again"
+            )
     ckpt = read_checkpoint(path)
     extra = ckpt["extra"]
     file = checkpoint_path(path)

@@ -407,3 +407,29 @@ def test_a_transformers_directory_of_another_model_says_what_it_is(tmp_path):
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert f"{config}: model_type is 'llama': a transformers model other than BLT" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_export_says_so(tmp_path, monkeypatch):
+    """An export stopped before its last file (config.json) leaves model.safetensors alone, which
+    reads as no model (the port builds its default 1B config without one: do not try it here), and
+    bytepatch said 'checkpoint.pt: no such file'."""
+    from bytepatch.models.hf import checkpoint
+
+    save_hf(tmp_path / "blt", seed=53)
+    ckpt = load_blt(tmp_path / "blt")
+
+    class Stopped(Exception):
+        """The process stopping there (a signal, a full disk)."""
+
+    def interrupted(path: Path, data: dict) -> None:
+        raise Stopped
+
+    monkeypatch.setattr(checkpoint, "_write_json", interrupted)
+    with pytest.raises(Stopped):
+        checkpoint.save_blt(ckpt.model, tmp_path / "out", ckpt.entropy_model, ckpt.patcher)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.safetensors"]
+    for args in (("eval", str(tmp_path / "out"), "--text", "hi"), ("convert", str(tmp_path / "out"), "-o", "x")):
+        result = invoke(*args, ok=False)
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+        assert f"{tmp_path / 'out'}: holds model.safetensors but no config.json" in result.output
