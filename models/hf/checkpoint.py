@@ -92,6 +92,17 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
+def _weight_map(index: Path) -> dict[str, str]:
+    """The index's tensor name -> shard file name."""
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise TypeError("weight_map")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{index}: not a safetensors index (needs a 'weight_map' object)") from exc
+    return weight_map
+
+
 def weight_files(path: str | Path) -> list[Path]:
     """The safetensors files of a directory: one file, or the shards its index names (in order)."""
     path = Path(path)
@@ -99,11 +110,7 @@ def weight_files(path: str | Path) -> list[Path]:
     if single.exists():
         return [single]
     if index.exists():
-        try:
-            data = json.loads(index.read_text(encoding="utf-8"))
-            shards = sorted(set(data["weight_map"].values()))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{index}: not a safetensors index (needs a 'weight_map' object)") from exc
+        shards = sorted(set(_weight_map(index).values()))
         files = []
         for name in shards:
             if not isinstance(name, str) or Path(name).name != name:
@@ -120,11 +127,22 @@ def weight_files(path: str | Path) -> list[Path]:
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Every tensor of the directory, float32 (integer tensors kept as stored)."""
     out: dict[str, torch.Tensor] = {}
-    for file in weight_files(path):
+    found: dict[str, str] = {}  # tensor name -> the file holding it
+    files = weight_files(path)
+    for file in files:
         for name, t in load_file(file).items():
             if name in out:
                 raise ValueError(f"{file}: tensor {name!r} appears in two shards")
             out[name] = t.float() if t.is_floating_point() else t
+            found[name] = file.name
+    if files[0].name != WEIGHTS_FILE:
+        # A shard replaced by another file (another save's, an empty one) lacks what the index
+        # lists there: said here, naming both, not later as a tensor the model misses (or, for
+        # the patcher's tensors, as a checkpoint without a patcher).
+        index = Path(path) / INDEX_FILE
+        for name, shard in _weight_map(index).items():
+            if found.get(name) != shard:
+                raise ValueError(f"{index}: lists tensor {name!r} in {shard}, which does not hold it")
     return out
 
 

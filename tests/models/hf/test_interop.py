@@ -523,3 +523,38 @@ def test_no_hash_ngrams_both_ways(tmp_path):
     assert (ours(mine, ids, LENGTHS) - theirs(port, ids, LENGTHS)).abs().max() < TOL
     back = load_blt(tmp_path / "out").model
     assert back.config == mine.config
+
+
+def test_a_shard_without_the_tensors_its_index_lists_is_refused(tmp_path):
+    """A shard replaced by another file (here an empty one) was read as it came: a missing BLT tensor
+    surfaced later without the shard's name, and missing patcher tensors made the directory read
+    as one without a patcher."""
+    import json
+
+    from bytepatch.models.hf.safetensors_io import save_file
+
+    save_hf(tmp_path / "blt", seed=55, max_shard_size="40KB")
+    index = tmp_path / "blt" / "model.safetensors.index.json"
+    weight_map = json.loads(index.read_text())["weight_map"]
+    name = sorted(n for n in weight_map if n.startswith("model.patcher."))[0]
+    shard = weight_map[name]
+    save_file({}, tmp_path / "blt" / shard)
+    with pytest.raises(ValueError, match=f"{index}: lists tensor '.*' in {shard}, which does not hold it"):
+        load_blt(tmp_path / "blt")
+
+
+def test_a_missing_shard_or_a_truncated_file_is_refused_naming_it(tmp_path):
+    import json
+
+    save_hf(tmp_path / "sharded", seed=57, max_shard_size="40KB")
+    index = tmp_path / "sharded" / "model.safetensors.index.json"
+    shard = sorted(set(json.loads(index.read_text())["weight_map"].values()))[1]
+    (tmp_path / "sharded" / shard).unlink()
+    with pytest.raises(ValueError, match=f"{index}: shard {shard} is missing"):
+        load_blt(tmp_path / "sharded")
+    save_hf(tmp_path / "blt", seed=57)
+    weights = tmp_path / "blt" / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size - 1000)
+    with pytest.raises(ValueError, match=f"{weights}: tensor '.*': data_offsets .* outside the"):
+        load_blt(tmp_path / "blt")
