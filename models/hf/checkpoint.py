@@ -28,6 +28,7 @@ import torch
 from bytepatch.models.blt.model import BLT
 from bytepatch.models.blt.config import BLTConfig
 from bytepatch.models.entropy_lm import TransformerEntropyModel
+from bytepatch.models.errors import UnsupportedSetting
 from bytepatch.models.hf import config_map, weights
 from bytepatch.models.hf.safetensors_io import load_file, read_header, save_file
 from bytepatch.models.nn.transformer import ByteTransformer
@@ -164,6 +165,11 @@ def _entropy_model(
     cfg: dict[str, Any], hf: dict[str, torch.Tensor], where: Path, prefix: str, threshold: float, **options: Any
 ) -> TransformerEntropyModel:
     pconf = config_map.patcher_config_from_hf(cfg, f"{where}: patcher_config")
+    if pconf.window is None:  # said here, naming the file and key: the entropy model's own error named neither
+        raise UnsupportedSetting(
+            f"{where}: patcher_config: sliding_window=null (the port's patcher then attends to the whole text; "
+            "bytepatch's entropy model needs a window, which bounds the bytes each entropy depends on)"
+        )
     net = ByteTransformer(pconf)
     _load_into(net, weights.patcher_state_from_hf(hf, pconf, str(where), prefix), where)
     training = {"source": "transformers", "path": str(where.parent)}

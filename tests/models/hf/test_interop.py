@@ -558,3 +558,15 @@ def test_a_missing_shard_or_a_truncated_file_is_refused_naming_it(tmp_path):
         f.truncate(weights.stat().st_size - 1000)
     with pytest.raises(ValueError, match=f"{weights}: tensor '.*': data_offsets .* outside the"):
         load_blt(tmp_path / "blt")
+
+
+def test_a_patcher_without_a_window_is_refused_naming_the_key(tmp_path):
+    """It was refused with 'the entropy LM needs a sliding window (config.window)', naming neither the
+    file nor the port's key."""
+    config = dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=1, sliding_window=None)
+    save_hf(tmp_path / "blt", seed=59, patcher_config=config)
+    where = f"{tmp_path / 'blt' / 'config.json'}: patcher_config: sliding_window=null"
+    with pytest.raises(UnsupportedSetting, match=where):
+        load_blt(tmp_path / "blt")
+    with pytest.raises(UnsupportedSetting, match=where):
+        load_patcher(tmp_path / "blt")
