@@ -570,3 +570,34 @@ def test_a_patcher_without_a_window_is_refused_naming_the_key(tmp_path):
         load_blt(tmp_path / "blt")
     with pytest.raises(UnsupportedSetting, match=where):
         load_patcher(tmp_path / "blt")
+
+
+def test_max_patch_length_leaves_the_ports_last_patch_open(tmp_path):
+    """docs/models.md: with max_patch_length set, the port's split (process_patch_lengths) drops
+    zero-length patches, so its last patch is always open; the reference's split keeps them, and
+    bytepatch decides the position after the last byte as the reference does. The two agree on every
+    byte but the last, and on that one too when the last patch is left open on bytepatch's side."""
+    max_len = 3
+    hf = save_hf(tmp_path / "blt", seed=61, max_patch_length=max_len)
+    ckpt = load_blt(tmp_path / "blt")
+    assert ckpt.patcher["max_patch_length"] == max_len
+    closing_seen = 0
+    for seed in range(8):
+        doc = bytes(np.random.default_rng(seed).integers(0, 256, 40, dtype=np.uint8))
+        ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in doc)]])
+        h = ckpt.entropy_model.entropies([doc + b"\0"])[0]
+        threshold = splitting_threshold(h)
+        hf.config.patching_threshold = threshold
+        spec = EntropyPatcherConfig(threshold=threshold, max_patch_length=max_len)
+        patcher = EntropyPatcher(spec, model=ckpt.entropy_model)
+        with torch.no_grad():
+            port_lengths = hf.model.patcher(ids, patch_size=4, threshold=threshold, max_patch_length=max_len)[1]
+        assert port_lengths[0].tolist() == [1, *patcher.patch_lengths(doc).tolist()]  # never a trailing zero
+        port = theirs(hf, ids)
+        assert (ours(ckpt.model, ids, port_lengths) - port).abs().max() < TOL  # its last patch open
+        ahead = torch.tensor([[1, *patcher.patch_lengths(doc + b"\0")]])  # bytepatch's rule (generation's)
+        with torch.no_grad():
+            mine = ckpt.model(torch.cat([ids, torch.tensor([[OFFSET]])], 1), ahead)[0][:, :-1]
+        assert (mine[:, :-1] - port[:, :-1]).abs().max() < TOL
+        closing_seen += int(ahead[0, -1] == 1 and (mine[:, -1] - port[:, -1]).abs().max() > TOL)
+    assert closing_seen  # some documents close their last patch on bytepatch's side, and differ there
