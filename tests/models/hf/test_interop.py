@@ -601,3 +601,38 @@ def test_max_patch_length_leaves_the_ports_last_patch_open(tmp_path):
         assert (mine[:, :-1] - port[:, :-1]).abs().max() < TOL
         closing_seen += int(ahead[0, -1] == 1 and (mine[:, -1] - port[:, -1]).abs().max() > TOL)
     assert closing_seen  # some documents close their last patch on bytepatch's side, and differ there
+
+
+def test_greedy_generation_equals_the_ports_generate(tmp_path):
+    """bytepatch's online patching and KV-cached stepping reproduce the port's `generate` (which
+    re-patches and recomputes the whole text every step), byte for byte."""
+    from transformers import BltForCausalLM
+
+    from bytepatch.ids import EOS_ID
+    from bytepatch.models.generation.generate import Sampling, generate_bytes
+
+    hf = random_hf_model(63)
+    prompt = b"The history of patches "
+    ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in prompt)]])
+    with torch.no_grad():
+        hf.config.patching_threshold = splitting_threshold(hf.model.patcher(ids)[0][0].numpy())
+    hf.save_pretrained(str(tmp_path / "blt"))
+    port = BltForCausalLM.from_pretrained(str(tmp_path / "blt")).float().eval()
+    ckpt = load_blt(tmp_path / "blt")
+    n = 12
+    with torch.no_grad():  # bytepatch samples bytes and EOS only: the port's other special ids are suppressed
+        out = port.generate(
+            ids, max_new_tokens=n, do_sample=False, use_cache=False, suppress_tokens=[0, 1, 3], eos_token_id=EOS_ID
+        )
+    expected = bytes(t - OFFSET for t in out[0, ids.shape[1] :].tolist() if t != EOS_ID)
+    assert len(expected) == n
+    for cache in (True, False):
+        got = generate_bytes(
+            ckpt.model,
+            prompt,
+            patcher=ckpt.patcher,
+            entropy_model=ckpt.entropy_model,
+            sampling=Sampling(max_bytes=n, temperature=0),
+            cache=cache,
+        )
+        assert got == expected, cache
