@@ -636,3 +636,71 @@ def test_greedy_generation_equals_the_ports_generate(tmp_path):
             cache=cache,
         )
         assert got == expected, cache
+
+
+_LOCAL = dict(hidden_size=32, num_attention_heads=2, cross_attn_k=2, hidden_size_global=48)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(
+            encoder_hash_byte_group_size=[2, 3],
+            encoder_hash_byte_group_vocab=53,
+            encoder_hash_byte_group_nb_functions=2,
+        ),
+        dict(decoder_config=dict(_LOCAL, num_hidden_layers=3, cross_attn_all_layers=False, intermediate_size=96)),
+        dict(encoder_config=dict(_LOCAL, num_hidden_layers=2), local_attention_window_len=4),
+        dict(encoder_config=dict(_LOCAL, num_hidden_layers=1, cross_attn_all_layers=True)),
+        dict(
+            cross_attn_k=3,
+            encoder_config=dict(_LOCAL, cross_attn_k=3, num_hidden_layers=1, num_attention_heads=4),
+            decoder_config=dict(_LOCAL, cross_attn_k=3, num_hidden_layers=2, num_attention_heads=8),
+        ),
+        dict(
+            cross_attn_k=1,  # k x encoder width = global width: no token_embedding_projection
+            global_config=dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=1),
+            encoder_config=dict(_LOCAL, cross_attn_k=1, hidden_size_global=32, num_hidden_layers=1),
+            decoder_config=dict(_LOCAL, cross_attn_k=1, hidden_size_global=32, num_hidden_layers=2),
+        ),
+        dict(
+            encoder_config=dict(
+                _LOCAL, num_hidden_layers=1, rope_parameters={"rope_type": "default", "rope_theta": 1e3}
+            ),
+            decoder_config=dict(_LOCAL, num_hidden_layers=2, rms_norm_eps=0.3, rope_parameters={"rope_theta": 77.0}),
+            global_config=dict(hidden_size=48, num_attention_heads=4, num_hidden_layers=2, rms_norm_eps=0.1),
+        ),
+    ],
+    ids=[
+        "hashes",
+        "decoder-cross-first-only",
+        "encoder-2-layers-window-4",
+        "encoder-all-1-layer",
+        "k3-heads",
+        "k1",
+        "rope-eps",
+    ],
+)
+def test_config_variations_import_and_export_exactly(tmp_path, changes):
+    from transformers import BltForCausalLM
+
+    hf = save_hf(tmp_path / "blt", seed=65, **changes)
+    ckpt = load_blt(tmp_path / "blt")
+    ids = ids_batch(66)
+    assert (ours(ckpt.model, ids, LENGTHS) - theirs(hf, ids, LENGTHS)).abs().max() < TOL
+    save_blt(ckpt.model, tmp_path / "out", entropy_model=ckpt.entropy_model, patcher=ckpt.patcher)
+    back = BltForCausalLM.from_pretrained(str(tmp_path / "out")).float().eval()
+    assert torch.equal(theirs(back, ids, LENGTHS), theirs(hf, ids, LENGTHS))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_checkpoints(tmp_path, dtype):
+    """Weights stored in bf16/fp16 load in float32 and compute what the port computes with them in float32."""
+    from transformers import BltForCausalLM
+
+    random_hf_model(67).to(dtype).save_pretrained(str(tmp_path / "blt"))
+    port = BltForCausalLM.from_pretrained(str(tmp_path / "blt"), dtype=torch.float32).eval()
+    model = load_blt(tmp_path / "blt").model
+    assert next(model.parameters()).dtype == torch.float32
+    ids = ids_batch(68)
+    assert (ours(model, ids, LENGTHS) - theirs(port, ids, LENGTHS)).abs().max() < TOL
