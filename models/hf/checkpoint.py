@@ -136,15 +136,22 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
                 raise ValueError(f"{file}: tensor {name!r} appears in two shards")
             out[name] = t.float() if t.is_floating_point() else t
             found[name] = file.name
-    if files[0].name != WEIGHTS_FILE:
-        # A shard replaced by another file (another save's, an empty one) lacks what the index
-        # lists there: said here, naming both, not later as a tensor the model misses (or, for
-        # the patcher's tensors, as a checkpoint without a patcher).
-        index = Path(path) / INDEX_FILE
-        for name, shard in _weight_map(index).items():
-            if found.get(name) != shard:
-                raise ValueError(f"{index}: lists tensor {name!r} in {shard}, which does not hold it")
+    _check_index(path, files, found)
     return out
+
+
+def _check_index(path: str | Path, files: list[Path], found: dict[str, str]) -> None:
+    """Refuse a shard without a tensor the index lists there; `found`: tensor name -> file holding it.
+
+    A shard replaced by another file (another save's, an empty one) is said here, naming both, not
+    later as a tensor the model misses (or, for the patcher's tensors, as a checkpoint without a patcher).
+    """
+    if files[0].name == WEIGHTS_FILE:
+        return
+    index = Path(path) / INDEX_FILE
+    for name, shard in _weight_map(index).items():
+        if found.get(name) != shard:
+            raise ValueError(f"{index}: lists tensor {name!r} in {shard}, which does not hold it")
 
 
 def _check_extras(hf: dict[str, torch.Tensor], expected: set[str], where: Path) -> None:
@@ -225,11 +232,15 @@ def load_patcher(path: str | Path, **options: Any) -> TransformerEntropyModel:
     if kind != config_map.MODEL_TYPE:
         raise ValueError(f"{where}: model_type {kind!r} is neither 'blt' nor 'blt_patcher'")
     spec = config_map.patcher_spec_from_hf(cfg, str(where))
-    names = {n for f in weight_files(path) for n in read_header(f)[0] if n.startswith(weights.PATCHER_PREFIX)}
+    files = weight_files(path)
+    found = {name: file.name for file in files for name in read_header(file)[0]}  # headers only
+    _check_index(path, files, found)
+    names = {n for n in found if n.startswith(weights.PATCHER_PREFIX)}
     if not names:
-        raise ValueError(f"{path}: this BLT checkpoint has no patcher weights (patch_in_forward is off)")
+        why = "patch_in_forward is off" if not cfg.get("patch_in_forward", True) else "though patch_in_forward is on"
+        raise ValueError(f"{path}: this BLT checkpoint has no patcher weights ({why})")
     hf = {}
-    for file in weight_files(path):
+    for file in files:
         hf.update({k: v.float() for k, v in load_file(file, names).items()})
     pcfg = config_map.sub_config(cfg, "patcher_config", str(where))
     return _entropy_model(pcfg, hf, where, weights.PATCHER_PREFIX, spec["threshold"], **options)

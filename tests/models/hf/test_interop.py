@@ -436,6 +436,8 @@ def test_patch_in_forward_must_agree_with_the_patcher_weights(tmp_path):
     save_file({k: v for k, v in load_file(weights).items() if not k.startswith("model.patcher.")}, weights)
     with pytest.raises(ValueError, match="patch_in_forward is true, but the weights hold no patcher"):
         load_blt(tmp_path / "on")
+    with pytest.raises(ValueError, match=r"no patcher weights \(though patch_in_forward is on\)"):  # not "is off"
+        load_patcher(tmp_path / "on")
 
 
 @pytest.mark.parametrize(
@@ -539,8 +541,9 @@ def test_a_shard_without_the_tensors_its_index_lists_is_refused(tmp_path):
     name = sorted(n for n in weight_map if n.startswith("model.patcher."))[0]
     shard = weight_map[name]
     save_file({}, tmp_path / "blt" / shard)
-    with pytest.raises(ValueError, match=f"{index}: lists tensor '.*' in {shard}, which does not hold it"):
-        load_blt(tmp_path / "blt")
+    for load in (load_blt, load_patcher):  # the entropy model alone too (it reads the headers only)
+        with pytest.raises(ValueError, match=f"{index}: lists tensor '.*' in {shard}, which does not hold it"):
+            load(tmp_path / "blt")
 
 
 def test_a_missing_shard_or_a_truncated_file_is_refused_naming_it(tmp_path):
