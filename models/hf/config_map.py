@@ -247,13 +247,29 @@ def tied_embeddings(cfg: dict[str, Any], where: str) -> bool:
     return _bool(cfg, "tie_word_embeddings", where, False)
 
 
+# Extra patcher_config key (the port keeps it through save_pretrained): the exported entropy model's own
+# bytepatch config. The port spells some settings otherwise (an FFN width from multiple_of or
+# ffn_dim_multiplier becomes intermediate_size, tied embeddings two tensors, attn_impl nothing), and
+# the entropy model's fingerprint covers its config: without the record it came back as another
+# model, and the datasets it had patched no longer matched the export.
+MODEL_CONFIG_KEY = "bytepatch_model"
+
+
+def _computes(c: ByteTransformerConfig) -> tuple:
+    """The settings that decide what a byte transformer computes, as the port's config can state them."""
+    return (c.n_layers, c.dim, c.n_heads, c.window, c.vocab_size, c.rope_theta, c.norm_eps, c.ffn_hidden)
+
+
 def patcher_config_from_hf(cfg: dict[str, Any], where: str = "patcher_config") -> ByteTransformerConfig:
-    """The `ByteTransformerConfig` of the port's patcher (its entropy model)."""
+    """The `ByteTransformerConfig` of the port's patcher (its entropy model).
+
+    An export's MODEL_CONFIG_KEY record is returned instead when it computes the same network.
+    """
     layers, width, heads = _check_part(cfg, where)
     if cfg.get("tie_word_embeddings"):
         raise UnsupportedSetting(f"{where}: tie_word_embeddings=true (the port's patcher never ties)")
     window = _int(cfg, "sliding_window", where, None) if "sliding_window" in cfg else PATCHER_DEFAULT_WINDOW
-    return _build(
+    port = _build(
         ByteTransformerConfig,
         where,
         n_layers=layers,
@@ -264,6 +280,21 @@ def patcher_config_from_hf(cfg: dict[str, Any], where: str = "patcher_config") -
         norm_eps=_eps(cfg, where),
         intermediate_size=_ffn(cfg, width, where),
     )
+    recorded = cfg.get(MODEL_CONFIG_KEY)
+    if recorded is None:
+        return port
+    try:
+        own = ByteTransformerConfig.from_dict(recorded) if isinstance(recorded, dict) else None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {MODEL_CONFIG_KEY}: {exc}") from None
+    if own is None:
+        raise ValueError(f"{where}: {MODEL_CONFIG_KEY} must be an object, got {type(recorded).__name__}")
+    if _computes(own) != _computes(port):  # the port's settings were changed after the export
+        raise ValueError(
+            f"{where}: {MODEL_CONFIG_KEY} (the exported entropy model's config) describes another network than "
+            "the port's settings beside it; remove the key to read the port's settings"
+        )
+    return own
 
 
 def check_port_patching(cfg: dict[str, Any], where: str, has_patcher: bool) -> None:
@@ -499,4 +530,5 @@ def hf_patcher_config(p: ByteTransformerConfig) -> dict[str, Any]:
         "intermediate_size": p.ffn_hidden,
         "rope_parameters": _rope(p.rope_theta),
         "sliding_window": p.window,
+        MODEL_CONFIG_KEY: p.to_dict(),
     }

@@ -153,6 +153,12 @@ def patcher_state_from_hf(
         if theirs not in hf:
             raise ValueError(f"{where}: missing tensor {theirs!r}")
         state[ours] = hf[theirs]
+    # A tied model holds one tensor for both: loading two different ones would keep the last silently.
+    if p.tie_embeddings and not torch.equal(state["tok_emb.weight"], state["head.weight"]):
+        raise ValueError(
+            f"{where}: the entropy model's config ties its embeddings, but {prefix}embed_tokens.weight and "
+            f"{prefix}lm_head.weight differ"
+        )
     return state
 
 

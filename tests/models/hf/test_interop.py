@@ -707,3 +707,49 @@ def test_half_precision_checkpoints(tmp_path, dtype):
     assert next(model.parameters()).dtype == torch.float32
     ids = ids_batch(68)
     assert (ours(model, ids, LENGTHS) - theirs(port, ids, LENGTHS)).abs().max() < TOL
+
+
+def test_an_exported_entropy_model_keeps_its_config_and_fingerprint(tmp_path):
+    """An entropy model whose settings the port spells otherwise (tied embeddings, an FFN width from
+    multiple_of) came back from its BltPatcher, or from a BLT export, with another config and so
+    another fingerprint: the datasets it had patched no longer matched the export."""
+    import json
+
+    from transformers.models.blt.modeling_blt import BltPatcher
+
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.hf import save_patcher
+    from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
+
+    torch.manual_seed(69)
+    config = ByteTransformerConfig(n_layers=1, dim=32, n_heads=2, window=WINDOW, tie_embeddings=True, multiple_of=64)
+    lm = TransformerEntropyModel(ByteTransformer(config).eval(), 3.0, {})
+    save_patcher(lm, tmp_path / "patcher")
+    port = BltPatcher.from_pretrained(str(tmp_path / "patcher")).eval()
+    port.save_pretrained(str(tmp_path / "resaved"))  # the port keeps the record
+    doc = b"an entropy model exported and read back, longer than the window"
+    ids = torch.tensor([[BOS_ID, *(b + OFFSET for b in doc)]])
+    with torch.no_grad():
+        port_h = port(ids)[0][0, :-1].numpy()
+    for where in ("patcher", "resaved"):
+        back = load_patcher(tmp_path / where)
+        assert back.config == config and back.fingerprint == lm.fingerprint
+        np.testing.assert_allclose(back.entropies([doc])[0], port_h, atol=1e-5)
+    save_blt(reference_blt(70), tmp_path / "blt", entropy_model=lm, patcher={"patcher": "entropy", "threshold": 3.0})
+    assert load_blt(tmp_path / "blt").entropy_model.fingerprint == lm.fingerprint
+
+    # a record that no longer describes the port's settings beside it is refused, not believed
+    path = tmp_path / "resaved" / "config.json"
+    edited = json.loads(path.read_text())
+    edited["intermediate_size"] += 8
+    path.write_text(json.dumps(edited))
+    with pytest.raises(ValueError, match="bytepatch_model .* describes another network"):
+        load_patcher(tmp_path / "resaved")
+    # a tied record beside two different tensors (the port trained them apart) cannot be loaded tied
+    from bytepatch.models.hf.safetensors_io import load_file, save_file
+
+    weights = tmp_path / "patcher" / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({**tensors, "lm_head.weight": tensors["lm_head.weight"] + 1}, weights)
+    with pytest.raises(ValueError, match="ties its embeddings, but embed_tokens.weight and lm_head.weight differ"):
+        load_patcher(tmp_path / "patcher")
