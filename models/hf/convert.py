@@ -96,8 +96,10 @@ def hf_to_run_dir(src: str | Path, out: str | Path) -> Path:
         "loader": [],
         **{k: v for k, v in meta.items() if k not in ("model_type", "path")},
     }
-    save_state(out / CHECKPOINT_FILE, ckpt.model, None, extra)
+    # checkpoint.pt last, as the trainer writes it: a conversion stopped before it leaves no run to read
+    # (written first, it made a run without its config.json look complete: eval read it)
     atomic_write_text(out / CONFIG_FILE, _json(meta["run"]))
+    save_state(out / CHECKPOINT_FILE, ckpt.model, None, extra)
     return out
 
 

@@ -753,3 +753,33 @@ def test_an_exported_entropy_model_keeps_its_config_and_fingerprint(tmp_path):
     save_file({**tensors, "lm_head.weight": tensors["lm_head.weight"] + 1}, weights)
     with pytest.raises(ValueError, match="ties its embeddings, but embed_tokens.weight and lm_head.weight differ"):
         load_patcher(tmp_path / "patcher")
+
+
+def test_a_conversion_stopped_before_its_last_file_leaves_no_run(tmp_path, monkeypatch):
+    """hf_to_run_dir wrote checkpoint.pt before config.json: stopped between the two, it left a
+    directory that eval read as a complete run."""
+    from bytepatch.models.hf import convert
+    from bytepatch.models.train import load_checkpoint
+
+    save_hf(tmp_path / "blt", seed=73)
+    writes = []
+
+    class Stopped(Exception):
+        """The process stopping there (a signal, a full disk)."""
+
+    def counted(write):
+        def wrapper(*args, **kwargs):
+            writes.append(args[0])
+            if len(writes) == 2:  # the second and last file of the run (the entropy model is saved before)
+                raise Stopped
+            return write(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(convert, "save_state", counted(convert.save_state))
+    monkeypatch.setattr(convert, "atomic_write_text", counted(convert.atomic_write_text))
+    with pytest.raises(Stopped):
+        convert.hf_to_run_dir(tmp_path / "blt", tmp_path / "run")
+    monkeypatch.undo()
+    with pytest.raises(FileNotFoundError, match="checkpoint.pt: no such file"):
+        load_checkpoint(tmp_path / "run")
