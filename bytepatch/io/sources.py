@@ -158,8 +158,9 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
             for f in files:
                 add(f, None if f == spec else spec.rstrip("/"))
         elif os.path.isdir(spec):
+            before = len(saved)  # `saved` holds every input's: only this one's may excuse no files
             files = _walk(spec, walked, note, avoid, saved)
-            if not files and not saved:  # a saved dataset of no rows is an input of no documents
+            if not files and len(saved) == before:  # a saved dataset of no rows is an input of no documents
                 raise InputError(spec, "directory contains no files")
             for f in files:
                 add(f, spec)
@@ -167,13 +168,14 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
             avoid.check_file(spec)
             add(spec, None)
         elif GLOB_CHARS & set(spec):
+            before = len(saved)
             matches = sorted(m for m in glob.glob(spec, recursive=True))
             files = [
                 f
                 for m in matches
                 for f in (_walk(m, walked, note, avoid, saved) if os.path.isdir(m) else _regular(m, avoid))
             ]
-            if not files and not saved:
+            if not files and len(saved) == before:
                 raise InputError(spec, "pattern matches no files")
             root = _glob_root(spec)
             for f in files:

@@ -157,3 +157,21 @@ def test_a_dataset_dict_index_without_a_list_of_splits_says_what_it_lacks(tmp_pa
     message = str(caught.value)
     assert str(tmp_path / "dd" / "dataset_dict.json") in message
     assert "a JSON object whose 'splits' is a list of split names" in message, message
+
+
+def test_an_empty_directory_after_a_saved_dataset_of_no_rows_is_still_refused(tmp_path: Path):
+    """A saved dataset of no rows is an input of no documents, but only it: the record of saved
+    datasets read was shared by every input, so an empty directory or a glob matching nothing
+    given after one was taken silently as no documents."""
+    import json
+
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "state.json").write_text(json.dumps({"_data_files": []}))
+    (tmp_path / "ds" / "dataset_info.json").write_text("{}")
+    (tmp_path / "empty").mkdir()
+    assert expand_sources([str(tmp_path / "ds")]) == []
+    with pytest.raises(InputError, match="directory contains no files"):
+        expand_sources([str(tmp_path / "ds"), str(tmp_path / "empty")])
+    with pytest.raises(InputError, match="pattern matches no files"):
+        expand_sources([str(tmp_path / "ds"), str(tmp_path / "nothing*")])
+    assert expand_sources([str(tmp_path / "d*")]) == []  # a glob matching the saved dataset alone: no documents
