@@ -228,18 +228,20 @@ def _id_name(path: str, root: str | None) -> str:
     return escaped_id_name(relative if os.sep == "/" else relative.replace(os.sep, "/"))
 
 
-# A name ending like a line or row id (`a.jsonl:3`, `a.parquet#0`), or like the escape of one
-# (`a.jsonl%3A3`, which would be a name's escape).
-_ID_LIKE_END = re.compile(r"(?:[:#]|%3A|%23)[0-9]+\Z")
+# A name ending like a line or row id (`a.jsonl:3`, `a.parquet#0`), or like the escape of one: `%3A3`,
+# and `%253A3`, the escape of `%3A3` (any number of `25`). The escapes of such names end so again, and
+# every other name is kept: no escape equals a kept name (with `%3A` alone, `a%3A3` and `a%253A3` both
+# gave `a%253A3`).
+_ID_LIKE_END = re.compile(r"(?:[:#]|%(?:25)*(?:3A|23))[0-9]+\Z")
 
 
 def escaped_id_name(name: str) -> str:
     """`name` as the start of its documents' ids (docs/dataset.md, "Stable ids").
 
     Ids are `name` (a whole file), `name:line` or `name#row`, so a file named `a.jsonl:3`
-    would give the id of line 3 of `a.jsonl`. A name that ends in `:` or `#` and digits
-    (or in `%3A`/`%23` and digits) has its `%`, `:` and `#` percent-encoded (`a.jsonl%3A3`);
-    every other name is its id name as it is, so ids made before this rule stay valid. No
+    would give the id of line 3 of `a.jsonl`. A name that ends in `:` or `#` and digits (or in
+    `%3A`/`%23`, `%253A`/`%2523`... and digits) has its `%`, `:` and `#` percent-encoded
+    (`a.jsonl%3A3`); every other name is its id name as it is, so ids made before this rule stay valid. No
     escaped name ends like a line or row id, and no two names share one."""
     if not _ID_LIKE_END.search(name):
         return name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bytepatch.io import ReaderConfig, Span, expand_sources, read_source
@@ -106,7 +106,8 @@ def test_a_fifo_named_as_an_input_is_one_split_not_read_to_plan_them(tmp_path: P
 
 
 @settings(max_examples=300, deadline=None)
-@given(names=st.lists(st.text(alphabet="a:#%3A2", min_size=1, max_size=8), min_size=2, max_size=6, unique=True))
+@example(names=["a%3A3", "a%253A3"])  # both gave a%253A3: an escape equal to a name kept as it is
+@given(names=st.lists(st.text(alphabet="a:#%3A25", min_size=1, max_size=8), min_size=2, max_size=6, unique=True))
 def test_escaped_id_names_are_distinct_and_never_end_like_a_line_or_row_id(names):
     """Ids are `name`, `name:line` or `name#row`: unambiguous when no escaped name ends in
     `:digits` or `#digits` and no two names escape alike."""
