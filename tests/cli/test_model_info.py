@@ -77,7 +77,7 @@ def test_a_run_is_counted_at_its_own_row_length(tmp_path, kind):
         return result.output.splitlines()
 
     own = CliRunner().invoke(model_info, [str(tmp_path)]).output
-    assert "context 96 bytes (its training row length)" in own.splitlines()[0]
+    assert "context 96 bytes (the row length the run records, which eval packs)" in own.splitlines()[0]
     assert own.splitlines()[1:] == body([*preset, "--seq-len", "96"])[1:]
     assert own.splitlines()[1:] != body(preset)[1:]  # the row length changes the attention FLOPs
     given = body([str(tmp_path), "--seq-len", "8192"])
@@ -94,7 +94,7 @@ def test_a_transformers_export_is_counted_at_its_recorded_row_length(tmp_path):
     config = json.loads((tmp_path / "blt" / "config.json").read_text())
     (tmp_path / "blt" / "config.json").write_text(json.dumps({**config, "bytepatch_seq_len": 64}))
     result = CliRunner().invoke(model_info, [str(tmp_path / "blt")])
-    assert result.exit_code == 0 and "context 64 bytes (its training row length)" in result.output, result.output
+    assert result.exit_code == 0 and "context 64 bytes (the row length the run records, which eval packs)" in result.output, result.output
 
 
 @pytest.mark.parametrize(
