@@ -161,28 +161,53 @@ if hasattr(pa, "string_view"):
 def _refuse_invalid_utf8(path: str, batch: pa.RecordBatch, first_row: int) -> None:
     """Name the first row of a string column that is not UTF-8, when that is why `batch`
     failed validation: Arrow's message ("corrupt or truncated data after row R: ... at
-    string index I") named the batch's first row, and I counted from there. Returns (for
-    the caller's own error) when the fault is another: offsets out of bounds, say."""
+    string index I") named the batch's first row, and I counted from there. A
+    dictionary-encoded column is checked through its dictionary: the row named is the
+    first that uses a bad value (the batch's first row when none of its rows does, since
+    Arrow refuses a batch whose dictionary holds one). Returns (for the caller's own
+    error) when the fault is another: offsets out of bounds, say."""
     for name, column in zip(batch.schema.names, batch.columns):
-        binary = _AS_BINARY.get(column.type)
-        if binary is None:
+        encoded = pa.types.is_dictionary(column.type)
+        values = column.dictionary if encoded else column
+        bad = _first_invalid_utf8(values)
+        if bad is None:
             continue
-        raw = column.view(binary)
+        index, value, start = bad
+        row, where = first_row + index, "a string column holding"
+        if encoded:
+            import pyarrow.compute as pc  # here: only an error pays its import
+
+            uses = pc.indices_nonzero(pc.equal(column.indices, pa.scalar(index, column.indices.type)))
+            if len(uses):
+                row, where = first_row + uses[0].as_py(), "a dictionary-encoded string column holding"
+            else:  # Arrow refuses the whole batch for a dictionary value none of its rows uses
+                row, where = first_row, "a dictionary-encoded string column whose dictionary (from this row on) holds"
+        raise InputError(
+            path,
+            f"column {name!r} is {where} invalid UTF-8 at byte {start} "
+            f"({value[:40]!r}); store such text as binary, which is read as it is",
+            row=row,
+        )
+
+
+def _first_invalid_utf8(values: pa.Array) -> tuple[int, bytes, int] | None:
+    """(index, value, byte) of the first value of a string array that is not UTF-8; None when
+    every value is, or the array is not a string one, or its offsets are unsound (another fault)."""
+    binary = _AS_BINARY.get(values.type)
+    if binary is None:
+        return None
+    raw = values.view(binary)
+    try:
+        raw.validate(full=True)  # the offsets are sound: each value can be read as bytes
+    except pa.ArrowInvalid:
+        return None
+    for i, value in enumerate(raw.to_pylist()):
         try:
-            raw.validate(full=True)  # the offsets are sound: each value can be read as bytes
-        except pa.ArrowInvalid:
-            return
-        for i, value in enumerate(raw.to_pylist()):
-            try:
-                if value is not None:
-                    value.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    path,
-                    f"column {name!r} is a string column holding invalid UTF-8 at byte {exc.start} "
-                    f"({value[:40]!r}); store such text as binary, which is read as it is",
-                    row=first_row + i,
-                ) from None
+            if value is not None:
+                value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return i, value, exc.start
+    return None
 
 
 def _decoded(column: pa.Array) -> pa.Array:

@@ -214,6 +214,33 @@ def test_invalid_utf8_in_a_string_column_names_its_row(tmp_path: Path):
             list(read_source(source.path, cfg, span))
 
 
+def test_invalid_utf8_in_a_dictionary_encoded_column_names_the_row_that_uses_it(tmp_path: Path):
+    """A dictionary-encoded string column with a value that is not UTF-8 still said "corrupt
+    or truncated data after row 0": the bad value sits in the dictionary, which the row check
+    above did not look into. Now the first row that uses it; where none of a batch's rows does
+    (Arrow refuses the batch all the same), the batch's first row, saying it is the dictionary."""
+    values = pa.array([b"ok", b"bad \xff"], pa.binary()).view(pa.string())
+    used = pa.DictionaryArray.from_arrays(pa.array([0] * 700 + [1] + [0] * 10, pa.int32()), values)
+    with (
+        pa.OSFile(str(tmp_path / "used.arrow"), "wb") as sink,
+        pa.ipc.new_file(sink, pa.schema([("text", used.type)])) as w,
+    ):
+        w.write_table(pa.table({"text": used}))
+    unused = pa.DictionaryArray.from_arrays(pa.array([0] * 20, pa.int32()), values)
+    with (
+        pa.OSFile(str(tmp_path / "unused.arrow"), "wb") as sink,
+        pa.ipc.new_file(sink, pa.schema([("text", unused.type)])) as w,
+    ):
+        w.write_table(pa.table({"text": unused}))
+    with pytest.raises(
+        InputError,
+        match=r"\(row 700\): column 'text' is a dictionary-encoded string column holding invalid UTF-8 at byte 4",
+    ):
+        docs_of(str(tmp_path / "used.arrow"))
+    with pytest.raises(InputError, match=r"\(row 0\): column 'text' is a dictionary-encoded .* whose dictionary"):
+        docs_of(str(tmp_path / "unused.arrow"))
+
+
 def test_a_duplicated_column_name_is_an_error_naming_it(tmp_path: Path):
     table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"])], names=["text", "text"])
     pq.write_table(table, tmp_path / "dup.parquet")
