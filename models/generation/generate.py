@@ -234,7 +234,7 @@ def prompt_bytes(prompt: bytes | str | Iterable[int]) -> bytes:
 
 def iter_generate(
     model: nn.Module,
-    prompt: bytes | str,
+    prompt: bytes | str | Iterable[int],
     *,
     patcher: Patcher | PatcherSpec | dict[str, Any] | None = None,
     entropy_model: EntropyModel | None = None,
@@ -264,7 +264,7 @@ def iter_generate(
         model.train(was_training)
 
 
-def generate_bytes(model: nn.Module, prompt: bytes | str, **options: Any) -> bytes:
+def generate_bytes(model: nn.Module, prompt: bytes | str | Iterable[int], **options: Any) -> bytes:
     """The generated continuation of `prompt` (without the prompt), as bytes; a str prompt is taken
     as UTF-8; options as `iter_generate`."""
     return bytes(iter_generate(model, prompt, **options))
