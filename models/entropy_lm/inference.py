@@ -18,8 +18,20 @@ chunk to be exact (7154 for the paper's model).
 
 No leaks: the mask allows a key only if it belongs to the query's own document, so
 neither the cache nor the packed chunk ever carries one document's bytes into
-another's entropies; hence results do not depend on the batch size, the chunk length
-or which documents share a lane (beyond float rounding, which the tests bound).
+another's entropies.
+
+Not even by rounding: a document's entropies are the same bits whichever documents
+precede it in its lane (`segment` scores a document with whatever its group holds,
+which depends on the shard layout). Attention sums over keys, and a float sum rounds by
+where its terms sit: SDPA takes a query chunk's softmax, and its product with the
+values, over the chunk's `c + window - 1` keys, so the same keys gave other bits when
+the query sat at another offset in its chunk (1-63 positions off: ~2e-6 nats). So every
+document starts in its lane at a multiple of `align` (the query chunk; a whole step
+where masks are dense), a step is a whole number of query chunks, and the caches start
+filled with `window - 1` masked positions: every step lays out [window - 1 cached, T
+new] keys, and each byte sits at the same place in it whatever precedes it (masked keys
+add exact zeros). The price is padding: up to `align - 1` positions per document
+(`align` is 64 up to a 256-byte window, a quarter window above).
 
 Positions: RoPE sees each byte's index *within its document* (what a one-document
 forward pass uses), so keys are rotated once, when computed, and cached rotated.
@@ -74,22 +86,26 @@ class _Lanes:
     dest: np.ndarray  # (B, N) int64 index into the flat output (docs concatenated in input order), -1 = padding
 
 
-def pack_lanes(docs: Sequence[bytes], n_lanes: int) -> tuple[_Lanes, np.ndarray]:
-    """Lay documents end to end in `n_lanes` rows, longest first into the shortest lane.
+def pack_lanes(docs: Sequence[bytes], n_lanes: int, align: int = 1) -> tuple[_Lanes, np.ndarray]:
+    """Lay documents end to end in `n_lanes` rows, each starting at a multiple of `align`,
+    longest first into the shortest lane.
 
     Returns the lanes and `offsets` (len(docs) + 1,) of each document in the flat output.
     Any assignment gives the same results; this one only balances the work.
     """
+    if align < 1:
+        raise ValueError(f"align must be >= 1, got {align}")
     lengths = np.array([len(d) for d in docs], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
+    room = -(-lengths // align) * align  # lane positions a document takes: whole alignment units
     lane_docs: list[list[int]] = [[] for _ in range(n_lanes)]
     lane_len = np.zeros(n_lanes, dtype=np.int64)
-    for i in np.argsort(-lengths, kind="stable"):
+    for i in np.argsort(-room, kind="stable"):
         if lengths[i] == 0:
             continue
         lane = int(np.argmin(lane_len))
         lane_docs[lane].append(int(i))
-        lane_len[lane] += lengths[i]
+        lane_len[lane] += room[i]
     width = int(lane_len.max()) if len(docs) else 0
     lanes = _Lanes(
         ids=np.full((n_lanes, width), BOS_ID, dtype=np.int16),
@@ -109,7 +125,7 @@ def pack_lanes(docs: Sequence[bytes], n_lanes: int) -> tuple[_Lanes, np.ndarray]
             lanes.doc[lane, pos : pos + n] = i
             lanes.pos[lane, pos : pos + n] = np.arange(n)
             lanes.dest[lane, pos : pos + n] = np.arange(offsets[i], offsets[i] + n)
-            pos += n
+            pos += int(room[i])
     return lanes, offsets
 
 
@@ -128,20 +144,34 @@ def scoring_chunk(attn_impl: str, window: int | None) -> int | None:
 
 
 class StreamingScorer:
-    """Runs a `ByteTransformer` over packed lanes chunk by chunk with per-layer rolling KV caches."""
+    """Runs a `ByteTransformer` over packed lanes chunk by chunk with per-layer rolling KV caches.
+
+    `chunk_len` (T): positions per lane and step; `align`: documents start at lane positions
+    that are multiples of it, where the attention layout repeats (see the module docstring).
+    """
 
     def __init__(self, model: ByteTransformer, chunk_len: int, autocast_dtype: torch.dtype | None = None) -> None:
+        """`chunk_len` positions per lane and step, rounded up to whole query chunks (see `align`)."""
         receptive_field(model)  # validates that the model has a window
         if chunk_len < 1:
             raise ValueError(f"chunk_len must be >= 1, got {chunk_len}")
         self.model = model
-        self.chunk_len = chunk_len
+        self.query_chunk = scoring_chunk(model.config.attn_impl, model.config.window)
+        c = self.query_chunk
+        if c is not None and chunk_len > c:
+            # Chunked attention cuts each step into queries of c from its start: with steps of whole
+            # chunks, the chunks start at the lane positions that are multiples of c, in every step.
+            self.chunk_len = -(-chunk_len // c) * c
+            self.align = c
+        else:  # one dense mask per step: a query's keys are laid out by its place in the step
+            self.chunk_len = chunk_len
+            self.align = chunk_len
         self.autocast_dtype = autocast_dtype
 
     @torch.inference_mode()
     def score(self, docs: Sequence[bytes], n_lanes: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(entropies, surprisals) in nats, one float32 array per document."""
-        lanes, offsets = pack_lanes(docs, max(1, min(n_lanes, len(docs))))
+        lanes, offsets = pack_lanes(docs, max(1, min(n_lanes, len(docs))), self.align)
         total = int(offsets[-1])
         out_h = np.zeros(total, dtype=np.float32)
         out_s = np.zeros(total, dtype=np.float32)
@@ -156,6 +186,7 @@ class StreamingScorer:
         N = lanes.ids.shape[1]
         # One rolling cache per layer: rotated keys, values and document ids of the last window - 1 positions.
         caches = [KVCache(model.config.window) for _ in model.blocks]
+        self._fill_with_padding(caches, lanes.ids.shape[0], device)
         inv_freq = model.rotary.inv_freq.to(device, torch.float64)
         for start in range(0, N, T):
             stop = min(start + T, N)
@@ -188,3 +219,17 @@ class StreamingScorer:
             keep = dest >= 0
             out_h[dest[keep]] = h.cpu().numpy()[keep]
             out_s[dest[keep]] = s.cpu().numpy()[keep]
+
+    def _fill_with_padding(self, caches: list[KVCache], n_lanes: int, device: torch.device) -> None:
+        """Start every cache full (window - 1 masked positions), so the first step lays out its keys
+        as every later one does: a dense mask puts a query after the cached keys, which would
+        otherwise number 0 in the first step and window - 1 later (other sums, other rounding)."""
+        cfg = self.model.config
+        past = cfg.window - 1
+        if not past:
+            return
+        dtype = self.autocast_dtype or torch.float32  # what the projections give under autocast
+        blank = torch.zeros(n_lanes, cfg.n_heads, past, cfg.dim // cfg.n_heads, device=device, dtype=dtype)
+        no_doc = torch.full((n_lanes, past), PAD_DOC, device=device, dtype=torch.int64)
+        for cache in caches:
+            cache.update(blank, blank, no_doc)

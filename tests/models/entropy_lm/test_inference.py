@@ -127,6 +127,33 @@ def test_results_do_not_depend_on_batch_size_chunking_or_grouping(lengths, batch
         np.testing.assert_allclose(got[i], expected[i], atol=ATOL)
 
 
+MODEL_W16 = tiny_model(window=16, seed=5)  # window 16 < the 64-query chunks: several chunks per step
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    target_len=st.integers(1, 300),
+    neighbour_lengths=st.lists(st.integers(0, 300), max_size=6),
+    at=st.integers(0, 6),
+    chunk_len=st.sampled_from([None, 5, 100]),  # default (chunked attention), dense masks, rounded up to 128
+)
+def test_a_documents_entropies_are_bit_identical_whatever_precedes_it_in_its_lane(
+    target_len, neighbour_lengths, at, chunk_len
+):
+    """`segment` scores a document with whichever documents share its group, which depends on
+    the shard layout; its entropies, and so its patches, must not: not even by float rounding.
+    (A document 1-63 positions off a query chunk's start was rounded differently.)"""
+    rng = np.random.default_rng([target_len, *neighbour_lengths])
+    target, *neighbours = random_docs(rng, [target_len, *neighbour_lengths])
+    lm = TransformerEntropyModel(MODEL_W16, batch_size=1, chunk_len=chunk_len)  # one lane: documents end to end
+    (h_alone,), (s_alone,) = lm.entropies_and_surprisals([target])
+    docs = [*neighbours[:at], target, *neighbours[at:]]
+    hs, ss = lm.entropies_and_surprisals(docs)
+    i = min(at, len(neighbours))
+    np.testing.assert_array_equal(hs[i], h_alone)
+    np.testing.assert_array_equal(ss[i], s_alone)
+
+
 def test_no_context_leaks_between_documents_sharing_a_lane():
     model = tiny_model(window=16)
     lm = TransformerEntropyModel(model, batch_size=1, chunk_len=7)  # one lane: documents are packed end to end
