@@ -21,17 +21,28 @@ neither the cache nor the packed chunk ever carries one document's bytes into
 another's entropies.
 
 Not even by rounding: a document's entropies are the same bits whichever documents
-precede it in its lane (`segment` scores a document with whatever its group holds,
-which depends on the shard layout). Attention sums over keys, and a float sum rounds by
-where its terms sit: SDPA takes a query chunk's softmax, and its product with the
-values, over the chunk's `c + window - 1` keys, so the same keys gave other bits when
-the query sat at another offset in its chunk (1-63 positions off: ~2e-6 nats). So every
-document starts in its lane at a multiple of `align` (the query chunk; a whole step
-where masks are dense), a step is a whole number of query chunks, and the caches start
-filled with `window - 1` masked positions: every step lays out [window - 1 cached, T
-new] keys, and each byte sits at the same place in it whatever precedes it (masked keys
-add exact zeros). The price is padding: up to `align - 1` positions per document
-(`align` is 64 up to a 256-byte window, a quarter window above).
+share its call, in whatever order (`segment` scores a document with whatever its group
+holds, which depends on the shard layout). Float sums round by where their terms sit,
+so each byte is computed at the same place in the same shapes whatever its neighbours:
+
+- Attention: SDPA takes a query chunk's softmax, and its product with the values, over
+  the chunk's `c + window - 1` keys, so the same keys gave other bits when the query
+  sat at another offset in its chunk (1-63 positions off: ~2e-6 nats). So every
+  document starts in its lane at a multiple of `align` (the query chunk; a whole step
+  where masks are dense), a step is a whole number of query chunks, and the caches
+  start filled with `window - 1` masked positions: every step lays out [window - 1
+  cached, T new] keys alike, and masked keys add exact zeros. The price is padding:
+  up to `align - 1` positions per document.
+- Shape: every step runs B x T positions, B = the lanes asked for however few documents
+  the call has (as many lanes as documents made other matrix shapes, and MKL other
+  bits on 2 threads), T a multiple of 8 (`ROW_MULTIPLE`). What remains, that a row of
+  a matrix product or an SDPA batch entry comes out the same wherever it sits among
+  others of one shape, is tested (`tests/models/entropy_lm/test_inference.py`).
+- Pieces: so that B lanes are not idle beside one long document, documents are cut
+  into pieces of about a lane's share (`split_documents`). A piece after the first
+  starts `context_length - 1` positions (rounded up to `align`) before the first one it
+  keeps, so a kept byte sees all it depends on, computed as in an unsplit pass: a cut
+  changes no bit either.
 
 Positions: RoPE sees each byte's index *within its document* (what a one-document
 forward pass uses), so keys are rotated once, when computed, and cached rotated.
@@ -45,15 +56,15 @@ reads only the keys its window reaches, in one SDPA call over all chunks.
 
 Trade-offs: the chunks' key windows overlap, so each key is copied a few times and
 T x (c + window - 1) scores are computed where T x window would do (c = chunk); it runs
-on any SDPA backend, with no custom kernel.
-A document is walked by one lane from start to end, so one document much longer than
-the others in a call keeps its lane busy while the rest idle (splitting it would
-need an overlap of the full receptive field). `model.forward` is the reference
-implementation this fast path is tested against.
+on any SDPA backend, with no custom kernel. A call always pays for its B lanes, so a
+call with one short document costs B x T positions. Each cut costs a receptive field of
+warm-up, bounded by the piece itself. `model.forward` is the reference implementation
+this fast path is tested against.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,6 +76,9 @@ from bytepatch.models.nn.attention import DEFAULT_MIN_CHUNK, KVCache, chunk_for,
 from bytepatch.models.nn.transformer import ByteTransformer
 
 PAD_DOC = -1  # document index of padding positions in a lane
+# Steps hold a multiple of this many positions per lane: on 2 threads MKL gave a row of a matrix
+# product other bits by its place among 6 or 10 rows, never among a multiple of 8 (tested).
+ROW_MULTIPLE = 8
 
 
 def receptive_field(model: ByteTransformer) -> int:
@@ -77,36 +91,67 @@ def receptive_field(model: ByteTransformer) -> int:
 
 @dataclass
 class _Lanes:
-    """Documents packed into B lanes: ids, targets, document index and output slot per position."""
+    """Pieces of documents packed into B lanes: ids, targets, piece and output slot per position."""
 
     ids: np.ndarray  # (B, N) int16 input ids, padded with BOS (narrow types: lanes hold whole batches)
     targets: np.ndarray  # (B, N) int16 byte id each position predicts (padding: 0)
-    doc: np.ndarray  # (B, N) int32 document index, PAD_DOC for padding
+    doc: np.ndarray  # (B, N) int32 piece index (what attention may not cross), PAD_DOC for padding
     pos: np.ndarray  # (B, N) int64 position within the document (RoPE), 0 for padding
-    dest: np.ndarray  # (B, N) int64 index into the flat output (docs concatenated in input order), -1 = padding
+    dest: np.ndarray  # (B, N) int64 index into the flat output (docs concatenated in input order), -1 = not kept
 
 
-def pack_lanes(docs: Sequence[bytes], n_lanes: int, align: int = 1) -> tuple[_Lanes, np.ndarray]:
-    """Lay documents end to end in `n_lanes` rows, each starting at a multiple of `align`,
-    longest first into the shortest lane.
+@dataclass(frozen=True)
+class Piece:
+    """Positions [start, stop) of document `doc`, scored together in one lane; those from `keep` on
+    are kept. The `keep - start` before them only warm the caches up (none for a first piece)."""
+
+    doc: int
+    start: int
+    keep: int
+    stop: int
+
+
+def split_documents(lengths: Sequence[int], n_lanes: int, align: int, warmup: int) -> list[Piece]:
+    """Cut documents into pieces that fill `n_lanes` lanes about evenly, at multiples of `align`.
+
+    A piece after the first starts `warmup` positions (the receptive field but one, rounded up to
+    `align`) before the positions it keeps, so each kept output sees every input it depends on,
+    computed at the same place in the same layout as in an unsplit pass: the same bits (tested).
+    Pieces keep about a lane's share of the work, and at least `warmup` positions (at most half
+    of a piece is warm-up). With one lane nothing is cut: a lane walks its documents in turn.
+    """
+    room = -(-np.asarray(lengths, dtype=np.int64) // align) * align
+    warm = _round_up(warmup, align)
+    share = -(-int(room.sum()) // max(n_lanes, 1))
+    size = max(_round_up(share, align), warm, align) if n_lanes > 1 else None
+    pieces = []
+    for i, n in enumerate(int(x) for x in lengths):
+        step = size or max(n, 1)  # (an empty document has no piece)
+        for keep in range(0, n, step):
+            pieces.append(Piece(i, max(0, keep - warm), keep, min(keep + step, n)))
+    return pieces
+
+
+def pack_lanes(docs: Sequence[bytes], n_lanes: int, align: int, warmup: int) -> tuple[_Lanes, np.ndarray]:
+    """Cut documents into pieces (`split_documents`) and lay them end to end in `n_lanes` rows,
+    each starting at a multiple of `align`, longest first into the shortest lane.
 
     Returns the lanes and `offsets` (len(docs) + 1,) of each document in the flat output.
-    Any assignment gives the same results; this one only balances the work.
+    Any cut and assignment gives the same results; these only balance the work.
     """
     if align < 1:
         raise ValueError(f"align must be >= 1, got {align}")
     lengths = np.array([len(d) for d in docs], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    room = -(-lengths // align) * align  # lane positions a document takes: whole alignment units
-    lane_docs: list[list[int]] = [[] for _ in range(n_lanes)]
+    pieces = split_documents(lengths, n_lanes, align, warmup)
+    room = np.array([_round_up(p.stop - p.start, align) for p in pieces], dtype=np.int64)
+    lane_pieces: list[list[int]] = [[] for _ in range(n_lanes)]
     lane_len = np.zeros(n_lanes, dtype=np.int64)
-    for i in np.argsort(-room, kind="stable"):
-        if lengths[i] == 0:
-            continue
+    for k in np.argsort(-room, kind="stable"):
         lane = int(np.argmin(lane_len))
-        lane_docs[lane].append(int(i))
-        lane_len[lane] += room[i]
-    width = int(lane_len.max()) if len(docs) else 0
+        lane_pieces[lane].append(int(k))
+        lane_len[lane] += room[k]
+    width = int(lane_len.max())
     lanes = _Lanes(
         ids=np.full((n_lanes, width), BOS_ID, dtype=np.int16),
         targets=np.zeros((n_lanes, width), dtype=np.int16),
@@ -114,18 +159,21 @@ def pack_lanes(docs: Sequence[bytes], n_lanes: int, align: int = 1) -> tuple[_La
         pos=np.zeros((n_lanes, width), dtype=np.int64),
         dest=np.full((n_lanes, width), -1, dtype=np.int64),
     )
-    for lane, members in enumerate(lane_docs):
-        pos = 0
-        for i in members:
-            n = int(lengths[i])
-            byte_ids = np.frombuffer(docs[i], dtype=np.uint8).astype(np.int16) + OFFSET
-            lanes.ids[lane, pos] = BOS_ID  # position t predicts byte t from BOS, b0 .. b_{t-1}
-            lanes.ids[lane, pos + 1 : pos + n] = byte_ids[:-1]
-            lanes.targets[lane, pos : pos + n] = byte_ids
-            lanes.doc[lane, pos : pos + n] = i
-            lanes.pos[lane, pos : pos + n] = np.arange(n)
-            lanes.dest[lane, pos : pos + n] = np.arange(offsets[i], offsets[i] + n)
-            pos += int(room[i])
+    for lane, members in enumerate(lane_pieces):
+        at = 0
+        for k in members:
+            p = pieces[k]
+            byte_ids = np.frombuffer(docs[p.doc], dtype=np.uint8)[max(p.start - 1, 0) : p.stop].astype(np.int16)
+            byte_ids += OFFSET
+            n, warm = p.stop - p.start, p.keep - p.start
+            span = slice(at, at + n)
+            # Position t predicts byte t from BOS, b0 .. b_{t-1}: its input is b_{t-1}, BOS at t = 0.
+            lanes.ids[lane, span] = np.concatenate([[BOS_ID], byte_ids[:-1]]) if p.start == 0 else byte_ids[:-1]
+            lanes.targets[lane, span] = byte_ids[-n:]
+            lanes.doc[lane, span] = k
+            lanes.pos[lane, span] = np.arange(p.start, p.stop)
+            lanes.dest[lane, at + warm : at + n] = np.arange(offsets[p.doc] + p.keep, offsets[p.doc] + p.stop)
+            at += int(room[k])
     return lanes, offsets
 
 
@@ -151,31 +199,36 @@ class StreamingScorer:
     """
 
     def __init__(self, model: ByteTransformer, chunk_len: int, autocast_dtype: torch.dtype | None = None) -> None:
-        """`chunk_len` positions per lane and step, rounded up to whole query chunks (see `align`)."""
+        """`chunk_len` positions per lane and step, rounded up to whole query chunks and to a multiple
+        of `ROW_MULTIPLE` (see `align`)."""
         receptive_field(model)  # validates that the model has a window
         if chunk_len < 1:
             raise ValueError(f"chunk_len must be >= 1, got {chunk_len}")
         self.model = model
         self.query_chunk = scoring_chunk(model.config.attn_impl, model.config.window)
         c = self.query_chunk
-        if c is not None and chunk_len > c:
+        T = _round_up(chunk_len, ROW_MULTIPLE)
+        if c is not None and T > c:
             # Chunked attention cuts each step into queries of c from its start: with steps of whole
             # chunks, the chunks start at the lane positions that are multiples of c, in every step.
-            self.chunk_len = -(-chunk_len // c) * c
+            self.chunk_len = _round_up(T, math.lcm(c, ROW_MULTIPLE))
             self.align = c
         else:  # one dense mask per step: a query's keys are laid out by its place in the step
-            self.chunk_len = chunk_len
-            self.align = chunk_len
+            self.chunk_len = T
+            self.align = T
         self.autocast_dtype = autocast_dtype
 
     @torch.inference_mode()
     def score(self, docs: Sequence[bytes], n_lanes: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(entropies, surprisals) in nats, one float32 array per document."""
-        lanes, offsets = pack_lanes(docs, max(1, min(n_lanes, len(docs))), self.align)
+        lengths = [len(d) for d in docs]
+        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
         total = int(offsets[-1])
         out_h = np.zeros(total, dtype=np.float32)
         out_s = np.zeros(total, dtype=np.float32)
         if total:
+            # Always `n_lanes` lanes, however few documents: the steps' shape never depends on them.
+            lanes, _ = pack_lanes(docs, max(1, n_lanes), self.align, receptive_field(self.model) - 1)
             self._run(lanes, out_h, out_s)
         split = lambda a: [a[offsets[i] : offsets[i + 1]] for i in range(len(docs))]  # noqa: E731
         return split(out_h), split(out_s)
@@ -201,7 +254,7 @@ class StreamingScorer:
                 doc_ids=doc,
                 n_past=first.length,
                 past_doc_ids=first.doc_ids,
-                chunk=scoring_chunk(model.config.attn_impl, model.config.window),
+                chunk=self.query_chunk,
                 device=device,
             )
             angles = chunk(lanes.pos, 0).to(device, torch.float64)[:, None, :, None] * inv_freq  # (B, 1, T, D/2)
@@ -233,3 +286,7 @@ class StreamingScorer:
         no_doc = torch.full((n_lanes, past), PAD_DOC, device=device, dtype=torch.int64)
         for cache in caches:
             cache.update(blank, blank, no_doc)
+
+
+def _round_up(n: int, unit: int) -> int:
+    return -(-n // unit) * unit

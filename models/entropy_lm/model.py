@@ -79,7 +79,9 @@ class TransformerEntropyModel:
     ) -> None:
         """`batch_size` = lanes scored side by side, `chunk_len` = positions per lane and step.
 
-        Neither changes results (beyond float rounding); defaults suit the device.
+        Every call runs at that one shape, so a document's entropies are the same bits whatever
+        else the call holds; other settings change them by float rounding at most. Defaults suit
+        the device.
         """
         self.device = resolve_device(device)
         self.autocast = autocast_dtype(self.device, precision)

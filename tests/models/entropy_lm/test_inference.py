@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bytepatch.entropy.base import EntropyModel
-from bytepatch.models.entropy_lm import TransformerEntropyModel, receptive_field
+from bytepatch.models.entropy_lm import StreamingScorer, TransformerEntropyModel, receptive_field
+from bytepatch.models.entropy_lm.inference import ROW_MULTIPLE, split_documents
 from bytepatch.models.blt.flops import transformer_param_counts
 from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer, ByteTransformerConfig
 
@@ -135,23 +136,75 @@ MODEL_W16 = tiny_model(window=16, seed=5)  # window 16 < the 64-query chunks: se
     target_len=st.integers(1, 300),
     neighbour_lengths=st.lists(st.integers(0, 300), max_size=6),
     at=st.integers(0, 6),
-    chunk_len=st.sampled_from([None, 5, 100]),  # default (chunked attention), dense masks, rounded up to 128
+    batch_size=st.integers(1, 4),
+    chunk_len=st.sampled_from([None, 5, 100]),  # default (chunked attention), dense masks, rounded up
 )
-def test_a_documents_entropies_are_bit_identical_whatever_precedes_it_in_its_lane(
-    target_len, neighbour_lengths, at, chunk_len
+@example(target_len=256, neighbour_lengths=[153, 81], at=1, batch_size=2, chunk_len=5)
+def test_a_documents_entropies_are_bit_identical_whatever_shares_its_call(
+    target_len, neighbour_lengths, at, batch_size, chunk_len
 ):
     """`segment` scores a document with whichever documents share its group, which depends on
     the shard layout; its entropies, and so its patches, must not: not even by float rounding.
-    (A document 1-63 positions off a query chunk's start was rounded differently.)"""
+    (A document 1-63 positions off a query chunk's start was rounded differently; so was one
+    scored in fewer lanes, as many as the call had documents: other matrix shapes.)"""
     rng = np.random.default_rng([target_len, *neighbour_lengths])
     target, *neighbours = random_docs(rng, [target_len, *neighbour_lengths])
-    lm = TransformerEntropyModel(MODEL_W16, batch_size=1, chunk_len=chunk_len)  # one lane: documents end to end
+    lm = TransformerEntropyModel(MODEL_W16, batch_size=batch_size, chunk_len=chunk_len)
     (h_alone,), (s_alone,) = lm.entropies_and_surprisals([target])
     docs = [*neighbours[:at], target, *neighbours[at:]]
     hs, ss = lm.entropies_and_surprisals(docs)
     i = min(at, len(neighbours))
     np.testing.assert_array_equal(hs[i], h_alone)
     np.testing.assert_array_equal(ss[i], s_alone)
+
+
+def test_a_document_cut_into_pieces_across_lanes_scores_the_same_bits():
+    """Alone in 4 lanes a long document is cut into 4 pieces, each but the first warmed up on
+    the receptive field before it (so lanes do not idle); beside 3 as long it is not cut."""
+    lm = TransformerEntropyModel(MODEL_W16, batch_size=4)
+    doc, *others = random_docs(np.random.default_rng(7), [1500] * 4)
+    scorer = StreamingScorer(lm.model, lm.chunk_len)
+    assert len(split_documents([1500], 4, scorer.align, lm.context_length - 1)) == 4
+    assert len(split_documents([1500] * 4, 4, scorer.align, lm.context_length - 1)) == 4
+    (cut,), (cut_s,) = lm.entropies_and_surprisals([doc])
+    whole, whole_s = lm.entropies_and_surprisals([doc, *others])
+    np.testing.assert_array_equal(cut, whole[0])
+    np.testing.assert_array_equal(cut_s, whole_s[0])
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_dense_layers_give_a_row_the_same_bits_wherever_it_sits_among_any_others(preset):
+    """What the scorer's guarantee rests on besides its own layout: at one shape, a row of a
+    matrix product (every linear layer) and a batch entry of SDPA (the attention chunks) come out
+    the same whatever row or entry they are and whatever the others hold. (Not at any shape: on
+    2 threads a row among 6 or 10 got other bits by its place; steps are multiples of 8 rows.)"""
+    cfg = TRANSFORMER_PRESETS[preset]
+    lm = TransformerEntropyModel(ByteTransformer(cfg))
+    scorer = StreamingScorer(lm.model, lm.chunk_len)
+    gen = torch.Generator().manual_seed(0)
+    linears = {(m.in_features, m.out_features): m for m in lm.model.modules() if isinstance(m, torch.nn.Linear)}
+    # The rows every step's linear layers take, and the fewest a step can have (2 lanes of 8).
+    for rows in (lm.batch_size * scorer.chunk_len, 2 * ROW_MULTIPLE):
+        for layer in linears.values():
+            x = torch.randn(rows, layer.in_features, generator=gen)
+            y = layer(x)
+            for shift in (1, 3, ROW_MULTIPLE, rows // 2 + 3):
+                moved = torch.randn(rows, layer.in_features, generator=gen)
+                moved[shift:] = x[: rows - shift]  # other rows in front, the rest moved down
+                assert torch.equal(layer(moved)[shift:], y[: rows - shift]), (layer, rows, shift)
+    H, D, c = cfg.n_heads, cfg.dim // cfg.n_heads, scorer.query_chunk
+    span = c + cfg.window - 1
+    n = lm.batch_size * (scorer.chunk_len // c)  # SDPA batch entries per step: one per query chunk
+    q, k, v = (torch.randn(n, H, length, D, generator=gen) for length in (c, span, span))
+    mask = torch.rand(n, 1, c, span, generator=gen) > 0.5
+    mask[..., -1] = True
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    order = torch.randperm(n, generator=gen)
+    others = [torch.randn_like(t) for t in (q, k, v)]
+    for x, other in zip((q, k, v), others):
+        other[: n // 2] = x[order[: n // 2]]
+    shuffled = torch.nn.functional.scaled_dot_product_attention(*others, attn_mask=mask[order])
+    assert torch.equal(shuffled[: n // 2], out[order[: n // 2]])
 
 
 def test_no_context_leaks_between_documents_sharing_a_lane():
