@@ -28,7 +28,6 @@ import torch
 
 from bytepatch.cpus import available_cpus
 from bytepatch.models.entropy_lm import TransformerEntropyModel
-from bytepatch.models.entropy_lm.inference import StreamingScorer
 from bytepatch.models.blt.flops import transformer_flops_per_byte
 from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer
 
@@ -85,12 +84,13 @@ def bench_preset(
     torch.manual_seed(0)
     lm = TransformerEntropyModel(ByteTransformer(cfg), device=device.type, precision="fp32")
     autocast = None if dtype == torch.float32 else dtype
-    scorer = StreamingScorer(lm.model, lm.chunk_len, autocast)
+    lm.autocast = autocast
+    scorer = lm.scorer()
     lanes = lm.batch_size
     size = cuda_mb * 1e6 if device.type == "cuda" else cpu_kb * 1e3
     docs = corpus(max(int(size), lanes * DOC_BYTES))  # at least one document per lane: every lane busy
     scorer.score(docs[:lanes], lanes)  # warm-up: kernels, allocator
-    rows = lanes * lm.chunk_len
+    rows = lanes * scorer.chunk_len
     shapes = linear_shapes(lm.model)
     peaks = [shaped_peak(shapes, rows, device, dtype)]
     times = []

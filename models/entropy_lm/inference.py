@@ -51,8 +51,8 @@ as precisely as byte 10 (float32 angles would be off by ~0.06 rad at 10^6).
 
 Each chunk runs through the model's own `TransformerBlock`s with a `KVCache` per
 layer (the block training and generation use), under a `SelfMask` over [cached,
-new] keys, in query chunks of a quarter window (`scoring_chunk`): each chunk of queries
-reads only the keys its window reaches, in one SDPA call over all chunks.
+new] keys, in query chunks (8 on CPU, a quarter window on CUDA: `scoring_chunk`): each chunk
+of queries reads only the keys its window reaches, in one SDPA call over all chunks.
 
 Trade-offs: the chunks' key windows overlap, so each key is copied a few times and
 T x (c + window - 1) scores are computed where T x window would do (c = chunk); it runs
@@ -178,7 +178,8 @@ def pack_lanes(docs: Sequence[bytes], n_lanes: int, align: int, warmup: int) -> 
 
 
 def scoring_chunk(attn_impl: str, window: int | None) -> int | None:
-    """Query chunk for a streamed chunk's self-attention: a quarter window (at least 64).
+    """Query chunk for a streamed chunk's self-attention: a quarter window (at least 64), CUDA's
+    default (CPU scores in chunks of 8, `model.CPU_SCORING`: documents are padded to whole chunks).
 
     A chunk of T = window new positions after window - 1 cached ones scored as one dense
     block computes T x (2 window - 1) scores, half of them masked out; in chunks of c
@@ -198,15 +199,24 @@ class StreamingScorer:
     that are multiples of it, where the attention layout repeats (see the module docstring).
     """
 
-    def __init__(self, model: ByteTransformer, chunk_len: int, autocast_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        model: ByteTransformer,
+        chunk_len: int,
+        autocast_dtype: torch.dtype | None = None,
+        query_chunk: int | None = None,
+    ) -> None:
         """`chunk_len` positions per lane and step, rounded up to whole query chunks and to a multiple
-        of `ROW_MULTIPLE` (see `align`)."""
+        of `ROW_MULTIPLE` (see `align`); `query_chunk` queries per attention chunk (default
+        `scoring_chunk`; models whose attention is not "sdpa" use dense masks whatever it says)."""
         receptive_field(model)  # validates that the model has a window
         if chunk_len < 1:
             raise ValueError(f"chunk_len must be >= 1, got {chunk_len}")
+        if query_chunk is not None and query_chunk < 1:
+            raise ValueError(f"query_chunk must be >= 1, got {query_chunk}")
         self.model = model
-        self.query_chunk = scoring_chunk(model.config.attn_impl, model.config.window)
-        c = self.query_chunk
+        c = scoring_chunk(model.config.attn_impl, model.config.window)
+        self.query_chunk = c = query_chunk if c is not None and query_chunk is not None else c
         T = _round_up(chunk_len, ROW_MULTIPLE)
         if c is not None and T > c:
             # Chunked attention cuts each step into queries of c from its start: with steps of whole

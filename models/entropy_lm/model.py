@@ -36,6 +36,12 @@ FORMAT = 1
 WEIGHTS_FILE = "model.pt"
 CONFIG_KEYS = {"kind", "format", "model", "default_threshold", "weights", "weights_crc32", "training"}
 DEVICES = ("cpu", "cuda", "auto")
+# CPU scoring: (lanes, least chunk_len, query chunk). A call pays for all its lanes (one shape): one
+# lane keeps a one-document call at one lane's cost (8 lanes: 5-8x), and one lane of 512 scored as
+# fast as 8 of 256 (tiny) or 512 (small). Documents start at multiples of the query chunk: chunks of 8
+# instead of a quarter window (64, 128) pad a one-line document to 8 positions, not 64, and scored
+# as fast (tiny, small and base presets, `segment --threads 1`).
+CPU_SCORING = (1, 512, 8)
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -76,12 +82,15 @@ class TransformerEntropyModel:
         precision: str = "auto",
         batch_size: int | None = None,
         chunk_len: int | None = None,
+        query_chunk: int | None = None,
     ) -> None:
-        """`batch_size` = lanes scored side by side, `chunk_len` = positions per lane and step.
+        """`batch_size` = lanes scored side by side, `chunk_len` = positions per lane and step,
+        `query_chunk` = queries per attention chunk (documents start at multiples of it).
 
         Every call runs at that one shape, so a document's entropies are the same bits whatever
         else the call holds; other settings change them by float rounding at most. Defaults suit
-        the device.
+        the device: on CPU one lane of max(window, 512) and chunks of 8 (`CPU_SCORING`), on CUDA
+        64 lanes of max(window, 256) and chunks of a quarter window.
         """
         self.device = resolve_device(device)
         self.autocast = autocast_dtype(self.device, precision)
@@ -90,8 +99,10 @@ class TransformerEntropyModel:
         self.default_threshold = None if default_threshold is None else float(default_threshold)
         self.training = dict(training or {})
         on_gpu = self.device.type == "cuda"
-        self.batch_size = batch_size or (64 if on_gpu else 8)
-        self.chunk_len = chunk_len or max(model.config.window, 256)
+        lanes, min_chunk, default_query_chunk = (64, 256, None) if on_gpu else CPU_SCORING
+        self.batch_size = batch_size or lanes
+        self.chunk_len = chunk_len or max(model.config.window, min_chunk)
+        self.query_chunk = query_chunk or default_query_chunk  # None: a quarter window (`scoring_chunk`)
 
     @property
     def config(self) -> ByteTransformerConfig:
@@ -105,10 +116,13 @@ class TransformerEntropyModel:
         was_training = self.model.training
         self.model.eval()
         try:
-            scorer = StreamingScorer(self.model, self.chunk_len, self.autocast)
-            return scorer.score(docs, self.batch_size)
+            return self.scorer().score(docs, self.batch_size)
         finally:
             self.model.train(was_training)
+
+    def scorer(self) -> StreamingScorer:
+        """The scorer `entropies` runs: this model's lanes' length, query chunk and precision."""
+        return StreamingScorer(self.model, self.chunk_len, self.autocast, self.query_chunk)
 
     def entropies(self, docs: Sequence[bytes]) -> list[np.ndarray]:
         """h[t] in nats for every byte of every document (docs/design.md §2)."""

@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bytepatch.entropy.base import EntropyModel
-from bytepatch.models.entropy_lm import StreamingScorer, TransformerEntropyModel, receptive_field
+from bytepatch.models.entropy_lm import TransformerEntropyModel, receptive_field
 from bytepatch.models.entropy_lm.inference import ROW_MULTIPLE, split_documents
 from bytepatch.models.blt.flops import transformer_param_counts
 from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS, ByteTransformer, ByteTransformerConfig
@@ -128,7 +128,7 @@ def test_results_do_not_depend_on_batch_size_chunking_or_grouping(lengths, batch
         np.testing.assert_allclose(got[i], expected[i], atol=ATOL)
 
 
-MODEL_W16 = tiny_model(window=16, seed=5)  # window 16 < the 64-query chunks: several chunks per step
+MODEL_W16 = tiny_model(window=16, seed=5)  # a small window: several query chunks (8 or 64) per step
 
 
 @settings(max_examples=25, deadline=None)
@@ -137,11 +137,12 @@ MODEL_W16 = tiny_model(window=16, seed=5)  # window 16 < the 64-query chunks: se
     neighbour_lengths=st.lists(st.integers(0, 300), max_size=6),
     at=st.integers(0, 6),
     batch_size=st.integers(1, 4),
-    chunk_len=st.sampled_from([None, 5, 100]),  # default (chunked attention), dense masks, rounded up
+    chunk_len=st.sampled_from([None, 5, 100]),  # default, dense masks (5 -> 8), rounded up to whole chunks
+    query_chunk=st.sampled_from([None, 64]),  # the CPU's 8, CUDA's quarter window (at least 64)
 )
-@example(target_len=256, neighbour_lengths=[153, 81], at=1, batch_size=2, chunk_len=5)
+@example(target_len=256, neighbour_lengths=[153, 81], at=1, batch_size=2, chunk_len=5, query_chunk=64)
 def test_a_documents_entropies_are_bit_identical_whatever_shares_its_call(
-    target_len, neighbour_lengths, at, batch_size, chunk_len
+    target_len, neighbour_lengths, at, batch_size, chunk_len, query_chunk
 ):
     """`segment` scores a document with whichever documents share its group, which depends on
     the shard layout; its entropies, and so its patches, must not: not even by float rounding.
@@ -149,7 +150,7 @@ def test_a_documents_entropies_are_bit_identical_whatever_shares_its_call(
     scored in fewer lanes, as many as the call had documents: other matrix shapes.)"""
     rng = np.random.default_rng([target_len, *neighbour_lengths])
     target, *neighbours = random_docs(rng, [target_len, *neighbour_lengths])
-    lm = TransformerEntropyModel(MODEL_W16, batch_size=batch_size, chunk_len=chunk_len)
+    lm = TransformerEntropyModel(MODEL_W16, batch_size=batch_size, chunk_len=chunk_len, query_chunk=query_chunk)
     (h_alone,), (s_alone,) = lm.entropies_and_surprisals([target])
     docs = [*neighbours[:at], target, *neighbours[at:]]
     hs, ss = lm.entropies_and_surprisals(docs)
@@ -163,7 +164,7 @@ def test_a_document_cut_into_pieces_across_lanes_scores_the_same_bits():
     the receptive field before it (so lanes do not idle); beside 3 as long it is not cut."""
     lm = TransformerEntropyModel(MODEL_W16, batch_size=4)
     doc, *others = random_docs(np.random.default_rng(7), [1500] * 4)
-    scorer = StreamingScorer(lm.model, lm.chunk_len)
+    scorer = lm.scorer()
     assert len(split_documents([1500], 4, scorer.align, lm.context_length - 1)) == 4
     assert len(split_documents([1500] * 4, 4, scorer.align, lm.context_length - 1)) == 4
     (cut,), (cut_s,) = lm.entropies_and_surprisals([doc])
@@ -180,7 +181,7 @@ def test_dense_layers_give_a_row_the_same_bits_wherever_it_sits_among_any_others
     2 threads a row among 6 or 10 got other bits by its place; steps are multiples of 8 rows.)"""
     cfg = TRANSFORMER_PRESETS[preset]
     lm = TransformerEntropyModel(ByteTransformer(cfg))
-    scorer = StreamingScorer(lm.model, lm.chunk_len)
+    scorer = lm.scorer()
     gen = torch.Generator().manual_seed(0)
     linears = {(m.in_features, m.out_features): m for m in lm.model.modules() if isinstance(m, torch.nn.Linear)}
     # The rows every step's linear layers take, and the fewest a step can have (2 lanes of 8).
@@ -246,6 +247,19 @@ def test_cross_entropy_is_mean_surprisal_in_bits():
 def test_models_without_a_window_are_refused():
     with pytest.raises(ValueError, match="sliding window"):
         TransformerEntropyModel(tiny_model(window=None))
+
+
+NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=NEEDS_CUDA)])
+def test_each_devices_defaults_score_a_document_alike_among_any_others(device):
+    """CPU's one lane with query chunks of 8, CUDA's 64 lanes (bf16) with quarter-window chunks."""
+    lm = TransformerEntropyModel(tiny_model(window=16), device=device)
+    target, *others = random_docs(np.random.default_rng(8), [300, 5, 900, 40, 2000])
+    alone = lm.entropies([target])[0]
+    for docs in ([*others, target], [target, others[1]], [others[2], target, others[0]]):
+        np.testing.assert_array_equal(lm.entropies(docs)[docs.index(target)], alone)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
