@@ -223,9 +223,14 @@ class StreamingScorer:
             # chunks, the chunks start at the lane positions that are multiples of c, in every step.
             self.chunk_len = _round_up(T, math.lcm(c, ROW_MULTIPLE))
             self.align = c
+            # A last step shorter than T runs as whole query chunks only: each chunk's layout is
+            # the same at any step length, and a call on one short document (eval's end-of-document
+            # rule scores one tail per document) need not pay for T positions.
+            self.step_multiple = math.lcm(c, ROW_MULTIPLE)
         else:  # one dense mask per step: a query's keys are laid out by its place in the step
             self.chunk_len = T
             self.align = T
+            self.step_multiple = T
         self.autocast_dtype = autocast_dtype
 
     @torch.inference_mode()
@@ -253,13 +258,15 @@ class StreamingScorer:
         inv_freq = model.rotary.inv_freq.to(device, torch.float64)
         for start in range(0, N, T):
             stop = min(start + T, N)
-            pad = T - (stop - start)
+            # T, but a short last step in whole chunks: more than one, or self_mask would go dense
+            width = min(T, _round_up(max(stop - start, (self.query_chunk or 0) + 1), self.step_multiple))
+            pad = width - (stop - start)
             chunk = lambda a, fill: torch.from_numpy(np.pad(a[:, start:stop], ((0, 0), (0, pad)), constant_values=fill))  # noqa: E731
             idx = chunk(lanes.ids, BOS_ID).to(device, torch.int64)
             doc = chunk(lanes.doc, PAD_DOC).to(device, torch.int64)
             first = caches[0]
             mask = self_mask(
-                T,
+                width,
                 window=model.config.window,
                 doc_ids=doc,
                 n_past=first.length,
@@ -267,7 +274,7 @@ class StreamingScorer:
                 chunk=self.query_chunk,
                 device=device,
             )
-            angles = chunk(lanes.pos, 0).to(device, torch.float64)[:, None, :, None] * inv_freq  # (B, 1, T, D/2)
+            angles = chunk(lanes.pos, 0).to(device, torch.float64)[:, None, :, None] * inv_freq  # (B, 1, width, D/2)
             rope = (angles.cos().float(), angles.sin().float())
             with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 x = model.tok_emb(idx)  # (B, T, C)

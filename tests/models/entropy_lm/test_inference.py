@@ -173,6 +173,27 @@ def test_a_document_cut_into_pieces_across_lanes_scores_the_same_bits():
     np.testing.assert_array_equal(cut_s, whole_s[0])
 
 
+def test_a_short_call_runs_a_short_step_and_the_same_bits():
+    """eval's end-of-document rule scores one short tail per document; with every step padded to
+    the scorer's full step (1024 positions on CPU), a 40-byte tail ran 1024, and a test of eval
+    ran for minutes. The last step now runs whole query chunks only, with the same bits as the
+    same document scored beside others in full steps."""
+    lm = TransformerEntropyModel(MODEL_W16)
+    scorer = lm.scorer()
+    widths: list[int] = []
+    hook = lm.model.tok_emb.register_forward_hook(lambda _m, args, _out: widths.append(args[0].shape[1]))
+    try:
+        doc, *others = random_docs(np.random.default_rng(3), [40] + [30] * 40)
+        (alone,), _ = lm.entropies_and_surprisals([doc])
+        assert widths and max(widths) < scorer.chunk_len and widths[-1] % scorer.query_chunk == 0
+        widths.clear()
+        beside, _ = lm.entropies_and_surprisals([*others, doc])  # the longest first: in a full first step
+        assert widths[0] == scorer.chunk_len
+    finally:
+        hook.remove()
+    np.testing.assert_array_equal(alone, beside[-1])
+
+
 @pytest.mark.parametrize("preset", ["tiny", "small"])
 def test_dense_layers_give_a_row_the_same_bits_wherever_it_sits_among_any_others(preset):
     """What the scorer's guarantee rests on besides its own layout: at one shape, a row of a
