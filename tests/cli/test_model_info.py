@@ -94,7 +94,9 @@ def test_a_transformers_export_is_counted_at_its_recorded_row_length(tmp_path):
     config = json.loads((tmp_path / "blt" / "config.json").read_text())
     (tmp_path / "blt" / "config.json").write_text(json.dumps({**config, "bytepatch_seq_len": 64}))
     result = CliRunner().invoke(model_info, [str(tmp_path / "blt")])
-    assert result.exit_code == 0 and "context 64 bytes (the row length the run records, which eval packs)" in result.output, result.output
+    assert (
+        result.exit_code == 0 and "context 64 bytes (the row length the run records, which eval packs)" in result.output
+    ), result.output
 
 
 @pytest.mark.parametrize(
