@@ -188,7 +188,10 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
     patch_size_given = given(ctx, "patch_size")
     context = f"context {seq_len} bytes"
     if run_seq_len is not None and not given(ctx, "seq_len"):  # the run's rows, not the option's default
-        seq_len, context = run_seq_len, f"context {run_seq_len} bytes (the row length the run records, which eval packs)"
+        seq_len, context = (
+            run_seq_len,
+            f"context {run_seq_len} bytes (the row length the run records, which eval packs)",
+        )
     if kind == "baseline" and patch_size_given:  # it would change nothing
         raise click.ClickException(
             f"--patch-size applies to a BLT; {preset!r} is a byte transformer, which has no patches: drop it"
