@@ -221,12 +221,12 @@ class StreamingScorer:
         if c is not None and T > c:
             # Chunked attention cuts each step into queries of c from its start: with steps of whole
             # chunks, the chunks start at the lane positions that are multiples of c, in every step.
-            self.chunk_len = _round_up(T, math.lcm(c, ROW_MULTIPLE))
-            self.align = c
-            # A last step shorter than T runs as whole query chunks only: each chunk's layout is
-            # the same at any step length, and a call on one short document (eval's end-of-document
-            # rule scores one tail per document) need not pay for T positions.
+            # A last step shorter than T runs in the same units: each chunk's layout is the same at
+            # any step length, and a call on one short document (eval's end-of-document rule scores
+            # one tail per document) need not pay for T positions.
             self.step_multiple = math.lcm(c, ROW_MULTIPLE)
+            self.chunk_len = _round_up(T, self.step_multiple)
+            self.align = c
         else:  # one dense mask per step: a query's keys are laid out by its place in the step
             self.chunk_len = T
             self.align = T
