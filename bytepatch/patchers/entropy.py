@@ -94,7 +94,7 @@ class EntropyPatcher(PatcherBase):
             rows = self.model.entropies([bytes(r.tobytes()) for r in docs])
             entropies = Ragged.from_arrays(rows, dtype=np.float32)
         elif not isinstance(entropies, Ragged):
-            entropies = Ragged.from_arrays(list(entropies), dtype=np.float32)
+            entropies = _entropy_rows(entropies)
         if not np.array_equal(entropies.offsets, docs.offsets):
             raise ValueError("entropies must have exactly one value per byte of each document")
         c = self._config
@@ -108,6 +108,19 @@ class EntropyPatcher(PatcherBase):
         )
         lengths, offsets = kernels.starts_to_lengths(starts, docs.offsets, c.max_patch_length or 0)
         return Ragged(lengths, offsets)
+
+
+def _entropy_rows(entropies: Sequence[np.ndarray]) -> Ragged:
+    """Per-document entropies (a list of arrays or of lists) as one ragged batch, in the
+    values' own float type: `patch_lengths` compares float64 entropies in float64, and so
+    must the batch (they were cast to float32 here, so a value just above the threshold
+    could fall on it and the batch missed a patch start the document alone had)."""
+    rows = [np.asarray(r) for r in entropies]
+    for i, r in enumerate(rows):
+        if r.ndim != 1:  # flattened, a (2, 2) row was reported as a count mismatch of the whole batch
+            raise ValueError(f"entropies of document {i} must be 1-D (one value per byte), got shape {r.shape}")
+    dtype = np.result_type(*rows) if rows else np.dtype(np.float32)
+    return Ragged.from_arrays(rows, dtype=dtype)
 
 
 def _model_threshold(model: EntropySource) -> float:

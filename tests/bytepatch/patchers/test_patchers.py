@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bytepatch
 from bytepatch import EntropyPatcher, EntropyPatcherConfig, Patcher, SpacePatcher, SpacePatcherConfig
@@ -199,3 +200,27 @@ def test_a_ragged_batch_is_indexed_as_a_list():
         out[0:1]
     with pytest.raises(IndexError, match="row 0 out of range for 0 rows"):
         SpacePatcher().patch_batch([])[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.floats(0.0, 5.5, allow_nan=False), max_size=30), max_size=5), st.floats(0.5, 5.0))
+def test_entropy_batch_of_float64_lists_equals_per_document(rows, threshold):
+    """A list of float64 entropies was cast to float32 by patch_batch, while patch_lengths
+    compares them in float64: a value just above the threshold (2.0 + 1e-12) became 2.0,
+    and the batch missed a patch start that the document alone had."""
+    patcher = EntropyPatcher(EntropyPatcherConfig(threshold=threshold, threshold_add=0.25))
+    rows = [r + [threshold + 1e-12] for r in rows]  # one value a hair above the threshold
+    arrays = [np.asarray(r, dtype=np.float64) for r in rows]
+    docs = [bytes(len(r)) for r in rows]
+    expected = [patcher.patch_lengths(d, h).tolist() for d, h in zip(docs, arrays)]
+    for given_rows in (arrays, rows):  # arrays or plain lists of floats
+        assert [r.tolist() for r in patcher.patch_batch(docs, given_rows)] == expected
+    exact = EntropyPatcher(EntropyPatcherConfig(threshold=2.0))
+    h = np.array([0.0, 2.0 + 1e-12, 0.0], dtype=np.float64)
+    assert exact.patch_batch([b"abc"], [h]).to_list()[0].tolist() == exact.patch_lengths(b"abc", h).tolist() == [1, 2]
+
+
+def test_entropy_batch_rows_of_the_wrong_shape_are_named():
+    """A 2-D row was flattened and refused as "offsets end at 2 but there are 4 values"."""
+    with pytest.raises(ValueError, match=r"entropies of document 1 must be 1-D .* shape \(2, 2\)"):
+        EntropyPatcher(EntropyPatcherConfig(threshold=2.0)).patch_batch([b"a", b"ab"], [[0.0], np.zeros((2, 2))])
