@@ -104,7 +104,7 @@ def as_uint8(data: str | bytes | bytearray | memoryview | np.ndarray) -> np.ndar
     """A document's bytes as a uint8 array, without copying when possible (a str as
     UTF-8, as the batch calls take it)."""
     if isinstance(data, str):
-        return np.frombuffer(data.encode("utf-8"), dtype=np.uint8)
+        return np.frombuffer(utf8(data), dtype=np.uint8)
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8 or data.ndim != 1:
             raise TypeError(f"expected a 1-D uint8 array, got {data.dtype} with shape {data.shape}")
@@ -112,6 +112,21 @@ def as_uint8(data: str | bytes | bytearray | memoryview | np.ndarray) -> np.ndar
     if isinstance(data, (bytes, bytearray, memoryview)):
         return np.frombuffer(data, dtype=np.uint8)
     raise TypeError(f"expected str, bytes or a uint8 array, got {type(data).__name__}")
+
+
+def utf8(text: str) -> bytes:
+    """A str document as UTF-8. A lone surrogate (half of a UTF-16 pair, e.g. from
+    `json.loads` of an escaped `"\\ud800"`, or a `surrogateescape`-decoded byte) has no
+    UTF-8 form: refused naming it, as `segment` refuses it in a JSONL field, not with
+    the codec's bare UnicodeEncodeError."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"the str holds a lone surrogate {text[exc.start]!r} at char {exc.start}, which has no UTF-8 form; "
+            "pass the document as bytes (e.g. text.encode('utf-8', 'surrogateescape') for bytes decoded "
+            "with surrogateescape)"
+        ) from None
 
 
 def as_ragged(docs: Any) -> Ragged:
@@ -129,9 +144,11 @@ def as_ragged(docs: Any) -> Ragged:
         try:
             # Contiguous: the rows are joined through the buffer protocol, which takes no
             # strided array (a slice like `arr[::2]` was refused as "not a bytes-like object").
-            out.append(d.encode("utf-8") if isinstance(d, str) else np.ascontiguousarray(as_uint8(d)))
+            out.append(utf8(d) if isinstance(d, str) else np.ascontiguousarray(as_uint8(d)))
         except TypeError as exc:  # which one, in a batch of thousands
             raise TypeError(f"document {i}: {exc}") from None
+        except ValueError as exc:  # a lone surrogate in a str
+            raise ValueError(f"document {i}: {exc}") from None
     return Ragged.from_bytes(out)
 
 

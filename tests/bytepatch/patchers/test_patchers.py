@@ -224,3 +224,20 @@ def test_entropy_batch_rows_of_the_wrong_shape_are_named():
     """A 2-D row was flattened and refused as "offsets end at 2 but there are 4 values"."""
     with pytest.raises(ValueError, match=r"entropies of document 1 must be 1-D .* shape \(2, 2\)"):
         EntropyPatcher(EntropyPatcherConfig(threshold=2.0)).patch_batch([b"a", b"ab"], [[0.0], np.zeros((2, 2))])
+
+
+def test_a_str_with_a_lone_surrogate_is_refused_naming_the_document_and_char():
+    """`"a\\ud800b".encode("utf-8")` raised the codec's bare UnicodeEncodeError from inside
+    the batch, not saying which of the documents held it or what to do."""
+    text = "ok \ud800 b"
+    for patcher in (SpacePatcher(), StridePatcher(), EntropyPatcher(EntropyPatcherConfig(1.5), ByteValueEntropy())):
+        with pytest.raises(ValueError, match=r"document 1: the str holds a lone surrogate '\\ud800' at char 3"):
+            patcher.patch_batch(["fine", text])
+        with pytest.raises(ValueError, match=r"lone surrogate '\\ud800' at char 3.*pass the document as bytes"):
+            patcher.patch_lengths(text)
+        with pytest.raises(ValueError, match="lone surrogate"):
+            patcher.patches(text)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        bytepatch.space_patch_lengths(text)
+    raw = text.encode("utf-8", "surrogatepass")  # what the message suggests for such bytes
+    assert SpacePatcher().patch_lengths(raw).sum() == len(raw)
