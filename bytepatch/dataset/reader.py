@@ -103,9 +103,14 @@ class Dataset:
         return table
 
     def iter_batches(self, batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
-        """Record batches from the current position on; the position advances as they go."""
+        """Record batches from the current position on; the position advances as they go.
+        A pass begun where the last one finished (every row read) starts over at the first
+        row, as a data loader's next epoch does: it yielded nothing, so a second
+        `for row in ds` or `list(ds)` silently saw an empty dataset."""
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+        if self._rows_left() == 0:
+            self._position = (0, 0)
         shard, row = self._position
         while shard < len(self.shard_files):
             table = self.read_shard(shard)
@@ -117,9 +122,16 @@ class Dataset:
             shard, row = shard + 1, 0
             self._position = (shard, row)
 
+    def _rows_left(self) -> int:
+        """Rows from the current position to the end of the dataset."""
+        shard, row = self._position
+        counts = [s["documents"] for s in self.manifest["shards"][shard:]]
+        return sum(counts[1:]) + max(counts[0] - row, 0) if counts else 0
+
     def __iter__(self) -> Iterator[DatasetRow]:
-        """Rows from the current position on; the position advances row by row, so a
-        `state_dict` taken between rows resumes at the next one."""
+        """Rows from the current position on (from the first row again once a pass has
+        read them all); the position advances row by row, so a `state_dict` taken between
+        rows resumes at the next one."""
         for batch in self.iter_batches():
             shard, end = self._position  # iter_batches has moved past the whole batch
             for row, record in enumerate(batch.to_pylist(), start=end - batch.num_rows + 1):

@@ -117,3 +117,25 @@ def test_an_empty_dataset_is_an_empty_table(tmp_path: Path):
     segment_corpus([str(tmp_path / "empty.jsonl")], tmp_path / "ds", {"patcher": "space"}, ReaderConfig(), options)
     table = open_dataset(tmp_path / "ds").to_table()
     assert table.num_rows == 0 and table.column_names == ["id", "bytes", "patch_lengths"]
+
+
+def test_a_pass_begun_after_a_finished_one_starts_over(dataset: Path):
+    """The position stayed at the end after a full pass, so a second `list(ds)` (or a
+    second epoch's `for row in ds`) gave no rows at all, silently."""
+    ds = open_dataset(dataset)
+    first = [r.id for r in ds]
+    assert len(first) == ds.num_rows > 0
+    assert [r.id for r in ds] == first
+    assert [r["id"] for b in ds.iter_batches(7) for r in b.to_pylist()] == first
+    finished = ds.state_dict()
+    resumed = open_dataset(dataset)  # a run resumed at the end of an epoch starts the next one
+    resumed.load_state_dict(finished)
+    assert [r.id for r in resumed] == first
+    partial = open_dataset(dataset)  # a pass left midway still resumes there, not at the start
+    it = iter(partial)
+    head = [next(it).id for _ in range(3)]
+    assert head + [r.id for r in partial] == first
+    exact = open_dataset(dataset)  # stopped right after the last row, inside the last shard
+    last = len(exact.shard_files) - 1
+    exact.load_state_dict({"shard": last, "row": exact.manifest["shards"][last]["documents"]})
+    assert [r.id for r in exact] == first
