@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from bytepatch.dataset.files import read_arrow_table
@@ -74,6 +75,11 @@ class Dataset:
         """Shard `index` as a table (Arrow IPC memory-mapped, zero-copy); a missing or
         damaged shard raises ShardError (a ValueError) naming its path, and so does one
         whose checksum, rows or counts disagree with the manifest (row named)."""
+        n = len(self._shard_files)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"a shard index is an integer, got {type(index).__name__}")
+        if not -n <= index < n:  # was the list's bare "list index out of range"
+            raise IndexError(f"shard {index} out of range: dataset {self.path} has {n} shards")
         path = self._shard_files[index]
         entry = self.manifest["shards"][index]
         check_file(path, entry)
@@ -107,6 +113,9 @@ class Dataset:
         A pass begun where the last one finished (every row read) starts over at the first
         row, as a data loader's next epoch does: it yielded nothing, so a second
         `for row in ds` or `list(ds)` silently saw an empty dataset."""
+        if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)):
+            # 2.5 failed deep in pyarrow's slice ("'float' object cannot be interpreted as an integer")
+            raise TypeError(f"batch_rows must be an integer, got {batch_rows!r}")
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
         if self._rows_left() == 0:
@@ -156,6 +165,9 @@ class Dataset:
             raise ValueError(f"{self.path}: not a dataset position: {state!r}") from exc
         if not 0 <= shard <= len(self.shard_files) or row < 0:
             raise ValueError(f"{self.path}: position {state!r} is outside the dataset's {len(self.shard_files)} shards")
+        rows = self.manifest["shards"][shard]["documents"] if shard < len(self.shard_files) else 0
+        if row > rows:  # was taken, and the rest of the shard skipped without a word
+            raise ValueError(f"{self.path}: position {state!r} is past the {rows:,} rows of shard {shard}")
         self._position = (shard, row)
 
 

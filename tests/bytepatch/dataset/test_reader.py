@@ -139,3 +139,23 @@ def test_a_pass_begun_after_a_finished_one_starts_over(dataset: Path):
     last = len(exact.shard_files) - 1
     exact.load_state_dict({"shard": last, "row": exact.manifest["shards"][last]["documents"]})
     assert [r.id for r in exact] == first
+
+
+def test_bad_shard_indices_batch_sizes_and_rows_are_named(dataset: Path):
+    """read_shard(99) raised the list's bare "list index out of range", iter_batches(2.5)
+    failed inside pyarrow's slice, and a row past its shard's end was taken (the rest of
+    the shard skipped without a word)."""
+    ds = open_dataset(dataset)
+    n = len(ds.shard_files)
+    assert ds.read_shard(-1).num_rows == ds.manifest["shards"][-1]["documents"]
+    with pytest.raises(IndexError, match=f"shard {n} out of range: dataset .* has {n} shards"):
+        ds.read_shard(n)
+    with pytest.raises(TypeError, match="shard index is an integer, got str"):
+        ds.read_shard("0")
+    with pytest.raises(TypeError, match="batch_rows must be an integer, got 2.5"):
+        next(ds.iter_batches(2.5))
+    rows = ds.manifest["shards"][0]["documents"]
+    with pytest.raises(ValueError, match=f"past the {rows:,} rows of shard 0"):
+        ds.load_state_dict({"shard": 0, "row": rows + 1})
+    ds.load_state_dict({"shard": 0, "row": rows})  # the end of a shard is a position
+    assert next(iter(ds)).id == open_dataset(dataset).read_shard(1).column("id")[0].as_py()
