@@ -4,6 +4,7 @@ this class only adds the manifest's guarantees and the resume state."""
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -51,6 +52,46 @@ class Dataset:
         self._position = (0, 0)  # (shard, row within shard) of the next row to yield
         # Built once: a 100k-shard dataset must not rebuild this list per shard read.
         self._shard_files = [self.path / s["file"] for s in self.manifest["shards"]]
+        self._row_starts: list[int] | None = None  # each shard's first row, for `ds[i]`
+        self._last_shard: tuple[int, pa.Table] | None = None  # the shard `ds[i]` read last
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __getitem__(self, i: int) -> DatasetRow:
+        """Row `i` (negative counts from the end), as iteration gives it. The shard that
+        holds it is read (and checked) once and kept until a row of another is asked for,
+        so walking the rows in order reads each shard once."""
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(
+                f"a dataset row index is an integer, got {type(i).__name__} "
+                "(for many rows: iter_batches(), read_shard(k) or to_table().slice(start, length))"
+            )
+        n = self.num_rows
+        if not -n <= i < n:
+            raise IndexError(f"row {i} out of range for dataset {self.path} of {n:,} rows")
+        i = int(i) % n
+        if self._row_starts is None:
+            starts, total = [], 0
+            for entry in self.manifest["shards"]:
+                starts.append(total)
+                total += entry["documents"]
+            self._row_starts = starts
+        shard = bisect.bisect_right(self._row_starts, i) - 1
+        cached = self._last_shard
+        if cached is None or cached[0] != shard:
+            cached = self._last_shard = (shard, self.read_shard(shard))
+        record = cached[1].slice(i - self._row_starts[shard], 1).to_pylist()[0]
+        return DatasetRow(**record)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_last_shard": None}  # a worker reads the shard it needs itself
+
+    def __repr__(self) -> str:
+        patcher = self.metadata.get("patcher", {}).get("patcher")
+        return (
+            f"Dataset({str(self.path)!r}, rows={self.num_rows:,}, shards={len(self._shard_files)}, patcher={patcher!r})"
+        )
 
     @property
     def metadata(self) -> dict[str, Any]:

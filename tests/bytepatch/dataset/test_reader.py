@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bytepatch import open_dataset
@@ -159,3 +160,25 @@ def test_bad_shard_indices_batch_sizes_and_rows_are_named(dataset: Path):
         ds.load_state_dict({"shard": 0, "row": rows + 1})
     ds.load_state_dict({"shard": 0, "row": rows})  # the end of a shard is a position
     assert next(iter(ds)).id == open_dataset(dataset).read_shard(1).column("id")[0].as_py()
+
+
+def test_rows_by_index_and_len_as_a_list(dataset: Path):
+    """`len(ds)` and `ds[i]` raised "has no len()" / "not subscriptable": a notebook had to
+    iterate (moving the resume position) or concatenate every shard to look at one row."""
+    import pickle
+
+    ds = open_dataset(dataset)
+    rows = list(open_dataset(dataset))
+    assert len(ds) == ds.num_rows == len(rows)
+    picks = [0, 1, len(rows) - 1, -1, -len(rows), ds.manifest["shards"][0]["documents"], 5]
+    assert [ds[i] for i in picks] == [rows[i] for i in picks]
+    assert ds[np.int64(2)] == rows[2]
+    assert ds.state_dict() == {"shard": 0, "row": 0}  # looking at rows is not iterating
+    for i in (len(rows), -len(rows) - 1):
+        with pytest.raises(IndexError, match=f"row {i} out of range for dataset .* of {len(rows):,} rows"):
+            ds[i]
+    with pytest.raises(TypeError, match="row index is an integer, got slice"):
+        ds[0:2]
+    again = pickle.loads(pickle.dumps(ds))  # the kept shard does not travel
+    assert again._last_shard is None and again[3] == rows[3]
+    assert repr(ds).startswith("Dataset(") and f"rows={len(rows):,}" in repr(ds) and "'stride'" in repr(ds)
