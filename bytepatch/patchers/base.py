@@ -9,6 +9,7 @@ they were made.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -139,6 +140,14 @@ def as_ragged(docs: Any) -> Ragged:
         return _arrow_ragged(docs)
     if isinstance(docs, (str, bytes, bytearray, memoryview)):
         raise TypeError("pass a batch of documents (e.g. [text]), not a single document; patch_lengths takes one")
+    if isinstance(docs, Mapping):
+        # A `datasets.map(batched=True)` batch: iterated, its column names were patched as the documents.
+        raise TypeError(
+            f"pass the documents, not a dict of columns ({', '.join(map(repr, list(docs)[:5]))}): "
+            "e.g. patch_batch(batch['text']); patch_table takes a whole batch"
+        )
+    if docs is None or not isinstance(docs, Iterable):
+        raise TypeError(f"pass a batch of documents (a list of str/bytes, an Arrow array), got {type(docs).__name__}")
     out = []
     for i, d in enumerate(docs):
         try:

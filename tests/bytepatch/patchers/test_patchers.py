@@ -241,3 +241,17 @@ def test_a_str_with_a_lone_surrogate_is_refused_naming_the_document_and_char():
         bytepatch.space_patch_lengths(text)
     raw = text.encode("utf-8", "surrogatepass")  # what the message suggests for such bytes
     assert SpacePatcher().patch_lengths(raw).sum() == len(raw)
+
+
+def test_a_dict_of_columns_or_a_non_batch_is_refused_not_patched_by_its_keys():
+    """`patch_batch(batch)` with a `datasets.map(batched=True)` batch iterated the dict and
+    patched its column names ("id", "text") as the documents; None failed with Python's
+    "'NoneType' object is not iterable"."""
+    batch = {"id": ["a", "b"], "text": ["hello world", "more text"]}
+    for patcher in (SpacePatcher(), StridePatcher(), EntropyPatcher(EntropyPatcherConfig(1.5), ByteValueEntropy())):
+        with pytest.raises(TypeError, match=r"not a dict of columns \('id', 'text'\).*batch\['text'\]"):
+            patcher.patch_batch(batch)
+        for bad in (None, 3):
+            with pytest.raises(TypeError, match=f"pass a batch of documents .*got {type(bad).__name__}"):
+                patcher.patch_batch(bad)
+        assert len(patcher.patch_batch(batch["text"])) == 2
