@@ -87,6 +87,8 @@ def _ids(table: pa.Table, id_field: str | None, ids: Sequence[str] | None) -> li
             raise ValueError(f"no id column {id_field!r} (columns: {', '.join(table.column_names[:10])})")
         values = table.column(id_field).to_pylist()
     elif ids is not None:
+        if isinstance(ids, (str, bytes)):  # list("ab") made one id per character
+            raise TypeError(f"ids is a list of ids, one per row, not one {type(ids).__name__}: e.g. ids=[{ids!r}]")
         values = list(ids)
     else:
         raise ValueError("patch_table needs document ids: pass id_field= (a column) or ids=")
