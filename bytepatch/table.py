@@ -77,7 +77,21 @@ def _as_table(data: Any) -> pa.Table:
                     f"patch_table takes a batch: a dict of columns, but {name!r} holds one "
                     f"{type(column).__name__}, not a column (with datasets' map, pass batched=True)"
                 )
-        return pa.table(dict(data))
+        try:
+            return pa.table(dict(data))
+        except UnicodeEncodeError:  # pyarrow's bare codec error, naming neither column nor row
+            for name, column in data.items():
+                for row, value in enumerate(column):
+                    if isinstance(value, str):
+                        try:
+                            value.encode("utf-8")
+                        except UnicodeEncodeError as exc:
+                            raise ValueError(
+                                f"column {name!r}, row {row}: the str holds a lone surrogate "
+                                f"{value[exc.start]!r} at char {exc.start}, which has no UTF-8 form; "
+                                "pass the document as bytes"
+                            ) from None
+            raise
     raise TypeError(f"expected a pyarrow Table, RecordBatch or a dict of columns, got {type(data).__name__}")
 
 

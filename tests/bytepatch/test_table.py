@@ -16,3 +16,11 @@ def test_ids_given_as_one_string_are_refused_not_split_into_characters():
         bytepatch.patch_table({"text": ["x y"]}, patcher, ids=b"a")
     table = bytepatch.patch_table({"text": ["x y", "z"]}, patcher, ids=("a", "b"))
     assert table.column("id").to_pylist() == ["a", "b"]
+
+
+def test_a_lone_surrogate_in_a_dict_column_is_named_by_column_and_row():
+    """pa.table raised the codec's bare UnicodeEncodeError for it, naming neither."""
+    patcher = bytepatch.load_patcher("space")
+    data = {"id": ["a", "b", "c"], "text": ["fine", "also fine", "bad \udc80 here"]}
+    with pytest.raises(ValueError, match=r"column 'text', row 2: the str holds a lone surrogate '\\udc80' at char 4"):
+        bytepatch.patch_table(data, patcher, id_field="id")
