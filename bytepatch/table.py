@@ -29,7 +29,7 @@ def patcher_metadata(patcher: Patcher, save_entropies: bool = False, **extra: An
 
 
 def patch_table(
-    data: pa.Table | pa.RecordBatch | Mapping[str, Sequence[Any]],
+    data: pa.Table | pa.RecordBatch | Mapping[str, Sequence[Any]] | Any,
     patcher: Patcher,
     *,
     text_field: str = "text",
@@ -68,6 +68,10 @@ def _as_table(data: Any) -> pa.Table:
         return data
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
+    if type(data).__module__.partition(".")[0] == "pandas" and hasattr(data, "columns"):
+        # A DataFrame (a notebook's usual table): its columns, not its index, as the Dask recipe
+        # converts a partition; it was refused although its columns are exactly a batch.
+        return pa.Table.from_pandas(data, preserve_index=False)
     if isinstance(data, Mapping):
         for name, column in data.items():
             if isinstance(column, (str, bytes, bytearray)) or not hasattr(column, "__len__"):
@@ -92,7 +96,9 @@ def _as_table(data: Any) -> pa.Table:
                                 "pass the document as bytes"
                             ) from None
             raise
-    raise TypeError(f"expected a pyarrow Table, RecordBatch or a dict of columns, got {type(data).__name__}")
+    raise TypeError(
+        f"expected a pyarrow Table, RecordBatch, pandas DataFrame or a dict of columns, got {type(data).__name__}"
+    )
 
 
 def _ids(table: pa.Table, id_field: str | None, ids: Sequence[str] | None) -> list[str]:

@@ -24,3 +24,13 @@ def test_a_lone_surrogate_in_a_dict_column_is_named_by_column_and_row():
     data = {"id": ["a", "b", "c"], "text": ["fine", "also fine", "bad \udc80 here"]}
     with pytest.raises(ValueError, match=r"column 'text', row 2: the str holds a lone surrogate '\\udc80' at char 4"):
         bytepatch.patch_table(data, patcher, id_field="id")
+
+
+def test_a_pandas_dataframe_is_a_batch_of_its_columns():
+    """A DataFrame was refused ("expected a pyarrow Table, RecordBatch or a dict of columns")."""
+    pd = pytest.importorskip("pandas")
+    patcher = bytepatch.load_patcher("space")
+    frame = pd.DataFrame({"id": ["a", "b"], "text": ["hello world", "x"]}, index=[10, 20])
+    got = bytepatch.patch_table(frame, patcher, id_field="id")
+    want = bytepatch.patch_table({"id": ["a", "b"], "text": ["hello world", "x"]}, patcher, id_field="id")
+    assert got.equals(want) and got.column_names == ["id", "bytes", "patch_lengths"]
