@@ -108,8 +108,7 @@ def build_patcher(
         if model.default_threshold is None:
             # A threshold tuned for another model would give arbitrary patch sizes.
             raise PatcherOptionError(
-                f"entropy model {name!r} has no default threshold; pass --threshold, --threshold-add "
-                "or --target-patch-size"
+                f"entropy model {name!r} has no default threshold; pass threshold, threshold_add or target_patch_size"
             )
         threshold = model.default_threshold
     config = EntropyPatcherConfig(threshold, threshold_add, max_patch_length)

@@ -38,6 +38,15 @@ def patcher_from_options(
         from bytepatch.cli._entropy_model import resolve_entropy_model  # n-gram/model code only when needed
 
         model = resolve_entropy_model(model_name, device)
+        if threshold is None and threshold_add is None and target is None and model.default_threshold is None:
+            # A threshold tuned for another model would give arbitrary patch sizes. The flags
+            # named are this command's: `inspect` has no --target-patch-size to suggest.
+            ctx = click.get_current_context(silent=True)
+            taken = {o for p in ctx.command.params for o in p.opts} if ctx else None
+            flags = [f for f in ("--threshold", "--threshold-add", "--target-patch-size") if not taken or f in taken]
+            raise click.UsageError(
+                f"entropy model {model_name!r} has no default threshold; pass {', '.join(flags[:-1])} or {flags[-1]}"
+            )
     with user_errors():  # options that do not go together are a usage error (exit 2)
         return build_patcher(
             patcher,

@@ -152,6 +152,18 @@ def test_entropy_html_has_the_plot(ngram_dir: Path, tmp_path: Path) -> None:
     assert [e for e in svg.iter("{http://www.w3.org/2000/svg}line") if e.get("class") == "threshold"]
 
 
+def test_a_model_without_default_threshold_asks_for_an_option_inspect_takes(ngram_dir: Path) -> None:
+    """docs/inspect.md: the model's threshold is the default; a model without one needs a
+    threshold, and the error names options of `inspect` (it advised --target-patch-size,
+    which only `segment` takes, and the page said the BLT reference threshold was used)."""
+    result = run("--text", "abc", "--entropy-model", str(ngram_dir))
+    assert result.exit_code == 2
+    assert "has no default threshold; pass --threshold or --threshold-add" in result.output
+    assert "--target-patch-size" not in result.output
+    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "inspect.md").read_text().split())
+    assert "or the BLT reference threshold" not in doc
+
+
 def test_entropy_model_missing_is_a_clear_error(ngram_dir: Path, tmp_path: Path) -> None:
     result = run("--text", "abc", "--entropy-model", str(tmp_path / "nope"))
     assert result.exit_code == 1
