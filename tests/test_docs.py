@@ -247,3 +247,22 @@ def test_inspect_md_float16_example_is_a_start_that_rounding_hides() -> None:
     stored = float(np.float16(value))
     assert value > threshold >= stored  # the byte starts a patch; its stored value does not cross
     assert (f"{stored:.3f}", f"{stored:.4f}") == (m.group(3), m.group(4))  # as the listing prints it
+
+
+def test_cluster_md_segment_with_ray_takes_segment_corpus_arguments() -> None:
+    """docs/cluster.md: `segment_with_ray` "takes the same arguments as segment_corpus plus
+    RayOptions": the same names, in order, with the same defaults (its reader and options
+    were required, so `segment_with_ray(inputs, out, patcher)` failed where segment_corpus ran)."""
+    import inspect
+
+    from bytepatch.segment import segment_corpus
+    from bytepatch.segment.ray_engine import RayOptions, segment_with_ray
+
+    assert "takes the same arguments as `bytepatch.segment.segment_corpus` plus `RayOptions(" in " ".join(
+        (ROOT / "docs" / "cluster.md").read_text().split()
+    )
+    local = inspect.signature(segment_corpus).parameters
+    ray = dict(inspect.signature(segment_with_ray).parameters)
+    assert isinstance(ray.pop("ray_options").default, RayOptions)
+    assert list(ray) == list(local)
+    assert [p.default for p in ray.values()] == [p.default for p in local.values()]

@@ -44,6 +44,7 @@ from bytepatch.patchers import Patcher, PatcherSpec
 from bytepatch.segment.chunks import chunk_documents
 from bytepatch.segment.errors import OutputError
 from bytepatch.segment.layout import JobLayout, written_by_bytepatch
+from bytepatch.segment.pipeline import SegmentOptions
 from bytepatch.segment.output import check_output_apart, check_shards_present, job_lock, prepare_output
 from bytepatch.segment.reading import check_named_inputs_early, check_unchanged, note_unused_fields
 from bytepatch.segment.worker import ShardJob, ShardWriter, empty_shard
@@ -62,8 +63,8 @@ def segment_with_ray(
     inputs: Sequence[str],
     output: str | Path,
     patcher: Patcher | PatcherSpec | dict[str, Any],
-    reader: ReaderConfig,
-    options: Any,
+    reader: ReaderConfig = ReaderConfig(),
+    options: SegmentOptions = SegmentOptions(),
     entropy_model: EntropyModelRef | None = None,
     ray_options: RayOptions = RayOptions(),
 ) -> dict[str, Any]:
