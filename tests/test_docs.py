@@ -266,3 +266,15 @@ def test_cluster_md_segment_with_ray_takes_segment_corpus_arguments() -> None:
     assert isinstance(ray.pop("ray_options").default, RayOptions)
     assert list(ray) == list(local)
     assert [p.default for p in ray.values()] == [p.default for p in local.values()]
+
+
+def test_readme_use_it_commands_run_one_after_another() -> None:
+    """The README's "Use it" block, pasted as a whole: each `segment` writes its own directory
+    (all four wrote out/, so the second was refused: "output directory is not empty"), and
+    `stats` reads one of them."""
+    block = (ROOT / "README.md").read_text().split("## Use it", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines()]
+    outputs = [args[args.index("-o") + 1] for args in commands if args[:2] == ["bytepatch", "segment"]]
+    assert len(outputs) == 4 and len({o.rstrip("/") for o in outputs}) == 4
+    (stats,) = [args for args in commands if args[:2] == ["bytepatch", "stats"]]
+    assert stats[2] in outputs
