@@ -23,7 +23,7 @@ def check_entropies(entropies: np.ndarray) -> np.ndarray:
         h = h.astype(np.float32)
     if not np.all(np.isfinite(h)):
         bad = int(np.flatnonzero(~np.isfinite(h))[0])
-        raise ValueError(f"entropies must be finite; byte {bad} has {h[bad]!r}")
+        raise ValueError(f"entropies must be finite; byte {bad} has {float(h[bad])}")  # not np.float64(nan)
     return np.ascontiguousarray(h)
 
 

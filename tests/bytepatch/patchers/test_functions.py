@@ -110,7 +110,8 @@ def test_float16_entropies_are_accepted_and_widened():
     [
         (lambda: bytepatch.entropy_patch_lengths(np.ones(3)), "threshold"),
         (lambda: bytepatch.entropy_patch_lengths(np.ones((2, 2)), threshold=1.0), "1-D"),
-        (lambda: bytepatch.entropy_patch_lengths(np.array([1.0, np.nan]), threshold=1.0), "byte 1"),
+        (lambda: bytepatch.entropy_patch_lengths(np.array([1.0, np.nan]), threshold=1.0), "byte 1 has nan$"),
+        (lambda: bytepatch.entropy_patch_lengths(np.array([-np.inf], np.float32), threshold=1.0), "byte 0 has -inf$"),
         (lambda: bytepatch.entropy_patch_lengths(np.arange(3), threshold=1.0), "float"),
         (lambda: bytepatch.entropy_patch_lengths(np.ones(3), threshold=1.0, max_patch_length=0), "max_patch_length"),
         (lambda: bytepatch.space_patch_lengths(3), "bytes"),  # a str is taken as UTF-8, as everywhere
