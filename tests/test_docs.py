@@ -278,3 +278,14 @@ def test_readme_use_it_commands_run_one_after_another() -> None:
     assert len(outputs) == 4 and len({o.rstrip("/") for o in outputs}) == 4
     (stats,) = [args for args in commands if args[:2] == ["bytepatch", "stats"]]
     assert stats[2] in outputs
+
+
+def test_training_md_data_section_pins_the_shipped_models_fingerprint() -> None:
+    """The run config's `data` section of docs/training.md, as written, pins the shipped model:
+    its fingerprint spelled as datasets record it (the page wrote "ngram-2b14...", which no
+    dataset matches: n-gram fingerprints carry no prefix)."""
+    from bytepatch.entropy import load_entropy_model
+
+    doc = (ROOT / "docs" / "training.md").read_text()
+    shown = re.search(r'"entropy_model_fingerprint": "([0-9a-z-]+)\.\.\."', doc).group(1)
+    assert load_entropy_model("default").fingerprint.startswith(shown)
