@@ -89,7 +89,12 @@ class PatchView:
         settings = format_settings(self.settings)
         mean = "mean n/a" if self.mean_patch_size is None else f"mean {self.mean_patch_size:.2f} bytes/patch"
         where = f" at bytes {self.origin:,}-{self.origin + len(self.data):,}" if self.origin else ""
-        return f"{len(self.data):,} bytes{where}, {len(self.lengths):,} patches ({mean}); {settings}"
+        return f"{_count(len(self.data), 'byte')}{where}, {_count(len(self.lengths), 'patch')} ({mean}); {settings}"
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 patch`, `2 patches`, `1,000 bytes`."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}{'es' if noun.endswith('h') else 's'}"
 
 
 def format_settings(settings: dict[str, Any]) -> str:

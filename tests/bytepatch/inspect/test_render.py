@@ -132,3 +132,8 @@ def test_an_empty_document_has_no_mean_patch_size() -> None:
     assert view.mean_patch_size is None
     assert view.summary().startswith("0 bytes, 0 patches (mean n/a);")
     assert "<td>mean patch size</td><td>n/a (no patches)</td>" in inspect_page(view)
+
+
+def test_the_summary_counts_one_byte_and_one_patch_in_the_singular() -> None:
+    assert build_view(b"a", SpacePatcher()).summary().startswith("1 byte, 1 patch (mean 1.00 bytes/patch);")
+    assert build_view(b"ab cd", SpacePatcher()).summary().startswith("5 bytes, 2 patches (")
