@@ -5,6 +5,7 @@ this class only adds the manifest's guarantees and the resume state."""
 from __future__ import annotations
 
 import bisect
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -201,7 +202,8 @@ class Dataset:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         try:
-            shard, row = int(state["shard"]), int(state["row"])
+            # operator.index: int() took 2.7 as row 2 and "3" as shard 3, silently
+            shard, row = operator.index(state["shard"]), operator.index(state["row"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{self.path}: not a dataset position: {state!r}") from exc
         if not 0 <= shard <= len(self.shard_files) or row < 0:

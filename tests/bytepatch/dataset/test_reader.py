@@ -80,7 +80,17 @@ def test_a_position_taken_between_rows_resumes_at_the_next_row(dataset: Path):
     assert seen + [r.id for r in resumed] == everything
 
 
-@pytest.mark.parametrize("state", [{"shard": -1, "row": 0}, {"shard": 0, "row": -3}, {"shard": 10**6, "row": 0}, {}])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"shard": -1, "row": 0},
+        {"shard": 0, "row": -3},
+        {"shard": 10**6, "row": 0},
+        {},
+        {"shard": 0, "row": 2.7},  # was taken as row 2
+        {"shard": "0", "row": 1},
+    ],
+)
 def test_a_position_outside_the_dataset_is_refused(dataset: Path, state: dict):
     with pytest.raises(ValueError, match="position"):
         open_dataset(dataset).load_state_dict(state)
