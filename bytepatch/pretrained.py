@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bytepatch.entropy.ref import EntropyModelRef
-from bytepatch.errors import PatcherOptionError
+from bytepatch.errors import InputError, PatcherOptionError
 from bytepatch.io.documents import ReaderConfig
 from bytepatch.io.sources import input_paths
 from bytepatch.patchers import EntropyPatcher, EntropyPatcherConfig, Patcher, SpacePatcher, SpacePatcherConfig
@@ -165,7 +165,18 @@ def _calibrate(model, data, reader: ReaderConfig, target: float, max_len: int | 
     else:  # spread over the whole corpus, in pieces (see bytepatch.entropy.sample)
         # Silent about links to one file (each is sampled once all the same) and about
         # inputs that may be truncated: the run that reads the corpus says it, once.
-        parts = sample_pieces(input_paths(docs), reader, CALIBRATION_SAMPLE_BYTES, note=None)
+        try:
+            parts = sample_pieces(input_paths(docs), reader, CALIBRATION_SAMPLE_BYTES, note=None)
+        except InputError as exc:
+            if exc.reason != "no such file or directory":
+                raise
+            # Perhaps a document passed as a str, which is a path here: the error printed the whole text as its name.
+            name = exc.source
+            if len(name) > 80 or "\n" in name:
+                name = f"{name[:60]!r}... ({len(name):,} chars)"
+            raise InputError(
+                name, f"{exc.reason} (calibration_data's str items are input paths; pass documents as bytes)"
+            ) from None
         entropies, pieces = piece_entropies(model, parts), len(parts)
     result = calibrate_threshold(entropies, target, rule="global", max_patch_length=max_len)
     sampled = sum(map(len, entropies))

@@ -16,7 +16,7 @@ from bytepatch.cli.main import cli
 from bytepatch.dataset import open_dataset, read_metadata
 from bytepatch.entropy import NgramConfig, NgramModel, load_entropy_model
 from bytepatch.entropy.source import ModelSource, SharedModel, load_source
-from bytepatch.io import iter_documents
+from bytepatch.io import InputError, iter_documents
 from bytepatch.patchers import REFERENCE_THRESHOLD, EntropyPatcherConfig
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
@@ -316,3 +316,12 @@ def test_a_dictionary_encoded_text_column_is_patched_as_segment_reads_it(tmp_pat
     chunked = pa.chunked_array([pa.array(texts[:2]).dictionary_encode(), pa.array(texts[2:]).dictionary_encode()])
     assert [r.tolist() for r in patcher.patch_batch(chunked)] == [r.tolist() for r in patcher.patch_batch(texts)]
     assert [r.tolist() for r in patcher.patch_batch(column.slice(1, 2))] == [[2, 3, 1], [2, 1]]
+
+
+def test_a_document_given_as_a_str_in_calibration_data_is_named_short_with_the_fix(small_model: Path):
+    """A str is a path there: a document passed as one was refused with its whole text as the file name."""
+    text = "a paragraph of text\n" * 50
+    with pytest.raises(InputError) as err:
+        bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[text])
+    message = str(err.value)
+    assert len(message) < 250 and "(1,000 chars)" in message and "pass documents as bytes" in message
