@@ -51,6 +51,26 @@ def check_storable(lengths: np.ndarray, doc_id: str) -> None:
         )
 
 
+def check_storable_entropies(stored: np.ndarray, offsets: np.ndarray, ids: Sequence[str], first: int = 0) -> None:
+    """Refuse entropies (float16, as stored; `offsets` per document of ids[first:]) that the
+    reader would refuse: a negative value (an entropy is >= 0: e.g. a custom model giving
+    log-probabilities) or one that float16 turned infinite. Written, the dataset would
+    fail on every read of that shard."""
+    bits = stored.view(np.uint16)  # on the bits: NumPy's float16 comparisons are ~5x slower
+    if not len(bits) or int(bits.max()) < 0x7C00:  # positive and finite (0x7C00 is +inf)
+        return
+    bad = (bits >= 0x7C00) & (bits != 0x8000)  # inf, NaN or a sign bit; -0.0 is >= 0
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad)[0])
+    row = int(np.searchsorted(offsets, k, side="right")) - 1
+    what = "is negative" if np.isfinite(stored[k]) else "is beyond float16, the stored type"
+    raise ValueError(
+        f"{ids[first + row]}: the entropy model gave byte {k - int(offsets[row]):,} an entropy that {what} "
+        f"({float(stored[k])}); a dataset stores entropies >= 0 (nats), and would refuse this one on reading"
+    )
+
+
 def list_array(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
     """A list column from flat values and int64 row offsets (Arrow lists use int32)."""
     if offsets[-1] > INT32_MAX:

@@ -25,7 +25,7 @@ import pyarrow as pa
 from bytepatch.dataset.files import ShardFile, write_shard_unpublished
 from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.manifest import ShardInfo
-from bytepatch.dataset.schema import build_table, check_storable
+from bytepatch.dataset.schema import build_table, check_storable, check_storable_entropies
 from bytepatch.errors import OutputError
 from bytepatch.io.jsonl_batch import DocumentBatch
 from bytepatch.patchers import Patcher
@@ -146,12 +146,19 @@ class ShardWriter:
         if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
             rows, h = patch_long_document(self.patcher, chunk.doc(i), self.model, self.job.window, keep)
             check_storable(rows, chunk.ids[i])
+            if keep:
+                check_storable_entropies(h, np.array([0, len(h)]), chunk.ids, i)
             self._report(int(offsets[j] - offsets[i]))
             return rows, np.array([len(rows)]), h if keep else None
         docs = Ragged(data[offsets[i] : offsets[j]], offsets[i : j + 1] - offsets[i])  # no copy
         patches, h = self._patch_batch(docs, threads)
+        stored = None
+        if keep:
+            with np.errstate(over="ignore"):  # beyond float16: refused by name just below
+                stored = h.values.astype(np.float16)
+            check_storable_entropies(stored, docs.offsets, chunk.ids, i)
         self._report(int(offsets[j] - offsets[i]))
-        return patches.values, patches.row_lengths(), h.values.astype(np.float16) if keep else None
+        return patches.values, patches.row_lengths(), stored
 
     def _report(self, n_bytes: int) -> None:
         if self.on_patched is not None:
