@@ -252,7 +252,7 @@ def fit(
                 planned = stop_at is not None and s.step >= stop_at and not last
                 if s.step % t.save_every == 0 or last or planned or stats["stop"]:
                     checkpoint(s)
-                if stats["stop"]:
+                if stats["stop"] and not last:  # a stop agreed at the last step: the run is complete
                     raise TrainingInterrupted(s.step, stop_signal.signum)
                 if planned:
                     s.say(f"stopped after step {s.step}; continue with --resume")

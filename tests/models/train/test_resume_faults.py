@@ -210,3 +210,16 @@ def test_verify_checks_the_model_beside_a_run_even_when_its_config_is_damaged(tm
     (run_dir / "config.json").write_text((run_dir / "config.json").read_text()[:100])  # torn
     result = CliRunner().invoke(cli, ["verify", str(run_dir)])
     assert result.exit_code != 0 and "config.json" in result.output
+
+
+def test_a_stop_agreed_at_the_last_step_finishes_the_run(tmp_path: Path, tiny_run: RunConfig):
+    """Under torchrun the ranks agree on a stop in the next step's all-reduce: a signal during
+    the last but one step stops after the last. That run is complete, yet it ended with
+    "interrupted after step 6; checkpoint saved, continue with --resume" and exit 130/143 (a
+    scheduler would requeue a finished job). `interrupt_after` asks for the stop in that step's
+    all-reduce, as the other rank's signal does."""
+    data = _segment(tmp_path, "data", _docs())
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=2, eval_every=2))
+    summary = train(run, [data], tmp_path / "r", log=quiet, interrupt_after=lambda step: step == 2)
+    assert summary["step"] == 2 and summary["held_out_bits_per_byte"] is not None
+    assert losses(tmp_path / "r")[-1][0] == 2
