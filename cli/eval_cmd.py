@@ -81,6 +81,7 @@ def eval_cmd(
     from bytepatch.models.data import evaluation_batches
     from bytepatch.models.entropy_lm.model import autocast_dtype, resolve_device
     from bytepatch.models.train import bits_per_byte, load_checkpoint
+    from bytepatch.models.train.checkpoint import written_by
 
     if not as_text and not Path(data).exists():
         raise click.ClickException(f"{data}: no such dataset or file (to score literal text, pass --text)")
@@ -101,7 +102,7 @@ def eval_cmd(
         model, _, meta = load_checkpoint(checkpoint, device=dev)
     except (OSError, ValueError) as exc:  # OSError: no checkpoint.pt in the directory
         raise click.ClickException(str(exc)) from exc
-    if "corpus" in meta["data"] and "signature" not in meta["data"]:  # train-entropy's checkpoint (raw documents)
+    if written_by(meta) == "train-entropy":  # train-entropy's checkpoint (raw documents)
         # Its byte transformer learnt each document alone (attention kept inside it): packed into rows
         # across documents, as eval scores a run, it gives another figure than its own scorer's.
         where = Path(meta["path"]).parent

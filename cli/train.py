@@ -228,7 +228,8 @@ def _saved_run(out):
             try:
                 return load_run_config(config)
             except ValueError as exc:
-                raise click.ClickException(str(exc)) from exc
+                # A train-entropy directory: its config.json is the model's; say whose run it is.
+                raise click.ClickException(_other_trainers_run(out) or str(exc)) from exc
     if not (out / CHECKPOINT_FILE).is_file():
         return None
     try:
@@ -237,6 +238,20 @@ def _saved_run(out):
         raise click.ClickException(str(exc)) from exc
     click.echo(f"note: {config} {problem}; resuming with the run config saved in {out / CHECKPOINT_FILE}", err=True)
     return run
+
+
+def _other_trainers_run(out):
+    """The message for a run directory whose checkpoint train-entropy wrote, else None."""
+    from bytepatch.models.train import CHECKPOINT_FILE
+    from bytepatch.models.train.checkpoint import other_trainers_run, read_checkpoint
+
+    if not (out / CHECKPOINT_FILE).is_file():
+        return None
+    try:
+        extra = read_checkpoint(out, settings_only=True)["extra"]
+    except (OSError, ValueError):  # damaged: the trainer says so
+        return None
+    return other_trainers_run(out, extra, "train")
 
 
 def _init_run(path: str, model_type: str | None):

@@ -181,11 +181,13 @@ def _resumed_settings(ctx: click.Context, output: str, run, options):
     from pathlib import Path
 
     from bytepatch.models.train import CHECKPOINT_FILE, RunConfig
-    from bytepatch.models.train.checkpoint import read_checkpoint
+    from bytepatch.models.train.checkpoint import other_trainers_run, read_checkpoint
 
     if not (Path(output) / CHECKPOINT_FILE).is_file():
         return run, options
     extra = read_checkpoint(output, settings_only=True)["extra"]  # the trainer reads it in full
+    if (other := other_trainers_run(output, extra, "train-entropy")) is not None:
+        raise ValueError(other)
     saved = RunConfig.from_dict(extra["run"])
     given = functools.partial(option_given, ctx)
     train = replace(saved.train, **{f: getattr(run.train, f) for o, f in RESUMED_FIELDS.items() if given(o)})

@@ -28,7 +28,7 @@ from bytepatch.entropy.base import score
 from bytepatch.entropy.calibrate import calibrate_threshold
 from bytepatch.models.entropy_lm.model import TransformerEntropyModel
 from bytepatch.models.nn.transformer import TRANSFORMER_PRESETS
-from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, other_trainers_run
 from bytepatch.models.train.config import RunConfig, TrainConfig
 from bytepatch.models.train.data import DocumentData
 from bytepatch.models.train.interrupt import TrainingAborted, TrainingInterrupted
@@ -110,6 +110,8 @@ def train_entropy_lm(
         record["reading"] = dict(options.reading)
 
     def open_data(run: RunConfig, saved: Any, rank: int, world: int) -> DocumentData:
+        if saved is not None and (other := other_trainers_run(out, saved, "train-entropy")) is not None:
+            raise ValueError(other)
         t = run.train
         opened.append(
             DocumentData(

@@ -92,6 +92,29 @@ def read_checkpoint(path: str | Path, settings_only: bool = False) -> dict[str, 
     return ckpt
 
 
+def written_by(extra: dict[str, Any]) -> str:
+    """The command whose run wrote a checkpoint ("train" or "train-entropy"): both share this
+    format, and train-entropy's data section records its raw-document corpus, not a dataset signature."""
+    data = extra.get("data")
+    return "train-entropy" if isinstance(data, dict) and "corpus" in data and "signature" not in data else "train"
+
+
+def other_trainers_run(out: str | Path, extra: dict[str, Any], command: str) -> str | None:
+    """What to say when `command` ("train" or "train-entropy") is asked to resume the checkpoint
+    (its `extra`) of run directory `out` that the other one wrote; None when it is its own."""
+    if written_by(extra) == command:
+        return None
+    if command == "train":
+        return (
+            f"{Path(out) / CHECKPOINT_FILE}: an entropy LM's training checkpoint (train-entropy), not a BLT or baseline "
+            f"run's; continue it with `bytepatch train-entropy INPUT... -o {out} --resume`, or train in another directory"
+        )
+    return (
+        f"{Path(out) / CHECKPOINT_FILE}: a BLT or baseline training run's checkpoint (train), not an entropy LM's; "
+        f"continue it with `bytepatch train DATASET... -o {out} --resume`, or train the entropy LM in another directory"
+    )
+
+
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[BLT | ByteTransformer, BLTConfig | ByteTransformerConfig, dict[str, Any]]:

@@ -48,6 +48,7 @@ from bytepatch.models.train.checkpoint import (
     LOG_FILE,
     VERSION,
     build_model,
+    other_trainers_run,
     read_checkpoint,
 )
 from bytepatch.models.train.config import RunConfig
@@ -132,6 +133,8 @@ def train(
     refuse_one_path(eval_datasets, "eval_datasets", "dataset directories")
 
     def open_data(run: RunConfig, saved: dict[str, Any] | None, rank: int, world: int) -> DatasetData:
+        if saved is not None and (other := other_trainers_run(output, saved, "train")) is not None:
+            raise ValueError(other)
         t = run.train
         expected, where = (saved["data"]["signature"], "the checkpoint") if saved else (run.data, "")
         where = where or "the run config's data section"

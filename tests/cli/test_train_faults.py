@@ -210,3 +210,34 @@ def test_config_of_an_entropy_model_or_a_transformers_blt_says_what_it_is(tmp_pa
         result, f"a transformers BLT's config, not a training run's; fine-tune it with `train --init {hf.parent}`"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_in_the_other_trainers_run_directory_says_whose_it_is(tmp_path: Path, sample_dataset: Path):
+    """`train --resume` in a train-entropy directory ended with `KeyError: 'signature'` (a
+    traceback) once --preset or a checkpoint alone let it past config.json; `train-entropy
+    --resume` in a `train` run's directory said "model type 'baseline' needs a
+    ByteTransformerConfig, got BLTConfig", or with --preset failed with an AttributeError."""
+    import shutil
+
+    sample = Path(__file__).resolve().parents[2] / "examples" / "sample"
+    lm = tmp_path / "lm"
+    made = CliRunner().invoke(
+        cli,
+        ["train-entropy", str(sample), "-o", str(lm), "--preset", "tiny", "--steps", "1", "--batch-size", "2"]
+        + ["--seq-len", "32", "--device", "cpu", "--eval-bytes", "500", "--eval-every", "1"],
+    )
+    assert made.exit_code == 0, made.output
+    bare = tmp_path / "bare"  # the checkpoint alone, as an interrupted train-entropy run leaves it
+    bare.mkdir()
+    shutil.copy(lm / "checkpoint.pt", bare / "checkpoint.pt")
+    for run_dir, extra in ((lm, []), (lm, ["--preset", "tiny"]), (bare, [])):
+        one_line_error(
+            train(str(sample_dataset), "-o", str(run_dir), "--resume", *extra),
+            f"{run_dir / 'checkpoint.pt'}: an entropy LM's training checkpoint (train-entropy), not a BLT or "
+            "baseline run's",
+        )
+    run = tmp_path / "run"
+    assert train(str(sample_dataset), "-o", str(run), *FAST).exit_code == 0
+    for extra in ([], ["--preset", "tiny"]):
+        result = CliRunner().invoke(cli, ["train-entropy", str(sample), "-o", str(run), "--resume", *extra])
+        one_line_error(result, f"{run / 'checkpoint.pt'}: a BLT or baseline training run's checkpoint (train)")
