@@ -96,9 +96,10 @@ class DatasetData:
             world_size=world,
             prefetch=prefetch,
         )
+        # Absolute: a resume (and eval's search for the entropy model) may run from another directory.
         self.info = {
-            "datasets": [str(p) for p in source.paths],
-            "eval_datasets": [str(p) for p in held.paths] if eval_datasets else [],
+            "datasets": [str(p.resolve()) for p in source.paths],
+            "eval_datasets": [str(p.resolve()) for p in held.paths] if eval_datasets else [],
             "eval_content": held.content() if eval_datasets else [],
             "patcher": source.signature["patcher"],
             "entropy_model": _entropy_model_json(source.datasets[0].info.entropy_model),

@@ -223,3 +223,19 @@ def test_a_stop_agreed_at_the_last_step_finishes_the_run(tmp_path: Path, tiny_ru
     summary = train(run, [data], tmp_path / "r", log=quiet, interrupt_after=lambda step: step == 2)
     assert summary["step"] == 2 and summary["held_out_bits_per_byte"] is not None
     assert losses(tmp_path / "r")[-1][0] == 2
+
+
+def test_resume_from_another_working_directory(tmp_path: Path, tiny_run: RunConfig, monkeypatch):
+    """The checkpoint kept the dataset paths as given (relative) and a resume resolved them
+    against its own working directory: the same datasets, named from elsewhere, were refused
+    ("the run was trained on /elsewhere/data, not .../data")."""
+    data = _segment(tmp_path, "data", _docs())
+    held = _segment(tmp_path, "held", [f"held out {d}" for d in _docs()])
+    run = replace(tiny_run, train=replace(tiny_run.train, steps=2))
+    monkeypatch.chdir(tmp_path)
+    train(run, ["data"], "r", eval_datasets=["held"], stop_at=1, log=quiet)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    summary = train(run, ["../data"], "../r", eval_datasets=[str(held)], resume=True, log=quiet)
+    assert summary["step"] == 2
+    assert data.exists()
