@@ -113,6 +113,7 @@ def train(
             train data/train -o runs/1b --preset 1b --parallel fsdp --activation-checkpointing
     """
     set_torch_threads(threads)
+    from dataclasses import replace
     from pathlib import Path
 
     from bytepatch.models.train import (
@@ -139,10 +140,14 @@ def train(
         )
     init_state, init_note = None, None
     try:
-        if resume and not config_file and not preset and (saved := _saved_run(Path(output))) is not None:
+        if resume and not config_file and (saved := _saved_run(Path(output))) is not None:
             run = saved  # resume: the saved run unless told otherwise
             if model_type and model_type != run.model_type:
                 raise click.ClickException(f"{output} holds a {run.model_type} run, not {model_type}")
+            if preset:
+                # The preset's model (another than the run's is refused by the trainer) with the run's
+                # own trainer settings: from the defaults, a --steps left out silently became 1,000.
+                run = replace(run, model=preset_config(run.model_type, preset))
         elif config_file:
             if preset:
                 raise click.ClickException("pass --preset or --config, not both")

@@ -241,3 +241,18 @@ def test_resume_in_the_other_trainers_run_directory_says_whose_it_is(tmp_path: P
     for extra in ([], ["--preset", "tiny"]):
         result = CliRunner().invoke(cli, ["train-entropy", str(sample), "-o", str(run), "--resume", *extra])
         one_line_error(result, f"{run / 'checkpoint.pt'}: a BLT or baseline training run's checkpoint (train)")
+
+
+def test_resume_with_the_runs_preset_keeps_its_steps(tmp_path: Path, sample_dataset: Path):
+    """`--preset tiny --resume` took the trainer settings from the defaults: a run of 2 steps
+    stopped at 1 and resumed without --steps went on to 1,000 steps, without a word."""
+    run = tmp_path / "run"
+    args = [*FAST, "train.eval_batches=1", "train.prefetch=0"]
+    assert train(str(sample_dataset), "-o", str(run), *args, "--stop-at", "1").exit_code == 0
+    i = args.index("--steps")
+    same_but_steps = args[:i] + args[i + 2 :]
+    result = train(str(sample_dataset), "-o", str(run), *same_but_steps, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "step 2/2" in result.output
+    other = train(str(sample_dataset), "-o", str(run), *same_but_steps, "--preset", "small", "--resume", "--steps", "3")
+    one_line_error(other, "the checkpoint's model (blt) differs from the requested one")
