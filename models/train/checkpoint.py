@@ -12,7 +12,8 @@ read with `torch.load(weights_only=True)`: tensors and plain containers only, no
         "run": {"model_type": "blt"|"baseline", "model": {...config...}, "train": {...}},
         "step": int, "world_size": int,
         "loader": [state of rank 0, rank 1, ...],           # models.data.PackedLoader.state_dict()
-        "data": {"datasets": [paths], "eval_datasets": [paths],
+        "data": {"datasets": [absolute paths], "eval_datasets": [absolute paths],
+                 "eval_content": [{"path", ...content signature...}],  # of the held-out datasets
                  "patcher": {...dataset metadata "patcher"...},      # PatcherSpec.to_dict()
                  "entropy_model": {"name", "kind", "fingerprint", "precision"} | None,  # EntropyModelRef
                  "signature": {"patcher", "entropy_model_fingerprint"},  # DataSignature.to_dict()
