@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -182,12 +183,15 @@ class TransformerEntropyModel:
         cfg = read_model_config(path)
         where = path / CONFIG_FILE
         check_model_config(cfg, where, KIND, CONFIG_KEYS)
-        if cfg.get("format") != FORMAT:
+        if isinstance(cfg.get("format"), bool) or cfg.get("format") != FORMAT:
             raise ValueError(f"{where}: unsupported format {cfg.get('format')!r} (this version reads {FORMAT})")
+        _check_fields(cfg, where)
         try:
             config = ByteTransformerConfig.from_dict(cfg["model"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: bad 'model' config ({exc})") from exc
+        if config.window is None:
+            raise ValueError(f"{where}: 'model' has no window; the entropy LM is a sliding-window model")
         weights = path / cfg.get("weights", WEIGHTS_FILE)
         state = safe_torch_load(weights)
         want = cfg.get("weights_crc32")  # absent in models saved before it was recorded
@@ -202,6 +206,27 @@ class TransformerEntropyModel:
         except RuntimeError as exc:
             raise ValueError(f"{weights}: weights do not match the config in {where} ({exc})") from exc
         return cls(model, cfg.get("default_threshold"), cfg.get("training"), **options)
+
+
+def _check_fields(cfg: dict[str, Any], where: Path) -> None:
+    """The top-level fields of a config.json, by type: a hand-edited value is refused here,
+    naming the file, not taken (a NaN or string threshold) or failed on later with a
+    traceback ('weights': 5, 'training': [])."""
+    threshold = cfg.get("default_threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold)
+    ):
+        raise ValueError(f"{where}: default_threshold must be a finite number or null, got {threshold!r}")
+    weights = cfg.get("weights", WEIGHTS_FILE)
+    if not isinstance(weights, str) or weights in ("", ".", "..") or Path(weights).name != weights:
+        # A file of the directory only: one outside it would not move with a copied directory.
+        raise ValueError(f"{where}: 'weights' must be the name of a file in the model directory, got {weights!r}")
+    training = cfg.get("training")
+    if training is not None and not isinstance(training, dict):
+        raise ValueError(f"{where}: 'training' must be an object, got {type(training).__name__}")
+    crc = cfg.get("weights_crc32")
+    if crc is not None and not isinstance(crc, str):
+        raise ValueError(f"{where}: 'weights_crc32' must be a string, got {crc!r}")
 
 
 def load(path: str | Path, **options: Any) -> TransformerEntropyModel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -120,3 +121,35 @@ def test_weights_from_another_save_are_refused_not_paired_with_this_config(tmp_p
         load(tmp_path / "m")
     result = CliRunner().invoke(cli, ["verify", str(tmp_path / "m")])
     assert result.exit_code != 0 and "not the weights" in result.output
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"default_threshold": float("nan")}, "default_threshold must be a finite number or null, got nan"),
+        ({"default_threshold": "2.5"}, "default_threshold must be a finite number or null, got '2.5'"),
+        ({"default_threshold": True}, "default_threshold must be a finite number or null, got True"),
+        ({"weights": 5}, "'weights' must be the name of a file in the model directory, got 5"),
+        ({"weights": "../other/model.pt"}, "'weights' must be the name of a file in the model directory"),
+        ({"training": [1, 2]}, "'training' must be an object, got list"),
+        ({"weights_crc32": 5}, "'weights_crc32' must be a string, got 5"),
+        ({"format": True}, "unsupported format True"),
+    ],
+)
+def test_hand_edited_config_fields_are_refused_naming_the_file(tmp_path, changes, message):
+    """A config.json value of the wrong type was taken (a NaN threshold loaded, then failed in
+    segment without naming the model) or raised a TypeError traceback ('weights': 5)."""
+    make().save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**cfg, **changes}))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'm' / 'config.json'}: {message}")):
+        load(tmp_path / "m")
+
+
+def test_a_model_config_without_a_window_is_refused_naming_the_file(tmp_path):
+    make().save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["model"]["window"] = None
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'm' / 'config.json'}: 'model' has no window")):
+        load(tmp_path / "m")
