@@ -201,11 +201,35 @@ class TransformerEntropyModel:
                 "files?); save or train the model again"
             )
         model = ByteTransformer(config)
+        if (mismatch := _state_mismatch(state, model)) is not None:
+            raise ValueError(f"{weights}: weights do not match the config in {where} ({mismatch})")
         try:
             model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError) as exc:  # not expected once the names and shapes match
             raise ValueError(f"{weights}: weights do not match the config in {where} ({exc})") from exc
         return cls(model, cfg.get("default_threshold"), cfg.get("training"), **options)
+
+
+def _state_mismatch(state: Any, model: ByteTransformer) -> str | None:
+    """How a loaded state_dict differs from what `model` expects, in one line (None if it fits).
+
+    torch's own message lists every tensor on a line of its own (dozens for a config whose
+    `dim` was edited), and a file holding no dict raised a TypeError."""
+    if not isinstance(state, dict):
+        return f"the file holds a {type(state).__name__}, not a dict of weights"
+    want = model.state_dict()
+    problems = [f"missing {name}" for name in want if name not in state]
+    problems += [f"unexpected {name}" for name in state if name not in want]
+    for name, tensor in want.items():
+        got = state.get(name)
+        if name in state and not isinstance(got, torch.Tensor):
+            problems.append(f"{name} is a {type(got).__name__}, not a tensor")
+        elif isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(tensor.shape):
+            problems.append(f"{name} is {list(got.shape)} in the file, {list(tensor.shape)} for the config")
+    if not problems:
+        return None
+    more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+    return problems[0] + more
 
 
 def _check_fields(cfg: dict[str, Any], where: Path) -> None:

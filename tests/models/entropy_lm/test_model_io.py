@@ -153,3 +153,25 @@ def test_a_model_config_without_a_window_is_refused_naming_the_file(tmp_path):
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'm' / 'config.json'}: 'model' has no window")):
         load(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    "edit, weights, message",
+    [
+        (lambda cfg: cfg["model"].update(dim=64), None, r"tok_emb\.weight is \[260, 32\] in the file, \[260, 64\] "),
+        (lambda cfg: cfg.pop("weights_crc32"), torch.zeros(3), "the file holds a Tensor, not a dict of weights"),
+        (lambda cfg: cfg.pop("weights_crc32"), {"a": torch.zeros(1)}, r"missing tok_emb\.weight and \d+ more"),
+    ],
+)
+def test_weights_that_do_not_fit_the_config_are_one_line(tmp_path, edit, weights, message):
+    """torch's message took a line per tensor (a whole screen for an edited `dim`); a file
+    holding no dict raised a TypeError traceback."""
+    make().save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    edit(cfg)
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    if weights is not None:
+        torch.save(weights, tmp_path / "m" / "model.pt")
+    with pytest.raises(ValueError, match="model.pt: weights do not match the config in .*config.json") as info:
+        load(tmp_path / "m")
+    assert re.search(message, str(info.value)) and "\n" not in str(info.value)
