@@ -155,12 +155,34 @@ def fit_entropy(
             "rule": "global",
             "sample": f"{sum(len(p) - ctx for p, ctx in sample):,} bytes of the training inputs",  # contexts not
         }
+        _remove_other_models(Path(output))
         model.save(output)
     click.echo(
         f"wrote {output}: {model!r} from {counter.n_bytes} bytes in {counter.n_docs} documents; default "
         f"threshold {result.threshold:.4g} nats (mean patch size {result.mean_patch_size:.2f} on a sample)",
         err=True,
     )
+
+
+# What a transformer entropy model directory (train-entropy) holds besides config.json: its weights, the
+# training checkpoint and log (`models/entropy_lm/train.py`; not imported here, it imports torch).
+TRANSFORMER_FILES = ("model.pt", "checkpoint.pt", "log.jsonl")
+
+
+def _remove_other_models(out: Path) -> None:
+    """--overwrite replacing a transformer entropy model: its files go too, config.json first (it
+    marks a model complete). Left beside the new n-gram model, its 2 MB-2 GB of weights and
+    checkpoint rode along with every copy, and `train-entropy --resume` there resumed the old
+    run over the new model's config.json."""
+    try:
+        kind = json.loads((out / "config.json").read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):  # none, or not a model's: a run's checkpoint still says so
+        kind = None
+    if kind != "transformer" and not (out / "checkpoint.pt").is_file():
+        return
+    (out / "config.json").unlink(missing_ok=True)
+    for name in TRANSFORMER_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 @click.command("eval-entropy")

@@ -266,3 +266,31 @@ def test_a_train_run_given_as_the_entropy_model_is_named_as_one(corpus, tmp_path
         "checkpoint), not an entropy model; --entropy-model takes a directory written by fit-entropy or "
         "train-entropy, or a name (default, ngram-default); eval, generate and convert take the run"
     )
+
+
+def test_fit_entropy_overwrite_replaces_a_transformer_model_whole(corpus, tmp_path):
+    """--overwrite over a train-entropy directory left its model.pt, checkpoint.pt and log.jsonl
+    beside the new n-gram model (and `train-entropy --resume` there resumed the old run)."""
+    import torch
+
+    from bytepatch.models.entropy_lm import TransformerEntropyModel
+    from bytepatch.models.nn.transformer import ByteTransformer, ByteTransformerConfig
+
+    out = tmp_path / "lm"
+    torch.manual_seed(0)
+    TransformerEntropyModel(ByteTransformer(ByteTransformerConfig(n_layers=1, dim=16, n_heads=2, window=8))).save(out)
+    (out / "checkpoint.pt").write_bytes(b"a training checkpoint")
+    (out / "log.jsonl").write_text('{"step": 1}\n')
+    (out / "notes.txt").write_text("the user's")
+    result = run("fit-entropy", corpus, "-o", out, "--order", "3", "--min-count", "1", "-s", "2", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "ngram.npz", "notes.txt"]
+    assert json.loads((out / "config.json").read_text())["kind"] == "ngram"
+
+
+def test_the_transformer_files_fit_entropy_removes_are_train_entropys():
+    from bytepatch.cli.entropy_cmds import TRANSFORMER_FILES
+    from bytepatch.models.entropy_lm.model import WEIGHTS_FILE
+    from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, LOG_FILE
+
+    assert set(TRANSFORMER_FILES) == {WEIGHTS_FILE, CHECKPOINT_FILE, LOG_FILE}
