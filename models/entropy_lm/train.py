@@ -144,13 +144,23 @@ def train_entropy_lm(
     return _export(out, run, options, opened[-1], summary, log)
 
 
+# An n-gram entropy model's weights (fit-entropy), replaced with --overwrite as this model's are: left
+# beside the new config.json, they rode along with every copy of the directory.
+NGRAM_FILE = "ngram.npz"
+
+
 def _check_model_files(out: Path, resume: bool, overwrite: bool) -> None:
-    """A finished model in `out` is replaced only with --overwrite (or rewritten by --resume)."""
-    existing = [name for name in MODEL_FILES if (out / name).is_file()]
+    """A finished model in `out` (this kind's or an n-gram's) is replaced only with --overwrite
+    (or rewritten by --resume, which needs this run's checkpoint)."""
+    existing = [name for name in (*MODEL_FILES, NGRAM_FILE) if (out / name).is_file()]
     if existing and not (resume or overwrite or (out / CHECKPOINT_FILE).exists()):
-        raise TrainingError(f"{out}: already holds {', '.join(existing)}; pass --resume to continue or --overwrite")
+        # No checkpoint: --resume has nothing to continue, so it is not offered.
+        raise TrainingError(
+            f"{out}: already holds an entropy model ({', '.join(existing)}); pass --overwrite to replace it, "
+            "or choose another directory"
+        )
     if overwrite and not resume:
-        for name in existing:
+        for name in existing:  # config.json first: it marks a model complete
             (out / name).unlink()
 
 
