@@ -40,6 +40,17 @@ def resolve_entropy_model(name_or_path: str, device: str = "cpu") -> SharedModel
     with user_errors(f"cannot load entropy model {name_or_path!r}: "):
         try:
             return open_entropy_model(name_or_path, device)
+        except FileNotFoundError:
+            path = Path(name_or_path)
+            if path.is_dir() and not (path / CONFIG_FILE).exists() and (path / "checkpoint.pt").is_file():
+                # A train-entropy run stopped before it wrote its model (`train` writes its
+                # config.json first): 'has no config.json' alone left the user to guess why.
+                raise click.ClickException(
+                    f"cannot load entropy model {name_or_path!r}: it has no config.json yet: it holds the "
+                    "checkpoint.pt of an unfinished train-entropy run; finish it with `bytepatch train-entropy "
+                    f"INPUT... -o {name_or_path} --resume`, which writes the model"
+                ) from None
+            raise
         except ValueError:
             if (what := _training_run(name_or_path)) is not None:
                 raise click.ClickException(

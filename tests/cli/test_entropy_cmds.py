@@ -294,3 +294,22 @@ def test_the_transformer_files_fit_entropy_removes_are_train_entropys():
     from bytepatch.models.train.checkpoint import CHECKPOINT_FILE, LOG_FILE
 
     assert set(TRANSFORMER_FILES) == {WEIGHTS_FILE, CHECKPOINT_FILE, LOG_FILE}
+
+
+def test_an_unfinished_train_entropy_run_is_named_as_one(tmp_path):
+    """A train-entropy run stopped before its end holds checkpoint.pt and no model: loading it
+    said only 'has no config.json', not why nor how to finish it."""
+    import sysconfig
+
+    from bytepatch.models.entropy_lm.train import TrainingInterrupted, entropy_settings, train_entropy_lm
+
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    docs = [(p.name, p.read_bytes()[:3000]) for p in sorted((lib / "json").glob("*.py"))]
+    settings = entropy_settings("tiny", steps=3, batch_size=1, seq_len=32, eval_bytes=500)
+    with pytest.raises(TrainingInterrupted):
+        train_entropy_lm(docs, tmp_path / "lm", *settings, log=lambda line: None, stop_after=lambda step: step == 1)
+    for command in (["eval-entropy", str(lib / "json" / "tool.py")], ["inspect", "--text", "hello"]):
+        result = CliRunner().invoke(cli, [*command, "-m", str(tmp_path / "lm")])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "has no config.json yet: it holds the checkpoint.pt of an unfinished train-entropy run" in result.output
+        assert f"-o {tmp_path / 'lm'} --resume" in result.output
