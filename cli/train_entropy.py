@@ -32,7 +32,7 @@ from bytepatch.io import InputError, ReaderConfig, read_inputs
 @click.option(
     "--held-out",
     "held_out",
-    type=click.FloatRange(0, 1, max_open=True),  # checked here, so the error names --held-out
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),  # checked here, so the error names --held-out
     default=0.05,
     show_default=True,
     help="Fraction of documents (by id hash) held out for evaluation and calibration.",

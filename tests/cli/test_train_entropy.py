@@ -297,3 +297,11 @@ def test_an_interrupted_resume_leaves_no_older_model_that_looks_like_its_result(
     result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(out), "--resume"])
     assert result.exit_code == 0, result.output
     assert load(out).training["config"]["steps"] == 8
+
+
+def test_a_held_out_fraction_of_zero_is_refused_naming_the_option(corpus, tmp_path):
+    """--held-out 0 passed the option's range ([0, 1)) and was refused by the split as
+    'held-out fraction must be in (0, 1), got 0.0', naming no option."""
+    result = CliRunner().invoke(cli, ["train-entropy", str(corpus), "-o", str(tmp_path / "h"), "--held-out", "0"])
+    assert result.exit_code == 2 and "Invalid value for '--held-out'" in result.output, result.output
+    assert not (tmp_path / "h").exists()
