@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,12 @@ class TransformerEntropyModel:
         the device: on CPU one lane of max(window, 1024) and chunks of 8 (`CPU_SCORING`), on CUDA
         64 lanes of max(window, 256) and chunks of a quarter window.
         """
+        for name, value in (("batch_size", batch_size), ("chunk_len", chunk_len), ("query_chunk", query_chunk)):
+            # Checked here: 0 was taken as "the default" and a negative batch_size as one lane, silently.
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+                raise ValueError(
+                    f"{name} must be a whole number >= 1 (or None for the device's default), got {value!r}"
+                )
         self.device = resolve_device(device)
         self.autocast = autocast_dtype(self.device, precision)
         self.model = model.to(self.device).eval()

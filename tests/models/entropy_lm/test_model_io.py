@@ -106,6 +106,14 @@ def test_device_and_precision_options_are_checked():
             TransformerEntropyModel(model, device="cuda")
 
 
+@pytest.mark.parametrize("option", ["batch_size", "chunk_len", "query_chunk"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_scoring_shape_options_are_checked(option, value):
+    """0 was taken as the default, a negative batch_size as one lane, 2.5 failed in the first call."""
+    with pytest.raises(ValueError, match=f"{option} must be a whole number >= 1"):
+        TransformerEntropyModel(make().model, **{option: value})
+
+
 def test_weights_from_another_save_are_refused_not_paired_with_this_config(tmp_path):
     """A save over an earlier model killed between its two files leaves the new weights
     beside the old config (threshold, training record): load and verify refuse it."""
