@@ -102,14 +102,19 @@ class PackedStream:
             self._epoch_ids = np.concatenate([self.docs[i] for i in order])
         return self._epoch_ids
 
-    def next_batch(self, batch_size: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(idx, targets), each (B, T) int64; the tail of an epoch too short for a batch is skipped."""
-        need = batch_size * seq_len + 1
-        if need > self.n_ids:
+    def check_batch(self, batch_size: int, seq_len: int) -> None:
+        """Refuse a batch shape the training split cannot fill even once (checked when the data is
+        opened, so a run refused for it has not yet replaced anything in its output)."""
+        if batch_size * seq_len + 1 > self.n_ids:
             raise ValueError(
                 f"the training split has {self.n_ids:,} ids, fewer than one batch needs "
                 f"({batch_size} x {seq_len} + 1); lower --batch-size or --seq-len"
             )
+
+    def next_batch(self, batch_size: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(idx, targets), each (B, T) int64; the tail of an epoch too short for a batch is skipped."""
+        self.check_batch(batch_size, seq_len)
+        need = batch_size * seq_len + 1
         if self.cursor + need > self.n_ids:
             self.epoch, self.cursor, self._epoch_ids = self.epoch + 1, 0, None
         flat = torch.from_numpy(self._ids()[self.cursor : self.cursor + need].astype(np.int64))

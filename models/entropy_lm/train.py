@@ -103,7 +103,7 @@ def train_entropy_lm(
     `TrainingInterrupted`); tests use it to interrupt a run at a known step.
     """
     out = Path(output)
-    _check_model_files(out, resume, overwrite)
+    replaced = _check_model_files(out, resume, overwrite)
     opened: list[DocumentData] = []
     record: dict[str, Any] = {"target_patch_size": options.target_patch_size}
     if options.reading is not None:
@@ -137,7 +137,8 @@ def train_entropy_lm(
         log=log,
         interrupt_after=stop_after,
         write_config=False,
-        before_steps=lambda: _remove_model_files(out),
+        before_steps=lambda: _remove_model_files(out, replaced),
+        replaces=replaced,
     )
     if summary["rank"] != 0:
         return None
@@ -149,9 +150,11 @@ def train_entropy_lm(
 NGRAM_FILE = "ngram.npz"
 
 
-def _check_model_files(out: Path, resume: bool, overwrite: bool) -> None:
+def _check_model_files(out: Path, resume: bool, overwrite: bool) -> tuple[str, ...]:
     """A finished model in `out` (this kind's or an n-gram's) is replaced only with --overwrite
-    (or rewritten by --resume, which needs this run's checkpoint)."""
+    (or rewritten by --resume, which needs this run's checkpoint). Returns the model files
+    --overwrite replaces: removed only once the run is set up (`_remove_model_files`), so a
+    run refused for its inputs or settings leaves the model as it was."""
     existing = [name for name in (*MODEL_FILES, NGRAM_FILE) if (out / name).is_file()]
     if existing and not (resume or overwrite or (out / CHECKPOINT_FILE).exists()):
         # No checkpoint: --resume has nothing to continue, so it is not offered.
@@ -159,18 +162,16 @@ def _check_model_files(out: Path, resume: bool, overwrite: bool) -> None:
             f"{out}: already holds an entropy model ({', '.join(existing)}); pass --overwrite to replace it, "
             "or choose another directory"
         )
-    if overwrite and not resume:
-        for name in existing:  # config.json first: it marks a model complete
-            (out / name).unlink()
+    return tuple(existing) if overwrite and not resume else ()
 
 
-def _remove_model_files(out: Path) -> None:
+def _remove_model_files(out: Path, replaced: tuple[str, ...] = ()) -> None:
     """Remove an exported model before training past it (a resume that extends a finished
     run): left beside newer checkpoints, an interrupted run's directory held a complete,
     older model that loaded as the run's result. config.json goes first, in one unlink: it
     marks a model complete (`TransformerEntropyModel.save` writes it last), so from then on
     the directory is an unfinished run, as one interrupted before its first export is."""
-    for name in MODEL_FILES:  # config.json, then model.pt
+    for name in dict.fromkeys((*MODEL_FILES, *replaced)):  # config.json, then model.pt (and an n-gram's ngram.npz)
         (out / name).unlink(missing_ok=True)
 
 

@@ -193,6 +193,7 @@ class DocumentData:
         split = split_documents(docs, eval_fraction)
         self.eval_docs = sample_prefix(split.held_out, eval_bytes)
         self.stream = PackedStream(split.train, seed)
+        self.stream.check_batch(batch_size, seq_len)
         self.rank, self.world, self.batch_size, self.seq_len = rank, world, batch_size, seq_len
         self.n_train, self.n_held = len(split.train), len(split.held_out)
         corpus = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from bytepatch.models.train.state import atomic_write_text
 from bytepatch.models.train.step import TrainingError
 
 
-def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to train over a checkpoint unless told to resume or overwrite; refuse to resume from nothing."""
+def prepare_output(out: Path, resume: bool, overwrite: bool, replaces: Sequence[str] = ()) -> None:
+    """Refuse to train over a checkpoint unless told to resume or overwrite; refuse to resume from nothing.
+    `replaces`: files the caller replaces itself with --overwrite (train-entropy's model), not foreign then."""
     if resume and overwrite:
         raise TrainingError("pass either --resume or --overwrite, not both")
     if out.exists() and not out.is_dir():
@@ -25,7 +27,10 @@ def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
         raise TrainingError(f"{out}: no {CHECKPOINT_FILE} to resume from")
     if has_ckpt and not (resume or overwrite):
         raise TrainingError(f"{out}: already holds a {CHECKPOINT_FILE}; pass --resume to continue or --overwrite")
-    foreign = sorted(p.name for p in out.iterdir() if not _a_runs_own(p)) if out.is_dir() else []
+    replaced = set(replaces) if overwrite and not resume else set()
+    foreign = (
+        sorted(p.name for p in out.iterdir() if not _a_runs_own(p) and p.name not in replaced) if out.is_dir() else []
+    )
     if "config.json" in foreign and not resume:
         # --overwrite replaces a run: a config.json that is not a run's (an entropy model's, the
         # user's) would be replaced and the rest left beside the new run, half one, half the other.

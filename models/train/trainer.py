@@ -31,7 +31,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,7 @@ def fit(
     write_config: bool = True,
     init_state: dict[str, torch.Tensor] | None = None,
     before_steps: Callable[[], None] | None = None,
+    replaces: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train `run` on the data `open_data` gives, writing checkpoints and the log to `output`.
 
@@ -205,6 +206,8 @@ def fit(
     `init_state`: weights to start a new run from (fine-tuning, `train --init`) instead of a fresh init.
     `before_steps`: called on rank 0 once the run is set up (output, checkpoint and data all
     checked) and before its first step writes anything; not when there is no step left to take.
+    `replaces`: names of files in `output` that the caller replaces itself with --overwrite (in
+    `before_steps`, once nothing can refuse the run any more): not refused as foreign files.
     """
     # On rank 0 with the default log (stderr): a live progress line (step, loss, bytes/s,
     # elapsed, ETA) on a terminal, a plain line at least every 30 s otherwise.
@@ -219,6 +222,7 @@ def fit(
         write_config,
         init_state,
         stop_at,
+        replaces,
     )
     t = s.run.train
     if progress is not None:
@@ -280,6 +284,7 @@ def set_up(
     write_config: bool,
     init_state: dict[str, torch.Tensor] | None = None,
     stop_at: int | None = None,
+    replaces: Sequence[str] = (),
 ) -> Session:
     """Join the process group, check the output, open the data, build (or restore) model and optimizer."""
     try:
@@ -287,7 +292,7 @@ def set_up(
     except (ValueError, RuntimeError) as exc:  # e.g. --device cuda without a GPU, a process group that fails
         raise TrainingError(f"cannot start training on device {run.train.device!r}: {exc}") from exc
     s = Session(run, out, rank, world, device, log if rank == 0 else (lambda line: None))
-    _check_output_everywhere(s, resume, overwrite)
+    _check_output_everywhere(s, resume, overwrite, replaces)
     try:
         saved = read_checkpoint(s.ckpt_path) if resume else None
         if saved is not None and saved.get("optimizer") is None:  # `convert` writes weights only, at step 0
@@ -323,11 +328,11 @@ def set_up(
     return s
 
 
-def _check_output_everywhere(s: Session, resume: bool, overwrite: bool) -> None:
+def _check_output_everywhere(s: Session, resume: bool, overwrite: bool, replaces: Sequence[str] = ()) -> None:
     problem = None
     if s.rank == 0:
         try:
-            prepare_output(s.out, resume, overwrite)
+            prepare_output(s.out, resume, overwrite, replaces)
         except TrainingError as exc:
             problem = exc
     if s.world > 1 and all_sum([float(problem is not None)], s.device, s.world)[0]:  # stop every rank

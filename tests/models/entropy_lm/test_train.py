@@ -49,3 +49,28 @@ def test_overwrite_replaces_an_ngram_model_whole(tmp_path):
         "model.pt",
     ]
     assert load(tmp_path / "m").kind == "transformer"
+
+
+def _failing_docs():
+    yield from docs()[:2]
+    raise ValueError("corpus.jsonl:3: malformed JSON")
+
+
+@pytest.mark.parametrize("kind", ["ngram", "transformer"])
+@pytest.mark.parametrize("problem", ["inputs", "batch"])
+def test_an_overwrite_refused_for_its_inputs_or_settings_keeps_the_model(tmp_path, kind, problem):
+    """--overwrite removed the model (config.json, model.pt; ngram.npz) before the run had read its
+    inputs: a missing file, a bad line or a batch larger than the corpus then left no model at all."""
+    out = tmp_path / "m"
+    if kind == "ngram":
+        ngram_model(out)
+    else:
+        train_entropy_lm(docs(), out, *settings(), log=lambda line: None)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    run, options = settings()
+    if problem == "batch":
+        run, options = entropy_settings("tiny", steps=1, batch_size=64, seq_len=4096, eval_bytes=500)
+    inputs = _failing_docs() if problem == "inputs" else docs()
+    with pytest.raises((TrainingError, ValueError), match="malformed JSON|fewer than one batch needs"):
+        train_entropy_lm(inputs, out, run, options, overwrite=True, log=lambda line: None)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
