@@ -29,18 +29,23 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def _load_config(preset: str) -> tuple[str, Any, int | None]:
-    """("blt" or "baseline", the model config, its row length or None) of a BLT preset, a BLT
-    config .json, a training run's config.json (or its directory), whose model may be either
-    kind, or a transformer entropy model's. The row length is the one a run was trained with
-    (its train.seq_len, an export's bytepatch_seq_len); None where none is recorded."""
+ROWS_NOTE = "the row length the run records, which eval packs"
+WINDOW_NOTE = "its attention window: an entropy model scores each byte on at most that many before it"
+
+
+def _load_config(preset: str) -> tuple[str, Any, int | None, str | None]:
+    """("blt" or "baseline", the model config, its context or None, what that context is) of a
+    BLT preset, a BLT config .json, a training run's config.json (or its directory), whose
+    model may be either kind, or a transformer entropy model's. The context is the row length
+    a run was trained with (its train.seq_len, an export's bytepatch_seq_len), an entropy
+    model's attention window; None where none is recorded."""
     from bytepatch.entropy.base import other_transformers_model
     from bytepatch.models import PRESETS, BLTConfig
     from bytepatch.models.train import RunConfig
     from bytepatch.models.train.resume import is_run_dict
 
     if preset in PRESETS:
-        return "blt", PRESETS[preset], None
+        return "blt", PRESETS[preset], None, None
     path = Path(preset)
     hf = _hf_config(path)
     if hf is not None:
@@ -53,11 +58,12 @@ def _load_config(preset: str) -> tuple[str, Any, int | None]:
             if (other := other_transformers_model(data)) is not None:  # not every key a BLT config lacks
                 raise click.ClickException(f"{path}: {other}")
             if isinstance(data, dict) and isinstance(data.get("kind"), str):  # an entropy model's directory
-                return (*_entropy_model_config(path, data), None)
+                kind, cfg = _entropy_model_config(path, data)
+                return kind, cfg, cfg.window, WINDOW_NOTE
             if is_run_dict(data):  # a run's config.json: its model section, and the rows it was trained on
                 run = RunConfig.from_dict(data)
-                return run.model_type, run.model, run.train.seq_len
-            return "blt", BLTConfig.from_dict(data), None
+                return run.model_type, run.model, run.train.seq_len, ROWS_NOTE
+            return "blt", BLTConfig.from_dict(data), None, None
         except (ValueError, TypeError) as exc:
             raise click.ClickException(f"{path}: not a valid BLT or run config: {exc}") from exc
     raise click.ClickException(
@@ -82,7 +88,7 @@ def _entropy_model_config(path: Path, data: dict):
 
 
 def _hf_config(path: Path):
-    """("blt" or "baseline", the config, the row length a bytepatch export records or None) of a
+    """("blt" or "baseline", the config, its context, what that is; as `_load_config`) of a
     `transformers` BLT or BltPatcher directory (or its config.json), else None: every command
     takes the released BLT's directory, model-info too."""
     from bytepatch.models.hf import hf_model_type
@@ -102,8 +108,9 @@ def _hf_config(path: Path):
     try:
         cfg = read_config(directory)
         if kind == PATCHER_MODEL_TYPE:  # a BltPatcher alone: the byte transformer it is
-            return "baseline", patcher_config_from_hf(cfg, where), None
-        return "blt", blt_config_from_hf(cfg, where), recorded_seq_len(cfg, where)
+            patcher = patcher_config_from_hf(cfg, where)
+            return "baseline", patcher, patcher.window, WINDOW_NOTE
+        return "blt", blt_config_from_hf(cfg, where), recorded_seq_len(cfg, where), ROWS_NOTE
     except ValueError as exc:  # a port setting bytepatch cannot compute, named
         raise click.ClickException(str(exc)) from exc
 
@@ -183,15 +190,14 @@ def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> 
         raise click.ClickException(
             f"unknown transformer preset {preset!r}; choose from {', '.join(TRANSFORMER_PRESETS)}"
         )
-    kind, cfg, run_seq_len = ("baseline", TRANSFORMER_PRESETS[preset], None) if baseline else _load_config(preset)
+    kind, cfg, run_seq_len, what = (
+        ("baseline", TRANSFORMER_PRESETS[preset], None, None) if baseline else _load_config(preset)
+    )
     ctx = click.get_current_context()
     patch_size_given = given(ctx, "patch_size")
     context = f"context {seq_len} bytes"
-    if run_seq_len is not None and not given(ctx, "seq_len"):  # the run's rows, not the option's default
-        seq_len, context = (
-            run_seq_len,
-            f"context {run_seq_len} bytes (the row length the run records, which eval packs)",
-        )
+    if run_seq_len is not None and not given(ctx, "seq_len"):  # the model's own, not the option's default
+        seq_len, context = run_seq_len, f"context {run_seq_len} bytes ({what})"
     if kind == "baseline" and patch_size_given:  # it would change nothing
         raise click.ClickException(
             f"--patch-size applies to a BLT; {preset!r} is a byte transformer, which has no patches: drop it"

@@ -164,10 +164,13 @@ def test_an_entropy_model_directory(tmp_path):
     from bytepatch.models.entropy_lm import TransformerEntropyModel
 
     TransformerEntropyModel(ByteTransformer(TRANSFORMER_PRESETS["tiny"])).save(tmp_path / "lm")
-    expected = CliRunner().invoke(model_info, ["tiny", "--baseline"])
+    window = TRANSFORMER_PRESETS["tiny"].window
+    # Its context is its attention window, as it scores (it said 8192 bytes, the option's default).
+    expected = CliRunner().invoke(model_info, ["tiny", "--baseline", "--seq-len", str(window)])
     for given in (tmp_path / "lm", tmp_path / "lm" / "config.json"):
         result = CliRunner().invoke(model_info, [str(given)])
         assert result.exit_code == 0, result.output
+        assert f"context {window} bytes (its attention window" in result.output.splitlines()[0]
         assert result.output.splitlines()[1:] == expected.output.splitlines()[1:]  # all but the name
     NgramModel.fit([b"some text to count " * 20], NgramConfig(order=3)).save(tmp_path / "ngram")
     result = CliRunner().invoke(model_info, [str(tmp_path / "ngram")])
