@@ -8,10 +8,11 @@ beside the listed ones.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bytepatch.dataset.files import SHARD_NAME
+from bytepatch.dataset.files import SHARD_SUFFIX
 from bytepatch.dataset.integrity import ShardError, check_file
 from bytepatch.dataset.reader import Dataset
 
@@ -44,16 +45,32 @@ def verify_dataset(path: str | Path) -> VerifyReport:
     return VerifyReport(len(ds.shard_files), documents, n_bytes, patches, with_sums)
 
 
+# What other readers take as a shard: a glob of the shards (`out/*.arrow`, `out/*.parquet`),
+# and `datasets.load_dataset(DIR)`, whose train split is every name holding `train` or
+# `training` between separators (`-._ ` or a digit: datasets' data_files patterns), so
+# `train-00000 (1).arrow`, `train-5.arrow` and `train-00000.arrow.bak` too.
+_TRAIN_SPLIT_NAME = re.compile(r"(?:^|[-._ 0-9])train(?:ing)?[-._ 0-9]")
+
+
+def taken_as_shard(name: str) -> bool:
+    """Whether a glob of the shards or `datasets.load_dataset(DIR)` would read the entry
+    `name` of a dataset directory (hidden names are skipped by both)."""
+    if name.startswith("."):
+        return False
+    return name.endswith(tuple(SHARD_SUFFIX.values())) or bool(_TRAIN_SPLIT_NAME.search(name))
+
+
 def check_no_unlisted_shards(ds: Dataset) -> None:
     """Refuse a file named as a shard that the manifest does not list: bytepatch's readers
     skip it, but the documented glob readers and `datasets.load_dataset(DIR)` would read
-    its rows with the others (a copy, a leftover of another run)."""
+    its rows with the others (a copy, a leftover of another run). Not only bytepatch's own
+    names: a copy named `train-00000 (1).arrow` or `train-00000.arrow.bak` is read as well."""
     listed = {entry["file"] for entry in ds.manifest["shards"]}
     try:
         names = sorted(entry.name for entry in ds.path.iterdir())
     except OSError as exc:
         raise ShardError(f"{ds.path}: cannot list the directory ({exc})") from exc
-    stray = [name for name in names if SHARD_NAME.match(name) and name not in listed]
+    stray = [name for name in names if taken_as_shard(name) and name not in listed]
     if stray:
         more = f" and {len(stray) - 1} more" if len(stray) > 1 else ""
         raise ShardError(

@@ -390,6 +390,25 @@ def test_verify_refuses_a_file_named_as_a_shard_that_the_manifest_does_not_list(
     assert CliRunner().invoke(cli, ["verify", str(ds)]).exit_code == 0
 
 
+@pytest.mark.parametrize(
+    "name", ["train-00000 (1).arrow", "train-5.arrow", "train-00000.arrow.bak", "backup.arrow", "old-train.parquet"]
+)
+def test_verify_refuses_an_unlisted_copy_that_glob_readers_or_datasets_would_read(ds, name):
+    """A copy a file manager or a hand made (`train-00000 (1).arrow`, `train-5.arrow`) is
+    read by `datasets.load_dataset(DIR)` (any name with `train` between separators) or a
+    `*.arrow` glob as more rows; `verify` said ok, as it only knew bytepatch's own names."""
+    shutil.copyfile(ds / manifest(ds)["shards"][0]["file"], ds / name)
+    result = CliRunner().invoke(cli, ["verify", str(ds)])
+    assert result.exit_code == 1 and f"{name}: named as a shard but not listed" in result.output, result.output
+
+
+def test_verify_leaves_files_no_shard_reader_takes(ds):
+    """A README, notes, bytepatch's job manifests and hidden files are not shards to any reader."""
+    for name in ("README.md", "notes.txt", "manifest-00000-of-00002.json", ".train-00000.arrow.h-1-ab.tmp", ".hidden"):
+        (ds / name).write_text("x")
+    assert CliRunner().invoke(cli, ["verify", str(ds)]).exit_code == 0
+
+
 def test_offsets_outside_a_column_are_refused_not_read_past_the_buffer(ds):
     """A string or list column whose offsets point past its values: `verify` passed it and
     an id was read beyond its buffer, or crashed with an IndexError."""
