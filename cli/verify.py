@@ -62,6 +62,26 @@ def _verify_one(path: Path) -> str:
             else (f"{r.shards - r.with_checksums} shard(s) written before checksums existed (rows checked only)")
         )
         return f"{r.shards} shard(s), {r.documents:,} documents, {r.bytes:,} bytes, {r.patches:,} patches; {sums}"
+    if _segment_output(path):  # shards or run state, no manifest: say why, as `stats` and `inspect` do
+        from bytepatch.dataset import read_manifest
+
+        read_manifest(path)  # raises: an interrupted run, or --num-shards jobs not all finished
     from bytepatch.cli._verify_models import verify_model_dir
 
     return verify_model_dir(path)
+
+
+def _segment_output(path: Path) -> bool:
+    """Whether `path` holds what `bytepatch segment` writes before its manifest (shards, a
+    job's manifest, the run state)."""
+    from bytepatch.dataset.files import SHARD_NAME
+    from bytepatch.dataset.manifest import JOB_MANIFEST
+
+    try:
+        names = [entry.name for entry in path.iterdir()]
+    except OSError:
+        return False
+    return any(
+        SHARD_NAME.match(n) or JOB_MANIFEST.match(n) or n.startswith((".bytepatch-run", ".bytepatch-shards"))
+        for n in names
+    )

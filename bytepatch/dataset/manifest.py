@@ -64,10 +64,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not Path(directory).exists():  # say what is wrong: a missing directory has no manifest either
         raise FileNotFoundError(f"{directory}: no such directory")
     if not path.exists():
-        hint = (
-            " (an interrupted run? finish it with `bytepatch segment ... --resume`)" if Path(directory).is_dir() else ""
+        raise FileNotFoundError(
+            f"{directory}: not a complete bytepatch dataset, no {MANIFEST}{unfinished_hint(directory)}"
         )
-        raise FileNotFoundError(f"{directory}: not a complete bytepatch dataset, no {MANIFEST}{hint}")
     if not path.is_file():  # a FIFO would block the read for ever, a directory fails it obscurely
         raise ValueError(f"{path}: not a regular file, so not a manifest; move it away")
     try:
@@ -83,6 +82,34 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: format version {version} is newer than this bytepatch reads")
     check_manifest(manifest, str(path))
     return manifest
+
+
+JOB_MANIFEST = re.compile(r"^manifest-(\d{5,})-of-(\d{5,})\.json$")  # one `--num-shards` job's
+
+
+def unfinished_hint(directory: str | Path) -> str:
+    """Why a directory has no manifest, for the error naming it: `--num-shards` jobs of which
+    some have not finished (the last to finish writes the manifest: `--resume` is not what
+    it needs), else perhaps an interrupted run."""
+    try:
+        names = [entry.name for entry in Path(directory).iterdir()]
+    except OSError:  # not a directory, or unreadable: nothing to add
+        return ""
+    jobs: dict[int, set[int]] = {}
+    for name in names:
+        m = JOB_MANIFEST.match(name)
+        if m:
+            jobs.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
+    if len(jobs) == 1:
+        ((k, done),) = jobs.items()
+        missing = [j for j in range(k) if j not in done]
+        if missing:
+            shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+            return (
+                f" ({len(done)} of {k} `--num-shards {k}` jobs have finished; the last to finish writes "
+                f"{MANIFEST}: run or finish the others, --shard-index {shown})"
+            )
+    return " (an interrupted run? finish it with `bytepatch segment ... --resume`)"
 
 
 _COUNTS = ("documents", "bytes", "patches")
