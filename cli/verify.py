@@ -8,6 +8,7 @@ import click
 
 from bytepatch.dataset import MANIFEST
 from bytepatch.dataset.reader import not_local
+from bytepatch.inspect.escape import terminal_safe
 from bytepatch.io.fs import is_uri, shown_path
 
 
@@ -34,7 +35,7 @@ def verify(paths: tuple[str, ...]) -> None:
             line = _verify_one(target) + ("" if target == Path(path) else f" (the shipped model, {target})")
         except (OSError, ValueError) as exc:  # the message names the path: shown escaped if not UTF-8
             raise click.ClickException(shown_path(str(exc))) from exc
-        click.echo(f"{shown_path(path)}: ok, {line}")
+        click.echo(f"{terminal_safe(shown_path(path))}: ok, {line}")
 
 
 def _directory(path: str) -> Path:

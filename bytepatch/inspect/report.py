@@ -62,8 +62,11 @@ def stats_text(name: str, s: dict[str, Any]) -> str:
     """The terminal report: one line per summary row, then the histogram bars."""
     rows = summary_rows(s)
     width = max(len(k) for k in rows)
-    # Values come from the dataset's metadata: never send its control or zero-width characters raw.
-    lines = [f"{name}: {s['shards']} shard(s)"] + [f"  {k:<{width}}  {terminal_safe(v)}" for k, v in rows.items()]
+    # Values come from the dataset's metadata (and its directory's name): never send their control or
+    # zero-width characters raw.
+    lines = [f"{terminal_safe(name)}: {s['shards']} shard(s)"] + [
+        f"  {k:<{width}}  {terminal_safe(v)}" for k, v in rows.items()
+    ]
     return "\n".join(lines + ["  patch lengths (bytes):", histogram_text(_bins(s))])
 
 

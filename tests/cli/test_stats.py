@@ -131,3 +131,17 @@ def test_patch_sizes_of_a_million_bytes_and_more_are_printed_in_full(tmp_path: P
     assert (s["median"], s["p99"]) == (1790122.5, pytest.approx(2334566.89))
     line = "median 1790122.5, p99 2334566.89, min 1234567, max 2345678"
     assert line in result.stdout and line in page.read_text()
+
+
+def test_a_dataset_name_with_control_characters_is_shown_escaped(dataset: Path, tmp_path: Path) -> None:
+    """The heading (`stats`) and the ok line (`verify`) wrote the directory name raw: a name
+    holding an OSC escape retitled the terminal, as metadata may not (docs/cli.md)."""
+    import shutil
+
+    named = tmp_path / "d\x1b]0;x\x07"
+    shutil.copytree(dataset, named)
+    for command in ("stats", "verify"):
+        result = CliRunner().invoke(cli, [command, str(named)])
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output, repr(result.output)
+        assert "d\\e]0;x\\x07" in result.output, result.output
