@@ -402,6 +402,15 @@ def test_verify_refuses_an_unlisted_copy_that_glob_readers_or_datasets_would_rea
     assert result.exit_code == 1 and f"{name}: named as a shard but not listed" in result.output, result.output
 
 
+def test_verify_names_a_renamed_shard_missing_before_its_new_name_stray(ds):
+    """A shard renamed by hand is first of all missing: called stray, the advice to remove it
+    would delete the rows the manifest lists."""
+    name = manifest(ds)["shards"][1]["file"]
+    (ds / name).rename(ds / f"{name} (copy).arrow")
+    result = CliRunner().invoke(cli, ["verify", str(ds)])
+    assert result.exit_code == 1 and f"{name}: cannot read shard" in result.output, result.output
+
+
 def test_verify_leaves_files_no_shard_reader_takes(ds):
     """A README, notes, bytepatch's job manifests and hidden files are not shards to any reader."""
     for name in ("README.md", "notes.txt", "manifest-00000-of-00002.json", ".train-00000.arrow.h-1-ab.tmp", ".hidden"):
