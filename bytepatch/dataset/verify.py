@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bytepatch.dataset.files import SHARD_SUFFIX
 from bytepatch.dataset.integrity import ShardError, check_file
 from bytepatch.dataset.reader import Dataset
 
@@ -48,18 +47,17 @@ def verify_dataset(path: str | Path) -> VerifyReport:
 
 
 # What other readers take as a shard: a glob of the shards (`out/*.arrow`, `out/*.parquet`),
-# and `datasets.load_dataset(DIR)`, whose train split is every name holding `train` or
-# `training` between separators (`-._ ` or a digit: datasets' data_files patterns), so
-# `train-00000 (1).arrow`, `train-5.arrow` and `train-00000.arrow.bak` too.
-_TRAIN_SPLIT_NAME = re.compile(r"(?:^|[-._ 0-9])train(?:ing)?[-._ 0-9]")
+# and `datasets.load_dataset(DIR)`, whose train split is every name holding `train` between
+# separators with a data file's extension, a further suffix allowed (datasets' patterns and
+# extension filter), so `train-00000 (1).arrow`, `train-5.arrow` and `train-00000.arrow.bak`
+# too; never `training-notes.md` or `train.log`, which no reader takes.
+_DATA_FILE = re.compile(r"\.(?:arrow|parquet)(?:\.[^.]+)?$")
 
 
 def taken_as_shard(name: str) -> bool:
     """Whether a glob of the shards or `datasets.load_dataset(DIR)` would read the entry
     `name` of a dataset directory (hidden names are skipped by both)."""
-    if name.startswith("."):
-        return False
-    return name.endswith(tuple(SHARD_SUFFIX.values())) or bool(_TRAIN_SPLIT_NAME.search(name))
+    return not name.startswith(".") and bool(_DATA_FILE.search(name))
 
 
 def check_no_unlisted_shards(ds: Dataset) -> None:

@@ -413,7 +413,8 @@ def test_verify_names_a_renamed_shard_missing_before_its_new_name_stray(ds):
 
 def test_verify_leaves_files_no_shard_reader_takes(ds):
     """A README, notes, bytepatch's job manifests and hidden files are not shards to any reader."""
-    for name in ("README.md", "notes.txt", "manifest-00000-of-00002.json", ".train-00000.arrow.h-1-ab.tmp", ".hidden"):
+    names = ("README.md", "notes.txt", "training-notes.md", "train.log", "manifest-00000-of-00002.json")
+    for name in (*names, ".train-00000.arrow.h-1-ab.tmp", ".hidden"):
         (ds / name).write_text("x")
     assert CliRunner().invoke(cli, ["verify", str(ds)]).exit_code == 0
 
