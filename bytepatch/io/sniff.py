@@ -51,6 +51,32 @@ _BZIP2 = (b"BZh", b"1AY&SY")  # "BZh", a block size digit, then the first block'
 _ARROW_CONTINUATION = b"\xff\xff\xff\xff"
 _ARROW_MAX_SCHEMA = 1 << 26  # a schema message is small; text that happens to start so rarely gives one
 
+# Byte order marks of the Unicode encodings other than UTF-8 (UTF-32 first: its
+# little-endian mark starts with UTF-16's). Such text is refused like binary data, with its
+# own advice: patched as it is, half its bytes or more are NULs, and --doc-per-line cuts it
+# at every 0x0A byte, inside characters (UTF-16LE's newline is 0A 00). A single-byte text
+# starting so ("ÿþ" in Latin-1) is all but unheard of; UTF-8's own mark is UTF-8.
+BOMS: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xff\xfe\x00\x00", "UTF-32", "little-endian"),
+    (b"\x00\x00\xfe\xff", "UTF-32", "big-endian"),
+    (b"\xff\xfe", "UTF-16", "little-endian"),
+    (b"\xfe\xff", "UTF-16", "big-endian"),
+)
+
+
+def foreign_encoding(head: bytes | bytearray | memoryview) -> str | None:
+    """The encoding (UTF-16 or UTF-32) whose byte order mark `head` starts with, if any."""
+    head = bytes(head[:4])
+    for mark, encoding, _ in BOMS:
+        if head.startswith(mark):
+            return encoding
+    return None
+
+
+def encoding_advice(encoding: str) -> str:
+    return f"looks like {encoding} text (its byte order mark), not UTF-8"
+
+
 # Compressions without a signature: named by the suffix, refused when the bytes are not
 # UTF-8 either (a host name like `globo.com.br` holding HTML is text).
 UNSIGNED_SUFFIXES = {".br": "Brotli-compressed data", ".lzma": "LZMA-compressed data"}
@@ -84,6 +110,14 @@ def check_text(where: str, head: bytes | bytearray | memoryview) -> None:
     """Refuse a file guessed to be text whose first bytes say it is something else (or,
     for a compression without a signature, whose name says so and bytes are not UTF-8)."""
     kind, why = binary_kind(head), "its first bytes"
+    encoding = foreign_encoding(head) if kind is None else None
+    if encoding is not None:
+        raise InputError(
+            where,
+            f"{encoding_advice(encoding)}: its bytes would be patched as they are, and --doc-per-line "
+            f"would cut lines inside its characters; convert it (iconv -f {encoding} -t UTF-8), "
+            "or pass --input-format text to take its bytes as they are",
+        )
     if kind is None:
         name = without_query(where)  # a URI's query holds options, not a suffix
         dot = name.rfind(".")

@@ -17,7 +17,7 @@ from typing import IO, Iterator
 from bytepatch.io.documents import Document, FileDocument, ReaderConfig, Span
 from bytepatch.io.errors import InputError
 from bytepatch.io.fs import OPEN_LISTED, is_uri, no_longer_regular, open_input, open_listed, without_query
-from bytepatch.io.sniff import HEAD_BYTES, binary_kind, check_text
+from bytepatch.io.sniff import HEAD_BYTES, binary_kind, check_text, encoding_advice, foreign_encoding
 from bytepatch.io.sources import STDIN
 
 
@@ -295,6 +295,13 @@ def _check_not_binary(line: bytes, name: str, lineno: int) -> None:
     binary data (a `.jsonl` that is gzip, a Parquet file among JSONL files), is refused
     saying so: "invalid UTF-8 at byte 1" sent the user looking for a bad character."""
     kind = binary_kind(line) if lineno == 1 else None
+    encoding = foreign_encoding(line) if lineno == 1 and kind is None else None
+    if encoding is not None:
+        raise InputError(
+            name,
+            f"{encoding_advice(encoding)}; JSON Lines must be UTF-8: convert it (iconv -f {encoding} -t UTF-8)",
+            line=lineno,
+        )
     if kind is not None:
         raise InputError(
             name,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bytepatch.io import InputError, ReaderConfig, read_source
-from bytepatch.io.sniff import binary_kind
+from bytepatch.io.sniff import binary_kind, foreign_encoding
 from tests.fuzz_mutations import mutation
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -76,13 +76,18 @@ def test_jsonl(scratch, values, damage, gz):
 
 @SETTINGS
 @given(st.binary(max_size=400), st.booleans())
+@example(b"\xff\xfeU\x00\n\x00", True)  # UTF-16LE: refused, not cut at its 0x0A bytes
 def test_text_is_read_byte_for_byte(scratch, data, per_line):
     """Any bytes, as they are: always with --input-format text; guessed (a .txt name),
-    unless their first bytes are a compressed or binary format's (io/sniff.py)."""
+    unless their first bytes are a compressed or binary format's, or a UTF-16/32 byte
+    order mark (io/sniff.py)."""
     path = write(data, ".txt", scratch)
     got = read(path, doc_per_line=per_line)
     if binary_kind(data) is not None:
         assert isinstance(got, InputError) and "not text" in str(got)
+        got = read(path, doc_per_line=per_line, input_format="text")
+    elif foreign_encoding(data) is not None:
+        assert isinstance(got, InputError) and "byte order mark), not UTF-8" in str(got)
         got = read(path, doc_per_line=per_line, input_format="text")
     if not per_line:
         assert got == [(str(path), data)]

@@ -179,3 +179,59 @@ def test_an_arrow_ipc_stream_is_read_as_arrow_under_arrows_and_refused_as_text(t
     result = CliRunner().invoke(cli, ["segment", str(stream), "--patcher", "space", "-q", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert [bytes(r.bytes) for r in open_dataset(out)] == [b"hello", b"world"]
+
+
+UTF16_TEXT = "Grüße, zweite Zeile: ĊĀ\nsecond line\n"  # Ċ is U+010A: byte 0x0A inside a character
+
+
+@pytest.mark.parametrize(
+    "codec, named",
+    [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32"), ("utf-32-be", "UTF-32")],
+)
+def test_utf16_and_utf32_text_is_refused_naming_its_encoding(tmp_path: Path, codec: str, named: str):
+    """Text in UTF-16 or UTF-32 (a Windows export, as its byte order mark says) was patched
+    as its raw bytes, half of them NULs, with exit 0; with --doc-per-line its lines were cut
+    at every 0x0A byte, inside characters (`\\n\\x00` in UTF-16LE left the `\\x00` to the
+    next line), so the documents were no longer text in any encoding."""
+    bom = "" if codec in ("utf-16", "utf-32") else "\ufeff"  # Python writes the mark for these two only
+    data = (bom + UTF16_TEXT).encode(codec)
+    path = tmp_path / "export.txt"
+    path.write_bytes(data)
+    for cfg in (ReaderConfig(), ReaderConfig(doc_per_line=True)):
+        with pytest.raises(InputError, match=rf"{path}: looks like {named} text \(its byte order mark\), not UTF-8"):
+            list(read_source(str(path), cfg))
+    assert [d.data for d in read_source(str(path), ReaderConfig(input_format="text"))] == [data]
+    assert binary_kind(data) is None  # text, though not UTF-8: not reported as binary data
+    gz = tmp_path / "export.txt.gz"
+    gz.write_bytes(gzip.compress(data))
+    with pytest.raises(InputError, match=rf"export.txt.gz: looks like {named} text"):
+        list(read_source(str(gz), ReaderConfig()))
+    jsonl = tmp_path / "export.jsonl"  # JSON Lines must be UTF-8: say why the first line is refused
+    jsonl.write_bytes((bom + '{"text": "a"}\n').encode(codec))
+    with pytest.raises(InputError, match=rf"export.jsonl:1: looks like {named} text \(its byte order mark\)"):
+        list(read_source(str(jsonl), ReaderConfig()))
+
+
+@pytest.mark.parametrize("extra", [(), ("--doc-per-line",), ("--threads", "2")])
+def test_segment_refuses_utf16_text_in_a_directory(tmp_path: Path, extra):
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("plain UTF-8\n")
+    (corpus / "b.txt").write_bytes(UTF16_TEXT.encode("utf-16"))
+    args = ["segment", str(corpus), "--patcher", "space", "-q", *extra]
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert f"Error: {corpus / 'b.txt'}: looks like UTF-16 text (its byte order mark)" in result.output
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "forced"), "--input-format", "text"])
+    assert result.exit_code == 0, result.output
+
+
+def test_latin1_and_text_that_merely_starts_with_bom_like_letters_are_still_text(tmp_path: Path):
+    for data in (
+        "Grüße\n".encode("latin-1"),
+        "\ufeffUTF-8 with its BOM\n".encode(),
+        "ÿes, Latin-1\n".encode("latin-1"),
+    ):
+        (tmp_path / "t.txt").write_bytes(data)
+        assert [d.data for d in read_source(str(tmp_path / "t.txt"), ReaderConfig())] == [data]
