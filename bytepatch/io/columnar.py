@@ -54,8 +54,17 @@ def read_arrow(
         reader = pa.ipc.open_file(source)
         schema = reader.schema
         batches = lambda: (reader.get_batch(i) for i in range(reader.num_record_batches))  # noqa: E731
-    except (OSError, pa.ArrowException):  # not the file format (or a damaged footer): try the stream format
+    except (OSError, pa.ArrowException) as file_exc:  # not the file format (or a damaged footer): try the stream format
         try:
+            source.seek(0)
+            if source.read(len(_FILE_MAGIC)) == _FILE_MAGIC:
+                # The file format's magic, but no footer: the stream reader would take the
+                # magic for a message length ("Expected to read 1330795073 metadata bytes").
+                raise InputError(
+                    path,
+                    "an Arrow IPC file without a readable footer (its writer puts it last: the file "
+                    f"was cut short, or is still being written): {file_exc}",
+                ) from file_exc
             source.seek(0)
             stream = pa.ipc.open_stream(source)
         except (OSError, pa.ArrowException) as exc:
@@ -76,6 +85,7 @@ def read_arrow(
     yield from _documents(path, cfg, batches, span)
 
 
+_FILE_MAGIC = b"ARROW1"  # how an Arrow IPC file starts (and ends); a stream never starts so
 # The end-of-stream marker: continuation, then a length of 0. (A legacy-framed stream
 # ends with the 4 zero bytes alone: a batch's zero padding ends so too, so they count
 # only where the framing is legacy.)

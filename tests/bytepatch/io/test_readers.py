@@ -385,3 +385,20 @@ def test_an_arrow_file_with_a_column_name_not_utf8_is_one_error_naming_it(tmp_pa
     path.write_bytes(data.replace(b"zq", b"\xe9q"))
     with pytest.raises(InputError, match="a column name is not valid UTF-8"):
         list(read_source(str(path), ReaderConfig()))
+
+
+@pytest.mark.parametrize("keep", [0.99, 0.5, 0.05, 9])
+def test_an_arrow_ipc_file_cut_short_says_so(tmp_path: Path, keep: float):
+    """An IPC file (magic ARROW1) cut anywhere lacks its footer, written last; the reader
+    then tried the stream format on it and said `Expected to read 1330795073 metadata bytes,
+    but only read N` (the magic taken as a message length), which told nothing."""
+    table = pa.table({"text": [f"row {i} " * 20 for i in range(500)]})
+    full = tmp_path / "full.arrow"
+    with pa.OSFile(str(full), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=50)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.arrow"
+    cut.write_bytes(data[: int(keep if keep > 1 else len(data) * keep)])
+    with pytest.raises(InputError, match=r"cut.arrow: an Arrow IPC file without a readable footer .*cut short") as err:
+        docs_of(str(cut))
+    assert "metadata bytes" not in str(err.value)
