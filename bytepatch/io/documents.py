@@ -20,12 +20,14 @@ class FileDocument:
     """A whole local regular file as one document, listed but not read yet. `segment`
     reads it straight into the buffer of the group that takes it, on the thread that
     patches that group (`segment.chunks.Chunk.data`), so the reading thread only lists
-    files. `size` is the listing's: a file that no longer has it is an error then."""
+    files. `size` and `mtime_ns` are the listing's: a file that no longer has them is an
+    error then (None: not compared)."""
 
     id: str
     path: str
     size: int
     sniff: bool = True  # its format was guessed: refuse it if its first bytes are not text (io/sniff.py)
+    mtime_ns: int | None = None
 
 
 DEFAULT_MAX_DOCUMENT_BYTES = 1 << 31  # 2 GiB

@@ -168,9 +168,12 @@ def read_file_into(doc: FileDocument, out: memoryview) -> None:
     """Read the file `doc` names straight into `out` (`doc.size` bytes): no bytes object
     per file, no copy. A file that cannot be read, or that no longer has the size it was
     listed with, is an InputError naming it: the documents around it were already placed
-    by that size."""
+    by that size. So is one of that size modified since (its mtime, when listed with one),
+    after the read: a file rewritten in place would give other bytes than the run state
+    records, as `segment.reading.check_unchanged` refuses for the other formats."""
     extra = bytearray(1)  # a file that grew is seen, not cut
     got = 0
+    modified = False
     try:
         # Listed as a regular file: a FIFO put in its place since is refused, not waited on
         # (`fs.open_listed`, inlined: this runs once per file of a directory of small files).
@@ -184,14 +187,17 @@ def read_file_into(doc: FileDocument, out: memoryview) -> None:
                 got += n
                 if n == 0 or got >= doc.size:
                     break
+            modified = doc.mtime_ns is not None and os.fstat(fd).st_mtime_ns != doc.mtime_ns
         finally:
             os.close(fd)
     except OSError as exc:
         raise InputError(doc.path, f"cannot read: {exc.strerror or exc}") from exc
-    if got != doc.size:
-        now = "more" if got > doc.size else f"{got:,}"
+    if got != doc.size or modified:
+        now = (
+            "now more" if got > doc.size else f"now {got:,}" if got != doc.size else "the same size, but modified since"
+        )
         raise InputError(
-            doc.path, f"changed while being read: listed at {doc.size:,} bytes, now {now}; rerun on files at rest"
+            doc.path, f"changed while being read: listed at {doc.size:,} bytes, {now}; rerun on files at rest"
         )
 
 

@@ -52,7 +52,7 @@ def read_documents(
         fmt = detect_format(source.path, reader.input_format)
         if _deferred(source, span, reader, fmt):
             sniff = reader.input_format == "auto"
-            yield FileDocument(span.name, source.path, source.size, sniff)  # type: ignore[arg-type]
+            yield FileDocument(span.name, source.path, source.size, sniff, source.mtime_ns)  # type: ignore[arg-type]
         else:
             yield from read_fast(source.path, reader, span, threads, fmt)
             check_unchanged(source)

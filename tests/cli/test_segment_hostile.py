@@ -165,6 +165,37 @@ def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, mo
     assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_whole_text_file_rewritten_at_the_same_size_after_it_was_listed_stops_the_run(tmp_path, monkeypatch, threads):
+    """A whole text file is placed by its listed size and was checked by size alone: one
+    rewritten in place at the same size (a log rotated, an editor's save) gave a dataset of
+    the new text, exit 0, while the run state recorded the listing's mtime; JSONL and
+    --doc-per-line files were refused so already."""
+    import bytepatch.segment.pipeline as pipeline
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(5):
+        (corpus / f"{i}.txt").write_text(f"document {i} " * 50)
+    listed = pipeline.expand_sources
+
+    def list_then_rewrite(inputs, **options):
+        sources = listed(inputs, **options)
+        path = corpus / "3.txt"
+        before = path.stat().st_mtime_ns
+        path.write_text("DOCUMENT 3 " * 50)  # the same size, other bytes
+        os.utime(path, ns=(before + 10**9, before + 10**9))  # a later mtime, whatever the clock's grain
+        return sources
+
+    monkeypatch.setattr(pipeline, "expand_sources", list_then_rewrite)
+    out = tmp_path / "out"
+    result = run(str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "-q")
+    one_line_error(
+        result, f"{corpus / '3.txt'}: changed while being read: listed at 550 bytes, the same size, but modified since"
+    )
+    assert not (out / "manifest.json").exists() and not list(out.glob(".*.tmp"))
+
+
 def test_a_jsonl_file_grown_after_it_was_listed_stops_the_run_naming_it(tmp_path, monkeypatch):
     """A JSONL file read at once (not placed by size) that gained lines since the listing
     gave a dataset with the new lines in it and exit 0, unlike the run state's record."""

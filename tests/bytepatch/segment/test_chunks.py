@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 from pathlib import Path
@@ -183,3 +184,16 @@ def test_an_empty_file_that_grew_is_seen(tmp_path: Path):
     path.write_bytes(b"now text")
     with pytest.raises(InputError, match="listed at 0 bytes, now more"):
         C.Chunk(0).add(FileDocument("e", str(path), 0)).data
+
+
+def test_a_file_modified_at_its_listed_size_is_an_error_naming_it(tmp_path: Path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"listed")
+    listed = path.stat().st_mtime_ns
+    assert bytes(C.Chunk(0).add(FileDocument("a.txt", str(path), 6, mtime_ns=listed)).data) == b"listed"
+    path.write_bytes(b"LISTED")
+    os.utime(path, ns=(listed + 10**9, listed + 10**9))
+    with pytest.raises(InputError, match="listed at 6 bytes, the same size, but modified since") as err:
+        C.Chunk(0).add(FileDocument("a.txt", str(path), 6, mtime_ns=listed)).data
+    assert err.value.source == str(path)
+    assert bytes(C.Chunk(0).add(FileDocument("a.txt", str(path), 6)).data) == b"LISTED"  # no mtime: by size

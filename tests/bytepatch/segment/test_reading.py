@@ -24,9 +24,10 @@ def _read(paths: list[str], cfg: ReaderConfig = ReaderConfig()) -> list:
 def test_whole_plain_text_files_are_listed_for_their_group_to_read(tmp_path: Path):
     (tmp_path / "a.txt").write_bytes(b"alpha")
     (tmp_path / "b.md").write_bytes(b"")
-    assert _read([str(tmp_path)]) == [
-        FileDocument("a.txt", str(tmp_path / "a.txt"), 5),
-        FileDocument("b.md", str(tmp_path / "b.md"), 0),
+    mtime = {name: (tmp_path / name).stat().st_mtime_ns for name in ("a.txt", "b.md")}
+    assert _read([str(tmp_path)]) == [  # with the listing's mtime, which their read compares
+        FileDocument("a.txt", str(tmp_path / "a.txt"), 5, mtime_ns=mtime["a.txt"]),
+        FileDocument("b.md", str(tmp_path / "b.md"), 0, mtime_ns=mtime["b.md"]),
     ]
 
 
