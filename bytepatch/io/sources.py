@@ -9,6 +9,7 @@ a regular file (a FIFO would block forever). All of this is documented in docs/c
 
 from __future__ import annotations
 
+import errno
 import glob
 import json
 import os
@@ -180,6 +181,9 @@ def expand_sources(inputs: Sequence[str], note: Note = note_to_stderr, output: s
             root = _glob_root(spec)
             for f in files:
                 add(f, root)
+        elif os.path.islink(spec):  # there, but leads nowhere: _stat says how
+            _stat(spec)
+            raise InputError(spec, "no such file or directory")  # (gone since, or back)
         else:
             raise InputError(spec, "no such file or directory")
     if again and note is not None:  # hard or symbolic links to a file listed before: read once, said once
@@ -402,7 +406,12 @@ def _stat(path: str) -> os.stat_result:
     try:
         return os.stat(path)  # follows links
     except OSError as exc:
-        what = "broken symbolic link" if os.path.islink(path) else f"cannot read: {exc.strerror or exc}"
+        if exc.errno == errno.ELOOP:
+            what = "symbolic link loop (it leads back to itself)"
+        elif os.path.islink(path):
+            what = "broken symbolic link"
+        else:
+            what = f"cannot read: {exc.strerror or exc}"
         raise InputError(path, what) from exc
 
 

@@ -49,6 +49,24 @@ def test_a_broken_link_is_an_error_naming_it(tmp_path):
         expand_inputs([str(corpus)])
 
 
+def test_a_broken_or_looping_link_named_as_an_input_says_so(tmp_path):
+    """Named as an input (not met in a walk), a dangling link or one that leads to itself
+    was "no such file or directory", though `ls` shows it there."""
+    os.symlink(tmp_path / "gone", tmp_path / "dangling.txt")
+    os.symlink("self.txt", tmp_path / "self.txt")
+    os.symlink("b.txt", tmp_path / "a.txt")
+    os.symlink("a.txt", tmp_path / "b.txt")
+    with pytest.raises(InputError, match=r"dangling.txt: broken symbolic link$"):
+        expand_inputs([str(tmp_path / "dangling.txt")])
+    for name in ("self.txt", "a.txt"):
+        with pytest.raises(InputError, match=rf"{name}: symbolic link loop \(it leads back to itself\)$"):
+            expand_inputs([str(tmp_path / name)])
+    with pytest.raises(InputError, match=r"a.txt: symbolic link loop"):  # in a walk too (a.txt comes first)
+        expand_inputs([str(tmp_path)])
+    with pytest.raises(InputError, match=r"missing.txt: no such file or directory$"):
+        expand_inputs([str(tmp_path / "missing.txt")])
+
+
 def test_an_unreadable_subdirectory_stops_the_walk(tmp_path, monkeypatch):
     corpus = tree(tmp_path / "corpus")
     locked = corpus / "a"
