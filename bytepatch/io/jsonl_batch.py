@@ -36,6 +36,7 @@ MAX_BYTES = 1 << 30  # a line longer than this goes to the line reader (a block 
 BLOCK_BYTES = 8 << 20  # read_jsonl_blocks parses this much at a time: memory is bounded, not the file size
 PARSE_BLOCK_BYTES = 8 << 20  # pyarrow.json's unit of (threaded) parsing
 _OPEN_BRACE, _CLOSE_BRACE, _CR = ord("{"), ord("}"), ord("\r")
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ def read_jsonl_blocks(
         with open(open_listed(path, span.regular), "rb", buffering=0) as f:  # a FIFO since: refused
             if end is None:
                 end = os.fstat(f.fileno()).st_size
+            if pos == 0 and end > len(_UTF8_BOM) and os.pread(f.fileno(), 4, 0) == _UTF8_BOM + b"{":
+                # A UTF-8 byte order mark (Windows tools write one), which the line reader steps
+                # over on line 1: it failed the `{` check, sending the whole file line by line.
+                pos = len(_UTF8_BOM)
             # One buffer, reused for every block: Arrow's parser copies the documents out of
             # it, and pages touched once cost far less than a fresh block each time (on a VM
             # a fresh page can cost a host fault: docs/performance.md).

@@ -88,6 +88,15 @@ def test_crlf_lines_stay_on_the_fast_path(tmp_path: Path):
     assert _batch_docs(path) == [(f"{path}:1", b"a"), (f"{path}:2", b"b"), (f"{path}:3", b"c")]
 
 
+def test_a_utf8_byte_order_mark_stays_on_the_fast_path(tmp_path: Path):
+    """The mark failed the `{` check of line 1, so the whole file went line by line."""
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "a"}\n{"text": "b"}\n')
+    docs = [(f"{path}:1", b"a"), (f"{path}:2", b"b")]
+    assert _batch_docs(path) == docs
+    assert [(d.id, d.data) for d in read_jsonl(str(path), ReaderConfig())] == docs
+
+
 def test_declines_a_document_over_the_cap_for_the_line_reader_to_name(tmp_path: Path):
     path = tmp_path / "d.jsonl"
     path.write_bytes(b'{"text": "0123456789"}\n{"text": "0123456789a"}\n')
