@@ -42,6 +42,7 @@ device and torch version.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -214,21 +215,25 @@ def check_setup(
 def prompt_bytes(prompt: bytes | str | Iterable[int]) -> bytes:
     """`prompt` as bytes: a str encoded as UTF-8 (a lone surrogate that stands for an undecodable
     byte, as Python decodes a command line, as that byte: what `generate --prompt` does), a
-    bytes-like object as its bytes, a sequence of ints as those byte values (0..255). Anything
-    else is a TypeError naming what is wanted (`bytes(5)` would be five zero bytes,
-    `bytes("text")` a bare "string argument without an encoding")."""
+    bytes-like object of single bytes (bytes, bytearray, a uint8 array) as its bytes, a sequence
+    of ints (Python's or NumPy's, an int array) as those byte values (0..255). Anything else is a
+    TypeError naming what is wanted (`bytes(5)` would be five zero bytes, `bytes("text")` a bare
+    "string argument without an encoding", and an int64 array's raw memory 8 bytes per value)."""
     if isinstance(prompt, str):
         return prompt.encode("utf-8", "surrogateescape")
     try:
-        return bytes(memoryview(prompt))  # the buffer protocol: bytes, bytearray, memoryview, arrays
+        view = memoryview(prompt)  # the buffer protocol: bytes, bytearray, memoryview, arrays
     except TypeError:
-        pass
-    if isinstance(prompt, Iterable) and not isinstance(prompt, Mapping):
-        values = list(prompt)
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        view = None
+    if view is not None and view.format in ("B", "c") and view.ndim == 1:  # single bytes: the values
+        return view.tobytes()
+    values = view.tolist() if view is not None else prompt  # wider items: their values, not their memory
+    if isinstance(values, Iterable) and not isinstance(values, (Mapping, str)):
+        values = list(values)
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
             if any(not 0 <= v < 256 for v in values):
                 raise ValueError("a prompt given as ints holds byte values, 0..255")
-            return bytes(values)
+            return bytes(int(v) for v in values)
     raise TypeError(f"prompt must be bytes, a str (taken as UTF-8) or byte values (ints), not {type(prompt).__name__}")
 
 

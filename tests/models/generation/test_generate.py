@@ -21,6 +21,7 @@ from bytepatch.models.generation.generate import (
     RecomputeSession,
     Sampling,
     generate_bytes,
+    prompt_bytes,
     sample_next,
 )
 from bytepatch.models.generation.online_entropy import TransformerEntropyStream, WindowEntropyStream
@@ -395,3 +396,23 @@ def test_a_prompt_of_byte_values_is_still_taken():
     assert generate_bytes(model, np.frombuffer(b"Hi", np.uint8), sampling=Sampling(4, temperature=0)) == want
     with pytest.raises(ValueError, match="0..255"):
         generate_bytes(model, [72, 300], sampling=Sampling(1))
+
+
+def test_an_int_array_prompt_is_its_values_not_its_memory():
+    """An int64 array of byte values went through the buffer protocol as its raw memory: [72, 105]
+    was the 16-byte prompt b'H\\x00...i\\x00...'; a list of NumPy ints was refused as 'not list'."""
+    import array
+
+    for prompt in (
+        np.array([72, 105]),
+        np.array([72, 105], np.int32),
+        array.array("i", [72, 105]),
+        [np.int64(72), 105],
+    ):
+        assert prompt_bytes(prompt) == b"Hi", type(prompt)
+    assert prompt_bytes(np.frombuffer(b"Hi", np.uint8)) == b"Hi"
+    with pytest.raises(ValueError, match="0..255"):
+        prompt_bytes(np.array([72, 300]))
+    for wrong in (np.array([72.0, 105.0]), np.zeros((2, 2), np.uint8)):
+        with pytest.raises(TypeError, match="prompt must be bytes"):
+            prompt_bytes(wrong)
