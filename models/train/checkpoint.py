@@ -136,6 +136,12 @@ def load_checkpoint(
         cfg = read_config(path)  # a config.json that is not JSON (a damaged transformers directory?) says so
         if (other := other_transformers_model(cfg)) is not None:  # not "checkpoint.pt: no such file"
             raise ValueError(f"{Path(path) / 'config.json'}: {other}")
+        if isinstance(cfg.get("kind"), str):  # fit-entropy's or train-entropy's model: say so, not "no such file"
+            raise ValueError(
+                f"{path}: an entropy model ({cfg['kind']}, written by fit-entropy or train-entropy), not a training "
+                f"run: it has no {CHECKPOINT_FILE}; it patches corpora (`bytepatch segment ... --entropy-model "
+                f"{path}`), `bytepatch eval-entropy` scores it"
+            )
     if (
         Path(path).is_dir()
         and not (Path(path) / CHECKPOINT_FILE).exists()

@@ -131,6 +131,26 @@ def test_eval_on_a_directory_without_a_checkpoint(tmp_path, trained):
     assert result.exit_code == 1 and "checkpoint.pt: no such file" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["eval", "generate"])
+def test_an_entropy_models_directory_given_as_a_run_says_what_it_is(tmp_path, command):
+    """A fit-entropy directory (or a train-entropy model without its checkpoint.pt) given to eval or
+    generate was refused as '.../checkpoint.pt: no such file', as if a run had lost its checkpoint."""
+    from bytepatch.entropy import NgramConfig, NgramModel
+    from bytepatch.models.train import load_checkpoint
+
+    model = tmp_path / "ngram"
+    NgramModel.fit([b"some text to fit on, twice: some text"], NgramConfig(order=3, min_count=1)).save(model)
+    args = {"eval": ["eval", str(model), "--text", "abc"], "generate": ["generate", str(model), "-p", "a"]}[command]
+    result = invoke(*args, "--device", "cpu")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.count("\n") == 1 and "no such file" not in result.output, result.output
+    assert f"{model}: an entropy model (ngram, written by fit-entropy or train-entropy), not a training run" in (
+        result.output
+    )
+    with pytest.raises(ValueError, match="an entropy model"):
+        load_checkpoint(model)
+
+
 def test_stale_checkpoint_temporaries_are_removed_when_a_run_starts(run, trained):
     stale = run / ".checkpoint.pt.k3j2h1.tmp"
     stale.write_bytes(b"half a checkpoint")
