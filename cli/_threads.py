@@ -1,4 +1,4 @@
-"""`--threads` for the torch commands (train, train-entropy, eval): one option, one rule.
+"""`--threads` for the torch commands (train, train-entropy, eval, generate): one option, one rule.
 
 torch's default is every CPU the host reports, which oversubscribes a container or a
 shared machine (CLI training swung 5x there; one thread was 2-10x faster than the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from bytepatch.cli._threads import set_torch_threads, threads_option
+
 
 @click.command("generate")
 @click.argument("checkpoint", type=click.Path(exists=True))
@@ -46,12 +48,7 @@ import click
     help="Entropy model to patch with, if it moved since training (its fingerprint must match).",
 )
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=None,
-    help="CPU threads for torch (1 is often fastest for small models).",
-)
+@threads_option
 @click.option("--no-cache", is_flag=True, help="Re-run the whole model every byte (slow reference path).")
 def generate(
     checkpoint: str,
@@ -85,8 +82,6 @@ def generate(
     """
     import sys
 
-    import torch
-
     from bytepatch.cli._entropy_model import recorded_entropy_model, run_places
     from bytepatch.entropy.ref import EntropyModelRef
     from bytepatch.models.entropy_lm.model import resolve_device
@@ -94,8 +89,7 @@ def generate(
     from bytepatch.models.train import load_checkpoint
     from bytepatch.patchers import PatcherSpec
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    set_torch_threads(threads)  # not torch's default, every CPU the host reports (as train and eval)
     if prompt_file is not None and prompt:
         raise click.UsageError("pass --prompt or --prompt-file, not both")
     try:  # before the checkpoint loads: click's FloatRange lets inf and nan through, Sampling does not

@@ -18,7 +18,7 @@ def test_default_prefers_omp_num_threads_then_available_cpus_per_local_rank(monk
 
 
 def test_every_torch_command_takes_threads():
-    for command in ("train", "train-entropy", "eval"):
+    for command in ("train", "train-entropy", "eval", "generate"):
         result = CliRunner().invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and "--threads" in result.output, command
 
@@ -27,6 +27,20 @@ def test_eval_applies_threads_before_running(tmp_path):
     before = torch.get_num_threads()
     try:
         result = CliRunner().invoke(cli, ["eval", str(tmp_path), "--text", "x", "--threads", "1"])
+        assert result.exit_code != 0  # not a run directory: the threads were set on the way
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_generate_without_threads_takes_the_default_not_torchs(tmp_path, monkeypatch):
+    """generate left torch at its own default, every CPU the host reports (it oversubscribes a
+    container's CPU quota, and batch-1 stepping is the slowest there); it now defaults as eval does."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        result = CliRunner().invoke(cli, ["generate", str(tmp_path), "-p", "x"])
         assert result.exit_code != 0  # not a run directory: the threads were set on the way
         assert torch.get_num_threads() == 1
     finally:
