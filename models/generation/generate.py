@@ -73,8 +73,14 @@ class Sampling:
     stop_at_eos: bool = True  # EOS ends the text; False masks EOS out (always max_bytes)
 
     def __post_init__(self) -> None:
-        if self.max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {self.max_bytes}")
+        if not isinstance(self.max_bytes, numbers.Integral) or isinstance(self.max_bytes, bool) or self.max_bytes < 0:
+            raise ValueError(f"max_bytes must be an int >= 0, got {self.max_bytes!r}")
+        # What torch.Generator.manual_seed takes: a float or bool was torch's RuntimeError, 2**64 its
+        # 'Overflow when unpacking long long', both only once the model had run on the prompt.
+        if self.seed is not None and (
+            not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**64
+        ):
+            raise ValueError(f"seed must be None or an int in [0, 2**64), got {self.seed!r}")
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
             raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:  # nan fails here too
@@ -254,7 +260,7 @@ def iter_generate(
     model.eval()
     generator = None
     if sampling.seed is not None:
-        generator = torch.Generator().manual_seed(sampling.seed)
+        generator = torch.Generator().manual_seed(int(sampling.seed))  # a NumPy int is no int to torch
     session = (CachedSession if cache else RecomputeSession)(model, spec, entropy_model)
     try:
         logits = session.start(data)

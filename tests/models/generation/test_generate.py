@@ -416,3 +416,25 @@ def test_an_int_array_prompt_is_its_values_not_its_memory():
     for wrong in (np.array([72.0, 105.0]), np.zeros((2, 2), np.uint8)):
         with pytest.raises(TypeError, match="prompt must be bytes"):
             prompt_bytes(wrong)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"seed": 2**64}, "seed must be None or an int"),
+        ({"seed": 1.5}, "seed must be None or an int"),
+        ({"seed": True}, "seed must be None or an int"),
+        ({"seed": -1}, "seed must be None or an int"),
+        ({"max_bytes": 2.5}, "max_bytes must be an int >= 0"),
+        ({"max_bytes": -1}, "max_bytes must be an int >= 0"),
+    ],
+)
+def test_sampling_refuses_a_seed_or_length_torch_cannot_take(options, message):
+    """Sampling(seed=2**64) and seed=1.5 were accepted, then failed inside torch (an overflow, a
+    RuntimeError) once the model had run on the prompt; max_bytes=2.5 a bare TypeError from range()."""
+    with pytest.raises(ValueError, match=message):
+        Sampling(**options)
+    assert Sampling(seed=2**64 - 1).seed == 2**64 - 1
+    model = tiny_baseline()
+    numpy_ints = Sampling(max_bytes=np.int64(6), seed=np.int64(3))  # torch's manual_seed refused a NumPy int
+    assert generate_bytes(model, b"a", sampling=numpy_ints) == generate_bytes(model, b"a", sampling=Sampling(6, seed=3))
