@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bytepatch.cli._options import given
 from bytepatch.cli._threads import set_torch_threads, threads_option
 
 
@@ -90,7 +91,8 @@ def generate(
     from bytepatch.patchers import PatcherSpec
 
     set_torch_threads(threads)  # not torch's default, every CPU the host reports (as train and eval)
-    if prompt_file is not None and prompt:
+    # given(), not the value: `-p "" --prompt-file F` was accepted, the empty prompt silently dropped
+    if prompt_file is not None and given(click.get_current_context(), "prompt"):
         raise click.UsageError("pass --prompt or --prompt-file, not both")
     try:  # before the checkpoint loads: click's FloatRange lets inf and nan through, Sampling does not
         sampling = Sampling(max_bytes, temperature, top_p, seed)

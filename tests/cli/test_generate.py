@@ -65,6 +65,7 @@ def test_user_errors(runs, tmp_path):
     assert "fingerprint" in fails("generate", str(runs["blt"]), "--entropy-model", str(other))
     assert "no patches" in fails("generate", str(runs["baseline"]), "--entropy-model", str(other))
     assert "not both" in fails("generate", str(runs["blt"]), "-p", "a", "--prompt-file", str(other / "config.json"))
+    assert "not both" in fails("generate", str(runs["blt"]), "-p", "", "--prompt-file", str(other / "config.json"))
     assert "cannot load checkpoint" in fails("generate", str(other / "config.json"))
     assert "top-p" in fails("generate", str(runs["blt"]), "--top-p", "0")
 
