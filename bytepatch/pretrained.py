@@ -115,16 +115,41 @@ def build_patcher(
     return BuiltPatcher(EntropyPatcher(config, model=model), ref, calibration)
 
 
-def load_patcher(patcher: str = "entropy", **options: Any) -> Patcher:
+def load_patcher(
+    patcher: str = "entropy",
+    *,
+    entropy_model: Any = None,
+    threshold: float | None = None,
+    threshold_add: float | None = None,
+    target_patch_size: float | None = None,
+    calibration_data: Sequence[str | bytes] | None = None,
+    reader: ReaderConfig | None = None,
+    stride: int | None = None,
+    max_patch_length: int | None = None,
+    device: str | None = None,
+    log: Any = None,
+) -> Patcher:
     """The patcher `bytepatch segment --patcher PATCHER ...` would use (same defaults).
 
     >>> p = load_patcher("entropy", entropy_model="default", max_patch_length=16)
     >>> p.patch_batch(["hello world", b"bytes too"])  # Ragged: one lengths array per document
 
-    Options are `build_patcher`'s: entropy_model, threshold, threshold_add,
-    target_patch_size (+ calibration_data), stride, max_patch_length, device.
+    The options are `build_patcher`'s (spelled out here, not `**options`, so `help()` and
+    editors show them); it returns the patcher alone, without the provenance.
     """
-    return build_patcher(patcher, **options).patcher
+    return build_patcher(
+        patcher,
+        entropy_model=entropy_model,
+        threshold=threshold,
+        threshold_add=threshold_add,
+        target_patch_size=target_patch_size,
+        calibration_data=calibration_data,
+        reader=reader,
+        stride=stride,
+        max_patch_length=max_patch_length,
+        device=device,
+        log=log,
+    ).patcher
 
 
 def _model(entropy_model: Any, device: str) -> tuple[Any, str]:

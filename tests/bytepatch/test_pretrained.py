@@ -325,3 +325,15 @@ def test_a_document_given_as_a_str_in_calibration_data_is_named_short_with_the_f
         bytepatch.load_patcher(entropy_model=small_model, target_patch_size=4, calibration_data=[text])
     message = str(err.value)
     assert len(message) < 250 and "(1,000 chars)" in message and "pass documents as bytes" in message
+
+
+def test_load_patcher_spells_out_build_patchers_options():
+    """It took `**options`, so help() and editors showed no option at all; the two lists must stay one."""
+    import inspect
+
+    from bytepatch.pretrained import build_patcher
+
+    ours, theirs = inspect.signature(bytepatch.load_patcher).parameters, inspect.signature(build_patcher).parameters
+    assert [(p.name, p.kind, p.default) for p in ours.values()] == [
+        (p.name, p.kind, p.default) for p in theirs.values()
+    ]
