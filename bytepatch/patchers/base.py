@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, Union, runtime_checkable
 
 import numpy as np
 
 from bytepatch.ragged import Ragged
 from bytepatch.strict import from_dict
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 C = TypeVar("C", bound="PatcherConfig")
+
+# What the patch methods take (`as_uint8`, `as_ragged`): one document, a str as UTF-8; a
+# batch of them, a `Ragged`, or an Arrow string/binary array; entropies per document.
+DocumentLike = Union[str, bytes, bytearray, memoryview, np.ndarray]
+BatchLike = Union[Ragged, Iterable[DocumentLike], "pa.Array", "pa.ChunkedArray"]
+EntropiesLike = Union[Ragged, Iterable[np.ndarray]]
 
 
 class PatcherConfig:
@@ -56,15 +65,15 @@ class Patcher(Protocol):
     @property
     def config(self) -> PatcherConfig: ...
 
-    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+    def patch_lengths(self, data: DocumentLike, entropies: np.ndarray | None = None) -> np.ndarray:
         """Patch lengths (int32, each >= 1, summing to len(data)) of one document."""
         ...
 
-    def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
-        """Patch lengths of every document of a ragged byte batch, as a ragged int32 batch."""
+    def patch_batch(self, docs: BatchLike, entropies: EntropiesLike | None = None) -> Ragged:
+        """Patch lengths of every document of a batch, as a ragged int32 batch."""
         ...
 
-    def patches(self, data: bytes, entropies: np.ndarray | None = None) -> list[bytes]:
+    def patches(self, data: DocumentLike, entropies: np.ndarray | None = None) -> list[bytes]:
         """The document cut into its patches, as byte strings (for inspection)."""
         ...
 
@@ -88,10 +97,10 @@ class PatcherBase:
     def config(self) -> Any:
         return self._config
 
-    def patch_lengths(self, data: str | bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+    def patch_lengths(self, data: DocumentLike, entropies: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def patches(self, data: str | bytes, entropies: np.ndarray | None = None) -> list[bytes]:
+    def patches(self, data: DocumentLike, entropies: np.ndarray | None = None) -> list[bytes]:
         return split_into_patches(data, self.patch_lengths(data, entropies))
 
     def to_dict(self) -> dict[str, Any]:

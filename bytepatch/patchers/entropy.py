@@ -14,6 +14,9 @@ import numpy as np
 
 from bytepatch import kernels  # lazy: Numba loads on first use
 from bytepatch.patchers.base import (
+    BatchLike,
+    DocumentLike,
+    EntropiesLike,
     PatcherBase,
     PatcherConfig,
     as_ragged,
@@ -78,7 +81,7 @@ class EntropyPatcher(PatcherBase):
             raise ValueError("EntropyPatcher needs entropies, or an entropy model to compute them")
         return self.model.entropies([bytes(as_uint8(data).tobytes())])[0]
 
-    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+    def patch_lengths(self, data: DocumentLike, entropies: np.ndarray | None = None) -> np.ndarray:
         h = self._entropies_of(data, entropies)
         n = len(as_uint8(data))
         if len(h) != n:
@@ -86,7 +89,7 @@ class EntropyPatcher(PatcherBase):
         c = self._config
         return entropy_patch_lengths(h, c.threshold, c.threshold_add, c.max_patch_length)
 
-    def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+    def patch_batch(self, docs: BatchLike, entropies: EntropiesLike | None = None) -> Ragged:
         docs = as_ragged(docs)
         if entropies is None:
             if self.model is None:

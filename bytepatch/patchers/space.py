@@ -14,6 +14,9 @@ import numpy as np
 
 from bytepatch.kernels.space_classes import space_lengths_numpy
 from bytepatch.patchers.base import (
+    BatchLike,
+    DocumentLike,
+    EntropiesLike,
     PatcherBase,
     PatcherConfig,
     as_ragged,
@@ -39,10 +42,10 @@ class SpacePatcher(PatcherBase):
     needs_entropies: ClassVar[bool] = False
     config_class: ClassVar[type] = SpacePatcherConfig
 
-    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+    def patch_lengths(self, data: DocumentLike, entropies: np.ndarray | None = None) -> np.ndarray:
         return space_patch_lengths(data, self._config.max_patch_length)
 
-    def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+    def patch_batch(self, docs: BatchLike, entropies: EntropiesLike | None = None) -> Ragged:
         docs = as_ragged(docs)
         # NumPy, not the Numba kernel: a space run then never pays Numba's start-up
         # (see kernels/space_classes.py); the two are tested equal.

@@ -13,6 +13,9 @@ import numpy as np
 
 from bytepatch import kernels  # lazy: Numba loads on first use
 from bytepatch.patchers.base import (
+    BatchLike,
+    DocumentLike,
+    EntropiesLike,
     PatcherBase,
     PatcherConfig,
     as_ragged,
@@ -41,11 +44,11 @@ class StridePatcher(PatcherBase):
     needs_entropies: ClassVar[bool] = False
     config_class: ClassVar[type] = StridePatcherConfig
 
-    def patch_lengths(self, data: bytes | np.ndarray, entropies: np.ndarray | None = None) -> np.ndarray:
+    def patch_lengths(self, data: DocumentLike, entropies: np.ndarray | None = None) -> np.ndarray:
         lengths = stride_patch_lengths(len(as_uint8(data)), self._config.stride)
         return kernels.apply_cap(lengths, single(len(lengths)), self._config.max_patch_length or 0)[0]
 
-    def patch_batch(self, docs: Ragged, entropies: Ragged | None = None) -> Ragged:
+    def patch_batch(self, docs: BatchLike, entropies: EntropiesLike | None = None) -> Ragged:
         docs = as_ragged(docs)
         starts = kernels.stride_starts(docs.offsets, self._config.stride)
         return Ragged(*kernels.starts_to_lengths(starts, docs.offsets, self._config.max_patch_length or 0))
