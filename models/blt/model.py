@@ -50,12 +50,28 @@ def _is_compiling() -> bool:
     return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
 
 
+# What nn.Embedding indexes with. A uint8 tensor compared with the vocabulary size (260 wraps to
+# 4 in uint8) failed the range check with a range inside it; int8/int16 failed inside the embedding.
+ID_DTYPES = (torch.int64, torch.int32)
+
+
+def _describe(x: object) -> str:
+    """A tensor as its shape and dtype, anything else as its type (for error messages)."""
+    return f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+
+
 def check_input_shapes(ids: torch.Tensor, patch_lengths: torch.Tensor) -> None:
     """Raise ValueError when shapes or dtypes break the forward contract (metadata only: no device sync)."""
-    if ids.dim() != 2 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise ValueError(f"ids must be a (B, T) integer tensor, got {tuple(ids.shape)} {ids.dtype}")
-    if patch_lengths.dim() != 2 or patch_lengths.dtype.is_floating_point or patch_lengths.dtype == torch.bool:
-        raise ValueError(f"patch_lengths must be a (B, P) integer tensor, got {tuple(patch_lengths.shape)}")
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype not in ID_DTYPES:
+        raise ValueError(f"ids must be a (B, T) int64 (or int32) tensor, got {_describe(ids)}")
+    if (
+        not isinstance(patch_lengths, torch.Tensor)
+        or patch_lengths.dim() != 2
+        or patch_lengths.dtype.is_floating_point
+        or patch_lengths.dtype.is_complex
+        or patch_lengths.dtype == torch.bool
+    ):
+        raise ValueError(f"patch_lengths must be a (B, P) integer tensor, got {_describe(patch_lengths)}")
     B, T = ids.shape
     if patch_lengths.shape[0] != B:
         raise ValueError(f"batch sizes differ: ids has {B} rows, patch_lengths {patch_lengths.shape[0]}")

@@ -173,6 +173,24 @@ def test_invalid_ids_are_rejected():
         model()(torch.tensor([[1, 5]]), torch.tensor([[1, 1], [2, 0]]))
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16])
+def test_ids_of_an_integer_dtype_the_embedding_cannot_index_are_rejected_by_name(dtype):
+    """uint8 ids in range were refused as out of range (260 wraps to 4 in uint8); int8/int16
+    failed inside nn.Embedding. int32 ids are taken, as the embedding takes them."""
+    ids = torch.tensor([[1, 72, 105]])
+    lengths = torch.tensor([[1, 2]])
+    with pytest.raises(ValueError, match=rf"ids must be a \(B, T\) int64 \(or int32\) tensor, got \(1, 3\) {dtype}"):
+        model()(ids.to(dtype), lengths)
+    torch.testing.assert_close(model()(ids.int(), lengths)[0], model()(ids, lengths)[0], rtol=0, atol=0)
+
+
+def test_inputs_that_are_not_tensors_are_rejected_by_name():
+    with pytest.raises(ValueError, match="ids must be .* tensor, got list"):
+        model()([[1, 72, 105]], torch.tensor([[1, 2]]))
+    with pytest.raises(ValueError, match="patch_lengths must be .* tensor, got list"):
+        model()(torch.tensor([[1, 72, 105]]), [[1, 2]])
+
+
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
     for cfg in PRESETS.values():
         assert BLTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
