@@ -77,6 +77,8 @@ def check_input_shapes(ids: torch.Tensor, patch_lengths: torch.Tensor) -> None:
         raise ValueError(f"batch sizes differ: ids has {B} rows, patch_lengths {patch_lengths.shape[0]}")
     if T == 0 or patch_lengths.shape[1] == 0:
         raise ValueError("empty input: need at least one byte and one patch per row")
+    if patch_lengths.device != ids.device:
+        raise ValueError(f"ids are on {ids.device} but patch_lengths on {patch_lengths.device}; put both on one device")
 
 
 def check_input_values(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: int) -> None:

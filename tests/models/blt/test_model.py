@@ -191,6 +191,12 @@ def test_inputs_that_are_not_tensors_are_rejected_by_name():
         model()(torch.tensor([[1, 72, 105]]), [[1, 2]])
 
 
+def test_ids_and_patch_lengths_on_different_devices_are_rejected_by_name():
+    """Lengths on another device than the ids failed reading values (here: a meta tensor's .item())."""
+    with pytest.raises(ValueError, match="ids are on cpu but patch_lengths on meta"):
+        model()(torch.tensor([[1, 72, 105]]), torch.tensor([[1, 2]], device="meta"))
+
+
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
     for cfg in PRESETS.values():
         assert BLTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
