@@ -83,7 +83,9 @@ def check_input_shapes(ids: torch.Tensor, patch_lengths: torch.Tensor) -> None:
 
 def check_input_values(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: int) -> None:
     """Raise ValueError when id or patch-length values break the contract (reads values: a sync on GPU)."""
-    T = ids.shape[1]
+    B, T = ids.shape
+    if B == 0:  # no rows, nothing to check (min() of an empty tensor raises)
+        return
     if ids.min() < 0 or ids.max() >= vocab_size:
         raise ValueError(f"ids must lie in [0, {vocab_size}), got range [{int(ids.min())}, {int(ids.max())}]")
     if patch_lengths.min() < 0:

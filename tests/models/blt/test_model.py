@@ -197,6 +197,13 @@ def test_ids_and_patch_lengths_on_different_devices_are_rejected_by_name():
         model()(torch.tensor([[1, 72, 105]]), torch.tensor([[1, 2]], device="meta"))
 
 
+def test_an_empty_batch_gives_empty_logits_as_the_byte_transformer_does():
+    """B = 0 failed in the value checks (min() of an empty tensor); without them the forward runs."""
+    ids, lengths = torch.zeros(0, 5, dtype=torch.long), torch.zeros(0, 2, dtype=torch.long)
+    logits, loss = model()(ids, lengths, targets=ids)
+    assert logits.shape == (0, 5, 260) and loss.item() == 0.0
+
+
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
     for cfg in PRESETS.values():
         assert BLTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
