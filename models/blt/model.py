@@ -42,36 +42,23 @@ from bytepatch.models.nn.attention import chunk_for, self_mask
 from bytepatch.models.nn.layers import init_weights
 from bytepatch.models.blt.local_decoder import LocalDecoder
 from bytepatch.models.blt.local_encoder import LocalEncoder
-from bytepatch.models.nn.transformer import mean_cross_entropy
-
-
-def _is_compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
-
-
-# What nn.Embedding indexes with. A uint8 tensor compared with the vocabulary size (260 wraps to
-# 4 in uint8) failed the range check with a range inside it; int8/int16 failed inside the embedding.
-ID_DTYPES = (torch.int64, torch.int32)
-
-
-def _describe(x: object) -> str:
-    """A tensor as its shape and dtype, anything else as its type (for error messages)."""
-    return f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+from bytepatch.models.nn.transformer import (
+    ID_DTYPES,
+    check_target_values,
+    check_targets,
+    describe_input,
+    is_compiling,
+    is_integer_tensor,
+    mean_cross_entropy,
+)
 
 
 def check_input_shapes(ids: torch.Tensor, patch_lengths: torch.Tensor) -> None:
     """Raise ValueError when shapes or dtypes break the forward contract (metadata only: no device sync)."""
     if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype not in ID_DTYPES:
-        raise ValueError(f"ids must be a (B, T) int64 (or int32) tensor, got {_describe(ids)}")
-    if (
-        not isinstance(patch_lengths, torch.Tensor)
-        or patch_lengths.dim() != 2
-        or patch_lengths.dtype.is_floating_point
-        or patch_lengths.dtype.is_complex
-        or patch_lengths.dtype == torch.bool
-    ):
-        raise ValueError(f"patch_lengths must be a (B, P) integer tensor, got {_describe(patch_lengths)}")
+        raise ValueError(f"ids must be a (B, T) int64 (or int32) tensor, got {describe_input(ids)}")
+    if not is_integer_tensor(patch_lengths) or patch_lengths.dim() != 2:
+        raise ValueError(f"patch_lengths must be a (B, P) integer tensor, got {describe_input(patch_lengths)}")
     B, T = ids.shape
     if patch_lengths.shape[0] != B:
         raise ValueError(f"batch sizes differ: ids has {B} rows, patch_lengths {patch_lengths.shape[0]}")
@@ -163,11 +150,15 @@ class BLT(nn.Module):
         patch_lengths: torch.Tensor,
         targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if not _is_compiling():
+        if not is_compiling():
             check_input_shapes(ids, patch_lengths)
             check = self.check_inputs if self.check_inputs is not None else ids.device.type == "cpu"
+            if targets is not None:
+                check_targets(targets, ids)
             if check:
                 check_input_values(ids, patch_lengths, self.config.vocab_size)
+                if targets is not None:
+                    check_target_values(targets, self.config.vocab_size)
         B, T = ids.shape
         P = patch_lengths.shape[1]
         c = self.config

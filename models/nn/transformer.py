@@ -51,11 +51,56 @@ VOCAB_SIZE = 260  # 256 byte values + BOE, BOS, EOS, BPE
 IGNORE_INDEX = -100  # targets with this value contribute no loss (F.cross_entropy's default)
 
 
+# What nn.Embedding indexes with. A uint8 tensor compared with the vocabulary size (260 wraps to
+# 4 in uint8) failed the range check with a range inside it; int8/int16 failed inside the embedding.
+ID_DTYPES = (torch.int64, torch.int32)
+
+
+def describe_input(x: object) -> str:
+    """A tensor as its shape and dtype, anything else as its type (for error messages)."""
+    return f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+
+
+def is_integer_tensor(x: object) -> bool:
+    """A tensor of integers (not bool, float or complex)."""
+    return isinstance(x, torch.Tensor) and not (
+        x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool
+    )
+
+
+def check_targets(targets: torch.Tensor, ids: torch.Tensor) -> None:
+    """Raise ValueError unless `targets` is an integer tensor shaped like `ids` on its device (no device sync).
+
+    A flattened (B * T,) or otherwise mis-shaped `targets` failed inside F.cross_entropy, or,
+    when it held B * T values, was taken as the rows read left to right."""
+    if not is_integer_tensor(targets) or targets.shape != ids.shape:
+        raise ValueError(
+            f"targets must be an integer tensor shaped like ids {tuple(ids.shape)}, got {describe_input(targets)}"
+        )
+    if targets.device != ids.device:
+        raise ValueError(f"ids are on {ids.device} but targets on {targets.device}; put both on one device")
+
+
+def check_target_values(targets: torch.Tensor, vocab_size: int) -> None:
+    """Raise ValueError unless every target is an id in [0, vocab_size) or IGNORE_INDEX (reads values: a sync on GPU)."""
+    bad = ((targets < 0) | (targets >= vocab_size)) & (targets != IGNORE_INDEX)
+    if bad.any():
+        value = int(targets[bad][0])
+        raise ValueError(f"targets must lie in [0, {vocab_size}) or be {IGNORE_INDEX} (ignored), got {value}")
+
+
+def is_compiling() -> bool:
+    """Whether torch.compile is tracing (input checks are skipped then)."""
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+
+
 def mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of `logits` (..., V) over the `targets` (...) that are not IGNORE_INDEX;
     0 when every target is ignored (F.cross_entropy's mean is 0/0 = NaN there), as the trainer's
-    `batch_nll` counts it: a sum over no targets, divided by at least one."""
-    flat = targets.flatten()
+    `batch_nll` counts it: a sum over no targets, divided by at least one. Targets of any integer
+    dtype (int32 ids shifted by one, say) are read as int64, the dtype F.cross_entropy takes."""
+    flat = targets.flatten().long()
     total = F.cross_entropy(logits.flatten(0, -2), flat, ignore_index=IGNORE_INDEX, reduction="sum")
     return total / (flat != IGNORE_INDEX).sum().clamp(min=1)
 
@@ -140,6 +185,10 @@ class ByteTransformer(nn.Module):
         doc_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) int64 -> (logits (B, T, vocab), loss or None); see the module docstring."""
+        if not is_compiling() and targets is not None:
+            check_targets(targets, idx)
+            if idx.device.type == "cpu":  # a sync elsewhere; on the host it costs nothing
+                check_target_values(targets, self.config.vocab_size)
         B, T = idx.shape
         x = self.tok_emb(idx)  # (B, T, C)
         rope = self.rotary(torch.arange(T, device=idx.device))  # (T, D/2) x2

@@ -204,6 +204,28 @@ def test_an_empty_batch_gives_empty_logits_as_the_byte_transformer_does():
     assert logits.shape == (0, 5, 260) and loss.item() == 0.0
 
 
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda t: t.flatten(), "shaped like ids"),  # (B * T,): was read as the rows left to right
+        (lambda t: t[:, :2], "shaped like ids"),  # failed inside F.cross_entropy
+        (lambda t: t.float(), "integer tensor"),
+        (lambda t: t.clone().fill_(260), "got 260"),  # IndexError inside F.cross_entropy (a device assert on GPU)
+        (lambda t: t.clone().fill_(-5), "got -5"),
+    ],
+)
+def test_mis_shaped_or_out_of_range_targets_are_rejected_by_name(bad, message):
+    ids, lengths = torch.tensor([[1, 72, 105], [1, 73, 106]]), torch.tensor([[1, 2], [1, 2]])
+    with pytest.raises(ValueError, match=f"targets .*{message}"):
+        model()(ids, lengths, bad(ids))
+
+
+def test_int32_targets_give_the_int64_loss():
+    ids, lengths = torch.tensor([[1, 72, 105]]), torch.tensor([[1, 2]])
+    targets = torch.tensor([[72, 105, -100]])
+    assert model()(ids, lengths, targets.int())[1] == model()(ids, lengths, targets)[1]
+
+
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
     for cfg in PRESETS.values():
         assert BLTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg

@@ -137,3 +137,26 @@ def test_chunked_windows_with_documents_match_dense_reference():
     lb.backward()
     for p, q in zip(fast.parameters(), slow.parameters()):
         torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-3)
+
+
+BAD_TARGETS = [
+    (lambda t: t.flatten(), "shaped like ids"),  # (B * T,): was read as the rows left to right
+    (lambda t: t[:, :4], "shaped like ids"),  # failed inside F.cross_entropy
+    (lambda t: t.float(), "integer tensor"),
+    (lambda t: t.clone().fill_(260), "got 260"),  # IndexError inside F.cross_entropy (a device assert on GPU)
+    (lambda t: t.clone().fill_(-5), "got -5"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_TARGETS)
+def test_mis_shaped_or_out_of_range_targets_are_rejected_by_name(bad, message):
+    idx = torch.randint(4, 260, (2, 6))
+    with pytest.raises(ValueError, match=f"targets .*{message}"):
+        tiny()(idx, bad(idx))
+
+
+def test_int32_targets_give_the_int64_loss():
+    """int32 ids are taken; targets shifted from them failed in F.cross_entropy ('Long or Byte')."""
+    idx = torch.randint(4, 260, (2, 6))
+    targets = torch.where(idx > 100, idx, IGNORE_INDEX)
+    assert tiny()(idx, targets.int())[1] == tiny()(idx, targets)[1]
