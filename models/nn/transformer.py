@@ -178,6 +178,31 @@ class ByteTransformer(nn.Module):
         """Parameters counted once even when tied."""
         return sum(p.numel() for p in self.parameters())
 
+    def _check_inputs(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, doc_ids: torch.Tensor | None = None
+    ) -> None:
+        """Raise ValueError naming the argument when the inputs break the forward contract: shapes
+        and dtypes always (free), id values on the CPU only (a device sync elsewhere). Unchecked, ids
+        outside the vocabulary failed inside nn.Embedding, a 1-D idx unpacking its shape, and doc_ids
+        of another shape broadcast (one row's documents for every row) or failed inside the mask."""
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in ID_DTYPES:
+            raise ValueError(f"idx must be a (B, T) int64 (or int32) tensor, got {describe_input(idx)}")
+        if doc_ids is not None:
+            if not is_integer_tensor(doc_ids) or doc_ids.shape != idx.shape:
+                raise ValueError(
+                    f"doc_ids must be an integer tensor shaped like idx {tuple(idx.shape)}, got {describe_input(doc_ids)}"
+                )
+            if doc_ids.device != idx.device:
+                raise ValueError(f"idx is on {idx.device} but doc_ids on {doc_ids.device}; put both on one device")
+        if targets is not None:
+            check_targets(targets, idx)
+        if idx.device.type == "cpu" and idx.numel():  # a sync elsewhere; on the host it costs nothing
+            V = self.config.vocab_size
+            if idx.min() < 0 or idx.max() >= V:
+                raise ValueError(f"idx must lie in [0, {V}), got range [{int(idx.min())}, {int(idx.max())}]")
+            if targets is not None:
+                check_target_values(targets, V)
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -185,10 +210,8 @@ class ByteTransformer(nn.Module):
         doc_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) int64 -> (logits (B, T, vocab), loss or None); see the module docstring."""
-        if not is_compiling() and targets is not None:
-            check_targets(targets, idx)
-            if idx.device.type == "cpu":  # a sync elsewhere; on the host it costs nothing
-                check_target_values(targets, self.config.vocab_size)
+        if not is_compiling():
+            self._check_inputs(idx, targets, doc_ids)
         B, T = idx.shape
         x = self.tok_emb(idx)  # (B, T, C)
         rope = self.rotary(torch.arange(T, device=idx.device))  # (T, D/2) x2

@@ -160,3 +160,25 @@ def test_int32_targets_give_the_int64_loss():
     idx = torch.randint(4, 260, (2, 6))
     targets = torch.where(idx > 100, idx, IGNORE_INDEX)
     assert tiny()(idx, targets.int())[1] == tiny()(idx, targets)[1]
+
+
+@pytest.mark.parametrize(
+    "idx, doc_ids, message",
+    [
+        (torch.tensor([1, 72]), None, r"idx must be a \(B, T\) int64 \(or int32\) tensor, got \(2,\)"),
+        (torch.tensor([[1.0, 72.0]]), None, "idx must be .* got .* torch.float32"),
+        (torch.tensor([[1, 72]], dtype=torch.uint8), None, "idx must be .* got .* torch.uint8"),
+        ([[1, 72]], None, "idx must be .* got list"),
+        (torch.tensor([[1, 260]]), None, r"idx must lie in \[0, 260\), got range \[1, 260\]"),
+        (torch.tensor([[-1, 72]]), None, r"got range \[-1, 72\]"),
+        (torch.tensor([[1, 72], [1, 73]]), torch.zeros(1, 2, dtype=torch.long), "doc_ids .* got \\(1, 2\\)"),
+        (torch.tensor([[1, 72]]), torch.zeros(1, 3, dtype=torch.long), "doc_ids .* got \\(1, 3\\)"),
+        (torch.tensor([[1, 72]]), torch.zeros(1, 2), "doc_ids must be an integer tensor"),
+        (torch.tensor([[1, 72]]), torch.zeros(1, 2, dtype=torch.long, device="meta"), "doc_ids on meta"),
+    ],
+)
+def test_bad_idx_and_doc_ids_are_rejected_by_name(idx, doc_ids, message):
+    """These failed inside torch (nn.Embedding, shape unpacking, the mask), or, for doc_ids of one
+    row beside a batch of two, were broadcast: the first row's documents applied to every row."""
+    with pytest.raises(ValueError, match=message):
+        tiny()(idx, doc_ids=doc_ids)
