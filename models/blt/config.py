@@ -48,6 +48,8 @@ class StackConfig:
         if window is not None and window < 1:
             raise ValueError(f"{self.key_prefix}window must be >= 1 or null, got {window}")
         cross_heads = getattr(self, "cross_attn_heads", None)
+        if cross_heads is not None and cross_heads < 1:  # 0 divided by zero below, -4 divided dim
+            raise ValueError(f"{self.key_prefix}cross_attn_heads must be >= 1, got {cross_heads}")
         if cross_heads is not None and self.dim % cross_heads:
             raise ValueError(f"{type(self).__name__}: dim {self.dim} not divisible by cross_attn_heads {cross_heads}")
 
