@@ -111,6 +111,8 @@ class BLTConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
+        if self.vocab_size < 1:  # 0 and -1 were accepted and failed building the embedding, or in every forward
+            raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
         if self.cross_attn_k < 1:
             raise ValueError(f"cross_attn_k must be >= 1, got {self.cross_attn_k}")
         if self.decoder_alignment not in DECODER_ALIGNMENTS:
