@@ -110,6 +110,13 @@ class BLTConfig:
     attn_impl: str = "sdpa"  # "sdpa" (linear-memory masks, fused kernel), "dense" (T x T masks) or "reference" (tests)
 
     def __post_init__(self) -> None:
+        for name, part_cls in _PARTS.items():
+            # A dict here met check_field_types' "does not know the annotation" TypeError (a bug message),
+            # and another part's config (a GlobalConfig as encoder) was accepted and failed building the model.
+            part = getattr(self, name)
+            if not isinstance(part, part_cls):
+                hint = "; BLTConfig.from_dict reads nested dicts" if isinstance(part, dict) else ""
+                raise ValueError(f"{name} must be a {part_cls.__name__}, got {type(part).__name__}{hint}")
         check_field_types(self)
         if self.vocab_size < 1:  # 0 and -1 were accepted and failed building the embedding, or in every forward
             raise ValueError(f"vocab_size must be >= 1, got {self.vocab_size}")
@@ -128,9 +135,8 @@ class BLTConfig:
     def from_dict(cls, d: dict) -> "BLTConfig":
         """Inverse of `to_dict`; unknown keys at any level raise ValueError."""
         check_keys(d, [f.name for f in fields(cls)], cls.__name__)
-        parts = {"encoder": LocalEncoderConfig, "latent": GlobalConfig, "decoder": LocalDecoderConfig}
         kwargs = dict(d)
-        for name, part_cls in parts.items():
+        for name, part_cls in _PARTS.items():
             if name in kwargs:
                 sub = kwargs[name]
                 if isinstance(sub, dict) and "ngram_sizes" in sub:
@@ -141,3 +147,6 @@ class BLTConfig:
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-safe apart from tuples becoming lists when dumped)."""
         return asdict(self)
+
+
+_PARTS = {"encoder": LocalEncoderConfig, "latent": GlobalConfig, "decoder": LocalDecoderConfig}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bytepatch.models.blt.config import BLTConfig, LocalDecoderConfig, LocalEncoderConfig
+from bytepatch.models.blt.config import BLTConfig, GlobalConfig, LocalDecoderConfig, LocalEncoderConfig
 
 
 @pytest.mark.parametrize("part, prefix", [(LocalEncoderConfig, "encoder."), (LocalDecoderConfig, "decoder.")])
@@ -18,3 +18,19 @@ def test_a_vocabulary_below_one_is_refused_by_name(vocab_size):
     """Accepted before: -1 failed building nn.Embedding, 0 built a model no id fits."""
     with pytest.raises(ValueError, match=f"vocab_size must be >= 1, got {vocab_size}"):
         BLTConfig(vocab_size=vocab_size)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"encoder": {"dim": 32}}, "encoder must be a LocalEncoderConfig, got dict; BLTConfig.from_dict reads"),
+        ({"encoder": GlobalConfig()}, "encoder must be a LocalEncoderConfig, got GlobalConfig"),
+        ({"latent": LocalEncoderConfig()}, "latent must be a GlobalConfig, got LocalEncoderConfig"),
+        ({"decoder": LocalEncoderConfig()}, "decoder must be a LocalDecoderConfig, got LocalEncoderConfig"),
+    ],
+)
+def test_parts_of_the_wrong_kind_are_refused_by_name(kwargs, message):
+    """A dict raised check_field_types' internal 'does not know the annotation' TypeError; another
+    part's config was accepted and failed only when the model was built (AttributeError: window)."""
+    with pytest.raises(ValueError, match=message):
+        BLTConfig(**kwargs)
