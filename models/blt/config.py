@@ -44,6 +44,10 @@ class StackConfig:
         check_sizes(self, self.key_prefix, ("n_layers", "dim", "n_heads", "multiple_of"), SCALES)
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
             raise ValueError(f"{type(self).__name__}: dim {self.dim} / n_heads {self.n_heads} must be an even integer")
+        if self.ffn_hidden < 1:  # a small ffn_dim_multiplier rounded the SwiGLU width to 0: no MLP at all
+            raise ValueError(
+                f"{self.key_prefix}ffn_dim_multiplier {self.ffn_dim_multiplier} gives a SwiGLU width of 0; raise it"
+            )
         window = getattr(self, "window", None)
         if window is not None and window < 1:
             raise ValueError(f"{self.key_prefix}window must be >= 1 or null, got {window}")

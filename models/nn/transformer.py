@@ -125,6 +125,8 @@ class ByteTransformerConfig:
         check_sizes(self, "", ("n_layers", "dim", "n_heads", "multiple_of", "vocab_size"), SCALES)
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
             raise ValueError(f"dim {self.dim} / n_heads {self.n_heads} must be an even integer head size")
+        if self.ffn_hidden < 1:  # a small ffn_dim_multiplier rounded the SwiGLU width to 0: no MLP at all
+            raise ValueError(f"ffn_dim_multiplier {self.ffn_dim_multiplier} gives a SwiGLU width of 0; raise it")
         if self.window is not None and self.window < 1:
             raise ValueError(f"window must be >= 1 or None, got {self.window}")
         if self.intermediate_size is not None and self.intermediate_size < 1:

@@ -34,3 +34,11 @@ def test_parts_of_the_wrong_kind_are_refused_by_name(kwargs, message):
     part's config was accepted and failed only when the model was built (AttributeError: window)."""
     with pytest.raises(ValueError, match=message):
         BLTConfig(**kwargs)
+
+
+@pytest.mark.parametrize("part, prefix", [(LocalEncoderConfig, "encoder."), (GlobalConfig, "latent.")])
+def test_an_ffn_multiplier_that_rounds_the_swiglu_width_to_zero_is_refused(part, prefix):
+    """int(1e-3 * 170) = 0 built zero-width MLPs silently (torch only warned about empty tensors)."""
+    with pytest.raises(ValueError, match=f"{prefix}ffn_dim_multiplier 0.001 gives a SwiGLU width of 0"):
+        part(ffn_dim_multiplier=1e-3)
+    assert part(ffn_dim_multiplier=1e-3, intermediate_size=8).ffn_hidden == 8  # an explicit width still wins

@@ -182,3 +182,8 @@ def test_bad_idx_and_doc_ids_are_rejected_by_name(idx, doc_ids, message):
     row beside a batch of two, were broadcast: the first row's documents applied to every row."""
     with pytest.raises(ValueError, match=message):
         tiny()(idx, doc_ids=doc_ids)
+
+
+def test_an_ffn_multiplier_that_rounds_the_swiglu_width_to_zero_is_refused():
+    with pytest.raises(ValueError, match="ffn_dim_multiplier 0.001 gives a SwiGLU width of 0"):
+        ByteTransformerConfig(ffn_dim_multiplier=1e-3)
