@@ -80,12 +80,17 @@ def _cross_flops(dim: int, n_queries: float, n_keys: float, keys_per_query: floa
     return 2 * 2 * dim * dim * n_queries + 2 * 2 * dim * dim * n_keys + 2 * 2 * dim * keys_per_query * n_queries
 
 
+def _check_seq_len(seq_len: float) -> None:
+    """nan passed `< 1` (every total nan) and inf gave an infinite global transformer."""
+    if not (math.isfinite(seq_len) and seq_len >= 1):
+        raise ValueError(f"seq_len must be a finite number >= 1, got {seq_len}")
+
+
 def blt_flops_per_byte(c: BLTConfig, mean_patch_size: float, seq_len: int = 8192) -> dict[str, float]:
     """Forward FLOPs per byte by part for a mean patch size and a context of `seq_len` bytes."""
     if not (math.isfinite(mean_patch_size) and mean_patch_size >= 1):  # nan passed `< 1`
         raise ValueError(f"mean patch size must be >= 1 byte, got {mean_patch_size}")
-    if seq_len < 1:
-        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    _check_seq_len(seq_len)
     e, g, d, k = c.encoder, c.latent, c.decoder, c.cross_attn_k
     per_patch = 1.0 / mean_patch_size  # patches per byte
     n_enc_cross = e.n_layers if e.cross_attn_all_layers else 1
@@ -114,8 +119,7 @@ def blt_flops_per_byte(c: BLTConfig, mean_patch_size: float, seq_len: int = 8192
 
 def transformer_flops_per_byte(c: ByteTransformerConfig, seq_len: int = 8192) -> dict[str, float]:
     """Forward FLOPs per byte of the byte-level baseline by part (every byte runs every layer)."""
-    if seq_len < 1:
-        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    _check_seq_len(seq_len)
     out = {
         "transformer blocks": _stack_flops(c, min(seq_len, c.window or seq_len)),
         "output head": 2.0 * c.dim * c.vocab_size,

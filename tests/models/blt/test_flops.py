@@ -37,3 +37,12 @@ def test_global_share_shrinks_with_patch_size_and_locals_barely_move():
     assert small["total"] == pytest.approx(sum(v for k, v in small.items() if k != "total"))
     with pytest.raises(ValueError):
         blt_flops_per_byte(cfg, 0.5)
+
+
+@pytest.mark.parametrize("seq_len", [float("nan"), float("inf"), 0])
+def test_a_seq_len_that_is_not_a_finite_number_of_at_least_one_is_refused(seq_len):
+    """nan passed the `< 1` check and every total came out nan; inf gave an infinite global transformer."""
+    with pytest.raises(ValueError, match="seq_len must be a finite number >= 1"):
+        blt_flops_per_byte(PRESETS["tiny"], 4.5, seq_len)
+    with pytest.raises(ValueError, match="seq_len must be a finite number >= 1"):
+        transformer_flops_per_byte(TRANSFORMER_PRESETS["tiny"], seq_len)
