@@ -93,6 +93,7 @@ class _Stream:
         self.source, self.docs, self.seed, self.rank, self.world = source, docs, seed, rank, world_size
         self.per_epoch = len(range(rank, len(docs), world_size))
         self._order: tuple[int, np.ndarray] | None = None
+        self._last: tuple[int, Framed] | None = None  # the document the previous row ended in
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         if self._order is None or self._order[0] != epoch:
@@ -101,8 +102,11 @@ class _Stream:
         return self._order[1]
 
     def get(self, k: int) -> Framed:
-        epoch, j = divmod(k, self.per_epoch)
-        return self.source.framed(int(self.epoch_order(epoch)[j]))
+        """Framed document k; the last one is kept, so a document spanning many rows is framed once."""
+        if self._last is None or self._last[0] != k:
+            epoch, j = divmod(k, self.per_epoch)
+            self._last = k, self.source.framed(int(self.epoch_order(epoch)[j]))
+        return self._last[1]
 
 
 class PackedLoader:
@@ -218,8 +222,14 @@ def evaluation_batches(
     check_sizes(batch_size, seq_len, rank, world_size)
     mine = document_indices(docs, len(source))[rank::world_size]
 
+    last: list[tuple[int, Framed]] = []  # the document the previous row ended in, framed once
+
     def get(k: int) -> Framed | None:
-        return source.framed(int(mine[k])) if k < len(mine) else None
+        if k >= len(mine):
+            return None
+        if not last or last[0][0] != k:
+            last[:] = [(k, source.framed(int(mine[k])))]
+        return last[0][1]
 
     return packed_batches(get, batch_size=batch_size, seq_len=seq_len)
 

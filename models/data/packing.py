@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -54,15 +55,42 @@ PAD_ID = 0  # BOE: a valid id that never occurs inside a document; its targets a
 
 @dataclass(frozen=True)
 class Framed:
-    """One framed document: ids with BOS/EOS and its patch lengths (BOS and EOS of length 1)."""
+    """One framed document: its bytes and its patch lengths (BOS and EOS of length 1).
 
-    ids: np.ndarray  # (n + 2,) int64
+    The ids `[BOS, b0 + 4, ..., EOS]` are made on demand, a window at a time (`ids_between`):
+    a row of a long document costs its own ids, not an int64 copy of the whole document
+    (8 bytes per byte). `ids` and `ends` are computed once, when first asked for.
+    """
+
+    data: np.ndarray  # (n,) uint8, the document's bytes (a view: not copied)
     lengths: np.ndarray  # (k + 2,) int64, sums to n + 2
 
-    @property
+    def __len__(self) -> int:
+        """Number of framed ids: n + 2."""
+        return self.data.size + 2
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """All n + 2 ids, (n + 2,) int64."""
+        return self.ids_between(0, len(self))
+
+    @cached_property
     def ends(self) -> np.ndarray:
         """Exclusive end of each patch."""
         return np.cumsum(self.lengths)
+
+    def ids_between(self, start: int, stop: int) -> np.ndarray:
+        """Framed ids [start, stop) (0 <= start <= stop <= n + 2), (stop - start,) int64."""
+        n = self.data.size
+        out = np.empty(stop - start, dtype=np.int64)
+        lo, hi = max(start, 1), min(stop, n + 1)  # framed positions holding document bytes
+        if hi > lo:
+            np.add(self.data[lo - 1 : hi - 1], OFFSET, out=out[lo - start : hi - start], dtype=np.int64)
+        if start == 0 < stop:
+            out[0] = BOS_ID
+        if start <= n + 1 < stop:
+            out[-1] = EOS_ID
+        return out
 
 
 def frame(
@@ -88,20 +116,17 @@ def frame(
         )
     if not lengths.size and data.size:
         raise ValueError(f"{name}: {data.size} bytes but no patches")
-    ids = np.empty(data.size + 2, dtype=np.int64)
-    ids[0], ids[-1] = BOS_ID, EOS_ID
-    ids[1:-1] = data.astype(np.int64) + OFFSET
     if eos_starts_patch or not lengths.size:  # an empty document: EOS sits at byte 0's place, which starts one
-        return Framed(ids, np.concatenate([[1], lengths, [1]]).astype(np.int64))
+        return Framed(data, np.concatenate([[1], lengths, [1]]).astype(np.int64))
     joined = np.concatenate([[1], lengths]).astype(np.int64)
     joined[-1] += 1
-    return Framed(ids, joined)
+    return Framed(data, joined)
 
 
 def window_lengths(framed: Framed, start: int, stop: int) -> np.ndarray:
     """Patch lengths of framed ids [start, stop): whole patches, the first/last cut at the window edges."""
-    ends = framed.ends
-    inner = ends[(ends > start) & (ends < stop)]
+    ends = framed.ends  # strictly increasing: the ends inside the window are one slice of it
+    inner = ends[np.searchsorted(ends, start, side="right") : np.searchsorted(ends, stop, side="left")]
     return np.diff(np.concatenate([[start], inner, [stop]]))
 
 
@@ -131,17 +156,17 @@ def pack_row(
     room = seq_len
     doc = get(k)
     while doc is not None and room > 0:
-        take = min(len(doc.ids) - offset, room)
-        ids.append(doc.ids[offset : offset + take])
+        take = min(len(doc) - offset, room)
+        ids.append(doc.ids_between(offset, offset + take))
         lengths.append(window_lengths(doc, offset, offset + take))
         room -= take
         offset += take
-        if offset == len(doc.ids):
+        if offset == len(doc):
             k, offset = k + 1, 0
             doc = get(k)
     if room == seq_len:
         return None
-    lookahead = doc.ids[offset] if doc is not None else IGNORE_INDEX
+    lookahead = int(doc.ids_between(offset, offset + 1)[0]) if doc is not None else IGNORE_INDEX
     if room and not pad:  # end of a finite stream, kept short
         seq_len, room = seq_len - room, 0
         lookahead = IGNORE_INDEX
