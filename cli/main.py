@@ -22,6 +22,7 @@ import click
 
 from bytepatch import __version__
 from bytepatch.cli._interrupt import in_callback_from_c, runs_in
+from bytepatch.cli._stdout import StdoutWriteError, flush_stdout, guard_standard_streams
 from bytepatch.redact import redacted
 from bytepatch.signals import STOP_SIGNALS
 
@@ -98,10 +99,20 @@ def main() -> None:
     # Ctrl-C before a command has set up its own handling (while importing it, parsing
     # options, loading a model): one line and 130, not click's "Aborted!" and exit 1.
     signal.signal(signal.SIGINT, _interrupted)
+    guard_standard_streams()
     quiet_numpy_blas(os.environ)
     collect_cycles_less_often()
     try:
-        cli()
+        try:
+            cli()
+        except SystemExit as exc:
+            if status_of(exc.code) == 0:
+                flush_stdout()  # the result is out, or this is the error
+            raise
+    except StdoutWriteError as exc:  # `cmd > /dev/full`, `cmd >&-`: the result is lost
+        click.echo(f"Error: {exc}", err=True)
+        exiting(1)
+        raise SystemExit(1) from None
     except SystemExit as exc:
         exiting(status_of(exc.code))
         if "torch.distributed" in sys.modules and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -176,7 +187,8 @@ def flush_and_leave(status: int) -> None:
     """Flush stdout and stderr, then end the process at once with `status` (no interpreter shutdown)."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: closed when the process started
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(status)

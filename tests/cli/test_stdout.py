@@ -34,3 +34,68 @@ def test_reader_left_only_for_a_pipe_nobody_reads(tmp_path: Path) -> None:
 def test_commands_stop_quietly_when_the_reader_closes_the_pipe(args: list[str]) -> None:
     """Any command: the group ends it with status 0 (click said nothing, status 1)."""
     assert run_into_closed_pipe(*args) == (0, b"")
+
+
+def _run(args: list[str], **streams) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bytepatch.cli.main", *args], stderr=subprocess.PIPE, timeout=120, **streams
+    )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["model-info", "tiny"], ["verify", "default"], ["--version"], ["stats", "--help"]])
+def test_a_full_disk_under_stdout_is_one_line_and_status_1(args: list[str]) -> None:
+    """`cmd > /dev/full`: the result is lost, so the run failed; it ended in a traceback
+    (an OSError out of click.echo, or out of option parsing for --help and --version)."""
+    with open("/dev/full", "wb") as full:
+        proc = _run(args, stdout=full)
+    assert proc.returncode == 1
+    assert proc.stderr.decode() == "Error: <stdout>: cannot write: No space left on device\n"
+
+
+@pytest.mark.parametrize("args", [["model-info", "tiny"], ["stats", "--help"]])
+def test_a_closed_stdout_is_one_line_and_status_1(args: list[str]) -> None:
+    """`cmd >&-`: Python sets sys.stdout to None and click.echo then drops the result
+    without a word: status 0 (then a traceback from the exit's flush, or from isatty)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; os.close(1); os.execv(sys.argv[1], sys.argv[1:])",
+            sys.executable,
+            "-m",
+            "bytepatch.cli.main",
+            *args,
+        ],
+        stderr=subprocess.PIPE,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.decode() == "Error: <stdout>: cannot write: Bad file descriptor\n"
+
+
+def test_a_closed_stdout_is_no_file_descriptor_for_the_command_to_write_data_to(tmp_path: Path) -> None:
+    """With fd 1 closed, the command's first open() took it: its own file was then
+    stdout, for anything (a library, a C extension) that writes to fd 1."""
+    probe = (
+        "import os, sys\n"
+        "from bytepatch.cli._stdout import guard_standard_streams\n"
+        "guard_standard_streams()\n"
+        f"fd = os.open({str(tmp_path / 'data')!r}, os.O_WRONLY | os.O_CREAT)\n"
+        "sys.stderr.write(str(fd))\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; os.close(1); os.execv(sys.argv[1], sys.argv[1:])",
+            sys.executable,
+            "-c",
+            probe,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stderr) > 2
