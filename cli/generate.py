@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bytepatch.cli._options import given
+from bytepatch.io.fs import shown_path
 from bytepatch.cli._threads import set_torch_threads, threads_option
 
 
@@ -99,7 +100,12 @@ def generate(
     except ValueError as exc:
         raise click.ClickException(str(exc).replace("temperature", "--temperature").replace("top_p", "--top-p"))
     # argv arrives decoded with surrogateescape on POSIX: encoding the same way gives back its bytes.
-    data = prompt_file.read() if prompt_file is not None else prompt.encode("utf-8", "surrogateescape")
+    try:
+        data = prompt_file.read() if prompt_file is not None else prompt.encode("utf-8", "surrogateescape")
+    except OSError as exc:  # stdin closed, a device that fails to read: one line, not a traceback
+        name = getattr(prompt_file, "name", None)
+        where = shown_path(name) if isinstance(name, (str, bytes)) and name not in ("-", "<stdin>") else "<stdin>"
+        raise click.ClickException(f"--prompt-file {where}: cannot read: {exc.strerror or exc}") from exc
     try:
         dev = resolve_device(device)
     except ValueError as exc:

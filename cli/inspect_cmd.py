@@ -187,7 +187,11 @@ def _read_input(file: str | None, text: str | None, offset: int, length: int) ->
     if text is not None:
         data = text.encode("utf-8", errors="surrogateescape")  # undo how Python decoded argv
     else:
-        with click.open_file(file, "rb") as f:
-            data = f.read(end + 1) if end else f.read()
+        try:
+            with click.open_file(file, "rb") as f:
+                data = f.read(end + 1) if end else f.read()
+        except OSError as exc:  # stdin closed, a device that fails to read: one line, not a traceback
+            where = "<stdin>" if file == "-" else shown_path(file)
+            raise click.ClickException(f"{where}: cannot read: {exc.strerror or exc}") from exc
     goes_on = bool(end) and len(data) > end
     return (data[:end] if goes_on else data), goes_on

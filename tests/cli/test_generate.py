@@ -118,3 +118,12 @@ def test_a_seed_out_of_range_is_a_usage_error(runs):
     result = invoke("generate", str(runs["baseline"]), "-p", "a", "-n", "3", "--seed", str(10**23), ok=False)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "Invalid value for '--seed'" in result.output and "0<=x<=9223372036854775807" in result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_a_prompt_file_that_fails_to_read_is_one_line(tmp_path):
+    """The prompt is read before the checkpoint is loaded; a read error (EIO here, EBADF
+    from a closed stdin) ended in an OSError traceback."""
+    result = invoke("generate", str(tmp_path), "--prompt-file", "/proc/self/mem", ok=False)
+    assert result.exit_code == 1
+    assert result.output == "Error: --prompt-file /proc/self/mem: cannot read: Input/output error\n"

@@ -406,3 +406,11 @@ def test_stops_quietly_when_the_reader_closes_the_pipe(tmp_path: Path, flags: li
     source = tmp_path / "doc.txt"
     source.write_text("where do the patch boundaries fall? " * 2000)
     assert run_into_closed_pipe("inspect", str(source), "--patcher", "space", *flags) == (0, b"")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
+def test_an_input_that_fails_to_read_is_one_line() -> None:
+    """Reading /proc/self/mem at 0 fails (EIO): it ended in an OSError traceback."""
+    result = run("/proc/self/mem")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: /proc/self/mem: cannot read: Input/output error\n"
