@@ -21,7 +21,10 @@ import numba
 import numpy as np
 
 from bytepatch.entropy.ngram_keys import BOS_ROW, EMPTY, MAX_ORDER  # noqa: F401 - K.EMPTY etc. for callers
+from bytepatch.kernels.cache import kernel_cache
 from bytepatch.kernels.prefetch import prefetch
+
+_CACHE = kernel_cache(__file__)  # False where Numba has nowhere to cache (bytepatch.kernels.cache)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
 _N_SHIFT = 57
@@ -76,13 +79,13 @@ def context_key_py(doc: bytes, pos: int, j: int) -> int | None:
 # ------------------------------------------------------------------ hash table (counts)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=_CACHE, inline="always")
 def _slot(key: np.uint64, bits: np.uint64) -> np.int64:
     # Fibonacci hashing: the top `bits` bits of key * golden ratio spread packed bytes well.
     return np.int64((key * _GOLDEN) >> (np.uint64(64) - bits))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def _table_bits(capacity: int) -> np.uint64:
     bits = 0
     while (1 << bits) < capacity:
@@ -90,7 +93,7 @@ def _table_bits(capacity: int) -> np.uint64:
     return np.uint64(bits)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def count_ngrams(
     data: np.ndarray,  # uint8 (total_bytes,), documents back to back
     offsets: np.ndarray,  # int64 (n_docs + 1,)
@@ -152,7 +155,7 @@ def count_ngrams_py(docs: list[bytes], order: int) -> dict[int, int]:
     return table
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def rehash(keys: np.ndarray, counts: np.ndarray, new_capacity: int) -> tuple[np.ndarray, np.ndarray]:
     """The same entries in a table of `new_capacity` slots (a power of two)."""
     new_keys = np.full(new_capacity, EMPTY, dtype=np.uint64)
@@ -191,7 +194,7 @@ def build_slots(
     return slots
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def _fill_slots(
     ctx_keys: np.ndarray, ctx_start: np.ndarray, ctx_len: np.ndarray, ctx_dense: np.ndarray, slots: np.ndarray
 ) -> None:
@@ -207,7 +210,7 @@ def _fill_slots(
         slots[i, 1] = meta | (np.uint64(ctx_dense[c] + 1) << np.uint64(41))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=_CACHE, inline="always")
 def _lookup(slots: np.ndarray, key: np.uint64, bits: np.uint64) -> np.int64:
     mask = slots.shape[0] - 1
     i = _slot(key, bits)
@@ -220,7 +223,7 @@ def _lookup(slots: np.ndarray, key: np.uint64, bits: np.uint64) -> np.int64:
         i = (i + 1) & mask
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def lookup_many(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """The meta word of each key (see build_slots), -1 if absent (tests, inspection)."""
     bits = _table_bits(slots.shape[0])
@@ -268,7 +271,7 @@ def build_stream(
     return head, stream_prob, stream_byte, int(bad)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def _fill_stream(
     ctx_keys: np.ndarray,
     ctx_total: np.ndarray,
@@ -309,7 +312,7 @@ def _fill_stream(
     return np.int64(-1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def first_missing_suffix(slots: np.ndarray, ctx_keys: np.ndarray) -> np.int64:
     """Index of the first context whose one-shorter suffix context (>= 2 symbols) is not
     stored, -1 if none: the entropy kernel and `dense_tables` rely on prefix closure."""
@@ -352,7 +355,7 @@ def dense_tables(
     return table, sum_plogp
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def _fill_dense(
     base: np.ndarray,
     dense_keys: np.ndarray,
@@ -417,7 +420,7 @@ def entropy_tasks(offsets: np.ndarray, task_bytes: int = TASK_BYTES) -> tuple[np
     return _entropy_tasks(offsets, np.int64(max(1, task_bytes)))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _entropy_tasks(offsets: np.ndarray, task_bytes: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_docs = offsets.shape[0] - 1
     cap = n_docs + offsets[-1] // task_bytes + 1
@@ -448,7 +451,7 @@ def _entropy_tasks(offsets: np.ndarray, task_bytes: np.int64) -> tuple[np.ndarra
     return doc_start[:k], lo[:k], hi[:k]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=_CACHE, nogil=True, parallel=True)
 def ngram_entropies_into(
     data: np.ndarray,  # uint8 (total_bytes,)
     offsets: np.ndarray,  # int64 (n_docs + 1,)
@@ -477,7 +480,7 @@ def ngram_entropies_into(
         )  # fmt: skip
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _entropy_task(
     data, offsets, doc, lo, hi, order, base, base_sum_plogp, slots, pair_meta, stream_prob, stream_byte, entropy,
     surprisal,
@@ -494,7 +497,7 @@ def _entropy_task(
         d += 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=_CACHE, nogil=True, inline="always")
 def _blend(
     found: np.ndarray,  # int64 (_, MAX_ORDER): meta words of the stored contexts, shortest first
     i: int,  # the row of `found` to read
@@ -551,7 +554,7 @@ def _blend(
     return min(max(h, 0.0), _LN256), p_x
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _entropy_range(
     data: np.ndarray,
     doc_start: np.int64,
@@ -744,7 +747,7 @@ def entropy_index(
     return hslots, short_h
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _chain_entropy(
     key: np.uint64,
     slots: np.ndarray,
@@ -780,7 +783,7 @@ def _chain_entropy(
     return np.float32(h)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=_CACHE, nogil=True, parallel=True)
 def _fill_entropy_index(
     base: np.ndarray,
     base_sum_plogp: np.ndarray,
@@ -829,7 +832,7 @@ def _fill_entropy_index(
             short_h[r] = short_h[65792 + (r & 255)]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=_CACHE, nogil=True, parallel=True)
 def ngram_entropies_only_into(
     data: np.ndarray,  # uint8 (total_bytes,)
     offsets: np.ndarray,  # int64 (n_docs + 1,)
@@ -850,7 +853,7 @@ def ngram_entropies_only_into(
         )
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def ngram_entropies_only_serial(
     data: np.ndarray,
     offsets: np.ndarray,
@@ -872,7 +875,7 @@ def ngram_entropies_only_serial(
         )
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _entropy_only_task(data, offsets, doc, lo, hi, order, hslots, hslots_f32, short_h, pair_meta, entropy) -> None:
     """One task of `entropy_tasks` (see `ngram_entropies_into`)."""
     if doc >= 0:  # a range of one long document
@@ -888,7 +891,7 @@ def _entropy_only_task(data, offsets, doc, lo, hi, order, hslots, hslots_f32, sh
 PREFETCH_AHEAD = 16  # positions between asking for a byte's slot and reading it
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _entropy_only_range(
     data: np.ndarray,
     doc_start: np.int64,

@@ -11,6 +11,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bytepatch.kernels.cache import kernel_cache
+
+_CACHE = kernel_cache(__file__)  # False where Numba has nowhere to cache (bytepatch.kernels.cache)
+
 
 def entropy_starts(
     entropies: np.ndarray,
@@ -27,7 +31,7 @@ def entropy_starts(
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _entropy_starts_into(
     entropies: np.ndarray,
     offsets: np.ndarray,

@@ -17,6 +17,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bytepatch.kernels.cache import kernel_cache
+
+_CACHE = kernel_cache(__file__)  # False where Numba has nowhere to cache (bytepatch.kernels.cache)
+
 
 def raw_lengths(starts: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Uncapped patch lengths (int32) and per-document patch offsets (int64)."""
@@ -35,7 +39,7 @@ def run_lengths_kernel(kernel, values: np.ndarray, offsets: np.ndarray) -> tuple
     return buf[:count].copy(), patch_offsets  # a copy frees the worst-case buffer
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _raw_lengths_into(starts: np.ndarray, offsets: np.ndarray, buf: np.ndarray, patch_offsets: np.ndarray) -> int:
     k = 0
     for d in range(offsets.shape[0] - 1):
@@ -54,7 +58,7 @@ def _raw_lengths_into(starts: np.ndarray, offsets: np.ndarray, buf: np.ndarray, 
     return k
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def cut_lengths(lengths: np.ndarray, patch_offsets: np.ndarray, cap: int) -> tuple:
     """Splits every length above `cap` into pieces of `cap`, remainder last."""
     n_docs = patch_offsets.shape[0] - 1

@@ -12,8 +12,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bytepatch.kernels.cache import kernel_cache
 from bytepatch.kernels.lengths import run_lengths_kernel
 from bytepatch.kernels.space_classes import SPACE_LIKE
+
+_CACHE = kernel_cache(__file__)  # False where Numba has nowhere to cache (bytepatch.kernels.cache)
 
 
 SPACE_LIKE = SPACE_LIKE  # re-exported; defined (without Numba) in space_classes
@@ -26,7 +29,7 @@ def space_starts(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _space_starts_into(data: np.ndarray, offsets: np.ndarray, starts: np.ndarray) -> None:
     for d in range(offsets.shape[0] - 1):
         lo = offsets[d]
@@ -54,7 +57,7 @@ def space_lengths(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np
     return run_lengths_kernel(_space_lengths_into, data, offsets)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _space_lengths_into(data: np.ndarray, offsets: np.ndarray, buf: np.ndarray, patch_offsets: np.ndarray) -> int:
     k = 0
     for d in range(offsets.shape[0] - 1):

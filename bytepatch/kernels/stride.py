@@ -5,6 +5,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bytepatch.kernels.cache import kernel_cache
+
+_CACHE = kernel_cache(__file__)  # False where Numba has nowhere to cache (bytepatch.kernels.cache)
+
 
 def stride_starts(offsets: np.ndarray, stride: int) -> np.ndarray:
     """1 at every `stride`-th byte of each document, counted from the document's start."""
@@ -13,7 +17,7 @@ def stride_starts(offsets: np.ndarray, stride: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=_CACHE, nogil=True)
 def _stride_starts_into(offsets: np.ndarray, stride: int, starts: np.ndarray) -> None:
     for d in range(offsets.shape[0] - 1):
         for t in range(offsets[d], offsets[d + 1], stride):
