@@ -125,7 +125,8 @@ def _show(view, html_path: str | None, title: str, verbose: bool, color: bool | 
         write_page(html_path, inspect_page(view, title))
         click.echo(f"{shown_path(html_path)}: {view.summary()}", err=True)
         return
-    use_color = color if color is not None else sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    # no-color.org: NO_COLOR counts when it holds a value (an empty one does not turn colour off)
+    use_color = color if color is not None else sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     click.echo(render_color(view) if use_color else render_plain(view), color=use_color)
     if verbose:
         click.echo("\n" + render_listing(view))

@@ -414,3 +414,34 @@ def test_an_input_that_fails_to_read_is_one_line() -> None:
     result = run("/proc/self/mem")
     assert result.exit_code == 1
     assert result.stderr == "Error: /proc/self/mem: cannot read: Input/output error\n"
+
+
+def _on_a_terminal(env: dict[str, str]) -> bytes:
+    """stdout of `bytepatch inspect --text hi` written to a pseudo-terminal."""
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bytepatch.cli.main", "inspect", "--text", "hi", "--patcher", "stride"],
+            stdout=slave,
+            stderr=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if k != "NO_COLOR"} | env,
+            timeout=120,
+        )
+        assert proc.returncode == 0
+        return os.read(master, 65536)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_no_color_counts_only_when_it_holds_a_value() -> None:
+    """no-color.org: NO_COLOR "present and not an empty string" turns colour off; an
+    empty one (`NO_COLOR= cmd`, or a blanked variable in CI) turned it off too."""
+    assert b"\x1b[" in _on_a_terminal({})
+    assert b"\x1b[" in _on_a_terminal({"NO_COLOR": ""})
+    assert b"\x1b[" not in _on_a_terminal({"NO_COLOR": "1"})
