@@ -14,6 +14,7 @@ result, so the command fails: `guard_standard_streams` makes such a write raise
 
 from __future__ import annotations
 
+import codecs
 import errno
 import io
 import os
@@ -86,7 +87,8 @@ def guard_standard_streams() -> None:
     closed stdin or stdout is reopened on /dev/null the wrong way round (as gnulib's
     stdopen does: reading or writing it fails, EBADF), a closed stderr writable (what
     would be said there is lost either way). Python's stdout, when it is fd 1, is then
-    rebuilt over `_StdoutFile` with the same encoding, errors and buffering."""
+    rebuilt over `_StdoutFile` with the same encoding, errors and buffering (where the
+    encoding is not UTF-8, characters it cannot encode are written as `\\uXXXX` escapes)."""
     for fd, flags in ((0, os.O_WRONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
         try:
             os.fstat(fd)
@@ -116,6 +118,10 @@ def guard_standard_streams() -> None:
         return
     encoding = getattr(old, "encoding", None) or "utf-8"
     errors = getattr(old, "errors", None) or ("surrogateescape" if old is None else "strict")
+    if errors == "strict" and not _is_utf8(encoding):
+        # A Latin-1 (or other non-UTF-8) locale: text it cannot encode (stats' bars, CJK
+        # in inspect) ended in a UnicodeEncodeError traceback; it is written escaped.
+        errors = "backslashreplace"
     line_buffering = bool(getattr(old, "line_buffering", False))
     sys.stdout = io.TextIOWrapper(
         io.BufferedWriter(_StdoutFile(1, "w", closefd=False)),
@@ -123,6 +129,13 @@ def guard_standard_streams() -> None:
         errors=errors,
         line_buffering=line_buffering,
     )
+
+
+def _is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return False
 
 
 def flush_stdout() -> None:

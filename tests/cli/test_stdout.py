@@ -99,3 +99,15 @@ def test_a_closed_stdout_is_no_file_descriptor_for_the_command_to_write_data_to(
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stderr) > 2
+
+
+def test_text_a_non_utf8_stdout_cannot_encode_is_escaped_not_a_traceback() -> None:
+    """A Latin-1 locale (here PYTHONIOENCODING): `inspect` of CJK text, `stats` bars
+    ended in a UnicodeEncodeError traceback; such characters are now written as
+    escapes (`\\u4e16`, as inspect writes its other escapes) in the stream's encoding."""
+    args = [sys.executable, "-m", "bytepatch.cli.main", "inspect", "--text", "é 世界", "--patcher", "space"]
+    utf8 = subprocess.run(args, capture_output=True, env=os.environ | {"PYTHONIOENCODING": "utf-8"}, timeout=120)
+    latin1 = subprocess.run(args, capture_output=True, env=os.environ | {"PYTHONIOENCODING": "latin-1"}, timeout=120)
+    assert latin1.returncode == 0, latin1.stderr.decode(errors="replace")
+    assert b"\\u4e16\\u754c" in latin1.stdout
+    assert latin1.stdout == utf8.stdout.decode().encode("latin-1", "backslashreplace")
