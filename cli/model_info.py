@@ -153,14 +153,13 @@ def _fixed_patch_size(path: Path) -> float | None:
     "--seq-len",
     type=int,
     default=8192,
-    show_default=True,
-    help="Context length in bytes (default for a run: its own row length).",
+    help="Context length in bytes [default: 8192; a run's own row length, an entropy model's attention window].",
 )
 @click.option("--baseline", is_flag=True, help="PRESET names a byte-level transformer preset (baseline / entropy LM).")
 def model_info(preset: str, patch_size: float, seq_len: int, baseline: bool) -> None:
     """Print parameters per part and forward FLOPs per byte of PRESET.
 
-    PRESET is a BLT preset (tiny, small, 400m, 1b), a BLT config saved as
+    PRESET is a BLT preset (tiny, small, 400m, 1b, 7b), a BLT config saved as
     JSON, a training run (its directory or config.json, BLT or baseline), a
     transformer entropy model (`train-entropy`'s directory), or a
     `transformers` BLT (or BltPatcher) directory such as the released blt-1b-hf;

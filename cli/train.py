@@ -16,7 +16,7 @@ from bytepatch.cli._threads import set_torch_threads, threads_option
 @click.option(
     "--preset",
     default=None,
-    help="Model preset (BLT: tiny, small, 400m, 1b; baseline: tiny, small, base, entropy-paper).",
+    help="Model preset (BLT: tiny, small, 400m, 1b, 7b; baseline: tiny, small, base, entropy-paper).",
 )
 @click.option(
     "--config",
