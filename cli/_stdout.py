@@ -87,8 +87,9 @@ def guard_standard_streams() -> None:
     closed stdin or stdout is reopened on /dev/null the wrong way round (as gnulib's
     stdopen does: reading or writing it fails, EBADF), a closed stderr writable (what
     would be said there is lost either way). Python's stdout, when it is fd 1, is then
-    rebuilt over `_StdoutFile` with the same encoding, errors and buffering (where the
-    encoding is not UTF-8, characters it cannot encode are written as `\\uXXXX` escapes)."""
+    rebuilt over `_StdoutFile` with the same encoding, errors and buffering (unbuffered under
+    `python -u`; where the encoding is not UTF-8, characters it cannot encode are written
+    as `\\uXXXX` escapes)."""
     for fd, flags in ((0, os.O_WRONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
         try:
             os.fstat(fd)
@@ -123,11 +124,16 @@ def guard_standard_streams() -> None:
         # in inspect) ended in a UnicodeEncodeError traceback; it is written escaped.
         errors = "backslashreplace"
     line_buffering = bool(getattr(old, "line_buffering", False))
+    raw = _StdoutFile(1, "w", closefd=False)
+    # `python -u` / PYTHONUNBUFFERED (many container images set it): Python's stdout is then a
+    # raw file written through, and so stays, else `cmd > log 2>&1` had stdout's lines after stderr's.
+    unbuffered = old is not None and isinstance(getattr(old, "buffer", None), io.RawIOBase)
     sys.stdout = io.TextIOWrapper(
-        io.BufferedWriter(_StdoutFile(1, "w", closefd=False)),
+        raw if unbuffered else io.BufferedWriter(raw),
         encoding=encoding,
         errors=errors,
         line_buffering=line_buffering,
+        write_through=bool(getattr(old, "write_through", False)),
     )
 
 

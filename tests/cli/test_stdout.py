@@ -111,3 +111,30 @@ def test_text_a_non_utf8_stdout_cannot_encode_is_escaped_not_a_traceback() -> No
     assert latin1.returncode == 0, latin1.stderr.decode(errors="replace")
     assert b"\\u4e16\\u754c" in latin1.stdout
     assert latin1.stdout == utf8.stdout.decode().encode("latin-1", "backslashreplace")
+
+
+@pytest.mark.parametrize("unbuffered", [["-u"], []])
+def test_an_unbuffered_stdout_stays_unbuffered(unbuffered: list[str]) -> None:
+    """`python -u` / PYTHONUNBUFFERED=1 (set in many container images): stdout was rebuilt
+    block-buffered, so `cmd > log 2>&1` put what stdout said after everything on stderr
+    (or lost it, killed before the exit's flush); the rebuilt stdout keeps Python's buffering."""
+    probe = (
+        "import sys\n"
+        "from bytepatch.cli._stdout import guard_standard_streams\n"
+        "guard_standard_streams()\n"
+        "sys.stdout.write('out\\n')\n"
+        "sys.stderr.write('err\\n')\n"
+        "sys.stderr.flush()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run(
+        [sys.executable, *unbuffered, "-c", probe],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout == (
+        b"out\nerr\n" if unbuffered else b"err\nout\n"
+    )  # buffered: out at exit, as without the guard
