@@ -63,7 +63,7 @@ def check_unchanged(source: Source) -> None:
     size alone when no mtime is given), once its part is read. The run state (what --resume compares) records the listing, and a
     file that grew, lost whole lines or was rewritten meanwhile reads without an error:
     rows would be added or dropped silently. (Whole text files are checked by size as
-    their group reads them: `io.text.read_file_into`.)"""
+    their group reads them: `io.text.read_file_into`, by size and mtime.)"""
     if not source.regular or source.size is None:
         return  # stdin, a URI, a pipe: nothing to compare with
     try:

@@ -197,3 +197,38 @@ def test_a_file_modified_at_its_listed_size_is_an_error_naming_it(tmp_path: Path
         C.Chunk(0).add(FileDocument("a.txt", str(path), 6, mtime_ns=listed)).data
     assert err.value.source == str(path)
     assert bytes(C.Chunk(0).add(FileDocument("a.txt", str(path), 6)).data) == b"LISTED"  # no mtime: by size
+
+
+def test_a_small_file_is_read_with_one_fstat(tmp_path: Path, monkeypatch):
+    """A directory of small files is read once per file: the mtime check takes the fstat
+    the read makes anyway (for the file type), not a second one per file (~1.4 us, 10-15%
+    of reading a 2 KB file); only a file whose read takes a while is checked again after it."""
+    import bytepatch.io.text as text
+
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"x" * 2048)
+    listed = path.stat().st_mtime_ns
+    calls = []
+    real = os.fstat
+    monkeypatch.setattr(text.os, "fstat", lambda fd: calls.append(fd) or real(fd))
+    assert bytes(C.Chunk(0).add(FileDocument("a.txt", str(path), 2048, mtime_ns=listed)).data) == b"x" * 2048
+    assert len(calls) == 1
+
+
+def test_a_large_file_modified_while_it_is_read_is_an_error(tmp_path: Path, monkeypatch):
+    import bytepatch.io.text as text
+
+    size = text.RECHECK_AFTER_READ_BYTES
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"x" * size)
+    listed = path.stat().st_mtime_ns
+    real = os.readv
+
+    def read_then_touch(fd, buffers):  # a writer rewriting it in place while it is read
+        n = real(fd, buffers)
+        os.utime(path, ns=(listed + 10**9, listed + 10**9))
+        return n
+
+    monkeypatch.setattr(text.os, "readv", read_then_touch)
+    with pytest.raises(InputError, match="the same size, but modified since"):
+        C.Chunk(0).add(FileDocument("big.txt", str(path), size, mtime_ns=listed)).data
