@@ -136,6 +136,13 @@ def fit_entropy(
     with output_lock(output, "fit-entropy"):  # first: a directory in use is reported as such
         if any(p.name != LOCK_NAME for p in Path(output).iterdir()) and not overwrite:
             raise click.ClickException(f"{output}: exists and is not empty; pass --overwrite to replace it")
+        if _training_run(Path(output)):
+            # --overwrite replaces a model: a BLT or baseline run's config.json was replaced (and,
+            # since its checkpoint is removed with a transformer model's, its checkpoint deleted).
+            raise click.ClickException(
+                f"{output}: holds a `bytepatch train` run (its config.json and checkpoint), not an entropy "
+                "model; --overwrite replaces a model only: write the model to another --output"
+            )
         reader = reader_config(text_field, doc_per_line, input_format, max_document_bytes)
         counter = NgramCounter(config)
         for batch in batches(inputs, reader):
@@ -167,6 +174,16 @@ def fit_entropy(
 # What a transformer entropy model directory (train-entropy) holds besides config.json: its weights, the
 # training checkpoint and log (`models/entropy_lm/train.py`; not imported here, it imports torch).
 TRANSFORMER_FILES = ("model.pt", "checkpoint.pt", "log.jsonl")
+
+
+def _training_run(out: Path) -> bool:
+    """Whether `out` holds a `bytepatch train` run: its config.json (written first) is a run's,
+    a model section and no `kind` (an entropy model's config has one)."""
+    try:
+        data = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "model" in data and "kind" not in data
 
 
 def _remove_other_models(out: Path) -> None:

@@ -313,3 +313,16 @@ def test_an_unfinished_train_entropy_run_is_named_as_one(tmp_path):
         assert result.exit_code == 1 and "Traceback" not in result.output
         assert "has no config.json yet: it holds the checkpoint.pt of an unfinished train-entropy run" in result.output
         assert f"-o {tmp_path / 'lm'} --resume" in result.output
+
+
+def test_fit_entropy_overwrite_refuses_a_train_run(corpus, tmp_path, train_run):
+    """--overwrite replaced a `bytepatch train` run's config.json with the model's, and since the
+    transformer model's files go with it, deleted the run's checkpoint: it is refused, untouched."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(train_run, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    result = run("fit-entropy", corpus, "-o", out, "--order", "3", "--min-count", "1", "-s", "2", "--overwrite")
+    assert result.exit_code == 1 and "holds a `bytepatch train` run" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
