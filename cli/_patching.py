@@ -44,9 +44,8 @@ def patcher_from_options(
             ctx = click.get_current_context(silent=True)
             taken = {o for p in ctx.command.params for o in p.opts} if ctx else None
             flags = [f for f in ("--threshold", "--threshold-add", "--target-patch-size") if not taken or f in taken]
-            raise click.UsageError(
-                f"entropy model {model_name!r} has no default threshold; pass {', '.join(flags[:-1])} or {flags[-1]}"
-            )
+            named = " or ".join(filter(None, [", ".join(flags[:-1]), flags[-1]])) if flags else "a threshold"
+            raise click.UsageError(f"entropy model {model_name!r} has no default threshold; pass {named}")
     with user_errors():  # options that do not go together are a usage error (exit 2)
         return build_patcher(
             patcher,
