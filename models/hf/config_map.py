@@ -412,33 +412,58 @@ def _rope(theta: float) -> dict[str, Any]:
 
 
 def check_exportable(c: BLTConfig) -> None:
-    """Raise UnsupportedSetting naming the first setting of `c` the port cannot compute."""
+    """Raise UnsupportedSetting naming every setting of `c` the port cannot compute.
+
+    All of them at once, with the `bytepatch train` overrides that give the two a run can
+    choose (the alignment settings): naming only the first had a strict-and-single run
+    retrained to fix the first, to be refused for the second.
+    """
+    found: list[tuple[str, str]] = []
+    fixes: list[str] = []
     if c.decoder_alignment != "reference":
-        _refuse(f"decoder_alignment={c.decoder_alignment!r}", EXPORT_REFUSALS["decoder_alignment='strict'"])
+        found.append((f"decoder_alignment={c.decoder_alignment!r}", EXPORT_REFUSALS["decoder_alignment='strict'"]))
+        fixes.append("decoder_alignment=reference")
     if c.cross_attn_residual != "reference":
-        _refuse(f"cross_attn_residual={c.cross_attn_residual!r}", EXPORT_REFUSALS["cross_attn_residual='single'"])
+        found.append(
+            (f"cross_attn_residual={c.cross_attn_residual!r}", EXPORT_REFUSALS["cross_attn_residual='single'"])
+        )
+        fixes.append("cross_attn_residual=reference")
     for name, part in (("encoder", c.encoder), ("decoder", c.decoder)):
         if part.cross_attn_heads != part.n_heads:
-            _refuse(
-                f"{name}.cross_attn_heads={part.cross_attn_heads} != {name}.n_heads={part.n_heads}",
-                EXPORT_REFUSALS["cross_attn_heads != n_heads"],
+            found.append(
+                (
+                    f"{name}.cross_attn_heads={part.cross_attn_heads} != {name}.n_heads={part.n_heads}",
+                    EXPORT_REFUSALS["cross_attn_heads != n_heads"],
+                )
             )
     if c.encoder.dim != c.decoder.dim:
-        _refuse(
-            f"encoder.dim={c.encoder.dim} != decoder.dim={c.decoder.dim}", EXPORT_REFUSALS["encoder.dim != decoder.dim"]
+        found.append(
+            (
+                f"encoder.dim={c.encoder.dim} != decoder.dim={c.decoder.dim}",
+                EXPORT_REFUSALS["encoder.dim != decoder.dim"],
+            )
         )
     if c.encoder.window != c.decoder.window:
-        _refuse(
-            f"encoder.window={c.encoder.window} != decoder.window={c.decoder.window}",
-            EXPORT_REFUSALS["encoder.window != decoder.window"],
+        found.append(
+            (
+                f"encoder.window={c.encoder.window} != decoder.window={c.decoder.window}",
+                EXPORT_REFUSALS["encoder.window != decoder.window"],
+            )
         )
     if c.encoder.cross_attn_all_layers and c.encoder.n_layers > 1:
-        _refuse(
-            f"encoder.cross_attn_all_layers=True with {c.encoder.n_layers} encoder layers",
-            EXPORT_REFUSALS["encoder.cross_attn_all_layers with > 1 encoder layer"],
+        found.append(
+            (
+                f"encoder.cross_attn_all_layers=True with {c.encoder.n_layers} encoder layers",
+                EXPORT_REFUSALS["encoder.cross_attn_all_layers with > 1 encoder layer"],
+            )
         )
     if c.vocab_size != VOCAB_SIZE:
-        _refuse(f"vocab_size={c.vocab_size}", EXPORT_REFUSALS["vocab_size != 260"])
+        found.append((f"vocab_size={c.vocab_size}", EXPORT_REFUSALS["vocab_size != 260"]))
+    if not found:
+        return
+    listed = "; ".join(f"{setting} ({detail})" for setting, detail in found)
+    hint = f"train with {' '.join(fixes)} to export; " if fixes else ""
+    raise UnsupportedSetting(f"cannot export to transformers: {listed}; {hint}{EXPORT_REFUSALS_HINT}")
 
 
 def hf_config_from_blt(

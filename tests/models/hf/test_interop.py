@@ -219,6 +219,24 @@ def test_export_refuses_settings_without_a_port_equivalent(tmp_path, changes, na
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_export_refusal_names_every_setting_and_the_overrides_that_fix_it(tmp_path):
+    """A run with the trainer's defaults (strict alignment, single residual) was refused for
+    decoder_alignment alone: retrained with decoder_alignment=reference, it was then refused for
+    cross_attn_residual. Every refused setting is named at once, with the overrides to train with."""
+    changes = {"decoder_alignment": "strict", "cross_attn_residual": "single"}
+    with pytest.raises(UnsupportedSetting) as info:
+        save_blt(reference_blt(0, **changes), tmp_path / "out")
+    message = str(info.value)
+    assert message.startswith("cannot export to transformers: decoder_alignment='strict'")
+    assert "cross_attn_residual='single'" in message
+    assert "train with decoder_alignment=reference cross_attn_residual=reference" in message
+    decoder = LocalDecoderConfig(n_layers=2, dim=32, n_heads=2, window=8, cross_attn_heads=4)
+    with pytest.raises(UnsupportedSetting) as info:  # settings an override cannot fix: no "train with"
+        save_blt(reference_blt(0, decoder=decoder), tmp_path / "out")
+    assert "decoder.cross_attn_heads=4" in str(info.value) and "decoder.window=8" in str(info.value)
+    assert "train with" not in str(info.value)
+
+
 def test_every_documented_refusal_is_listed():
     assert "decoder_alignment='strict'" in EXPORT_REFUSALS and len(EXPORT_REFUSALS) >= 8
 
