@@ -27,11 +27,13 @@ def patcher_from_options(
     inputs: Sequence[str] = (),
     reader: ReaderConfig | None = None,
     device: str = "cpu",
+    quiet: bool = False,
 ) -> BuiltPatcher:
     """The patcher (with its entropy model, if any) and its provenance, from command-line options.
 
     With `target` (--target-patch-size) the threshold is calibrated on a sample of
-    `inputs` read with `reader`; commands without a corpus pass `target=None`.
+    `inputs` read with `reader`; commands without a corpus pass `target=None`. `quiet`
+    drops the line saying what calibration found (it is recorded in the metadata).
     """
     model = None
     if patcher == "entropy":
@@ -57,5 +59,5 @@ def patcher_from_options(
             reader=reader,
             stride=stride if patcher == "stride" else None,  # the command line says which options go together
             max_patch_length=max_len,
-            log=lambda m: click.echo(m, err=True),
+            log=None if quiet else lambda m: click.echo(m, err=True),
         )

@@ -296,6 +296,7 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
             args.inputs,
             reader,
             args.device,
+            quiet=args.quiet,
         )
         if args.threshold is not None and args.threshold <= 0:  # legal, but almost surely a mistake
             click.echo(

@@ -79,6 +79,22 @@ def test_calibration_records_the_bytes_it_sampled_on_a_small_corpus(tmp_path: Pa
     assert meta["calibration"]["sample_bytes"] == src.stat().st_size
 
 
+def test_quiet_calibration_prints_nothing(tmp_path: Path) -> None:
+    """--quiet dropped the summary, yet 'calibrated threshold ... nats: mean patch size ...'
+    still reached stderr: a quiet run with --target-patch-size now prints nothing; the
+    threshold is in the manifest (and in `bytepatch stats`)."""
+    src = tmp_path / "small.md"
+    src.write_bytes((Path(__file__).resolve().parents[2] / "README.md").read_bytes())
+    args = ["segment", str(src), "--target-patch-size", "4"]
+    loud = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "loud")])
+    assert loud.exit_code == 0 and "calibrated threshold" in loud.stderr, loud.output
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "" and result.stdout == ""
+    meta = json.loads((tmp_path / "out" / "manifest.json").read_text())["metadata"]
+    assert meta["calibration"]["target_patch_size"] == 4
+
+
 def test_default_threshold_far_from_its_target_says_how_to_calibrate(drifting_corpus: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["segment", str(drifting_corpus), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
