@@ -113,12 +113,16 @@ def non_finite(records: list[dict[str, Any]]) -> list[tuple[Any, str, float]]:
 
 
 def run_summary(records: list[dict[str, Any]]) -> dict[str, str]:
-    """Label -> value rows: steps, last loss, last and best held-out bits per byte, throughput."""
+    """Label -> value rows: steps, first and last loss and training bits per byte, last and best
+    held-out bits per byte, throughput."""
     s = run_series(records)
     rows = {"records": f"{len(records):,}"}
     if s["loss"]:
         rows["last step"] = f"{s['loss'][-1][0]:,.0f}"
-        rows["training loss"] = f"{s['loss'][0][1]:.4f} at step {s['loss'][0][0]:,.0f} -> {s['loss'][-1][1]:.4f}"
+        rows["training loss"] = f"{s['loss'][0][1]:.4f} at step {s['loss'][0][0]:,.0f} -> {s['loss'][-1][1]:.4f} (nats)"
+    train = s["train bits/byte"]
+    if train:  # the unit of the held-out row below: the loss is in nats, over EOS targets too
+        rows["training bits/byte"] = f"{train[0][1]:.4f} at step {train[0][0]:,.0f} -> {train[-1][1]:.4f}"
     held = s["held-out bits/byte"]
     if held:
         best = min(held, key=lambda p: p[1])

@@ -45,6 +45,18 @@ def test_report_summarises_and_draws_the_curves(tmp_path: Path) -> None:
     assert "step" in texts and "bits per byte" in texts and "held-out bits/byte" in texts
 
 
+def test_the_summary_gives_training_bits_per_byte_beside_the_held_out_figure(tmp_path: Path) -> None:
+    """The summary gave the training loss (nats per id) beside held-out bits/byte: 4.49 against
+    6.51 read as a large gap when both said the same (4.49 nats = 6.48 bits). The training
+    figure in bits per byte, as log.jsonl records it, is now a row of its own."""
+    write_log(tmp_path / "run")
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    rows = dict(line.strip().split("  ", 1) for line in result.output.splitlines()[1:] if line.startswith("  "))
+    assert rows["training bits/byte"].strip() == f"7.2000 at step 1 -> {7.2 / 30**0.5:.4f}"
+    assert rows["training loss"].strip() == f"5.0000 at step 1 -> {5 / 30**0.5:.4f} (nats)"
+
+
 def test_report_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     missing = CliRunner().invoke(cli, ["report", str(tmp_path / "empty")])
@@ -62,7 +74,9 @@ def test_a_last_line_being_written_is_skipped(tmp_path: Path) -> None:
     with open(tmp_path / "run" / "log.jsonl", "a") as f:
         f.write('{"step": 4, "lo')
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "run" / "log.jsonl")])
-    assert result.exit_code == 0 and "records         3" in result.output and "last step       3" in result.output
+    assert result.exit_code == 0, result.output
+    rows = dict(line.strip().split("  ", 1) for line in result.output.splitlines()[1:] if line.startswith("  "))
+    assert rows["records"].strip() == "3" and rows["last step"].strip() == "3"
 
 
 def test_non_finite_values_are_left_out_of_the_curves_and_counted(tmp_path: Path) -> None:
@@ -79,7 +93,7 @@ def test_non_finite_values_are_left_out_of_the_curves_and_counted(tmp_path: Path
     assert result.exit_code == 0, result.output
     rows = dict(line.strip().split("  ", 1) for line in result.output.splitlines()[1:] if line.startswith("  "))
     assert rows["not drawn"].strip() == "3 value(s) that are not finite numbers, the first loss = nan at step 4"
-    assert rows["training loss"].strip() == "5.0000 at step 1 -> 2.8868"  # steps 1-3 (5/sqrt(step)), no nan
+    assert rows["training loss"].strip() == "5.0000 at step 1 -> 2.8868 (nats)"  # steps 1-3 (5/sqrt(step)), no nan
     root = ET.parse(svg).getroot()
     lines = {e.findtext(SVG + "title"): e.get("points").split() for e in root.iter(SVG + "polyline")}
     assert len(lines["train bits/byte"]) == 3 and "held-out bits/byte" not in lines
