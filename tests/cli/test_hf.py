@@ -131,6 +131,26 @@ def test_convert_refuses_clearly(setup, tmp_path):
     assert "already in the hf format" in result.output
 
 
+def test_the_models_md_recipe_gives_the_runs_logits_in_transformers(setup, tmp_path, monkeypatch, capsys):
+    """docs/models.md showed how to export a run but not how to run the export in `transformers`
+    (the port needs the patch lengths of an n-gram run passed in): its recipe, run as written."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    (recipe,) = [b for b in blocks if 'from_pretrained("tiny-hf")' in b]
+    data = tmp_path / "data"
+    invoke("segment", str(setup["corpus"]), "-o", str(data), "--doc-per-line", "-q")  # the shipped n-gram model
+    train_tiny(
+        data, tmp_path / "runs" / "tiny", "decoder_alignment=reference", "cross_attn_residual=reference", steps=2
+    )
+    invoke("convert", str(tmp_path / "runs" / "tiny"), "-o", str(tmp_path / "tiny-hf"))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    exec(compile(recipe, "docs/models.md", "exec"), {})
+    assert float(capsys.readouterr().out.strip().removeprefix("tensor(").removesuffix(")")) < 1e-5
+
+
 @pytest.mark.parametrize(
     ("patching", "settings", "refusal"),
     [
