@@ -106,8 +106,9 @@ def _to_hf(src: str, out, entropy_override: str | None) -> None:
     if unusable is not None:
         ignored = " (--entropy-model is not used)" if entropy_override is not None else ""
         note = (
-            f"note: the run's entropy model is a {unusable} model, which the port cannot run; "
-            f"exported without a patcher (patch_in_forward=false){ignored}"
+            f"note: the run's entropy model is {'an n-gram' if unusable == 'ngram' else f'a {unusable}'} model, "
+            "which the port cannot run; exported without a patcher (patch_in_forward=false: pass "
+            f"patch_lengths to the port, e.g. those `bytepatch segment` stores){ignored}"
         )
     elif patcher is not None and patcher.get("patcher") != "entropy":
         note = (

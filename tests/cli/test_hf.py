@@ -402,7 +402,7 @@ def test_convert_a_run_patched_by_an_ngram_model_does_not_load_it(setup, tmp_pat
     recorded = json.loads((data / "manifest.json").read_text())["metadata"]["entropy_model"]
     shutil.rmtree(ngram)
     result = invoke("convert", str(run), "-o", str(tmp_path / "hf"))
-    assert "ngram model, which the port cannot run" in result.output
+    assert "is an n-gram model, which the port cannot run" in result.output and "pass patch_lengths" in result.output
     ckpt = load_blt(tmp_path / "hf")
     assert ckpt.entropy_model is None and ckpt.entropy_ref["fingerprint"] == recorded["fingerprint"]
 
