@@ -321,7 +321,9 @@ def set_up(
     n_params = sum(p.numel() for p in s.model.parameters())
     t = run.train
     s.say(
-        f"{run.model_type} model: {n_params:,} params on {device} x {world} ({t.parallel}); "
+        # "(ddp)" only where it holds: one process replicates nothing
+        f"{run.model_type} model: {n_params:,} params on {device}"
+        f"{f' x {world} ({t.parallel})' if world > 1 else ''}; "
         f"train {s.data.n_train:,} docs, held out {s.data.n_held:,} docs; steps {t.steps}, "
         f"batch {t.batch_size} x {t.seq_len} ids per rank"
     )

@@ -41,6 +41,7 @@ def test_train_end_to_end_loss_goes_down(tmp_path: Path, sample_dataset: Path):
     result = invoke("train", str(sample_dataset), "-o", str(run), "--steps", "16", "--lr", "3e-3", *FAST)
     assert result.exit_code == 0, result.output
     assert "held-out" in result.output and "bytes/s" in result.output and "FLOP/s" in result.output
+    assert " params on cpu; " in result.output  # one process: no "x 1 (ddp)", which replicates nothing
     steps = [r for r in records(run) if "loss" in r]
     assert [r["step"] for r in steps] == list(range(1, 17))
     first, last = [r["loss"] for r in steps[:4]], [r["loss"] for r in steps[-4:]]
