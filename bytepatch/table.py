@@ -18,7 +18,7 @@ import pyarrow as pa
 from bytepatch.dataset.metadata import DatasetMetadata
 from bytepatch.dataset.schema import dataset_schema
 from bytepatch.patchers import Patcher
-from bytepatch.patchers.base import as_ragged
+from bytepatch.patchers.base import as_ragged, utf8
 from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.windows import DEFAULT_WINDOW
 
@@ -88,13 +88,9 @@ def _as_table(data: Any) -> pa.Table:
                 for row, value in enumerate(column):
                     if isinstance(value, str):
                         try:
-                            value.encode("utf-8")
-                        except UnicodeEncodeError as exc:
-                            raise ValueError(
-                                f"column {name!r}, row {row}: the str holds a lone surrogate "
-                                f"{value[exc.start]!r} at char {exc.start}, which has no UTF-8 form; "
-                                "pass the document as bytes"
-                            ) from None
+                            utf8(value)  # the patchers' own message for a lone surrogate
+                        except ValueError as exc:
+                            raise ValueError(f"column {name!r}, row {row}: {exc}") from None
             raise
     raise TypeError(
         f"expected a pyarrow Table, RecordBatch, pandas DataFrame or a dict of columns, got {type(data).__name__}"
