@@ -43,7 +43,9 @@ from bytepatch.models.nn.layers import init_weights
 from bytepatch.models.blt.local_decoder import LocalDecoder
 from bytepatch.models.blt.local_encoder import LocalEncoder
 from bytepatch.models.nn.transformer import (
-    ID_DTYPES,
+    check_beside_ids,
+    check_id_values,
+    check_ids,
     check_target_values,
     check_targets,
     describe_input,
@@ -55,8 +57,7 @@ from bytepatch.models.nn.transformer import (
 
 def check_input_shapes(ids: torch.Tensor, patch_lengths: torch.Tensor) -> None:
     """Raise ValueError when shapes or dtypes break the forward contract (metadata only: no device sync)."""
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype not in ID_DTYPES:
-        raise ValueError(f"ids must be a (B, T) int64 (or int32) tensor, got {describe_input(ids)}")
+    check_ids(ids)
     if not is_integer_tensor(patch_lengths) or patch_lengths.dim() != 2:
         raise ValueError(f"patch_lengths must be a (B, P) integer tensor, got {describe_input(patch_lengths)}")
     B, T = ids.shape
@@ -64,8 +65,7 @@ def check_input_shapes(ids: torch.Tensor, patch_lengths: torch.Tensor) -> None:
         raise ValueError(f"batch sizes differ: ids has {B} rows, patch_lengths {patch_lengths.shape[0]}")
     if T == 0 or patch_lengths.shape[1] == 0:
         raise ValueError("empty input: need at least one byte and one patch per row")
-    if patch_lengths.device != ids.device:
-        raise ValueError(f"ids are on {ids.device} but patch_lengths on {patch_lengths.device}; put both on one device")
+    check_beside_ids(patch_lengths, "patch_lengths", ids)
 
 
 def check_input_values(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_size: int) -> None:
@@ -73,8 +73,7 @@ def check_input_values(ids: torch.Tensor, patch_lengths: torch.Tensor, vocab_siz
     B, T = ids.shape
     if B == 0:  # no rows, nothing to check (min() of an empty tensor raises)
         return
-    if ids.min() < 0 or ids.max() >= vocab_size:
-        raise ValueError(f"ids must lie in [0, {vocab_size}), got range [{int(ids.min())}, {int(ids.max())}]")
+    check_id_values(ids, vocab_size)
     if patch_lengths.min() < 0:
         raise ValueError("patch_lengths must be non-negative")
     real = patch_lengths > 0

@@ -68,17 +68,40 @@ def is_integer_tensor(x: object) -> bool:
     )
 
 
+def check_ids(ids: object, name: str = "ids") -> None:
+    """Raise ValueError unless `ids` is a (B, T) tensor of an id dtype (no device sync)."""
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype not in ID_DTYPES:
+        raise ValueError(f"{name} must be a (B, T) int64 (or int32) tensor, got {describe_input(ids)}")
+
+
+def check_id_values(ids: torch.Tensor, vocab_size: int, name: str = "ids") -> None:
+    """Raise ValueError unless every id lies in [0, vocab_size) (reads values: a sync on GPU)."""
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ValueError(f"{name} must lie in [0, {vocab_size}), got range [{int(ids.min())}, {int(ids.max())}]")
+
+
+def check_beside_ids(x: torch.Tensor, name: str, ids: torch.Tensor, ids_name: str = "ids") -> None:
+    """Raise ValueError unless `x` (argument `name`) is on the device of `ids`."""
+    if x.device != ids.device:
+        verb = "are" if ids_name.endswith("s") else "is"
+        raise ValueError(f"{ids_name} {verb} on {ids.device} but {name} on {x.device}; put both on one device")
+
+
+def check_like_ids(x: object, name: str, ids: torch.Tensor, ids_name: str = "ids") -> None:
+    """Raise ValueError unless `x` is an integer tensor shaped like `ids`, on its device (no device sync)."""
+    if not is_integer_tensor(x) or x.shape != ids.shape:
+        raise ValueError(
+            f"{name} must be an integer tensor shaped like {ids_name} {tuple(ids.shape)}, got {describe_input(x)}"
+        )
+    check_beside_ids(x, name, ids, ids_name)
+
+
 def check_targets(targets: torch.Tensor, ids: torch.Tensor) -> None:
     """Raise ValueError unless `targets` is an integer tensor shaped like `ids` on its device (no device sync).
 
     A flattened (B * T,) or otherwise mis-shaped `targets` failed inside F.cross_entropy, or,
     when it held B * T values, was taken as the rows read left to right."""
-    if not is_integer_tensor(targets) or targets.shape != ids.shape:
-        raise ValueError(
-            f"targets must be an integer tensor shaped like ids {tuple(ids.shape)}, got {describe_input(targets)}"
-        )
-    if targets.device != ids.device:
-        raise ValueError(f"ids are on {ids.device} but targets on {targets.device}; put both on one device")
+    check_like_ids(targets, "targets", ids)
 
 
 def check_target_values(targets: torch.Tensor, vocab_size: int) -> None:
@@ -187,23 +210,15 @@ class ByteTransformer(nn.Module):
         and dtypes always (free), id values on the CPU only (a device sync elsewhere). Unchecked, ids
         outside the vocabulary failed inside nn.Embedding, a 1-D idx unpacking its shape, and doc_ids
         of another shape broadcast (one row's documents for every row) or failed inside the mask."""
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in ID_DTYPES:
-            raise ValueError(f"idx must be a (B, T) int64 (or int32) tensor, got {describe_input(idx)}")
+        check_ids(idx, "idx")
         if doc_ids is not None:
-            if not is_integer_tensor(doc_ids) or doc_ids.shape != idx.shape:
-                raise ValueError(
-                    f"doc_ids must be an integer tensor shaped like idx {tuple(idx.shape)}, got {describe_input(doc_ids)}"
-                )
-            if doc_ids.device != idx.device:
-                raise ValueError(f"idx is on {idx.device} but doc_ids on {doc_ids.device}; put both on one device")
+            check_like_ids(doc_ids, "doc_ids", idx, "idx")
         if targets is not None:
             check_targets(targets, idx)
         if idx.device.type == "cpu" and idx.numel():  # a sync elsewhere; on the host it costs nothing
-            V = self.config.vocab_size
-            if idx.min() < 0 or idx.max() >= V:
-                raise ValueError(f"idx must lie in [0, {V}), got range [{int(idx.min())}, {int(idx.max())}]")
+            check_id_values(idx, self.config.vocab_size, "idx")
             if targets is not None:
-                check_target_values(targets, V)
+                check_target_values(targets, self.config.vocab_size)
 
     def forward(
         self,
