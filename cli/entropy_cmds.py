@@ -178,12 +178,14 @@ TRANSFORMER_FILES = ("model.pt", "checkpoint.pt", "log.jsonl")
 
 def _training_run(out: Path) -> bool:
     """Whether `out` holds a `bytepatch train` run: its config.json (written first) is a run's,
-    a model section and no `kind` (an entropy model's config has one)."""
-    try:
-        data = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    as `train` and `verify` tell it (`is_run_config`). Without a config.json it is no run's: an
+    unfinished train-entropy run holds a checkpoint alone, which --overwrite replaces."""
+    config = out / "config.json"
+    if not config.exists():
         return False
-    return isinstance(data, dict) and "model" in data and "kind" not in data
+    from bytepatch.models.train.resume import is_run_config  # torch: only where a config.json is to judge
+
+    return is_run_config(config)
 
 
 def _remove_other_models(out: Path) -> None:
