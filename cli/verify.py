@@ -75,14 +75,9 @@ def _verify_one(path: Path) -> str:
 def _segment_output(path: Path) -> bool:
     """Whether `path` holds what `bytepatch segment` writes before its manifest (shards, a
     job's manifest, the run state)."""
-    from bytepatch.dataset.files import SHARD_NAME
-    from bytepatch.dataset.manifest import JOB_MANIFEST
+    from bytepatch.segment.layout import job_file
 
     try:
-        names = [entry.name for entry in path.iterdir()]
+        return any(job_file(entry.name) for entry in path.iterdir())
     except OSError:
         return False
-    return any(
-        SHARD_NAME.match(n) or JOB_MANIFEST.match(n) or n.startswith((".bytepatch-run", ".bytepatch-shards"))
-        for n in names
-    )

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bytepatch.dataset.files import SHARD_NAME, SHARD_SUFFIX, TMP_SUFFIX
-from bytepatch.dataset.manifest import MANIFEST
+from bytepatch.dataset.manifest import JOB_MANIFEST, MANIFEST
 
 SHARD_PREFIX = "train-"  # see the module docstring; "part-" is the name older versions wrote
-_ANY_JOB_FILE = re.compile(
-    r"^(manifest-\d{5,}-of-\d{5,}\.json|\.bytepatch-run(-\d{5,}-of-\d{5,})?\.json|\.bytepatch-shards(-\d{5,}-of-\d{5,})?\.jsonl)$"
-)
+# A job's run state and journal; its manifest is JOB_MANIFEST's (`manifest-00001-of-00004.json`).
+_RUN_FILE = re.compile(r"^(\.bytepatch-run(-\d{5,}-of-\d{5,})?\.json|\.bytepatch-shards(-\d{5,}-of-\d{5,})?\.jsonl)$")
 
 
 @dataclass(frozen=True)
@@ -115,9 +114,15 @@ def _final_name(name: str) -> str:
     return m.group(1) if m else name
 
 
+def job_file(name: str) -> bool:
+    """A shard or a job's own file (run state, journal, job manifest) under its final name:
+    what a segmentation run leaves in its output before the manifest."""
+    return bool(SHARD_NAME.match(name) or JOB_MANIFEST.match(name) or _RUN_FILE.match(name))
+
+
 def written_by_bytepatch(name: str) -> bool:
     """Any file some segmentation job writes; anything else in the directory is the user's."""
-    if name == MANIFEST or SHARD_NAME.match(name) or _ANY_JOB_FILE.match(name) or name.startswith(".bytepatch-lock"):
+    if name == MANIFEST or job_file(name) or name.startswith(".bytepatch-lock"):
         return True
     # Temporaries are "." + the final name + a unique tail: "..bytepatch-run-...json.<host>-<pid>-<rand>.tmp".
     return name.startswith((".part-", ".train-", ".manifest", ".bytepatch-", "..bytepatch-")) and name.endswith(
