@@ -141,13 +141,11 @@ def test_stale_temporaries_of_a_dead_run_are_removed_at_start(tmp_path, text):
     assert not stale.exists() and (out / "manifest.json").exists()
 
 
-@pytest.mark.parametrize("threads", ["1", "2"])
-def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, monkeypatch, threads):
-    """Files are placed by the size the listing gave and read later, by the thread that
-    patches them: one that changed since is an error, not a silently shifted dataset."""
+def _segment_changing_3_txt_after_listing(corpus, out, monkeypatch, threads: str, change):
+    """`segment --patcher space` of five text files in `corpus`, `change(corpus / "3.txt")`
+    called just after the inputs are listed: its result."""
     import bytepatch.segment.pipeline as pipeline
 
-    corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i in range(5):
         (corpus / f"{i}.txt").write_text(f"document {i} " * 50)
@@ -155,12 +153,21 @@ def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, mo
 
     def list_then_change(inputs, **options):
         sources = listed(inputs, **options)
-        (corpus / "3.txt").write_text("grown " * 100)
+        change(corpus / "3.txt")
         return sources
 
     monkeypatch.setattr(pipeline, "expand_sources", list_then_change)
-    out = tmp_path / "out"
-    result = run(str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "-q")
+    return run(str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "-q")
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, monkeypatch, threads):
+    """Files are placed by the size the listing gave and read later, by the thread that
+    patches them: one that changed since is an error, not a silently shifted dataset."""
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    result = _segment_changing_3_txt_after_listing(
+        corpus, out, monkeypatch, threads, lambda path: path.write_text("grown " * 100)
+    )
     one_line_error(result, f"{corpus / '3.txt'}: changed while being read: listed at 550 bytes, now more")
     assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))
 
@@ -171,25 +178,14 @@ def test_a_whole_text_file_rewritten_at_the_same_size_after_it_was_listed_stops_
     rewritten in place at the same size (a log rotated, an editor's save) gave a dataset of
     the new text, exit 0, while the run state recorded the listing's mtime; JSONL and
     --doc-per-line files were refused so already."""
-    import bytepatch.segment.pipeline as pipeline
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(5):
-        (corpus / f"{i}.txt").write_text(f"document {i} " * 50)
-    listed = pipeline.expand_sources
-
-    def list_then_rewrite(inputs, **options):
-        sources = listed(inputs, **options)
-        path = corpus / "3.txt"
+    def rewrite(path):
         before = path.stat().st_mtime_ns
         path.write_text("DOCUMENT 3 " * 50)  # the same size, other bytes
         os.utime(path, ns=(before + 10**9, before + 10**9))  # a later mtime, whatever the clock's grain
-        return sources
 
-    monkeypatch.setattr(pipeline, "expand_sources", list_then_rewrite)
-    out = tmp_path / "out"
-    result = run(str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "-q")
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    result = _segment_changing_3_txt_after_listing(corpus, out, monkeypatch, threads, rewrite)
     one_line_error(
         result, f"{corpus / '3.txt'}: changed while being read: listed at 550 bytes, the same size, but modified since"
     )
