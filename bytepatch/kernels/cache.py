@@ -26,9 +26,14 @@ def kernel_cache(py_file: str) -> bool:
     """The `cache=` argument for the kernels of the module at `py_file`: True where Numba
     can cache them (after pointing `numba.config.CACHE_DIR` at a private fallback if
     it must), False where it cannot."""
-    if _writable(os.path.join(os.path.dirname(os.path.abspath(py_file)), "__pycache__")):
-        return True
-    return _elsewhere()
+    return _beside(os.path.dirname(os.path.abspath(py_file))) or _elsewhere()
+
+
+@functools.cache
+def _beside(package_dir: str) -> bool:
+    """Whether `package_dir/__pycache__` takes files: asked once per directory, not once per
+    kernel module (the four of bytepatch/kernels share one)."""
+    return _writable(os.path.join(package_dir, "__pycache__"))
 
 
 @functools.cache
