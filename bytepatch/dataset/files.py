@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -79,6 +80,51 @@ def write_shard_unpublished(table: pa.Table, path: Path, fmt: str) -> tuple[dict
     return shard.commit(rename=False), shard.tmp
 
 
+# Bytes appended to a shard between background fdatasyncs (`Flusher`).
+SYNC_STEP = 16 << 20
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+
+
+class Flusher:
+    """fdatasync of a file being appended to, in the background every `step` bytes.
+
+    Why: the fsync before a shard's rename must write out everything not yet on disk, and
+    that is serial, at the end of a run: ~1.4 ms per MB on a VM's disk (85 ms for a 60 MB
+    shard, a fifth of a 48 MB space run). Synced as it grows, on a thread that only waits
+    on the disk, the writes overlap the patching and the last fsync finds little left.
+    One sync runs at a time. A failed one is raised by `wait`: the kernel reports a
+    writeback error once, so the fsync after it could pass."""
+
+    def __init__(self, fd: int, step: int) -> None:
+        self.fd, self.step = fd, step
+        self._synced = 0
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
+
+    def wrote(self, size: int) -> None:
+        """The file now holds `size` bytes: sync it if a step has been written since the last sync."""
+        if size - self._synced < self.step or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._synced = size
+        self._thread = threading.Thread(target=self._sync, name="bytepatch-fsync", daemon=True)
+        self._thread.start()
+
+    def _sync(self) -> None:
+        try:
+            _fdatasync(self.fd)
+        except OSError as exc:
+            self._error = exc
+
+    def wait(self) -> None:
+        """Wait for the sync in flight (before the file is closed: its descriptor must outlive it)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
 IPC_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # an Arrow IPC stream's end: continuation marker, length 0
 BATCH_ROWS = 64 * 1024  # rows per record batch
 
@@ -137,11 +183,13 @@ class ShardFile:
         self._sink = self._writer = None
         # Checksums of the bytes written: kept for a compressed Arrow shard, whose every byte passes here.
         self._sums: Checksums | None = None
+        self._flusher: Flusher | None = None
         try:
             if fmt == "arrow":
                 self._sink = pa.OSFile(str(self.tmp), "wb")
                 if compress:
                     self._sums = Checksums()
+                    self._flusher = Flusher(self._sink.fileno(), SYNC_STEP)
                     self._put(_schema_message(schema))
                 else:  # written straight from the table's buffers: no copy of a huge document
                     self._writer = pa.ipc.new_stream(self._sink, schema)
@@ -187,6 +235,7 @@ class ShardFile:
     def _put(self, data: pa.Buffer | bytes) -> None:
         self._sink.write(data)
         self._sums.update(data)  # here, on the writer thread, while the next groups are patched
+        self._flusher.wrote(self._sums.size)
 
     def commit(self, rename: bool = True) -> dict[str, object] | None:
         """Close, fsync and rename to the final name (`rename=False`: left at `self.tmp`
@@ -213,14 +262,18 @@ class ShardFile:
         self.tmp.unlink(missing_ok=True)
 
     def _close(self) -> None:
-        writer, sink = self._writer, self._sink
-        self._writer = self._sink = None
+        writer, sink, flusher = self._writer, self._sink, self._flusher
+        self._writer = self._sink = self._flusher = None
         try:
             if writer is not None:
                 writer.close()
         finally:
-            if sink is not None:
-                sink.close()
+            try:
+                if flusher is not None:
+                    flusher.wait()
+            finally:
+                if sink is not None:
+                    sink.close()
 
 
 def write_json(path: Path, data: dict[str, Any], indent: int | None = 2) -> None:

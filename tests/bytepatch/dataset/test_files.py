@@ -4,6 +4,8 @@ stream writer writes."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytepatch.dataset.files import BATCH_ROWS, ShardFile, encode_batches, read_arrow_table
+from bytepatch.dataset import files
+from bytepatch.dataset.files import BATCH_ROWS, Flusher, ShardFile, encode_batches, read_arrow_table
 from bytepatch.dataset.integrity import checksums
 from bytepatch.dataset.schema import dataset_schema
 
@@ -116,3 +119,36 @@ def test_an_empty_shard_holds_one_batch_of_no_rows(tmp_path, fmt, compress):
         assert read_arrow_table(path).num_rows == 0
     else:
         assert pq.read_table(path).num_rows == 0 and pq.read_table(path).schema.names == SCHEMA.names
+
+
+@pytest.mark.parametrize("step", [1, 200, 1 << 30])
+def test_a_shard_synced_as_it_grows_holds_every_table(tmp_path: Path, monkeypatch, step: int):
+    # Background fdatasyncs every `step` bytes (one at a time, while the writer goes on)
+    # change nothing in the file, whichever of them run.
+    monkeypatch.setattr(files, "SYNC_STEP", step)
+    tables = [_table([50, 0, 300], i) for i in range(6)]
+    shard = ShardFile(tmp_path / "train-00000.arrow", SCHEMA, "arrow")
+    for table in tables:
+        shard.write(table)
+    sums = shard.commit()
+    assert sums == checksums(tmp_path / "train-00000.arrow")
+    assert read_arrow_table(tmp_path / "train-00000.arrow").equals(pa.concat_tables(tables))
+    assert list(tmp_path.iterdir()) == [tmp_path / "train-00000.arrow"]
+
+
+def test_a_failed_background_sync_is_raised_when_waited_for():
+    # The kernel reports a writeback error once: to the fdatasync that met it, here on the
+    # flusher's thread, so `wait` (before the fsync that commits a shard) raises it.
+    read, write = os.pipe()
+    try:
+        flusher = Flusher(write, step=10)
+        flusher.wrote(5)  # under a step: nothing synced
+        flusher.wait()
+        flusher.wrote(10)
+        with pytest.raises(OSError) as err:
+            flusher.wait()
+        assert err.value.errno == errno.EINVAL  # a pipe cannot be synced
+        flusher.wait()  # raised once
+    finally:
+        os.close(read)
+        os.close(write)
