@@ -9,7 +9,9 @@ comparable: the same dtype, the same threads, and the model's own matrix shapes 
 `nn.Linear` of the model applied to lanes x chunk_len rows), measured interleaved with
 the model runs (peak, model, peak, model, ..., peak) and taken as the median of those
 measurements, since a shared machine's speed drifts within a run. Weights are random:
-speed does not depend on them. `--threads` defaults to the CPUs available to the
+speed does not depend on them. bf16 runs on a CPU only where its GEMM peak beats
+fp32's (as on CPUs with AMX or AVX-512 BF16); elsewhere it is reported as skipped, with
+the ratio of the two peaks. `--threads` defaults to the CPUs available to the
 process (affinity, cgroup quota), not torch's default, which oversubscribes a shared box.
 
     python bench/entropy_lm.py [--presets small,entropy-paper] [--cpu-kb 64] [--cuda-mb 8] [--repeats 3] [--json]
@@ -89,9 +91,16 @@ def bench_preset(
     lanes = lm.batch_size
     size = cuda_mb * 1e6 if device.type == "cuda" else cpu_kb * 1e3
     docs = corpus(max(int(size), lanes * DOC_BYTES))  # at least one document per lane: every lane busy
-    scorer.score(docs[:lanes], lanes)  # warm-up: kernels, allocator
     rows = lanes * scorer.chunk_len
     shapes = linear_shapes(lm.model)
+    if dtype != torch.float32 and device.type == "cpu":
+        # bf16 only where its matmul is faster than fp32's (a CPU without native bf16,
+        # such as AVX2 only, emulates it at a tenth of fp32's speed): elsewhere a fraction
+        # of its peak says nothing about the model, and no one would score in it.
+        low, full = shaped_peak(shapes, rows, device, dtype), shaped_peak(shapes, rows, device, torch.float32)
+        if low <= full:
+            return {"preset": name, "dtype": str(dtype).replace("torch.", ""), "skipped": low / full}
+    scorer.score(docs[:lanes], lanes)  # warm-up: kernels, allocator
     peaks = [shaped_peak(shapes, rows, device, dtype)]
     times = []
     for _ in range(repeats):
@@ -155,6 +164,12 @@ def main() -> None:
         f"{'TFLOP/s':>8} {'peak (range)':>22} {'of peak':>8}"
     )
     for r in results:
+        if "skipped" in r:
+            print(
+                f"{r['device']:<22} {r['preset']:<14} {r['dtype']:<9} skipped: its GEMM peak on this CPU is "
+                f"{r['skipped']:.2f}x fp32's (no native {r['dtype']}), so fp32 is what scores here"
+            )
+            continue
         lo, hi = r["peak_range_tflop_s"]
         peak = f"{r['peak_tflop_s']:.3f} ({lo:.3f}-{hi:.3f})"
         print(
