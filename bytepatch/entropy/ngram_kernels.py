@@ -23,6 +23,7 @@ import numpy as np
 from bytepatch.entropy.ngram_keys import BOS_ROW, EMPTY, MAX_ORDER  # noqa: F401 - K.EMPTY etc. for callers
 from bytepatch.kernels.cache import kernel_cache
 from bytepatch.kernels.prefetch import prefetch
+from bytepatch.kernels.threads import start_thread_pool
 
 _CACHE = kernel_cache(__file__)  # False where Numba has nowhere to cache (bytepatch.kernels.cache)
 
@@ -741,6 +742,7 @@ def entropy_index(
     """
     hslots = np.empty_like(slots)
     short_h = np.empty(65792 + 257, dtype=np.float32)
+    start_thread_pool()  # a parallel kernel: the pool started as bytepatch starts it
     _fill_entropy_index(
         base, base_sum_plogp, slots, pair_meta, stream_prob, stream_byte, hslots, hslots.view(np.float32), short_h
     )
@@ -986,6 +988,7 @@ def ngram_entropies_only(
 def _on_threads(kernel, args: tuple, threads: int, n_tasks: int) -> None:
     """Run a `prange` kernel on min(threads, tasks, Numba's pool) threads, then restore
     the previous setting (it is per calling thread, but callers may share one)."""
+    start_thread_pool()
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, n_tasks)))
     try:
