@@ -459,6 +459,10 @@ def train_step(s: Session, lr: float, wants_stop: bool) -> dict[str, Any]:
     patch = mean_patch_size(host["patch_lengths"]) if "patch_lengths" in host else 1.0
     flops = 3.0 * forward_flops_per_byte(s.run, patch) * host["ids"].numel()
     batch = {k: v.to(s.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
+    if s.run.train.compile and "patch_lengths" in batch:
+        # The patch count changes from batch to batch: compiled for it from the first step,
+        # the model is compiled once, not once for the first batch's count and again for any.
+        torch._dynamo.maybe_mark_dynamic(batch["patch_lengths"], 1)
     with torch.autocast(s.device.type, dtype=s.amp, enabled=s.amp is not None):
         loss, nats, n_bytes = batch_nll(s.run.model_type, s.stepped, batch)
     loss_sum, nats_sum, bytes_sum, flops_sum, stops = all_sum(

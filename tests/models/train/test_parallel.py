@@ -139,7 +139,9 @@ def test_a_second_stop_signal_exits_at_once_with_its_code_and_one_line(
 
 @pytest.mark.slow
 def test_compiled_training_follows_the_eager_run(tmp_path: Path, sample_dataset: Path, tiny_run: RunConfig):
-    run = replace(tiny_run, train=replace(tiny_run.train, steps=3))
+    # One layer each: compiling (the test's whole cost, minutes on 2 cores) grows with the graph.
+    model = replace(tiny_run.model, decoder=replace(tiny_run.model.decoder, n_layers=1))
+    run = replace(tiny_run, model=model, train=replace(tiny_run.train, steps=3))
     train(run, [sample_dataset], tmp_path / "eager", log=quiet)
     train(replace(run, train=replace(run.train, compile=True)), [sample_dataset], tmp_path / "compiled", log=quiet)
     eager, compiled = losses(tmp_path / "eager"), losses(tmp_path / "compiled")
