@@ -14,7 +14,7 @@ import pytest
 # It patches on 2 threads (the prange kernel) and says what OpenMP's nesting was before
 # and after, read from the runtime Numba's OpenMP layer uses.
 PROBE = """
-import ctypes, json
+import json
 import numpy as np
 import numba
 from bytepatch.entropy import NgramConfig, NgramModel
@@ -31,9 +31,9 @@ print(json.dumps({"layer": numba.threading_layer(), "before": before, "after": a
 
 
 def probe(**env: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, text=True, check=True
-    )
+    """Run PROBE with OpenMP's nesting settings cleared from the environment, then `env` added."""
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_NESTED", "OMP_MAX_ACTIVE_LEVELS")}
+    out = subprocess.run([sys.executable, "-c", PROBE], env={**base, **env}, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     if result["layer"] != "omp":
         pytest.skip(f"Numba runs on its {result['layer']} layer here, not OpenMP")
