@@ -742,7 +742,7 @@ def entropy_index(
     """
     hslots = np.empty_like(slots)
     short_h = np.empty(65792 + 257, dtype=np.float32)
-    start_thread_pool()  # a parallel kernel: the pool started as bytepatch starts it
+    start_thread_pool()  # a prange kernel follows: start the pool with OpenMP nesting kept off
     _fill_entropy_index(
         base, base_sum_plogp, slots, pair_meta, stream_prob, stream_byte, hslots, hslots.view(np.float32), short_h
     )
