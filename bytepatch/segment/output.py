@@ -8,10 +8,11 @@ import contextlib
 import fnmatch
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from bytepatch.dataset.files import TMP_SUFFIX, write_json
+from bytepatch.dataset.files import TMP_SUFFIX, tmp_path, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest, check_manifest, read_manifest
 from bytepatch.errors import OutputError
 from bytepatch.io.fs import is_uri, shown_path
@@ -209,8 +210,15 @@ def _read_job_manifest(path: Path, job: int) -> dict[str, Any]:
     return part
 
 
-def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: dict) -> bool:
-    """Make the output ready for this job; True when a resumed job had already finished."""
+def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: dict, set_aside: bool = False) -> bool:
+    """Make the output ready for this job; True when a resumed job had already finished.
+
+    `set_aside`: the replaced dataset's files of this job are renamed to temporaries
+    (`tmp_path`) instead of unlinked, for the caller to remove while it runs
+    (`removing_in_background`, then `remove_temporaries`). Unlinking a large file waits
+    on the disk (0.7-1 ms per MB on the bench machine: ~9 s for a 10 GB dataset), a
+    rename does not. The old final names are gone either way before anything is written.
+    """
     out = layout.out
     if resume:
         if not layout.run_state.exists():
@@ -248,7 +256,15 @@ def prepare_output(layout: JobLayout, overwrite: bool, resume: bool, run_state: 
         # The dataset manifest goes first, so a half-deleted dataset never looks complete.
         (out / MANIFEST).unlink(missing_ok=True)
         for name in mine:
-            (out / name).unlink(missing_ok=True)
+            path = out / name
+            # Only this job's files under final names: their temporaries are this job's to
+            # remove (another layout's set aside would be a temporary no job removes), and a
+            # directory so named fails to unlink here, as before, not after the run.
+            if set_aside and layout.owns(name) and not name.endswith(TMP_SUFFIX) and path.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(path, tmp_path(path))
+            else:
+                path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     write_json(layout.run_state, run_state, indent=None)  # read by --resume only
     return False
@@ -299,8 +315,37 @@ def _input_change(before: Any, now: list) -> str:
     return "inputs (their order)"
 
 
+def temporaries(layout: JobLayout) -> list[Path]:
+    """This job's temporaries: a killed run's, a failed one's (never complete), the files
+    `prepare_output` set aside."""
+    return [p for p in layout.out.glob(f".*{TMP_SUFFIX}") if layout.owns(p.name)]
+
+
 def remove_temporaries(layout: JobLayout) -> None:
-    """This job's temporaries: a killed run's, or a failed one's (never complete)."""
-    for p in layout.out.glob(f".*{TMP_SUFFIX}"):
-        if layout.owns(p.name):
-            p.unlink(missing_ok=True)
+    """Unlink this job's temporaries (`temporaries`)."""
+    for p in temporaries(layout):
+        p.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def removing_in_background(paths: list[Path], background: bool = True) -> Iterator[None]:
+    """Unlink `paths` on a thread while the body runs; the thread is joined when it ends
+    (`background=False`: before the body starts). Best effort: a file that could not be
+    unlinked is left for `remove_temporaries`, which the caller runs after, and which
+    raises its error."""
+
+    def unlink_all() -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
+    if not background:
+        unlink_all()
+        yield
+        return
+    thread = threading.Thread(target=unlink_all, name="bytepatch-remove", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()

@@ -54,6 +54,8 @@ from bytepatch.segment.output import (
     job_lock,
     prepare_output,
     remove_temporaries,
+    removing_in_background,
+    temporaries,
 )
 from bytepatch.segment.reading import (
     DuplicateIds,
@@ -176,22 +178,28 @@ def _segment_to_directory(
         "splits": [[redacted(s.path), span.start, span.end] for s, span in parts],
     }
     with job_lock(layout):
-        if prepare_output(layout, options.overwrite, options.resume, run_state):
+        if prepare_output(layout, options.overwrite, options.resume, run_state, set_aside=True):
             return finish(layout, options.merge)
-        remove_temporaries(layout)  # a killed run's; we hold this job's lock, so none is live
-        schema = dataset_schema(options.save_entropies, metadata)
-        job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
-        finished = finished_shards(layout)
-        mine = set(files)
-        total = _total_size([s for s in sources if s.path in mine]) if len(parts) == len(files) else None
-        progress = Progress(total, enabled=options.show_progress, label="patched")
-        documents = read_documents(parts, reader, threads=options.threads > 1)
-        ids = DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
-        counted = counting(documents, progress, ids)
         try:
-            shards = _run(counted, options.shard_bytes, job, options.workers, finished, progress)
+            # A killed run's temporaries (we hold this job's lock, so none is live) and the
+            # replaced dataset's files, set aside: unlinked while this run reads and patches,
+            # or first where worker processes follow (they are forked only from a process
+            # without other threads: `processes.start_method`).
+            with removing_in_background(temporaries(layout), background=options.workers == 1):
+                schema = dataset_schema(options.save_entropies, metadata)
+                job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
+                finished = finished_shards(layout)
+                mine = set(files)
+                total = _total_size([s for s in sources if s.path in mine]) if len(parts) == len(files) else None
+                progress = Progress(total, enabled=options.show_progress, label="patched")
+                documents = read_documents(parts, reader, threads=options.threads > 1)
+                ids = DuplicateIds() if reader.id_field else None  # generated ids are unique by construction
+                counted = counting(documents, progress, ids)
+                try:
+                    shards = _run(counted, options.shard_bytes, job, options.workers, finished, progress)
+                finally:
+                    progress.close()
         finally:
-            progress.close()
             remove_temporaries(layout)
         if ids is not None:
             ids.report()
