@@ -5,6 +5,7 @@ left, whether the run finishes or fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -96,3 +97,32 @@ def test_a_failed_overwrite_leaves_neither_dataset(tmp_path: Path, monkeypatch) 
         _segment(src, out, overwrite=True)
     left = [n for n in os.listdir(out) if not n.startswith(".bytepatch-lock")]
     assert left == [".bytepatch-run.json"]  # the run state, for --resume; no shard, no temporary
+
+
+def test_what_a_killed_overwrite_set_aside_goes_with_the_next_run(tmp_path: Path, monkeypatch) -> None:
+    """Killed (no `finally` runs) after the old shards were set aside: they stay as
+    temporaries, no manifest; `--resume` of that run removes them and finishes it."""
+    src = _corpus(tmp_path, 6_000)
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    _segment(src, out)
+    _segment(src, clean)
+
+    @contextlib.contextmanager
+    def nothing_removed(paths, background=True):
+        yield
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "removing_in_background", nothing_removed)
+        m.setattr(pipeline, "remove_temporaries", lambda layout: None)
+        m.setattr(pipeline, "_run", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _segment(src, out, overwrite=True)
+    layout = JobLayout(out, "arrow")
+    assert not (out / "manifest.json").exists() and not list(out.glob("train-*"))
+    assert len(temporaries(layout)) > 2  # the old shards, under temporary names
+    _segment(src, out, resume=True)
+    assert temporaries(layout) == [] and sorted(os.listdir(out)) == sorted(os.listdir(clean))
+    assert open_dataset(out).to_table().equals(open_dataset(clean).to_table())
