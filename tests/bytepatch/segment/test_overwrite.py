@@ -60,10 +60,21 @@ def test_removing_in_background_unlinks_beside_the_body_and_leaves_what_it_canno
         f.write_bytes(b"x" * 1000)
     stuck = tmp_path / ".d.tmp"
     stuck.mkdir()  # unlink fails on a directory: left, not raised, for the caller's own pass
-    seen = []
-    with removing_in_background([*files, stuck]):
-        seen += [t.name for t in threading.enumerate()]
-    assert "bytepatch-remove" in seen
+
+    class Held:
+        """A path whose unlink waits until the body says so: the body runs while the thread removes."""
+
+        def __init__(self) -> None:
+            self.go, self.by = threading.Event(), ""
+
+        def unlink(self, missing_ok: bool = False) -> None:
+            self.by = threading.current_thread().name
+            assert self.go.wait(30)
+
+    held = Held()
+    with removing_in_background([held, *files, stuck]):
+        held.go.set()
+    assert held.by == "bytepatch-remove"
     assert not any(f.exists() for f in files) and stuck.is_dir()
     assert "bytepatch-remove" not in [t.name for t in threading.enumerate()]  # joined
     again = [tmp_path / "g.tmp"]
