@@ -13,7 +13,7 @@ from bytepatch.io import InputError, ReaderConfig, Source, Span, read_source
 from bytepatch.io.documents import Document, FileDocument
 from bytepatch.io.fs import is_uri
 from bytepatch.io.jsonl_batch import DocumentBatch, read_jsonl_blocks
-from bytepatch.io.sniff import COMPRESSED_SUFFIXES, check_named_inputs
+from bytepatch.io.sniff import check_named_inputs
 from bytepatch.io.sources import STDIN, detect_format
 from bytepatch.progress import Progress
 
@@ -36,9 +36,10 @@ def check_named_inputs_early(sources: Sequence[Source], reader: ReaderConfig) ->
     (`.zst`, `.xz`, ...) whose first bytes say it is (see io/sniff.py): found on reading,
     it would stop the run after patching the files listed before it."""
     if reader.input_format == "auto":
-        # The name first: one suffix test per file, where the format's cost ~5 us (14 ms for 2,942 files).
-        named = (s.path for s in sources if s.regular and s.path.lower().endswith(COMPRESSED_SUFFIXES))
-        check_named_inputs(path for path in named if detect_format(path) == "text")
+        # `check_named_inputs` sniffs only names ending in a compressed suffix, and
+        # `detect_format` takes every such name as text (no reader's suffix ends so): asking
+        # it per file first cost ~5 us each, 14 ms for 2,942 files, and changed nothing.
+        check_named_inputs(s.path for s in sources if s.regular)
 
 
 def read_documents(
