@@ -8,7 +8,6 @@ command module may import heavy libraries at its top without slowing the rest.
 from __future__ import annotations
 
 import atexit
-import gc
 import importlib
 import importlib.util
 import os
@@ -21,6 +20,7 @@ from typing import MutableMapping
 import click
 
 from bytepatch import __version__
+from bytepatch.cli._collector import pause_cycle_collection, resume_cycle_collection
 from bytepatch.cli._interrupt import in_callback_from_c, runs_in
 from bytepatch.cli._stdout import StdoutWriteError, flush_stdout, guard_standard_streams
 from bytepatch.redact import redacted
@@ -91,6 +91,8 @@ def cli() -> None:
     Turn corpora into patch-boundary datasets (`segment`), look at the patches
     (`inspect`, `stats`), fit entropy models and train BLT models on the result.
     """
+    if click.get_current_context().invoked_subcommand != "segment":  # segment: once its kernels are loaded
+        resume_cycle_collection()
 
 
 def main() -> None:
@@ -101,7 +103,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, _interrupted)
     guard_standard_streams()
     quiet_numpy_blas(os.environ)
-    collect_cycles_less_often()
+    pause_cycle_collection()  # resumed by the command once it has started (`_collector`)
     try:
         try:
             cli()
@@ -215,18 +217,6 @@ def quiet_numpy_blas(env: MutableMapping[str, str]) -> None:
     before NumPy is imported (`import bytepatch` does not import it). torch's threads
     are its own, set by `--threads`."""
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
-def collect_cycles_less_often() -> None:
-    """Run Python's cycle collector every 10,000 new container objects, not every 700.
-
-    Why: a command's start-up is imports (pyarrow, Numba, torch) that leave ~100,000
-    long-lived objects, and the default thresholds walk them again and again while they
-    are being created: ~80 ms of the ~0.7 s an entropy `segment` takes to start, 10 ms of
-    a space one (`gc.callbacks` timings). At 10,000 that falls to ~30 ms. Cycles are still
-    collected, so a long run's memory stays bounded; the process is the CLI's own, so
-    this is no library setting."""
-    gc.set_threshold(10_000, 10, 10)
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:

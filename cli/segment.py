@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import click
 
+from bytepatch.cli._collector import resume_cycle_collection
 from bytepatch.cli._patching import patcher_from_options
 from bytepatch.cli._interrupt import exit_on_interrupt
 from bytepatch.cli._threads import set_torch_threads
@@ -23,7 +25,7 @@ from bytepatch.patchers import PATCHERS
 from bytepatch.redact import redacted
 from bytepatch.segment import OutputError, SegmentOptions, segment_corpus
 from bytepatch.segment.output import check_output_apart
-from bytepatch.segment.worker import on_torch
+from bytepatch.segment.worker import load_kernels, on_torch
 
 
 @click.command()
@@ -304,7 +306,8 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
                 "thresholds are in nats, typically 1 to 3)",
                 err=True,
             )
-        if args.engine == "ray":
+        if args.engine == "ray":  # its workers load their own kernels
+            resume_cycle_collection()
             return _segment_on_ray(args, built, reader, num_jobs), None, args.workers
         workers = _cap_workers(args.workers, args.quiet)
         uses_default = args.patcher == "entropy" and args.threshold is None and args.threshold_add is None
@@ -314,12 +317,22 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
         if workers == 1 and on_torch(built.patcher):
             set_torch_threads(threads)  # not torch's every-CPU default (workers: share_torch_threads)
         options = _segment_options(args, built, workers, threads, num_jobs=num_jobs, job=job)
-        manifest = segment_corpus(args.inputs, args.output, built.patcher, reader, options, built.entropy_model)
+        start = partial(_started, built.patcher)
+        manifest = segment_corpus(
+            args.inputs, args.output, built.patcher, reader, options, built.entropy_model, on_start=start
+        )
     except (InputError, OutputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # e.g. the output directory cannot be created
         raise click.ClickException(f"{exc.filename or args.output}: {exc.strerror or exc}") from exc
     return manifest, calibrated_for, workers
+
+
+def _started(patcher) -> None:
+    """The inputs are listed, the output is ready: load what the groups call while the
+    cycle collector is still paused for start-up, then resume it (`_collector`)."""
+    load_kernels(patcher)
+    resume_cycle_collection()
 
 
 def _segment_on_ray(args: SegmentArgs, built, reader: ReaderConfig, num_jobs: int):

@@ -25,7 +25,7 @@ import sys
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 
 from bytepatch.cpus import available_cpus
@@ -123,6 +123,8 @@ def segment_corpus(
     reader: ReaderConfig = ReaderConfig(),
     options: SegmentOptions = SegmentOptions(),
     entropy_model: EntropyModelRef | None = None,
+    *,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, Any] | None:
     """Segment `inputs` into a dataset at `output`.
 
@@ -132,16 +134,28 @@ def segment_corpus(
     process loads its own copy instead of receiving the weights through a pipe), or a
     model-free patcher's `PatcherSpec` / JSON dict. `entropy_model` is the record of
     the model the metadata keeps (default: `EntropyModelRef.of` the patcher's model).
+    `on_start` is called once the inputs are listed and the output is ready, before the
+    first document is read to be patched (not when the job has nothing left to do, or has
+    failed before): the `bytepatch` command loads the kernels there, then resumes its
+    cycle collector (`cli/_collector.py`), so that an input or output error is not kept
+    waiting for them.
     """
     inputs = input_paths(inputs)
     check_output_apart(inputs, output)
     if is_uri(str(output)):
-        return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model)
-    return _segment_to_directory(inputs, Path(output), patcher, reader, options, entropy_model, RESUME_ADVICE)
+        return _segment_to_uri(inputs, str(output), patcher, reader, options, entropy_model, on_start)
+    return _segment_to_directory(inputs, Path(output), patcher, reader, options, entropy_model, RESUME_ADVICE, on_start)
 
 
 def _segment_to_directory(
-    inputs, output: Path, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model, again: str
+    inputs,
+    output: Path,
+    patcher,
+    reader: ReaderConfig,
+    options: SegmentOptions,
+    entropy_model,
+    again: str,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, Any] | None:
     """`segment_corpus` into a local directory; `again`: what to rerun if a shard is gone
     from it before the manifest (`check_shards_present`)."""
@@ -188,6 +202,8 @@ def _segment_to_directory(
             with removing_in_background(temporaries(layout), background=options.workers == 1):
                 schema = dataset_schema(options.save_entropies, metadata)
                 job = ShardJob(layout, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
+                if on_start is not None:
+                    on_start()
                 finished = finished_shards(layout)
                 mine = set(files)
                 total = _total_size([s for s in sources if s.path in mine]) if len(parts) == len(files) else None
@@ -213,7 +229,9 @@ def _segment_to_directory(
         return finish(layout, options.merge)
 
 
-def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model):
+def _segment_to_uri(
+    inputs, uri: str, patcher, reader: ReaderConfig, options: SegmentOptions, entropy_model, on_start=None
+):
     """An object-storage output: the dataset is staged in a local temporary directory
     ($TMPDIR), then its shards are uploaded and the manifest last (`bytepatch.dataset.remote`)."""
     import dataclasses
@@ -237,7 +255,7 @@ def _segment_to_uri(inputs, uri: str, patcher, reader: ReaderConfig, options: Se
         check_output_apart(inputs, dataset)  # as for any local output: an input directory may hold $TMPDIR
         local = dataclasses.replace(options, overwrite=False)
         again = "rerun with --overwrite"  # object storage keeps no run state to --resume from
-        manifest = _segment_to_directory(inputs, dataset, patcher, reader, local, entropy_model, again)
+        manifest = _segment_to_directory(inputs, dataset, patcher, reader, local, entropy_model, again, on_start)
         publish_dataset(dataset, uri, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

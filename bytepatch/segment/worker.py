@@ -166,17 +166,35 @@ class ShardWriter:
                 self.on_patched(n_bytes)
 
     def _patch_batch(self, docs: Ragged, threads: int) -> tuple[Ragged, Ragged | None]:
-        entropies = None
-        if self.patcher.needs_entropies:
-            if self.model is None:
-                raise ValueError("the entropy patcher needs an entropy model")
-            flat = getattr(self.model, "entropies_flat", None)
-            if flat is not None:  # documents stay back to back: no per-document copies
-                entropies = Ragged(flat(docs.values, docs.offsets, threads=threads), docs.offsets)
-            else:
-                texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
-                entropies = Ragged.from_arrays(self.model.entropies(texts), dtype=np.float32)
-        return self.patcher.patch_batch(docs, entropies), entropies
+        return patch_batch(self.patcher, docs, threads)
+
+
+def patch_batch(patcher: Patcher, docs: Ragged, threads: int = 1) -> tuple[Ragged, Ragged | None]:
+    """(patch lengths, entropies or None) of a batch of documents, as `segment` computes
+    them: the n-gram model's flat kernel on `threads` threads where it has one."""
+    entropies = None
+    if patcher.needs_entropies:
+        model = getattr(patcher, "model", None)
+        if model is None:
+            raise ValueError("the entropy patcher needs an entropy model")
+        flat = getattr(model, "entropies_flat", None)
+        if flat is not None:  # documents stay back to back: no per-document copies
+            entropies = Ragged(flat(docs.values, docs.offsets, threads=threads), docs.offsets)
+        else:
+            texts = [row.tobytes() for row in docs]  # one group's copy, for the model API
+            entropies = Ragged.from_arrays(model.entropies(texts), dtype=np.float32)
+    return patcher.patch_batch(docs, entropies), entropies
+
+
+def load_kernels(patcher: Patcher) -> None:
+    """Patch a few bytes the way `segment` does, so that what its groups call is loaded
+    now (the n-gram model's kernels and the rule's: Numba's import and its cached code,
+    ~0.5 s): the `bytepatch` command does this while its start-up pauses the cycle
+    collector. A torch model is left to its first group (it may start a GPU)."""
+    if on_torch(patcher):
+        return
+    sample = np.frombuffer(_warm_up_text(), dtype=np.uint8)
+    patch_batch(patcher, Ragged(sample, np.array([0, len(sample)], dtype=np.int64)))
 
 
 @dataclass(frozen=True)
@@ -265,11 +283,21 @@ def _groups(chunk: Chunk, offsets: np.ndarray, window: int) -> Iterator[tuple[in
             i += len(group)
 
 
+_WARM_UP_TEXT = b"Warm up: the kernels and the model load here, once, for every worker.\n" * 4
+
+
 def warm_up(job: ShardJob) -> None:
     """Load the model and the kernels the job's patching calls, in this process, now:
     before a fork, so that the workers share them instead of each loading its own."""
-    sample = b"Warm up: the kernels and the model load here, once, for every worker.\n" * 4
-    ShardWriter(job).table(Chunk(0, ["warm-up"], sample, [len(sample)]), threads=1)
+    text = _warm_up_text()
+    ShardWriter(job).table(Chunk(0, ["warm-up"], text, [len(text)]), threads=1)
+
+
+def _warm_up_text() -> bytearray:
+    """A few bytes to patch, writable as every reader's buffers are: Numba compiles a
+    kernel once per argument type, and a read-only array (from `bytes`) is another type,
+    so warming up on one left the run's own to load at its first group."""
+    return bytearray(_WARM_UP_TEXT)
 
 
 def worker_writer(job: ShardJob, patched: Any = None) -> ShardWriter:

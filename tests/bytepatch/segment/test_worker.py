@@ -1,0 +1,57 @@
+"""`load_kernels` and `warm_up` load the very kernels a run calls: Numba compiles and
+caches a kernel per argument type, so a warm-up on another type (a read-only array from
+`bytes`) left the run's own to load at its first group. A fresh process each, as what
+a process has loaded is process-wide."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SETUP = """
+import numpy as np
+from bytepatch import open_entropy_model
+from bytepatch.dataset.schema import dataset_schema
+from bytepatch.entropy import ngram_kernels
+from bytepatch.patchers import PatcherSpec
+from bytepatch.segment.chunks import Chunk
+from bytepatch.segment.layout import JobLayout
+from bytepatch.segment.worker import ShardJob, ShardWriter, load_kernels, warm_up
+model = open_entropy_model()
+patcher = PatcherSpec.from_dict({"patcher": "entropy", "threshold": 2.0}).build(model)
+job = ShardJob(JobLayout(OUT, "arrow", 1, 0), dataset_schema(False, {}), patcher, False)
+kernel = ngram_kernels.ngram_entropies_only_serial
+"""
+
+
+@pytest.mark.parametrize("warm", ["load_kernels(patcher)", "warm_up(job)"])
+def test_the_warm_up_loads_the_kernel_a_run_calls(tmp_path: Path, warm: str) -> None:
+    code = SETUP.replace("OUT", repr(str(tmp_path))) + (
+        f"{warm}\n"
+        "after_warm_up = len(kernel.signatures)\n"
+        "text = bytearray(b'words of a document read from a file, into a writable buffer ' * 50)\n"
+        "ShardWriter(job).table(Chunk(0, ['d'], text, [len(text)]), threads=1)\n"
+        "print(after_warm_up, len(kernel.signatures))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]
+
+
+def test_load_kernels_leaves_a_torch_model_to_its_first_group() -> None:
+    from bytepatch.segment.worker import load_kernels
+
+    class TorchLike:  # no `entropies_flat`: `on_torch` takes it for a torch model
+        def entropies(self, texts):
+            raise AssertionError("load_kernels must not run a torch model")
+
+    class Patcher:
+        needs_entropies = True
+        model = TorchLike()
+
+        def patch_batch(self, docs, entropies=None):
+            raise AssertionError("nor patch with it")
+
+    load_kernels(Patcher())  # type: ignore[arg-type]
