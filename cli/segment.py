@@ -306,8 +306,7 @@ def _segment(args: SegmentArgs, reader: ReaderConfig, num_jobs: int, job: int):
                 "thresholds are in nats, typically 1 to 3)",
                 err=True,
             )
-        if args.engine == "ray":  # its workers load their own kernels
-            resume_cycle_collection()
+        if args.engine == "ray":
             return _segment_on_ray(args, built, reader, num_jobs), None, args.workers
         workers = _cap_workers(args.workers, args.quiet)
         uses_default = args.patcher == "entropy" and args.threshold is None and args.threshold_add is None
@@ -349,6 +348,7 @@ def _segment_on_ray(args: SegmentArgs, built, reader: ReaderConfig, num_jobs: in
         options,
         built.entropy_model,
         RayOptions(args.ray_address, args.ray_actors),
+        on_start=resume_cycle_collection,  # its actors load their own kernels
     )
 
 

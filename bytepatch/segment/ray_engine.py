@@ -27,7 +27,7 @@ import pickle
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from bytepatch.dataset.files import TMP_SUFFIX, write_json
 from bytepatch.dataset.manifest import MANIFEST, ShardInfo, build_manifest
@@ -67,13 +67,16 @@ def segment_with_ray(
     options: SegmentOptions = SegmentOptions(),
     entropy_model: EntropyModelRef | None = None,
     ray_options: RayOptions = RayOptions(),
+    *,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Segment `inputs` into a dataset at `output` on Ray; returns the manifest.
 
     Arguments as `segment_corpus` (`options` is its `SegmentOptions`; an entropy patcher
     should hold a `SharedModel`, as `bytepatch.load_patcher` builds it, so actors receive
-    a reference, not the weights); rows are those of a local run (as a set: shards are
-    cut per split, so their boundaries differ)."""
+    a reference, not the weights; `on_start` is called once the inputs are split and the
+    output is ready, before the actors start); rows are those of a local run (as a set:
+    shards are cut per split, so their boundaries differ)."""
     inputs = input_paths(inputs)
     ray = _import_ray()
     if options.resume:
@@ -99,6 +102,8 @@ def segment_with_ray(
     if is_uri(str(output)):  # object storage: actors upload each shard, the manifest goes last
         uri = str(output)
         prepare_remote_output(uri, options.overwrite, written_by_bytepatch)
+        if on_start is not None:
+            on_start()
         job = ShardJob(
             JobLayout(Path("."), options.shard_format),
             schema,
@@ -121,6 +126,8 @@ def segment_with_ray(
     with job_lock(single):
         prepare_output(single, options.overwrite, options.resume, run_state)
         job = ShardJob(single, schema, patcher, options.save_entropies, options.window_bytes, options.threads)
+        if on_start is not None:
+            on_start()
         try:
             shards = _run(ray, job, reader, splits, shard_bytes, ray_options, options.show_progress) or [
                 empty_shard(single, schema)

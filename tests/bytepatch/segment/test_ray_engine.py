@@ -275,3 +275,30 @@ def test_an_output_a_ray_run_wrote_is_never_sent_to_resume(local_ray, tmp_path: 
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert "cannot resume: the run that wrote it used --engine ray" in result.output
     assert "rerun with --overwrite" in result.output and "settings differ" not in result.output
+
+
+def test_on_start_comes_once_before_the_actors_and_not_before_an_output_error(local_ray, tmp_path, monkeypatch):
+    """As `segment_corpus`'s: the `bytepatch` command resumes its cycle collector there."""
+    import bytepatch.segment.ray_engine as ray_engine
+    from bytepatch.io import ReaderConfig
+    from bytepatch.segment import SegmentOptions
+
+    events: list[str] = []
+    run = ray_engine._run
+
+    def recorded_run(*args, **kwargs):
+        events.append("run")
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(ray_engine, "_run", recorded_run)
+    options, spec = SegmentOptions(show_progress=False), {"patcher": "space"}
+    ray_engine.segment_with_ray(
+        [JSONL], tmp_path / "out", spec, ReaderConfig(), options, on_start=lambda: events.append("start")
+    )
+    assert events == ["start", "run"]
+    events.clear()
+    with pytest.raises(ray_engine.OutputError, match="not empty"):
+        ray_engine.segment_with_ray(
+            [JSONL], tmp_path / "out", spec, ReaderConfig(), options, on_start=lambda: events.append("start")
+        )
+    assert events == []
