@@ -24,8 +24,13 @@ run the handler at its next check. A signal that lands inside an import is put o
 same way: C code that imports a module may clear the import's error, and the
 KeyboardInterrupt with it (Arrow does, importing pandas on its first conversion of an
 array to NumPy: the run went on, and with the later signals ignored, no Ctrl-C could
-stop it). Should one be lost all the same (a callback of another library), the run goes
-on to its end and the command says so.
+stop it). Python drops an exception raised where nothing can receive it (a weakref
+callback, `__del__`, a callback from C) and hands it to `sys.unraisablehook`: there the
+KeyboardInterrupt is not printed but marked as come again, the same way, so it is acted
+on once the main thread is back in ordinary code. (Numba disposing of its types runs
+weakref callbacks, and a signal put off while it loads kernels can land in one.) Should
+one be lost all the same (C code that clears it, as in an import), the run goes on to its
+end and the command says so.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any, Callable
 
 import click
@@ -76,6 +81,31 @@ def _again_outside_callbacks(signum: int) -> None:
     _thread.interrupt_main(signum)  # does nothing if the signal is ignored by then
 
 
+def _frames_of(tb: TracebackType | None) -> list[FrameType]:
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    return frames
+
+
+def _again_once_left(frames: list[FrameType], signum: int, finished: threading.Event) -> None:
+    main = threading.main_thread().ident
+    while runs_in_any(sys._current_frames().get(main), frames):
+        time.sleep(0.001)
+    if not finished.is_set():  # else the block ended first, and said the signal came
+        _thread.interrupt_main(signum)
+
+
+def runs_in_any(frame: FrameType | None, frames: list[FrameType]) -> bool:
+    """Whether `frame`, or a frame that called it, is one of `frames`."""
+    while frame is not None:
+        if any(frame is f for f in frames):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def exit_on_interrupt(message: str | Callable[[], str | None]) -> Iterator[None]:
     """Run the block; if SIGINT, SIGTERM or SIGHUP arrives, print `message` and exit
@@ -94,9 +124,25 @@ def exit_on_interrupt(message: str | Callable[[], str | None]) -> Iterator[None]
         received.append(signum)
         raise KeyboardInterrupt
 
+    def dropped(unraisable: Any) -> None:
+        if received and isinstance(unraisable.exc_value, KeyboardInterrupt) and _on_main_thread():
+            # Ours, raised where Python could only drop it: again, from a thread, once the
+            # main thread has left this hook and the code that dropped it (here, it would
+            # run at once and be dropped for good).
+            signal.signal(received[0], handler)
+            frames = [sys._getframe(), *_frames_of(unraisable.exc_traceback)]
+            args = (frames, received[0], finished)
+            threading.Thread(target=_again_once_left, args=args, daemon=True).start()
+            return
+        previous_hook(unraisable)
+
+    finished = threading.Event()
+
     previous = catch_stop_signals(handler)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, dropped
     try:
         yield
+        finished.set()  # a signal dropped from here on is said below, not acted on
         if received:  # its KeyboardInterrupt was lost on the way (see the module docstring)
             click.echo(
                 f"note: a stop signal ({signal.Signals(received[0]).name}) came where it could not stop the run, "
@@ -120,4 +166,10 @@ def exit_on_interrupt(message: str | Callable[[], str | None]) -> Iterator[None]
             sys.exit(128 + signum)
         raise
     finally:
+        finished.set()
+        sys.unraisablehook = previous_hook
         restore(previous)
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
