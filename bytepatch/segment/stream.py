@@ -11,18 +11,22 @@ writer thread appends each group's encoded record batches to its shard's file in
 order and finishes a shard at its end. At most a few groups per thread are in
 flight, so memory is bounded by groups, not shards, for any thread count. The rows
 never depend on `threads`: groups are cut before any thread sees them and written in
-order (tested).
+order (tested). Behind the n-gram model a group goes to the pool in parts of about 1 MB
+(`ShardWriter.parts`, `_Joining`), so the threads finish the last groups of a run
+together.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
+import numpy as np
 import pyarrow as pa
 
 from bytepatch.dataset.files import ONE_DOC_RAW_BYTES, ShardFile, encode_batches
@@ -88,7 +92,7 @@ def _run_on_threads(
                 if item.index in shards.finished:  # a kept shard is checked here, in order
                     pending.append(_done(shards.check(item)))
                 elif isinstance(item, Chunk):
-                    patched = patch_pool.submit(shards.patch, item, shards.compressed(item), 1)
+                    patched = shards.submit(patch_pool, item, shards.compressed(item))
                     pending.append(write_pool.submit(shards.write, item, patched))
                 else:
                     pending.append(write_pool.submit(shards.write, item, None))
@@ -136,6 +140,58 @@ class _Patched:
     rows: list[pa.Buffer | bytes] | pa.Table  # a table for a Parquet or an uncompressed shard
     patches: int
     compress: bool  # whether its shard is compressed (decided by the shard's first group)
+
+
+class _Joining:
+    """One group patched as several tasks (its parts): the part that finishes last joins
+    their results in order (`finish`) and resolves `future`. If any part failed, or never
+    ran (cancelled by the pool's shutdown), the future holds the error of the first such
+    part in order, so the error a run reports does not depend on which thread was first."""
+
+    def __init__(self, parts: int, finish: Callable[[list], Any]) -> None:
+        self.future: Future = Future()
+        self._results: list = [None] * parts
+        self._errors: dict[int, BaseException] = {}
+        self._left = parts
+        self._lock = threading.Lock()
+        self._finish = finish
+
+    def run(self, k: int, fn: Callable[..., Any], *args: Any) -> None:
+        """Part `k`: `fn(*args)`, its result or its error kept for the group."""
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            self.fail([k], exc)
+        else:
+            self._settle(k, result, None)
+
+    def fail(self, parts: Iterable[int], error: BaseException) -> None:
+        """Parts that will not run, with the reason."""
+        for k in parts:
+            self._settle(k, None, error)
+
+    def dropped(self, parts: Iterable[int], task: Future) -> None:
+        """The task of `parts` is done; if the pool cancelled it, they never ran."""
+        if task.cancelled():
+            self.fail(parts, CancelledError())
+
+    def _settle(self, k: int, result: Any, error: BaseException | None) -> None:
+        with self._lock:
+            self._results[k] = result
+            if error is not None:
+                self._errors[k] = error
+            self._left -= 1
+            if self._left:
+                return
+        if self._errors:
+            self.future.set_exception(self._errors[min(self._errors)])
+            return
+        try:
+            joined = self._finish(self._results)
+        except BaseException as exc:
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(joined)
 
 
 @dataclass
@@ -193,7 +249,42 @@ class _Shards:
     def patch(self, item: Chunk, compress: bool, threads: int | None = None) -> _Patched:
         """Patch one group on `threads` threads (default: the job's) and encode its rows for
         the shard (any thread: the patch pool, where several groups compress at once)."""
-        table = self.writer.table(item, threads)
+        return self._encoded(self.writer.table(item, threads), compress)
+
+    def submit(self, pool: ThreadPoolExecutor, item: Chunk, compress: bool) -> Future:
+        """Patch and encode one group on the pool: as one task, or as the writer's parts
+        (`ShardWriter.parts`), the last of which to finish joins and encodes the group."""
+        offsets = item.offsets
+        parts = self.writer.parts(item, offsets)
+        if len(parts) < 2:
+            return pool.submit(self.patch, item, compress, 1)
+        group = _Joining(len(parts), lambda done: self._encoded(self.writer.joined(item, offsets, done), compress))
+        task = pool.submit(self._fan_out, pool, group, item, offsets, parts)
+        task.add_done_callback(functools.partial(group.dropped, range(len(parts))))
+        return group.future
+
+    def _fan_out(
+        self, pool: ThreadPoolExecutor, group: _Joining, item: Chunk, offsets: np.ndarray, parts: list[tuple[int, int]]
+    ) -> None:
+        """The group's first task: read its files (once, for all its parts; on a pool
+        thread, as a group of one task does, since reading on the thread that lists them
+        took CPU from the patch threads at the start of a run), give the other parts to the
+        pool and patch the first."""
+        try:
+            item.data  # noqa: B018 -- joins the group's pieces, reading its files
+        except BaseException as exc:
+            group.fail(range(len(parts)), exc)
+            return
+        for k in range(1, len(parts)):
+            try:
+                task = pool.submit(group.run, k, self.writer.patch_part, item, offsets, parts[k])
+            except RuntimeError as exc:  # the pool is shutting down: the run is stopping
+                group.fail(range(k, len(parts)), CancelledError(str(exc)))
+                break
+            task.add_done_callback(functools.partial(group.dropped, [k]))
+        group.run(0, self.writer.patch_part, item, offsets, parts[0])
+
+    def _encoded(self, table: pa.Table, compress: bool) -> _Patched:
         encode = compress and self.job.layout.shard_format == "arrow"
         rows = encode_batches(table, self.job.schema) if encode else table
         return _Patched(rows, patches_in(table), compress)

@@ -35,6 +35,10 @@ from bytepatch.segment.chunks import Chunk
 from bytepatch.segment.layout import JobLayout
 from bytepatch.segment.windows import DEFAULT_WINDOW, patch_long_document
 
+PART_BYTES = 1 << 20  # document bytes one thread patches at a time beside others (`ShardWriter.parts`)
+
+Part = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # patch lengths, patches per document, float16 entropies
+
 
 @dataclass(frozen=True)
 class ShardJob:
@@ -71,11 +75,44 @@ class ShardWriter:
         """The chunk's rows, patched, as a table of the dataset schema, on `threads` threads
         (default: the job's; 1 from a thread that runs beside others patching)."""
         offsets = chunk.offsets  # built from a list each time: once per shard, not once per group
-        lengths, patch_offsets, entropies = self._patch(
-            chunk, offsets, self.job.threads if threads is None else threads
-        )
-        stored = entropies if self.job.save_entropies else None
-        return build_table(chunk.ids, chunk.data, offsets, lengths, patch_offsets, self.job.schema, stored)
+        parts = self._patch(chunk, offsets, self.job.threads if threads is None else threads)
+        return self.joined(chunk, offsets, parts)
+
+    def parts(self, chunk: Chunk, offsets: np.ndarray) -> list[tuple[int, int]]:
+        """Index ranges [i, j) of the chunk's documents that threads may patch as separate
+        tasks (`patch_part`, then `joined`): its groups (`_groups`), cut into ranges of
+        about PART_BYTES behind the n-gram model's GIL-free kernel, so that the threads of a
+        run finish its last groups together (with whole 4 MB groups, one of two threads sat
+        idle for ~0.1 s at the end of a 48 MB run). A document over the window stays alone;
+        documents are never cut, so the rows do not depend on the ranges."""
+        groups = _groups(chunk, offsets, self.job.window)
+        if not self._groups_in_threads():
+            return list(groups)
+        return [part for group in groups for part in _split(offsets, group, PART_BYTES)]
+
+    def patch_part(self, chunk: Chunk, offsets: np.ndarray, part: tuple[int, int]) -> Part:
+        """Patch documents i..j-1 of the chunk (one of `parts`), on the calling thread; the
+        chunk's data is joined already (`Chunk.data` is not for several threads at once)."""
+        data = np.frombuffer(chunk.data, dtype=np.uint8)
+        return self._patch_group(chunk, data, offsets, part, self._keeps_entropies(), 1)
+
+    def joined(self, chunk: Chunk, offsets: np.ndarray, parts: list[Part]) -> pa.Table:
+        """The table of the chunk's rows from its parts, patched in order."""
+        lengths = [p[0] for p in parts]
+        counts = [p[1] for p in parts]
+        kept = [p[2] for p in parts if p[2] is not None]
+        # One long document is one array already: concatenating would copy it.
+        flat = lengths[0] if len(lengths) == 1 else np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
+        patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
+        stored = None
+        if self._keeps_entropies():
+            values = kept[0] if len(kept) == 1 else np.concatenate(kept) if kept else np.zeros(0, np.float16)
+            stored = (values, offsets)
+        return build_table(chunk.ids, chunk.data, offsets, flat, patch_offsets, self.job.schema, stored)
+
+    def _keeps_entropies(self) -> bool:
+        return self.job.save_entropies and self.patcher.needs_entropies
 
     def __call__(self, chunk: Chunk) -> ShardInfo:
         """Patch the chunk and write its shard under its final name."""
@@ -100,11 +137,9 @@ class ShardWriter:
             raise
         return PendingShard(info, tmp, path)
 
-    def _patch(
-        self, chunk: Chunk, offsets: np.ndarray, threads: int
-    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """Flat patch lengths, their per-document offsets, and (flat float16 entropies,
-        offsets) when they are kept.
+    def _patch(self, chunk: Chunk, offsets: np.ndarray, threads: int) -> list[Part]:
+        """The chunk's groups, patched: (patch lengths, patches per document, float16
+        entropies when they are kept) of each.
 
         Documents go in groups of about GROUP_BYTES, long ones alone and window by window,
         so the float32 entropies (4 bytes per byte) exist for one group at a time (per
@@ -112,25 +147,13 @@ class ShardWriter:
         GIL-free entropy kernel (`_groups_in_threads`), groups are patched on that many
         threads at once (results kept in order, so the rows never depend on it).
         """
-        keep = self.job.save_entropies and self.patcher.needs_entropies
+        keep = self._keeps_entropies()
         data = np.frombuffer(chunk.data, dtype=np.uint8)
         groups = list(_groups(chunk, offsets, self.job.window))
         if min(threads, len(groups)) > 1 and self._groups_in_threads():
             with ThreadPoolExecutor(min(threads, len(groups)), thread_name_prefix="bytepatch-group") as pool:
-                parts = list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
-        else:
-            parts = [self._patch_group(chunk, data, offsets, g, keep, threads) for g in groups]
-        lengths = [p[0] for p in parts]
-        counts = [p[1] for p in parts]
-        kept = [p[2] for p in parts if p[2] is not None]
-        # One long document is one array already: concatenating would copy it.
-        flat = lengths[0] if len(lengths) == 1 else np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
-        patch_offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
-        np.cumsum(np.concatenate(counts) if counts else [], out=patch_offsets[1:])
-        if not keep:
-            return flat, patch_offsets, None
-        ent = kept[0] if len(kept) == 1 else np.concatenate(kept) if kept else np.zeros(0, np.float16)
-        return flat, patch_offsets, (ent, offsets)
+                return list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
+        return [self._patch_group(chunk, data, offsets, g, keep, threads) for g in groups]
 
     def _groups_in_threads(self) -> bool:
         """Whether groups are worth patching concurrently: only behind an entropy model with
@@ -140,7 +163,7 @@ class ShardWriter:
 
     def _patch_group(
         self, chunk: Chunk, data: np.ndarray, offsets: np.ndarray, group: tuple[int, int], keep: bool, threads: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    ) -> Part:
         """(patch lengths, patches per document, float16 entropies if kept) of documents i..j-1."""
         i, j = group
         if j == i + 1 and offsets[j] - offsets[i] > self.job.window:
@@ -281,6 +304,16 @@ def _groups(chunk: Chunk, offsets: np.ndarray, window: int) -> Iterator[tuple[in
         if isinstance(group, Chunk):
             yield i, i + len(group)
             i += len(group)
+
+
+def _split(offsets: np.ndarray, group: tuple[int, int], size: int) -> Iterator[tuple[int, int]]:
+    """Documents i..j-1 in ranges of about `size` bytes (whole documents; at least one each)."""
+    i, j = group
+    while i < j:
+        # up to the first document that ends `size` or more bytes past the range's start
+        k = min(int(np.searchsorted(offsets, offsets[i] + size)), j)
+        yield i, k
+        i = k
 
 
 _WARM_UP_TEXT = b"Warm up: the kernels and the model load here, once, for every worker.\n" * 4

@@ -141,8 +141,8 @@ def test_stale_temporaries_of_a_dead_run_are_removed_at_start(tmp_path, text):
     assert not stale.exists() and (out / "manifest.json").exists()
 
 
-def _segment_changing_3_txt_after_listing(corpus, out, monkeypatch, threads: str, change):
-    """`segment --patcher space` of five text files in `corpus`, `change(corpus / "3.txt")`
+def _segment_changing_3_txt_after_listing(corpus, out, monkeypatch, threads: str, change, patcher: str = "space"):
+    """`segment --patcher PATCHER` of five text files in `corpus`, `change(corpus / "3.txt")`
     called just after the inputs are listed: its result."""
     import bytepatch.segment.pipeline as pipeline
 
@@ -157,7 +157,7 @@ def _segment_changing_3_txt_after_listing(corpus, out, monkeypatch, threads: str
         return sources
 
     monkeypatch.setattr(pipeline, "expand_sources", list_then_change)
-    return run(str(corpus), "-o", str(out), "--patcher", "space", "--threads", threads, "-q")
+    return run(str(corpus), "-o", str(out), "--patcher", patcher, "--threads", threads, "-q")
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
@@ -167,6 +167,21 @@ def test_a_file_changed_after_it_was_listed_stops_the_run_naming_it(tmp_path, mo
     corpus, out = tmp_path / "corpus", tmp_path / "out"
     result = _segment_changing_3_txt_after_listing(
         corpus, out, monkeypatch, threads, lambda path: path.write_text("grown " * 100)
+    )
+    one_line_error(result, f"{corpus / '3.txt'}: changed while being read: listed at 550 bytes, now more")
+    assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))
+
+
+def test_a_file_changed_after_it_was_listed_stops_a_run_whose_groups_go_in_parts(tmp_path, monkeypatch):
+    """Behind the n-gram model, threads patch a group in parts, and the first part's task
+    reads the group's files: a file changed since the listing fails the run the same way,
+    whatever part of the group it is in, and nothing waits forever on the parts left."""
+    from bytepatch.segment import worker
+
+    monkeypatch.setattr(worker, "PART_BYTES", 600)  # the five 550-byte files: one group, three parts
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    result = _segment_changing_3_txt_after_listing(
+        corpus, out, monkeypatch, "2", lambda path: path.write_text("grown " * 100), patcher="entropy"
     )
     one_line_error(result, f"{corpus / '3.txt'}: changed while being read: listed at 550 bytes, now more")
     assert not (out / "manifest.json").exists() and not list(out.glob("train-*")) and not list(out.glob(".*.tmp"))

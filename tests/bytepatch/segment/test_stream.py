@@ -168,3 +168,79 @@ def test_groups_in_flight_stay_bounded_whatever_the_input_size(tmp_path: Path, m
     segment_corpus([str(src)], tmp_path / "out", spec, ReaderConfig(doc_per_line=True), options)
     assert read[0] == written[0] > 40  # one shard of many groups
     assert most[0] <= 2 * threads + 2 + 1  # the in-flight limit, plus the group just read
+
+
+def test_groups_patched_in_parts_on_threads_give_the_shards_of_one_thread(tmp_path: Path, monkeypatch):
+    """Behind the n-gram model, threads patch each group in parts of about PART_BYTES (so
+    they finish a run's last groups together); the shards are the same bytes as one
+    thread's, entropies included."""
+    from bytepatch.segment import worker
+
+    src = tmp_path / "corpus.txt"
+    src.write_text("".join(f"document {i}: " + "the quick brown fox jumps " * (i % 13) + "\n" for i in range(600)))
+    monkeypatch.setattr(chunks, "GROUP_BYTES", 20_000)
+    monkeypatch.setattr(worker, "PART_BYTES", 3_000)
+    parts = []
+    patch_part = ShardWriter.patch_part
+    monkeypatch.setattr(ShardWriter, "patch_part", lambda self, *a: parts.append(a[2]) or patch_part(self, *a))
+    from bytepatch import load_patcher
+
+    patcher = load_patcher("entropy")  # the shipped n-gram model
+    for threads in (1, 3):
+        options = SegmentOptions(shard_size_mb=0.05, threads=threads, save_entropies=True, show_progress=False)
+        segment_corpus([str(src)], tmp_path / f"t{threads}", patcher, ReaderConfig(doc_per_line=True), options)
+    shards = sorted(p.name for p in (tmp_path / "t1").glob("train-*.arrow"))
+    assert len(shards) >= 2 and shards == sorted(p.name for p in (tmp_path / "t3").glob("train-*.arrow"))
+    for name in shards:
+        assert (tmp_path / "t1" / name).read_bytes() == (tmp_path / "t3" / name).read_bytes()
+    assert len(parts) > 3 * len(shards)  # only the threaded run patches parts, several per group
+    assert all(i < j for i, j in parts)
+
+
+def test_a_group_in_parts_reports_the_first_failed_part_in_order_and_joins_only_when_all_succeed():
+    from concurrent.futures import CancelledError
+    from functools import partial
+
+    from bytepatch.segment.stream import _Joining
+
+    joined = []
+    group = _Joining(3, lambda results: joined.append(results) or "joined")
+
+    def fail(message):
+        raise ValueError(message)
+
+    group.run(2, fail, "part 2")  # a later part fails first
+    group.run(1, lambda: "one")
+    assert not group.future.done()
+    group.run(0, fail, "part 0")
+    with pytest.raises(ValueError, match="part 0"):
+        group.future.result(timeout=0)
+    assert joined == []
+
+    group = _Joining(3, lambda results: results)
+    for k in (2, 0, 1):
+        group.run(k, lambda k=k: k * 10)
+    assert group.future.result(timeout=0) == [0, 10, 20]
+
+    group = _Joining(2, lambda results: results)
+    never_ran: Future = Future()  # a part's task cancelled by the pool's shutdown
+    never_ran.add_done_callback(partial(group.dropped, [1]))
+    ran: Future = Future()
+    ran.add_done_callback(partial(group.dropped, [0]))
+    ran.set_result(None)  # a task that ran settles its part itself, not here
+    assert never_ran.cancel()
+    assert not group.future.done()
+    group.run(0, lambda: "zero")
+    with pytest.raises(CancelledError):
+        group.future.result(timeout=0)
+
+    group = _Joining(2, lambda results: fail("cannot join"))
+    group.run(0, lambda: 0)
+    group.run(1, lambda: 1)
+    with pytest.raises(ValueError, match="cannot join"):
+        group.future.result(timeout=0)
+
+    group = _Joining(3, lambda results: results)
+    group.fail(range(3), OSError("its files could not be read"))
+    with pytest.raises(OSError, match="could not be read"):
+        group.future.result(timeout=0)

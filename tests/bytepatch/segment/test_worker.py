@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 SETUP = """
 import numpy as np
@@ -55,3 +58,22 @@ def test_load_kernels_leaves_a_torch_model_to_its_first_group() -> None:
             raise AssertionError("nor patch with it")
 
     load_kernels(Patcher())  # type: ignore[arg-type]
+
+
+@given(
+    sizes=st.lists(st.integers(0, 50), max_size=40),
+    size=st.integers(1, 120),
+    data=st.data(),
+)
+def test_split_cuts_a_group_into_whole_documents_of_about_the_part_size(sizes, size, data):
+    from bytepatch.segment.worker import _split
+
+    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+    i = data.draw(st.integers(0, len(sizes)))
+    j = data.draw(st.integers(i, len(sizes)))
+    parts = list(_split(offsets, (i, j), size))
+    assert [k for a, b in parts for k in range(a, b)] == list(range(i, j))  # every document once, in order
+    for a, b in parts:
+        assert a < b
+        assert offsets[b - 1] - offsets[a] < size  # all but its last document stay under the size ...
+        assert b == j or offsets[b] - offsets[a] >= size  # ... and it ends at the first that reaches it
