@@ -84,11 +84,16 @@ class ShardWriter:
         about PART_BYTES behind the n-gram model's GIL-free kernel, so that the threads of a
         run finish its last groups together (with whole 4 MB groups, one of two threads sat
         idle for ~0.1 s at the end of a 48 MB run). A document over the window stays alone;
-        documents are never cut, so the rows do not depend on the ranges."""
+        documents are never cut, so the rows do not depend on the ranges. Joins the
+        chunk's data (reading its files) if it is not yet."""
         groups = _groups(chunk, offsets, self.job.window)
-        if not self._groups_in_threads():
+        if not self.in_parts():
             return list(groups)
         return [part for group in groups for part in _split(offsets, group, PART_BYTES)]
+
+    def in_parts(self) -> bool:
+        """Whether `parts` cuts groups smaller (behind the n-gram model)."""
+        return self._groups_in_threads()
 
     def patch_part(self, chunk: Chunk, offsets: np.ndarray, part: tuple[int, int]) -> Part:
         """Patch documents i..j-1 of the chunk (one of `parts`), on the calling thread; the

@@ -174,6 +174,7 @@ def test_groups_patched_in_parts_on_threads_give_the_shards_of_one_thread(tmp_pa
     """Behind the n-gram model, threads patch each group in parts of about PART_BYTES (so
     they finish a run's last groups together); the shards are the same bytes as one
     thread's, entropies included."""
+    from bytepatch import load_patcher
     from bytepatch.segment import worker
 
     src = tmp_path / "corpus.txt"
@@ -183,8 +184,6 @@ def test_groups_patched_in_parts_on_threads_give_the_shards_of_one_thread(tmp_pa
     parts = []
     patch_part = ShardWriter.patch_part
     monkeypatch.setattr(ShardWriter, "patch_part", lambda self, *a: parts.append(a[2]) or patch_part(self, *a))
-    from bytepatch import load_patcher
-
     patcher = load_patcher("entropy")  # the shipped n-gram model
     for threads in (1, 3):
         options = SegmentOptions(shard_size_mb=0.05, threads=threads, save_entropies=True, show_progress=False)
@@ -204,7 +203,7 @@ def test_a_group_in_parts_reports_the_first_failed_part_in_order_and_joins_only_
     from bytepatch.segment.stream import _Joining
 
     joined = []
-    group = _Joining(3, lambda results: joined.append(results) or "joined")
+    group = _Joining(Future(), 3, lambda results: joined.append(results) or "joined")
 
     def fail(message):
         raise ValueError(message)
@@ -217,12 +216,12 @@ def test_a_group_in_parts_reports_the_first_failed_part_in_order_and_joins_only_
         group.future.result(timeout=0)
     assert joined == []
 
-    group = _Joining(3, lambda results: results)
+    group = _Joining(Future(), 3, lambda results: results)
     for k in (2, 0, 1):
         group.run(k, lambda k=k: k * 10)
     assert group.future.result(timeout=0) == [0, 10, 20]
 
-    group = _Joining(2, lambda results: results)
+    group = _Joining(Future(), 2, lambda results: results)
     never_ran: Future = Future()  # a part's task cancelled by the pool's shutdown
     never_ran.add_done_callback(partial(group.dropped, [1]))
     ran: Future = Future()
@@ -234,13 +233,59 @@ def test_a_group_in_parts_reports_the_first_failed_part_in_order_and_joins_only_
     with pytest.raises(CancelledError):
         group.future.result(timeout=0)
 
-    group = _Joining(2, lambda results: fail("cannot join"))
+    group = _Joining(Future(), 2, lambda results: fail("cannot join"))
     group.run(0, lambda: 0)
     group.run(1, lambda: 1)
     with pytest.raises(ValueError, match="cannot join"):
         group.future.result(timeout=0)
 
-    group = _Joining(3, lambda results: results)
+    group = _Joining(Future(), 3, lambda results: results)
     group.fail(range(3), OSError("its files could not be read"))
     with pytest.raises(OSError, match="could not be read"):
         group.future.result(timeout=0)
+
+
+@pytest.mark.parametrize("when", ["before its first task runs", "while its first task hands out the others"])
+def test_a_group_in_parts_on_a_pool_that_shuts_down_fails_and_leaves_nothing_waiting(tmp_path: Path, monkeypatch, when):
+    """A stopped run shuts the patch pool down with its queue cancelled: a group whose
+    parts never all ran must still resolve (the writer thread waits on it), with an error."""
+    import threading
+    from concurrent.futures import CancelledError, ThreadPoolExecutor
+
+    from bytepatch import load_patcher
+    from bytepatch.dataset.schema import dataset_schema
+    from bytepatch.io.documents import Document
+    from bytepatch.segment import worker
+    from bytepatch.segment.chunks import Chunk
+    from bytepatch.segment.layout import JobLayout
+    from bytepatch.segment.stream import _Shards
+    from bytepatch.segment.worker import ShardJob
+
+    monkeypatch.setattr(worker, "PART_BYTES", 100)
+    job = ShardJob(JobLayout(tmp_path, "arrow", 1, 0), dataset_schema(False, {}), load_patcher("entropy"), False)
+    shards = _Shards(ShardWriter(job), {})
+    group = Chunk(0)
+    for i in range(5):
+        group.add(Document(f"d{i}", b"the quick brown fox jumps over the lazy dog " * 3))
+    assert len(shards.writer.parts(group, group.offsets)) == 5
+
+    if when == "before its first task runs":
+        pool = ThreadPoolExecutor(1)
+        release = threading.Event()
+        pool.submit(release.wait)  # the pool's one thread is busy: the group's first task stays queued
+        patched = shards.submit(pool, group, compress=True)
+        pool.shutdown(wait=False, cancel_futures=True)
+        release.set()
+    else:
+
+        class StopsAsTheFirstTaskHandsOut(ThreadPoolExecutor):
+            def submit(self, *args, **kwargs):
+                if threading.current_thread() is not threading.main_thread():
+                    self.shutdown(wait=False, cancel_futures=True)  # the run stops just then
+                return super().submit(*args, **kwargs)
+
+        pool = StopsAsTheFirstTaskHandsOut(1)
+        patched = shards.submit(pool, group, compress=True)
+    with pytest.raises(CancelledError):
+        patched.result(timeout=30)
+    pool.shutdown(wait=True)
