@@ -91,10 +91,6 @@ class ShardWriter:
             return list(groups)
         return [part for group in groups for part in _split(offsets, group, PART_BYTES)]
 
-    def in_parts(self) -> bool:
-        """Whether `parts` cuts groups smaller (behind the n-gram model)."""
-        return self._groups_in_threads()
-
     def patch_part(self, chunk: Chunk, offsets: np.ndarray, part: tuple[int, int]) -> Part:
         """Patch documents i..j-1 of the chunk (one of `parts`), on the calling thread; the
         chunk's data is joined already (`Chunk.data` is not for several threads at once)."""
@@ -149,21 +145,22 @@ class ShardWriter:
         Documents go in groups of about GROUP_BYTES, long ones alone and window by window,
         so the float32 entropies (4 bytes per byte) exist for one group at a time (per
         thread) and a shard's memory stays near its own size. With `threads` > 1 behind a
-        GIL-free entropy kernel (`_groups_in_threads`), groups are patched on that many
+        GIL-free entropy kernel (`in_parts`), groups are patched on that many
         threads at once (results kept in order, so the rows never depend on it).
         """
         keep = self._keeps_entropies()
         data = np.frombuffer(chunk.data, dtype=np.uint8)
         groups = list(_groups(chunk, offsets, self.job.window))
-        if min(threads, len(groups)) > 1 and self._groups_in_threads():
+        if min(threads, len(groups)) > 1 and self.in_parts():
             with ThreadPoolExecutor(min(threads, len(groups)), thread_name_prefix="bytepatch-group") as pool:
                 return list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
         return [self._patch_group(chunk, data, offsets, g, keep, threads) for g in groups]
 
-    def _groups_in_threads(self) -> bool:
-        """Whether groups are worth patching concurrently: only behind an entropy model with
-        a GIL-free flat kernel (the n-gram model). Model-free rules cost ~1-2 ms per MB of
-        NumPy passes, less than the threads' hand-offs (measured slower on 48 MB)."""
+    def in_parts(self) -> bool:
+        """Whether groups are worth patching concurrently, and cut into `parts` for that:
+        only behind an entropy model with a GIL-free flat kernel (the n-gram model).
+        Model-free rules cost ~1-2 ms per MB of NumPy passes, less than the threads'
+        hand-offs (measured slower on 48 MB)."""
         return self.model is not None and hasattr(self.model, "entropies_flat")
 
     def _patch_group(
