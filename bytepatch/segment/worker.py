@@ -80,15 +80,13 @@ class ShardWriter:
 
     def parts(self, chunk: Chunk, offsets: np.ndarray) -> list[tuple[int, int]]:
         """Index ranges [i, j) of the chunk's documents that threads may patch as separate
-        tasks (`patch_part`, then `joined`): its groups (`_groups`), cut into ranges of
-        about PART_BYTES behind the n-gram model's GIL-free kernel, so that the threads of a
-        run finish its last groups together (with whole 4 MB groups, one of two threads sat
-        idle for ~0.1 s at the end of a 48 MB run). A document over the window stays alone;
-        documents are never cut, so the rows do not depend on the ranges. Joins the
-        chunk's data (reading its files) if it is not yet."""
+        tasks (`patch_part`, then `joined`; worth it behind the n-gram model's GIL-free
+        kernel, `in_parts`): its groups (`_groups`), cut into ranges of about PART_BYTES, so
+        that the threads of a run finish its last groups together (with whole 4 MB groups,
+        one of two threads sat idle for ~0.1 s at the end of a 48 MB run). A document over
+        the window stays alone; documents are never cut, so the rows do not depend on the
+        ranges. Joins the chunk's data (reading its files) if it is not yet."""
         groups = _groups(chunk, offsets, self.job.window)
-        if not self.in_parts():
-            return list(groups)
         return [part for group in groups for part in _split(offsets, group, PART_BYTES)]
 
     def patch_part(self, chunk: Chunk, offsets: np.ndarray, part: tuple[int, int]) -> Part:
