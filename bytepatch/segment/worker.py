@@ -143,16 +143,20 @@ class ShardWriter:
         Documents go in groups of about GROUP_BYTES, long ones alone and window by window,
         so the float32 entropies (4 bytes per byte) exist for one group at a time (per
         thread) and a shard's memory stays near its own size. With `threads` > 1 behind a
-        GIL-free entropy kernel (`in_parts`), groups are patched on that many
-        threads at once (results kept in order, so the rows never depend on it).
+        GIL-free entropy kernel (`in_parts`), the groups' `parts` are patched on that many
+        threads at once, as a streamed run's are (results kept in order, so the rows never
+        depend on it).
         """
         keep = self._keeps_entropies()
         data = np.frombuffer(chunk.data, dtype=np.uint8)
-        groups = list(_groups(chunk, offsets, self.job.window))
-        if min(threads, len(groups)) > 1 and self.in_parts():
-            with ThreadPoolExecutor(min(threads, len(groups)), thread_name_prefix="bytepatch-group") as pool:
-                return list(pool.map(lambda g: self._patch_group(chunk, data, offsets, g, keep, 1), groups))
-        return [self._patch_group(chunk, data, offsets, g, keep, threads) for g in groups]
+        if threads > 1 and self.in_parts():
+            parts = self.parts(chunk, offsets)
+            if len(parts) > 1:
+                with ThreadPoolExecutor(min(threads, len(parts)), thread_name_prefix="bytepatch-group") as pool:
+                    return list(pool.map(lambda p: self._patch_group(chunk, data, offsets, p, keep, 1), parts))
+        return [
+            self._patch_group(chunk, data, offsets, g, keep, threads) for g in _groups(chunk, offsets, self.job.window)
+        ]
 
     def in_parts(self) -> bool:
         """Whether groups are worth patching concurrently, and cut into `parts` for that:

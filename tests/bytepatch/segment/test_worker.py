@@ -77,3 +77,36 @@ def test_split_cuts_a_group_into_whole_documents_of_about_the_part_size(sizes, s
         assert a < b
         assert offsets[b - 1] - offsets[a] < size  # all but its last document stay under the size ...
         assert b == j or offsets[b] - offsets[a] >= size  # ... and it ends at the first that reaches it
+
+
+def test_a_chunk_patched_on_threads_gives_the_table_of_one_thread(tmp_path: Path, monkeypatch) -> None:
+    """A worker process's chunk (or `bytepatch.table`) on several threads, behind the n-gram
+    model, is patched in the same parts as a streamed run's groups: the table is the one
+    thread's, entropies included."""
+    from bytepatch import load_patcher
+    from bytepatch.dataset.schema import dataset_schema
+    from bytepatch.io.documents import Document
+    from bytepatch.segment import chunks, worker
+    from bytepatch.segment.chunks import Chunk
+    from bytepatch.segment.layout import JobLayout
+    from bytepatch.segment.worker import ShardJob, ShardWriter
+
+    monkeypatch.setattr(chunks, "GROUP_BYTES", 5_000)
+    monkeypatch.setattr(worker, "PART_BYTES", 1_500)
+    chunk = Chunk(0)
+    for i in range(200):
+        chunk.add(Document(f"d{i}", (f"document {i}: " + "the quick brown fox jumps " * (i % 11)).encode()))
+    job = ShardJob(JobLayout(tmp_path, "arrow", 1, 0), dataset_schema(True, {}), load_patcher("entropy"), True)
+    ranges = []
+    patch_group = ShardWriter._patch_group
+    monkeypatch.setattr(
+        ShardWriter,
+        "_patch_group",
+        lambda self, c, d, o, group, *a: ranges.append(group) or patch_group(self, c, d, o, group, *a),
+    )
+    one = ShardWriter(job).table(chunk, threads=1)
+    groups = len(ranges)
+    ranges.clear()
+    three = ShardWriter(job).table(chunk, threads=3)
+    assert three.equals(one) and three.num_rows == 200
+    assert len(ranges) > groups > 1  # parts, more of them than groups
