@@ -80,9 +80,9 @@ def test_split_cuts_a_group_into_whole_documents_of_about_the_part_size(sizes, s
 
 
 def test_a_chunk_patched_on_threads_gives_the_table_of_one_thread(tmp_path: Path, monkeypatch) -> None:
-    """A worker process's chunk (or `bytepatch.table`) on several threads, behind the n-gram
-    model, is patched in the same parts as a streamed run's groups: the table is the one
-    thread's, entropies included."""
+    """A worker process's chunk on several threads (`--workers N --threads T`), behind the
+    n-gram model, is patched in the same parts as a streamed run's groups: the table is
+    the one thread's, entropies included."""
     from bytepatch import load_patcher
     from bytepatch.dataset.schema import dataset_schema
     from bytepatch.io.documents import Document
